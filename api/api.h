@@ -1,0 +1,53 @@
+/*
+ * api.h: the HTTP server (libmicrohttpd) with the JSON API and dashboard.
+ *
+ * Routes (all GET; see docs/API.md):
+ *   /api/v1/health              liveness and store state
+ *   /api/v1/summary             record counts per class, ingest counters, alerts
+ *   /api/v1/flows|dns|tls|http|alerts
+ *                               records with from/to (RFC 3339 or epoch
+ *                               seconds), limit (1..1000), cursor paging
+ *   /api/v1/retention           retention status per class
+ *   /                           the dashboard (static files from web_root)
+ *
+ * Caveats
+ * - The server only reads the store (and never opens the pseudonymization
+ *   key): everything it can serve is already pseudonymized.
+ * - Errors are JSON objects {"error": CODE, "message": TEXT} with a 4xx
+ *   status for client mistakes.
+ * - Uses libmicrohttpd's internal thread pool; api_server_stop joins it.
+ */
+#ifndef FV_API_H
+#define FV_API_H
+
+#include <stdint.h>
+
+#include "fv_common.h"
+#include "store.h"
+
+typedef struct api_config {
+    store_env *store;           /* opened read-only by the caller, outlives the server */
+    const char *listen_addr;    /* IPv4 or IPv6 literal, default "127.0.0.1" */
+    uint16_t port;              /* 0 = any free port (tests) */
+    const char *web_root;       /* directory of the dashboard files */
+    unsigned threads;           /* default 2 */
+    unsigned connection_limit;  /* default 256 */
+    unsigned per_ip_limit;      /* default 32 */
+    unsigned timeout_s;         /* idle connection timeout, default 15 */
+    uint64_t (*clock_us)(void); /* time source for retention checks; NULL = wall clock */
+} api_config;
+
+typedef struct api_server api_server;
+
+/* Start listening. Return FV_OK, FV_ERR_INVALID (bad address) or
+ * FV_ERR_IO (bind failed), with a message in ERR. */
+FV_NODISCARD int api_server_start(const api_config *config, api_server **out,
+                                  char *err, size_t err_len);
+
+/* The TCP port actually bound (useful with port 0). */
+uint16_t api_server_port(const api_server *server);
+
+/* Stop, join threads and free. Accepts NULL; clears *server. */
+void api_server_stop(api_server **server);
+
+#endif /* FV_API_H */

@@ -1,0 +1,455 @@
+/*
+ * cmd_admin.c: administrative subcommands: export, sweep, retention
+ * status, policy check and key status.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "anonymize.h"
+#include "cli.h"
+#include "policy.h"
+#include "store.h"
+
+enum { OPT_NOW = 256, OPT_FROM, OPT_TO };
+
+/* ---------------------------------------------------------------------- */
+/* export                                                                  */
+/* ---------------------------------------------------------------------- */
+
+static void print_export_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: flowveil export --db DIR --class CLASS [--from SECONDS] [--to SECONDS]\n"
+            "                       [--output FILE] [--now SECONDS]\n"
+            "\n"
+            "Write stored records of one class as JSON Lines, oldest first. The fields are\n"
+            "documented in docs/EXPORT.md. Records past their retention limit are never\n"
+            "written.\n"
+            "\n"
+            "  -d, --db DIR        store directory\n"
+            "  -c, --class CLASS   flows, dns, tls, http or alerts\n"
+            "      --from SECONDS  only records with traffic at or after this time\n"
+            "      --to SECONDS    only records with traffic at or before this time\n"
+            "  -o, --output FILE   write here instead of standard output (replaced\n"
+            "                      atomically: a failed export leaves no partial file)\n"
+            "      --now SECONDS   evaluate retention at this time instead of the clock\n");
+}
+
+typedef struct export_ctx {
+    FILE *out;
+    uint64_t written;
+    int rc;
+} export_ctx;
+
+static bool export_one(void *ctx, const fv_record *rec)
+{
+    export_ctx *e = ctx;
+    json_t *obj = fv_record_to_json(rec);
+    if (obj == NULL) {
+        e->rc = FV_ERR_NOMEM;
+        return false;
+    }
+    int r = json_dumpf(obj, e->out, JSON_COMPACT);
+    json_decref(obj);
+    if (r != 0 || fputc('\n', e->out) == EOF) {
+        e->rc = FV_ERR_IO;
+        return false;
+    }
+    e->written++;
+    return true;
+}
+
+int cli_cmd_export(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"class", required_argument, NULL, 'c'},
+        {"output", required_argument, NULL, 'o'},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"to", required_argument, NULL, OPT_TO},
+        {"now", required_argument, NULL, OPT_NOW},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    const char *db = NULL;
+    const char *class_name = NULL;
+    const char *output = NULL;
+    uint64_t from_s = 0, to_s = 0, now_s = 0;
+
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":d:c:o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'c': class_name = optarg; break;
+        case 'o': output = optarg; break;
+        case OPT_FROM:
+            if (cli_parse_seconds("export", "--from", optarg, &from_s) != CLI_EXIT_OK)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_TO:
+            if (cli_parse_seconds("export", "--to", optarg, &to_s) != CLI_EXIT_OK)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_NOW:
+            if (cli_parse_seconds("export", "--now", optarg, &now_s) != CLI_EXIT_OK)
+                return CLI_EXIT_USAGE;
+            break;
+        case 'h': print_export_usage(stdout); return CLI_EXIT_OK;
+        case ':': return cli_usage_error("export", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("export", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("export", "unexpected argument '%s'", argv[optind]);
+    if (db == NULL)
+        return cli_usage_error("export", "missing --db DIR (the store directory)");
+    if (class_name == NULL)
+        return cli_usage_error("export", "missing --class CLASS (flows, dns, tls, http or "
+                                         "alerts)");
+    fv_class cls;
+    if (fv_class_from_name(class_name, &cls) != FV_OK)
+        return cli_usage_error("export", "invalid --class '%s': expected flows, dns, tls, "
+                                         "http or alerts",
+                               class_name);
+    if (from_s != 0 && to_s != 0 && from_s > to_s)
+        return cli_usage_error("export", "--from (%llu) is after --to (%llu); swap them",
+                               (unsigned long long)from_s, (unsigned long long)to_s);
+
+    char err[1024];
+    store_env *store = NULL;
+    if (store_open(db, STORE_RDONLY, &store, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+
+    /* Write to a temporary file beside OUTPUT and rename it at the end,
+     * so a failed export never leaves a partial file behind. */
+    char tmp_path[4096];
+    export_ctx e = {.out = stdout, .written = 0, .rc = FV_OK};
+    if (output != NULL) {
+        if (snprintf(tmp_path, sizeof tmp_path, "%s.tmp-XXXXXX", output) >=
+            (int)sizeof tmp_path) {
+            fprintf(stderr, "flowveil: error: output path is too long\n");
+            store_close(&store);
+            return CLI_EXIT_FAILURE;
+        }
+        int fd = mkstemp(tmp_path);
+        if (fd < 0 || (e.out = fdopen(fd, "w")) == NULL) {
+            fprintf(stderr, "flowveil: error: cannot create %s: %s\n", output, strerror(errno));
+            if (fd >= 0) {
+                close(fd);
+                unlink(tmp_path);
+            }
+            store_close(&store);
+            return CLI_EXIT_FAILURE;
+        }
+    }
+
+    uint64_t now_us = now_s != 0 ? now_s * 1000000u : fv_now_us();
+    store_query q = {
+        .cls = cls,
+        .from_us = from_s * 1000000u,
+        .to_us = to_s != 0 ? to_s * 1000000u + 999999u : 0,
+        .limit = 10000,
+    };
+    int rc;
+    do {
+        uint64_t next = 0;
+        rc = store_query_run(store, &q, now_us, export_one, &e, &next);
+        q.after_id = next;
+        if (rc == FV_OK && e.rc != FV_OK)
+            rc = e.rc;
+        if (next == 0)
+            break;
+    } while (rc == FV_OK);
+
+    if (output != NULL) {
+        if (fflush(e.out) != 0 || fsync(fileno(e.out)) != 0)
+            rc = rc != FV_OK ? rc : FV_ERR_IO;
+        fclose(e.out);
+        if (rc == FV_OK && rename(tmp_path, output) != 0) {
+            fprintf(stderr, "flowveil: error: cannot write %s: %s\n", output, strerror(errno));
+            rc = FV_ERR_IO;
+        }
+        if (rc != FV_OK)
+            unlink(tmp_path);
+    } else if (fflush(stdout) != 0) {
+        rc = rc != FV_OK ? rc : FV_ERR_IO;
+    }
+    store_close(&store);
+
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: export of %s from %s failed: %s\n", class_name, db,
+                fv_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    fv_info("exported %llu %s records", (unsigned long long)e.written, class_name);
+    return CLI_EXIT_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* sweep and retention status                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Parse --db and --now for sweep and retention status. Returns -1 to go on. */
+static int parse_db_now(const char *command, int argc, char **argv, const char **db,
+                        uint64_t *now_s, void (*usage)(FILE *))
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"now", required_argument, NULL, OPT_NOW},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    *db = NULL;
+    *now_s = 0;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":d:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': *db = optarg; break;
+        case OPT_NOW:
+            if (cli_parse_seconds(command, "--now", optarg, now_s) != CLI_EXIT_OK)
+                return CLI_EXIT_USAGE;
+            break;
+        case 'h': usage(stdout); return CLI_EXIT_OK;
+        case ':': return cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
+    if (*db == NULL)
+        return cli_usage_error(command, "missing --db DIR (the store directory)");
+    return -1;
+}
+
+static void print_sweep_usage(FILE *f)
+{
+    fprintf(f, "usage: flowveil sweep --db DIR [--now SECONDS]\n"
+               "\n"
+               "Delete every record past its class's retention limit now. The capturing\n"
+               "process also sweeps on the policy's sweep interval.\n"
+               "\n"
+               "  -d, --db DIR        store directory\n"
+               "      --now SECONDS   evaluate retention at this time instead of the clock\n");
+}
+
+int cli_cmd_sweep(int argc, char **argv)
+{
+    const char *db;
+    uint64_t now_s;
+    int status = parse_db_now("sweep", argc, argv, &db, &now_s, print_sweep_usage);
+    if (status >= 0)
+        return status;
+
+    char err[1024];
+    store_env *store = NULL;
+    /* A sweep must not create a store that does not exist yet. */
+    if (access(db, F_OK) != 0) {
+        fprintf(stderr, "flowveil: error: store directory '%s' not found: %s\n", db,
+                strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
+    if (store_open(db, 0, &store, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+    uint64_t now_us = now_s != 0 ? now_s * 1000000u : fv_now_us();
+    store_sweep_result result;
+    int rc = store_sweep(store, now_us, 0, 0, &result);
+    store_close(&store);
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: sweep of %s failed: %s\n", db, fv_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    for (unsigned i = 0; i < FV_CLASS_COUNT; i++)
+        printf("%-7s deleted %llu\n", fv_class_name((fv_class)i),
+               (unsigned long long)result.deleted[i]);
+    return CLI_EXIT_OK;
+}
+
+static void print_retention_usage(FILE *f)
+{
+    fprintf(f, "usage: flowveil retention status --db DIR [--now SECONDS]\n"
+               "\n"
+               "Show per record class: retention limit, live records, records past the\n"
+               "limit waiting for the sweeper, oldest record, and the last sweep.\n");
+}
+
+static void format_age(uint64_t seconds, char *out, size_t len)
+{
+    if (seconds >= 86400)
+        snprintf(out, len, "%llud%02lluh", (unsigned long long)(seconds / 86400),
+                 (unsigned long long)(seconds % 86400 / 3600));
+    else if (seconds >= 3600)
+        snprintf(out, len, "%lluh%02llum", (unsigned long long)(seconds / 3600),
+                 (unsigned long long)(seconds % 3600 / 60));
+    else
+        snprintf(out, len, "%llum%02llus", (unsigned long long)(seconds / 60),
+                 (unsigned long long)(seconds % 60));
+}
+
+int cli_cmd_retention(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "status") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            print_retention_usage(stdout);
+            return CLI_EXIT_OK;
+        }
+        return cli_usage_error("retention", "expected 'flowveil retention status --db DIR'");
+    }
+    const char *db;
+    uint64_t now_s;
+    int status = parse_db_now("retention", argc - 1, argv + 1, &db, &now_s,
+                              print_retention_usage);
+    if (status >= 0)
+        return status;
+
+    char err[1024];
+    store_env *store = NULL;
+    if (store_open(db, STORE_RDONLY, &store, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+    uint64_t now_us = now_s != 0 ? now_s * 1000000u : fv_now_us();
+
+    printf("%-7s %-9s %10s %9s %-10s %-27s %9s %s\n", "class", "retention", "records", "expired",
+           "oldest", "last sweep", "deleted", "state");
+    int exit_status = CLI_EXIT_OK;
+    for (unsigned i = 0; i < FV_CLASS_COUNT; i++) {
+        store_class_status st;
+        int rc = store_class_status_get(store, (fv_class)i, now_us, &st);
+        if (rc != FV_OK) {
+            fprintf(stderr, "flowveil: error: status of %s in %s failed: %s\n",
+                    fv_class_name((fv_class)i), db, fv_strerror(rc));
+            exit_status = CLI_EXIT_FAILURE;
+            continue;
+        }
+        char limit[32], oldest[32], sweep[FV_TIME_TEXT_MAX];
+        if (st.retention_s == 0)
+            snprintf(limit, sizeof limit, "unset");
+        else
+            format_age(st.retention_s, limit, sizeof limit);
+        if (st.oldest_stored_us == 0 || st.oldest_stored_us > now_us)
+            snprintf(oldest, sizeof oldest, "-");
+        else
+            format_age((now_us - st.oldest_stored_us) / 1000000u, oldest, sizeof oldest);
+        if (st.last_sweep_us == 0)
+            snprintf(sweep, sizeof sweep, "never");
+        else
+            fv_time_format(st.last_sweep_us, sweep);
+        printf("%-7s %-9s %10llu %9llu %-10s %-27s %9llu %s\n", fv_class_name((fv_class)i), limit,
+               (unsigned long long)st.records, (unsigned long long)st.expired_pending, oldest,
+               sweep, (unsigned long long)st.total_deleted,
+               st.expired_pending > 0 ? "WARNING: records past the limit await the sweeper"
+                                      : "ok");
+    }
+    store_close(&store);
+    return exit_status;
+}
+
+/* ---------------------------------------------------------------------- */
+/* policy check and keys status                                            */
+/* ---------------------------------------------------------------------- */
+
+int cli_cmd_policy(int argc, char **argv)
+{
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        printf("usage: flowveil policy check FILE\n"
+               "\n"
+               "Validate FILE and print what will be collected, about whom, and for how "
+               "long.\n");
+        return CLI_EXIT_OK;
+    }
+    if (argc != 3 || strcmp(argv[1], "check") != 0)
+        return cli_usage_error("policy", "expected 'flowveil policy check FILE'");
+
+    char err[1024];
+    pol_policy *policy = NULL;
+    if (pol_load(argv[2], &policy, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+    static char summary[16384];
+    int rc = pol_summary(policy, summary, sizeof summary);
+    pol_destroy(&policy);
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: the policy summary does not fit in %zu bytes\n",
+                sizeof summary);
+        return CLI_EXIT_FAILURE;
+    }
+    printf("%s: valid\n\n%s", argv[2], summary);
+    return CLI_EXIT_OK;
+}
+
+int cli_cmd_keys(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"db", required_argument, NULL, 'd'},
+        {"policy", required_argument, NULL, 'p'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    if (argc < 2 || strcmp(argv[1], "status") != 0) {
+        if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+            printf("usage: flowveil keys status --db DIR --policy FILE\n"
+                   "\n"
+                   "Show the pseudonymization epoch: id, start and next rotation. Key bytes\n"
+                   "are never printed.\n");
+            return CLI_EXIT_OK;
+        }
+        return cli_usage_error("keys", "expected 'flowveil keys status --db DIR --policy FILE'");
+    }
+    const char *db = NULL, *policy_path = NULL;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc - 1, argv + 1, ":d:p:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'd': db = optarg; break;
+        case 'p': policy_path = optarg; break;
+        case 'h':
+            printf("usage: flowveil keys status --db DIR --policy FILE\n");
+            return CLI_EXIT_OK;
+        case ':': return cli_usage_error("keys", "option '%s' needs a value", argv[optind]);
+        default: return cli_usage_error("keys", "unknown option '%s'", argv[optind]);
+        }
+    }
+    if (db == NULL || policy_path == NULL)
+        return cli_usage_error("keys", "missing --db DIR or --policy FILE");
+
+    char err[1024];
+    pol_policy *policy = NULL;
+    if (pol_load(policy_path, &policy, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+    uint64_t rotation_s = pol_rotation_s(policy);
+    pol_destroy(&policy);
+
+    char key_path[4096];
+    snprintf(key_path, sizeof key_path, "%s/pseudonym.key", db);
+    anon_epoch_info info;
+    if (anon_key_file_info(key_path, rotation_s, &info, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+    char start[FV_TIME_TEXT_MAX], next[FV_TIME_TEXT_MAX];
+    fv_time_format(info.start_s * 1000000u, start);
+    fv_time_format(info.next_rotation_s * 1000000u, next);
+    printf("epoch:         %llu\n"
+           "started:       %s\n"
+           "next rotation: %s\n"
+           "period:        %llu s\n",
+           (unsigned long long)info.epoch_id, start, next, (unsigned long long)info.rotation_s);
+    return CLI_EXIT_OK;
+}

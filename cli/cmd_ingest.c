@@ -1,0 +1,281 @@
+/*
+ * cmd_ingest.c: `flowveil ingest` (capture files) and `flowveil capture`
+ * (live interface). Both run the pipeline; they differ in the packet
+ * source and in how time advances.
+ */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "pipeline.h"
+
+static void print_ingest_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: flowveil ingest --policy FILE --db DIR [--filter BPF] [--now SECONDS] "
+            "CAPTURE...\n"
+            "\n"
+            "Read pcap or pcapng files, reduce them to pseudonymized metadata, store it in\n"
+            "DIR and run the detectors.\n"
+            "\n"
+            "  -p, --policy FILE   compliance policy (YAML)\n"
+            "  -d, --db DIR        store directory (created if missing)\n"
+            "  -f, --filter BPF    only read packets matching this BPF expression\n"
+            "      --now SECONDS   use this time (seconds since 1970 UTC) as the stored-at\n"
+            "                      time instead of the clock, for tests and replays\n"
+            "  -v, --verbose       print more progress information\n");
+}
+
+static void print_capture_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: flowveil capture --policy FILE --db DIR -i IFACE [--filter BPF]\n"
+            "\n"
+            "Capture live until SIGINT or SIGTERM, then flush open flows and exit.\n"
+            "\n"
+            "  -p, --policy FILE   compliance policy (YAML)\n"
+            "  -d, --db DIR        store directory (created if missing)\n"
+            "  -i, --interface IF  network interface to capture on\n"
+            "  -f, --filter BPF    only capture packets matching this BPF expression\n"
+            "                      (the policy's excluded subnets are always filtered)\n"
+            "  -v, --verbose       print more progress information\n");
+}
+
+/* Options shared by ingest and capture. */
+typedef struct run_options {
+    const char *policy;
+    const char *db;
+    const char *filter;
+    const char *iface;
+    uint64_t now_s;
+} run_options;
+
+enum { OPT_NOW = 256 };
+
+/* Parse options for COMMAND ("ingest" or "capture"). Returns -1 to go
+ * on, or an exit status. */
+static int parse_run_options(const char *command, int argc, char **argv, run_options *o)
+{
+    static const struct option longopts[] = {
+        {"policy", required_argument, NULL, 'p'},
+        {"db", required_argument, NULL, 'd'},
+        {"filter", required_argument, NULL, 'f'},
+        {"interface", required_argument, NULL, 'i'},
+        {"now", required_argument, NULL, OPT_NOW},
+        {"verbose", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    bool is_capture = strcmp(command, "capture") == 0;
+
+    memset(o, 0, sizeof *o);
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, is_capture ? ":p:d:f:i:vh" : ":p:d:f:vh", longopts,
+                            NULL)) != -1) {
+        switch (c) {
+        case 'p': o->policy = optarg; break;
+        case 'd': o->db = optarg; break;
+        case 'f': o->filter = optarg; break;
+        case 'i':
+            if (!is_capture)
+                return cli_usage_error(command, "option --interface belongs to 'flowveil "
+                                                "capture'; ingest reads files");
+            o->iface = optarg;
+            break;
+        case OPT_NOW:
+            if (is_capture)
+                return cli_usage_error(command, "option --now is for ingest only; live "
+                                                "capture always uses the clock");
+            if (cli_parse_seconds(command, "--now", optarg, &o->now_s) != CLI_EXIT_OK)
+                return CLI_EXIT_USAGE;
+            break;
+        case 'v': fv_log_set_level(FV_LOG_INFO); break;
+        case 'h':
+            if (is_capture)
+                print_capture_usage(stdout);
+            else
+                print_ingest_usage(stdout);
+            return CLI_EXIT_OK;
+        case ':':
+            return cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (o->policy == NULL)
+        return cli_usage_error(command, "missing --policy FILE (start from "
+                                        "policy/example-policy.yaml)");
+    if (o->db == NULL)
+        return cli_usage_error(command, "missing --db DIR (the store directory)");
+    if (is_capture && o->iface == NULL)
+        return cli_usage_error(command, "missing -i IFACE (the interface to capture on)");
+    return -1;
+}
+
+static void print_totals(const fv_pipeline *p)
+{
+    cap_stats st;
+    cap_engine_stats(p->capture, &st);
+    fv_notice("%llu packets (%llu not IP, %llu truncated, %llu malformed headers), "
+              "%llu flows, %llu dns, %llu tls, %llu http records, %llu alerts",
+              (unsigned long long)st.packets, (unsigned long long)st.non_ip,
+              (unsigned long long)st.truncated, (unsigned long long)st.bad_header,
+              (unsigned long long)p->records[FV_CLASS_FLOW],
+              (unsigned long long)p->records[FV_CLASS_DNS],
+              (unsigned long long)p->records[FV_CLASS_TLS],
+              (unsigned long long)p->records[FV_CLASS_HTTP],
+              (unsigned long long)p->records[FV_CLASS_ALERT]);
+}
+
+/* Add this run's packet and flow counts to the store's ingest counters. */
+static void record_counters(fv_pipeline *p, uint64_t files)
+{
+    cap_stats st;
+    cap_engine_stats(p->capture, &st);
+    store_counters delta = {
+        .packets = st.packets,
+        .bytes = st.bytes,
+        .flows = p->records[FV_CLASS_FLOW],
+        .files = files,
+        .last_ingest_us = fv_pipeline_now_us(p),
+    };
+    if (store_counters_add(p->store, &delta) != FV_OK)
+        fv_warning("could not update the ingest counters in the store");
+}
+
+int cli_cmd_ingest(int argc, char **argv)
+{
+    run_options o;
+    int status = parse_run_options("ingest", argc, argv, &o);
+    if (status >= 0)
+        return status;
+    if (optind >= argc)
+        return cli_usage_error("ingest", "no capture files given: name one or more pcap or "
+                                         "pcapng files after the options");
+
+    cli_install_stop_handlers();
+
+    fv_pipeline p;
+    char err[1024];
+    if (fv_pipeline_open(&p, o.policy, o.db, o.now_s * 1000000u, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+
+    int exit_status = CLI_EXIT_OK;
+    uint64_t files_read = 0;
+    for (int i = optind; i < argc && !*cli_stop_flag(); i++) {
+        const char *path = argv[i];
+        cap_stats before;
+        cap_engine_stats(p.capture, &before);
+
+        /* Exclusions are enforced per packet by the engine, so files only
+         * get the user's filter: a BPF "net" test cannot see inside
+         * tunnels or every link type a file may hold. */
+        int rc = cap_read_file(p.capture, path, o.filter, cli_stop_flag(), err, sizeof err);
+
+        cap_stats after;
+        cap_engine_stats(p.capture, &after);
+        unsigned long long pkts = (unsigned long long)(after.packets - before.packets);
+        if (rc == FV_OK) {
+            fv_notice("%s: %llu packets read", path, pkts);
+            files_read++;
+        } else if (rc == FV_ERR_TRUNCATED) {
+            fprintf(stderr, "flowveil: warning: %s (the %llu complete packets before the cut "
+                            "were ingested)\n",
+                    err, pkts);
+            files_read++;
+            exit_status = CLI_EXIT_FAILURE;
+        } else {
+            fprintf(stderr, "flowveil: error: %s\n", err);
+            exit_status = CLI_EXIT_FAILURE;
+        }
+        if (fv_pipeline_tick(&p, fv_pipeline_now_us(&p), false) != FV_OK)
+            break;
+    }
+    if (*cli_stop_flag())
+        fv_notice("stopped by signal; flushing open flows");
+
+    cap_engine_flush(p.capture);
+    fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
+    record_counters(&p, files_read);
+    print_totals(&p);
+
+    int rc = fv_pipeline_close(&p);
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s: storing records failed: %s\n", o.db,
+                fv_strerror(rc));
+        exit_status = CLI_EXIT_FAILURE;
+    }
+    return exit_status;
+}
+
+/* Called by the capture loop about once a second. */
+static void capture_tick(void *ctx, uint64_t now_us)
+{
+    fv_pipeline *p = ctx;
+    (void)fv_pipeline_tick(p, now_us, false);
+}
+
+int cli_cmd_capture(int argc, char **argv)
+{
+    run_options o;
+    int status = parse_run_options("capture", argc, argv, &o);
+    if (status >= 0)
+        return status;
+    if (optind < argc)
+        return cli_usage_error("capture", "unexpected argument '%s' (live capture reads no "
+                                          "files; use 'flowveil ingest' for files)",
+                               argv[optind]);
+
+    cli_install_stop_handlers();
+
+    fv_pipeline p;
+    char err[1024];
+    if (fv_pipeline_open(&p, o.policy, o.db, 0, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+
+    char filter[8192];
+    if (fv_pipeline_filter(&p, o.filter, filter, sizeof filter) != FV_OK) {
+        fprintf(stderr, "flowveil: error: the capture filter with the policy's exclusions "
+                        "exceeds %zu bytes; shorten --filter or merge excluded subnets\n",
+                sizeof filter);
+        fv_pipeline_close(&p);
+        return CLI_EXIT_FAILURE;
+    }
+
+    fv_notice("capturing on %s until SIGINT or SIGTERM", o.iface);
+    int exit_status = CLI_EXIT_OK;
+    int rc = cap_live_run(p.capture, o.iface, filter[0] != '\0' ? filter : NULL, cli_stop_flag(),
+                          capture_tick, &p, err, sizeof err);
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        exit_status = CLI_EXIT_FAILURE;
+    } else {
+        fv_notice("stopping: flushing open flows");
+    }
+
+    cap_engine_flush(p.capture);
+    fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
+    record_counters(&p, 0);
+    print_totals(&p);
+
+    cap_stats st;
+    cap_engine_stats(p.capture, &st);
+    if (st.pcap_dropped != 0 || st.pcap_if_dropped != 0)
+        fv_warning("the kernel dropped %llu packets and the interface %llu during capture",
+                   (unsigned long long)st.pcap_dropped, (unsigned long long)st.pcap_if_dropped);
+
+    rc = fv_pipeline_close(&p);
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s: storing records failed: %s\n", o.db,
+                fv_strerror(rc));
+        exit_status = CLI_EXIT_FAILURE;
+    }
+    return exit_status;
+}

@@ -1,0 +1,130 @@
+/*
+ * main.c: the `flowveil` command: subcommand dispatch and option parsing.
+ *
+ * Exit status: 0 success, 1 runtime failure, 2 bad usage.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "cli.h"
+#include "pipeline.h"
+
+#ifndef FLOWVEIL_VERSION
+#define FLOWVEIL_VERSION "0.0.0"
+#endif
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    stop_requested = 1;
+}
+
+void cli_install_stop_handlers(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+volatile sig_atomic_t *cli_stop_flag(void)
+{
+    return &stop_requested;
+}
+
+int cli_usage_error(const char *command, const char *fmt, ...)
+{
+    va_list ap;
+    fprintf(stderr, "flowveil: ");
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'flowveil %s --help'.\n", command);
+    return CLI_EXIT_USAGE;
+}
+
+int cli_parse_seconds(const char *command, const char *option, const char *text, uint64_t *out)
+{
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno != 0 ||
+        v > 253402300799ull) {
+        return cli_usage_error(command,
+                               "invalid %s value '%s': expected seconds since 1970-01-01 UTC, "
+                               "e.g. 1764489600",
+                               option, text);
+    }
+    *out = (uint64_t)v;
+    return CLI_EXIT_OK;
+}
+
+static void print_main_usage(FILE *f)
+{
+    fprintf(f,
+            "usage: flowveil COMMAND [OPTIONS]\n"
+            "\n"
+            "Private-by-construction network traffic analysis.\n"
+            "\n"
+            "Commands:\n"
+            "  ingest     read pcap/pcapng files into the store\n"
+            "  capture    capture live from an interface until SIGINT/SIGTERM\n"
+            "  serve      serve the dashboard and the JSON API\n"
+            "  export     write stored records as JSON Lines\n"
+            "  sweep      delete records past their retention limit now\n"
+            "  retention  show retention status per record class\n"
+            "  policy     validate a policy file and summarize it\n"
+            "  keys       show the pseudonymization key epoch (never the key)\n"
+            "  version    print the version\n"
+            "\n"
+            "Run 'flowveil COMMAND --help' for the options of a command.\n");
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        print_main_usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        print_main_usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+        printf("flowveil %s\n", FLOWVEIL_VERSION);
+        return CLI_EXIT_OK;
+    }
+
+    static const struct {
+        const char *name;
+        int (*fn)(int argc, char **argv);
+    } commands[] = {
+        {"ingest", cli_cmd_ingest},   {"capture", cli_cmd_capture},
+        {"serve", cli_cmd_serve},     {"export", cli_cmd_export},
+        {"sweep", cli_cmd_sweep},     {"retention", cli_cmd_retention},
+        {"policy", cli_cmd_policy},   {"keys", cli_cmd_keys},
+    };
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
+        if (strcmp(cmd, commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    }
+
+    fprintf(stderr, "flowveil: unknown command '%s'\n", cmd);
+    print_main_usage(stderr);
+    return CLI_EXIT_USAGE;
+}

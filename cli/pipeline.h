@@ -1,0 +1,71 @@
+/*
+ * pipeline.h: the capturing process's data path.
+ *
+ * Wires capture events through the policy gate and anonymize/ into
+ * store/ and detect/:
+ *
+ *   cap_engine --events--> pipeline --pseudonymized records--> store
+ *                                    \--flow records--> det_engine --alerts--> store
+ *
+ * This is the only place where raw identifiers (from capture) meet the
+ * pseudonymization key; nothing after it sees a raw identifier.
+ *
+ * Caveats
+ * - Single-threaded: one pipeline per capturing process.
+ * - Time: when fixed_now_us is non-zero every stored-at time and every
+ *   rotation, sweep and evaluation uses it (tests and replays);
+ *   otherwise the wall clock.
+ */
+#ifndef FV_PIPELINE_H
+#define FV_PIPELINE_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "anonymize.h"
+#include "capture.h"
+#include "detect.h"
+#include "policy.h"
+#include "store.h"
+
+typedef struct fv_pipeline {
+    pol_policy *policy;
+    anon_ctx *anon;
+    store_env *store;
+    det_engine *detect;
+    cap_engine *capture;
+    uint64_t fixed_now_us;      /* 0 = wall clock */
+    uint64_t last_sweep_us;
+    uint64_t last_evaluate_us;
+    uint64_t records[FV_CLASS_COUNT];   /* stored by this process */
+    int failed_rc;              /* first store error, FV_OK if none */
+} fv_pipeline;
+
+/*
+ * Open the policy, the store in DB_DIR (read-write), the key file
+ * DB_DIR/pseudonym.key, the detectors and the capture engine. Writes the
+ * policy's retention limits into the store. Returns FV_OK or an error
+ * with a message in ERR.
+ */
+int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir,
+                     uint64_t fixed_now_us, char *err, size_t err_len);
+
+/* Current time for this pipeline (fixed or wall clock). */
+uint64_t fv_pipeline_now_us(const fv_pipeline *p);
+
+/*
+ * Periodic work at NOW_US: rotate the key when due, evaluate detectors
+ * (at most once a minute unless FORCE), sweep when the policy's interval
+ * has passed (or FORCE), and commit. Returns the first error.
+ */
+int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force);
+
+/* Flush open flows, evaluate detectors, commit and close everything.
+ * Returns the first error seen during the pipeline's life. */
+int fv_pipeline_close(fv_pipeline *p);
+
+/* The BPF filter for capture: the policy's exclusions combined with the
+ * user's USER_FILTER (may be NULL). Returns FV_OK or FV_ERR_FULL. */
+int fv_pipeline_filter(const fv_pipeline *p, const char *user_filter, char *out, size_t out_len);
+
+#endif /* FV_PIPELINE_H */

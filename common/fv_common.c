@@ -1,0 +1,245 @@
+/*
+ * fv_common.c: error strings, logging, names and small formatting helpers
+ * shared by every module.
+ */
+#include "fv_common.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+const char *fv_strerror(int code)
+{
+    switch (code) {
+    case FV_OK: return "success";
+    case FV_ERR_NOMEM: return "out of memory";
+    case FV_ERR_IO: return "input/output error";
+    case FV_ERR_INVALID: return "invalid argument";
+    case FV_ERR_PARSE: return "malformed input";
+    case FV_ERR_NOT_FOUND: return "not found";
+    case FV_ERR_TRUNCATED: return "input cut short";
+    case FV_ERR_UNSUPPORTED: return "unsupported input";
+    case FV_ERR_STORE: return "store error";
+    case FV_ERR_CRYPTO: return "cryptographic error";
+    case FV_ERR_CAPTURE: return "capture error";
+    case FV_ERR_FULL: return "limit reached";
+    case FV_ERR_STATE: return "object in failed state";
+    case FV_ERR_PERMISSION: return "permission denied";
+    case FV_ERR_INTERRUPTED: return "interrupted";
+    default: return "unknown error";
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+
+static fv_log_level log_max_level = FV_LOG_NOTICE;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void fv_log_set_level(fv_log_level level)
+{
+    log_max_level = level;
+}
+
+void fv_log(fv_log_level level, const char *fmt, ...)
+{
+    static const char *const names[] = {"error", "warning", "notice", "info", "debug"};
+
+    if (level > log_max_level)
+        return;
+
+    /* Format first, then write the whole line at once so lines from
+     * different threads do not interleave. */
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+
+    pthread_mutex_lock(&log_lock);
+    fprintf(stderr, "flowveil: %s: %s\n", names[level], line);
+    fflush(stderr);
+    pthread_mutex_unlock(&log_lock);
+}
+
+/* ---------------------------------------------------------------------- */
+
+static const char *const class_names[FV_CLASS_COUNT] = {"flows", "dns", "tls", "http", "alerts"};
+
+const char *fv_class_name(fv_class cls)
+{
+    if ((unsigned)cls >= FV_CLASS_COUNT)
+        return NULL;
+    return class_names[cls];
+}
+
+int fv_class_from_name(const char *name, fv_class *out)
+{
+    if (name == NULL)
+        return FV_ERR_INVALID;
+    for (unsigned i = 0; i < FV_CLASS_COUNT; i++) {
+        if (strcmp(name, class_names[i]) == 0) {
+            *out = (fv_class)i;
+            return FV_OK;
+        }
+    }
+    return FV_ERR_INVALID;
+}
+
+const char *fv_detector_name(int detector)
+{
+    switch (detector) {
+    case FV_DET_BEACON: return "beacon";
+    case FV_DET_EXFIL: return "exfil";
+    default: return NULL;
+    }
+}
+
+const char *fv_severity_name(int severity)
+{
+    switch (severity) {
+    case FV_SEV_LOW: return "low";
+    case FV_SEV_MEDIUM: return "medium";
+    case FV_SEV_HIGH: return "high";
+    case FV_SEV_CRITICAL: return "critical";
+    default: return NULL;
+    }
+}
+
+/* Evidence slot names per detector. The detectors fill the slots in this
+ * order; the names appear in exports and the API. */
+static const char *const beacon_evidence[] = {
+    "connections", "median_interval_s", "mad_interval_s",
+    "dispersion", "duration_s", "mean_bytes_out",
+};
+static const char *const exfil_evidence[] = {
+    "bytes_out", "baseline_median_bytes", "ratio", "duration_s", "history_flows",
+};
+
+const char *fv_evidence_name(int detector, unsigned index)
+{
+    switch (detector) {
+    case FV_DET_BEACON:
+        return index < sizeof beacon_evidence / sizeof beacon_evidence[0] ? beacon_evidence[index]
+                                                                          : NULL;
+    case FV_DET_EXFIL:
+        return index < sizeof exfil_evidence / sizeof exfil_evidence[0] ? exfil_evidence[index]
+                                                                        : NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+
+/* RFC 4648 base32 alphabet in lower case. Tokens use the first 10 bytes
+ * (80 bits) of a pseudonym: 16 characters, no padding. */
+static void base32_80(const uint8_t in[10], char out[17])
+{
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyz234567";
+    unsigned o = 0;
+    for (unsigned block = 0; block < 2; block++) {
+        const uint8_t *b = in + block * 5;
+        uint64_t v = ((uint64_t)b[0] << 32) | ((uint64_t)b[1] << 24) | ((uint64_t)b[2] << 16) |
+                     ((uint64_t)b[3] << 8) | (uint64_t)b[4];
+        for (int shift = 35; shift >= 0; shift -= 5)
+            out[o++] = alphabet[(v >> shift) & 31];
+    }
+    out[o] = '\0';
+}
+
+void fv_token_format(const char *type_prefix, const uint8_t pseudonym[FV_PSEUDONYM_BYTES],
+                     char out[FV_TOKEN_TEXT_MAX])
+{
+    char b32[17];
+    base32_80(pseudonym, b32);
+    snprintf(out, FV_TOKEN_TEXT_MAX, "%s-%s", type_prefix, b32);
+}
+
+void fv_endpoint_format(const fv_endpoint *ep, char out[FV_ENDPOINT_TEXT_MAX])
+{
+    switch (ep->kind) {
+    case FV_EP_IPV4:
+        if (inet_ntop(AF_INET, ep->addr, out, FV_ENDPOINT_TEXT_MAX) == NULL)
+            out[0] = '\0';
+        return;
+    case FV_EP_IPV6:
+        if (inet_ntop(AF_INET6, ep->addr, out, FV_ENDPOINT_TEXT_MAX) == NULL)
+            out[0] = '\0';
+        return;
+    case FV_EP_PSEUDO_IPV4:
+        fv_token_format("ip4", ep->addr, out);
+        return;
+    case FV_EP_PSEUDO_IPV6:
+        fv_token_format("ip6", ep->addr, out);
+        return;
+    default:
+        out[0] = '\0';
+        return;
+    }
+}
+
+bool fv_endpoint_is_internal(const fv_endpoint *ep)
+{
+    return ep->kind == FV_EP_PSEUDO_IPV4 || ep->kind == FV_EP_PSEUDO_IPV6;
+}
+
+/* ---------------------------------------------------------------------- */
+
+void fv_time_format(uint64_t us, char out[FV_TIME_TEXT_MAX])
+{
+    time_t secs = (time_t)(us / 1000000u);
+    struct tm tm;
+    if (gmtime_r(&secs, &tm) == NULL) {
+        snprintf(out, FV_TIME_TEXT_MAX, "invalid-time");
+        return;
+    }
+    char base[32];
+    strftime(base, sizeof base, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(out, FV_TIME_TEXT_MAX, "%s.%06uZ", base, (unsigned)(us % 1000000u));
+}
+
+uint64_t fv_now_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+int fv_duration_parse(const char *text, uint64_t *out_s)
+{
+    if (text == NULL || !isdigit((unsigned char)text[0]))
+        return FV_ERR_INVALID;
+
+    errno = 0;
+    char *end = NULL;
+    unsigned long long n = strtoull(text, &end, 10);
+    if (errno != 0 || end == text)
+        return FV_ERR_INVALID;
+
+    uint64_t mult;
+    if (strcmp(end, "s") == 0)
+        mult = 1;
+    else if (strcmp(end, "m") == 0)
+        mult = 60;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600;
+    else if (strcmp(end, "d") == 0)
+        mult = 86400;
+    else if (strcmp(end, "w") == 0)
+        mult = 7 * 86400;
+    else
+        return FV_ERR_INVALID;
+
+    /* Reject values whose product would overflow (beyond ~500 billion years). */
+    if (n > UINT64_MAX / mult)
+        return FV_ERR_INVALID;
+    *out_s = (uint64_t)n * mult;
+    return FV_OK;
+}

@@ -1,0 +1,316 @@
+/*
+ * fv_common.h: types shared by every flowveil module.
+ *
+ * This header defines the project error codes, the logger, and the record
+ * structs that leave capture/ after pseudonymization and travel through
+ * store/, detect/, api/ and the exporters.
+ *
+ * Caveats
+ * - A record in this header never holds a raw identifier of a monitored
+ *   host. Internal addresses and MACs appear only as 16-byte pseudonyms;
+ *   external addresses may be kept because the policy says they are not
+ *   people. Code that fills a record from capture data must go through
+ *   anonymize/ first.
+ * - Time values are microseconds since the Unix epoch, UTC, unless a name
+ *   says otherwise (`_s` seconds, `_ms` milliseconds).
+ * - Strings in records are NUL-terminated and truncated to fit; they hold
+ *   metadata fields (names, methods), never payload.
+ */
+#ifndef FV_COMMON_H
+#define FV_COMMON_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+
+#if defined(__GNUC__)
+#define FV_NODISCARD __attribute__((warn_unused_result))
+#define FV_PRINTF(fmt, args) __attribute__((format(printf, fmt, args)))
+#else
+#define FV_NODISCARD
+#define FV_PRINTF(fmt, args)
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* Error codes                                                            */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Project-wide return codes. The numbers are part of the ABI of the
+ * command-line tool's messages and must never change; a retired value
+ * stays reserved. Functions return FV_OK (0) or one of these.
+ */
+typedef enum fv_err {
+    FV_OK = 0,
+    FV_ERR_NOMEM = 1,          /* allocation failed */
+    FV_ERR_IO = 2,             /* read, write, fsync or open failed (errno kept) */
+    FV_ERR_INVALID = 3,        /* invalid argument or value */
+    FV_ERR_PARSE = 4,          /* malformed input file */
+    FV_ERR_NOT_FOUND = 5,      /* requested item does not exist */
+    FV_ERR_TRUNCATED = 6,      /* input ended before a complete unit */
+    FV_ERR_UNSUPPORTED = 7,    /* valid input that this version cannot handle */
+    FV_ERR_STORE = 8,          /* LMDB reported an error */
+    FV_ERR_CRYPTO = 9,         /* libsodium failed or a key is invalid */
+    FV_ERR_CAPTURE = 10,       /* libpcap reported an error */
+    FV_ERR_FULL = 11,          /* a configured bound was reached */
+    FV_ERR_STATE = 12,         /* object is in a failed or wrong state */
+    FV_ERR_PERMISSION = 13,    /* operating system denied access */
+    FV_ERR_INTERRUPTED = 14,   /* stopped by a signal */
+} fv_err;
+
+/* Return a static, constant description of CODE (never NULL). */
+const char *fv_strerror(int code);
+
+/* ---------------------------------------------------------------------- */
+/* Logging                                                                */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Levels follow syslog order. Messages go to stderr as
+ * "flowveil: LEVEL: text". Never pass a raw address, MAC, host name,
+ * payload byte or key byte to the logger: log counts or pseudonyms.
+ * Per-packet anomalies are counters, not log lines.
+ */
+typedef enum fv_log_level {
+    FV_LOG_ERROR = 0,
+    FV_LOG_WARNING = 1,
+    FV_LOG_NOTICE = 2,
+    FV_LOG_INFO = 3,
+    FV_LOG_DEBUG = 4,
+} fv_log_level;
+
+/* Set the most verbose level that is printed (default FV_LOG_NOTICE). */
+void fv_log_set_level(fv_log_level level);
+/* Write one log line at LEVEL. Thread-safe. */
+void fv_log(fv_log_level level, const char *fmt, ...) FV_PRINTF(2, 3);
+
+#define fv_error(...) fv_log(FV_LOG_ERROR, __VA_ARGS__)
+#define fv_warning(...) fv_log(FV_LOG_WARNING, __VA_ARGS__)
+#define fv_notice(...) fv_log(FV_LOG_NOTICE, __VA_ARGS__)
+#define fv_info(...) fv_log(FV_LOG_INFO, __VA_ARGS__)
+#ifdef NDEBUG
+#define fv_debug(...) ((void)0)
+#else
+#define fv_debug(...) fv_log(FV_LOG_DEBUG, __VA_ARGS__)
+#endif
+
+/* ---------------------------------------------------------------------- */
+/* Record classes                                                          */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Each class is one named LMDB database with its own retention limit.
+ * The numbers are stored on disk and must never change.
+ */
+typedef enum fv_class {
+    FV_CLASS_FLOW = 0,
+    FV_CLASS_DNS = 1,
+    FV_CLASS_TLS = 2,
+    FV_CLASS_HTTP = 3,
+    FV_CLASS_ALERT = 4,
+    FV_CLASS_COUNT = 5
+} fv_class;
+
+/* Return the class name used in policies, the CLI and the API ("flows",
+ * "dns", "tls", "http", "alerts"), or NULL for an invalid value. */
+const char *fv_class_name(fv_class cls);
+/* Parse NAME into *OUT. Return FV_OK or FV_ERR_INVALID. */
+int fv_class_from_name(const char *name, fv_class *out);
+
+/* ---------------------------------------------------------------------- */
+/* Endpoints                                                               */
+/* ---------------------------------------------------------------------- */
+
+#define FV_PSEUDONYM_BYTES 16
+#define FV_ZONE_NAME_MAX 32     /* including the NUL */
+#define FV_ZONE_EXTERNAL "external"
+
+/* How an endpoint address is represented in a stored record. */
+typedef enum fv_ep_kind {
+    FV_EP_NONE = 0,         /* no address (unused endpoint) */
+    FV_EP_IPV4 = 1,         /* kept IPv4 address in addr[0..3], network order */
+    FV_EP_IPV6 = 2,         /* kept IPv6 address in addr[0..15], network order */
+    FV_EP_PSEUDO_IPV4 = 3,  /* pseudonym of an IPv4 address in addr[0..15] */
+    FV_EP_PSEUDO_IPV6 = 4,  /* pseudonym of an IPv6 address in addr[0..15] */
+} fv_ep_kind;
+
+/*
+ * One side of a flow or transaction, as stored. Invariant: when the
+ * address belongs to a zone of the policy, kind is a PSEUDO kind and addr
+ * holds the pseudonym; only addresses outside every zone (zone
+ * "external") may be kept.
+ */
+typedef struct fv_endpoint {
+    uint8_t kind;                   /* fv_ep_kind */
+    uint8_t addr[16];               /* see kind */
+    char zone[FV_ZONE_NAME_MAX];    /* zone label, "external" if none */
+} fv_endpoint;
+
+/* Text form of an endpoint: dotted or colon address for kept addresses,
+ * or a typed pseudonym token "ip4-xxxxxxxxxxxxxxxx" / "ip6-..." (16
+ * lowercase base32 characters of the first 10 pseudonym bytes). */
+#define FV_ENDPOINT_TEXT_MAX 64
+void fv_endpoint_format(const fv_endpoint *ep, char out[FV_ENDPOINT_TEXT_MAX]);
+
+/* Typed token for a MAC pseudonym: "mac-" + 16 base32 characters. */
+#define FV_TOKEN_TEXT_MAX 32
+void fv_token_format(const char *type_prefix, const uint8_t pseudonym[FV_PSEUDONYM_BYTES],
+                     char out[FV_TOKEN_TEXT_MAX]);
+
+/* Return true if the endpoint is a pseudonymized (internal) host. */
+bool fv_endpoint_is_internal(const fv_endpoint *ep);
+
+/* ---------------------------------------------------------------------- */
+/* Records                                                                 */
+/* ---------------------------------------------------------------------- */
+
+/* Why a flow record was emitted. Stored on disk: numbers never change. */
+typedef enum fv_flow_end {
+    FV_END_IDLE = 0,      /* no packet for the idle timeout */
+    FV_END_ACTIVE = 1,    /* active timeout: the flow continues in a later record */
+    FV_END_FIN = 2,       /* TCP FIN seen in both directions */
+    FV_END_RST = 3,       /* TCP RST */
+    FV_END_FLUSH = 4,     /* end of input or shutdown */
+    FV_END_EVICT = 5,     /* flow table full, oldest flow evicted */
+} fv_flow_end;
+
+/*
+ * A bidirectional flow. "fwd" is the direction from src to dst, where src
+ * is the endpoint that sent the first packet seen (the initiator when the
+ * capture saw the start). Byte counts are IP bytes (IPv4 total length,
+ * IPv6 payload length + 40), as NetFlow and IPFIX count them.
+ */
+typedef struct fv_flow_record {
+    uint64_t first_us, last_us;
+    fv_endpoint src, dst;
+    uint16_t sport, dport;          /* host order; 0 for ICMP and others */
+    uint8_t proto;                  /* IP protocol number */
+    uint8_t end_reason;             /* fv_flow_end */
+    uint8_t icmp_type, icmp_code;   /* first ICMP/ICMPv6 message of the flow */
+    uint16_t tcp_flags_fwd, tcp_flags_rev;   /* OR of TCP flags, low 12 bits */
+    uint16_t vlan;                  /* outermost 802.1Q id, 0 if none */
+    uint8_t has_mac;                /* 1 if the mac pseudonyms are set */
+    uint8_t src_mac[FV_PSEUDONYM_BYTES];    /* pseudonym, never a raw MAC */
+    uint8_t dst_mac[FV_PSEUDONYM_BYTES];
+    uint64_t pkts_fwd, pkts_rev;
+    uint64_t bytes_fwd, bytes_rev;
+} fv_flow_record;
+
+#define FV_NAME_MAX 256     /* DNS names, SNI and Host, including the NUL */
+
+/* One DNS message (query or response); the first question only. */
+typedef struct fv_dns_record {
+    uint64_t ts_us;
+    fv_endpoint client, server;     /* client = side that sent the query */
+    uint16_t client_port, server_port;
+    uint8_t transport;              /* 6 TCP or 17 UDP */
+    uint8_t is_response;
+    uint8_t rcode;                  /* responses only */
+    uint16_t txid;
+    uint16_t qtype, qclass;
+    uint16_t answer_count;
+    char qname[FV_NAME_MAX];        /* presentation form, see capture.h */
+} fv_dns_record;
+
+/* One TLS ClientHello. */
+typedef struct fv_tls_record {
+    uint64_t ts_us;
+    fv_endpoint client, server;
+    uint16_t client_port, server_port;
+    uint16_t version;               /* legacy_version of the ClientHello */
+    char sni[FV_NAME_MAX];          /* empty if the hello has no SNI */
+} fv_tls_record;
+
+/* One HTTP/1.x request. */
+typedef struct fv_http_record {
+    uint64_t ts_us;
+    fv_endpoint client, server;
+    uint16_t client_port, server_port;
+    char method[16];
+    char host[FV_NAME_MAX];         /* Host header as sent, empty if absent */
+} fv_http_record;
+
+/* Detectors. Stored on disk: numbers never change. */
+typedef enum fv_detector {
+    FV_DET_BEACON = 1,     /* regular connections to one external peer */
+    FV_DET_EXFIL = 2,      /* outbound volume far above the host's usual */
+} fv_detector;
+
+/* Return "beacon" / "exfil", or NULL. */
+const char *fv_detector_name(int detector);
+
+typedef enum fv_severity {
+    FV_SEV_LOW = 1,
+    FV_SEV_MEDIUM = 2,
+    FV_SEV_HIGH = 3,
+    FV_SEV_CRITICAL = 4,
+} fv_severity;
+
+/* Return "low" / "medium" / "high" / "critical", or NULL. */
+const char *fv_severity_name(int severity);
+
+#define FV_EVIDENCE_MAX 8
+
+/*
+ * An alert raised by a detector over pseudonymized flow records. The
+ * evidence values are detector-specific; fv_evidence_name() names them
+ * (for example the beacon detector's median interval in seconds).
+ */
+typedef struct fv_alert_record {
+    uint64_t ts_us;                 /* when the alert was raised */
+    uint64_t first_us, last_us;     /* time span of the evidence */
+    uint8_t detector;               /* fv_detector */
+    uint8_t severity;               /* fv_severity */
+    double score;                   /* 0.0 .. 1.0 */
+    fv_endpoint host;               /* internal host (pseudonym) */
+    fv_endpoint peer;               /* external peer, FV_EP_NONE if none */
+    uint16_t peer_port;
+    uint8_t proto;
+    uint32_t flow_count;            /* flows the alert rests on */
+    uint8_t evidence_count;
+    double evidence[FV_EVIDENCE_MAX];
+    char summary[160];              /* one sentence, no raw identifiers */
+} fv_alert_record;
+
+/* Return the name of evidence slot INDEX for DETECTOR, or NULL. */
+const char *fv_evidence_name(int detector, unsigned index);
+
+/* A stored record of any class, as read back from the store. */
+typedef struct fv_record {
+    fv_class cls;
+    uint64_t stored_us;     /* when flowveil stored it; retention counts from here */
+    uint64_t id;            /* store key, unique and ascending within a class */
+    union {
+        fv_flow_record flow;
+        fv_dns_record dns;
+        fv_tls_record tls;
+        fv_http_record http;
+        fv_alert_record alert;
+    } u;
+} fv_record;
+
+/*
+ * Convert a record into a new JSON object with the field names documented
+ * in docs/EXPORT.md. Return NULL on allocation failure; the caller owns
+ * the reference.
+ */
+json_t *fv_record_to_json(const fv_record *rec);
+
+/* Format microseconds since the epoch as RFC 3339 UTC with microseconds:
+ * "2026-12-04T21:03:57.123456Z". */
+#define FV_TIME_TEXT_MAX 40
+void fv_time_format(uint64_t us, char out[FV_TIME_TEXT_MAX]);
+
+/* Current wall-clock time in microseconds (CLOCK_REALTIME). Code that
+ * expires, rotates or retains takes time as a parameter; only the CLI
+ * and servers call this to obtain it. */
+uint64_t fv_now_us(void);
+
+/* Parse a duration such as "90s", "15m", "24h", "30d" or "2w" into
+ * seconds. Return FV_OK or FV_ERR_INVALID. */
+int fv_duration_parse(const char *text, uint64_t *out_s);
+
+#endif /* FV_COMMON_H */

@@ -1,0 +1,205 @@
+/*
+ * fv_json.c: the JSON form of stored records, shared by `flowveil export`
+ * and the HTTP API. The field names are documented in docs/EXPORT.md and
+ * are a public interface: add fields, never rename or remove one.
+ */
+#include "fv_common.h"
+
+#include <stdio.h>
+
+static const char *flow_end_name(int reason)
+{
+    switch (reason) {
+    case FV_END_IDLE: return "idle";
+    case FV_END_ACTIVE: return "active";
+    case FV_END_FIN: return "fin";
+    case FV_END_RST: return "rst";
+    case FV_END_FLUSH: return "flush";
+    case FV_END_EVICT: return "evict";
+    default: return "unknown";
+    }
+}
+
+/* Set KEY to a new value, tracking allocation failure in *OK. */
+static void set_new(json_t *obj, const char *key, json_t *value, bool *ok)
+{
+    if (value == NULL || json_object_set_new(obj, key, value) != 0)
+        *ok = false;
+}
+
+static void set_time(json_t *obj, const char *key, uint64_t us, bool *ok)
+{
+    char text[FV_TIME_TEXT_MAX];
+    fv_time_format(us, text);
+    set_new(obj, key, json_string(text), ok);
+}
+
+/* Write endpoint EP as NAME (address or pseudonym token) and NAME_zone. */
+static void set_endpoint(json_t *obj, const char *name, const fv_endpoint *ep, bool *ok)
+{
+    char text[FV_ENDPOINT_TEXT_MAX];
+    char zone_key[48];
+
+    if (ep->kind == FV_EP_NONE) {
+        set_new(obj, name, json_null(), ok);
+    } else {
+        fv_endpoint_format(ep, text);
+        set_new(obj, name, json_string(text), ok);
+    }
+    snprintf(zone_key, sizeof zone_key, "%s_zone", name);
+    set_new(obj, zone_key, json_string(ep->zone[0] != '\0' ? ep->zone : FV_ZONE_EXTERNAL), ok);
+}
+
+/* Strings in records are metadata that may hold any byte; jansson
+ * requires UTF-8, so bytes outside printable ASCII become '?'. Capture
+ * escapes names as \DDD already; this is a second line of defence. */
+static json_t *safe_string(const char *s)
+{
+    char buf[FV_NAME_MAX];
+    size_t i = 0;
+    for (; s[i] != '\0' && i < sizeof buf - 1; i++) {
+        unsigned char c = (unsigned char)s[i];
+        buf[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+    }
+    buf[i] = '\0';
+    return json_string(buf);
+}
+
+static void flow_fields(json_t *o, const fv_flow_record *f, bool *ok)
+{
+    set_time(o, "first", f->first_us, ok);
+    set_time(o, "last", f->last_us, ok);
+    set_new(o, "first_us", json_integer((json_int_t)f->first_us), ok);
+    set_new(o, "last_us", json_integer((json_int_t)f->last_us), ok);
+    set_new(o, "proto", json_integer(f->proto), ok);
+    set_endpoint(o, "src", &f->src, ok);
+    set_new(o, "sport", json_integer(f->sport), ok);
+    set_endpoint(o, "dst", &f->dst, ok);
+    set_new(o, "dport", json_integer(f->dport), ok);
+    set_new(o, "pkts_fwd", json_integer((json_int_t)f->pkts_fwd), ok);
+    set_new(o, "pkts_rev", json_integer((json_int_t)f->pkts_rev), ok);
+    set_new(o, "bytes_fwd", json_integer((json_int_t)f->bytes_fwd), ok);
+    set_new(o, "bytes_rev", json_integer((json_int_t)f->bytes_rev), ok);
+    set_new(o, "tcp_flags_fwd", json_integer(f->tcp_flags_fwd), ok);
+    set_new(o, "tcp_flags_rev", json_integer(f->tcp_flags_rev), ok);
+    set_new(o, "end", json_string(flow_end_name(f->end_reason)), ok);
+    set_new(o, "vlan", json_integer(f->vlan), ok);
+    if (f->proto == 1 || f->proto == 58) {
+        set_new(o, "icmp_type", json_integer(f->icmp_type), ok);
+        set_new(o, "icmp_code", json_integer(f->icmp_code), ok);
+    }
+    if (f->has_mac) {
+        char token[FV_TOKEN_TEXT_MAX];
+        fv_token_format("mac", f->src_mac, token);
+        set_new(o, "src_mac", json_string(token), ok);
+        fv_token_format("mac", f->dst_mac, token);
+        set_new(o, "dst_mac", json_string(token), ok);
+    }
+}
+
+/* Fields common to the transaction classes (dns, tls, http). */
+static void txn_fields(json_t *o, uint64_t ts_us, const fv_endpoint *client, uint16_t client_port,
+                       const fv_endpoint *server, uint16_t server_port, bool *ok)
+{
+    set_time(o, "ts", ts_us, ok);
+    set_new(o, "ts_us", json_integer((json_int_t)ts_us), ok);
+    set_endpoint(o, "client", client, ok);
+    set_new(o, "client_port", json_integer(client_port), ok);
+    set_endpoint(o, "server", server, ok);
+    set_new(o, "server_port", json_integer(server_port), ok);
+}
+
+static void dns_fields(json_t *o, const fv_dns_record *d, bool *ok)
+{
+    txn_fields(o, d->ts_us, &d->client, d->client_port, &d->server, d->server_port, ok);
+    set_new(o, "transport", json_string(d->transport == 6 ? "tcp" : "udp"), ok);
+    set_new(o, "type", json_string(d->is_response ? "response" : "query"), ok);
+    set_new(o, "txid", json_integer(d->txid), ok);
+    set_new(o, "qname", safe_string(d->qname), ok);
+    set_new(o, "qtype", json_integer(d->qtype), ok);
+    set_new(o, "qclass", json_integer(d->qclass), ok);
+    set_new(o, "answers", json_integer(d->answer_count), ok);
+    if (d->is_response)
+        set_new(o, "rcode", json_integer(d->rcode), ok);
+}
+
+static void alert_fields(json_t *o, const fv_alert_record *a, bool *ok)
+{
+    const char *detector = fv_detector_name(a->detector);
+    const char *severity = fv_severity_name(a->severity);
+
+    set_time(o, "ts", a->ts_us, ok);
+    set_time(o, "first", a->first_us, ok);
+    set_time(o, "last", a->last_us, ok);
+    set_new(o, "detector", json_string(detector != NULL ? detector : "unknown"), ok);
+    set_new(o, "severity", json_string(severity != NULL ? severity : "unknown"), ok);
+    set_new(o, "score", json_real(a->score), ok);
+    set_endpoint(o, "host", &a->host, ok);
+    set_endpoint(o, "peer", &a->peer, ok);
+    set_new(o, "peer_port", json_integer(a->peer_port), ok);
+    set_new(o, "proto", json_integer(a->proto), ok);
+    set_new(o, "flow_count", json_integer(a->flow_count), ok);
+    set_new(o, "summary", safe_string(a->summary), ok);
+
+    json_t *evidence = json_object();
+    if (evidence == NULL) {
+        *ok = false;
+        return;
+    }
+    unsigned n = a->evidence_count <= FV_EVIDENCE_MAX ? a->evidence_count : FV_EVIDENCE_MAX;
+    for (unsigned i = 0; i < n; i++) {
+        const char *name = fv_evidence_name(a->detector, i);
+        if (name != NULL)
+            set_new(evidence, name, json_real(a->evidence[i]), ok);
+    }
+    set_new(o, "evidence", evidence, ok);
+}
+
+json_t *fv_record_to_json(const fv_record *rec)
+{
+    const char *cls = fv_class_name(rec->cls);
+    if (cls == NULL)
+        return NULL;
+
+    json_t *o = json_object();
+    if (o == NULL)
+        return NULL;
+
+    bool ok = true;
+    set_new(o, "id", json_integer((json_int_t)rec->id), &ok);
+    set_new(o, "class", json_string(cls), &ok);
+    set_time(o, "stored", rec->stored_us, &ok);
+
+    switch (rec->cls) {
+    case FV_CLASS_FLOW:
+        flow_fields(o, &rec->u.flow, &ok);
+        break;
+    case FV_CLASS_DNS:
+        dns_fields(o, &rec->u.dns, &ok);
+        break;
+    case FV_CLASS_TLS:
+        txn_fields(o, rec->u.tls.ts_us, &rec->u.tls.client, rec->u.tls.client_port,
+                   &rec->u.tls.server, rec->u.tls.server_port, &ok);
+        set_new(o, "version", json_integer(rec->u.tls.version), &ok);
+        set_new(o, "sni", safe_string(rec->u.tls.sni), &ok);
+        break;
+    case FV_CLASS_HTTP:
+        txn_fields(o, rec->u.http.ts_us, &rec->u.http.client, rec->u.http.client_port,
+                   &rec->u.http.server, rec->u.http.server_port, &ok);
+        set_new(o, "method", safe_string(rec->u.http.method), &ok);
+        set_new(o, "host", safe_string(rec->u.http.host), &ok);
+        break;
+    case FV_CLASS_ALERT:
+        alert_fields(o, &rec->u.alert, &ok);
+        break;
+    case FV_CLASS_COUNT:
+        ok = false;
+        break;
+    }
+
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}

@@ -1,0 +1,155 @@
+/*
+ * store.h: the record store, one LMDB environment per data directory.
+ *
+ * Each record class (fv_class) is a named database whose keys are 8-byte
+ * big-endian "stored at" timestamps in microseconds, made unique and
+ * strictly ascending by the writer, so inserts append and retention
+ * sweeps walk from the oldest record. Values are compact versioned
+ * binary encodings of the fv_*_record structs (never JSON).
+ *
+ * A "meta" database keeps the retention limit of each class (written by
+ * the capturing process from the policy, so `serve` enforces it without
+ * reading the policy), sweep history and ingest counters.
+ *
+ * Caveats
+ * - Retention age counts from the stored-at time, not the traffic time,
+ *   so an old capture ingested today is kept as long as live traffic.
+ * - Queries never return a record older than its class's retention limit
+ *   at the NOW_US they are given, even if the sweeper has not run.
+ * - One writer per environment: store_put/store_commit/store_sweep must be
+ *   called from one thread. Readers may run concurrently in other
+ *   processes (serve). Read transactions are short; callbacks must not
+ *   call back into the store.
+ * - Record pointers handed to callbacks are valid only during the call.
+ */
+#ifndef FV_STORE_H
+#define FV_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "fv_common.h"
+
+typedef struct store_env store_env;
+
+/* Largest encoding of any record (format version 1 needs at most 388). */
+#define STORE_RECORD_MAX_BYTES 512u
+
+/* Largest LIMIT of one query. */
+#define STORE_QUERY_LIMIT_MAX 10000u
+
+/* Open flags. */
+#define STORE_RDONLY 0x1u   /* read-only (serve, export); the directory must exist */
+
+/*
+ * Open the store in directory DIR (created with mode 0700 unless
+ * STORE_RDONLY). Return FV_OK, FV_ERR_IO, FV_ERR_NOT_FOUND (read-only
+ * and no store there) or FV_ERR_STORE, with a message in ERR.
+ */
+FV_NODISCARD int store_open(const char *dir, unsigned flags, store_env **out,
+                            char *err, size_t err_len);
+
+/* Commit pending writes and close. Accepts NULL; clears *env. */
+void store_close(store_env **env);
+
+/* Set and persist the retention limit of CLS (seconds). Writer only. */
+int store_set_retention(store_env *env, fv_class cls, uint64_t retention_s);
+
+/* Retention limit of CLS in seconds, 0 if never set (then nothing expires). */
+uint64_t store_retention_s(store_env *env, fv_class cls);
+
+/*
+ * Queue one record of class CLS (REC points to the matching fv_*_record)
+ * with stored-at time NOW_US. Records are batched and written by
+ * store_commit(), or automatically every 4096 records. Return FV_OK or
+ * an error; after an error the writer is marked failed and refuses
+ * further writes with FV_ERR_STATE.
+ */
+int store_put(store_env *env, fv_class cls, const void *rec, uint64_t now_us);
+
+/* Write every queued record in one transaction. */
+int store_commit(store_env *env);
+
+/* Result of one sweep. */
+typedef struct store_sweep_result {
+    uint64_t deleted[FV_CLASS_COUNT];
+    uint32_t transactions;
+    bool complete;          /* false if the budget ran out first */
+} store_sweep_result;
+
+/*
+ * Delete every record whose stored-at time is older than its class's
+ * retention limit at NOW_US, in write transactions of at most
+ * BATCH records (default 10,000 if 0), stopping after MAX_BATCHES
+ * transactions (unlimited if 0). Records the sweep in the meta database.
+ */
+int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_batches,
+                store_sweep_result *out);
+
+/* A query over one class. */
+typedef struct store_query {
+    fv_class cls;
+    uint64_t from_us, to_us;   /* traffic time window, inclusive; 0 = unbounded */
+    uint64_t after_id;         /* cursor: return records with id > after_id (0 = start) */
+    uint32_t limit;            /* max records returned, 1 .. 10,000 */
+    bool newest_first;         /* if true, walk backwards and return id < before cursor */
+    uint64_t before_id;        /* with newest_first: ids < before_id (0 = end) */
+} store_query;
+
+/* Callback per matching record. Return false to stop early. */
+typedef bool (*store_record_fn)(void *ctx, const fv_record *rec);
+
+/*
+ * Run Q at NOW_US, calling FN for each record (in id order, or reverse
+ * with newest_first). Expired records are skipped. *NEXT_CURSOR (if not
+ * NULL) receives the id to resume from, 0 when the end was reached.
+ * Pass it back as after_id (forward) or before_id (newest_first).
+ * One call examines at most 100,000 keys, so a narrow time filter may
+ * return fewer than LIMIT records with a non-zero cursor: keep paging.
+ * Return FV_OK, FV_ERR_INVALID (LIMIT outside 1 .. STORE_QUERY_LIMIT_MAX,
+ * invalid class, NULL argument) or FV_ERR_STORE. Records that fail to
+ * decode are skipped with a warning.
+ */
+int store_query_run(store_env *env, const store_query *q, uint64_t now_us,
+                    store_record_fn fn, void *ctx, uint64_t *next_cursor);
+
+/* Status of one class for retention reporting. */
+typedef struct store_class_status {
+    uint64_t retention_s;
+    uint64_t records;           /* live records (not expired at NOW) */
+    uint64_t expired_pending;   /* past the limit, waiting for the sweeper */
+    uint64_t bytes;             /* approximate stored bytes */
+    uint64_t oldest_stored_us;  /* 0 if empty */
+    uint64_t newest_stored_us;
+    uint64_t last_sweep_us;     /* 0 if never swept */
+    uint64_t last_sweep_deleted;
+    uint64_t total_deleted;
+} store_class_status;
+
+int store_class_status_get(store_env *env, fv_class cls, uint64_t now_us,
+                           store_class_status *out);
+
+/* Ingest counters kept in the meta database (summed over runs). */
+typedef struct store_counters {
+    uint64_t packets, bytes, flows;
+    uint64_t files, last_ingest_us;
+} store_counters;
+
+/* Add DELTA to the stored counters (in the next commit). */
+int store_counters_add(store_env *env, const store_counters *delta);
+int store_counters_get(store_env *env, store_counters *out);
+
+/*
+ * Decode/encode are exposed for tests and fuzzing. The format is
+ * documented in store_codec.c. Encode returns FV_ERR_INVALID for an
+ * invalid class, endpoint kind, evidence count or an unterminated string,
+ * and FV_ERR_FULL if OUT_LEN is too small (STORE_RECORD_MAX_BYTES always
+ * suffices). Decode reads only DATA[0 .. LEN) and returns FV_OK or
+ * FV_ERR_PARSE (or FV_ERR_INVALID for a NULL OUT or invalid class).
+ */
+int store_record_encode(fv_class cls, const void *rec, uint8_t *out, size_t out_len,
+                        size_t *written);
+int store_record_decode(fv_class cls, const uint8_t *data, size_t len, fv_record *out);
+
+#endif /* FV_STORE_H */
