@@ -45,7 +45,10 @@ typedef struct store_env store_env;
 /*
  * Open the store in directory DIR (created with mode 0700 unless
  * STORE_RDONLY). Return FV_OK, FV_ERR_IO, FV_ERR_NOT_FOUND (read-only
- * and no store there) or FV_ERR_STORE, with a message in ERR.
+ * and no store there) or FV_ERR_STORE, with a message in ERR; also
+ * FV_ERR_PERMISSION (access denied), FV_ERR_INVALID (empty or too long
+ * DIR) or FV_ERR_NOMEM. A read-only open creates nothing. The handle
+ * may be shared by threads under the rules in the Caveats above.
  */
 FV_NODISCARD int store_open(const char *dir, unsigned flags, store_env **out,
                             char *err, size_t err_len);

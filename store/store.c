@@ -1,0 +1,751 @@
+/*
+ * store.c: opening the LMDB environment, the write queue, transactions
+ * with map growth, retention settings and ingest counters.
+ *
+ * Meta database keys (values are u64 little-endian):
+ *   retention/<class>            retention limit in seconds
+ *   sweep/<class>/last_us        time of the last sweep that reached the class
+ *   sweep/<class>/last_deleted   records deleted by that sweep
+ *   sweep/<class>/total_deleted  records deleted by all sweeps
+ *   counters/<name>              ingest counters (packets, bytes, flows,
+ *                                files, last_ingest_us)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "store.h"
+#include "store_internal.h"
+
+#define STORE_MAXDBS 16
+#define STORE_META_DB "meta"
+
+static void err_set(char *err, size_t err_len, const char *fmt, ...) FV_PRINTF(3, 4);
+
+static void err_set(char *err, size_t err_len, const char *fmt, ...)
+{
+    if (err == NULL || err_len == 0)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+void store_key_encode(uint64_t id, uint8_t key[8])
+{
+    for (int i = 0; i < 8; i++)
+        key[i] = (uint8_t)(id >> (56 - 8 * i));
+}
+
+bool store_key_decode(const MDB_val *key, uint64_t *id)
+{
+    if (key->mv_size != 8)
+        return false;
+    const uint8_t *k = key->mv_data;
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | k[i];
+    *id = v;
+    return true;
+}
+
+bool store_meta_key(char *out, size_t out_len, const char *prefix, fv_class cls,
+                    const char *suffix)
+{
+    const char *name = fv_class_name(cls);
+    if (name == NULL)
+        return false;
+    int n = suffix != NULL ? snprintf(out, out_len, "%s/%s/%s", prefix, name, suffix)
+                           : snprintf(out, out_len, "%s/%s", prefix, name);
+    return n > 0 && (size_t)n < out_len;
+}
+
+uint64_t store_live_cutoff_us(uint64_t retention_s, uint64_t now_us)
+{
+    if (retention_s == 0)
+        return 0;
+    /* A limit above the maximum can only come from a damaged meta value;
+     * clamp it so the multiplication cannot overflow. */
+    if (retention_s > STORE_RETENTION_MAX_S)
+        retention_s = STORE_RETENTION_MAX_S;
+    uint64_t span_us = retention_s * 1000000u;
+    return now_us > span_us ? now_us - span_us : 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Meta values                                                             */
+/* ---------------------------------------------------------------------- */
+
+int store_meta_get_u64(store_env *env, MDB_txn *txn, const char *key, uint64_t *out)
+{
+    *out = 0;
+    if (!env->has_meta)
+        return MDB_SUCCESS;
+    MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)(uintptr_t)key};
+    MDB_val v;
+    int mrc = mdb_get(txn, env->meta, &k, &v);
+    if (mrc == MDB_NOTFOUND)
+        return MDB_SUCCESS;
+    if (mrc != MDB_SUCCESS)
+        return mrc;
+    if (v.mv_size != 8) {
+        fv_warning("store %s: meta value %s has %zu bytes, expected 8; reading it as 0",
+                   env->dir, key, v.mv_size);
+        return MDB_SUCCESS;
+    }
+    const uint8_t *b = v.mv_data;
+    uint64_t x = 0;
+    for (int i = 7; i >= 0; i--)
+        x = (x << 8) | b[i];
+    *out = x;
+    return MDB_SUCCESS;
+}
+
+int store_meta_put_u64(store_env *env, MDB_txn *txn, const char *key, uint64_t value)
+{
+    uint8_t b[8];
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)(value >> (8 * i));
+    MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)(uintptr_t)key};
+    MDB_val v = {.mv_size = sizeof b, .mv_data = b};
+    return mdb_put(txn, env->meta, &k, &v, 0);
+}
+
+uint64_t store_retention_in_txn(store_env *env, MDB_txn *txn, fv_class cls)
+{
+    char key[64];
+    uint64_t v = 0;
+    if (!store_meta_key(key, sizeof key, "retention", cls, NULL))
+        return 0;
+    if (store_meta_get_u64(env, txn, key, &v) != MDB_SUCCESS)
+        return 0;
+    atomic_store(&env->retention_cache[cls], v);
+    return v;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Transactions                                                            */
+/* ---------------------------------------------------------------------- */
+
+/* Adopt the map size written by another process after MDB_MAP_RESIZED.
+ * Takes map_lock exclusively, so no transaction of ours is open. */
+static int store_map_adopt(store_env *env)
+{
+    pthread_rwlock_wrlock(&env->map_lock);
+    int mrc = mdb_env_set_mapsize(env->mdb, 0);
+    if (mrc == MDB_SUCCESS) {
+        MDB_envinfo info;
+        if (mdb_env_info(env->mdb, &info) == MDB_SUCCESS)
+            env->map_bytes = info.me_mapsize;
+    }
+    pthread_rwlock_unlock(&env->map_lock);
+    return mrc;
+}
+
+int store_read_begin(store_env *env, MDB_txn **txn)
+{
+    *txn = NULL;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        pthread_rwlock_rdlock(&env->map_lock);
+        int mrc = mdb_txn_begin(env->mdb, NULL, MDB_RDONLY, txn);
+        if (mrc == MDB_SUCCESS)
+            return FV_OK;
+        pthread_rwlock_unlock(&env->map_lock);
+        *txn = NULL;
+        if (mrc != MDB_MAP_RESIZED || attempt > 0) {
+            fv_error("store %s: cannot begin a read transaction: %s", env->dir,
+                     mdb_strerror(mrc));
+            return FV_ERR_STORE;
+        }
+        if (store_map_adopt(env) != MDB_SUCCESS)
+            return FV_ERR_STORE;
+    }
+    return FV_ERR_STORE;
+}
+
+void store_read_end(store_env *env, MDB_txn **txn)
+{
+    if (*txn == NULL)
+        return;
+    mdb_txn_abort(*txn);
+    *txn = NULL;
+    pthread_rwlock_unlock(&env->map_lock);
+}
+
+/* Double the map size, up to map_max_bytes. Return FV_OK, FV_ERR_FULL
+ * when the map is already at its maximum, or FV_ERR_STORE. */
+static int store_map_grow(store_env *env)
+{
+    int rc = FV_OK;
+    pthread_rwlock_wrlock(&env->map_lock);
+
+    if (env->map_bytes >= env->map_max_bytes) {
+        fv_error("store %s: the map is full at its maximum of %zu bytes; "
+                 "shorten retention or free disk space",
+                 env->dir, env->map_max_bytes);
+        rc = FV_ERR_FULL;
+        goto out;
+    }
+    size_t next = env->map_bytes > env->map_max_bytes / 2 ? env->map_max_bytes
+                                                          : env->map_bytes * 2;
+    int mrc = mdb_env_set_mapsize(env->mdb, next);
+    if (mrc != MDB_SUCCESS) {
+        fv_error("store %s: cannot grow the map to %zu bytes: %s", env->dir, next,
+                 mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+        goto out;
+    }
+    fv_info("store %s: map grown from %zu to %zu bytes", env->dir, env->map_bytes, next);
+    env->map_bytes = next;
+
+out:
+    pthread_rwlock_unlock(&env->map_lock);
+    return rc;
+}
+
+/*
+ * Run FN in a write transaction until it commits. MDB_MAP_FULL (from a
+ * put or from the commit) aborts the transaction, doubles the map and
+ * runs FN again on a fresh transaction; MDB_MAP_RESIZED adopts the size
+ * another process set. Every other failure marks the env failed: after
+ * a failed write the caller's queue and ids may no longer match the
+ * disk, so later writes are rejected rather than guessed at.
+ */
+int store_write_txn(store_env *env, const char *action, store_write_fn fn, void *ctx)
+{
+    if (env->rdonly) {
+        fv_error("store %s: cannot %s: the store is open read-only", env->dir, action);
+        return FV_ERR_STATE;
+    }
+    if (env->failed)
+        return FV_ERR_STATE;
+
+    for (;;) {
+        MDB_txn *txn = NULL;
+        pthread_rwlock_rdlock(&env->map_lock);
+        int mrc = mdb_txn_begin(env->mdb, NULL, 0, &txn);
+        if (mrc == MDB_SUCCESS) {
+            mrc = fn(env, txn, ctx);
+            if (mrc == MDB_SUCCESS)
+                mrc = mdb_txn_commit(txn);
+            else
+                mdb_txn_abort(txn);
+        }
+        pthread_rwlock_unlock(&env->map_lock);
+
+        if (mrc == MDB_SUCCESS)
+            return FV_OK;
+
+        int rc;
+        if (mrc == MDB_MAP_FULL)
+            rc = store_map_grow(env);
+        else if (mrc == MDB_MAP_RESIZED)
+            rc = store_map_adopt(env) == MDB_SUCCESS ? FV_OK : FV_ERR_STORE;
+        else {
+            fv_error("store %s: cannot %s: %s", env->dir, action, mdb_strerror(mrc));
+            rc = FV_ERR_STORE;
+        }
+        if (rc != FV_OK) {
+            env->failed = true;
+            return rc;
+        }
+    }
+}
+
+/* ---------------------------------------------------------------------- */
+/* Open and close                                                          */
+/* ---------------------------------------------------------------------- */
+
+/* Create DIR with mode 0700 unless it exists; it must be a directory. */
+static int store_dir_prepare(const char *dir, char *err, size_t err_len)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+        int e = errno;
+        err_set(err, err_len, "cannot create store directory %s: %s", dir, strerror(e));
+        return e == EACCES || e == EPERM ? FV_ERR_PERMISSION : FV_ERR_IO;
+    }
+    struct stat st;
+    if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
+        err_set(err, err_len, "store path %s is not a directory", dir);
+        return FV_ERR_IO;
+    }
+    return FV_OK;
+}
+
+/* Check that a read-only open has a store to read. */
+static int store_dir_check_existing(const char *dir, char *err, size_t err_len)
+{
+    char path[PATH_MAX + 16];
+    int n = snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        err_set(err, err_len, "store directory path is too long: %s", dir);
+        return FV_ERR_INVALID;
+    }
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        if (errno == ENOENT || errno == ENOTDIR) {
+            err_set(err, err_len, "no store found in %s; run `flowveil ingest` first", dir);
+            return FV_ERR_NOT_FOUND;
+        }
+        err_set(err, err_len, "cannot read store directory %s: %s", dir, strerror(errno));
+        return errno == EACCES ? FV_ERR_PERMISSION : FV_ERR_IO;
+    }
+    return FV_OK;
+}
+
+/* Open or create the named databases, then read the last id of each
+ * class. A read-only open creates nothing: a missing database reads as
+ * an empty class. */
+static int store_dbs_open(store_env *env, char *err, size_t err_len)
+{
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    unsigned dbflags = env->rdonly ? 0 : MDB_CREATE;
+    int rc = FV_OK;
+
+    int mrc = mdb_txn_begin(env->mdb, NULL, env->rdonly ? MDB_RDONLY : 0, &txn);
+    if (mrc != MDB_SUCCESS) {
+        err_set(err, err_len, "cannot begin a transaction in store %s: %s", env->dir,
+                mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+        goto out;
+    }
+
+    for (int c = 0; c < FV_CLASS_COUNT; c++) {
+        const char *name = fv_class_name((fv_class)c);
+        mrc = name != NULL ? mdb_dbi_open(txn, name, dbflags, &env->dbi[c]) : MDB_INVALID;
+        if (mrc == MDB_NOTFOUND && env->rdonly)
+            continue;
+        if (mrc != MDB_SUCCESS) {
+            err_set(err, err_len, "cannot open database %s in store %s: %s",
+                    name != NULL ? name : "(unnamed class)", env->dir, mdb_strerror(mrc));
+            rc = FV_ERR_STORE;
+            goto out;
+        }
+        env->has_dbi[c] = true;
+
+        mrc = mdb_cursor_open(txn, env->dbi[c], &cur);
+        if (mrc == MDB_SUCCESS) {
+            MDB_val k, v;
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+            if (mrc == MDB_SUCCESS && !store_key_decode(&k, &env->last_id[c]))
+                mrc = MDB_CORRUPTED;
+            if (mrc == MDB_NOTFOUND)
+                mrc = MDB_SUCCESS;
+            mdb_cursor_close(cur);
+            cur = NULL;
+        }
+        if (mrc != MDB_SUCCESS) {
+            err_set(err, err_len, "cannot read the last key of %s in store %s: %s", name,
+                    env->dir, mdb_strerror(mrc));
+            rc = FV_ERR_STORE;
+            goto out;
+        }
+    }
+
+    mrc = mdb_dbi_open(txn, STORE_META_DB, dbflags, &env->meta);
+    if (mrc == MDB_SUCCESS)
+        env->has_meta = true;
+    else if (!(mrc == MDB_NOTFOUND && env->rdonly)) {
+        err_set(err, err_len, "cannot open database %s in store %s: %s", STORE_META_DB,
+                env->dir, mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+        goto out;
+    }
+
+    /* Committing (also for read-only) makes the handles usable later. */
+    mrc = mdb_txn_commit(txn);
+    txn = NULL;
+    if (mrc != MDB_SUCCESS) {
+        err_set(err, err_len, "cannot commit the database setup of store %s: %s", env->dir,
+                mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+    }
+
+out:
+    if (txn != NULL)
+        mdb_txn_abort(txn);
+    return rc;
+}
+
+int store_open_with_options(const char *dir, unsigned flags, const store_open_opts *opts,
+                            store_env **out, char *err, size_t err_len)
+{
+    store_env *env = NULL;
+    int rc = FV_OK;
+    bool lock_ready = false;
+
+    if (err != NULL && err_len > 0)
+        err[0] = '\0';
+    if (out == NULL)
+        return FV_ERR_INVALID;
+    *out = NULL;
+    if (dir == NULL || dir[0] == '\0' || strlen(dir) >= PATH_MAX) {
+        err_set(err, err_len, "invalid store directory: empty or longer than %d bytes",
+                PATH_MAX - 1);
+        return FV_ERR_INVALID;
+    }
+
+    env = calloc(1, sizeof *env);
+    if (env == NULL) {
+        err_set(err, err_len, "out of memory opening store %s", dir);
+        return FV_ERR_NOMEM;
+    }
+    memcpy(env->dir, dir, strlen(dir) + 1);
+    env->rdonly = (flags & STORE_RDONLY) != 0;
+    env->map_bytes = opts != NULL && opts->map_initial_bytes > 0 ? opts->map_initial_bytes
+                                                                 : STORE_MAP_INITIAL_BYTES;
+    env->map_max_bytes = opts != NULL && opts->map_max_bytes > 0 ? opts->map_max_bytes
+                                                                 : STORE_MAP_MAX_BYTES;
+    if (env->map_max_bytes < env->map_bytes)
+        env->map_max_bytes = env->map_bytes;
+    for (int c = 0; c < FV_CLASS_COUNT; c++)
+        atomic_init(&env->retention_cache[c], STORE_RETENTION_UNKNOWN);
+
+    if (pthread_rwlock_init(&env->map_lock, NULL) != 0) {
+        err_set(err, err_len, "cannot create the map lock of store %s", dir);
+        rc = FV_ERR_NOMEM;
+        goto out;
+    }
+    lock_ready = true;
+
+    rc = env->rdonly ? store_dir_check_existing(dir, err, err_len)
+                     : store_dir_prepare(dir, err, err_len);
+    if (rc != FV_OK)
+        goto out;
+
+    int mrc = mdb_env_create(&env->mdb);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_set_maxdbs(env->mdb, STORE_MAXDBS);
+    /* A reader adopts the size the writer recorded (0 means "use the
+     * file's"); a writer requests at least its initial size. */
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_set_mapsize(env->mdb, env->rdonly ? 0 : env->map_bytes);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_open(env->mdb, dir, MDB_NOTLS | (env->rdonly ? MDB_RDONLY : 0), 0600);
+    if (mrc != MDB_SUCCESS) {
+        err_set(err, err_len, "cannot open store %s: %s", dir, mdb_strerror(mrc));
+        rc = mrc == EACCES ? FV_ERR_PERMISSION : FV_ERR_STORE;
+        goto out;
+    }
+
+    MDB_envinfo info;
+    if (mdb_env_info(env->mdb, &info) == MDB_SUCCESS)
+        env->map_bytes = info.me_mapsize;
+    if (env->map_max_bytes < env->map_bytes)
+        env->map_max_bytes = env->map_bytes;
+
+    /* Free reader slots left by processes that died inside a transaction,
+     * so they do not pin old pages forever. */
+    int stale = 0;
+    mrc = mdb_reader_check(env->mdb, &stale);
+    if (mrc != MDB_SUCCESS)
+        fv_warning("store %s: reader table check failed: %s", dir, mdb_strerror(mrc));
+    else if (stale > 0)
+        fv_notice("store %s: cleared %d stale reader slots", dir, stale);
+
+    rc = store_dbs_open(env, err, err_len);
+    if (rc != FV_OK)
+        goto out;
+
+    *out = env;
+    env = NULL;
+
+out:
+    if (env != NULL) {
+        if (env->mdb != NULL)
+            mdb_env_close(env->mdb);
+        if (lock_ready)
+            pthread_rwlock_destroy(&env->map_lock);
+        free(env);
+    }
+    return rc;
+}
+
+int store_open(const char *dir, unsigned flags, store_env **out, char *err, size_t err_len)
+{
+    return store_open_with_options(dir, flags, NULL, out, err, err_len);
+}
+
+void store_close(store_env **envp)
+{
+    if (envp == NULL || *envp == NULL)
+        return;
+    store_env *env = *envp;
+
+    if (!env->rdonly && !env->failed && (env->queue_len > 0 || env->counters_pending)) {
+        if (store_commit(env) != FV_OK)
+            fv_error("store %s: %zu queued records were lost at close", env->dir,
+                     env->queue_len);
+    }
+    mdb_env_close(env->mdb);
+    pthread_rwlock_destroy(&env->map_lock);
+    free(env->queue);
+    free(env->buf);
+    free(env);
+    *envp = NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Retention                                                               */
+/* ---------------------------------------------------------------------- */
+
+typedef struct retention_ctx {
+    const char *key;
+    uint64_t value;
+} retention_ctx;
+
+static int retention_write(store_env *env, MDB_txn *txn, void *ctx)
+{
+    const retention_ctx *r = ctx;
+    return store_meta_put_u64(env, txn, r->key, r->value);
+}
+
+int store_set_retention(store_env *env, fv_class cls, uint64_t retention_s)
+{
+    if (env == NULL || (unsigned)cls >= FV_CLASS_COUNT)
+        return FV_ERR_INVALID;
+    if (retention_s > STORE_RETENTION_MAX_S) {
+        fv_error("store %s: retention of %llu s for %s exceeds the maximum of %llu s", env->dir,
+                 (unsigned long long)retention_s, fv_class_name(cls),
+                 (unsigned long long)STORE_RETENTION_MAX_S);
+        return FV_ERR_INVALID;
+    }
+    char key[64];
+    if (!store_meta_key(key, sizeof key, "retention", cls, NULL))
+        return FV_ERR_INVALID;
+
+    retention_ctx r = {.key = key, .value = retention_s};
+    int rc = store_write_txn(env, "write the retention limit", retention_write, &r);
+    if (rc == FV_OK)
+        atomic_store(&env->retention_cache[cls], retention_s);
+    return rc;
+}
+
+uint64_t store_retention_s(store_env *env, fv_class cls)
+{
+    if (env == NULL || (unsigned)cls >= FV_CLASS_COUNT)
+        return 0;
+    uint64_t cached = atomic_load(&env->retention_cache[cls]);
+    if (cached != STORE_RETENTION_UNKNOWN)
+        return cached;
+
+    MDB_txn *txn = NULL;
+    if (store_read_begin(env, &txn) != FV_OK)
+        return 0;
+    uint64_t v = store_retention_in_txn(env, txn, cls);
+    store_read_end(env, &txn);
+    return v;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Write queue                                                             */
+/* ---------------------------------------------------------------------- */
+
+/* Make room for one more queued record of up to STORE_RECORD_MAX_BYTES. */
+static int queue_reserve(store_env *env)
+{
+    if (env->queue_len == env->queue_cap) {
+        size_t cap = env->queue_cap == 0 ? 256 : env->queue_cap * 2;
+        store_pending *q = realloc(env->queue, cap * sizeof *q);
+        if (q == NULL)
+            return FV_ERR_NOMEM;
+        env->queue = q;
+        env->queue_cap = cap;
+    }
+    if (!(STORE_RECORD_MAX_BYTES <= env->buf_cap - env->buf_len)) {
+        size_t cap = env->buf_cap == 0 ? 64 * STORE_RECORD_MAX_BYTES : env->buf_cap * 2;
+        uint8_t *b = realloc(env->buf, cap);
+        if (b == NULL)
+            return FV_ERR_NOMEM;
+        env->buf = b;
+        env->buf_cap = cap;
+    }
+    return FV_OK;
+}
+
+int store_put(store_env *env, fv_class cls, const void *rec, uint64_t now_us)
+{
+    if (env == NULL || rec == NULL || (unsigned)cls >= FV_CLASS_COUNT)
+        return FV_ERR_INVALID;
+    if (env->rdonly || env->failed)
+        return FV_ERR_STATE;
+
+    int rc = queue_reserve(env);
+    if (rc != FV_OK) {
+        fv_error("store %s: out of memory queueing a record", env->dir);
+        env->failed = true;
+        return rc;
+    }
+
+    size_t written = 0;
+    rc = store_record_encode(cls, rec, env->buf + env->buf_len, STORE_RECORD_MAX_BYTES,
+                             &written);
+    if (rc != FV_OK) {
+        /* A record that cannot be encoded is rejected alone; the queue
+         * is untouched, so the writer stays usable. */
+        fv_error("store %s: cannot encode a %s record: %s", env->dir, fv_class_name(cls),
+                 fv_strerror(rc));
+        return rc;
+    }
+
+    /* Ids are the stored-at time, bumped past the previous id so they
+     * stay unique and ascending even when the clock repeats or steps back. */
+    uint64_t id = now_us > env->last_id[cls] ? now_us : env->last_id[cls] + 1;
+    env->last_id[cls] = id;
+
+    env->queue[env->queue_len++] = (store_pending){
+        .id = id, .off = env->buf_len, .len = (uint32_t)written, .cls = (uint8_t)cls};
+    env->buf_len += written;
+
+    if (env->queue_len >= STORE_QUEUE_MAX)
+        return store_commit(env);
+    return FV_OK;
+}
+
+static const char *const counter_keys[] = {
+    "counters/packets", "counters/bytes", "counters/flows", "counters/files",
+    "counters/last_ingest_us",
+};
+
+/* Add the pending counter delta inside TXN. last_ingest_us keeps the
+ * maximum; the others are sums. */
+static int counters_apply(store_env *env, MDB_txn *txn)
+{
+    const store_counters *d = &env->counters_delta;
+    const uint64_t delta[] = {d->packets, d->bytes, d->flows, d->files, d->last_ingest_us};
+
+    for (size_t i = 0; i < sizeof counter_keys / sizeof counter_keys[0]; i++) {
+        uint64_t cur = 0;
+        int mrc = store_meta_get_u64(env, txn, counter_keys[i], &cur);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+        uint64_t next;
+        if (i == 4)
+            next = delta[i] > cur ? delta[i] : cur;
+        else
+            next = cur + delta[i];
+        mrc = store_meta_put_u64(env, txn, counter_keys[i], next);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+    }
+    return MDB_SUCCESS;
+}
+
+/*
+ * Write the queue inside TXN. Before appending, check each class's last
+ * key in this transaction: if another writer added records since open,
+ * the queued ids are moved past it so MDB_APPEND still gets ascending
+ * keys. Reassigning is idempotent, so a retry after map growth is safe.
+ */
+static int commit_write(store_env *env, MDB_txn *txn, void *ctx)
+{
+    (void)ctx;
+    uint64_t floor_id[FV_CLASS_COUNT] = {0};
+
+    for (int c = 0; c < FV_CLASS_COUNT; c++) {
+        MDB_cursor *cur = NULL;
+        int mrc = mdb_cursor_open(txn, env->dbi[c], &cur);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+        MDB_val k, v;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+        if (mrc == MDB_SUCCESS && !store_key_decode(&k, &floor_id[c]))
+            mrc = MDB_CORRUPTED;
+        mdb_cursor_close(cur);
+        if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
+            return mrc;
+    }
+
+    for (size_t i = 0; i < env->queue_len; i++) {
+        store_pending *p = &env->queue[i];
+        if (p->id <= floor_id[p->cls])
+            p->id = floor_id[p->cls] + 1;
+        floor_id[p->cls] = p->id;
+        if (p->id > env->last_id[p->cls])
+            env->last_id[p->cls] = p->id;
+
+        uint8_t keybuf[8];
+        store_key_encode(p->id, keybuf);
+        MDB_val k = {.mv_size = sizeof keybuf, .mv_data = keybuf};
+        MDB_val v = {.mv_size = p->len, .mv_data = env->buf + p->off};
+        int mrc = mdb_put(txn, env->dbi[p->cls], &k, &v, MDB_APPEND);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+    }
+
+    if (env->counters_pending)
+        return counters_apply(env, txn);
+    return MDB_SUCCESS;
+}
+
+int store_commit(store_env *env)
+{
+    if (env == NULL)
+        return FV_ERR_INVALID;
+    if (env->rdonly || env->failed)
+        return FV_ERR_STATE;
+    if (env->queue_len == 0 && !env->counters_pending)
+        return FV_OK;
+
+    int rc = store_write_txn(env, "commit queued records", commit_write, NULL);
+    if (rc != FV_OK)
+        return rc;
+
+    env->queue_len = 0;
+    env->buf_len = 0;
+    memset(&env->counters_delta, 0, sizeof env->counters_delta);
+    env->counters_pending = false;
+    return FV_OK;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Ingest counters                                                         */
+/* ---------------------------------------------------------------------- */
+
+int store_counters_add(store_env *env, const store_counters *delta)
+{
+    if (env == NULL || delta == NULL)
+        return FV_ERR_INVALID;
+    if (env->rdonly || env->failed)
+        return FV_ERR_STATE;
+
+    store_counters *d = &env->counters_delta;
+    d->packets += delta->packets;
+    d->bytes += delta->bytes;
+    d->flows += delta->flows;
+    d->files += delta->files;
+    if (delta->last_ingest_us > d->last_ingest_us)
+        d->last_ingest_us = delta->last_ingest_us;
+    env->counters_pending = true;
+    return FV_OK;
+}
+
+int store_counters_get(store_env *env, store_counters *out)
+{
+    if (env == NULL || out == NULL)
+        return FV_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+
+    MDB_txn *txn = NULL;
+    int rc = store_read_begin(env, &txn);
+    if (rc != FV_OK)
+        return rc;
+
+    uint64_t *dst[] = {&out->packets, &out->bytes, &out->flows, &out->files,
+                       &out->last_ingest_us};
+    for (size_t i = 0; i < sizeof counter_keys / sizeof counter_keys[0]; i++) {
+        int mrc = store_meta_get_u64(env, txn, counter_keys[i], dst[i]);
+        if (mrc != MDB_SUCCESS) {
+            fv_error("store %s: cannot read %s: %s", env->dir, counter_keys[i],
+                     mdb_strerror(mrc));
+            rc = FV_ERR_STORE;
+            break;
+        }
+    }
+    store_read_end(env, &txn);
+    return rc;
+}

@@ -1,0 +1,264 @@
+/*
+ * store_query.c: range queries over one class and retention status.
+ *
+ * Each call runs in one short read transaction. Keys are stored-at times,
+ * so the retention cutoff is a key bound: a forward walk starts at the
+ * cutoff, a backward walk stops there. Traffic-time filters cannot use
+ * the key order and are checked per record.
+ */
+#include <string.h>
+
+#include "store.h"
+#include "store_internal.h"
+
+/* Keys examined per query call at most, so that a filter matching few
+ * records cannot hold a read transaction (and old pages) for long. */
+#define STORE_QUERY_SCAN_MAX 100000u
+
+/* Return true if REC's traffic time falls in [FROM_US, TO_US]. A flow
+ * matches when its span overlaps the window. */
+static bool record_in_window(const fv_record *rec, uint64_t from_us, uint64_t to_us)
+{
+    uint64_t first, last;
+    switch (rec->cls) {
+    case FV_CLASS_FLOW:
+        first = rec->u.flow.first_us;
+        last = rec->u.flow.last_us;
+        break;
+    case FV_CLASS_DNS:
+        first = last = rec->u.dns.ts_us;
+        break;
+    case FV_CLASS_TLS:
+        first = last = rec->u.tls.ts_us;
+        break;
+    case FV_CLASS_HTTP:
+        first = last = rec->u.http.ts_us;
+        break;
+    case FV_CLASS_ALERT:
+        first = last = rec->u.alert.ts_us;
+        break;
+    default:
+        return false;
+    }
+    return last >= from_us && first <= to_us;
+}
+
+/* Position CUR at the first key of the walk. Return an LMDB code;
+ * MDB_NOTFOUND means there is nothing to walk. */
+static int query_seek(MDB_cursor *cur, const store_query *q, uint64_t cutoff_us, MDB_val *k,
+                      MDB_val *v)
+{
+    uint8_t keybuf[8];
+
+    if (!q->newest_first) {
+        if (q->after_id == UINT64_MAX)
+            return MDB_NOTFOUND;
+        uint64_t start = q->after_id + 1 > cutoff_us ? q->after_id + 1 : cutoff_us;
+        store_key_encode(start, keybuf);
+        k->mv_size = sizeof keybuf;
+        k->mv_data = keybuf;
+        return mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    }
+
+    if (q->before_id == 0)
+        return mdb_cursor_get(cur, k, v, MDB_LAST);
+    store_key_encode(q->before_id, keybuf);
+    k->mv_size = sizeof keybuf;
+    k->mv_data = keybuf;
+    int mrc = mdb_cursor_get(cur, k, v, MDB_SET_RANGE);
+    if (mrc == MDB_NOTFOUND)
+        return mdb_cursor_get(cur, k, v, MDB_LAST);
+    if (mrc != MDB_SUCCESS)
+        return mrc;
+    return mdb_cursor_get(cur, k, v, MDB_PREV);
+}
+
+int store_query_run(store_env *env, const store_query *q, uint64_t now_us,
+                    store_record_fn fn, void *ctx, uint64_t *next_cursor)
+{
+    if (next_cursor != NULL)
+        *next_cursor = 0;
+    if (env == NULL || q == NULL || fn == NULL || (unsigned)q->cls >= FV_CLASS_COUNT)
+        return FV_ERR_INVALID;
+    if (q->limit < 1 || q->limit > STORE_QUERY_LIMIT_MAX)
+        return FV_ERR_INVALID;
+    if (!env->has_dbi[q->cls])
+        return FV_OK;
+
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    int rc = store_read_begin(env, &txn);
+    if (rc != FV_OK)
+        return rc;
+
+    uint64_t retention_s = store_retention_in_txn(env, txn, q->cls);
+    uint64_t cutoff_us = store_live_cutoff_us(retention_s, now_us);
+    uint64_t to_us = q->to_us != 0 ? q->to_us : UINT64_MAX;
+    uint64_t next = 0;
+    uint32_t returned = 0, scanned = 0, undecodable = 0;
+
+    int mrc = mdb_cursor_open(txn, env->dbi[q->cls], &cur);
+    if (mrc != MDB_SUCCESS)
+        goto out;
+
+    MDB_val k, v;
+    MDB_cursor_op step = q->newest_first ? MDB_PREV : MDB_NEXT;
+    for (mrc = query_seek(cur, q, cutoff_us, &k, &v); mrc == MDB_SUCCESS;
+         mrc = mdb_cursor_get(cur, &k, &v, step)) {
+        uint64_t id;
+        if (!store_key_decode(&k, &id)) {
+            mrc = MDB_CORRUPTED;
+            break;
+        }
+        /* Expired records are never returned, swept or not. Going
+         * backwards, everything from here on is older still. */
+        if (id < cutoff_us)
+            break;
+
+        if (scanned == STORE_QUERY_SCAN_MAX) {
+            next = q->newest_first ? id + 1 : id - 1;
+            break;
+        }
+        scanned++;
+
+        fv_record rec;
+        if (store_record_decode(q->cls, v.mv_data, v.mv_size, &rec) != FV_OK) {
+            undecodable++;
+            continue;
+        }
+        rec.id = id;
+        rec.stored_us = id;
+        if (!record_in_window(&rec, q->from_us, to_us))
+            continue;
+
+        returned++;
+        if (!fn(ctx, &rec) || returned == q->limit) {
+            /* Resume after this record, unless nothing follows it. */
+            MDB_val k2, v2;
+            int peek = mdb_cursor_get(cur, &k2, &v2, step);
+            uint64_t id2 = 0;
+            if (peek == MDB_SUCCESS && store_key_decode(&k2, &id2) && id2 >= cutoff_us)
+                next = id;
+            break;
+        }
+    }
+    if (mrc == MDB_NOTFOUND)
+        mrc = MDB_SUCCESS;
+
+out:
+    if (mrc != MDB_SUCCESS) {
+        fv_error("store %s: query on %s failed: %s", env->dir, fv_class_name(q->cls),
+                 mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+        next = 0;
+    }
+    if (undecodable > 0)
+        fv_warning("store %s: skipped %u undecodable %s records", env->dir, undecodable,
+                   fv_class_name(q->cls));
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    store_read_end(env, &txn);
+    if (next_cursor != NULL)
+        *next_cursor = next;
+    return rc;
+}
+
+/* Read the sweep history of CLS from the meta database into OUT. */
+static int status_read_sweep(store_env *env, MDB_txn *txn, fv_class cls,
+                             store_class_status *out)
+{
+    const char *suffix[] = {"last_us", "last_deleted", "total_deleted"};
+    uint64_t *dst[] = {&out->last_sweep_us, &out->last_sweep_deleted, &out->total_deleted};
+
+    for (size_t i = 0; i < 3; i++) {
+        char key[64];
+        if (!store_meta_key(key, sizeof key, "sweep", cls, suffix[i]))
+            return MDB_INVALID;
+        int mrc = store_meta_get_u64(env, txn, key, dst[i]);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+    }
+    return MDB_SUCCESS;
+}
+
+/*
+ * Count expired and live records. Expired records are the oldest keys,
+ * so the walk stops at the first live one and costs time in proportion
+ * to the sweeper's backlog. The live count is mdb_stat's total minus
+ * the expired ones.
+ * oldest_stored_us is the oldest record on disk, expired or not, so a
+ * lagging sweeper shows in it.
+ */
+int store_class_status_get(store_env *env, fv_class cls, uint64_t now_us,
+                           store_class_status *out)
+{
+    if (env == NULL || out == NULL || (unsigned)cls >= FV_CLASS_COUNT)
+        return FV_ERR_INVALID;
+    memset(out, 0, sizeof *out);
+
+    MDB_txn *txn = NULL;
+    MDB_cursor *cur = NULL;
+    int rc = store_read_begin(env, &txn);
+    if (rc != FV_OK)
+        return rc;
+
+    out->retention_s = store_retention_in_txn(env, txn, cls);
+    int mrc = status_read_sweep(env, txn, cls, out);
+    if (mrc != MDB_SUCCESS || !env->has_dbi[cls])
+        goto out;
+
+    MDB_stat st;
+    mrc = mdb_stat(txn, env->dbi[cls], &st);
+    if (mrc != MDB_SUCCESS)
+        goto out;
+    out->bytes = ((uint64_t)st.ms_branch_pages + st.ms_leaf_pages + st.ms_overflow_pages) *
+                 st.ms_psize;
+
+    mrc = mdb_cursor_open(txn, env->dbi[cls], &cur);
+    if (mrc != MDB_SUCCESS)
+        goto out;
+
+    MDB_val k, v;
+    uint64_t id;
+    mrc = mdb_cursor_get(cur, &k, &v, MDB_LAST);
+    if (mrc == MDB_NOTFOUND) {
+        mrc = MDB_SUCCESS;
+        goto out;
+    }
+    if (mrc != MDB_SUCCESS)
+        goto out;
+    if (!store_key_decode(&k, &out->newest_stored_us)) {
+        mrc = MDB_CORRUPTED;
+        goto out;
+    }
+
+    uint64_t cutoff_us = store_live_cutoff_us(out->retention_s, now_us);
+    uint64_t expired = 0;
+    for (mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST); mrc == MDB_SUCCESS;
+         mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        if (!store_key_decode(&k, &id)) {
+            mrc = MDB_CORRUPTED;
+            break;
+        }
+        if (expired == 0)
+            out->oldest_stored_us = id;
+        if (id >= cutoff_us)
+            break;
+        expired++;
+    }
+    if (mrc == MDB_NOTFOUND)
+        mrc = MDB_SUCCESS;
+    out->expired_pending = expired;
+    out->records = st.ms_entries - expired;
+
+out:
+    if (mrc != MDB_SUCCESS) {
+        fv_error("store %s: cannot read the status of %s: %s", env->dir, fv_class_name(cls),
+                 mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+    }
+    if (cur != NULL)
+        mdb_cursor_close(cur);
+    store_read_end(env, &txn);
+    return rc;
+}

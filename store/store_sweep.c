@@ -1,0 +1,164 @@
+/*
+ * store_sweep.c: deletion of records past their class's retention limit.
+ */
+#include <string.h>
+
+#include "store.h"
+#include "store_internal.h"
+
+#define STORE_SWEEP_BATCH_DEFAULT 10000u
+
+typedef struct sweep_batch_ctx {
+    fv_class cls;
+    uint32_t batch;
+    uint64_t now_us;
+    uint64_t deleted_before;    /* deleted from this class earlier in this sweep */
+    uint32_t deleted;           /* out: deleted by this transaction */
+    bool class_done;            /* out: the oldest remaining key is live (or none) */
+} sweep_batch_ctx;
+
+/* Record the sweep of CLS in the meta database inside TXN. */
+static int sweep_record_meta(store_env *env, MDB_txn *txn, fv_class cls, uint64_t now_us,
+                             uint64_t sweep_deleted, uint64_t batch_deleted)
+{
+    char key_last[64], key_deleted[64], key_total[64];
+    if (!store_meta_key(key_last, sizeof key_last, "sweep", cls, "last_us") ||
+        !store_meta_key(key_deleted, sizeof key_deleted, "sweep", cls, "last_deleted") ||
+        !store_meta_key(key_total, sizeof key_total, "sweep", cls, "total_deleted"))
+        return MDB_INVALID;
+
+    uint64_t total = 0;
+    int mrc = store_meta_get_u64(env, txn, key_total, &total);
+    if (mrc == MDB_SUCCESS)
+        mrc = store_meta_put_u64(env, txn, key_total, total + batch_deleted);
+    if (mrc == MDB_SUCCESS)
+        mrc = store_meta_put_u64(env, txn, key_deleted, sweep_deleted);
+    if (mrc == MDB_SUCCESS)
+        mrc = store_meta_put_u64(env, txn, key_last, now_us);
+    return mrc;
+}
+
+/* Delete up to ctx->batch expired records of one class, oldest first,
+ * and record the progress in the same transaction. */
+static int sweep_batch_write(store_env *env, MDB_txn *txn, void *arg)
+{
+    sweep_batch_ctx *ctx = arg;
+    MDB_cursor *cur = NULL;
+    ctx->deleted = 0;
+    ctx->class_done = false;
+
+    /* Read the limit in this transaction, so a limit changed by another
+     * writer since open is honoured. */
+    uint64_t cutoff_us = store_live_cutoff_us(store_retention_in_txn(env, txn, ctx->cls),
+                                              ctx->now_us);
+
+    int mrc = mdb_cursor_open(txn, env->dbi[ctx->cls], &cur);
+    if (mrc != MDB_SUCCESS)
+        return mrc;
+
+    MDB_val k, v;
+    while (ctx->deleted < ctx->batch) {
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+        if (mrc == MDB_NOTFOUND) {
+            ctx->class_done = true;
+            mrc = MDB_SUCCESS;
+            break;
+        }
+        if (mrc != MDB_SUCCESS)
+            break;
+        uint64_t id;
+        if (!store_key_decode(&k, &id)) {
+            mrc = MDB_CORRUPTED;
+            break;
+        }
+        if (id >= cutoff_us) {
+            ctx->class_done = true;
+            break;
+        }
+        mrc = mdb_cursor_del(cur, 0);
+        if (mrc != MDB_SUCCESS)
+            break;
+        ctx->deleted++;
+    }
+    mdb_cursor_close(cur);
+
+    /* A full batch may have ended exactly on the last expired key. */
+    if (mrc == MDB_SUCCESS && !ctx->class_done) {
+        mrc = mdb_cursor_open(txn, env->dbi[ctx->cls], &cur);
+        if (mrc == MDB_SUCCESS) {
+            uint64_t id = 0;
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+            if (mrc == MDB_NOTFOUND || (mrc == MDB_SUCCESS && store_key_decode(&k, &id) &&
+                                        id >= cutoff_us))
+                ctx->class_done = true;
+            if (mrc == MDB_NOTFOUND)
+                mrc = MDB_SUCCESS;
+            mdb_cursor_close(cur);
+        }
+    }
+    if (mrc != MDB_SUCCESS)
+        return mrc;
+
+    return sweep_record_meta(env, txn, ctx->cls, ctx->now_us,
+                             ctx->deleted_before + ctx->deleted, ctx->deleted);
+}
+
+/*
+ * Sweep every class in budgeted, resumable passes. Keys are stored-at
+ * times, so each class is walked from its oldest key and the walk stops
+ * at the first live key. The cost is therefore proportional to the
+ * records deleted, not to the size of the store.
+ *
+ * Each write transaction deletes at most BATCH records of one class and
+ * records the progress in the meta database in the same transaction, so
+ * an interrupted sweep loses nothing and the next call resumes from the
+ * oldest remaining key. The sweep stops when every class is done
+ * (complete = true) or after MAX_BATCHES transactions (complete = false).
+ * A class with nothing expired still gets one transaction, which writes
+ * its last sweep time and a deleted count of 0.
+ */
+int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_batches,
+                store_sweep_result *out)
+{
+    store_sweep_result res;
+    memset(&res, 0, sizeof res);
+    res.complete = true;
+    if (out != NULL)
+        *out = res;
+    if (env == NULL)
+        return FV_ERR_INVALID;
+    if (env->rdonly || env->failed)
+        return FV_ERR_STATE;
+    if (batch == 0)
+        batch = STORE_SWEEP_BATCH_DEFAULT;
+
+    int rc = FV_OK;
+    for (int c = 0; c < FV_CLASS_COUNT && res.complete; c++) {
+        fv_class cls = (fv_class)c;
+        sweep_batch_ctx ctx = {
+            .cls = cls,
+            .batch = batch,
+            .now_us = now_us,
+        };
+
+        for (;;) {
+            if (max_batches != 0 && res.transactions >= max_batches) {
+                res.complete = false;
+                break;
+            }
+            rc = store_write_txn(env, "delete expired records", sweep_batch_write, &ctx);
+            if (rc != FV_OK)
+                goto out;
+            res.transactions++;
+            res.deleted[c] += ctx.deleted;
+            ctx.deleted_before += ctx.deleted;
+            if (ctx.class_done)
+                break;
+        }
+    }
+
+out:
+    if (out != NULL)
+        *out = res;
+    return rc;
+}
