@@ -1,0 +1,382 @@
+/*
+ * policy.c: accessors, address lookups, the BPF exclusion filter and the
+ * plain-language summary of a parsed policy. Parsing lives in
+ * pol_parse.c.
+ */
+#include "policy.h"
+
+#include <arpa/inet.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pol_internal.h"
+
+const char *const pol_class_names[FV_CLASS_COUNT] = {
+    [FV_CLASS_FLOW] = "flows",
+    [FV_CLASS_DNS] = "dns",
+    [FV_CLASS_TLS] = "tls",
+    [FV_CLASS_HTTP] = "http",
+    [FV_CLASS_ALERT] = "alerts",
+};
+
+void pol_set_defaults(pol_policy *policy)
+{
+    policy->retention_s[FV_CLASS_FLOW] = 30 * 86400u;
+    policy->retention_s[FV_CLASS_DNS] = 7 * 86400u;
+    policy->retention_s[FV_CLASS_TLS] = 7 * 86400u;
+    policy->retention_s[FV_CLASS_HTTP] = 7 * 86400u;
+    policy->retention_s[FV_CLASS_ALERT] = 90 * 86400u;
+    policy->rotation_s = 86400;
+    policy->sweep_interval_s = 3600;
+
+    policy->detect.beacon_enabled = true;
+    policy->detect.beacon_min_connections = 8;
+    policy->detect.beacon_max_jitter = 0.2;
+    policy->detect.beacon_min_interval_s = 10;
+    policy->detect.exfil_enabled = true;
+    policy->detect.exfil_min_bytes = 50u * 1000u * 1000u;
+    policy->detect.exfil_ratio = 20.0;
+    policy->detect.exfil_min_history = 10;
+}
+
+/* qsort order: longest prefix first; ties keep no particular order
+ * because equal networks in two zones are rejected by the parser. */
+static int pol_net_cmp_prefix_desc(const void *a, const void *b)
+{
+    const pol_net *na = a;
+    const pol_net *nb = b;
+    return (int)nb->prefix_len - (int)na->prefix_len;
+}
+
+void pol_build_lookup(pol_policy *policy)
+{
+    policy->zone4_count = 0;
+    policy->zone6_count = 0;
+    for (size_t i = 0; i < policy->zone_net_count; i++) {
+        const pol_net *n = &policy->zone_nets[i];
+        if (n->family == 4)
+            policy->zone4[policy->zone4_count++] = *n;
+        else
+            policy->zone6[policy->zone6_count++] = *n;
+    }
+    qsort(policy->zone4, policy->zone4_count, sizeof policy->zone4[0], pol_net_cmp_prefix_desc);
+    qsort(policy->zone6, policy->zone6_count, sizeof policy->zone6[0], pol_net_cmp_prefix_desc);
+
+    policy->exclude4_count = 0;
+    policy->exclude6_count = 0;
+    for (size_t i = 0; i < policy->exclude_count; i++) {
+        const pol_net *n = &policy->excludes[i];
+        if (n->family == 4)
+            policy->exclude4[policy->exclude4_count++] = *n;
+        else
+            policy->exclude6[policy->exclude6_count++] = *n;
+    }
+}
+
+void pol_destroy(pol_policy **policy)
+{
+    if (policy == NULL || *policy == NULL)
+        return;
+    free(*policy);
+    *policy = NULL;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Lookups (per packet: no allocation, no locking)                         */
+/* ---------------------------------------------------------------------- */
+
+static uint64_t pol_load_be64(const uint8_t b[8])
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = (v << 8) | b[i];
+    return v;
+}
+
+/* Split ADDR into the two words a pol_net compares against. Returns false
+ * for a family other than 4 or 6. */
+static bool pol_addr_words(int family, const uint8_t addr[16], uint64_t *hi, uint64_t *lo)
+{
+    if (family == 4) {
+        *hi = ((uint64_t)addr[0] << 56) | ((uint64_t)addr[1] << 48) |
+              ((uint64_t)addr[2] << 40) | ((uint64_t)addr[3] << 32);
+        *lo = 0;
+        return true;
+    }
+    if (family == 6) {
+        *hi = pol_load_be64(addr);
+        *lo = pol_load_be64(addr + 8);
+        return true;
+    }
+    return false;
+}
+
+/* Return the index of the first network in NETS that contains the
+ * address, or -1. */
+static long pol_nets_find(const pol_net *nets, size_t count, uint64_t hi, uint64_t lo)
+{
+    for (size_t i = 0; i < count; i++) {
+        if ((hi & nets[i].mask_hi) == nets[i].net_hi && (lo & nets[i].mask_lo) == nets[i].net_lo)
+            return (long)i;
+    }
+    return -1;
+}
+
+const char *pol_zone_of(const pol_policy *policy, int family, const uint8_t addr[16])
+{
+    uint64_t hi, lo;
+    if (policy == NULL || addr == NULL || !pol_addr_words(family, addr, &hi, &lo))
+        return NULL;
+
+    const pol_net *nets = family == 4 ? policy->zone4 : policy->zone6;
+    size_t count = family == 4 ? policy->zone4_count : policy->zone6_count;
+    long i = pol_nets_find(nets, count, hi, lo);
+    return i < 0 ? NULL : policy->zone_names[nets[i].zone];
+}
+
+bool pol_is_excluded(const pol_policy *policy, int family, const uint8_t addr[16])
+{
+    uint64_t hi, lo;
+    if (policy == NULL || addr == NULL || !pol_addr_words(family, addr, &hi, &lo))
+        return false;
+
+    if (family == 4)
+        return pol_nets_find(policy->exclude4, policy->exclude4_count, hi, lo) >= 0;
+    return pol_nets_find(policy->exclude6, policy->exclude6_count, hi, lo) >= 0;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Accessors                                                               */
+/* ---------------------------------------------------------------------- */
+
+uint64_t pol_retention_s(const pol_policy *policy, fv_class cls)
+{
+    if (policy == NULL || (unsigned)cls >= FV_CLASS_COUNT)
+        return 0;
+    return policy->retention_s[cls];
+}
+
+uint64_t pol_rotation_s(const pol_policy *policy)
+{
+    return policy == NULL ? 0 : policy->rotation_s;
+}
+
+uint64_t pol_sweep_interval_s(const pol_policy *policy)
+{
+    return policy == NULL ? 0 : policy->sweep_interval_s;
+}
+
+const pol_detect *pol_detect_config(const pol_policy *policy)
+{
+    return policy == NULL ? NULL : &policy->detect;
+}
+
+size_t pol_zone_count(const pol_policy *policy)
+{
+    return policy == NULL ? 0 : policy->zone_count;
+}
+
+const char *pol_zone_name(const pol_policy *policy, size_t i)
+{
+    if (policy == NULL || i >= policy->zone_count)
+        return NULL;
+    return policy->zone_names[i];
+}
+
+/* ---------------------------------------------------------------------- */
+/* Text output                                                             */
+/* ---------------------------------------------------------------------- */
+
+void pol_net_format(const pol_net *net, char out[POL_CIDR_TEXT_MAX])
+{
+    uint8_t bytes[16];
+    for (int i = 0; i < 8; i++) {
+        bytes[i] = (uint8_t)(net->net_hi >> (56 - 8 * i));
+        bytes[8 + i] = (uint8_t)(net->net_lo >> (56 - 8 * i));
+    }
+
+    char text[INET6_ADDRSTRLEN];
+    int af = net->family == 4 ? AF_INET : AF_INET6;
+    if (inet_ntop(af, bytes, text, sizeof text) == NULL)
+        text[0] = '\0';
+    snprintf(out, POL_CIDR_TEXT_MAX, "%s/%u", text, (unsigned)net->prefix_len);
+}
+
+void pol_duration_format(uint64_t seconds, char out[POL_DURATION_TEXT_MAX])
+{
+    static const struct {
+        uint64_t unit_s;
+        char suffix;
+    } units[] = {{86400, 'd'}, {3600, 'h'}, {60, 'm'}};
+
+    for (size_t i = 0; i < sizeof units / sizeof units[0]; i++) {
+        if (seconds != 0 && seconds % units[i].unit_s == 0) {
+            snprintf(out, POL_DURATION_TEXT_MAX, "%llu%c",
+                     (unsigned long long)(seconds / units[i].unit_s), units[i].suffix);
+            return;
+        }
+    }
+    snprintf(out, POL_DURATION_TEXT_MAX, "%llus", (unsigned long long)seconds);
+}
+
+/* An output buffer that remembers whether anything was cut off. */
+typedef struct pol_text {
+    char *buf;
+    size_t cap;
+    size_t len;
+    bool full;
+} pol_text;
+
+static void FV_PRINTF(2, 3) pol_text_add(pol_text *t, const char *fmt, ...)
+{
+    if (t->full)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(t->buf + t->len, t->cap - t->len, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= t->cap - t->len) {
+        t->full = true;
+        return;
+    }
+    t->len += (size_t)n;
+}
+
+int pol_bpf_exclusions(const pol_policy *policy, char *out, size_t out_len)
+{
+    if (policy == NULL || out == NULL || out_len == 0)
+        return FV_ERR_INVALID;
+
+    out[0] = '\0';
+    if (policy->exclude_count == 0)
+        return FV_OK;
+
+    pol_text t = {.buf = out, .cap = out_len};
+    pol_text_add(&t, "not (");
+    for (size_t i = 0; i < policy->exclude_count; i++) {
+        char cidr[POL_CIDR_TEXT_MAX];
+        pol_net_format(&policy->excludes[i], cidr);
+        pol_text_add(&t, "%snet %s", i == 0 ? "" : " or ", cidr);
+    }
+    pol_text_add(&t, ")");
+
+    if (t.full) {
+        out[0] = '\0';
+        return FV_ERR_FULL;
+    }
+    return FV_OK;
+}
+
+/* List the networks of zone ZONE, comma-separated. */
+static void pol_summary_zone(const pol_policy *policy, size_t zone, pol_text *t)
+{
+    bool first = true;
+    for (size_t i = 0; i < policy->zone_net_count; i++) {
+        if (policy->zone_nets[i].zone != zone)
+            continue;
+        char cidr[POL_CIDR_TEXT_MAX];
+        pol_net_format(&policy->zone_nets[i], cidr);
+        pol_text_add(t, "%s%s", first ? "" : ", ", cidr);
+        first = false;
+    }
+}
+
+static void pol_summary_detectors(const pol_policy *policy, pol_text *t)
+{
+    const pol_detect *d = &policy->detect;
+    char interval[POL_DURATION_TEXT_MAX];
+    pol_duration_format(d->beacon_min_interval_s, interval);
+
+    pol_text_add(t, "Detectors (they see pseudonyms only):\n");
+    if (d->beacon_enabled)
+        pol_text_add(t,
+                     "  beacon: on. Alerts when an internal host connects to the same"
+                     " external peer at least %u times at a regular interval of %s or more"
+                     " (jitter at most %.2f of the median interval).\n",
+                     (unsigned)d->beacon_min_connections, interval, d->beacon_max_jitter);
+    else
+        pol_text_add(t, "  beacon: off.\n");
+
+    if (d->exfil_enabled)
+        pol_text_add(t,
+                     "  exfil: on. Alerts when an internal host sends at least %llu bytes"
+                     " and %.1f times its usual outbound volume (baseline needs %u earlier"
+                     " flows).\n",
+                     (unsigned long long)d->exfil_min_bytes, d->exfil_ratio,
+                     (unsigned)d->exfil_min_history);
+    else
+        pol_text_add(t, "  exfil: off.\n");
+}
+
+int pol_summary(const pol_policy *policy, char *out, size_t out_len)
+{
+    if (policy == NULL || out == NULL || out_len == 0)
+        return FV_ERR_INVALID;
+
+    pol_text t = {.buf = out, .cap = out_len};
+    char dur[POL_DURATION_TEXT_MAX];
+    out[0] = '\0';
+
+    /* Who is pseudonymized. */
+    if (policy->zone_count == 0) {
+        pol_text_add(&t, "No internal networks are declared: no address is pseudonymized,"
+                         " and every address is stored as seen, labelled \"external\".\n");
+    } else {
+        pol_text_add(&t, "Pseudonymized: addresses in these %zu zone(s) are replaced by"
+                         " keyed pseudonyms before anything is stored:\n",
+                     policy->zone_count);
+        for (size_t z = 0; z < policy->zone_count; z++) {
+            pol_text_add(&t, "  %s: ", policy->zone_names[z]);
+            pol_summary_zone(policy, z, &t);
+            pol_text_add(&t, "\n");
+        }
+        pol_text_add(&t, "Addresses outside these zones are labelled \"external\" and"
+                         " stored as seen.\n");
+    }
+
+    pol_text_add(&t, "MAC addresses are always pseudonymized, whatever the zone.\n");
+    pol_duration_format(policy->rotation_s, dur);
+    pol_text_add(&t, "The pseudonym key is replaced every %s; pseudonyms from different"
+                     " key periods cannot be linked.\n",
+                 dur);
+
+    /* What is never monitored. */
+    if (policy->exclude_count == 0) {
+        pol_text_add(&t, "Never monitored: nothing is excluded.\n");
+    } else {
+        pol_text_add(&t, "Never monitored (dropped before any metadata is extracted,"
+                         " even where they lie inside a zone): ");
+        for (size_t i = 0; i < policy->exclude_count; i++) {
+            char cidr[POL_CIDR_TEXT_MAX];
+            pol_net_format(&policy->excludes[i], cidr);
+            pol_text_add(&t, "%s%s", i == 0 ? "" : ", ", cidr);
+        }
+        pol_text_add(&t, "\n");
+    }
+
+    /* What each class keeps and for how long. */
+    static const char *const kept[FV_CLASS_COUNT] = {
+        [FV_CLASS_FLOW] = "connection records (endpoints, ports, protocol, byte and packet counts)",
+        [FV_CLASS_DNS] = "DNS questions and response codes",
+        [FV_CLASS_TLS] = "TLS client hellos (server name and version)",
+        [FV_CLASS_HTTP] = "HTTP requests (method and Host header)",
+        [FV_CLASS_ALERT] = "detector alerts",
+    };
+    pol_duration_format(policy->sweep_interval_s, dur);
+    pol_text_add(&t, "Retention (expired records are deleted by a sweep every %s):\n", dur);
+    for (int c = 0; c < FV_CLASS_COUNT; c++) {
+        pol_duration_format(policy->retention_s[c], dur);
+        pol_text_add(&t, "  %s: %s, kept %s\n", pol_class_names[c], kept[c], dur);
+    }
+    pol_text_add(&t, "No packet payload is stored.\n");
+
+    pol_summary_detectors(policy, &t);
+
+    if (t.full) {
+        out[0] = '\0';
+        return FV_ERR_FULL;
+    }
+    return FV_OK;
+}
