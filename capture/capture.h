@@ -161,9 +161,12 @@ void cap_engine_stats(const cap_engine *engine, cap_stats *out);
 /*
  * Read a pcap or pcapng file through libpcap and feed every frame to the
  * engine (open flows stay open; call cap_engine_flush at the end of
- * input). BPF, if not NULL, is applied as a filter. pcapng files with
- * several interfaces of different link types are handled per packet.
- * STOP, if not NULL, is polled between packets.
+ * input). BPF, if not NULL, is applied as a filter. pcapng files are read
+ * through libpcap, which (as of 1.10) requires every interface of a file to
+ * share the first interface's link type and snap length: at a mismatching
+ * interface the frames before it have been processed and FV_ERR_CAPTURE is
+ * returned. STOP, if not NULL, is polled between packets; a stop returns
+ * FV_OK.
  * On failure return FV_ERR_CAPTURE/FV_ERR_TRUNCATED/FV_ERR_IO/FV_ERR_INVALID
  * and write a message naming the file and the fix into ERR (never an
  * address). A file cut short mid-record returns FV_ERR_TRUNCATED after

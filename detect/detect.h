@@ -15,8 +15,12 @@
  * - Never receives raw identifiers: hosts are pseudonyms.
  * - State is in memory and bounded (hosts and pairs beyond the limits are
  *   evicted least recently seen). Not thread-safe.
- * - An alert for the same (detector, host, peer) is raised once per
- *   engine lifetime unless det_engine_reset_alerts is called.
+ * - An alert for the same (detector, host, peer, peer port) is raised
+ *   once per engine lifetime unless det_engine_reset_alerts is called.
+ * - The beacon detector does not count TCP records whose flags are known
+ *   but contain no SYN, because they continue an earlier connection.
+ *   Both detectors ignore such records of at most two packets without
+ *   PSH, which are teardown remnants.
  */
 #ifndef FV_DETECT_H
 #define FV_DETECT_H
@@ -60,12 +64,12 @@ void det_engine_reset_alerts(det_engine *engine);
  * index the array and are stored on disk: never renumber them.
  */
 enum det_beacon_evidence {
-    DET_EV_BEACON_CONNECTIONS = 0,      /* flows in the analysed window */
+    DET_EV_BEACON_CONNECTIONS = 0, /* flows in the analysed window */
     DET_EV_BEACON_MEDIAN_INTERVAL_S = 1,
-    DET_EV_BEACON_MAD_INTERVAL_S = 2,   /* median absolute deviation of the intervals */
-    DET_EV_BEACON_DISPERSION = 3,       /* MAD / median */
-    DET_EV_BEACON_DURATION_S = 4,       /* first to last connection start */
-    DET_EV_BEACON_MEAN_BYTES_OUT = 5,   /* mean bytes the host sent per flow */
+    DET_EV_BEACON_MAD_INTERVAL_S = 2, /* median absolute deviation of the intervals */
+    DET_EV_BEACON_DISPERSION = 3,     /* MAD / median */
+    DET_EV_BEACON_DURATION_S = 4,     /* first to last connection start */
+    DET_EV_BEACON_MEAN_BYTES_OUT = 5, /* mean bytes the host sent per flow */
     DET_EV_BEACON_COUNT = 6
 };
 

@@ -78,6 +78,22 @@ typedef struct pol_key {
 /* Errors                                                                  */
 /* ---------------------------------------------------------------------- */
 
+
+/* Write the location WHERE + SUFFIX (+ "[INDEX]" if WITH_INDEX) into OUT
+ * for error messages. A location too long for OUT is cut, which only
+ * shortens a message. */
+static void pol_join_where(char *out, size_t out_len, const char *where, const char *suffix,
+                           size_t index, bool with_index)
+{
+    int n;
+    if (with_index)
+        n = snprintf(out, out_len, "%s%s[%zu]", where, suffix, index);
+    else
+        n = snprintf(out, out_len, "%s%s", where, suffix);
+    if (n < 0 && out_len > 0)
+        out[0] = '\0';
+}
+
 static int FV_PRINTF(3, 4) pol_fail(pol_parser *p, yaml_mark_t mark, const char *fmt, ...)
 {
     if (p->err == NULL || p->err_len == 0)
@@ -686,7 +702,7 @@ static int pol_parse_zone(pol_parser *p, yaml_node_t *node, const char *where)
     if (name_node == NULL)
         return pol_fail(p, node->start_mark, "%s has no name; add 'name: office' (a-z, 0-9, _, -)",
                         where);
-    snprintf(sub, sizeof sub, "%s.name", where);
+    pol_join_where(sub, sizeof sub, where, ".name", 0, false);
     const char *name;
     int rc = pol_scalar(p, name_node, sub, "a zone name", &name);
     if (rc != FV_OK)
@@ -706,7 +722,7 @@ static int pol_parse_zone(pol_parser *p, yaml_node_t *node, const char *where)
         return pol_fail(p, node->start_mark,
                         "zone %s has no networks; add 'networks: [10.1.0.0/16]' or remove the zone",
                         name);
-    snprintf(sub, sizeof sub, "%s.networks", where);
+    pol_join_where(sub, sizeof sub, where, ".networks", 0, false);
     rc = pol_require_sequence(p, nets, sub, "[10.1.0.0/16, fd00:1::/64]");
     if (rc != FV_OK)
         return rc;
@@ -722,7 +738,7 @@ static int pol_parse_zone(pol_parser *p, yaml_node_t *node, const char *where)
         yaml_node_t *item = yaml_document_get_node(p->doc, *it);
         if (item == NULL)
             continue;
-        snprintf(sub, sizeof sub, "%s.networks[%zu]", where, idx);
+        pol_join_where(sub, sizeof sub, where, ".networks", idx, true);
         rc = pol_add_zone_net(p, item, sub, zone);
         if (rc != FV_OK)
             return rc;

@@ -1,0 +1,92 @@
+/*
+ * api_internal.h: declarations shared by the api/ source files. Not part
+ * of the public interface; tests include it to check the parsers.
+ *
+ * File map:
+ *   api.c         daemon start/stop, request dispatch, headers, static files
+ *   api_routes.c  the /api/v1 handlers that read the store
+ *   api_params.c  query-parameter parsers (time, limit, order, cursor)
+ */
+#ifndef FV_API_INTERNAL_H
+#define FV_API_INTERNAL_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <jansson.h>
+#include <microhttpd.h>
+
+#include "api.h"
+
+/* Largest page a client may request with limit=. */
+#define API_LIMIT_MAX 1000u
+#define API_LIMIT_DEFAULT 100u
+
+/* Size of the text buffers used for 400 messages. */
+#define API_MESSAGE_MAX 256
+
+/*
+ * The running server. Every field is set by api_server_start and then
+ * only read, except the store, whose calls are serialized by store_lock
+ * because store.h promises concurrent readers across processes only, not
+ * across threads of one process.
+ */
+struct api_server {
+    struct MHD_Daemon *daemon;
+    store_env *store;
+    pthread_mutex_t store_lock;
+    bool lock_ready;            /* store_lock was initialized */
+    int web_dir_fd;             /* open directory of web_root, -1 if none */
+    uint64_t (*clock_us)(void); /* never NULL after start */
+    uint16_t port;              /* bound TCP port, host order */
+};
+
+/* A JSON reply produced by a route: HTTP status and a body it owns. */
+typedef struct api_reply {
+    unsigned status;
+    json_t *body;
+} api_reply;
+
+/*
+ * Answer the API request for URL (already percent-decoded, starts with
+ * "/api"). Always fills OUT (a 4xx/5xx error object when the request
+ * fails); OUT->body is NULL only when memory ran out.
+ */
+void api_route_request(api_server *srv, struct MHD_Connection *conn, const char *url,
+                       api_reply *out);
+
+/* Fill OUT with the error object {"error": CODE, "message": MESSAGE}. */
+void api_reply_error(api_reply *out, unsigned status, const char *code, const char *message);
+
+/* ---- api_params.c ---------------------------------------------------- */
+
+/*
+ * Parse TEXT as a point in time: RFC 3339 ("2026-11-30T08:00:00Z", with
+ * optional fraction and a Z or +HH:MM/-HH:MM offset) or integer seconds
+ * since the epoch. Writes microseconds since the epoch to *OUT_US.
+ * Return FV_OK or FV_ERR_INVALID (also for times before 1970 or after
+ * year 9999).
+ */
+int api_time_parse(const char *text, uint64_t *out_us);
+
+/* Parse a page size: decimal digits only, 1 .. API_LIMIT_MAX. */
+int api_limit_parse(const char *text, uint32_t *out);
+
+/*
+ * Cursors are "a" or "d" (the order they belong to) followed by 16
+ * lowercase hex digits of the last record id of the previous page. The
+ * text is opaque to clients; the order letter lets us reject a cursor
+ * reused with the other order.
+ */
+#define API_CURSOR_TEXT_MAX 18
+void api_cursor_format(bool newest_first, uint64_t last_id, char out[API_CURSOR_TEXT_MAX]);
+/* Return FV_OK, or FV_ERR_INVALID if TEXT is malformed or belongs to the other order. */
+int api_cursor_parse(const char *text, bool newest_first, uint64_t *out_id);
+
+/* Copy up to OUT_LEN-1 bytes of untrusted TEXT into OUT, replacing every
+ * byte outside printable ASCII with '?', so it can go into a message. */
+void api_text_sanitize(const char *text, char *out, size_t out_len);
+
+#endif /* FV_API_INTERNAL_H */

@@ -1,0 +1,336 @@
+/*
+ * cap_pcap.c: feed frames from libpcap (capture files and live
+ * interfaces) into the capture engine.
+ *
+ * Error messages name the file or interface and the fix. They never
+ * contain packet data, and they show a BPF expression only when it holds
+ * no address literal, because the live filter carries the policy's
+ * excluded hosts.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <pcap/pcap.h>
+
+#include "cap_internal.h"
+
+#define CAP_LIVE_SNAPLEN 65535
+#define CAP_LIVE_TIMEOUT_MS 100
+#define CAP_LIVE_BUFFER_BYTES (32 * 1024 * 1024)
+#define CAP_TICK_INTERVAL_US 1000000ULL
+
+static void set_err(char *err, size_t err_len, const char *fmt, ...) FV_PRINTF(3, 4);
+
+static void set_err(char *err, size_t err_len, const char *fmt, ...)
+{
+    va_list ap;
+
+    if (err == NULL || err_len == 0)
+        return;
+    va_start(ap, fmt);
+    (void)vsnprintf(err, err_len, fmt, ap);
+    va_end(ap);
+}
+
+/* Return true if TEXT contains something that may be an IPv4 or IPv6
+ * address literal: a digit next to a '.', or a ':'. */
+static bool has_address_literal(const char *text)
+{
+    size_t i;
+
+    for (i = 0; text[i] != '\0'; i++) {
+        if (text[i] == ':')
+            return true;
+        if (text[i] == '.' && i > 0 && text[i - 1] >= '0' && text[i - 1] <= '9')
+            return true;
+    }
+    return false;
+}
+
+static uint64_t timeval_us(const struct timeval *tv)
+{
+    if (tv->tv_sec < 0 || tv->tv_usec < 0)
+        return 0;
+    return (uint64_t)tv->tv_sec * 1000000ULL + (uint64_t)tv->tv_usec;
+}
+
+/* Compile and install the BPF filter EXPR on P. WHAT names the file or
+ * interface in the message. Returns FV_OK, FV_ERR_INVALID (bad
+ * expression) or FV_ERR_CAPTURE. */
+static int apply_filter(pcap_t *p, const char *what, const char *expr, char *err, size_t err_len)
+{
+    struct bpf_program prog;
+    const char *shown;
+    char quoted[512];
+
+    if (expr == NULL || expr[0] == '\0')
+        return FV_OK;
+
+    if (has_address_literal(expr)) {
+        shown = "(expression not shown: it contains addresses)";
+    } else {
+        (void)snprintf(quoted, sizeof quoted, "\"%s\"", expr);
+        shown = quoted;
+    }
+
+    if (pcap_compile(p, &prog, expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        set_err(err, err_len,
+                "%s: invalid BPF filter %s: %s; fix the expression (pcap-filter(7) syntax, "
+                "test it with 'tcpdump -d')",
+                what, shown, pcap_geterr(p));
+        return FV_ERR_INVALID;
+    }
+    if (pcap_setfilter(p, &prog) != 0) {
+        set_err(err, err_len, "%s: libpcap could not install BPF filter %s: %s", what, shown,
+                pcap_geterr(p));
+        pcap_freecode(&prog);
+        return FV_ERR_CAPTURE;
+    }
+    pcap_freecode(&prog);
+    return FV_OK;
+}
+
+/* Map libpcap's message for a file it cannot open to our code and text. */
+static int open_failure(const char *path, const char *msg, char *err, size_t err_len)
+{
+    if (strstr(msg, "unknown file format") != NULL || strstr(msg, "bad dump file format") != NULL) {
+        set_err(err, err_len,
+                "%s: not a pcap or pcapng file (libpcap: %s); convert it with editcap or "
+                "tshark -F pcapng",
+                path, msg);
+        return FV_ERR_CAPTURE;
+    }
+    if (strstr(msg, "truncated") != NULL) {
+        set_err(err, err_len, "%s: the file ends inside its header (libpcap: %s)", path, msg);
+        return FV_ERR_TRUNCATED;
+    }
+    set_err(err, err_len, "%s: libpcap: %s", path, msg);
+    return FV_ERR_CAPTURE;
+}
+
+/*
+ * NOTE: libpcap 1.10 gives a pcapng file one link type and snap length,
+ * those of its first interface. A later interface description block with
+ * another link type or snap length makes pcap_next_ex fail; the frames
+ * read before it are processed and FV_ERR_CAPTURE is returned. Files whose
+ * interfaces agree on both read normally.
+ */
+int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
+                  volatile sig_atomic_t *stop, char *err, size_t err_len)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    struct stat sb;
+    pcap_t *p = NULL;
+    int rc = FV_OK;
+
+    set_err(err, err_len, "%s", "");
+    if (engine == NULL || path == NULL) {
+        set_err(err, err_len, "cap_read_file: engine and path are required");
+        return FV_ERR_INVALID;
+    }
+
+    /* Check the path first: libpcap's open errors do not separate a
+     * missing file from an unreadable one. */
+    if (stat(path, &sb) != 0) {
+        set_err(err, err_len, "%s: cannot open: %s; check the path", path, strerror(errno));
+        return FV_ERR_IO;
+    }
+    if (S_ISDIR(sb.st_mode)) {
+        set_err(err, err_len, "%s: is a directory; give a pcap or pcapng file", path);
+        return FV_ERR_IO;
+    }
+
+    errbuf[0] = '\0';
+    p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+    if (p == NULL) {
+        if (sb.st_size == 0) {
+            set_err(err, err_len, "%s: empty file: not a pcap or pcapng file", path);
+            return FV_ERR_CAPTURE;
+        }
+        return open_failure(path, errbuf, err, err_len);
+    }
+
+    rc = apply_filter(p, path, bpf, err, err_len);
+    if (rc != FV_OK)
+        goto out;
+
+    for (;;) {
+        struct pcap_pkthdr *hdr;
+        const u_char *data;
+        int r;
+
+        if (stop != NULL && *stop)
+            break;
+        r = pcap_next_ex(p, &hdr, &data);
+        if (r == 1) {
+            rc = cap_engine_packet(engine, pcap_datalink(p), timeval_us(&hdr->ts), data,
+                                   hdr->caplen, hdr->len);
+            if (rc != FV_OK) {
+                set_err(err, err_len, "%s: processing a frame failed: %s", path, fv_strerror(rc));
+                goto out;
+            }
+            continue;
+        }
+        if (r == 0)
+            continue;
+        if (r == PCAP_ERROR_BREAK)
+            break;
+
+        /* A read error ends the file after every complete frame was processed. */
+        {
+            const char *msg = pcap_geterr(p);
+
+            rc = strstr(msg, "truncated") != NULL ? FV_ERR_TRUNCATED : FV_ERR_CAPTURE;
+            if (strstr(msg, "different from") != NULL)
+                set_err(err, err_len,
+                        "%s: libpcap: %s; this libpcap reads a pcapng file only while all "
+                        "its interfaces share one link type and snap length: split the file "
+                        "per interface (tshark -r FILE -Y frame.interface_id==N -w OUT)",
+                        path, msg);
+            else
+                set_err(err, err_len, "%s: libpcap: %s", path, msg);
+        }
+        goto out;
+    }
+
+out:
+    pcap_close(p);
+    return rc;
+}
+
+/* State shared with the pcap_dispatch callback. */
+typedef struct live_ctx {
+    cap_engine *engine;
+    int linktype;
+    int rc;
+    pcap_t *pcap;
+} live_ctx;
+
+static void live_frame(u_char *user, const struct pcap_pkthdr *hdr, const u_char *data)
+{
+    live_ctx *ctx = (live_ctx *)(void *)user;
+    int rc;
+
+    if (ctx->rc != FV_OK)
+        return;
+    rc = cap_engine_packet(ctx->engine, ctx->linktype, timeval_us(&hdr->ts), data, hdr->caplen,
+                           hdr->len);
+    if (rc != FV_OK) {
+        ctx->rc = rc;
+        pcap_breakloop(ctx->pcap);
+    }
+}
+
+/* Turn a negative pcap_activate result into our code and message. */
+static int activate_failure(pcap_t *p, const char *iface, int status, char *err, size_t err_len)
+{
+    switch (status) {
+    case PCAP_ERROR_PERM_DENIED:
+    case PCAP_ERROR_PROMISC_PERM_DENIED:
+        set_err(err, err_len,
+                "%s: permission denied opening the interface for capture (%s); run as root or "
+                "grant CAP_NET_RAW and CAP_NET_ADMIN (setcap cap_net_raw,cap_net_admin=eip on "
+                "the binary)",
+                iface, pcap_geterr(p));
+        return FV_ERR_PERMISSION;
+    case PCAP_ERROR_NO_SUCH_DEVICE:
+        set_err(err, err_len, "%s: no such interface; list interfaces with 'ip link'", iface);
+        return FV_ERR_CAPTURE;
+    case PCAP_ERROR_IFACE_NOT_UP:
+        set_err(err, err_len, "%s: interface is down; bring it up with 'ip link set %s up'",
+                iface, iface);
+        return FV_ERR_CAPTURE;
+    default:
+        set_err(err, err_len, "%s: libpcap could not start the capture: %s (%s)", iface,
+                pcap_statustostr(status), pcap_geterr(p));
+        return FV_ERR_CAPTURE;
+    }
+}
+
+int cap_live_run(cap_engine *engine, const char *iface, const char *bpf,
+                 volatile sig_atomic_t *stop, void (*tick)(void *ctx, uint64_t now_us),
+                 void *tick_ctx, char *err, size_t err_len)
+{
+    char errbuf[PCAP_ERRBUF_SIZE];
+    pcap_t *p;
+    live_ctx ctx;
+    struct pcap_stat ps;
+    uint64_t next_tick_us = 0;
+    int status;
+    int rc = FV_OK;
+
+    set_err(err, err_len, "%s", "");
+    if (engine == NULL || iface == NULL || iface[0] == '\0') {
+        set_err(err, err_len, "cap_live_run: engine and interface name are required");
+        return FV_ERR_INVALID;
+    }
+
+    errbuf[0] = '\0';
+    p = pcap_create(iface, errbuf);
+    if (p == NULL) {
+        set_err(err, err_len, "%s: libpcap could not create a capture handle: %s", iface, errbuf);
+        return FV_ERR_CAPTURE;
+    }
+    if (pcap_set_snaplen(p, CAP_LIVE_SNAPLEN) != 0 || pcap_set_promisc(p, 1) != 0 ||
+        pcap_set_timeout(p, CAP_LIVE_TIMEOUT_MS) != 0 ||
+        pcap_set_buffer_size(p, CAP_LIVE_BUFFER_BYTES) != 0) {
+        set_err(err, err_len, "%s: libpcap rejected the capture settings: %s", iface,
+                pcap_geterr(p));
+        rc = FV_ERR_CAPTURE;
+        goto out;
+    }
+    /* Microsecond timestamps are the default; a failure here only means
+     * the platform cannot offer a choice. */
+    (void)pcap_set_tstamp_precision(p, PCAP_TSTAMP_PRECISION_MICRO);
+
+    status = pcap_activate(p);
+    if (status < 0) {
+        rc = activate_failure(p, iface, status, err, err_len);
+        goto out;
+    }
+    if (status > 0)
+        fv_warning("capture on %s started with a warning: %s", iface, pcap_statustostr(status));
+
+    rc = apply_filter(p, iface, bpf, err, err_len);
+    if (rc != FV_OK)
+        goto out;
+
+    ctx.engine = engine;
+    ctx.linktype = pcap_datalink(p);
+    ctx.rc = FV_OK;
+    ctx.pcap = p;
+
+    while (stop == NULL || !*stop) {
+        uint64_t now_us;
+        int n = pcap_dispatch(p, -1, live_frame, (u_char *)(void *)&ctx);
+
+        if (ctx.rc != FV_OK) {
+            rc = ctx.rc;
+            set_err(err, err_len, "%s: processing a frame failed: %s", iface, fv_strerror(rc));
+            break;
+        }
+        if (n == PCAP_ERROR) {
+            set_err(err, err_len, "%s: libpcap: %s", iface, pcap_geterr(p));
+            rc = FV_ERR_CAPTURE;
+            break;
+        }
+
+        now_us = fv_now_us();
+        if (now_us >= next_tick_us) {
+            cap_engine_expire(engine, now_us);
+            if (tick != NULL)
+                tick(tick_ctx, now_us);
+            next_tick_us = now_us + CAP_TICK_INTERVAL_US;
+        }
+    }
+
+    if (pcap_stats(p, &ps) == 0)
+        cap_engine_set_pcap_stats(engine, ps.ps_recv, ps.ps_drop, ps.ps_ifdrop);
+
+out:
+    pcap_close(p);
+    return rc;
+}

@@ -1,0 +1,101 @@
+/*
+ * e2e_util.h: helpers for the end-to-end tests, which drive the real
+ * `flowveil` binary as a child process.
+ *
+ * Paths come from the environment that flowveil_add_test sets:
+ * FLOWVEIL_BIN (the binary), FLOWVEIL_DEMOGEN (the demo generator),
+ * FLOWVEIL_CORPUS (the shared capture corpus) and FLOWVEIL_SOURCE_DIR.
+ *
+ * Caveats
+ * - Children run with posix_spawn. Their stdout and stderr go to files in
+ *   a directory the caller owns, so a test can read them after exit.
+ * - Helpers that fail in a way no test can continue from print why and
+ *   call fail() (cmocka), so they may only be called from a test body.
+ */
+#ifndef FV_E2E_UTIL_H
+#define FV_E2E_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <jansson.h>
+
+/* Paths from the environment. Each aborts the test if its variable is unset. */
+const char *e2e_bin(void);
+const char *e2e_demogen(void);
+const char *e2e_corpus(void);
+const char *e2e_source_dir(void);
+
+/* How a finished child ended, with what it printed. */
+typedef struct e2e_result {
+    bool exited;        /* true if it called exit(); false if a signal killed it */
+    int status;         /* exit status if exited, else the signal number */
+    char *out;          /* whole stdout, NUL-terminated (never NULL) */
+    char *err;          /* whole stderr, NUL-terminated (never NULL) */
+    size_t out_len, err_len;
+} e2e_result;
+
+/* Free the buffers of RES. */
+void e2e_result_free(e2e_result *res);
+
+/*
+ * Run ARGV (NULL-terminated, argv[0] is the program path) to completion.
+ * Stdout and stderr go to WORK_DIR/TAG.out and WORK_DIR/TAG.err; stdin is
+ * /dev/null. The child is killed after TIMEOUT_S seconds (reported as
+ * killed by SIGKILL). Aborts the test if the child cannot be started.
+ */
+void e2e_run(const char *const argv[], const char *work_dir, const char *tag,
+             unsigned timeout_s, e2e_result *res);
+
+/* Start ARGV in the background with the same redirection; return its pid. */
+pid_t e2e_spawn(const char *const argv[], const char *work_dir, const char *tag);
+
+/* Wait up to TIMEOUT_S for PID, killing it with SIGKILL after that. Fill
+ * RES with the way it ended and the contents of WORK_DIR/TAG.{out,err}. */
+void e2e_wait(pid_t pid, const char *work_dir, const char *tag, unsigned timeout_s,
+              e2e_result *res);
+
+/* Return true if TEXT contains an AddressSanitizer, UBSan or LeakSanitizer report. */
+bool e2e_has_sanitizer_report(const char *text);
+
+/* Print a one-paragraph description of RES (status and stderr) for a failure. */
+void e2e_print_result(const char *what, const e2e_result *res);
+
+/*
+ * Write a policy file at PATH. ZONES_YAML is the text of the "zones:"
+ * value (for example "[]"); RETENTION is the retention of every class
+ * as a duration ("30d"). Every other key keeps its documented default.
+ */
+void e2e_write_policy(const char *path, const char *zones_yaml, const char *retention);
+
+/*
+ * Run `flowveil export --db DB --class CLS --output FILE [--now NOW_S]`
+ * (NOW_S 0 leaves --now out) and return the records as a new JSON array.
+ * Fails the test if export fails or a line is not a JSON object.
+ */
+json_t *e2e_export(const char *work_dir, const char *db, const char *cls, uint64_t now_s);
+
+/* Parse a JSON Lines buffer into a new array; NULL if a line is not an object. */
+json_t *e2e_parse_json_lines(const char *text, size_t len);
+
+/*
+ * Send "GET PATH HTTP/1.1" to 127.0.0.1:PORT and read the reply until
+ * the server closes. Return the body as a new NUL-terminated string and
+ * the status code in *STATUS, or NULL if the exchange failed.
+ */
+char *e2e_http_get(uint16_t port, const char *path, int *status, size_t *body_len);
+
+/*
+ * Start `flowveil serve --db DB --listen 127.0.0.1:0` and wait for its
+ * "flowveil: serving http://ADDR:PORT/" line. Return the pid and store
+ * the port in *PORT. Fails the test if the line does not appear within
+ * 20 seconds.
+ */
+pid_t e2e_serve_start(const char *work_dir, const char *db, const char *tag, uint16_t *port);
+
+/* Build "DIR/NAME" into OUT (4096 bytes). Aborts the test on overflow. */
+void e2e_path(char out[4096], const char *dir, const char *name);
+
+#endif /* FV_E2E_UTIL_H */

@@ -1,0 +1,231 @@
+/*
+ * test_cap_http.c: cap_http_parse_request on hand-built request heads.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cap_proto.h"
+
+/* Parse the NUL-terminated TEXT (its bytes without the NUL). */
+static int parse_text(const char *text, cap_http_req *req)
+{
+    return cap_http_parse_request((const uint8_t *)text, strlen(text), req);
+}
+
+static void test_http_parses_get_with_host(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    /* GET with Host, a port, and a body after the head. */
+    static const char request[] = "GET /index.html?q=1 HTTP/1.1\r\n"
+                                  "Host: www.example.com:8080\r\n"
+                                  "User-Agent: test\r\n"
+                                  "\r\n"
+                                  "body bytes";
+    assert_int_equal(parse_text(request, &req), FV_OK);
+    assert_string_equal(req.method, "GET");
+    assert_string_equal(req.host, "www.example.com:8080");
+}
+
+static void test_http_matches_host_without_case(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    /* Header name "hOsT", value padded with spaces and tabs. */
+    static const char request[] = "POST /form HTTP/1.0\r\n"
+                                  "Content-Length: 0\r\n"
+                                  "hOsT: \t Example.ORG \t\r\n"
+                                  "\r\n";
+    assert_int_equal(parse_text(request, &req), FV_OK);
+    assert_string_equal(req.method, "POST");
+    assert_string_equal(req.host, "Example.ORG");
+
+    /* Only the first Host field is reported. */
+    static const char two_hosts[] = "GET / HTTP/1.1\r\n"
+                                    "HOST: first.example\r\n"
+                                    "host: second.example\r\n"
+                                    "\r\n";
+    assert_int_equal(parse_text(two_hosts, &req), FV_OK);
+    assert_string_equal(req.host, "first.example");
+
+    /* "Hosts" and "X-Host" are other fields. */
+    static const char near_misses[] = "GET / HTTP/1.1\r\n"
+                                      "Hosts: a.example\r\n"
+                                      "X-Host: b.example\r\n"
+                                      "\r\n";
+    assert_int_equal(parse_text(near_misses, &req), FV_OK);
+    assert_string_equal(req.host, "");
+}
+
+static void test_http_accepts_missing_host(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    /* HTTP/1.0 request with no header fields at all. */
+    assert_int_equal(parse_text("GET / HTTP/1.0\r\n\r\n", &req), FV_OK);
+    assert_string_equal(req.method, "GET");
+    assert_string_equal(req.host, "");
+}
+
+static void test_http_accepts_extension_methods(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    /* SSDP's M-SEARCH and a 15-character method, the maximum. */
+    assert_int_equal(parse_text("M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\n\r\n", &req),
+                     FV_OK);
+    assert_string_equal(req.method, "M-SEARCH");
+    assert_string_equal(req.host, "239.255.255.250:1900");
+
+    assert_int_equal(parse_text("CCM_POST / HTTP/1.1\r\n\r\n", &req), FV_OK);
+    assert_string_equal(req.method, "CCM_POST");
+
+    assert_int_equal(parse_text("ABCDEFGHIJKLMNO / HTTP/1.1\r\n\r\n", &req), FV_OK);
+    assert_string_equal(req.method, "ABCDEFGHIJKLMNO");
+}
+
+static void test_http_incomplete_head_is_truncated(void **state)
+{
+    (void)state;
+    cap_http_req req;
+    static const char request[] = "GET / HTTP/1.1\r\n"
+                                  "Host: www.example.com\r\n"
+                                  "\r\n";
+
+    /* Every proper prefix waits for more bytes and reports nothing. */
+    for (size_t len = 0; len < strlen(request); len++) {
+        assert_int_equal(cap_http_parse_request((const uint8_t *)request, len, &req),
+                         FV_ERR_TRUNCATED);
+        assert_string_equal(req.method, "");
+        assert_string_equal(req.host, "");
+    }
+    assert_int_equal(parse_text(request, &req), FV_OK);
+}
+
+static void test_http_rejects_bad_method(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    static const char *const bad[] = {
+        "get / HTTP/1.1\r\n\r\n",               /* lower case */
+        "G3T / HTTP/1.1\r\n\r\n",               /* digit */
+        " GET / HTTP/1.1\r\n\r\n",              /* empty method */
+        "ABCDEFGHIJKLMNOP / HTTP/1.1\r\n\r\n",  /* 16 characters */
+        "\x16\x03\x01\x00\x05",                 /* a TLS record header */
+        "GET\t/ HTTP/1.1\r\n\r\n",              /* tab instead of space */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(parse_text(bad[i], &req), FV_ERR_PARSE);
+
+    /* A bad first byte is rejected without waiting for the head. */
+    assert_int_equal(parse_text("\x16", &req), FV_ERR_PARSE);
+}
+
+static void test_http_rejects_bad_request_line(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    static const char *const bad[] = {
+        "GET /HTTP/1.1\r\n\r\n",                /* no space before the version */
+        "GET / HTTP/1.\r\n\r\n",                /* no minor version digit */
+        "GET  / HTTP/1.1\r\n\r\n",              /* empty target */
+        "GET / HTTP/2.0\r\n\r\n",               /* not HTTP/1.x */
+        "GET / HTTP/1.1 extra\r\n\r\n",         /* bytes after the version */
+        "GET /\x01 HTTP/1.1\r\n\r\n",           /* control byte in the target */
+        "GET / HTTP/1.1\r\nNoColon\r\n\r\n",    /* header without a colon */
+        "GET / HTTP/1.1\r\nHost : x\r\n\r\n",   /* space before the colon */
+        "GET / HTTP/1.1\r\n: x\r\n\r\n",        /* empty field name */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(parse_text(bad[i], &req), FV_ERR_PARSE);
+}
+
+static void test_http_rejects_oversized_head(void **state)
+{
+    (void)state;
+    cap_http_req req;
+    static char request[9000];
+
+    /* "GET / HTTP/1.1\r\n", then a field "X: aaa..." whose value is
+     * sized so that the head, with its final CRLF CRLF, has the length
+     * passed to the parser. */
+    const char *line = "GET / HTTP/1.1\r\nX: ";
+    size_t prefix = strlen(line);
+
+    /* 8192 bytes exactly: accepted. */
+    memset(request, 'a', sizeof(request));
+    memcpy(request, line, prefix);
+    memcpy(request + 8192 - 4, "\r\n\r\n", 4);
+    assert_int_equal(cap_http_parse_request((const uint8_t *)request, 8192, &req), FV_OK);
+
+    /* 8193 bytes: rejected, whether the end is present or not. */
+    memset(request, 'a', sizeof(request));
+    memcpy(request, line, prefix);
+    memcpy(request + 8193 - 4, "\r\n\r\n", 4);
+    assert_int_equal(cap_http_parse_request((const uint8_t *)request, 8193, &req), FV_ERR_PARSE);
+    assert_int_equal(cap_http_parse_request((const uint8_t *)request, 8192, &req), FV_ERR_PARSE);
+
+    /* Below 8 KiB with no end yet: still waiting. */
+    assert_int_equal(cap_http_parse_request((const uint8_t *)request, 8191, &req),
+                     FV_ERR_TRUNCATED);
+}
+
+static void test_http_accepts_bare_lf_head(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    /* Lines ended by LF alone, as in Zeek's methods trace. */
+    assert_int_equal(parse_text("HEAD / HTTP/1.1\nHost: www.google.com\n\n", &req), FV_OK);
+    assert_string_equal(req.method, "HEAD");
+    assert_string_equal(req.host, "www.google.com");
+
+    /* CRLF and LF mixed. */
+    assert_int_equal(parse_text("PUT /x HTTP/1.1\r\nHost: a.example\n\r\n", &req), FV_OK);
+    assert_string_equal(req.host, "a.example");
+
+    /* A bare LF head that has not ended yet. */
+    assert_int_equal(parse_text("HEAD / HTTP/1.1\nHost: www.google.com\n", &req),
+                     FV_ERR_TRUNCATED);
+}
+
+static void test_http_escapes_host_bytes(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    /* Host value with a Latin-1 byte, an inner space, a backslash and DEL. */
+    static const char request[] = "GET / HTTP/1.1\r\n"
+                                  "Host: caf\xe9 x\\\x7f\r\n"
+                                  "\r\n";
+    assert_int_equal(parse_text(request, &req), FV_OK);
+    assert_string_equal(req.host, "caf\\233\\032x\\092\\127");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_http_parses_get_with_host),
+        cmocka_unit_test(test_http_matches_host_without_case),
+        cmocka_unit_test(test_http_accepts_missing_host),
+        cmocka_unit_test(test_http_accepts_extension_methods),
+        cmocka_unit_test(test_http_incomplete_head_is_truncated),
+        cmocka_unit_test(test_http_rejects_bad_method),
+        cmocka_unit_test(test_http_rejects_bad_request_line),
+        cmocka_unit_test(test_http_rejects_oversized_head),
+        cmocka_unit_test(test_http_accepts_bare_lf_head),
+        cmocka_unit_test(test_http_escapes_host_bytes),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

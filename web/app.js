@@ -1,0 +1,546 @@
+// flowveil dashboard: a hash-routed single page over the read-only JSON API.
+//
+// Rules this file keeps:
+// - DOM nodes are built with createElement and textContent, never
+//   innerHTML, so record fields (names, summaries) cannot inject markup.
+// - No inline scripts or styles (the server's CSP forbids them) and no
+//   request to any other origin.
+// - Times are shown in the browser's time zone, with the UTC value in a
+//   title attribute.
+
+const API = '/api/v1/';
+const PAGE_SIZE = 50;
+
+// Flows read for the traffic chart: pages of 1000, newest first.
+const CHART_PAGE_SIZE = 1000;
+const CHART_MAX_PAGES = 4;
+
+const CLASS_LABELS = {flows: 'Flows', dns: 'DNS', tls: 'TLS', http: 'HTTP', alerts: 'Alerts'};
+const PROTOCOLS = {1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP'};
+const TLS_VERSIONS = {0x0300: 'SSL 3.0', 0x0301: 'TLS 1.0', 0x0302: 'TLS 1.1', 0x0303: 'TLS 1.2', 0x0304: 'TLS 1.3'};
+
+// ---- DOM helpers -----------------------------------------------------
+
+// Create element TAG with ATTRS (plain attributes, plus "text" for
+// textContent and "on" + event name for listeners) and CHILDREN (nodes,
+// strings, or null to skip).
+function el(tag, attrs = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [name, value] of Object.entries(attrs)) {
+    if (value === null || value === undefined || value === false) continue;
+    if (name === 'text') node.textContent = String(value);
+    else if (name.startsWith('on')) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? '' : String(value));
+  }
+  for (const child of children) {
+    if (child === null || child === undefined) continue;
+    node.append(child instanceof Node ? child : document.createTextNode(String(child)));
+  }
+  return node;
+}
+
+const SVG_NS = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attrs = {}, ...children) {
+  const node = document.createElementNS(SVG_NS, tag);
+  for (const [name, value] of Object.entries(attrs)) node.setAttribute(name, String(value));
+  for (const child of children) if (child) node.append(child);
+  return node;
+}
+
+function view() {
+  return document.getElementById('view');
+}
+
+// Replace the page content, unless the user already navigated elsewhere
+// (TOKEN no longer current), which keeps a slow reply from overwriting a
+// newer page.
+function show(token, ...nodes) {
+  if (token !== routeToken) return;
+  view().replaceChildren(...nodes);
+}
+
+function loadingState(text = 'Loading…') {
+  return el('p', {class: 'state state-loading', role: 'status', text});
+}
+
+function emptyState(text) {
+  return el('p', {class: 'state state-empty', text});
+}
+
+function errorState(error, retry) {
+  return el('div', {class: 'state state-error', role: 'alert'},
+    el('p', {text: `Could not load this page: ${error.message}`}),
+    retry ? el('button', {type: 'button', onclick: retry, text: 'Retry'}) : null);
+}
+
+// ---- API -------------------------------------------------------------
+
+// GET an API route with query PARAMS; resolve to the parsed JSON body or
+// reject with the server's error message.
+async function api(route, params = {}) {
+  const query = new URLSearchParams();
+  for (const [name, value] of Object.entries(params)) {
+    if (value !== null && value !== undefined && value !== '') query.set(name, value);
+  }
+  const qs = query.toString();
+  let response;
+  try {
+    response = await fetch(API + route + (qs ? `?${qs}` : ''), {
+      headers: {Accept: 'application/json'},
+      credentials: 'same-origin',
+      cache: 'no-store',
+    });
+  } catch (err) {
+    throw new Error('the server did not respond; check that flowveil serve is running');
+  }
+  let body = null;
+  try {
+    body = await response.json();
+  } catch (err) {
+    body = null;
+  }
+  if (!response.ok) {
+    const message = body && body.message ? body.message : `HTTP status ${response.status}`;
+    throw new Error(message);
+  }
+  if (body === null) throw new Error('the server sent a reply that is not JSON');
+  return body;
+}
+
+// ---- formatting --------------------------------------------------------
+
+const localTime = new Intl.DateTimeFormat(undefined, {
+  year: 'numeric', month: '2-digit', day: '2-digit',
+  hour: '2-digit', minute: '2-digit', second: '2-digit',
+});
+
+// Parse an RFC 3339 time from the API. The server writes six fraction
+// digits; Date only guarantees three, so the rest is cut first.
+function parseTime(text) {
+  if (typeof text !== 'string') return null;
+  const trimmed = text.replace(/(\.\d{3})\d+/, '$1');
+  const date = new Date(trimmed);
+  return Number.isNaN(date.getTime()) ? null : date;
+}
+
+// A <time> element: local time as text, UTC in the title.
+function timeCell(text) {
+  const date = parseTime(text);
+  if (!date) return el('span', {class: 'muted', text: '—'});
+  return el('time', {datetime: date.toISOString(), title: `UTC ${date.toISOString()}`,
+    text: localTime.format(date)});
+}
+
+function formatCount(n) {
+  return typeof n === 'number' ? n.toLocaleString() : '—';
+}
+
+function formatBytes(n) {
+  if (typeof n !== 'number') return '—';
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB'];
+  let value = n;
+  let unit = 0;
+  while (value >= 1024 && unit < units.length - 1) {
+    value /= 1024;
+    unit += 1;
+  }
+  return `${value.toFixed(unit === 0 ? 0 : 1)} ${units[unit]}`;
+}
+
+function formatDuration(seconds) {
+  if (typeof seconds !== 'number' || seconds <= 0) return 'not set (kept forever)';
+  const units = [[604800, 'week'], [86400, 'day'], [3600, 'hour'], [60, 'minute'], [1, 'second']];
+  for (const [size, name] of units) {
+    if (seconds % size === 0) {
+      const n = seconds / size;
+      return `${n} ${name}${n === 1 ? '' : 's'}`;
+    }
+  }
+  return `${seconds} seconds`;
+}
+
+function protoName(proto) {
+  return PROTOCOLS[proto] || String(proto);
+}
+
+// An endpoint as "name" with its zone, e.g. "ip4-abc… (office)".
+function endpoint(rec, name, port) {
+  const text = rec[name] || '—';
+  const zone = rec[`${name}_zone`];
+  const portText = port !== undefined && port !== null && port !== 0 ? `:${port}` : '';
+  return el('span', {class: 'endpoint', title: zone ? `zone: ${zone}` : null},
+    el('span', {class: 'mono', text: text + portText}),
+    zone && zone !== 'external' ? el('span', {class: 'zone', text: zone}) : null);
+}
+
+// ---- tables ------------------------------------------------------------
+
+// Build a table from COLUMNS ({label, cell(rec) -> node|string, numeric})
+// and ROWS. ONROW, if set, makes each row open details.
+function table(caption, columns, rows, onRow) {
+  const head = el('tr', {}, ...columns.map((c) => el('th', {scope: 'col', class: c.numeric ? 'num' : null, text: c.label})));
+  const body = el('tbody');
+  for (const rec of rows) {
+    const tr = el('tr');
+    for (const c of columns) {
+      tr.append(el('td', {class: c.numeric ? 'num' : null}, c.cell(rec)));
+    }
+    if (onRow) onRow(tr, rec, body);
+    body.append(tr);
+  }
+  return el('div', {class: 'table-wrap'},
+    el('table', {}, el('caption', {class: 'visually-hidden', text: caption}), el('thead', {}, head), body));
+}
+
+// ---- record explorers ----------------------------------------------------
+
+const COLUMNS = {
+  flows: [
+    {label: 'First seen', cell: (r) => timeCell(r.first)},
+    {label: 'Protocol', cell: (r) => protoName(r.proto)},
+    {label: 'Source', cell: (r) => endpoint(r, 'src', r.sport)},
+    {label: 'Destination', cell: (r) => endpoint(r, 'dst', r.dport)},
+    {label: 'Packets', numeric: true, cell: (r) => formatCount((r.pkts_fwd || 0) + (r.pkts_rev || 0))},
+    {label: 'Bytes', numeric: true, cell: (r) => formatBytes((r.bytes_fwd || 0) + (r.bytes_rev || 0))},
+    {label: 'Ended by', cell: (r) => r.end || '—'},
+  ],
+  dns: [
+    {label: 'Time', cell: (r) => timeCell(r.ts)},
+    {label: 'Client', cell: (r) => endpoint(r, 'client')},
+    {label: 'Server', cell: (r) => endpoint(r, 'server', r.server_port)},
+    {label: 'Type', cell: (r) => r.type},
+    {label: 'Name', cell: (r) => el('span', {class: 'mono wrap', text: r.qname || '—'})},
+    {label: 'QType', numeric: true, cell: (r) => String(r.qtype)},
+    {label: 'Answers', numeric: true, cell: (r) => String(r.answers)},
+    {label: 'RCode', numeric: true, cell: (r) => (r.rcode === undefined ? '—' : String(r.rcode))},
+  ],
+  tls: [
+    {label: 'Time', cell: (r) => timeCell(r.ts)},
+    {label: 'Client', cell: (r) => endpoint(r, 'client')},
+    {label: 'Server', cell: (r) => endpoint(r, 'server', r.server_port)},
+    {label: 'Version', cell: (r) => TLS_VERSIONS[r.version] || String(r.version)},
+    {label: 'SNI', cell: (r) => el('span', {class: 'mono wrap', text: r.sni || '—'})},
+  ],
+  http: [
+    {label: 'Time', cell: (r) => timeCell(r.ts)},
+    {label: 'Client', cell: (r) => endpoint(r, 'client')},
+    {label: 'Server', cell: (r) => endpoint(r, 'server', r.server_port)},
+    {label: 'Method', cell: (r) => el('span', {class: 'mono', text: r.method || '—'})},
+    {label: 'Host', cell: (r) => el('span', {class: 'mono wrap', text: r.host || '—'})},
+  ],
+  alerts: [
+    {label: 'Time', cell: (r) => timeCell(r.ts)},
+    {label: 'Detector', cell: (r) => r.detector},
+    {label: 'Severity', cell: (r) => el('span', {class: `badge sev-${r.severity}`, text: r.severity})},
+    {label: 'Host', cell: (r) => endpoint(r, 'host')},
+    {label: 'Peer', cell: (r) => endpoint(r, 'peer', r.peer_port)},
+    {label: 'Score', numeric: true, cell: (r) => (typeof r.score === 'number' ? r.score.toFixed(2) : '—')},
+    {label: 'Summary', cell: (r) => el('span', {class: 'wrap', text: r.summary || ''})},
+  ],
+};
+
+const EMPTY_TEXT = {
+  flows: 'No flows stored yet.',
+  dns: 'No DNS records stored yet.',
+  tls: 'No TLS records stored yet.',
+  http: 'No HTTP records stored yet.',
+  alerts: 'No alerts yet.',
+};
+
+// Paging state per class: the cursors of the pages before the current
+// one (for "Newer") and the current cursor. Kept in memory only.
+const paging = {};
+
+function pagingFor(cls) {
+  if (!paging[cls]) paging[cls] = {history: [], cursor: null};
+  return paging[cls];
+}
+
+// Details row shown under an alert: time span, counts and evidence.
+function alertDetails(rec, columnCount) {
+  const items = [
+    ['Evidence from', timeCell(rec.first)],
+    ['Evidence until', timeCell(rec.last)],
+    ['Flows', formatCount(rec.flow_count)],
+    ['Protocol', protoName(rec.proto)],
+  ];
+  for (const [name, value] of Object.entries(rec.evidence || {})) {
+    items.push([name.replace(/_/g, ' '), typeof value === 'number' ? value.toLocaleString(undefined, {maximumFractionDigits: 3}) : String(value)]);
+  }
+  const list = el('dl', {class: 'details'});
+  for (const [term, value] of items) list.append(el('dt', {text: term}), el('dd', {}, value));
+  return el('tr', {class: 'details-row'}, el('td', {colspan: columnCount}, list));
+}
+
+// Make an alert row toggle its details: a real button in the row, and a
+// click anywhere on the row does the same.
+function attachAlertDetails(tr, rec) {
+  const columnCount = COLUMNS.alerts.length + 1;
+  const button = el('button', {type: 'button', class: 'link-button', 'aria-expanded': 'false', text: 'Details'});
+  let details = null;
+  const toggle = () => {
+    if (details) {
+      details.remove();
+      details = null;
+      button.setAttribute('aria-expanded', 'false');
+      tr.classList.remove('open');
+      return;
+    }
+    details = alertDetails(rec, columnCount);
+    tr.after(details);
+    button.setAttribute('aria-expanded', 'true');
+    tr.classList.add('open');
+  };
+  button.addEventListener('click', (event) => {
+    event.stopPropagation();
+    toggle();
+  });
+  tr.classList.add('clickable');
+  tr.addEventListener('click', toggle);
+  tr.append(el('td', {}, button));
+}
+
+async function renderRecords(token, cls) {
+  const state = pagingFor(cls);
+  const title = el('h2', {text: CLASS_LABELS[cls]});
+  show(token, title, loadingState());
+
+  let page;
+  try {
+    page = await api(cls, {limit: PAGE_SIZE, cursor: state.cursor});
+  } catch (err) {
+    show(token, title, errorState(err, () => renderRecords(currentToken(), cls)));
+    return;
+  }
+
+  const records = page.records || [];
+  const newer = el('button', {type: 'button', text: '← Newer', disabled: state.history.length === 0,
+    onclick: () => {
+      state.cursor = state.history.pop() ?? null;
+      renderRecords(currentToken(), cls);
+    }});
+  const older = el('button', {type: 'button', text: 'Older →', disabled: !page.next_cursor,
+    onclick: () => {
+      state.history.push(state.cursor);
+      state.cursor = page.next_cursor;
+      renderRecords(currentToken(), cls);
+    }});
+  const pager = el('div', {class: 'pager'}, newer,
+    el('span', {class: 'muted', text: `${records.length} record${records.length === 1 ? '' : 's'} on this page, newest first`}),
+    older);
+
+  if (records.length === 0) {
+    const empty = state.history.length === 0 ? emptyState(EMPTY_TEXT[cls]) : emptyState('No older records.');
+    show(token, title, empty, state.history.length ? pager : null);
+    return;
+  }
+
+  const tbl = table(`${CLASS_LABELS[cls]} records`, COLUMNS[cls], records,
+    cls === 'alerts' ? attachAlertDetails : null);
+  if (cls === 'alerts') {
+    tbl.querySelector('thead tr').append(el('th', {scope: 'col'}, el('span', {class: 'visually-hidden', text: 'Details'})));
+  }
+  show(token, title, tbl, pager);
+}
+
+// ---- overview ------------------------------------------------------------
+
+// Sum flow bytes per hour of first-seen time, over up to
+// CHART_PAGE_SIZE * CHART_MAX_PAGES of the newest flows.
+async function loadHourlyBytes() {
+  const buckets = new Map();
+  let cursor = null;
+  let flows = 0;
+  for (let i = 0; i < CHART_MAX_PAGES; i++) {
+    const page = await api('flows', {limit: CHART_PAGE_SIZE, cursor});
+    for (const rec of page.records || []) {
+      const us = typeof rec.first_us === 'number' ? rec.first_us : null;
+      if (us === null) continue;
+      const hour = Math.floor(us / 3.6e9) * 3600e3;
+      buckets.set(hour, (buckets.get(hour) || 0) + (rec.bytes_fwd || 0) + (rec.bytes_rev || 0));
+      flows += 1;
+    }
+    if (!page.next_cursor) break;
+    cursor = page.next_cursor;
+  }
+  return {buckets, flows};
+}
+
+// Draw an SVG bar chart of bytes per hour; gaps between the first and
+// last hour appear as empty slots so the time axis stays linear.
+function hourlyChart({buckets, flows}) {
+  if (buckets.size === 0) return emptyState('No flows to chart yet.');
+  const hours = [...buckets.keys()].sort((a, b) => a - b);
+  const first = hours[0];
+  const last = hours[hours.length - 1];
+  const slots = Math.min(Math.round((last - first) / 3600e3) + 1, 24 * 14);
+  const start = last - (slots - 1) * 3600e3;
+  const max = Math.max(...buckets.values(), 1);
+
+  const width = 720;
+  const height = 220;
+  const pad = {left: 64, right: 8, top: 10, bottom: 36};
+  const plotW = width - pad.left - pad.right;
+  const plotH = height - pad.top - pad.bottom;
+  const slotW = plotW / slots;
+
+  const chart = svg('svg', {viewBox: `0 0 ${width} ${height}`, class: 'chart', role: 'img',
+    'aria-label': `Bytes per hour over ${slots} hours, from ${flows} most recent flows`});
+  chart.append(svg('line', {x1: pad.left, y1: pad.top + plotH, x2: width - pad.right, y2: pad.top + plotH, class: 'axis'}));
+  chart.append(svg('text', {x: pad.left - 6, y: pad.top + 10, class: 'tick', 'text-anchor': 'end'}, document.createTextNode(formatBytes(max))));
+  chart.append(svg('text', {x: pad.left - 6, y: pad.top + plotH, class: 'tick', 'text-anchor': 'end'}, document.createTextNode('0')));
+
+  const labelEvery = Math.max(1, Math.ceil(slots / 8));
+  for (let i = 0; i < slots; i++) {
+    const hour = start + i * 3600e3;
+    const value = buckets.get(hour) || 0;
+    const h = (value / max) * plotH;
+    const x = pad.left + i * slotW;
+    const date = new Date(hour);
+    if (value > 0) {
+      const bar = svg('rect', {x: x + slotW * 0.1, y: pad.top + plotH - h, width: Math.max(slotW * 0.8, 1), height: Math.max(h, 1), class: 'bar'});
+      bar.append(svg('title', {}, document.createTextNode(`${localTime.format(date)}: ${formatBytes(value)}`)));
+      chart.append(bar);
+    }
+    if (i % labelEvery === 0) {
+      const label = date.toLocaleString(undefined, {month: 'short', day: 'numeric', hour: '2-digit'});
+      chart.append(svg('text', {x: x + slotW / 2, y: height - 12, class: 'tick', 'text-anchor': 'middle'}, document.createTextNode(label)));
+    }
+  }
+  return el('figure', {class: 'chart-figure'}, chart,
+    el('figcaption', {class: 'muted', text: `Bytes per hour (both directions) from the ${flows.toLocaleString()} most recent flows, in your time zone.`}));
+}
+
+function card(label, value, href) {
+  const body = [el('span', {class: 'card-value', text: value}), el('span', {class: 'card-label', text: label})];
+  return href ? el('a', {class: 'card', href}, ...body) : el('div', {class: 'card'}, ...body);
+}
+
+async function renderOverview(token) {
+  const title = el('h2', {text: 'Overview'});
+  show(token, title, loadingState());
+
+  let summary;
+  try {
+    summary = await api('summary');
+  } catch (err) {
+    show(token, title, errorState(err, () => renderOverview(currentToken())));
+    return;
+  }
+
+  const records = summary.records || {};
+  const alerts = summary.alerts || {};
+  const cards = el('div', {class: 'cards'},
+    ...['flows', 'dns', 'tls', 'http'].map((cls) => card(CLASS_LABELS[cls], formatCount(records[cls]), `#/${cls}`)),
+    card('Alerts', formatCount(alerts.total), '#/alerts'));
+
+  const severities = el('ul', {class: 'inline-list'},
+    ...Object.entries(alerts.by_severity || {}).map(([sev, n]) =>
+      el('li', {}, el('span', {class: `badge sev-${sev}`, text: sev}), ` ${formatCount(n)}`)));
+  const detectors = el('ul', {class: 'inline-list'},
+    ...Object.entries(alerts.by_detector || {}).map(([det, n]) => el('li', {text: `${det}: ${formatCount(n)}`})));
+
+  const traffic = summary.traffic || {};
+  const ingest = summary.ingest || {};
+  const facts = el('dl', {class: 'facts'},
+    el('dt', {text: 'Traffic from'}), el('dd', {}, timeCell(traffic.first)),
+    el('dt', {text: 'Traffic until'}), el('dd', {}, timeCell(traffic.last)),
+    el('dt', {text: 'Last ingest'}), el('dd', {}, timeCell(ingest.last_ingest)),
+    el('dt', {text: 'Packets ingested'}), el('dd', {text: formatCount(ingest.packets)}),
+    el('dt', {text: 'Capture files'}), el('dd', {text: formatCount(ingest.files)}));
+
+  const alertSection = alerts.total
+    ? el('section', {}, el('h3', {text: 'Alerts'}), severities, detectors,
+      alerts.complete === false ? el('p', {class: 'muted', text: 'Counted over the oldest alerts only; there are more.'}) : null)
+    : el('section', {}, el('h3', {text: 'Alerts'}), emptyState('No alerts yet.'));
+
+  const chartSlot = el('section', {}, el('h3', {text: 'Traffic over time'}), loadingState('Loading traffic…'));
+  show(token, title, cards, chartSlot, alertSection, el('section', {}, el('h3', {text: 'Data'}), facts));
+
+  try {
+    const data = await loadHourlyBytes();
+    if (token !== routeToken) return;
+    chartSlot.replaceChildren(el('h3', {text: 'Traffic over time'}), hourlyChart(data));
+  } catch (err) {
+    if (token !== routeToken) return;
+    chartSlot.replaceChildren(el('h3', {text: 'Traffic over time'}), errorState(err, () => renderOverview(currentToken())));
+  }
+}
+
+// ---- retention -----------------------------------------------------------
+
+async function renderRetention(token) {
+  const title = el('h2', {text: 'Retention'});
+  show(token, title, loadingState());
+
+  let status;
+  try {
+    status = await api('retention');
+  } catch (err) {
+    show(token, title, errorState(err, () => renderRetention(currentToken())));
+    return;
+  }
+
+  const columns = [
+    {label: 'Class', cell: (c) => CLASS_LABELS[c.class] || c.class},
+    {label: 'Limit', cell: (c) => formatDuration(c.retention_s)},
+    {label: 'Records', numeric: true, cell: (c) => formatCount(c.records)},
+    {label: 'Stored size', numeric: true, cell: (c) => formatBytes(c.bytes)},
+    {label: 'Oldest stored', cell: (c) => timeCell(c.oldest_stored)},
+    {label: 'Last sweep', cell: (c) => (c.last_sweep ? timeCell(c.last_sweep) : el('span', {class: 'muted', text: 'never'}))},
+    {label: 'Deleted by last sweep', numeric: true, cell: (c) => formatCount(c.last_sweep_deleted)},
+    {label: 'State', cell: (c) => (c.state === 'warning'
+      ? el('span', {class: 'badge sev-high', title: `${formatCount(c.expired_pending)} records are past the limit and wait for the sweeper; they are never shown`, text: `warning: ${formatCount(c.expired_pending)} expired awaiting sweep`})
+      : el('span', {class: 'badge ok', text: 'ok'}))},
+  ];
+  const classes = status.classes || [];
+  const note = el('p', {class: 'muted', text: 'Retention age counts from when flowveil stored a record, not from the traffic time.'});
+  show(token, title, classes.length ? table('Retention per class', columns, classes) : emptyState('No retention data.'), note);
+}
+
+// ---- routing -------------------------------------------------------------
+
+const PAGE_TITLES = {...CLASS_LABELS, overview: 'Overview', retention: 'Retention'};
+
+const ROUTES = {
+  overview: renderOverview,
+  alerts: (token) => renderRecords(token, 'alerts'),
+  flows: (token) => renderRecords(token, 'flows'),
+  dns: (token) => renderRecords(token, 'dns'),
+  tls: (token) => renderRecords(token, 'tls'),
+  http: (token) => renderRecords(token, 'http'),
+  retention: renderRetention,
+};
+
+// Incremented on every navigation; a render only writes to the page while
+// its token is still current.
+let routeToken = 0;
+
+function currentToken() {
+  routeToken += 1;
+  return routeToken;
+}
+
+function route() {
+  const name = (location.hash.replace(/^#\/?/, '') || 'overview').split('?')[0];
+  const render = ROUTES[name];
+  for (const link of document.querySelectorAll('.nav a')) {
+    if (link.dataset.route === name) link.setAttribute('aria-current', 'page');
+    else link.removeAttribute('aria-current');
+  }
+  const token = currentToken();
+  if (!render) {
+    show(token, el('h2', {text: 'Not found'}), emptyState('There is no such page.'),
+      el('p', {}, el('a', {href: '#/overview', text: 'Go to the overview'})));
+    return;
+  }
+  document.title = `${PAGE_TITLES[name]} · flowveil`;
+  render(token);
+}
+
+window.addEventListener('hashchange', () => {
+  route();
+  view().focus({preventScroll: true});
+});
+route();
