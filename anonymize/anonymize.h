@@ -32,6 +32,7 @@ typedef enum anon_type {
     ANON_TYPE_IPV4 = 1,
     ANON_TYPE_IPV6 = 2,
     ANON_TYPE_MAC = 3,
+    ANON_TYPE_HOSTNAME = 4,     /* local host names (mDNS, LLMNR), lower-cased */
 } anon_type;
 
 /* Public facts about the current epoch. No key bytes. */

@@ -3,6 +3,7 @@
  * detectors. See pipeline.h for the contract.
  */
 #include "pipeline.h"
+#include "minimize.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -127,6 +128,14 @@ static void sink_on_dns(void *ctx, const cap_dns *d)
     r.qclass = d->qclass;
     r.answer_count = d->answer_count;
     snprintf(r.qname, sizeof r.qname, "%s", d->qname);
+    /* mDNS and LLMNR names are device and person names when they come
+     * from a host in a zone; from outside every zone they are kept like
+     * the addresses. */
+    bool local = (d->server_port == 5353 || d->server_port == 5355 || d->client_port == 5353 ||
+                  d->client_port == 5355) &&
+                 (fv_endpoint_is_internal(&r.client) || fv_endpoint_is_internal(&r.server));
+    fv_minimize_name(p->policy, p->anon, local ? FV_NAME_LOCAL_DNS : FV_NAME_DNS, r.qname,
+                     sizeof r.qname);
     store_record(p, FV_CLASS_DNS, &r);
 }
 
@@ -143,6 +152,7 @@ static void sink_on_tls(void *ctx, const cap_tls *t)
     r.server_port = t->server_port;
     r.version = t->version;
     snprintf(r.sni, sizeof r.sni, "%s", t->sni);
+    fv_minimize_name(p->policy, p->anon, FV_NAME_HOST_HEADER, r.sni, sizeof r.sni);
     store_record(p, FV_CLASS_TLS, &r);
 }
 
@@ -159,6 +169,7 @@ static void sink_on_http(void *ctx, const cap_http *h)
     r.server_port = h->server_port;
     snprintf(r.method, sizeof r.method, "%s", h->method);
     snprintf(r.host, sizeof r.host, "%s", h->host);
+    fv_minimize_name(p->policy, p->anon, FV_NAME_HOST_HEADER, r.host, sizeof r.host);
     store_record(p, FV_CLASS_HTTP, &r);
 }
 

@@ -1,0 +1,223 @@
+/*
+ * minimize.c: rewrite names that carry internal addresses or local host
+ * names. See minimize.h for the rules and examples.
+ */
+#include "minimize.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "fv_common.h"
+
+/* Replace NAME with PREFIX_TOKEN followed by REST (copied first, since
+ * REST points into NAME). */
+static void replace_with_token(char *name, size_t name_len, const char *token, const char *rest)
+{
+    char tail[FV_NAME_MAX];
+    snprintf(tail, sizeof tail, "%s", rest);
+    snprintf(name, name_len, "%s%s", token, tail);
+}
+
+/* If FAMILY/ADDR lies in a zone, write its token into TOKEN and return true. */
+static bool internal_token(const pol_policy *policy, anon_ctx *anon, int family,
+                           const uint8_t addr[16], char token[FV_TOKEN_TEXT_MAX])
+{
+    if (pol_zone_of(policy, family, addr) == NULL)
+        return false;
+    uint8_t pseudo[FV_PSEUDONYM_BYTES];
+    if (family == 4) {
+        anon_pseudonym(anon, ANON_TYPE_IPV4, addr, 4, pseudo);
+        fv_token_format("ip4", pseudo, token);
+    } else {
+        anon_pseudonym(anon, ANON_TYPE_IPV6, addr, 16, pseudo);
+        fv_token_format("ip6", pseudo, token);
+    }
+    return true;
+}
+
+/*
+ * Parse NAME as an IP literal with an optional port: "10.1.0.5",
+ * "10.1.0.5:8080", "fd00::5", "[fd00::5]:8080". On success fill
+ * FAMILY/ADDR, point *REST at what follows the address (the port part or
+ * "") and return true.
+ */
+static bool parse_ip_literal(const char *name, int *family, uint8_t addr[16], const char **rest)
+{
+    char literal[INET6_ADDRSTRLEN + 1];
+    size_t len;
+
+    memset(addr, 0, 16);
+    if (name[0] == '[') {
+        const char *close = strchr(name, ']');
+        if (close == NULL)
+            return false;
+        len = (size_t)(close - name - 1);
+        if (len == 0 || len >= sizeof literal)
+            return false;
+        memcpy(literal, name + 1, len);
+        literal[len] = '\0';
+        *rest = close + 1;
+        *family = 6;
+        return inet_pton(AF_INET6, literal, addr) == 1;
+    }
+
+    const char *colon = strchr(name, ':');
+    if (colon != NULL && strchr(colon + 1, ':') != NULL) {
+        /* Two or more colons: a bare IPv6 literal without a port. */
+        *rest = name + strlen(name);
+        *family = 6;
+        return inet_pton(AF_INET6, name, addr) == 1;
+    }
+
+    len = colon != NULL ? (size_t)(colon - name) : strlen(name);
+    if (len == 0 || len >= sizeof literal)
+        return false;
+    memcpy(literal, name, len);
+    literal[len] = '\0';
+    *rest = name + len;
+    *family = 4;
+    return inet_pton(AF_INET, literal, addr) == 1;
+}
+
+/* Return true if NAME ends with SUFFIX, ignoring case; *PREFIX_LEN gets
+ * the length before the suffix. */
+static bool has_suffix(const char *name, const char *suffix, size_t *prefix_len)
+{
+    size_t n = strlen(name), s = strlen(suffix);
+    if (n < s || strcasecmp(name + n - s, suffix) != 0)
+        return false;
+    *prefix_len = n - s;
+    return true;
+}
+
+/*
+ * Decode the reverse-DNS form of a full host address: four decimal labels
+ * before ".in-addr.arpa" or 32 hex nibble labels before ".ip6.arpa".
+ * Names of partial (subnet) reverse zones are not host addresses and are
+ * left alone.
+ */
+static bool parse_reverse_name(const char *name, int *family, uint8_t addr[16], const char **rest)
+{
+    size_t prefix;
+
+    memset(addr, 0, 16);
+    if (has_suffix(name, ".in-addr.arpa", &prefix)) {
+        unsigned v[4];
+        int used = 0;
+        char tmp[64];
+        if (prefix >= sizeof tmp)
+            return false;
+        memcpy(tmp, name, prefix);
+        tmp[prefix] = '\0';
+        if (sscanf(tmp, "%3u.%3u.%3u.%3u%n", &v[0], &v[1], &v[2], &v[3], &used) != 4 ||
+            (size_t)used != prefix)
+            return false;
+        for (int i = 0; i < 4; i++) {
+            if (v[i] > 255)
+                return false;
+            addr[3 - i] = (uint8_t)v[i];
+        }
+        *family = 4;
+        *rest = name + prefix;
+        return true;
+    }
+
+    if (has_suffix(name, ".ip6.arpa", &prefix)) {
+        if (prefix != 63)   /* 32 nibbles and 31 dots */
+            return false;
+        for (int i = 0; i < 32; i++) {
+            char c = name[i * 2];
+            if (i < 31 && name[i * 2 + 1] != '.')
+                return false;
+            int nibble;
+            if (c >= '0' && c <= '9')
+                nibble = c - '0';
+            else if (c >= 'a' && c <= 'f')
+                nibble = c - 'a' + 10;
+            else if (c >= 'A' && c <= 'F')
+                nibble = c - 'A' + 10;
+            else
+                return false;
+            /* The first label is the lowest nibble of the address. */
+            int pos = 31 - i;
+            if (pos % 2 == 0)
+                addr[pos / 2] |= (uint8_t)(nibble << 4);
+            else
+                addr[pos / 2] |= (uint8_t)nibble;
+        }
+        *family = 6;
+        *rest = name + prefix;
+        return true;
+    }
+    return false;
+}
+
+/*
+ * mDNS and LLMNR names: the leading labels that do not start with '_'
+ * (the instance or host name, e.g. "janes-laptop" or "Jane's Mac") name a
+ * device or a person. They are pseudonymized together, lower-cased, so
+ * case variants of one name get one token. Service labels ("_airplay",
+ * "_tcp") and the final "local" label are kept.
+ */
+static bool minimize_local_name(anon_ctx *anon, char *name, size_t name_len)
+{
+    size_t n = strlen(name);
+    size_t end = 0;
+
+    while (end < n) {
+        const char *dot = strchr(name + end, '.');
+        size_t label_end = dot != NULL ? (size_t)(dot - name) : n;
+        const char *label = name + end;
+        size_t label_len = label_end - end;
+        if (label_len == 0 || label[0] == '_')
+            break;
+        if (label_end == n && label_len == 5 && strncasecmp(label, "local", 5) == 0)
+            break;
+        end = dot != NULL ? label_end + 1 : n;
+    }
+    /* END now sits after the host part (including its trailing dot, if any). */
+    size_t host_len = end;
+    if (host_len > 0 && host_len <= n && name[host_len - 1] == '.')
+        host_len--;
+    if (host_len == 0)
+        return false;
+
+    char lowered[FV_NAME_MAX];
+    for (size_t i = 0; i < host_len && i < sizeof lowered - 1; i++)
+        lowered[i] = (char)tolower((unsigned char)name[i]);
+    size_t lowered_len = host_len < sizeof lowered - 1 ? host_len : sizeof lowered - 1;
+
+    uint8_t pseudo[FV_PSEUDONYM_BYTES];
+    char token[FV_TOKEN_TEXT_MAX];
+    anon_pseudonym(anon, ANON_TYPE_HOSTNAME, (const uint8_t *)lowered, lowered_len, pseudo);
+    fv_token_format("name", pseudo, token);
+    replace_with_token(name, name_len, token, name + host_len);
+    return true;
+}
+
+bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source source,
+                      char *name, size_t name_len)
+{
+    int family;
+    uint8_t addr[16];
+    const char *rest;
+    char token[FV_TOKEN_TEXT_MAX];
+
+    if (name[0] == '\0')
+        return false;
+
+    if (parse_ip_literal(name, &family, addr, &rest) ||
+        (source != FV_NAME_HOST_HEADER && parse_reverse_name(name, &family, addr, &rest))) {
+        if (!internal_token(policy, anon, family, addr, token))
+            return false;
+        replace_with_token(name, name_len, token, rest);
+        return true;
+    }
+
+    if (source == FV_NAME_LOCAL_DNS)
+        return minimize_local_name(anon, name, name_len);
+    return false;
+}
