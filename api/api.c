@@ -25,11 +25,11 @@
 #define API_DEFAULT_PER_IP_LIMIT 32u
 #define API_DEFAULT_TIMEOUT_S 15u
 
-/* Per-connection memory for request headers; our requests are one line
- * and a few headers, so 32 KiB leaves room for large browser headers. */
+/* Per-connection memory for the request line and headers. Our requests
+ * carry no body, so 32 KiB leaves room for large browser headers. */
 #define API_CONNECTION_MEMORY_BYTES (32u * 1024u)
 
-/* Longest static file name served (no directories below web_root). */
+/* Maximum length of a served file name, which has no directory part. */
 #define API_STATIC_NAME_MAX 128
 
 static const char API_CSP[] =

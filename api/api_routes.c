@@ -33,6 +33,7 @@ static void api_reply_store_error(api_reply *out, int rc)
         api_reply_error(out, 503, "out_of_memory", "the server ran out of memory; retry later");
         return;
     }
+    fv_warning("api: reading the record store failed: %s", fv_strerror(rc));
     snprintf(message, sizeof message, "reading the record store failed: %s", fv_strerror(rc));
     api_reply_error(out, 500, "store_error", message);
 }

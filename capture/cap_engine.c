@@ -28,9 +28,9 @@
 /* Expiry runs when packet time passes the previous run by this much. */
 #define CAP_EXPIRE_INTERVAL_US US_PER_S
 
-/* Bytes of one direction of a TCP stream kept for the protocol parsers.
- * TLS ClientHellos with post-quantum key shares reach about 2 KiB; 16 KiB
- * covers a TLS record of maximum size. */
+/* Bytes of one direction of a TCP stream kept for the protocol parsers:
+ * the maximum TLS record payload (2^14 bytes). A hello still incomplete
+ * at this size counts as malformed. */
 #define CAP_STREAM_MAX_BYTES 16384
 #define CAP_STREAM_FIRST_ALLOC 2048
 
@@ -68,7 +68,7 @@ typedef struct cap_flow_key {
 /* Idle-timeout classes, each with its own LRU list. */
 enum flow_class { CLASS_TCP = 0, CLASS_UDP = 1, CLASS_OTHER = 2, CLASS_COUNT = 3 };
 
-/* What the application stage does with a TCP flow's payload. */
+/* Protocol the application stage parses in a TCP flow's payload. */
 enum app_kind {
     APP_UNDECIDED = 0, /* no client payload seen yet */
     APP_NONE,          /* nothing to parse, or parsing finished */
@@ -92,7 +92,7 @@ typedef struct cap_stream {
 } cap_stream;
 
 /*
- * A flow table entry. rec holds the record as it will be emitted: rec.src
+ * A flow table entry. rec is the record as it will be emitted: rec.src
  * is the sender of the first packet counted in the entry and "fwd" is the
  * src->dst direction. src_is_lo says which side of the canonical key that
  * is. The entry is on three lists at once: its hash chain, the LRU list of

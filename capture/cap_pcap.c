@@ -3,15 +3,17 @@
  * interfaces) into the capture engine.
  *
  * Error messages name the file or interface and the fix. They never
- * contain packet data, and they show a BPF expression only when it holds
+ * contain packet data, and they show a BPF expression only when it contains
  * no address literal, because the live filter carries the policy's
  * excluded hosts.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 
 #include <pcap/pcap.h>
 
@@ -114,7 +116,7 @@ static int open_failure(const char *path, const char *msg, char *err, size_t err
 /*
  * NOTE: libpcap 1.10 gives a pcapng file one link type and snap length,
  * those of its first interface. A later interface description block with
- * another link type or snap length makes pcap_next_ex fail; the frames
+ * another link type or snap length makes pcap_next_ex fail. The frames
  * read before it are processed and FV_ERR_CAPTURE is returned. Files whose
  * interfaces agree on both read normally.
  */
@@ -260,6 +262,7 @@ int cap_live_run(cap_engine *engine, const char *iface, const char *bpf,
     struct pcap_stat ps;
     uint64_t next_tick_us = 0;
     int status;
+    int fd;
     int rc = FV_OK;
 
     set_err(err, err_len, "%s", "");
@@ -298,6 +301,16 @@ int cap_live_run(cap_engine *engine, const char *iface, const char *bpf,
     if (rc != FV_OK)
         goto out;
 
+    /* Wait in poll() ourselves: with TPACKET_V3 (Linux, libpcap 1.10) a
+     * blocking pcap_dispatch can sleep until traffic arrives, so neither
+     * the stop flag nor the once-a-second tick would be served. */
+    if (pcap_setnonblock(p, 1, errbuf) != 0) {
+        set_err(err, err_len, "%s: libpcap could not enter non-blocking mode: %s", iface, errbuf);
+        rc = FV_ERR_CAPTURE;
+        goto out;
+    }
+    fd = pcap_get_selectable_fd(p);
+
     ctx.engine = engine;
     ctx.linktype = pcap_datalink(p);
     ctx.rc = FV_OK;
@@ -305,7 +318,18 @@ int cap_live_run(cap_engine *engine, const char *iface, const char *bpf,
 
     while (stop == NULL || !*stop) {
         uint64_t now_us;
-        int n = pcap_dispatch(p, -1, live_frame, (u_char *)(void *)&ctx);
+        int n;
+
+        if (fd >= 0) {
+            struct pollfd pfd = {.fd = fd, .events = POLLIN};
+
+            (void)poll(&pfd, 1, CAP_LIVE_TIMEOUT_MS);
+        } else {
+            struct timespec pause = {0, 10 * 1000 * 1000};
+
+            (void)nanosleep(&pause, NULL);
+        }
+        n = pcap_dispatch(p, -1, live_frame, (u_char *)(void *)&ctx);
 
         if (ctx.rc != FV_OK) {
             rc = ctx.rc;

@@ -71,16 +71,18 @@ const db = path.join(work, 'db');
 execFileSync(seed, [db, String(Math.floor(Date.now() / 1000))], {stdio: 'inherit'});
 
 const {child, url} = await startServer(db);
-const browser = await chromium.launch({
+// playwright-core passes the fresh profile as --user-data-dir itself.
+const browser = await chromium.launchPersistentContext(path.join(work, 'profile'), {
   executablePath: chromiumPath,
+  headless: true,
   args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    `--user-data-dir=${path.join(work, 'profile')}`],
+    '--disable-background-networking', '--disable-component-update', '--disable-sync'],
 });
 
 try {
   for (const viewport of [{width: 1280, height: 900, name: 'wide'}, {width: 390, height: 844, name: 'narrow'}]) {
-    const page = await browser.newPage({viewport});
+    const page = await browser.newPage();
+    await page.setViewportSize({width: viewport.width, height: viewport.height});
     const problems = [];
     page.on('console', (msg) => {
       if (msg.type() === 'error') problems.push(`console: ${msg.text()}`);

@@ -54,7 +54,7 @@ static void run_one(int linktype, const uint8_t *frame, size_t len, test_sink *t
     assert_null(eng);
 }
 
-/* Check that TS holds exactly the IPv4 UDP flow of ipv4_udp. */
+/* Check that TS contains exactly the IPv4 UDP flow of ipv4_udp. */
 static void assert_ipv4_udp_flow(const test_sink *ts)
 {
     cap_ip src = ts_ip("192.0.2.1");
