@@ -66,7 +66,19 @@ typedef struct cap_flow_key {
 } cap_flow_key;
 
 /* Idle-timeout classes, each with its own LRU list. */
-enum flow_class { CLASS_TCP = 0, CLASS_UDP = 1, CLASS_OTHER = 2, CLASS_COUNT = 3 };
+/* CLASS_CLOSING holds TCP flows that ended by FIN or RST for a short
+ * linger, so the final ACK and stray retransmissions join the flow they
+ * belong to instead of starting a one-packet flow of their own. */
+enum flow_class {
+    CLASS_TCP = 0,
+    CLASS_UDP = 1,
+    CLASS_OTHER = 2,
+    CLASS_CLOSING = 3,
+    CLASS_COUNT = 4
+};
+
+/* How long a closed TCP flow waits for its last packets, in packet time. */
+#define CAP_CLOSE_LINGER_US (5u * 1000000u)
 
 /* Protocol the application stage parses in a TCP flow's payload. */
 enum app_kind {
@@ -109,6 +121,7 @@ typedef struct flow_entry {
     bool client_is_src; /* TCP: the initiator, by SYN or else by port */
     bool icmp_set;
     uint8_t fin_seen;   /* bit 0: FIN from src, bit 1: FIN from dst */
+    uint8_t close_reason; /* FV_END_FIN or FV_END_RST while cls is CLASS_CLOSING */
     uint8_t app;        /* enum app_kind */
     uint64_t active_start_us;
     cap_flow rec;
@@ -383,6 +396,24 @@ static void flow_end(cap_engine *eng, flow_entry *e, fv_flow_end reason)
     flow_remove(eng, e);
 }
 
+/* The reason to record when E ends by timeout or flush: a flow that had
+ * closed keeps its FIN or RST reason. */
+static fv_flow_end end_reason_of(const flow_entry *e, fv_flow_end otherwise)
+{
+    return e->cls == CLASS_CLOSING ? (fv_flow_end)e->close_reason : otherwise;
+}
+
+/* Move a TCP flow that ended by REASON to the closing list. */
+static void flow_close(cap_engine *eng, flow_entry *e, fv_flow_end reason)
+{
+    if (e->cls == CLASS_CLOSING)
+        return;
+    lru_unlink(&eng->lru[e->cls], e);
+    e->cls = CLASS_CLOSING;
+    e->close_reason = (uint8_t)reason;
+    lru_append(&eng->lru[CLASS_CLOSING], e);
+}
+
 /* Evict the flow seen least recently across the class lists. */
 static void flow_evict_oldest(cap_engine *eng)
 {
@@ -398,7 +429,7 @@ static void flow_evict_oldest(cap_engine *eng)
     if (oldest == NULL)
         return;
     eng->stats.flows_evicted++;
-    flow_end(eng, oldest, FV_END_EVICT);
+    flow_end(eng, oldest, end_reason_of(oldest, FV_END_EVICT));
 }
 
 static uint8_t class_of(uint8_t proto)
@@ -871,7 +902,13 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
     from_lo = key_make(&pkt, &key);
     e = flow_find(engine, &key);
     if (e != NULL && ts_us >= e->rec.last_us + engine->idle_us[e->cls]) {
-        flow_end(engine, e, FV_END_IDLE);
+        flow_end(engine, e, end_reason_of(e, FV_END_IDLE));
+        e = NULL;
+    }
+    /* A new SYN on the tuple of a closed flow opens a new connection. */
+    if (e != NULL && e->cls == CLASS_CLOSING && pkt.proto == 6 &&
+        (pkt.tcp_flags & (CAP_TCP_SYN | CAP_TCP_ACK)) == CAP_TCP_SYN) {
+        flow_end(engine, e, end_reason_of(e, FV_END_IDLE));
         e = NULL;
     }
     if (e == NULL) {
@@ -895,11 +932,11 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
     /* TCP teardown: RST ends the flow at once, FIN once from each side. */
     if (pkt.proto == 6 && pkt.has_ports) {
         if ((pkt.tcp_flags & CAP_TCP_RST) != 0) {
-            flow_end(engine, e, FV_END_RST);
+            flow_close(engine, e, FV_END_RST);
         } else if ((pkt.tcp_flags & CAP_TCP_FIN) != 0) {
             e->fin_seen |= fwd ? 1 : 2;
             if (e->fin_seen == 3)
-                flow_end(engine, e, FV_END_FIN);
+                flow_close(engine, e, FV_END_FIN);
         }
     }
     return rc;
@@ -928,7 +965,7 @@ void cap_engine_expire(cap_engine *engine, uint64_t now_us)
     for (c = 0; c < CLASS_COUNT; c++) {
         while ((e = engine->lru[c].head) != NULL &&
                now_us >= e->rec.last_us + engine->idle_us[c])
-            flow_end(engine, e, FV_END_IDLE);
+            flow_end(engine, e, end_reason_of(e, FV_END_IDLE));
     }
 
     while ((e = engine->active.head) != NULL && now_us >= e->active_start_us + engine->active_us) {
@@ -945,12 +982,13 @@ void cap_engine_expire(cap_engine *engine, uint64_t now_us)
 void cap_engine_flush(cap_engine *engine)
 {
     int c;
+    flow_entry *e;
 
     if (engine == NULL)
         return;
     for (c = 0; c < CLASS_COUNT; c++) {
-        while (engine->lru[c].head != NULL)
-            flow_end(engine, engine->lru[c].head, FV_END_FLUSH);
+        while ((e = engine->lru[c].head) != NULL)
+            flow_end(engine, e, end_reason_of(e, FV_END_FLUSH));
     }
 }
 
@@ -994,6 +1032,7 @@ int cap_engine_create(const cap_config *config, const cap_sink *sink, cap_engine
     eng->idle_us[CLASS_TCP] = eng->cfg.tcp_idle_s * US_PER_S;
     eng->idle_us[CLASS_UDP] = eng->cfg.udp_idle_s * US_PER_S;
     eng->idle_us[CLASS_OTHER] = eng->cfg.other_idle_s * US_PER_S;
+    eng->idle_us[CLASS_CLOSING] = CAP_CLOSE_LINGER_US;
     eng->active_us = eng->cfg.active_s * US_PER_S;
 
     nbuckets = bucket_count_for(eng->cfg.max_flows);

@@ -153,19 +153,43 @@ static void test_tcp_fin_both_ways_ends_flow(void **state)
     feed_tcp(eng, 1 * SEC + 1, 2, 80, 1, 40000, TCP_SYN | TCP_ACK, 500, NULL, 0);
     feed_tcp(eng, 1 * SEC + 2, 1, 40000, 2, 80, TCP_ACK, 101, NULL, 0);
     feed_tcp(eng, 1 * SEC + 3, 1, 40000, 2, 80, TCP_FIN | TCP_ACK, 101, NULL, 0);
-    assert_int_equal(ts->nflows, 0);
     feed_tcp(eng, 1 * SEC + 4, 2, 80, 1, 40000, TCP_FIN | TCP_ACK, 501, NULL, 0);
+
+    /* The last ACK arrives during the close linger and joins the flow. */
+    feed_tcp(eng, 1 * SEC + 5, 1, 40000, 2, 80, TCP_ACK, 102, NULL, 0);
+    assert_int_equal(ts->nflows, 0);
+    cap_engine_stats(eng, &st);
+    assert_int_equal(st.flows_created, 1);
+
+    cap_engine_expire(eng, 7 * SEC);
     assert_int_equal(ts->nflows, 1);
     assert_int_equal(ts->flows[0].end_reason, FV_END_FIN);
-    assert_int_equal(ts->flows[0].pkts_fwd, 3);
+    assert_int_equal(ts->flows[0].pkts_fwd, 4);
     assert_int_equal(ts->flows[0].pkts_rev, 2);
     assert_int_equal(ts->flows[0].tcp_flags_fwd, TCP_SYN | TCP_ACK | TCP_FIN);
     assert_int_equal(ts->flows[0].tcp_flags_rev, TCP_SYN | TCP_ACK | TCP_FIN);
-
-    /* The last ACK has the same tuple and starts a new flow. */
-    feed_tcp(eng, 1 * SEC + 5, 1, 40000, 2, 80, TCP_ACK, 102, NULL, 0);
     cap_engine_stats(eng, &st);
-    assert_int_equal(st.flows_active, 1);
+    assert_int_equal(st.flows_active, 0);
+    cap_engine_destroy(&eng);
+    assert_int_equal(ts->nflows, 1);
+}
+
+static void test_tcp_syn_after_close_starts_new_flow(void **state)
+{
+    cap_engine *eng = new_engine(NULL);
+    test_sink *ts = &sink_state;
+    cap_stats st;
+
+    (void)state;
+    feed_tcp(eng, 1 * SEC, 1, 40000, 2, 80, TCP_SYN, 100, NULL, 0);
+    feed_tcp(eng, 1 * SEC + 1, 1, 40000, 2, 80, TCP_FIN | TCP_ACK, 101, NULL, 0);
+    feed_tcp(eng, 1 * SEC + 2, 2, 80, 1, 40000, TCP_FIN | TCP_ACK, 501, NULL, 0);
+    /* Port reuse within the linger: the SYN ends the closed flow first. */
+    feed_tcp(eng, 2 * SEC, 1, 40000, 2, 80, TCP_SYN, 900, NULL, 0);
+    assert_int_equal(ts->nflows, 1);
+    assert_int_equal(ts->flows[0].end_reason, FV_END_FIN);
+    assert_int_equal(ts->flows[0].pkts_fwd, 2);
+    cap_engine_stats(eng, &st);
     assert_int_equal(st.flows_created, 2);
     cap_engine_destroy(&eng);
     assert_int_equal(ts->nflows, 2);
@@ -181,6 +205,8 @@ static void test_tcp_rst_ends_flow(void **state)
     (void)state;
     feed_tcp(eng, 1 * SEC, 1, 40000, 2, 23, TCP_SYN, 7, NULL, 0);
     feed_tcp(eng, 1 * SEC + 10, 2, 23, 1, 40000, TCP_RST | TCP_ACK, 0, NULL, 0);
+    assert_int_equal(ts->nflows, 0);
+    cap_engine_expire(eng, 10 * SEC);
     assert_int_equal(ts->nflows, 1);
     assert_int_equal(ts->flows[0].end_reason, FV_END_RST);
     assert_int_equal(ts->flows[0].pkts_rev, 1);
@@ -477,6 +503,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_flow_merges_both_directions),
         cmocka_unit_test(test_tcp_fin_both_ways_ends_flow),
+        cmocka_unit_test(test_tcp_syn_after_close_starts_new_flow),
         cmocka_unit_test(test_tcp_rst_ends_flow),
         cmocka_unit_test(test_idle_timeout_by_packet_time),
         cmocka_unit_test(test_idle_flow_restarts_on_same_tuple),
