@@ -46,6 +46,8 @@ static const char *const corpus_captures[] = {
     "zeek-icmp6-nd-options.pcap",         /* IPv6 neighbour discovery */
     "zeek-ipv6-fragmented-dns.pcap",      /* DNS over IPv6 with fragments */
     "zeek-5-pings.pcap",                  /* ICMP echo */
+    "zeek-mdns.pcap",                     /* mDNS host name, reverse lookups */
+    "ndpi-log4j-webapp-exploit.pcap",     /* HTTP Host headers that are IP literals */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -60,9 +62,13 @@ typedef struct ident {
     uint8_t len;
 } ident;
 
+#define NAMES_MAX 64
+
 typedef struct ident_set {
     ident items[IDS_MAX];
     size_t count;
+    char names[NAMES_MAX][64];  /* local host names, lowercase */
+    size_t name_count;
 } ident_set;
 
 /* Return true for values that name no host: all zeros, all ones. */
@@ -150,6 +156,30 @@ static void collect_from_capture(ident_set *set, const char *path)
     pcap_close(pc);
 }
 
+/* Add the host part of an mDNS/LLMNR name ("janes-laptop" of
+ * "janes-laptop.local"). Service names ("_ipp._tcp.local"), reverse names
+ * and labels under four characters (which would match by chance) are
+ * skipped. */
+static void names_add_local(ident_set *set, const char *name)
+{
+    if (name == NULL || name[0] == '_' || strstr(name, ".arpa") != NULL)
+        return;
+    const char *dot = strchr(name, '.');
+    size_t len = dot != NULL ? (size_t)(dot - name) : strlen(name);
+    if (len < 4 || len >= sizeof set->names[0])
+        return;
+    char label[64];
+    for (size_t i = 0; i < len; i++)
+        label[i] = (char)tolower((unsigned char)name[i]);
+    label[len] = '\0';
+    for (size_t i = 0; i < set->name_count; i++) {
+        if (strcmp(set->names[i], label) == 0)
+            return;
+    }
+    assert_true(set->name_count < NAMES_MAX);
+    memcpy(set->names[set->name_count++], label, len + 1);
+}
+
 /* Add the flow addresses of the tshark reference file for corpus capture NAME. */
 static void collect_from_reference(ident_set *set, const char *name)
 {
@@ -164,6 +194,16 @@ static void collect_from_reference(ident_set *set, const char *name)
     json_array_foreach(json_object_get(expected, "flows"), i, f) {
         ids_add_text(set, json_string_value(json_object_get(f, "src")));
         ids_add_text(set, json_string_value(json_object_get(f, "dst")));
+    }
+    json_t *msg;
+    json_array_foreach(json_object_get(expected, "dns"), i, msg) {
+        const char *proto = json_string_value(json_object_get(msg, "proto"));
+        if (proto == NULL || (strcmp(proto, "mdns") != 0 && strcmp(proto, "llmnr") != 0))
+            continue;
+        size_t j;
+        json_t *q;
+        json_array_foreach(json_object_get(msg, "queries"), j, q)
+            names_add_local(set, json_string_value(json_object_get(q, "name")));
     }
     json_decref(expected);
 }
@@ -216,10 +256,28 @@ static void build_patterns(const ident_set *set, pattern_list *list)
             assert_non_null(inet_ntop(AF_INET, id->bytes, text, sizeof text));
             patterns_add(list, text, strlen(text), FORM_TEXT, text);
             patterns_add(list, id->bytes, 4, FORM_BINARY_IPV4, text);
+            /* The reverse-DNS form, as in a PTR question. */
+            char reverse[48];
+            const uint8_t *b = id->bytes;
+            snprintf(reverse, sizeof reverse, "%u.%u.%u.%u.in-addr.arpa", b[3], b[2], b[1], b[0]);
+            patterns_add(list, reverse, strlen(reverse), FORM_TEXT, text);
         } else if (id->len == 16) {
             assert_non_null(inet_ntop(AF_INET6, id->bytes, text, sizeof text));
             patterns_add(list, text, strlen(text), FORM_TEXT, text);
             patterns_add(list, id->bytes, 16, FORM_BINARY_OTHER, text);
+            /* The reverse-DNS form: 32 nibble labels, lowest first. The
+             * pattern holds the first 40 characters, 20 nibbles, which is
+             * specific enough. */
+            static const char hex[] = "0123456789abcdef";
+            char nibbles[48];
+            size_t n = 0;
+            for (int k = 15; k >= 0 && n + 4 <= 40; k--) {
+                nibbles[n++] = hex[id->bytes[k] & 0x0f];
+                nibbles[n++] = '.';
+                nibbles[n++] = hex[id->bytes[k] >> 4];
+                nibbles[n++] = '.';
+            }
+            patterns_add(list, nibbles, n, FORM_TEXT, text);
         } else {
             const uint8_t *m = id->bytes;
             snprintf(text, sizeof text, "%02x:%02x:%02x:%02x:%02x:%02x", m[0], m[1], m[2], m[3],
@@ -231,6 +289,13 @@ static void build_patterns(const ident_set *set, pattern_list *list)
             patterns_add(list, text, strlen(text), FORM_TEXT, text);
         }
     }
+}
+
+/* Add the local host names as text patterns. */
+static void build_name_patterns(const ident_set *set, pattern_list *list)
+{
+    for (size_t i = 0; i < set->name_count; i++)
+        patterns_add(list, set->names[i], strlen(set->names[i]), FORM_TEXT, set->names[i]);
 }
 
 /* Matches found by one scan, by form. */
@@ -446,7 +511,10 @@ static void prepare_and_ingest(privacy_run *run)
     assert_true(run->ipv4_count > 0);
     assert_true(v6 > 0);
     assert_true(macs > 0);
+    printf("local host names from the inputs: %zu\n", run->ids.name_count);
+    assert_true(run->ids.name_count > 0);
     build_patterns(&run->ids, &run->patterns);
+    build_name_patterns(&run->ids, &run->patterns);
 
     char now_text[32];
     snprintf(now_text, sizeof now_text, "%llu", PRIVACY_NOW_S);
@@ -501,8 +569,10 @@ static void test_scanner_finds_planted_address(void **state)
     ids_add_text(set, "2001:db8::4:1");
     const uint8_t mac[6] = {0x00, 0x1b, 0x21, 0x3a, 0x4c, 0x5d}; /* a unicast MAC */
     ids_add(set, mac, sizeof mac);
+    names_add_local(set, "Janes-Laptop.local");
     pattern_list list = {0};
     build_patterns(set, &list);
+    build_name_patterns(set, &list);
 
     char dir[4096], path[4096];
     tu_make_temp_dir(dir, sizeof dir);
@@ -511,7 +581,8 @@ static void test_scanner_finds_planted_address(void **state)
     /* Text forms in JSON, mixed case; binary forms among random bytes. */
     uint8_t data[8192];
     randombytes_buf(data, sizeof data);
-    const char *json = "{\"src\":\"192.0.2.33\",\"dst\":\"2001:DB8::4:1\",\"mac\":\"00-1B-21-3A-4C-5D\"}";
+    const char *json = "{\"src\":\"192.0.2.33\",\"dst\":\"2001:DB8::4:1\",\"mac\":\"00-1B-21-3A-4C-5D\","
+                       "\"q\":\"33.2.0.192.in-addr.arpa\",\"n\":\"janes-laptop.local\"}";
     memcpy(data + 100, json, strlen(json));
     memcpy(data + 5000, mac, sizeof mac);
     const uint8_t v6[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x04, 0, 0x01};
@@ -520,7 +591,8 @@ static void test_scanner_finds_planted_address(void **state)
 
     scan_result res = {0};
     scan_file(&list, path, 0, &res);
-    assert_int_equal(res.text_hits, 3);   /* dotted IPv4, IPv6 text, MAC with dashes */
+    /* dotted IPv4, IPv6 text, MAC with dashes, reverse IPv4 name, host name */
+    assert_int_equal(res.text_hits, 5);
     assert_int_equal(res.other_hits, 2);  /* 6-byte MAC and 16-byte IPv6 */
 
     /* The same data without the planted values finds nothing. */
