@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Run the whole flowveil test suite on Debian 12:
-#   1. install the dependencies (scripts/install-deps.sh);
-#   2. build with -Werror in build/ and run ctest;
-#   3. run the dashboard browser test, when tests/browser has one and the
-#      build defines its store-seeding tool;
-#   4. build with AddressSanitizer and UndefinedBehaviorSanitizer in
-#      build-asan/ and run ctest again.
+#   1. install the dependencies (scripts/install-deps.sh), plus Node.js,
+#      npm and Chromium for the dashboard browser test when missing, and
+#      playwright-core with `npm ci` in tests/browser;
+#   2. build with -Werror in build/ and run ctest, browser test included
+#      (label "browser");
+#   3. build with AddressSanitizer and UndefinedBehaviorSanitizer in
+#      build-asan/ and run ctest again without the browser test, which
+#      already ran once in step 2.
 # Every stage runs even after a failing test stage, so one run reports
 # everything; the exit status is non-zero if any stage failed. Build
 # output goes to build/logs/ and is printed only when a build fails.
@@ -32,64 +34,61 @@ quiet() {
 }
 
 # The browser test needs Chromium and Node.js. Install them only when
-# such a test exists and the commands are missing, because a Node.js
-# installed from another source may conflict with Debian's npm package.
+# the commands are missing, because a Node.js installed from another
+# source (NodeSource's nodejs bundles npm) conflicts with Debian's npm
+# package.
 extra=()
-browser_test="tests/browser/dashboard.test.mjs"
-if [ -f "$browser_test" ]; then
+browser_dir="tests/browser"
+if [ -f "$browser_dir/package.json" ]; then
     command -v chromium >/dev/null 2>&1 || extra+=(chromium)
     command -v node >/dev/null 2>&1 || extra+=(nodejs)
     command -v npm >/dev/null 2>&1 || extra+=(npm)
 fi
 bash scripts/install-deps.sh "${extra[@]}"
 
-cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo)
-if [ -n "${FLOWVEIL_CORPUS:-}" ]; then
-    cmake_args+=("-DFLOWVEIL_CORPUS=$FLOWVEIL_CORPUS")
+# playwright-core, at the version pinned in package-lock.json. It must be
+# in place before ctest runs, because the browser test fails without it.
+if [ -f "$browser_dir/package.json" ]; then
+    echo "== npm packages for the browser test ($browser_dir)"
+    if [ -f "$browser_dir/package-lock.json" ]; then
+        quiet npm-install npm ci --prefix "$browser_dir" --prefer-offline --no-audit --no-fund
+    else
+        quiet npm-install npm install --prefix "$browser_dir" --no-audit --no-fund
+    fi
 fi
+
+# The end-to-end and corpus tests compare flowveil with tshark's answers
+# for public captures that live outside the repository.
+corpus="${FLOWVEIL_CORPUS:-$root/../shared/corpus}"
+if [ ! -d "$corpus/pcaps" ] || [ ! -d "$corpus/expected" ]; then
+    echo "test: the capture corpus was not found at $corpus (it needs pcaps/ and expected/);" \
+        "put it at ../shared/corpus beside the checkout or set FLOWVEIL_CORPUS" >&2
+    exit 1
+fi
+corpus=$(cd "$corpus" && pwd)
+
+cmake_args=(-DCMAKE_BUILD_TYPE=RelWithDebInfo "-DFLOWVEIL_CORPUS=$corpus")
 
 echo "== build with -Werror (build/)"
 quiet configure cmake -S . -B build -DFLOWVEIL_WERROR=ON -DFLOWVEIL_SANITIZE=OFF "${cmake_args[@]}"
 quiet build cmake --build build -j "$jobs"
 
 echo "== ctest (build/)"
+# Everything the browser test needs was installed above, so a missing
+# piece is a failure here, not a skip.
+export FLOWVEIL_REQUIRE_BROWSER=1
 if ! (cd build && ctest --output-on-failure -j "$jobs"); then
     failed+=("ctest in build/")
-fi
-
-# Run the browser test unless ctest already has it registered.
-# The listings go through variables because grep -q closing a pipe early
-# would make the pipeline fail under pipefail.
-if [ -f "$browser_test" ]; then
-    registered=$(cd build && ctest -N)
-    targets=$(cmake --build build --target help)
-    if grep -qiE 'browser|dashboard' <<<"$registered"; then
-        echo "== browser test: registered with ctest, already run"
-    elif grep -q 'flowveil-seed-store' <<<"$targets"; then
-        echo "== browser test ($browser_test)"
-        quiet build-seed cmake --build build -j "$jobs" --target flowveil-seed-store
-        if [ ! -f build/node/node_modules/playwright-core/index.mjs ]; then
-            quiet npm-install npm install --prefix build/node --no-audit --no-fund playwright-core
-        fi
-        seed=$(find build -name flowveil-seed-store -type f -perm -u+x | head -n 1)
-        if ! FLOWVEIL_BIN="$root/build/cli/flowveil" FLOWVEIL_SEED="$root/$seed" \
-             PLAYWRIGHT_CORE="$root/build/node/node_modules/playwright-core/index.mjs" \
-             node "$browser_test"; then
-            failed+=("browser test")
-        fi
-    else
-        echo "== browser test: skipped, the build does not define flowveil-seed-store"
-    fi
 fi
 
 echo "== build with ASan and UBSan (build-asan/)"
 quiet configure-asan cmake -S . -B build-asan -DFLOWVEIL_SANITIZE=ON "${cmake_args[@]}"
 quiet build-asan cmake --build build-asan -j "$jobs"
 
-echo "== ctest under the sanitizers (build-asan/)"
+echo "== ctest under the sanitizers (build-asan/), without the browser test"
 export ASAN_OPTIONS="detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
-if ! (cd build-asan && ctest --output-on-failure -j "$jobs"); then
+if ! (cd build-asan && ctest --output-on-failure -j "$jobs" -LE browser); then
     failed+=("ctest in build-asan/")
 fi
 
