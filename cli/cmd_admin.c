@@ -24,7 +24,7 @@ enum { OPT_NOW = 256, OPT_FROM, OPT_TO };
 static void print_export_usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowveil export --db DIR --class CLASS [--from SECONDS] [--to SECONDS]\n"
+            "usage: flowveil export --db DIR --class CLASS [--from TIME] [--to TIME]\n"
             "                       [--output FILE] [--now SECONDS]\n"
             "\n"
             "Write stored records of one class as JSON Lines, oldest first. The fields are\n"
@@ -33,8 +33,9 @@ static void print_export_usage(FILE *f)
             "\n"
             "  -d, --db DIR        store directory\n"
             "  -c, --class CLASS   flows, dns, tls, http or alerts\n"
-            "      --from SECONDS  only records with traffic at or after this time\n"
-            "      --to SECONDS    only records with traffic at or before this time\n"
+            "      --from TIME     only records with traffic at or after TIME: RFC 3339\n"
+            "                      (2026-11-30T08:00:00Z) or seconds since 1970 UTC\n"
+            "      --to TIME       only records with traffic at or before TIME\n"
             "  -o, --output FILE   write here instead of standard output (replaced\n"
             "                      atomically: a failed export leaves no partial file)\n"
             "      --now SECONDS   evaluate retention at this time instead of the clock\n");
@@ -79,7 +80,7 @@ int cli_cmd_export(int argc, char **argv)
     const char *db = NULL;
     const char *class_name = NULL;
     const char *output = NULL;
-    uint64_t from_s = 0, to_s = 0, now_s = 0;
+    uint64_t from_us = 0, to_us = 0, now_s = 0;
 
     optind = 1;
     opterr = 0;
@@ -90,12 +91,12 @@ int cli_cmd_export(int argc, char **argv)
         case 'c': class_name = optarg; break;
         case 'o': output = optarg; break;
         case OPT_FROM:
-            if (cli_parse_seconds("export", "--from", optarg, &from_s) != CLI_EXIT_OK)
-                return CLI_EXIT_USAGE;
-            break;
         case OPT_TO:
-            if (cli_parse_seconds("export", "--to", optarg, &to_s) != CLI_EXIT_OK)
-                return CLI_EXIT_USAGE;
+            if (fv_time_parse(optarg, c == OPT_FROM ? &from_us : &to_us) != FV_OK)
+                return cli_usage_error("export",
+                                       "invalid %s value '%s': expected RFC 3339 time such as "
+                                       "2026-11-30T08:00:00Z, or seconds since 1970 UTC",
+                                       c == OPT_FROM ? "--from" : "--to", optarg);
             break;
         case OPT_NOW:
             if (cli_parse_seconds("export", "--now", optarg, &now_s) != CLI_EXIT_OK)
@@ -118,9 +119,8 @@ int cli_cmd_export(int argc, char **argv)
         return cli_usage_error("export", "invalid --class '%s': expected flows, dns, tls, "
                                          "http or alerts",
                                class_name);
-    if (from_s != 0 && to_s != 0 && from_s > to_s)
-        return cli_usage_error("export", "--from (%llu) is after --to (%llu); swap them",
-                               (unsigned long long)from_s, (unsigned long long)to_s);
+    if (from_us != 0 && to_us != 0 && from_us > to_us)
+        return cli_usage_error("export", "--from is after --to; swap the two values");
 
     char err[1024];
     store_env *store = NULL;
@@ -155,8 +155,8 @@ int cli_cmd_export(int argc, char **argv)
     uint64_t now_us = now_s != 0 ? now_s * 1000000u : fv_now_us();
     store_query q = {
         .cls = cls,
-        .from_us = from_s * 1000000u,
-        .to_us = to_s != 0 ? to_s * 1000000u + 999999u : 0,
+        .from_us = from_us,
+        .to_us = to_us,
         .limit = 10000,
     };
     int rc;
@@ -282,7 +282,12 @@ static void print_retention_usage(FILE *f)
     fprintf(f, "usage: flowveil retention status --db DIR [--now SECONDS]\n"
                "\n"
                "Show per record class: retention limit, live records, records past the\n"
-               "limit waiting for the sweeper, oldest record, and the last sweep.\n");
+               "limit waiting for the sweeper, age of the oldest record, the last sweep and\n"
+               "the records deleted so far. A class with records past its limit is marked\n"
+               "WARNING.\n"
+               "\n"
+               "  -d, --db DIR        store directory\n"
+               "      --now SECONDS   evaluate retention at this time instead of the clock\n");
 }
 
 static void format_age(uint64_t seconds, char *out, size_t len)
@@ -404,7 +409,10 @@ int cli_cmd_keys(int argc, char **argv)
             printf("usage: flowveil keys status --db DIR --policy FILE\n"
                    "\n"
                    "Show the pseudonymization epoch: id, start and next rotation. Key bytes\n"
-                   "are never printed.\n");
+                   "are never printed.\n"
+                   "\n"
+                   "  -d, --db DIR        store directory holding pseudonym.key\n"
+                   "  -p, --policy FILE   the policy whose rotation period applies\n");
             return CLI_EXIT_OK;
         }
         return cli_usage_error("keys", "expected 'flowveil keys status --db DIR --policy FILE'");
@@ -424,8 +432,11 @@ int cli_cmd_keys(int argc, char **argv)
         default: return cli_usage_error("keys", "unknown option '%s'", argv[optind]);
         }
     }
-    if (db == NULL || policy_path == NULL)
-        return cli_usage_error("keys", "missing --db DIR or --policy FILE");
+    if (db == NULL)
+        return cli_usage_error("keys", "missing --db DIR (the store directory)");
+    if (policy_path == NULL)
+        return cli_usage_error("keys", "missing --policy FILE (the policy gives the rotation "
+                                       "period)");
 
     char err[1024];
     pol_policy *policy = NULL;
@@ -451,5 +462,7 @@ int cli_cmd_keys(int argc, char **argv)
            "next rotation: %s\n"
            "period:        %llu s\n",
            (unsigned long long)info.epoch_id, start, next, (unsigned long long)info.rotation_s);
+    if (info.next_rotation_s * 1000000u <= fv_now_us())
+        printf("note:          rotation is overdue; the next ingest or capture rotates the key\n");
     return CLI_EXIT_OK;
 }

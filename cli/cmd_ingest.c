@@ -181,7 +181,7 @@ int cli_cmd_ingest(int argc, char **argv)
         cap_engine_stats(p.capture, &after);
         unsigned long long pkts = (unsigned long long)(after.packets - before.packets);
         if (rc == FV_OK) {
-            fv_notice("%s: %llu packets read", path, pkts);
+            fv_notice("%s: %llu packet%s read", path, pkts, pkts == 1 ? "" : "s");
             files_read++;
         } else if (rc == FV_ERR_TRUNCATED) {
             fprintf(stderr, "flowveil: warning: %s (the %llu complete packets before the cut "
@@ -213,11 +213,22 @@ int cli_cmd_ingest(int argc, char **argv)
     return exit_status;
 }
 
-/* Called by the capture loop about once a second. */
+typedef struct capture_state {
+    fv_pipeline *pipeline;
+    const char *iface;
+    bool announced;
+} capture_state;
+
+/* Called by the capture loop about once a second, after the interface
+ * is open; the first call announces that capture runs. */
 static void capture_tick(void *ctx, uint64_t now_us)
 {
-    fv_pipeline *p = ctx;
-    (void)fv_pipeline_tick(p, now_us, false);
+    capture_state *st = ctx;
+    if (!st->announced) {
+        fv_notice("capturing on %s until SIGINT or SIGTERM", st->iface);
+        st->announced = true;
+    }
+    (void)fv_pipeline_tick(st->pipeline, now_us, false);
 }
 
 int cli_cmd_capture(int argc, char **argv)
@@ -249,10 +260,11 @@ int cli_cmd_capture(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
 
-    fv_notice("capturing on %s until SIGINT or SIGTERM", o.iface);
+    fv_info("opening %s", o.iface);
     int exit_status = CLI_EXIT_OK;
+    capture_state state = {.pipeline = &p, .iface = o.iface, .announced = false};
     int rc = cap_live_run(p.capture, o.iface, filter[0] != '\0' ? filter : NULL, cli_stop_flag(),
-                          capture_tick, &p, err, sizeof err);
+                          capture_tick, &state, err, sizeof err);
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
         exit_status = CLI_EXIT_FAILURE;

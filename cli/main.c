@@ -88,7 +88,7 @@ static void print_main_usage(FILE *f)
             "  retention  show retention status per record class\n"
             "  policy     validate a policy file and summarize it\n"
             "  keys       show the pseudonymization key epoch (never the key)\n"
-            "  version    print the version\n"
+            "  version    print the version (also --version)\n"
             "\n"
             "Run 'flowveil COMMAND --help' for the options of a command.\n");
 }

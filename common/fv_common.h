@@ -309,6 +309,11 @@ void fv_time_format(uint64_t us, char out[FV_TIME_TEXT_MAX]);
  * and servers call this to obtain it. */
 uint64_t fv_now_us(void);
 
+/* Parse a point in time: RFC 3339 ("2026-11-30T08:00:00Z", fractions and
+ * offsets allowed) or integer seconds since 1970 ("1796025600"), up to
+ * 9999-12-31T23:59:59Z. Return FV_OK or FV_ERR_INVALID. */
+int fv_time_parse(const char *text, uint64_t *out_us);
+
 /* Parse a duration such as "90s", "15m", "24h", "30d" or "2w" into
  * seconds. Return FV_OK or FV_ERR_INVALID. */
 int fv_duration_parse(const char *text, uint64_t *out_s);

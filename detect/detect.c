@@ -624,7 +624,8 @@ static void queue_exfil(det_engine *e, const det_outbound *ob, double baseline, 
     a->peer = *ob->peer;
     a->peer_port = ob->peer_port;
     a->proto = ob->proto;
-    a->flow_count = (uint32_t)(history + 1);
+    /* The alert rests on the one large flow; the history is evidence. */
+    a->flow_count = 1;
     a->evidence_count = DET_EV_EXFIL_COUNT;
     a->evidence[DET_EV_EXFIL_BYTES_OUT] = bytes;
     a->evidence[DET_EV_EXFIL_BASELINE_MEDIAN_BYTES] = baseline;

@@ -35,7 +35,10 @@ static bool record_in_window(const fv_record *rec, uint64_t from_us, uint64_t to
         first = last = rec->u.http.ts_us;
         break;
     case FV_CLASS_ALERT:
-        first = last = rec->u.alert.ts_us;
+        /* Alerts are found by the traffic they rest on, not by when they
+         * were raised: a replayed capture raises alerts long after. */
+        first = rec->u.alert.first_us;
+        last = rec->u.alert.last_us;
         break;
     default:
         return false;

@@ -211,9 +211,9 @@ const COLUMNS = {
     {label: 'Server', cell: (r) => endpoint(r, 'server', r.server_port)},
     {label: 'Type', cell: (r) => r.type},
     {label: 'Name', cell: (r) => el('span', {class: 'mono wrap', text: r.qname || '—'})},
-    {label: 'QType', numeric: true, cell: (r) => String(r.qtype)},
+    {label: 'QType', cell: (r) => DNS_TYPES[r.qtype] || String(r.qtype)},
     {label: 'Answers', numeric: true, cell: (r) => String(r.answers)},
-    {label: 'RCode', numeric: true, cell: (r) => (r.rcode === undefined ? '—' : String(r.rcode))},
+    {label: 'RCode', cell: (r) => (r.rcode === undefined ? '—' : DNS_RCODES[r.rcode] || String(r.rcode))},
   ],
   tls: [
     {label: 'Time', cell: (r) => timeCell(r.ts)},
@@ -230,7 +230,9 @@ const COLUMNS = {
     {label: 'Host', cell: (r) => el('span', {class: 'mono wrap', text: r.host || '—'})},
   ],
   alerts: [
-    {label: 'Time', cell: (r) => timeCell(r.ts)},
+    // The traffic time, not when the alert was raised: a replayed capture
+    // raises its alerts long after the activity.
+    {label: 'Last activity', cell: (r) => timeCell(r.last)},
     {label: 'Detector', cell: (r) => r.detector},
     {label: 'Severity', cell: (r) => el('span', {class: `badge sev-${r.severity}`, text: r.severity})},
     {label: 'Host', cell: (r) => endpoint(r, 'host')},
@@ -239,6 +241,13 @@ const COLUMNS = {
     {label: 'Summary', cell: (r) => el('span', {class: 'wrap', text: r.summary || ''})},
   ],
 };
+
+// Names of common DNS question types (RFC 1035, 3596, 2782, 9460) and
+// response codes (RFC 1035); other values are shown as numbers.
+const DNS_TYPES = {1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 16: 'TXT',
+  28: 'AAAA', 33: 'SRV', 35: 'NAPTR', 64: 'SVCB', 65: 'HTTPS', 255: 'ANY'};
+const DNS_RCODES = {0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP',
+  5: 'REFUSED'};
 
 const EMPTY_TEXT = {
   flows: 'No flows stored yet.',
@@ -260,6 +269,7 @@ function pagingFor(cls) {
 // Details row shown under an alert: time span, counts and evidence.
 function alertDetails(rec, columnCount) {
   const items = [
+    ['Raised', timeCell(rec.ts)],
     ['Evidence from', timeCell(rec.first)],
     ['Evidence until', timeCell(rec.last)],
     ['Flows', formatCount(rec.flow_count)],
