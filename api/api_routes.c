@@ -145,7 +145,7 @@ static void api_route_health(api_server *srv, api_reply *out)
                           api_time_json(api_now_us(srv)));
 }
 
-/* ---- /api/v1/{flows,dns,tls,http,alerts} ------------------------------ */
+/* ---- /api/v1/{flows,dns,tls,http,alerts,dhcp,ssh} --------------------- */
 
 /* State of one page being collected from the store. */
 typedef struct api_page {
@@ -360,6 +360,12 @@ static void api_traffic_span(const fv_record *rec, uint64_t *first_us, uint64_t 
     case FV_CLASS_HTTP:
         *first_us = *last_us = rec->u.http.ts_us;
         return;
+    case FV_CLASS_DHCP:
+        *first_us = *last_us = rec->u.dhcp.ts_us;
+        return;
+    case FV_CLASS_SSH:
+        *first_us = *last_us = rec->u.ssh.ts_us;
+        return;
     case FV_CLASS_ALERT:
     case FV_CLASS_COUNT:
         break;
@@ -393,7 +399,9 @@ static bool api_span_add(void *ctx, const fv_record *rec)
  */
 static int api_traffic_range(api_server *srv, uint64_t now_us, api_span *span)
 {
-    for (int cls = FV_CLASS_FLOW; cls <= FV_CLASS_HTTP; cls++) {
+    for (int cls = FV_CLASS_FLOW; cls < FV_CLASS_COUNT; cls++) {
+        if (cls == FV_CLASS_ALERT)
+            continue; /* alerts are not traffic */
         for (int newest = 0; newest <= 1; newest++) {
             store_query q = {.cls = (fv_class)cls, .limit = 1, .newest_first = newest != 0};
             int rc = store_query_run(srv->store, &q, now_us, api_span_add, span, NULL);

@@ -98,13 +98,16 @@ static void reset_network(cap_packet *pkt)
  */
 enum tunnel_inner { TUNNEL_IP = 0, TUNNEL_ETHERNET = 1 };
 
-static bool try_tunnel(cap_packet *pkt, cap_cursor cur, unsigned depth, enum tunnel_inner kind)
+static bool try_tunnel(cap_packet *pkt, cap_cursor cur, unsigned depth, enum tunnel_inner kind,
+                       fv_tunnel type)
 {
     cap_packet inner;
     cap_decode_status st;
 
-    if (depth + 1 > CAP_MAX_TUNNEL_DEPTH)
+    if (depth + 1 > CAP_MAX_TUNNEL_DEPTH) {
+        pkt->tunnel_too_deep = true;
         return false;
+    }
 
     inner = *pkt;
     reset_network(&inner);
@@ -117,6 +120,11 @@ static bool try_tunnel(cap_packet *pkt, cap_cursor cur, unsigned depth, enum tun
 
     if (inner.tunnel_depth < depth + 1)
         inner.tunnel_depth = (uint8_t)(depth + 1);
+    /* Each enclosing level overwrites these on the way out, so the
+     * outermost tunnel is what remains. */
+    inner.tunnel_type = (uint8_t)type;
+    inner.outer_src = pkt->src;
+    inner.outer_dst = pkt->dst;
     *pkt = inner;
     return true;
 }
@@ -131,7 +139,7 @@ static void decode_vxlan(cap_packet *pkt, cap_cursor cur, unsigned depth)
     if (!cap_cur_has(&cur, 8) || (cur.p[0] & 0x08) == 0)
         return;
     cap_cur_skip(&cur, 8);
-    (void)try_tunnel(pkt, cur, depth, TUNNEL_ETHERNET);
+    (void)try_tunnel(pkt, cur, depth, TUNNEL_ETHERNET, FV_TUNNEL_VXLAN);
 }
 
 /* GTP-U version 1 G-PDU (3GPP TS 29.281): 8-byte header, 4 optional bytes
@@ -165,7 +173,7 @@ static void decode_gtpu(cap_packet *pkt, cap_cursor cur, unsigned depth)
             cap_cur_skip(&cur, ext_len);
         }
     }
-    (void)try_tunnel(pkt, cur, depth, TUNNEL_IP);
+    (void)try_tunnel(pkt, cur, depth, TUNNEL_IP, FV_TUNNEL_GTPU);
 }
 
 /*
@@ -195,7 +203,7 @@ static void decode_teredo(cap_packet *pkt, cap_cursor cur, size_t declared_len, 
         return;
     if (hdr > declared_len || 40 + (size_t)cap_be16(cur.p + 4) != declared_len - hdr)
         return;
-    (void)try_tunnel(pkt, cur, depth, TUNNEL_IP);
+    (void)try_tunnel(pkt, cur, depth, TUNNEL_IP, FV_TUNNEL_TEREDO);
 }
 
 /* Map a PPP protocol number to an IP decode; other protocols are not IP. */
@@ -218,7 +226,7 @@ static bool ppp_tunnel(cap_packet *pkt, cap_cursor cur, unsigned depth)
     }
     if (proto != PPP_IPV4 && proto != PPP_IPV6)
         return false;
-    return try_tunnel(pkt, cur, depth, TUNNEL_IP);
+    return try_tunnel(pkt, cur, depth, TUNNEL_IP, FV_TUNNEL_GRE);
 }
 
 /*
@@ -261,16 +269,16 @@ static void decode_gre(cap_packet *pkt, cap_cursor cur, unsigned depth)
     switch (proto) {
     case ETHERTYPE_IPV4:
     case ETHERTYPE_IPV6:
-        (void)try_tunnel(pkt, cur, depth, TUNNEL_IP);
+        (void)try_tunnel(pkt, cur, depth, TUNNEL_IP, FV_TUNNEL_GRE);
         break;
     case ETHERTYPE_TEB:
-        (void)try_tunnel(pkt, cur, depth, TUNNEL_ETHERNET);
+        (void)try_tunnel(pkt, cur, depth, TUNNEL_ETHERNET, FV_TUNNEL_GRE);
         break;
     case ETHERTYPE_ERSPAN2:
         /* ERSPAN type II: 8-byte header (only present with a sequence number). */
         if ((flags & 0x1000) && cap_cur_has(&cur, 8)) {
             cap_cur_skip(&cur, 8);
-            (void)try_tunnel(pkt, cur, depth, TUNNEL_ETHERNET);
+            (void)try_tunnel(pkt, cur, depth, TUNNEL_ETHERNET, FV_TUNNEL_ERSPAN);
         }
         break;
     case ETHERTYPE_PPP:
@@ -284,6 +292,69 @@ static void decode_gre(cap_packet *pkt, cap_cursor cur, unsigned depth)
 /* ---------------------------------------------------------------------- */
 /* Transport                                                              */
 /* ---------------------------------------------------------------------- */
+
+/* ICMP destination unreachable (3), time exceeded (11), parameter problem
+ * (12); ICMPv6 destination unreachable (1), packet too big (2), time
+ * exceeded (3), parameter problem (4). */
+static bool is_icmp_error(uint8_t proto, uint8_t type)
+{
+    if (proto == IPPROTO_NUM_ICMP)
+        return type == 3 || type == 11 || type == 12;
+    return type >= 1 && type <= 4;
+}
+
+/*
+ * Read the IP header an ICMP error quotes (RFC 792, RFC 4443 2.4: as much
+ * of the invoking packet as fits) and, for TCP, UDP and SCTP, its first
+ * four transport bytes. IPv6 extension headers in the quote are not
+ * walked, so such a quote keys on the extension header's number and does
+ * not match a flow.
+ */
+static void decode_quote(cap_packet *pkt, cap_cursor cur)
+{
+    size_t hdr;
+    uint8_t proto;
+
+    if (!cap_cur_has(&cur, 1))
+        return;
+    if ((cur.p[0] >> 4) == 4) {
+        if (!cap_cur_has(&cur, 20))
+            return;
+        hdr = (size_t)(cur.p[0] & 0x0f) * 4;
+        if (hdr < 20)
+            return;
+        proto = cur.p[9];
+        pkt->quote_src.family = 4;
+        memcpy(pkt->quote_src.addr, cur.p + 12, 4);
+        pkt->quote_dst.family = 4;
+        memcpy(pkt->quote_dst.addr, cur.p + 16, 4);
+        /* A non-first fragment quotes no transport header. */
+        if ((cap_be16(cur.p + 6) & 0x1fff) != 0)
+            proto = 0;
+    } else if ((cur.p[0] >> 4) == 6) {
+        if (!cap_cur_has(&cur, 40))
+            return;
+        hdr = 40;
+        proto = cur.p[6];
+        pkt->quote_src.family = 6;
+        memcpy(pkt->quote_src.addr, cur.p + 8, 16);
+        pkt->quote_dst.family = 6;
+        memcpy(pkt->quote_dst.addr, cur.p + 24, 16);
+    } else {
+        return;
+    }
+    pkt->has_quote = true;
+    pkt->quote_proto = proto;
+    if (proto != IPPROTO_NUM_TCP && proto != IPPROTO_NUM_UDP && proto != IPPROTO_NUM_SCTP)
+        return;
+    if (!cap_cur_has(&cur, hdr + 4)) {
+        pkt->has_quote = false;
+        return;
+    }
+    pkt->quote_has_ports = true;
+    pkt->quote_sport = cap_be16(cur.p + hdr);
+    pkt->quote_dport = cap_be16(cur.p + hdr + 2);
+}
 
 /*
  * Decode the transport header of PKT->proto at CUR (which ends where the
@@ -306,6 +377,7 @@ static cap_decode_status decode_transport(cap_packet *pkt, cap_cursor cur, unsig
         doff = (size_t)(cur.p[12] >> 4) * 4;
         if (doff < 20)
             return CAP_DECODE_BAD_HEADER;
+        pkt->tcp_seg_len = pkt->l4_declared > doff ? pkt->l4_declared - (uint32_t)doff : 0;
         if (!cap_cur_has(&cur, doff))
             return CAP_DECODE_TRUNCATED;
         cap_cur_skip(&cur, doff);
@@ -356,12 +428,24 @@ static cap_decode_status decode_transport(cap_packet *pkt, cap_cursor cur, unsig
         pkt->has_icmp = true;
         pkt->icmp_type = cur.p[0];
         pkt->icmp_code = cur.p[1];
+        if (is_icmp_error(pkt->proto, pkt->icmp_type)) {
+            pkt->icmp_error = true;
+            /* type, code, checksum and 4 unused or MTU/pointer bytes */
+            if (cap_cur_has(&cur, 8)) {
+                cap_cur_skip(&cur, 8);
+                decode_quote(pkt, cur);
+            }
+        }
         return CAP_DECODE_OK;
 
     case IPPROTO_NUM_IPIP:
     case IPPROTO_NUM_IPV6:
+        /* IPv6 directly in IPv4 is 6in4 (RFC 4213); other IP-in-IP is ipip. */
         if (!pkt->is_fragment)
-            (void)try_tunnel(pkt, cur, depth, TUNNEL_IP);
+            (void)try_tunnel(pkt, cur, depth, TUNNEL_IP,
+                             pkt->proto == IPPROTO_NUM_IPV6 && pkt->src.family == 4
+                                 ? FV_TUNNEL_6IN4
+                                 : FV_TUNNEL_IPIP);
         return CAP_DECODE_OK;
 
     case IPPROTO_NUM_GRE:
@@ -416,9 +500,17 @@ static cap_decode_status decode_ipv4(cap_packet *pkt, cap_cursor cur, unsigned d
     if (total < cur.remaining)
         cur.remaining = total;
     cap_cur_skip(&cur, ihl);
+    if (pkt->is_fragment) {
+        pkt->frag_offset = (uint32_t)(frag & 0x1fff) * 8;
+        pkt->frag_more = (frag & 0x2000) != 0;
+        pkt->frag_data = cur.p;
+        pkt->frag_len = cur.remaining;
+        pkt->frag_declared = total - ihl;
+    }
 
     if (pkt->is_fragment && !pkt->first_fragment)
         return CAP_DECODE_OK;
+    pkt->l4_declared = (uint32_t)(total - ihl);
     return decode_transport(pkt, cur, depth);
 }
 
@@ -430,6 +522,7 @@ static cap_decode_status decode_ipv4(cap_packet *pkt, cap_cursor cur, unsigned d
  */
 static cap_decode_status decode_ipv6(cap_packet *pkt, cap_cursor cur, unsigned depth)
 {
+    const uint8_t *start; /* first byte after the fixed header */
     size_t plen, ext_len;
     uint8_t next;
     unsigned i;
@@ -449,6 +542,7 @@ static cap_decode_status decode_ipv6(cap_packet *pkt, cap_cursor cur, unsigned d
     next = cur.p[6];
     pkt->ip_bytes = (uint32_t)(plen + 40);
     cap_cur_skip(&cur, 40);
+    start = cur.p;
     if (plen != 0 && plen < cur.remaining)
         cur.remaining = plen;
 
@@ -481,6 +575,15 @@ static cap_decode_status decode_ipv6(cap_packet *pkt, cap_cursor cur, unsigned d
                 pkt->first_fragment = (off_flags & 0xfff8) == 0;
             }
             cap_cur_skip(&cur, 8);
+            if (pkt->is_fragment) {
+                pkt->frag_offset = off_flags & 0xfff8;
+                pkt->frag_more = (off_flags & 0x0001) != 0;
+                pkt->frag_data = cur.p;
+                pkt->frag_len = cur.remaining;
+                /* The bytes after the Fragment header that the payload length declares. */
+                pkt->frag_declared = plen >= (size_t)(cur.p - start) ? plen - (size_t)(cur.p - start)
+                                                                    : 0;
+            }
             if (pkt->is_fragment && !pkt->first_fragment) {
                 pkt->proto = next;
                 return CAP_DECODE_OK;
@@ -489,6 +592,9 @@ static cap_decode_status decode_ipv6(cap_packet *pkt, cap_cursor cur, unsigned d
         }
 
         default: /* upper layer, ESP (50), AH (51), no next header (59) */
+            pkt->l4_declared = plen != 0 && plen >= (size_t)(cur.p - start)
+                                   ? (uint32_t)(plen - (size_t)(cur.p - start))
+                                   : (uint32_t)cur.remaining;
             return decode_transport(pkt, cur, depth);
         }
     }
@@ -669,7 +775,11 @@ static cap_decode_status decode_ppp_link(cap_packet *pkt, cap_cursor cur)
         /* ppp_tunnel decodes at depth 1; a failure here is non-IP or broken. */
         return CAP_DECODE_NON_IP;
     }
+    /* PPP is this frame's link layer, not a tunnel. */
     pkt->tunnel_depth = 0;
+    pkt->tunnel_type = FV_TUNNEL_NONE;
+    memset(&pkt->outer_src, 0, sizeof pkt->outer_src);
+    memset(&pkt->outer_dst, 0, sizeof pkt->outer_dst);
     return CAP_DECODE_OK;
 }
 

@@ -1,26 +1,37 @@
 /*
- * cap_dns.c: DNS message header and first-question parser.
+ * cap_dns.c: DNS message parser (header, questions, answer section).
  *
  * Contract (see cap_proto.h for the shared return codes):
  * - Input is one DNS message starting at its 12-byte header (DNS over TCP
- *   callers strip the 2-byte length prefix first). Only the header and the
- *   first question are read; answer records are counted via ANCOUNT and
- *   never parsed.
- * - FV_ERR_TRUNCATED: the header or the first question runs past LEN.
- *   Over UDP that means the datagram is malformed; over TCP more bytes may
- *   still arrive.
- * - FV_ERR_PARSE: the question name is invalid. Causes are a label longer
- *   than 63 bytes, the reserved label types 0x40 and 0x80, and a name
- *   longer than 255 wire bytes after decompression. A compression pointer
- *   that does not point strictly before the bytes already read for the
- *   name, and more than 64 pointer jumps, are rejected too.
+ *   callers strip the 2-byte length prefix first). The header, every
+ *   question and the answer section are read; the authority and
+ *   additional sections are not.
+ * - FV_ERR_TRUNCATED: the header or a question runs past LEN. Over UDP
+ *   that means the datagram is malformed; over TCP more bytes may still
+ *   arrive.
+ * - FV_ERR_PARSE: a question name is invalid. Causes are the reserved
+ *   label types 0x40 and 0x80, a name longer than 255 wire bytes after
+ *   decompression, a compression pointer that does not point strictly
+ *   before the bytes already read for the name, and more than 64 pointer
+ *   jumps. out->error names the cause (it is the one field kept on
+ *   failure).
+ * - The answer section is read record by record up to ANCOUNT. A, AAAA
+ *   and CNAME records of class IN (the mDNS cache-flush bit ignored) are
+ *   kept, up to FV_DNS_ADDRS_MAX addresses of each family and
+ *   FV_DNS_CNAMES_MAX targets. A record that is cut short or invalid (an
+ *   invalid owner or target name, an A record whose RDLENGTH is not 4, an
+ *   AAAA record whose RDLENGTH is not 16, a CNAME target that does not end
+ *   at the end of its RDATA) stops the walk: the records before it are
+ *   kept, answers_incomplete is set and error names the cause, and the
+ *   call still returns FV_OK because the header and questions are valid.
  * - QDCOUNT 0 is valid: has_question is false, qname is "" and qtype and
  *   qclass are 0.
- * - qname is the name in presentation form: labels joined by '.', no
- *   trailing dot, "." for the root, case kept as sent, and every byte
- *   outside 0x21..0x7e, every '\' and every '.' inside a label written as
- *   "\DDD" (three decimal digits). This is the form dig prints.
- * - On any return other than FV_OK, *out is zeroed.
+ * - qname, question names and CNAME targets are in presentation form:
+ *   labels joined by '.', no trailing dot, "." for the root, case kept as
+ *   sent, and every byte outside 0x21..0x7e, every '\' and every '.'
+ *   inside a label written as "\DDD" (three decimal digits). This is the
+ *   form dig prints.
+ * - On any return other than FV_OK, *out is zeroed except out->error.
  */
 #include <string.h>
 
@@ -40,6 +51,14 @@
 #define CAP_DNS_OPCODE_SHIFT 11
 #define CAP_DNS_OPCODE_MASK 0x0Fu
 #define CAP_DNS_RCODE_MASK 0x0Fu
+
+/* Resource record types and class (RFC 1035 section 3.2, RFC 3596). */
+#define CAP_DNS_TYPE_A 1
+#define CAP_DNS_TYPE_CNAME 5
+#define CAP_DNS_TYPE_AAAA 28
+#define CAP_DNS_CLASS_IN 1
+/* mDNS uses the top bit of CLASS as its cache-flush flag (RFC 6762 10.2). */
+#define CAP_DNS_CLASS_MASK 0x7FFFu
 
 /* Append the '.' that separates two labels. Returns false when it does not
  * fit, like cap_text_append. */
@@ -67,10 +86,10 @@ static bool dns_append_separator(char *out, size_t out_len, size_t *pos)
  *
  * When the presentation form does not fit OUT, OUT keeps the longest
  * prefix that ends on a whole character or escape, and the rest of the
- * name is still validated.
+ * name is still validated. On failure *WHY is set to a cap_dns_error.
  */
 static int dns_read_name(const uint8_t *msg, size_t msg_len, size_t start, char *out,
-                         size_t out_len, size_t *end)
+                         size_t out_len, size_t *end, uint8_t *why)
 {
     cap_reader rd;
     size_t segment_start = start;
@@ -87,26 +106,30 @@ static int dns_read_name(const uint8_t *msg, size_t msg_len, size_t start, char 
     for (;;) {
         uint8_t label_len;
         int rc = cap_rd_u8(&rd, &label_len);
-        if (rc != FV_OK)
+        if (rc != FV_OK) {
+            *why = CAP_DNS_ERR_TRUNCATED;
             return rc;
+        }
 
         /* Compression pointer: 14-bit offset from the message start. */
         if ((label_len & CAP_DNS_LABEL_TYPE_MASK) == CAP_DNS_LABEL_POINTER) {
             uint8_t low;
             rc = cap_rd_u8(&rd, &low);
-            if (rc != FV_OK)
+            if (rc != FV_OK) {
+                *why = CAP_DNS_ERR_TRUNCATED;
                 return rc;
+            }
 
             size_t target = ((size_t)(label_len & 0x3F) << 8) | low;
             if (!jumped) {
                 *end = msg_len - rd.remaining;
                 jumped = true;
             }
-            if (!(target < segment_start))
-                return FV_ERR_PARSE;
             jumps++;
-            if (jumps > CAP_DNS_MAX_JUMPS)
+            if (!(target < segment_start) || jumps > CAP_DNS_MAX_JUMPS) {
+                *why = CAP_DNS_ERR_POINTER;
                 return FV_ERR_PARSE;
+            }
 
             segment_start = target;
             cap_rd_init(&rd, msg + target, msg_len - target);
@@ -114,19 +137,25 @@ static int dns_read_name(const uint8_t *msg, size_t msg_len, size_t start, char 
         }
 
         /* 0x40 (extended label, RFC 6891) and 0x80 are not names. */
-        if (label_len > CAP_DNS_LABEL_MAX)
+        if (label_len > CAP_DNS_LABEL_MAX) {
+            *why = CAP_DNS_ERR_LABEL_TYPE;
             return FV_ERR_PARSE;
+        }
         if (label_len == 0)
             break;
 
         wire_len += 1 + (size_t)label_len;
-        if (wire_len > CAP_DNS_NAME_WIRE_MAX)
+        if (wire_len > CAP_DNS_NAME_WIRE_MAX) {
+            *why = CAP_DNS_ERR_NAME_LENGTH;
             return FV_ERR_PARSE;
+        }
 
         const uint8_t *label;
         rc = cap_rd_bytes(&rd, label_len, &label);
-        if (rc != FV_OK)
+        if (rc != FV_OK) {
+            *why = CAP_DNS_ERR_TRUNCATED;
             return rc;
+        }
 
         /* Append the label; once anything fails to fit, append nothing
          * more so OUT stays a prefix of the full presentation form. */
@@ -147,18 +176,128 @@ static int dns_read_name(const uint8_t *msg, size_t msg_len, size_t start, char 
     return FV_OK;
 }
 
+/* Read the question at *POS into Q (NAME is cut to fit, as in
+ * dns_read_name) and advance *POS past it. */
+static int dns_read_question(const uint8_t *data, size_t len, size_t *pos, fv_dns_question *q,
+                             uint8_t *why)
+{
+    cap_reader rd;
+    size_t name_end = 0;
+    int rc;
+
+    rc = dns_read_name(data, len, *pos, q->name, sizeof q->name, &name_end, why);
+    if (rc != FV_OK)
+        return rc;
+
+    cap_rd_init(&rd, data + name_end, len - name_end);
+    if (cap_rd_be16(&rd, &q->qtype) != FV_OK || cap_rd_be16(&rd, &q->qclass) != FV_OK) {
+        *why = CAP_DNS_ERR_TRUNCATED;
+        return FV_ERR_TRUNCATED;
+    }
+    *pos = len - rd.remaining;
+    return FV_OK;
+}
+
+/* Keep the RDATA of one class-IN answer record of TYPE if it is an A,
+ * AAAA or CNAME record and there is room. RDATA_OFF is its offset in the
+ * message, so a CNAME target may point back into the message. */
+static int dns_keep_answer(const uint8_t *data, uint16_t type, size_t rdata_off,
+                           uint16_t rdlength, cap_dns_msg *out)
+{
+    size_t target_end = 0;
+    char scratch[FV_NAME_MAX];
+
+    switch (type) {
+    case CAP_DNS_TYPE_A:
+        if (rdlength != 4) {
+            out->error = CAP_DNS_ERR_RDATA;
+            return FV_ERR_PARSE;
+        }
+        if (out->a_count < FV_DNS_ADDRS_MAX)
+            memcpy(out->a[out->a_count++], data + rdata_off, 4);
+        return FV_OK;
+    case CAP_DNS_TYPE_AAAA:
+        if (rdlength != 16) {
+            out->error = CAP_DNS_ERR_RDATA;
+            return FV_ERR_PARSE;
+        }
+        if (out->aaaa_count < FV_DNS_ADDRS_MAX)
+            memcpy(out->aaaa[out->aaaa_count++], data + rdata_off, 16);
+        return FV_OK;
+    case CAP_DNS_TYPE_CNAME: {
+        /* The target is read within the message, so its pointers may
+         * reach earlier names; it must end exactly where RDATA ends. */
+        char *dest = out->cname_count < FV_DNS_CNAMES_MAX ? out->cnames[out->cname_count]
+                                                          : scratch;
+        int rc = dns_read_name(data, rdata_off + rdlength, rdata_off, dest, FV_NAME_MAX,
+                               &target_end, &out->error);
+        if (rc != FV_OK) {
+            dest[0] = '\0';
+            return FV_ERR_PARSE;
+        }
+        if (target_end != rdata_off + rdlength) {
+            dest[0] = '\0';
+            out->error = CAP_DNS_ERR_RDATA;
+            return FV_ERR_PARSE;
+        }
+        if (dest != scratch)
+            out->cname_count++;
+        return FV_OK;
+    }
+    default:
+        return FV_OK;
+    }
+}
+
+/*
+ * Walk the answer section from *POS: NAME, TYPE, CLASS, TTL, RDLENGTH,
+ * RDATA per record (RFC 1035 section 4.1.3). Stops at the first record
+ * that is cut short or invalid and records why.
+ */
+static void dns_read_answers(const uint8_t *data, size_t len, size_t pos, cap_dns_msg *out)
+{
+    char owner[FV_NAME_MAX];
+
+    for (uint16_t i = 0; i < out->ancount; i++) {
+        cap_reader rd;
+        size_t name_end = 0;
+        uint16_t type, rclass, rdlength;
+
+        if (dns_read_name(data, len, pos, owner, sizeof owner, &name_end, &out->error) != FV_OK)
+            break;
+        cap_rd_init(&rd, data + name_end, len - name_end);
+        if (cap_rd_be16(&rd, &type) != FV_OK || cap_rd_be16(&rd, &rclass) != FV_OK ||
+            cap_rd_skip(&rd, 4) != FV_OK || cap_rd_be16(&rd, &rdlength) != FV_OK ||
+            !((size_t)rdlength <= rd.remaining)) {
+            out->error = CAP_DNS_ERR_TRUNCATED;
+            break;
+        }
+        size_t rdata_off = len - rd.remaining;
+
+        if ((rclass & CAP_DNS_CLASS_MASK) == CAP_DNS_CLASS_IN &&
+            dns_keep_answer(data, type, rdata_off, rdlength, out) != FV_OK)
+            break;
+
+        pos = rdata_off + rdlength;
+        out->answers_parsed++;
+    }
+    out->answers_incomplete = out->answers_parsed < out->ancount;
+}
+
 int cap_dns_parse(const uint8_t *data, size_t len, cap_dns_msg *out)
 {
     cap_reader rd;
     uint16_t flags;
-    size_t name_end = 0;
-    int rc;
+    size_t pos = CAP_DNS_HEADER_BYTES;
+    uint8_t why = CAP_DNS_ERR_NONE;
+    int rc = FV_OK;
 
     memset(out, 0, sizeof(*out));
     cap_rd_init(&rd, data, len);
 
     /* Header: ID, flags, QDCOUNT, ANCOUNT, NSCOUNT, ARCOUNT. */
     if (!(CAP_DNS_HEADER_BYTES <= rd.remaining)) {
+        why = CAP_DNS_ERR_TRUNCATED;
         rc = FV_ERR_TRUNCATED;
         goto out;
     }
@@ -172,29 +311,32 @@ int cap_dns_parse(const uint8_t *data, size_t len, cap_dns_msg *out)
     out->opcode = (uint8_t)((flags >> CAP_DNS_OPCODE_SHIFT) & CAP_DNS_OPCODE_MASK);
     out->rcode = (uint8_t)(flags & CAP_DNS_RCODE_MASK);
 
-    if (out->qdcount == 0) {
-        rc = FV_OK;
-        goto out;
+    /* Every question is validated (the answers start after the last);
+     * the first FV_DNS_QUESTIONS_MAX are kept. */
+    for (uint16_t i = 0; i < out->qdcount; i++) {
+        fv_dns_question scratch;
+        fv_dns_question *q = i < FV_DNS_QUESTIONS_MAX ? &out->questions[i] : &scratch;
+
+        rc = dns_read_question(data, len, &pos, q, &why);
+        if (rc != FV_OK)
+            goto out;
+        if (i < FV_DNS_QUESTIONS_MAX)
+            out->question_count++;
     }
 
-    /* First question: QNAME, QTYPE, QCLASS. */
-    rc = dns_read_name(data, len, CAP_DNS_HEADER_BYTES, out->qname, sizeof(out->qname),
-                       &name_end);
-    if (rc != FV_OK)
-        goto out;
+    if (out->question_count > 0) {
+        out->has_question = true;
+        out->qtype = out->questions[0].qtype;
+        out->qclass = out->questions[0].qclass;
+        memcpy(out->qname, out->questions[0].name, sizeof out->qname);
+    }
 
-    cap_rd_init(&rd, data + name_end, len - name_end);
-    rc = cap_rd_be16(&rd, &out->qtype);
-    if (rc != FV_OK)
-        goto out;
-    rc = cap_rd_be16(&rd, &out->qclass);
-    if (rc != FV_OK)
-        goto out;
-
-    out->has_question = true;
+    dns_read_answers(data, len, pos, out);
 
 out:
-    if (rc != FV_OK)
+    if (rc != FV_OK) {
         memset(out, 0, sizeof(*out));
+        out->error = why;
+    }
     return rc;
 }

@@ -16,6 +16,7 @@
 
 #include "cap_internal.h"
 #include "cap_proto.h"
+#include "cap_quic.h"
 
 #define US_PER_S 1000000ULL
 
@@ -29,15 +30,15 @@
 #define CAP_EXPIRE_INTERVAL_US US_PER_S
 
 /* Bytes of one direction of a TCP stream kept for the protocol parsers:
- * the maximum TLS record payload (2^14 bytes). A hello still incomplete
- * at this size counts as malformed. */
-#define CAP_STREAM_MAX_BYTES 16384
+ * a TLS hello may span several 2^14-byte records (post-quantum key shares
+ * make ClientHellos grow), so up to 64 KiB. A hello still incomplete at
+ * this size counts as malformed. Buffers grow on demand and are freed
+ * once the hello is parsed. */
+#define CAP_STREAM_MAX_BYTES 65536
 #define CAP_STREAM_FIRST_ALLOC 2048
+/* Out-of-order segments held per direction until the gap before them fills. */
+#define CAP_STREAM_OOO_SEGMENTS 8
 
-/* Fragment table: maps (addresses, protocol, datagram id) of a first
- * fragment to its ports so that later fragments join the same flow. */
-#define CAP_FRAG_SLOTS 256
-#define CAP_FRAG_TTL_US (30 * US_PER_S)
 
 /* Hash buckets: a power of two, between these bounds, near max_flows. */
 #define CAP_MIN_BUCKETS 1024u
@@ -46,6 +47,12 @@
 #define PORT_DNS 53
 #define PORT_MDNS 5353
 #define PORT_LLMNR 5355
+#define PORT_DHCP_SERVER 67
+#define PORT_DHCP_CLIENT 68
+#define PORT_NTP 123
+#define PORT_NBNS 137
+#define PORT_HTTP 80
+#define PORT_HTTP_ALT 8080
 
 #define TLS_HANDSHAKE_RECORD 0x16
 
@@ -87,7 +94,15 @@ enum app_kind {
     APP_TLS,
     APP_HTTP,
     APP_DNS_TCP,
+    APP_SSH,           /* both directions buffered: banners and KEXINITs */
+    APP_DTLS,          /* UDP flow that started with a DTLS ClientHello */
+    APP_QUIC,          /* UDP flow that started with a QUIC v1/v2 long header */
 };
+
+/* Datagrams of a QUIC flow examined for the Initial packets of both
+ * sides before the flow is given up on. An estimate with margin: in the
+ * four public QUIC captures tried, both hellos came within 5 datagrams. */
+#define CAP_QUIC_DATAGRAMS_MAX 16
 
 /*
  * One direction of a TCP stream as seen by the parsers: in-order payload
@@ -101,6 +116,16 @@ typedef struct cap_stream {
     uint32_t next_seq;
     bool seq_known;
     bool http_waiting; /* HTTP: a request was parsed; wait for a segment starting a new one */
+    /* Segments that arrived beyond next_seq, copied and waiting for the
+     * gap to fill. Their bytes count against CAP_STREAM_MAX_BYTES together
+     * with len, so one direction never holds more than that. */
+    struct stream_segment {
+        uint32_t seq;
+        uint8_t *data;
+        size_t len;
+    } ooo[CAP_STREAM_OOO_SEGMENTS];
+    unsigned ooo_count;
+    size_t ooo_bytes;
 } cap_stream;
 
 /*
@@ -126,20 +151,35 @@ typedef struct flow_entry {
     uint64_t active_start_us;
     cap_flow rec;
     cap_stream stream[2]; /* index 0: client to server, 1: server to client */
+    cap_seq_track seq[2];  /* TCP: index 0 for src->dst, 1 for dst->src */
+    uint64_t syn_us, synack_us; /* TCP handshake times, 0 until seen */
+    cap_ssh_state *ssh;   /* APP_SSH only, until its record is emitted */
+    struct tls_state *tls; /* TLS/DTLS: parsed ClientHello awaiting its ServerHello */
+    cap_quic_flow *quic;  /* APP_QUIC only, until both hellos are parsed */
+    uint8_t quic_datagrams; /* datagrams fed to quic so far */
+    bool quic_server_done;  /* QUIC: the ServerHello was parsed into tls */
+    cap_http_conn *http;  /* APP_HTTP: requests awaiting their responses */
 } flow_entry;
+
+/*
+ * A TLS or DTLS connection whose ClientHello was parsed and whose record
+ * is not emitted yet: it goes out when the ServerHello is parsed or when
+ * the flow ends, whichever comes first.
+ */
+typedef struct tls_state {
+    cap_tls_hello hello;
+    uint64_t ts_us;             /* time of the packet that completed the ClientHello */
+    uint8_t transport;          /* fv_tls_transport */
+    bool client_done;           /* hello holds a ClientHello */
+    bool client_is_src;         /* DTLS: the ClientHello came from rec.src */
+    cap_dtls_reasm reasm[2];    /* DTLS: index 0 client hello, 1 server hello */
+    uint32_t quic_version;      /* QUIC: version of the Initial packets, else 0 */
+} tls_state;
 
 typedef struct flow_list {
     flow_entry *head, *tail;
 } flow_list;
 
-typedef struct frag_slot {
-    bool used;
-    uint8_t family, proto;
-    uint32_t id;
-    uint8_t src[16], dst[16];
-    uint16_t sport, dport;
-    uint64_t ts_us;
-} frag_slot;
 
 struct cap_engine {
     cap_config cfg;
@@ -154,8 +194,7 @@ struct cap_engine {
     uint64_t idle_us[CLASS_COUNT];
     uint64_t active_us;
     uint64_t next_expire_us;
-    frag_slot frags[CAP_FRAG_SLOTS];
-    unsigned frag_next; /* round-robin replacement cursor */
+    cap_frag_table *reasm; /* IP fragment reassembly (cap_frag.c) */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -214,11 +253,26 @@ static void act_append(flow_list *l, flow_entry *e)
 /* Streams                                                                */
 /* ---------------------------------------------------------------------- */
 
+/* Wipe and free every held out-of-order segment of S. */
+static void stream_drop_ooo(cap_stream *s)
+{
+    unsigned i;
+
+    for (i = 0; i < s->ooo_count; i++) {
+        sodium_memzero(s->ooo[i].data, s->ooo[i].len);
+        free(s->ooo[i].data);
+        s->ooo[i].data = NULL;
+    }
+    s->ooo_count = 0;
+    s->ooo_bytes = 0;
+}
+
 static void stream_clear(cap_stream *s)
 {
     if (s->buf != NULL)
         sodium_memzero(s->buf, s->len);
     s->len = 0;
+    stream_drop_ooo(s);
 }
 
 static void stream_free(cap_stream *s)
@@ -230,6 +284,7 @@ static void stream_free(cap_stream *s)
     s->buf = NULL;
     s->len = 0;
     s->alloc = 0;
+    stream_drop_ooo(s);
 }
 
 /* Grow S->buf to hold at least NEED bytes (at most CAP_STREAM_MAX_BYTES).
@@ -261,14 +316,101 @@ static bool stream_reserve(cap_stream *s, size_t need)
 
 enum append_result { APPEND_GAP = -1, APPEND_NOTHING = 0, APPEND_OK = 1, APPEND_NOMEM = -2 };
 
+static int stream_append_in_order(cap_stream *s, uint32_t seq, const uint8_t *data, size_t len);
+
 /*
- * Append the new in-order part of a segment (SEQ, DATA, LEN) to S. A
- * retransmission adds only bytes past next_seq; a segment that starts
- * beyond next_seq (a gap: loss or reordering) is ignored, since buffering
- * out-of-order segments would cost more than the metadata is worth. Bytes
- * past CAP_STREAM_MAX_BYTES are dropped but still advance next_seq.
+ * Hold a segment that starts beyond next_seq (SEQ, DATA, LEN) until the
+ * gap fills. It is dropped (and counted) when the queue is full, when it
+ * would end past CAP_STREAM_MAX_BYTES of stream, or when the held bytes
+ * and the buffer together would pass that size.
  */
-static int stream_append(cap_stream *s, uint32_t seq, const uint8_t *data, size_t len)
+static int stream_hold(cap_engine *eng, cap_stream *s, uint32_t seq, const uint8_t *data,
+                       size_t len)
+{
+    uint32_t ahead = seq - s->next_seq;
+    uint8_t *copy;
+    unsigned i;
+
+    for (i = 0; i < s->ooo_count; i++) {
+        if (s->ooo[i].seq == seq && s->ooo[i].len >= len)
+            return APPEND_GAP; /* already held */
+    }
+    if (s->ooo_count == CAP_STREAM_OOO_SEGMENTS || ahead > CAP_STREAM_MAX_BYTES ||
+        len > CAP_STREAM_MAX_BYTES - s->len - ahead ||
+        len > CAP_STREAM_MAX_BYTES - s->len - s->ooo_bytes) {
+        eng->stats.tcp_ooo_dropped++;
+        return APPEND_GAP;
+    }
+    copy = malloc(len);
+    if (copy == NULL)
+        return APPEND_NOMEM;
+    memcpy(copy, data, len);
+    s->ooo[s->ooo_count].seq = seq;
+    s->ooo[s->ooo_count].data = copy;
+    s->ooo[s->ooo_count].len = len;
+    s->ooo_count++;
+    s->ooo_bytes += len;
+    eng->stats.tcp_ooo_buffered++;
+    return APPEND_GAP;
+}
+
+/* Append every held segment that next_seq has reached, wiping each copy. */
+static int stream_drain(cap_stream *s)
+{
+    bool moved = true;
+    int rc = APPEND_NOTHING;
+
+    while (moved) {
+        unsigned i;
+
+        moved = false;
+        for (i = 0; i < s->ooo_count; i++) {
+            struct stream_segment seg = s->ooo[i];
+            int ar;
+
+            if ((int32_t)(seg.seq - s->next_seq) > 0)
+                continue;
+            s->ooo[i] = s->ooo[s->ooo_count - 1];
+            s->ooo_count--;
+            s->ooo_bytes -= seg.len;
+            ar = stream_append_in_order(s, seg.seq, seg.data, seg.len);
+            sodium_memzero(seg.data, seg.len);
+            free(seg.data);
+            if (ar == APPEND_NOMEM)
+                return APPEND_NOMEM;
+            if (ar == APPEND_OK)
+                rc = APPEND_OK;
+            moved = true;
+            break;
+        }
+    }
+    return rc;
+}
+
+/*
+ * Append a segment (SEQ, DATA, LEN) to S. A retransmission adds only
+ * bytes past next_seq. A segment that starts beyond next_seq (loss or
+ * reordering) is held, bounded, and appended once the gap fills.
+ */
+static int stream_append(cap_engine *eng, cap_stream *s, uint32_t seq, const uint8_t *data,
+                         size_t len)
+{
+    int ar, drained;
+
+    if (s->seq_known && (int32_t)(seq - s->next_seq) > 0)
+        return stream_hold(eng, s, seq, data, len);
+    ar = stream_append_in_order(s, seq, data, len);
+    if (ar != APPEND_OK || s->ooo_count == 0)
+        return ar;
+    drained = stream_drain(s);
+    return drained == APPEND_NOMEM ? APPEND_NOMEM : APPEND_OK;
+}
+
+/*
+ * Append the new in-order part of a segment to S. Bytes past
+ * CAP_STREAM_MAX_BYTES are dropped but still advance next_seq.
+ */
+static int stream_append_in_order(cap_stream *s, uint32_t seq, const uint8_t *data, size_t len)
 {
     int32_t delta;
     size_t room, take;
@@ -374,6 +516,8 @@ static void flow_emit(cap_engine *eng, flow_entry *e, fv_flow_end reason)
         eng->sink.on_flow(eng->sink.ctx, &rec);
 }
 
+static void tls_finish(cap_engine *eng, flow_entry *e);
+
 static void flow_remove(cap_engine *eng, flow_entry *e)
 {
     flow_entry **pp = bucket_of(eng, &e->key);
@@ -384,6 +528,14 @@ static void flow_remove(cap_engine *eng, flow_entry *e)
         *pp = e->hash_next;
     lru_unlink(&eng->lru[e->cls], e);
     act_unlink(&eng->active, e);
+    tls_finish(eng, e);
+    cap_quic_flow_destroy(&e->quic);
+    if (e->ssh != NULL) {
+        cap_ssh_finish(e->ssh, &eng->sink, &eng->stats);
+        free(e->ssh);
+        e->ssh = NULL;
+    }
+    cap_http_conn_finish(&e->http, &eng->sink, &eng->stats);
     stream_free(&e->stream[0]);
     stream_free(&e->stream[1]);
     free(e);
@@ -453,6 +605,50 @@ static bool client_is_sender(const cap_packet *pkt)
     return pkt->sport >= pkt->dport;
 }
 
+/* The fv_initiator that client_is_sender's answer for a first packet rests on. */
+static uint8_t initiator_of(const cap_packet *pkt)
+{
+    if ((pkt->tcp_flags & CAP_TCP_SYN) != 0)
+        return FV_INIT_SYN;
+    if (pkt->sport != pkt->dport)
+        return FV_INIT_PORT;
+    return FV_INIT_FIRST;
+}
+
+#define SWAP(type, a, b)                                                                           \
+    do {                                                                                           \
+        type swap_tmp_ = (a);                                                                      \
+        (a) = (b);                                                                                 \
+        (b) = swap_tmp_;                                                                           \
+    } while (0)
+
+/*
+ * Exchange the two sides of E's record, so that what was dst becomes src.
+ * Every per-direction field moves with its side, so the totals stay the
+ * same; the client streams swap because the client is now the other side.
+ */
+static void flow_swap(flow_entry *e)
+{
+    cap_flow *r = &e->rec;
+    uint8_t mac[6];
+
+    SWAP(cap_ip, r->src, r->dst);
+    SWAP(uint16_t, r->sport, r->dport);
+    SWAP(uint64_t, r->pkts_fwd, r->pkts_rev);
+    SWAP(uint64_t, r->bytes_fwd, r->bytes_rev);
+    SWAP(uint16_t, r->tcp_flags_fwd, r->tcp_flags_rev);
+    SWAP(uint32_t, r->retrans_fwd, r->retrans_rev);
+    SWAP(uint32_t, r->ooo_fwd, r->ooo_rev);
+    SWAP(cap_ip, r->outer_src, r->outer_dst);
+    memcpy(mac, r->src_mac, 6);
+    memcpy(r->src_mac, r->dst_mac, 6);
+    memcpy(r->dst_mac, mac, 6);
+    SWAP(cap_seq_track, e->seq[0], e->seq[1]);
+    SWAP(cap_stream, e->stream[0], e->stream[1]);
+    e->fin_seen = (uint8_t)(((e->fin_seen & 1) << 1) | ((e->fin_seen & 2) >> 1));
+    e->src_is_lo = !e->src_is_lo;
+}
+
 static flow_entry *flow_create(cap_engine *eng, const cap_flow_key *key, bool from_lo,
                                const cap_packet *pkt, uint64_t ts_us)
 {
@@ -468,8 +664,11 @@ static flow_entry *flow_create(cap_engine *eng, const cap_flow_key *key, bool fr
     e->key = *key;
     e->cls = class_of(pkt->proto);
     e->src_is_lo = from_lo;
-    e->client_is_src = pkt->proto == 6 ? client_is_sender(pkt) : true;
+    /* TCP records are turned so that src is the client (see flow_swap);
+     * other protocols keep the first packet's sender as src. */
+    e->client_is_src = true;
     e->active_start_us = ts_us;
+    e->rec.initiator = pkt->proto == 6 ? initiator_of(pkt) : FV_INIT_FIRST;
 
     e->rec.first_us = ts_us;
     e->rec.last_us = ts_us;
@@ -482,6 +681,8 @@ static flow_entry *flow_create(cap_engine *eng, const cap_flow_key *key, bool fr
     e->rec.has_mac = pkt->has_mac;
     memcpy(e->rec.src_mac, pkt->src_mac, 6);
     memcpy(e->rec.dst_mac, pkt->dst_mac, 6);
+    if (pkt->proto == 6 && !client_is_sender(pkt))
+        flow_swap(e);
 
     bucket = bucket_of(eng, key);
     e->hash_next = *bucket;
@@ -493,57 +694,63 @@ static flow_entry *flow_create(cap_engine *eng, const cap_flow_key *key, bool fr
     return e;
 }
 
+/* Record the application a parser recognised in E. The first one set
+ * stays, so a later, weaker guess does not overwrite it. */
+static void cap_flow_set_app(flow_entry *e, fv_app app)
+{
+    if (e != NULL && e->rec.app == FV_APP_NONE)
+        e->rec.app = (uint8_t)app;
+}
+
+/* Add PKTS packets of BYTES IP bytes, seen from FIRST_US to LAST_US, to
+ * one direction of E (fragments whose flow was known only later). */
+static void flow_account_bulk(flow_entry *e, bool fwd, uint32_t pkts, uint64_t bytes,
+                              uint64_t first_us, uint64_t last_us)
+{
+    if (pkts == 0)
+        return;
+    if (e->rec.pkts_fwd + e->rec.pkts_rev == 0 || first_us < e->rec.first_us)
+        e->rec.first_us = first_us;
+    if (last_us > e->rec.last_us)
+        e->rec.last_us = last_us;
+    if (fwd) {
+        e->rec.pkts_fwd += pkts;
+        e->rec.bytes_fwd += bytes;
+    } else {
+        e->rec.pkts_rev += pkts;
+        e->rec.bytes_rev += bytes;
+    }
+}
+
 /* ---------------------------------------------------------------------- */
 /* Fragments                                                              */
 /* ---------------------------------------------------------------------- */
 
-static bool frag_matches(const frag_slot *s, const cap_packet *pkt)
+/* Count orphaned fragments (their datagram's first fragment never came)
+ * in a portless flow of their protocol between their addresses. */
+static void frag_orphan(void *ctx, const cap_frag_orphan *o)
 {
-    return s->used && s->family == pkt->src.family && s->proto == pkt->proto &&
-           s->id == pkt->frag_id && memcmp(s->src, pkt->src.addr, 16) == 0 &&
-           memcmp(s->dst, pkt->dst.addr, 16) == 0;
-}
+    cap_engine *eng = ctx;
+    cap_packet pkt;
+    cap_flow_key key;
+    flow_entry *e;
+    bool from_lo, fwd;
 
-/*
- * Give a fragment the ports of its datagram. A first fragment records its
- * ports in the table; a later fragment takes them from there when the
- * first fragment was seen within CAP_FRAG_TTL_US, and otherwise stays
- * portless. The table is a small ring, so a burst of more than
- * CAP_FRAG_SLOTS interleaved datagrams loses the oldest mappings.
- */
-static void frag_resolve(cap_engine *eng, cap_packet *pkt, uint64_t ts_us)
-{
-    unsigned i;
-
-    if (pkt->first_fragment) {
-        frag_slot *s;
-
-        if (!pkt->has_ports)
+    memset(&pkt, 0, sizeof pkt);
+    pkt.src = o->src;
+    pkt.dst = o->dst;
+    pkt.proto = o->proto;
+    from_lo = key_make(&pkt, &key);
+    e = flow_find(eng, &key);
+    if (e == NULL) {
+        e = flow_create(eng, &key, from_lo, &pkt, o->first_us);
+        if (e == NULL)
             return;
-        s = &eng->frags[eng->frag_next];
-        eng->frag_next = (eng->frag_next + 1) % CAP_FRAG_SLOTS;
-        s->used = true;
-        s->family = pkt->src.family;
-        s->proto = pkt->proto;
-        s->id = pkt->frag_id;
-        memcpy(s->src, pkt->src.addr, 16);
-        memcpy(s->dst, pkt->dst.addr, 16);
-        s->sport = pkt->sport;
-        s->dport = pkt->dport;
-        s->ts_us = ts_us;
-        return;
     }
-
-    for (i = 0; i < CAP_FRAG_SLOTS; i++) {
-        const frag_slot *s = &eng->frags[i];
-
-        if (frag_matches(s, pkt) && ts_us - s->ts_us <= CAP_FRAG_TTL_US) {
-            pkt->has_ports = true;
-            pkt->sport = s->sport;
-            pkt->dport = s->dport;
-            return;
-        }
-    }
+    fwd = from_lo == e->src_is_lo;
+    flow_account_bulk(e, fwd, o->pkts, o->bytes, o->first_us, o->last_us);
+    lru_unlink(&eng->lru[e->cls], e);
+    lru_append(&eng->lru[e->cls], e);
 }
 
 /* ---------------------------------------------------------------------- */
@@ -553,6 +760,41 @@ static void frag_resolve(cap_engine *eng, cap_packet *pkt, uint64_t ts_us)
 static bool is_dns_port(uint16_t port)
 {
     return port == PORT_DNS || port == PORT_MDNS || port == PORT_LLMNR;
+}
+
+/* Name the DNS flavour by port: mDNS and LLMNR share the DNS message
+ * format but run on their own ports. */
+static uint8_t dns_protocol_of(uint16_t port_a, uint16_t port_b)
+{
+    if (port_a == PORT_MDNS || port_b == PORT_MDNS)
+        return FV_DNS_PROTO_MDNS;
+    if (port_a == PORT_LLMNR || port_b == PORT_LLMNR)
+        return FV_DNS_PROTO_LLMNR;
+    return FV_DNS_PROTO_DNS;
+}
+
+/* Count a rejected message or a cut answer section under its reason. */
+static void dns_count_error(cap_engine *eng, uint8_t error)
+{
+    switch (error) {
+    case CAP_DNS_ERR_TRUNCATED:
+        eng->stats.dns_truncated++;
+        break;
+    case CAP_DNS_ERR_LABEL_TYPE:
+        eng->stats.dns_bad_label_type++;
+        break;
+    case CAP_DNS_ERR_POINTER:
+        eng->stats.dns_bad_pointer++;
+        break;
+    case CAP_DNS_ERR_NAME_LENGTH:
+        eng->stats.dns_name_too_long++;
+        break;
+    case CAP_DNS_ERR_RDATA:
+        eng->stats.dns_bad_rdata++;
+        break;
+    default:
+        break;
+    }
 }
 
 /* Emit one parsed DNS message. The query's sender is the client, so for a
@@ -585,6 +827,16 @@ static void dns_emit(cap_engine *eng, const cap_dns_msg *m, const cap_ip *sender
     ev.answer_count = m->ancount;
     memcpy(ev.qname, m->qname, sizeof ev.qname);
     ev.qname[sizeof ev.qname - 1] = '\0';
+    ev.protocol = dns_protocol_of(sender_port, receiver_port);
+    ev.qdcount = m->qdcount;
+    ev.question_count = m->question_count;
+    memcpy(ev.questions, m->questions, sizeof ev.questions);
+    ev.a_count = m->a_count;
+    ev.aaaa_count = m->aaaa_count;
+    ev.cname_count = m->cname_count;
+    memcpy(ev.a, m->a, sizeof ev.a);
+    memcpy(ev.aaaa, m->aaaa, sizeof ev.aaaa);
+    memcpy(ev.cnames, m->cnames, sizeof ev.cnames);
     if (eng->sink.on_dns != NULL)
         eng->sink.on_dns(eng->sink.ctx, &ev);
 }
@@ -597,9 +849,14 @@ static void dns_parse_one(cap_engine *eng, const uint8_t *data, size_t len, cons
     memset(&m, 0, sizeof m);
     if (cap_dns_parse(data, len, &m) != FV_OK) {
         eng->stats.dns_malformed++;
+        dns_count_error(eng, m.error);
         return;
     }
     eng->stats.dns_messages++;
+    if (m.answers_incomplete) {
+        eng->stats.dns_answers_incomplete++;
+        dns_count_error(eng, m.error);
+    }
     dns_emit(eng, &m, &pkt->src, pkt->sport, &pkt->dst, pkt->dport, transport, ts_us);
 }
 
@@ -620,89 +877,305 @@ static void client_server(const flow_entry *e, cap_ip *client, uint16_t *cport, 
     }
 }
 
-/* Return true if DATA starts like an HTTP/1.x request line: an upper-case
+/*
+ * Return true if DATA starts like an HTTP/1.x request line: an upper-case
  * token of 1 to 15 characters and a space, and, when the first line ends
- * within DATA, " HTTP/1." on that line. */
-static bool looks_like_http_request(const uint8_t *data, size_t len)
+ * within DATA, "HTTP/1." on that line. Sent to port 80 or 8080, a token
+ * alone on its line, or a line without a version, is accepted too,
+ * because clients send such broken request lines ("OPTIONS",
+ * "GET /HTTP/1.1") and the request parser accepts them.
+ */
+static bool looks_like_http_request(const uint8_t *data, size_t len, uint16_t dport)
 {
+    bool http_port = dport == PORT_HTTP || dport == PORT_HTTP_ALT;
     size_t i = 0, eol;
 
     while (i < len && i < 16 && ((data[i] >= 'A' && data[i] <= 'Z') || data[i] == '-' ||
                                  data[i] == '_'))
         i++;
-    if (i == 0 || i >= 16 || i >= len || data[i] != ' ')
+    if (i == 0 || i >= 16 || i >= len)
         return false;
+    if (data[i] != ' ')
+        return http_port && (data[i] == '\r' || data[i] == '\n');
     for (eol = i; eol < len && data[eol] != '\n'; eol++)
         ;
-    if (eol == len)
+    if (eol == len || http_port)
         return true;
     for (; i + 7 <= eol; i++) {
-        if (memcmp(data + i, " HTTP/1.", 7) == 0)
+        if (memcmp(data + i, "HTTP/1.", 7) == 0)
             return true;
     }
     return false;
 }
 
-static void tls_run(cap_engine *eng, flow_entry *e, uint64_t ts_us)
+/* Hand E's pending TLS record, if any, to the sink and free the state.
+ * Without a ServerHello the server fields stay empty. */
+static void tls_finish(cap_engine *eng, flow_entry *e)
 {
-    cap_stream *s = &e->stream[0];
-    cap_tls_hello hello;
+    tls_state *t = e->tls;
+    const cap_tls_hello *h;
     cap_tls ev;
-    int rc;
 
-    memset(&hello, 0, sizeof hello);
-    rc = cap_tls_parse_client_hello(s->buf, s->len, &hello);
-    if (rc == FV_ERR_TRUNCATED && s->len < CAP_STREAM_MAX_BYTES)
+    if (t == NULL)
         return;
-    if (rc != FV_OK) {
-        eng->stats.tls_malformed++;
-        goto done;
+    e->tls = NULL;
+    h = &t->hello;
+    if (t->client_done) {
+        memset(&ev, 0, sizeof ev);
+        ev.ts_us = t->ts_us;
+        client_server(e, &ev.client, &ev.client_port, &ev.server, &ev.server_port);
+        if ((t->transport == FV_TLS_DTLS || t->transport == FV_TLS_QUIC) &&
+            t->client_is_src != e->client_is_src) {
+            /* UDP: the DTLS or QUIC client is the ClientHello's sender. */
+            cap_ip ip = ev.client;
+            uint16_t port = ev.client_port;
+            ev.client = ev.server;
+            ev.client_port = ev.server_port;
+            ev.server = ip;
+            ev.server_port = port;
+        }
+        ev.version = h->version;
+        memcpy(ev.sni, h->sni, sizeof ev.sni);
+        ev.sni[sizeof ev.sni - 1] = '\0';
+        ev.transport = t->transport;
+        ev.quic_version = t->quic_version;
+        ev.alpn_count = h->alpn_count;
+        memcpy(ev.alpn, h->alpn, sizeof ev.alpn);
+        ev.supported_versions_count = h->supported_versions_count;
+        memcpy(ev.supported_versions, h->supported_versions, sizeof ev.supported_versions);
+        ev.cipher_count = h->cipher_count;
+        ev.extension_count = h->extension_count;
+        memcpy(ev.ja3, h->ja3, sizeof ev.ja3);
+        memcpy(ev.ja4, h->ja4, sizeof ev.ja4);
+        ev.server_version = h->server_version;
+        ev.server_cipher = h->server_cipher;
+        memcpy(ev.server_alpn, h->server_alpn, sizeof ev.server_alpn);
+        memcpy(ev.ja3s, h->ja3s, sizeof ev.ja3s);
+        if (eng->sink.on_tls != NULL)
+            eng->sink.on_tls(eng->sink.ctx, &ev);
     }
-
-    eng->stats.tls_hellos++;
-    memset(&ev, 0, sizeof ev);
-    ev.ts_us = ts_us;
-    client_server(e, &ev.client, &ev.client_port, &ev.server, &ev.server_port);
-    ev.version = hello.version;
-    memcpy(ev.sni, hello.sni, sizeof ev.sni);
-    ev.sni[sizeof ev.sni - 1] = '\0';
-    if (eng->sink.on_tls != NULL)
-        eng->sink.on_tls(eng->sink.ctx, &ev);
-
-done:
-    e->app = APP_NONE;
-    stream_free(s);
+    cap_dtls_reasm_clear(&t->reasm[0]);
+    cap_dtls_reasm_clear(&t->reasm[1]);
+    sodium_memzero(t, sizeof *t);
+    free(t);
 }
 
-static void http_run(cap_engine *eng, flow_entry *e, uint64_t ts_us)
+/* Return E's TLS state, allocating it on first use (NULL if out of memory). */
+static tls_state *tls_state_of(flow_entry *e, uint8_t transport)
 {
-    cap_stream *s = &e->stream[0];
-    cap_http_req req;
-    cap_http ev;
+    if (e->tls == NULL) {
+        e->tls = calloc(1, sizeof *e->tls);
+        if (e->tls != NULL)
+            e->tls->transport = transport;
+    }
+    return e->tls;
+}
+
+/*
+ * TLS over TCP. The client stream (CDIR 0) is parsed until its ClientHello
+ * is complete; then the server stream (CDIR 1) until its ServerHello is,
+ * which emits the record. The stream buffers are freed as soon as their
+ * hello is parsed or found malformed.
+ */
+static int tls_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us)
+{
+    cap_stream *s = &e->stream[cdir];
+    tls_state *t;
     int rc;
 
-    memset(&req, 0, sizeof req);
-    rc = cap_http_parse_request(s->buf, s->len, &req);
-    if (rc == FV_ERR_TRUNCATED && s->len < CAP_STREAM_MAX_BYTES)
-        return;
-    if (rc != FV_OK) {
-        eng->stats.http_malformed++;
-    } else {
-        eng->stats.http_requests++;
-        memset(&ev, 0, sizeof ev);
-        ev.ts_us = ts_us;
-        client_server(e, &ev.client, &ev.client_port, &ev.server, &ev.server_port);
-        memcpy(ev.method, req.method, sizeof ev.method);
-        ev.method[sizeof ev.method - 1] = '\0';
-        memcpy(ev.host, req.host, sizeof ev.host);
-        ev.host[sizeof ev.host - 1] = '\0';
-        if (eng->sink.on_http != NULL)
-            eng->sink.on_http(eng->sink.ctx, &ev);
+    if (cdir == 0) {
+        cap_tls_hello hello;
+
+        rc = cap_tls_parse_client_hello(s->buf, s->len, &hello);
+        if (rc == FV_ERR_TRUNCATED && s->len < CAP_STREAM_MAX_BYTES)
+            return FV_OK;
+        stream_free(s);
+        if (rc != FV_OK) {
+            eng->stats.tls_malformed++;
+            e->app = APP_NONE;
+            stream_free(&e->stream[1]);
+            return rc == FV_ERR_NOMEM ? rc : FV_OK;
+        }
+        eng->stats.tls_hellos++;
+        t = tls_state_of(e, FV_TLS_TCP);
+        if (t == NULL)
+            return FV_ERR_NOMEM;
+        t->hello = hello;
+        t->ts_us = ts_us;
+        t->client_done = true;
+        /* The server may have answered within the same flight. */
+        if (e->stream[1].len == 0)
+            return FV_OK;
+        cdir = 1;
+        s = &e->stream[1];
     }
 
-    /* Keep-alive: the next request is looked for at the start of a later segment. */
-    stream_clear(s);
-    s->http_waiting = true;
+    t = e->tls;
+    if (t == NULL || !t->client_done)
+        return FV_OK;   /* server bytes before the ClientHello: keep them */
+    rc = cap_tls_parse_server_hello(s->buf, s->len, &t->hello);
+    if (rc == FV_ERR_TRUNCATED && s->len < CAP_STREAM_MAX_BYTES)
+        return FV_OK;
+    stream_free(s);
+    e->app = APP_NONE;
+    tls_finish(eng, e);
+    return rc == FV_ERR_NOMEM ? rc : FV_OK;
+}
+
+/*
+ * DTLS over UDP: a flow whose first datagram is a DTLS ClientHello. The
+ * client's hello fragments are joined, then the server's; the record is
+ * emitted at the ServerHello or when the flow ends.
+ */
+static int dtls_run(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool fwd,
+                    uint64_t ts_us)
+{
+    tls_state *t = e->tls;
+    bool from_client;
+    int rc;
+
+    if (t == NULL) {
+        if (e->app != APP_UNDECIDED ||
+            !cap_dtls_looks_like_client_hello(pkt->payload, pkt->payload_len))
+            return FV_OK;
+        t = tls_state_of(e, FV_TLS_DTLS);
+        if (t == NULL)
+            return FV_ERR_NOMEM;
+        e->app = APP_DTLS;
+        t->client_is_src = fwd;
+    }
+    if (e->app != APP_DTLS)
+        return FV_OK;
+    from_client = fwd == t->client_is_src;
+
+    if (from_client && !t->client_done) {
+        rc = cap_dtls_feed(&t->reasm[0], pkt->payload, pkt->payload_len, 1, &t->hello);
+        if (rc == FV_ERR_TRUNCATED)
+            return FV_OK;
+        cap_dtls_reasm_clear(&t->reasm[0]);
+        if (rc != FV_OK) {
+            eng->stats.tls_malformed++;
+            e->app = APP_NONE;
+            tls_finish(eng, e);
+            return rc == FV_ERR_NOMEM ? rc : FV_OK;
+        }
+        eng->stats.tls_hellos++;
+        t->client_done = true;
+        t->ts_us = ts_us;
+    } else if (!from_client && t->client_done) {
+        rc = cap_dtls_feed(&t->reasm[1], pkt->payload, pkt->payload_len, 2, &t->hello);
+        if (rc == FV_ERR_TRUNCATED)
+            return FV_OK;
+        e->app = APP_NONE;
+        tls_finish(eng, e);
+        return rc == FV_ERR_NOMEM ? rc : FV_OK;
+    }
+    return FV_OK;
+}
+
+/*
+ * QUIC over UDP: a flow whose first datagram starts with a version 1 or 2
+ * long header. Initial packets of both sides are decrypted (cap_quic.c)
+ * until their CRYPTO data contains the ClientHello and the ServerHello.
+ * Both are parsed into one TLS record. It is emitted when both are seen,
+ * after CAP_QUIC_DATAGRAMS_MAX datagrams, or when the flow ends. The QUIC
+ * state, with every decrypted byte, is wiped and freed then.
+ */
+static int quic_run(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool fwd,
+                    uint64_t ts_us)
+{
+    cap_quic_hello hello;
+    tls_state *t;
+    int rc;
+
+    if (e->quic == NULL) {
+        if (e->app != APP_UNDECIDED || !cap_quic_looks_long_header(pkt->payload, pkt->payload_len))
+            return FV_OK;
+        rc = cap_quic_flow_create(&e->quic);
+        if (rc != FV_OK)
+            return rc;
+        e->app = APP_QUIC;
+        e->quic_datagrams = 0;
+        e->quic_server_done = false;
+    }
+    if (e->app != APP_QUIC)
+        return FV_OK;
+
+    e->quic_datagrams++;
+    rc = cap_quic_flow_datagram(e->quic, fwd ? 0 : 1, pkt->payload, pkt->payload_len, &hello);
+    if (rc == FV_ERR_TRUNCATED) {
+        rc = FV_OK;
+        if (e->quic_datagrams < CAP_QUIC_DATAGRAMS_MAX)
+            return FV_OK;
+        goto out;   /* a hello is missing: not counted as malformed */
+    }
+    if (rc != FV_OK) {
+        eng->stats.tls_malformed++;
+        goto out;
+    }
+
+    t = tls_state_of(e, FV_TLS_QUIC);
+    if (t == NULL) {
+        rc = FV_ERR_NOMEM;
+        goto out;
+    }
+    rc = cap_tls_parse_handshake_hello(hello.msg, hello.len, 'q', &t->hello);
+    if (rc != FV_OK) {
+        eng->stats.tls_malformed++;
+        goto out;
+    }
+    if (hello.is_server) {
+        e->quic_server_done = true;
+    } else {
+        cap_flow_set_app(e, FV_APP_QUIC);
+        eng->stats.tls_hellos++;
+        t->client_done = true;
+        t->client_is_src = fwd;
+        t->ts_us = ts_us;
+        t->quic_version = hello.version;
+    }
+    if (!(t->client_done && e->quic_server_done) && e->quic_datagrams < CAP_QUIC_DATAGRAMS_MAX)
+        return FV_OK;
+
+out:
+    tls_finish(eng, e);
+    cap_quic_flow_destroy(&e->quic);
+    e->app = APP_NONE;
+    return rc == FV_ERR_NOMEM ? rc : FV_OK;
+}
+
+/* Run the request/response pairing over stream CDIR and drop the bytes
+ * it used. Returns FV_ERR_NOMEM when the pairing state cannot be made. */
+static int http_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us)
+{
+    cap_stream *s = &e->stream[cdir];
+    cap_http tmpl;
+    bool resync = false;
+
+    if (e->http == NULL) {
+        e->http = cap_http_conn_create();
+        if (e->http == NULL)
+            return FV_ERR_NOMEM;
+    }
+    memset(&tmpl, 0, sizeof tmpl);
+    tmpl.ts_us = ts_us;
+    client_server(e, &tmpl.client, &tmpl.client_port, &tmpl.server, &tmpl.server_port);
+
+    size_t used = cap_http_conn_feed(e->http, cdir, s->buf, s->len,
+                                     s->len >= CAP_STREAM_MAX_BYTES, &tmpl, &eng->sink,
+                                     &eng->stats, &resync);
+    if (used >= s->len) {
+        stream_clear(s);
+    } else if (used > 0) {
+        memmove(s->buf, s->buf + used, s->len - used);
+        sodium_memzero(s->buf + (s->len - used), used);
+        s->len -= used;
+    }
+    /* The client side lost track of message boundaries: the next request
+     * is looked for at the start of a later segment. */
+    if (resync)
+        s->http_waiting = true;
+    return FV_OK;
 }
 
 /* Parse every complete length-prefixed DNS message (RFC 1035 4.2.2) in
@@ -733,9 +1206,56 @@ static void dns_tcp_run(cap_engine *eng, cap_stream *s, const cap_packet *pkt, u
     }
 }
 
+/* An SSL 2.0 CLIENT-HELLO record: 2-byte header with the high bit set,
+ * then message type 1 and a version of 0x0002 or 0x03xx. */
+static bool looks_like_sslv2_hello(const cap_packet *pkt)
+{
+    return pkt->payload_len >= 5 && (pkt->payload[0] & 0x80) != 0 && pkt->payload[2] == 1 &&
+           ((pkt->payload[3] == 0 && pkt->payload[4] == 2) || pkt->payload[3] == 3);
+}
+
+/* Start SSH parsing on E: the first payload of either side began with
+ * "SSH-". Returns false when the state cannot be allocated. */
+static bool ssh_start(flow_entry *e)
+{
+    e->ssh = calloc(1, sizeof *e->ssh);
+    if (e->ssh == NULL)
+        return false;
+    client_server(e, &e->ssh->ev.client, &e->ssh->ev.client_port, &e->ssh->ev.server,
+                  &e->ssh->ev.server_port);
+    e->app = APP_SSH;
+    return true;
+}
+
+/* Read the buffered start of direction CDIR; once both sides are done,
+ * emit the record and stop parsing the flow. */
+static void ssh_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us)
+{
+    cap_stream *s = &e->stream[cdir];
+
+    if (e->ssh == NULL ||
+        !cap_ssh_step(e->ssh, cdir, s->buf, s->len, s->len >= CAP_STREAM_MAX_BYTES, &eng->stats,
+                      ts_us))
+        return;
+    cap_ssh_finish(e->ssh, &eng->sink, &eng->stats);
+    free(e->ssh);
+    e->ssh = NULL;
+    e->app = APP_NONE;
+    stream_free(&e->stream[0]);
+    stream_free(&e->stream[1]);
+}
+
+/* The SSH identification string starts every SSH stream (RFC 4253 4.2),
+ * whatever the port. */
+static bool looks_like_ssh(const cap_packet *pkt)
+{
+    return pkt->payload_len >= 4 && memcmp(pkt->payload, "SSH-", 4) == 0;
+}
+
 /*
  * Feed one TCP segment to the application stage. The first payload the
- * client sends decides the protocol: DNS when either port is 53, TLS when
+ * client sends decides the protocol: SSH when either side's first payload
+ * starts with "SSH-", DNS when either port is 53, TLS when
  * it starts with a handshake record (any port), HTTP when it looks like a
  * request line. Returns FV_ERR_NOMEM only when a stream buffer could not
  * grow.
@@ -756,13 +1276,16 @@ static int tcp_app(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool f
         return FV_OK;
 
     if (e->app == APP_UNDECIDED) {
-        if (e->rec.sport == PORT_DNS || e->rec.dport == PORT_DNS)
+        if (looks_like_ssh(pkt)) {
+            if (!ssh_start(e))
+                return FV_ERR_NOMEM;
+        } else if (e->rec.sport == PORT_DNS || e->rec.dport == PORT_DNS)
             e->app = APP_DNS_TCP;
         else if (cdir != 0)
             return FV_OK; /* server speaks first (banners): wait for the client */
-        else if (pkt->payload[0] == TLS_HANDSHAKE_RECORD)
+        else if (pkt->payload[0] == TLS_HANDSHAKE_RECORD || looks_like_sslv2_hello(pkt))
             e->app = APP_TLS;
-        else if (looks_like_http_request(pkt->payload, pkt->payload_len))
+        else if (looks_like_http_request(pkt->payload, pkt->payload_len, pkt->dport))
             e->app = APP_HTTP;
         else
             e->app = APP_NONE;
@@ -770,19 +1293,21 @@ static int tcp_app(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool f
             return FV_OK;
     }
 
-    if (e->app != APP_DNS_TCP && cdir != 0)
+    if (e->app != APP_DNS_TCP && e->app != APP_TLS && e->app != APP_HTTP && e->app != APP_SSH && cdir != 0)
         return FV_OK;
 
-    if (e->app == APP_HTTP && s->http_waiting) {
-        if (!looks_like_http_request(pkt->payload, pkt->payload_len))
+    if (e->app == APP_HTTP && cdir == 0 && s->http_waiting) {
+        if (!looks_like_http_request(pkt->payload, pkt->payload_len, pkt->dport))
             return FV_OK;
         stream_clear(s);
         s->next_seq = pkt->tcp_seq;
         s->seq_known = true;
         s->http_waiting = false;
+        if (e->http != NULL)
+            cap_http_conn_client_resumed(e->http);
     }
 
-    ar = stream_append(s, pkt->tcp_seq, pkt->payload, pkt->payload_len);
+    ar = stream_append(eng, s, pkt->tcp_seq, pkt->payload, pkt->payload_len);
     if (ar == APPEND_NOMEM)
         return FV_ERR_NOMEM;
     if (ar != APPEND_OK)
@@ -790,18 +1315,35 @@ static int tcp_app(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool f
 
     switch (e->app) {
     case APP_TLS:
-        tls_run(eng, e, ts_us);
-        break;
+        return tls_run(eng, e, cdir, ts_us);
     case APP_HTTP:
-        http_run(eng, e, ts_us);
-        break;
+        return http_run(eng, e, cdir, ts_us);
     case APP_DNS_TCP:
         dns_tcp_run(eng, s, pkt, ts_us);
+        break;
+    case APP_SSH:
+        ssh_run(eng, e, cdir, ts_us);
         break;
     default:
         break;
     }
     return FV_OK;
+}
+
+/* DHCP (67/68), NetBIOS name service (137) and NTP (123): each datagram
+ * stands alone, so no stream state is kept. */
+static void udp_extra_apps(cap_engine *eng, flow_entry *e, const cap_packet *pkt, uint64_t ts_us)
+{
+    bool dhcp_a = pkt->sport == PORT_DHCP_SERVER || pkt->sport == PORT_DHCP_CLIENT;
+    bool dhcp_b = pkt->dport == PORT_DHCP_SERVER || pkt->dport == PORT_DHCP_CLIENT;
+
+    if (dhcp_a && dhcp_b)
+        cap_dhcp_handle(&eng->sink, &eng->stats, pkt, ts_us);
+    else if (pkt->sport == PORT_NBNS || pkt->dport == PORT_NBNS)
+        cap_nbns_handle(&eng->sink, &eng->stats, pkt, ts_us);
+    else if ((pkt->sport == PORT_NTP || pkt->dport == PORT_NTP) && e->rec.ntp_version == 0 &&
+             cap_ntp_peek(pkt->payload, pkt->payload_len, &e->rec.ntp_mode, &e->rec.ntp_version))
+        eng->stats.ntp_packets++;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -859,7 +1401,129 @@ static bool flow_account(flow_entry *e, const cap_packet *pkt, bool from_lo, uin
         e->rec.icmp_type = pkt->icmp_type;
         e->rec.icmp_code = pkt->icmp_code;
     }
+    /* The first tunneled packet decides the flow's tunnel, stored in the
+     * record's direction. */
+    if (pkt->tunnel_type != FV_TUNNEL_NONE && e->rec.tunnel_type == FV_TUNNEL_NONE) {
+        e->rec.tunnel_type = pkt->tunnel_type;
+        e->rec.outer_src = fwd ? pkt->outer_src : pkt->outer_dst;
+        e->rec.outer_dst = fwd ? pkt->outer_dst : pkt->outer_src;
+    }
     return fwd;
+}
+
+/*
+ * TCP state of one segment PKT in E, which went src->dst when *FWD:
+ * turn the record when a SYN or SYN-ACK shows the client is dst (and
+ * update *FWD), time the handshake, and classify the segment's sequence
+ * range. The RTT is the client-side handshake time, SYN to the client's
+ * ACK of the SYN-ACK, as Zeek and Suricata measure it at the capture point.
+ */
+static void tcp_track(flow_entry *e, const cap_packet *pkt, bool *fwd, uint64_t ts_us)
+{
+    uint16_t flags = pkt->tcp_flags;
+    bool syn = (flags & CAP_TCP_SYN) != 0, ack = (flags & CAP_TCP_ACK) != 0;
+    uint32_t seg_len;
+    cap_seq_class cls;
+
+    if (syn && e->rec.initiator != FV_INIT_SYN) {
+        /* A SYN's sender or a SYN-ACK's receiver is the client. */
+        if ((!ack && !*fwd) || (ack && *fwd)) {
+            flow_swap(e);
+            *fwd = !*fwd;
+        }
+        e->rec.initiator = FV_INIT_SYN;
+    }
+
+    if (syn && !ack && *fwd && e->syn_us == 0)
+        e->syn_us = ts_us;
+    else if (syn && ack && !*fwd && e->syn_us != 0 && e->synack_us == 0)
+        e->synack_us = ts_us;
+    else if (!syn && ack && *fwd && e->synack_us != 0 && e->rec.rtt_us == 0) {
+        uint64_t rtt = ts_us >= e->syn_us ? ts_us - e->syn_us : 0;
+
+        e->rec.rtt_us = rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
+    }
+
+    /* A RST's sequence number need not lie in the window: do not classify it. */
+    if ((flags & CAP_TCP_RST) != 0)
+        return;
+    seg_len = pkt->tcp_seg_len + (syn ? 1u : 0u) + ((flags & CAP_TCP_FIN) != 0 ? 1u : 0u);
+    cls = cap_seq_track_segment(&e->seq[*fwd ? 0 : 1], pkt->tcp_seq, seg_len);
+    if (cls == CAP_SEQ_RETRANS) {
+        if (*fwd)
+            e->rec.retrans_fwd++;
+        else
+            e->rec.retrans_rev++;
+    } else if (cls == CAP_SEQ_OUT_OF_ORDER) {
+        if (*fwd)
+            e->rec.ooo_fwd++;
+        else
+            e->rec.ooo_rev++;
+    }
+}
+
+/*
+ * Attribute an ICMP error (PKT, counted in its own flow E) to the flow its
+ * quoted header belongs to: that flow's icmp_errors grows and E is marked
+ * icmp_quoted. The quoted packet went from quote_src to quote_dst.
+ */
+static void icmp_attribute(cap_engine *eng, flow_entry *e, const cap_packet *pkt)
+{
+    cap_packet quoted;
+    cap_flow_key key;
+    flow_entry *target;
+
+    if (!pkt->has_quote) {
+        eng->stats.icmp_errors_unmatched++;
+        return;
+    }
+    memset(&quoted, 0, sizeof quoted);
+    quoted.src = pkt->quote_src;
+    quoted.dst = pkt->quote_dst;
+    quoted.proto = pkt->quote_proto;
+    quoted.has_ports = pkt->quote_has_ports;
+    quoted.sport = pkt->quote_sport;
+    quoted.dport = pkt->quote_dport;
+    (void)key_make(&quoted, &key);
+    target = flow_find(eng, &key);
+    if (target == NULL || target == e) {
+        eng->stats.icmp_errors_unmatched++;
+        return;
+    }
+    target->rec.icmp_errors++;
+    e->rec.icmp_quoted = true;
+    eng->stats.icmp_errors_matched++;
+}
+
+/* Counters that grow when a parser recognises a message, read before and
+ * after the application stage to learn which application a flow carries. */
+typedef struct app_marks {
+    uint64_t dns, tls, http;
+} app_marks;
+
+static app_marks app_marks_take(const cap_engine *eng)
+{
+    app_marks m = {eng->stats.dns_messages, eng->stats.tls_hellos, eng->stats.http_requests};
+
+    return m;
+}
+
+static void app_marks_apply(flow_entry *e, const app_marks *before, const app_marks *after)
+{
+    uint16_t lo = e->rec.sport < e->rec.dport ? e->rec.sport : e->rec.dport;
+
+    if (after->dns != before->dns) {
+        if (e->rec.sport == PORT_MDNS || e->rec.dport == PORT_MDNS)
+            cap_flow_set_app(e, FV_APP_MDNS);
+        else if (e->rec.sport == PORT_LLMNR || e->rec.dport == PORT_LLMNR)
+            cap_flow_set_app(e, FV_APP_LLMNR);
+        else if (lo == PORT_DNS || e->rec.sport == PORT_DNS || e->rec.dport == PORT_DNS)
+            cap_flow_set_app(e, FV_APP_DNS);
+    }
+    if (after->tls != before->tls)
+        cap_flow_set_app(e, FV_APP_TLS);
+    if (after->http != before->http)
+        cap_flow_set_app(e, FV_APP_HTTP);
 }
 
 int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const uint8_t *data,
@@ -870,6 +1534,8 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
     cap_flow_key key;
     flow_entry *e;
     bool from_lo, fwd;
+    cap_frag_outcome frag;
+    app_marks marks_before, marks_after;
     int rc = FV_OK;
 
     if (engine == NULL || (data == NULL && caplen > 0))
@@ -893,9 +1559,20 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
     }
     engine->stats.ip_packets++;
 
+    if (pkt.tunnel_too_deep)
+        engine->stats.tunnel_too_deep++;
+
+    memset(&frag, 0, sizeof frag);
     if (pkt.is_fragment) {
         engine->stats.fragments++;
-        frag_resolve(engine, &pkt, ts_us);
+        cap_frag_add(engine->reasm, &pkt, ts_us, &frag);
+        if (frag.defer)
+            return FV_OK; /* counted when its first fragment arrives or its datagram ends */
+        if (frag.have_ports) {
+            pkt.has_ports = true;
+            pkt.sport = frag.sport;
+            pkt.dport = frag.dport;
+        }
     }
 
     /* Find the flow; one idle past its timeout ends before the packet counts. */
@@ -917,17 +1594,46 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
             return FV_ERR_NOMEM;
     }
     fwd = flow_account(e, &pkt, from_lo, ts_us);
+    flow_account_bulk(e, fwd, frag.released_pkts, frag.released_bytes, frag.released_first_us,
+                      ts_us);
     lru_unlink(&engine->lru[e->cls], e);
     lru_append(&engine->lru[e->cls], e);
+    if (pkt.proto == 6 && pkt.has_ports && !pkt.is_fragment)
+        tcp_track(e, &pkt, &fwd, ts_us);
+    if (pkt.icmp_error)
+        icmp_attribute(engine, e, &pkt);
 
-    /* Application metadata, only from unfragmented datagrams.
-     * NOTE: a fragmented DNS message (large responses, EDNS) is counted in
-     * its flow but not parsed, because fragments are not reassembled. */
+    /* A UDP datagram rebuilt from fragments goes through the application
+     * stage like an unfragmented one; its bytes are wiped at the end. */
+    if (frag.datagram != NULL && pkt.proto == 17 && frag.datagram_len >= 8) {
+        size_t udp_len = cap_be16(frag.datagram + 4);
+
+        pkt.is_fragment = false;
+        pkt.payload = frag.datagram + 8;
+        pkt.payload_len = frag.datagram_len - 8;
+        if (udp_len >= 8 && udp_len - 8 < pkt.payload_len)
+            pkt.payload_len = udp_len - 8;
+    }
+    marks_before = app_marks_take(engine);
+
+    /* Application metadata, only from unfragmented or reassembled datagrams.
+     * NOTE: a TCP segment split into IP fragments is counted but not parsed. */
     if (pkt.proto == 17 && pkt.has_ports && !pkt.is_fragment && pkt.payload_len > 0 &&
         (is_dns_port(pkt.sport) || is_dns_port(pkt.dport)))
         dns_parse_one(engine, pkt.payload, pkt.payload_len, &pkt, 17, ts_us);
+    if (pkt.proto == 17 && pkt.has_ports && !pkt.is_fragment && pkt.payload_len > 0 &&
+        !is_dns_port(pkt.sport) && !is_dns_port(pkt.dport)) {
+        rc = dtls_run(engine, e, &pkt, fwd, ts_us);
+        if (rc == FV_OK)
+            rc = quic_run(engine, e, &pkt, fwd, ts_us);
+    }
     if (pkt.proto == 6 && pkt.has_ports && !pkt.is_fragment)
         rc = tcp_app(engine, e, &pkt, fwd, ts_us);
+    if (pkt.proto == 17 && pkt.has_ports && !pkt.is_fragment && pkt.payload_len > 0)
+        udp_extra_apps(engine, e, &pkt, ts_us);
+    marks_after = app_marks_take(engine);
+    app_marks_apply(e, &marks_before, &marks_after);
+    cap_frag_done(engine->reasm);
 
     /* TCP teardown: RST ends the flow at once, FIN once from each side. */
     if (pkt.proto == 6 && pkt.has_ports) {
@@ -962,6 +1668,7 @@ void cap_engine_expire(cap_engine *engine, uint64_t now_us)
     if (engine == NULL)
         return;
 
+    cap_frag_expire(engine->reasm, now_us);
     for (c = 0; c < CLASS_COUNT; c++) {
         while ((e = engine->lru[c].head) != NULL &&
                now_us >= e->rec.last_us + engine->idle_us[c])
@@ -973,6 +1680,10 @@ void cap_engine_expire(cap_engine *engine, uint64_t now_us)
         e->rec.pkts_fwd = e->rec.pkts_rev = 0;
         e->rec.bytes_fwd = e->rec.bytes_rev = 0;
         e->rec.tcp_flags_fwd = e->rec.tcp_flags_rev = 0;
+        e->rec.retrans_fwd = e->rec.retrans_rev = 0;
+        e->rec.ooo_fwd = e->rec.ooo_rev = 0;
+        e->rec.icmp_errors = 0;
+        e->rec.continued = true;
         e->active_start_us = now_us;
         act_unlink(&engine->active, e);
         act_append(&engine->active, e);
@@ -986,6 +1697,8 @@ void cap_engine_flush(cap_engine *engine)
 
     if (engine == NULL)
         return;
+    /* Held fragments join their flows before the flows are emitted. */
+    cap_frag_flush(engine->reasm);
     for (c = 0; c < CLASS_COUNT; c++) {
         while ((e = engine->lru[c].head) != NULL)
             flow_end(engine, e, end_reason_of(e, FV_END_FLUSH));
@@ -1043,6 +1756,11 @@ int cap_engine_create(const cap_config *config, const cap_sink *sink, cap_engine
     }
     eng->bucket_mask = nbuckets - 1;
     randombytes_buf(eng->hash_key, sizeof eng->hash_key);
+    if (cap_frag_create(&eng->stats, frag_orphan, eng, &eng->reasm) != FV_OK) {
+        free(eng->buckets);
+        free(eng);
+        return FV_ERR_NOMEM;
+    }
 
     *out = eng;
     return FV_OK;
@@ -1056,6 +1774,7 @@ void cap_engine_destroy(cap_engine **engine)
         return;
     eng = *engine;
     cap_engine_flush(eng);
+    cap_frag_destroy(&eng->reasm);
     free(eng->buckets);
     sodium_memzero(eng->hash_key, sizeof eng->hash_key);
     free(eng);

@@ -86,11 +86,41 @@ typedef struct cap_packet {
     uint8_t icmp_type, icmp_code;
     uint16_t tcp_flags;         /* low 12 bits of the TCP header */
     uint32_t tcp_seq;
+    uint32_t l4_declared;       /* transport bytes the IP header declares */
+    uint32_t tcp_seg_len;       /* TCP payload bytes declared, captured or not */
 
     /* Transport payload bytes present in the capture (TCP/UDP only),
      * clipped to the length the IP header declares. */
     const uint8_t *payload;
     size_t payload_len;
+
+    /* Outermost tunnel (fv_tunnel) and the addresses of the IP header
+     * that carried it; tunnel_type is FV_TUNNEL_NONE without a tunnel.
+     * tunnel_too_deep: a tunnel nested past the depth limit was left
+     * undecoded. */
+    uint8_t tunnel_type;
+    cap_ip outer_src, outer_dst;
+    bool tunnel_too_deep;
+
+    /* Fragment body for reassembly: the bytes after the IPv4 header or
+     * the IPv6 Fragment header, at byte offset frag_offset of the
+     * datagram's upper-layer data. frag_len is what the capture holds,
+     * frag_declared what the IP header declares. frag_more: MF flag. */
+    uint32_t frag_offset;
+    bool frag_more;
+    const uint8_t *frag_data;
+    size_t frag_len, frag_declared;
+
+    /* ICMP error (IPv4 types 3, 11, 12; ICMPv6 types 1 to 4) with the
+     * header it quotes: addresses, protocol and, for TCP, UDP and SCTP,
+     * the ports of the packet that caused the error. has_quote is false
+     * when the quote is cut short or is not IP. */
+    bool icmp_error;
+    bool has_quote;
+    cap_ip quote_src, quote_dst;
+    uint8_t quote_proto;
+    bool quote_has_ports;
+    uint16_t quote_sport, quote_dport;
 } cap_packet;
 
 #define CAP_TCP_FIN 0x001
@@ -106,8 +136,162 @@ typedef struct cap_packet {
 cap_decode_status cap_decode_frame(int linktype, const uint8_t *data, size_t caplen,
                                    cap_packet *out);
 
+/* TCP sequence tracking for one direction (cap_tcpseq.c). */
+#define CAP_SEQ_RANGES 4u
+
+typedef struct cap_seq_range {
+    uint32_t start, end;
+} cap_seq_range;
+
+typedef struct cap_seq_track {
+    bool known;
+    uint32_t next;                  /* next expected sequence number */
+    unsigned nranges;
+    cap_seq_range ranges[CAP_SEQ_RANGES]; /* seen beyond next, disjoint */
+} cap_seq_track;
+
+typedef enum cap_seq_class {
+    CAP_SEQ_IN_ORDER = 0,
+    CAP_SEQ_RETRANS,        /* every byte of the segment was seen before, or some were */
+    CAP_SEQ_OUT_OF_ORDER,   /* starts beyond the next expected byte */
+} cap_seq_class;
+
+/*
+ * Classify a segment of sequence space [SEQ, SEQ + LEN), where LEN counts
+ * payload bytes plus one each for SYN and FIN, and update the tracker.
+ * The first segment seen sets the next expected number; a segment of
+ * LEN 0 (a pure ACK) is always in order.
+ */
+cap_seq_class cap_seq_track_segment(cap_seq_track *t, uint32_t seq, uint32_t len);
+
+/* IP fragment reassembly (cap_frag.c). Limits: datagrams in progress,
+ * reassembled bytes per datagram (the IPv4 maximum), fragments per
+ * datagram, and the time from a datagram's first fragment to its end. */
+#define CAP_FRAG_MAX_DATAGRAMS 256u
+#define CAP_FRAG_MAX_BYTES 65535u
+#define CAP_FRAG_MAX_PIECES 64u
+#define CAP_FRAG_TIMEOUT_US (30u * 1000000u)
+
+typedef struct cap_frag_table cap_frag_table;
+
+/* Fragments of a datagram whose first fragment never arrived: they count
+ * in a portless flow between SRC and DST. */
+typedef struct cap_frag_orphan {
+    cap_ip src, dst;
+    uint8_t proto;
+    uint32_t pkts;
+    uint64_t bytes;
+    uint64_t first_us, last_us;
+} cap_frag_orphan;
+
+typedef void (*cap_frag_orphan_fn)(void *ctx, const cap_frag_orphan *orphan);
+
+/*
+ * What cap_frag_add decided for one fragment. defer: the fragment is held
+ * (ports unknown) and must not be counted now. Otherwise it counts in the
+ * flow with the ports below (if have_ports), together with released_pkts
+ * earlier fragments of released_bytes IP bytes, the first at
+ * released_first_us. datagram is the complete upper-layer data when this
+ * fragment completed it; it stays valid until cap_frag_done or the next
+ * call into the table.
+ */
+typedef struct cap_frag_outcome {
+    bool defer;
+    bool have_ports;
+    uint16_t sport, dport;
+    uint32_t released_pkts;
+    uint64_t released_bytes;
+    uint64_t released_first_us;
+    const uint8_t *datagram;
+    size_t datagram_len;
+} cap_frag_outcome;
+
+/* Counters go to STATS (which must outlive the table). */
+int cap_frag_create(cap_stats *stats, cap_frag_orphan_fn on_orphan, void *ctx,
+                    cap_frag_table **out);
+/* Flush (orphans are reported), wipe and free. Accepts NULL. */
+void cap_frag_destroy(cap_frag_table **table);
+void cap_frag_add(cap_frag_table *t, const cap_packet *pkt, uint64_t ts_us, cap_frag_outcome *out);
+/* Wipe and free the datagram handed out by the last cap_frag_add. */
+void cap_frag_done(cap_frag_table *t);
+/* End datagrams older than CAP_FRAG_TIMEOUT_US at NOW_US. */
+void cap_frag_expire(cap_frag_table *t, uint64_t now_us);
+/* End every datagram. */
+void cap_frag_flush(cap_frag_table *t);
+
 /* Store libpcap's receive and drop counters (live capture) in the stats. */
 void cap_engine_set_pcap_stats(cap_engine *engine, uint64_t received, uint64_t dropped,
                                uint64_t if_dropped);
+
+/* ---- DHCP, NetBIOS name service, NTP and SSH (cap_udp_apps.c, cap_ssh.c) */
+
+/* Parse the UDP payload of PKT (a port 67/68 datagram) as DHCP and emit
+ * one cap_dhcp event. Failures count in STATS. */
+void cap_dhcp_handle(const cap_sink *sink, cap_stats *stats, const cap_packet *pkt,
+                     uint64_t ts_us);
+
+/* Parse the UDP payload of PKT (a port 137 datagram) as NetBIOS name
+ * service and emit a query or registration as a cap_dns event with
+ * protocol FV_DNS_PROTO_NBNS. Responses are not emitted. */
+void cap_nbns_handle(const cap_sink *sink, cap_stats *stats, const cap_packet *pkt,
+                     uint64_t ts_us);
+
+/* Read mode and version from the first byte of an NTP header (RFC 5905
+ * figure 8). Return false when LEN is shorter than the 48-byte header
+ * (12 bytes for control messages, mode 6) or the version is not 1..4. */
+bool cap_ntp_peek(const uint8_t *data, size_t len, uint8_t *mode, uint8_t *version);
+
+/* Per-connection SSH state: one event filled as both sides are read. */
+typedef struct cap_ssh_state {
+    cap_ssh ev;
+    uint8_t phase[2];       /* per direction (0 client, 1 server): cap_ssh_phase */
+    size_t kex_off[2];      /* where the KEXINIT starts, after the banner line */
+    bool emitted;
+} cap_ssh_state;
+
+enum cap_ssh_phase { CAP_SSH_BANNER = 0, CAP_SSH_KEXINIT = 1, CAP_SSH_DONE = 2 };
+
+/*
+ * Read the first bytes of direction DIR (BUF, LEN: everything buffered so
+ * far from the stream start). FULL says the buffer cannot grow. Return
+ * true once both directions are done (banner and KEXINIT read, or given
+ * up on), which is when the record can be emitted.
+ */
+bool cap_ssh_step(cap_ssh_state *st, unsigned dir, const uint8_t *buf, size_t len, bool full,
+                  cap_stats *stats, uint64_t ts_us);
+
+/* Emit the record once, if at least one banner was read. */
+void cap_ssh_finish(cap_ssh_state *st, const cap_sink *sink, cap_stats *stats);
+
+/* Per-connection HTTP/1.x state: requests waiting for their responses
+ * and the body bytes still to skip in each direction (cap_http_conn.c). */
+typedef struct cap_http_conn cap_http_conn;
+
+/* Return a new connection state, or NULL when out of memory. */
+cap_http_conn *cap_http_conn_create(void);
+
+/*
+ * Read the in-order bytes BUF/LEN buffered for direction DIR (0 client,
+ * 1 server) from where the previous call stopped. Requests are parsed
+ * from the client side and queued; each parsed response status line is
+ * paired with the oldest queued request, which is then emitted through
+ * SINK. TEMPLATE gives the time and endpoints of new requests. FULL says
+ * the buffer cannot grow. Returns the number of bytes used, which the
+ * caller drops from the front of its buffer. Sets *RESYNC when the
+ * client side lost track of where the next request starts (a malformed
+ * head or a chunked request body): the caller then looks for the next
+ * request at the start of a later segment.
+ */
+size_t cap_http_conn_feed(cap_http_conn *conn, unsigned dir, const uint8_t *buf, size_t len,
+                          bool full, const cap_http *tmpl, const cap_sink *sink,
+                          cap_stats *stats, bool *resync);
+
+/* Tell the state that the client side resumes at a new request after a
+ * resync. */
+void cap_http_conn_client_resumed(cap_http_conn *conn);
+
+/* Emit every queued request with status 0, then free CONN. Accepts NULL
+ * and sets *CONN to NULL. */
+void cap_http_conn_finish(cap_http_conn **conn, const cap_sink *sink, cap_stats *stats);
 
 #endif /* FV_CAP_INTERNAL_H */

@@ -18,6 +18,7 @@
 #include <pcap/pcap.h>
 
 #include "cap_internal.h"
+#include "cap_pcapng.h"
 
 #define CAP_LIVE_SNAPLEN 65535
 #define CAP_LIVE_TIMEOUT_MS 100
@@ -113,18 +114,185 @@ static int open_failure(const char *path, const char *msg, char *err, size_t err
     return FV_ERR_CAPTURE;
 }
 
+/* LINKTYPE_RAW as stored in files, which libpcap's filter compiler knows
+ * as DLT_RAW. The decoder accepts both numbers. */
+#define LINKTYPE_RAW_FILE 101
+
+/* BPF programs compiled per link type for the own pcapng reader. */
+typedef struct ng_filter {
+    size_t n;
+    int linktypes[CAP_PCAPNG_MAX_LINKTYPES];
+    struct bpf_program progs[CAP_PCAPNG_MAX_LINKTYPES];
+} ng_filter;
+
+static void ng_filter_free(ng_filter *flt)
+{
+    for (size_t i = 0; i < flt->n; i++)
+        pcap_freecode(&flt->progs[i]);
+    flt->n = 0;
+}
+
+/* Return the program for LINKTYPE in *OUT, compiling EXPR for it on first
+ * use. Returns FV_OK, FV_ERR_INVALID (the expression does not compile for
+ * this link type) or FV_ERR_UNSUPPORTED (too many link types). */
+static int ng_filter_get(ng_filter *flt, int linktype, const char *path, const char *expr,
+                         const struct bpf_program **out, char *err, size_t err_len)
+{
+    pcap_t *dead;
+    size_t i;
+
+    for (i = 0; i < flt->n; i++) {
+        if (flt->linktypes[i] == linktype) {
+            *out = &flt->progs[i];
+            return FV_OK;
+        }
+    }
+    if (flt->n >= CAP_PCAPNG_MAX_LINKTYPES) {
+        set_err(err, err_len, "%s: more than %u link types in one file with a BPF filter; "
+                "split the file per interface", path, CAP_PCAPNG_MAX_LINKTYPES);
+        return FV_ERR_UNSUPPORTED;
+    }
+    dead = pcap_open_dead(linktype == LINKTYPE_RAW_FILE ? DLT_RAW : linktype, 262144);
+    if (dead == NULL) {
+        set_err(err, err_len, "%s: libpcap could not create a handle for link type %d", path,
+                linktype);
+        return FV_ERR_CAPTURE;
+    }
+    if (pcap_compile(dead, &flt->progs[flt->n], expr, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        set_err(err, err_len,
+                "%s: the BPF filter %s does not compile for link type %d (%s): %s; the file "
+                "mixes link types, so the filter must be valid for each of them, or split the "
+                "file per interface (tshark -r FILE -Y frame.interface_id==N -w OUT)",
+                path,
+                has_address_literal(expr) ? "(expression not shown: it contains addresses)"
+                                          : expr,
+                linktype, pcap_datalink_val_to_name(linktype) != NULL
+                              ? pcap_datalink_val_to_name(linktype)
+                              : "unknown",
+                pcap_geterr(dead));
+        pcap_close(dead);
+        return FV_ERR_INVALID;
+    }
+    pcap_close(dead);
+    flt->linktypes[flt->n] = linktype;
+    *out = &flt->progs[flt->n++];
+    return FV_OK;
+}
+
+/* Return true if F starts with a pcapng Section Header Block. Then read
+ * every interface block into *SUM and set *SCAN_OK, which stays false
+ * when a block is malformed. F is rewound either way. */
+static bool pcapng_peek(FILE *f, cap_pcapng_summary *sum, bool *scan_ok)
+{
+    uint8_t magic[4];
+    uint32_t type;
+    char scan_err[256];
+    size_t got = fread(magic, 1, sizeof magic, f);
+
+    *scan_ok = false;
+    rewind(f);
+    if (got != sizeof magic)
+        return false;
+    memcpy(&type, magic, sizeof type);
+    if (type != CAP_PCAPNG_SHB_TYPE)
+        return false;
+    *scan_ok = cap_pcapng_scan(f, sum, scan_err, sizeof scan_err) == FV_OK;
+    rewind(f);
+    return true;
+}
+
 /*
- * NOTE: libpcap 1.10 gives a pcapng file one link type and snap length,
- * those of its first interface. A later interface description block with
- * another link type or snap length makes pcap_next_ex fail. The frames
- * read before it are processed and FV_ERR_CAPTURE is returned. Files whose
- * interfaces agree on both read normally.
+ * Read pcapng file F with the own reader, each packet with the link type
+ * of its interface. With a BPF expression every link type of SUM is
+ * compiled before the first packet, so a filter that fails for one of
+ * them stops the read before any packet is processed.
+ */
+static int read_pcapng_own(cap_engine *engine, FILE *f, const char *path, const char *bpf,
+                           const cap_pcapng_summary *sum, volatile sig_atomic_t *stop,
+                           char *err, size_t err_len)
+{
+    cap_pcapng_reader *reader = NULL;
+    ng_filter flt;
+    bool filtering = bpf != NULL && bpf[0] != '\0';
+    int rc;
+
+    flt.n = 0;
+    if (filtering && sum != NULL) {
+        for (size_t i = 0; i < sum->nlinktypes; i++) {
+            const struct bpf_program *prog;
+
+            rc = ng_filter_get(&flt, sum->linktypes[i], path, bpf, &prog, err, err_len);
+            if (rc != FV_OK)
+                goto out;
+        }
+    }
+
+    rc = cap_pcapng_create(f, &reader);
+    if (rc != FV_OK) {
+        set_err(err, err_len, "%s: %s", path, fv_strerror(rc));
+        goto out;
+    }
+
+    while (stop == NULL || !*stop) {
+        cap_pcapng_packet pkt;
+        bool done = false;
+
+        rc = cap_pcapng_next(reader, &pkt, &done);
+        if (rc != FV_OK) {
+            set_err(err, err_len, "%s: %s", path, cap_pcapng_error(reader));
+            /* Keep the documented codes of cap_read_file: a malformed or
+             * unsupported block is a capture error. */
+            if (rc == FV_ERR_PARSE || rc == FV_ERR_UNSUPPORTED)
+                rc = FV_ERR_CAPTURE;
+            goto out;
+        }
+        if (done)
+            break;
+
+        if (filtering) {
+            const struct bpf_program *prog;
+            struct pcap_pkthdr hdr;
+
+            rc = ng_filter_get(&flt, pkt.linktype, path, bpf, &prog, err, err_len);
+            if (rc != FV_OK)
+                goto out;
+            memset(&hdr, 0, sizeof hdr);
+            hdr.caplen = pkt.caplen;
+            hdr.len = pkt.wirelen;
+            if (pcap_offline_filter(prog, &hdr, pkt.data) == 0)
+                continue;
+        }
+
+        rc = cap_engine_packet(engine, pkt.linktype, pkt.ts_us, pkt.data, pkt.caplen,
+                               pkt.wirelen);
+        if (rc != FV_OK) {
+            set_err(err, err_len, "%s: processing a frame failed: %s", path, fv_strerror(rc));
+            goto out;
+        }
+    }
+    rc = FV_OK;
+
+out:
+    cap_pcapng_destroy(&reader);
+    ng_filter_free(&flt);
+    return rc;
+}
+
+/*
+ * libpcap 1.10 gives a pcapng file one link type and snap length, those
+ * of its first interface, and fails at a later interface block with
+ * another link type or snap length. Such files, and pcapng files libpcap
+ * cannot open at all, go to the own reader (cap_pcapng.c). Everything
+ * else is read by libpcap.
  */
 int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
                   volatile sig_atomic_t *stop, char *err, size_t err_len)
 {
     char errbuf[PCAP_ERRBUF_SIZE];
     struct stat sb;
+    cap_pcapng_summary sum;
+    bool is_pcapng, scan_ok;
+    FILE *f = NULL;
     pcap_t *p = NULL;
     int rc = FV_OK;
 
@@ -145,9 +313,28 @@ int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
         return FV_ERR_IO;
     }
 
+    f = fopen(path, "rb");
+    if (f == NULL) {
+        set_err(err, err_len, "%s: cannot open: %s; check the permissions", path,
+                strerror(errno));
+        return FV_ERR_IO;
+    }
+    is_pcapng = pcapng_peek(f, &sum, &scan_ok);
+    if (is_pcapng && scan_ok && sum.mixed) {
+        rc = read_pcapng_own(engine, f, path, bpf, &sum, stop, err, err_len);
+        goto out;
+    }
+
     errbuf[0] = '\0';
     p = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
     if (p == NULL) {
+        if (is_pcapng) {
+            /* The own reader reports a malformed block with its offset. */
+            rc = read_pcapng_own(engine, f, path, bpf, scan_ok ? &sum : NULL, stop, err,
+                                 err_len);
+            goto out;
+        }
+        fclose(f);
         if (sb.st_size == 0) {
             set_err(err, err_len, "%s: empty file: not a pcap or pcapng file", path);
             return FV_ERR_CAPTURE;
@@ -199,7 +386,10 @@ int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
     }
 
 out:
-    pcap_close(p);
+    if (p != NULL)
+        pcap_close(p);
+    if (f != NULL)
+        fclose(f);
     return rc;
 }
 

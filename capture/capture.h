@@ -50,6 +50,17 @@ typedef struct cap_flow {
     uint8_t src_mac[6], dst_mac[6]; /* Ethernet source of each direction's first frame */
     uint64_t pkts_fwd, pkts_rev;
     uint64_t bytes_fwd, bytes_rev;  /* IP bytes */
+    uint8_t ntp_mode, ntp_version;  /* first NTP packet (UDP 123), 0 if none */
+    uint8_t app;                    /* fv_app */
+    uint8_t initiator;              /* fv_initiator */
+    bool continued;                 /* not the first record of a flow split by the active timeout */
+    bool icmp_quoted;               /* ICMP error flow whose quote matched an open flow */
+    uint32_t rtt_us;                /* TCP SYN to the ACK of the SYN-ACK, 0 if unknown */
+    uint32_t retrans_fwd, retrans_rev;
+    uint32_t ooo_fwd, ooo_rev;
+    uint32_t icmp_errors;           /* ICMP errors quoting this flow */
+    uint8_t tunnel_type;            /* fv_tunnel of the first tunneled packet */
+    cap_ip outer_src, outer_dst;    /* that tunnel's outermost IP header */
 } cap_flow;
 
 /*
@@ -66,25 +77,90 @@ typedef struct cap_dns {
     uint8_t rcode;
     uint16_t txid, qtype, qclass, answer_count;
     char qname[FV_NAME_MAX];
+    uint8_t protocol;           /* fv_dns_protocol, from the DNS port */
+    uint16_t qdcount;           /* QDCOUNT of the header */
+    uint8_t question_count;     /* entries used in questions[]; [0] repeats qname */
+    fv_dns_question questions[FV_DNS_QUESTIONS_MAX];
+    uint8_t a_count, aaaa_count, cname_count;
+    uint8_t a[FV_DNS_ADDRS_MAX][4];         /* A answers, network order */
+    uint8_t aaaa[FV_DNS_ADDRS_MAX][16];     /* AAAA answers, network order */
+    char cnames[FV_DNS_CNAMES_MAX][FV_NAME_MAX];   /* CNAME targets, presentation form */
 } cap_dns;
 
-/* One TLS ClientHello. */
+/* One TLS, DTLS or QUIC connection's hellos (fields as fv_tls_record). */
 typedef struct cap_tls {
     uint64_t ts_us;
     cap_ip client, server;
     uint16_t client_port, server_port;
     uint16_t version;
     char sni[FV_NAME_MAX];
+    uint8_t transport;          /* fv_tls_transport */
+    uint32_t quic_version;      /* 0 if not QUIC */
+    uint8_t alpn_count;
+    char alpn[FV_TLS_ALPN_MAX][FV_TLS_ALPN_LEN];
+    uint8_t supported_versions_count;
+    uint16_t supported_versions[FV_TLS_VERSIONS_MAX];
+    uint16_t cipher_count, extension_count;
+    char ja3[33], ja4[40];
+    uint16_t server_version;    /* 0 if no ServerHello was seen */
+    uint16_t server_cipher;
+    char server_alpn[FV_TLS_ALPN_LEN];
+    char ja3s[33];
 } cap_tls;
 
-/* One HTTP/1.x request. */
+/*
+ * One HTTP/1.x request, emitted when the status line of its response is
+ * parsed or, with status 0, when the flow ends first.
+ */
 typedef struct cap_http {
     uint64_t ts_us;
     cap_ip client, server;
     uint16_t client_port, server_port;
     char method[16];
     char host[FV_NAME_MAX];
+    uint32_t uri_length;        /* bytes of the request target, never the target */
+    uint16_t status;            /* paired response's status code, 0 if none was seen */
+    char user_agent[FV_NAME_MAX];   /* User-Agent value, escaped like host */
 } cap_http;
+
+/*
+ * One BOOTP/DHCPv4 message (UDP 67/68). client is the port-68 side.
+ * ciaddr and yiaddr are the header fields (0.0.0.0 when unset);
+ * requested_ip is option 50 when has_requested_ip. hostname (option 12)
+ * and vendor_class (option 60) are printable ASCII, other bytes written
+ * as '?', "" when absent. chaddr is the client MAC when has_chaddr
+ * (htype 1, hlen 6).
+ */
+typedef struct cap_dhcp {
+    uint64_t ts_us;
+    cap_ip client, server;
+    uint16_t client_port, server_port;
+    uint8_t op;                 /* 1 request, 2 reply */
+    uint8_t msg_type;           /* option 53, 0 if absent */
+    bool has_chaddr;
+    uint8_t chaddr[6];
+    uint8_t ciaddr[4], yiaddr[4];
+    bool has_requested_ip;
+    uint8_t requested_ip[4];
+    char hostname[FV_DHCP_HOSTNAME_MAX];
+    char vendor_class[FV_DHCP_VENDOR_MAX];
+} cap_dhcp;
+
+/*
+ * One SSH connection: identification strings without CR LF (printable
+ * ASCII, "" when that side was not seen) and the HASSH / HASSH-server
+ * MD5 digests as 32 lowercase hex digits ("" when that side's KEXINIT was
+ * not seen in the first bytes of its direction).
+ */
+typedef struct cap_ssh {
+    uint64_t ts_us;             /* first banner seen */
+    cap_ip client, server;
+    uint16_t client_port, server_port;
+    char client_banner[FV_SSH_BANNER_MAX];
+    char server_banner[FV_SSH_BANNER_MAX];
+    char hassh[FV_HASSH_TEXT];
+    char hassh_server[FV_HASSH_TEXT];
+} cap_ssh;
 
 /* Where the engine sends what it extracts. Any hook may be NULL. */
 typedef struct cap_sink {
@@ -95,6 +171,8 @@ typedef struct cap_sink {
     void (*on_dns)(void *ctx, const cap_dns *dns);
     void (*on_tls)(void *ctx, const cap_tls *tls);
     void (*on_http)(void *ctx, const cap_http *http);
+    void (*on_dhcp)(void *ctx, const cap_dhcp *dhcp);
+    void (*on_ssh)(void *ctx, const cap_ssh *ssh);
 } cap_sink;
 
 /* Engine settings. Zero fields take the documented defaults. */
@@ -125,6 +203,34 @@ typedef struct cap_stats {
     uint64_t tls_hellos, tls_malformed;
     uint64_t http_requests, http_malformed;
     uint64_t pcap_received, pcap_dropped, pcap_if_dropped;  /* live capture only */
+    uint64_t dhcp_messages;
+    uint64_t dhcp_malformed;        /* BOOTP header cut short or bad magic cookie */
+    uint64_t dhcp_bad_options;      /* option walk stopped at a length past the end */
+    uint64_t ssh_connections;       /* ssh records emitted */
+    uint64_t ssh_bad_banner;        /* "SSH-" line without CR LF in 255 bytes */
+    uint64_t ssh_bad_kexinit;       /* KEXINIT packet malformed */
+    uint64_t ntp_packets;           /* NTP headers read (the first of each flow) */
+    uint64_t nbns_messages, nbns_malformed;
+    uint64_t frag_reassembled;      /* IP datagrams rebuilt from fragments */
+    uint64_t frag_evicted;          /* incomplete datagrams dropped for a full table */
+    uint64_t frag_timeouts;         /* incomplete datagrams dropped after the reassembly timeout */
+    uint64_t frag_invalid;          /* fragments past 64 KiB, overlapping or past a declared end */
+    uint64_t frag_too_many;         /* fragments beyond the per-datagram limit */
+    uint64_t tcp_ooo_buffered;      /* out-of-order segments held for the protocol parsers */
+    uint64_t tcp_ooo_dropped;       /* out-of-order segments not held: queue or buffer full */
+    uint64_t icmp_errors_matched;   /* ICMP errors whose quoted header matched an open flow */
+    uint64_t icmp_errors_unmatched; /* ICMP errors quoting no open flow, or an unreadable quote */
+    uint64_t tunnel_too_deep;       /* tunnels nested past the decoder's depth limit */
+    /* DNS messages rejected, and answer sections cut short, by reason
+     * (cap_dns_error); each message counts once, under its first fault. */
+    uint64_t dns_truncated;         /* ends inside a header, name or record */
+    uint64_t dns_bad_label_type;    /* label type 0x40 or 0x80 */
+    uint64_t dns_bad_pointer;       /* compression pointer not backwards, or over 64 jumps */
+    uint64_t dns_name_too_long;     /* name over 255 wire bytes */
+    uint64_t dns_bad_rdata;         /* A/AAAA/CNAME RDLENGTH does not fit the type */
+    uint64_t dns_answers_incomplete; /* messages whose answer section stopped early */
+    uint64_t http_responses;        /* status lines paired with a request */
+    uint64_t http_unpaired;         /* requests emitted without a response (status 0) */
 } cap_stats;
 
 typedef struct cap_engine cap_engine;
@@ -161,12 +267,13 @@ void cap_engine_stats(const cap_engine *engine, cap_stats *out);
 /*
  * Read a pcap or pcapng file through libpcap and feed every frame to the
  * engine (open flows stay open; call cap_engine_flush at the end of
- * input). BPF, if not NULL, is applied as a filter. pcapng files are read
- * through libpcap, which (as of 1.10) requires every interface of a file to
- * share the first interface's link type and snap length: at a mismatching
- * interface the frames before it have been processed and FV_ERR_CAPTURE is
- * returned. STOP, if not NULL, is polled between packets; a stop returns
- * FV_OK.
+ * input). BPF, if not NULL, is applied as a filter. A pcapng file whose
+ * interfaces differ in link type or snap length, or that libpcap cannot
+ * open, is read by capture's own pcapng reader, each frame with its own
+ * interface's link type; BPF is then compiled for each link type of the
+ * file, and FV_ERR_INVALID is returned before any frame is processed if it
+ * does not compile for one of them. STOP, if not NULL, is polled between
+ * packets; a stop returns FV_OK.
  * On failure return FV_ERR_CAPTURE/FV_ERR_TRUNCATED/FV_ERR_IO/FV_ERR_INVALID
  * and write a message naming the file and the fix into ERR (never an
  * address). A file cut short mid-record returns FV_ERR_TRUNCATED after

@@ -198,6 +198,25 @@ static bool minimize_local_name(anon_ctx *anon, char *name, size_t name_len)
     return true;
 }
 
+/* A NetBIOS or DHCP host name is one label that names a device as a
+ * whole (a DHCP name may carry a domain, which names the host too): the
+ * whole name becomes one token, lower-cased so case variants share it. */
+static bool minimize_host_name(anon_ctx *anon, char *name, size_t name_len)
+{
+    char lowered[FV_NAME_MAX];
+    size_t n = 0;
+
+    for (; name[n] != '\0' && n < sizeof lowered - 1; n++)
+        lowered[n] = (char)tolower((unsigned char)name[n]);
+
+    uint8_t pseudo[FV_PSEUDONYM_BYTES];
+    char token[FV_TOKEN_TEXT_MAX];
+    anon_pseudonym(anon, ANON_TYPE_HOSTNAME, (const uint8_t *)lowered, n, pseudo);
+    fv_token_format("name", pseudo, token);
+    snprintf(name, name_len, "%s", token);
+    return true;
+}
+
 bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source source,
                       char *name, size_t name_len)
 {
@@ -208,6 +227,8 @@ bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source s
 
     if (name[0] == '\0')
         return false;
+    if (source == FV_NAME_HOST_NAME)
+        return minimize_host_name(anon, name, name_len);
 
     if (parse_ip_literal(name, &family, addr, &rest) ||
         (source != FV_NAME_HOST_HEADER && parse_reverse_name(name, &family, addr, &rest))) {

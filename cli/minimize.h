@@ -31,6 +31,7 @@ typedef enum fv_name_source {
     FV_NAME_HOST_HEADER = 0,    /* HTTP Host or TLS SNI */
     FV_NAME_DNS = 1,            /* unicast DNS question */
     FV_NAME_LOCAL_DNS = 2,      /* mDNS (port 5353) or LLMNR (port 5355) question */
+    FV_NAME_HOST_NAME = 3,      /* a whole host name of an internal host: NetBIOS, DHCP */
 } fv_name_source;
 
 /*

@@ -111,11 +111,14 @@ typedef enum fv_class {
     FV_CLASS_TLS = 2,
     FV_CLASS_HTTP = 3,
     FV_CLASS_ALERT = 4,
-    FV_CLASS_COUNT = 5
+    FV_CLASS_DHCP = 5,
+    FV_CLASS_SSH = 6,
+    FV_CLASS_COUNT = 7
 } fv_class;
 
 /* Return the class name used in policies, the CLI and the API ("flows",
- * "dns", "tls", "http", "alerts"), or NULL for an invalid value. */
+ * "dns", "tls", "http", "alerts", "dhcp", "ssh"), or NULL for an invalid
+ * value. */
 const char *fv_class_name(fv_class cls);
 /* Parse NAME into *OUT. Return FV_OK or FV_ERR_INVALID. */
 int fv_class_from_name(const char *name, fv_class *out);
@@ -197,11 +200,86 @@ typedef struct fv_flow_record {
     uint8_t dst_mac[FV_PSEUDONYM_BYTES];
     uint64_t pkts_fwd, pkts_rev;
     uint64_t bytes_fwd, bytes_rev;
+    /* NTP (UDP port 123): mode and version of the flow's first NTP
+     * packet; both 0 when the flow carried no NTP. */
+    uint8_t ntp_mode, ntp_version;
+    uint8_t app;                    /* fv_app: application detected by a parser */
+    uint8_t initiator;              /* fv_initiator: how src was chosen as the client */
+    uint8_t continued;              /* 1 after the first record of a flow split by the active timeout */
+    uint8_t icmp_quoted;            /* 1: an ICMP error whose quoted header matched an open flow */
+    uint32_t rtt_us;                /* TCP handshake, SYN to the ACK of the SYN-ACK; 0 if unknown */
+    uint32_t retrans_fwd, retrans_rev;  /* TCP segments whose sequence range was already seen */
+    uint32_t ooo_fwd, ooo_rev;      /* TCP segments that started beyond the next expected byte */
+    uint32_t icmp_errors;           /* ICMP errors that quoted this flow's packets */
+    uint8_t tunnel_type;            /* fv_tunnel, FV_TUNNEL_NONE if not tunneled */
+    fv_endpoint outer_src, outer_dst;   /* outermost tunnel's endpoints if tunnel_type is set */
 } fv_flow_record;
+
+/* Application detected in a flow. Stored on disk: numbers never change. */
+typedef enum fv_app {
+    FV_APP_NONE = 0,
+    FV_APP_DNS = 1,
+    FV_APP_MDNS = 2,
+    FV_APP_LLMNR = 3,
+    FV_APP_TLS = 4,
+    FV_APP_HTTP = 5,
+    FV_APP_QUIC = 6,
+    FV_APP_SSH = 7,
+    FV_APP_DHCP = 8,
+    FV_APP_NTP = 9,
+    FV_APP_NBNS = 10,
+    FV_APP_COUNT = 11
+} fv_app;
+
+/* How a flow's client (src) was decided. Stored on disk. */
+typedef enum fv_initiator {
+    FV_INIT_FIRST = 0,  /* sender of the first packet seen */
+    FV_INIT_SYN = 1,    /* TCP SYN or SYN-ACK seen */
+    FV_INIT_PORT = 2,   /* TCP joined mid-connection: the lower, well-known port is the server */
+} fv_initiator;
+
+/* Outermost tunnel around a flow's packets. Stored on disk. */
+typedef enum fv_tunnel {
+    FV_TUNNEL_NONE = 0,
+    FV_TUNNEL_GRE = 1,
+    FV_TUNNEL_ERSPAN = 2,
+    FV_TUNNEL_VXLAN = 3,
+    FV_TUNNEL_GTPU = 4,
+    FV_TUNNEL_IPIP = 5,
+    FV_TUNNEL_6IN4 = 6,
+    FV_TUNNEL_TEREDO = 7,
+    FV_TUNNEL_COUNT = 8
+} fv_tunnel;
 
 #define FV_NAME_MAX 256     /* DNS names, SNI and Host, including the NUL */
 
-/* One DNS message (query or response); the first question only. */
+/* Where a DNS message was seen, by port. Stored on disk: numbers never change. */
+typedef enum fv_dns_protocol {
+    FV_DNS_PROTO_DNS = 0,   /* port 53 */
+    FV_DNS_PROTO_MDNS = 1,  /* port 5353 */
+    FV_DNS_PROTO_LLMNR = 2, /* port 5355 */
+    FV_DNS_PROTO_NBNS = 3,  /* NetBIOS name service, port 137 */
+} fv_dns_protocol;
+
+#define FV_DNS_QUESTIONS_MAX 8  /* questions kept per message */
+#define FV_DNS_ADDRS_MAX 8      /* A and AAAA answers kept per message, each */
+#define FV_DNS_CNAMES_MAX 4     /* CNAME targets kept per message */
+
+/* One question of a DNS message; name in presentation form. */
+typedef struct fv_dns_question {
+    uint16_t qtype, qclass;
+    char name[FV_NAME_MAX];
+} fv_dns_question;
+
+/* An address from a DNS answer, stored like fv_endpoint's address: kind
+ * is an fv_ep_kind other than FV_EP_NONE, and a PSEUDO kind holds the
+ * pseudonym of an address in a policy zone. */
+typedef struct fv_dns_addr {
+    uint8_t kind;           /* fv_ep_kind */
+    uint8_t addr[16];       /* see kind */
+} fv_dns_addr;
+
+/* One DNS message (query or response). */
 typedef struct fv_dns_record {
     uint64_t ts_us;
     fv_endpoint client, server;     /* client = side that sent the query */
@@ -213,15 +291,52 @@ typedef struct fv_dns_record {
     uint16_t qtype, qclass;
     uint16_t answer_count;
     char qname[FV_NAME_MAX];        /* presentation form, see capture.h */
+    /* Every question and the A, AAAA and CNAME answers. */
+    uint8_t protocol;               /* fv_dns_protocol, from the port */
+    uint16_t qdcount;               /* QDCOUNT of the header */
+    uint8_t question_count;         /* entries used in questions[] */
+    fv_dns_question questions[FV_DNS_QUESTIONS_MAX];  /* questions[0] repeats qname */
+    uint8_t answers_a_count;        /* entries used in answers_a[] */
+    fv_dns_addr answers_a[FV_DNS_ADDRS_MAX];
+    uint8_t answers_aaaa_count;     /* entries used in answers_aaaa[] */
+    fv_dns_addr answers_aaaa[FV_DNS_ADDRS_MAX];
+    uint8_t cname_count;            /* entries used in cnames[] */
+    char cnames[FV_DNS_CNAMES_MAX][FV_NAME_MAX];     /* CNAME targets, answer order */
 } fv_dns_record;
 
-/* One TLS ClientHello. */
+/* How a TLS hello travelled: the "transport" JSON field. Stored. */
+typedef enum fv_tls_transport {
+    FV_TLS_TCP = 0,
+    FV_TLS_DTLS = 1,
+    FV_TLS_QUIC = 2,
+} fv_tls_transport;
+
+#define FV_TLS_ALPN_MAX 24      /* ALPN values kept per hello */
+#define FV_TLS_ALPN_LEN 64      /* one escaped ALPN value with its NUL */
+#define FV_TLS_VERSIONS_MAX 16  /* supported_versions entries kept */
+
+/* One TLS/DTLS/QUIC connection: its ClientHello, and its ServerHello
+ * when that was seen before the record was emitted. */
 typedef struct fv_tls_record {
     uint64_t ts_us;
     fv_endpoint client, server;
     uint16_t client_port, server_port;
     uint16_t version;               /* legacy_version of the ClientHello */
     char sni[FV_NAME_MAX];          /* empty if the hello has no SNI */
+    uint8_t transport;              /* fv_tls_transport */
+    uint32_t quic_version;          /* QUIC version of the Initial, 0 if not QUIC */
+    uint8_t alpn_count;             /* entries used in alpn[] */
+    char alpn[FV_TLS_ALPN_MAX][FV_TLS_ALPN_LEN];   /* offered, wire order, escaped */
+    uint8_t supported_versions_count;
+    uint16_t supported_versions[FV_TLS_VERSIONS_MAX];   /* wire order, GREASE included */
+    uint16_t cipher_count;          /* offered, GREASE included */
+    uint16_t extension_count;       /* sent, GREASE included */
+    char ja3[33];                   /* 32 hex digits, "" for SSLv2-format hellos */
+    char ja4[40];                   /* "" for SSLv2-format hellos */
+    uint16_t server_version;        /* selected version, 0 if no ServerHello */
+    uint16_t server_cipher;
+    char server_alpn[FV_TLS_ALPN_LEN];  /* "" if none */
+    char ja3s[33];                  /* "" if no ServerHello */
 } fv_tls_record;
 
 /* One HTTP/1.x request. */
@@ -231,6 +346,9 @@ typedef struct fv_http_record {
     uint16_t client_port, server_port;
     char method[16];
     char host[FV_NAME_MAX];         /* Host header as sent, empty if absent */
+    uint32_t uri_length;            /* bytes of the request target; the target is never kept */
+    uint16_t status;                /* response status code, 0 if no response was seen */
+    char user_agent[FV_NAME_MAX];   /* User-Agent value, escaped like host, "" if absent */
 } fv_http_record;
 
 /* Detectors. Stored on disk: numbers never change. */
@@ -275,6 +393,47 @@ typedef struct fv_alert_record {
     char summary[160];              /* one sentence, no raw identifiers */
 } fv_alert_record;
 
+#define FV_DHCP_HOSTNAME_MAX 256    /* option 12, including the NUL */
+#define FV_DHCP_VENDOR_MAX 256      /* option 60, including the NUL */
+
+/*
+ * One BOOTP/DHCPv4 message. client is the BOOTP client side (port 68),
+ * server the port-67 side. client_mac is always a pseudonym (chaddr).
+ * hostname contains either the host name as sent (client outside every
+ * zone) or a "name-..." token. requested_ip contains address text or an
+ * "ip4-..." token, and "" when option 50 is absent.
+ */
+typedef struct fv_dhcp_record {
+    uint64_t ts_us;
+    fv_endpoint client, server;
+    uint16_t client_port, server_port;
+    uint8_t op;                     /* 1 BOOTREQUEST, 2 BOOTREPLY */
+    uint8_t msg_type;               /* option 53, 0 if absent (plain BOOTP) */
+    uint8_t has_client_mac;         /* 1 if client_mac is set (htype 1, hlen 6) */
+    uint8_t client_mac[FV_PSEUDONYM_BYTES];
+    char hostname[FV_DHCP_HOSTNAME_MAX];
+    char vendor_class[FV_DHCP_VENDOR_MAX];
+    char requested_ip[FV_ENDPOINT_TEXT_MAX];
+} fv_dhcp_record;
+
+#define FV_SSH_BANNER_MAX 256       /* identification string, including the NUL */
+#define FV_HASSH_TEXT 33            /* 32 lowercase hex digits and the NUL */
+
+/*
+ * One SSH connection: both identification strings ("SSH-2.0-..." without
+ * CR LF) and the HASSH fingerprints of both KEXINIT messages ("" when the
+ * message was not seen in cleartext).
+ */
+typedef struct fv_ssh_record {
+    uint64_t ts_us;
+    fv_endpoint client, server;
+    uint16_t client_port, server_port;
+    char client_banner[FV_SSH_BANNER_MAX];
+    char server_banner[FV_SSH_BANNER_MAX];
+    char hassh[FV_HASSH_TEXT];
+    char hassh_server[FV_HASSH_TEXT];
+} fv_ssh_record;
+
 /* Return the name of evidence slot INDEX for DETECTOR, or NULL. */
 const char *fv_evidence_name(int detector, unsigned index);
 
@@ -289,6 +448,8 @@ typedef struct fv_record {
         fv_tls_record tls;
         fv_http_record http;
         fv_alert_record alert;
+        fv_dhcp_record dhcp;
+        fv_ssh_record ssh;
     } u;
 } fv_record;
 

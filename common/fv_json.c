@@ -6,6 +6,7 @@
 #include "fv_common.h"
 
 #include <stdio.h>
+#include <string.h>
 
 static const char *flow_end_name(int reason)
 {
@@ -65,6 +66,69 @@ static json_t *safe_string(const char *s)
     return json_string(buf);
 }
 
+static const char *flow_app_name(int app)
+{
+    static const char *const names[FV_APP_COUNT] = {
+        [FV_APP_NONE] = "", [FV_APP_DNS] = "dns", [FV_APP_MDNS] = "mdns",
+        [FV_APP_LLMNR] = "llmnr", [FV_APP_TLS] = "tls", [FV_APP_HTTP] = "http",
+        [FV_APP_QUIC] = "quic", [FV_APP_SSH] = "ssh", [FV_APP_DHCP] = "dhcp",
+        [FV_APP_NTP] = "ntp", [FV_APP_NBNS] = "nbns",
+    };
+
+    return app >= 0 && app < FV_APP_COUNT ? names[app] : "";
+}
+
+static const char *flow_initiator_name(int initiator)
+{
+    switch (initiator) {
+    case FV_INIT_SYN: return "syn";
+    case FV_INIT_PORT: return "port";
+    default: return "first";
+    }
+}
+
+static const char *flow_tunnel_name(int tunnel)
+{
+    switch (tunnel) {
+    case FV_TUNNEL_GRE: return "gre";
+    case FV_TUNNEL_ERSPAN: return "erspan";
+    case FV_TUNNEL_VXLAN: return "vxlan";
+    case FV_TUNNEL_GTPU: return "gtpu";
+    case FV_TUNNEL_IPIP: return "ipip";
+    case FV_TUNNEL_6IN4: return "6in4";
+    case FV_TUNNEL_TEREDO: return "teredo";
+    default: return "unknown";
+    }
+}
+
+/* Flow fields from TCP state, tunnels, ICMP errors and application detection. */
+static void flow_depth_fields(json_t *o, const fv_flow_record *f, bool *ok)
+{
+    set_new(o, "app", json_string(flow_app_name(f->app)), ok);
+    set_new(o, "initiator", json_string(flow_initiator_name(f->initiator)), ok);
+    set_new(o, "rtt_us", json_integer(f->rtt_us), ok);
+    set_new(o, "retrans_fwd", json_integer(f->retrans_fwd), ok);
+    set_new(o, "retrans_rev", json_integer(f->retrans_rev), ok);
+    set_new(o, "ooo_fwd", json_integer(f->ooo_fwd), ok);
+    set_new(o, "ooo_rev", json_integer(f->ooo_rev), ok);
+    set_new(o, "continued", json_boolean(f->continued != 0), ok);
+    set_new(o, "icmp_errors", json_integer(f->icmp_errors), ok);
+    if (f->proto == 1 || f->proto == 58)
+        set_new(o, "icmp_quoted", json_boolean(f->icmp_quoted != 0), ok);
+    if (f->tunnel_type != FV_TUNNEL_NONE) {
+        json_t *t = json_object();
+
+        if (t == NULL) {
+            *ok = false;
+            return;
+        }
+        set_new(t, "type", json_string(flow_tunnel_name(f->tunnel_type)), ok);
+        set_endpoint(t, "outer_src", &f->outer_src, ok);
+        set_endpoint(t, "outer_dst", &f->outer_dst, ok);
+        set_new(o, "tunnel", t, ok);
+    }
+}
+
 static void flow_fields(json_t *o, const fv_flow_record *f, bool *ok)
 {
     set_time(o, "first", f->first_us, ok);
@@ -95,6 +159,47 @@ static void flow_fields(json_t *o, const fv_flow_record *f, bool *ok)
         fv_token_format("mac", f->dst_mac, token);
         set_new(o, "dst_mac", json_string(token), ok);
     }
+    if (f->ntp_mode != 0 || f->ntp_version != 0) {
+        set_new(o, "ntp_mode", json_integer(f->ntp_mode), ok);
+        set_new(o, "ntp_version", json_integer(f->ntp_version), ok);
+    }
+    flow_depth_fields(o, f, ok);
+}
+
+/* TLS fields past version and sni (docs/EXPORT.md, tls). */
+static void tls_fields(json_t *o, const fv_tls_record *t, bool *ok)
+{
+    static const char *const transports[] = {
+        [FV_TLS_TCP] = "tcp", [FV_TLS_DTLS] = "dtls", [FV_TLS_QUIC] = "quic"};
+    const char *transport = t->transport < sizeof transports / sizeof transports[0]
+                                ? transports[t->transport]
+                                : "tcp";
+    json_t *alpn = json_array();
+    json_t *versions = json_array();
+
+    if (alpn == NULL || versions == NULL)
+        *ok = false;
+    for (unsigned i = 0; alpn != NULL && i < t->alpn_count && i < FV_TLS_ALPN_MAX; i++) {
+        if (json_array_append_new(alpn, safe_string(t->alpn[i])) != 0)
+            *ok = false;
+    }
+    for (unsigned i = 0; versions != NULL && i < t->supported_versions_count &&
+                         i < FV_TLS_VERSIONS_MAX; i++) {
+        if (json_array_append_new(versions, json_integer(t->supported_versions[i])) != 0)
+            *ok = false;
+    }
+    set_new(o, "transport", json_string(transport), ok);
+    set_new(o, "quic_version", json_integer(t->quic_version), ok);
+    set_new(o, "alpn", alpn, ok);
+    set_new(o, "supported_versions", versions, ok);
+    set_new(o, "cipher_count", json_integer(t->cipher_count), ok);
+    set_new(o, "extension_count", json_integer(t->extension_count), ok);
+    set_new(o, "ja3", safe_string(t->ja3), ok);
+    set_new(o, "ja4", safe_string(t->ja4), ok);
+    set_new(o, "server_version", json_integer(t->server_version), ok);
+    set_new(o, "server_cipher", json_integer(t->server_cipher), ok);
+    set_new(o, "server_alpn", safe_string(t->server_alpn), ok);
+    set_new(o, "ja3s", safe_string(t->ja3s), ok);
 }
 
 /* Fields common to the transaction classes (dns, tls, http). */
@@ -109,6 +214,73 @@ static void txn_fields(json_t *o, uint64_t ts_us, const fv_endpoint *client, uin
     set_new(o, "server_port", json_integer(server_port), ok);
 }
 
+static const char *dns_protocol_name(uint8_t protocol)
+{
+    switch (protocol) {
+    case FV_DNS_PROTO_MDNS:
+        return "mdns";
+    case FV_DNS_PROTO_LLMNR:
+        return "llmnr";
+    case FV_DNS_PROTO_NBNS:
+        return "nbns";
+    default:
+        return "dns";
+    }
+}
+
+/* Array of the first COUNT answer addresses, as text or pseudonym tokens. */
+static json_t *dns_addr_array(const fv_dns_addr *addrs, unsigned count)
+{
+    json_t *arr = json_array();
+    if (arr == NULL)
+        return NULL;
+    for (unsigned i = 0; i < count && i < FV_DNS_ADDRS_MAX; i++) {
+        fv_endpoint ep;
+        char text[FV_ENDPOINT_TEXT_MAX];
+        memset(&ep, 0, sizeof ep);
+        ep.kind = addrs[i].kind;
+        memcpy(ep.addr, addrs[i].addr, sizeof ep.addr);
+        fv_endpoint_format(&ep, text);
+        if (json_array_append_new(arr, json_string(text)) != 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+static void dns_detail_fields(json_t *o, const fv_dns_record *d, bool *ok)
+{
+    set_new(o, "protocol", json_string(dns_protocol_name(d->protocol)), ok);
+
+    json_t *questions = json_array();
+    for (unsigned i = 0; questions != NULL && i < d->question_count && i < FV_DNS_QUESTIONS_MAX;
+         i++) {
+        const fv_dns_question *q = &d->questions[i];
+        json_t *item = json_object();
+        if (item == NULL) {
+            *ok = false;
+            break;
+        }
+        set_new(item, "name", safe_string(q->name), ok);
+        set_new(item, "qtype", json_integer(q->qtype), ok);
+        set_new(item, "qclass", json_integer(q->qclass), ok);
+        if (json_array_append_new(questions, item) != 0)
+            *ok = false;
+    }
+    set_new(o, "questions", questions, ok);
+
+    set_new(o, "answers_a", dns_addr_array(d->answers_a, d->answers_a_count), ok);
+    set_new(o, "answers_aaaa", dns_addr_array(d->answers_aaaa, d->answers_aaaa_count), ok);
+
+    json_t *cnames = json_array();
+    for (unsigned i = 0; cnames != NULL && i < d->cname_count && i < FV_DNS_CNAMES_MAX; i++) {
+        if (json_array_append_new(cnames, safe_string(d->cnames[i])) != 0)
+            *ok = false;
+    }
+    set_new(o, "cnames", cnames, ok);
+}
+
 static void dns_fields(json_t *o, const fv_dns_record *d, bool *ok)
 {
     txn_fields(o, d->ts_us, &d->client, d->client_port, &d->server, d->server_port, ok);
@@ -121,6 +293,34 @@ static void dns_fields(json_t *o, const fv_dns_record *d, bool *ok)
     set_new(o, "answers", json_integer(d->answer_count), ok);
     if (d->is_response)
         set_new(o, "rcode", json_integer(d->rcode), ok);
+    dns_detail_fields(o, d, ok);
+}
+
+static void dhcp_fields(json_t *o, const fv_dhcp_record *d, bool *ok)
+{
+    char mac[FV_TOKEN_TEXT_MAX];
+
+    txn_fields(o, d->ts_us, &d->client, d->client_port, &d->server, d->server_port, ok);
+    set_new(o, "op", json_integer(d->op), ok);
+    set_new(o, "msg_type", json_integer(d->msg_type), ok);
+    if (d->has_client_mac) {
+        fv_token_format("mac", d->client_mac, mac);
+        set_new(o, "client_mac", json_string(mac), ok);
+    } else {
+        set_new(o, "client_mac", json_string(""), ok);
+    }
+    set_new(o, "hostname", safe_string(d->hostname), ok);
+    set_new(o, "vendor_class", safe_string(d->vendor_class), ok);
+    set_new(o, "requested_ip", safe_string(d->requested_ip), ok);
+}
+
+static void ssh_fields(json_t *o, const fv_ssh_record *s, bool *ok)
+{
+    txn_fields(o, s->ts_us, &s->client, s->client_port, &s->server, s->server_port, ok);
+    set_new(o, "client_banner", safe_string(s->client_banner), ok);
+    set_new(o, "server_banner", safe_string(s->server_banner), ok);
+    set_new(o, "hassh", safe_string(s->hassh), ok);
+    set_new(o, "hassh_server", safe_string(s->hassh_server), ok);
 }
 
 static void alert_fields(json_t *o, const fv_alert_record *a, bool *ok)
@@ -182,15 +382,25 @@ json_t *fv_record_to_json(const fv_record *rec)
                    &rec->u.tls.server, rec->u.tls.server_port, &ok);
         set_new(o, "version", json_integer(rec->u.tls.version), &ok);
         set_new(o, "sni", safe_string(rec->u.tls.sni), &ok);
+        tls_fields(o, &rec->u.tls, &ok);
         break;
     case FV_CLASS_HTTP:
         txn_fields(o, rec->u.http.ts_us, &rec->u.http.client, rec->u.http.client_port,
                    &rec->u.http.server, rec->u.http.server_port, &ok);
         set_new(o, "method", safe_string(rec->u.http.method), &ok);
         set_new(o, "host", safe_string(rec->u.http.host), &ok);
+        set_new(o, "uri_length", json_integer(rec->u.http.uri_length), &ok);
+        set_new(o, "user_agent", safe_string(rec->u.http.user_agent), &ok);
+        set_new(o, "status", json_integer(rec->u.http.status), &ok);
         break;
     case FV_CLASS_ALERT:
         alert_fields(o, &rec->u.alert, &ok);
+        break;
+    case FV_CLASS_DHCP:
+        dhcp_fields(o, &rec->u.dhcp, &ok);
+        break;
+    case FV_CLASS_SSH:
+        ssh_fields(o, &rec->u.ssh, &ok);
         break;
     case FV_CLASS_COUNT:
         ok = false;

@@ -846,6 +846,8 @@ static int pol_parse_retention(pol_parser *p, yaml_node_t *value, const char *wh
         {"tls", pol_parse_retention_class, FV_CLASS_TLS},
         {"http", pol_parse_retention_class, FV_CLASS_HTTP},
         {"alerts", pol_parse_retention_class, FV_CLASS_ALERT},
+        {"dhcp", pol_parse_retention_class, FV_CLASS_DHCP},
+        {"ssh", pol_parse_retention_class, FV_CLASS_SSH},
     };
     return pol_walk_mapping(p, value, where, keys, sizeof keys / sizeof keys[0]);
 }

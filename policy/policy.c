@@ -19,6 +19,8 @@ const char *const pol_class_names[FV_CLASS_COUNT] = {
     [FV_CLASS_TLS] = "tls",
     [FV_CLASS_HTTP] = "http",
     [FV_CLASS_ALERT] = "alerts",
+    [FV_CLASS_DHCP] = "dhcp",
+    [FV_CLASS_SSH] = "ssh",
 };
 
 void pol_set_defaults(pol_policy *policy)
@@ -28,6 +30,8 @@ void pol_set_defaults(pol_policy *policy)
     policy->retention_s[FV_CLASS_TLS] = 7 * 86400u;
     policy->retention_s[FV_CLASS_HTTP] = 7 * 86400u;
     policy->retention_s[FV_CLASS_ALERT] = 90 * 86400u;
+    policy->retention_s[FV_CLASS_DHCP] = 7 * 86400u;
+    policy->retention_s[FV_CLASS_SSH] = 7 * 86400u;
     policy->rotation_s = 86400;
     policy->sweep_interval_s = 3600;
 
@@ -363,6 +367,8 @@ int pol_summary(const pol_policy *policy, char *out, size_t out_len)
         [FV_CLASS_TLS] = "TLS client hellos (server name and version)",
         [FV_CLASS_HTTP] = "HTTP requests (method and Host header)",
         [FV_CLASS_ALERT] = "detector alerts",
+        [FV_CLASS_DHCP] = "DHCP messages (type, pseudonymized client MAC and host name, vendor class)",
+        [FV_CLASS_SSH] = "SSH connections (software banners and HASSH fingerprints)",
     };
     pol_duration_format(policy->sweep_interval_s, dur);
     pol_text_add(&t, "Retention (expired records are deleted by a sweep every %s):\n", dur);

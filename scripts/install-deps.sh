@@ -11,7 +11,7 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libpcap-dev libsodium-dev liblmdb-dev libmicrohttpd-dev
-    libcmocka-dev libjansson-dev libyaml-dev
+    libcmocka-dev libjansson-dev libyaml-dev nettle-dev
     "$@"
 )
 

@@ -17,6 +17,8 @@
  *   endpoint  u8 kind (fv_ep_kind, 0..4), then the address: no bytes for
  *             NONE, 4 for IPV4, 16 for IPV6 and both PSEUDO kinds; then
  *             str zone. Address bytes not stored decode as zero.
+ *   dnsaddr   u8 kind (fv_ep_kind, 1..4), then 4 or 16 address bytes as
+ *             for an endpoint, and no zone.
  *
  * Class bodies, fields in this order:
  *   flow   u64 first_us, u64 last_us, endpoint src, endpoint dst,
@@ -24,18 +26,39 @@
  *          u8 icmp_code, u16 tcp_flags_fwd, u16 tcp_flags_rev, u16 vlan,
  *          u8 has_mac (0 or 1), then if has_mac is 1: 16 bytes src_mac,
  *          16 bytes dst_mac; then u64 pkts_fwd, u64 pkts_rev,
- *          u64 bytes_fwd, u64 bytes_rev
+ *          u64 bytes_fwd, u64 bytes_rev, u8 ntp_mode, u8 ntp_version,
+ *          u8 app (fv_app), u8 initiator (fv_initiator), u8 continued (0 or 1),
+ *          u8 icmp_quoted (0 or 1), u32 rtt_us, u32 retrans_fwd,
+ *          u32 retrans_rev, u32 ooo_fwd, u32 ooo_rev, u32 icmp_errors,
+ *          u8 tunnel_type (fv_tunnel), then if tunnel_type is not 0:
+ *          endpoint outer_src, endpoint outer_dst
  *   dns    u64 ts_us, endpoint client, endpoint server, u16 client_port,
  *          u16 server_port, u8 transport, u8 is_response, u8 rcode,
- *          u16 txid, u16 qtype, u16 qclass, u16 answer_count, str qname
+ *          u16 txid, u16 qtype, u16 qclass, u16 answer_count, str qname,
+ *          u8 protocol, u16 qdcount, u8 question_count (0..8), then per
+ *          question u16 qtype, u16 qclass, str name; u8 answers_a_count
+ *          (0..8), then per address: dnsaddr; u8 answers_aaaa_count (0..8)
+ *          and dnsaddr each; u8 cname_count (0..4), then str each
  *   tls    u64 ts_us, endpoint client, endpoint server, u16 client_port,
- *          u16 server_port, u16 version, str sni
+ *          u16 server_port, u16 version, str sni, u8 transport
+ *          (fv_tls_transport), u32 quic_version, u8 alpn_count (0..8),
+ *          then str each; u8 supported_versions_count (0..16), then u16
+ *          each; u16 cipher_count, u16 extension_count, str ja3, str ja4,
+ *          u16 server_version, u16 server_cipher, str server_alpn, str ja3s
  *   http   u64 ts_us, endpoint client, endpoint server, u16 client_port,
- *          u16 server_port, str method, str host
+ *          u16 server_port, str method, str host, u32 uri_length,
+ *          u16 status, str user_agent
  *   alert  u64 ts_us, u64 first_us, u64 last_us, u8 detector, u8 severity,
  *          f64 score, endpoint host, endpoint peer, u16 peer_port, u8 proto,
  *          u32 flow_count, u8 evidence_count (0..FV_EVIDENCE_MAX), then
  *          evidence_count f64 values, then str summary
+ *   dhcp   u64 ts_us, endpoint client, endpoint server, u16 client_port,
+ *          u16 server_port, u8 op, u8 msg_type, u8 has_client_mac (0 or 1),
+ *          then if has_client_mac is 1: 16 bytes client_mac; then
+ *          str hostname, str vendor_class, str requested_ip
+ *   ssh    u64 ts_us, endpoint client, endpoint server, u16 client_port,
+ *          u16 server_port, str client_banner, str server_banner,
+ *          str hassh, str hassh_server
  *
  * The decoder checks every length against the bytes that remain before
  * reading, so any byte string either decodes into a complete record or
@@ -167,6 +190,75 @@ static void encode_flow(codec_writer *w, const fv_flow_record *r)
     wr_u64(w, r->pkts_rev);
     wr_u64(w, r->bytes_fwd);
     wr_u64(w, r->bytes_rev);
+    wr_u8(w, r->ntp_mode);
+    wr_u8(w, r->ntp_version);
+    wr_u8(w, r->app);
+    wr_u8(w, r->initiator);
+    wr_u8(w, r->continued ? 1 : 0);
+    wr_u8(w, r->icmp_quoted ? 1 : 0);
+    wr_u32(w, r->rtt_us);
+    wr_u32(w, r->retrans_fwd);
+    wr_u32(w, r->retrans_rev);
+    wr_u32(w, r->ooo_fwd);
+    wr_u32(w, r->ooo_rev);
+    wr_u32(w, r->icmp_errors);
+    wr_u8(w, r->tunnel_type);
+    if (r->tunnel_type != FV_TUNNEL_NONE) {
+        wr_endpoint(w, &r->outer_src);
+        wr_endpoint(w, &r->outer_dst);
+    }
+}
+
+/* An answer address: like an endpoint without the zone. NONE is not a
+ * valid answer kind. */
+static void wr_dns_addr(codec_writer *w, const fv_dns_addr *a)
+{
+    int alen = endpoint_addr_len(a->kind);
+    if (alen <= 0) {
+        w->invalid = true;
+        w->ok = false;
+        return;
+    }
+    wr_u8(w, a->kind);
+    wr_bytes(w, a->addr, (size_t)alen);
+}
+
+/* A count that exceeds its array is a caller bug and makes the record
+ * invalid rather than reading past the array. */
+static bool wr_count(codec_writer *w, uint8_t count, uint8_t max)
+{
+    if (count > max) {
+        w->invalid = true;
+        w->ok = false;
+        return false;
+    }
+    wr_u8(w, count);
+    return true;
+}
+
+static void encode_dns_details(codec_writer *w, const fv_dns_record *r)
+{
+    wr_u8(w, r->protocol);
+    wr_u16(w, r->qdcount);
+    if (!wr_count(w, r->question_count, FV_DNS_QUESTIONS_MAX))
+        return;
+    for (unsigned i = 0; i < r->question_count; i++) {
+        wr_u16(w, r->questions[i].qtype);
+        wr_u16(w, r->questions[i].qclass);
+        wr_str(w, r->questions[i].name, sizeof r->questions[i].name);
+    }
+    if (!wr_count(w, r->answers_a_count, FV_DNS_ADDRS_MAX))
+        return;
+    for (unsigned i = 0; i < r->answers_a_count; i++)
+        wr_dns_addr(w, &r->answers_a[i]);
+    if (!wr_count(w, r->answers_aaaa_count, FV_DNS_ADDRS_MAX))
+        return;
+    for (unsigned i = 0; i < r->answers_aaaa_count; i++)
+        wr_dns_addr(w, &r->answers_aaaa[i]);
+    if (!wr_count(w, r->cname_count, FV_DNS_CNAMES_MAX))
+        return;
+    for (unsigned i = 0; i < r->cname_count; i++)
+        wr_str(w, r->cnames[i], sizeof r->cnames[i]);
 }
 
 static void encode_dns(codec_writer *w, const fv_dns_record *r)
@@ -184,6 +276,7 @@ static void encode_dns(codec_writer *w, const fv_dns_record *r)
     wr_u16(w, r->qclass);
     wr_u16(w, r->answer_count);
     wr_str(w, r->qname, sizeof r->qname);
+    encode_dns_details(w, r);
 }
 
 static void encode_tls(codec_writer *w, const fv_tls_record *r)
@@ -195,6 +288,24 @@ static void encode_tls(codec_writer *w, const fv_tls_record *r)
     wr_u16(w, r->server_port);
     wr_u16(w, r->version);
     wr_str(w, r->sni, sizeof r->sni);
+    wr_u8(w, r->transport);
+    wr_u32(w, r->quic_version);
+    if (wr_count(w, r->alpn_count, FV_TLS_ALPN_MAX)) {
+        for (unsigned i = 0; i < r->alpn_count; i++)
+            wr_str(w, r->alpn[i], sizeof r->alpn[i]);
+    }
+    if (wr_count(w, r->supported_versions_count, FV_TLS_VERSIONS_MAX)) {
+        for (unsigned i = 0; i < r->supported_versions_count; i++)
+            wr_u16(w, r->supported_versions[i]);
+    }
+    wr_u16(w, r->cipher_count);
+    wr_u16(w, r->extension_count);
+    wr_str(w, r->ja3, sizeof r->ja3);
+    wr_str(w, r->ja4, sizeof r->ja4);
+    wr_u16(w, r->server_version);
+    wr_u16(w, r->server_cipher);
+    wr_str(w, r->server_alpn, sizeof r->server_alpn);
+    wr_str(w, r->ja3s, sizeof r->ja3s);
 }
 
 static void encode_http(codec_writer *w, const fv_http_record *r)
@@ -206,6 +317,9 @@ static void encode_http(codec_writer *w, const fv_http_record *r)
     wr_u16(w, r->server_port);
     wr_str(w, r->method, sizeof r->method);
     wr_str(w, r->host, sizeof r->host);
+    wr_u32(w, r->uri_length);
+    wr_u16(w, r->status);
+    wr_str(w, r->user_agent, sizeof r->user_agent);
 }
 
 static void encode_alert(codec_writer *w, const fv_alert_record *r)
@@ -230,6 +344,36 @@ static void encode_alert(codec_writer *w, const fv_alert_record *r)
     for (unsigned i = 0; i < r->evidence_count; i++)
         wr_f64(w, r->evidence[i]);
     wr_str(w, r->summary, sizeof r->summary);
+}
+
+static void encode_dhcp(codec_writer *w, const fv_dhcp_record *r)
+{
+    wr_u64(w, r->ts_us);
+    wr_endpoint(w, &r->client);
+    wr_endpoint(w, &r->server);
+    wr_u16(w, r->client_port);
+    wr_u16(w, r->server_port);
+    wr_u8(w, r->op);
+    wr_u8(w, r->msg_type);
+    wr_u8(w, r->has_client_mac ? 1 : 0);
+    if (r->has_client_mac)
+        wr_bytes(w, r->client_mac, sizeof r->client_mac);
+    wr_str(w, r->hostname, sizeof r->hostname);
+    wr_str(w, r->vendor_class, sizeof r->vendor_class);
+    wr_str(w, r->requested_ip, sizeof r->requested_ip);
+}
+
+static void encode_ssh(codec_writer *w, const fv_ssh_record *r)
+{
+    wr_u64(w, r->ts_us);
+    wr_endpoint(w, &r->client);
+    wr_endpoint(w, &r->server);
+    wr_u16(w, r->client_port);
+    wr_u16(w, r->server_port);
+    wr_str(w, r->client_banner, sizeof r->client_banner);
+    wr_str(w, r->server_banner, sizeof r->server_banner);
+    wr_str(w, r->hassh, sizeof r->hassh);
+    wr_str(w, r->hassh_server, sizeof r->hassh_server);
 }
 
 int store_record_encode(fv_class cls, const void *rec, uint8_t *out, size_t out_len,
@@ -257,6 +401,12 @@ int store_record_encode(fv_class cls, const void *rec, uint8_t *out, size_t out_
         break;
     case FV_CLASS_ALERT:
         encode_alert(&w, rec);
+        break;
+    case FV_CLASS_DHCP:
+        encode_dhcp(&w, rec);
+        break;
+    case FV_CLASS_SSH:
+        encode_ssh(&w, rec);
         break;
     default:
         return FV_ERR_INVALID;
@@ -384,6 +534,72 @@ static void decode_flow(codec_reader *r, fv_flow_record *f)
     f->pkts_rev = rd_u64(r);
     f->bytes_fwd = rd_u64(r);
     f->bytes_rev = rd_u64(r);
+    f->ntp_mode = rd_u8(r);
+    f->ntp_version = rd_u8(r);
+    f->app = rd_u8(r);
+    f->initiator = rd_u8(r);
+    f->continued = rd_u8(r);
+    f->icmp_quoted = rd_u8(r);
+    f->rtt_us = rd_u32(r);
+    f->retrans_fwd = rd_u32(r);
+    f->retrans_rev = rd_u32(r);
+    f->ooo_fwd = rd_u32(r);
+    f->ooo_rev = rd_u32(r);
+    f->icmp_errors = rd_u32(r);
+    f->tunnel_type = rd_u8(r);
+    if (f->app >= FV_APP_COUNT || f->initiator > FV_INIT_PORT || f->continued > 1 ||
+        f->icmp_quoted > 1 || f->tunnel_type >= FV_TUNNEL_COUNT) {
+        r->ok = false;
+        return;
+    }
+    if (f->tunnel_type != FV_TUNNEL_NONE) {
+        rd_endpoint(r, &f->outer_src);
+        rd_endpoint(r, &f->outer_dst);
+    }
+}
+
+static void rd_dns_addr(codec_reader *r, fv_dns_addr *a)
+{
+    memset(a, 0, sizeof *a);
+    a->kind = rd_u8(r);
+    int alen = endpoint_addr_len(a->kind);
+    if (alen <= 0) {
+        r->ok = false;
+        return;
+    }
+    rd_bytes(r, a->addr, (size_t)alen);
+}
+
+/* Read a count and reject one above MAX, so arrays are never overrun. */
+static uint8_t rd_count(codec_reader *r, uint8_t max)
+{
+    uint8_t n = rd_u8(r);
+    if (n > max) {
+        r->ok = false;
+        return 0;
+    }
+    return n;
+}
+
+static void decode_dns_details(codec_reader *r, fv_dns_record *d)
+{
+    d->protocol = rd_u8(r);
+    d->qdcount = rd_u16(r);
+    d->question_count = rd_count(r, FV_DNS_QUESTIONS_MAX);
+    for (unsigned i = 0; i < d->question_count && r->ok; i++) {
+        d->questions[i].qtype = rd_u16(r);
+        d->questions[i].qclass = rd_u16(r);
+        rd_str(r, d->questions[i].name, sizeof d->questions[i].name);
+    }
+    d->answers_a_count = rd_count(r, FV_DNS_ADDRS_MAX);
+    for (unsigned i = 0; i < d->answers_a_count && r->ok; i++)
+        rd_dns_addr(r, &d->answers_a[i]);
+    d->answers_aaaa_count = rd_count(r, FV_DNS_ADDRS_MAX);
+    for (unsigned i = 0; i < d->answers_aaaa_count && r->ok; i++)
+        rd_dns_addr(r, &d->answers_aaaa[i]);
+    d->cname_count = rd_count(r, FV_DNS_CNAMES_MAX);
+    for (unsigned i = 0; i < d->cname_count && r->ok; i++)
+        rd_str(r, d->cnames[i], sizeof d->cnames[i]);
 }
 
 static void decode_dns(codec_reader *r, fv_dns_record *d)
@@ -401,6 +617,7 @@ static void decode_dns(codec_reader *r, fv_dns_record *d)
     d->qclass = rd_u16(r);
     d->answer_count = rd_u16(r);
     rd_str(r, d->qname, sizeof d->qname);
+    decode_dns_details(r, d);
 }
 
 static void decode_tls(codec_reader *r, fv_tls_record *t)
@@ -412,6 +629,22 @@ static void decode_tls(codec_reader *r, fv_tls_record *t)
     t->server_port = rd_u16(r);
     t->version = rd_u16(r);
     rd_str(r, t->sni, sizeof t->sni);
+    t->transport = rd_u8(r);
+    t->quic_version = rd_u32(r);
+    t->alpn_count = rd_count(r, FV_TLS_ALPN_MAX);
+    for (unsigned i = 0; i < t->alpn_count && r->ok; i++)
+        rd_str(r, t->alpn[i], sizeof t->alpn[i]);
+    t->supported_versions_count = rd_count(r, FV_TLS_VERSIONS_MAX);
+    for (unsigned i = 0; i < t->supported_versions_count && r->ok; i++)
+        t->supported_versions[i] = rd_u16(r);
+    t->cipher_count = rd_u16(r);
+    t->extension_count = rd_u16(r);
+    rd_str(r, t->ja3, sizeof t->ja3);
+    rd_str(r, t->ja4, sizeof t->ja4);
+    t->server_version = rd_u16(r);
+    t->server_cipher = rd_u16(r);
+    rd_str(r, t->server_alpn, sizeof t->server_alpn);
+    rd_str(r, t->ja3s, sizeof t->ja3s);
 }
 
 static void decode_http(codec_reader *r, fv_http_record *h)
@@ -423,6 +656,9 @@ static void decode_http(codec_reader *r, fv_http_record *h)
     h->server_port = rd_u16(r);
     rd_str(r, h->method, sizeof h->method);
     rd_str(r, h->host, sizeof h->host);
+    h->uri_length = rd_u32(r);
+    h->status = rd_u16(r);
+    rd_str(r, h->user_agent, sizeof h->user_agent);
 }
 
 static void decode_alert(codec_reader *r, fv_alert_record *a)
@@ -446,6 +682,40 @@ static void decode_alert(codec_reader *r, fv_alert_record *a)
     for (unsigned i = 0; i < a->evidence_count; i++)
         a->evidence[i] = rd_f64(r);
     rd_str(r, a->summary, sizeof a->summary);
+}
+
+static void decode_dhcp(codec_reader *r, fv_dhcp_record *d)
+{
+    d->ts_us = rd_u64(r);
+    rd_endpoint(r, &d->client);
+    rd_endpoint(r, &d->server);
+    d->client_port = rd_u16(r);
+    d->server_port = rd_u16(r);
+    d->op = rd_u8(r);
+    d->msg_type = rd_u8(r);
+    d->has_client_mac = rd_u8(r);
+    if (d->has_client_mac > 1) {
+        r->ok = false;
+        return;
+    }
+    if (d->has_client_mac)
+        rd_bytes(r, d->client_mac, sizeof d->client_mac);
+    rd_str(r, d->hostname, sizeof d->hostname);
+    rd_str(r, d->vendor_class, sizeof d->vendor_class);
+    rd_str(r, d->requested_ip, sizeof d->requested_ip);
+}
+
+static void decode_ssh(codec_reader *r, fv_ssh_record *s)
+{
+    s->ts_us = rd_u64(r);
+    rd_endpoint(r, &s->client);
+    rd_endpoint(r, &s->server);
+    s->client_port = rd_u16(r);
+    s->server_port = rd_u16(r);
+    rd_str(r, s->client_banner, sizeof s->client_banner);
+    rd_str(r, s->server_banner, sizeof s->server_banner);
+    rd_str(r, s->hassh, sizeof s->hassh);
+    rd_str(r, s->hassh_server, sizeof s->hassh_server);
 }
 
 int store_record_decode(fv_class cls, const uint8_t *data, size_t len, fv_record *out)
@@ -481,6 +751,12 @@ int store_record_decode(fv_class cls, const uint8_t *data, size_t len, fv_record
         break;
     case FV_CLASS_ALERT:
         decode_alert(&r, &out->u.alert);
+        break;
+    case FV_CLASS_DHCP:
+        decode_dhcp(&r, &out->u.dhcp);
+        break;
+    case FV_CLASS_SSH:
+        decode_ssh(&r, &out->u.ssh);
         break;
     default:
         return FV_ERR_INVALID;

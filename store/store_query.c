@@ -34,6 +34,12 @@ static bool record_in_window(const fv_record *rec, uint64_t from_us, uint64_t to
     case FV_CLASS_HTTP:
         first = last = rec->u.http.ts_us;
         break;
+    case FV_CLASS_DHCP:
+        first = last = rec->u.dhcp.ts_us;
+        break;
+    case FV_CLASS_SSH:
+        first = last = rec->u.ssh.ts_us;
+        break;
     case FV_CLASS_ALERT:
         /* Alerts are found by the traffic they rest on, not by when they
          * were raised: a replayed capture raises alerts long after. */

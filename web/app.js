@@ -15,7 +15,8 @@ const PAGE_SIZE = 50;
 const CHART_PAGE_SIZE = 1000;
 const CHART_MAX_PAGES = 4;
 
-const CLASS_LABELS = {flows: 'Flows', dns: 'DNS', tls: 'TLS', http: 'HTTP', alerts: 'Alerts'};
+const CLASS_LABELS = {flows: 'Flows', dns: 'DNS', tls: 'TLS', http: 'HTTP', alerts: 'Alerts',
+  dhcp: 'DHCP', ssh: 'SSH'};
 const PROTOCOLS = {1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP'};
 const TLS_VERSIONS = {0x0300: 'SSL 3.0', 0x0301: 'TLS 1.0', 0x0302: 'TLS 1.1', 0x0303: 'TLS 1.2', 0x0304: 'TLS 1.3'};
 
@@ -229,6 +230,25 @@ const COLUMNS = {
     {label: 'Method', cell: (r) => el('span', {class: 'mono', text: r.method || '—'})},
     {label: 'Host', cell: (r) => el('span', {class: 'mono wrap', text: r.host || '—'})},
   ],
+  dhcp: [
+    {label: 'Time', cell: (r) => timeCell(r.ts)},
+    {label: 'Client', cell: (r) => endpoint(r, 'client')},
+    {label: 'Server', cell: (r) => endpoint(r, 'server', r.server_port)},
+    {label: 'Message', cell: (r) => DHCP_TYPES[r.msg_type] || (r.msg_type ? String(r.msg_type) : 'BOOTP')},
+    {label: 'Client MAC', cell: (r) => el('span', {class: 'mono', text: r.client_mac || '—'})},
+    {label: 'Host name', cell: (r) => el('span', {class: 'mono wrap', text: r.hostname || '—'})},
+    {label: 'Vendor class', cell: (r) => el('span', {class: 'mono wrap', text: r.vendor_class || '—'})},
+    {label: 'Requested', cell: (r) => el('span', {class: 'mono', text: r.requested_ip || '—'})},
+  ],
+  ssh: [
+    {label: 'Time', cell: (r) => timeCell(r.ts)},
+    {label: 'Client', cell: (r) => endpoint(r, 'client')},
+    {label: 'Server', cell: (r) => endpoint(r, 'server', r.server_port)},
+    {label: 'Client software', cell: (r) => el('span', {class: 'mono wrap', text: r.client_banner || '—'})},
+    {label: 'Server software', cell: (r) => el('span', {class: 'mono wrap', text: r.server_banner || '—'})},
+    {label: 'HASSH', cell: (r) => el('span', {class: 'mono', text: r.hassh || '—'})},
+    {label: 'HASSH server', cell: (r) => el('span', {class: 'mono', text: r.hassh_server || '—'})},
+  ],
   alerts: [
     // The traffic time, not when the alert was raised: a replayed capture
     // raises its alerts long after the activity.
@@ -249,12 +269,18 @@ const DNS_TYPES = {1: 'A', 2: 'NS', 5: 'CNAME', 6: 'SOA', 12: 'PTR', 15: 'MX', 1
 const DNS_RCODES = {0: 'NOERROR', 1: 'FORMERR', 2: 'SERVFAIL', 3: 'NXDOMAIN', 4: 'NOTIMP',
   5: 'REFUSED'};
 
+// DHCP message types (option 53, RFC 2132 section 9.6).
+const DHCP_TYPES = {1: 'DISCOVER', 2: 'OFFER', 3: 'REQUEST', 4: 'DECLINE', 5: 'ACK', 6: 'NAK',
+  7: 'RELEASE', 8: 'INFORM'};
+
 const EMPTY_TEXT = {
   flows: 'No flows stored yet.',
   dns: 'No DNS records stored yet.',
   tls: 'No TLS records stored yet.',
   http: 'No HTTP records stored yet.',
   alerts: 'No alerts yet.',
+  dhcp: 'No DHCP records stored yet.',
+  ssh: 'No SSH records stored yet.',
 };
 
 // Paging state per class: the cursors of the pages before the current
@@ -520,6 +546,8 @@ const ROUTES = {
   dns: (token) => renderRecords(token, 'dns'),
   tls: (token) => renderRecords(token, 'tls'),
   http: (token) => renderRecords(token, 'http'),
+  dhcp: (token) => renderRecords(token, 'dhcp'),
+  ssh: (token) => renderRecords(token, 'ssh'),
   retention: renderRetention,
 };
 

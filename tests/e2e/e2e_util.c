@@ -181,8 +181,11 @@ void e2e_write_policy(const char *path, const char *zones_yaml, const char *rete
                      "  dns: %s\n"
                      "  tls: %s\n"
                      "  http: %s\n"
-                     "  alerts: %s\n",
-                     zones_yaml, retention, retention, retention, retention, retention);
+                     "  alerts: %s\n"
+                     "  dhcp: %s\n"
+                     "  ssh: %s\n",
+                     zones_yaml, retention, retention, retention, retention, retention, retention,
+                     retention);
     assert_true(n > 0 && (size_t)n < sizeof text);
     tu_write_file(path, text, (size_t)n);
 }

@@ -8,9 +8,16 @@
  *   flows       packets and IP bytes per unordered 5-tuple (both
  *               directions summed, so the two tools may pick different
  *               initiators and split a flow into several records)
- *   dns         the set of "qname|qtype" over queries and responses
+ *   dns         the set of "name|qtype" over every question of every
+ *               query and response
+ *   dns_rcodes  responses per RCODE
  *   tls_sni     the set of ClientHello SNI values
+ *   tls_alpn    the set of ALPN values, offered and selected
+ *   ja3, ja3s, ja4  the sets of TLS fingerprints
  *   http_hosts  the set of HTTP Host values
+ *   http_methods  requests per method
+ *   dhcp_hostnames  the set of DHCP host names (option 12)
+ *   ssh_banners the set of SSH identification strings, both sides
  *
  * Explained disagreements are listed in tests/e2e/known_differences.txt
  * ("FILE FIELD reason"). The test fails on any disagreement that is not
@@ -40,7 +47,10 @@
 /* At most this many detail lines per file and field, to keep logs readable. */
 #define DETAIL_LINES_MAX 12
 
-static const char *const compared_fields[] = {"flows", "dns", "tls_sni", "http_hosts"};
+static const char *const compared_fields[] = {"flows", "dns", "tls_sni", "http_hosts",
+                                             "tls_alpn", "ja3", "ja3s", "ja4",
+                                             "dhcp_hostnames", "ssh_banners", "dns_rcodes",
+                                             "http_methods"};
 
 /* Write the canonical text of address TEXT (inet_ntop after inet_pton),
  * so "2001:0db8::1" and "2001:db8::1" compare equal. Unparsable text is
@@ -232,18 +242,18 @@ static void cut_like_record(const char *name, char *out, size_t out_len)
 }
 
 /*
- * Collect the reference's "qname|qtype" set.
- * - Our DNS record keeps only the first question of a message
- *   (fv_dns_record), so only the first question of each reference
- *   message is compared. Messages without a question (mDNS
- *   announcements, and malformed messages tshark lists with none) are
- *   left out on both sides: ours have an empty qname.
+ * Collect the reference's "name|qtype" set over every question of every
+ * message.
+ * - Messages without a question (mDNS announcements, and malformed
+ *   messages tshark lists with none) add nothing, on both sides.
  * - name_presentation is null when the question name uses a compression
  *   pointer. tshark's `name` is then the decompressed name, which equals
  *   the presentation form for names of printable ASCII. When tshark could
  *   not read the name at all, `name` is a placeholder in angle brackets
  *   ("<Name contains a pointer that loops>"); flowveil rejects such a
  *   message, so it is left out here.
+ * - flowveil keeps at most FV_DNS_QUESTIONS_MAX questions per message, so
+ *   only those are compared.
  */
 static json_t *reference_dns(const json_t *expected)
 {
@@ -251,39 +261,104 @@ static json_t *reference_dns(const json_t *expected)
     size_t i;
     json_t *msg;
     json_array_foreach(json_object_get(expected, "dns"), i, msg) {
-        json_t *q = json_array_get(json_object_get(msg, "queries"), 0);
-        if (q == NULL)
-            continue;
-        const char *name = json_string_value(json_object_get(q, "name_presentation"));
-        if (name == NULL) {
-            name = json_string_value(json_object_get(q, "name"));
-            if (name == NULL || name[0] == '<')
-                continue;
+        size_t j;
+        json_t *q;
+        json_array_foreach(json_object_get(msg, "queries"), j, q) {
+            if (j >= FV_DNS_QUESTIONS_MAX)
+                break;
+            const char *name = json_string_value(json_object_get(q, "name_presentation"));
+            if (name == NULL) {
+                name = json_string_value(json_object_get(q, "name"));
+                if (name == NULL || name[0] == '<')
+                    continue;
+            }
+            char cut[FV_NAME_MAX], key[FV_NAME_MAX + 16];
+            cut_like_record(name, cut, sizeof cut);
+            snprintf(key, sizeof key, "%s|%lld", cut,
+                     (long long)int_or_zero(json_object_get(q, "type")));
+            json_object_set_new(set, key, json_true());
         }
-        char cut[FV_NAME_MAX], key[FV_NAME_MAX + 16];
-        cut_like_record(name, cut, sizeof cut);
-        snprintf(key, sizeof key, "%s|%lld", cut,
-                 (long long)int_or_zero(json_object_get(q, "type")));
-        json_object_set_new(set, key, json_true());
     }
     return set;
 }
 
+/* Our "name|qtype" set over the questions arrays. NBNS records share the
+ * dns class but the reference lists only DNS, mDNS and LLMNR. */
 static json_t *our_dns(const json_t *records)
 {
     json_t *set = json_object();
     size_t i;
     json_t *r;
     json_array_foreach(records, i, r) {
-        const char *name = json_string_value(json_object_get(r, "qname"));
-        if (name != NULL && name[0] == '\0')
-            continue; /* a message without a question, see reference_dns() */
-        char key[1024];
-        snprintf(key, sizeof key, "%s|%lld", name != NULL ? name : "?",
-                 (long long)int_or_zero(json_object_get(r, "qtype")));
-        json_object_set_new(set, key, json_true());
+        const char *protocol = json_string_value(json_object_get(r, "protocol"));
+        if (protocol != NULL && strcmp(protocol, "nbns") == 0)
+            continue;
+        size_t j;
+        json_t *q;
+        json_array_foreach(json_object_get(r, "questions"), j, q) {
+            const char *name = json_string_value(json_object_get(q, "name"));
+            char key[1024];
+            snprintf(key, sizeof key, "%s|%lld", name != NULL ? name : "?",
+                     (long long)int_or_zero(json_object_get(q, "qtype")));
+            json_object_set_new(set, key, json_true());
+        }
     }
     return set;
+}
+
+/* Responses per RCODE ({"0": n, ...}), like the reference's
+ * summary.dns_rcodes; NBNS records are left out as in our_dns(). */
+static json_t *our_dns_rcodes(const json_t *records)
+{
+    json_t *counts = json_object();
+    size_t i;
+    json_t *r;
+    json_array_foreach(records, i, r) {
+        const char *protocol = json_string_value(json_object_get(r, "protocol"));
+        const char *type = json_string_value(json_object_get(r, "type"));
+        if ((protocol != NULL && strcmp(protocol, "nbns") == 0) || type == NULL ||
+            strcmp(type, "response") != 0)
+            continue;
+        char key[16];
+        snprintf(key, sizeof key, "%lld", (long long)int_or_zero(json_object_get(r, "rcode")));
+        json_object_set_new(counts, key,
+                            json_integer(int_or_zero(json_object_get(counts, key)) + 1));
+    }
+    return counts;
+}
+
+/* Records per value of string FIELD ({"GET": n, ...}). */
+static json_t *our_counts(const json_t *records, const char *field)
+{
+    json_t *counts = json_object();
+    size_t i;
+    json_t *r;
+    json_array_foreach(records, i, r) {
+        const char *v = json_string_value(json_object_get(r, field));
+        if (v == NULL || v[0] == '\0')
+            continue;
+        json_object_set_new(counts, v, json_integer(int_or_zero(json_object_get(counts, v)) + 1));
+    }
+    return counts;
+}
+
+/* Compare two {key: count} maps and report every key whose counts differ. */
+static void compare_counts(diff_report *rep, const char *file, const char *field,
+                           const json_t *ref, const json_t *ours)
+{
+    const char *key;
+    json_t *value;
+    json_object_foreach((json_t *)(uintptr_t)ref, key, value) {
+        json_int_t mine = int_or_zero(json_object_get(ours, key));
+        if (mine != int_or_zero(value))
+            report_line(rep, file, field, "\"%s\": ours %lld, reference %lld", key,
+                        (long long)mine, (long long)int_or_zero(value));
+    }
+    json_object_foreach((json_t *)(uintptr_t)ours, key, value) {
+        if (json_object_get(ref, key) == NULL)
+            report_line(rep, file, field, "\"%s\": ours %lld, reference 0", key,
+                        (long long)int_or_zero(value));
+    }
 }
 
 /* Set of the non-empty string values of FIELD over RECORDS. */
@@ -296,6 +371,22 @@ static json_t *our_strings(const json_t *records, const char *field)
         const char *v = json_string_value(json_object_get(r, field));
         if (v != NULL && v[0] != '\0')
             json_object_set_new(set, v, json_true());
+    }
+    return set;
+}
+
+/* Set of the ALPN values of our tls records: each "alpn" array entry and
+ * each non-empty "server_alpn", as the reference's summary.tls_alpn. */
+static json_t *our_alpn(const json_t *records)
+{
+    json_t *set = our_strings(records, "server_alpn");
+    size_t i, j;
+    json_t *r, *v;
+    json_array_foreach(records, i, r) {
+        json_array_foreach(json_object_get(r, "alpn"), j, v) {
+            if (json_is_string(v) && json_string_value(v)[0] != '\0')
+                json_object_set_new(set, json_string_value(v), json_true());
+        }
     }
     return set;
 }
@@ -374,6 +465,8 @@ static int check_one_capture(diff_report *rep, const char *work_root, const char
     json_t *dns = e2e_export(dir, db, "dns", CORPUS_NOW_S);
     json_t *tls = e2e_export(dir, db, "tls", CORPUS_NOW_S);
     json_t *http = e2e_export(dir, db, "http", CORPUS_NOW_S);
+    json_t *dhcp = e2e_export(dir, db, "dhcp", CORPUS_NOW_S);
+    json_t *ssh = e2e_export(dir, db, "ssh", CORPUS_NOW_S);
 
     compare_flows(rep, name, expected, flows);
 
@@ -389,12 +482,57 @@ static int check_one_capture(diff_report *rep, const char *work_root, const char
     json_decref(ref_set);
     json_decref(our_set);
 
+    ref_set = reference_strings(expected, "tls_alpn");
+    our_set = our_alpn(tls);
+    compare_sets(rep, name, "tls_alpn", ref_set, our_set);
+    json_decref(ref_set);
+    json_decref(our_set);
+
+    static const char *const fingerprints[] = {"ja3", "ja3s", "ja4"};
+    for (size_t i = 0; i < sizeof fingerprints / sizeof fingerprints[0]; i++) {
+        ref_set = reference_strings(expected, fingerprints[i]);
+        our_set = our_strings(tls, fingerprints[i]);
+        compare_sets(rep, name, fingerprints[i], ref_set, our_set);
+        json_decref(ref_set);
+        json_decref(our_set);
+    }
+
     ref_set = reference_strings(expected, "http_hosts");
     our_set = our_strings(http, "host");
     compare_sets(rep, name, "http_hosts", ref_set, our_set);
     json_decref(ref_set);
     json_decref(our_set);
 
+    our_set = our_counts(http, "method");
+    compare_counts(rep, name, "http_methods",
+                   json_object_get(json_object_get(expected, "summary"), "http_methods"), our_set);
+    json_decref(our_set);
+
+    our_set = our_dns_rcodes(dns);
+    compare_counts(rep, name, "dns_rcodes",
+                   json_object_get(json_object_get(expected, "summary"), "dns_rcodes"), our_set);
+    json_decref(our_set);
+
+    /* With zones: [] no host is internal, so host names are kept as sent. */
+    ref_set = reference_strings(expected, "dhcp_hostnames");
+    our_set = our_strings(dhcp, "hostname");
+    compare_sets(rep, name, "dhcp_hostnames", ref_set, our_set);
+    json_decref(ref_set);
+    json_decref(our_set);
+
+    /* The reference lists each identification string; ours pairs both
+     * sides of a connection in one record. */
+    ref_set = reference_strings(expected, "ssh_banners");
+    our_set = our_strings(ssh, "client_banner");
+    json_t *server_banners = our_strings(ssh, "server_banner");
+    json_object_update(our_set, server_banners);
+    json_decref(server_banners);
+    compare_sets(rep, name, "ssh_banners", ref_set, our_set);
+    json_decref(ref_set);
+    json_decref(our_set);
+
+    json_decref(dhcp);
+    json_decref(ssh);
     json_decref(flows);
     json_decref(dns);
     json_decref(tls);
@@ -429,7 +567,9 @@ static json_t *load_known_differences(void)
             for (size_t i = 0; i < sizeof compared_fields / sizeof compared_fields[0]; i++)
                 field_ok |= strcmp(field, compared_fields[i]) == 0;
             if (!field_ok)
-                fail_msg("%s:%d: unknown field \"%s\"; use flows, dns, tls_sni or http_hosts",
+                fail_msg("%s:%d: unknown field \"%s\"; use flows, dns, tls_sni, http_hosts, "
+                         "tls_alpn, ja3, ja3s, ja4, dhcp_hostnames, ssh_banners, dns_rcodes or "
+                         "http_methods",
                          path, line_no, field);
             char key[600];
             snprintf(key, sizeof key, "%s %s", file, field);

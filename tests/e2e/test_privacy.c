@@ -6,7 +6,8 @@
  * The identifiers are collected independently of flowveil. MACs and IP
  * addresses are decoded from the capture files with libpcap and a small
  * header walk here. The IP addresses of the corpus captures are also
- * taken from the tshark reference flows.
+ * taken from the tshark reference flows, and the mDNS/LLMNR and DHCP host
+ * names (dhcp[].hostname) from the reference messages.
  *
  * The pseudonym key file is written by the test (fixed key, epoch
  * starting at --now), so the key bytes are the same on every run.
@@ -48,6 +49,7 @@ static const char *const corpus_captures[] = {
     "zeek-5-pings.pcap",                  /* ICMP echo */
     "zeek-mdns.pcap",                     /* mDNS host name, reverse lookups */
     "ndpi-log4j-webapp-exploit.pcap",     /* HTTP Host headers that are IP literals */
+    "ndpi-dhcp-fuzz.pcapng",              /* DHCP host name from a fuzzed message */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -180,6 +182,28 @@ static void names_add_local(ident_set *set, const char *name)
     memcpy(set->names[set->name_count++], label, len + 1);
 }
 
+/* Add a DHCP host name (option 12) as a whole, lowercase: flowveil keeps
+ * none of it in clear for an internal client. Names under four
+ * characters are skipped like local names. */
+static void names_add_host(ident_set *set, const char *name)
+{
+    if (name == NULL)
+        return;
+    size_t len = strlen(name);
+    if (len < 4 || len >= sizeof set->names[0])
+        return;
+    char lower[64];
+    for (size_t i = 0; i < len; i++)
+        lower[i] = (char)tolower((unsigned char)name[i]);
+    lower[len] = '\0';
+    for (size_t i = 0; i < set->name_count; i++) {
+        if (strcmp(set->names[i], lower) == 0)
+            return;
+    }
+    assert_true(set->name_count < NAMES_MAX);
+    memcpy(set->names[set->name_count++], lower, len + 1);
+}
+
 /* Add the flow addresses of the tshark reference file for corpus capture NAME. */
 static void collect_from_reference(ident_set *set, const char *name)
 {
@@ -204,6 +228,11 @@ static void collect_from_reference(ident_set *set, const char *name)
         json_t *q;
         json_array_foreach(json_object_get(msg, "queries"), j, q)
             names_add_local(set, json_string_value(json_object_get(q, "name")));
+    }
+    json_array_foreach(json_object_get(expected, "dhcp"), i, msg) {
+        const char *host = json_string_value(json_object_get(msg, "hostname"));
+        names_add_host(set, host);
+        names_add_local(set, host); /* the first label alone, e.g. "btest" */
     }
     json_decref(expected);
 }
@@ -628,7 +657,7 @@ static void test_no_identifier_reaches_outputs(void **state)
     assert_ipv4_binary_plausible(&store_scan, run->ipv4_count);
 
     /* 2. Every export. The exports must not be empty, or this proves nothing. */
-    static const char *const classes[] = {"flows", "dns", "tls", "http", "alerts"};
+    static const char *const classes[] = {"flows", "dns", "tls", "http", "alerts", "dhcp", "ssh"};
     scan_result export_scan = {0};
     size_t exported = 0;
     for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++) {
@@ -649,7 +678,8 @@ static void test_no_identifier_reaches_outputs(void **state)
     pid_t server = e2e_serve_start(run->dir, run->db, "serve", &port);
     static const char *const routes[] = {
         "/api/v1/summary", "/api/v1/flows", "/api/v1/dns",    "/api/v1/tls",
-        "/api/v1/http",    "/api/v1/alerts", "/api/v1/retention",
+        "/api/v1/http",    "/api/v1/alerts", "/api/v1/retention", "/api/v1/dhcp",
+        "/api/v1/ssh",
     };
     scan_result api_scan = {0};
     int bad_status = 0;

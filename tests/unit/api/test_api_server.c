@@ -154,6 +154,33 @@ static void put_fixture_records(store_env *store)
     snprintf(h.host, sizeof h.host, "example.org");
     assert_int_equal(store_put(store, FV_CLASS_HTTP, &h, STORED_US), FV_OK);
 
+    fv_dhcp_record d;
+    memset(&d, 0, sizeof d);
+    d.ts_us = TRAFFIC0_US + 5 * US_PER_S;
+    internal_endpoint(&d.client, 5);
+    internal_endpoint(&d.server, 6);
+    d.client_port = 68;
+    d.server_port = 67;
+    d.op = 1;
+    d.msg_type = 3;
+    d.has_client_mac = 1;
+    memset(d.client_mac, 0x5a, sizeof d.client_mac);
+    snprintf(d.hostname, sizeof d.hostname, "name-abcdefghijklmnop");
+    snprintf(d.vendor_class, sizeof d.vendor_class, "MSFT 5.0");
+    assert_int_equal(store_put(store, FV_CLASS_DHCP, &d, STORED_US), FV_OK);
+
+    fv_ssh_record s;
+    memset(&s, 0, sizeof s);
+    s.ts_us = TRAFFIC0_US + 6 * US_PER_S;
+    internal_endpoint(&s.client, 7);
+    external_endpoint(&s.server);
+    s.client_port = 50022;
+    s.server_port = 22;
+    snprintf(s.client_banner, sizeof s.client_banner, "SSH-2.0-OpenSSH_9.6");
+    snprintf(s.server_banner, sizeof s.server_banner, "SSH-2.0-dropbear");
+    snprintf(s.hassh, sizeof s.hassh, "ae8bd7dd09970555aa4c6ed22adbbf56");
+    assert_int_equal(store_put(store, FV_CLASS_SSH, &s, STORED_US), FV_OK);
+
     static const struct {
         uint8_t detector, severity;
     } alerts[2] = {{FV_DET_BEACON, FV_SEV_HIGH}, {FV_DET_EXFIL, FV_SEV_LOW}};
@@ -543,6 +570,47 @@ static void test_expired_records_not_returned(void **state)
     json_decref(doc);
 }
 
+static json_t *retention_class(json_t *doc, const char *name);
+
+static void test_dhcp_and_ssh_routes_return_records(void **state)
+{
+    fixture *fx = *state;
+    json_t *doc = get_json(fx, "/api/v1/dhcp", 200);
+    json_t *rec;
+
+    assert_int_equal(json_int_at(doc, "count"), 1);
+    rec = json_array_get(json_object_get(doc, "records"), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "class")), "dhcp");
+    assert_int_equal(json_int_at(rec, "msg_type"), 3);
+    assert_string_equal(json_string_value(json_object_get(rec, "hostname")),
+                        "name-abcdefghijklmnop");
+    assert_string_equal(json_string_value(json_object_get(rec, "vendor_class")), "MSFT 5.0");
+    assert_memory_equal(json_string_value(json_object_get(rec, "client_mac")), "mac-", 4);
+    json_decref(doc);
+
+    doc = get_json(fx, "/api/v1/ssh?order=asc", 200);
+    assert_int_equal(json_int_at(doc, "count"), 1);
+    rec = json_array_get(json_object_get(doc, "records"), 0);
+    assert_string_equal(json_string_value(json_object_get(rec, "client_banner")),
+                        "SSH-2.0-OpenSSH_9.6");
+    assert_string_equal(json_string_value(json_object_get(rec, "server_banner")),
+                        "SSH-2.0-dropbear");
+    assert_string_equal(json_string_value(json_object_get(rec, "hassh")),
+                        "ae8bd7dd09970555aa4c6ed22adbbf56");
+    assert_string_equal(json_string_value(json_object_get(rec, "hassh_server")), "");
+    json_decref(doc);
+
+    /* Both classes appear in the summary and the retention report. */
+    doc = get_json(fx, "/api/v1/summary", 200);
+    assert_int_equal(json_int_at(json_object_get(doc, "records"), "dhcp"), 1);
+    assert_int_equal(json_int_at(json_object_get(doc, "records"), "ssh"), 1);
+    json_decref(doc);
+    doc = get_json(fx, "/api/v1/retention", 200);
+    assert_int_equal(json_int_at(retention_class(doc, "dhcp"), "records"), 1);
+    assert_int_equal(json_int_at(retention_class(doc, "ssh"), "records"), 1);
+    json_decref(doc);
+}
+
 /* Return the retention entry for class NAME in a /retention reply. */
 static json_t *retention_class(json_t *doc, const char *name)
 {
@@ -862,6 +930,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_static_index_served, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_head_sends_no_body, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_dhcp_and_ssh_routes_return_records, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_invalid_listen_address_rejected, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_ipv6_loopback_listens, fixture_setup,

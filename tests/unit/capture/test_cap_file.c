@@ -246,13 +246,10 @@ static void add_totals(tuple_total *t, bool swapped, uint64_t pf, uint64_t pr, u
  *   only gives ports to fragments that follow the first one.
  * - zeek-ipv6-fragmented-dns.pcap: tshark keeps an incomplete fragment
  *   train under protocol 44 (the fragment header), the engine keys every
- *   fragment by the protocol after the fragment header.
- * - zeek-modify-request.pcapng: libpcap 1.10 rejects its interfaces with
- *   differing snap lengths and link types (see cap_read_file). */
+ *   fragment by the protocol after the fragment header. */
 static const char *const known_differences[] = {
     "zeek-fragmented-3.pcap",
     "zeek-ipv6-fragmented-dns.pcap",
-    "zeek-modify-request.pcapng",
 };
 
 static bool is_known_difference(const char *name)

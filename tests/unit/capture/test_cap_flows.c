@@ -409,6 +409,9 @@ static void test_http_requests_on_keepalive_connection(void **state)
     static const char req1[] = "GET /a HTTP/1.1\r\nHost: one.example\r\n\r\n";
     static const char req2a[] = "POST /b HTTP/1.1\r\nHo";
     static const char req2b[] = "st: two.example\r\nContent-Length: 0\r\n\r\n";
+    /* Responses: 200 with a 5-byte body, then 404 without a body. */
+    static const char resp1[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+    static const char resp2[] = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n";
     cap_engine *eng = new_engine(NULL);
     test_sink *ts = &sink_state;
     uint32_t seq = 1;
@@ -418,19 +421,100 @@ static void test_http_requests_on_keepalive_connection(void **state)
     feed_tcp(eng, 1 * SEC, 2, 8080, 1, 50000, TCP_ACK, 77, NULL, 0);
     feed_tcp(eng, 2 * SEC, 1, 50000, 2, 8080, TCP_ACK | TCP_PSH, seq, req1, strlen(req1));
     seq += (uint32_t)strlen(req1);
+    /* The request waits for its response. */
+    assert_int_equal(ts->nhttp, 0);
+    feed_tcp(eng, 2 * SEC + 1, 2, 8080, 1, 50000, TCP_ACK | TCP_PSH, 78, resp1, strlen(resp1));
     assert_int_equal(ts->nhttp, 1);
     assert_string_equal(ts->http[0].method, "GET");
     assert_string_equal(ts->http[0].host, "one.example");
+    assert_int_equal(ts->http[0].status, 200);
+    assert_int_equal(ts->http[0].uri_length, 2);
     assert_int_equal(ts->http[0].client.addr[3], 1);
     assert_int_equal(ts->http[0].server_port, 8080);
 
     feed_tcp(eng, 3 * SEC, 1, 50000, 2, 8080, TCP_ACK | TCP_PSH, seq, req2a, strlen(req2a));
     seq += (uint32_t)strlen(req2a);
-    assert_int_equal(ts->nhttp, 1);
     feed_tcp(eng, 3 * SEC + 1, 1, 50000, 2, 8080, TCP_ACK | TCP_PSH, seq, req2b, strlen(req2b));
+    assert_int_equal(ts->nhttp, 1);
+    feed_tcp(eng, 3 * SEC + 2, 2, 8080, 1, 50000, TCP_ACK | TCP_PSH,
+             78 + (uint32_t)strlen(resp1), resp2, strlen(resp2));
     assert_int_equal(ts->nhttp, 2);
     assert_string_equal(ts->http[1].method, "POST");
     assert_string_equal(ts->http[1].host, "two.example");
+    assert_int_equal(ts->http[1].status, 404);
+    cap_engine_destroy(&eng);
+}
+
+static void test_http_pipelined_requests_skip_bodies(void **state)
+{
+    /* Three requests in one segment: the POST body "a=1&b=2" (7 bytes,
+     * containing no request line) is skipped by its Content-Length. */
+    static const char reqs[] = "POST /form HTTP/1.1\r\nHost: p.example\r\n"
+                               "User-Agent: curl/8.5.0\r\nContent-Length: 7\r\n\r\na=1&b=2"
+                               "GET /x HTTP/1.1\r\nHost: p.example\r\n\r\n"
+                               "HEAD /y HTTP/1.1\r\nHost: p.example\r\n\r\n";
+    /* Three responses in one segment: 201 with a 3-byte body "abc", 301
+     * with none, and a HEAD response whose Content-Length 99 announces a
+     * body that is never sent. */
+    static const char resps[] = "HTTP/1.1 201 Created\r\nContent-Length: 3\r\n\r\nabc"
+                                "HTTP/1.1 301 Moved\r\nContent-Length: 0\r\n\r\n"
+                                "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n";
+    cap_engine *eng = new_engine(NULL);
+    test_sink *ts = &sink_state;
+
+    (void)state;
+    feed_tcp(eng, 1 * SEC, 1, 50001, 2, 80, TCP_ACK | TCP_PSH, 1, reqs, strlen(reqs));
+    assert_int_equal(ts->nhttp, 0);
+    feed_tcp(eng, 1 * SEC + 1, 2, 80, 1, 50001, TCP_ACK | TCP_PSH, 500, resps, strlen(resps));
+    assert_int_equal(ts->nhttp, 3);
+    assert_string_equal(ts->http[0].method, "POST");
+    assert_string_equal(ts->http[0].user_agent, "curl/8.5.0");
+    assert_int_equal(ts->http[0].uri_length, 5);
+    assert_int_equal(ts->http[0].status, 201);
+    assert_string_equal(ts->http[1].method, "GET");
+    assert_int_equal(ts->http[1].status, 301);
+    assert_string_equal(ts->http[2].method, "HEAD");
+    assert_int_equal(ts->http[2].status, 200);
+    assert_string_equal(ts->http[2].user_agent, "");
+    cap_engine_destroy(&eng);
+}
+
+static void test_http_unanswered_request_emitted_at_flow_end(void **state)
+{
+    static const char req[] = "GET /slow HTTP/1.1\r\nHost: s.example\r\n\r\n";
+    cap_engine *eng = new_engine(NULL);
+    test_sink *ts = &sink_state;
+
+    (void)state;
+    feed_tcp(eng, 1 * SEC, 1, 50002, 2, 80, TCP_ACK | TCP_PSH, 1, req, strlen(req));
+    assert_int_equal(ts->nhttp, 0);
+    cap_engine_flush(eng);
+    assert_int_equal(ts->nhttp, 1);
+    assert_string_equal(ts->http[0].host, "s.example");
+    assert_int_equal(ts->http[0].status, 0);
+    cap_engine_destroy(&eng);
+}
+
+static void test_http_chunked_response_stops_pairing(void **state)
+{
+    static const char req1[] = "GET /1 HTTP/1.1\r\nHost: c.example\r\n\r\n";
+    static const char req2[] = "GET /2 HTTP/1.1\r\nHost: c.example\r\n\r\n";
+    /* A chunked response: its length is not in the head. */
+    static const char resp1[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+                                "3\r\nabc\r\n0\r\n\r\n";
+    cap_engine *eng = new_engine(NULL);
+    test_sink *ts = &sink_state;
+
+    (void)state;
+    feed_tcp(eng, 1 * SEC, 1, 50003, 2, 80, TCP_ACK | TCP_PSH, 1, req1, strlen(req1));
+    feed_tcp(eng, 1 * SEC + 1, 2, 80, 1, 50003, TCP_ACK | TCP_PSH, 900, resp1, strlen(resp1));
+    assert_int_equal(ts->nhttp, 1);
+    assert_int_equal(ts->http[0].status, 200);
+    /* Pairing has stopped: the next request is emitted at once, status 0. */
+    feed_tcp(eng, 2 * SEC, 1, 50003, 2, 80, TCP_ACK | TCP_PSH, 1 + (uint32_t)strlen(req1), req2,
+             strlen(req2));
+    assert_int_equal(ts->nhttp, 2);
+    assert_int_equal(ts->http[1].status, 0);
     cap_engine_destroy(&eng);
 }
 
@@ -466,7 +550,7 @@ static void test_tls_waits_for_whole_client_hello(void **state)
     feed_tcp(eng, 1 * SEC, 1, 51000, 2, 8443, TCP_SYN, 10, NULL, 0);
     feed_tcp(eng, 1 * SEC + 1, 1, 51000, 2, 8443, TCP_ACK | TCP_PSH, 11, rec, 20);
     assert_int_equal(ts->ntls, 0);
-    /* An out-of-order segment (a gap before it) is ignored. */
+    /* An out-of-order segment (a gap before it) is held until the gap fills. */
     feed_tcp(eng, 1 * SEC + 2, 1, 51000, 2, 8443, TCP_ACK | TCP_PSH, 11 + 30, rec + 30,
              sizeof client_hello - 30);
     assert_int_equal(ts->ntls, 0);
@@ -475,17 +559,21 @@ static void test_tls_waits_for_whole_client_hello(void **state)
     cap_engine_stats(eng, &st);
     assert_int_equal(st.tls_hellos, 1);
     assert_int_equal(st.tls_malformed, 0);
+    /* The record waits for the ServerHello or the end of the flow. */
+    assert_int_equal(ts->ntls, 0);
+
+    /* One record per connection: a second hello (as after a
+     * HelloRetryRequest) adds no record of its own. */
+    feed_tcp(eng, 1 * SEC + 4, 1, 51000, 2, 8443, TCP_ACK | TCP_PSH, 11 + 70, rec,
+             sizeof client_hello);
+    assert_int_equal(ts->ntls, 0);
+
+    cap_engine_destroy(&eng);
     assert_int_equal(ts->ntls, 1);
     assert_int_equal(ts->tls[0].version, 0x0303);
     assert_int_equal(ts->tls[0].client.addr[3], 1);
     assert_int_equal(ts->tls[0].server_port, 8443);
     assert_string_equal(ts->tls[0].sni, "t.example");
-
-    /* Once per flow: a second hello on the same connection is not parsed. */
-    feed_tcp(eng, 1 * SEC + 4, 1, 51000, 2, 8443, TCP_ACK | TCP_PSH, 11 + 70, rec,
-             sizeof client_hello);
-    assert_int_equal(ts->ntls, 1);
-    cap_engine_destroy(&eng);
 }
 
 static void test_destroy_accepts_null(void **state)
@@ -513,6 +601,9 @@ int main(void)
         cmocka_unit_test(test_udp_dns_client_is_query_sender),
         cmocka_unit_test(test_dns_over_tcp_reassembles_length_prefix),
         cmocka_unit_test(test_http_requests_on_keepalive_connection),
+        cmocka_unit_test(test_http_pipelined_requests_skip_bodies),
+        cmocka_unit_test(test_http_unanswered_request_emitted_at_flow_end),
+        cmocka_unit_test(test_http_chunked_response_stops_pairing),
         cmocka_unit_test(test_tls_waits_for_whole_client_hello),
         cmocka_unit_test(test_destroy_accepts_null),
     };

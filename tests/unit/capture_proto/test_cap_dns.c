@@ -380,10 +380,161 @@ static void test_dns_reports_truncation(void **state)
     assert_int_equal(cap_dns_parse(cut_label, sizeof(cut_label), &msg), FV_ERR_TRUNCATED);
 }
 
+static void test_dns_keeps_every_question(void **state)
+{
+    (void)state;
+    cap_dns_msg m;
+
+    /* Query with QDCOUNT 2: "a.ex" type A class IN, then "b" + pointer to
+     * "ex" (offset 14) type AAAA class IN. */
+    static const uint8_t msg[] = {
+        0x00, 0x07, 0x01, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00, /* header */
+        0x01, 'a', 0x02, 'e', 'x', 0x00, 0x00, 0x01, 0x00, 0x01,    /* a.ex A IN */
+        0x01, 'b', 0xC0, 0x0E, 0x00, 0x1C, 0x00, 0x01,              /* b.ex AAAA IN */
+    };
+    assert_int_equal(cap_dns_parse(msg, sizeof msg, &m), FV_OK);
+    assert_int_equal(m.qdcount, 2);
+    assert_int_equal(m.question_count, 2);
+    assert_string_equal(m.questions[0].name, "a.ex");
+    assert_int_equal(m.questions[0].qtype, 1);
+    assert_string_equal(m.questions[1].name, "b.ex");
+    assert_int_equal(m.questions[1].qtype, 28);
+    assert_int_equal(m.questions[1].qclass, 1);
+    assert_string_equal(m.qname, "a.ex");
+    assert_int_equal(m.qtype, 1);
+}
+
+static void test_dns_reads_compressed_answers(void **state)
+{
+    (void)state;
+    cap_dns_msg m;
+
+    /* Response, RCODE 0, QDCOUNT 1, ANCOUNT 3 for "w.ex":
+     *   question  w.ex A IN (name at offset 12)
+     *   answer 1  ptr->12 CNAME IN ttl 60, RDATA "c" + ptr->14 ("c.ex")
+     *   answer 2  ptr->c.ex (offset 34) A IN ttl 60, 192.0.2.7
+     *   answer 3  ptr->12 AAAA IN ttl 60, 2001:db8::9 */
+    static const uint8_t msg[] = {
+        0x12, 0x34, 0x81, 0x80, 0x00, 0x01, 0x00, 0x03, 0x00, 0x00, 0x00, 0x00,
+        0x01, 'w', 0x02, 'e', 'x', 0x00, 0x00, 0x01, 0x00, 0x01,
+        0xC0, 0x0C, 0x00, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00, 0x3C, 0x00, 0x04,
+        0x01, 'c', 0xC0, 0x0E,
+        0xC0, 0x22, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x3C, 0x00, 0x04,
+        192, 0, 2, 7,
+        0xC0, 0x0C, 0x00, 0x1C, 0x00, 0x01, 0x00, 0x00, 0x00, 0x3C, 0x00, 0x10,
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x09,
+    };
+    assert_int_equal(cap_dns_parse(msg, sizeof msg, &m), FV_OK);
+    assert_int_equal(m.answers_parsed, 3);
+    assert_false(m.answers_incomplete);
+    assert_int_equal(m.cname_count, 1);
+    assert_string_equal(m.cnames[0], "c.ex");
+    assert_int_equal(m.a_count, 1);
+    assert_memory_equal(m.a[0], ((const uint8_t[]){192, 0, 2, 7}), 4);
+    assert_int_equal(m.aaaa_count, 1);
+    assert_int_equal(m.aaaa[0][0], 0x20);
+    assert_int_equal(m.aaaa[0][15], 0x09);
+}
+
+static void test_dns_follows_cname_chain(void **state)
+{
+    (void)state;
+    cap_dns_msg m;
+
+    /* Response with ANCOUNT 2: q.ex CNAME r.ex, r.ex CNAME s.ex; both
+     * targets are written in full, the owners use pointers. The mDNS
+     * cache-flush bit (class 0x8001) is ignored. */
+    static const uint8_t msg[] = {
+        0x00, 0x01, 0x81, 0x80, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00,
+        0x01, 'q', 0x02, 'e', 'x', 0x00, 0x00, 0x01, 0x00, 0x01,    /* offset 12 */
+        0xC0, 0x0C, 0x00, 0x05, 0x80, 0x01, 0x00, 0x00, 0x00, 0x3C, 0x00, 0x06,
+        0x01, 'r', 0x02, 'e', 'x', 0x00,                            /* offset 34: r.ex */
+        0xC0, 0x22, 0x00, 0x05, 0x00, 0x01, 0x00, 0x00, 0x00, 0x3C, 0x00, 0x06,
+        0x01, 's', 0x02, 'e', 'x', 0x00,
+    };
+    assert_int_equal(cap_dns_parse(msg, sizeof msg, &m), FV_OK);
+    assert_int_equal(m.cname_count, 2);
+    assert_string_equal(m.cnames[0], "r.ex");
+    assert_string_equal(m.cnames[1], "s.ex");
+    assert_int_equal(m.a_count, 0);
+}
+
+static void test_dns_truncated_answers_keep_earlier(void **state)
+{
+    (void)state;
+    cap_dns_msg m;
+
+    /* ANCOUNT 2: one complete A record (198.51.100.1), then a second A
+     * record cut after its TYPE field. The question and the first answer
+     * are kept; answer parsing stops with CAP_DNS_ERR_TRUNCATED. */
+    static const uint8_t msg[] = {
+        0x00, 0x02, 0x81, 0x80, 0x00, 0x01, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00,
+        0x01, 'x', 0x00, 0x00, 0x01, 0x00, 0x01,
+        0xC0, 0x0C, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x3C, 0x00, 0x04,
+        198, 51, 100, 1,
+        0xC0, 0x0C, 0x00, 0x01,
+    };
+    assert_int_equal(cap_dns_parse(msg, sizeof msg, &m), FV_OK);
+    assert_string_equal(m.qname, "x");
+    assert_int_equal(m.a_count, 1);
+    assert_int_equal(m.answers_parsed, 1);
+    assert_true(m.answers_incomplete);
+    assert_int_equal(m.error, CAP_DNS_ERR_TRUNCATED);
+}
+
+static void test_dns_rejects_bad_answer_rdata(void **state)
+{
+    (void)state;
+    cap_dns_msg m;
+
+    /* An A record with RDLENGTH 5: the address is not trusted. */
+    static const uint8_t msg[] = {
+        0x00, 0x03, 0x81, 0x80, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00,
+        0x01, 'x', 0x00, 0x00, 0x01, 0x00, 0x01,
+        0xC0, 0x0C, 0x00, 0x01, 0x00, 0x01, 0x00, 0x00, 0x00, 0x3C, 0x00, 0x05,
+        192, 0, 2, 1, 0,
+    };
+    assert_int_equal(cap_dns_parse(msg, sizeof msg, &m), FV_OK);
+    assert_int_equal(m.a_count, 0);
+    assert_true(m.answers_incomplete);
+    assert_int_equal(m.error, CAP_DNS_ERR_RDATA);
+}
+
+static void test_dns_reports_question_error_reason(void **state)
+{
+    (void)state;
+    cap_dns_msg m;
+
+    /* QDCOUNT 2: the first question is valid, the second name is a
+     * pointer to itself (offset 19), a loop. The whole message fails. */
+    static const uint8_t msg[] = {
+        0x00, 0x04, 0x01, 0x00, 0x00, 0x02, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x01, 'x', 0x00, 0x00, 0x01, 0x00, 0x01,
+        0xC0, 0x13, 0x00, 0x01, 0x00, 0x01,
+    };
+    assert_int_equal(cap_dns_parse(msg, sizeof msg, &m), FV_ERR_PARSE);
+    assert_int_equal(m.error, CAP_DNS_ERR_POINTER);
+    assert_int_equal(m.question_count, 0);
+
+    /* Label type 0x40 in the question name. */
+    static const uint8_t ext[] = {
+        0x00, 0x05, 0x01, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0x00, 0x00,
+        0x41, 'x', 0x00, 0x00, 0x01, 0x00, 0x01,
+    };
+    assert_int_equal(cap_dns_parse(ext, sizeof ext, &m), FV_ERR_PARSE);
+    assert_int_equal(m.error, CAP_DNS_ERR_LABEL_TYPE);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_dns_parses_query),
+        cmocka_unit_test(test_dns_keeps_every_question),
+        cmocka_unit_test(test_dns_reads_compressed_answers),
+        cmocka_unit_test(test_dns_follows_cname_chain),
+        cmocka_unit_test(test_dns_truncated_answers_keep_earlier),
+        cmocka_unit_test(test_dns_rejects_bad_answer_rdata),
+        cmocka_unit_test(test_dns_reports_question_error_reason),
         cmocka_unit_test(test_dns_parses_response),
         cmocka_unit_test(test_dns_reads_opcode),
         cmocka_unit_test(test_dns_follows_compression_pointer),

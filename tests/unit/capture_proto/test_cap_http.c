@@ -1,5 +1,6 @@
 /*
- * test_cap_http.c: cap_http_parse_request on hand-built request heads.
+ * test_cap_http.c: cap_http_parse_request and cap_http_parse_response on
+ * hand-built message heads.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -31,6 +32,119 @@ static void test_http_parses_get_with_host(void **state)
     assert_int_equal(parse_text(request, &req), FV_OK);
     assert_string_equal(req.method, "GET");
     assert_string_equal(req.host, "www.example.com:8080");
+    assert_string_equal(req.user_agent, "test");
+    assert_int_equal(req.uri_length, strlen("/index.html?q=1"));
+    assert_int_equal(req.head_len, strlen(request) - strlen("body bytes"));
+    assert_false(req.has_content_length);
+}
+
+static void test_http_escapes_user_agent(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    /* User-Agent in lower case with a backslash and a 0xff byte, which
+     * are escaped like Host; a second User-Agent is ignored. */
+    static const char request[] = "GET / HTTP/1.1\r\n"
+                                  "user-agent:  Agent\\1 \xff  \r\n"
+                                  "User-Agent: second\r\n"
+                                  "\r\n";
+    assert_int_equal(parse_text(request, &req), FV_OK);
+    assert_string_equal(req.user_agent, "Agent\\0921\\032\\255");
+}
+
+static void test_http_reports_body_framing(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    /* Content-Length 42 and a chunked Transfer-Encoding, names in mixed case. */
+    static const char with_length[] = "POST /p HTTP/1.1\r\ncontent-LENGTH: 42\r\n\r\n";
+    static const char chunked[] = "POST /p HTTP/1.1\r\nTransfer-Encoding: gzip, Chunked\r\n\r\n";
+    static const char bad_length[] = "POST /p HTTP/1.1\r\nContent-Length: 4x\r\n\r\n";
+
+    assert_int_equal(parse_text(with_length, &req), FV_OK);
+    assert_true(req.has_content_length);
+    assert_int_equal(req.content_length, 42);
+    assert_false(req.chunked);
+    assert_int_equal(parse_text(chunked, &req), FV_OK);
+    assert_true(req.chunked);
+    assert_int_equal(parse_text(bad_length, &req), FV_ERR_PARSE);
+}
+
+static void test_http_accepts_broken_request_lines(void **state)
+{
+    (void)state;
+    cap_http_req req;
+
+    /* Request lines clients send on real networks (the zeek-methods
+     * capture has each of them), with the target length Zeek reports. */
+    static const struct {
+        const char *text;
+        const char *method;
+        uint32_t uri_length;
+    } cases[] = {
+        {"OPTIONS * HTTP/1.1\nHost: h\n\n", "OPTIONS", 1},
+        {"OPTIONS HTTP/1.1\nHost: h\n\n", "OPTIONS", 8},     /* no target */
+        {"OPTIONS\nHost: h\n\n", "OPTIONS", 0},              /* method alone */
+        {"GET / HTTP/1.\nHost: h\n\n", "GET", 1},            /* no minor digit */
+        {"GET /HTTP/1.1\nHost: h\n\n", "GET", 9},            /* no space before the version */
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        assert_int_equal(parse_text(cases[i].text, &req), FV_OK);
+        assert_string_equal(req.method, cases[i].method);
+        assert_int_equal(req.uri_length, cases[i].uri_length);
+        assert_string_equal(req.host, "h");
+    }
+}
+
+/* Parse the NUL-terminated TEXT as a response head. */
+static int parse_response_text(const char *text, cap_http_resp *resp)
+{
+    return cap_http_parse_response((const uint8_t *)text, strlen(text), resp);
+}
+
+static void test_http_parses_response_status(void **state)
+{
+    (void)state;
+    cap_http_resp resp;
+
+    /* 404 with a reason phrase and a 9-byte body after the head. */
+    static const char response[] = "HTTP/1.1 404 Not Found\r\n"
+                                   "Content-Length: 9\r\n"
+                                   "\r\n"
+                                   "not found";
+    assert_int_equal(parse_response_text(response, &resp), FV_OK);
+    assert_int_equal(resp.status, 404);
+    assert_int_equal(resp.head_len, strlen(response) - 9);
+    assert_true(resp.has_content_length);
+    assert_int_equal(resp.content_length, 9);
+
+    /* No reason phrase at all is valid (RFC 9112 section 4). */
+    assert_int_equal(parse_response_text("HTTP/1.0 200\r\n\r\n", &resp), FV_OK);
+    assert_int_equal(resp.status, 200);
+
+    /* Every prefix of a response waits for more bytes. */
+    for (size_t len = 0; len < strlen(response) - 9; len++)
+        assert_int_equal(cap_http_parse_response((const uint8_t *)response, len, &resp),
+                         FV_ERR_TRUNCATED);
+}
+
+static void test_http_rejects_bad_status_line(void **state)
+{
+    (void)state;
+    cap_http_resp resp;
+
+    static const char *const bad[] = {
+        "HTTP/1.1 20 OK\r\n\r\n",     /* two digits */
+        "HTTP/1.1 099 X\r\n\r\n",     /* below 100 */
+        "HTTP/1.1 2000\r\n\r\n",      /* four digits */
+        "HTTP/2 200\r\n\r\n",         /* not HTTP/1.x */
+        "GET / HTTP/1.1\r\n\r\n",     /* a request */
+        "\x16\x03\x03",                /* a TLS record header */
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        assert_int_equal(parse_response_text(bad[i], &resp), FV_ERR_PARSE);
 }
 
 static void test_http_matches_host_without_case(void **state)
@@ -137,8 +251,6 @@ static void test_http_rejects_bad_request_line(void **state)
     cap_http_req req;
 
     static const char *const bad[] = {
-        "GET /HTTP/1.1\r\n\r\n",                /* no space before the version */
-        "GET / HTTP/1.\r\n\r\n",                /* no minor version digit */
         "GET  / HTTP/1.1\r\n\r\n",              /* empty target */
         "GET / HTTP/2.0\r\n\r\n",               /* not HTTP/1.x */
         "GET / HTTP/1.1 extra\r\n\r\n",         /* bytes after the version */
@@ -217,6 +329,11 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_http_parses_get_with_host),
+        cmocka_unit_test(test_http_escapes_user_agent),
+        cmocka_unit_test(test_http_reports_body_framing),
+        cmocka_unit_test(test_http_accepts_broken_request_lines),
+        cmocka_unit_test(test_http_parses_response_status),
+        cmocka_unit_test(test_http_rejects_bad_status_line),
         cmocka_unit_test(test_http_matches_host_without_case),
         cmocka_unit_test(test_http_accepts_missing_host),
         cmocka_unit_test(test_http_accepts_extension_methods),

@@ -344,6 +344,266 @@ static void test_tls_parses_sslv2_hello(void **state)
     assert_int_equal(cap_tls_parse_client_hello(copy, sizeof(copy), &hello), FV_ERR_PARSE);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Full ClientHello fields, fingerprints, ServerHello, DTLS               */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * One ClientHello handshake message (no record header) with GREASE in the
+ * ciphers, the extension list, supported_groups and supported_versions.
+ * Expected JA3 string (GREASE left out, extensions in wire order):
+ *   "771,4865-49199,0-10-11-13-16-43,29-23,0"
+ * Expected JA4: t, 13 (highest supported version), d (SNI), 02 ciphers,
+ * 06 extensions, "h2"; sha256("1301,c02f") and
+ * sha256("000a,000b,000d,002b_0403,0804"), first 12 hex digits each.
+ */
+static const uint8_t full_hello[] = {
+    0x01, 0x00, 0x00, 0x80,                         /* ClientHello, body length 128 */
+    0x03, 0x03,                                     /* legacy_version TLS 1.2 */
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, /* random, 32 bytes */
+    0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
+    0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+    0x00,                                           /* legacy_session_id: empty */
+    0x00, 0x06, 0x0a, 0x0a, 0x13, 0x01, 0xc0, 0x2f, /* ciphers: GREASE, 1301, c02f */
+    0x01, 0x00,                                     /* compression: null */
+    0x00, 0x51,                                     /* extensions length 81 */
+    0x1a, 0x1a, 0x00, 0x00,                         /* GREASE extension, empty */
+    0x00, 0x00, 0x00, 0x10,                         /* server_name, length 16 */
+    0x00, 0x0e, 0x00, 0x00, 0x0b,                   /* list 14, host_name length 11 */
+    'e', 'x', 'a', 'm', 'p', 'l', 'e', '.', 'c', 'o', 'm',
+    0x00, 0x0a, 0x00, 0x08,                         /* supported_groups, length 8 */
+    0x00, 0x06, 0x2a, 0x2a, 0x00, 0x1d, 0x00, 0x17, /* GREASE, x25519, secp256r1 */
+    0x00, 0x0b, 0x00, 0x02, 0x01, 0x00,             /* ec_point_formats: uncompressed */
+    0x00, 0x0d, 0x00, 0x06,                         /* signature_algorithms, length 6 */
+    0x00, 0x04, 0x04, 0x03, 0x08, 0x04,             /* ecdsa_secp256r1_sha256, rsa_pss_rsae_sha256 */
+    0x00, 0x10, 0x00, 0x0e,                         /* ALPN, length 14 */
+    0x00, 0x0c, 0x02, 'h', '2',                     /* list 12: "h2", */
+    0x08, 'h', 't', 't', 'p', '/', '1', '.', '1',   /* "http/1.1" */
+    0x00, 0x2b, 0x00, 0x07,                         /* supported_versions, length 7 */
+    0x06, 0x3a, 0x3a, 0x03, 0x04, 0x03, 0x03,       /* GREASE, TLS 1.3, TLS 1.2 */
+};
+
+/*
+ * ServerHello: TLS 1.2 legacy version, cipher 0x1301, extensions
+ * supported_versions (TLS 1.3) then ALPN "h2". JA3S string
+ * "771,4865,43-16".
+ */
+static const uint8_t server_hello[] = {
+    0x02, 0x00, 0x00, 0x37,                         /* ServerHello, body length 55 */
+    0x03, 0x03,                                     /* legacy_version */
+    0x00, 0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, /* random, 32 bytes */
+    0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f,
+    0x10, 0x11, 0x12, 0x13, 0x14, 0x15, 0x16, 0x17,
+    0x18, 0x19, 0x1a, 0x1b, 0x1c, 0x1d, 0x1e, 0x1f,
+    0x00,                                           /* session id echo: empty */
+    0x13, 0x01,                                     /* cipher TLS_AES_128_GCM_SHA256 */
+    0x00,                                           /* compression null */
+    0x00, 0x0f,                                     /* extensions length 15 */
+    0x00, 0x2b, 0x00, 0x02, 0x03, 0x04,             /* supported_versions: TLS 1.3 */
+    0x00, 0x10, 0x00, 0x05, 0x00, 0x03, 0x02, 'h', '2', /* ALPN "h2" */
+};
+
+static void test_tls_hello_reports_lists_and_counts(void **state)
+{
+    (void)state;
+    cap_tls_hello h;
+    memset(&h, 0, sizeof h);
+    assert_int_equal(cap_tls_parse_handshake_hello(full_hello, sizeof full_hello, 't', &h), FV_OK);
+    assert_false(h.is_server);
+    assert_int_equal(h.version, 0x0303);
+    assert_string_equal(h.sni, "example.com");
+    assert_int_equal(h.alpn_count, 2);
+    assert_string_equal(h.alpn[0], "h2");
+    assert_string_equal(h.alpn[1], "http/1.1");
+    assert_int_equal(h.supported_versions_count, 3);
+    assert_int_equal(h.supported_versions[0], 0x3a3a);
+    assert_int_equal(h.supported_versions[1], 0x0304);
+    assert_int_equal(h.supported_versions[2], 0x0303);
+    assert_int_equal(h.cipher_count, 3);        /* GREASE included */
+    assert_int_equal(h.extension_count, 7);     /* GREASE included */
+    assert_string_equal(h.ja3s, "");
+}
+
+static void test_tls_ja3_leaves_out_grease(void **state)
+{
+    (void)state;
+    cap_tls_hello h;
+    memset(&h, 0, sizeof h);
+    assert_int_equal(cap_tls_parse_handshake_hello(full_hello, sizeof full_hello, 't', &h), FV_OK);
+    /* md5("771,4865-49199,0-10-11-13-16-43,29-23,0") */
+    assert_string_equal(h.ja3, "97737df38853b88c4324af06e211c4a1");
+}
+
+static void test_tls_ja4_of_known_hello(void **state)
+{
+    (void)state;
+    cap_tls_hello h;
+    memset(&h, 0, sizeof h);
+    assert_int_equal(cap_tls_parse_handshake_hello(full_hello, sizeof full_hello, 't', &h), FV_OK);
+    assert_string_equal(h.ja4, "t13d0206h2_c1929292aa6b_fb71836bce29");
+
+    /* QUIC changes only the first character. */
+    assert_int_equal(cap_tls_parse_handshake_hello(full_hello, sizeof full_hello, 'q', &h), FV_OK);
+    assert_string_equal(h.ja4, "q13d0206h2_c1929292aa6b_fb71836bce29");
+}
+
+static void test_tls_grease_detection(void **state)
+{
+    (void)state;
+    assert_true(cap_tls_is_grease(0x0a0a));
+    assert_true(cap_tls_is_grease(0xfafa));
+    assert_false(cap_tls_is_grease(0x0a1a));
+    assert_false(cap_tls_is_grease(0x1301));
+}
+
+static void test_tls_server_hello_and_ja3s(void **state)
+{
+    (void)state;
+    cap_tls_hello h;
+    memset(&h, 0, sizeof h);
+    assert_int_equal(cap_tls_parse_handshake_hello(full_hello, sizeof full_hello, 't', &h), FV_OK);
+    assert_int_equal(cap_tls_parse_handshake_hello(server_hello, sizeof server_hello, 't', &h),
+                     FV_OK);
+    assert_true(h.is_server);
+    assert_int_equal(h.server_version, 0x0304);     /* from supported_versions */
+    assert_int_equal(h.server_legacy_version, 0x0303);
+    assert_int_equal(h.server_cipher, 0x1301);
+    assert_string_equal(h.server_alpn, "h2");
+    /* md5("771,4865,43-16") */
+    assert_string_equal(h.ja3s, "2b83a23dea22815f9c4ffaaeaebdc796");
+    /* The client fields of the same connection stay. */
+    assert_string_equal(h.sni, "example.com");
+    assert_string_equal(h.ja3, "97737df38853b88c4324af06e211c4a1");
+}
+
+static void test_tls_server_hello_from_record_stream(void **state)
+{
+    (void)state;
+    uint8_t stream[5 + sizeof server_hello];
+    cap_tls_hello h;
+    memset(&h, 0, sizeof h);
+    stream[0] = 0x16;                                   /* handshake record */
+    stream[1] = 0x03;                                   /* version 3.3 */
+    stream[2] = 0x03;
+    stream[3] = 0x00;                                   /* record length */
+    stream[4] = (uint8_t)sizeof server_hello;
+    memcpy(stream + 5, server_hello, sizeof server_hello);
+    assert_int_equal(cap_tls_parse_server_hello(stream, sizeof stream - 1, &h), FV_ERR_TRUNCATED);
+    assert_int_equal(cap_tls_parse_server_hello(stream, sizeof stream, &h), FV_OK);
+    assert_int_equal(h.server_cipher, 0x1301);
+}
+
+static void test_tls_handshake_hello_truncation(void **state)
+{
+    (void)state;
+    cap_tls_hello h;
+    memset(&h, 0, sizeof h);
+    for (size_t n = 0; n < sizeof full_hello; n++)
+        assert_int_equal(cap_tls_parse_handshake_hello(full_hello, n, 't', &h), FV_ERR_TRUNCATED);
+    assert_string_equal(h.ja3, "");
+
+    /* A message type other than ClientHello or ServerHello. */
+    uint8_t finished[sizeof full_hello];
+    memcpy(finished, full_hello, sizeof finished);
+    finished[0] = 20;
+    assert_int_equal(cap_tls_parse_handshake_hello(finished, sizeof finished, 't', &h),
+                     FV_ERR_PARSE);
+}
+
+/*
+ * Build one DTLS datagram holding one handshake record with a fragment of
+ * full_hello's body, as a DTLS 1.2 ClientHello. DTLS adds an empty cookie
+ * after the session id, so the body here is full_hello's body with one
+ * 0x00 byte inserted at offset 35 (2 version + 32 random + 1 session id
+ * length).
+ */
+static size_t dtls_fragment(const uint8_t *body, size_t body_len, size_t off, size_t frag_len,
+                            uint8_t *out)
+{
+    size_t rec_len = 12 + frag_len;
+    size_t n = 0;
+    out[n++] = 0x16;                                    /* handshake */
+    out[n++] = 0xfe;                                    /* DTLS 1.2 */
+    out[n++] = 0xfd;
+    out[n++] = 0x00; out[n++] = 0x00;                   /* epoch 0 */
+    for (int i = 0; i < 6; i++)
+        out[n++] = 0x00;                                /* sequence number */
+    out[n++] = (uint8_t)(rec_len >> 8);                 /* record length */
+    out[n++] = (uint8_t)rec_len;
+    out[n++] = 0x01;                                    /* ClientHello */
+    out[n++] = 0x00;                                    /* message length, 24 bits */
+    out[n++] = (uint8_t)(body_len >> 8);
+    out[n++] = (uint8_t)body_len;
+    out[n++] = 0x00; out[n++] = 0x00;                   /* message_seq 0 */
+    out[n++] = 0x00;                                    /* fragment_offset */
+    out[n++] = (uint8_t)(off >> 8);
+    out[n++] = (uint8_t)off;
+    out[n++] = 0x00;                                    /* fragment_length */
+    out[n++] = (uint8_t)(frag_len >> 8);
+    out[n++] = (uint8_t)frag_len;
+    memcpy(out + n, body + off, frag_len);
+    return n + frag_len;
+}
+
+static void test_dtls_joins_fragmented_hello(void **state)
+{
+    (void)state;
+    uint8_t body[sizeof full_hello];
+    size_t body_len = sizeof full_hello - 4 + 1;
+    /* body = full_hello body with the DTLS cookie length (0) after the session id */
+    memcpy(body, full_hello + 4, 35);
+    body[35] = 0x00;
+    body[2] = 0x03;     /* keep random as is; the version is set below */
+    memcpy(body + 36, full_hello + 4 + 35, sizeof full_hello - 4 - 35);
+    body[0] = 0xfe;     /* legacy_version DTLS 1.2 */
+    body[1] = 0xfd;
+
+    uint8_t dgram[256];
+    cap_dtls_reasm r;
+    cap_tls_hello h;
+    memset(&r, 0, sizeof r);
+    memset(&h, 0, sizeof h);
+
+    size_t n = dtls_fragment(body, body_len, 0, 50, dgram);
+    assert_true(cap_dtls_looks_like_client_hello(dgram, n));
+    assert_int_equal(cap_dtls_feed(&r, dgram, n, 1, &h), FV_ERR_TRUNCATED);
+    /* The same fragment again (a retransmission) changes nothing. */
+    assert_int_equal(cap_dtls_feed(&r, dgram, n, 1, &h), FV_ERR_TRUNCATED);
+    n = dtls_fragment(body, body_len, 50, body_len - 50, dgram);
+    assert_int_equal(cap_dtls_feed(&r, dgram, n, 1, &h), FV_OK);
+    assert_string_equal(h.sni, "example.com");
+    assert_int_equal(h.version, 0xfefd);
+    /* JA4: 'd' transport; supported_versions still gives 13. */
+    assert_string_equal(h.ja4, "d13d0206h2_c1929292aa6b_fb71836bce29");
+    cap_dtls_reasm_clear(&r);
+
+    /* A datagram that is not DTLS. */
+    memset(&r, 0, sizeof r);
+    static const uint8_t not_dtls[] = {0x17, 0x03, 0x03, 0x00, 0x01, 0x00}; /* TLS app data */
+    assert_int_equal(cap_dtls_feed(&r, not_dtls, sizeof not_dtls, 1, &h), FV_ERR_PARSE);
+    cap_dtls_reasm_clear(&r);
+}
+
+static void test_tls_sslv2_hello_has_no_fingerprints(void **state)
+{
+    (void)state;
+    /* SSLv2 record: header 0x80 0x1c (28 bytes), CLIENT-HELLO, version
+     * 3.1, 3 cipher bytes, no session id, 16-byte challenge. */
+    static const uint8_t v2[] = {
+        0x80, 0x1c, 0x01, 0x03, 0x01,
+        0x00, 0x03, 0x00, 0x00, 0x00, 0x10,             /* cipher, session, challenge lengths */
+        0x00, 0x00, 0x04,                               /* one cipher spec */
+        0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, /* challenge */
+    };
+    cap_tls_hello h;
+    assert_int_equal(cap_tls_parse_client_hello(v2, sizeof v2, &h), FV_OK);
+    assert_true(h.sslv2_format);
+    assert_int_equal(h.cipher_count, 1);
+    assert_string_equal(h.ja3, "");
+    assert_string_equal(h.ja4, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -357,6 +617,15 @@ int main(void)
         cmocka_unit_test(test_tls_rejects_sni_with_nul),
         cmocka_unit_test(test_tls_escapes_sni_bytes),
         cmocka_unit_test(test_tls_parses_sslv2_hello),
+        cmocka_unit_test(test_tls_hello_reports_lists_and_counts),
+        cmocka_unit_test(test_tls_ja3_leaves_out_grease),
+        cmocka_unit_test(test_tls_ja4_of_known_hello),
+        cmocka_unit_test(test_tls_grease_detection),
+        cmocka_unit_test(test_tls_server_hello_and_ja3s),
+        cmocka_unit_test(test_tls_server_hello_from_record_stream),
+        cmocka_unit_test(test_tls_handshake_hello_truncation),
+        cmocka_unit_test(test_dtls_joins_fragmented_hello),
+        cmocka_unit_test(test_tls_sslv2_hello_has_no_fingerprints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

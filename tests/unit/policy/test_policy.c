@@ -462,7 +462,7 @@ static void test_reject_unknown_zone_key(void **state)
 static void test_reject_unknown_retention_class(void **state)
 {
     (void)state;
-    expect_reject("version: 1\nzones: []\nretention:\n  ssh: 7d\n", 4, "ssh");
+    expect_reject("version: 1\nzones: []\nretention:\n  smtp: 7d\n", 4, "smtp");
 }
 
 static void test_reject_wrong_types(void **state)

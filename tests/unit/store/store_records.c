@@ -99,3 +99,37 @@ void rec_fill_alert(fv_alert_record *r, uint32_t seed)
         r->evidence[i] = 60.5 * (i + 1) + seed;
     snprintf(r->summary, sizeof r->summary, "periodic connections every %u s", 60u + seed);
 }
+
+void rec_fill_dhcp(fv_dhcp_record *r, uint32_t seed)
+{
+    memset(r, 0, sizeof *r);
+    r->ts_us = (uint64_t)seed * 1000000u;
+    fill_endpoint(&r->client, FV_EP_PSEUDO_IPV4, seed, "office");
+    fill_endpoint(&r->server, FV_EP_PSEUDO_IPV4, seed + 4, "servers");
+    r->client_port = 68;
+    r->server_port = 67;
+    r->op = (uint8_t)(1 + seed % 2);
+    r->msg_type = (uint8_t)(1 + seed % 8);
+    r->has_client_mac = 1;
+    for (size_t i = 0; i < sizeof r->client_mac; i++)
+        r->client_mac[i] = (uint8_t)(seed * 3 + i);
+    snprintf(r->hostname, sizeof r->hostname, "name-host%u", (unsigned)seed);
+    snprintf(r->vendor_class, sizeof r->vendor_class, "MSFT 5.%u", (unsigned)seed % 10);
+    snprintf(r->requested_ip, sizeof r->requested_ip, "ip4-req%u", (unsigned)seed);
+}
+
+void rec_fill_ssh(fv_ssh_record *r, uint32_t seed)
+{
+    memset(r, 0, sizeof *r);
+    r->ts_us = (uint64_t)seed * 1000000u;
+    fill_endpoint(&r->client, FV_EP_PSEUDO_IPV6, seed, "office");
+    fill_endpoint(&r->server, FV_EP_PSEUDO_IPV4, seed + 4, "dmz");
+    r->client_port = (uint16_t)(40000u + seed);
+    r->server_port = 22;
+    snprintf(r->client_banner, sizeof r->client_banner, "SSH-2.0-client_%u", (unsigned)seed);
+    snprintf(r->server_banner, sizeof r->server_banner, "SSH-2.0-server_%u", (unsigned)seed);
+    for (size_t i = 0; i < 32; i++) {
+        r->hassh[i] = "0123456789abcdef"[(seed + i) % 16];
+        r->hassh_server[i] = "0123456789abcdef"[(seed * 7 + i) % 16];
+    }
+}

@@ -17,5 +17,7 @@ void rec_fill_dns(fv_dns_record *r, uint32_t seed);
 void rec_fill_tls(fv_tls_record *r, uint32_t seed);
 void rec_fill_http(fv_http_record *r, uint32_t seed);
 void rec_fill_alert(fv_alert_record *r, uint32_t seed);
+void rec_fill_dhcp(fv_dhcp_record *r, uint32_t seed);
+void rec_fill_ssh(fv_ssh_record *r, uint32_t seed);
 
 #endif /* FV_TEST_STORE_RECORDS_H */

@@ -83,6 +83,54 @@ static void test_alert_round_trip(void **state)
     assert_round_trip(FV_CLASS_ALERT, &r, sizeof r);
 }
 
+static void assert_truncations_rejected(fv_class cls, const void *rec);
+
+static void test_dhcp_round_trip(void **state)
+{
+    (void)state;
+    fv_dhcp_record r;
+    rec_fill_dhcp(&r, 13);
+    assert_round_trip(FV_CLASS_DHCP, &r, sizeof r);
+
+    /* Without a client MAC the 16 pseudonym bytes are not stored. */
+    r.has_client_mac = 0;
+    memset(r.client_mac, 0, sizeof r.client_mac);
+    memset(r.hostname, 0, sizeof r.hostname);
+    assert_round_trip(FV_CLASS_DHCP, &r, sizeof r);
+}
+
+static void test_ssh_round_trip(void **state)
+{
+    (void)state;
+    fv_ssh_record r;
+    rec_fill_ssh(&r, 14);
+    assert_round_trip(FV_CLASS_SSH, &r, sizeof r);
+}
+
+/* The longest DHCP and SSH records (every string full) still fit. */
+static void test_max_length_dhcp_and_ssh_fit(void **state)
+{
+    (void)state;
+    fv_dhcp_record d;
+    rec_fill_dhcp(&d, 1);
+    memset(d.hostname, 'h', sizeof d.hostname - 1);
+    memset(d.vendor_class, 'v', sizeof d.vendor_class - 1);
+    memset(d.requested_ip, 'r', sizeof d.requested_ip - 1);
+    memset(d.client.zone, 'z', sizeof d.client.zone - 1);
+    memset(d.server.zone, 'z', sizeof d.server.zone - 1);
+    assert_round_trip(FV_CLASS_DHCP, &d, sizeof d);
+    assert_truncations_rejected(FV_CLASS_DHCP, &d);
+
+    fv_ssh_record s;
+    rec_fill_ssh(&s, 1);
+    memset(s.client_banner, 'c', sizeof s.client_banner - 1);
+    memset(s.server_banner, 's', sizeof s.server_banner - 1);
+    memset(s.client.zone, 'z', sizeof s.client.zone - 1);
+    memset(s.server.zone, 'z', sizeof s.server.zone - 1);
+    assert_round_trip(FV_CLASS_SSH, &s, sizeof s);
+    assert_truncations_rejected(FV_CLASS_SSH, &s);
+}
+
 /* The longest strings every field allows still fit STORE_RECORD_MAX_BYTES. */
 static void test_max_length_strings_fit(void **state)
 {
@@ -257,6 +305,10 @@ static void test_decode_survives_random_mutations(void **state)
             rec_fill_http(&src.u.http, 4);
         else if (c == FV_CLASS_ALERT)
             rec_fill_alert(&src.u.alert, 5);
+        else if (c == FV_CLASS_DHCP)
+            rec_fill_dhcp(&src.u.dhcp, 6);
+        else if (c == FV_CLASS_SSH)
+            rec_fill_ssh(&src.u.ssh, 7);
 
         uint8_t valid[STORE_RECORD_MAX_BYTES];
         size_t written = 0;
@@ -320,6 +372,9 @@ int main(void)
         cmocka_unit_test(test_decode_rejects_trailing_byte),
         cmocka_unit_test(test_decode_rejects_bad_fields),
         cmocka_unit_test(test_decode_survives_random_mutations),
+        cmocka_unit_test(test_dhcp_round_trip),
+        cmocka_unit_test(test_ssh_round_trip),
+        cmocka_unit_test(test_max_length_dhcp_and_ssh_fit),
         cmocka_unit_test(test_encode_rejects_invalid_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,172 @@
+#!/usr/bin/env bash
+# Dissection benchmark: CPU cost of the capture engine as a ratio to a
+# bare libpcap read-and-count loop over the same file.
+#
+# usage: bench/run.sh [--build-dir DIR] [--runs N] [--hours H] [--seed N]
+#                     [--smoke] [--no-docs]
+#   --build-dir DIR  CMake build directory with bench/, cli/ and
+#                    tools/demogen/ built (default: build)
+#   --runs N         runs per program, alternating, median taken (default 5)
+#   --hours H        length of the generated demo capture in hours (default 2)
+#   --seed N         demo generator seed (default 1)
+#   --repeat K       bare_loop and dissect_only read the file K times per
+#                    run (default 20), so that their CPU time is well above
+#                    GNU time's 10 ms resolution; flowveil ingest reads it
+#                    once, and the ratio compares CPU time per packet
+#   --smoke          run each program once on a 1-hour capture, check that
+#                    every run succeeds and counts the same packets, and
+#                    time nothing; docs are not touched
+#   --no-docs        print the table but do not update docs/BENCHMARKS.md
+#
+# CPU time is user + system time from /usr/bin/time (GNU time) and peak
+# RSS is its maximum resident set size. The full run writes the table and
+# a machine description between the bench markers of docs/BENCHMARKS.md.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+root="$(cd "$here/.." && pwd)"
+build="$root/build"
+runs=5
+hours=2
+seed=1
+repeat=20
+smoke=0
+write_docs=1
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+    --build-dir) build="$2"; shift 2 ;;
+    --runs) runs="$2"; shift 2 ;;
+    --hours) hours="$2"; shift 2 ;;
+    --seed) seed="$2"; shift 2 ;;
+    --repeat) repeat="$2"; shift 2 ;;
+    --smoke) smoke=1; shift ;;
+    --no-docs) write_docs=0; shift ;;
+    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    *) echo "run.sh: unknown option '$1'; see --help" >&2; exit 2 ;;
+    esac
+done
+
+if [ "$smoke" = 1 ]; then
+    runs=1
+    hours=1
+    repeat=1
+    write_docs=0
+fi
+for value in "$runs" "$repeat"; do
+    case "$value" in
+    '' | *[!0-9]* | 0) echo "run.sh: --runs and --repeat take a positive integer, got '$value'" >&2; exit 2 ;;
+    esac
+done
+
+bare="$build/bench/bench_bare_loop"
+dissect="$build/bench/bench_dissect_only"
+flowveil="$build/cli/flowveil"
+demogen="$build/tools/demogen/flowveil-demogen"
+for bin in "$bare" "$dissect" "$flowveil" "$demogen"; do
+    if [ ! -x "$bin" ]; then
+        echo "run.sh: $bin not found; build first (cmake --build $build)" >&2
+        exit 1
+    fi
+done
+if [ ! -x /usr/bin/time ]; then
+    echo "run.sh: /usr/bin/time (GNU time) not found; install the 'time' package" >&2
+    exit 1
+fi
+
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+capture="$work/demo.pcap"
+"$demogen" --output "$capture" --hours "$hours" --seed "$seed" >/dev/null
+
+# run_once NAME CMD...: run CMD under GNU time, append "cpu_s rss_kb" to
+# $work/NAME.times and keep the program's output in $work/NAME.out.
+run_once() {
+    local name="$1"
+    shift
+    if ! /usr/bin/time -f '%U %S %M' -o "$work/time.txt" "$@" >"$work/$name.out" 2>"$work/$name.err"; then
+        echo "run.sh: $name failed:" >&2
+        cat "$work/$name.err" >&2
+        exit 1
+    fi
+    awk '{ printf "%.3f %d\n", $1 + $2, $3 }' "$work/time.txt" >>"$work/$name.times"
+}
+
+# Alternate the programs so that a slow phase of the machine hits each.
+for _ in $(seq "$runs"); do
+    run_once bare "$bare" "$capture" "$repeat"
+    run_once dissect "$dissect" "$capture" "$repeat"
+    rm -rf "$work/db"
+    run_once ingest "$flowveil" ingest --policy "$root/policy/example-policy.yaml" \
+        --db "$work/db" --now 1796025600 "$capture"
+done
+
+packets_bare="$(awk '{ print $2 }' "$work/bare.out")"
+packets_dissect="$(awk '{ print $2 }' "$work/dissect.out")"
+if [ "$packets_bare" != "$packets_dissect" ]; then
+    echo "run.sh: bare_loop read $packets_bare packets but dissect_only $packets_dissect" >&2
+    exit 1
+fi
+
+if [ "$smoke" = 1 ]; then
+    echo "bench smoke: $packets_bare packets; bare_loop, dissect_only and flowveil ingest ran"
+    exit 0
+fi
+
+median_cpu() { sort -n -k1,1 "$work/$1.times" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+max_rss_mb() { awk '$2 > m { m = $2 } END { printf "%.1f", m / 1024 }' "$work/$1.times"; }
+
+bare_cpu="$(median_cpu bare)"
+packets_once=$((packets_bare / repeat))
+table="$work/table.md"
+{
+    echo "| program | packets | median CPU s | packets per CPU s | peak RSS MB | ratio to bare loop |"
+    echo "|---|---:|---:|---:|---:|---:|"
+    for row in "bare_loop:bare:$packets_bare" "dissect_only:dissect:$packets_bare" \
+        "flowveil ingest:ingest:$packets_once"; do
+        IFS=: read -r label name packets <<<"$row"
+        cpu="$(median_cpu "$name")"
+        # The ratio compares CPU time per packet, because ingest reads the
+        # file once and the other two read it $repeat times.
+        awk -v l="$label" -v p="$packets" -v c="$cpu" -v bp="$packets_bare" -v b="$bare_cpu" \
+            -v r="$(max_rss_mb "$name")" \
+            'BEGIN { pps = c > 0 ? sprintf("%.0f", p / c) : "n/a";
+                     ratio = (b > 0 && p > 0) ? sprintf("%.2f", (c / p) / (b / bp)) : "n/a";
+                     printf "| %s | %d | %.3f | %s | %s | %s |\n", l, p, c, pps, r, ratio }'
+    done
+} >"$table"
+cat "$table"
+
+if [ "$write_docs" = 1 ]; then
+    doc="$root/docs/BENCHMARKS.md"
+    commit="$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    if ! git -C "$root" diff --quiet HEAD 2>/dev/null; then
+        commit="$commit (with uncommitted changes)"
+    fi
+    section="$work/section.md"
+    {
+        echo "<!-- bench:begin -->"
+        echo "Measured $(date -u +%Y-%m-%d) by \`bench/run.sh\` ($runs runs each, alternating) on"
+        echo "a ${hours}-hour demo capture (\`flowveil-demogen --hours $hours --seed $seed\`, $packets_once packets),
+read $repeat times per run by bare_loop and dissect_only and once by flowveil ingest."
+        echo
+        echo "- CPU: $(lscpu | sed -n 's/^Model name: *//p' | head -1), $(nproc) cores available"
+        echo "- kernel: $(uname -sr)"
+        echo "- compiler: $(${CC:-cc} --version | head -1)"
+        echo "- build type: $(sed -n 's/^CMAKE_BUILD_TYPE:[A-Z]*=//p' "$build/CMakeCache.txt")"
+        echo "- commit: $commit"
+        echo
+        cat "$table"
+        echo "<!-- bench:end -->"
+    } >"$section"
+    if [ ! -f "$doc" ] || ! grep -q '<!-- bench:begin -->' "$doc"; then
+        echo "run.sh: $doc has no '<!-- bench:begin -->' marker; add the markers first" >&2
+        exit 1
+    fi
+    awk -v f="$section" '
+        /<!-- bench:begin -->/ { while ((getline line < f) > 0) print line; skip = 1; next }
+        /<!-- bench:end -->/ { skip = 0; next }
+        !skip { print }' "$doc" >"$work/doc.md"
+    cp "$work/doc.md" "$doc"
+    echo "run.sh: updated $doc"
+fi
