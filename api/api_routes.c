@@ -509,6 +509,36 @@ static void api_route_retention(api_server *srv, api_reply *out)
     out->body = json_pack("{s:o, s:o}", "time", api_time_json(now_us), "classes", classes);
 }
 
+/* ---- /api/v1/counters ------------------------------------------------- */
+
+static bool api_counter_add(void *ctx, const char *name, uint64_t value)
+{
+    json_t *obj = ctx;
+    return json_object_set_new(obj, name, json_integer((json_int_t)value)) == 0;
+}
+
+/* Capture and parser counters summed over every ingest and capture run
+ * into this store: packets, drops, and each parser's rejection reasons. */
+static void api_route_counters(api_server *srv, api_reply *out)
+{
+    json_t *counters = json_object();
+    if (counters == NULL) {
+        api_reply_store_error(out, FV_ERR_NOMEM);
+        return;
+    }
+    pthread_mutex_lock(&srv->store_lock);
+    int rc = store_capture_counters_each(srv->store, api_counter_add, counters);
+    pthread_mutex_unlock(&srv->store_lock);
+    if (rc != FV_OK) {
+        json_decref(counters);
+        api_reply_store_error(out, rc);
+        return;
+    }
+    out->status = 200;
+    out->body = json_pack("{s:o, s:o}", "time", api_time_json(api_now_us(srv)), "capture",
+                          counters);
+}
+
 /* ---- dispatch --------------------------------------------------------- */
 
 #define API_PREFIX "/api/v1/"
@@ -533,7 +563,7 @@ void api_route_request(api_server *srv, struct MHD_Connection *conn, const char 
         return;
     }
     if (strcmp(name, "health") != 0 && strcmp(name, "summary") != 0 &&
-        strcmp(name, "retention") != 0) {
+        strcmp(name, "retention") != 0 && strcmp(name, "counters") != 0) {
         api_reply_error(out, 404, "not_found", "no such API route");
         return;
     }
@@ -547,6 +577,8 @@ void api_route_request(api_server *srv, struct MHD_Connection *conn, const char 
         api_route_health(srv, out);
     else if (strcmp(name, "summary") == 0)
         api_route_summary(srv, out);
+    else if (strcmp(name, "counters") == 0)
+        api_route_counters(srv, out);
     else
         api_route_retention(srv, out);
 }

@@ -261,6 +261,14 @@ void cap_engine_expire(cap_engine *engine, uint64_t now_us);
 /* Emit every open flow with FV_END_FLUSH and empty the table. */
 void cap_engine_flush(cap_engine *engine);
 
+/*
+ * Names of the cap_stats fields in declaration order ("packets",
+ * "dns_malformed", ...), for exporting the counters. cap_stats consists
+ * of exactly *COUNT uint64_t fields, so it can be read as an array of
+ * that length. The table is static and constant.
+ */
+const char *const *cap_stats_names(size_t *count);
+
 /* Copy the counters into *OUT. */
 void cap_engine_stats(const cap_engine *engine, cap_stats *out);
 

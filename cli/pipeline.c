@@ -517,6 +517,35 @@ out:
     return rc;
 }
 
+/*
+ * Add the capture counters gathered since the last call to the store, so
+ * `flowveil serve` can show parser rejections and drops. flows_active is
+ * a gauge, not a count, and is not stored.
+ */
+static void save_capture_counters(fv_pipeline *p)
+{
+    size_t count = 0;
+    const char *const *names = cap_stats_names(&count);
+    cap_stats now;
+    cap_engine_stats(p->capture, &now);
+
+    uint64_t current[sizeof(cap_stats) / sizeof(uint64_t)];
+    uint64_t saved[sizeof(cap_stats) / sizeof(uint64_t)];
+    uint64_t delta[sizeof(cap_stats) / sizeof(uint64_t)];
+    memcpy(current, &now, sizeof current);
+    memcpy(saved, &p->counters_saved, sizeof saved);
+    for (size_t i = 0; i < count; i++) {
+        bool gauge = strcmp(names[i], "flows_active") == 0;
+        delta[i] = (!gauge && current[i] > saved[i]) ? current[i] - saved[i] : 0;
+    }
+
+    int rc = store_capture_counters_add(p->store, names, delta, count);
+    if (rc == FV_OK)
+        p->counters_saved = now;
+    else
+        fv_warning("could not store the capture counters: %s", fv_strerror(rc));
+}
+
 int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
 {
     int rc = anon_maybe_rotate(p->anon, now_us / 1000000u);
@@ -529,6 +558,8 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
     if (force || now_us - p->last_evaluate_us >= EVALUATE_INTERVAL_US) {
         det_evaluate(p->detect, now_us, on_alert, p);
         p->last_evaluate_us = now_us;
+        if (p->failed_rc == FV_OK)
+            save_capture_counters(p);
     }
 
     note_rc(p, store_commit(p->store));

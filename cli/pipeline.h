@@ -39,6 +39,7 @@ typedef struct fv_pipeline {
     uint64_t last_evaluate_us;
     uint64_t records[FV_CLASS_COUNT];   /* stored by this process */
     int failed_rc;              /* first store error, FV_OK if none */
+    cap_stats counters_saved;   /* capture counters already added to the store */
 } fv_pipeline;
 
 /*

@@ -749,3 +749,115 @@ int store_counters_get(store_env *env, store_counters *out)
     store_read_end(env, &txn);
     return rc;
 }
+
+/* ---------------------------------------------------------------------- */
+/* Capture counters                                                        */
+/* ---------------------------------------------------------------------- */
+
+#define CAPTURE_COUNTER_PREFIX "capture/"
+#define CAPTURE_COUNTER_NAME_MAX 64
+
+typedef struct capture_add {
+    const char *const *names;
+    const uint64_t *values;
+    size_t count;
+} capture_add;
+
+static bool counter_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    if (n == 0 || n > CAPTURE_COUNTER_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = name[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_'))
+            return false;
+    }
+    return true;
+}
+
+static int capture_add_write(store_env *env, MDB_txn *txn, void *ctx)
+{
+    const capture_add *a = ctx;
+    char key[sizeof CAPTURE_COUNTER_PREFIX + CAPTURE_COUNTER_NAME_MAX];
+
+    for (size_t i = 0; i < a->count; i++) {
+        if (a->values[i] == 0)
+            continue;
+        snprintf(key, sizeof key, "%s%s", CAPTURE_COUNTER_PREFIX, a->names[i]);
+        uint64_t cur = 0;
+        int mrc = store_meta_get_u64(env, txn, key, &cur);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+        uint64_t next = UINT64_MAX - cur < a->values[i] ? UINT64_MAX : cur + a->values[i];
+        mrc = store_meta_put_u64(env, txn, key, next);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+    }
+    return MDB_SUCCESS;
+}
+
+int store_capture_counters_add(store_env *env, const char *const *names, const uint64_t *values,
+                               size_t count)
+{
+    if (env == NULL || names == NULL || values == NULL)
+        return FV_ERR_INVALID;
+    if (env->rdonly || env->failed)
+        return FV_ERR_STATE;
+    for (size_t i = 0; i < count; i++) {
+        if (names[i] == NULL || !counter_name_valid(names[i]))
+            return FV_ERR_INVALID;
+    }
+    capture_add a = {.names = names, .values = values, .count = count};
+    return store_write_txn(env, "update capture counters", capture_add_write, &a);
+}
+
+int store_capture_counters_each(store_env *env, store_counter_fn fn, void *ctx)
+{
+    if (env == NULL || fn == NULL)
+        return FV_ERR_INVALID;
+
+    MDB_txn *txn = NULL;
+    int rc = store_read_begin(env, &txn);
+    if (rc != FV_OK)
+        return rc;
+
+    MDB_cursor *cur = NULL;
+    int mrc = env->has_meta ? mdb_cursor_open(txn, env->meta, &cur) : MDB_NOTFOUND;
+    if (mrc == MDB_SUCCESS) {
+        const size_t prefix_len = sizeof CAPTURE_COUNTER_PREFIX - 1;
+        MDB_val k = {.mv_size = prefix_len, .mv_data = (void *)CAPTURE_COUNTER_PREFIX};
+        MDB_val v;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+        while (mrc == MDB_SUCCESS) {
+            if (k.mv_size <= prefix_len || k.mv_size > prefix_len + CAPTURE_COUNTER_NAME_MAX ||
+                memcmp(k.mv_data, CAPTURE_COUNTER_PREFIX, prefix_len) != 0)
+                break;
+            if (v.mv_size != 8) {
+                mrc = MDB_CORRUPTED;
+                break;
+            }
+            char name[CAPTURE_COUNTER_NAME_MAX + 1];
+            size_t name_len = k.mv_size - prefix_len;
+            memcpy(name, (const char *)k.mv_data + prefix_len, name_len);
+            name[name_len] = '\0';
+            /* Meta values are little-endian, as store_meta_put_u64 writes them. */
+            uint64_t value = 0;
+            const uint8_t *b = v.mv_data;
+            for (int i = 7; i >= 0; i--)
+                value = value << 8 | b[i];
+            if (!fn(ctx, name, value))
+                break;
+            mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+        }
+        if (mrc == MDB_NOTFOUND)
+            mrc = MDB_SUCCESS;
+        mdb_cursor_close(cur);
+    }
+    if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND) {
+        fv_error("store %s: cannot read the capture counters: %s", env->dir, mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+    }
+    store_read_end(env, &txn);
+    return rc;
+}

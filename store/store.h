@@ -146,6 +146,21 @@ int store_counters_add(store_env *env, const store_counters *delta);
 int store_counters_get(store_env *env, store_counters *out);
 
 /*
+ * Add VALUES[i] to the capture counter named NAMES[i] (for example the
+ * parsers' rejection counters), for i < COUNT, in one write transaction
+ * of its own. Names are at most 64 bytes of [a-z0-9_]. Writer only.
+ * Returns FV_OK, FV_ERR_INVALID (bad name) or a store error.
+ */
+int store_capture_counters_add(store_env *env, const char *const *names, const uint64_t *values,
+                               size_t count);
+
+/* Callback per stored capture counter, in name order. Return false to stop. */
+typedef bool (*store_counter_fn)(void *ctx, const char *name, uint64_t value);
+
+/* Call FN for every stored capture counter. Returns FV_OK or a store error. */
+int store_capture_counters_each(store_env *env, store_counter_fn fn, void *ctx);
+
+/*
  * Decode/encode are exposed for tests and fuzzing. The format is
  * documented in store_codec.c. Encode returns FV_ERR_INVALID for an
  * invalid class, endpoint kind, evidence count or an unterminated string,

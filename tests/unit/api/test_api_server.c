@@ -235,6 +235,10 @@ static int fixture_setup(void **state)
                             .last_ingest_us = STORED_US};
     assert_int_equal(store_counters_add(fx->store, &delta), FV_OK);
     assert_int_equal(store_commit(fx->store), FV_OK);
+    static const char *const counter_names[] = {"packets", "dns_malformed"};
+    static const uint64_t counter_values[] = {500, 7};
+    assert_int_equal(store_capture_counters_add(fx->store, counter_names, counter_values, 2),
+                     FV_OK);
 
     /* Web root, a secret beside it, and a link from inside to the secret. */
     snprintf(web, sizeof web, "%s/web", fx->dir);
@@ -701,6 +705,22 @@ static void test_bad_parameters_rejected(void **state)
     }
 }
 
+static void test_counters_route_reports_capture(void **state)
+{
+    const fixture *fx = *state;
+    json_t *doc = get_json(fx, "/api/v1/counters", 200);
+    json_t *capture = json_object_get(doc, "capture");
+
+    assert_non_null(capture);
+    assert_int_equal(json_int_at(capture, "packets"), 500);
+    assert_int_equal(json_int_at(capture, "dns_malformed"), 7);
+    assert_int_equal(json_object_size(capture), 2);
+    json_decref(doc);
+
+    /* Like the other summary routes, it takes no parameters. */
+    json_decref(get_json(fx, "/api/v1/counters?limit=5", 400));
+}
+
 static void test_unknown_api_path_404(void **state)
 {
     fixture *fx = *state;
@@ -903,6 +923,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_health_reports_ok, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_counters_route_reports_capture, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_summary_counts_match_store, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_flows_paging_returns_each_once, fixture_setup,

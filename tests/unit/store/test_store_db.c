@@ -474,6 +474,53 @@ static void test_reopen_keeps_records_and_retention(void **state)
 
 /* The writer grows the map on MDB_MAP_FULL, and a reader opened before
  * the growth adopts the new size. */
+typedef struct counter_list {
+    char names[8][80];
+    uint64_t values[8];
+    size_t count;
+} counter_list;
+
+static bool collect_counter(void *ctx, const char *name, uint64_t value)
+{
+    counter_list *l = ctx;
+    assert_true(l->count < 8);
+    snprintf(l->names[l->count], sizeof l->names[0], "%s", name);
+    l->values[l->count++] = value;
+    return true;
+}
+
+static void test_capture_counters_sum_across_runs(void **state)
+{
+    fixture *fx = *state;
+    static const char *const names[] = {"packets", "dns_malformed", "tls_hellos"};
+    const uint64_t first[] = {100, 2, 0};
+    const uint64_t second[] = {50, 3, 0};
+
+    assert_int_equal(store_capture_counters_add(fx->env, names, first, 3), FV_OK);
+    assert_int_equal(store_capture_counters_add(fx->env, names, second, 3), FV_OK);
+
+    /* Zero counts are not stored; the rest come back summed, by name. */
+    counter_list got = {0};
+    assert_int_equal(store_capture_counters_each(fx->env, collect_counter, &got), FV_OK);
+    assert_int_equal(got.count, 2);
+    assert_string_equal(got.names[0], "dns_malformed");
+    assert_int_equal(got.values[0], 5);
+    assert_string_equal(got.names[1], "packets");
+    assert_int_equal(got.values[1], 150);
+}
+
+static void test_capture_counters_reject_bad_name(void **state)
+{
+    fixture *fx = *state;
+    static const char *const bad[] = {"Packets/../x"};
+    const uint64_t one[] = {1};
+
+    assert_int_equal(store_capture_counters_add(fx->env, bad, one, 1), FV_ERR_INVALID);
+    counter_list got = {0};
+    assert_int_equal(store_capture_counters_each(fx->env, collect_counter, &got), FV_OK);
+    assert_int_equal(got.count, 0);
+}
+
 static void test_map_grows_on_map_full(void **state)
 {
     fixture *fx = *state;
@@ -592,6 +639,8 @@ int main(void)
         T(test_rdonly_open_of_missing_dir_not_found),
         T(test_rdonly_rejects_writes),
         T(test_reopen_keeps_records_and_retention),
+        T(test_capture_counters_sum_across_runs),
+        T(test_capture_counters_reject_bad_name),
         T(test_put_commits_at_queue_max),
         T(test_map_grows_on_map_full),
         T(test_map_full_at_maximum_marks_failed),
