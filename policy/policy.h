@@ -91,4 +91,118 @@ const char *pol_zone_name(const pol_policy *policy, size_t i);
  * FV_ERR_FULL. */
 int pol_summary(const pol_policy *policy, char *out, size_t out_len);
 
+/* ---------------------------------------------------------------------- */
+/* Monitoring groups, windows, data classes, functions and roles          */
+/* ---------------------------------------------------------------------- */
+
+/* How the traffic of a host may be processed. Stored in audit entries:
+ * the numbers never change. */
+typedef enum pol_mode {
+    POL_MONITOR = 0,    /* full metadata records */
+    POL_AGGREGATE = 1,  /* counted in aggregates only, no per-host records */
+    POL_EXCLUDE = 2,    /* dropped before any processing, not even counted */
+} pol_mode;
+
+/* Return "monitor", "aggregate" or "exclude". */
+const char *pol_mode_name(pol_mode mode);
+
+/* What is known about one internal host; any member may be absent. */
+typedef struct pol_host {
+    int family;                 /* 4 or 6; 0 if no address */
+    const uint8_t *addr;        /* 16 bytes (IPv4 in addr[0..3]) or NULL */
+    const uint8_t *mac;         /* 6 bytes or NULL */
+    const char *hostname;       /* DHCP host name or NULL */
+} pol_host;
+
+/* The effective rule for one host at one time. */
+typedef struct pol_decision {
+    pol_mode mode;              /* after validity and window rules */
+    const char *group;          /* matching group's name, NULL if the default applied */
+    bool expired;               /* the group's validity has ended: mode is POL_EXCLUDE */
+    bool outside_window;        /* a window applies and is closed: mode is POL_AGGREGATE */
+} pol_decision;
+
+/*
+ * Decide how HOST may be processed at NOW_S (seconds since 1970 UTC).
+ * The first group in file order that matches by subnet, MAC or host-name
+ * pattern decides; a host in no group gets monitoring.default_mode
+ * (default monitor). A group whose validity has ended gives POL_EXCLUDE;
+ * outside the group's monitoring window a monitor group gives
+ * POL_AGGREGATE. Fast enough to call per packet; allocates nothing.
+ */
+pol_decision pol_decide(const pol_policy *policy, const pol_host *host, uint64_t now_s);
+
+/* True if the policy has any group matched by host-name pattern (then
+ * the capturing process must learn host names from DHCP). */
+bool pol_has_hostname_groups(const pol_policy *policy);
+
+/*
+ * Like pol_bpf_exclusions, but also with the subnets of groups whose mode
+ * is exclude at NOW_S and, when LINK_HAS_MAC, their MAC addresses as
+ * "ether host" terms. Host-name groups cannot be compiled into BPF; the
+ * capturing process enforces them itself.
+ */
+int pol_bpf_exclusions_at(const pol_policy *policy, bool link_has_mac, uint64_t now_s, char *out,
+                          size_t out_len);
+
+/* Data classes and monitoring functions. Classes beyond fv_class: */
+typedef enum pol_extra_class {
+    POL_CLASS_AGGREGATES = 100,
+    POL_CLASS_AUDIT = 101,
+} pol_extra_class;
+
+/* True if collection of CLS (an fv_class, or POL_CLASS_AGGREGATES /
+ * POL_CLASS_AUDIT) is switched on (collect.<class>, default true). */
+bool pol_class_enabled(const pol_policy *policy, int cls);
+
+/* Retention of aggregates and of the audit log in seconds (retention.
+ * aggregates default 400d, retention.audit default 3650d). */
+uint64_t pol_aggregates_retention_s(const pol_policy *policy);
+uint64_t pol_audit_retention_s(const pol_policy *policy);
+
+/* Smallest number of distinct hosts a reported group must have
+ * (reporting.k_threshold, default 5). */
+uint32_t pol_k_threshold(const pol_policy *policy);
+
+/* Roles. What a role may read: */
+typedef enum pol_role {
+    POL_ROLE_ANALYST = 0,
+    POL_ROLE_COMPLIANCE = 1,
+    POL_ROLE_ADMIN = 2,
+} pol_role;
+
+/* Parse "analyst", "compliance" or "admin". Returns FV_OK or FV_ERR_INVALID. */
+int pol_role_from_name(const char *name, pol_role *out);
+const char *pol_role_name(pol_role role);
+
+/* True if ROLE may read WHAT: a class name ("flows", "dns", ...,
+ * "aggregates", "audit") or "retention", "policy", "reports",
+ * "counters". From the policy's roles map, defaults documented in
+ * docs/POLICY.md. */
+bool pol_role_may_read(const pol_policy *policy, pol_role role, const char *what);
+
+/* BLAKE2b-256 of the policy file's bytes, identifying the version. */
+void pol_hash(const pol_policy *policy, uint8_t out[32]);
+
+/* Write a one-paragraph, plain summary of what changed from OLD to NEW
+ * (zones, groups and their modes, classes, retention, detectors) into
+ * OUT, or "no change". Returns FV_OK or FV_ERR_FULL. */
+int pol_diff_summary(const pol_policy *old_policy, const pol_policy *new_policy, char *out,
+                     size_t out_len);
+
+/* Groups for reports: count and the facts of group I (strings live as
+ * long as the policy). */
+typedef struct pol_group_info {
+    const char *name;
+    pol_mode mode;
+    const char *legal_basis;    /* e.g. "legitimate interest", "works agreement", "consent" */
+    const char *approver;
+    uint64_t valid_from_s, valid_until_s;   /* 0 = unbounded */
+    const char *window;         /* window name or NULL */
+    const char *purpose;        /* free text or NULL */
+} pol_group_info;
+
+size_t pol_group_count(const pol_policy *policy);
+void pol_group_get(const pol_policy *policy, size_t i, pol_group_info *out);
+
 #endif /* FV_POLICY_H */
