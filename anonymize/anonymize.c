@@ -354,9 +354,19 @@ int anon_open(const char *key_path, uint64_t rotation_s, uint64_t now_s, anon_ct
     /* Open the existing file, or create epoch 1; retry the open once if
      * another process creates the file between the two steps. */
     for (int attempt = 0; attempt < 2; attempt++) {
-        ctx->fd = open(key_path, O_RDWR | O_CLOEXEC);
+        /* Never follow a symbolic link: rotation overwrites the file in
+         * place, and must not do so at a place someone else chose. A
+         * FIFO must not block the open either. */
+        ctx->fd = open(key_path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
         if (ctx->fd >= 0) {
             rc = anon_read_key_file(ctx->fd, key_path, &rec, err, err_len);
+            break;
+        }
+        if (errno == ELOOP) {
+            anon_msg(err, err_len, "%s: the key file is a symbolic link; replace it with the key"
+                     " file itself",
+                     key_path);
+            rc = FV_ERR_PERMISSION;
             break;
         }
         if (errno != ENOENT) {
@@ -523,10 +533,11 @@ int anon_key_file_info(const char *key_path, uint64_t rotation_s, anon_epoch_inf
         return FV_ERR_CRYPTO;
     }
 
-    int fd = open(key_path, O_RDONLY | O_CLOEXEC);
+    int fd = open(key_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
     if (fd < 0) {
         int e = errno;
-        anon_msg(err, err_len, "%s: cannot open the key file: %s%s", key_path, strerror(e),
+        anon_msg(err, err_len, "%s: cannot open the key file: %s%s", key_path,
+                 e == ELOOP ? "it is a symbolic link" : strerror(e),
                  e == ENOENT ? "; the first capture or ingest creates it" : "");
         if (e == ENOENT)
             return FV_ERR_NOT_FOUND;

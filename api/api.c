@@ -274,6 +274,13 @@ static enum MHD_Result api_handle_request(void *cls, struct MHD_Connection *conn
         api_reply reply;
 
         api_route_request(srv, conn, url, &reply);
+        /* Serve nothing unaudited. */
+        if (!api_audit_request(srv, conn, url, &reply)) {
+            json_decref(reply.body);
+            api_reply_error(&reply, 503, "audit_unavailable",
+                            "the request could not be written to the audit trail; check the "
+                            "server log and that the store is writable");
+        }
         return api_send_reply(conn, &reply, NULL);
     }
     return api_serve_static(srv, conn, url);
@@ -399,6 +406,8 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
     srv->web_dir_fd = -1;
     srv->store = config->store;
     srv->clock_us = config->clock_us != NULL ? config->clock_us : fv_now_us;
+    srv->compliance_fn = config->compliance_fn;
+    srv->compliance_ctx = config->compliance_ctx;
     if (pthread_mutex_init(&srv->store_lock, NULL) != 0) {
         snprintf(err, err_len, "could not create the store lock of the HTTP server");
         rc = FV_ERR_NOMEM;

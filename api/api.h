@@ -8,11 +8,14 @@
  *                               records with from/to (RFC 3339 or epoch
  *                               seconds), limit (1..1000), cursor paging
  *   /api/v1/retention           retention status per class
+ *   /api/v1/audit               audit entries, limit, cursor and order paging
  *   /                           the dashboard (static files from web_root)
  *
  * Caveats
- * - The server only reads the store (and never opens the pseudonymization
- *   key): everything it can serve is already pseudonymized.
+ * - The server only reads records (and never opens the pseudonymization
+ *   key): everything it can serve is already pseudonymized. It writes one
+ *   audit entry per API request and answers 503 "audit_unavailable" when
+ *   that fails, so the store must be open read-write.
  * - Errors are JSON objects {"error": CODE, "message": TEXT} with a 4xx
  *   status for client mistakes.
  * - Uses libmicrohttpd's internal thread pool; api_server_stop joins it.
@@ -26,7 +29,8 @@
 #include "store.h"
 
 typedef struct api_config {
-    store_env *store;           /* opened read-only by the caller, outlives the server */
+    store_env *store;           /* opened read-write by the caller (audit entries), outlives
+                                   the server */
     const char *listen_addr;    /* IPv4 or IPv6 literal, default "127.0.0.1" */
     uint16_t port;              /* 0 = any free port (tests) */
     const char *web_root;       /* directory of the dashboard files */
@@ -35,6 +39,17 @@ typedef struct api_config {
     unsigned per_ip_limit;      /* default 32 */
     unsigned timeout_s;         /* idle connection timeout, default 15 */
     uint64_t (*clock_us)(void); /* time source for retention checks; NULL = wall clock */
+    /*
+     * Compliance documents (serve --policy); NULL = none, then the routes
+     * /api/v1/policy and /api/v1/reports/... answer 404 "no_policy".
+     * Called with the store lock held, from server threads. DOCUMENT is
+     * "processing", "transparency" (FROM_US..TO_US) or "policy"; *OUT_JSON
+     * receives a malloc'd JSON object text. Returns FV_OK,
+     * FV_ERR_NOT_FOUND (no policy loaded) or an error.
+     */
+    int (*compliance_fn)(void *ctx, store_env *store, const char *document, uint64_t from_us,
+                         uint64_t to_us, uint64_t now_us, char **out_json);
+    void *compliance_ctx;
 } api_config;
 
 typedef struct api_server api_server;

@@ -6,6 +6,7 @@
  *   api.c         daemon start/stop, request dispatch, headers, static files
  *   api_routes.c  the /api/v1 handlers that read the store
  *   api_params.c  query-parameter parsers (time, limit, order, cursor)
+ *   api_audit.c   the audit entry of each API request and /api/v1/audit
  */
 #ifndef FV_API_INTERNAL_H
 #define FV_API_INTERNAL_H
@@ -41,6 +42,10 @@ struct api_server {
     int web_dir_fd;             /* open directory of web_root, -1 if none */
     uint64_t (*clock_us)(void); /* never NULL after start */
     uint16_t port;              /* bound TCP port, host order */
+    /* From api_config; called under store_lock. NULL = no policy. */
+    int (*compliance_fn)(void *ctx, store_env *store, const char *document, uint64_t from_us,
+                         uint64_t to_us, uint64_t now_us, char **out_json);
+    void *compliance_ctx;
 };
 
 /* A JSON reply produced by a route: HTTP status and a body it owns. */
@@ -88,5 +93,20 @@ int api_cursor_parse(const char *text, bool newest_first, uint64_t *out_id);
 /* Copy up to OUT_LEN-1 bytes of untrusted TEXT into OUT, replacing every
  * byte outside printable ASCII with '?', so it can go into a message. */
 void api_text_sanitize(const char *text, char *out, size_t out_len);
+
+/* ---- api_audit.c ----------------------------------------------------- */
+
+/*
+ * Append the audit entry of one API request (URL, its query values cut
+ * to 64 bytes, the client address and the "count" of a 200 REPLY).
+ * Returns false when the entry could not be written: the caller must
+ * then answer 503 instead of sending REPLY.
+ */
+bool api_audit_request(api_server *srv, struct MHD_Connection *conn, const char *url,
+                       const api_reply *reply);
+
+/* Answer /api/v1/audit: entries with limit, cursor and order (default
+ * desc), like the record routes. */
+void api_route_audit(api_server *srv, struct MHD_Connection *conn, api_reply *out);
 
 #endif /* FV_API_INTERNAL_H */

@@ -5,6 +5,7 @@
  * writes pseudonyms, zone labels and kept external addresses.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
@@ -366,6 +367,10 @@ static void api_traffic_span(const fv_record *rec, uint64_t *first_us, uint64_t 
     case FV_CLASS_SSH:
         *first_us = *last_us = rec->u.ssh.ts_us;
         return;
+    case FV_CLASS_AGGREGATE:
+        *first_us = rec->u.aggregate.bucket_start_us;
+        *last_us = *first_us + (uint64_t)rec->u.aggregate.bucket_s * 1000000u - 1u;
+        return;
     case FV_CLASS_ALERT:
     case FV_CLASS_COUNT:
         break;
@@ -472,7 +477,38 @@ static void api_route_summary(api_server *srv, api_reply *out)
 
 /* ---- /api/v1/retention ------------------------------------------------ */
 
+static json_t *api_retention_class_base_json(fv_class cls, const store_class_status *st);
+
+/* Codes of the reasons for a "warning" state, in a stable order. */
+static json_t *api_retention_reasons_json(const store_class_status *st)
+{
+    json_t *reasons = json_array();
+    if (reasons == NULL)
+        return NULL;
+    if (st->expired_pending > 0)
+        json_array_append_new(reasons, json_string("expired_pending"));
+    if (st->sweep_lag == STORE_SWEEP_LATE)
+        json_array_append_new(reasons, json_string("sweep_overdue"));
+    if (st->sweep_lag == STORE_SWEEP_NEVER)
+        json_array_append_new(reasons, json_string("never_swept"));
+    return reasons;
+}
+
 static json_t *api_retention_class_json(fv_class cls, const store_class_status *st)
+{
+    json_t *obj = api_retention_class_base_json(cls, st);
+    if (obj == NULL)
+        return NULL;
+    json_object_set_new(obj, "sweep_interval_s", json_integer((json_int_t)st->sweep_interval_s));
+    json_object_set_new(obj, "next_sweep", api_time_json(st->next_sweep_us));
+    json_object_set_new(obj, "overdue", json_boolean(st->sweep_lag != STORE_SWEEP_ON_TIME));
+    json_object_set_new(obj, "reasons", api_retention_reasons_json(st));
+    json_object_set_new(obj, "state",
+                        json_string(store_class_status_warning(st) ? "warning" : "ok"));
+    return obj;
+}
+
+static json_t *api_retention_class_base_json(fv_class cls, const store_class_status *st)
 {
     return json_pack("{s:s, s:I, s:I, s:I, s:I, s:o, s:o, s:o, s:I, s:I, s:s}", "class",
                      fv_class_name(cls), "retention_s", (json_int_t)st->retention_s, "records",
@@ -539,6 +575,65 @@ static void api_route_counters(api_server *srv, api_reply *out)
                           counters);
 }
 
+/* ---- /api/v1/policy and /api/v1/reports/... --------------------------- */
+
+/* Answer a compliance document from the serve process's policy. */
+static void api_route_compliance(api_server *srv, struct MHD_Connection *conn,
+                                 const char *document, api_reply *out)
+{
+    bool transparency = strcmp(document, "transparency") == 0;
+    api_params p = {.allow_records = transparency};
+    if (!api_params_read(conn, &p, out))
+        return;
+    if (srv->compliance_fn == NULL) {
+        api_reply_error(out, 404, "no_policy",
+                        "no policy loaded; start the server with 'flowveil serve --policy FILE'");
+        return;
+    }
+    uint64_t now_us = api_now_us(srv);
+    uint64_t from_us = 0, to_us = now_us;
+    if (transparency) {
+        if (p.from != NULL && api_time_parse(p.from, &from_us) != FV_OK) {
+            api_reply_error(out, 400, "invalid_parameter",
+                            "invalid from: expected RFC 3339 or seconds since the epoch");
+            return;
+        }
+        if (p.to != NULL && api_time_parse(p.to, &to_us) != FV_OK) {
+            api_reply_error(out, 400, "invalid_parameter",
+                            "invalid to: expected RFC 3339 or seconds since the epoch");
+            return;
+        }
+        if (from_us > to_us) {
+            api_reply_error(out, 400, "invalid_parameter", "from is after to");
+            return;
+        }
+    }
+
+    char *text = NULL;
+    pthread_mutex_lock(&srv->store_lock);
+    int rc = srv->compliance_fn(srv->compliance_ctx, srv->store, document, from_us, to_us,
+                                now_us, &text);
+    pthread_mutex_unlock(&srv->store_lock);
+    if (rc == FV_ERR_NOT_FOUND) {
+        api_reply_error(out, 404, "no_policy",
+                        "no policy loaded; start the server with 'flowveil serve --policy FILE'");
+        return;
+    }
+    if (rc != FV_OK || text == NULL) {
+        free(text);
+        api_reply_store_error(out, rc != FV_OK ? rc : FV_ERR_NOMEM);
+        return;
+    }
+    json_error_t jerr;
+    out->body = json_loads(text, 0, &jerr);
+    free(text);
+    if (out->body == NULL) {
+        api_reply_nomem(out);
+        return;
+    }
+    out->status = 200;
+}
+
 /* ---- dispatch --------------------------------------------------------- */
 
 #define API_PREFIX "/api/v1/"
@@ -560,6 +655,18 @@ void api_route_request(api_server *srv, struct MHD_Connection *conn, const char 
 
     if (fv_class_from_name(name, &cls) == FV_OK) {
         api_route_records(srv, conn, cls, out);
+        return;
+    }
+    if (strcmp(name, "audit") == 0) {
+        api_route_audit(srv, conn, out);
+        return;
+    }
+    if (strcmp(name, "policy") == 0) {
+        api_route_compliance(srv, conn, "policy", out);
+        return;
+    }
+    if (strcmp(name, "reports/processing") == 0 || strcmp(name, "reports/transparency") == 0) {
+        api_route_compliance(srv, conn, name + strlen("reports/"), out);
         return;
     }
     if (strcmp(name, "health") != 0 && strcmp(name, "summary") != 0 &&

@@ -195,6 +195,7 @@ struct cap_engine {
     uint64_t active_us;
     uint64_t next_expire_us;
     cap_frag_table *reasm; /* IP fragment reassembly (cap_frag.c) */
+    uint64_t packet_ts_us; /* timestamp of the frame being processed */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -1350,8 +1351,20 @@ static void udp_extra_apps(cap_engine *eng, flow_entry *e, const cap_packet *pkt
 /* Per-packet path                                                        */
 /* ---------------------------------------------------------------------- */
 
+/*
+ * Ask the sink whether either endpoint is excluded. is_excluded_host wins
+ * over is_excluded when both are set. The frame's MACs go with the
+ * addresses only when the key header is the outermost IP header: inside a
+ * tunnel the Ethernet header belongs to the tunnel endpoints.
+ */
 static bool excluded(const cap_engine *eng, const cap_packet *pkt)
 {
+    if (eng->sink.is_excluded_host != NULL) {
+        bool macs = pkt->has_mac && pkt->tunnel_depth == 0;
+        return eng->sink.is_excluded_host(eng->sink.ctx, &pkt->src,
+                                          macs ? pkt->src_mac : NULL) ||
+               eng->sink.is_excluded_host(eng->sink.ctx, &pkt->dst, macs ? pkt->dst_mac : NULL);
+    }
     if (eng->sink.is_excluded == NULL)
         return false;
     return eng->sink.is_excluded(eng->sink.ctx, &pkt->src) ||
@@ -1542,6 +1555,7 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
         return FV_ERR_INVALID;
 
     /* Decode and apply exclusion before anything is counted or kept. */
+    engine->packet_ts_us = ts_us;
     st = cap_decode_frame(linktype, data, caplen, &pkt);
     if (pkt.have_addrs && excluded(engine, &pkt))
         return FV_OK;
@@ -1660,6 +1674,11 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
  * the table size. An active-timeout record restarts the counters and keeps
  * the entry (and its parser state).
  */
+uint64_t cap_engine_packet_time_us(const cap_engine *engine)
+{
+    return engine != NULL ? engine->packet_ts_us : 0;
+}
+
 void cap_engine_expire(cap_engine *engine, uint64_t now_us)
 {
     int c;

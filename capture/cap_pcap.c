@@ -548,3 +548,32 @@ out:
     pcap_close(p);
     return rc;
 }
+
+int cap_filter_check(const char *bpf, char *err, size_t err_len)
+{
+    size_t len = strlen(bpf);
+    if (len > CAP_FILTER_MAX_BYTES) {
+        snprintf(err, err_len,
+                 "the filter is %zu bytes long, above the limit of %d; shorten it, for example "
+                 "by merging hosts into networks",
+                 len, CAP_FILTER_MAX_BYTES);
+        return FV_ERR_INVALID;
+    }
+
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+    if (dead == NULL) {
+        snprintf(err, err_len, "libpcap cannot check the filter (out of memory)");
+        return FV_ERR_NOMEM;
+    }
+    struct bpf_program prog;
+    int rc = FV_OK;
+    if (pcap_compile(dead, &prog, bpf, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+        snprintf(err, err_len, "invalid filter '%s': %s; see pcap-filter(7) for the syntax", bpf,
+                 pcap_geterr(dead));
+        rc = FV_ERR_INVALID;
+    } else {
+        pcap_freecode(&prog);
+    }
+    pcap_close(dead);
+    return rc;
+}

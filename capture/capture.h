@@ -13,9 +13,10 @@
  *   Capture itself never logs an address.
  * - A cap_engine is single-threaded: call it from one thread only.
  * - Event pointers passed to the sink are valid only during the call.
- * - The sink's is_excluded hook is called for every IP packet before any
- *   metadata is extracted. A packet with an excluded source or
- *   destination is dropped and counted nowhere.
+ * - The sink's is_excluded_host hook (or, when it is NULL, is_excluded)
+ *   is called for every IP packet before any metadata is extracted. A
+ *   packet with an excluded source or destination is dropped and counted
+ *   nowhere.
  * - Flow expiry is driven by packet timestamps (files) or by
  *   cap_engine_expire() with the wall clock (live capture).
  */
@@ -173,6 +174,10 @@ typedef struct cap_sink {
     void (*on_http)(void *ctx, const cap_http *http);
     void (*on_dhcp)(void *ctx, const cap_dhcp *dhcp);
     void (*on_ssh)(void *ctx, const cap_ssh *ssh);
+    /* Like is_excluded, with the frame's MAC of that address (6 bytes, or
+     * NULL when the link layer has none or the address is inside a
+     * tunnel). When set, it is called instead of is_excluded. */
+    bool (*is_excluded_host)(void *ctx, const cap_ip *addr, const uint8_t *mac);
 } cap_sink;
 
 /* Engine settings. Zero fields take the documented defaults. */
@@ -255,6 +260,11 @@ void cap_engine_destroy(cap_engine **engine);
 int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us,
                       const uint8_t *data, uint32_t caplen, uint32_t wirelen);
 
+/* Timestamp of the frame cap_engine_packet is processing (the last one
+ * after it returns), 0 before the first. Exclusion hooks use it as the
+ * traffic time of the packet they are asked about. */
+uint64_t cap_engine_packet_time_us(const cap_engine *engine);
+
 /* Emit flows idle or active past their timeouts at NOW_US. */
 void cap_engine_expire(cap_engine *engine, uint64_t now_us);
 
@@ -301,6 +311,19 @@ int cap_live_run(cap_engine *engine, const char *iface, const char *bpf,
                  volatile sig_atomic_t *stop,
                  void (*tick)(void *ctx, uint64_t now_us), void *tick_ctx,
                  char *err, size_t err_len);
+
+/* Longest BPF expression accepted from a user, in bytes. libpcap's
+ * optimizer takes time and memory that grow much faster than the
+ * expression (hundreds of "or" terms take seconds and gigabytes), so
+ * longer filters are rejected up front. */
+#define CAP_FILTER_MAX_BYTES 4096
+
+/*
+ * Check that BPF is a valid expression of at most CAP_FILTER_MAX_BYTES
+ * for an Ethernet capture, before any store or key is touched. Returns
+ * FV_OK or FV_ERR_INVALID with libpcap's message and the fix in ERR.
+ */
+int cap_filter_check(const char *bpf, char *err, size_t err_len);
 
 /* Write the text form of ADDR ("192.0.2.1", "2001:db8::1") into OUT.
  * For tests and the comparison tool only: never log the result. */

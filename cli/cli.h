@@ -8,6 +8,8 @@
 
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum {
@@ -24,6 +26,8 @@ int cli_cmd_sweep(int argc, char **argv);
 int cli_cmd_retention(int argc, char **argv);
 int cli_cmd_policy(int argc, char **argv);
 int cli_cmd_keys(int argc, char **argv);
+int cli_cmd_audit(int argc, char **argv);
+int cli_cmd_report(int argc, char **argv);
 
 /* Print "flowveil: MESSAGE" and a hint to COMMAND's help; return 2. */
 int cli_usage_error(const char *command, const char *fmt, ...)
@@ -36,5 +40,28 @@ int cli_parse_seconds(const char *command, const char *option, const char *text,
 /* SIGINT/SIGTERM set the stop flag; SIGPIPE is ignored. */
 void cli_install_stop_handlers(void);
 volatile sig_atomic_t *cli_stop_flag(void);
+
+/* SIGHUP requests a policy reload; cli_reload_take() returns true once
+ * per request and clears it. */
+void cli_install_reload_handler(void);
+bool cli_reload_take(void);
+
+/* Audit helpers (cmd_audit.c). The store must be open read-write. */
+typedef struct store_env store_env;
+typedef struct store_sweep_result store_sweep_result;
+
+/* Append one audit entry with an empty role; log and return the error
+ * on failure. OBJECT and PARAMS may be NULL. */
+int cli_audit_append(store_env *store, const char *actor, const char *action, const char *object,
+                     const char *params, uint64_t result_count, uint64_t now_us);
+
+/* Append a "retention.sweep" entry by ACTOR for RESULT: the deleted
+ * count per class and of audit entries, and the sweep time. */
+int cli_audit_sweep(store_env *store, const char *actor, const store_sweep_result *result,
+                    uint64_t now_us);
+
+/* Write the name of the user running the command (or "uid:N") into OUT:
+ * the actor of commands run by hand, such as export and sweep. */
+void cli_audit_local_actor(char *out, size_t out_len);
 
 #endif /* FV_CLI_H */

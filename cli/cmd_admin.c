@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "anonymize.h"
@@ -45,6 +46,7 @@ typedef struct export_ctx {
     FILE *out;
     uint64_t written;
     int rc;
+    int write_errno;    /* errno of the first failed write, 0 if none */
 } export_ctx;
 
 static bool export_one(void *ctx, const fv_record *rec)
@@ -59,6 +61,7 @@ static bool export_one(void *ctx, const fv_record *rec)
     json_decref(obj);
     if (r != 0 || fputc('\n', e->out) == EOF) {
         e->rc = FV_ERR_IO;
+        e->write_errno = errno;
         return false;
     }
     e->written++;
@@ -124,15 +127,27 @@ int cli_cmd_export(int argc, char **argv)
 
     char err[1024];
     store_env *store = NULL;
-    if (store_open(db, STORE_RDONLY, &store, err, sizeof err) != FV_OK) {
+    /* Read-write for the audit entry, but never create a store. */
+    if (store_open(db, STORE_EXISTING, &store, err, sizeof err) != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
         return CLI_EXIT_FAILURE;
     }
 
     /* Write to a temporary file beside OUTPUT and rename it at the end,
-     * so a failed export never leaves a partial file behind. */
+     * so a failed export never leaves a partial file behind. The rename
+     * would replace whatever OUTPUT is, so only a regular file or a new
+     * name is accepted: never a symbolic link, device or FIFO. */
     char tmp_path[4096];
-    export_ctx e = {.out = stdout, .written = 0, .rc = FV_OK};
+    export_ctx e = {.out = stdout, .written = 0, .rc = FV_OK, .write_errno = 0};
+    struct stat out_st;
+    if (output != NULL && lstat(output, &out_st) == 0 && !S_ISREG(out_st.st_mode)) {
+        fprintf(stderr,
+                "flowveil: error: --output '%s' exists and is not a regular file; name a new "
+                "file, or omit --output to write to standard output\n",
+                output);
+        store_close(&store);
+        return CLI_EXIT_FAILURE;
+    }
     if (output != NULL) {
         if (snprintf(tmp_path, sizeof tmp_path, "%s.tmp-XXXXXX", output) >=
             (int)sizeof tmp_path) {
@@ -170,21 +185,49 @@ int cli_cmd_export(int argc, char **argv)
             break;
     } while (rc == FV_OK);
 
+    /* The export is audited before a file is put in place, so a failed
+     * audit leaves no file behind; on standard output the records have
+     * already left and the failure is reported with exit status 1. */
+    if (rc == FV_OK) {
+        char params[512], from_text[FV_TIME_TEXT_MAX], to_text[FV_TIME_TEXT_MAX];
+        snprintf(from_text, sizeof from_text, "%s", "");
+        snprintf(to_text, sizeof to_text, "%s", "");
+        if (from_us != 0)
+            fv_time_format(from_us, from_text);
+        if (to_us != 0)
+            fv_time_format(to_us, to_text);
+        snprintf(params, sizeof params, "from=%s&to=%s&output=%s", from_text, to_text,
+                 output != NULL ? "file" : "stdout");
+        char actor[64];
+        cli_audit_local_actor(actor, sizeof actor);
+        rc = cli_audit_append(store, actor, "export", class_name, params, e.written, now_us);
+    }
+
     if (output != NULL) {
-        if (fflush(e.out) != 0 || fsync(fileno(e.out)) != 0)
+        if (fflush(e.out) != 0 || fsync(fileno(e.out)) != 0) {
+            if (e.write_errno == 0)
+                e.write_errno = errno;
             rc = rc != FV_OK ? rc : FV_ERR_IO;
+        }
         fclose(e.out);
         if (rc == FV_OK && rename(tmp_path, output) != 0) {
-            fprintf(stderr, "flowveil: error: cannot write %s: %s\n", output, strerror(errno));
+            e.write_errno = errno;
             rc = FV_ERR_IO;
         }
         if (rc != FV_OK)
             unlink(tmp_path);
     } else if (fflush(stdout) != 0) {
+        if (e.write_errno == 0)
+            e.write_errno = errno;
         rc = rc != FV_OK ? rc : FV_ERR_IO;
     }
     store_close(&store);
 
+    if (rc == FV_ERR_IO && e.write_errno != 0) {
+        fprintf(stderr, "flowveil: error: writing the %s export to %s failed: %s\n", class_name,
+                output != NULL ? output : "standard output", strerror(e.write_errno));
+        return CLI_EXIT_FAILURE;
+    }
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: export of %s from %s failed: %s\n", class_name, db,
                 fv_strerror(rc));
@@ -254,18 +297,18 @@ int cli_cmd_sweep(int argc, char **argv)
     char err[1024];
     store_env *store = NULL;
     /* A sweep must not create a store that does not exist yet. */
-    if (access(db, F_OK) != 0) {
-        fprintf(stderr, "flowveil: error: store directory '%s' not found: %s\n", db,
-                strerror(errno));
-        return CLI_EXIT_FAILURE;
-    }
-    if (store_open(db, 0, &store, err, sizeof err) != FV_OK) {
+    if (store_open(db, STORE_EXISTING, &store, err, sizeof err) != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
         return CLI_EXIT_FAILURE;
     }
     uint64_t now_us = now_s != 0 ? now_s * 1000000u : fv_now_us();
     store_sweep_result result;
     int rc = store_sweep(store, now_us, 0, 0, &result);
+    /* A manual sweep is always audited, as evidence that it ran. */
+    char actor[64];
+    cli_audit_local_actor(actor, sizeof actor);
+    if (rc == FV_OK)
+        rc = cli_audit_sweep(store, actor, &result, now_us);
     store_close(&store);
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: sweep of %s failed: %s\n", db, fv_strerror(rc));
@@ -283,8 +326,11 @@ static void print_retention_usage(FILE *f)
                "\n"
                "Show per record class: retention limit, live records, records past the\n"
                "limit waiting for the sweeper, age of the oldest record, the last sweep and\n"
-               "the records deleted so far. A class with records past its limit is marked\n"
-               "WARNING.\n"
+               "the next sweep and the records deleted so far. A class is marked WARNING\n"
+               "when records past its limit are still stored, or when the sweep is overdue:\n"
+               "the last sweep is older than twice the sweep interval the capturing process\n"
+               "recorded, or the class was never swept and holds records older than one\n"
+               "interval.\n"
                "\n"
                "  -d, --db DIR        store directory\n"
                "      --now SECONDS   evaluate retention at this time instead of the clock\n");
@@ -327,8 +373,8 @@ int cli_cmd_retention(int argc, char **argv)
     }
     uint64_t now_us = now_s != 0 ? now_s * 1000000u : fv_now_us();
 
-    printf("%-7s %-9s %10s %9s %-10s %-27s %9s %s\n", "class", "retention", "records", "expired",
-           "oldest", "last sweep", "deleted", "state");
+    printf("%-7s %-9s %10s %9s %-10s %-27s %-27s %9s %s\n", "class", "retention", "records",
+           "expired", "oldest", "last sweep", "next sweep", "deleted", "state");
     int exit_status = CLI_EXIT_OK;
     for (unsigned i = 0; i < FV_CLASS_COUNT; i++) {
         store_class_status st;
@@ -352,11 +398,25 @@ int cli_cmd_retention(int argc, char **argv)
             snprintf(sweep, sizeof sweep, "never");
         else
             fv_time_format(st.last_sweep_us, sweep);
-        printf("%-7s %-9s %10llu %9llu %-10s %-27s %9llu %s\n", fv_class_name((fv_class)i), limit,
-               (unsigned long long)st.records, (unsigned long long)st.expired_pending, oldest,
-               sweep, (unsigned long long)st.total_deleted,
-               st.expired_pending > 0 ? "WARNING: records past the limit await the sweeper"
-                                      : "ok");
+        char next[FV_TIME_TEXT_MAX];
+        if (st.next_sweep_us == 0)
+            snprintf(next, sizeof next, "unknown");
+        else
+            fv_time_format(st.next_sweep_us, next);
+        char state[256] = "ok";
+        if (store_class_status_warning(&st)) {
+            snprintf(state, sizeof state, "WARNING:%s%s%s",
+                     st.expired_pending > 0 ? " records past the limit await the sweeper" : "",
+                     st.sweep_lag == STORE_SWEEP_LATE
+                         ? " sweep overdue (last sweep older than 2 x the interval)"
+                         : "",
+                     st.sweep_lag == STORE_SWEEP_NEVER
+                         ? " sweep overdue (never swept, records older than the interval)"
+                         : "");
+        }
+        printf("%-7s %-9s %10llu %9llu %-10s %-27s %-27s %9llu %s\n", fv_class_name((fv_class)i),
+               limit, (unsigned long long)st.records, (unsigned long long)st.expired_pending,
+               oldest, sweep, next, (unsigned long long)st.total_deleted, state);
     }
     store_close(&store);
     return exit_status;
@@ -368,7 +428,10 @@ int cli_cmd_retention(int argc, char **argv)
 
 int cli_cmd_policy(int argc, char **argv)
 {
-    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+    bool help = false;
+    for (int i = 1; i < argc; i++)
+        help = help || strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0;
+    if (help) {
         printf("usage: flowveil policy check FILE\n"
                "\n"
                "Validate FILE and print what will be collected, about whom, and for how "

@@ -3,9 +3,12 @@
  * (live interface). Both run the pipeline; they differ in the packet
  * source and in how time advances.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "pipeline.h"
@@ -146,6 +149,32 @@ static void record_counters(fv_pipeline *p, uint64_t files)
         fv_warning("could not update the ingest counters in the store");
 }
 
+/* Append an audit entry for an ingest or capture run by ACTOR: the files
+ * read (ingest only) and the records stored per class by this process. */
+static void audit_run(fv_pipeline *p, const char *actor, const char *action, const char *object,
+                      bool with_files, uint64_t files)
+{
+    char params[512];
+    size_t used = 0;
+    uint64_t total = 0;
+    if (with_files) {
+        int n = snprintf(params, sizeof params, "files=%llu&", (unsigned long long)files);
+        if (n > 0 && (size_t)n < sizeof params)
+            used = (size_t)n;
+    }
+    params[used] = '\0';
+    for (unsigned c = 0; c < FV_CLASS_COUNT; c++) {
+        total += p->records[c];
+        int n = snprintf(params + used, sizeof params - used, "%s%s=%llu", c == 0 ? "" : "&",
+                         fv_class_name((fv_class)c), (unsigned long long)p->records[c]);
+        if (n < 0 || !((size_t)n < sizeof params - used))
+            break;
+        used += (size_t)n;
+    }
+    (void)cli_audit_append(p->store, actor, action, object, params, total,
+                           fv_pipeline_now_us(p));
+}
+
 int cli_cmd_ingest(int argc, char **argv)
 {
     run_options o;
@@ -156,10 +185,33 @@ int cli_cmd_ingest(int argc, char **argv)
         return cli_usage_error("ingest", "no capture files given: name one or more pcap or "
                                          "pcapng files after the options");
 
+    /* Check the filter and the files before the store and the key file
+     * are created, so a typo leaves nothing behind. */
+    char err[1024];
+    if (o.filter != NULL && cap_filter_check(o.filter, err, sizeof err) != FV_OK)
+        return cli_usage_error("ingest", "%s", err);
+    for (int i = optind; i < argc; i++) {
+        struct stat st;
+        const char *why = NULL;
+        if (strcmp(argv[i], "-") == 0)
+            continue;   /* standard input, as libpcap reads it */
+        if (stat(argv[i], &st) != 0)
+            why = strerror(errno);
+        else if (!S_ISREG(st.st_mode))
+            why = "not a regular file";
+        else if (access(argv[i], R_OK) != 0)
+            why = strerror(errno);
+        if (why != NULL) {
+            fprintf(stderr, "flowveil: error: %s: %s; name a readable pcap or pcapng file, or - "
+                            "for standard input\n",
+                    argv[i], why);
+            return CLI_EXIT_FAILURE;
+        }
+    }
+
     cli_install_stop_handlers();
 
     fv_pipeline p;
-    char err[1024];
     if (fv_pipeline_open(&p, o.policy, o.db, o.now_s * 1000000u, err, sizeof err) != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
         return CLI_EXIT_FAILURE;
@@ -203,6 +255,9 @@ int cli_cmd_ingest(int argc, char **argv)
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
     record_counters(&p, files_read);
     print_totals(&p);
+    char actor[64];
+    cli_audit_local_actor(actor, sizeof actor);
+    audit_run(&p, actor, "ingest", "", true, files_read);
 
     int rc = fv_pipeline_close(&p);
     if (rc != FV_OK) {
@@ -215,6 +270,7 @@ int cli_cmd_ingest(int argc, char **argv)
 
 typedef struct capture_state {
     fv_pipeline *pipeline;
+    const char *policy_path;
     const char *iface;
     bool announced;
 } capture_state;
@@ -227,7 +283,13 @@ static void capture_tick(void *ctx, uint64_t now_us)
     if (!st->announced) {
         fv_notice("capturing on %s until SIGINT or SIGTERM", st->iface);
         st->announced = true;
+        (void)cli_audit_append(st->pipeline->store, "system", "capture.start", st->iface, NULL,
+                               0, now_us);
     }
+    /* The tick runs between packets, so no sink sees the policy change
+     * in the middle of a record. */
+    if (cli_reload_take())
+        (void)fv_pipeline_reload(st->pipeline, st->policy_path, now_us);
     (void)fv_pipeline_tick(st->pipeline, now_us, false);
 }
 
@@ -243,6 +305,7 @@ int cli_cmd_capture(int argc, char **argv)
                                argv[optind]);
 
     cli_install_stop_handlers();
+    cli_install_reload_handler();
 
     fv_pipeline p;
     char err[1024];
@@ -251,8 +314,16 @@ int cli_cmd_capture(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
 
+    /* Excluded groups' MACs go into the filter as "ether host" terms.
+     * Those compile only on links with Ethernet headers, so when the
+     * interface rejects them, capture runs with the subnets alone and the
+     * engine's own check drops the MACs' frames. */
     char filter[8192];
-    if (fv_pipeline_filter(&p, o.filter, filter, sizeof filter) != FV_OK) {
+    char filter_no_mac[8192];
+    uint64_t filter_now_us = fv_pipeline_now_us(&p);
+    if (fv_pipeline_filter_at(&p, o.filter, true, filter_now_us, filter, sizeof filter) != FV_OK ||
+        fv_pipeline_filter_at(&p, o.filter, false, filter_now_us, filter_no_mac,
+                              sizeof filter_no_mac) != FV_OK) {
         fprintf(stderr, "flowveil: error: the capture filter with the policy's exclusions "
                         "exceeds %zu bytes; shorten --filter or merge excluded subnets\n",
                 sizeof filter);
@@ -262,9 +333,17 @@ int cli_cmd_capture(int argc, char **argv)
 
     fv_info("opening %s", o.iface);
     int exit_status = CLI_EXIT_OK;
-    capture_state state = {.pipeline = &p, .iface = o.iface, .announced = false};
+    capture_state state = {
+        .pipeline = &p, .policy_path = o.policy, .iface = o.iface, .announced = false};
     int rc = cap_live_run(p.capture, o.iface, filter[0] != '\0' ? filter : NULL, cli_stop_flag(),
                           capture_tick, &state, err, sizeof err);
+    if (rc == FV_ERR_INVALID && strcmp(filter, filter_no_mac) != 0) {
+        fv_notice("%s: the link type rejects MAC terms in the filter; capturing with the "
+                  "excluded subnets only, excluded MACs are dropped in the engine",
+                  o.iface);
+        rc = cap_live_run(p.capture, o.iface, filter_no_mac[0] != '\0' ? filter_no_mac : NULL,
+                          cli_stop_flag(), capture_tick, &state, err, sizeof err);
+    }
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
         exit_status = CLI_EXIT_FAILURE;
@@ -276,6 +355,8 @@ int cli_cmd_capture(int argc, char **argv)
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
     record_counters(&p, 0);
     print_totals(&p);
+    if (state.announced)
+        audit_run(&p, "system", "capture.stop", o.iface, false, 0);
 
     cap_stats st;
     cap_engine_stats(p.capture, &st);

@@ -1,9 +1,10 @@
 /*
  * cmd_serve.c: `flowveil serve`, the dashboard and JSON API.
  *
- * serve opens the store read-only and never opens the pseudonymization
- * key file: everything it can return is already pseudonymized, and a
- * compromise of the web side cannot recompute pseudonyms.
+ * serve reads records only and never opens the pseudonymization key
+ * file: everything it can return is already pseudonymized, and a
+ * compromise of the web side cannot recompute pseudonyms. It opens the
+ * store read-write for one reason: the audit entry of each API request.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -16,14 +17,139 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <jansson.h>
+
 #include "api.h"
 #include "cli.h"
+#include "policy.h"
+#include "report.h"
 #include "store.h"
+
+/* The policy of `serve --policy`, swapped on SIGHUP under LOCK while the
+ * API threads read it for the compliance routes. */
+typedef struct serve_policy {
+    pthread_mutex_t lock;
+    pol_policy *policy;     /* NULL without --policy */
+    const char *path;
+} serve_policy;
+
+static char *hash_hex16(const pol_policy *policy, char out[17])
+{
+    uint8_t hash[32];
+    pol_hash(policy, hash);
+    for (int i = 0; i < 8; i++)
+        snprintf(out + 2 * i, 3, "%02x", hash[i]);
+    return out;
+}
+
+/* Serialize a document model as {"markdown", "html", "blocks"}: blocks
+ * let the dashboard build DOM nodes with text content only. */
+static json_t *document_json(const rpt_doc *doc)
+{
+    char *md = rpt_render_markdown(doc);
+    char *html = rpt_render_html(doc, "/report.css");
+    json_t *blocks = json_array();
+    static const char *const kinds[] = {"title", "heading", "paragraph", "item", "head", "row"};
+    for (size_t i = 0; blocks != NULL && i < doc->count; i++) {
+        json_t *cells = json_array();
+        for (size_t c = 0; cells != NULL && c < doc->blocks[i].cell_count; c++)
+            json_array_append_new(cells, json_string(doc->blocks[i].cells[c]));
+        json_array_append_new(blocks, json_pack("{s:s, s:o*}", "kind",
+                                                kinds[doc->blocks[i].kind], "cells", cells));
+    }
+    json_t *obj = NULL;
+    if (md != NULL && html != NULL && blocks != NULL)
+        obj = json_pack("{s:s, s:s, s:o}", "markdown", md, "html", html, "blocks", blocks);
+    else
+        json_decref(blocks);
+    free(md);
+    free(html);
+    return obj;
+}
+
+static int serve_compliance(void *ctx, store_env *store, const char *document, uint64_t from_us,
+                            uint64_t to_us, uint64_t now_us, char **out_json)
+{
+    serve_policy *sp = ctx;
+    *out_json = NULL;
+    json_t *obj = NULL;
+    rpt_doc doc = {0};
+    int rc = FV_OK;
+
+    pthread_mutex_lock(&sp->lock);
+    if (sp->policy == NULL) {
+        rc = FV_ERR_NOT_FOUND;
+    } else if (strcmp(document, "policy") == 0) {
+        char summary[8192], hex[17];
+        rc = pol_summary(sp->policy, summary, sizeof summary);
+        if (rc == FV_OK)
+            obj = json_pack("{s:s, s:s}", "summary", summary, "hash",
+                            hash_hex16(sp->policy, hex));
+    } else if (strcmp(document, "processing") == 0) {
+        rc = rpt_processing(sp->policy, now_us, &doc);
+        if (rc == FV_OK)
+            obj = document_json(&doc);
+    } else {
+        rc = rpt_transparency(sp->policy, store, from_us, to_us, now_us, &doc);
+        if (rc == FV_OK)
+            obj = document_json(&doc);
+    }
+    pthread_mutex_unlock(&sp->lock);
+    rpt_doc_free(&doc);
+
+    if (rc == FV_OK && obj == NULL)
+        rc = FV_ERR_NOMEM;
+    if (obj != NULL) {
+        *out_json = json_dumps(obj, JSON_COMPACT);
+        json_decref(obj);
+        if (*out_json == NULL && rc == FV_OK)
+            rc = FV_ERR_NOMEM;
+    }
+    return rc;
+}
+
+/* Reload the policy file after SIGHUP. An invalid file is logged and the
+ * running policy stays. */
+static void serve_reload(serve_policy *sp, store_env *store)
+{
+    char err[1024];
+    pol_policy *next = NULL;
+    if (pol_load(sp->path, &next, err, sizeof err) != FV_OK) {
+        fv_error("policy reload rejected, the running policy stays in force: %s", err);
+        return;
+    }
+    pthread_mutex_lock(&sp->lock);
+    pol_policy *old_policy = sp->policy;
+    sp->policy = next;
+    pthread_mutex_unlock(&sp->lock);
+
+    char old_hex[17], new_hex[17], summary[1024];
+    hash_hex16(old_policy, old_hex);
+    hash_hex16(next, new_hex);
+    if (pol_diff_summary(old_policy, next, summary, sizeof summary) != FV_OK)
+        snprintf(summary, sizeof summary, "policy changed (summary too long to record)");
+    fv_notice("policy reloaded from %s: old=%s new=%s: %s", sp->path, old_hex, new_hex, summary);
+
+    if (strcmp(old_hex, new_hex) != 0) {
+        store_audit_entry e;
+        memset(&e, 0, sizeof e);
+        snprintf(e.actor, sizeof e.actor, "system");
+        snprintf(e.action, sizeof e.action, "policy.change");
+        snprintf(e.object, sizeof e.object, "policy");
+        snprintf(e.params, sizeof e.params, "old=%s new=%s", old_hex, new_hex);
+        snprintf(e.reason, sizeof e.reason, "%.255s", summary);
+        int rc = store_audit_append(store, &e, fv_now_us(), NULL);
+        if (rc != FV_OK)
+            fv_warning("could not append the policy change to the audit log: %s",
+                       fv_strerror(rc));
+    }
+    pol_destroy(&old_policy);
+}
 
 static void print_serve_usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowveil serve --db DIR [--listen ADDR:PORT] [--web DIR]\n"
+            "usage: flowveil serve --db DIR [--listen ADDR:PORT] [--web DIR] [--policy FILE]\n"
             "\n"
             "Serve the dashboard and the JSON API (read-only) until SIGINT or SIGTERM.\n"
             "\n"
@@ -31,7 +157,9 @@ static void print_serve_usage(FILE *f)
             "  -l, --listen ADDR:PORT address and TCP port (default 127.0.0.1:8080;\n"
             "                        IPv6 as [::1]:8080; port 0 picks a free port)\n"
             "  -w, --web DIR         dashboard files (default: the installed copy, else\n"
-            "                        the source tree's web/)\n");
+            "                        the source tree's web/)\n"
+            "  -p, --policy FILE     compliance policy: enables /api/v1/policy and the\n"
+            "                        generated reports; SIGHUP reloads it\n");
 }
 
 /* Split "ADDR:PORT" or "[V6]:PORT" into ADDR (copied into BUF) and PORT.
@@ -53,6 +181,10 @@ static bool parse_listen(const char *text, char *buf, size_t buf_len, uint16_t *
         colon = strrchr(text, ':');
         if (colon == NULL)
             return false;
+        /* An IPv6 address needs brackets, or its last group would read
+         * as the port ("::1:80"). */
+        if (memchr(text, ':', (size_t)(colon - text)) != NULL)
+            return false;
         host = text;
         host_len = (size_t)(colon - text);
     }
@@ -62,7 +194,7 @@ static bool parse_listen(const char *text, char *buf, size_t buf_len, uint16_t *
     buf[host_len] = '\0';
 
     const char *p = colon + 1;
-    if (*p == '\0')
+    if (*p == '\0' || strspn(p, "0123456789") != strlen(p))
         return false;
     errno = 0;
     char *end = NULL;
@@ -98,21 +230,24 @@ int cli_cmd_serve(int argc, char **argv)
         {"db", required_argument, NULL, 'd'},
         {"listen", required_argument, NULL, 'l'},
         {"web", required_argument, NULL, 'w'},
+        {"policy", required_argument, NULL, 'p'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *db = NULL;
     const char *listen_text = "127.0.0.1:8080";
     const char *web = NULL;
+    const char *policy_path = NULL;
 
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, ":d:l:w:h", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, ":d:l:w:p:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
         case 'l': listen_text = optarg; break;
         case 'w': web = optarg; break;
+        case 'p': policy_path = optarg; break;
         case 'h': print_serve_usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error("serve", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
@@ -147,12 +282,26 @@ int cli_cmd_serve(int argc, char **argv)
     sigemptyset(&stop_set);
     sigaddset(&stop_set, SIGINT);
     sigaddset(&stop_set, SIGTERM);
+    sigaddset(&stop_set, SIGHUP);
+    cli_install_reload_handler();
     pthread_sigmask(SIG_BLOCK, &stop_set, &old_set);
 
     char err[1024];
-    store_env *store = NULL;
-    if (store_open(db, STORE_RDONLY, &store, err, sizeof err) != FV_OK) {
+    serve_policy sp = {.policy = NULL, .path = policy_path};
+    pthread_mutex_init(&sp.lock, NULL);
+    if (policy_path != NULL && pol_load(policy_path, &sp.policy, err, sizeof err) != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
+        pthread_mutex_destroy(&sp.lock);
+        return CLI_EXIT_FAILURE;
+    }
+
+    store_env *store = NULL;
+    /* Read-write only to append an audit entry per API request; a store
+     * that does not exist is not created. */
+    if (store_open(db, STORE_EXISTING, &store, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        pol_destroy(&sp.policy);
+        pthread_mutex_destroy(&sp.lock);
         return CLI_EXIT_FAILURE;
     }
 
@@ -161,11 +310,15 @@ int cli_cmd_serve(int argc, char **argv)
         .listen_addr = addr,
         .port = port,
         .web_root = web_root,
+        .compliance_fn = policy_path != NULL ? serve_compliance : NULL,
+        .compliance_ctx = &sp,
     };
     api_server *server = NULL;
     if (api_server_start(&cfg, &server, err, sizeof err) != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
         store_close(&store);
+        pol_destroy(&sp.policy);
+        pthread_mutex_destroy(&sp.lock);
         return CLI_EXIT_FAILURE;
     }
 
@@ -174,11 +327,20 @@ int cli_cmd_serve(int argc, char **argv)
            (unsigned)api_server_port(server));
     fflush(stdout);
 
-    while (!*cli_stop_flag())
+    while (!*cli_stop_flag()) {
         sigsuspend(&old_set);
+        if (cli_reload_take()) {
+            if (policy_path != NULL)
+                serve_reload(&sp, store);
+            else
+                fv_notice("SIGHUP ignored: serve runs without --policy");
+        }
+    }
 
     fv_notice("stopping the server");
     api_server_stop(&server);
     store_close(&store);
+    pol_destroy(&sp.policy);
+    pthread_mutex_destroy(&sp.lock);
     return CLI_EXIT_OK;
 }

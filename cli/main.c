@@ -45,6 +45,31 @@ volatile sig_atomic_t *cli_stop_flag(void)
     return &stop_requested;
 }
 
+static volatile sig_atomic_t reload_requested;
+
+static void on_reload_signal(int sig)
+{
+    (void)sig;
+    reload_requested = 1;
+}
+
+void cli_install_reload_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_reload_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
+bool cli_reload_take(void)
+{
+    if (!reload_requested)
+        return false;
+    reload_requested = 0;
+    return true;
+}
+
 int cli_usage_error(const char *command, const char *fmt, ...)
 {
     va_list ap;
@@ -61,11 +86,11 @@ int cli_parse_seconds(const char *command, const char *option, const char *text,
     errno = 0;
     char *end = NULL;
     unsigned long long v = strtoull(text, &end, 10);
-    if (text[0] == '\0' || text[0] == '-' || *end != '\0' || errno != 0 ||
+    if (!(text[0] >= '0' && text[0] <= '9') || *end != '\0' || errno != 0 || v == 0 ||
         v > 253402300799ull) {
         return cli_usage_error(command,
-                               "invalid %s value '%s': expected seconds since 1970-01-01 UTC, "
-                               "e.g. 1764489600",
+                               "invalid %s value '%s': expected whole seconds since "
+                               "1970-01-01 UTC from 1 to 253402300799, e.g. 1764489600",
                                option, text);
     }
     *out = (uint64_t)v;
@@ -88,6 +113,8 @@ static void print_main_usage(FILE *f)
             "  retention  show retention status per record class\n"
             "  policy     validate a policy file and summarize it\n"
             "  keys       show the pseudonymization key epoch (never the key)\n"
+            "  audit      verify or list the hash-chained audit trail\n"
+            "  report     write the record of processing or the transparency notice\n"
             "  version    print the version (also --version)\n"
             "\n"
             "Run 'flowveil COMMAND --help' for the options of a command.\n");
@@ -118,6 +145,7 @@ int main(int argc, char **argv)
         {"serve", cli_cmd_serve},     {"export", cli_cmd_export},
         {"sweep", cli_cmd_sweep},     {"retention", cli_cmd_retention},
         {"policy", cli_cmd_policy},   {"keys", cli_cmd_keys},
+        {"report", cli_cmd_report},   {"audit", cli_cmd_audit},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0)

@@ -21,11 +21,28 @@ static void replace_with_token(char *name, size_t name_len, const char *token, c
     snprintf(name, name_len, "%s%s", token, tail);
 }
 
+const char *fv_identity_zone(const pol_policy *policy, int family, const uint8_t addr[16])
+{
+    const char *zone = pol_zone_of(policy, family, addr);
+    if (zone != NULL || pol_zone_count(policy) == 0)
+        return zone;
+
+    if (family == 6) {
+        bool link_local = addr[0] == 0xfe && (addr[1] & 0xc0) == 0x80;
+        static const uint8_t solicited[13] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff};
+        if (link_local || memcmp(addr, solicited, sizeof solicited) == 0)
+            return FV_ZONE_LINK_LOCAL;
+    } else if (family == 4 && addr[0] == 169 && addr[1] == 254) {
+        return FV_ZONE_LINK_LOCAL;
+    }
+    return NULL;
+}
+
 /* If FAMILY/ADDR lies in a zone, write its token into TOKEN and return true. */
 static bool internal_token(const pol_policy *policy, anon_ctx *anon, int family,
                            const uint8_t addr[16], char token[FV_TOKEN_TEXT_MAX])
 {
-    if (pol_zone_of(policy, family, addr) == NULL)
+    if (fv_identity_zone(policy, family, addr) == NULL)
         return false;
     uint8_t pseudo[FV_PSEUDONYM_BYTES];
     if (family == 4) {
@@ -217,6 +234,41 @@ static bool minimize_host_name(anon_ctx *anon, char *name, size_t name_len)
     return true;
 }
 
+/*
+ * Names under special-use or conventional private suffixes (RFC 6762
+ * ".local", RFC 8375 ".home.arpa", and the widespread ".lan", ".home",
+ * ".internal", ".intranet", ".localdomain", ".private") name machines of
+ * the local network, often after their owner. In a unicast question from
+ * an internal host, everything before the suffix becomes one host-name
+ * token; the suffix is kept.
+ */
+static bool minimize_private_suffix(anon_ctx *anon, char *name, size_t name_len)
+{
+    static const char *const suffixes[] = {
+        ".local", ".home.arpa", ".lan", ".home", ".internal", ".intranet", ".localdomain",
+        ".private",
+    };
+    size_t prefix = 0;
+    bool found = false;
+
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] && !found; i++)
+        found = has_suffix(name, suffixes[i], &prefix);
+    if (!found || prefix == 0)
+        return false;
+
+    char lowered[FV_NAME_MAX];
+    size_t n = prefix < sizeof lowered - 1 ? prefix : sizeof lowered - 1;
+    for (size_t i = 0; i < n; i++)
+        lowered[i] = (char)tolower((unsigned char)name[i]);
+
+    uint8_t pseudo[FV_PSEUDONYM_BYTES];
+    char token[FV_TOKEN_TEXT_MAX];
+    anon_pseudonym(anon, ANON_TYPE_HOSTNAME, (const uint8_t *)lowered, n, pseudo);
+    fv_token_format("name", pseudo, token);
+    replace_with_token(name, name_len, token, name + prefix);
+    return true;
+}
+
 bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source source,
                       char *name, size_t name_len)
 {
@@ -240,5 +292,7 @@ bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source s
 
     if (source == FV_NAME_LOCAL_DNS)
         return minimize_local_name(anon, name, name_len);
+    if (source == FV_NAME_INTERNAL_DNS)
+        return minimize_private_suffix(anon, name, name_len);
     return false;
 }

@@ -3,6 +3,9 @@
  * detectors. See pipeline.h for the contract.
  */
 #include "pipeline.h"
+#include "cli.h"
+#include "aggregate.h"
+#include "hostmap.h"
 #include "minimize.h"
 
 #include <arpa/inet.h>
@@ -10,6 +13,13 @@
 #include <string.h>
 
 #define EVALUATE_INTERVAL_US (60u * 1000000u)
+#define QUIET_SWEEP_AUDIT_INTERVAL_US (86400ull * 1000000u)
+
+/* How long after a bucket's end flows of it may still arrive: the
+ * capture engine's default active timeout (1800 s) plus its longest
+ * idle timeout (TCP, 300 s). The pipeline creates the engine with the
+ * defaults. */
+#define AGGREGATE_CLOSE_DELAY_US ((1800u + 300u) * 1000000ull)
 
 uint64_t fv_pipeline_now_us(const fv_pipeline *p)
 {
@@ -35,7 +45,7 @@ static void note_rc(fv_pipeline *p, int rc)
 static void make_endpoint(fv_pipeline *p, const cap_ip *ip, fv_endpoint *ep)
 {
     memset(ep, 0, sizeof *ep);
-    const char *zone = pol_zone_of(p->policy, ip->family, ip->addr);
+    const char *zone = fv_identity_zone(p->policy, ip->family, ip->addr);
 
     if (zone == NULL) {
         snprintf(ep->zone, sizeof ep->zone, "%s", FV_ZONE_EXTERNAL);
@@ -59,10 +69,83 @@ static void make_endpoint(fv_pipeline *p, const cap_ip *ip, fv_endpoint *ep)
     }
 }
 
-static bool sink_is_excluded(void *ctx, const cap_ip *addr)
+/*
+ * Decide how the host at IP may be processed at traffic time TRAFFIC_US.
+ * FRAME_MAC is the MAC the frame carried for IP, or NULL. Addresses
+ * outside every zone are not hosts the policy governs: they are
+ * monitored unless they lie in an excluded subnet. For an internal
+ * address the MAC learned from DHCP wins over the frame's, because a
+ * routed frame carries the router's MAC.
+ */
+static pol_mode host_mode(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
+                          uint64_t traffic_us)
+{
+    if (pol_is_excluded(p->policy, ip->family, ip->addr))
+        return POL_EXCLUDE;
+    if (fv_identity_zone(p->policy, ip->family, ip->addr) == NULL)
+        return POL_MONITOR;
+
+    if (frame_mac != NULL)
+        fv_hostmap_learn_mac(p->hosts, ip, frame_mac, false);
+    const uint8_t *mac = fv_hostmap_mac_of(p->hosts, ip);
+    if (mac == NULL)
+        mac = frame_mac;
+    pol_host host = {
+        .family = ip->family,
+        .addr = ip->addr,
+        .mac = mac,
+        .hostname = mac != NULL ? fv_hostmap_name_of(p->hosts, mac) : NULL,
+    };
+    uint64_t traffic_s = traffic_us / 1000000u;
+    pol_decision d = pol_decide(p->policy, &host, traffic_s);
+    if (d.mode == POL_EXCLUDE)
+        return POL_EXCLUDE;
+
+    /* A group whose validity has ended by now excludes its hosts also in
+     * older traffic that is being read now. */
+    uint64_t now_s = fv_pipeline_now_us(p) / 1000000u;
+    if (now_s != traffic_s && pol_decide(p->policy, &host, now_s).expired)
+        return POL_EXCLUDE;
+    return d.mode;
+}
+
+/* The stricter of two modes: exclude over aggregate over monitor. */
+static pol_mode stricter(pol_mode a, pol_mode b)
+{
+    if (a == POL_EXCLUDE || b == POL_EXCLUDE)
+        return POL_EXCLUDE;
+    if (a == POL_AGGREGATE || b == POL_AGGREGATE)
+        return POL_AGGREGATE;
+    return POL_MONITOR;
+}
+
+/* Mode of a transaction between A and B at TS_US; MACs come from what
+ * the frames of both hosts carried before (the host map). */
+static pol_mode pair_mode(fv_pipeline *p, const cap_ip *a, const cap_ip *b, uint64_t ts_us)
+{
+    return stricter(host_mode(p, a, NULL, ts_us), host_mode(p, b, NULL, ts_us));
+}
+
+/* True if a per-host record of CLS may be stored for traffic in MODE. */
+static bool may_store(const fv_pipeline *p, fv_class cls, pol_mode mode)
+{
+    return mode == POL_MONITOR && pol_class_enabled(p->policy, (int)cls);
+}
+
+/* The capture engine's exclusion hook, called for both addresses of
+ * every IP packet before anything is extracted from it. */
+static bool sink_is_excluded_host(void *ctx, const cap_ip *addr, const uint8_t *mac)
 {
     fv_pipeline *p = ctx;
-    return pol_is_excluded(p->policy, addr->family, addr->addr);
+    return host_mode(p, addr, mac, cap_engine_packet_time_us(p->capture)) == POL_EXCLUDE;
+}
+
+/* Retention of CLS under POLICY; aggregates have their own setting. */
+static uint64_t class_retention_s(const pol_policy *policy, fv_class cls)
+{
+    if (cls == FV_CLASS_AGGREGATE)
+        return pol_aggregates_retention_s(policy);
+    return pol_retention_s(policy, cls);
 }
 
 static void store_record(fv_pipeline *p, fv_class cls, const void *rec)
@@ -74,11 +157,60 @@ static void store_record(fv_pipeline *p, fv_class cls, const void *rec)
         note_rc(p, rc);
 }
 
+/*
+ * Count flow R into the aggregates. The internal side is the source when
+ * it is internal, else the destination; a flow between two external
+ * addresses has no internal host and is not counted.
+ */
+static void count_aggregate(fv_pipeline *p, const fv_flow_record *r)
+{
+    if (p->aggregates == NULL || !pol_class_enabled(p->policy, POL_CLASS_AGGREGATES))
+        return;
+    bool src_internal = fv_endpoint_is_internal(&r->src);
+    bool dst_internal = fv_endpoint_is_internal(&r->dst);
+    if (!src_internal && !dst_internal)
+        return;
+
+    const fv_endpoint *host = src_internal ? &r->src : &r->dst;
+    const fv_endpoint *peer = src_internal ? (dst_internal ? NULL : &r->dst) : &r->src;
+    fv_aggregate_flow a = {
+        .first_us = r->first_us,
+        .last_us = r->last_us,
+        .zone = host->zone,
+        .host = host->addr,
+        .proto = r->proto,
+        .peer = peer,
+        .dport = r->dport,
+        .continued = r->continued != 0,
+        .packets = r->pkts_fwd + r->pkts_rev,
+        .bytes_out = src_internal ? r->bytes_fwd : r->bytes_rev,
+        .bytes_in = src_internal ? r->bytes_rev : r->bytes_fwd,
+    };
+    int rc = fv_aggregator_add(p->aggregates, &a);
+    if (rc != FV_OK)
+        fv_warning("a flow was not counted in the aggregates: %s", fv_strerror(rc));
+}
+
+static void on_aggregate(void *ctx, const fv_aggregate_record *rec)
+{
+    fv_pipeline *p = ctx;
+    if (pol_class_enabled(p->policy, POL_CLASS_AGGREGATES))
+        store_record(p, FV_CLASS_AGGREGATE, rec);
+}
+
 static void sink_on_flow(void *ctx, const cap_flow *f)
 {
     fv_pipeline *p = ctx;
     fv_flow_record r;
     memset(&r, 0, sizeof r);
+
+    /* Decided at the flow's start, with the MACs of its first frames
+     * (none inside a tunnel, where they belong to the tunnel endpoints). */
+    bool macs = f->has_mac && f->tunnel_type == FV_TUNNEL_NONE;
+    pol_mode mode = stricter(host_mode(p, &f->src, macs ? f->src_mac : NULL, f->first_us),
+                             host_mode(p, &f->dst, macs ? f->dst_mac : NULL, f->first_us));
+    if (mode == POL_EXCLUDE)
+        return;
 
     r.first_us = f->first_us;
     r.last_us = f->last_us;
@@ -122,6 +254,12 @@ static void sink_on_flow(void *ctx, const cap_flow *f)
         anon_pseudonym(p->anon, ANON_TYPE_MAC, f->dst_mac, 6, r.dst_mac);
     }
 
+    count_aggregate(p, &r);
+
+    /* Detectors read stored flows only: with the flows class off, or for
+     * aggregate-mode hosts, they see nothing. */
+    if (!may_store(p, FV_CLASS_FLOW, mode))
+        return;
     store_record(p, FV_CLASS_FLOW, &r);
     det_observe_flow(p->detect, &r);
 }
@@ -130,10 +268,10 @@ static void sink_on_flow(void *ctx, const cap_flow *f)
  * a pseudonym when it lies in a policy zone, else the address itself. */
 static void make_dns_addr(fv_pipeline *p, uint8_t family, const uint8_t *addr, fv_dns_addr *out)
 {
-    uint8_t full[16] = {0};    /* pol_zone_of reads a 16-byte buffer */
+    uint8_t full[16] = {0};    /* the zone lookup reads a 16-byte buffer */
     memcpy(full, addr, family == 4 ? 4 : 16);
     memset(out, 0, sizeof *out);
-    const char *zone = pol_zone_of(p->policy, family, full);
+    const char *zone = fv_identity_zone(p->policy, family, full);
 
     if (family == 4) {
         if (zone != NULL) {
@@ -194,6 +332,9 @@ static void sink_on_dns(void *ctx, const cap_dns *d)
     fv_dns_record r;
     memset(&r, 0, sizeof r);
 
+    if (!may_store(p, FV_CLASS_DNS, pair_mode(p, &d->client, &d->server, d->ts_us)))
+        return;
+
     r.ts_us = d->ts_us;
     make_endpoint(p, &d->client, &r.client);
     make_endpoint(p, &d->server, &r.server);
@@ -214,6 +355,10 @@ static void sink_on_dns(void *ctx, const cap_dns *d)
                   d->client_port == 5355 || d->protocol != FV_DNS_PROTO_DNS) &&
                  (fv_endpoint_is_internal(&r.client) || fv_endpoint_is_internal(&r.server));
     fv_name_source source = local ? FV_NAME_LOCAL_DNS : FV_NAME_DNS;
+    /* A unicast question from a host in a zone may name a local machine
+     * ("laptop-jane.lan"). */
+    if (!local && fv_endpoint_is_internal(&r.client))
+        source = FV_NAME_INTERNAL_DNS;
     /* A NetBIOS name is a host name as a whole, dots and all. */
     if (local && d->protocol == FV_DNS_PROTO_NBNS)
         source = FV_NAME_HOST_NAME;
@@ -227,6 +372,9 @@ static void sink_on_tls(void *ctx, const cap_tls *t)
     fv_pipeline *p = ctx;
     fv_tls_record r;
     memset(&r, 0, sizeof r);
+
+    if (!may_store(p, FV_CLASS_TLS, pair_mode(p, &t->client, &t->server, t->ts_us)))
+        return;
 
     r.ts_us = t->ts_us;
     make_endpoint(p, &t->client, &r.client);
@@ -305,7 +453,7 @@ static void scrub_address_literals(fv_pipeline *p, const char *in, char *out, si
                     family = 6;
             }
         }
-        if (family != 0 && pol_zone_of(p->policy, family, addr) != NULL) {
+        if (family != 0 && fv_identity_zone(p->policy, family, addr) != NULL) {
             uint8_t pseudonym[FV_PSEUDONYM_BYTES];
             char token[FV_TOKEN_TEXT_MAX];
             anon_pseudonym(p->anon, family == 4 ? ANON_TYPE_IPV4 : ANON_TYPE_IPV6, addr,
@@ -332,6 +480,9 @@ static void sink_on_http(void *ctx, const cap_http *h)
     fv_http_record r;
     memset(&r, 0, sizeof r);
 
+    if (!may_store(p, FV_CLASS_HTTP, pair_mode(p, &h->client, &h->server, h->ts_us)))
+        return;
+
     r.ts_us = h->ts_us;
     make_endpoint(p, &h->client, &r.client);
     make_endpoint(p, &h->server, &r.server);
@@ -351,12 +502,12 @@ static void sink_on_http(void *ctx, const cap_http *h)
 /* Return true if IPv4 address A (network order) is set and in a zone. */
 static bool ipv4_internal(const fv_pipeline *p, const uint8_t a[4])
 {
-    uint8_t full[16] = {0};    /* pol_zone_of reads a 16-byte buffer */
+    uint8_t full[16] = {0};    /* the zone lookup reads a 16-byte buffer */
 
     memcpy(full, a, 4);
     if (memcmp(full, "\0\0\0\0", 4) == 0)
         return false;
-    return pol_zone_of(p->policy, 4, full) != NULL;
+    return fv_identity_zone(p->policy, 4, full) != NULL;
 }
 
 /*
@@ -387,11 +538,70 @@ static bool dhcp_client_internal(const fv_pipeline *p, const cap_dhcp *d)
     return !known && pol_zone_count(p->policy) > 0;
 }
 
+/* Remember the client's MAC for its address and its host name, from a
+ * request (requested address, ciaddr) or an ACK (yiaddr). */
+static void dhcp_learn(fv_pipeline *p, const cap_dhcp *d)
+{
+    if (!d->has_chaddr)
+        return;
+    if (pol_has_hostname_groups(p->policy))
+        fv_hostmap_learn_name(p->hosts, d->chaddr, d->hostname);
+
+    const uint8_t *addrs[3] = {d->has_requested_ip ? d->requested_ip : NULL, d->ciaddr,
+                               d->msg_type == 5 ? d->yiaddr : NULL};   /* 5: DHCPACK */
+    for (unsigned i = 0; i < 3; i++) {
+        if (addrs[i] == NULL || memcmp(addrs[i], "\0\0\0\0", 4) == 0)
+            continue;
+        cap_ip ip = {.family = 4};
+        memcpy(ip.addr, addrs[i], 4);
+        fv_hostmap_learn_mac(p->hosts, &ip, d->chaddr, true);
+    }
+}
+
+/*
+ * Mode of a DHCP exchange. The client often has no address yet
+ * (0.0.0.0), so the packet hook could not place it: decide here by its
+ * MAC and host name, with its best-known address.
+ */
+static pol_mode dhcp_mode(fv_pipeline *p, const cap_dhcp *d)
+{
+    pol_mode mode = pair_mode(p, &d->client, &d->server, d->ts_us);
+    if (mode == POL_EXCLUDE || !dhcp_client_internal(p, d))
+        return mode;
+
+    uint8_t addr[16] = {0};
+    int family = 0;
+    const uint8_t *known[3] = {d->ciaddr, d->yiaddr, d->has_requested_ip ? d->requested_ip : NULL};
+    for (unsigned i = 0; i < 3 && family == 0; i++) {
+        if (known[i] != NULL && memcmp(known[i], "\0\0\0\0", 4) != 0) {
+            memcpy(addr, known[i], 4);
+            family = 4;
+        }
+    }
+    pol_host host = {
+        .family = family,
+        .addr = family != 0 ? addr : NULL,
+        .mac = d->has_chaddr ? d->chaddr : NULL,
+        .hostname = d->hostname[0] != '\0' ? d->hostname : NULL,
+    };
+    uint64_t traffic_s = d->ts_us / 1000000u;
+    pol_decision decision = pol_decide(p->policy, &host, traffic_s);
+    uint64_t now_s = fv_pipeline_now_us(p) / 1000000u;
+    if (decision.mode != POL_EXCLUDE && now_s != traffic_s &&
+        pol_decide(p->policy, &host, now_s).expired)
+        decision.mode = POL_EXCLUDE;
+    return stricter(mode, decision.mode);
+}
+
 static void sink_on_dhcp(void *ctx, const cap_dhcp *d)
 {
     fv_pipeline *p = ctx;
     fv_dhcp_record r;
     memset(&r, 0, sizeof r);
+
+    dhcp_learn(p, d);
+    if (!may_store(p, FV_CLASS_DHCP, dhcp_mode(p, d)))
+        return;
 
     r.ts_us = d->ts_us;
     make_endpoint(p, &d->client, &r.client);
@@ -427,6 +637,9 @@ static void sink_on_ssh(void *ctx, const cap_ssh *s)
     fv_ssh_record r;
     memset(&r, 0, sizeof r);
 
+    if (!may_store(p, FV_CLASS_SSH, pair_mode(p, &s->client, &s->server, s->ts_us)))
+        return;
+
     r.ts_us = s->ts_us;
     make_endpoint(p, &s->client, &r.client);
     make_endpoint(p, &s->server, &r.server);
@@ -442,7 +655,94 @@ static void sink_on_ssh(void *ctx, const cap_ssh *s)
 
 static void on_alert(void *ctx, const fv_alert_record *alert)
 {
-    store_record(ctx, FV_CLASS_ALERT, alert);
+    fv_pipeline *p = ctx;
+    if (pol_class_enabled(p->policy, FV_CLASS_ALERT))
+        store_record(p, FV_CLASS_ALERT, alert);
+}
+
+/* Format the first 8 bytes of HASH as 16 lowercase hex digits into OUT. */
+static void hash_prefix_text(uint64_t prefix, char out[17])
+{
+    snprintf(out, 17, "%016llx", (unsigned long long)prefix);
+}
+
+static uint64_t policy_hash_prefix(const pol_policy *policy)
+{
+    uint8_t hash[32];
+    pol_hash(policy, hash);
+    uint64_t prefix = 0;
+    for (int i = 0; i < 8; i++)
+        prefix = prefix << 8 | hash[i];
+    return prefix;
+}
+
+void fv_pipeline_record_policy(fv_pipeline *p, const pol_policy *old_policy, uint64_t now_us)
+{
+    uint64_t stored = 0;
+    uint64_t current = policy_hash_prefix(p->policy);
+    if (store_meta_get(p->store, STORE_META_POLICY_HASH, &stored) != FV_OK)
+        stored = 0;
+    if (stored == current)
+        return;
+
+    char old_text[17], new_text[17];
+    hash_prefix_text(stored, old_text);
+    hash_prefix_text(current, new_text);
+    char summary[1024];
+    if (old_policy == NULL) {
+        snprintf(summary, sizeof summary, stored == 0 ? "first policy recorded in this store"
+                                                      : "policy file changed between runs");
+    } else if (pol_diff_summary(old_policy, p->policy, summary, sizeof summary) != FV_OK) {
+        snprintf(summary, sizeof summary, "policy changed (summary too long to record)");
+    }
+    fv_notice("policy changed: old=%s new=%s: %s", old_text, new_text, summary);
+
+    char params[64];
+    snprintf(params, sizeof params, "old=%s new=%s", old_text, new_text);
+    store_audit_entry e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.actor, sizeof e.actor, "system");
+    snprintf(e.action, sizeof e.action, "policy.change");
+    snprintf(e.object, sizeof e.object, "policy");
+    snprintf(e.params, sizeof e.params, "%s", params);
+    snprintf(e.reason, sizeof e.reason, "%.255s", summary);
+    int rc = store_audit_append(p->store, &e, now_us, NULL);
+    if (rc != FV_OK)
+        fv_warning("could not append the policy change to the audit log: %s", fv_strerror(rc));
+    rc = store_meta_set(p->store, STORE_META_POLICY_HASH, current);
+    if (rc != FV_OK)
+        fv_warning("could not record the policy hash in the store: %s", fv_strerror(rc));
+}
+
+int fv_pipeline_reload(fv_pipeline *p, const char *policy_path, uint64_t now_us)
+{
+    char err[1024];
+    pol_policy *next = NULL;
+    int rc = pol_load(policy_path, &next, err, sizeof err);
+    if (rc != FV_OK) {
+        fv_error("policy reload rejected, the running policy stays in force: %s", err);
+        return rc;
+    }
+    for (unsigned c = 0; c < FV_CLASS_COUNT; c++) {
+        rc = store_set_retention(p->store, (fv_class)c, class_retention_s(next, (fv_class)c));
+        if (rc != FV_OK) {
+            fv_error("policy reload failed: cannot record the retention limits: %s",
+                     fv_strerror(rc));
+            pol_destroy(&next);
+            return rc;
+        }
+    }
+    (void)store_meta_set(p->store, STORE_META_SWEEP_INTERVAL, pol_sweep_interval_s(next));
+    rc = store_set_audit_retention(p->store, pol_audit_retention_s(next));
+    if (rc != FV_OK)
+        fv_warning("could not record the audit retention limit: %s", fv_strerror(rc));
+
+    pol_policy *old_policy = p->policy;
+    p->policy = next;
+    fv_pipeline_record_policy(p, old_policy, now_us);
+    pol_destroy(&old_policy);
+    fv_notice("policy reloaded from %s", policy_path);
+    return FV_OK;
 }
 
 int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir,
@@ -464,13 +764,30 @@ int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir
         goto out;
 
     for (unsigned c = 0; c < FV_CLASS_COUNT; c++) {
-        rc = store_set_retention(p->store, (fv_class)c, pol_retention_s(p->policy, (fv_class)c));
+        rc = store_set_retention(p->store, (fv_class)c,
+                                 class_retention_s(p->policy, (fv_class)c));
         if (rc != FV_OK) {
             snprintf(err, err_len, "%s: cannot record the retention limits: %s", db_dir,
                      fv_strerror(rc));
             goto out;
         }
     }
+
+    /* Readers of the store (retention status, serve) judge whether the
+     * sweeper is overdue from this interval. */
+    rc = store_meta_set(p->store, STORE_META_SWEEP_INTERVAL, pol_sweep_interval_s(p->policy));
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "%s: cannot record the sweep interval: %s", db_dir,
+                 fv_strerror(rc));
+        goto out;
+    }
+    rc = store_set_audit_retention(p->store, pol_audit_retention_s(p->policy));
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "%s: cannot record the audit retention limit: %s", db_dir,
+                 fv_strerror(rc));
+        goto out;
+    }
+    fv_pipeline_record_policy(p, NULL, now_us);
 
     if (snprintf(key_path, sizeof key_path, "%s/pseudonym.key", db_dir) >= (int)sizeof key_path) {
         snprintf(err, err_len, "database path is too long (%zu bytes)", strlen(db_dir));
@@ -488,9 +805,18 @@ int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir
         goto out;
     }
 
+    rc = fv_aggregator_create(AGGREGATE_CLOSE_DELAY_US, 0, on_aggregate, p, &p->aggregates);
+    if (rc == FV_OK)
+        rc = fv_hostmap_create(&p->hosts);
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "cannot create the aggregates and host tables: %s",
+                 fv_strerror(rc));
+        goto out;
+    }
+
     cap_sink sink = {
         .ctx = p,
-        .is_excluded = sink_is_excluded,
+        .is_excluded_host = sink_is_excluded_host,
         .on_flow = sink_on_flow,
         .on_dns = sink_on_dns,
         .on_tls = sink_on_tls,
@@ -509,6 +835,8 @@ int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir
 out:
     if (rc != FV_OK) {
         cap_engine_destroy(&p->capture);
+        fv_aggregator_destroy(&p->aggregates);
+        fv_hostmap_destroy(&p->hosts);
         det_engine_destroy(&p->detect);
         anon_close(&p->anon);
         store_close(&p->store);
@@ -546,14 +874,40 @@ static void save_capture_counters(fv_pipeline *p)
         fv_warning("could not store the capture counters: %s", fv_strerror(rc));
 }
 
+/* Audit an automatic sweep when it deleted something, and at most once
+ * a day when it deleted nothing, so the trail shows the sweeper runs
+ * without one entry per sweep interval. */
+static void audit_automatic_sweep(fv_pipeline *p, const store_sweep_result *result,
+                                  uint64_t now_us)
+{
+    uint64_t deleted = result->audit_deleted;
+    for (unsigned c = 0; c < FV_CLASS_COUNT; c++)
+        deleted += result->deleted[c];
+    if (deleted == 0 && p->last_quiet_sweep_audit_us != 0 &&
+        now_us - p->last_quiet_sweep_audit_us < QUIET_SWEEP_AUDIT_INTERVAL_US)
+        return;
+    if (cli_audit_sweep(p->store, "system", result, now_us) == FV_OK && deleted == 0)
+        p->last_quiet_sweep_audit_us = now_us;
+}
+
 int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
 {
     int rc = anon_maybe_rotate(p->anon, now_us / 1000000u);
     if (rc < 0)
         fv_error("key rotation failed (%s); the current epoch key stays in use",
                  fv_strerror(-rc));
-    else if (rc == 1)
+    else if (rc == 1) {
         fv_notice("pseudonymization key rotated; earlier pseudonyms can no longer be recomputed");
+        anon_epoch_info epoch;
+        char params[64];
+        anon_epoch(p->anon, &epoch);
+        snprintf(params, sizeof params, "epoch=%llu", (unsigned long long)epoch.epoch_id);
+        (void)cli_audit_append(p->store, "system", "keys.rotate", "pseudonym.key", params, 0,
+                               now_us);
+        /* The learned MACs and host names are raw identifiers: they live
+         * no longer than one key epoch. */
+        fv_hostmap_clear(p->hosts);
+    }
 
     if (force || now_us - p->last_evaluate_us >= EVALUATE_INTERVAL_US) {
         det_evaluate(p->detect, now_us, on_alert, p);
@@ -570,6 +924,8 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
         rc = store_sweep(p->store, now_us, 0, 0, &result);
         if (rc != FV_OK)
             fv_error("retention sweep failed: %s", fv_strerror(rc));
+        else
+            audit_automatic_sweep(p, &result, now_us);
         p->last_sweep_us = now_us;
     }
     return p->failed_rc;
@@ -579,9 +935,12 @@ int fv_pipeline_close(fv_pipeline *p)
 {
     if (p->capture != NULL) {
         cap_engine_flush(p->capture);
+        fv_aggregator_flush(p->aggregates);
         fv_pipeline_tick(p, fv_pipeline_now_us(p), true);
     }
     cap_engine_destroy(&p->capture);
+    fv_aggregator_destroy(&p->aggregates);
+    fv_hostmap_destroy(&p->hosts);
     if (p->store != NULL)
         note_rc(p, store_commit(p->store));
     det_engine_destroy(&p->detect);
@@ -593,8 +952,15 @@ int fv_pipeline_close(fv_pipeline *p)
 
 int fv_pipeline_filter(const fv_pipeline *p, const char *user_filter, char *out, size_t out_len)
 {
+    return fv_pipeline_filter_at(p, user_filter, false, fv_pipeline_now_us(p), out, out_len);
+}
+
+int fv_pipeline_filter_at(const fv_pipeline *p, const char *user_filter, bool link_has_mac,
+                          uint64_t now_us, char *out, size_t out_len)
+{
     char exclusions[4096];
-    int rc = pol_bpf_exclusions(p->policy, exclusions, sizeof exclusions);
+    int rc = pol_bpf_exclusions_at(p->policy, link_has_mac, now_us / 1000000u, exclusions,
+                                   sizeof exclusions);
     if (rc != FV_OK)
         return rc;
 

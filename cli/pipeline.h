@@ -40,6 +40,13 @@ typedef struct fv_pipeline {
     uint64_t records[FV_CLASS_COUNT];   /* stored by this process */
     int failed_rc;              /* first store error, FV_OK if none */
     cap_stats counters_saved;   /* capture counters already added to the store */
+    /* Per-zone counts of monitored and aggregate-mode flows (aggregate.h). */
+    struct fv_aggregator *aggregates;
+    /* MACs and DHCP host names of internal hosts, for policy groups that
+     * match by MAC or host name (hostmap.h); wiped on key rotation. */
+    struct fv_hostmap *hosts;
+    /* Time of the last audited sweep that deleted nothing (once a day). */
+    uint64_t last_quiet_sweep_audit_us;
 } fv_pipeline;
 
 /*
@@ -61,6 +68,26 @@ uint64_t fv_pipeline_now_us(const fv_pipeline *p);
  */
 int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force);
 
+/*
+ * Compare the policy's hash with the one last recorded in the store
+ * (meta "policy/hash"). When they differ, append a "policy.change" audit
+ * entry with params "old=<hex16> new=<hex16>" and, when OLD_POLICY is
+ * given, pol_diff_summary as the reason, then record the new hash.
+ * Failures are logged, not returned: they must not stop capture.
+ */
+void fv_pipeline_record_policy(fv_pipeline *p, const pol_policy *old_policy, uint64_t now_us);
+
+/*
+ * Parse POLICY_PATH and, if it is valid, make it the running policy:
+ * update the retention limits and the sweep interval in the store and
+ * record the change. An invalid file is logged and the running policy
+ * stays. Call between packets (from the tick). Returns FV_OK or the
+ * parse error.
+ * NOTE: the capture filter, the key rotation period and the detector
+ * settings were fixed at start and only change on restart.
+ */
+int fv_pipeline_reload(fv_pipeline *p, const char *policy_path, uint64_t now_us);
+
 /* Flush open flows, evaluate detectors, commit and close everything.
  * Returns the first error seen during the pipeline's life. */
 int fv_pipeline_close(fv_pipeline *p);
@@ -68,5 +95,13 @@ int fv_pipeline_close(fv_pipeline *p);
 /* The BPF filter for capture: the policy's exclusions combined with the
  * user's USER_FILTER (may be NULL). Returns FV_OK or FV_ERR_FULL. */
 int fv_pipeline_filter(const fv_pipeline *p, const char *user_filter, char *out, size_t out_len);
+
+/*
+ * Like fv_pipeline_filter, with the groups excluded at NOW_US: their
+ * subnets and, when LINK_HAS_MAC, their MACs as "ether host" terms.
+ * Host-name groups are enforced in the capturing process only.
+ */
+int fv_pipeline_filter_at(const fv_pipeline *p, const char *user_filter, bool link_has_mac,
+                          uint64_t now_us, char *out, size_t out_len);
 
 #endif /* FV_PIPELINE_H */

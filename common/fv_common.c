@@ -70,8 +70,8 @@ void fv_log(fv_log_level level, const char *fmt, ...)
 
 /* ---------------------------------------------------------------------- */
 
-static const char *const class_names[FV_CLASS_COUNT] = {"flows", "dns",    "tls", "http",
-                                                              "alerts", "dhcp", "ssh"};
+static const char *const class_names[FV_CLASS_COUNT] = {
+    "flows", "dns", "tls", "http", "alerts", "dhcp", "ssh", "aggregates"};
 
 const char *fv_class_name(fv_class cls)
 {

@@ -113,12 +113,13 @@ typedef enum fv_class {
     FV_CLASS_ALERT = 4,
     FV_CLASS_DHCP = 5,
     FV_CLASS_SSH = 6,
-    FV_CLASS_COUNT = 7
+    FV_CLASS_AGGREGATE = 7,
+    FV_CLASS_COUNT = 8
 } fv_class;
 
 /* Return the class name used in policies, the CLI and the API ("flows",
- * "dns", "tls", "http", "alerts", "dhcp", "ssh"), or NULL for an invalid
- * value. */
+ * "dns", "tls", "http", "alerts", "dhcp", "ssh", "aggregates"), or NULL
+ * for an invalid value. */
 const char *fv_class_name(fv_class cls);
 /* Parse NAME into *OUT. Return FV_OK or FV_ERR_INVALID. */
 int fv_class_from_name(const char *name, fv_class *out);
@@ -434,6 +435,27 @@ typedef struct fv_ssh_record {
     char hassh_server[FV_HASSH_TEXT];
 } fv_ssh_record;
 
+#define FV_AGGREGATE_HOSTS_MAX 4096  /* distinct hosts counted exactly per record */
+
+/*
+ * Traffic of one zone to one destination in one time bucket, counted over
+ * the flows of monitored and aggregate-mode hosts. It never contains a
+ * pseudonym or an internal address: the internal side is only its zone
+ * label. "out" is the direction from the internal host, "in" towards it.
+ */
+typedef struct fv_aggregate_record {
+    uint64_t bucket_start_us;       /* traffic time, a multiple of bucket_s */
+    uint32_t bucket_s;              /* 3600 (hour) or 86400 (day) */
+    char zone[FV_ZONE_NAME_MAX];    /* zone of the internal side */
+    uint8_t proto;                  /* IP protocol number */
+    fv_endpoint peer;               /* external side (kept address), FV_EP_NONE if internal */
+    uint16_t dport;                 /* the flow's destination port, 0 for ICMP and others */
+    uint64_t flows, packets;
+    uint64_t bytes_in, bytes_out;   /* IP bytes */
+    uint32_t hosts;                 /* distinct internal hosts */
+    uint8_t hosts_capped;           /* 1: more than FV_AGGREGATE_HOSTS_MAX, hosts is a lower bound */
+} fv_aggregate_record;
+
 /* Return the name of evidence slot INDEX for DETECTOR, or NULL. */
 const char *fv_evidence_name(int detector, unsigned index);
 
@@ -450,6 +472,7 @@ typedef struct fv_record {
         fv_alert_record alert;
         fv_dhcp_record dhcp;
         fv_ssh_record ssh;
+        fv_aggregate_record aggregate;
     } u;
 } fv_record;
 

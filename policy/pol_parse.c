@@ -23,6 +23,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
 #include <yaml.h>
 
 #include "pol_internal.h"
@@ -48,6 +49,8 @@
 #define POL_SWEEP_MIN_S POL_MINUTE_S
 #define POL_SWEEP_MAX_S POL_DAY_S
 #define POL_RETENTION_MAX_S (10u * POL_YEAR_S)
+/* Audit logs may have to outlive the data they describe. */
+#define POL_AUDIT_RETENTION_MAX_S (30ull * POL_YEAR_S)
 #define POL_BEACON_INTERVAL_MAX_S POL_DAY_S
 
 typedef struct pol_parser {
@@ -59,11 +62,27 @@ typedef struct pol_parser {
 
     /* Retention values are checked against sweep_interval after the walk,
      * because the two keys may come in either order. */
-    bool retention_set[FV_CLASS_COUNT];
-    yaml_mark_t retention_mark[FV_CLASS_COUNT];
-    char retention_text[FV_CLASS_COUNT][POL_QUOTE_MAX];
+    bool retention_set[POL_CLASS_SLOTS];
+    yaml_mark_t retention_mark[POL_CLASS_SLOTS];
+    char retention_text[POL_CLASS_SLOTS][POL_QUOTE_MAX];
+    bool audit_retention_set;
+    yaml_mark_t audit_retention_mark;
+    char audit_retention_text[POL_QUOTE_MAX];
     bool zones_seen;
+
+    pol_group *group;               /* group being parsed */
+    struct pol_parse_marks *marks;  /* positions for checks after the walk */
 } pol_parser;
+
+/* Positions of group entries, kept for the checks that run after the
+ * whole document is read (zones and windows may follow the groups). */
+typedef struct pol_parse_marks {
+    yaml_mark_t net[POL_MAX_GROUP_NETS];
+    char net_text[POL_MAX_GROUP_NETS][POL_QUOTE_MAX];
+    yaml_mark_t window[POL_MAX_GROUPS];
+    char window_name[POL_MAX_GROUPS][POL_NAME_MAX];
+    yaml_mark_t group[POL_MAX_GROUPS];
+} pol_parse_marks;
 
 /* A mapping key and the function that parses its value. ARG is passed
  * through (for example the record class of a retention key). */
@@ -837,6 +856,20 @@ static int pol_parse_retention_class(pol_parser *p, yaml_node_t *value, const ch
     return FV_OK;
 }
 
+static int pol_parse_retention_audit(pol_parser *p, yaml_node_t *value, const char *where,
+                                     int arg)
+{
+    (void)arg;
+    int rc = pol_get_duration(p, value, where, 1, POL_AUDIT_RETENTION_MAX_S,
+                              &p->pol->audit_retention_s);
+    if (rc != FV_OK)
+        return rc;
+    p->audit_retention_set = true;
+    p->audit_retention_mark = value->start_mark;
+    pol_quote(value, p->audit_retention_text);
+    return FV_OK;
+}
+
 static int pol_parse_retention(pol_parser *p, yaml_node_t *value, const char *where, int arg)
 {
     (void)arg;
@@ -848,6 +881,8 @@ static int pol_parse_retention(pol_parser *p, yaml_node_t *value, const char *wh
         {"alerts", pol_parse_retention_class, FV_CLASS_ALERT},
         {"dhcp", pol_parse_retention_class, FV_CLASS_DHCP},
         {"ssh", pol_parse_retention_class, FV_CLASS_SSH},
+        {"aggregates", pol_parse_retention_class, POL_AGGREGATES_SLOT},
+        {"audit", pol_parse_retention_audit, 0},
     };
     return pol_walk_mapping(p, value, where, keys, sizeof keys / sizeof keys[0]);
 }
@@ -939,6 +974,8 @@ static int pol_parse_detect(pol_parser *p, yaml_node_t *value, const char *where
     return pol_walk_mapping(p, value, where, keys, sizeof keys / sizeof keys[0]);
 }
 
+#include "pol_parse_groups.inc"
+
 /* Checks that need the whole document: required keys and retention
  * against the sweep interval. */
 static int pol_check_document(pol_parser *p, yaml_node_t *root)
@@ -948,7 +985,19 @@ static int pol_check_document(pol_parser *p, yaml_node_t *root)
                         "missing key zones; list the internal networks whose addresses are"
                         " pseudonymized, or write 'zones: []' if there are none");
 
-    for (int c = 0; c < FV_CLASS_COUNT; c++) {
+    if (p->pol->audit_retention_s < p->pol->sweep_interval_s) {
+        char sweep[POL_DURATION_TEXT_MAX];
+        pol_duration_format(p->pol->sweep_interval_s, sweep);
+        return pol_fail(p, p->audit_retention_mark,
+                        "retention.audit is shorter than sweep_interval (%s < %s); set it to %s or"
+                        " more, or shorten sweep_interval",
+                        p->audit_retention_text, sweep, sweep);
+    }
+    int rc = pol_check_groups(p);
+    if (rc != FV_OK)
+        return rc;
+
+    for (size_t c = 0; c < POL_CLASS_SLOTS; c++) {
         if (p->pol->retention_s[c] >= p->pol->sweep_interval_s)
             continue;
         char sweep[POL_DURATION_TEXT_MAX];
@@ -976,6 +1025,12 @@ static int pol_parse_root(pol_parser *p, yaml_node_t *root)
         {"retention", pol_parse_retention, 0},
         {"sweep_interval", pol_parse_sweep, 0},
         {"detect", pol_parse_detect, 0},
+        {"monitoring", pol_parse_monitoring, 0},
+        {"groups", pol_parse_groups, 0},
+        {"windows", pol_parse_windows, 0},
+        {"collect", pol_parse_collect, 0},
+        {"reporting", pol_parse_reporting, 0},
+        {"roles", pol_parse_roles, 0},
     };
 
     if (root->type != YAML_MAPPING_NODE)
@@ -1030,6 +1085,7 @@ int pol_load_buffer(const char *name, const char *text, size_t len, pol_policy *
     yaml_document_t doc;
     bool parser_ready = false, doc_ready = false;
     pol_policy *pol = NULL;
+    pol_parse_marks *marks = NULL;
     int rc;
 
     if (len > POL_MAX_FILE_BYTES) {
@@ -1047,6 +1103,18 @@ int pol_load_buffer(const char *name, const char *text, size_t len, pol_policy *
     }
     pol_set_defaults(pol);
     p.pol = pol;
+    if (sodium_init() < 0) {
+        rc = FV_ERR_CRYPTO;
+        goto out;
+    }
+    crypto_generichash(pol->hash, sizeof pol->hash, (const unsigned char *)text, len, NULL, 0);
+
+    marks = calloc(1, sizeof *marks);
+    if (marks == NULL) {
+        rc = FV_ERR_NOMEM;
+        goto out;
+    }
+    p.marks = marks;
 
     if (!yaml_parser_initialize(&parser)) {
         rc = FV_ERR_NOMEM;
@@ -1100,6 +1168,7 @@ out:
         yaml_document_delete(&doc);
     if (parser_ready)
         yaml_parser_delete(&parser);
+    free(marks);
     free(pol);
     return rc;
 }

@@ -13,7 +13,8 @@
 
 #include "pol_internal.h"
 
-const char *const pol_class_names[FV_CLASS_COUNT] = {
+const char *const pol_class_names[POL_CLASS_SLOTS] = {
+    [POL_AGGREGATES_SLOT] = "aggregates",
     [FV_CLASS_FLOW] = "flows",
     [FV_CLASS_DNS] = "dns",
     [FV_CLASS_TLS] = "tls",
@@ -34,6 +35,15 @@ void pol_set_defaults(pol_policy *policy)
     policy->retention_s[FV_CLASS_SSH] = 7 * 86400u;
     policy->rotation_s = 86400;
     policy->sweep_interval_s = 3600;
+    policy->retention_s[POL_AGGREGATES_SLOT] = 400 * 86400u;
+    policy->audit_retention_s = 3650 * 86400u;
+    policy->default_mode = POL_MONITOR;
+    for (size_t c = 0; c < POL_CLASS_SLOTS; c++)
+        policy->collect[c] = true;
+    policy->collect_audit = true;
+    policy->k_threshold = 5;
+    for (int r = 0; r < POL_ROLE_COUNT; r++)
+        policy->role_items[r] = pol_role_default_items((pol_role)r);
 
     policy->detect.beacon_enabled = true;
     policy->detect.beacon_min_connections = 8;
@@ -157,7 +167,7 @@ bool pol_is_excluded(const pol_policy *policy, int family, const uint8_t addr[16
 
 uint64_t pol_retention_s(const pol_policy *policy, fv_class cls)
 {
-    if (policy == NULL || (unsigned)cls >= FV_CLASS_COUNT)
+    if (policy == NULL || (unsigned)cls >= POL_CLASS_SLOTS)
         return 0;
     return policy->retention_s[cls];
 }
@@ -225,15 +235,7 @@ void pol_duration_format(uint64_t seconds, char out[POL_DURATION_TEXT_MAX])
     snprintf(out, POL_DURATION_TEXT_MAX, "%llus", (unsigned long long)seconds);
 }
 
-/* An output buffer that remembers whether anything was cut off. */
-typedef struct pol_text {
-    char *buf;
-    size_t cap;
-    size_t len;
-    bool full;
-} pol_text;
-
-static void FV_PRINTF(2, 3) pol_text_add(pol_text *t, const char *fmt, ...)
+void pol_text_add(pol_text *t, const char *fmt, ...)
 {
     if (t->full)
         return;
@@ -361,7 +363,8 @@ int pol_summary(const pol_policy *policy, char *out, size_t out_len)
     }
 
     /* What each class keeps and for how long. */
-    static const char *const kept[FV_CLASS_COUNT] = {
+    static const char *const kept[POL_CLASS_SLOTS] = {
+        [POL_AGGREGATES_SLOT] = "counts per zone and group of at least k hosts, without per-host records",
         [FV_CLASS_FLOW] = "connection records (endpoints, ports, protocol, byte and packet counts)",
         [FV_CLASS_DNS] = "DNS questions and response codes",
         [FV_CLASS_TLS] = "TLS client hellos (server name and version)",
@@ -372,13 +375,17 @@ int pol_summary(const pol_policy *policy, char *out, size_t out_len)
     };
     pol_duration_format(policy->sweep_interval_s, dur);
     pol_text_add(&t, "Retention (expired records are deleted by a sweep every %s):\n", dur);
-    for (int c = 0; c < FV_CLASS_COUNT; c++) {
+    for (size_t c = 0; c < POL_CLASS_SLOTS; c++) {
         pol_duration_format(policy->retention_s[c], dur);
-        pol_text_add(&t, "  %s: %s, kept %s\n", pol_class_names[c], kept[c], dur);
+        pol_text_add(&t, "  %s: %s, kept %s%s\n", pol_class_names[c], kept[c], dur,
+                     policy->collect[c] ? "" : " (collection switched off)");
     }
+    pol_duration_format(policy->audit_retention_s, dur);
+    pol_text_add(&t, "  audit: the audit log of policy changes and data access, kept %s\n", dur);
     pol_text_add(&t, "No packet payload is stored.\n");
 
     pol_summary_detectors(policy, &t);
+    pol_summary_groups(policy, &t);
 
     if (t.full) {
         out[0] = '\0';

@@ -9,18 +9,22 @@
  *   sweep/<class>/total_deleted  records deleted by all sweeps
  *   counters/<name>              ingest counters (packets, bytes, flows,
  *                                files, last_ingest_us)
+ *   retention/audit, audit/...   audit trail state, see store_audit.c
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "store.h"
 #include "store_internal.h"
 
 #define STORE_MAXDBS 16
 #define STORE_META_DB "meta"
+#define STORE_AUDIT_DB "audit"
 
 static void err_set(char *err, size_t err_len, const char *fmt, ...) FV_PRINTF(3, 4);
 
@@ -296,6 +300,108 @@ static int store_dir_check_existing(const char *dir, char *err, size_t err_len)
     return FV_OK;
 }
 
+/*
+ * Check that data.mdb is as long as its newest meta page says. LMDB maps
+ * the file, so reading a page past the end of a truncated file kills the
+ * process with SIGBUS instead of returning an error. The meta page layout
+ * (64-bit LMDB 0.9): magic at byte 16, the page size in the free
+ * database's md_pad at byte 40, the last page number at byte 136 and the
+ * transaction id at byte 144; the second meta page starts one page in.
+ */
+static int store_file_check(const char *dir, char *err, size_t err_len)
+{
+    char path[4096];
+    if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path) {
+        err_set(err, err_len, "store path %s is too long", dir);
+        return FV_ERR_INVALID;
+    }
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return FV_OK;   /* a new store, or mdb_env_open reports the problem */
+
+    struct stat st;
+    int rc = FV_OK;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        err_set(err, err_len, "%s is not a regular file; restore the store or choose another "
+                              "--db directory", path);
+        rc = FV_ERR_STORE;
+        goto out;
+    }
+    if (st.st_size == 0)
+        goto out;
+
+    uint64_t best_txn = 0, needed = 0;
+    bool valid = false;
+    uint32_t psize = 0;
+    for (int m = 0; m < 2; m++) {
+        uint8_t meta[152];
+        off_t off = m == 0 ? 0 : (off_t)psize;
+        if (m == 1 && psize == 0)
+            break;
+        if (pread(fd, meta, sizeof meta, off) != (ssize_t)sizeof meta)
+            continue;
+        uint32_t magic, page;
+        uint64_t last_pg, txnid;
+        memcpy(&magic, meta + 16, 4);
+        memcpy(&page, meta + 40, 4);
+        memcpy(&last_pg, meta + 136, 8);
+        memcpy(&txnid, meta + 144, 8);
+        if (magic != 0xBEEFC0DEu || page < 512 || page > 65536)
+            continue;
+        if (m == 0)
+            psize = page;
+        if (!valid || txnid > best_txn) {
+            best_txn = txnid;
+            needed = (last_pg + 1) * (uint64_t)page;
+            valid = true;
+        }
+    }
+    if (!valid) {
+        err_set(err, err_len, "%s is not an LMDB data file (no valid meta page); restore the "
+                              "store from a backup or choose another --db directory", path);
+        rc = FV_ERR_STORE;
+    } else if ((uint64_t)st.st_size < needed) {
+        err_set(err, err_len, "%s is truncated (%lld bytes, its last page needs %llu); restore "
+                              "the store from a backup", path, (long long)st.st_size,
+                (unsigned long long)needed);
+        rc = FV_ERR_STORE;
+    }
+out:
+    close(fd);
+    return rc;
+}
+
+/* Return true if every database in the main database of TXN is one of
+ * flowveil's: another program's LMDB environment must not be written. */
+static bool store_is_ours(MDB_txn *txn, size_t *foreign)
+{
+    MDB_dbi main_dbi;
+    MDB_cursor *cur = NULL;
+    *foreign = 0;
+    if (mdb_dbi_open(txn, NULL, 0, &main_dbi) != MDB_SUCCESS ||
+        mdb_cursor_open(txn, main_dbi, &cur) != MDB_SUCCESS)
+        return false;
+
+    MDB_val k, v;
+    int mrc = mdb_cursor_get(cur, &k, &v, MDB_FIRST);
+    while (mrc == MDB_SUCCESS) {
+        bool known = false;
+        for (int c = 0; c < FV_CLASS_COUNT && !known; c++) {
+            const char *name = fv_class_name((fv_class)c);
+            known = name != NULL && k.mv_size == strlen(name) &&
+                    memcmp(k.mv_data, name, k.mv_size) == 0;
+        }
+        static const char *const extra[] = {STORE_META_DB, STORE_AUDIT_DB};
+        for (size_t i = 0; i < sizeof extra / sizeof extra[0] && !known; i++)
+            known = k.mv_size == strlen(extra[i]) && memcmp(k.mv_data, extra[i], k.mv_size) == 0;
+        if (!known)
+            (*foreign)++;
+        mrc = mdb_cursor_get(cur, &k, &v, MDB_NEXT);
+    }
+    mdb_cursor_close(cur);
+    return *foreign == 0;
+}
+
 /* Open or create the named databases, then read the last id of each
  * class. A read-only open creates nothing: a missing database reads as
  * an empty class. */
@@ -310,6 +416,16 @@ static int store_dbs_open(store_env *env, char *err, size_t err_len)
     if (mrc != MDB_SUCCESS) {
         err_set(err, err_len, "cannot begin a transaction in store %s: %s", env->dir,
                 mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+        goto out;
+    }
+
+    size_t foreign = 0;
+    if (!store_is_ours(txn, &foreign)) {
+        err_set(err, err_len,
+                "%s is not a flowveil store: its LMDB environment holds %zu database(s) or "
+                "key(s) flowveil does not use; point --db at a flowveil store or a new directory",
+                env->dir, foreign);
         rc = FV_ERR_STORE;
         goto out;
     }
@@ -351,6 +467,16 @@ static int store_dbs_open(store_env *env, char *err, size_t err_len)
         env->has_meta = true;
     else if (!(mrc == MDB_NOTFOUND && env->rdonly)) {
         err_set(err, err_len, "cannot open database %s in store %s: %s", STORE_META_DB,
+                env->dir, mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+        goto out;
+    }
+
+    mrc = mdb_dbi_open(txn, STORE_AUDIT_DB, dbflags, &env->audit);
+    if (mrc == MDB_SUCCESS)
+        env->has_audit = true;
+    else if (!(mrc == MDB_NOTFOUND && env->rdonly)) {
+        err_set(err, err_len, "cannot open database %s in store %s: %s", STORE_AUDIT_DB,
                 env->dir, mdb_strerror(mrc));
         rc = FV_ERR_STORE;
         goto out;
@@ -412,8 +538,13 @@ int store_open_with_options(const char *dir, unsigned flags, const store_open_op
     }
     lock_ready = true;
 
-    rc = env->rdonly ? store_dir_check_existing(dir, err, err_len)
-                     : store_dir_prepare(dir, err, err_len);
+    rc = env->rdonly || (flags & STORE_EXISTING) != 0
+             ? store_dir_check_existing(dir, err, err_len)
+             : store_dir_prepare(dir, err, err_len);
+    if (rc != FV_OK)
+        goto out;
+
+    rc = store_file_check(dir, err, err_len);
     if (rc != FV_OK)
         goto out;
 

@@ -42,7 +42,10 @@ typedef struct store_env store_env;
 #define STORE_QUERY_LIMIT_MAX 10000u
 
 /* Open flags. */
-#define STORE_RDONLY 0x1u   /* read-only (serve, export); the directory must exist */
+#define STORE_RDONLY 0x1u   /* read-only (retention report); the directory must exist */
+#define STORE_EXISTING 0x2u /* read-write, but reject with FV_ERR_NOT_FOUND instead of
+                               creating a store (serve and export, which write audit
+                               entries) */
 
 /*
  * Open the store in directory DIR (created with mode 0700 unless
@@ -81,6 +84,7 @@ typedef struct store_sweep_result {
     uint64_t deleted[FV_CLASS_COUNT];
     uint32_t transactions;
     bool complete;          /* false if the budget ran out first */
+    uint64_t audit_deleted; /* audit entries removed by the audit retention limit */
 } store_sweep_result;
 
 /*
@@ -88,6 +92,9 @@ typedef struct store_sweep_result {
  * retention limit at NOW_US, in write transactions of at most
  * BATCH records (default 10,000 if 0), stopping after MAX_BATCHES
  * transactions (unlimited if 0). Records the sweep in the meta database.
+ * After the record classes it removes audit entries older than the audit
+ * retention limit (see store_set_audit_retention), in batches of the same
+ * size and within the same transaction budget.
  */
 int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_batches,
                 store_sweep_result *out);
@@ -119,6 +126,13 @@ typedef bool (*store_record_fn)(void *ctx, const fv_record *rec);
 int store_query_run(store_env *env, const store_query *q, uint64_t now_us,
                     store_record_fn fn, void *ctx, uint64_t *next_cursor);
 
+/* Why the sweeper is overdue for a class, if it is. */
+typedef enum store_sweep_lag {
+    STORE_SWEEP_ON_TIME = 0,
+    STORE_SWEEP_LATE = 1,       /* last sweep is older than 2 x the sweep interval */
+    STORE_SWEEP_NEVER = 2,      /* never swept, and a record is older than one interval */
+} store_sweep_lag;
+
 /* Status of one class for retention reporting. */
 typedef struct store_class_status {
     uint64_t retention_s;
@@ -130,7 +144,29 @@ typedef struct store_class_status {
     uint64_t last_sweep_us;     /* 0 if never swept */
     uint64_t last_sweep_deleted;
     uint64_t total_deleted;
+    /* Sweep schedule, from the interval the capturing process stores in
+     * the meta key "sweep/interval_s" (0 when no capturing process ran). */
+    uint64_t sweep_interval_s;
+    uint64_t next_sweep_us;     /* last sweep (or oldest record) + interval; 0 if unknown */
+    store_sweep_lag sweep_lag;  /* STORE_SWEEP_ON_TIME unless the sweeper is overdue */
 } store_class_status;
+
+/* Meta key of the sweep interval in seconds, written by the capturing process. */
+#define STORE_META_SWEEP_INTERVAL "sweep/interval_s"
+/* Meta key of the first 8 bytes of the policy hash (big-endian) last recorded. */
+#define STORE_META_POLICY_HASH "policy/hash"
+
+/* True if ST calls for attention: records past the limit are stored or
+ * the sweeper is overdue. */
+bool store_class_status_warning(const store_class_status *st);
+
+/*
+ * Set or read one u64 value of the meta database by KEY (1 .. 63 bytes,
+ * such as STORE_META_SWEEP_INTERVAL). A missing key reads as 0. Set is
+ * writer only. Return FV_OK, FV_ERR_INVALID or a store error.
+ */
+int store_meta_set(store_env *env, const char *key, uint64_t value);
+int store_meta_get(store_env *env, const char *key, uint64_t *out);
 
 int store_class_status_get(store_env *env, fv_class cls, uint64_t now_us,
                            store_class_status *out);
@@ -171,5 +207,118 @@ int store_capture_counters_each(store_env *env, store_counter_fn fn, void *ctx);
 int store_record_encode(fv_class cls, const void *rec, uint8_t *out, size_t out_len,
                         size_t *written);
 int store_record_decode(fv_class cls, const uint8_t *data, size_t len, fv_record *out);
+
+/* ---------------------------------------------------------------------- */
+/* Audit trail                                                             */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The audit trail is the named database "audit": keys are 8-byte
+ * big-endian sequence numbers from 1, values are versioned binary
+ * entries (format in store_audit.c). Each entry stores the BLAKE2b-256
+ * hash of the previous entry and its own hash over all other fields,
+ * so store_audit_verify detects an edited, removed or reordered entry.
+ * It is append-only: only retention removes entries, oldest first, and
+ * records where the kept chain starts. Someone with write access to the
+ * store can still rewrite the whole chain; compare the head hash that
+ * verify reports with a copy kept elsewhere to detect that.
+ */
+
+/* Largest encoding of one audit entry (format version 1 needs at most
+ * 1,119 bytes). */
+#define STORE_AUDIT_ENTRY_MAX_BYTES 1280u
+
+/* Largest LIMIT of one store_audit_each call. */
+#define STORE_AUDIT_LIMIT_MAX 10000u
+
+/* Length of an audit hash (BLAKE2b-256). */
+#define STORE_AUDIT_HASH_BYTES 32u
+
+/* One audit entry. Strings are NUL-terminated; append replaces bytes
+ * outside printable ASCII with '?', so entries are always valid JSON
+ * strings. */
+typedef struct store_audit_entry {
+    uint64_t seq, time_us;      /* set by append; time_us never decreases along the chain */
+    char actor[64];             /* "system", "anonymous" or a user name */
+    char role[16];              /* policy role of the actor, "" for none */
+    char action[48];            /* "api.read", "export", "retention.sweep", ... */
+    char object[128];           /* route, data class or file the action applies to */
+    char params[512];           /* "key=value" pairs separated by '&' */
+    uint64_t result_count;      /* records returned, exported or deleted */
+    char reason[256];           /* free text, for example a legal basis */
+    uint8_t prev_hash[32];      /* hash of the previous entry, zero for the first */
+    uint8_t hash[32];           /* BLAKE2b-256 of the encoding without this field */
+} store_audit_entry;
+
+/*
+ * Append a copy of E to the audit trail in a write transaction of its
+ * own, with time NOW_US (raised to the previous entry's time if the
+ * clock stepped back). E's seq, time_us, prev_hash and hash are ignored
+ * and filled in. *SEQ_OUT (if not NULL) receives the new sequence number.
+ * Safe to call from several threads and processes: LMDB serializes the
+ * write transactions and the sequence number is read inside each.
+ * Returns FV_OK, FV_ERR_INVALID (NULL argument or a string without NUL),
+ * FV_ERR_STATE (read-only or failed store) or a store error.
+ */
+int store_audit_append(store_env *env, const store_audit_entry *e, uint64_t now_us,
+                       uint64_t *seq_out);
+
+/* Outcome of store_audit_verify. */
+typedef struct store_audit_verify_result {
+    uint64_t checked;           /* entries whose hash and link were checked */
+    uint64_t first_seq;         /* first kept entry (pruned_through + 1) */
+    uint64_t head_seq;          /* last entry recorded in the meta database */
+    uint8_t head_hash[32];      /* hash of the last entry of the chain as read */
+    bool ok;                    /* true if the whole chain is intact */
+    uint64_t broken_seq;        /* with !ok: sequence number of the first broken link */
+    char reason[64];            /* with !ok: what is wrong there */
+} store_audit_verify_result;
+
+/*
+ * Walk the whole chain in one read transaction and check, entry by
+ * entry: that no sequence number is missing, that the entry decodes,
+ * that its hash matches its fields and that its prev_hash is the hash of
+ * the entry before (or the recorded hash of the last pruned entry). At
+ * the end the last entry must match the head recorded by append, which
+ * detects entries deleted at the end. The first problem stops the walk.
+ * Returns FV_OK whether or not the chain is intact (see OUT->ok), or a
+ * store error.
+ */
+int store_audit_verify(store_env *env, store_audit_verify_result *out);
+
+/* Callback per audit entry; E is valid only during the call. Return
+ * false to stop. */
+typedef bool (*store_audit_fn)(void *ctx, const store_audit_entry *e);
+
+/*
+ * Call FN for up to LIMIT (1 .. STORE_AUDIT_LIMIT_MAX) entries, in
+ * ascending order from FROM_SEQ (0 = the first), or with NEWEST_FIRST
+ * in descending order from FROM_SEQ (0 = the last). *NEXT (if not NULL)
+ * receives the sequence number to pass as FROM_SEQ for the next page,
+ * 0 when the end was reached. Entries that fail to decode are skipped
+ * with a warning (store_audit_verify reports them). Returns FV_OK,
+ * FV_ERR_INVALID or a store error.
+ */
+int store_audit_each(store_env *env, uint64_t from_seq, uint32_t limit, bool newest_first,
+                     store_audit_fn fn, void *ctx, uint64_t *next);
+
+/* Set and persist the audit retention limit (seconds, 0 = keep forever).
+ * Writer only. */
+int store_set_audit_retention(store_env *env, uint64_t retention_s);
+
+/* Audit retention limit in seconds, 0 if never set. */
+uint64_t store_audit_retention_s(store_env *env);
+
+/*
+ * Encode/decode one audit entry, exposed for tests and fuzzing. Encode
+ * returns FV_ERR_INVALID for a string without NUL and FV_ERR_FULL if
+ * OUT_LEN is too small (STORE_AUDIT_ENTRY_MAX_BYTES always suffices).
+ * Decode reads only DATA[0 .. LEN), checks every length against its
+ * field and returns FV_OK or FV_ERR_PARSE. store_audit_hash computes
+ * the hash of E over the encoding without the hash field.
+ */
+int store_audit_encode(const store_audit_entry *e, uint8_t *out, size_t out_len, size_t *written);
+int store_audit_decode(const uint8_t *data, size_t len, store_audit_entry *out);
+int store_audit_hash(const store_audit_entry *e, uint8_t out[32]);
 
 #endif /* FV_STORE_H */

@@ -376,6 +376,22 @@ static void encode_ssh(codec_writer *w, const fv_ssh_record *r)
     wr_str(w, r->hassh_server, sizeof r->hassh_server);
 }
 
+static void encode_aggregate(codec_writer *w, const fv_aggregate_record *r)
+{
+    wr_u64(w, r->bucket_start_us);
+    wr_u32(w, r->bucket_s);
+    wr_str(w, r->zone, sizeof r->zone);
+    wr_u8(w, r->proto);
+    wr_endpoint(w, &r->peer);
+    wr_u16(w, r->dport);
+    wr_u64(w, r->flows);
+    wr_u64(w, r->packets);
+    wr_u64(w, r->bytes_in);
+    wr_u64(w, r->bytes_out);
+    wr_u32(w, r->hosts);
+    wr_u8(w, r->hosts_capped);
+}
+
 int store_record_encode(fv_class cls, const void *rec, uint8_t *out, size_t out_len,
                         size_t *written)
 {
@@ -407,6 +423,9 @@ int store_record_encode(fv_class cls, const void *rec, uint8_t *out, size_t out_
         break;
     case FV_CLASS_SSH:
         encode_ssh(&w, rec);
+        break;
+    case FV_CLASS_AGGREGATE:
+        encode_aggregate(&w, rec);
         break;
     default:
         return FV_ERR_INVALID;
@@ -718,6 +737,22 @@ static void decode_ssh(codec_reader *r, fv_ssh_record *s)
     rd_str(r, s->hassh_server, sizeof s->hassh_server);
 }
 
+static void decode_aggregate(codec_reader *r, fv_aggregate_record *a)
+{
+    a->bucket_start_us = rd_u64(r);
+    a->bucket_s = rd_u32(r);
+    rd_str(r, a->zone, sizeof a->zone);
+    a->proto = rd_u8(r);
+    rd_endpoint(r, &a->peer);
+    a->dport = rd_u16(r);
+    a->flows = rd_u64(r);
+    a->packets = rd_u64(r);
+    a->bytes_in = rd_u64(r);
+    a->bytes_out = rd_u64(r);
+    a->hosts = rd_u32(r);
+    a->hosts_capped = rd_u8(r);
+}
+
 int store_record_decode(fv_class cls, const uint8_t *data, size_t len, fv_record *out)
 {
     if (out == NULL || (data == NULL && len > 0))
@@ -757,6 +792,9 @@ int store_record_decode(fv_class cls, const uint8_t *data, size_t len, fv_record
         break;
     case FV_CLASS_SSH:
         decode_ssh(&r, &out->u.ssh);
+        break;
+    case FV_CLASS_AGGREGATE:
+        decode_aggregate(&r, &out->u.aggregate);
         break;
     default:
         return FV_ERR_INVALID;

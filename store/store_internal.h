@@ -56,6 +56,8 @@ struct store_env {
     bool has_dbi[FV_CLASS_COUNT];   /* false: class database absent (read-only open) */
     MDB_dbi meta;
     bool has_meta;
+    MDB_dbi audit;
+    bool has_audit;                 /* false: no audit database (read-only open of an old store) */
     bool rdonly;
     bool failed;                    /* a write failed; writes return FV_ERR_STATE */
     char dir[PATH_MAX];
@@ -121,6 +123,13 @@ bool store_meta_key(char *out, size_t out_len, const char *prefix, fv_class cls,
 
 /* Read the retention limit of CLS inside TXN and refresh the cache. */
 uint64_t store_retention_in_txn(store_env *env, MDB_txn *txn, fv_class cls);
+
+/* Delete audit entries older than the audit retention limit at NOW_US,
+ * at most BATCH per write transaction and at most MAX_TXNS transactions
+ * (pass UINT32_MAX for no limit). Adds to *DELETED and *TXNS; sets *DONE when nothing
+ * expired remains. Returns FV_OK or a store error. */
+int store_audit_prune(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_txns,
+                      uint64_t *deleted, uint32_t *txns, bool *done);
 
 /* First stored-at time (microseconds) still live at NOW_US under a
  * retention of RETENTION_S seconds; 0 if nothing expires. */

@@ -40,6 +40,11 @@ static bool record_in_window(const fv_record *rec, uint64_t from_us, uint64_t to
     case FV_CLASS_SSH:
         first = last = rec->u.ssh.ts_us;
         break;
+    case FV_CLASS_AGGREGATE:
+        /* A bucket matches when any part of its span lies in the window. */
+        first = rec->u.aggregate.bucket_start_us;
+        last = first + (uint64_t)rec->u.aggregate.bucket_s * 1000000u - 1u;
+        break;
     case FV_CLASS_ALERT:
         /* Alerts are found by the traffic they rest on, not by when they
          * were raised: a replayed capture raises alerts long after. */
@@ -191,6 +196,97 @@ static int status_read_sweep(store_env *env, MDB_txn *txn, fv_class cls,
 }
 
 /*
+ * Fill the sweep schedule of ST at NOW_US. The sweeper is late when its
+ * last run is older than twice the interval. A class never swept is late
+ * once its oldest record is older than one interval: by then a running
+ * capturing process would have swept it.
+ * NOTE: the store keeps no creation time, so the oldest record of the
+ * class stands in for the age of the store.
+ */
+static void status_schedule(store_class_status *st, uint64_t now_us)
+{
+    st->next_sweep_us = 0;
+    st->sweep_lag = STORE_SWEEP_ON_TIME;
+    uint64_t interval_s = st->sweep_interval_s;
+    if (interval_s == 0)
+        return;
+    if (interval_s > STORE_RETENTION_MAX_S)
+        interval_s = STORE_RETENTION_MAX_S;
+    uint64_t interval_us = interval_s * 1000000u;
+
+    if (st->last_sweep_us != 0) {
+        st->next_sweep_us = st->last_sweep_us + interval_us;
+        if (now_us > st->last_sweep_us && now_us - st->last_sweep_us > 2 * interval_us)
+            st->sweep_lag = STORE_SWEEP_LATE;
+        return;
+    }
+    bool stored = st->records > 0 || st->expired_pending > 0;
+    if (!stored || st->oldest_stored_us == 0)
+        return;
+    st->next_sweep_us = st->oldest_stored_us + interval_us;
+    if (now_us > st->oldest_stored_us && now_us - st->oldest_stored_us > interval_us)
+        st->sweep_lag = STORE_SWEEP_NEVER;
+}
+
+bool store_class_status_warning(const store_class_status *st)
+{
+    return st != NULL && (st->expired_pending > 0 || st->sweep_lag != STORE_SWEEP_ON_TIME);
+}
+
+/* ---------------------------------------------------------------------- */
+/* Meta values by name                                                     */
+/* ---------------------------------------------------------------------- */
+
+#define STORE_META_KEY_MAX 63u
+
+static bool meta_key_valid(const char *key)
+{
+    if (key == NULL)
+        return false;
+    size_t n = strlen(key);
+    return n > 0 && n <= STORE_META_KEY_MAX;
+}
+
+typedef struct meta_set_ctx {
+    const char *key;
+    uint64_t value;
+} meta_set_ctx;
+
+static int meta_set_write(store_env *env, MDB_txn *txn, void *ctx)
+{
+    const meta_set_ctx *m = ctx;
+    return store_meta_put_u64(env, txn, m->key, m->value);
+}
+
+int store_meta_set(store_env *env, const char *key, uint64_t value)
+{
+    if (env == NULL || !meta_key_valid(key))
+        return FV_ERR_INVALID;
+    if (env->rdonly || env->failed)
+        return FV_ERR_STATE;
+    meta_set_ctx m = {.key = key, .value = value};
+    return store_write_txn(env, "write a meta value", meta_set_write, &m);
+}
+
+int store_meta_get(store_env *env, const char *key, uint64_t *out)
+{
+    if (env == NULL || out == NULL || !meta_key_valid(key))
+        return FV_ERR_INVALID;
+    *out = 0;
+    MDB_txn *txn = NULL;
+    int rc = store_read_begin(env, &txn);
+    if (rc != FV_OK)
+        return rc;
+    int mrc = store_meta_get_u64(env, txn, key, out);
+    store_read_end(env, &txn);
+    if (mrc != MDB_SUCCESS) {
+        fv_error("store %s: cannot read meta value %s: %s", env->dir, key, mdb_strerror(mrc));
+        return FV_ERR_STORE;
+    }
+    return FV_OK;
+}
+
+/*
  * Count expired and live records. Expired records are the oldest keys,
  * so the walk stops at the first live one and costs time in proportion
  * to the sweeper's backlog. The live count is mdb_stat's total minus
@@ -213,6 +309,8 @@ int store_class_status_get(store_env *env, fv_class cls, uint64_t now_us,
 
     out->retention_s = store_retention_in_txn(env, txn, cls);
     int mrc = status_read_sweep(env, txn, cls, out);
+    if (mrc == MDB_SUCCESS)
+        mrc = store_meta_get_u64(env, txn, STORE_META_SWEEP_INTERVAL, &out->sweep_interval_s);
     if (mrc != MDB_SUCCESS || !env->has_dbi[cls])
         goto out;
 
@@ -261,6 +359,8 @@ int store_class_status_get(store_env *env, fv_class cls, uint64_t now_us,
     out->records = st.ms_entries - expired;
 
 out:
+    if (mrc == MDB_SUCCESS)
+        status_schedule(out, now_us);
     if (mrc != MDB_SUCCESS) {
         fv_error("store %s: cannot read the status of %s: %s", env->dir, fv_class_name(cls),
                  mdb_strerror(mrc));

@@ -157,6 +157,15 @@ int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_ba
         }
     }
 
+    if (res.complete) {
+        uint32_t budget = max_batches == 0 ? UINT32_MAX : max_batches - res.transactions;
+        bool done = true;
+        rc = store_audit_prune(env, now_us, batch, budget, &res.audit_deleted,
+                               &res.transactions, &done);
+        if (!done)
+            res.complete = false;
+    }
+
 out:
     if (out != NULL)
         *out = res;

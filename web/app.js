@@ -526,18 +526,96 @@ async function renderRetention(token) {
     {label: 'Oldest stored', cell: (c) => timeCell(c.oldest_stored)},
     {label: 'Last sweep', cell: (c) => (c.last_sweep ? timeCell(c.last_sweep) : el('span', {class: 'muted', text: 'never'}))},
     {label: 'Deleted by last sweep', numeric: true, cell: (c) => formatCount(c.last_sweep_deleted)},
+    {label: 'Next sweep', cell: (c) => (c.next_sweep ? timeCell(c.next_sweep) : el('span', {class: 'muted', text: 'unknown'}))},
     {label: 'State', cell: (c) => (c.state === 'warning'
-      ? el('span', {class: 'badge sev-high', title: `${formatCount(c.expired_pending)} records are past the limit and wait for the sweeper; they are never shown`, text: `warning: ${formatCount(c.expired_pending)} expired awaiting sweep`})
+      ? el('span', {class: 'badge sev-high', title: 'Records past the limit are never shown, even before the sweep', text: `warning: ${retentionReasons(c)}`})
       : el('span', {class: 'badge ok', text: 'ok'}))},
   ];
   const classes = status.classes || [];
   const note = el('p', {class: 'muted', text: 'Retention age counts from when flowveil stored a record, not from the traffic time.'});
-  show(token, title, classes.length ? table('Retention per class', columns, classes) : emptyState('No retention data.'), note);
+  // TODO: show the deletion history (audit entries with action
+  // "retention.sweep") here once the server offers /api/v1/audit.
+  const history = el('section', {class: 'retention-history'},
+    el('h3', {text: 'Deletion history'}),
+    el('p', {class: 'muted', text: 'Not available yet: this server has no audit log route.'}));
+  show(token, title, classes.length ? table('Retention per class', columns, classes) : emptyState('No retention data.'), note, history);
+}
+
+function retentionReasons(c) {
+  const texts = {
+    expired_pending: `${formatCount(c.expired_pending)} expired awaiting sweep`,
+    sweep_overdue: 'sweep overdue (last sweep older than twice the interval)',
+    never_swept: 'never swept, records older than the sweep interval',
+  };
+  return (c.reasons || ['expired_pending']).map((r) => texts[r] || r).join('; ');
+}
+
+// ---- compliance ----------------------------------------------------------
+
+// Builds DOM nodes from the document model with textContent only, so no
+// text from the policy is ever parsed as HTML.
+function documentNodes(blocks) {
+  const nodes = [];
+  let list = null;
+  let tbody = null;
+  for (const block of blocks || []) {
+    const cells = block.cells || [];
+    if (block.kind !== 'item') list = null;
+    if (block.kind !== 'row') tbody = block.kind === 'head' ? tbody : null;
+    if (block.kind === 'title') nodes.push(el('h3', {text: cells[0]}));
+    else if (block.kind === 'heading') nodes.push(el('h4', {text: cells[0]}));
+    else if (block.kind === 'paragraph') nodes.push(el('p', {text: cells[0]}));
+    else if (block.kind === 'item') {
+      if (!list) { list = el('ul'); nodes.push(list); }
+      list.append(el('li', {text: cells[0]}));
+    } else if (block.kind === 'head') {
+      tbody = el('tbody');
+      nodes.push(el('div', {class: 'table-wrap'}, el('table', {},
+        el('thead', {}, el('tr', {}, ...cells.map((c) => el('th', {scope: 'col', text: c})))), tbody)));
+    } else if (block.kind === 'row' && tbody) {
+      tbody.append(el('tr', {}, ...cells.map((c) => el('td', {text: c}))));
+    }
+  }
+  return nodes;
+}
+
+function downloadLinks(name, doc) {
+  const md = URL.createObjectURL(new Blob([doc.markdown], {type: 'text/markdown'}));
+  const html = URL.createObjectURL(new Blob([doc.html], {type: 'text/html'}));
+  return el('p', {},
+    el('a', {href: md, download: `${name}.md`, text: 'Download Markdown'}), ' · ',
+    el('a', {href: html, download: `${name}.html`, text: 'Download HTML'}));
+}
+
+async function renderCompliance(token) {
+  const title = el('h2', {text: 'Compliance'});
+  show(token, title, loadingState());
+  const to = new Date();
+  const from = new Date(to.getTime() - 30 * 86400 * 1000);
+  let policy, processing, transparency;
+  try {
+    [policy, processing, transparency] = await Promise.all([
+      api('policy'),
+      api('reports/processing'),
+      api('reports/transparency', {from: from.toISOString().replace(/\.\d+Z$/, 'Z'), to: to.toISOString().replace(/\.\d+Z$/, 'Z')}),
+    ]);
+  } catch (err) {
+    show(token, title, errorState(err, () => renderCompliance(currentToken())));
+    return;
+  }
+  show(token, title,
+    el('section', {class: 'compliance-policy'},
+      el('h3', {text: 'Policy'}),
+      el('p', {class: 'muted', text: `Policy hash ${policy.hash}`}),
+      el('pre', {text: policy.summary})),
+    el('section', {class: 'compliance-report'}, downloadLinks('record-of-processing', processing), ...documentNodes(processing.blocks)),
+    el('section', {class: 'compliance-report'}, el('p', {class: 'muted', text: 'Transparency notice for the last 30 days'}),
+      downloadLinks('transparency-notice', transparency), ...documentNodes(transparency.blocks)));
 }
 
 // ---- routing -------------------------------------------------------------
 
-const PAGE_TITLES = {...CLASS_LABELS, overview: 'Overview', retention: 'Retention'};
+const PAGE_TITLES = {...CLASS_LABELS, overview: 'Overview', retention: 'Retention', compliance: 'Compliance'};
 
 const ROUTES = {
   overview: renderOverview,
@@ -549,6 +627,7 @@ const ROUTES = {
   dhcp: (token) => renderRecords(token, 'dhcp'),
   ssh: (token) => renderRecords(token, 'ssh'),
   retention: renderRetention,
+  compliance: renderCompliance,
 };
 
 // Incremented on every navigation; a render only writes to the page while

@@ -223,7 +223,7 @@ async function seededPhase(browser, url) {
         check(await page.locator('#view svg.chart rect.bar').count() > 0, `${label} overview: traffic chart has no bars`);
       }
       if (name === 'retention') {
-        check(await page.locator('#view tbody tr').count() === 7, `${label} retention: expected one row per class (flows, dns, tls, http, alerts, dhcp, ssh)`);
+        check(await page.locator('#view tbody tr').count() === 8, `${label} retention: expected one row per class (flows, dns, tls, http, alerts, dhcp, ssh, aggregates)`);
       }
       await finishPage(page, 'seeded', label, name, viewport);
     }
@@ -296,7 +296,7 @@ async function demoPhase(browser, url) {
       if (name === 'overview') await checkDemoOverview(page, label);
       if (name === 'alerts') await checkDemoAlerts(page, label);
       if (name === 'retention') {
-        check(await page.locator('#view tbody tr').count() === 7, `${label} retention: expected one row per class (flows, dns, tls, http, alerts, dhcp, ssh)`);
+        check(await page.locator('#view tbody tr').count() === 8, `${label} retention: expected one row per class (flows, dns, tls, http, alerts, dhcp, ssh, aggregates)`);
       }
 
       // The whole document, so attribute values such as titles count too.

@@ -36,7 +36,8 @@ static void run_ok(const char *const argv[], const char *dir, const char *tag, e
 /*
  * Find the row of CLS in `flowveil retention status` output and read its
  * records, expired and deleted columns. The row is
- * "class retention records expired oldest last-sweep deleted state...",
+ * "class retention records expired oldest last-sweep next-sweep deleted
+ * state...",
  * each column one whitespace-free token.
  */
 static int parse_status_row(const char *text, const char *cls, unsigned long long *records,
@@ -44,9 +45,9 @@ static int parse_status_row(const char *text, const char *cls, unsigned long lon
                             char last_sweep[64])
 {
     for (const char *line = text; line != NULL && *line != '\0';) {
-        char name[32], limit[32], oldest[32];
-        if (sscanf(line, "%31s %31s %llu %llu %31s %63s %llu", name, limit, records, expired,
-                   oldest, last_sweep, deleted) == 7 &&
+        char name[32], limit[32], oldest[32], next_sweep[64];
+        if (sscanf(line, "%31s %31s %llu %llu %31s %63s %63s %llu", name, limit, records,
+                   expired, oldest, last_sweep, next_sweep, deleted) == 8 &&
             strcmp(name, cls) == 0)
             return 0;
         line = strchr(line, '\n');
@@ -104,9 +105,29 @@ static void test_records_expire_then_sweep_deletes(void **state)
         printf("retention status output:\n%s\n", res.out);
         fail_msg("no flows row in retention status");
     }
+    /* ingest swept once at T0 with the default interval of 1 h, so at
+     * T0 + 3 h the last sweep is older than twice the interval. */
+    const char *flows_row = strstr(res.out, "\nflows ");
+    assert_non_null(flows_row);
+    const char *row_end = strchr(flows_row + 1, '\n');
+    size_t row_len = row_end != NULL ? (size_t)(row_end - flows_row) : strlen(flows_row);
+    char row[512];
+    snprintf(row, sizeof row, "%.*s", (int)row_len, flows_row + 1);
+    assert_non_null(strstr(row, "WARNING"));
+    assert_non_null(strstr(row, "sweep overdue"));
+    assert_non_null(strstr(row, "records past the limit"));
     e2e_result_free(&res);
     assert_int_equal(expired, flow_count);
     assert_int_equal(deleted, 0);
+
+    /* Within twice the interval after the ingest's sweep nothing is overdue. */
+    char t_soon[32];
+    snprintf(t_soon, sizeof t_soon, "%llu", T0_S + HOUR_S);
+    const char *status_soon[] = {e2e_bin(), "retention", "status", "--db", db,
+                                 "--now", t_soon, NULL};
+    run_ok(status_soon, dir, "status-soon", &res);
+    assert_null(strstr(res.out, "overdue"));
+    e2e_result_free(&res);
 
     /* The sweep deletes them. */
     const char *sweep[] = {e2e_bin(), "sweep", "--db", db, "--now", t_late, NULL};

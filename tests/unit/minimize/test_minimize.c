@@ -177,6 +177,57 @@ static void test_local_names_untouched_in_unicast_dns(void **state)
     expect_unchanged(*state, FV_NAME_DNS, "janes-laptop.local");
 }
 
+static void test_private_suffix_in_internal_dns(void **state)
+{
+    fixture *f = *state;
+    char name[FV_NAME_MAX] = "GRIMM.corp.local";
+    char lan[FV_NAME_MAX] = "laptop-jane.lan";
+
+    assert_true(fv_minimize_name(f->policy, f->anon, FV_NAME_INTERNAL_DNS, name, sizeof name));
+    assert_null(strstr(name, "GRIMM"));
+    assert_int_equal(strncmp(name, "name-", 5), 0);
+    assert_string_equal(name + strlen(name) - 6, ".local");
+    assert_true(fv_minimize_name(f->policy, f->anon, FV_NAME_INTERNAL_DNS, lan, sizeof lan));
+    assert_null(strstr(lan, "jane"));
+    assert_string_equal(lan + strlen(lan) - 4, ".lan");
+    /* Public names, and the same name from outside every zone, are kept. */
+    expect_unchanged(f, FV_NAME_INTERNAL_DNS, "www.example.com");
+    expect_unchanged(f, FV_NAME_DNS, "GRIMM.corp.local");
+}
+
+static void test_link_local_is_identity_zone(void **state)
+{
+    fixture *f = *state;
+    /* fe80::20c:29ff:fe0e:4c67 embeds the MAC 00:0c:29:0e:4c:67 (EUI-64). */
+    uint8_t ll[16] = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x02, 0x0c, 0x29, 0xff, 0xfe, 0x0e, 0x4c, 0x67};
+    /* ff02::1:ff0e:4c67, its solicited-node multicast address. */
+    uint8_t sn[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0xff, 0x0e, 0x4c, 0x67};
+    uint8_t v4[16] = {169, 254, 10, 20};
+    uint8_t global[16] = {0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+
+    assert_string_equal(fv_identity_zone(f->policy, 6, ll), FV_ZONE_LINK_LOCAL);
+    assert_string_equal(fv_identity_zone(f->policy, 6, sn), FV_ZONE_LINK_LOCAL);
+    assert_string_equal(fv_identity_zone(f->policy, 4, v4), FV_ZONE_LINK_LOCAL);
+    assert_null(fv_identity_zone(f->policy, 6, global));
+    uint8_t office[16] = {10, 1, 0, 5};
+    assert_string_equal(fv_identity_zone(f->policy, 4, office), "office");
+}
+
+static void test_link_local_kept_without_zones(void **state)
+{
+    (void)state;
+    static const char none[] = "version: 1\nzones: []\n";
+    char err[1024];
+    pol_policy *policy = NULL;
+    uint8_t ll[16] = {0xfe, 0x80, 0, 0, 0, 0, 0, 0, 0x02, 0x0c, 0x29, 0xff, 0xfe, 0x0e, 0x4c, 0x67};
+
+    assert_int_equal(pol_load_buffer("none.yaml", none, sizeof none - 1, &policy, err, sizeof err),
+                     FV_OK);
+    /* A policy without zones declares nothing internal, not even the link. */
+    assert_null(fv_identity_zone(policy, 6, ll));
+    pol_destroy(&policy);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -191,6 +242,9 @@ int main(void)
         cmocka_unit_test(test_local_service_instance_pseudonymized),
         cmocka_unit_test(test_local_service_type_kept),
         cmocka_unit_test(test_local_names_untouched_in_unicast_dns),
+        cmocka_unit_test(test_private_suffix_in_internal_dns),
+        cmocka_unit_test(test_link_local_is_identity_zone),
+        cmocka_unit_test(test_link_local_kept_without_zones),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

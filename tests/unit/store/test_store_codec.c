@@ -107,6 +107,42 @@ static void test_ssh_round_trip(void **state)
     assert_round_trip(FV_CLASS_SSH, &r, sizeof r);
 }
 
+/* An aggregate with an external peer, one between internal hosts, and
+ * one with the longest zone label all decode to the same bytes. */
+static void test_aggregate_round_trip(void **state)
+{
+    (void)state;
+    fv_aggregate_record r;
+    memset(&r, 0, sizeof r);
+    r.bucket_start_us = 1796025600ull * 1000000u;   /* 2026-11-30T08:00:00Z */
+    r.bucket_s = 3600;
+    snprintf(r.zone, sizeof r.zone, "office");
+    r.proto = 6;
+    r.peer.kind = FV_EP_IPV4;
+    r.peer.addr[0] = 198;                           /* 198.51.100.7, TEST-NET-2 */
+    r.peer.addr[1] = 51;
+    r.peer.addr[2] = 100;
+    r.peer.addr[3] = 7;
+    snprintf(r.peer.zone, sizeof r.peer.zone, "external");
+    r.dport = 443;
+    r.flows = 12;
+    r.packets = 345;
+    r.bytes_in = 1ull << 40;                        /* needs all 8 bytes */
+    r.bytes_out = 6789;
+    r.hosts = 4096;
+    r.hosts_capped = 1;
+    assert_round_trip(FV_CLASS_AGGREGATE, &r, sizeof r);
+    assert_truncations_rejected(FV_CLASS_AGGREGATE, &r);
+
+    memset(&r.peer, 0, sizeof r.peer);              /* internal to internal */
+    r.bucket_s = 86400;
+    r.hosts_capped = 0;
+    assert_round_trip(FV_CLASS_AGGREGATE, &r, sizeof r);
+
+    memset(r.zone, 'z', sizeof r.zone - 1);
+    assert_round_trip(FV_CLASS_AGGREGATE, &r, sizeof r);
+}
+
 /* The longest DHCP and SSH records (every string full) still fit. */
 static void test_max_length_dhcp_and_ssh_fit(void **state)
 {
@@ -309,6 +345,12 @@ static void test_decode_survives_random_mutations(void **state)
             rec_fill_dhcp(&src.u.dhcp, 6);
         else if (c == FV_CLASS_SSH)
             rec_fill_ssh(&src.u.ssh, 7);
+        else if (c == FV_CLASS_AGGREGATE) {
+            memset(&src.u.aggregate, 0, sizeof src.u.aggregate);
+            snprintf(src.u.aggregate.zone, sizeof src.u.aggregate.zone, "office");
+            src.u.aggregate.bucket_s = 3600;
+            src.u.aggregate.flows = 8;
+        }
 
         uint8_t valid[STORE_RECORD_MAX_BYTES];
         size_t written = 0;
@@ -374,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_decode_survives_random_mutations),
         cmocka_unit_test(test_dhcp_round_trip),
         cmocka_unit_test(test_ssh_round_trip),
+        cmocka_unit_test(test_aggregate_round_trip),
         cmocka_unit_test(test_max_length_dhcp_and_ssh_fit),
         cmocka_unit_test(test_encode_rejects_invalid_records),
     };

@@ -1,0 +1,264 @@
+/*
+ * api_audit.c: the audit entry written for every API request, and the
+ * /api/v1/audit route that lists the audit trail.
+ *
+ * Requests are audited after the route has built its reply and before
+ * the reply is sent, so the entry can carry the number of records
+ * returned. No data leaves without an entry: when the append fails, the
+ * client receives 503 "audit_unavailable" instead of the reply.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "api_internal.h"
+
+/* Maximum length of a query value copied into an audit entry. */
+#define API_AUDIT_VALUE_MAX 64
+
+/* Query string being rebuilt for the audit entry's params. */
+typedef struct audit_params {
+    char text[512];
+    size_t used;
+    bool truncated;
+} audit_params;
+
+static void params_append(audit_params *p, const char *key, const char *value)
+{
+    if (p->truncated)
+        return;
+    size_t room = sizeof p->text - p->used;
+    int n = snprintf(p->text + p->used, room, "%s%s=%.*s", p->used > 0 ? "&" : "", key,
+                     API_AUDIT_VALUE_MAX, value != NULL ? value : "");
+    if (n < 0 || !((size_t)n < room)) {
+        /* Keep the entry well-formed: drop the pair that did not fit. */
+        p->text[p->used] = '\0';
+        p->truncated = true;
+        return;
+    }
+    p->used += (size_t)n;
+}
+
+static enum MHD_Result params_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                      const char *value)
+{
+    (void)kind;
+    char safe_key[API_AUDIT_VALUE_MAX + 1];
+    api_text_sanitize(key, safe_key, sizeof safe_key);
+    params_append(cls, safe_key, value);
+    return MHD_YES;
+}
+
+/* Write the client's IP address as text into OUT, or "unknown". */
+static void remote_address(struct MHD_Connection *conn, char *out, size_t out_len)
+{
+    const union MHD_ConnectionInfo *info =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    snprintf(out, out_len, "unknown");
+    if (info == NULL || info->client_addr == NULL)
+        return;
+    const struct sockaddr *sa = info->client_addr;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *in4 = (const struct sockaddr_in *)(const void *)sa;
+        inet_ntop(AF_INET, &in4->sin_addr, out, (socklen_t)out_len);
+    } else if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)(const void *)sa;
+        inet_ntop(AF_INET6, &in6->sin6_addr, out, (socklen_t)out_len);
+    }
+}
+
+bool api_audit_request(api_server *srv, struct MHD_Connection *conn, const char *url,
+                       const api_reply *reply)
+{
+    store_audit_entry e;
+    memset(&e, 0, sizeof e);
+    /* NOTE: there is no authentication yet, so every request is by
+     * "anonymous" with no role. */
+    snprintf(e.actor, sizeof e.actor, "anonymous");
+    snprintf(e.action, sizeof e.action, "api.read");
+    snprintf(e.object, sizeof e.object, "%s", url);
+
+    audit_params p = {.used = 0, .truncated = false};
+    p.text[0] = '\0';
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, params_collect, &p);
+    char remote[INET6_ADDRSTRLEN];
+    remote_address(conn, remote, sizeof remote);
+    /* The address goes last and must not be lost to a long query. */
+    if (p.truncated || !(p.used + strlen("&remote=") + strlen(remote) < sizeof p.text)) {
+        p.truncated = false;
+        size_t keep = sizeof p.text - 1 - strlen("&remote=") - strlen(remote);
+        if (p.used > keep)
+            p.used = keep;
+        p.text[p.used] = '\0';
+    }
+    params_append(&p, "remote", remote);
+    snprintf(e.params, sizeof e.params, "%s", p.text);
+
+    /* Record routes and the audit route report the records they return. */
+    json_t *count = reply->status == 200 && json_is_object(reply->body)
+                        ? json_object_get(reply->body, "count")
+                        : NULL;
+    if (json_is_integer(count) && json_integer_value(count) >= 0)
+        e.result_count = (uint64_t)json_integer_value(count);
+
+    pthread_mutex_lock(&srv->store_lock);
+    int rc = store_audit_append(srv->store, &e, srv->clock_us(), NULL);
+    pthread_mutex_unlock(&srv->store_lock);
+    if (rc != FV_OK) {
+        fv_error("cannot audit an API request, answering 503 instead: %s", fv_strerror(rc));
+        return false;
+    }
+    return true;
+}
+
+/* ---- /api/v1/audit ---------------------------------------------------- */
+
+typedef struct audit_query {
+    const char *limit, *cursor, *order;
+    bool failed;
+    char message[API_MESSAGE_MAX];
+} audit_query;
+
+static enum MHD_Result audit_query_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                           const char *value)
+{
+    audit_query *q = cls;
+    const char **slot = NULL;
+    char safe[48];
+
+    (void)kind;
+    if (strcmp(key, "limit") == 0)
+        slot = &q->limit;
+    else if (strcmp(key, "cursor") == 0)
+        slot = &q->cursor;
+    else if (strcmp(key, "order") == 0)
+        slot = &q->order;
+    api_text_sanitize(key, safe, sizeof safe);
+    if (slot == NULL) {
+        snprintf(q->message, sizeof q->message,
+                 "query parameter '%s' is unknown; allowed: limit, cursor, order", safe);
+    } else if (value == NULL) {
+        snprintf(q->message, sizeof q->message,
+                 "query parameter '%s' has no value; write name=value", safe);
+    } else if (*slot != NULL) {
+        snprintf(q->message, sizeof q->message,
+                 "query parameter '%s' is given more than once; give it once", safe);
+    } else {
+        *slot = value;
+        return MHD_YES;
+    }
+    q->failed = true;
+    return MHD_NO;
+}
+
+typedef struct audit_page {
+    json_t *entries;
+    uint32_t limit, count;
+    uint64_t last_seq;
+    bool more, nomem;
+} audit_page;
+
+static void hex_encode(const uint8_t *data, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[data[i] >> 4];
+        out[2 * i + 1] = digits[data[i] & 0xf];
+    }
+    out[2 * len] = '\0';
+}
+
+static bool audit_page_add(void *ctx, const store_audit_entry *e)
+{
+    audit_page *page = ctx;
+    if (page->count == page->limit) {
+        page->more = true;
+        return false;
+    }
+    char time_text[FV_TIME_TEXT_MAX], hash[2 * STORE_AUDIT_HASH_BYTES + 1];
+    fv_time_format(e->time_us, time_text);
+    hex_encode(e->hash, sizeof e->hash, hash);
+    json_t *obj = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:s, s:I, s:s, s:s}", "seq",
+                            (json_int_t)e->seq, "time", time_text, "actor", e->actor, "role",
+                            e->role, "action", e->action, "object", e->object, "params",
+                            e->params, "result_count", (json_int_t)e->result_count, "reason",
+                            e->reason, "hash", hash);
+    if (obj == NULL || json_array_append_new(page->entries, obj) != 0) {
+        page->nomem = true;
+        return false;
+    }
+    page->count++;
+    page->last_seq = e->seq;
+    return true;
+}
+
+void api_route_audit(api_server *srv, struct MHD_Connection *conn, api_reply *out)
+{
+    audit_query q = {.failed = false};
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, audit_query_collect, &q);
+    if (q.failed) {
+        api_reply_error(out, 400, "invalid_parameter", q.message);
+        return;
+    }
+
+    bool newest_first = true;
+    uint32_t limit = API_LIMIT_DEFAULT;
+    uint64_t cursor = 0;
+    if (q.order != NULL) {
+        if (strcmp(q.order, "asc") == 0) {
+            newest_first = false;
+        } else if (strcmp(q.order, "desc") != 0) {
+            api_reply_error(out, 400, "invalid_parameter",
+                            "invalid value for 'order'; allowed: asc, desc");
+            return;
+        }
+    }
+    if (q.limit != NULL && api_limit_parse(q.limit, &limit) != FV_OK) {
+        api_reply_error(out, 400, "invalid_parameter",
+                        "invalid value for 'limit'; allowed: an integer from 1 to 1000");
+        return;
+    }
+    if (q.cursor != NULL && (api_cursor_parse(q.cursor, newest_first, &cursor) != FV_OK ||
+                             cursor == 0 || (newest_first && cursor == 1))) {
+        api_reply_error(out, 400, "invalid_parameter",
+                        "invalid value for 'cursor'; pass next_cursor from the previous page "
+                        "unchanged, with the same order");
+        return;
+    }
+
+    audit_page page = {.entries = json_array(), .limit = limit};
+    if (page.entries == NULL) {
+        api_reply_error(out, 503, "out_of_memory", "the server ran out of memory; retry later");
+        return;
+    }
+    /* The cursor is the last sequence number returned; the next page
+     * starts on the far side of it. */
+    uint64_t from = 0;
+    if (cursor != 0)
+        from = newest_first ? cursor - 1 : cursor + 1;
+    pthread_mutex_lock(&srv->store_lock);
+    int rc = store_audit_each(srv->store, from, limit + 1u, newest_first, audit_page_add, &page,
+                              NULL);
+    pthread_mutex_unlock(&srv->store_lock);
+    if (page.nomem || rc != FV_OK) {
+        json_decref(page.entries);
+        if (page.nomem)
+            api_reply_error(out, 503, "out_of_memory", "the server ran out of memory; retry later");
+        else
+            api_reply_error(out, 500, "store_error", "reading the audit trail failed");
+        return;
+    }
+
+    json_t *next = json_null();
+    if (page.more) {
+        char text[API_CURSOR_TEXT_MAX];
+        api_cursor_format(newest_first, page.last_seq, text);
+        json_decref(next);
+        next = json_string(text);
+    }
+    out->status = 200;
+    out->body = json_pack("{s:o, s:o, s:I}", "entries", page.entries, "next_cursor", next,
+                          "count", (json_int_t)page.count);
+}

@@ -1,0 +1,354 @@
+/*
+ * test_policy_groups: monitoring groups are enforced end to end.
+ *
+ * The demo capture (hosts 10.1.0.11, .15, .23, .31, .42, .57, .64 in
+ * zone office) is ingested twice into fresh stores with the same
+ * pseudonym key: once with no groups (the baseline) and once with
+ *   - 10.1.0.11 in an exclude group (by subnet),
+ *   - 10.1.0.15 in an aggregate group (by MAC),
+ *   - 10.1.0.23 in a monitor group whose validity ended before the
+ *     capture (so it is excluded),
+ *   - 10.1.0.31 in a monitor group whose window (weekends) is closed
+ *     for the capture's traffic (a Monday), so it is aggregated.
+ * The test computes the four hosts' pseudonyms itself with the key it
+ * wrote, then checks the exports and the API counters of both stores.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <signal.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <sodium.h>
+
+#include "anonymize.h"
+#include "e2e_util.h"
+#include "fv_common.h"
+#include "testutil.h"
+
+#define GROUPS_NOW_S 1796083200ull  /* 2026-12-01T00:00:00Z, after the demo's traffic */
+
+enum { HOST_EXCLUDED = 0, HOST_AGGREGATED = 1, HOST_EXPIRED = 2, HOST_WINDOW = 3, HOSTS = 4 };
+static const uint8_t host_octets[HOSTS] = {11, 15, 23, 31};
+
+static const char *const per_host_classes[] = {"flows", "dns", "tls", "http",
+                                               "dhcp", "ssh", "alerts"};
+
+static const char zones_yaml[] = "zones:\n"
+                                 "  - name: office\n"
+                                 "    networks: [10.0.0.0/8]\n";
+
+static const char groups_yaml[] =
+    "groups:\n"
+    "  - name: excluded-host\n"
+    "    mode: exclude\n"
+    "    subnets: [10.1.0.11/32]\n"
+    "    legal_basis: consent\n"
+    "    approver: \"test\"\n"
+    "  - name: aggregated-by-mac\n"
+    "    mode: aggregate\n"
+    "    macs: [\"02:1a:c4:10:00:0f\"]\n"      /* demo MAC of 10.1.0.15 */
+    "    legal_basis: legitimate interest\n"
+    "    approver: \"test\"\n"
+    "  - name: expired\n"
+    "    mode: monitor\n"
+    "    subnets: [10.1.0.23/32]\n"
+    "    legal_basis: consent\n"
+    "    approver: \"test\"\n"
+    "    valid_until: 2026-06-30\n"
+    "  - name: weekend-only\n"
+    "    mode: monitor\n"
+    "    subnets: [10.1.0.31/32]\n"
+    "    legal_basis: works agreement\n"
+    "    approver: \"test\"\n"
+    "    window: weekends\n"
+    "windows:\n"
+    "  - name: weekends\n"
+    "    time_zone: UTC\n"
+    "    days: [sat, sun]\n"
+    "    hours: \"00:00-23:59\"\n";
+
+static void store_be64(uint8_t *out, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--) {
+        out[i] = (uint8_t)(v & 0xff);
+        v >>= 8;
+    }
+}
+
+/* Write DIR/pseudonym.key with a fixed key whose epoch starts at
+ * GROUPS_NOW_S (format: "FVKEY001" | epoch u64 BE | start_s u64 BE |
+ * key[32] | first 8 bytes of BLAKE2b-256 over the first 56 bytes). */
+static void write_key_file(const char *dir)
+{
+    uint8_t file[64];
+    memcpy(file, "FVKEY001", 8);
+    store_be64(file + 8, 1);
+    store_be64(file + 16, GROUPS_NOW_S);
+    for (size_t i = 0; i < 32; i++)
+        file[24 + i] = (uint8_t)(0x3c ^ (i * 11));
+    uint8_t digest[32];
+    assert_int_equal(crypto_generichash(digest, sizeof digest, file, 56, NULL, 0), 0);
+    memcpy(file + 56, digest, 8);
+
+    char path[4096];
+    e2e_path(path, dir, "pseudonym.key");
+    tu_write_file(path, file, sizeof file);
+}
+
+typedef struct groups_run {
+    char dir[4096];
+    char demo[4096];
+    char tokens[HOSTS][FV_ENDPOINT_TEXT_MAX];   /* pseudonym tokens of the four hosts */
+} groups_run;
+
+/* Compute the tokens of the four hosts with the key file in DIR/keys. */
+static void compute_tokens(groups_run *run)
+{
+    char keys[4096], path[4096], err[256];
+    e2e_path(keys, run->dir, "keys");
+    assert_int_equal(mkdir(keys, 0700), 0);
+    write_key_file(keys);
+    e2e_path(path, keys, "pseudonym.key");
+
+    anon_ctx *anon = NULL;
+    assert_int_equal(anon_open(path, 86400, GROUPS_NOW_S, &anon, err, sizeof err), FV_OK);
+    for (int i = 0; i < HOSTS; i++) {
+        const uint8_t addr[4] = {10, 1, 0, host_octets[i]};
+        fv_endpoint ep;
+        memset(&ep, 0, sizeof ep);
+        ep.kind = FV_EP_PSEUDO_IPV4;
+        anon_pseudonym(anon, ANON_TYPE_IPV4, addr, sizeof addr, ep.addr);
+        fv_endpoint_format(&ep, run->tokens[i]);
+    }
+    anon_close(&anon);
+}
+
+/* Ingest the demo into DIR/NAME with a policy of zones plus EXTRA_YAML. */
+static void ingest(const groups_run *run, const char *name, const char *extra_yaml, char db[4096])
+{
+    char policy[4096], policy_name[128], text[4096];
+    e2e_path(db, run->dir, name);
+    assert_int_equal(mkdir(db, 0700), 0);
+    write_key_file(db);
+
+    snprintf(policy_name, sizeof policy_name, "%s.yaml", name);
+    e2e_path(policy, run->dir, policy_name);
+    int n = snprintf(text, sizeof text, "version: 1\n%s%s", zones_yaml, extra_yaml);
+    assert_true(n > 0 && (size_t)n < sizeof text);
+    tu_write_file(policy, text, (size_t)n);
+
+    char now_text[32];
+    snprintf(now_text, sizeof now_text, "%llu", GROUPS_NOW_S);
+    const char *argv[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db,
+                          "--now", now_text, run->demo, NULL};
+    e2e_result res;
+    e2e_run(argv, run->dir, name, 300, &res);
+    if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
+        e2e_print_result("flowveil ingest", &res);
+        e2e_result_free(&res);
+        fail_msg("ingest into %s failed", name);
+    }
+    e2e_result_free(&res);
+}
+
+/* True if any string anywhere in VALUE equals TOKEN. */
+static bool json_mentions(const json_t *value, const char *token)
+{
+    if (json_is_string(value))
+        return strcmp(json_string_value(value), token) == 0;
+    if (json_is_object(value)) {
+        const char *key;
+        json_t *member;
+        json_object_foreach((json_t *)value, key, member) {
+            if (json_mentions(member, token))
+                return true;
+        }
+        return false;
+    }
+    if (json_is_array(value)) {
+        size_t i;
+        json_t *item;
+        json_array_foreach(value, i, item) {
+            if (json_mentions(item, token))
+                return true;
+        }
+    }
+    return false;
+}
+
+/* Number of records in RECORDS that mention TOKEN. */
+static size_t count_mentions(const json_t *records, const char *token)
+{
+    size_t n = 0, i;
+    json_t *rec;
+    json_array_foreach(records, i, rec) {
+        if (json_mentions(rec, token))
+            n++;
+    }
+    return n;
+}
+
+static uint64_t int_field(const json_t *obj, const char *key)
+{
+    const json_t *v = json_object_get(obj, key);
+    assert_true(json_is_integer(v));
+    return (uint64_t)json_integer_value(v);
+}
+
+/* Sum of FIELD over the aggregate records of bucket size BUCKET. */
+static uint64_t aggregate_sum(const json_t *aggregates, const char *bucket, const char *field)
+{
+    uint64_t sum = 0;
+    size_t i;
+    json_t *rec;
+    json_array_foreach(aggregates, i, rec) {
+        if (strcmp(json_string_value(json_object_get(rec, "bucket")), bucket) == 0)
+            sum += int_field(rec, field);
+    }
+    return sum;
+}
+
+/* Packets of the baseline's flow records that involve any of the hosts
+ * in MASK (bit i = host i). */
+static uint64_t packets_of_hosts(const groups_run *run, const json_t *flows, unsigned mask)
+{
+    uint64_t sum = 0;
+    size_t i;
+    json_t *rec;
+    json_array_foreach(flows, i, rec) {
+        bool involved = false;
+        for (int h = 0; h < HOSTS; h++) {
+            if ((mask & (1u << h)) != 0 && json_mentions(rec, run->tokens[h]))
+                involved = true;
+        }
+        if (involved)
+            sum += int_field(rec, "pkts_fwd") + int_field(rec, "pkts_rev");
+    }
+    return sum;
+}
+
+/* The "packets" capture counter of DB, read through /api/v1/counters. */
+static uint64_t api_packets(const groups_run *run, const char *db, const char *tag)
+{
+    uint16_t port = 0;
+    pid_t pid = e2e_serve_start(run->dir, db, tag, &port);
+    int status = 0;
+    size_t len = 0;
+    char *body = e2e_http_get(port, "/api/v1/counters", &status, &len);
+    kill(pid, SIGTERM);
+    e2e_result res;
+    e2e_wait(pid, run->dir, tag, 20, &res);
+    e2e_result_free(&res);
+
+    assert_non_null(body);
+    assert_int_equal(status, 200);
+    json_error_t jerr;
+    json_t *doc = json_loadb(body, len, 0, &jerr);
+    free(body);
+    assert_non_null(doc);
+    uint64_t packets = int_field(json_object_get(doc, "capture"), "packets");
+    json_decref(doc);
+    return packets;
+}
+
+static void test_policy_groups_enforced_end_to_end(void **state)
+{
+    (void)state;
+    groups_run run;
+    memset(&run, 0, sizeof run);
+    tu_make_temp_dir(run.dir, sizeof run.dir);
+
+    e2e_path(run.demo, run.dir, "demo.pcap");
+    const char *gen[] = {e2e_demogen(), "--output", run.demo, NULL};
+    e2e_result res;
+    e2e_run(gen, run.dir, "demogen", 120, &res);
+    if (!res.exited || res.status != 0) {
+        e2e_print_result("demo generator", &res);
+        fail();
+    }
+    e2e_result_free(&res);
+    compute_tokens(&run);
+
+    char base_db[4096], groups_db[4096];
+    ingest(&run, "baseline", "", base_db);
+    ingest(&run, "groups", groups_yaml, groups_db);
+
+    /* Per-host records: each of the four hosts has some in the baseline
+     * (or the checks below prove nothing) and none with the groups. */
+    json_t *base_flows = NULL;
+    for (size_t c = 0; c < sizeof per_host_classes / sizeof per_host_classes[0]; c++) {
+        json_t *base = e2e_export(run.dir, base_db, per_host_classes[c], GROUPS_NOW_S);
+        json_t *groups = e2e_export(run.dir, groups_db, per_host_classes[c], GROUPS_NOW_S);
+        for (int h = 0; h < HOSTS; h++) {
+            size_t in_groups = count_mentions(groups, run.tokens[h]);
+            if (in_groups != 0)
+                printf("class %s: %zu records of host 10.1.0.%u remain\n", per_host_classes[c],
+                       in_groups, host_octets[h]);
+            assert_int_equal(in_groups, 0);
+        }
+        if (strcmp(per_host_classes[c], "flows") == 0) {
+            for (int h = 0; h < HOSTS; h++)
+                assert_true(count_mentions(base, run.tokens[h]) > 0);
+            base_flows = json_incref(base);
+        }
+        json_decref(base);
+        json_decref(groups);
+    }
+    assert_non_null(base_flows);
+
+    /* Aggregates: no pseudonym at all, and the groups run counts exactly
+     * the baseline's packets minus those of the excluded and expired
+     * hosts, so the aggregated and window-closed hosts are counted. */
+    json_t *base_agg = e2e_export(run.dir, base_db, "aggregates", GROUPS_NOW_S);
+    json_t *groups_agg = e2e_export(run.dir, groups_db, "aggregates", GROUPS_NOW_S);
+    assert_true(json_array_size(base_agg) > 0);
+    assert_true(json_array_size(groups_agg) > 0);
+    for (int h = 0; h < HOSTS; h++) {
+        assert_int_equal(count_mentions(base_agg, run.tokens[h]), 0);
+        assert_int_equal(count_mentions(groups_agg, run.tokens[h]), 0);
+    }
+
+    unsigned gone = (1u << HOST_EXCLUDED) | (1u << HOST_EXPIRED);
+    unsigned kept = (1u << HOST_AGGREGATED) | (1u << HOST_WINDOW);
+    uint64_t gone_packets = packets_of_hosts(&run, base_flows, gone);
+    uint64_t kept_packets = packets_of_hosts(&run, base_flows, kept);
+    assert_true(gone_packets > 0);
+    assert_true(kept_packets > 0);
+    for (int b = 0; b < 2; b++) {
+        const char *bucket = b == 0 ? "hour" : "day";
+        uint64_t base_packets = aggregate_sum(base_agg, bucket, "packets");
+        uint64_t groups_packets = aggregate_sum(groups_agg, bucket, "packets");
+        printf("%s aggregates: baseline %llu packets, groups %llu, excluded hosts %llu\n",
+               bucket, (unsigned long long)base_packets, (unsigned long long)groups_packets,
+               (unsigned long long)gone_packets);
+        assert_int_equal(groups_packets, base_packets - gone_packets);
+    }
+
+    /* Capture counters: the excluded hosts' packets are counted nowhere. */
+    uint64_t base_counted = api_packets(&run, base_db, "serve-baseline");
+    uint64_t groups_counted = api_packets(&run, groups_db, "serve-groups");
+    assert_int_equal(groups_counted, base_counted - gone_packets);
+
+    json_decref(base_flows);
+    json_decref(base_agg);
+    json_decref(groups_agg);
+    tu_remove_tree(run.dir);
+}
+
+int main(void)
+{
+    if (sodium_init() < 0)
+        return 1;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_policy_groups_enforced_end_to_end),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,146 @@
+/*
+ * test_report_cli: `flowveil report processing` lists each group's legal
+ * basis and each class's retention, and `flowveil report transparency`
+ * counts the alerts of a demo ingest without any pseudonym or address.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "e2e_util.h"
+#include "testutil.h"
+
+#define DEMO_NOW_S 1767225600ull    /* 2026-01-01T00:00:00Z, as test_demo_alerts uses */
+
+static const char GROUP_POLICY[] =
+    "version: 1\n"
+    "zones:\n"
+    "  - name: office\n"
+    "    networks: [10.0.0.0/8]\n"
+    "groups:\n"
+    "  - name: works-council\n"
+    "    mode: exclude\n"
+    "    subnets: [10.9.0.0/16]\n"
+    "    legal_basis: works agreement\n"
+    "    approver: \"Works council, 2026-01-15\"\n"
+    "  - name: clients\n"
+    "    mode: monitor\n"
+    "    subnets: [10.1.0.0/16]\n"
+    "    legal_basis: legitimate interest\n"
+    "    approver: \"CISO\"\n"
+    "retention:\n"
+    "  flows: 30d\n"
+    "  dns: 7d\n";
+
+static void run_ok(const char *const argv[], const char *dir, const char *tag, e2e_result *res)
+{
+    e2e_run(argv, dir, tag, 300, res);
+    if (!res->exited || res->status != 0 || e2e_has_sanitizer_report(res->err)) {
+        e2e_print_result(tag, res);
+        e2e_result_free(res);
+        fail_msg("flowveil %s failed", tag);
+    }
+}
+
+static void test_processing_lists_basis_and_retention(void **state)
+{
+    (void)state;
+    char dir[4096], policy[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    e2e_path(policy, dir, "policy.yaml");
+    tu_write_file(policy, GROUP_POLICY, sizeof GROUP_POLICY - 1);
+
+    const char *md[] = {e2e_bin(), "report", "processing", "--policy", policy, NULL};
+    e2e_result res;
+    run_ok(md, dir, "report-processing-md", &res);
+    assert_non_null(strstr(res.out, "works agreement"));
+    assert_non_null(strstr(res.out, "legitimate interest"));
+    assert_non_null(strstr(res.out, "| flows | yes | 30 days |"));
+    assert_non_null(strstr(res.out, "| dns | yes | 7 days |"));
+    assert_non_null(strstr(res.out, "not set in the policy"));
+    e2e_result_free(&res);
+
+    const char *html[] = {e2e_bin(), "report", "processing", "--policy", policy,
+                          "--format", "html", NULL};
+    run_ok(html, dir, "report-processing-html", &res);
+    assert_non_null(strstr(res.out, "<td>works agreement</td>"));
+    assert_non_null(strstr(res.out, "href=\"report.css\""));
+    assert_null(strstr(res.out, "<style"));
+    e2e_result_free(&res);
+    tu_remove_tree(dir);
+}
+
+static void test_transparency_counts_demo_alerts(void **state)
+{
+    (void)state;
+    char dir[4096], demo[4096], db[4096], policy[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    e2e_path(demo, dir, "demo.pcap");
+    e2e_path(db, dir, "db");
+    snprintf(policy, sizeof policy, "%s/policy/example-policy.yaml", e2e_source_dir());
+
+    e2e_result res;
+    const char *gen[] = {e2e_demogen(), "--output", demo, NULL};
+    run_ok(gen, dir, "demogen", &res);
+    e2e_result_free(&res);
+    char now_text[32];
+    snprintf(now_text, sizeof now_text, "%llu", DEMO_NOW_S);
+    const char *ingest[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db,
+                            "--now", now_text, demo, NULL};
+    run_ok(ingest, dir, "ingest", &res);
+    e2e_result_free(&res);
+
+    json_t *alerts = e2e_export(dir, db, "alerts", DEMO_NOW_S);
+    size_t alert_count = json_array_size(alerts);
+    assert_true(alert_count > 0);
+
+    char period[64], expected[96];
+    snprintf(period, sizeof period, "1..%llu", 253402300799ull);  /* every traffic time */
+    const char *report[] = {e2e_bin(), "report", "transparency", "--policy", policy, "--db", db,
+                            "--period", period, "--now", now_text, NULL};
+    run_ok(report, dir, "report-transparency", &res);
+    snprintf(expected, sizeof expected, "| alerts raised | %zu |", alert_count);
+    if (strstr(res.out, expected) == NULL) {
+        printf("report:\n%s\n", res.out);
+        fail_msg("the notice does not count %zu alerts", alert_count);
+    }
+
+    /* No host identifier of any alert may appear in the notice. */
+    size_t i;
+    json_t *a;
+    json_array_foreach(alerts, i, a) {
+        const char *host = json_string_value(json_object_get(json_object_get(a, "host"), "id"));
+        if (host == NULL)
+            host = json_string_value(json_object_get(a, "host"));
+        if (host != NULL && host[0] != '\0')
+            assert_null(strstr(res.out, host));
+    }
+    assert_null(strstr(res.out, "10.1."));
+    assert_null(strstr(res.out, "192.168."));
+    e2e_result_free(&res);
+
+    /* A period before every alert counts none. */
+    const char *early[] = {e2e_bin(), "report", "transparency", "--policy", policy, "--db", db,
+                           "--period", "1..2", "--now", now_text, NULL};
+    run_ok(early, dir, "report-transparency-early", &res);
+    assert_non_null(strstr(res.out, "| alerts raised | 0 |"));
+    e2e_result_free(&res);
+    json_decref(alerts);
+    tu_remove_tree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_processing_lists_basis_and_retention),
+        cmocka_unit_test(test_transparency_counts_demo_alerts),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
