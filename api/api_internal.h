@@ -109,4 +109,9 @@ bool api_audit_request(api_server *srv, struct MHD_Connection *conn, const char 
  * desc), like the record routes. */
 void api_route_audit(api_server *srv, struct MHD_Connection *conn, api_reply *out);
 
+/* Answer /api/v1/audit/verify: walk the whole hash chain with
+ * store_audit_verify and report ok, checked, first_seq, head_seq,
+ * head_hash, broken_seq and reason. Takes no parameters. */
+void api_route_audit_verify(api_server *srv, struct MHD_Connection *conn, api_reply *out);
+
 #endif /* FV_API_INTERNAL_H */

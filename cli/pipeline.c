@@ -159,7 +159,7 @@ static void store_record(fv_pipeline *p, fv_class cls, const void *rec)
 
 /*
  * Count flow R into the aggregates. The internal side is the source when
- * it is internal, else the destination; a flow between two external
+ * it is internal, else the destination. A flow between two external
  * addresses has no internal host and is not counted.
  */
 static void count_aggregate(fv_pipeline *p, const fv_flow_record *r)
@@ -172,7 +172,11 @@ static void count_aggregate(fv_pipeline *p, const fv_flow_record *r)
         return;
 
     const fv_endpoint *host = src_internal ? &r->src : &r->dst;
-    const fv_endpoint *peer = src_internal ? (dst_internal ? NULL : &r->dst) : &r->src;
+    const fv_endpoint *peer = NULL;    /* stays NULL for internal-to-internal flows */
+    if (!src_internal)
+        peer = &r->src;
+    else if (!dst_internal)
+        peer = &r->dst;
     fv_aggregate_flow a = {
         .first_us = r->first_us,
         .last_us = r->last_us,

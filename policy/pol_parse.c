@@ -205,7 +205,10 @@ static int pol_get_uint(pol_parser *p, yaml_node_t *node, const char *where, uin
     pol_quote(node, q);
 
     uint64_t v = 0;
-    bool ok = pol_is_plain(node) && text[0] != '\0' && strlen(text) <= 20;
+    /* Decimal digits only, and no leading zero ("01" would read as octal
+     * to some readers). */
+    bool ok = pol_is_plain(node) && text[0] != '\0' && strlen(text) <= 20 &&
+              !(text[0] == '0' && text[1] != '\0');
     for (const char *c = text; ok && *c != '\0'; c++) {
         if (*c < '0' || *c > '9' || v > (UINT64_MAX - (uint64_t)(*c - '0')) / 10)
             ok = false;
@@ -238,7 +241,7 @@ static int pol_get_double(pol_parser *p, yaml_node_t *node, const char *where, d
     errno = 0;
     double v = text[0] == '\0' ? 0.0 : strtod(text, &end);
     if (!pol_is_plain(node) || text[0] == '\0' || end == NULL || *end != '\0' || errno != 0 ||
-        !isfinite(v))
+        !isfinite(v) || strspn(text, "0123456789.-+eE") != strlen(text))
         return pol_fail(p, node->start_mark,
                         "%s must be a decimal number (%s); write it like 0.2 or 20, without quotes",
                         where, q);
@@ -446,10 +449,10 @@ static int pol_get_net(pol_parser *p, yaml_node_t *node, const char *where, pol_
         size_t digits = 0;
         for (; *c >= '0' && *c <= '9' && digits < 4; c++, digits++)
             v = v * 10 + (unsigned)(*c - '0');
-        if (digits == 0 || *c != '\0')
+        if (digits == 0 || *c != '\0' || (digits > 1 && slash[1] == '0'))
             return pol_fail(p, node->start_mark,
                             "%s has an invalid prefix length (%s); write a number from 0 to %u"
-                            " after the slash",
+                            " after the slash, without leading zeros",
                             where, q, max_len);
         if (v > max_len)
             return pol_fail(p, node->start_mark,
@@ -458,6 +461,16 @@ static int pol_get_net(pol_parser *p, yaml_node_t *node, const char *where, pol_
                             where, max_len, q, max_len);
         prefix_len = v;
     }
+
+    /* An IPv4-mapped IPv6 network (::ffff:0:0/96) names IPv4 hosts that
+     * the IPv4 rules already cover, so a second rule for them would be
+     * ambiguous. */
+    static const uint8_t v4mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (family == 6 && prefix_len >= 96 && memcmp(bytes, v4mapped, sizeof v4mapped) == 0)
+        return pol_fail(p, node->start_mark,
+                        "%s is an IPv4-mapped IPv6 network (%s); write the IPv4 network instead,"
+                        " such as %u.%u.%u.%u/%u",
+                        where, q, bytes[12], bytes[13], bytes[14], bytes[15], prefix_len - 96);
 
     pol_net_set(net, family, bytes, prefix_len);
 
@@ -1055,6 +1068,75 @@ static int pol_parse_root(pol_parser *p, yaml_node_t *root)
 }
 
 /* Report a libyaml loader error with its position and problem text. */
+static int pol_fail_yaml(pol_parser *p, const yaml_parser_t *parser);
+
+/* Deepest nesting of mappings and sequences a policy may use; the
+ * documented format needs four levels. */
+#define POL_MAX_DEPTH 16
+
+/*
+ * Walk the events of TEXT and reject nesting deeper than POL_MAX_DEPTH
+ * and explicit tags ("!!str", "!foo"), which the format never uses and
+ * which would change how a value reads. Stops at the first problem.
+ */
+static int pol_prescan(pol_parser *p, const char *text, size_t len)
+{
+    yaml_parser_t scan;
+    yaml_event_t event;
+    int depth = 0, rc = FV_OK;
+    bool done = false;
+
+    if (!yaml_parser_initialize(&scan))
+        return FV_ERR_NOMEM;
+    yaml_parser_set_input_string(&scan, (const unsigned char *)text, len);
+    while (!done && rc == FV_OK) {
+        if (!yaml_parser_parse(&scan, &event)) {
+            rc = pol_fail_yaml(p, &scan);
+            break;
+        }
+        const unsigned char *tag = NULL;
+        bool implicit = true;
+        switch (event.type) {
+        case YAML_SEQUENCE_START_EVENT:
+            tag = event.data.sequence_start.tag;
+            implicit = event.data.sequence_start.implicit;
+            depth++;
+            break;
+        case YAML_MAPPING_START_EVENT:
+            tag = event.data.mapping_start.tag;
+            implicit = event.data.mapping_start.implicit;
+            depth++;
+            break;
+        case YAML_SEQUENCE_END_EVENT:
+        case YAML_MAPPING_END_EVENT:
+            depth--;
+            break;
+        case YAML_SCALAR_EVENT:
+            tag = event.data.scalar.tag;
+            implicit = event.data.scalar.plain_implicit || event.data.scalar.quoted_implicit;
+            break;
+        case YAML_STREAM_END_EVENT:
+            done = true;
+            break;
+        default:
+            break;
+        }
+        if (depth > POL_MAX_DEPTH)
+            rc = pol_fail(p, event.start_mark,
+                          "nesting deeper than %d levels; the policy format needs at most four,"
+                          " so check the brackets and indentation here",
+                          POL_MAX_DEPTH);
+        else if (tag != NULL && !implicit)
+            rc = pol_fail(p, event.start_mark,
+                          "explicit YAML tag '%.40s'; policies use plain values, so remove the"
+                          " tag",
+                          (const char *)tag);
+        yaml_event_delete(&event);
+    }
+    yaml_parser_delete(&scan);
+    return rc;
+}
+
 static int pol_fail_yaml(pol_parser *p, const yaml_parser_t *parser)
 {
     if (parser->error == YAML_MEMORY_ERROR) {
@@ -1123,6 +1205,13 @@ int pol_load_buffer(const char *name, const char *text, size_t len, pol_policy *
     parser_ready = true;
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
 
+    /* Check nesting depth and tags with the event parser first: libyaml's
+     * document loader takes time quadratic in the nesting depth, so a
+     * deeply nested file must be rejected before it is loaded. */
+    rc = pol_prescan(&p, text, len);
+    if (rc != FV_OK)
+        goto out;
+
     /* Load the first document. */
     if (!yaml_parser_load(&parser, &doc)) {
         rc = pol_fail_yaml(&p, &parser);
@@ -1184,12 +1273,22 @@ int pol_load(const char *path, pol_policy **out, char *err, size_t err_len)
     int fd = -1;
     int rc;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO must not hang the open; only regular files pass. */
+    fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         if (err != NULL && err_len > 0)
             snprintf(err, err_len, "%s: cannot open the policy: %s; check the path and its"
                      " permissions",
                      path, strerror(errno));
+        rc = FV_ERR_IO;
+        goto out;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        if (err != NULL && err_len > 0)
+            snprintf(err, err_len, "%s: the policy is not a regular file; name the YAML policy"
+                     " file itself",
+                     path);
         rc = FV_ERR_IO;
         goto out;
     }

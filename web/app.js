@@ -16,7 +16,7 @@ const CHART_PAGE_SIZE = 1000;
 const CHART_MAX_PAGES = 4;
 
 const CLASS_LABELS = {flows: 'Flows', dns: 'DNS', tls: 'TLS', http: 'HTTP', alerts: 'Alerts',
-  dhcp: 'DHCP', ssh: 'SSH'};
+  dhcp: 'DHCP', ssh: 'SSH', aggregates: 'Aggregates'};
 const PROTOCOLS = {1: 'ICMP', 6: 'TCP', 17: 'UDP', 58: 'ICMPv6', 132: 'SCTP'};
 const TLS_VERSIONS = {0x0300: 'SSL 3.0', 0x0301: 'TLS 1.0', 0x0302: 'TLS 1.1', 0x0303: 'TLS 1.2', 0x0304: 'TLS 1.3'};
 
@@ -249,6 +249,18 @@ const COLUMNS = {
     {label: 'HASSH', cell: (r) => el('span', {class: 'mono', text: r.hassh || '—'})},
     {label: 'HASSH server', cell: (r) => el('span', {class: 'mono', text: r.hassh_server || '—'})},
   ],
+  // Per-zone counts: no host identifier at all, only the zone label.
+  aggregates: [
+    {label: 'Bucket start', cell: (r) => timeCell(r.bucket_start)},
+    {label: 'Bucket', cell: (r) => r.bucket || '—'},
+    {label: 'Zone', cell: (r) => r.zone || '—'},
+    {label: 'Protocol', cell: (r) => protoName(r.proto)},
+    {label: 'Peer', cell: (r) => el('span', {class: 'mono', text: r.peer ? (r.dport ? `${r.peer} port ${r.dport}` : r.peer) : (r.dport ? `internal, port ${r.dport}` : 'internal')})},
+    {label: 'Flows', numeric: true, cell: (r) => formatCount(r.flows)},
+    {label: 'Hosts', numeric: true, cell: (r) => (r.hosts_capped ? `≥ ${formatCount(r.hosts)}` : formatCount(r.hosts))},
+    {label: 'Bytes out', numeric: true, cell: (r) => formatBytes(r.bytes_out)},
+    {label: 'Bytes in', numeric: true, cell: (r) => formatBytes(r.bytes_in)},
+  ],
   alerts: [
     // The traffic time, not when the alert was raised: a replayed capture
     // raises its alerts long after the activity.
@@ -281,6 +293,7 @@ const EMPTY_TEXT = {
   alerts: 'No alerts yet.',
   dhcp: 'No DHCP records stored yet.',
   ssh: 'No SSH records stored yet.',
+  aggregates: 'No aggregates stored yet. A bucket is stored 35 minutes of traffic after its end, or when an ingest or capture run ends.',
 };
 
 // Paging state per class: the cursors of the pages before the current
@@ -626,6 +639,7 @@ const ROUTES = {
   http: (token) => renderRecords(token, 'http'),
   dhcp: (token) => renderRecords(token, 'dhcp'),
   ssh: (token) => renderRecords(token, 'ssh'),
+  aggregates: (token) => renderRecords(token, 'aggregates'),
   retention: renderRetention,
   compliance: renderCompliance,
 };

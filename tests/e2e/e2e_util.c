@@ -343,7 +343,14 @@ char *e2e_http_get(uint16_t port, const char *path, int *status, size_t *body_le
 
 pid_t e2e_serve_start(const char *work_dir, const char *db, const char *tag, uint16_t *port)
 {
-    const char *argv[] = {e2e_bin(), "serve", "--db", db, "--listen", "127.0.0.1:0", NULL};
+    return e2e_serve_start_policy(work_dir, db, NULL, tag, port);
+}
+
+pid_t e2e_serve_start_policy(const char *work_dir, const char *db, const char *policy,
+                             const char *tag, uint16_t *port)
+{
+    const char *argv[] = {e2e_bin(), "serve", "--db", db, "--listen", "127.0.0.1:0",
+                          policy != NULL ? "--policy" : NULL, policy, NULL};
     pid_t pid = e2e_spawn(argv, work_dir, tag);
 
     char out_path[4096], name[256];

@@ -95,6 +95,10 @@ char *e2e_http_get(uint16_t port, const char *path, int *status, size_t *body_le
  */
 pid_t e2e_serve_start(const char *work_dir, const char *db, const char *tag, uint16_t *port);
 
+/* The same with `--policy POLICY` added; POLICY NULL leaves it out. */
+pid_t e2e_serve_start_policy(const char *work_dir, const char *db, const char *policy,
+                             const char *tag, uint16_t *port);
+
 /* Build "DIR/NAME" into OUT (4096 bytes). Aborts the test on overflow. */
 void e2e_path(char out[4096], const char *dir, const char *name);
 

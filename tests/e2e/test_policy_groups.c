@@ -316,26 +316,26 @@ static void test_policy_groups_enforced_end_to_end(void **state)
         assert_int_equal(count_mentions(groups_agg, run.tokens[h]), 0);
     }
 
-    unsigned gone = (1u << HOST_EXCLUDED) | (1u << HOST_EXPIRED);
-    unsigned kept = (1u << HOST_AGGREGATED) | (1u << HOST_WINDOW);
-    uint64_t gone_packets = packets_of_hosts(&run, base_flows, gone);
-    uint64_t kept_packets = packets_of_hosts(&run, base_flows, kept);
-    assert_true(gone_packets > 0);
-    assert_true(kept_packets > 0);
+    unsigned removed_mask = (1u << HOST_EXCLUDED) | (1u << HOST_EXPIRED);
+    unsigned counted_mask = (1u << HOST_AGGREGATED) | (1u << HOST_WINDOW);
+    uint64_t removed_packets = packets_of_hosts(&run, base_flows, removed_mask);
+    uint64_t counted_packets = packets_of_hosts(&run, base_flows, counted_mask);
+    assert_true(removed_packets > 0);
+    assert_true(counted_packets > 0);
     for (int b = 0; b < 2; b++) {
         const char *bucket = b == 0 ? "hour" : "day";
         uint64_t base_packets = aggregate_sum(base_agg, bucket, "packets");
         uint64_t groups_packets = aggregate_sum(groups_agg, bucket, "packets");
         printf("%s aggregates: baseline %llu packets, groups %llu, excluded hosts %llu\n",
                bucket, (unsigned long long)base_packets, (unsigned long long)groups_packets,
-               (unsigned long long)gone_packets);
-        assert_int_equal(groups_packets, base_packets - gone_packets);
+               (unsigned long long)removed_packets);
+        assert_int_equal(groups_packets, base_packets - removed_packets);
     }
 
     /* Capture counters: the excluded hosts' packets are counted nowhere. */
     uint64_t base_counted = api_packets(&run, base_db, "serve-baseline");
     uint64_t groups_counted = api_packets(&run, groups_db, "serve-groups");
-    assert_int_equal(groups_counted, base_counted - gone_packets);
+    assert_int_equal(groups_counted, base_counted - removed_packets);
 
     json_decref(base_flows);
     json_decref(base_agg);

@@ -721,6 +721,54 @@ static void test_counters_route_reports_capture(void **state)
     json_decref(get_json(fx, "/api/v1/counters?limit=5", 400));
 }
 
+/* The verify route walks the chain as it stands before its own entry is
+ * appended: its head is the entry of the request just before it, which a
+ * later /api/v1/audit page shows with the same hash. */
+static void test_audit_verify_reports_intact_chain_and_head(void **state)
+{
+    fixture *fx = *state;
+
+    json_decref(get_json(fx, "/api/v1/health", 200));
+    json_decref(get_json(fx, "/api/v1/flows?limit=3", 200));
+
+    json_t *verify = get_json(fx, "/api/v1/audit/verify", 200);
+    assert_true(json_is_true(json_object_get(verify, "ok")));
+    /* Two entries so far: health and flows. */
+    assert_int_equal(json_int_at(verify, "checked"), 2);
+    assert_int_equal(json_int_at(verify, "first_seq"), 1);
+    assert_int_equal(json_int_at(verify, "head_seq"), 2);
+    assert_true(json_is_null(json_object_get(verify, "broken_seq")));
+    assert_true(json_is_null(json_object_get(verify, "reason")));
+    const char *head_hash = json_string_value(json_object_get(verify, "head_hash"));
+    assert_non_null(head_hash);
+    assert_int_equal(strlen(head_hash), 64);
+
+    /* Newest first: the verify request (seq 3), then flows (seq 2). */
+    json_t *page = get_json(fx, "/api/v1/audit?limit=2", 200);
+    json_t *entries = json_object_get(page, "entries");
+    assert_int_equal(json_array_size(entries), 2);
+    json_t *verify_entry = json_array_get(entries, 0);
+    json_t *flows_entry = json_array_get(entries, 1);
+    assert_string_equal(json_string_value(json_object_get(verify_entry, "object")),
+                        "/api/v1/audit/verify");
+    assert_int_equal(json_int_at(flows_entry, "seq"), 2);
+    assert_string_equal(json_string_value(json_object_get(flows_entry, "hash")), head_hash);
+    json_decref(page);
+    json_decref(verify);
+
+    /* A second walk covers the two entries added since. */
+    verify = get_json(fx, "/api/v1/audit/verify", 200);
+    assert_true(json_is_true(json_object_get(verify, "ok")));
+    assert_int_equal(json_int_at(verify, "checked"), 4);
+    assert_string_not_equal(json_string_value(json_object_get(verify, "head_hash")), head_hash);
+    json_decref(verify);
+
+    /* It takes no parameters. */
+    json_t *bad = get_json(fx, "/api/v1/audit/verify?limit=5", 400);
+    assert_string_equal(json_string_value(json_object_get(bad, "error")), "invalid_parameter");
+    json_decref(bad);
+}
+
 static void test_unknown_api_path_404(void **state)
 {
     fixture *fx = *state;
@@ -940,6 +988,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bad_parameters_rejected, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_verify_reports_intact_chain_and_head,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_api_path_404, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_post_rejected_405, fixture_setup, fixture_teardown),

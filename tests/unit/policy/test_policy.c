@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cmocka.h>
 
@@ -382,6 +383,61 @@ static void test_summary_without_zones(void **state)
     pol_destroy(&pol);
 }
 
+static void test_reject_deep_nesting_early(void **state)
+{
+    (void)state;
+    /* 40 nested flow sequences on line 2: rejected by depth before
+     * libyaml's loader, whose cost grows with the square of the depth. */
+    char text[256] = "version: 1\nzones: ";
+    size_t n = strlen(text);
+    for (int i = 0; i < 40; i++)
+        text[n++] = '[';
+    for (int i = 0; i < 40; i++)
+        text[n++] = ']';
+    text[n++] = '\n';
+    text[n] = '\0';
+    expect_reject(text, 2, "nesting deeper than");
+}
+
+static void test_reject_explicit_tags(void **state)
+{
+    (void)state;
+    expect_reject("version: !!str 1\nzones: []\n", 1, "tag:yaml.org,2002:str");
+    expect_reject("version: 1\nzones: !foo []\n", 2, "!foo");
+}
+
+static void test_reject_non_decimal_numbers(void **state)
+{
+    (void)state;
+    expect_reject("version: 01\nzones: []\n", 1, "01");
+    expect_reject("version: 1\nzones: []\ndetect:\n  exfil:\n    ratio: 0x20\n", 5, "0x20");
+    expect_reject("version: 1\nzones:\n  - name: office\n    networks: [10.0.0.0/08]\n", 4,
+                  "10.0.0.0/08");
+}
+
+static void test_reject_ipv4_mapped_network(void **state)
+{
+    (void)state;
+    expect_reject("version: 1\nzones:\n  - name: office\n    networks: [\"::ffff:10.0.0.0/104\"]\n",
+                  4, "10.0.0.0/8");
+}
+
+static void test_load_fifo_rejected_without_blocking(void **state)
+{
+    (void)state;
+    char dir[512], path[600], err[ERR_MAX] = "";
+    pol_policy *pol = NULL;
+
+    tu_make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/policy.yaml", dir);
+    assert_int_equal(mkfifo(path, 0600), 0);
+    /* Without O_NONBLOCK this open would wait for a writer forever. */
+    assert_int_equal(pol_load(path, &pol, err, sizeof err), FV_ERR_IO);
+    assert_null(pol);
+    assert_non_null(strstr(err, "not a regular file"));
+    tu_remove_tree(dir);
+}
+
 static void test_load_missing_file_is_io_error(void **state)
 {
     (void)state;
@@ -667,6 +723,11 @@ int main(void)
         cmocka_unit_test(test_summary_lists_zones_and_limits),
         cmocka_unit_test(test_summary_without_zones),
         cmocka_unit_test(test_load_missing_file_is_io_error),
+        cmocka_unit_test(test_reject_deep_nesting_early),
+        cmocka_unit_test(test_reject_explicit_tags),
+        cmocka_unit_test(test_reject_non_decimal_numbers),
+        cmocka_unit_test(test_reject_ipv4_mapped_network),
+        cmocka_unit_test(test_load_fifo_rejected_without_blocking),
         cmocka_unit_test(test_load_file_error_names_path_and_line),
         cmocka_unit_test(test_reject_yaml_syntax_error),
         cmocka_unit_test(test_reject_unknown_top_level_key),
