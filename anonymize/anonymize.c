@@ -24,6 +24,7 @@
  * torn write would fail the check on the next start.
  */
 #include "anonymize.h"
+#include "anon_cache.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -65,6 +66,11 @@ struct anon_ctx {
     uint64_t start_s;
     unsigned char *key;
     bool failed;
+    /* Called with every pseudonym computed (anon_set_observer), or NULL. */
+    anon_observer_fn observer;
+    void *observer_ctx;
+    bool readonly;      /* opened by anon_open_readonly: never rotates */
+    anon_cache cache;   /* per-epoch pseudonyms (anon_cache.h) */
 };
 
 /* The decoded key file; key is secret and wiped by the caller. */
@@ -419,6 +425,7 @@ void anon_close(anon_ctx **ctx)
     if (ctx == NULL || *ctx == NULL)
         return;
     anon_ctx *c = *ctx;
+    anon_cache_free(&c->cache);
     anon_key_free(c->key);
     if (c->fd >= 0)
         close(c->fd);
@@ -437,7 +444,7 @@ int anon_rotate(anon_ctx *ctx, uint64_t now_s)
 {
     if (ctx == NULL)
         return FV_ERR_INVALID;
-    if (ctx->failed)
+    if (ctx->failed || ctx->readonly)
         return FV_ERR_STATE;
 
     unsigned char buf[ANON_FILE_BYTES];
@@ -476,6 +483,8 @@ int anon_rotate(anon_ctx *ctx, uint64_t now_s)
     ctx->key = new_key;
     new_key = NULL;
     anon_key_free(old_key);
+    /* Cached pseudonyms belong to the old key: none may outlive it. */
+    anon_cache_reset(&ctx->cache);
     ctx->epoch_id = rec.epoch_id;
     ctx->start_s = rec.start_s;
     rc = FV_OK;
@@ -492,8 +501,9 @@ int anon_maybe_rotate(anon_ctx *ctx, uint64_t now_s)
     if (ctx == NULL)
         return -FV_ERR_INVALID;
 
-    /* A clock set back before start_s never triggers a rotation. */
-    if (now_s < ctx->start_s || now_s - ctx->start_s < ctx->rotation_s)
+    /* A clock set back before start_s never triggers a rotation. A
+     * read-only context keeps the epoch of the file it read. */
+    if (ctx->readonly || now_s < ctx->start_s || now_s - ctx->start_s < ctx->rotation_s)
         return 0;
     int rc = anon_rotate(ctx, now_s);
     return rc == FV_OK ? 1 : -rc;
@@ -505,6 +515,9 @@ void anon_pseudonym(anon_ctx *ctx, anon_type type, const uint8_t *id, size_t len
     crypto_generichash_state st;
     unsigned char tag = (unsigned char)type;
 
+    if (anon_cache_get(&ctx->cache, type, id, len, out))
+        goto observe;
+
     crypto_generichash_init(&st, ctx->key, ANON_KEY_BYTES, FV_PSEUDONYM_BYTES);
     crypto_generichash_update(&st, &tag, 1);
     if (len > 0)
@@ -513,6 +526,87 @@ void anon_pseudonym(anon_ctx *ctx, anon_type type, const uint8_t *id, size_t len
 
     /* The state holds the key block. */
     sodium_memzero(&st, sizeof st);
+    anon_cache_put(&ctx->cache, type, id, len, out);
+
+observe:
+    if (ctx->observer != NULL)
+        ctx->observer(ctx->observer_ctx, type, id, len, out);
+}
+
+/* Subkey id and crypto_kdf contexts of the prefix-preserving PRF. Stored
+ * addresses depend on them: never change them. */
+#define ANON_PFX_SUBKEY_ID 1
+#define ANON_PFX_CONTEXT_V4 "fvpfxpv4"
+#define ANON_PFX_CONTEXT_V6 "fvpfxpv6"
+#define ANON_PFX_PRF_BYTES 16   /* crypto_generichash_BYTES_MIN */
+
+_Static_assert(ANON_KEY_BYTES == crypto_kdf_KEYBYTES, "the epoch key is the crypto_kdf master key");
+
+int anon_prefix_preserving(anon_ctx *ctx, int family, const uint8_t in[16], uint8_t out[16])
+{
+    if (ctx == NULL || (family != 4 && family != 6))
+        return FV_ERR_INVALID;
+
+    size_t addr_len = family == 4 ? 4 : 16;
+    unsigned bits = (unsigned)addr_len * 8;
+    unsigned char subkey[crypto_generichash_KEYBYTES];
+    /* message = u8 bit index || the address bytes with bits from the
+     * index on cleared; the index tells apart prefixes that pad alike. */
+    unsigned char msg[1 + 16];
+    unsigned char prf[ANON_PFX_PRF_BYTES];
+    uint8_t result[16] = {0};
+    int rc = FV_OK;
+
+    if (crypto_kdf_derive_from_key(subkey, sizeof subkey, ANON_PFX_SUBKEY_ID,
+                                   family == 4 ? ANON_PFX_CONTEXT_V4 : ANON_PFX_CONTEXT_V6,
+                                   ctx->key) != 0) {
+        rc = FV_ERR_CRYPTO;
+        goto out;
+    }
+
+    memset(msg, 0, sizeof msg);
+    for (unsigned i = 0; i < bits; i++) {
+        unsigned byte = i / 8;
+        unsigned char mask = (unsigned char)(0x80u >> (i % 8));
+
+        /* msg + 1 holds input bits 0..i-1 here: bit i-1 was copied in
+         * the previous round, and every later bit is still zero. */
+        msg[0] = (unsigned char)i;
+        crypto_generichash(prf, sizeof prf, msg, 1 + addr_len, subkey, sizeof subkey);
+
+        unsigned char in_bit = in[byte] & mask;
+        unsigned char flip = (prf[0] & 1u) != 0 ? mask : 0;
+        result[byte] |= (unsigned char)(in_bit ^ flip);
+        msg[1 + byte] |= in_bit;
+    }
+    memcpy(out, result, 16);
+
+out:
+    sodium_memzero(subkey, sizeof subkey);
+    sodium_memzero(msg, sizeof msg);
+    sodium_memzero(prf, sizeof prf);
+    sodium_memzero(result, sizeof result);
+    return rc;
+}
+
+int anon_truncate(int family, const uint8_t in[16], unsigned prefix_len, uint8_t out[16])
+{
+    if ((family != 4 && family != 6) || prefix_len > (family == 4 ? 32u : 128u))
+        return FV_ERR_INVALID;
+
+    size_t addr_len = family == 4 ? 4 : 16;
+    uint8_t result[16] = {0};
+    for (size_t byte = 0; byte < addr_len; byte++) {
+        unsigned first_bit = (unsigned)byte * 8;
+        if (prefix_len >= first_bit + 8) {
+            result[byte] = in[byte];
+        } else if (prefix_len > first_bit) {
+            unsigned keep = prefix_len - first_bit;
+            result[byte] = (uint8_t)(in[byte] & (0xffu << (8 - keep)));
+        }
+    }
+    memcpy(out, result, 16);
+    return FV_OK;
 }
 
 void anon_epoch(const anon_ctx *ctx, anon_epoch_info *out)
@@ -555,4 +649,89 @@ int anon_key_file_info(const char *key_path, uint64_t rotation_s, anon_epoch_inf
     }
     sodium_memzero(&rec, sizeof rec);
     return rc;
+}
+
+void anon_set_observer(anon_ctx *ctx, anon_observer_fn fn, void *fn_ctx)
+{
+    if (ctx == NULL)
+        return;
+    ctx->observer = fn;
+    ctx->observer_ctx = fn_ctx;
+}
+
+int anon_open_readonly(const char *key_path, anon_ctx **out, char *err, size_t err_len)
+{
+    anon_key_record rec;
+    anon_ctx *ctx = NULL;
+    int fd = -1;
+    int rc;
+
+    memset(&rec, 0, sizeof rec);
+    if (out != NULL)
+        *out = NULL;
+    if (key_path == NULL || out == NULL) {
+        anon_msg(err, err_len, "anonymize: a key path is required");
+        return FV_ERR_INVALID;
+    }
+    if (sodium_init() < 0) {
+        anon_msg(err, err_len, "anonymize: libsodium failed to initialize");
+        return FV_ERR_CRYPTO;
+    }
+
+    fd = open(key_path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        anon_msg(err, err_len, "%s: cannot open the key file: %s%s", key_path,
+                 e == ELOOP ? "it is a symbolic link" : strerror(e),
+                 e == ENOENT ? "; no capture or ingest has used this store yet" : "");
+        if (e == ENOENT)
+            return FV_ERR_NOT_FOUND;
+        return e == EACCES ? FV_ERR_PERMISSION : FV_ERR_IO;
+    }
+    rc = anon_read_key_file(fd, key_path, &rec, err, err_len);
+    if (rc != FV_OK)
+        goto out;
+
+    ctx = calloc(1, sizeof *ctx);
+    if (ctx == NULL) {
+        rc = FV_ERR_NOMEM;
+        goto out;
+    }
+    ctx->fd = -1;
+    ctx->readonly = true;
+    ctx->path = strdup(key_path);
+    ctx->key = anon_key_alloc();
+    if (ctx->path == NULL || ctx->key == NULL) {
+        rc = FV_ERR_NOMEM;
+        goto out;
+    }
+    memcpy(ctx->key, rec.key, ANON_KEY_BYTES);
+    ctx->epoch_id = rec.epoch_id;
+    ctx->start_s = rec.start_s;
+    *out = ctx;
+    ctx = NULL;
+
+out:
+    sodium_memzero(&rec, sizeof rec);
+    if (fd >= 0)
+        close(fd);
+    anon_close(&ctx);
+    return rc;
+}
+
+void anon_set_cache(anon_ctx *ctx, bool enabled)
+{
+    if (ctx == NULL)
+        return;
+    if (!enabled)
+        anon_cache_free(&ctx->cache);
+    ctx->cache.disabled = !enabled;
+    ctx->cache.hits = 0;
+    ctx->cache.misses = 0;
+}
+
+void anon_cache_stats(const anon_ctx *ctx, anon_cache_info *out)
+{
+    out->hits = ctx != NULL ? ctx->cache.hits : 0;
+    out->misses = ctx != NULL ? ctx->cache.misses : 0;
 }

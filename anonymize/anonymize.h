@@ -22,6 +22,7 @@
 #ifndef FV_ANONYMIZE_H
 #define FV_ANONYMIZE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,7 @@ typedef enum anon_type {
     ANON_TYPE_IPV6 = 2,
     ANON_TYPE_MAC = 3,
     ANON_TYPE_HOSTNAME = 4,     /* local host names (mDNS, LLMNR), lower-cased */
+    ANON_TYPE_DOMAIN = 5,       /* DNS, TLS and HTTP names (domains.mode pseudonymize), lower-cased */
 } anon_type;
 
 /* Public facts about the current epoch. No key bytes. */
@@ -69,8 +71,75 @@ int anon_rotate(anon_ctx *ctx, uint64_t now_s);
 void anon_pseudonym(anon_ctx *ctx, anon_type type, const uint8_t *id, size_t len,
                     uint8_t out[FV_PSEUDONYM_BYTES]);
 
+/*
+ * Prefix-preserving pseudonym of an address (the Crypto-PAn construction
+ * with keyed BLAKE2b in place of AES). FAMILY is 4 (IN[0..3]) or 6
+ * (IN[0..15]), network order. Two inputs that share exactly their first k
+ * bits give outputs that share exactly their first k bits, and the output
+ * is a valid address of the same family (IPv4 in OUT[0..3], the rest of
+ * OUT zeroed).
+ *
+ * Output bit i (0 = most significant) is input bit i XOR the low bit of
+ * byte 0 of
+ *   BLAKE2b-128(key = K, message = u8 i || the first i input bits, the
+ *               rest zero, as 4 (IPv4) or 16 (IPv6) bytes)
+ * where K = crypto_kdf_derive_from_key(32 bytes, subkey id 1, context
+ * "fvpfxpv4" or "fvpfxpv6", epoch key). Known-answer vectors in
+ * tests/unit/kat/ fix this definition. Returns FV_OK, or FV_ERR_INVALID
+ * for another FAMILY.
+ */
+int anon_prefix_preserving(anon_ctx *ctx, int family, const uint8_t in[16], uint8_t out[16]);
+
+/*
+ * Keep the first PREFIX_LEN bits of the address IN (FAMILY 4 or 6, layout
+ * as above) and zero the rest into OUT. Needs no key. Returns FV_OK, or
+ * FV_ERR_INVALID for another FAMILY or a PREFIX_LEN above 32 (IPv4) or
+ * 128 (IPv6).
+ */
+int anon_truncate(int family, const uint8_t in[16], unsigned prefix_len, uint8_t out[16]);
+
 /* Describe the current epoch. */
 void anon_epoch(const anon_ctx *ctx, anon_epoch_info *out);
+
+/*
+ * anon_pseudonym looks identifiers of up to 46 bytes up in a per-epoch
+ * in-memory cache of 65536 entries before computing them. The cache is
+ * on by default, wiped on rotation and on close, and never written
+ * anywhere. ENABLED false turns it off and wipes it (benchmarks and
+ * tests compare both); results are the same either way.
+ */
+void anon_set_cache(anon_ctx *ctx, bool enabled);
+
+/* Cache lookups of the current epoch that found an entry and that did
+ * not, counted since the last rotation. */
+typedef struct anon_cache_info {
+    uint64_t hits;
+    uint64_t misses;
+} anon_cache_info;
+
+void anon_cache_stats(const anon_ctx *ctx, anon_cache_info *out);
+
+/*
+ * Callback run by anon_pseudonym after computing PSEUDONYM of the raw
+ * identifier ID (LEN bytes) of TYPE. It receives a raw identifier, so
+ * only the capturing process may install one (key escrow does).
+ */
+typedef void (*anon_observer_fn)(void *ctx, anon_type type, const uint8_t *id, size_t len,
+                                 const uint8_t pseudonym[FV_PSEUDONYM_BYTES]);
+
+/* Install FN (NULL removes it) with FN_CTX on CTX. */
+void anon_set_observer(anon_ctx *ctx, anon_observer_fn fn, void *fn_ctx);
+
+/*
+ * Load the key file at KEY_PATH read-only, for commands that must compute
+ * current pseudonyms without being the capturing process (`flowveil
+ * subject`). The context never rotates (anon_rotate returns FV_ERR_STATE)
+ * and the file is not kept open, even when the epoch is overdue. Returns
+ * FV_OK, FV_ERR_NOT_FOUND (no key file), FV_ERR_PERMISSION, FV_ERR_PARSE,
+ * FV_ERR_IO or FV_ERR_CRYPTO, with a message in ERR.
+ */
+FV_NODISCARD int anon_open_readonly(const char *key_path, anon_ctx **out, char *err,
+                                    size_t err_len);
 
 /* Read the public epoch facts from the key file without loading the key
  * into a context (for `flowveil keys status`). */

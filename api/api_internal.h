@@ -6,6 +6,7 @@
  *   api.c         daemon start/stop, request dispatch, headers, static files
  *   api_routes.c  the /api/v1 handlers that read the store
  *   api_params.c  query-parameter parsers (time, limit, order, cursor)
+ *   api_top.c     /api/v1/top/...: aggregate totals with the k-threshold
  *   api_audit.c   the audit entry of each API request and /api/v1/audit
  */
 #ifndef FV_API_INTERNAL_H
@@ -93,6 +94,18 @@ int api_cursor_parse(const char *text, bool newest_first, uint64_t *out_id);
 /* Copy up to OUT_LEN-1 bytes of untrusted TEXT into OUT, replacing every
  * byte outside printable ASCII with '?', so it can go into a message. */
 void api_text_sanitize(const char *text, char *out, size_t out_len);
+
+/* ---- api_top.c ------------------------------------------------------- */
+
+/*
+ * Answer /api/v1/top/WHAT (WHAT is "destinations", "protocols" or
+ * "zones"): totals per group over the hourly aggregates whose bucket
+ * starts in from..to, largest flow count first, at most limit rows
+ * (default 10), leaving out and counting the groups of fewer than k
+ * distinct hosts (meta STORE_META_K_THRESHOLD, or 5 if unset).
+ */
+void api_route_top(api_server *srv, struct MHD_Connection *conn, const char *what,
+                   api_reply *out);
 
 /* ---- api_audit.c ----------------------------------------------------- */
 

@@ -665,6 +665,10 @@ void api_route_request(api_server *srv, struct MHD_Connection *conn, const char 
         api_route_audit_verify(srv, conn, out);
         return;
     }
+    if (strncmp(name, "top/", strlen("top/")) == 0) {
+        api_route_top(srv, conn, name + strlen("top/"), out);
+        return;
+    }
     if (strcmp(name, "policy") == 0) {
         api_route_compliance(srv, conn, "policy", out);
         return;

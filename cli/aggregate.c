@@ -74,9 +74,14 @@ static void make_key(const fv_aggregate_flow *flow, uint32_t bucket_s, fv_aggreg
     size_t zlen = strnlen(flow->zone, sizeof key->zone - 1);
     memcpy(key->zone, flow->zone, zlen);
     key->proto = flow->proto;
-    if (flow->peer != NULL && (flow->peer->kind == FV_EP_IPV4 || flow->peer->kind == FV_EP_IPV6)) {
+    /* An external peer is named by its address, truncated or prefix-
+     * preserving address as stored; a pseudonym token is left out, like
+     * an internal host. */
+    if (flow->peer != NULL && flow->peer->kind != FV_EP_NONE &&
+        flow->peer->kind != FV_EP_PSEUDO_IPV4 && flow->peer->kind != FV_EP_PSEUDO_IPV6) {
         key->peer.kind = flow->peer->kind;
         memcpy(key->peer.addr, flow->peer->addr, sizeof key->peer.addr);
+        key->peer.prefix_len = flow->peer->prefix_len;
         memcpy(key->peer.zone, FV_ZONE_EXTERNAL, sizeof FV_ZONE_EXTERNAL);
     }
     key->dport = flow->dport;
@@ -100,7 +105,7 @@ static bool key_equal(const fv_aggregate_record *a, const fv_aggregate_record *b
     return a->bucket_start_us == b->bucket_start_us && a->bucket_s == b->bucket_s &&
            a->proto == b->proto && a->dport == b->dport && a->peer.kind == b->peer.kind &&
            memcmp(a->peer.addr, b->peer.addr, sizeof a->peer.addr) == 0 &&
-           strcmp(a->zone, b->zone) == 0;
+           a->peer.prefix_len == b->peer.prefix_len && strcmp(a->zone, b->zone) == 0;
 }
 
 static uint64_t id_hash(const uint8_t *id)

@@ -28,6 +28,8 @@ int cli_cmd_policy(int argc, char **argv);
 int cli_cmd_keys(int argc, char **argv);
 int cli_cmd_audit(int argc, char **argv);
 int cli_cmd_report(int argc, char **argv);
+int cli_cmd_reveal(int argc, char **argv);
+int cli_cmd_subject(int argc, char **argv);
 
 /* Print "flowveil: MESSAGE" and a hint to COMMAND's help; return 2. */
 int cli_usage_error(const char *command, const char *fmt, ...)

@@ -13,6 +13,7 @@
 
 #include "anonymize.h"
 #include "cli.h"
+#include "escrow.h"
 #include "policy.h"
 #include "store.h"
 
@@ -459,8 +460,56 @@ int cli_cmd_policy(int argc, char **argv)
     return CLI_EXIT_OK;
 }
 
+/* `flowveil keys officer-keygen --output FILE`. */
+static int keys_officer_keygen(int argc, char **argv)
+{
+    static const struct option longopts[] = {
+        {"output", required_argument, NULL, 'o'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    static const char usage[] =
+        "usage: flowveil keys officer-keygen --output FILE\n"
+        "\n"
+        "Create a compliance officer's key pair for key escrow: FILE gets the\n"
+        "secret key (mode 0600, keep it offline) and FILE.pub the public key,\n"
+        "which the policy's escrow.officers list names. Existing files are\n"
+        "never overwritten.\n"
+        "\n"
+        "  -o, --output FILE   path of the secret key file\n";
+    const char *output = NULL;
+    optind = 1;
+    opterr = 0;
+    int c;
+    while ((c = getopt_long(argc, argv, ":o:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'o': output = optarg; break;
+        case 'h': printf("%s", usage); return CLI_EXIT_OK;
+        case ':': return cli_usage_error("keys", "option '%s' needs a value", argv[optind - 1]);
+        default: return cli_usage_error("keys", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return cli_usage_error("keys", "unexpected argument '%s'", argv[optind]);
+    if (output == NULL)
+        return cli_usage_error("keys", "missing --output FILE (where to write the secret key)");
+
+    char err[1024];
+    if (fv_officer_keygen(output, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+    printf("secret key: %s (mode 0600; store it offline, it opens escrow entries)\n"
+           "public key: %s.pub (list it under escrow.officers in the policy)\n",
+           output, output);
+    return CLI_EXIT_OK;
+}
+
 int cli_cmd_keys(int argc, char **argv)
 {
+    if (argc >= 2 && strcmp(argv[1], "officer-keygen") == 0)
+        return keys_officer_keygen(argc - 1, argv + 1);
+
     static const struct option longopts[] = {
         {"db", required_argument, NULL, 'd'},
         {"policy", required_argument, NULL, 'p'},
@@ -470,6 +519,7 @@ int cli_cmd_keys(int argc, char **argv)
     if (argc < 2 || strcmp(argv[1], "status") != 0) {
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
             printf("usage: flowveil keys status --db DIR --policy FILE\n"
+                   "       flowveil keys officer-keygen --output FILE\n"
                    "\n"
                    "Show the pseudonymization epoch: id, start and next rotation. Key bytes\n"
                    "are never printed.\n"

@@ -112,9 +112,11 @@ static void print_main_usage(FILE *f)
             "  sweep      delete records past their retention limit now\n"
             "  retention  show retention status per record class\n"
             "  policy     validate a policy file and summarize it\n"
-            "  keys       show the pseudonymization key epoch (never the key)\n"
+            "  keys       show the pseudonymization key epoch, create officer keys\n"
             "  audit      verify or list the hash-chained audit trail\n"
             "  report     write the record of processing or the transparency notice\n"
+            "  reveal     open an escrow entry with the officers' keys (audited)\n"
+            "  subject    export or erase the records of one data subject (audited)\n"
             "  version    print the version (also --version)\n"
             "\n"
             "Run 'flowveil COMMAND --help' for the options of a command.\n");
@@ -146,6 +148,7 @@ int main(int argc, char **argv)
         {"sweep", cli_cmd_sweep},     {"retention", cli_cmd_retention},
         {"policy", cli_cmd_policy},   {"keys", cli_cmd_keys},
         {"report", cli_cmd_report},   {"audit", cli_cmd_audit},
+        {"reveal", cli_cmd_reveal},   {"subject", cli_cmd_subject},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0)

@@ -12,6 +12,8 @@
 
 #include "fv_common.h"
 
+#include <libpsl.h>
+
 /* Replace NAME with PREFIX_TOKEN followed by REST (copied first, since
  * REST points into NAME). */
 static void replace_with_token(char *name, size_t name_len, const char *token, const char *rest)
@@ -38,20 +40,97 @@ const char *fv_identity_zone(const pol_policy *policy, int family, const uint8_t
     return NULL;
 }
 
-/* If FAMILY/ADDR lies in a zone, write its token into TOKEN and return true. */
-static bool internal_token(const pol_policy *policy, anon_ctx *anon, int family,
-                           const uint8_t addr[16], char token[FV_TOKEN_TEXT_MAX])
+const char *fv_apply_address_mode(const pol_policy *policy, anon_ctx *anon, int family,
+                                  const uint8_t addr[16], fv_stored_addr *out)
 {
-    if (fv_identity_zone(policy, family, addr) == NULL)
-        return false;
-    uint8_t pseudo[FV_PSEUDONYM_BYTES];
-    if (family == 4) {
-        anon_pseudonym(anon, ANON_TYPE_IPV4, addr, 4, pseudo);
-        fv_token_format("ip4", pseudo, token);
-    } else {
-        anon_pseudonym(anon, ANON_TYPE_IPV6, addr, 16, pseudo);
-        fv_token_format("ip6", pseudo, token);
+    const char *zone = fv_identity_zone(policy, family, addr);
+    pol_addr_mode mode = POL_ADDR_PSEUDONYMIZE;
+    unsigned prefix_len = 0;
+    bool v4 = family == 4;
+
+    memset(out, 0, sizeof *out);
+    /* Only an invalid family fails here; it then gets a pseudonym. */
+    (void)pol_zone_address_mode(policy, zone, v4 ? 4 : 6, &mode, &prefix_len);
+
+    switch (mode) {
+    case POL_ADDR_KEEP:
+        out->kind = v4 ? FV_EP_IPV4 : FV_EP_IPV6;
+        memcpy(out->addr, addr, v4 ? 4 : 16);
+        return zone;
+    case POL_ADDR_TRUNCATE:
+        if (anon_truncate(v4 ? 4 : 6, addr, prefix_len, out->addr) == FV_OK) {
+            out->kind = v4 ? FV_EP_TRUNC_IPV4 : FV_EP_TRUNC_IPV6;
+            out->prefix_len = (uint8_t)prefix_len;
+            return zone;
+        }
+        break;
+    case POL_ADDR_PREFIX_PRESERVING:
+        if (anon_prefix_preserving(anon, v4 ? 4 : 6, addr, out->addr) == FV_OK) {
+            out->kind = v4 ? FV_EP_PREFIX_IPV4 : FV_EP_PREFIX_IPV6;
+            return zone;
+        }
+        break;
+    case POL_ADDR_PSEUDONYMIZE:
+        break;
     }
+
+    /* Pseudonymize, also when another mode failed: never keep the raw
+     * address by accident. */
+    memset(out, 0, sizeof *out);
+    out->kind = v4 ? FV_EP_PSEUDO_IPV4 : FV_EP_PSEUDO_IPV6;
+    anon_pseudonym(anon, v4 ? ANON_TYPE_IPV4 : ANON_TYPE_IPV6, addr, v4 ? 4 : 16, out->addr);
+    return zone;
+}
+
+/* Write the reverse-DNS labels of the stored address S (IPv4 "d.c.b.a",
+ * IPv6 32 nibbles lowest first) into OUT. */
+static void format_reverse(const fv_stored_addr *s, char out[FV_ENDPOINT_TEXT_MAX])
+{
+    static const char hex[] = "0123456789abcdef";
+    bool v4 = s->kind == FV_EP_PREFIX_IPV4 || s->kind == FV_EP_TRUNC_IPV4;
+
+    if (v4) {
+        snprintf(out, FV_ENDPOINT_TEXT_MAX, "%u.%u.%u.%u", (unsigned)s->addr[3],
+                 (unsigned)s->addr[2], (unsigned)s->addr[1], (unsigned)s->addr[0]);
+        return;
+    }
+    size_t o = 0;
+    for (int pos = 31; pos >= 0; pos--) {
+        uint8_t byte = s->addr[pos / 2];
+        out[o++] = hex[pos % 2 == 0 ? byte >> 4 : byte & 0x0f];
+        if (pos > 0)
+            out[o++] = '.';
+    }
+    out[o] = '\0';
+}
+
+/*
+ * Write into TEXT what replaces the address FAMILY/ADDR found in a name,
+ * in the form its zone's address mode stores (pseudonym token, address
+ * text, "net/len"; REVERSE asks for reverse-DNS labels in place of the
+ * address text). Returns false if the address is kept, so the name stays
+ * as it is.
+ */
+static bool address_replacement(const pol_policy *policy, anon_ctx *anon, int family,
+                                const uint8_t addr[16], bool reverse,
+                                char text[FV_ENDPOINT_TEXT_MAX])
+{
+    fv_stored_addr s;
+    (void)fv_apply_address_mode(policy, anon, family, addr, &s);
+    if (s.kind == FV_EP_IPV4 || s.kind == FV_EP_IPV6)
+        return false;
+
+    bool is_address = s.kind != FV_EP_PSEUDO_IPV4 && s.kind != FV_EP_PSEUDO_IPV6;
+    if (reverse && is_address) {
+        format_reverse(&s, text);
+        return true;
+    }
+    fv_endpoint ep;
+    memset(&ep, 0, sizeof ep);
+    ep.kind = s.kind;
+    memcpy(ep.addr, s.addr, sizeof ep.addr);
+    ep.prefix_len = s.prefix_len;
+    fv_endpoint_format(&ep, text);
     return true;
 }
 
@@ -275,18 +354,27 @@ bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source s
     int family;
     uint8_t addr[16];
     const char *rest;
-    char token[FV_TOKEN_TEXT_MAX];
+    char text[FV_ENDPOINT_TEXT_MAX];
 
     if (name[0] == '\0')
         return false;
     if (source == FV_NAME_HOST_NAME)
         return minimize_host_name(anon, name, name_len);
 
-    if (parse_ip_literal(name, &family, addr, &rest) ||
+    bool literal = parse_ip_literal(name, &family, addr, &rest);
+    if (literal ||
         (source != FV_NAME_HOST_HEADER && parse_reverse_name(name, &family, addr, &rest))) {
-        if (!internal_token(policy, anon, family, addr, token))
+        if (!address_replacement(policy, anon, family, addr, !literal, text))
             return false;
-        replace_with_token(name, name_len, token, rest);
+        /* A bracketed IPv6 literal keeps its brackets around the new
+         * address so a port after it stays readable. */
+        if (literal && name[0] == '[' && strchr(text, ':') != NULL) {
+            char bracketed[FV_ENDPOINT_TEXT_MAX + 2];
+            snprintf(bracketed, sizeof bracketed, "[%s]", text);
+            replace_with_token(name, name_len, bracketed, rest);
+        } else {
+            replace_with_token(name, name_len, text, rest);
+        }
         return true;
     }
 
@@ -295,4 +383,110 @@ bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source s
     if (source == FV_NAME_INTERNAL_DNS)
         return minimize_private_suffix(anon, name, name_len);
     return false;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Domain names                                                            */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Split NAME into its host part, lower-cased without a trailing dot, in
+ * HOST, and its port part (":8080", or "") in *PORT. A name with two or
+ * more colons is an IPv6 literal and has no port. Returns false if the
+ * host part is empty or does not fit.
+ */
+static bool split_host_port(const char *name, char host[FV_NAME_MAX], const char **port)
+{
+    const char *colon = strchr(name, ':');
+    if (colon != NULL && strchr(colon + 1, ':') != NULL)
+        colon = NULL;
+    size_t len = colon != NULL ? (size_t)(colon - name) : strlen(name);
+    *port = colon != NULL ? colon : name + len;
+
+    if (len > 0 && name[len - 1] == '.')
+        len--;
+    if (len == 0 || len >= FV_NAME_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        host[i] = (char)tolower((unsigned char)name[i]);
+    host[len] = '\0';
+    return true;
+}
+
+bool fv_name_never_recorded(const pol_policy *policy, const char *name)
+{
+    char host[FV_NAME_MAX];
+    const char *port;
+
+    if (name == NULL || name[0] == '\0' || pol_never_record_count(policy) == 0)
+        return false;
+    if (!split_host_port(name, host, &port))
+        return false;
+    return pol_domain_never_record(policy, host);
+}
+
+/* The public suffix list, loaded once per process. psl_latest() picks
+ * the newer of the system list and the one built into libpsl; the
+ * context is kept until exit. Not thread-safe, like the pipeline. */
+static const psl_ctx_t *fv_psl(void)
+{
+    static psl_ctx_t *latest;
+    static bool loaded;
+    if (!loaded) {
+        loaded = true;
+        latest = psl_latest(NULL);
+    }
+    return latest != NULL ? latest : psl_builtin();
+}
+
+bool fv_psl_available(void)
+{
+    return fv_psl() != NULL;
+}
+
+bool fv_minimize_domain(const pol_policy *policy, anon_ctx *anon, fv_name_source source,
+                        char *name, size_t name_len)
+{
+    bool changed = fv_minimize_name(policy, anon, source, name, name_len);
+    pol_domain_mode mode = pol_domain_mode_get(policy);
+
+    if (changed || mode == POL_DOMAINS_KEEP || name[0] == '\0')
+        return changed;
+    /* Local host names keep the treatment of fv_minimize_name. */
+    if (source == FV_NAME_LOCAL_DNS || source == FV_NAME_HOST_NAME)
+        return false;
+    /* Addresses are governed by the zones, not by the domain mode. */
+    int family;
+    uint8_t addr[16];
+    const char *rest;
+    if (parse_ip_literal(name, &family, addr, &rest) ||
+        parse_reverse_name(name, &family, addr, &rest))
+        return false;
+
+    char host[FV_NAME_MAX];
+    const char *port;
+    if (!split_host_port(name, host, &port))
+        return false;
+
+    if (mode == POL_DOMAINS_REGISTRABLE) {
+        const psl_ctx_t *psl = fv_psl();
+        /* NOTE: without public suffix data the name is kept whole;
+         * fv_pipeline_open rejects registrable mode in that case. */
+        const char *registrable = psl != NULL ? psl_registrable_domain(psl, host) : NULL;
+        if (registrable == NULL)
+            return false;
+        char out[FV_NAME_MAX];
+        snprintf(out, sizeof out, "%s%s", registrable, port);
+        if (strcmp(out, name) == 0)
+            return false;
+        snprintf(name, name_len, "%s", out);
+        return true;
+    }
+
+    uint8_t pseudo[FV_PSEUDONYM_BYTES];
+    char token[FV_TOKEN_TEXT_MAX];
+    anon_pseudonym(anon, ANON_TYPE_DOMAIN, (const uint8_t *)host, strlen(host), pseudo);
+    fv_token_format("dom", pseudo, token);
+    replace_with_token(name, name_len, token, port);
+    return true;
 }

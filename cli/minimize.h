@@ -15,8 +15,12 @@
  *   GRIMM.corp.local (unicast DNS from a host in a zone)
  *                                  -> name-xxxxxxxxxxxxxxxx.local
  *
- * Addresses outside every zone are left as they are, like the address
- * fields.
+ * The examples show the default address mode, pseudonymize. Like the
+ * address fields, an address follows the address mode of its zone (see
+ * fv_apply_address_mode): a prefix-preserving zone gives the
+ * prefix-preserving address text, a truncating one "10.1.0.0/24", and a
+ * kept address, such as one outside every zone under the default
+ * external mode keep, is left as it is.
  */
 #ifndef FV_MINIMIZE_H
 #define FV_MINIMIZE_H
@@ -43,6 +47,26 @@
  */
 const char *fv_identity_zone(const pol_policy *policy, int family, const uint8_t addr[16]);
 
+/* An address as a record stores it: kind is an fv_ep_kind other than
+ * FV_EP_NONE, addr and prefix_len as in fv_endpoint. */
+typedef struct fv_stored_addr {
+    uint8_t kind;
+    uint8_t addr[16];
+    uint8_t prefix_len;
+} fv_stored_addr;
+
+/*
+ * Convert the raw address FAMILY/ADDR (ADDR is 16 bytes, IPv4 in
+ * addr[0..3]) into the form the policy's address mode for its zone
+ * stores: a pseudonym, a prefix-preserving address, a truncated network
+ * or the address itself (see pol_zone_address_mode). Addresses outside
+ * every zone follow the policy's external mode. If the chosen mode fails,
+ * the address is pseudonymized, never kept. Returns the zone label
+ * (fv_identity_zone), or NULL for an external address.
+ */
+const char *fv_apply_address_mode(const pol_policy *policy, anon_ctx *anon, int family,
+                                  const uint8_t addr[16], fv_stored_addr *out);
+
 /* Where a name came from; decides which rewrites apply. */
 typedef enum fv_name_source {
     FV_NAME_HOST_HEADER = 0,    /* HTTP Host or TLS SNI */
@@ -58,5 +82,33 @@ typedef enum fv_name_source {
  */
 bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source source,
                       char *name, size_t name_len);
+
+/*
+ * True if the name NAME (as written in a DNS question or CNAME, a TLS
+ * server name or an HTTP Host, which may end in ":PORT") lies under a
+ * never-record suffix of the policy (pol_domain_never_record). The
+ * caller then drops the whole record and only counts it.
+ */
+bool fv_name_never_recorded(const pol_policy *policy, const char *name);
+
+/*
+ * Rewrite a DNS, TLS or HTTP name in place: fv_minimize_name first, then,
+ * for a name that it left alone and that is a domain name (not an IP
+ * literal or reverse name, not from mDNS, LLMNR or NetBIOS), the policy's
+ * domains.mode:
+ *   registrable:  www.example.co.uk:8080 -> example.co.uk:8080 (libpsl);
+ *                 a name without a registrable part ("localhost", "co.uk")
+ *                 is kept
+ *   pseudonymize: www.example.co.uk:8080 -> dom-xxxxxxxxxxxxxxxx:8080, the
+ *                 token of the lower-cased name without its trailing dot
+ * A port is kept in both modes. Returns true if NAME was changed.
+ */
+bool fv_minimize_domain(const pol_policy *policy, anon_ctx *anon, fv_name_source source,
+                        char *name, size_t name_len);
+
+/* True if public suffix data is available for domains.mode registrable
+ * (libpsl's newest list: the system file of the publicsuffix package or
+ * the list built into libpsl). */
+bool fv_psl_available(void);
 
 #endif /* FV_MINIMIZE_H */

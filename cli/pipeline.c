@@ -7,10 +7,14 @@
 #include "aggregate.h"
 #include "hostmap.h"
 #include "minimize.h"
+#include "escrow.h"
+#include "seenhosts.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
 #include <string.h>
+
+#include <sodium.h>
 
 #define EVALUATE_INTERVAL_US (60u * 1000000u)
 #define QUIET_SWEEP_AUDIT_INTERVAL_US (86400ull * 1000000u)
@@ -38,35 +42,22 @@ static void note_rc(fv_pipeline *p, int rc)
 }
 
 /*
- * Turn a raw address into a stored endpoint. Addresses in a policy zone
- * become pseudonyms under the current epoch key; addresses outside every
- * zone are kept, because the policy declares them not to be people.
+ * Turn a raw address into a stored endpoint, in the form the address mode
+ * of its zone asks for (fv_apply_address_mode): by default a pseudonym
+ * under the current epoch key for addresses in a zone, and the address
+ * itself outside every zone, because the policy declares those not to be
+ * people.
  */
 static void make_endpoint(fv_pipeline *p, const cap_ip *ip, fv_endpoint *ep)
 {
+    fv_stored_addr stored;
+    const char *zone = fv_apply_address_mode(p->policy, p->anon, ip->family, ip->addr, &stored);
+
     memset(ep, 0, sizeof *ep);
-    const char *zone = fv_identity_zone(p->policy, ip->family, ip->addr);
-
-    if (zone == NULL) {
-        snprintf(ep->zone, sizeof ep->zone, "%s", FV_ZONE_EXTERNAL);
-        if (ip->family == 4) {
-            ep->kind = FV_EP_IPV4;
-            memcpy(ep->addr, ip->addr, 4);
-        } else {
-            ep->kind = FV_EP_IPV6;
-            memcpy(ep->addr, ip->addr, 16);
-        }
-        return;
-    }
-
-    snprintf(ep->zone, sizeof ep->zone, "%s", zone);
-    if (ip->family == 4) {
-        ep->kind = FV_EP_PSEUDO_IPV4;
-        anon_pseudonym(p->anon, ANON_TYPE_IPV4, ip->addr, 4, ep->addr);
-    } else {
-        ep->kind = FV_EP_PSEUDO_IPV6;
-        anon_pseudonym(p->anon, ANON_TYPE_IPV6, ip->addr, 16, ep->addr);
-    }
+    snprintf(ep->zone, sizeof ep->zone, "%s", zone != NULL ? zone : FV_ZONE_EXTERNAL);
+    ep->kind = stored.kind;
+    memcpy(ep->addr, stored.addr, sizeof ep->addr);
+    ep->prefix_len = stored.prefix_len;
 }
 
 /*
@@ -148,13 +139,28 @@ static uint64_t class_retention_s(const pol_policy *policy, fv_class cls)
     return pol_retention_s(policy, cls);
 }
 
+/* Escrow the identifiers behind the pseudonyms of the per-host record
+ * just stored. Alerts and aggregates only repeat pseudonyms of stored
+ * records, or hold none. */
+static void escrow_stored(fv_pipeline *p, fv_class cls, uint64_t now_us)
+{
+    if (p->escrow == NULL || cls == FV_CLASS_ALERT || cls == FV_CLASS_AGGREGATE)
+        return;
+    anon_epoch_info epoch;
+    anon_epoch(p->anon, &epoch);
+    note_rc(p, fv_escrow_record_stored(p->escrow, epoch.epoch_id, now_us));
+}
+
 static void store_record(fv_pipeline *p, fv_class cls, const void *rec)
 {
-    int rc = store_put(p->store, cls, rec, fv_pipeline_now_us(p));
-    if (rc == FV_OK)
+    uint64_t now_us = fv_pipeline_now_us(p);
+    int rc = store_put(p->store, cls, rec, now_us);
+    if (rc == FV_OK) {
         p->records[cls]++;
-    else
+        escrow_stored(p, cls, now_us);
+    } else {
         note_rc(p, rc);
+    }
 }
 
 /*
@@ -205,6 +211,7 @@ static void on_aggregate(void *ctx, const fv_aggregate_record *rec)
 static void sink_on_flow(void *ctx, const cap_flow *f)
 {
     fv_pipeline *p = ctx;
+    fv_escrow_begin_record(p->escrow);
     fv_flow_record r;
     memset(&r, 0, sizeof r);
 
@@ -266,34 +273,25 @@ static void sink_on_flow(void *ctx, const cap_flow *f)
         return;
     store_record(p, FV_CLASS_FLOW, &r);
     det_observe_flow(p->detect, &r);
+    if (fv_endpoint_is_internal(&r.src))
+        fv_seenhosts_note(p->seen_hosts, &f->src, &r.src);
+    if (fv_endpoint_is_internal(&r.dst))
+        fv_seenhosts_note(p->seen_hosts, &f->dst, &r.dst);
 }
 
-/* Store answer address ADDR (FAMILY 4 or 6) like an endpoint address:
- * a pseudonym when it lies in a policy zone, else the address itself. */
+/* Store answer address ADDR (FAMILY 4 or 6) like an endpoint address,
+ * as the address mode of its zone says. */
 static void make_dns_addr(fv_pipeline *p, uint8_t family, const uint8_t *addr, fv_dns_addr *out)
 {
     uint8_t full[16] = {0};    /* the zone lookup reads a 16-byte buffer */
     memcpy(full, addr, family == 4 ? 4 : 16);
-    memset(out, 0, sizeof *out);
-    const char *zone = fv_identity_zone(p->policy, family, full);
+    fv_stored_addr stored;
+    (void)fv_apply_address_mode(p->policy, p->anon, family, full, &stored);
 
-    if (family == 4) {
-        if (zone != NULL) {
-            out->kind = FV_EP_PSEUDO_IPV4;
-            anon_pseudonym(p->anon, ANON_TYPE_IPV4, addr, 4, out->addr);
-        } else {
-            out->kind = FV_EP_IPV4;
-            memcpy(out->addr, addr, 4);
-        }
-    } else {
-        if (zone != NULL) {
-            out->kind = FV_EP_PSEUDO_IPV6;
-            anon_pseudonym(p->anon, ANON_TYPE_IPV6, addr, 16, out->addr);
-        } else {
-            out->kind = FV_EP_IPV6;
-            memcpy(out->addr, addr, 16);
-        }
-    }
+    memset(out, 0, sizeof *out);
+    out->kind = stored.kind;
+    memcpy(out->addr, stored.addr, sizeof out->addr);
+    out->prefix_len = stored.prefix_len;
 }
 
 /* Copy the questions and answers of D into R. Every name goes through
@@ -313,7 +311,7 @@ static void dns_copy_details(fv_pipeline *p, const cap_dns *d, fv_name_source so
         q->qtype = d->questions[i].qtype;
         q->qclass = d->questions[i].qclass;
         snprintf(q->name, sizeof q->name, "%s", d->questions[i].name);
-        fv_minimize_name(p->policy, p->anon, source, q->name, sizeof q->name);
+        fv_minimize_domain(p->policy, p->anon, source, q->name, sizeof q->name);
     }
 
     r->answers_a_count = d->a_count <= FV_DNS_ADDRS_MAX ? d->a_count : FV_DNS_ADDRS_MAX;
@@ -326,18 +324,44 @@ static void dns_copy_details(fv_pipeline *p, const cap_dns *d, fv_name_source so
     r->cname_count = d->cname_count <= FV_DNS_CNAMES_MAX ? d->cname_count : FV_DNS_CNAMES_MAX;
     for (unsigned i = 0; i < r->cname_count; i++) {
         snprintf(r->cnames[i], sizeof r->cnames[i], "%s", d->cnames[i]);
-        fv_minimize_name(p->policy, p->anon, source, r->cnames[i], sizeof r->cnames[i]);
+        fv_minimize_domain(p->policy, p->anon, source, r->cnames[i], sizeof r->cnames[i]);
     }
+}
+
+/* True if any name of D (the question, every listed question, every
+ * CNAME) lies under a never-record suffix. */
+static bool dns_never_recorded(const fv_pipeline *p, const cap_dns *d)
+{
+    if (fv_name_never_recorded(p->policy, d->qname))
+        return true;
+    unsigned questions = d->question_count <= FV_DNS_QUESTIONS_MAX ? d->question_count
+                                                                    : FV_DNS_QUESTIONS_MAX;
+    for (unsigned i = 0; i < questions; i++) {
+        if (fv_name_never_recorded(p->policy, d->questions[i].name))
+            return true;
+    }
+    unsigned cnames = d->cname_count <= FV_DNS_CNAMES_MAX ? d->cname_count : FV_DNS_CNAMES_MAX;
+    for (unsigned i = 0; i < cnames; i++) {
+        if (fv_name_never_recorded(p->policy, d->cnames[i]))
+            return true;
+    }
+    return false;
 }
 
 static void sink_on_dns(void *ctx, const cap_dns *d)
 {
     fv_pipeline *p = ctx;
+    fv_escrow_begin_record(p->escrow);
     fv_dns_record r;
     memset(&r, 0, sizeof r);
 
     if (!may_store(p, FV_CLASS_DNS, pair_mode(p, &d->client, &d->server, d->ts_us)))
         return;
+    /* A never-record name drops the whole record; only the count stays. */
+    if (dns_never_recorded(p, d)) {
+        p->names_never_recorded[FV_CLASS_DNS]++;
+        return;
+    }
 
     r.ts_us = d->ts_us;
     make_endpoint(p, &d->client, &r.client);
@@ -366,7 +390,7 @@ static void sink_on_dns(void *ctx, const cap_dns *d)
     /* A NetBIOS name is a host name as a whole, dots and all. */
     if (local && d->protocol == FV_DNS_PROTO_NBNS)
         source = FV_NAME_HOST_NAME;
-    fv_minimize_name(p->policy, p->anon, source, r.qname, sizeof r.qname);
+    fv_minimize_domain(p->policy, p->anon, source, r.qname, sizeof r.qname);
     dns_copy_details(p, d, source, &r);
     store_record(p, FV_CLASS_DNS, &r);
 }
@@ -374,11 +398,16 @@ static void sink_on_dns(void *ctx, const cap_dns *d)
 static void sink_on_tls(void *ctx, const cap_tls *t)
 {
     fv_pipeline *p = ctx;
+    fv_escrow_begin_record(p->escrow);
     fv_tls_record r;
     memset(&r, 0, sizeof r);
 
     if (!may_store(p, FV_CLASS_TLS, pair_mode(p, &t->client, &t->server, t->ts_us)))
         return;
+    if (fv_name_never_recorded(p->policy, t->sni)) {
+        p->names_never_recorded[FV_CLASS_TLS]++;
+        return;
+    }
 
     r.ts_us = t->ts_us;
     make_endpoint(p, &t->client, &r.client);
@@ -387,7 +416,7 @@ static void sink_on_tls(void *ctx, const cap_tls *t)
     r.server_port = t->server_port;
     r.version = t->version;
     snprintf(r.sni, sizeof r.sni, "%s", t->sni);
-    fv_minimize_name(p->policy, p->anon, FV_NAME_HOST_HEADER, r.sni, sizeof r.sni);
+    fv_minimize_domain(p->policy, p->anon, FV_NAME_HOST_HEADER, r.sni, sizeof r.sni);
     /* Software fingerprints and protocol parameters, not identities: kept. */
     r.transport = t->transport;
     r.quic_version = t->quic_version;
@@ -416,8 +445,8 @@ static bool is_address_char(char c)
 
 /*
  * Copy free text IN to OUT (OUT_LEN bytes), replacing every IPv4 or IPv6
- * literal that lies in a policy zone by its pseudonym token, the same
- * token the address fields get. A literal is a maximal run of hex digits,
+ * literal that the policy does not keep by the text the address fields
+ * get (pseudonym token, prefix-preserving address or "net/len"). A literal is a maximal run of hex digits,
  * ':' and '.' that inet_pton accepts (a trailing '.' is left out).
  */
 static void scrub_address_literals(fv_pipeline *p, const char *in, char *out, size_t out_len)
@@ -457,22 +486,28 @@ static void scrub_address_literals(fv_pipeline *p, const char *in, char *out, si
                     family = 6;
             }
         }
-        if (family != 0 && fv_identity_zone(p->policy, family, addr) != NULL) {
-            uint8_t pseudonym[FV_PSEUDONYM_BYTES];
-            char token[FV_TOKEN_TEXT_MAX];
-            anon_pseudonym(p->anon, family == 4 ? ANON_TYPE_IPV4 : ANON_TYPE_IPV6, addr,
-                           family == 4 ? 4 : 16, pseudonym);
-            fv_token_format(family == 4 ? "ip4" : "ip6", pseudonym, token);
-            size_t n = strlen(token);
+        fv_endpoint ep;
+        memset(&ep, 0, sizeof ep);
+        if (family != 0) {
+            fv_stored_addr stored;
+            (void)fv_apply_address_mode(p->policy, p->anon, family, addr, &stored);
+            ep.kind = stored.kind;
+            memcpy(ep.addr, stored.addr, sizeof ep.addr);
+            ep.prefix_len = stored.prefix_len;
+        }
+        if (family != 0 && ep.kind != FV_EP_IPV4 && ep.kind != FV_EP_IPV6) {
+            char text[FV_ENDPOINT_TEXT_MAX];
+            fv_endpoint_format(&ep, text);
+            size_t n = strlen(text);
             if (!(n < out_len - o))
                 break;
-            memcpy(out + o, token, n);
+            memcpy(out + o, text, n);
             o += n;
             i += run;
             continue;
         }
-        /* Not a zone address here: copy one character and try again at
-         * the next, so a literal glued to a word is still found. */
+        /* Not an address to rewrite here: copy one character and try
+         * again at the next, so a literal glued to a word is still found. */
         out[o++] = in[i++];
     }
     out[o] = '\0';
@@ -481,11 +516,16 @@ static void scrub_address_literals(fv_pipeline *p, const char *in, char *out, si
 static void sink_on_http(void *ctx, const cap_http *h)
 {
     fv_pipeline *p = ctx;
+    fv_escrow_begin_record(p->escrow);
     fv_http_record r;
     memset(&r, 0, sizeof r);
 
     if (!may_store(p, FV_CLASS_HTTP, pair_mode(p, &h->client, &h->server, h->ts_us)))
         return;
+    if (fv_name_never_recorded(p->policy, h->host)) {
+        p->names_never_recorded[FV_CLASS_HTTP]++;
+        return;
+    }
 
     r.ts_us = h->ts_us;
     make_endpoint(p, &h->client, &r.client);
@@ -494,7 +534,7 @@ static void sink_on_http(void *ctx, const cap_http *h)
     r.server_port = h->server_port;
     snprintf(r.method, sizeof r.method, "%s", h->method);
     snprintf(r.host, sizeof r.host, "%s", h->host);
-    fv_minimize_name(p->policy, p->anon, FV_NAME_HOST_HEADER, r.host, sizeof r.host);
+    fv_minimize_domain(p->policy, p->anon, FV_NAME_HOST_HEADER, r.host, sizeof r.host);
     r.uri_length = h->uri_length;
     r.status = h->status;
     /* A User-Agent names software, not a person, so it is kept, except
@@ -600,6 +640,7 @@ static pol_mode dhcp_mode(fv_pipeline *p, const cap_dhcp *d)
 static void sink_on_dhcp(void *ctx, const cap_dhcp *d)
 {
     fv_pipeline *p = ctx;
+    fv_escrow_begin_record(p->escrow);
     fv_dhcp_record r;
     memset(&r, 0, sizeof r);
 
@@ -638,6 +679,7 @@ static void sink_on_dhcp(void *ctx, const cap_dhcp *d)
 static void sink_on_ssh(void *ctx, const cap_ssh *s)
 {
     fv_pipeline *p = ctx;
+    fv_escrow_begin_record(p->escrow);
     fv_ssh_record r;
     memset(&r, 0, sizeof r);
 
@@ -718,6 +760,27 @@ void fv_pipeline_record_policy(fv_pipeline *p, const pol_policy *old_policy, uin
         fv_warning("could not record the policy hash in the store: %s", fv_strerror(rc));
 }
 
+/*
+ * Start, stop or re-key escrow to match the running policy. Entries
+ * already stored stay sealed to the officers of their time; a pseudonym
+ * first seen under the old officers is not sealed again in this epoch.
+ */
+static int pipeline_escrow_configure(fv_pipeline *p)
+{
+    anon_set_observer(p->anon, NULL, NULL);
+    fv_escrow_destroy(&p->escrow);
+    if (!pol_escrow_enabled(p->policy))
+        return FV_OK;
+    int rc = fv_escrow_create(p->policy, p->store, &p->escrow);
+    if (rc != FV_OK) {
+        fv_error("cannot start key escrow: %s; identifiers are not escrowed",
+                 fv_strerror(rc));
+        return rc;
+    }
+    anon_set_observer(p->anon, fv_escrow_observe, p->escrow);
+    return FV_OK;
+}
+
 int fv_pipeline_reload(fv_pipeline *p, const char *policy_path, uint64_t now_us)
 {
     char err[1024];
@@ -737,12 +800,15 @@ int fv_pipeline_reload(fv_pipeline *p, const char *policy_path, uint64_t now_us)
         }
     }
     (void)store_meta_set(p->store, STORE_META_SWEEP_INTERVAL, pol_sweep_interval_s(next));
+    if (store_meta_set(p->store, STORE_META_K_THRESHOLD, pol_k_threshold(next)) != FV_OK)
+        fv_warning("could not record the reporting k-threshold; the API keeps the old one");
     rc = store_set_audit_retention(p->store, pol_audit_retention_s(next));
     if (rc != FV_OK)
         fv_warning("could not record the audit retention limit: %s", fv_strerror(rc));
 
     pol_policy *old_policy = p->policy;
     p->policy = next;
+    pipeline_escrow_configure(p);
     fv_pipeline_record_policy(p, old_policy, now_us);
     pol_destroy(&old_policy);
     fv_notice("policy reloaded from %s", policy_path);
@@ -762,6 +828,13 @@ int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir
     rc = pol_load(policy_path, &p->policy, err, err_len);
     if (rc != FV_OK)
         goto out;
+    if (pol_domain_mode_get(p->policy) == POL_DOMAINS_REGISTRABLE && !fv_psl_available()) {
+        snprintf(err, err_len, "%s: domains.mode registrable needs the public suffix list, but"
+                 " libpsl has none; install the publicsuffix package or choose another mode",
+                 policy_path);
+        rc = FV_ERR_INVALID;
+        goto out;
+    }
 
     rc = store_open(db_dir, 0, &p->store, err, err_len);
     if (rc != FV_OK)
@@ -791,6 +864,14 @@ int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir
                  fv_strerror(rc));
         goto out;
     }
+    /* `flowveil serve` has no policy of its own to hide small aggregate
+     * groups with; it reads the threshold from here. */
+    rc = store_meta_set(p->store, STORE_META_K_THRESHOLD, pol_k_threshold(p->policy));
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "%s: cannot record the reporting k-threshold: %s", db_dir,
+                 fv_strerror(rc));
+        goto out;
+    }
     fv_pipeline_record_policy(p, NULL, now_us);
 
     if (snprintf(key_path, sizeof key_path, "%s/pseudonym.key", db_dir) >= (int)sizeof key_path) {
@@ -802,6 +883,11 @@ int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir
                    err_len);
     if (rc != FV_OK)
         goto out;
+    rc = pipeline_escrow_configure(p);
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "cannot start key escrow: %s", fv_strerror(rc));
+        goto out;
+    }
 
     rc = det_engine_create(pol_detect_config(p->policy), &p->detect);
     if (rc != FV_OK) {
@@ -812,6 +898,8 @@ int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir
     rc = fv_aggregator_create(AGGREGATE_CLOSE_DELAY_US, 0, on_aggregate, p, &p->aggregates);
     if (rc == FV_OK)
         rc = fv_hostmap_create(&p->hosts);
+    if (rc == FV_OK)
+        rc = fv_seenhosts_create(&p->seen_hosts);
     if (rc != FV_OK) {
         snprintf(err, err_len, "cannot create the aggregates and host tables: %s",
                  fv_strerror(rc));
@@ -841,12 +929,41 @@ out:
         cap_engine_destroy(&p->capture);
         fv_aggregator_destroy(&p->aggregates);
         fv_hostmap_destroy(&p->hosts);
+        fv_seenhosts_destroy(&p->seen_hosts);
         det_engine_destroy(&p->detect);
+        fv_escrow_destroy(&p->escrow);
         anon_close(&p->anon);
         store_close(&p->store);
         pol_destroy(&p->policy);
     }
     return rc;
+}
+
+/*
+ * Add the never-record drops counted since the last call to the store's
+ * counters "names_never_recorded_dns", "_tls" and "_http". The store
+ * skips zero values, so a counter appears in /api/v1/counters from the
+ * first dropped record of its class on.
+ */
+static void save_never_recorded_counters(fv_pipeline *p)
+{
+    static const char *const names[] = {"names_never_recorded_dns", "names_never_recorded_tls",
+                                        "names_never_recorded_http"};
+    static const fv_class classes[] = {FV_CLASS_DNS, FV_CLASS_TLS, FV_CLASS_HTTP};
+    uint64_t values[sizeof classes / sizeof classes[0]];
+
+    if (pol_never_record_count(p->policy) == 0)
+        return;
+    for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
+        values[i] = p->names_never_recorded[classes[i]];
+
+    int rc = store_capture_counters_add(p->store, names, values, sizeof values / sizeof values[0]);
+    if (rc != FV_OK) {
+        fv_warning("could not store the never-record counters: %s", fv_strerror(rc));
+        return;
+    }
+    for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
+        p->names_never_recorded[classes[i]] = 0;
 }
 
 /*
@@ -876,6 +993,8 @@ static void save_capture_counters(fv_pipeline *p)
         p->counters_saved = now;
     else
         fv_warning("could not store the capture counters: %s", fv_strerror(rc));
+
+    save_never_recorded_counters(p);
 }
 
 /* Audit an automatic sweep when it deleted something, and at most once
@@ -892,6 +1011,38 @@ static void audit_automatic_sweep(fv_pipeline *p, const store_sweep_result *resu
         return;
     if (cli_audit_sweep(p->store, "system", result, now_us) == FV_OK && deleted == 0)
         p->last_quiet_sweep_audit_us = now_us;
+}
+
+static void rekey_one_host(void *ctx, const cap_ip *addr, uint8_t kind,
+                           const uint8_t pseudonym[FV_PSEUDONYM_BYTES])
+{
+    fv_pipeline *p = ctx;
+    fv_endpoint now;
+    make_endpoint(p, addr, &now);
+    /* A host whose zone or pseudonymization changed with a policy reload
+     * is not moved; det_rekey_end drops its state. */
+    if (now.kind == kind)
+        det_rekey(p->detect, pseudonym, now.addr, kind);
+    sodium_memzero(&now, sizeof now);
+}
+
+/*
+ * Move the detector state of every host seen in the epoch that just
+ * ended to its pseudonym under the new key, then forget the raw
+ * addresses. Must run right after the rotation and before any flow of
+ * the new epoch reaches the detectors. State of hosts not in the map
+ * is dropped, so no alert raised from now on names an old pseudonym.
+ */
+static void rekey_detector(fv_pipeline *p)
+{
+    det_rekey_begin(p->detect);
+    fv_seenhosts_foreach(p->seen_hosts, rekey_one_host, p);
+    size_t dropped = det_rekey_end(p->detect);
+    fv_info("detector state of %zu hosts moved to their new pseudonyms; %zu entries of other "
+            "hosts dropped (%llu hosts were past the tracking bound)",
+            fv_seenhosts_count(p->seen_hosts), dropped,
+            (unsigned long long)fv_seenhosts_not_noted(p->seen_hosts));
+    fv_seenhosts_clear(p->seen_hosts);
 }
 
 int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
@@ -911,6 +1062,7 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
         /* The learned MACs and host names are raw identifiers: they live
          * no longer than one key epoch. */
         fv_hostmap_clear(p->hosts);
+        rekey_detector(p);
     }
 
     if (force || now_us - p->last_evaluate_us >= EVALUATE_INTERVAL_US) {
@@ -920,6 +1072,7 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
             save_capture_counters(p);
     }
 
+    note_rc(p, fv_escrow_flush(p->escrow));
     note_rc(p, store_commit(p->store));
 
     uint64_t sweep_us = pol_sweep_interval_s(p->policy) * 1000000u;
@@ -945,9 +1098,13 @@ int fv_pipeline_close(fv_pipeline *p)
     cap_engine_destroy(&p->capture);
     fv_aggregator_destroy(&p->aggregates);
     fv_hostmap_destroy(&p->hosts);
+    fv_seenhosts_destroy(&p->seen_hosts);
     if (p->store != NULL)
         note_rc(p, store_commit(p->store));
     det_engine_destroy(&p->detect);
+    if (p->escrow != NULL)
+        note_rc(p, fv_escrow_flush(p->escrow));
+    fv_escrow_destroy(&p->escrow);
     anon_close(&p->anon);
     store_close(&p->store);
     pol_destroy(&p->policy);

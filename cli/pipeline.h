@@ -47,6 +47,16 @@ typedef struct fv_pipeline {
     struct fv_hostmap *hosts;
     /* Time of the last audited sweep that deleted nothing (once a day). */
     uint64_t last_quiet_sweep_audit_us;
+    /* Raw address to current pseudonym of each internal host the
+     * detectors saw in this key epoch (seenhosts.h), so a rotation can
+     * move their state to the new pseudonyms; wiped on rotation. */
+    struct fv_seenhosts *seen_hosts;
+    /* DNS, TLS and HTTP records dropped because a name lies under a
+     * never-record suffix (indexed by fv_class), not yet added to the
+     * store's "names_never_recorded_<class>" counters. */
+    uint64_t names_never_recorded[FV_CLASS_COUNT];
+    /* Key escrow writer, NULL unless the policy enables escrow. */
+    struct fv_escrow *escrow;
 } fv_pipeline;
 
 /*

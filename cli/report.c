@@ -235,12 +235,12 @@ int rpt_processing(const pol_policy *policy, uint64_t now_us, rpt_doc *out)
             now, hash[0], hash[1], hash[2], hash[3], hash[4], hash[5], hash[6], hash[7]);
 
     doc_add(out, RPT_HEADING, "Controller");
-    /* NOTE: the policy has no organization key yet (name, contact, data
-     * protection officer); these fields are printed as not set until
-     * policy.h offers them. */
-    doc_add(out, RPT_ITEM, "Name: %s", NOT_SET);
-    doc_add(out, RPT_ITEM, "Contact: %s", NOT_SET);
-    doc_add(out, RPT_ITEM, "Data protection officer: %s", NOT_SET);
+    /* From the policy's organization map; a missing field stays visible
+     * as not set so the officer knows what to add. */
+    doc_add(out, RPT_ITEM, "Name: %s", or_not_set(pol_organization(policy, "name")));
+    doc_add(out, RPT_ITEM, "Contact: %s", or_not_set(pol_organization(policy, "contact")));
+    doc_add(out, RPT_ITEM, "Data protection officer: %s",
+            or_not_set(pol_organization(policy, "dpo")));
 
     doc_add(out, RPT_HEADING, "Purposes of the processing");
     doc_add(out, RPT_PARAGRAPH,

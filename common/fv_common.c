@@ -180,6 +180,24 @@ void fv_endpoint_format(const fv_endpoint *ep, char out[FV_ENDPOINT_TEXT_MAX])
     case FV_EP_PSEUDO_IPV6:
         fv_token_format("ip6", ep->addr, out);
         return;
+    case FV_EP_PREFIX_IPV4:
+        if (inet_ntop(AF_INET, ep->addr, out, FV_ENDPOINT_TEXT_MAX) == NULL)
+            out[0] = '\0';
+        return;
+    case FV_EP_PREFIX_IPV6:
+        if (inet_ntop(AF_INET6, ep->addr, out, FV_ENDPOINT_TEXT_MAX) == NULL)
+            out[0] = '\0';
+        return;
+    case FV_EP_TRUNC_IPV4:
+    case FV_EP_TRUNC_IPV6: {
+        int af = ep->kind == FV_EP_TRUNC_IPV4 ? AF_INET : AF_INET6;
+        char net[INET6_ADDRSTRLEN];
+        if (inet_ntop(af, ep->addr, net, sizeof net) == NULL)
+            out[0] = '\0';
+        else
+            snprintf(out, FV_ENDPOINT_TEXT_MAX, "%s/%u", net, (unsigned)ep->prefix_len);
+        return;
+    }
     default:
         out[0] = '\0';
         return;
@@ -188,7 +206,12 @@ void fv_endpoint_format(const fv_endpoint *ep, char out[FV_ENDPOINT_TEXT_MAX])
 
 bool fv_endpoint_is_internal(const fv_endpoint *ep)
 {
-    return ep->kind == FV_EP_PSEUDO_IPV4 || ep->kind == FV_EP_PSEUDO_IPV6;
+    if (ep->kind == FV_EP_NONE)
+        return false;
+    if (ep->zone[0] != '\0')
+        return strcmp(ep->zone, FV_ZONE_EXTERNAL) != 0;
+    return ep->kind == FV_EP_PSEUDO_IPV4 || ep->kind == FV_EP_PSEUDO_IPV6 ||
+           ep->kind == FV_EP_PREFIX_IPV4 || ep->kind == FV_EP_PREFIX_IPV6;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -139,22 +139,30 @@ typedef enum fv_ep_kind {
     FV_EP_IPV6 = 2,         /* kept IPv6 address in addr[0..15], network order */
     FV_EP_PSEUDO_IPV4 = 3,  /* pseudonym of an IPv4 address in addr[0..15] */
     FV_EP_PSEUDO_IPV6 = 4,  /* pseudonym of an IPv6 address in addr[0..15] */
+    FV_EP_PREFIX_IPV4 = 5,  /* prefix-preserving pseudonym, a valid IPv4 address in addr[0..3] */
+    FV_EP_PREFIX_IPV6 = 6,  /* prefix-preserving pseudonym, a valid IPv6 address in addr[0..15] */
+    FV_EP_TRUNC_IPV4 = 7,   /* IPv4 network in addr[0..3], host bits zero, length in prefix_len */
+    FV_EP_TRUNC_IPV6 = 8,   /* IPv6 network in addr[0..15], host bits zero, length in prefix_len */
 } fv_ep_kind;
 
 /*
- * One side of a flow or transaction, as stored. Invariant: when the
- * address belongs to a zone of the policy, kind is a PSEUDO kind and addr
- * holds the pseudonym; only addresses outside every zone (zone
- * "external") may be kept.
+ * One side of a flow or transaction, as stored. Invariant: an address in
+ * a zone of the policy is stored as its zone's address mode says
+ * (pseudonymize by default: a PSEUDO kind), and is kept (IPV4, IPV6) only
+ * where the policy sets `addresses: keep` for that zone. Addresses outside
+ * every zone (zone "external") follow the policy's external mode, kept by
+ * default.
  */
 typedef struct fv_endpoint {
     uint8_t kind;                   /* fv_ep_kind */
     uint8_t addr[16];               /* see kind */
     char zone[FV_ZONE_NAME_MAX];    /* zone label, "external" if none */
+    uint8_t prefix_len;             /* TRUNC kinds: 0..32 or 0..128; 0 for other kinds */
 } fv_endpoint;
 
-/* Text form of an endpoint: dotted or colon address for kept addresses,
- * or a typed pseudonym token "ip4-xxxxxxxxxxxxxxxx" / "ip6-..." (16
+/* Text form of an endpoint: dotted or colon address for kept addresses
+ * and prefix-preserving pseudonyms, "10.1.0.0/24" for truncated ones, or
+ * a typed pseudonym token "ip4-xxxxxxxxxxxxxxxx" / "ip6-..." (16
  * lowercase base32 characters of the first 10 pseudonym bytes). */
 #define FV_ENDPOINT_TEXT_MAX 64
 void fv_endpoint_format(const fv_endpoint *ep, char out[FV_ENDPOINT_TEXT_MAX]);
@@ -164,7 +172,10 @@ void fv_endpoint_format(const fv_endpoint *ep, char out[FV_ENDPOINT_TEXT_MAX]);
 void fv_token_format(const char *type_prefix, const uint8_t pseudonym[FV_PSEUDONYM_BYTES],
                      char out[FV_TOKEN_TEXT_MAX]);
 
-/* Return true if the endpoint is a pseudonymized (internal) host. */
+/* Return true if the endpoint lies in a zone of the policy (an internal
+ * host): its zone label is set and is not "external". An endpoint without
+ * a zone label counts as internal when its kind is a PSEUDO or PREFIX
+ * kind. */
 bool fv_endpoint_is_internal(const fv_endpoint *ep);
 
 /* ---------------------------------------------------------------------- */
@@ -273,11 +284,12 @@ typedef struct fv_dns_question {
 } fv_dns_question;
 
 /* An address from a DNS answer, stored like fv_endpoint's address: kind
- * is an fv_ep_kind other than FV_EP_NONE, and a PSEUDO kind holds the
- * pseudonym of an address in a policy zone. */
+ * is an fv_ep_kind other than FV_EP_NONE, chosen by the address mode of
+ * the zone the address lies in. */
 typedef struct fv_dns_addr {
     uint8_t kind;           /* fv_ep_kind */
     uint8_t addr[16];       /* see kind */
+    uint8_t prefix_len;     /* TRUNC kinds: 0..32 or 0..128; 0 for other kinds */
 } fv_dns_addr;
 
 /* One DNS message (query or response). */

@@ -240,6 +240,7 @@ static json_t *dns_addr_array(const fv_dns_addr *addrs, unsigned count)
         memset(&ep, 0, sizeof ep);
         ep.kind = addrs[i].kind;
         memcpy(ep.addr, addrs[i].addr, sizeof ep.addr);
+        ep.prefix_len = addrs[i].prefix_len;
         fv_endpoint_format(&ep, text);
         if (json_array_append_new(arr, json_string(text)) != 0) {
             json_decref(arr);
@@ -330,7 +331,7 @@ static void aggregate_fields(json_t *o, const fv_aggregate_record *a, bool *ok)
 {
     char peer[FV_ENDPOINT_TEXT_MAX] = "";
 
-    if (a->peer.kind == FV_EP_IPV4 || a->peer.kind == FV_EP_IPV6)
+    if (a->peer.kind != FV_EP_PSEUDO_IPV4 && a->peer.kind != FV_EP_PSEUDO_IPV6)
         fv_endpoint_format(&a->peer, peer);
     set_time(o, "bucket_start", a->bucket_start_us, ok);
     set_new(o, "bucket", json_string(a->bucket_s == 86400u ? "day" : "hour"), ok);

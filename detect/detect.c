@@ -9,6 +9,8 @@
  *   its last DET_EXFIL_WINDOW flows to external peers;
  * - alerted: the (detector, host, peer, port) keys that already alerted.
  * When a table is full, the least recently touched entry is evicted.
+ * The pair and alerted tables also chain their nodes by host alone (the
+ * host index), so det_rekey finds a host's entries without a full scan.
  * Bucket indexes come from SipHash (crypto_shorthash) under a random key,
  * so peer addresses chosen by an outsider cannot force long chains.
  */
@@ -54,7 +56,12 @@ typedef struct det_key {
 typedef struct det_node {
     struct det_node *hash_next;
     struct det_node *lru_newer, *lru_older;
-    uint64_t hash;
+    /* Host index chain (pairs and alerted only): host_pprev points at
+     * the link that points here, NULL when the node is not indexed. */
+    struct det_node *host_next, **host_pprev;
+    uint64_t hash;      /* of the whole key */
+    uint64_t host_hash; /* of (host_kind, host) */
+    uint32_t generation; /* engine generation when created or last rekeyed */
     det_key key;
 } det_node;
 
@@ -63,7 +70,8 @@ typedef struct det_node {
  * once. free_node releases a node and whatever it owns.
  */
 typedef struct det_table {
-    det_node **buckets; /* DET_BUCKETS chains */
+    det_node **buckets;    /* DET_BUCKETS chains */
+    det_node **host_index; /* DET_BUCKETS chains by host, or NULL */
     size_t count, max_count;
     det_node *lru_newest, *lru_oldest;
     void (*free_node)(det_node *node);
@@ -97,7 +105,11 @@ struct det_engine {
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
     det_table pairs, hosts, alerted;
     fv_alert_record *pending; /* DET_MAX_PENDING slots */
+    uint32_t *pending_generation; /* generation of each pending alert */
     size_t pending_count;
+    /* Raised by det_rekey_begin; state older than it is dropped by
+     * det_rekey_end unless det_rekey moved it. */
+    uint32_t generation;
     uint64_t dropped_observations; /* lost to allocation failure or a full queue */
 };
 
@@ -134,12 +146,18 @@ const char *det_evidence_name(int detector, unsigned index)
 /* Bounded LRU hash table                                                  */
 /* ---------------------------------------------------------------------- */
 
-static int table_init(det_table *t, size_t max_count, void (*free_node)(det_node *))
+static int table_init(det_table *t, size_t max_count, bool index_hosts,
+                      void (*free_node)(det_node *))
 {
     memset(t, 0, sizeof *t);
     t->buckets = calloc(DET_BUCKETS, sizeof *t->buckets);
     if (t->buckets == NULL)
         return FV_ERR_NOMEM;
+    if (index_hosts) {
+        t->host_index = calloc(DET_BUCKETS, sizeof *t->host_index);
+        if (t->host_index == NULL)
+            return FV_ERR_NOMEM;
+    }
     t->max_count = max_count;
     t->free_node = free_node;
     return FV_OK;
@@ -153,6 +171,29 @@ static uint64_t table_hash(const det_engine *e, const det_key *key)
     for (size_t i = 0; i < sizeof digest; i++)
         h = (h << 8) | digest[i];
     return h;
+}
+
+/* Hash of the host part of a key: host_kind and host. */
+static uint64_t host_hash(const det_engine *e, uint8_t kind, const uint8_t host[16])
+{
+    uint8_t text[17];
+    uint8_t digest[crypto_shorthash_BYTES];
+    text[0] = kind;
+    memcpy(text + 1, host, 16);
+    crypto_shorthash(digest, text, sizeof text, e->hash_key);
+    uint64_t h = 0;
+    for (size_t i = 0; i < sizeof digest; i++)
+        h = (h << 8) | digest[i];
+    return h;
+}
+
+/* Set N's key, both hashes and generation before it enters a table. */
+static void node_init(const det_engine *e, det_node *n, const det_key *key)
+{
+    n->key = *key;
+    n->hash = table_hash(e, key);
+    n->host_hash = host_hash(e, key->host_kind, key->host);
+    n->generation = e->generation;
 }
 
 static det_node *table_find(const det_table *t, const det_key *key, uint64_t hash)
@@ -197,13 +238,50 @@ static void table_touch(det_table *t, det_node *n)
     lru_push_newest(t, n);
 }
 
-static void table_remove(det_table *t, det_node *n)
+static void host_index_link(det_table *t, det_node *n)
+{
+    if (t->host_index == NULL)
+        return;
+    det_node **head = &t->host_index[n->host_hash & (DET_BUCKETS - 1)];
+    n->host_next = *head;
+    if (*head != NULL)
+        (*head)->host_pprev = &n->host_next;
+    *head = n;
+    n->host_pprev = head;
+}
+
+static void host_index_unlink(det_node *n)
+{
+    if (n->host_pprev == NULL)
+        return;
+    *n->host_pprev = n->host_next;
+    if (n->host_next != NULL)
+        n->host_next->host_pprev = n->host_pprev;
+    n->host_next = NULL;
+    n->host_pprev = NULL;
+}
+
+static void bucket_unlink(det_table *t, det_node *n)
 {
     det_node **link = &t->buckets[n->hash & (DET_BUCKETS - 1)];
     while (*link != NULL && *link != n)
         link = &(*link)->hash_next;
     if (*link == n)
         *link = n->hash_next;
+    n->hash_next = NULL;
+}
+
+static void bucket_link(det_table *t, det_node *n)
+{
+    size_t b = n->hash & (DET_BUCKETS - 1);
+    n->hash_next = t->buckets[b];
+    t->buckets[b] = n;
+}
+
+static void table_remove(det_table *t, det_node *n)
+{
+    bucket_unlink(t, n);
+    host_index_unlink(n);
     lru_unlink(t, n);
     t->count--;
     t->free_node(n);
@@ -216,11 +294,24 @@ static void table_insert(det_table *t, det_node *n)
     if (t->count >= t->max_count && t->lru_oldest != NULL)
         table_remove(t, t->lru_oldest);
 
-    size_t b = n->hash & (DET_BUCKETS - 1);
-    n->hash_next = t->buckets[b];
-    t->buckets[b] = n;
+    bucket_link(t, n);
+    host_index_link(t, n);
     lru_push_newest(t, n);
     t->count++;
+}
+
+/* Give node N (in table T) the host NEW_HOST and re-hash it, keeping its
+ * place in the LRU list. The caller checked that no node has the new key. */
+static void table_move_host(const det_engine *e, det_table *t, det_node *n,
+                            const uint8_t new_host[16])
+{
+    bucket_unlink(t, n);
+    host_index_unlink(n);
+    det_key key = n->key;
+    memcpy(key.host, new_host, sizeof key.host);
+    node_init(e, n, &key);
+    bucket_link(t, n);
+    host_index_link(t, n);
 }
 
 static void table_clear(det_table *t)
@@ -236,6 +327,8 @@ static void table_free(det_table *t)
     table_clear(t);
     free(t->buckets);
     t->buckets = NULL;
+    free(t->host_index);
+    t->host_index = NULL;
 }
 
 static void free_pair(det_node *n)
@@ -314,17 +407,18 @@ int det_engine_create(const pol_detect *config, det_engine **out)
     e->config = *config;
     crypto_shorthash_keygen(e->hash_key);
 
-    rc = table_init(&e->pairs, DET_MAX_PAIRS, free_pair);
+    rc = table_init(&e->pairs, DET_MAX_PAIRS, true, free_pair);
     if (rc != FV_OK)
         goto out;
-    rc = table_init(&e->hosts, DET_MAX_HOSTS, free_host);
+    rc = table_init(&e->hosts, DET_MAX_HOSTS, false, free_host);
     if (rc != FV_OK)
         goto out;
-    rc = table_init(&e->alerted, DET_MAX_ALERTED, free_plain);
+    rc = table_init(&e->alerted, DET_MAX_ALERTED, true, free_plain);
     if (rc != FV_OK)
         goto out;
     e->pending = calloc(DET_MAX_PENDING, sizeof *e->pending);
-    if (e->pending == NULL) {
+    e->pending_generation = calloc(DET_MAX_PENDING, sizeof *e->pending_generation);
+    if (e->pending == NULL || e->pending_generation == NULL) {
         rc = FV_ERR_NOMEM;
         goto out;
     }
@@ -345,6 +439,7 @@ void det_engine_destroy(det_engine **engine)
     table_free(&e->hosts);
     table_free(&e->alerted);
     free(e->pending);
+    free(e->pending_generation);
     sodium_memzero(e->hash_key, sizeof e->hash_key);
     free(e);
     *engine = NULL;
@@ -395,8 +490,7 @@ static bool already_alerted(det_engine *e, int detector, const fv_endpoint *host
     n = calloc(1, sizeof *n);
     if (n == NULL)
         return false;
-    n->key = key;
-    n->hash = hash;
+    node_init(e, n, &key);
     table_insert(&e->alerted, n);
     return false;
 }
@@ -458,7 +552,8 @@ static void format_peer(const fv_endpoint *peer, uint16_t port, uint8_t proto, c
     char addr[FV_ENDPOINT_TEXT_MAX];
     char pbuf[8];
     fv_endpoint_format(peer, addr);
-    bool bracket = peer->kind == FV_EP_IPV6;
+    bool bracket = peer->kind == FV_EP_IPV6 || peer->kind == FV_EP_PREFIX_IPV6 ||
+                   peer->kind == FV_EP_TRUNC_IPV6;
     snprintf(out, out_len, "%s%s%s:%u/%s", bracket ? "[" : "", addr, bracket ? "]" : "",
              (unsigned)port, proto_name(proto, pbuf));
 }
@@ -497,8 +592,7 @@ static det_pair *pair_get(det_engine *e, const fv_endpoint *host, const fv_endpo
     det_pair *p = calloc(1, sizeof *p);
     if (p == NULL)
         return NULL;
-    p->node.key = key;
-    p->node.hash = hash;
+    node_init(e, &p->node, &key);
     p->host = *host;
     p->peer = *peer;
     p->peer_port = peer_port;
@@ -521,8 +615,7 @@ static det_host *host_get(det_engine *e, const fv_endpoint *host)
     det_host *h = calloc(1, sizeof *h);
     if (h == NULL)
         return NULL;
-    h->node.key = key;
-    h->node.hash = hash;
+    node_init(e, &h->node, &key);
     table_insert(&e->hosts, &h->node);
     return h;
 }
@@ -598,6 +691,25 @@ typedef struct det_outbound {
     uint64_t bytes_out;
 } det_outbound;
 
+/* Write the summary of exfil alert A from its endpoints and evidence, so
+ * det_rekey can write it again with the host's new pseudonym. */
+static void exfil_summary(fv_alert_record *a)
+{
+    char host_text[FV_ENDPOINT_TEXT_MAX], peer_text[96], sent[24], usual[24];
+    fv_endpoint_format(&a->host, host_text);
+    format_peer(&a->peer, a->peer_port, a->proto, peer_text, sizeof peer_text);
+    format_bytes(a->evidence[DET_EV_EXFIL_BYTES_OUT], sent, sizeof sent);
+    format_bytes(a->evidence[DET_EV_EXFIL_BASELINE_MEDIAN_BYTES], usual, sizeof usual);
+    /* A summary cut short at 159 characters is still readable. */
+    int n = snprintf(a->summary, sizeof a->summary,
+                     "%s sent %s to %s in one flow, %.0f times its median of %s over %.0f "
+                     "earlier flows",
+                     host_text, sent, peer_text, a->evidence[DET_EV_EXFIL_RATIO], usual,
+                     a->evidence[DET_EV_EXFIL_HISTORY_FLOWS]);
+    if (n < 0)
+        a->summary[0] = '\0';
+}
+
 static void queue_exfil(det_engine *e, const det_outbound *ob, double baseline, size_t history)
 {
     if (e->pending_count >= DET_MAX_PENDING) {
@@ -633,19 +745,8 @@ static void queue_exfil(det_engine *e, const det_outbound *ob, double baseline, 
     a->evidence[DET_EV_EXFIL_DURATION_S] =
         ob->last_us > ob->first_us ? (double)(ob->last_us - ob->first_us) / 1e6 : 0.0;
     a->evidence[DET_EV_EXFIL_HISTORY_FLOWS] = (double)history;
-
-    char host_text[FV_ENDPOINT_TEXT_MAX], peer_text[96], sent[24], usual[24];
-    fv_endpoint_format(ob->host, host_text);
-    format_peer(ob->peer, ob->peer_port, ob->proto, peer_text, sizeof peer_text);
-    format_bytes(bytes, sent, sizeof sent);
-    format_bytes(baseline, usual, sizeof usual);
-    /* A summary cut short at 159 characters is still readable. */
-    int n = snprintf(a->summary, sizeof a->summary,
-                     "%s sent %s to %s in one flow, %.0f times its median of %s over %zu "
-                     "earlier flows",
-                     host_text, sent, peer_text, ratio, usual, history);
-    if (n < 0)
-        a->summary[0] = '\0';
+    e->pending_generation[e->pending_count - 1] = e->generation;
+    exfil_summary(a);
 }
 
 /*
@@ -915,4 +1016,201 @@ size_t det_evaluate(det_engine *engine, uint64_t now_us, det_alert_fn fn, void *
         engine->dropped_observations = 0;
     }
     return raised;
+}
+
+/* ---------------------------------------------------------------------- */
+/* Re-keying across a key rotation                                         */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Concatenate OLDER[0..older_n) and NEWER[0..newer_n) (ELEM bytes each)
+ * and keep the last WINDOW elements in a new array. Return it (caller
+ * frees) with its length in *OUT_N, or NULL when memory ran out.
+ */
+static void *window_merge(const void *older, size_t older_n, const void *newer, size_t newer_n,
+                          size_t elem, size_t window, size_t *out_n)
+{
+    size_t total = older_n + newer_n;
+    size_t keep = total < window ? total : window;
+    uint8_t *merged = malloc(keep * elem);
+    if (merged == NULL)
+        return NULL;
+
+    /* Skip the oldest elements that do not fit, first from OLDER. */
+    size_t skip = total - keep;
+    size_t from_older = older_n > skip ? older_n - skip : 0;
+    size_t skip_newer = skip > older_n ? skip - older_n : 0;
+    memcpy(merged, (const uint8_t *)older + (older_n - from_older) * elem, from_older * elem);
+    memcpy(merged + from_older * elem, (const uint8_t *)newer + skip_newer * elem,
+           (newer_n - skip_newer) * elem);
+    *out_n = keep;
+    return merged;
+}
+
+/* Move pair OLD_NODE to NEW_HOST, or merge its flows into the pair that
+ * already has that key. */
+static void rekey_pair(det_engine *e, det_node *old_node, const uint8_t new_host[16])
+{
+    det_pair *p = (det_pair *)old_node;
+    det_key key = old_node->key;
+    memcpy(key.host, new_host, sizeof key.host);
+    det_pair *target = (det_pair *)table_find(&e->pairs, &key, table_hash(e, &key));
+
+    if (target == p) {
+        old_node->generation = e->generation;
+        return;
+    }
+    if (target == NULL) {
+        table_move_host(e, &e->pairs, old_node, new_host);
+        memcpy(p->host.addr, new_host, sizeof p->host.addr);
+        return;
+    }
+    size_t n = 0;
+    det_beat *merged = window_merge(p->beats, p->count, target->beats, target->count,
+                                    sizeof *merged, DET_BEACON_WINDOW, &n);
+    if (merged == NULL) {
+        e->dropped_observations++;
+    } else {
+        free(target->beats);
+        target->beats = merged;
+        target->count = n;
+        target->capacity = n;
+        target->dirty = true;
+    }
+    target->node.generation = e->generation;
+    table_remove(&e->pairs, old_node);
+}
+
+static void rekey_host(det_engine *e, uint8_t kind, const uint8_t old_host[16],
+                       const uint8_t new_host[16])
+{
+    det_key key;
+    memset(&key, 0, sizeof key);
+    key.host_kind = kind;
+    memcpy(key.host, old_host, sizeof key.host);
+    det_host *h = (det_host *)table_find(&e->hosts, &key, table_hash(e, &key));
+    if (h == NULL)
+        return;
+
+    memcpy(key.host, new_host, sizeof key.host);
+    det_host *target = (det_host *)table_find(&e->hosts, &key, table_hash(e, &key));
+    if (target == h) {
+        h->node.generation = e->generation;
+        return;
+    }
+    if (target == NULL) {
+        table_move_host(e, &e->hosts, &h->node, new_host);
+        return;
+    }
+    size_t n = 0;
+    uint64_t *merged = window_merge(h->bytes_out, h->count, target->bytes_out, target->count,
+                                    sizeof *merged, DET_EXFIL_WINDOW, &n);
+    if (merged == NULL) {
+        e->dropped_observations++;
+    } else {
+        free(target->bytes_out);
+        target->bytes_out = merged;
+        target->count = n;
+        target->capacity = n;
+    }
+    target->node.generation = e->generation;
+    table_remove(&e->hosts, &h->node);
+}
+
+/* Move every entry of host OLD_HOST in T (a table with a host index) to
+ * NEW_HOST. An alerted mark whose new key exists already is dropped. */
+static void rekey_indexed(det_engine *e, det_table *t, uint8_t kind, const uint8_t old_host[16],
+                          const uint8_t new_host[16])
+{
+    uint64_t old_hash = host_hash(e, kind, old_host);
+    det_node *n = t->host_index[old_hash & (DET_BUCKETS - 1)];
+
+    while (n != NULL) {
+        det_node *next = n->host_next;
+        bool match = n->host_hash == old_hash && n->key.host_kind == kind &&
+                     memcmp(n->key.host, old_host, sizeof n->key.host) == 0;
+        if (match) {
+            if (t == &e->pairs) {
+                rekey_pair(e, n, new_host);
+            } else {
+                det_key key = n->key;
+                memcpy(key.host, new_host, sizeof key.host);
+                det_node *target = table_find(t, &key, table_hash(e, &key));
+                if (target == n) {
+                    n->generation = e->generation;
+                } else if (target != NULL) {
+                    target->generation = e->generation;
+                    table_remove(t, n);
+                } else {
+                    table_move_host(e, t, n, new_host);
+                }
+            }
+        }
+        n = next;
+    }
+}
+
+void det_rekey(det_engine *engine, const uint8_t old_pseudonym[FV_PSEUDONYM_BYTES],
+               const uint8_t new_pseudonym[FV_PSEUDONYM_BYTES], uint8_t kind)
+{
+    if (engine == NULL || old_pseudonym == NULL || new_pseudonym == NULL)
+        return;
+
+    rekey_indexed(engine, &engine->pairs, kind, old_pseudonym, new_pseudonym);
+    rekey_host(engine, kind, old_pseudonym, new_pseudonym);
+    rekey_indexed(engine, &engine->alerted, kind, old_pseudonym, new_pseudonym);
+
+    for (size_t i = 0; i < engine->pending_count; i++) {
+        fv_alert_record *a = &engine->pending[i];
+        if (a->host.kind != kind || memcmp(a->host.addr, old_pseudonym, sizeof a->host.addr) != 0)
+            continue;
+        memcpy(a->host.addr, new_pseudonym, sizeof a->host.addr);
+        exfil_summary(a);
+        engine->pending_generation[i] = engine->generation;
+    }
+}
+
+void det_rekey_begin(det_engine *engine)
+{
+    if (engine != NULL)
+        engine->generation++;
+}
+
+/* Remove every node of T whose generation is not CURRENT. */
+static size_t table_drop_stale(det_table *t, uint32_t current)
+{
+    size_t dropped = 0;
+    det_node *n = t->lru_oldest;
+    while (n != NULL) {
+        det_node *newer = n->lru_newer;
+        if (n->generation != current) {
+            table_remove(t, n);
+            dropped++;
+        }
+        n = newer;
+    }
+    return dropped;
+}
+
+size_t det_rekey_end(det_engine *engine)
+{
+    if (engine == NULL)
+        return 0;
+    uint32_t current = engine->generation;
+    size_t dropped = table_drop_stale(&engine->pairs, current);
+    dropped += table_drop_stale(&engine->hosts, current);
+    dropped += table_drop_stale(&engine->alerted, current);
+
+    size_t kept = 0;
+    for (size_t i = 0; i < engine->pending_count; i++) {
+        if (engine->pending_generation[i] != current) {
+            dropped++;
+            continue;
+        }
+        engine->pending[kept] = engine->pending[i];
+        engine->pending_generation[kept] = current;
+        kept++;
+    }
+    engine->pending_count = kept;
+    return dropped;
 }

@@ -17,6 +17,7 @@
  *   evicted least recently seen). Not thread-safe.
  * - An alert for the same (detector, host, peer, peer port) is raised
  *   once per engine lifetime unless det_engine_reset_alerts is called.
+ *   det_rekey carries that mark over to the host's new pseudonym.
  * - The beacon detector does not count TCP records whose flags are known
  *   but contain no SYN, because they continue an earlier connection.
  *   Both detectors ignore such records of at most two packets without
@@ -58,6 +59,33 @@ size_t det_evaluate(det_engine *engine, uint64_t now_us, det_alert_fn fn, void *
  * state alerts again at the next det_evaluate. Observed flows are kept.
  */
 void det_engine_reset_alerts(det_engine *engine);
+
+/*
+ * Key rotation. The capturing process knows each host's raw address and
+ * so its pseudonym under the old and the new key; the engine only ever
+ * sees the two pseudonyms. The sequence is:
+ *
+ *   det_rekey_begin(engine);
+ *   for each host still seen: det_rekey(engine, old, new, kind);
+ *   det_rekey_end(engine);
+ *
+ * det_rekey_begin starts a new generation of state. det_rekey moves
+ * everything keyed by host OLD_PSEUDONYM of endpoint kind KIND (an
+ * fv_ep_kind) to NEW_PSEUDONYM: beacon pairs, the exfil baseline, the
+ * marks of alerts already raised (so a pattern does not alert again
+ * under its new name) and queued exfil alerts, whose summary is written
+ * again. When state under NEW_PSEUDONYM exists already, the flows are
+ * merged, the older ones first, keeping the window sizes. det_rekey_end
+ * drops all state that no det_rekey call moved in this generation, so no
+ * alert raised after the rotation carries a pseudonym of the old epoch,
+ * and returns how many entries it dropped. det_rekey may also be called
+ * on its own, without begin and end: then nothing is dropped.
+ * The engine keeps no record of the old-to-new pairs it was given.
+ */
+void det_rekey_begin(det_engine *engine);
+void det_rekey(det_engine *engine, const uint8_t old_pseudonym[FV_PSEUDONYM_BYTES],
+               const uint8_t new_pseudonym[FV_PSEUDONYM_BYTES], uint8_t kind);
+size_t det_rekey_end(det_engine *engine);
 
 /*
  * Evidence slots of fv_alert_record.evidence, per detector. The numbers

@@ -175,6 +175,20 @@ void pol_group_get(const pol_policy *policy, size_t i, pol_group_info *out)
     out->purpose = g->purpose[0] != '\0' ? g->purpose : NULL;
 }
 
+const char *pol_organization(const pol_policy *policy, const char *field)
+{
+    if (policy == NULL || field == NULL)
+        return NULL;
+    const char *text = NULL;
+    if (strcmp(field, "name") == 0)
+        text = policy->org_name;
+    else if (strcmp(field, "contact") == 0)
+        text = policy->org_contact;
+    else if (strcmp(field, "dpo") == 0)
+        text = policy->org_dpo;
+    return (text != NULL && text[0] != '\0') ? text : NULL;
+}
+
 bool pol_has_hostname_groups(const pol_policy *policy)
 {
     if (policy == NULL)
@@ -619,6 +633,9 @@ int pol_diff_summary(const pol_policy *old_policy, const pol_policy *new_policy,
                      (unsigned)a->k_threshold, (unsigned)b->k_threshold);
     if (memcmp(a->role_items, b->role_items, sizeof a->role_items) != 0)
         POL_SENTENCE(&t, n, "What the roles may read changed.");
+    if (strcmp(a->org_name, b->org_name) != 0 || strcmp(a->org_contact, b->org_contact) != 0 ||
+        strcmp(a->org_dpo, b->org_dpo) != 0)
+        POL_SENTENCE(&t, n, "The organization (controller) details changed.");
 
     if (n == 0) {
         if (memcmp(a->hash, b->hash, sizeof a->hash) == 0)

@@ -50,6 +50,24 @@ enum {
 };
 #define POL_ROLE_COUNT 3
 
+/* Limits of domains.never_record: suffixes after expanding categories,
+ * and one suffix's text including the NUL (a DNS name has at most 253
+ * characters). */
+#define POL_MAX_NEVER_RECORD 1024
+#define POL_DOMAIN_TEXT_MAX 254
+#define POL_MAX_CATEGORIES 32
+
+/* A never-record category compiled from policy/categories/NAME.txt:
+ * its name and its NULL-terminated suffix list. */
+typedef struct pol_category {
+    const char *name;
+    const char *const *suffixes;
+} pol_category;
+
+/* Every category, sorted by name (generated pol_categories.c). */
+extern const pol_category pol_categories[];
+extern const size_t pol_category_count;
+
 /* Longest CIDR text: a full IPv6 address, "/", three digits, NUL. */
 #define POL_CIDR_TEXT_MAX 64
 
@@ -118,6 +136,15 @@ typedef struct pol_group {
     size_t pattern_first, pattern_count;
 } pol_group;
 
+/* How one zone's addresses are stored; prefix4 and prefix6 are used
+ * only by POL_ADDR_TRUNCATE, for the networks of that family. */
+typedef struct pol_address_rule {
+    pol_addr_mode mode;
+    uint8_t prefix4;            /* 0..32 */
+    uint8_t prefix6;            /* 0..128 */
+} pol_address_rule;
+#define POL_EXTERNAL_RULE POL_MAX_ZONES
+
 /*
  * The immutable policy. zone_nets and excludes keep file order for the
  * summary and the BPF filter. zone4 and zone6 are copies sorted by prefix
@@ -168,6 +195,30 @@ struct pol_policy {
     uint32_t role_items[POL_ROLE_COUNT];    /* bit POL_ITEM_* or class slot */
 
     uint8_t hash[32];           /* BLAKE2b-256 of the policy text */
+
+    /* organization: the controller for reports; "" if absent. */
+    char org_name[POL_TEXT_MAX];
+    char org_contact[POL_TEXT_MAX];
+    char org_dpo[POL_TEXT_MAX];
+
+    /* domains: how kept names are written, and the lower-case suffixes
+     * (explicit and from categories, no leading or trailing dot) whose
+     * names are never recorded. */
+    pol_domain_mode domain_mode;
+    size_t never_record_count;
+    char never_record[POL_MAX_NEVER_RECORD][POL_DOMAIN_TEXT_MAX];
+    size_t never_record_category_count;
+    char never_record_categories[POL_MAX_CATEGORIES][POL_NAME_MAX];
+
+    /* escrow: the officers' crypto_box public keys, read from the files
+     * the policy names when it is loaded. */
+    bool escrow_enabled;
+    size_t escrow_officer_count;
+    uint8_t escrow_officer_keys[POL_ESCROW_OFFICERS_MAX][POL_OFFICER_KEY_BYTES];
+
+    /* Address mode of zone z in address_rules[z], of addresses outside
+     * every zone in address_rules[POL_EXTERNAL_RULE]. */
+    pol_address_rule address_rules[POL_MAX_ZONES + 1];
 };
 
 /* Read the TZif file of zone NAME (already validated) into TZ. On failure
@@ -200,6 +251,10 @@ uint32_t pol_role_default_items(pol_role role);
  * summary (pol_groups.c). T is a pol_text. */
 struct pol_text;
 void pol_summary_groups(const pol_policy *policy, struct pol_text *t);
+
+/* Append the domain mode and the never-record suffixes to a summary
+ * (pol_domains.c). */
+void pol_summary_domains(const pol_policy *policy, struct pol_text *t);
 
 /* Fill POLICY with the documented defaults (no zones, no exclusions). */
 void pol_set_defaults(pol_policy *policy);

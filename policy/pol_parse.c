@@ -700,6 +700,8 @@ static int pol_add_zone_net(pol_parser *p, yaml_node_t *node, const char *where,
     return FV_OK;
 }
 
+#include "pol_parse_addresses.inc"
+
 static int pol_parse_zone(pol_parser *p, yaml_node_t *node, const char *where)
 {
     if (node->type != YAML_MAPPING_NODE)
@@ -708,26 +710,17 @@ static int pol_parse_zone(pol_parser *p, yaml_node_t *node, const char *where)
                         " '- name: office' and 'networks: [10.1.0.0/16]'",
                         where, pol_node_kind(node));
 
-    /* Check the keys first so a typo is reported as such. */
-    for (yaml_node_pair_t *pair = node->data.mapping.pairs.start; pair < node->data.mapping.pairs.top;
-         pair++) {
-        yaml_node_t *key = yaml_document_get_node(p->doc, pair->key);
-        if (key == NULL || key->type != YAML_SCALAR_NODE)
-            return pol_fail(p, node->start_mark, "%s has a key that is not a plain name; use the"
-                            " keys name and networks",
-                            where);
-        const char *k = (const char *)key->data.scalar.value;
-        if (strcmp(k, "name") != 0 && strcmp(k, "networks") != 0) {
-            char q[POL_QUOTE_MAX];
-            pol_quote(key, q);
-            return pol_fail(p, key->start_mark, "unknown key in %s (%s); allowed keys are: name,"
-                            " networks",
-                            where, q);
-        }
-    }
-    if (node->data.mapping.pairs.top - node->data.mapping.pairs.start > 2)
-        return pol_fail(p, node->start_mark, "%s repeats a key; give name and networks once each",
-                        where);
+    /* Check the keys first so a typo or a repeated key is reported as
+     * such; the values are read below. */
+    static const pol_key keys[] = {
+        {"name", pol_parse_key_later, 0},
+        {"networks", pol_parse_key_later, 0},
+        {"addresses", pol_parse_key_later, 0},
+        {"truncate_prefix", pol_parse_key_later, 0},
+    };
+    int rc = pol_walk_mapping(p, node, where, keys, sizeof keys / sizeof keys[0]);
+    if (rc != FV_OK)
+        return rc;
 
     char sub[POL_WHERE_MAX];
     yaml_node_t *name_node = pol_mapping_get(p, node, "name");
@@ -736,7 +729,7 @@ static int pol_parse_zone(pol_parser *p, yaml_node_t *node, const char *where)
                         where);
     pol_join_where(sub, sizeof sub, where, ".name", 0, false);
     const char *name;
-    int rc = pol_scalar(p, name_node, sub, "a zone name", &name);
+    rc = pol_scalar(p, name_node, sub, "a zone name", &name);
     if (rc != FV_OK)
         return rc;
     rc = pol_check_zone_name(p, name_node, sub, name);
@@ -775,7 +768,7 @@ static int pol_parse_zone(pol_parser *p, yaml_node_t *node, const char *where)
         if (rc != FV_OK)
             return rc;
     }
-    return FV_OK;
+    return pol_parse_zone_addresses(p, node, where, zone);
 }
 
 static int pol_parse_zones(pol_parser *p, yaml_node_t *value, const char *where, int arg)
@@ -988,6 +981,8 @@ static int pol_parse_detect(pol_parser *p, yaml_node_t *value, const char *where
 }
 
 #include "pol_parse_groups.inc"
+#include "pol_parse_escrow.inc"
+#include "pol_parse_domains.inc"
 
 /* Checks that need the whole document: required keys and retention
  * against the sweep interval. */
@@ -1028,6 +1023,24 @@ static int pol_check_document(pol_parser *p, yaml_node_t *root)
     return FV_OK;
 }
 
+/* organization.name, .contact and .dpo: ARG picks the field. */
+static int pol_parse_org_field(pol_parser *p, yaml_node_t *value, const char *where, int arg)
+{
+    char *fields[] = {p->pol->org_name, p->pol->org_contact, p->pol->org_dpo};
+    return pol_get_text(p, value, where, fields[arg]);
+}
+
+static int pol_parse_organization(pol_parser *p, yaml_node_t *value, const char *where, int arg)
+{
+    (void)arg;
+    static const pol_key keys[] = {
+        {"name", pol_parse_org_field, 0},
+        {"contact", pol_parse_org_field, 1},
+        {"dpo", pol_parse_org_field, 2},
+    };
+    return pol_walk_mapping(p, value, where, keys, sizeof keys / sizeof keys[0]);
+}
+
 static int pol_parse_root(pol_parser *p, yaml_node_t *root)
 {
     static const pol_key keys[] = {
@@ -1044,6 +1057,10 @@ static int pol_parse_root(pol_parser *p, yaml_node_t *root)
         {"collect", pol_parse_collect, 0},
         {"reporting", pol_parse_reporting, 0},
         {"roles", pol_parse_roles, 0},
+        {"organization", pol_parse_organization, 0},
+        {"external", pol_parse_external, 0},
+        {"escrow", pol_parse_escrow, 0},
+        {"domains", pol_parse_domains, 0},
     };
 
     if (root->type != YAML_MAPPING_NODE)

@@ -53,6 +53,10 @@ void pol_set_defaults(pol_policy *policy)
     policy->detect.exfil_min_bytes = 50u * 1000u * 1000u;
     policy->detect.exfil_ratio = 20.0;
     policy->detect.exfil_min_history = 10;
+
+    /* Zones pseudonymize by default (POL_ADDR_PSEUDONYMIZE is 0);
+     * addresses outside every zone are kept. */
+    policy->address_rules[POL_EXTERNAL_RULE].mode = POL_ADDR_KEEP;
 }
 
 /* qsort order: longest prefix first; ties keep no particular order
@@ -197,6 +201,47 @@ const char *pol_zone_name(const pol_policy *policy, size_t i)
     if (policy == NULL || i >= policy->zone_count)
         return NULL;
     return policy->zone_names[i];
+}
+
+const char *pol_addr_mode_name(pol_addr_mode mode)
+{
+    switch (mode) {
+    case POL_ADDR_PSEUDONYMIZE:
+        return "pseudonymize";
+    case POL_ADDR_PREFIX_PRESERVING:
+        return "prefix-preserving";
+    case POL_ADDR_TRUNCATE:
+        return "truncate";
+    case POL_ADDR_KEEP:
+        return "keep";
+    }
+    return "unknown";
+}
+
+int pol_zone_address_mode(const pol_policy *policy, const char *zone_name, int family,
+                          pol_addr_mode *mode, unsigned *prefix_len)
+{
+    if (policy == NULL || mode == NULL || prefix_len == NULL || (family != 4 && family != 6))
+        return FV_ERR_INVALID;
+
+    pol_address_rule fallback = {.mode = POL_ADDR_PSEUDONYMIZE};
+    const pol_address_rule *rule = &fallback;
+    if (zone_name == NULL || strcmp(zone_name, FV_ZONE_EXTERNAL) == 0) {
+        rule = &policy->address_rules[POL_EXTERNAL_RULE];
+    } else {
+        for (size_t z = 0; z < policy->zone_count; z++) {
+            if (strcmp(policy->zone_names[z], zone_name) == 0) {
+                rule = &policy->address_rules[z];
+                break;
+            }
+        }
+    }
+
+    *mode = rule->mode;
+    *prefix_len = 0;
+    if (rule->mode == POL_ADDR_TRUNCATE)
+        *prefix_len = family == 4 ? rule->prefix4 : rule->prefix6;
+    return FV_OK;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -386,6 +431,7 @@ int pol_summary(const pol_policy *policy, char *out, size_t out_len)
 
     pol_summary_detectors(policy, &t);
     pol_summary_groups(policy, &t);
+    pol_summary_domains(policy, &t);
 
     if (t.full) {
         out[0] = '\0';

@@ -82,6 +82,30 @@ const pol_detect *pol_detect_config(const pol_policy *policy);
  */
 int pol_bpf_exclusions(const pol_policy *policy, char *out, size_t out_len);
 
+/* How the addresses of a zone are stored. Numbered for the policy
+ * struct only, never stored in records. */
+typedef enum pol_addr_mode {
+    POL_ADDR_PSEUDONYMIZE = 0,      /* 16-byte keyed pseudonym token (zone default) */
+    POL_ADDR_PREFIX_PRESERVING = 1, /* valid address, keyed, subnet structure kept */
+    POL_ADDR_TRUNCATE = 2,          /* network prefix only, host bits zero */
+    POL_ADDR_KEEP = 3,              /* the address itself (external default) */
+} pol_addr_mode;
+
+/* Return "pseudonymize", "prefix-preserving", "truncate" or "keep". */
+const char *pol_addr_mode_name(pol_addr_mode mode);
+
+/*
+ * Look up the address mode of ZONE_NAME (a zone label as returned by
+ * pol_zone_of, or NULL or "external" for addresses outside every zone)
+ * for FAMILY (4 or 6) into *MODE, and for POL_ADDR_TRUNCATE the prefix
+ * length to keep into *PREFIX_LEN (0 otherwise). A label that names no
+ * zone of the policy, such as the link-local label, gets
+ * POL_ADDR_PSEUDONYMIZE. Returns FV_OK, or FV_ERR_INVALID for another
+ * FAMILY or a NULL output pointer.
+ */
+int pol_zone_address_mode(const pol_policy *policy, const char *zone_name, int family,
+                          pol_addr_mode *mode, unsigned *prefix_len);
+
 /* Number of zones and the name of zone I, for summaries. */
 size_t pol_zone_count(const pol_policy *policy);
 const char *pol_zone_name(const pol_policy *policy, size_t i);
@@ -204,5 +228,73 @@ typedef struct pol_group_info {
 
 size_t pol_group_count(const pol_policy *policy);
 void pol_group_get(const pol_policy *policy, size_t i, pol_group_info *out);
+
+/* The controller from the policy's organization map, for the record of
+ * processing. FIELD is "name", "contact" or "dpo" (data protection
+ * officer). Returns the text (lives as long as the policy), or NULL if
+ * the policy does not set it or FIELD is none of these. */
+const char *pol_organization(const pol_policy *policy, const char *field);
+
+/* ---------------------------------------------------------------------- */
+/* Domain names                                                           */
+/* ---------------------------------------------------------------------- */
+
+/* How DNS names, TLS server names and HTTP hosts are written into
+ * records (domains.mode). The numbers never change. */
+typedef enum pol_domain_mode {
+    POL_DOMAINS_KEEP = 0,           /* as seen (the default) */
+    POL_DOMAINS_REGISTRABLE = 1,    /* cut to the registrable domain: www.example.co.uk -> example.co.uk */
+    POL_DOMAINS_PSEUDONYMIZE = 2,   /* a keyed "dom-" token of the whole name */
+} pol_domain_mode;
+
+/* The policy's domains.mode (POL_DOMAINS_KEEP if absent). */
+pol_domain_mode pol_domain_mode_get(const pol_policy *policy);
+
+/* Return "keep", "registrable" or "pseudonymize". */
+const char *pol_domain_mode_name(pol_domain_mode mode);
+
+/*
+ * True if NAME lies under a suffix of domains.never_record (explicit or
+ * from a category): it equals the suffix or ends with "." and the
+ * suffix, compared without regard to case. One trailing dot of NAME is
+ * ignored. NAME is a bare domain name without a port. Allocates nothing.
+ */
+bool pol_domain_never_record(const pol_policy *policy, const char *name);
+
+/* Number of never-record suffixes (after expanding categories) and
+ * suffix I, lower case, for summaries. */
+size_t pol_never_record_count(const pol_policy *policy);
+const char *pol_never_record_suffix(const pol_policy *policy, size_t i);
+
+/* ---------------------------------------------------------------------- */
+/* Key escrow                                                              */
+/* ---------------------------------------------------------------------- */
+
+/* Officers an escrow entry is sealed to: one, or two for dual control. */
+#define POL_ESCROW_OFFICERS_MAX 2
+/* Length of an officer's public key (crypto_box_PUBLICKEYBYTES). */
+#define POL_OFFICER_KEY_BYTES 32
+
+/* True if escrow.enabled is set (then at least one officer key is loaded). */
+bool pol_escrow_enabled(const pol_policy *policy);
+
+/* Number of officer keys in escrow.officers: 0, 1 or 2. */
+size_t pol_escrow_officer_count(const pol_policy *policy);
+
+/* Public key of officer I (POL_OFFICER_KEY_BYTES bytes, lives as long as
+ * the policy), or NULL if I is out of range. */
+const uint8_t *pol_escrow_officer_key(const pol_policy *policy, size_t i);
+
+/*
+ * Parse the text of an officer public key file (written by `flowveil keys
+ * officer-keygen`): the line "flowveil-officer-public-key-v1 " followed by
+ * 64 lowercase or uppercase hex digits and an optional newline, nothing
+ * else. Returns FV_OK with the key in OUT, or FV_ERR_PARSE.
+ */
+int pol_officer_public_key_parse(const char *text, size_t len,
+                                 uint8_t out[POL_OFFICER_KEY_BYTES]);
+
+/* The first word of an officer public key file. */
+#define POL_OFFICER_PUBLIC_KEY_TAG "flowveil-officer-public-key-v1"
 
 #endif /* FV_POLICY_H */

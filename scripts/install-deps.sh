@@ -11,7 +11,8 @@ set -euo pipefail
 packages=(
     build-essential cmake pkg-config
     libpcap-dev libsodium-dev liblmdb-dev libmicrohttpd-dev
-    libcmocka-dev libjansson-dev libyaml-dev nettle-dev
+    libcmocka-dev libjansson-dev libyaml-dev nettle-dev libpsl-dev publicsuffix
+    strace  # test dependency: the serve-has-no-key invariant test traces its opens
     "$@"
 )
 

@@ -19,12 +19,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 #include "store.h"
 #include "store_internal.h"
 
 #define STORE_MAXDBS 16
 #define STORE_META_DB "meta"
 #define STORE_AUDIT_DB "audit"
+#define STORE_ESCROW_DB "escrow"
 
 static void err_set(char *err, size_t err_len, const char *fmt, ...) FV_PRINTF(3, 4);
 
@@ -391,7 +394,7 @@ static bool store_is_ours(MDB_txn *txn, size_t *foreign)
             known = name != NULL && k.mv_size == strlen(name) &&
                     memcmp(k.mv_data, name, k.mv_size) == 0;
         }
-        static const char *const extra[] = {STORE_META_DB, STORE_AUDIT_DB};
+        static const char *const extra[] = {STORE_META_DB, STORE_AUDIT_DB, STORE_ESCROW_DB};
         for (size_t i = 0; i < sizeof extra / sizeof extra[0] && !known; i++)
             known = k.mv_size == strlen(extra[i]) && memcmp(k.mv_data, extra[i], k.mv_size) == 0;
         if (!known)
@@ -482,6 +485,16 @@ static int store_dbs_open(store_env *env, char *err, size_t err_len)
         goto out;
     }
 
+    mrc = mdb_dbi_open(txn, STORE_ESCROW_DB, dbflags, &env->escrow);
+    if (mrc == MDB_SUCCESS)
+        env->has_escrow = true;
+    else if (!(mrc == MDB_NOTFOUND && env->rdonly)) {
+        err_set(err, err_len, "cannot open database %s in store %s: %s", STORE_ESCROW_DB,
+                env->dir, mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+        goto out;
+    }
+
     /* Committing (also for read-only) makes the handles usable later. */
     mrc = mdb_txn_commit(txn);
     txn = NULL;
@@ -520,6 +533,7 @@ int store_open_with_options(const char *dir, unsigned flags, const store_open_op
         err_set(err, err_len, "out of memory opening store %s", dir);
         return FV_ERR_NOMEM;
     }
+    env->keys.fd = -1;
     memcpy(env->dir, dir, strlen(dir) + 1);
     env->rdonly = (flags & STORE_RDONLY) != 0;
     env->map_bytes = opts != NULL && opts->map_initial_bytes > 0 ? opts->map_initial_bytes
@@ -582,11 +596,16 @@ int store_open_with_options(const char *dir, unsigned flags, const store_open_op
     if (rc != FV_OK)
         goto out;
 
+    rc = store_keys_open(env, err, err_len);
+    if (rc != FV_OK)
+        goto out;
+
     *out = env;
     env = NULL;
 
 out:
     if (env != NULL) {
+        store_keys_close(env);
         if (env->mdb != NULL)
             mdb_env_close(env->mdb);
         if (lock_ready)
@@ -613,8 +632,12 @@ void store_close(store_env **envp)
                      env->queue_len);
     }
     mdb_env_close(env->mdb);
+    store_keys_close(env);
     pthread_rwlock_destroy(&env->map_lock);
     free(env->queue);
+    /* The queue buffer held plaintext record encodings. */
+    if (env->buf != NULL)
+        sodium_memzero(env->buf, env->buf_cap);
     free(env->buf);
     free(env);
     *envp = NULL;
@@ -771,11 +794,18 @@ static int counters_apply(store_env *env, MDB_txn *txn)
  * key in this transaction: if another writer added records since open,
  * the queued ids are moved past it so MDB_APPEND still gets ascending
  * keys. Reassigning is idempotent, so a retry after map growth is safe.
+ * Each value is encrypted under the key of its class and day, created
+ * on first use (store_keys.c). The caller holds the key lock.
  */
-static int commit_write(store_env *env, MDB_txn *txn, void *ctx)
+static int commit_write_locked(store_env *env, MDB_txn *txn)
 {
-    (void)ctx;
     uint64_t floor_id[FV_CLASS_COUNT] = {0};
+    uint8_t sealed[STORE_RECORD_MAX_BYTES + STORE_VALUE_OVERHEAD];
+
+    /* Another process may have created or destroyed day keys since the
+     * last commit; the write transaction keeps it from doing so now. */
+    if (store_keys_refresh(env) != FV_OK)
+        return EIO;
 
     for (int c = 0; c < FV_CLASS_COUNT; c++) {
         MDB_cursor *cur = NULL;
@@ -799,10 +829,21 @@ static int commit_write(store_env *env, MDB_txn *txn, void *ctx)
         if (p->id > env->last_id[p->cls])
             env->last_id[p->cls] = p->id;
 
+        /* Encrypt only now: the id, and with it the day and the
+         * associated data, is final here. */
+        size_t sealed_len = 0;
+        int rc = store_value_seal(env, (fv_class)p->cls, p->id, env->buf + p->off, p->len,
+                                  sealed, sizeof sealed, &sealed_len);
+        if (rc != FV_OK) {
+            fv_error("store %s: cannot encrypt a %s record: %s", env->dir,
+                     fv_class_name((fv_class)p->cls), fv_strerror(rc));
+            return EIO;
+        }
+
         uint8_t keybuf[8];
         store_key_encode(p->id, keybuf);
         MDB_val k = {.mv_size = sizeof keybuf, .mv_data = keybuf};
-        MDB_val v = {.mv_size = p->len, .mv_data = env->buf + p->off};
+        MDB_val v = {.mv_size = sealed_len, .mv_data = sealed};
         int mrc = mdb_put(txn, env->dbi[p->cls], &k, &v, MDB_APPEND);
         if (mrc != MDB_SUCCESS)
             return mrc;
@@ -811,6 +852,15 @@ static int commit_write(store_env *env, MDB_txn *txn, void *ctx)
     if (env->counters_pending)
         return counters_apply(env, txn);
     return MDB_SUCCESS;
+}
+
+static int commit_write(store_env *env, MDB_txn *txn, void *ctx)
+{
+    (void)ctx;
+    store_keys_lock(env);
+    int mrc = commit_write_locked(env, txn);
+    store_keys_unlock(env);
+    return mrc;
 }
 
 int store_commit(store_env *env)

@@ -5,7 +5,10 @@
  * big-endian "stored at" timestamps in microseconds, made unique and
  * strictly ascending by the writer, so inserts append and retention
  * sweeps walk from the oldest record. Values are compact versioned
- * binary encodings of the fv_*_record structs (never JSON).
+ * binary encodings of the fv_*_record structs (never JSON), encrypted
+ * with XChaCha20-Poly1305 under a random key per class and stored-at day
+ * kept in DIR/data.keys. Retention destroys a day's key once the whole
+ * day has expired (crypto-shredding, see store_keys.c).
  *
  * A "meta" database keeps the retention limit of each class (written by
  * the capturing process from the policy, so `serve` enforces it without
@@ -37,6 +40,12 @@ typedef struct store_env store_env;
  * 3,800 bytes: a DNS record with 8 full question names, 4 full CNAME
  * targets and 16 answer addresses. */
 #define STORE_RECORD_MAX_BYTES 4096u
+
+/* Length of a data key, and the bytes a record value gains from
+ * encryption (format version 2: version byte, 24-byte nonce, 16-byte
+ * tag). See store_keys.c. */
+#define STORE_DATA_KEY_BYTES 32u
+#define STORE_VALUE_OVERHEAD 41u
 
 /* Largest LIMIT of one query. */
 #define STORE_QUERY_LIMIT_MAX 10000u
@@ -85,6 +94,8 @@ typedef struct store_sweep_result {
     uint32_t transactions;
     bool complete;          /* false if the budget ran out first */
     uint64_t audit_deleted; /* audit entries removed by the audit retention limit */
+    uint64_t escrow_deleted;    /* escrow entries removed (flows retention limit) */
+    uint64_t keys_destroyed;    /* day keys overwritten in data.keys, each one audited */
 } store_sweep_result;
 
 /*
@@ -92,6 +103,11 @@ typedef struct store_sweep_result {
  * retention limit at NOW_US, in write transactions of at most
  * BATCH records (default 10,000 if 0), stopping after MAX_BATCHES
  * transactions (unlimited if 0). Records the sweep in the meta database.
+ * Once a class has no expired record left, the data key of every day
+ * that ended before the retention cutoff is overwritten with zeros in
+ * data.keys. Each destroyed key gets a "retention.key_destroyed" audit
+ * entry (object: the class, params: "day=N"). These transactions do not
+ * count against MAX_BATCHES.
  * After the record classes it removes audit entries older than the audit
  * retention limit (see store_set_audit_retention), in batches of the same
  * size and within the same transaction budget.
@@ -121,10 +137,25 @@ typedef bool (*store_record_fn)(void *ctx, const fv_record *rec);
  * return fewer than LIMIT records with a non-zero cursor: keep paging.
  * Return FV_OK, FV_ERR_INVALID (LIMIT outside 1 .. STORE_QUERY_LIMIT_MAX,
  * invalid class, NULL argument) or FV_ERR_STORE. Records that fail to
- * decode are skipped with a warning.
+ * decrypt (no key for their day, or altered) or to decode are skipped
+ * with a warning and counted.
  */
 int store_query_run(store_env *env, const store_query *q, uint64_t now_us,
                     store_record_fn fn, void *ctx, uint64_t *next_cursor);
+
+/* Records one query call examined but did not return. */
+typedef struct store_query_stats {
+    uint32_t undecryptable;     /* missing day key, wrong format or failed authentication */
+    uint32_t undecodable;       /* decrypted but not a valid encoding */
+} store_query_stats;
+
+/* store_query_run that also fills *STATS (if not NULL). */
+int store_query_run_stats(store_env *env, const store_query *q, uint64_t now_us,
+                          store_record_fn fn, void *ctx, uint64_t *next_cursor,
+                          store_query_stats *stats);
+
+/* Records skipped as undecryptable by all queries on ENV since it was opened. */
+uint64_t store_undecryptable_total(store_env *env);
 
 /* Why the sweeper is overdue for a class, if it is. */
 typedef enum store_sweep_lag {
@@ -155,6 +186,10 @@ typedef struct store_class_status {
 #define STORE_META_SWEEP_INTERVAL "sweep/interval_s"
 /* Meta key of the first 8 bytes of the policy hash (big-endian) last recorded. */
 #define STORE_META_POLICY_HASH "policy/hash"
+/* Meta key: the policy's reporting.k_threshold, written by the capturing
+ * process at open; the API suppresses aggregate groups of fewer distinct
+ * hosts. 0 when no capturing process recorded it. */
+#define STORE_META_K_THRESHOLD "reporting/k_threshold"
 
 /* True if ST calls for attention: records past the limit are stored or
  * the sweeper is overdue. */
@@ -320,5 +355,71 @@ uint64_t store_audit_retention_s(store_env *env);
 int store_audit_encode(const store_audit_entry *e, uint8_t *out, size_t out_len, size_t *written);
 int store_audit_decode(const uint8_t *data, size_t len, store_audit_entry *out);
 int store_audit_hash(const store_audit_entry *e, uint8_t out[32]);
+
+/* ---------------------------------------------------------------------- */
+/* Key escrow and single-record deletion                                   */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The named database "escrow" holds, per pseudonym and epoch, the raw
+ * identifier sealed to the compliance officers' public keys (the blob is
+ * built and opened in cli/escrow.c; the store treats it as opaque
+ * ciphertext). Entries expire with the retention limit of the flows
+ * class; store_sweep removes them after the record classes.
+ */
+
+/* Largest sealed blob of one entry. */
+#define STORE_ESCROW_BLOB_MAX 1024u
+
+/* One escrow entry. */
+typedef struct store_escrow_entry {
+    uint8_t pseudonym[FV_PSEUDONYM_BYTES];
+    uint64_t epoch_id;
+    uint64_t stored_us;         /* retention counts from here */
+    uint32_t blob_len;          /* 1 .. STORE_ESCROW_BLOB_MAX */
+    uint8_t blob[STORE_ESCROW_BLOB_MAX];
+} store_escrow_entry;
+
+/*
+ * Write COUNT entries in one write transaction. An entry whose pseudonym
+ * and epoch are already stored is skipped, not replaced. *WRITTEN (if not
+ * NULL) receives the number of new entries. Writer only. Returns FV_OK,
+ * FV_ERR_INVALID (a blob length out of range), FV_ERR_STATE (read-only
+ * store) or a store error.
+ */
+int store_escrow_put(store_env *env, const store_escrow_entry *entries, size_t count,
+                     size_t *written);
+
+/* Callback per escrow entry; E is valid only during the call. Return
+ * false to stop. */
+typedef bool (*store_escrow_fn)(void *ctx, const store_escrow_entry *e);
+
+/*
+ * Call FN for every entry whose key (16 pseudonym bytes, then the epoch
+ * id big-endian) starts with the PREFIX_LEN (0 .. 24) bytes of PREFIX,
+ * in key order, in one read transaction. Expired entries the sweeper has
+ * not removed yet are included. *MATCHED (if not NULL) counts the calls.
+ * Returns FV_OK, FV_ERR_INVALID or a store error.
+ */
+int store_escrow_find(store_env *env, const uint8_t *prefix, size_t prefix_len,
+                      store_escrow_fn fn, void *ctx, size_t *matched);
+
+/* Delete the entry of PSEUDONYM in EPOCH_ID; *DELETED tells whether one
+ * existed. Writer only. Returns FV_OK or a store error. */
+int store_escrow_delete(store_env *env, const uint8_t pseudonym[FV_PSEUDONYM_BYTES],
+                        uint64_t epoch_id, bool *deleted);
+
+/* Number of stored escrow entries, expired ones included. */
+int store_escrow_count(store_env *env, uint64_t *out);
+
+/*
+ * Delete the records of class CLS with the COUNT ids in IDS (ids as
+ * store_query_run reports them), in write transactions of at most 1,000
+ * records each. Missing ids are skipped. *DELETED (if not NULL) receives
+ * the number deleted. Writer only. Returns FV_OK, FV_ERR_INVALID or a
+ * store error; after an error the earlier transactions stay committed.
+ */
+int store_delete_records(store_env *env, fv_class cls, const uint64_t *ids, size_t count,
+                         uint64_t *deleted);
 
 #endif /* FV_STORE_H */

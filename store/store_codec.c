@@ -1,7 +1,9 @@
 /*
- * store_codec.c: the on-disk encoding of stored records, format version 1.
+ * store_codec.c: the binary encoding of stored records, format version 1.
  *
- * A value in a class database is one record encoded as below. Integers are
+ * A class database stores this encoding encrypted, as a format 2 value
+ * (store_keys.c); values written before encryption existed are this
+ * encoding in plaintext. Integers are
  * little-endian with the width given, doubles are the 8 bytes of their
  * IEEE 754 binary64 representation read as a little-endian u64, and there
  * is no padding and no alignment. Nothing in a value depends on the
@@ -14,11 +16,14 @@
  * Building blocks:
  *   str       u16 length N, then N bytes. N is less than the size of the
  *             C field (room for the NUL) and the bytes contain no NUL.
- *   endpoint  u8 kind (fv_ep_kind, 0..4), then the address: no bytes for
- *             NONE, 4 for IPV4, 16 for IPV6 and both PSEUDO kinds; then
- *             str zone. Address bytes not stored decode as zero.
- *   dnsaddr   u8 kind (fv_ep_kind, 1..4), then 4 or 16 address bytes as
- *             for an endpoint, and no zone.
+ *   endpoint  u8 kind (fv_ep_kind, 0..8), then the address: no bytes for
+ *             NONE, 4 for IPV4, PREFIX_IPV4 and TRUNC_IPV4, 16 for IPV6,
+ *             both PSEUDO kinds, PREFIX_IPV6 and TRUNC_IPV6; for the TRUNC
+ *             kinds then u8 prefix_len (at most 32 or 128); then str zone.
+ *             Address bytes not stored decode as zero.
+ *   dnsaddr   u8 kind (fv_ep_kind, 1..8), then the address bytes and, for
+ *             TRUNC kinds, the prefix length as for an endpoint, and no
+ *             zone.
  *
  * Class bodies, fields in this order:
  *   flow   u64 first_us, u64 last_us, endpoint src, endpoint dst,
@@ -143,14 +148,28 @@ static int endpoint_addr_len(uint8_t kind)
     case FV_EP_NONE:
         return 0;
     case FV_EP_IPV4:
+    case FV_EP_PREFIX_IPV4:
+    case FV_EP_TRUNC_IPV4:
         return 4;
     case FV_EP_IPV6:
     case FV_EP_PSEUDO_IPV4:
     case FV_EP_PSEUDO_IPV6:
+    case FV_EP_PREFIX_IPV6:
+    case FV_EP_TRUNC_IPV6:
         return 16;
     default:
         return -1;
     }
+}
+
+/* Largest prefix length of a TRUNC kind, or 0 for kinds that store none. */
+static unsigned endpoint_prefix_max(uint8_t kind)
+{
+    if (kind == FV_EP_TRUNC_IPV4)
+        return 32;
+    if (kind == FV_EP_TRUNC_IPV6)
+        return 128;
+    return 0;
 }
 
 static void wr_endpoint(codec_writer *w, const fv_endpoint *ep)
@@ -161,8 +180,16 @@ static void wr_endpoint(codec_writer *w, const fv_endpoint *ep)
         w->ok = false;
         return;
     }
+    unsigned prefix_max = endpoint_prefix_max(ep->kind);
+    if (prefix_max > 0 && ep->prefix_len > prefix_max) {
+        w->invalid = true;
+        w->ok = false;
+        return;
+    }
     wr_u8(w, ep->kind);
     wr_bytes(w, ep->addr, (size_t)alen);
+    if (prefix_max > 0)
+        wr_u8(w, ep->prefix_len);
     wr_str(w, ep->zone, sizeof ep->zone);
 }
 
@@ -214,13 +241,16 @@ static void encode_flow(codec_writer *w, const fv_flow_record *r)
 static void wr_dns_addr(codec_writer *w, const fv_dns_addr *a)
 {
     int alen = endpoint_addr_len(a->kind);
-    if (alen <= 0) {
+    unsigned prefix_max = endpoint_prefix_max(a->kind);
+    if (alen <= 0 || (prefix_max > 0 && a->prefix_len > prefix_max)) {
         w->invalid = true;
         w->ok = false;
         return;
     }
     wr_u8(w, a->kind);
     wr_bytes(w, a->addr, (size_t)alen);
+    if (prefix_max > 0)
+        wr_u8(w, a->prefix_len);
 }
 
 /* A count that exceeds its array is a caller bug and makes the record
@@ -522,6 +552,12 @@ static void rd_endpoint(codec_reader *r, fv_endpoint *ep)
         return;
     }
     rd_bytes(r, ep->addr, (size_t)alen);
+    unsigned prefix_max = endpoint_prefix_max(ep->kind);
+    if (prefix_max > 0) {
+        ep->prefix_len = rd_u8(r);
+        if (ep->prefix_len > prefix_max)
+            r->ok = false;
+    }
     rd_str(r, ep->zone, sizeof ep->zone);
 }
 
@@ -587,6 +623,12 @@ static void rd_dns_addr(codec_reader *r, fv_dns_addr *a)
         return;
     }
     rd_bytes(r, a->addr, (size_t)alen);
+    unsigned prefix_max = endpoint_prefix_max(a->kind);
+    if (prefix_max > 0) {
+        a->prefix_len = rd_u8(r);
+        if (a->prefix_len > prefix_max)
+            r->ok = false;
+    }
 }
 
 /* Read a count and reject one above MAX, so arrays are never overrun. */

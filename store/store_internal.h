@@ -50,6 +50,27 @@ typedef struct store_pending {
     uint8_t cls;
 } store_pending;
 
+/* One slot of the data key file, mirrored in sodium_malloc'd memory. */
+typedef struct store_key_slot {
+    uint8_t key[STORE_DATA_KEY_BYTES];
+    uint32_t day;                   /* days since 1970-01-01 UTC of the stored-at time */
+    uint8_t cls;
+    bool in_use;
+} store_key_slot;
+
+/* The data keys of a store (store_keys.c). Index i of slots is slot i
+ * of the file. */
+typedef struct store_keys {
+    int fd;                         /* data.keys, -1 if absent (read-only open) */
+    pthread_mutex_t lock;           /* guards everything below */
+    bool lock_ready;
+    bool loaded;
+    uint64_t generation;            /* header generation the table was read at */
+    store_key_slot *slots;          /* sodium_malloc'd */
+    size_t count, cap;
+    size_t hint;                    /* index of the last key found */
+} store_keys;
+
 struct store_env {
     MDB_env *mdb;
     MDB_dbi dbi[FV_CLASS_COUNT];
@@ -77,6 +98,15 @@ struct store_env {
 
     /* Retention limits in seconds, STORE_RETENTION_UNKNOWN until read. */
     _Atomic uint64_t retention_cache[FV_CLASS_COUNT];
+
+    MDB_dbi escrow;
+    bool has_escrow;                /* false: no escrow database (read-only open of an old store) */
+
+    /* Data keys of the record values. */
+    store_keys keys;
+    /* Records skipped by queries because they could not be decrypted,
+     * summed over the life of the handle. */
+    _Atomic uint64_t undecryptable_total;
 };
 
 /*
@@ -131,8 +161,78 @@ uint64_t store_retention_in_txn(store_env *env, MDB_txn *txn, fv_class cls);
 int store_audit_prune(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_txns,
                       uint64_t *deleted, uint32_t *txns, bool *done);
 
+/* Delete escrow entries older than the flows retention limit at NOW_US,
+ * like store_audit_prune: at most BATCH per transaction and MAX_TXNS
+ * transactions. The whole database is walked, because entries are keyed
+ * by pseudonym, not by age. Returns FV_OK or a store error. */
+int store_escrow_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_txns,
+                       uint64_t *deleted, uint32_t *txns, bool *done);
+
 /* First stored-at time (microseconds) still live at NOW_US under a
  * retention of RETENTION_S seconds; 0 if nothing expires. */
 uint64_t store_live_cutoff_us(uint64_t retention_s, uint64_t now_us);
+
+/* ---------------------------------------------------------------------- */
+/* Data keys and record values (store_keys.c)                              */
+/* ---------------------------------------------------------------------- */
+
+/* Microseconds per day; the day of a record is its stored-at time / this. */
+#define STORE_DAY_US (86400ull * 1000000ull)
+
+/* Day number (days since 1970-01-01 UTC) of a stored-at time. */
+uint32_t store_day_of(uint64_t stored_us);
+
+/* Open or create DB/data.keys and load it (see store_keys.c). A
+ * read-only open of a store without the file succeeds with no keys.
+ * Returns FV_OK or an error with a message in ERR. */
+int store_keys_open(store_env *env, char *err, size_t err_len);
+/* Wipe the keys and close the file. Safe after a failed or skipped open
+ * as long as the env was zeroed. */
+void store_keys_close(store_env *env);
+
+/* Take and release the key table lock of this process. */
+void store_keys_lock(store_env *env);
+void store_keys_unlock(store_env *env);
+/* Re-read the key file if another process changed it. Caller holds the lock. */
+int store_keys_refresh(store_env *env);
+
+/*
+ * Encrypt the format 1 encoding PLAIN of record ID of class CLS into
+ * OUT (format 2, PLAIN_LEN + STORE_VALUE_OVERHEAD bytes). Creates and
+ * syncs the key of the record's day if it does not exist yet. Caller
+ * holds the key lock and an LMDB write transaction. Returns FV_OK,
+ * FV_ERR_FULL, FV_ERR_IO or FV_ERR_STATE (no key file).
+ */
+int store_value_seal(store_env *env, fv_class cls, uint64_t id, const uint8_t *plain,
+                     size_t plain_len, uint8_t *out, size_t out_cap, size_t *out_len);
+
+/* Outcome of store_value_open. */
+typedef enum store_value_status {
+    STORE_VALUE_OK = 0,             /* decrypted into PLAIN */
+    STORE_VALUE_LEGACY = 1,         /* a format 1 (plaintext) value, copied into PLAIN */
+    STORE_VALUE_UNDECRYPTABLE = 2,  /* wrong format, no key for its day, or forged */
+} store_value_status;
+
+/*
+ * Decrypt VALUE of record ID of class CLS into PLAIN. Takes the key
+ * lock itself. If the day's key is missing and *REFRESHED is false, the
+ * key file is re-read once and *REFRESHED set (REFRESHED may be NULL).
+ */
+store_value_status store_value_open(store_env *env, fv_class cls, uint64_t id,
+                                    const uint8_t *value, size_t value_len, uint8_t *plain,
+                                    size_t plain_cap, size_t *plain_len, bool *refreshed);
+
+/* True if a key of CLS for a day before BEFORE_DAY is stored. */
+bool store_keys_any_before(store_env *env, fv_class cls, uint32_t before_day);
+
+/*
+ * Overwrite with zeros every key slot of CLS for a day before
+ * BEFORE_DAY, then sync the file. Appends each destroyed day to *DAYS
+ * (realloc'd, caller frees) and raises *DAYS_LEN. Caller holds an LMDB
+ * write transaction. Returns FV_OK or FV_ERR_IO / FV_ERR_NOMEM /
+ * FV_ERR_STATE; days listed before an error were destroyed.
+ */
+int store_keys_destroy_before(store_env *env, fv_class cls, uint32_t before_day,
+                              uint32_t **days, size_t *days_len);
 
 #endif /* FV_STORE_INTERNAL_H */

@@ -8,6 +8,8 @@
  */
 #include <string.h>
 
+#include <sodium.h>
+
 #include "store.h"
 #include "store_internal.h"
 
@@ -90,6 +92,40 @@ static int query_seek(MDB_cursor *cur, const store_query *q, uint64_t cutoff_us,
 int store_query_run(store_env *env, const store_query *q, uint64_t now_us,
                     store_record_fn fn, void *ctx, uint64_t *next_cursor)
 {
+    return store_query_run_stats(env, q, now_us, fn, ctx, next_cursor, NULL);
+}
+
+uint64_t store_undecryptable_total(store_env *env)
+{
+    return env != NULL ? atomic_load(&env->undecryptable_total) : 0;
+}
+
+/* Decrypt and decode the value V of record ID. Counts failures in STATS. */
+static bool query_decode(store_env *env, fv_class cls, uint64_t id, const MDB_val *v,
+                         bool *refreshed, store_query_stats *stats, fv_record *rec)
+{
+    uint8_t plain[STORE_RECORD_MAX_BYTES];
+    size_t plain_len = 0;
+    store_value_status st = store_value_open(env, cls, id, v->mv_data, v->mv_size, plain,
+                                             sizeof plain, &plain_len, refreshed);
+    if (st == STORE_VALUE_UNDECRYPTABLE) {
+        stats->undecryptable++;
+        return false;
+    }
+    bool ok = store_record_decode(cls, plain, plain_len, rec) == FV_OK;
+    sodium_memzero(plain, plain_len);
+    if (!ok)
+        stats->undecodable++;
+    return ok;
+}
+
+int store_query_run_stats(store_env *env, const store_query *q, uint64_t now_us,
+                          store_record_fn fn, void *ctx, uint64_t *next_cursor,
+                          store_query_stats *stats_out)
+{
+    store_query_stats stats = {0};
+    if (stats_out != NULL)
+        *stats_out = stats;
     if (next_cursor != NULL)
         *next_cursor = 0;
     if (env == NULL || q == NULL || fn == NULL || (unsigned)q->cls >= FV_CLASS_COUNT)
@@ -109,7 +145,15 @@ int store_query_run(store_env *env, const store_query *q, uint64_t now_us,
     uint64_t cutoff_us = store_live_cutoff_us(retention_s, now_us);
     uint64_t to_us = q->to_us != 0 ? q->to_us : UINT64_MAX;
     uint64_t next = 0;
-    uint32_t returned = 0, scanned = 0, undecodable = 0;
+    uint32_t returned = 0, scanned = 0;
+    bool keys_refreshed = false;
+
+    /* Pick up day keys created or destroyed by another process. */
+    store_keys_lock(env);
+    if (store_keys_refresh(env) != FV_OK)
+        fv_warning("store %s: cannot re-read the data key file; using the keys loaded before",
+                   env->dir);
+    store_keys_unlock(env);
 
     int mrc = mdb_cursor_open(txn, env->dbi[q->cls], &cur);
     if (mrc != MDB_SUCCESS)
@@ -136,10 +180,8 @@ int store_query_run(store_env *env, const store_query *q, uint64_t now_us,
         scanned++;
 
         fv_record rec;
-        if (store_record_decode(q->cls, v.mv_data, v.mv_size, &rec) != FV_OK) {
-            undecodable++;
+        if (!query_decode(env, q->cls, id, &v, &keys_refreshed, &stats, &rec))
             continue;
-        }
         rec.id = id;
         rec.stored_us = id;
         if (!record_in_window(&rec, q->from_us, to_us))
@@ -166,14 +208,22 @@ out:
         rc = FV_ERR_STORE;
         next = 0;
     }
-    if (undecodable > 0)
-        fv_warning("store %s: skipped %u undecodable %s records", env->dir, undecodable,
+    if (stats.undecryptable > 0) {
+        atomic_fetch_add(&env->undecryptable_total, stats.undecryptable);
+        fv_warning("store %s: skipped %u undecryptable %s records (no key for their day, "
+                   "or the value was altered)",
+                   env->dir, stats.undecryptable, fv_class_name(q->cls));
+    }
+    if (stats.undecodable > 0)
+        fv_warning("store %s: skipped %u undecodable %s records", env->dir, stats.undecodable,
                    fv_class_name(q->cls));
     if (cur != NULL)
         mdb_cursor_close(cur);
     store_read_end(env, &txn);
     if (next_cursor != NULL)
         *next_cursor = next;
+    if (stats_out != NULL)
+        *stats_out = stats;
     return rc;
 }
 

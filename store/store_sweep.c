@@ -1,6 +1,8 @@
 /*
  * store_sweep.c: deletion of records past their class's retention limit.
  */
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "store.h"
@@ -103,6 +105,83 @@ static int sweep_batch_write(store_env *env, MDB_txn *txn, void *arg)
                              ctx->deleted_before + ctx->deleted, ctx->deleted);
 }
 
+typedef struct sweep_keys_ctx {
+    fv_class cls;
+    uint64_t now_us;
+    uint32_t *days;             /* out: days whose key was destroyed (malloc'd) */
+    size_t days_len;
+    int rc;                     /* out: result of store_keys_destroy_before */
+} sweep_keys_ctx;
+
+/* Destroy the keys of every day of ctx->cls that ended before the
+ * retention cutoff. Runs inside a write transaction only to hold LMDB's
+ * writer lock, which keeps other processes from changing data.keys. */
+static int sweep_keys_write(store_env *env, MDB_txn *txn, void *arg)
+{
+    sweep_keys_ctx *ctx = arg;
+    uint64_t cutoff_us = store_live_cutoff_us(store_retention_in_txn(env, txn, ctx->cls),
+                                              ctx->now_us);
+    if (cutoff_us == 0)
+        return MDB_SUCCESS;
+    /* Day D's last possible record is at (D + 1) * STORE_DAY_US - 1, which
+     * is before the cutoff exactly when D < cutoff_us / STORE_DAY_US. */
+    ctx->rc = store_keys_destroy_before(env, ctx->cls, store_day_of(cutoff_us), &ctx->days,
+                                        &ctx->days_len);
+    return MDB_SUCCESS;
+}
+
+/* Append one "retention.key_destroyed" audit entry per day in CTX. */
+static int sweep_keys_audit(store_env *env, const sweep_keys_ctx *ctx)
+{
+    int rc = FV_OK;
+    for (size_t i = 0; i < ctx->days_len; i++) {
+        store_audit_entry e;
+        memset(&e, 0, sizeof e);
+        snprintf(e.actor, sizeof e.actor, "system");
+        snprintf(e.action, sizeof e.action, "retention.key_destroyed");
+        snprintf(e.object, sizeof e.object, "%s", fv_class_name(ctx->cls));
+        snprintf(e.params, sizeof e.params, "day=%u", ctx->days[i]);
+        e.result_count = 1;
+        int arc = store_audit_append(env, &e, ctx->now_us, NULL);
+        if (arc != FV_OK) {
+            fv_error("store %s: the %s key of day %u was destroyed but its audit entry could "
+                     "not be written: %s",
+                     env->dir, fv_class_name(ctx->cls), ctx->days[i], fv_strerror(arc));
+            if (rc == FV_OK)
+                rc = arc;
+        }
+    }
+    return rc;
+}
+
+/*
+ * Crypto-shred CLS: overwrite the data key of every day whose records
+ * have all expired at NOW_US, and audit each one. Called once the class
+ * has no expired record left. Adds the keys destroyed to *DESTROYED.
+ */
+static int sweep_destroy_keys(store_env *env, fv_class cls, uint64_t now_us,
+                              uint64_t *destroyed)
+{
+    /* Skip the write transaction when no key is due (the common case). */
+    uint64_t cutoff_us = store_live_cutoff_us(store_retention_s(env, cls), now_us);
+    if (cutoff_us == 0 || !store_keys_any_before(env, cls, store_day_of(cutoff_us)))
+        return FV_OK;
+
+    sweep_keys_ctx ctx = {.cls = cls, .now_us = now_us};
+    int rc = store_write_txn(env, "destroy expired data keys", sweep_keys_write, &ctx);
+    if (rc == FV_OK)
+        rc = ctx.rc;
+    if (ctx.days_len > 0)
+        fv_info("store %s: destroyed %zu expired %s data keys", env->dir, ctx.days_len,
+                fv_class_name(cls));
+    *destroyed += ctx.days_len;
+    int arc = sweep_keys_audit(env, &ctx);
+    if (rc == FV_OK)
+        rc = arc;
+    free(ctx.days);
+    return rc;
+}
+
 /*
  * Sweep every class in budgeted, resumable passes. Keys are stored-at
  * times, so each class is walked from its oldest key and the walk stops
@@ -155,6 +234,22 @@ int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_ba
             if (ctx.class_done)
                 break;
         }
+        if (ctx.class_done) {
+            rc = sweep_destroy_keys(env, cls, now_us, &res.keys_destroyed);
+            if (rc != FV_OK)
+                goto out;
+        }
+    }
+
+    if (res.complete) {
+        uint32_t budget = max_batches == 0 ? UINT32_MAX : max_batches - res.transactions;
+        bool done = true;
+        rc = store_escrow_sweep(env, now_us, batch, budget, &res.escrow_deleted,
+                                &res.transactions, &done);
+        if (rc != FV_OK)
+            goto out;
+        if (!done)
+            res.complete = false;
     }
 
     if (res.complete) {

@@ -466,6 +466,32 @@ function card(label, value, href) {
   return href ? el('a', {class: 'card', href}, ...body) : el('div', {class: 'card'}, ...body);
 }
 
+// The API leaves out every destination reached by fewer than k distinct
+// hosts and says how many it left out; the list shows that note as well.
+async function loadTopDestinations(token, slot) {
+  const heading = el('h3', {text: 'Top destinations'});
+  let top;
+  try {
+    top = await api('top/destinations', {limit: 10});
+  } catch (err) {
+    if (token !== routeToken) return;
+    slot.replaceChildren(heading, errorState(err, () => loadTopDestinations(currentToken(), slot)));
+    return;
+  }
+  if (token !== routeToken) return;
+  const rows = top.rows || [];
+  const list = rows.length
+    ? el('ol', {class: 'top-list'}, ...rows.map((r) => el('li', {},
+      el('span', {class: 'mono', text: `${r.peer ?? 'internal'}:${r.dport}/${protoName(r.proto)}`}),
+      ` ${formatCount(r.flows)} flows, ${formatBytes(r.bytes)}, at least ${formatCount(r.hosts_at_least)} hosts`)))
+    : emptyState('No destination reached by enough hosts to show.');
+  const suppressed = top.suppressed_groups || 0;
+  const note = el('p', {class: 'muted top-note', text: suppressed
+    ? `${formatCount(suppressed)} destination${suppressed === 1 ? '' : 's'} reached by fewer than ${top.k_threshold} hosts not shown (k-threshold).`
+    : `Destinations reached by fewer than ${top.k_threshold} hosts are never shown (k-threshold).`});
+  slot.replaceChildren(heading, list, note);
+}
+
 async function renderOverview(token) {
   const title = el('h2', {text: 'Overview'});
   show(token, title, loadingState());
@@ -505,7 +531,9 @@ async function renderOverview(token) {
     : el('section', {}, el('h3', {text: 'Alerts'}), emptyState('No alerts yet.'));
 
   const chartSlot = el('section', {}, el('h3', {text: 'Traffic over time'}), loadingState('Loading traffic…'));
-  show(token, title, cards, chartSlot, alertSection, el('section', {}, el('h3', {text: 'Data'}), facts));
+  const topSlot = el('section', {}, el('h3', {text: 'Top destinations'}), loadingState('Loading destinations…'));
+  show(token, title, cards, chartSlot, topSlot, alertSection, el('section', {}, el('h3', {text: 'Data'}), facts));
+  loadTopDestinations(token, topSlot);
 
   try {
     const data = await loadHourlyBytes();
@@ -546,12 +574,95 @@ async function renderRetention(token) {
   ];
   const classes = status.classes || [];
   const note = el('p', {class: 'muted', text: 'Retention age counts from when flowveil stored a record, not from the traffic time.'});
-  // TODO: show the deletion history (audit entries with action
-  // "retention.sweep") here once the server offers /api/v1/audit.
   const history = el('section', {class: 'retention-history'},
-    el('h3', {text: 'Deletion history'}),
-    el('p', {class: 'muted', text: 'Not available yet: this server has no audit log route.'}));
+    el('h3', {text: 'Deletion history'}), loadingState('Loading deletion history…'));
   show(token, title, classes.length ? table('Retention per class', columns, classes) : emptyState('No retention data.'), note, history);
+
+  let found;
+  try {
+    found = await loadDeletions();
+  } catch (err) {
+    if (token !== routeToken) return;
+    history.replaceChildren(el('h3', {text: 'Deletion history'}),
+      errorState(err, () => renderRetention(currentToken())));
+    return;
+  }
+  if (token !== routeToken) return;
+  history.replaceChildren(el('h3', {text: 'Deletion history'}), ...deletionNodes(found));
+}
+
+// Audit actions that delete records, with their labels.
+const DELETION_ACTIONS = {'retention.sweep': 'Retention sweep', 'subject.erase': 'Subject erasure'};
+const DELETIONS_SHOWN = 10;
+
+// Audit entries read when looking for deletions: pages of 1000, newest
+// first. The API has no action filter, so the scan stops after
+// DELETION_SCAN_PAGES pages even if fewer than DELETIONS_SHOWN were found.
+const DELETION_SCAN_PAGE = 1000;
+const DELETION_SCAN_PAGES = 5;
+
+async function loadDeletions() {
+  const entries = [];
+  let cursor = null;
+  let scanned = 0;
+  let complete = true;
+  for (let i = 0; i < DELETION_SCAN_PAGES && entries.length < DELETIONS_SHOWN; i++) {
+    const page = await api('audit', {limit: DELETION_SCAN_PAGE, cursor});
+    for (const e of page.entries || []) {
+      scanned += 1;
+      if (DELETION_ACTIONS[e.action] && entries.length < DELETIONS_SHOWN) entries.push(e);
+    }
+    cursor = page.next_cursor;
+    if (!cursor) break;
+    if (i === DELETION_SCAN_PAGES - 1) complete = false;
+  }
+  return {entries, scanned, complete};
+}
+
+// Per-class deleted counts from an entry's params: the class names (and
+// "audit" for pruned audit entries) map to counts; other keys, such as
+// "at" (the sweep time) and "complete", are left out or flagged.
+function deletedCounts(e) {
+  const parts = [];
+  let incomplete = false;
+  for (const [key, value] of auditParams(e.params)) {
+    if (key === 'complete') {
+      incomplete = value === 'false';
+      continue;
+    }
+    if (key === 'at') continue;
+    const n = Number(value);
+    if (CLASS_LABELS[key] || key === 'audit') {
+      if (Number.isFinite(n) && n > 0) parts.push(`${CLASS_LABELS[key] || 'Audit entries'} ${formatCount(n)}`);
+    } else {
+      parts.push(value === '' ? key : `${key}=${value}`);
+    }
+  }
+  return {text: parts.length ? parts.join(', ') : 'nothing deleted', incomplete};
+}
+
+function deletionNodes({entries, scanned, complete}) {
+  const scope = complete
+    ? `Searched all ${formatCount(scanned)} audit entries.`
+    : `Searched the newest ${formatCount(scanned)} audit entries; older deletions are in the Audit page.`;
+  if (entries.length === 0) {
+    return [emptyState('No retention sweep or erasure is recorded in the audit trail yet.'), el('p', {class: 'muted', text: scope})];
+  }
+  const columns = [
+    {label: 'Time', cell: (e) => timeCell(e.time)},
+    {label: 'Action', cell: (e) => DELETION_ACTIONS[e.action]},
+    {label: 'Actor', cell: (e) => e.actor || '—'},
+    {label: 'Deleted per class', cell: (e) => {
+      const {text, incomplete} = deletedCounts(e);
+      return el('span', {class: 'wrap'}, text, incomplete ? ' ' : null,
+        incomplete ? el('span', {class: 'badge sev-medium', title: 'The sweep stopped at its time budget; the next sweep continues.', text: 'incomplete'}) : null);
+    }},
+    {label: 'Total', numeric: true, cell: (e) => formatCount(e.result_count)},
+  ];
+  return [
+    table('Deletion history', columns, entries),
+    el('p', {class: 'muted', text: `The latest ${entries.length === 1 ? 'deletion' : `${entries.length} deletions`} from the audit trail, newest first. ${scope}`}),
+  ];
 }
 
 function retentionReasons(c) {
@@ -626,9 +737,139 @@ async function renderCompliance(token) {
       downloadLinks('transparency-notice', transparency), ...documentNodes(transparency.blocks)));
 }
 
+// ---- audit trail ---------------------------------------------------------
+
+// Split an audit entry's params ("key=value&key=value") into pairs. The
+// server copies query values as received, so a value may hold any
+// printable text; it is only ever shown through textContent.
+function auditParams(text) {
+  if (typeof text !== 'string' || text === '') return [];
+  return text.split('&').map((pair) => {
+    const at = pair.indexOf('=');
+    return at < 0 ? [pair, ''] : [pair.slice(0, at), pair.slice(at + 1)];
+  });
+}
+
+function paramsCell(text) {
+  const pairs = auditParams(text);
+  if (pairs.length === 0) return el('span', {class: 'muted', text: '—'});
+  return el('span', {class: 'params'},
+    ...pairs.map(([key, value]) => el('span', {class: 'param mono', text: value === '' ? key : `${key}=${value}`})));
+}
+
+const AUDIT_COLUMNS = [
+  {label: 'Seq', numeric: true, cell: (e) => el('span', {class: 'mono', title: e.hash ? `hash ${e.hash}` : null, text: String(e.seq)})},
+  {label: 'Time', cell: (e) => timeCell(e.time)},
+  {label: 'Actor', cell: (e) => el('span', {title: e.role ? `role: ${e.role}` : null, text: e.actor || '—'})},
+  {label: 'Action', cell: (e) => el('span', {class: 'mono', title: e.reason ? `reason: ${e.reason}` : null, text: e.action || '—'})},
+  {label: 'Object', cell: (e) => el('span', {class: 'mono wrap', text: e.object || '—'})},
+  {label: 'Params', cell: (e) => paramsCell(e.params)},
+  {label: 'Result count', numeric: true, cell: (e) => formatCount(e.result_count)},
+];
+
+// Paging and filter state of the Audit page, in memory only, like the
+// record explorers.
+const auditState = {history: [], cursor: null, action: ''};
+
+// The hash chain check, shown above the table. A server without the
+// verify route answers 404; the page then says so instead of failing.
+function verifyStatus(result, error) {
+  const box = el('section', {class: 'audit-verify', 'aria-label': 'Hash chain verification'});
+  if (error) {
+    box.append(el('p', {class: 'muted', text: `Chain verification not available: ${error.message}`}));
+    return box;
+  }
+  const head = result.head_hash || '';
+  if (result.ok) {
+    box.append(el('p', {},
+      el('span', {class: 'badge ok', text: 'chain intact'}),
+      ` ${formatCount(result.checked)} entr${result.checked === 1 ? 'y' : 'ies'} checked; head hash `,
+      el('span', {class: 'mono', title: head, text: head.slice(0, 16) + (head.length > 16 ? '…' : '')})));
+    box.append(el('p', {class: 'muted', text: 'Keep a copy of the head hash elsewhere: a chain rewritten as a whole verifies too, but its head hash changes.'}));
+  } else {
+    box.append(el('p', {role: 'alert'},
+      el('span', {class: 'badge sev-critical', text: 'chain broken'}),
+      ` at entry ${result.broken_seq}: ${result.reason || 'no reason given'} (${formatCount(result.checked)} entries checked before it).`));
+  }
+  return box;
+}
+
+async function renderAudit(token) {
+  const state = auditState;
+  const title = el('h2', {text: 'Audit trail'});
+  show(token, title, loadingState());
+
+  let page;
+  let verify = null;
+  let verifyError = null;
+  try {
+    [page, verify] = await Promise.all([
+      api('audit', {limit: PAGE_SIZE, cursor: state.cursor}),
+      api('audit/verify').catch((err) => {
+        verifyError = err;
+        return null;
+      }),
+    ]);
+  } catch (err) {
+    show(token, title, errorState(err, () => renderAudit(currentToken())));
+    return;
+  }
+
+  const entries = page.entries || [];
+  const newer = el('button', {type: 'button', text: '← Newer', disabled: state.history.length === 0,
+    onclick: () => {
+      state.cursor = state.history.pop() ?? null;
+      renderAudit(currentToken());
+    }});
+  const older = el('button', {type: 'button', text: 'Older →', disabled: !page.next_cursor,
+    onclick: () => {
+      state.history.push(state.cursor);
+      state.cursor = page.next_cursor;
+      renderAudit(currentToken());
+    }});
+  const pageNote = el('span', {class: 'muted'});
+  const pager = el('div', {class: 'pager'}, newer, pageNote, older);
+  const status = verifyStatus(verify, verifyError);
+
+  if (entries.length === 0) {
+    const empty = state.history.length === 0 ? emptyState('No audit entries yet.') : emptyState('No older entries.');
+    show(token, title, status, empty, state.history.length ? pager : null);
+    return;
+  }
+
+  // The filter lists the actions on this page, plus the chosen one so
+  // that it stays selected on a page without it.
+  const actions = [...new Set(entries.map((e) => e.action))];
+  if (state.action && !actions.includes(state.action)) actions.push(state.action);
+  actions.sort();
+  const select = el('select', {id: 'audit-action'},
+    el('option', {value: '', text: 'All actions'}),
+    ...actions.map((a) => el('option', {value: a, selected: a === state.action, text: a})));
+  const filter = el('div', {class: 'filter'},
+    el('label', {for: 'audit-action', text: 'Action on this page'}), select);
+
+  const tableSlot = el('div', {class: 'audit-table'});
+  const fill = () => {
+    const shown = state.action ? entries.filter((e) => e.action === state.action) : entries;
+    pageNote.textContent = state.action
+      ? `${shown.length} of ${entries.length} entries on this page, newest first`
+      : `${entries.length} entr${entries.length === 1 ? 'y' : 'ies'} on this page, newest first`;
+    tableSlot.replaceChildren(shown.length
+      ? table('Audit entries', AUDIT_COLUMNS, shown)
+      : emptyState(`No "${state.action}" entries on this page; try Older or All actions.`));
+  };
+  select.addEventListener('change', () => {
+    state.action = select.value;
+    fill();
+  });
+  fill();
+  show(token, title, status, filter, tableSlot, pager);
+}
+
 // ---- routing -------------------------------------------------------------
 
-const PAGE_TITLES = {...CLASS_LABELS, overview: 'Overview', retention: 'Retention', compliance: 'Compliance'};
+const PAGE_TITLES = {...CLASS_LABELS, overview: 'Overview', retention: 'Retention', compliance: 'Compliance',
+  audit: 'Audit'};
 
 const ROUTES = {
   overview: renderOverview,
@@ -642,6 +883,7 @@ const ROUTES = {
   aggregates: (token) => renderRecords(token, 'aggregates'),
   retention: renderRetention,
   compliance: renderCompliance,
+  audit: renderAudit,
 };
 
 // Incremented on every navigation; a render only writes to the page while

@@ -4,12 +4,15 @@
 //   seeded: a store filled by flowveil-seed-store. Every page must render
 //           without errors, the alerts table must open evidence details and
 //           the flows table must page.
-//   demo:   the capture from flowveil-demogen, ingested with the example
-//           policy. The Alerts page must list the planted beacon (peer
-//           203.0.113.50) and exfiltration (peer 198.51.100.77) with
+//   demo:   the capture from flowveil-demogen, ingested and served with
+//           the example policy. The Alerts page must list the planted beacon
+//           (peer 203.0.113.50) and exfiltration (peer 198.51.100.77) with
 //           pseudonymized hosts. No page and no API reply may contain one of
 //           the demo's internal 10.x addresses. The Overview counts must be
-//           non-zero.
+//           non-zero. Compliance must show a group's legal basis and the 2
+//           alerts in the transparency notice; Retention must list the
+//           ingest's retention sweep; Audit must list this visit's own
+//           api.read requests and the ingest, with an intact hash chain.
 // Screenshots of each page go to $SCREENSHOT_DIR/<phase>/<page>-<width>.png.
 //
 // Environment:
@@ -71,7 +74,10 @@ const {chromium} = await import(pathToFileURL(playwrightPath).href);
 const work = mkdtempSync(path.join(tmpdir(), 'flowveil-browser-'));
 const shots = process.env.SCREENSHOT_DIR || path.join(work, 'screenshots');
 
-const PAGES = ['overview', 'alerts', 'flows', 'dns', 'tls', 'http', 'retention'];
+const PAGES = ['overview', 'alerts', 'flows', 'dns', 'tls', 'http', 'retention', 'audit'];
+// Compliance needs a policy, which only the demo phase serves with.
+// Audit comes last so that it lists the requests of the pages before it.
+const DEMO_PAGES = ['overview', 'alerts', 'flows', 'dns', 'tls', 'http', 'retention', 'compliance', 'audit'];
 const VIEWPORTS = [{width: 1280, height: 900, name: 'wide'}, {width: 390, height: 844, name: 'narrow'}];
 
 // Alerts table columns, 1-based for :nth-child: Time, Detector, Severity,
@@ -80,10 +86,70 @@ const ALERT_DETECTOR_COL = 2;
 const ALERT_HOST_COL = 4;
 const ALERT_PEER_COL = 5;
 
+// Audit table columns: Seq, Time, Actor, Action, Object, Params, Result
+// count.
+const AUDIT_TIME_COL = 2;
+const AUDIT_ACTION_COL = 4;
+const AUDIT_OBJECT_COL = 5;
+const AUDIT_PARAMS_COL = 6;
+
+// Older pages of the audit trail searched for the ingest entry.
+const AUDIT_MAX_PAGES = 10;
+
+// The demo traffic starts at 08:00 UTC on the latest weekday before
+// today: inside the example policy's office hours (Mon-Fri 07:00-19:00
+// Europe/Berlin), so the office clients are monitored in full, and inside
+// the Compliance page's 30-day transparency window whatever the date.
+function demoStartSeconds(now = new Date()) {
+  const day = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate(), 8));
+  do {
+    day.setUTCDate(day.getUTCDate() - 1);
+  } while (day.getUTCDay() === 0 || day.getUTCDay() === 6);
+  return Math.floor(day.getTime() / 1000);
+}
+
 // The demo's internal addresses lie in 10.0.0.0/8 (10.1.0.x hosts and the
 // resolver 10.2.0.53). Any 10.x dotted quad, or its in-addr.arpa name, in
-// a page or an API reply means an address escaped pseudonymization.
-const INTERNAL_ADDRESS = /(?<![\d.])10\.\d{1,3}\.\d{1,3}\.\d{1,3}(?![\d.])|(?<![\d.])\d{1,3}\.\d{1,3}\.\d{1,3}\.10\.in-addr\.arpa/i;
+// a page or an API reply means an address escaped pseudonymization. The
+// audit entries carry remote=127.0.0.1, the dashboard's own loopback
+// client, which is no monitored host and does not match. A 10.x network
+// in CIDR form with no host bits set and a prefix of at most 30 bits is
+// configuration and names no single host. The Compliance page shows such
+// networks from the policy, for example the zone 10.0.0.0/8. Every other
+// 10.x dotted quad counts as a leak, a /31 or /32 included.
+const TEN_NET_OR_ADDRESS = /(?<![\d.])(10\.\d{1,3}\.\d{1,3}\.\d{1,3})(?![\d.])(?:\/(\d{1,2})(?!\d))?|(?<![\d.])\d{1,3}\.\d{1,3}\.\d{1,3}\.10\.in-addr\.arpa/gi;
+
+function isNetworkPrefix(address, length) {
+  if (length === undefined) return false;
+  const bits = Number(length);
+  if (bits < 8 || bits > 30) return false;
+  const value = address.split('.').reduce((acc, octet) => acc * 256 + Number(octet), 0);
+  const hostBits = 2 ** (32 - bits);
+  return value % hostBits === 0;
+}
+
+// The first internal address in TEXT, or null. Network prefixes in CIDR
+// form are skipped (see TEN_NET_OR_ADDRESS).
+function findInternalAddress(text) {
+  for (const match of text.matchAll(TEN_NET_OR_ADDRESS)) {
+    if (match[1] && isNetworkPrefix(match[1], match[2])) continue;
+    return match[0];
+  }
+  return null;
+}
+
+// The leak check must still catch hosts, including ones written with a
+// prefix length, and must pass loopback and networks.
+for (const [text, expected] of [['host 10.1.0.17 seen', '10.1.0.17'], ['10.1.0.23/24', '10.1.0.23/24'],
+  ['10.1.0.4/32', '10.1.0.4/32'],
+  ['53.0.2.10.in-addr.arpa', '53.0.2.10.in-addr.arpa'], ['zone 10.0.0.0/8, group 10.9.0.0/16', null],
+  ['remote=127.0.0.1', null], ['110.1.2.3', null]]) {
+  const found = findInternalAddress(text);
+  if (found !== expected) {
+    console.error(`dashboard test: the internal address check finds ${found} in "${text}", expected ${expected}`);
+    process.exit(1);
+  }
+}
 const PSEUDONYM_V4 = /^ip4-[a-z0-9]{16}$/;
 
 let failures = 0;
@@ -95,8 +161,8 @@ function check(condition, message) {
 
 // Start `flowveil serve` and resolve to its base URL once it prints the
 // ready line.
-function startServer(db) {
-  const child = spawn(flowveil, ['serve', '--db', db, '--listen', '127.0.0.1:0', '--web', webDir],
+function startServer(db, extraArgs) {
+  const child = spawn(flowveil, ['serve', '--db', db, '--listen', '127.0.0.1:0', '--web', webDir, ...extraArgs],
     {stdio: ['ignore', 'pipe', 'inherit']});
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('flowveil serve did not print its ready line within 10 s')), 10000);
@@ -178,10 +244,10 @@ function launchBrowser(profile) {
   });
 }
 
-// Serve DB, run PHASE(browser, url), then stop the server and the browser
-// and remove the profile.
-async function withServer(db, profile, phase) {
-  const {child, url} = await startServer(db);
+// Serve DB (with EXTRA_ARGS for flowveil serve), run PHASE(browser,
+// url), then stop the server and the browser and remove the profile.
+async function withServer(db, extraArgs, profile, phase) {
+  const {child, url} = await startServer(db, extraArgs);
   let browser = null;
   try {
     browser = await launchBrowser(profile);
@@ -223,7 +289,13 @@ async function seededPhase(browser, url) {
         check(await page.locator('#view svg.chart rect.bar').count() > 0, `${label} overview: traffic chart has no bars`);
       }
       if (name === 'retention') {
-        check(await page.locator('#view tbody tr').count() === 8, `${label} retention: expected one row per class (flows, dns, tls, http, alerts, dhcp, ssh, aggregates)`);
+        check(await page.locator('#view table').first().locator('tbody tr').count() === 8, `${label} retention: expected one row per class (flows, dns, tls, http, alerts, dhcp, ssh, aggregates)`);
+      }
+      if (name === 'audit') {
+        // The seeded store is written without audit entries; the visit's
+        // own requests are the trail.
+        check(await page.locator('#view tbody tr').count() > 0, `${label} audit: no entries listed`);
+        check(await page.locator('#view .audit-verify .badge.ok').count() === 1, `${label} audit: hash chain not shown as intact`);
       }
       await finishPage(page, 'seeded', label, name, viewport);
     }
@@ -284,6 +356,93 @@ async function checkDemoOverview(page, label) {
   check(await page.locator('#view svg.chart rect.bar').count() > 0, `${label} overview: traffic chart has no bars`);
 }
 
+// Retention: the per-class table with its next-sweep column, and the
+// deletion history listing the sweep that the ingest ran.
+async function checkDemoRetention(page, label) {
+  const classTable = page.locator('#view table').first();
+  check(await classTable.locator('tbody tr').count() === 8, `${label} retention: expected one row per class (flows, dns, tls, http, alerts, dhcp, ssh, aggregates)`);
+  const heads = (await classTable.locator('thead th').allTextContents()).map((t) => t.trim());
+  check(heads.includes('Next sweep'), `${label} retention: no "Next sweep" column (has: ${heads.join(', ')})`);
+
+  const history = page.locator('#view .retention-history');
+  check(await history.count() === 1, `${label} retention: no deletion history section`);
+  if (await history.count() !== 1) return;
+  await page.waitForFunction(() => !document.querySelector('#view .retention-history .state-loading'), null, {timeout: 10000});
+  check(await history.locator('.state-error').count() === 0, `${label} retention: deletion history shows an error`);
+  const actions = (await history.locator('tbody tr td:nth-child(2)').allTextContents()).map((t) => t.trim());
+  check(actions.includes('Retention sweep'), `${label} retention: deletion history lacks the ingest's retention sweep (has: ${actions.join(', ') || 'no rows'})`);
+  const deleted = await history.locator('tbody tr td:nth-child(4)').allTextContents();
+  check(deleted.length > 0 && deleted.every((t) => t.trim() !== ''), `${label} retention: deletion history has empty deleted-per-class cells`);
+}
+
+// Compliance: the record of processing names the legal basis of the
+// works-council group, and the transparency notice counts the 2 alerts.
+async function checkDemoCompliance(page, label) {
+  const reports = page.locator('#view .compliance-report');
+  check(await reports.count() === 2, `${label} compliance: expected the processing record and the transparency notice, got ${await reports.count()} sections`);
+  if (await reports.count() !== 2) return;
+  const processing = await reports.nth(0).textContent();
+  check(/works agreement/i.test(processing), `${label} compliance: processing record does not show the works-council group's legal basis "works agreement"`);
+  check(/legitimate interest/i.test(processing), `${label} compliance: processing record does not show the office-clients group's legal basis "legitimate interest"`);
+
+  let alertsRaised = null;
+  for (const row of await reports.nth(1).locator('tbody tr').all()) {
+    const cells = (await row.locator('td').allTextContents()).map((t) => t.trim());
+    if (cells[0] === 'alerts raised') alertsRaised = cells[1];
+  }
+  check(alertsRaised === '2', `${label} compliance: transparency notice shows ${alertsRaised === null ? 'no "alerts raised" row' : `"${alertsRaised}" alerts raised`}, expected 2`);
+}
+
+// Audit: entries with UTC titles, an intact chain, this visit's api.read
+// of /api/v1/summary from the loopback client, and, paging back with
+// Older and narrowing with the action filter, the ingest entry.
+async function checkDemoAudit(page, label) {
+  const rows = page.locator('#view tbody tr');
+  check(await rows.count() > 0, `${label} audit: no entries listed`);
+  if (await rows.count() === 0) return;
+  check(await page.locator('#view .audit-verify .badge.ok').count() === 1, `${label} audit: hash chain not shown as intact`);
+  const time = page.locator(`#view tbody tr td:nth-child(${AUDIT_TIME_COL}) time`).first();
+  check(/^UTC \d{4}-\d\d-\d\dT/.test(await time.getAttribute('title') || ''), `${label} audit: time cell lacks the UTC title`);
+
+  let ownRead = false;
+  for (const row of await rows.all()) {
+    const action = (await row.locator(`td:nth-child(${AUDIT_ACTION_COL})`).textContent()).trim();
+    const object = (await row.locator(`td:nth-child(${AUDIT_OBJECT_COL})`).textContent()).trim();
+    const params = await row.locator(`td:nth-child(${AUDIT_PARAMS_COL})`).textContent();
+    if (action === 'api.read' && object === '/api/v1/summary' && params.includes('remote=127.0.0.1')) ownRead = true;
+  }
+  check(ownRead, `${label} audit: no api.read entry for this visit's /api/v1/summary request from 127.0.0.1`);
+
+  // The ingest ran before the server started, so it is the oldest entry
+  // but one or two; page back until a page lists it.
+  const older = page.getByRole('button', {name: 'Older →'});
+  let found = false;
+  for (let i = 0; i < AUDIT_MAX_PAGES; i++) {
+    const actions = (await page.locator(`#view tbody tr td:nth-child(${AUDIT_ACTION_COL})`).allTextContents()).map((t) => t.trim());
+    if (actions.includes('ingest')) {
+      found = true;
+      break;
+    }
+    if (await older.isDisabled()) break;
+    await older.press('Enter');
+    await page.waitForFunction(() => !document.querySelector('#view .state-loading'), null, {timeout: 10000});
+  }
+  check(found, `${label} audit: no ingest entry within ${AUDIT_MAX_PAGES} pages`);
+  if (!found) return;
+
+  await page.locator('#audit-action').selectOption('ingest');
+  const shown = (await page.locator(`#view tbody tr td:nth-child(${AUDIT_ACTION_COL})`).allTextContents()).map((t) => t.trim());
+  check(shown.length >= 1 && shown.every((a) => a === 'ingest'), `${label} audit: the action filter shows ${shown.join(', ') || 'no rows'} for "ingest"`);
+
+  // Back to the unfiltered newest page for the screenshot.
+  await page.locator('#audit-action').selectOption('');
+  const newer = page.getByRole('button', {name: '← Newer'});
+  for (let i = 0; i < AUDIT_MAX_PAGES && !(await newer.isDisabled()); i++) {
+    await newer.click();
+    await page.waitForFunction(() => !document.querySelector('#view .state-loading'), null, {timeout: 10000});
+  }
+}
+
 async function demoPhase(browser, url) {
   for (const viewport of VIEWPORTS) {
     const label = `demo ${viewport.name}`;
@@ -291,18 +450,18 @@ async function demoPhase(browser, url) {
     const apiBodies = [];
     const page = await openPage(browser, url, viewport, problems, apiBodies);
 
-    for (const name of PAGES) {
+    for (const name of DEMO_PAGES) {
       await visit(page, url, label, name);
       if (name === 'overview') await checkDemoOverview(page, label);
       if (name === 'alerts') await checkDemoAlerts(page, label);
-      if (name === 'retention') {
-        check(await page.locator('#view tbody tr').count() === 8, `${label} retention: expected one row per class (flows, dns, tls, http, alerts, dhcp, ssh, aggregates)`);
-      }
+      if (name === 'retention') await checkDemoRetention(page, label);
+      if (name === 'compliance') await checkDemoCompliance(page, label);
+      if (name === 'audit') await checkDemoAudit(page, label);
 
       // The whole document, so attribute values such as titles count too.
       const html = await page.content();
-      const leak = INTERNAL_ADDRESS.exec(html);
-      check(leak === null, `${label} ${name}: page contains the internal address ${leak && leak[0]}`);
+      const leak = findInternalAddress(html);
+      check(leak === null, `${label} ${name}: page contains the internal address ${leak}`);
       await finishPage(page, 'demo', label, name, viewport);
     }
 
@@ -310,8 +469,8 @@ async function demoPhase(browser, url) {
     check(bodies.length > 0, `${label}: no API reply was seen`);
     for (const body of bodies) {
       if (body.error) continue;
-      const leak = INTERNAL_ADDRESS.exec(body.text);
-      check(leak === null, `${label}: API reply ${body.url} contains the internal address ${leak && leak[0]}`);
+      const leak = findInternalAddress(body.text);
+      check(leak === null, `${label}: API reply ${body.url} contains the internal address ${leak}`);
     }
     for (const problem of problems) check(false, `${label}: ${problem}`);
     await page.close();
@@ -323,13 +482,13 @@ async function demoPhase(browser, url) {
 try {
   const seededDb = path.join(work, 'seeded-db');
   execFileSync(seed, [seededDb, String(Math.floor(Date.now() / 1000))], {stdio: 'inherit'});
-  await withServer(seededDb, 'seeded-profile', seededPhase);
+  await withServer(seededDb, [], 'seeded-profile', seededPhase);
 
   const capture = path.join(work, 'demo.pcap');
   const demoDb = path.join(work, 'demo-db');
-  execFileSync(demogen, ['--output', capture], {stdio: 'inherit'});
+  execFileSync(demogen, ['--output', capture, '--start', String(demoStartSeconds())], {stdio: 'inherit'});
   execFileSync(flowveil, ['ingest', '--policy', policy, '--db', demoDb, capture], {stdio: 'inherit'});
-  await withServer(demoDb, 'demo-profile', demoPhase);
+  await withServer(demoDb, ['--policy', policy], 'demo-profile', demoPhase);
 } finally {
   if (!process.env.SCREENSHOT_DIR) console.log(`screenshots kept in ${shots}`);
   for (const name of ['seeded-db', 'demo-db', 'demo.pcap']) {

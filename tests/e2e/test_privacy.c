@@ -507,6 +507,24 @@ static void prepare_and_ingest(privacy_run *run)
     char policy[4096], demo[4096];
     e2e_path(policy, run->dir, "policy.yaml");
     e2e_write_policy(policy, "[{name: all, networks: [\"0.0.0.0/0\", \"::/0\"]}]", "30d");
+    /* Escrow on: the sealed identifiers must not show up in the store
+     * files either. */
+    char officer[4096];
+    e2e_path(officer, run->dir, "officer.key");
+    const char *keygen[] = {e2e_bin(), "keys", "officer-keygen", "--output", officer, NULL};
+    e2e_result keygen_res;
+    e2e_run(keygen, run->dir, "officer-keygen", 60, &keygen_res);
+    assert_true(keygen_res.exited && keygen_res.status == 0);
+    e2e_result_free(&keygen_res);
+    size_t policy_len = 0;
+    char *policy_text = tu_read_file(policy, &policy_len);
+    char escrowed[8192 + 4096];
+    int escrowed_len = snprintf(escrowed, sizeof escrowed,
+                                "%sescrow: {enabled: true, officers: [\"%s.pub\"]}\n",
+                                policy_text, officer);
+    free(policy_text);
+    assert_true(escrowed_len > 0 && (size_t)escrowed_len < sizeof escrowed);
+    tu_write_file(policy, escrowed, (size_t)escrowed_len);
 
     e2e_path(demo, run->dir, "demo.pcap");
     const char *gen[] = {e2e_demogen(), "--output", demo, NULL};

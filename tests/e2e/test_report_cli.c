@@ -136,11 +136,55 @@ static void test_transparency_counts_demo_alerts(void **state)
     tu_remove_tree(dir);
 }
 
+/* The controller section comes from organization; an unknown subkey is
+ * rejected with its file, line and column. */
+static void test_processing_names_the_controller(void **state)
+{
+    (void)state;
+    char dir[4096], policy[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    e2e_path(policy, dir, "policy.yaml");
+    static const char ORG_POLICY[] =
+        "version: 1\n"
+        "zones: []\n"
+        "organization:\n"
+        "  name: \"Fictional Test Org\"\n"
+        "  dpo: \"Officer Placeholder\"\n";
+    tu_write_file(policy, ORG_POLICY, sizeof ORG_POLICY - 1);
+
+    const char *md[] = {e2e_bin(), "report", "processing", "--policy", policy, NULL};
+    e2e_result res;
+    run_ok(md, dir, "report-org", &res);
+    assert_non_null(strstr(res.out, "- Name: Fictional Test Org\n"));
+    assert_non_null(strstr(res.out, "- Contact: not set in the policy\n"));
+    assert_non_null(strstr(res.out, "- Data protection officer: Officer Placeholder\n"));
+    e2e_result_free(&res);
+
+    /* Line 5, column 3: the unknown subkey "email". */
+    static const char BAD_POLICY[] =
+        "version: 1\n"
+        "zones: []\n"
+        "organization:\n"
+        "  name: \"Fictional Test Org\"\n"
+        "  email: \"x\"\n";
+    tu_write_file(policy, BAD_POLICY, sizeof BAD_POLICY - 1);
+    e2e_run(md, dir, "report-org-bad", 60, &res);
+    char where[4200];
+    snprintf(where, sizeof where, "%s:5:3:", policy);
+    assert_true(res.exited);
+    assert_int_not_equal(res.status, 0);
+    assert_non_null(strstr(res.err, where));
+    assert_non_null(strstr(res.err, "email"));
+    e2e_result_free(&res);
+    tu_remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_processing_lists_basis_and_retention),
         cmocka_unit_test(test_transparency_counts_demo_alerts),
+        cmocka_unit_test(test_processing_names_the_controller),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

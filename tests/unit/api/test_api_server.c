@@ -724,7 +724,7 @@ static void test_counters_route_reports_capture(void **state)
 /* The verify route walks the chain as it stands before its own entry is
  * appended: its head is the entry of the request just before it, which a
  * later /api/v1/audit page shows with the same hash. */
-static void test_audit_verify_reports_intact_chain_and_head(void **state)
+static void test_audit_verify_reports_chain_head(void **state)
 {
     fixture *fx = *state;
 
@@ -739,9 +739,11 @@ static void test_audit_verify_reports_intact_chain_and_head(void **state)
     assert_int_equal(json_int_at(verify, "head_seq"), 2);
     assert_true(json_is_null(json_object_get(verify, "broken_seq")));
     assert_true(json_is_null(json_object_get(verify, "reason")));
-    const char *head_hash = json_string_value(json_object_get(verify, "head_hash"));
-    assert_non_null(head_hash);
-    assert_int_equal(strlen(head_hash), 64);
+    char head_hash[65];
+    const char *head_text = json_string_value(json_object_get(verify, "head_hash"));
+    assert_non_null(head_text);
+    assert_int_equal(strlen(head_text), 64);
+    snprintf(head_hash, sizeof head_hash, "%s", head_text);
 
     /* Newest first: the verify request (seq 3), then flows (seq 2). */
     json_t *page = get_json(fx, "/api/v1/audit?limit=2", 200);
@@ -988,8 +990,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_bad_parameters_rejected, fixture_setup,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_audit_verify_reports_intact_chain_and_head,
-                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_audit_verify_reports_chain_head, fixture_setup,
+                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_unknown_api_path_404, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_post_rejected_405, fixture_setup, fixture_teardown),

@@ -1,0 +1,375 @@
+/*
+ * api_top.c: /api/v1/top/{destinations,protocols,zones}, traffic totals
+ * per group summed over the aggregates class, with every group of fewer
+ * than k distinct internal hosts left out and counted.
+ *
+ * Aggregate records carry a distinct-host count per bucket, not the
+ * hosts themselves, so the hosts of a group over several buckets cannot
+ * be united. A group's host count is therefore the largest count of any
+ * one of its records: a lower bound on its distinct hosts. A group is
+ * shown only when that lower bound reaches k, so a shown group always
+ * has at least k hosts. The price is that a group whose hosts are spread
+ * thinly over many buckets may be suppressed although it has k hosts.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+/* Only hourly records are summed: every flow is counted once into an
+ * hourly and once into a daily record, so summing both would count it
+ * twice. The width matches FV_AGGREGATE_HOUR_S of cli/aggregate.h. */
+#define API_TOP_BUCKET_S 3600u
+
+/* The policy's default reporting.k_threshold, used when the store has
+ * none recorded (no capturing process has opened it yet). */
+#define API_TOP_DEFAULT_K 5u
+
+#define API_TOP_LIMIT_DEFAULT 10u
+#define API_TOP_SCAN_PAGE 10000u
+/* Upper bound on aggregate records read per request; past it the reply
+ * says "complete": false. */
+#define API_TOP_SCAN_MAX 2000000u
+#define API_TOP_KEY_MAX 128
+
+typedef enum api_top_kind {
+    API_TOP_DESTINATIONS,
+    API_TOP_PROTOCOLS,
+    API_TOP_ZONES,
+} api_top_kind;
+
+/* Totals of one group. The identifying fields are those of the first
+ * record of the group; only the ones the kind groups by are reported. */
+typedef struct api_top_group {
+    fv_endpoint peer;
+    uint8_t proto;
+    uint16_t dport;
+    char zone[FV_ZONE_NAME_MAX];
+    uint64_t flows, packets, bytes_in, bytes_out;
+    uint32_t hosts_at_least; /* largest per-record host count */
+} api_top_group;
+
+typedef struct api_top_scan {
+    api_top_kind kind;
+    uint64_t from_us, to_us; /* bucket start window, inclusive; to_us 0 = unbounded */
+    json_t *index;           /* group key -> position in groups */
+    api_top_group *groups;
+    size_t count, capacity;
+    uint64_t last_id, scanned;
+    uint32_t page_count;
+    bool nomem;
+} api_top_scan;
+
+/* Write the text that identifies the group of REC for KIND into KEY. */
+static void api_top_key(api_top_kind kind, const fv_aggregate_record *rec,
+                        char key[API_TOP_KEY_MAX])
+{
+    char peer[FV_ENDPOINT_TEXT_MAX] = "-";
+
+    switch (kind) {
+    case API_TOP_DESTINATIONS:
+        if (rec->peer.kind != FV_EP_NONE)
+            fv_endpoint_format(&rec->peer, peer);
+        snprintf(key, API_TOP_KEY_MAX, "%s|%u|%u", peer, (unsigned)rec->proto,
+                 (unsigned)rec->dport);
+        return;
+    case API_TOP_PROTOCOLS:
+        snprintf(key, API_TOP_KEY_MAX, "%u|%u", (unsigned)rec->proto, (unsigned)rec->dport);
+        return;
+    case API_TOP_ZONES:
+        snprintf(key, API_TOP_KEY_MAX, "%.*s", FV_ZONE_NAME_MAX - 1, rec->zone);
+        return;
+    }
+}
+
+static api_top_group *api_top_group_for(api_top_scan *s, const fv_aggregate_record *rec)
+{
+    char key[API_TOP_KEY_MAX];
+    api_top_key(s->kind, rec, key);
+
+    json_t *pos = json_object_get(s->index, key);
+    if (pos != NULL)
+        return &s->groups[json_integer_value(pos)];
+
+    if (s->count == s->capacity) {
+        size_t capacity = s->capacity == 0 ? 64 : s->capacity * 2;
+        api_top_group *grown = realloc(s->groups, capacity * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        s->groups = grown;
+        s->capacity = capacity;
+    }
+    if (json_object_set_new(s->index, key, json_integer((json_int_t)s->count)) != 0)
+        return NULL;
+    api_top_group *g = &s->groups[s->count++];
+    memset(g, 0, sizeof *g);
+    g->peer = rec->peer;
+    g->proto = rec->proto;
+    g->dport = rec->dport;
+    memcpy(g->zone, rec->zone, sizeof g->zone);
+    g->zone[sizeof g->zone - 1] = '\0';
+    return g;
+}
+
+static bool api_top_add(void *ctx, const fv_record *rec)
+{
+    api_top_scan *s = ctx;
+    const fv_aggregate_record *a = &rec->u.aggregate;
+
+    s->last_id = rec->id;
+    s->page_count++;
+    s->scanned++;
+    if (a->bucket_s != API_TOP_BUCKET_S || a->bucket_start_us < s->from_us ||
+        (s->to_us != 0 && a->bucket_start_us > s->to_us))
+        return true;
+
+    api_top_group *g = api_top_group_for(s, a);
+    if (g == NULL) {
+        s->nomem = true;
+        return false;
+    }
+    g->flows += a->flows;
+    g->packets += a->packets;
+    g->bytes_in += a->bytes_in;
+    g->bytes_out += a->bytes_out;
+    if (a->hosts > g->hosts_at_least)
+        g->hosts_at_least = a->hosts;
+    return true;
+}
+
+/* Largest flows first, then largest bytes, so equal totals keep a
+ * stable order between requests. */
+static int api_top_compare(const void *x, const void *y)
+{
+    const api_top_group *a = x, *b = y;
+    if (a->flows != b->flows)
+        return a->flows < b->flows ? 1 : -1;
+    uint64_t bytes_a = a->bytes_in + a->bytes_out, bytes_b = b->bytes_in + b->bytes_out;
+    if (bytes_a != bytes_b)
+        return bytes_a < bytes_b ? 1 : -1;
+    int zone = strcmp(a->zone, b->zone);
+    if (zone != 0)
+        return zone;
+    if (a->proto != b->proto)
+        return a->proto < b->proto ? -1 : 1;
+    if (a->dport != b->dport)
+        return a->dport < b->dport ? -1 : 1;
+    return memcmp(a->peer.addr, b->peer.addr, sizeof a->peer.addr);
+}
+
+static json_t *api_top_row(api_top_kind kind, const api_top_group *g)
+{
+    json_t *row = json_pack("{s:I, s:I, s:I, s:I, s:I, s:I}", "flows", (json_int_t)g->flows,
+                            "packets", (json_int_t)g->packets, "bytes",
+                            (json_int_t)(g->bytes_in + g->bytes_out), "bytes_in",
+                            (json_int_t)g->bytes_in, "bytes_out", (json_int_t)g->bytes_out,
+                            "hosts_at_least", (json_int_t)g->hosts_at_least);
+    if (row == NULL)
+        return NULL;
+
+    int rc = 0;
+    if (kind == API_TOP_DESTINATIONS) {
+        char peer[FV_ENDPOINT_TEXT_MAX];
+        json_t *peer_json = json_null();
+        if (g->peer.kind != FV_EP_NONE) {
+            fv_endpoint_format(&g->peer, peer);
+            json_decref(peer_json);
+            peer_json = json_string(peer);
+        }
+        rc |= json_object_set_new(row, "peer", peer_json);
+    }
+    if (kind == API_TOP_DESTINATIONS || kind == API_TOP_PROTOCOLS) {
+        rc |= json_object_set_new(row, "proto", json_integer(g->proto));
+        rc |= json_object_set_new(row, "dport", json_integer(g->dport));
+    }
+    if (kind == API_TOP_ZONES)
+        rc |= json_object_set_new(row, "zone", json_string(g->zone));
+    if (rc != 0) {
+        json_decref(row);
+        return NULL;
+    }
+    return row;
+}
+
+/* Query parameters of a top route, as raw text; NULL when absent. */
+typedef struct api_top_params {
+    const char *from, *to, *limit;
+    bool failed;
+    char message[API_MESSAGE_MAX];
+} api_top_params;
+
+static enum MHD_Result api_top_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                       const char *value)
+{
+    api_top_params *p = cls;
+    const char **slot = NULL;
+    char safe[48];
+
+    (void)kind;
+    if (strcmp(key, "from") == 0)
+        slot = &p->from;
+    else if (strcmp(key, "to") == 0)
+        slot = &p->to;
+    else if (strcmp(key, "limit") == 0)
+        slot = &p->limit;
+
+    api_text_sanitize(key, safe, sizeof safe);
+    if (slot == NULL) {
+        snprintf(p->message, sizeof p->message,
+                 "query parameter '%s' is unknown; allowed: from, to, limit", safe);
+    } else if (value == NULL) {
+        snprintf(p->message, sizeof p->message,
+                 "query parameter '%s' has no value; write name=value", safe);
+    } else if (*slot != NULL) {
+        snprintf(p->message, sizeof p->message,
+                 "query parameter '%s' is given more than once; give it once", safe);
+    } else {
+        *slot = value;
+        return MHD_YES;
+    }
+    p->failed = true;
+    return MHD_NO;
+}
+
+/* Validate the parameters into S and *LIMIT; on failure fill OUT with a
+ * 400 reply and return false. */
+static bool api_top_parse(struct MHD_Connection *conn, api_top_scan *s, uint32_t *limit,
+                          api_reply *out)
+{
+    api_top_params p = {0};
+
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, api_top_collect, &p);
+    if (p.failed) {
+        api_reply_error(out, 400, "invalid_parameter", p.message);
+        return false;
+    }
+    *limit = API_TOP_LIMIT_DEFAULT;
+    if (p.limit != NULL && api_limit_parse(p.limit, limit) != FV_OK) {
+        api_reply_error(out, 400, "invalid_parameter",
+                        "invalid value for 'limit'; allowed: an integer from 1 to 1000");
+        return false;
+    }
+    if (p.from != NULL && api_time_parse(p.from, &s->from_us) != FV_OK) {
+        api_reply_error(out, 400, "invalid_parameter",
+                        "invalid value for 'from'; allowed: RFC 3339 UTC time such as "
+                        "2026-11-30T08:00:00Z, or integer seconds since the epoch");
+        return false;
+    }
+    if (p.to != NULL && api_time_parse(p.to, &s->to_us) != FV_OK) {
+        api_reply_error(out, 400, "invalid_parameter",
+                        "invalid value for 'to'; allowed: RFC 3339 UTC time such as "
+                        "2026-11-30T08:00:00Z, or integer seconds since the epoch");
+        return false;
+    }
+    if (p.from != NULL && p.to != NULL && s->from_us > s->to_us) {
+        api_reply_error(out, 400, "invalid_parameter", "'from' is later than 'to'; give from <= to");
+        return false;
+    }
+    /* An explicit to=0 (the epoch) matches nothing, unlike "unbounded". */
+    if (p.to != NULL && s->to_us == 0)
+        s->from_us = UINT64_MAX;
+    return true;
+}
+
+/* Read the hourly aggregates in pages, oldest first, into S. *K gets
+ * the threshold from the store's meta database. Called with the store
+ * lock held. */
+static int api_top_collect_store(api_server *srv, api_top_scan *s, uint64_t *k, bool *complete)
+{
+    int rc = store_meta_get(srv->store, STORE_META_K_THRESHOLD, k);
+    if (rc != FV_OK)
+        return rc;
+
+    store_query q = {.cls = FV_CLASS_AGGREGATE, .limit = API_TOP_SCAN_PAGE};
+    uint64_t now_us = srv->clock_us();
+    *complete = false;
+    while (s->scanned < API_TOP_SCAN_MAX) {
+        s->page_count = 0;
+        q.after_id = s->last_id;
+        rc = store_query_run(srv->store, &q, now_us, api_top_add, s, NULL);
+        if (rc != FV_OK || s->nomem)
+            return rc;
+        if (s->page_count < API_TOP_SCAN_PAGE) {
+            *complete = true;
+            break;
+        }
+    }
+    return FV_OK;
+}
+
+void api_route_top(api_server *srv, struct MHD_Connection *conn, const char *what,
+                   api_reply *out)
+{
+    api_top_scan s = {0};
+    uint32_t limit = 0;
+    uint64_t k = 0;
+    bool complete = false;
+    json_t *rows = NULL;
+
+    if (strcmp(what, "destinations") == 0) {
+        s.kind = API_TOP_DESTINATIONS;
+    } else if (strcmp(what, "protocols") == 0) {
+        s.kind = API_TOP_PROTOCOLS;
+    } else if (strcmp(what, "zones") == 0) {
+        s.kind = API_TOP_ZONES;
+    } else {
+        api_reply_error(out, 404, "not_found",
+                        "no such API route; top lists are destinations, protocols and zones");
+        return;
+    }
+    if (!api_top_parse(conn, &s, &limit, out))
+        return;
+
+    s.index = json_object();
+    rows = json_array();
+    if (s.index == NULL || rows == NULL)
+        goto nomem;
+
+    pthread_mutex_lock(&srv->store_lock);
+    int rc = api_top_collect_store(srv, &s, &k, &complete);
+    pthread_mutex_unlock(&srv->store_lock);
+    if (s.nomem)
+        goto nomem;
+    if (rc != FV_OK) {
+        char message[API_MESSAGE_MAX];
+        fv_warning("api: reading the aggregates failed: %s", fv_strerror(rc));
+        snprintf(message, sizeof message, "reading the record store failed: %s",
+                 fv_strerror(rc));
+        api_reply_error(out, rc == FV_ERR_NOMEM ? 503 : 500, "store_error", message);
+        goto done;
+    }
+    bool k_from_store = k != 0;
+    if (!k_from_store)
+        k = API_TOP_DEFAULT_K;
+
+    qsort(s.groups, s.count, sizeof *s.groups, api_top_compare);
+    uint64_t suppressed = 0;
+    for (size_t i = 0; i < s.count; i++) {
+        if (s.groups[i].hosts_at_least < k) {
+            suppressed++;
+            continue;
+        }
+        if (json_array_size(rows) >= limit)
+            continue;
+        json_t *row = api_top_row(s.kind, &s.groups[i]);
+        if (row == NULL || json_array_append_new(rows, row) != 0)
+            goto nomem;
+    }
+
+    out->status = 200;
+    out->body = json_pack("{s:O, s:I, s:I, s:s, s:b, s:I}", "rows", rows, "suppressed_groups",
+                          (json_int_t)suppressed, "k_threshold", (json_int_t)k,
+                          "k_threshold_source", k_from_store ? "store" : "default", "complete",
+                          complete, "count", (json_int_t)json_array_size(rows));
+    if (out->body == NULL)
+        goto nomem;
+    goto done;
+
+nomem:
+    api_reply_error(out, 503, "out_of_memory", "the server ran out of memory; retry later");
+done:
+    json_decref(rows);
+    json_decref(s.index);
+    free(s.groups);
+}

@@ -1,0 +1,191 @@
+/*
+ * Unit tests for the per-epoch pseudonym cache of anonymize/: cached
+ * results equal computed ones, and rotation empties the cache so no
+ * pseudonym of an earlier epoch is returned.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "anonymize.h"
+#include "testutil.h"
+
+#define ERR_MAX 1024
+#define NOW_S 1764489600u
+#define DAY_S 86400u
+/* More identifiers than the cache has slots (65536), so the test also
+ * covers overwritten entries. */
+#define MANY_IDS 100000u
+
+typedef struct fixture {
+    char dir[512];
+    anon_ctx *anon;
+} fixture;
+
+static int setup(void **state)
+{
+    fixture *f = calloc(1, sizeof *f);
+    char err[ERR_MAX], key_path[600];
+    assert_non_null(f);
+    tu_make_temp_dir(f->dir, sizeof f->dir);
+    snprintf(key_path, sizeof key_path, "%s/pseudonym.key", f->dir);
+    assert_int_equal(anon_open(key_path, DAY_S, NOW_S, &f->anon, err, sizeof err), FV_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *f = *state;
+    anon_close(&f->anon);
+    tu_remove_tree(f->dir);
+    free(f);
+    return 0;
+}
+
+/* IPv4 address number I (10.x.y.z), network order. */
+static void ipv4_of(uint32_t i, uint8_t out[4])
+{
+    out[0] = 10;
+    out[1] = (uint8_t)(i >> 16);
+    out[2] = (uint8_t)(i >> 8);
+    out[3] = (uint8_t)i;
+}
+
+static void test_cache_hit_equals_computed(void **state)
+{
+    fixture *f = *state;
+    static const uint8_t mac[6] = {0x02, 0x00, 0x5e, 0x10, 0x00, 0x01};
+    uint8_t first[FV_PSEUDONYM_BYTES], second[FV_PSEUDONYM_BYTES], fresh[FV_PSEUDONYM_BYTES];
+    anon_cache_info info;
+
+    anon_pseudonym(f->anon, ANON_TYPE_MAC, mac, sizeof mac, first);
+    anon_pseudonym(f->anon, ANON_TYPE_MAC, mac, sizeof mac, second);
+    anon_cache_stats(f->anon, &info);
+    assert_int_equal(info.misses, 1);
+    assert_int_equal(info.hits, 1);
+    assert_memory_equal(first, second, FV_PSEUDONYM_BYTES);
+
+    /* The same bytes under another type are another entry. */
+    anon_pseudonym(f->anon, ANON_TYPE_HOSTNAME, mac, sizeof mac, fresh);
+    assert_memory_not_equal(first, fresh, FV_PSEUDONYM_BYTES);
+    anon_pseudonym(f->anon, ANON_TYPE_MAC, mac, 5, fresh);
+    assert_memory_not_equal(first, fresh, FV_PSEUDONYM_BYTES);
+
+    anon_set_cache(f->anon, false);
+    anon_pseudonym(f->anon, ANON_TYPE_MAC, mac, sizeof mac, fresh);
+    assert_memory_equal(first, fresh, FV_PSEUDONYM_BYTES);
+    anon_cache_stats(f->anon, &info);
+    assert_int_equal(info.hits + info.misses, 0);
+}
+
+/* Every result with the cache, over a table overfilled twice, equals the
+ * result without it. */
+static void test_cache_matches_uncached_over_many_ids(void **state)
+{
+    fixture *f = *state;
+    uint8_t(*cached)[FV_PSEUDONYM_BYTES] = calloc(MANY_IDS, FV_PSEUDONYM_BYTES);
+    assert_non_null(cached);
+
+    for (int round = 0; round < 2; round++) {
+        for (uint32_t i = 0; i < MANY_IDS; i++) {
+            uint8_t addr[4], out[FV_PSEUDONYM_BYTES];
+            ipv4_of(i, addr);
+            anon_pseudonym(f->anon, ANON_TYPE_IPV4, addr, sizeof addr, out);
+            if (round == 0)
+                memcpy(cached[i], out, FV_PSEUDONYM_BYTES);
+            else
+                assert_memory_equal(cached[i], out, FV_PSEUDONYM_BYTES);
+        }
+    }
+    anon_cache_info info;
+    anon_cache_stats(f->anon, &info);
+    assert_true(info.hits > 0);
+
+    anon_set_cache(f->anon, false);
+    for (uint32_t i = 0; i < MANY_IDS; i += 97) {
+        uint8_t addr[4], out[FV_PSEUDONYM_BYTES];
+        ipv4_of(i, addr);
+        anon_pseudonym(f->anon, ANON_TYPE_IPV4, addr, sizeof addr, out);
+        assert_memory_equal(cached[i], out, FV_PSEUDONYM_BYTES);
+    }
+    free(cached);
+}
+
+/* Identifiers longer than a cache entry holds are computed every time. */
+static void test_cache_long_identifier_computed(void **state)
+{
+    fixture *f = *state;
+    const char *name = "a-rather-long-host-name.department.example.internal";
+    uint8_t first[FV_PSEUDONYM_BYTES], second[FV_PSEUDONYM_BYTES];
+    anon_cache_info info;
+
+    anon_pseudonym(f->anon, ANON_TYPE_DOMAIN, (const uint8_t *)name, strlen(name), first);
+    anon_pseudonym(f->anon, ANON_TYPE_DOMAIN, (const uint8_t *)name, strlen(name), second);
+    assert_memory_equal(first, second, FV_PSEUDONYM_BYTES);
+    anon_cache_stats(f->anon, &info);
+    assert_int_equal(info.hits, 0);
+}
+
+static void test_rotation_clears_cache(void **state)
+{
+    fixture *f = *state;
+    uint8_t epoch1[64][FV_PSEUDONYM_BYTES];
+    anon_cache_info info;
+
+    for (uint32_t i = 0; i < 64; i++) {
+        uint8_t addr[4];
+        ipv4_of(i, addr);
+        anon_pseudonym(f->anon, ANON_TYPE_IPV4, addr, sizeof addr, epoch1[i]);
+        /* A second lookup makes sure the entry is cached before rotation. */
+        uint8_t again[FV_PSEUDONYM_BYTES];
+        anon_pseudonym(f->anon, ANON_TYPE_IPV4, addr, sizeof addr, again);
+        assert_memory_equal(epoch1[i], again, FV_PSEUDONYM_BYTES);
+    }
+    anon_cache_stats(f->anon, &info);
+    assert_int_equal(info.hits, 64);
+
+    assert_int_equal(anon_maybe_rotate(f->anon, NOW_S + DAY_S), 1);
+    anon_cache_stats(f->anon, &info);
+    assert_int_equal(info.hits + info.misses, 0);
+
+    uint8_t epoch2[64][FV_PSEUDONYM_BYTES];
+    for (uint32_t i = 0; i < 64; i++) {
+        uint8_t addr[4];
+        ipv4_of(i, addr);
+        anon_pseudonym(f->anon, ANON_TYPE_IPV4, addr, sizeof addr, epoch2[i]);
+        assert_memory_not_equal(epoch1[i], epoch2[i], FV_PSEUDONYM_BYTES);
+    }
+    /* Every lookup after the rotation missed: nothing from epoch 1 was
+     * found. */
+    anon_cache_stats(f->anon, &info);
+    assert_int_equal(info.hits, 0);
+    assert_int_equal(info.misses, 64);
+
+    /* The epoch 2 values are those of the new key. */
+    anon_set_cache(f->anon, false);
+    for (uint32_t i = 0; i < 64; i++) {
+        uint8_t addr[4], uncached[FV_PSEUDONYM_BYTES];
+        ipv4_of(i, addr);
+        anon_pseudonym(f->anon, ANON_TYPE_IPV4, addr, sizeof addr, uncached);
+        assert_memory_equal(epoch2[i], uncached, FV_PSEUDONYM_BYTES);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_cache_hit_equals_computed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_matches_uncached_over_many_ids, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_cache_long_identifier_computed, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation_clears_cache, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,686 @@
+/*
+ * test_store_crypto.c: encryption of record values under per-class,
+ * per-day keys in DB/data.keys, and crypto-shredding by retention. Runs
+ * against a real LMDB environment in a temporary directory. The tests
+ * open the environment's transactions themselves to read and tamper
+ * with raw values, and parse data.keys by its documented layout.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+#include <sodium.h>
+
+#include "store.h"
+#include "store_internal.h"
+#include "store_records.h"
+#include "testutil.h"
+
+#define HOUR_US (3600ull * 1000000ull)
+#define DAY_US (24ull * HOUR_US)
+#define DAY_S 86400ull
+/* A fixed stored-at time: 2026-01-01T00:00:00Z in microseconds, day 20454. */
+#define T0_US 1767225600000000ull
+#define T0_DAY 20454u
+
+/* data.keys layout: 32-byte header, then 48-byte slots of u8 class,
+ * u8 flags (bit 0 in use), u16 zero, u32 day (little-endian), 32-byte
+ * key, 8 zero bytes. */
+#define KEYS_HEADER 32u
+#define KEYS_SLOT 48u
+
+typedef struct fixture {
+    char dir[512];
+    store_env *env;
+} fixture;
+
+static int fixture_setup(void **state)
+{
+    if (sodium_init() < 0)
+        return -1;
+    fixture *fx = test_calloc(1, sizeof *fx);
+    tu_make_temp_dir(fx->dir, sizeof fx->dir);
+    char err[512];
+    if (store_open(fx->dir, 0, &fx->env, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "store_open failed: %s\n", err);
+        return -1;
+    }
+    *state = fx;
+    return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+    fixture *fx = *state;
+    store_close(&fx->env);
+    tu_remove_tree(fx->dir);
+    test_free(fx);
+    return 0;
+}
+
+static void store_path(char out[600], const fixture *fx, const char *name)
+{
+    snprintf(out, 600, "%s/%s", fx->dir, name);
+}
+
+/* Records collected by a query callback. */
+typedef struct collected {
+    fv_record recs[32];
+    size_t n;
+} collected;
+
+static bool collect(void *ctx, const fv_record *rec)
+{
+    collected *c = ctx;
+    if (c->n < sizeof c->recs / sizeof c->recs[0])
+        c->recs[c->n] = *rec;
+    c->n++;
+    return true;
+}
+
+static void query_all(store_env *env, fv_class cls, uint64_t now_us, collected *c,
+                      store_query_stats *stats)
+{
+    memset(c, 0, sizeof *c);
+    store_query q = {.cls = cls, .limit = STORE_QUERY_LIMIT_MAX};
+    assert_int_equal(store_query_run_stats(env, &q, now_us, collect, c, NULL, stats), FV_OK);
+}
+
+/* Encode REC of CLS into OUT; return the length. Comparing encodings
+ * compares every stored field and ignores struct padding. */
+static size_t encode(fv_class cls, const void *rec, uint8_t out[STORE_RECORD_MAX_BYTES])
+{
+    size_t written = 0;
+    assert_int_equal(store_record_encode(cls, rec, out, STORE_RECORD_MAX_BYTES, &written), FV_OK);
+    return written;
+}
+
+/* A DNS record for NAME whose client pseudonym is PSEUDONYM. */
+static void make_dns(fv_dns_record *d, uint32_t seed, const char *name,
+                     const uint8_t pseudonym[16])
+{
+    rec_fill_dns(d, seed);
+    snprintf(d->qname, sizeof d->qname, "%s", name);
+    d->question_count = 1;
+    d->questions[0].qtype = 1;
+    d->questions[0].qclass = 1;
+    snprintf(d->questions[0].name, sizeof d->questions[0].name, "%s", name);
+    d->client.kind = FV_EP_PSEUDO_IPV4;
+    memcpy(d->client.addr, pseudonym, 16);
+}
+
+/* Copy of the raw LMDB value of record ID in class CLS; NULL if absent. */
+static uint8_t *raw_get(store_env *env, fv_class cls, uint64_t id, size_t *len)
+{
+    MDB_txn *txn = NULL;
+    assert_int_equal(mdb_txn_begin(env->mdb, NULL, MDB_RDONLY, &txn), MDB_SUCCESS);
+    uint8_t keybuf[8];
+    store_key_encode(id, keybuf);
+    MDB_val k = {.mv_size = sizeof keybuf, .mv_data = keybuf}, v;
+    uint8_t *copy = NULL;
+    if (mdb_get(txn, env->dbi[cls], &k, &v) == MDB_SUCCESS) {
+        copy = malloc(v.mv_size);
+        assert_non_null(copy);
+        memcpy(copy, v.mv_data, v.mv_size);
+        *len = v.mv_size;
+    }
+    mdb_txn_abort(txn);
+    return copy;
+}
+
+/* Write VALUE as record ID of class CLS, bypassing the store's writer. */
+static void raw_put(store_env *env, fv_class cls, uint64_t id, const uint8_t *value, size_t len)
+{
+    MDB_txn *txn = NULL;
+    assert_int_equal(mdb_txn_begin(env->mdb, NULL, 0, &txn), MDB_SUCCESS);
+    uint8_t keybuf[8];
+    store_key_encode(id, keybuf);
+    MDB_val k = {.mv_size = sizeof keybuf, .mv_data = keybuf};
+    MDB_val v = {.mv_size = len, .mv_data = (void *)(uintptr_t)value};
+    assert_int_equal(mdb_put(txn, env->dbi[cls], &k, &v, 0), MDB_SUCCESS);
+    assert_int_equal(mdb_txn_commit(txn), MDB_SUCCESS);
+}
+
+/* Id of the first record of CLS (the store assigns ids on commit). */
+static uint64_t first_id(store_env *env, fv_class cls, uint64_t now_us)
+{
+    collected c;
+    query_all(env, cls, now_us, &c, NULL);
+    assert_true(c.n > 0);
+    return c.recs[0].id;
+}
+
+/* One in-use slot parsed from data.keys. */
+typedef struct key_slot {
+    uint8_t cls;
+    uint32_t day;
+    uint8_t key[32];
+} key_slot;
+
+/* Parse the in-use slots of the data.keys file at PATH into SLOTS (up
+ * to CAP); return how many there are. *FILE_LEN gets the file size. */
+static size_t read_key_slots(const char *path, key_slot *slots, size_t cap, size_t *file_len)
+{
+    size_t len = 0;
+    char *data = tu_read_file(path, &len);
+    assert_non_null(data);
+    assert_true(len >= KEYS_HEADER);
+    assert_memory_equal(data, "FVDKEYS\n", 8);
+    size_t n = 0;
+    for (size_t off = KEYS_HEADER; off + KEYS_SLOT <= len; off += KEYS_SLOT) {
+        const uint8_t *s = (const uint8_t *)data + off;
+        if ((s[1] & 1u) == 0)
+            continue;
+        if (n < cap) {
+            slots[n].cls = s[0];
+            slots[n].day = (uint32_t)s[4] | (uint32_t)s[5] << 8 | (uint32_t)s[6] << 16 |
+                           (uint32_t)s[7] << 24;
+            memcpy(slots[n].key, s + 8, 32);
+        }
+        n++;
+    }
+    sodium_memzero(data, len);
+    free(data);
+    if (file_len != NULL)
+        *file_len = len;
+    return n;
+}
+
+/* Return true if KEY decrypts the format 2 VALUE of record ID, class
+ * CLS. The value is version 2, a 24-byte nonce and the ciphertext with
+ * its tag. The associated data is u8 class, 8-byte big-endian id and
+ * u32 little-endian day. */
+static bool try_decrypt(const uint8_t *value, size_t len, uint8_t cls, uint64_t id,
+                        const uint8_t key[32])
+{
+    if (len < 41 || value[0] != 2)
+        return false;
+    uint8_t ad[13];
+    ad[0] = cls;
+    store_key_encode(id, ad + 1);
+    uint32_t day = (uint32_t)(id / DAY_US);
+    for (int i = 0; i < 4; i++)
+        ad[9 + i] = (uint8_t)(day >> (8 * i));
+    uint8_t plain[STORE_RECORD_MAX_BYTES];
+    unsigned long long mlen = 0;
+    return crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, value + 25, len - 25,
+                                                      ad, sizeof ad, value + 1, key) == 0;
+}
+
+/* The first "retention.key_destroyed" audit entry. */
+typedef struct audit_find {
+    bool found;
+    char object[128];
+    char params[512];
+} audit_find;
+
+static bool find_key_destroyed(void *ctx, const store_audit_entry *e)
+{
+    audit_find *af = ctx;
+    if (strcmp(e->action, "retention.key_destroyed") != 0)
+        return true;
+    af->found = true;
+    snprintf(af->object, sizeof af->object, "%s", e->object);
+    snprintf(af->params, sizeof af->params, "%s", e->params);
+    return false;
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void test_crypto_round_trip_two_days(void **state)
+{
+    fixture *fx = *state;
+    fv_dns_record dns[2];
+    fv_flow_record flows[2];
+    for (uint32_t i = 0; i < 2; i++) {
+        rec_fill_dns(&dns[i], 10 + i);
+        rec_fill_flow(&flows[i], 20 + i);
+        /* One record of each class on day T0_DAY and one on the next day. */
+        uint64_t at = T0_US + i * DAY_US + HOUR_US;
+        assert_int_equal(store_put(fx->env, FV_CLASS_DNS, &dns[i], at), FV_OK);
+        assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &flows[i], at), FV_OK);
+    }
+    assert_int_equal(store_commit(fx->env), FV_OK);
+
+    uint64_t now = T0_US + 2 * DAY_US;
+    for (int pass = 0; pass < 2; pass++) {
+        collected c;
+        store_query_stats stats;
+        query_all(fx->env, FV_CLASS_DNS, now, &c, &stats);
+        assert_int_equal(c.n, 2);
+        assert_int_equal(stats.undecryptable, 0);
+        uint8_t want[STORE_RECORD_MAX_BYTES], got[STORE_RECORD_MAX_BYTES];
+        for (size_t i = 0; i < 2; i++) {
+            size_t n = encode(FV_CLASS_DNS, &dns[i], want);
+            assert_int_equal(encode(FV_CLASS_DNS, &c.recs[i].u.dns, got), n);
+            assert_memory_equal(got, want, n);
+        }
+        query_all(fx->env, FV_CLASS_FLOW, now, &c, &stats);
+        assert_int_equal(c.n, 2);
+        for (size_t i = 0; i < 2; i++) {
+            size_t n = encode(FV_CLASS_FLOW, &flows[i], want);
+            assert_int_equal(encode(FV_CLASS_FLOW, &c.recs[i].u.flow, got), n);
+            assert_memory_equal(got, want, n);
+        }
+
+        /* The raw value is format 2 and 41 bytes longer than the encoding. */
+        size_t raw_len = 0;
+        uint8_t *raw = raw_get(fx->env, FV_CLASS_FLOW, c.recs[0].id, &raw_len);
+        assert_non_null(raw);
+        assert_int_equal(raw[0], 2);
+        assert_int_equal(raw_len, encode(FV_CLASS_FLOW, &flows[0], want) + STORE_VALUE_OVERHEAD);
+        free(raw);
+
+        /* Second pass: the keys come back from data.keys after a reopen. */
+        store_close(&fx->env);
+        char err[256];
+        assert_int_equal(store_open(fx->dir, 0, &fx->env, err, sizeof err), FV_OK);
+    }
+
+    /* Two classes on two days: four keys, the file private to its owner. */
+    char path[600];
+    store_path(path, fx, "data.keys");
+    key_slot slots[8];
+    size_t len = 0;
+    assert_int_equal(read_key_slots(path, slots, 8, &len), 4);
+    assert_int_equal(len, KEYS_HEADER + 4 * KEYS_SLOT);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+static void test_crypto_key_reused_within_day(void **state)
+{
+    fixture *fx = *state;
+    for (uint32_t i = 0; i < 3; i++) {
+        fv_flow_record f;
+        rec_fill_flow(&f, i + 1);
+        assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US + i * HOUR_US), FV_OK);
+        /* A commit per record: each must find the day's key, not add one. */
+        assert_int_equal(store_commit(fx->env), FV_OK);
+    }
+    char path[600];
+    store_path(path, fx, "data.keys");
+    key_slot slots[4];
+    assert_int_equal(read_key_slots(path, slots, 4, NULL), 1);
+    assert_int_equal(slots[0].cls, FV_CLASS_FLOW);
+    assert_int_equal(slots[0].day, T0_DAY);
+}
+
+static void test_crypto_flipped_byte_skipped_and_counted(void **state)
+{
+    fixture *fx = *state;
+    for (uint32_t i = 0; i < 3; i++) {
+        fv_flow_record f;
+        rec_fill_flow(&f, i + 1);
+        assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US + i), FV_OK);
+    }
+    assert_int_equal(store_commit(fx->env), FV_OK);
+    uint64_t id = first_id(fx->env, FV_CLASS_FLOW, T0_US) + 1;
+
+    size_t len = 0;
+    uint8_t *value = raw_get(fx->env, FV_CLASS_FLOW, id, &len);
+    assert_non_null(value);
+    /* A ciphertext byte past the version byte and the 24-byte nonce. */
+    value[25 + 3] ^= 0x01;
+    raw_put(fx->env, FV_CLASS_FLOW, id, value, len);
+    free(value);
+
+    collected c;
+    store_query_stats stats;
+    query_all(fx->env, FV_CLASS_FLOW, T0_US, &c, &stats);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(stats.undecryptable, 1);
+    assert_int_equal(stats.undecodable, 0);
+    assert_int_equal(store_undecryptable_total(fx->env), 1);
+    for (size_t i = 0; i < c.n; i++)
+        assert_int_not_equal(c.recs[i].id, id);
+}
+
+static void test_crypto_truncated_and_garbage_values_skipped(void **state)
+{
+    fixture *fx = *state;
+    fv_flow_record f;
+    rec_fill_flow(&f, 1);
+    assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US), FV_OK);
+    assert_int_equal(store_commit(fx->env), FV_OK);
+    uint64_t id = first_id(fx->env, FV_CLASS_FLOW, T0_US);
+
+    size_t len = 0;
+    uint8_t *value = raw_get(fx->env, FV_CLASS_FLOW, id, &len);
+    assert_non_null(value);
+    /* Every prefix of a valid value, including the empty one and one
+     * shorter than version + nonce + tag, is rejected without a crash. */
+    for (size_t cut = 0; cut < len; cut += 7) {
+        raw_put(fx->env, FV_CLASS_FLOW, id, value, cut);
+        collected c;
+        store_query_stats stats;
+        query_all(fx->env, FV_CLASS_FLOW, T0_US, &c, &stats);
+        assert_int_equal(c.n, 0);
+        assert_int_equal(stats.undecryptable, 1);
+    }
+    /* An unknown format version byte. */
+    value[0] = 3;
+    raw_put(fx->env, FV_CLASS_FLOW, id, value, len);
+    collected c;
+    store_query_stats stats;
+    query_all(fx->env, FV_CLASS_FLOW, T0_US, &c, &stats);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(stats.undecryptable, 1);
+    free(value);
+}
+
+static void test_crypto_moved_value_fails(void **state)
+{
+    fixture *fx = *state;
+    fv_flow_record f;
+    rec_fill_flow(&f, 1);
+    assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US + HOUR_US), FV_OK);
+    /* Keys for the other class and the next day exist too, so a failure
+     * below comes from the associated data, not from a missing key. */
+    fv_dns_record d;
+    rec_fill_dns(&d, 2);
+    assert_int_equal(store_put(fx->env, FV_CLASS_DNS, &d, T0_US + 2 * HOUR_US), FV_OK);
+    rec_fill_flow(&f, 3);
+    assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US + DAY_US + HOUR_US), FV_OK);
+    assert_int_equal(store_commit(fx->env), FV_OK);
+
+    uint64_t now = T0_US + 2 * DAY_US;
+    uint64_t id = first_id(fx->env, FV_CLASS_FLOW, now);
+    size_t len = 0;
+    uint8_t *value = raw_get(fx->env, FV_CLASS_FLOW, id, &len);
+    assert_non_null(value);
+
+    /* Another id on the same day of the same class. */
+    raw_put(fx->env, FV_CLASS_FLOW, id + 5, value, len);
+    collected c;
+    store_query_stats stats;
+    query_all(fx->env, FV_CLASS_FLOW, now, &c, &stats);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(stats.undecryptable, 1);
+
+    /* The same id in another class. */
+    raw_put(fx->env, FV_CLASS_DNS, id, value, len);
+    query_all(fx->env, FV_CLASS_DNS, now, &c, &stats);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(stats.undecryptable, 1);
+
+    /* Another day (the key of that day exists). */
+    raw_put(fx->env, FV_CLASS_FLOW, id + DAY_US + 7, value, len);
+    query_all(fx->env, FV_CLASS_FLOW, now, &c, &stats);
+    assert_int_equal(c.n, 2);
+    assert_int_equal(stats.undecryptable, 2);
+    free(value);
+}
+
+static void test_crypto_shredding_leaves_nothing_readable(void **state)
+{
+    fixture *fx = *state;
+    assert_int_equal(store_set_retention(fx->env, FV_CLASS_DNS, DAY_S), FV_OK);
+
+    /* Distinctive plaintext: a random DNS name and client pseudonym. */
+    uint8_t rnd[8], pseudonym[16];
+    randombytes_buf(rnd, sizeof rnd);
+    randombytes_buf(pseudonym, sizeof pseudonym);
+    char name[64];
+    snprintf(name, sizeof name, "shredtest-%02x%02x%02x%02x%02x%02x%02x%02x.example", rnd[0],
+             rnd[1], rnd[2], rnd[3], rnd[4], rnd[5], rnd[6], rnd[7]);
+
+    /* Five records on day D = T0_DAY, and one on day D + 3 that stays live. */
+    for (uint32_t i = 0; i < 5; i++) {
+        fv_dns_record d;
+        make_dns(&d, i + 1, name, pseudonym);
+        assert_int_equal(store_put(fx->env, FV_CLASS_DNS, &d, T0_US + HOUR_US + i), FV_OK);
+    }
+    fv_dns_record live;
+    rec_fill_dns(&live, 99);
+    uint64_t live_at = T0_US + 3 * DAY_US;
+    assert_int_equal(store_put(fx->env, FV_CLASS_DNS, &live, live_at), FV_OK);
+    assert_int_equal(store_commit(fx->env), FV_OK);
+
+    /* Before the sweep: the records are readable, and day D's key is in data.keys. */
+    uint64_t id = first_id(fx->env, FV_CLASS_DNS, T0_US + HOUR_US);
+    assert_int_equal(id / DAY_US, T0_DAY);
+    size_t ct_len = 0;
+    uint8_t *ciphertext = raw_get(fx->env, FV_CLASS_DNS, id, &ct_len);
+    assert_non_null(ciphertext);
+
+    char keys_path[600], mdb_path[600];
+    store_path(keys_path, fx, "data.keys");
+    store_path(mdb_path, fx, "data.mdb");
+    key_slot slots[8];
+    size_t nslots = read_key_slots(keys_path, slots, 8, NULL);
+    assert_int_equal(nslots, 2);
+    uint8_t old_key[32];
+    bool found = false;
+    for (size_t i = 0; i < nslots; i++) {
+        if (slots[i].cls == FV_CLASS_DNS && slots[i].day == T0_DAY) {
+            memcpy(old_key, slots[i].key, sizeof old_key);
+            found = true;
+        }
+    }
+    assert_true(found);
+    /* Control: the key read from the file does open the value. */
+    assert_true(try_decrypt(ciphertext, ct_len, FV_CLASS_DNS, id, old_key));
+
+    /* Sweep when day D is wholly past the one-day limit but D + 3 is live. */
+    uint64_t now = live_at + HOUR_US;
+    store_sweep_result res;
+    assert_int_equal(store_sweep(fx->env, now, 0, 0, &res), FV_OK);
+    assert_true(res.complete);
+    assert_int_equal(res.deleted[FV_CLASS_DNS], 5);
+    assert_int_equal(res.keys_destroyed, 1);
+
+    /* The destruction is audited with the class and the day. */
+    audit_find af = {0};
+    uint64_t next = 0;
+    assert_int_equal(store_audit_each(fx->env, 0, STORE_AUDIT_LIMIT_MAX, false,
+                                      find_key_destroyed, &af, &next),
+                     FV_OK);
+    assert_true(af.found);
+    assert_string_equal(af.object, "dns");
+    char want_params[32];
+    snprintf(want_params, sizeof want_params, "day=%u", T0_DAY);
+    assert_string_equal(af.params, want_params);
+
+    /* The live record is still readable after a reopen. */
+    store_close(&fx->env);
+    char err[256];
+    assert_int_equal(store_open(fx->dir, 0, &fx->env, err, sizeof err), FV_OK);
+    collected c;
+    store_query_stats stats;
+    query_all(fx->env, FV_CLASS_DNS, now, &c, &stats);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(stats.undecryptable, 0);
+    store_close(&fx->env);
+
+    /* Raw bytes on disk: no plaintext in data.mdb or data.keys, and the
+     * destroyed key appears nowhere in data.keys. */
+    const char *files[] = {mdb_path, keys_path};
+    for (size_t f = 0; f < 2; f++) {
+        size_t len = 0;
+        char *bytes = tu_read_file(files[f], &len);
+        assert_non_null(bytes);
+        assert_false(tu_memmem_found(bytes, len, name, strlen(name)));
+        assert_false(tu_memmem_found(bytes, len, pseudonym, sizeof pseudonym));
+        assert_false(tu_memmem_found(bytes, len, old_key, sizeof old_key));
+        free(bytes);
+    }
+
+    /* The old ciphertext opens under no key left in data.keys. */
+    nslots = read_key_slots(keys_path, slots, 8, NULL);
+    assert_int_equal(nslots, 1);
+    for (size_t i = 0; i < nslots; i++) {
+        assert_false(slots[i].cls == FV_CLASS_DNS && slots[i].day == T0_DAY);
+        assert_false(try_decrypt(ciphertext, ct_len, FV_CLASS_DNS, id, slots[i].key));
+    }
+    sodium_memzero(old_key, sizeof old_key);
+    free(ciphertext);
+}
+
+static void test_crypto_freed_slot_reused(void **state)
+{
+    fixture *fx = *state;
+    assert_int_equal(store_set_retention(fx->env, FV_CLASS_FLOW, DAY_S), FV_OK);
+    fv_flow_record f;
+    rec_fill_flow(&f, 1);
+    assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US), FV_OK);
+    assert_int_equal(store_commit(fx->env), FV_OK);
+
+    char path[600];
+    store_path(path, fx, "data.keys");
+    size_t len_before = 0;
+    key_slot slots[4];
+    assert_int_equal(read_key_slots(path, slots, 4, &len_before), 1);
+
+    store_sweep_result res;
+    assert_int_equal(store_sweep(fx->env, T0_US + 3 * DAY_US, 0, 0, &res), FV_OK);
+    assert_int_equal(res.keys_destroyed, 1);
+    size_t len_after = 0;
+    assert_int_equal(read_key_slots(path, slots, 4, &len_after), 0);
+    /* Overwritten in place, never truncated. */
+    assert_int_equal(len_after, len_before);
+
+    /* A sweep with nothing due destroys nothing more. */
+    assert_int_equal(store_sweep(fx->env, T0_US + 3 * DAY_US, 0, 0, &res), FV_OK);
+    assert_int_equal(res.keys_destroyed, 0);
+
+    /* The next day's key takes the freed slot: the file does not grow. */
+    rec_fill_flow(&f, 2);
+    assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US + 3 * DAY_US), FV_OK);
+    assert_int_equal(store_commit(fx->env), FV_OK);
+    assert_int_equal(read_key_slots(path, slots, 4, &len_after), 1);
+    assert_int_equal(len_after, len_before);
+    assert_int_equal(slots[0].day, T0_DAY + 3);
+}
+
+static void test_crypto_partial_day_key_kept(void **state)
+{
+    fixture *fx = *state;
+    /* A two-hour limit: at T0 + 20 h the first records of day D are
+     * expired but the day is not over, so its key must stay. */
+    assert_int_equal(store_set_retention(fx->env, FV_CLASS_FLOW, 2 * 3600), FV_OK);
+    fv_flow_record f;
+    rec_fill_flow(&f, 1);
+    assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US + HOUR_US), FV_OK);
+    rec_fill_flow(&f, 2);
+    assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US + 19 * HOUR_US), FV_OK);
+    assert_int_equal(store_commit(fx->env), FV_OK);
+
+    store_sweep_result res;
+    assert_int_equal(store_sweep(fx->env, T0_US + 20 * HOUR_US, 0, 0, &res), FV_OK);
+    assert_int_equal(res.deleted[FV_CLASS_FLOW], 1);
+    assert_int_equal(res.keys_destroyed, 0);
+    collected c;
+    store_query_stats stats;
+    query_all(fx->env, FV_CLASS_FLOW, T0_US + 20 * HOUR_US, &c, &stats);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(stats.undecryptable, 0);
+
+    /* Once the last possible record of day D (23:59:59.999999) is past
+     * the limit, the key goes. */
+    assert_int_equal(store_sweep(fx->env, T0_US + DAY_US + 2 * HOUR_US - 1, 0, 0, &res), FV_OK);
+    assert_int_equal(res.keys_destroyed, 0);
+    assert_int_equal(store_sweep(fx->env, T0_US + DAY_US + 2 * HOUR_US, 0, 0, &res), FV_OK);
+    assert_int_equal(res.keys_destroyed, 1);
+}
+
+static void test_crypto_missing_key_file_read_only(void **state)
+{
+    fixture *fx = *state;
+    fv_flow_record f;
+    rec_fill_flow(&f, 1);
+    assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US), FV_OK);
+    assert_int_equal(store_commit(fx->env), FV_OK);
+    store_close(&fx->env);
+
+    /* Without data.keys a read-only open works, and every record is
+     * skipped as undecryptable instead of crashing. */
+    char path[600];
+    store_path(path, fx, "data.keys");
+    assert_int_equal(unlink(path), 0);
+    char err[256];
+    assert_int_equal(store_open(fx->dir, STORE_RDONLY, &fx->env, err, sizeof err), FV_OK);
+    collected c;
+    store_query_stats stats;
+    query_all(fx->env, FV_CLASS_FLOW, T0_US, &c, &stats);
+    assert_int_equal(c.n, 0);
+    assert_int_equal(stats.undecryptable, 1);
+    /* A read-only open creates nothing. */
+    struct stat st;
+    assert_int_not_equal(stat(path, &st), 0);
+}
+
+static void test_crypto_key_file_symlink_rejected(void **state)
+{
+    fixture *fx = *state;
+    store_close(&fx->env);
+
+    /* data.keys as a symbolic link to a file elsewhere: the store must
+     * not open it, and must write nothing through it. */
+    char keys[600], target[600];
+    store_path(keys, fx, "data.keys");
+    store_path(target, fx, "elsewhere");
+    assert_int_equal(rename(keys, target), 0);
+    size_t len_before = 0, len_after = 0;
+    free(tu_read_file(target, &len_before));
+    assert_int_equal(symlink(target, keys), 0);
+
+    char err[256];
+    assert_int_not_equal(store_open(fx->dir, 0, &fx->env, err, sizeof err), FV_OK);
+    assert_null(fx->env);
+    assert_non_null(strstr(err, "data.keys"));
+    assert_int_not_equal(store_open(fx->dir, STORE_RDONLY, &fx->env, err, sizeof err), FV_OK);
+    free(tu_read_file(target, &len_after));
+    assert_int_equal(len_after, len_before);
+}
+
+static void test_crypto_group_readable_file_tightened(void **state)
+{
+    fixture *fx = *state;
+    store_close(&fx->env);
+    char path[600];
+    store_path(path, fx, "data.keys");
+    assert_int_equal(chmod(path, 0644), 0);
+    char err[256];
+    assert_int_equal(store_open(fx->dir, 0, &fx->env, err, sizeof err), FV_OK);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_crypto_round_trip_two_days, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_key_reused_within_day, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_flipped_byte_skipped_and_counted,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_truncated_and_garbage_values_skipped,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_moved_value_fails, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_shredding_leaves_nothing_readable,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_freed_slot_reused, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_partial_day_key_kept, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_missing_key_file_read_only, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_key_file_symlink_rejected, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_group_readable_file_tightened,
+                                        fixture_setup, fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
