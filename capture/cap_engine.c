@@ -509,12 +509,24 @@ static flow_entry **bucket_of(cap_engine *eng, const cap_flow_key *key)
     return &eng->buckets[key_hash(eng, key) & eng->bucket_mask];
 }
 
+/* Compare two keys as 64-bit words: inlined, where a memcmp call was a
+ * measurable share of the per-packet cost. Keys are fully initialized
+ * (key_make zeroes them first), so comparing every byte is exact. */
+static inline bool key_equal(const cap_flow_key *a, const cap_flow_key *b)
+{
+    uint64_t wa[5] = {0}, wb[5] = {0};
+    memcpy(wa, a, sizeof *a);
+    memcpy(wb, b, sizeof *b);
+    return ((wa[0] ^ wb[0]) | (wa[1] ^ wb[1]) | (wa[2] ^ wb[2]) | (wa[3] ^ wb[3]) |
+            (wa[4] ^ wb[4])) == 0;
+}
+
 static flow_entry *flow_find(cap_engine *eng, const cap_flow_key *key)
 {
     flow_entry *e;
 
     for (e = *bucket_of(eng, key); e != NULL; e = e->hash_next) {
-        if (memcmp(&e->key, key, sizeof *key) == 0)
+        if (key_equal(&e->key, key))
             return e;
     }
     return NULL;
