@@ -7,7 +7,8 @@
 #include <string.h>
 
 _Static_assert(sizeof(anon_cache_entry) == 64, "a cache entry fills one 64-byte line");
-_Static_assert((ANON_CACHE_SLOTS & (ANON_CACHE_SLOTS - 1)) == 0, "the slot count is a power of two");
+_Static_assert((ANON_CACHE_SLOTS & (ANON_CACHE_SLOTS - 1)) == 0,
+               "the slot count is a power of two");
 
 #define ANON_CACHE_TABLE_BYTES ((size_t)ANON_CACHE_SLOTS * sizeof(anon_cache_entry))
 

@@ -8,6 +8,9 @@
  *                               records with from/to (RFC 3339 or epoch
  *                               seconds), limit (1..1000), cursor paging
  *   /api/v1/retention           retention status per class
+ *   /api/v1/top/destinations|protocols|zones
+ *                               aggregate totals per group, groups of fewer
+ *                               than k hosts suppressed and counted
  *   /api/v1/audit               audit entries, limit, cursor and order paging
  *   /                           the dashboard (static files from web_root)
  *

@@ -29,7 +29,7 @@
 #define API_TOP_LIMIT_DEFAULT 10u
 #define API_TOP_SCAN_PAGE 10000u
 /* Upper bound on aggregate records read per request; past it the reply
- * says "complete": false. */
+ * carries "complete": false. */
 #define API_TOP_SCAN_MAX 2000000u
 #define API_TOP_KEY_MAX 128
 

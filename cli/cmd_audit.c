@@ -61,8 +61,9 @@ int cli_audit_sweep(store_env *store, const char *actor, const store_sweep_resul
     }
     char now_text[FV_TIME_TEXT_MAX];
     fv_time_format(now_us, now_text);
-    int n = snprintf(params + used, sizeof params - used, "audit=%llu&at=%s%s",
-                     (unsigned long long)result->audit_deleted, now_text,
+    int n = snprintf(params + used, sizeof params - used, "audit=%llu&escrow=%llu&at=%s%s",
+                     (unsigned long long)result->audit_deleted,
+                     (unsigned long long)result->escrow_deleted, now_text,
                      result->complete ? "" : "&complete=false");
     if (n < 0 || !((size_t)n < sizeof params - used))
         return FV_ERR_FULL;

@@ -292,7 +292,7 @@ static int subject_prepare(const char *ip, const char *mac, const char *db, subj
     return CLI_EXIT_OK;
 }
 
-/* Append the request's audit entry; PARAMS holds the counts. */
+/* Append the request's audit entry, with the counts per class in PARAMS. */
 static int audit_subject(store_env *store, const char *action, const subject *s,
                          const char *params, uint64_t total, const char *reason)
 {

@@ -27,9 +27,9 @@
 #define ESCROW_PENDING_MAX 64u
 /* Sealed entries buffered before one write transaction. */
 #define ESCROW_BUFFER_MAX 64u
-/* Pseudonyms remembered per epoch: the set stops growing here (16 MiB of
- * slots), and pseudonyms past it are sealed again; the store then keeps
- * the first entry. */
+/* Maximum slots of the per-epoch set of sealed pseudonyms (16 MiB). A
+ * full set stops growing, so later pseudonyms are sealed again, and the
+ * store keeps the first entry of each. */
 #define ESCROW_SET_MAX_SLOTS (1u << 20)
 #define ESCROW_SET_INITIAL_SLOTS 4096u
 

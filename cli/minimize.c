@@ -105,11 +105,11 @@ static void format_reverse(const fv_stored_addr *s, char out[FV_ENDPOINT_TEXT_MA
 }
 
 /*
- * Write into TEXT what replaces the address FAMILY/ADDR found in a name,
- * in the form its zone's address mode stores (pseudonym token, address
- * text, "net/len"; REVERSE asks for reverse-DNS labels in place of the
- * address text). Returns false if the address is kept, so the name stays
- * as it is.
+ * Write into TEXT what replaces the address FAMILY/ADDR found in a name:
+ * the pseudonym token, address text or "net/len" that its zone's address
+ * mode stores. With REVERSE, an address text is written as reverse-DNS
+ * labels. Returns false if the address is kept, so the name stays as it
+ * is.
  */
 static bool address_replacement(const pol_policy *policy, anon_ctx *anon, int family,
                                 const uint8_t addr[16], bool reverse,

@@ -17,10 +17,10 @@
  *
  * The examples show the default address mode, pseudonymize. Like the
  * address fields, an address follows the address mode of its zone (see
- * fv_apply_address_mode): a prefix-preserving zone gives the
- * prefix-preserving address text, a truncating one "10.1.0.0/24", and a
- * kept address, such as one outside every zone under the default
- * external mode keep, is left as it is.
+ * fv_apply_address_mode). A prefix-preserving zone gives the
+ * prefix-preserving address text, and a truncating one "10.1.0.0/24". A
+ * kept address is left as it is, such as one outside every zone under
+ * the default external mode keep.
  */
 #ifndef FV_MINIMIZE_H
 #define FV_MINIMIZE_H

@@ -42,8 +42,8 @@ static void note_rc(fv_pipeline *p, int rc)
 }
 
 /*
- * Turn a raw address into a stored endpoint, in the form the address mode
- * of its zone asks for (fv_apply_address_mode): by default a pseudonym
+ * Turn a raw address into a stored endpoint, in the form that the address
+ * mode of its zone sets (fv_apply_address_mode): by default a pseudonym
  * under the current epoch key for addresses in a zone, and the address
  * itself outside every zone, because the policy declares those not to be
  * people.

@@ -61,9 +61,9 @@ size_t det_evaluate(det_engine *engine, uint64_t now_us, det_alert_fn fn, void *
 void det_engine_reset_alerts(det_engine *engine);
 
 /*
- * Key rotation. The capturing process knows each host's raw address and
- * so its pseudonym under the old and the new key; the engine only ever
- * sees the two pseudonyms. The sequence is:
+ * Key rotation. The capturing process has each host's raw address, so it
+ * can compute the host's pseudonym under the old and the new key. The
+ * engine only receives the two pseudonyms. The sequence is:
  *
  *   det_rekey_begin(engine);
  *   for each host still seen: det_rekey(engine, old, new, kind);

@@ -361,6 +361,22 @@ static void pol_summary_detectors(const pol_policy *policy, pol_text *t)
         pol_text_add(t, "  exfil: off.\n");
 }
 
+/* Append " (addresses: MODE)" for a rule other than pseudonymize, with
+ * the kept prefix length of each family present (HAS4, HAS6) for
+ * truncate. */
+static void pol_summary_address_rule(const pol_address_rule *rule, bool has4, bool has6,
+                                     pol_text *t)
+{
+    if (rule->mode == POL_ADDR_PSEUDONYMIZE)
+        return;
+    pol_text_add(t, " (addresses: %s", pol_addr_mode_name(rule->mode));
+    if (rule->mode == POL_ADDR_TRUNCATE && has4)
+        pol_text_add(t, ", IPv4 /%u", (unsigned)rule->prefix4);
+    if (rule->mode == POL_ADDR_TRUNCATE && has6)
+        pol_text_add(t, ", IPv6 /%u", (unsigned)rule->prefix6);
+    pol_text_add(t, ")");
+}
+
 int pol_summary(const pol_policy *policy, char *out, size_t out_len)
 {
     if (policy == NULL || out == NULL || out_len == 0)
@@ -381,10 +397,27 @@ int pol_summary(const pol_policy *policy, char *out, size_t out_len)
         for (size_t z = 0; z < policy->zone_count; z++) {
             pol_text_add(&t, "  %s: ", policy->zone_names[z]);
             pol_summary_zone(policy, z, &t);
+            bool has4 = false;
+            bool has6 = false;
+            for (size_t i = 0; i < policy->zone_net_count; i++) {
+                if (policy->zone_nets[i].zone == z && policy->zone_nets[i].family == 4)
+                    has4 = true;
+                else if (policy->zone_nets[i].zone == z)
+                    has6 = true;
+            }
+            pol_summary_address_rule(&policy->address_rules[z], has4, has6, &t);
             pol_text_add(&t, "\n");
         }
-        pol_text_add(&t, "Addresses outside these zones are labelled \"external\" and"
-                         " stored as seen.\n");
+        const pol_address_rule *ext = &policy->address_rules[POL_EXTERNAL_RULE];
+        if (ext->mode == POL_ADDR_KEEP) {
+            pol_text_add(&t, "Addresses outside these zones are labelled \"external\" and"
+                             " stored as seen.\n");
+        } else {
+            pol_text_add(&t, "Addresses outside these zones are labelled \"external\" and"
+                             " stored");
+            pol_summary_address_rule(ext, true, true, &t);
+            pol_text_add(&t, ".\n");
+        }
     }
 
     pol_text_add(&t, "MAC addresses are always pseudonymized, whatever the zone.\n");

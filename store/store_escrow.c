@@ -3,7 +3,7 @@
  *
  * The named database "escrow" maps one pseudonym of one epoch to the raw
  * identifier behind it, sealed to the compliance officers' public keys by
- * the capturing process (the store never sees the identifier in clear).
+ * the capturing process, so the store only ever receives ciphertext.
  *
  *   key:   16 bytes pseudonym || u64 epoch id, big-endian   (24 bytes)
  *   value: u64 stored-at time in microseconds, big-endian || sealed blob
@@ -93,8 +93,8 @@ static int escrow_put_write(store_env *env, MDB_txn *txn, void *arg)
         memcpy(value + ESCROW_VALUE_HEADER, e->blob, e->blob_len);
         MDB_val k = {.mv_size = sizeof key, .mv_data = key};
         MDB_val v = {.mv_size = ESCROW_VALUE_HEADER + e->blob_len, .mv_data = value};
-        /* The first sealing of a pseudonym stays: a later one holds the
-         * same identifier and would only rewrite the page. */
+        /* The first sealing of a pseudonym stays, because a later one
+         * contains the same identifier and would only rewrite the page. */
         int mrc = mdb_put(txn, env->escrow, &k, &v, MDB_NOOVERWRITE);
         if (mrc == MDB_KEYEXIST)
             continue;

@@ -8,8 +8,8 @@
  * free pages) cannot be read even where the deleted rows still linger.
  *
  * Key file layout. Integers are little-endian. The file is a 32-byte
- * header followed by fixed 48-byte slots; a slot of all zero bytes is
- * free and is reused before the file grows.
+ * header followed by fixed 48-byte slots. A slot of all zero bytes is
+ * free, and free slots are reused before the file grows.
  *
  *   header  8 bytes magic "FVDKEYS\n", u32 version (1), u32 slot size (48),
  *           u64 generation (raised by every change, so readers notice

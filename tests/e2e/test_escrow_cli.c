@@ -291,7 +291,7 @@ static void test_dual_control_needs_both_keys(void **state)
     assert_int_equal(res.status, 0);
     e2e_result_free(&res);
 
-    /* A token nobody has: audited as a failed attempt too. */
+    /* An unknown token is audited as a failed attempt too. */
     reveal(&env, "ip4-aaaaaaaaaaaaaaaa", env.key_a, env.key_b, "case 2026-002", &res);
     assert_int_equal(res.status, 1);
     e2e_result_free(&res);
@@ -401,7 +401,7 @@ static void test_subject_export_then_erase_everywhere(void **state)
     assert_int_equal(st.st_mode & 077, 0);      /* personal data: owner only */
     size_t flows = 0, dns = 0;
     size_t total = read_export(out1, &flows, &dns);
-    /* The beacon host talks TCP to its peer and asks the resolver. */
+    /* The beacon host connects over TCP to its peer and sends DNS queries. */
     assert_true(flows > 0);
     assert_true(dns > 0);
     size_t subject_flows = flows;

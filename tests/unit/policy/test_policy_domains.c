@@ -16,6 +16,9 @@
 
 #define ERR_MAX 1024
 
+/* The lines before every never_record list: the list starts on line 5. */
+#define NEVER_HEAD "version: 1\nzones: []\ndomains:\n  never_record:\n"
+
 static pol_policy *load_ok(const char *text)
 {
     pol_policy *pol = NULL;
@@ -154,28 +157,29 @@ static void test_reject_unknown_mode(void **state)
 static void test_reject_invalid_suffixes(void **state)
 {
     (void)state;
-    expect_reject("version: 1\nzones: []\ndomains:\n  never_record:\n    suffixes: [\"*.example.org\"]\n", 5,
+    expect_reject(NEVER_HEAD "    suffixes: [\"*.example.org\"]\n", 5,
                   "not a valid domain suffix", "wildcards are not needed");
-    expect_reject("version: 1\nzones: []\ndomains:\n  never_record:\n    suffixes: [\"a..b\"]\n", 5,
+    expect_reject(NEVER_HEAD "    suffixes: [\"a..b\"]\n", 5,
                   "empty label", NULL);
-    expect_reject("version: 1\nzones: []\ndomains:\n  never_record:\n    suffixes: [\"exa mple.org\"]\n", 5,
+    expect_reject(NEVER_HEAD "    suffixes: [\"exa mple.org\"]\n", 5,
                   "contains a character", NULL);
-    expect_reject("version: 1\nzones: []\ndomains:\n  never_record:\n    suffixes: [\".\"]\n", 5,
+    expect_reject(NEVER_HEAD "    suffixes: [\".\"]\n", 5,
                   "it is empty", NULL);
-    expect_reject("version: 1\nzones: []\ndomains:\n  never_record:\n    suffixes: example.org\n", 5,
+    expect_reject(NEVER_HEAD "    suffixes: example.org\n", 5,
                   "must be a list", NULL);
-    expect_reject("version: 1\nzones: []\ndomains:\n  never_record:\n    suffixes: [a.org, A.org]\n", 5,
+    expect_reject(NEVER_HEAD "    suffixes: [a.org, A.org]\n", 5,
                   "repeats the suffix \"a.org\"", NULL);
 }
 
 static void test_reject_repeated_category_and_unknown_key(void **state)
 {
     (void)state;
-    expect_reject("version: 1\nzones: []\ndomains:\n  never_record:\n    categories: [union, union]\n", 5,
+    expect_reject(NEVER_HEAD "    categories: [union, union]\n", 5,
                   "repeats the category", NULL);
-    expect_reject("version: 1\nzones: []\ndomains:\n  never_record:\n    domains: [a.org]\n", 5,
+    expect_reject(NEVER_HEAD "    domains: [a.org]\n", 5,
                   "unknown key", "suffixes, categories");
-    expect_reject("version: 1\nzones: []\ndomains:\n  keep: true\n", 4, "unknown key", "mode, never_record");
+    expect_reject("version: 1\nzones: []\ndomains:\n  keep: true\n", 4, "unknown key",
+                  "mode, never_record");
 }
 
 int main(void)
