@@ -266,10 +266,12 @@ int store_write_txn(store_env *env, const char *action, store_write_fn fn, void 
 /* Open and close                                                          */
 /* ---------------------------------------------------------------------- */
 
-/* Create DIR with mode 0700 unless it exists; it must be a directory. */
+/* Create DIR with mode 0770 (less the umask) unless it exists; it must be
+ * a directory. The group lets the serving process, a different user,
+ * read the store and append audit entries. */
 static int store_dir_prepare(const char *dir, char *err, size_t err_len)
 {
-    if (mkdir(dir, 0700) != 0 && errno != EEXIST) {
+    if (mkdir(dir, 0770) != 0 && errno != EEXIST) {
         int e = errno;
         err_set(err, err_len, "cannot create store directory %s: %s", dir, strerror(e));
         return e == EACCES || e == EPERM ? FV_ERR_PERMISSION : FV_ERR_IO;
@@ -570,7 +572,7 @@ int store_open_with_options(const char *dir, unsigned flags, const store_open_op
     if (mrc == MDB_SUCCESS)
         mrc = mdb_env_set_mapsize(env->mdb, env->rdonly ? 0 : env->map_bytes);
     if (mrc == MDB_SUCCESS)
-        mrc = mdb_env_open(env->mdb, dir, MDB_NOTLS | (env->rdonly ? MDB_RDONLY : 0), 0600);
+        mrc = mdb_env_open(env->mdb, dir, MDB_NOTLS | (env->rdonly ? MDB_RDONLY : 0), 0660);
     if (mrc != MDB_SUCCESS) {
         err_set(err, err_len, "cannot open store %s: %s", dir, mdb_strerror(mrc));
         rc = mrc == EACCES ? FV_ERR_PERMISSION : FV_ERR_STORE;

@@ -265,7 +265,10 @@ static int keys_file_open(store_env *env, bool create)
     int flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | (env->rdonly ? O_RDONLY : O_RDWR);
     if (create)
         flags |= O_CREAT;
-    int fd = open(path, flags, 0600);
+    /* 0640: the serving process runs as another user in the store's
+     * group and must read the data keys to decrypt records; nobody else
+     * may. (The pseudonymization key is a different file and stays 0600.) */
+    int fd = open(path, flags, 0640);
     if (fd < 0) {
         if (errno == ENOENT && !create)
             return FV_ERR_NOT_FOUND;
@@ -282,11 +285,13 @@ static int keys_file_open(store_env *env, bool create)
         rc = FV_ERR_IO;
         goto out;
     }
-    if ((st.st_mode & 0077) != 0) {
-        if (!env->rdonly && fchmod(fd, 0600) == 0)
-            fv_notice("store %s: tightened the mode of %s to 0600", env->dir, KEYS_FILE_NAME);
+    if ((st.st_mode & 0027) != 0) {
+        if (!env->rdonly && fchmod(fd, st.st_mode & 0740) == 0)
+            fv_notice("store %s: tightened the mode of %s to %03o", env->dir, KEYS_FILE_NAME,
+                      (unsigned)(st.st_mode & 0740));
         else
-            fv_warning("store %s: %s is readable by other users (mode %03o); set it to 0600",
+            fv_warning("store %s: %s is readable by other users or writable by its group "
+                       "(mode %03o); set it to 0640 or 0600",
                        env->dir, KEYS_FILE_NAME, (unsigned)(st.st_mode & 0777));
     }
 
