@@ -57,19 +57,19 @@
 #define TLS_HANDSHAKE_RECORD 0x16
 
 /*
- * Canonical bidirectional flow key. The (address, port) pair that sorts
- * lower (memcmp of the 16 address bytes, then the port) is always stored
- * in the _lo fields, so both directions of a conversation produce the same
- * key and map to one table entry. Addresses are network order (IPv4 in the
- * first 4 bytes, the rest zero); ports are host order and 0 for protocols
- * without ports. The struct has no padding and is zeroed before being
- * filled, because it is hashed and compared as bytes.
+ * Canonical bidirectional flow key, as five 64-bit words:
+ *   w[0]    family | proto << 8 | port_lo << 16 | port_hi << 32
+ *   w[1..2] the "lo" address (16 bytes, network order, IPv4 in the first 4)
+ *   w[3..4] the "hi" address
+ * The (address, port) pair that sorts lower (address words compared as
+ * numbers, then the port) is always the lo side, so both directions of a
+ * conversation produce the same key and map to one table entry. Ports are
+ * host order and 0 for protocols without ports. The key is written and
+ * read only as whole words, so the hash and the comparison that follow
+ * key_make read what it just stored without stalling on partial stores.
  */
 typedef struct cap_flow_key {
-    uint8_t family;
-    uint8_t proto;
-    uint16_t port_lo, port_hi;
-    uint8_t addr_lo[16], addr_hi[16];
+    uint64_t w[5];
 } cap_flow_key;
 
 /* Idle-timeout classes, each with its own LRU list. */
@@ -467,10 +467,7 @@ static inline uint64_t mul_fold(uint64_t a, uint64_t b)
  */
 static uint64_t key_hash(const cap_engine *eng, const cap_flow_key *key)
 {
-    uint64_t w[5] = {0};
-
-    _Static_assert(sizeof(cap_flow_key) <= sizeof w, "flow key larger than the hash input");
-    memcpy(w, key, sizeof *key);
+    const uint64_t *w = key->w;
     uint64_t h = mul_fold(w[0] ^ eng->hash_seed[0], w[1] ^ eng->hash_seed[1]);
     h = mul_fold(h ^ w[2] ^ eng->hash_seed[2], w[3] ^ eng->hash_seed[3]);
     return mul_fold(h ^ w[4] ^ eng->hash_seed[4], eng->hash_seed[5]);
@@ -480,28 +477,35 @@ static uint64_t key_hash(const cap_engine *eng, const cap_flow_key *key)
  * key's lo side to its hi side. */
 static bool key_make(const cap_packet *pkt, cap_flow_key *key)
 {
-    uint16_t sport = pkt->has_ports ? pkt->sport : 0;
-    uint16_t dport = pkt->has_ports ? pkt->dport : 0;
-    int cmp;
+    uint64_t src[2], dst[2];
+    uint64_t sport = pkt->has_ports ? pkt->sport : 0;
+    uint64_t dport = pkt->has_ports ? pkt->dport : 0;
 
-    memset(key, 0, sizeof *key);
-    key->family = pkt->src.family;
-    key->proto = pkt->proto;
-    cmp = memcmp(pkt->src.addr, pkt->dst.addr, 16);
-    if (cmp == 0)
-        cmp = (sport > dport) - (sport < dport);
-    if (cmp <= 0) {
-        memcpy(key->addr_lo, pkt->src.addr, 16);
-        memcpy(key->addr_hi, pkt->dst.addr, 16);
-        key->port_lo = sport;
-        key->port_hi = dport;
-        return true;
+    memcpy(src, pkt->src.addr, 16);
+    memcpy(dst, pkt->dst.addr, 16);
+    bool src_lo;
+    if (src[0] != dst[0])
+        src_lo = src[0] < dst[0];
+    else if (src[1] != dst[1])
+        src_lo = src[1] < dst[1];
+    else
+        src_lo = sport <= dport;
+
+    uint64_t head = (uint64_t)pkt->src.family | (uint64_t)pkt->proto << 8;
+    if (src_lo) {
+        key->w[0] = head | sport << 16 | dport << 32;
+        key->w[1] = src[0];
+        key->w[2] = src[1];
+        key->w[3] = dst[0];
+        key->w[4] = dst[1];
+    } else {
+        key->w[0] = head | dport << 16 | sport << 32;
+        key->w[1] = dst[0];
+        key->w[2] = dst[1];
+        key->w[3] = src[0];
+        key->w[4] = src[1];
     }
-    memcpy(key->addr_lo, pkt->dst.addr, 16);
-    memcpy(key->addr_hi, pkt->src.addr, 16);
-    key->port_lo = dport;
-    key->port_hi = sport;
-    return false;
+    return src_lo;
 }
 
 static flow_entry **bucket_of(cap_engine *eng, const cap_flow_key *key)
@@ -509,16 +513,12 @@ static flow_entry **bucket_of(cap_engine *eng, const cap_flow_key *key)
     return &eng->buckets[key_hash(eng, key) & eng->bucket_mask];
 }
 
-/* Compare two keys as 64-bit words: inlined, where a memcmp call was a
- * measurable share of the per-packet cost. Keys are fully initialized
- * (key_make zeroes them first), so comparing every byte is exact. */
+/* Compare two keys word by word; inlined, where a memcmp call was a
+ * measurable share of the per-packet cost. */
 static inline bool key_equal(const cap_flow_key *a, const cap_flow_key *b)
 {
-    uint64_t wa[5] = {0}, wb[5] = {0};
-    memcpy(wa, a, sizeof *a);
-    memcpy(wb, b, sizeof *b);
-    return ((wa[0] ^ wb[0]) | (wa[1] ^ wb[1]) | (wa[2] ^ wb[2]) | (wa[3] ^ wb[3]) |
-            (wa[4] ^ wb[4])) == 0;
+    return ((a->w[0] ^ b->w[0]) | (a->w[1] ^ b->w[1]) | (a->w[2] ^ b->w[2]) |
+            (a->w[3] ^ b->w[3]) | (a->w[4] ^ b->w[4])) == 0;
 }
 
 static flow_entry *flow_find(cap_engine *eng, const cap_flow_key *key)
