@@ -69,6 +69,7 @@ typedef struct store_keys {
     store_key_slot *slots;          /* sodium_malloc'd */
     size_t count, cap;
     size_t hint;                    /* index of the last key found */
+    bool read_only;                 /* fd opened O_RDONLY: this user may only read the keys */
 } store_keys;
 
 struct store_env {

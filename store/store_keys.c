@@ -269,6 +269,16 @@ static int keys_file_open(store_env *env, bool create)
      * group and must read the data keys to decrypt records; nobody else
      * may. (The pseudonymization key is a different file and stays 0600.) */
     int fd = open(path, flags, 0640);
+    k->read_only = env->rdonly;
+    if (fd < 0 && errno == EACCES && !env->rdonly) {
+        /* A group member of the store (the serving user) may read the
+         * data keys but not write them: it can decrypt, but not seal. */
+        fd = open(path, O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK | O_RDONLY);
+        if (fd >= 0)
+            k->read_only = true;
+        else
+            errno = EACCES;
+    }
     if (fd < 0) {
         if (errno == ENOENT && !create)
             return FV_ERR_NOT_FOUND;
@@ -286,7 +296,7 @@ static int keys_file_open(store_env *env, bool create)
         goto out;
     }
     if ((st.st_mode & 0027) != 0) {
-        if (!env->rdonly && fchmod(fd, st.st_mode & 0740) == 0)
+        if (!k->read_only && fchmod(fd, st.st_mode & 0740) == 0)
             fv_notice("store %s: tightened the mode of %s to %03o", env->dir, KEYS_FILE_NAME,
                       (unsigned)(st.st_mode & 0740));
         else
@@ -295,7 +305,7 @@ static int keys_file_open(store_env *env, bool create)
                        env->dir, KEYS_FILE_NAME, (unsigned)(st.st_mode & 0777));
     }
 
-    if (st.st_size == 0 && !env->rdonly) {
+    if (st.st_size == 0 && !k->read_only) {
         /* A new file: write the header and make the file and its
          * directory entry durable before any key goes in. */
         uint8_t header[KEYS_HEADER_BYTES];
@@ -398,6 +408,11 @@ static size_t table_find(store_keys *k, uint8_t cls, uint32_t day)
 static int table_create(store_env *env, uint8_t cls, uint32_t day, size_t *index)
 {
     store_keys *k = &env->keys;
+    if (k->read_only) {
+        fv_error("store %s: this user may read but not write %s, so it cannot create a "
+                 "data key; write records as the store's owner", env->dir, KEYS_FILE_NAME);
+        return FV_ERR_PERMISSION;
+    }
     size_t i = 0;
     while (i < k->count && k->slots[i].in_use)
         i++;
@@ -620,7 +635,7 @@ int store_keys_destroy_before(store_env *env, fv_class cls, uint32_t before_day,
     int rc = FV_OK;
     size_t destroyed = 0;
     pthread_mutex_lock(&k->lock);
-    if (k->fd < 0 || env->rdonly) {
+    if (k->fd < 0 || k->read_only) {
         rc = FV_ERR_STATE;
         goto out;
     }

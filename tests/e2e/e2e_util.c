@@ -351,6 +351,12 @@ pid_t e2e_serve_start_policy(const char *work_dir, const char *db, const char *p
 {
     const char *argv[] = {e2e_bin(), "serve", "--db", db, "--listen", "127.0.0.1:0",
                           policy != NULL ? "--policy" : NULL, policy, NULL};
+    return e2e_serve_start_argv(argv, work_dir, tag, port);
+}
+
+pid_t e2e_serve_start_argv(const char *const argv[], const char *work_dir, const char *tag,
+                           uint16_t *port)
+{
     pid_t pid = e2e_spawn(argv, work_dir, tag);
 
     char out_path[4096], name[256];

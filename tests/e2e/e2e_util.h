@@ -99,6 +99,13 @@ pid_t e2e_serve_start(const char *work_dir, const char *db, const char *tag, uin
 pid_t e2e_serve_start_policy(const char *work_dir, const char *db, const char *policy,
                              const char *tag, uint16_t *port);
 
+/*
+ * Start the serve command line ARGV (for example `setpriv ... -- flowveil
+ * serve ...`) and wait for its ready line like e2e_serve_start.
+ */
+pid_t e2e_serve_start_argv(const char *const argv[], const char *work_dir, const char *tag,
+                           uint16_t *port);
+
 /* Build "DIR/NAME" into OUT (4096 bytes). Aborts the test on overflow. */
 void e2e_path(char out[4096], const char *dir, const char *name);
 
