@@ -593,6 +593,16 @@ static void api_route_compliance(api_server *srv, struct MHD_Connection *conn,
     uint64_t now_us = api_now_us(srv);
     uint64_t from_us = 0, to_us = now_us;
     if (transparency) {
+        /* The notice covers a period: paging and order do not apply. */
+        const char *unused = p.limit != NULL ? "limit" : p.cursor != NULL ? "cursor"
+                             : p.order != NULL ? "order" : NULL;
+        if (unused != NULL) {
+            char msg[API_MESSAGE_MAX];
+            snprintf(msg, sizeof msg, "unknown parameter '%s' for this route; allowed: from, to",
+                     unused);
+            api_reply_error(out, 400, "invalid_parameter", msg);
+            return;
+        }
         if (p.from != NULL && api_time_parse(p.from, &from_us) != FV_OK) {
             api_reply_error(out, 400, "invalid_parameter",
                             "invalid from: expected RFC 3339 or seconds since the epoch");

@@ -91,6 +91,7 @@ static const char *type_name(anon_type type)
     case ANON_TYPE_IPV6: return "ipv6";
     case ANON_TYPE_MAC: return "mac";
     case ANON_TYPE_HOSTNAME: return "hostname";
+    case ANON_TYPE_DOMAIN: return "domain";
     default: return "unknown";
     }
 }

@@ -752,7 +752,9 @@ void fv_pipeline_record_policy(fv_pipeline *p, const pol_policy *old_policy, uin
     snprintf(e.object, sizeof e.object, "policy");
     snprintf(e.params, sizeof e.params, "%s", params);
     snprintf(e.reason, sizeof e.reason, "%.255s", summary);
-    int rc = store_audit_append(p->store, &e, now_us, NULL);
+    /* Evidence is dated by the wall clock, not by an ingest's --now. */
+    (void)now_us;
+    int rc = store_audit_append(p->store, &e, fv_now_us(), NULL);
     if (rc != FV_OK)
         fv_warning("could not append the policy change to the audit log: %s", fv_strerror(rc));
     rc = store_meta_set(p->store, STORE_META_POLICY_HASH, current);

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 
 #include "cli.h"
 #include "report.h"
@@ -312,9 +314,12 @@ static bool tally_audit(void *ctx, const store_audit_entry *e)
     if (strcmp(e->action, "retention.sweep") == 0) {
         t->sweeps++;
         t->deleted += e->result_count;
-    } else if (strcmp(e->action, "export") == 0) {
+    } else if (strcmp(e->action, "subject.erase") == 0) {
+        t->deleted += e->result_count;
+    } else if (strcmp(e->action, "export") == 0 || strcmp(e->action, "subject.export") == 0) {
         t->exports++;
-    } else if (strncmp(e->action, "reveal", 6) == 0) {
+    } else if (strcmp(e->action, "reveal") == 0 && e->result_count > 0) {
+        /* Only successful reveals: a failed attempt identified nobody. */
         t->reveals++;
     }
     return true;
@@ -677,21 +682,61 @@ static int parse_period(const char *text, uint64_t *from_s, uint64_t *to_s)
     return CLI_EXIT_OK;
 }
 
+/*
+ * Write TEXT to PATH, or to standard output when PATH is NULL. A file is
+ * written beside PATH and renamed over it, so a failed write leaves no
+ * partial report, and only a regular file or a new name is replaced:
+ * never a symbolic link, device or FIFO.
+ */
 static int write_output(const char *path, const char *text)
 {
-    FILE *f = path != NULL ? fopen(path, "w") : stdout;
-    if (f == NULL) {
-        fprintf(stderr, "flowveil: error: cannot write '%s': %s\n", path, strerror(errno));
+    if (path == NULL) {
+        if (fputs(text, stdout) < 0 || fflush(stdout) != 0) {
+            fprintf(stderr, "flowveil: error: writing to standard output failed: %s\n",
+                    strerror(errno));
+            return CLI_EXIT_FAILURE;
+        }
+        return CLI_EXIT_OK;
+    }
+
+    struct stat st;
+    if (lstat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "flowveil: error: --output '%s' exists and is not a regular file; name "
+                        "a new file\n",
+                path);
         return CLI_EXIT_FAILURE;
     }
-    bool ok = fputs(text, f) >= 0;
-    if (path != NULL)
-        ok = fclose(f) == 0 && ok;
-    else
-        ok = fflush(f) == 0 && ok;
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.tmp-XXXXXX", path) >= (int)sizeof tmp) {
+        fprintf(stderr, "flowveil: error: --output path is too long\n");
+        return CLI_EXIT_FAILURE;
+    }
+    int fd = mkstemp(tmp);
+    if (fd < 0) {
+        fprintf(stderr, "flowveil: error: cannot create a file beside '%s': %s\n", path,
+                strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
+    size_t len = strlen(text), done = 0;
+    bool ok = true;
+    while (ok && done < len) {
+        ssize_t n = write(fd, text + done, len - done);
+        if (n < 0 && errno == EINTR)
+            continue;
+        ok = n > 0;
+        if (ok)
+            done += (size_t)n;
+    }
+    ok = ok && fsync(fd) == 0;
+    int saved = errno;
+    close(fd);
+    if (ok && rename(tmp, path) != 0) {
+        saved = errno;
+        ok = false;
+    }
     if (!ok) {
-        fprintf(stderr, "flowveil: error: writing '%s' failed: %s\n",
-                path != NULL ? path : "standard output", strerror(errno));
+        unlink(tmp);
+        fprintf(stderr, "flowveil: error: writing '%s' failed: %s\n", path, strerror(saved));
         return CLI_EXIT_FAILURE;
     }
     return CLI_EXIT_OK;

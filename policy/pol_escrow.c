@@ -3,6 +3,8 @@
  */
 #include <string.h>
 
+#include <sodium.h>
+
 #include "pol_internal.h"
 #include "policy.h"
 
@@ -56,6 +58,13 @@ int pol_officer_public_key_parse(const char *text, size_t len, uint8_t out[POL_O
             return FV_ERR_PARSE;
         key[i] = (uint8_t)(hi << 4 | lo);
     }
+
+    /* A key of low order (all zeros, for example) parses but cannot be
+     * sealed to: find out now, not when the first record needs escrow. */
+    static const uint8_t probe[1] = {0};
+    uint8_t sealed[crypto_box_SEALBYTES + sizeof probe];
+    if (sodium_init() < 0 || crypto_box_seal(sealed, probe, sizeof probe, key) != 0)
+        return FV_ERR_PARSE;
     memcpy(out, key, sizeof key);
     return FV_OK;
 }

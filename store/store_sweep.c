@@ -142,7 +142,9 @@ static int sweep_keys_audit(store_env *env, const sweep_keys_ctx *ctx)
         snprintf(e.object, sizeof e.object, "%s", fv_class_name(ctx->cls));
         snprintf(e.params, sizeof e.params, "day=%u", ctx->days[i]);
         e.result_count = 1;
-        int arc = store_audit_append(env, &e, ctx->now_us, NULL);
+        /* Evidence is dated by the wall clock, never by a sweep time
+         * chosen for tests or replays. */
+        int arc = store_audit_append(env, &e, fv_now_us(), NULL);
         if (arc != FV_OK) {
             fv_error("store %s: the %s key of day %u was destroyed but its audit entry could "
                      "not be written: %s",
@@ -255,7 +257,12 @@ int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_ba
     if (res.complete) {
         uint32_t budget = max_batches == 0 ? UINT32_MAX : max_batches - res.transactions;
         bool done = true;
-        rc = store_audit_prune(env, now_us, batch, budget, &res.audit_deleted,
+        /* The audit trail is pruned by the wall clock at the latest: a
+         * sweep evaluated at a future time (a --now for tests) must not
+         * erase evidence that is still within its retention. */
+        uint64_t wall_us = fv_now_us();
+        rc = store_audit_prune(env, now_us < wall_us ? now_us : wall_us, batch, budget,
+                               &res.audit_deleted,
                                &res.transactions, &done);
         if (!done)
             res.complete = false;

@@ -17,6 +17,7 @@
 #include <jansson.h>
 
 #include "e2e_util.h"
+#include "fv_common.h"
 #include "testutil.h"
 
 #define T0_S 1767225600ull   /* ingest time, 2026-01-01T00:00:00Z */
@@ -142,10 +143,68 @@ static void test_audit_records_ingest_export_and_api(void **state)
     tu_remove_tree(dir);
 }
 
+/* Evidence is dated by the wall clock, and a sweep evaluated at a future
+ * --now must not prune audit entries that are still within retention. */
+static void test_audit_ignores_future_now(void **state)
+{
+    (void)state;
+    char dir[4096], db[4096], policy[4096], capture[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    e2e_path(db, dir, "db");
+    e2e_path(policy, dir, "policy.yaml");
+    e2e_write_policy(policy, "[]", "3650d");
+    snprintf(capture, sizeof capture, "%s/pcaps/arkime-dns-tcp.pcap", e2e_corpus());
+    char t0[32];
+    snprintf(t0, sizeof t0, "%llu", T0_S);
+    const char *future = "4102444800"; /* 2100-01-01T00:00:00Z */
+
+    e2e_result res;
+    const char *ingest[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db,
+                            "--now", t0, capture, NULL};
+    run_ok(ingest, dir, "ingest", &res);
+    e2e_result_free(&res);
+    const char *export_cmd[] = {e2e_bin(), "export", "--db", db, "--class", "dns",
+                                "--now", future, NULL};
+    run_ok(export_cmd, dir, "export", &res);
+    e2e_result_free(&res);
+    const char *sweep[] = {e2e_bin(), "sweep", "--db", db, "--now", future, NULL};
+    run_ok(sweep, dir, "sweep", &res);
+    e2e_result_free(&res);
+
+    const char *show[] = {e2e_bin(), "audit", "show", "--db", db, "--json", NULL};
+    run_ok(show, dir, "audit show", &res);
+    json_t *entries = e2e_parse_json_lines(res.out, res.out_len);
+    e2e_result_free(&res);
+    assert_non_null(entries);
+
+    /* The ingest entry survived the sweep at 2100, and no entry is dated
+     * in the future (RFC 3339 text compares in time order). */
+    assert_non_null(find_entry(entries, "ingest", NULL));
+    assert_non_null(find_entry(entries, "export", "dns"));
+    char limit[FV_TIME_TEXT_MAX];
+    fv_time_format(fv_now_us() + 60u * 1000000u, limit);
+    size_t i;
+    json_t *e;
+    json_array_foreach(entries, i, e) {
+        const char *t = json_string_value(json_object_get(e, "time"));
+        assert_non_null(t);
+        if (strcmp(t, limit) > 0)
+            fail_msg("audit entry %zu is dated %s, after the wall clock", i, t);
+    }
+    json_decref(entries);
+
+    const char *verify[] = {e2e_bin(), "audit", "verify", "--db", db, NULL};
+    run_ok(verify, dir, "audit verify", &res);
+    assert_non_null(strstr(res.out, "OK"));
+    e2e_result_free(&res);
+    tu_remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_audit_records_ingest_export_and_api),
+        cmocka_unit_test(test_audit_ignores_future_now),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

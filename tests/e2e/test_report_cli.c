@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -74,6 +75,48 @@ static void test_processing_lists_basis_and_retention(void **state)
     assert_non_null(strstr(res.out, "href=\"report.css\""));
     assert_null(strstr(res.out, "<style"));
     e2e_result_free(&res);
+    tu_remove_tree(dir);
+}
+
+/* --output never writes through a symbolic link, and a regular file is
+ * replaced whole. */
+static void test_report_output_refuses_symlink(void **state)
+{
+    (void)state;
+    char dir[4096], policy[4096], victim[4096], link_path[4096], out[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    e2e_path(policy, dir, "policy.yaml");
+    tu_write_file(policy, GROUP_POLICY, sizeof GROUP_POLICY - 1);
+    e2e_path(victim, dir, "victim.txt");
+    tu_write_file(victim, "keep\n", 5);
+    e2e_path(link_path, dir, "report.md");
+    assert_int_equal(symlink(victim, link_path), 0);
+
+    const char *to_link[] = {e2e_bin(), "report", "processing", "--policy", policy,
+                             "--output", link_path, NULL};
+    e2e_result res;
+    e2e_run(to_link, dir, "report-to-link", 60, &res);
+    assert_true(res.exited);
+    assert_int_equal(res.status, 1);
+    assert_non_null(strstr(res.err, "not a regular file"));
+    e2e_result_free(&res);
+    size_t len = 0;
+    char *kept = tu_read_file(victim, &len);
+    assert_non_null(kept);
+    assert_string_equal(kept, "keep\n");
+    free(kept);
+
+    e2e_path(out, dir, "out.md");
+    tu_write_file(out, "old\n", 4);
+    const char *to_file[] = {e2e_bin(), "report", "processing", "--policy", policy,
+                             "--output", out, NULL};
+    run_ok(to_file, dir, "report-to-file", &res);
+    e2e_result_free(&res);
+    char *written = tu_read_file(out, &len);
+    assert_non_null(written);
+    assert_non_null(strstr(written, "works agreement"));
+    assert_null(strstr(written, "old"));
+    free(written);
     tu_remove_tree(dir);
 }
 
@@ -185,6 +228,7 @@ int main(void)
         cmocka_unit_test(test_processing_lists_basis_and_retention),
         cmocka_unit_test(test_transparency_counts_demo_alerts),
         cmocka_unit_test(test_processing_names_the_controller),
+        cmocka_unit_test(test_report_output_refuses_symlink),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -438,6 +438,33 @@ static void test_load_fifo_rejected_without_blocking(void **state)
     tu_remove_tree(dir);
 }
 
+/* Write an officer public key line for the 32 bytes KEY. */
+static void officer_line(const uint8_t key[POL_OFFICER_KEY_BYTES], char *out, size_t out_len)
+{
+    int n = snprintf(out, out_len, "%s ", POL_OFFICER_PUBLIC_KEY_TAG);
+    for (size_t i = 0; i < POL_OFFICER_KEY_BYTES; i++)
+        n += snprintf(out + n, out_len - (size_t)n, "%02x", key[i]);
+}
+
+static void test_officer_key_of_low_order_rejected(void **state)
+{
+    (void)state;
+    char line[128];
+    uint8_t parsed[POL_OFFICER_KEY_BYTES];
+
+    /* All zeros parses as hex but is a point of low order: nothing can be
+     * sealed to it, so escrow would fail on the first record. */
+    const uint8_t zero[POL_OFFICER_KEY_BYTES] = {0};
+    officer_line(zero, line, sizeof line);
+    assert_int_equal(pol_officer_public_key_parse(line, strlen(line), parsed), FV_ERR_PARSE);
+
+    /* 0x09 followed by zeros is the Curve25519 base point: a valid key. */
+    uint8_t base[POL_OFFICER_KEY_BYTES] = {9};
+    officer_line(base, line, sizeof line);
+    assert_int_equal(pol_officer_public_key_parse(line, strlen(line), parsed), FV_OK);
+    assert_memory_equal(parsed, base, sizeof base);
+}
+
 static void test_load_missing_file_is_io_error(void **state)
 {
     (void)state;
@@ -723,6 +750,7 @@ int main(void)
         cmocka_unit_test(test_summary_lists_zones_and_limits),
         cmocka_unit_test(test_summary_without_zones),
         cmocka_unit_test(test_load_missing_file_is_io_error),
+        cmocka_unit_test(test_officer_key_of_low_order_rejected),
         cmocka_unit_test(test_reject_deep_nesting_early),
         cmocka_unit_test(test_reject_explicit_tags),
         cmocka_unit_test(test_reject_non_decimal_numbers),
