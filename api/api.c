@@ -29,9 +29,6 @@
  * carry no body, so 32 KiB leaves room for large browser headers. */
 #define API_CONNECTION_MEMORY_BYTES (32u * 1024u)
 
-/* Maximum length of a served file name, which has no directory part. */
-#define API_STATIC_NAME_MAX 128
-
 static const char API_CSP[] =
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "object-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'";
@@ -145,16 +142,8 @@ static const char *api_static_type(const char *name)
     return NULL;
 }
 
-/*
- * Turn the decoded URL path into a file name directly under web_root.
- * Rejects (returns false) anything that could leave the directory or
- * name something unexpected: a byte outside [A-Za-z0-9._-], a "/" after
- * the leading one (no subdirectories are served), "..", a leading dot
- * (hidden files), and names longer than API_STATIC_NAME_MAX. A %00 in
- * the request arrives as DEL and fails the byte check; "//" and "\\"
- * fail it as well.
- */
-static bool api_static_name(const char *url, char name[API_STATIC_NAME_MAX])
+/* Declared in api_internal.h, where the accepted names are described. */
+bool api_static_name(const char *url, char name[API_STATIC_NAME_MAX])
 {
     size_t len;
 

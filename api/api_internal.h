@@ -66,6 +66,23 @@ void api_route_request(api_server *srv, struct MHD_Connection *conn, const char 
 /* Fill OUT with the error object {"error": CODE, "message": MESSAGE}. */
 void api_reply_error(api_reply *out, unsigned status, const char *code, const char *message);
 
+/* ---- api.c ----------------------------------------------------------- */
+
+/* Maximum length of a served file name, which has no directory part. */
+#define API_STATIC_NAME_MAX 128
+
+/*
+ * Turn the decoded URL path into a file name directly under web_root.
+ * Rejects (returns false) anything that could leave the directory or
+ * name something unexpected: a byte outside [A-Za-z0-9._-], a "/" after
+ * the leading one (no subdirectories are served), "..", a leading dot
+ * (hidden files), and names longer than API_STATIC_NAME_MAX. A %00 in
+ * the request arrives as DEL and fails the byte check; "//" and "\\"
+ * fail it as well. "/" maps to "index.html". Exposed for the fuzz
+ * harness and tests.
+ */
+bool api_static_name(const char *url, char name[API_STATIC_NAME_MAX]);
+
 /* ---- api_params.c ---------------------------------------------------- */
 
 /*

@@ -267,9 +267,11 @@ static void api_route_records(api_server *srv, struct MHD_Connection *conn, fv_c
     q.limit = q.limit + 1u;
 
     rc = FV_OK;
+    store_query_stats stats = {0};
     if (!empty) {
         pthread_mutex_lock(&srv->store_lock);
-        rc = store_query_run(srv->store, &q, api_now_us(srv), api_page_add, &page, NULL);
+        rc = store_query_run_stats(srv->store, &q, api_now_us(srv), api_page_add, &page, NULL,
+                                   &stats);
         pthread_mutex_unlock(&srv->store_lock);
     }
     if (page.nomem) {
@@ -294,6 +296,14 @@ static void api_route_records(api_server *srv, struct MHD_Connection *conn, fv_c
     out->status = 200;
     out->body = json_pack("{s:o, s:o, s:I}", "records", page.records, "next_cursor", next,
                           "count", (json_int_t)page.count);
+    /* Present only when the store skipped records of this page's range
+     * that it could not decrypt, so a client can tell the page is short. */
+    if (out->body != NULL && stats.undecryptable > 0 &&
+        json_object_set_new(out->body, "undecryptable",
+                            json_integer((json_int_t)stats.undecryptable)) != 0) {
+        json_decref(out->body);
+        out->body = NULL;
+    }
 }
 
 /* ---- /api/v1/summary -------------------------------------------------- */
@@ -570,9 +580,12 @@ static void api_route_counters(api_server *srv, api_reply *out)
         api_reply_store_error(out, rc);
         return;
     }
+    /* This serve process's own count, not a sum stored in the store:
+     * records its queries skipped because they could not be decrypted. */
+    uint64_t undecryptable = store_undecryptable_total(srv->store);
     out->status = 200;
-    out->body = json_pack("{s:o, s:o}", "time", api_time_json(api_now_us(srv)), "capture",
-                          counters);
+    out->body = json_pack("{s:o, s:o, s:I}", "time", api_time_json(api_now_us(srv)), "capture",
+                          counters, "undecryptable_records", (json_int_t)undecryptable);
 }
 
 /* ---- /api/v1/policy and /api/v1/reports/... --------------------------- */

@@ -302,6 +302,19 @@ int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
         return FV_ERR_INVALID;
     }
 
+    /* "-" is standard input, as with tcpdump -r -: it cannot be peeked
+     * at or reopened, so it always goes through libpcap. */
+    bool from_stdin = strcmp(path, "-") == 0;
+    if (from_stdin) {
+        errbuf[0] = '\0';
+        p = pcap_fopen_offline_with_tstamp_precision(stdin, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+        if (p == NULL) {
+            set_err(err, err_len, "standard input: not a pcap or pcapng stream (%s)", errbuf);
+            return FV_ERR_CAPTURE;
+        }
+        goto opened;
+    }
+
     /* Check the path first: libpcap's open errors do not separate a
      * missing file from an unreadable one. */
     if (stat(path, &sb) != 0) {
@@ -342,6 +355,7 @@ int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
         return open_failure(path, errbuf, err, err_len);
     }
 
+opened:
     rc = apply_filter(p, path, bpf, err, err_len);
     if (rc != FV_OK)
         goto out;

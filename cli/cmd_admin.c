@@ -31,10 +31,12 @@ static void print_export_usage(FILE *f)
             "\n"
             "Write stored records of one class as JSON Lines, oldest first. The fields are\n"
             "documented in docs/EXPORT.md. Records past their retention limit are never\n"
-            "written.\n"
+            "written. If a record cannot be decrypted (its day's data key is missing or the\n"
+            "record is damaged), the others are still written, a warning gives the count\n"
+            "and the exit status is 1.\n"
             "\n"
             "  -d, --db DIR        store directory\n"
-            "  -c, --class CLASS   flows, dns, tls, http or alerts\n"
+            "  -c, --class CLASS   flows, dns, tls, http, dhcp, ssh, alerts or aggregates\n"
             "      --from TIME     only records with traffic at or after TIME: RFC 3339\n"
             "                      (2026-11-30T08:00:00Z) or seconds since 1970 UTC\n"
             "      --to TIME       only records with traffic at or before TIME\n"
@@ -116,12 +118,12 @@ int cli_cmd_export(int argc, char **argv)
     if (db == NULL)
         return cli_usage_error("export", "missing --db DIR (the store directory)");
     if (class_name == NULL)
-        return cli_usage_error("export", "missing --class CLASS (flows, dns, tls, http or "
-                                         "alerts)");
+        return cli_usage_error("export", "missing --class CLASS (flows, dns, tls, http, dhcp, "
+                                         "ssh, alerts or aggregates)");
     fv_class cls;
     if (fv_class_from_name(class_name, &cls) != FV_OK)
         return cli_usage_error("export", "invalid --class '%s': expected flows, dns, tls, "
-                                         "http or alerts",
+                                         "http, dhcp, ssh, alerts or aggregates",
                                class_name);
     if (from_us != 0 && to_us != 0 && from_us > to_us)
         return cli_usage_error("export", "--from is after --to; swap the two values");
@@ -176,9 +178,12 @@ int cli_cmd_export(int argc, char **argv)
         .limit = 10000,
     };
     int rc;
+    uint64_t undecryptable = 0;
     do {
         uint64_t next = 0;
-        rc = store_query_run(store, &q, now_us, export_one, &e, &next);
+        store_query_stats stats;
+        rc = store_query_run_stats(store, &q, now_us, export_one, &e, &next, &stats);
+        undecryptable += stats.undecryptable;
         q.after_id = next;
         if (rc == FV_OK && e.rc != FV_OK)
             rc = e.rc;
@@ -235,6 +240,17 @@ int cli_cmd_export(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
     fv_info("exported %llu %s records", (unsigned long long)e.written, class_name);
+    /* The readable records are exported and the file is kept, but a
+     * script must not take the export for complete. */
+    if (undecryptable > 0) {
+        fprintf(stderr,
+                "flowveil: warning: %llu %s records could not be decrypted and are missing "
+                "from the export: the data key of their day is missing from %s/data.keys or "
+                "the record is damaged; restore data.keys from the backup taken with the "
+                "store\n",
+                (unsigned long long)undecryptable, class_name, db);
+        return CLI_EXIT_FAILURE;
+    }
     return CLI_EXIT_OK;
 }
 

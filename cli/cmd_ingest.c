@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "aggregate.h"
 #include "pipeline.h"
 
 static void print_ingest_usage(FILE *f)
@@ -251,7 +252,10 @@ int cli_cmd_ingest(int argc, char **argv)
     if (*cli_stop_flag())
         fv_notice("stopped by signal; flushing open flows");
 
+    /* Flush flows and aggregates before counting, so the audit entry
+     * and the totals include every record of the run. */
     cap_engine_flush(p.capture);
+    fv_aggregator_flush(p.aggregates);
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
     record_counters(&p, files_read);
     print_totals(&p);
@@ -352,6 +356,7 @@ int cli_cmd_capture(int argc, char **argv)
     }
 
     cap_engine_flush(p.capture);
+    fv_aggregator_flush(p.aggregates);
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
     record_counters(&p, 0);
     print_totals(&p);

@@ -219,6 +219,17 @@ int cli_cmd_reveal(int argc, char **argv)
     if (reason_len == 0 || reason_len > 255)
         return cli_usage_error("reveal", "--reason must have 1 to 255 characters (%zu given)",
                                reason_len);
+    /* The reason goes into the audit trail and into `audit show` lines,
+     * where a tab or newline would forge columns or entries. */
+    for (size_t i = 0; i < reason_len; i++) {
+        unsigned char ch = (unsigned char)reason[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return cli_usage_error("reveal",
+                                   "invalid --reason: control character 0x%02x at byte %zu;"
+                                   " write the reason on one line without tabs or other"
+                                   " control characters",
+                                   ch, i + 1);
+    }
 
     uint8_t prefix[TOKEN_BYTES];
     char norm[FV_TOKEN_TEXT_MAX];

@@ -48,7 +48,7 @@ static void print_subject_usage(FILE *f)
             "\n"
             "  -d, --db DIR        store directory (holds pseudonym.key)\n"
             "  -p, --policy FILE   the policy in force\n"
-            "  -i, --ip ADDR       an IPv4 or IPv6 address\n"
+            "  -i, --ip ADDR       an IPv4 or IPv6 address (::ffff:a.b.c.d means a.b.c.d)\n"
             "  -m, --mac ADDR      a MAC address, aa:bb:cc:dd:ee:ff or aa-bb-...\n"
             "  -o, --output FILE   export: a new file (mode 0600) instead of standard output\n"
             "  -r, --reason TEXT   recorded in the audit entry, e.g. the request's reference\n"
@@ -261,6 +261,15 @@ static int subject_prepare(const char *ip, const char *mac, const char *db, subj
         } else if (inet_pton(AF_INET6, ip, s->raw) == 1) {
             s->type = ANON_TYPE_IPV6;
             s->raw_len = 16;
+            /* ::ffff:a.b.c.d names the IPv4 host a.b.c.d, and records
+             * store that host under its IPv4 address. */
+            static const uint8_t v4_mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            if (memcmp(s->raw, v4_mapped, sizeof v4_mapped) == 0) {
+                memmove(s->raw, s->raw + 12, 4);
+                memset(s->raw + 4, 0, 12);
+                s->type = ANON_TYPE_IPV4;
+                s->raw_len = 4;
+            }
         } else {
             return cli_usage_error("subject", "invalid --ip value: expected an IPv4 or IPv6"
                                               " address such as 10.1.0.23 or fd00::17");

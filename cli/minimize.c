@@ -490,3 +490,137 @@ bool fv_minimize_domain(const pol_policy *policy, anon_ctx *anon, fv_name_source
     replace_with_token(name, name_len, token, port);
     return true;
 }
+
+/* ---------------------------------------------------------------------- */
+/* User-Agent                                                              */
+/* ---------------------------------------------------------------------- */
+
+#define UA_REDACTED "(redacted)"
+/* The capture writes bytes outside 0x21..0x7e and '\' as \DDD (decimal),
+ * so a space arrives as "\032", a tab as "\009" and a backslash as "\092". */
+#define UA_SPACE "\\032"
+
+/* Length of the whitespace at TEXT (escaped or literal); 0 if none. */
+static size_t ua_space_length(const char *text)
+{
+    if (text[0] == ' ' || text[0] == '\t')
+        return 1;
+    if (strncmp(text, "\\032", 4) == 0 || strncmp(text, "\\009", 4) == 0)
+        return 4;
+    return 0;
+}
+
+/* True for an RFC 9110 tchar: the characters of a token. */
+static bool ua_is_tchar(char c)
+{
+    return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+           (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* True where one User-Agent element ends: the end, whitespace or a comment. */
+static bool ua_element_end(const char *text)
+{
+    return text[0] == '\0' || text[0] == '(' || ua_space_length(text) > 0;
+}
+
+/* Length of one character at TEXT: 4 for a \DDD escape, else 1; 0 at the
+ * end or for a cut escape. */
+static size_t ua_char_length(const char *text)
+{
+    if (text[0] == '\0')
+        return 0;
+    if (text[0] != '\\')
+        return 1;
+    for (size_t i = 1; i <= 3; i++) {
+        if (!(text[i] >= '0' && text[i] <= '9'))
+            return 0;
+    }
+    return 4;
+}
+
+/* Length of the comment starting at TEXT[0] == '(', with nested comments
+ * and quoted pairs (an escaped backslash quotes the next character);
+ * 0 if it is never closed. */
+static size_t ua_comment_length(const char *text)
+{
+    size_t depth = 0;
+    size_t i = 0;
+    for (;;) {
+        size_t n = ua_char_length(text + i);
+        if (n == 0)
+            return 0;
+        if (n == 4 && strncmp(text + i, "\\092", 4) == 0) {
+            size_t quoted = ua_char_length(text + i + 4);
+            if (quoted == 0)
+                return 0;
+            n += quoted;
+        } else if (text[i] == '(') {
+            depth++;
+        } else if (text[i] == ')') {
+            depth--;
+            if (depth == 0)
+                return i + 1;
+        }
+        i += n;
+    }
+}
+
+/* Length of the product "name/version" at TEXT whose version starts with
+ * a digit and which ends an element; 0 if TEXT does not start with one. */
+static size_t ua_product_length(const char *text)
+{
+    size_t i = 0;
+    while (ua_is_tchar(text[i]))
+        i++;
+    if (i == 0 || text[i] != '/' || !(text[i + 1] >= '0' && text[i + 1] <= '9'))
+        return 0;
+    i++;
+    while (ua_is_tchar(text[i]))
+        i++;
+    return ua_element_end(text + i) ? i : 0;
+}
+
+/* Append PIECE (N bytes) to OUT at *USED, after an escaped space unless
+ * OUT is empty. Returns false, leaving OUT as it was, if it does not fit. */
+static bool ua_append(char *out, size_t out_len, size_t *used, const char *piece, size_t n)
+{
+    size_t sep = *used > 0 ? strlen(UA_SPACE) : 0;
+    if (!(sep + n < out_len - *used))
+        return false;
+    memcpy(out + *used, UA_SPACE, sep);
+    *used += sep;
+    memcpy(out + *used, piece, n);
+    *used += n;
+    out[*used] = '\0';
+    return true;
+}
+
+bool fv_minimize_user_agent(const char *ua, char *out, size_t out_len)
+{
+    if (out == NULL || out_len == 0)
+        return false;
+    out[0] = '\0';
+    if (ua == NULL)
+        return false;
+
+    size_t used = 0;
+    size_t i = 0;
+    for (;;) {
+        for (size_t sp; (sp = ua_space_length(ua + i)) > 0;)
+            i += sp;
+        if (ua[i] == '\0')
+            break;
+
+        size_t n = ua[i] == '(' ? ua_comment_length(ua + i) : ua_product_length(ua + i);
+        if (n == 0 || ua[i] == '(') {
+            /* A comment is replaced; anything else that is not a product
+             * (or an unclosed comment) ends the value. */
+            if (!ua_append(out, out_len, &used, UA_REDACTED, strlen(UA_REDACTED)) || n == 0)
+                break;
+        } else if (!ua_append(out, out_len, &used, ua + i, n)) {
+            break;
+        }
+        i += n;
+    }
+    return strcmp(out, ua) != 0;
+}

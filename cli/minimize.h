@@ -106,6 +106,28 @@ bool fv_name_never_recorded(const pol_policy *policy, const char *name);
 bool fv_minimize_domain(const pol_policy *policy, anon_ctx *anon, fv_name_source source,
                         char *name, size_t name_len);
 
+/*
+ * Reduce the HTTP User-Agent UA of a client inside a zone to its product
+ * tokens, writing the result to OUT (OUT_LEN bytes, never more than that
+ * including the NUL). UA is in the capture's escaped form, where a space
+ * is "\032" and a tab "\009"; literal spaces and tabs are accepted too.
+ * Elements are separated by whitespace:
+ *   - a product "name/version" whose version starts with a digit
+ *     ("Mozilla/5.0", "curl/8.5.0") is kept;
+ *   - a comment in parentheses, nested ones included, becomes "(redacted)",
+ *     because comments carry device names, user names and locales;
+ *   - at the first other element (a bare word such as "alice-laptop", a
+ *     version that is not a number, "key=value") "(redacted)" is written
+ *     and the rest of the value is dropped.
+ * RFC 9110 also allows a product without a version, but such a bare
+ * token cannot be told apart from a host or user name, so it ends the
+ * kept part. Elements are joined by one escaped space ("\032").
+ * Returns true if OUT differs from UA.
+ * NOTE: a host name written as a product name with a numeric version
+ * ("alice-laptop/1.0") is kept.
+ */
+bool fv_minimize_user_agent(const char *ua, char *out, size_t out_len);
+
 /* True if public suffix data is available for domains.mode registrable
  * (libpsl's newest list: the system file of the publicsuffix package or
  * the list built into libpsl). */

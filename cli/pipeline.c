@@ -537,9 +537,18 @@ static void sink_on_http(void *ctx, const cap_http *h)
     fv_minimize_domain(p->policy, p->anon, FV_NAME_HOST_HEADER, r.host, sizeof r.host);
     r.uri_length = h->uri_length;
     r.status = h->status;
-    /* A User-Agent names software, not a person, so it is kept, except
-     * for address literals inside it (exploit strings carry them). */
-    scrub_address_literals(p, h->user_agent, r.user_agent, sizeof r.user_agent);
+    /* The product tokens of a User-Agent name software, but its comments
+     * and free words can name the device or its user, so for a client in
+     * a zone only the product tokens are kept (fv_minimize_user_agent).
+     * Address literals are scrubbed from every User-Agent, because
+     * exploit strings sent from outside carry them. */
+    const char *user_agent = h->user_agent;
+    char reduced[sizeof r.user_agent];
+    if (fv_endpoint_is_internal(&r.client)) {
+        (void)fv_minimize_user_agent(h->user_agent, reduced, sizeof reduced);
+        user_agent = reduced;
+    }
+    scrub_address_literals(p, user_agent, r.user_agent, sizeof r.user_agent);
     store_record(p, FV_CLASS_HTTP, &r);
 }
 

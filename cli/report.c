@@ -89,17 +89,49 @@ static void doc_row(rpt_doc *doc, rpt_kind kind, size_t count, const char *const
 /* Formatting helpers                                                      */
 /* ---------------------------------------------------------------------- */
 
-/* Write a duration in whole days when it is one, else hours or seconds. */
+/* Split SECONDS into a count of the largest whole unit (day, hour or
+ * second) and that unit's singular name. */
+static uint64_t duration_unit(uint64_t seconds, const char **unit)
+{
+    if (seconds % 86400 == 0) {
+        *unit = "day";
+        return seconds / 86400;
+    }
+    if (seconds % 3600 == 0) {
+        *unit = "hour";
+        return seconds / 3600;
+    }
+    *unit = "second";
+    return seconds;
+}
+
+/* Write a duration in whole days when it is one, else hours or seconds:
+ * "1 day", "30 days", "2 hours". */
 static void format_duration(uint64_t seconds, char *out, size_t len)
 {
-    if (seconds == 0)
+    if (seconds == 0) {
         snprintf(out, len, "no limit set");
-    else if (seconds % 86400 == 0)
-        snprintf(out, len, "%llu days", (unsigned long long)(seconds / 86400));
-    else if (seconds % 3600 == 0)
-        snprintf(out, len, "%llu hours", (unsigned long long)(seconds / 3600));
+        return;
+    }
+    const char *unit;
+    uint64_t count = duration_unit(seconds, &unit);
+    snprintf(out, len, "%llu %s%s", (unsigned long long)count, unit, count == 1 ? "" : "s");
+}
+
+/* Write an interval to follow "every": "day" for one day, "6 hours"
+ * for more than one unit. An interval of 0 means the event never runs. */
+static void format_every(uint64_t seconds, char *out, size_t len)
+{
+    if (seconds == 0) {
+        snprintf(out, len, "(never: the interval is 0)");
+        return;
+    }
+    const char *unit;
+    uint64_t count = duration_unit(seconds, &unit);
+    if (count == 1)
+        snprintf(out, len, "%s", unit);
     else
-        snprintf(out, len, "%llu seconds", (unsigned long long)seconds);
+        snprintf(out, len, "%llu %ss", (unsigned long long)count, unit);
 }
 
 static void format_date(uint64_t seconds, char *out, size_t len, const char *unbounded)
@@ -189,8 +221,8 @@ static void add_roles(rpt_doc *doc, const pol_policy *policy)
 static void add_safeguards(rpt_doc *doc, const pol_policy *policy)
 {
     char rotation[64], sweep[64];
-    format_duration(pol_rotation_s(policy), rotation, sizeof rotation);
-    format_duration(pol_sweep_interval_s(policy), sweep, sizeof sweep);
+    format_every(pol_rotation_s(policy), rotation, sizeof rotation);
+    format_every(pol_sweep_interval_s(policy), sweep, sizeof sweep);
     doc_add(doc, RPT_ITEM,
             "Pseudonymization: internal addresses and MAC addresses are replaced by keyed "
             "BLAKE2b pseudonyms before anything is stored; the key rotates every %s.",
@@ -342,10 +374,12 @@ static void add_collected(rpt_doc *doc, const pol_policy *policy)
     static const char *const meaning[FV_CLASS_COUNT] = {
         "connections: which device talked to which address, when and how much",
         "DNS: names looked up by devices",
-        "TLS: server names and certificate facts of encrypted connections",
-        "HTTP: host names, methods and paths of unencrypted web requests",
+        "TLS: server names, protocol versions, offered protocols (ALPN) and software "
+        "fingerprints (JA3, JA4) of encrypted connections; never their content",
+        "HTTP: host names, methods, response status, software names (User-Agent) and the "
+        "length of the requested path of unencrypted web requests; never the path itself",
         "alerts: findings of the security detectors",
-        "DHCP: address assignments",
+        "DHCP: address assignments and device names",
         "SSH: software versions of SSH connections",
         "aggregates: counts over groups of devices",
     };

@@ -44,4 +44,5 @@ if [ -d web ]; then
     web_args=(--web "$root/web")
 fi
 echo "demo: dashboard at http://127.0.0.1:$port/ (stop with Ctrl-C)"
-exec build/cli/flowveil serve --db demo/db --listen "127.0.0.1:$port" "${web_args[@]}"
+exec build/cli/flowveil serve --db demo/db --policy policy/example-policy.yaml \
+    --listen "127.0.0.1:$port" "${web_args[@]}"

@@ -13,6 +13,7 @@ packages=(
     libpcap-dev libsodium-dev liblmdb-dev libmicrohttpd-dev
     libcmocka-dev libjansson-dev libyaml-dev nettle-dev libpsl-dev publicsuffix
     strace  # test dependency: the serve-has-no-key invariant test traces its opens
+    clang libclang-rt-14-dev  # test dependency: the libFuzzer harnesses (scripts/fuzz.sh)
     "$@"
 )
 

@@ -7,7 +7,11 @@
 #      (label "browser");
 #   3. build with AddressSanitizer and UndefinedBehaviorSanitizer in
 #      build-asan/ and run ctest again without the browser test, which
-#      already ran once in step 2.
+#      already ran once in step 2;
+#   4. build the libFuzzer harnesses with clang in build-fuzz/ and replay
+#      their seeds and the corpus captures once (scripts/fuzz.sh
+#      --replay). Skipped when clang or its fuzzer runtime is missing,
+#      except with CI=true, where that is a failure.
 # Every stage runs even after a failing test stage, so one run reports
 # everything; the exit status is non-zero if any stage failed. Build
 # output goes to build/logs/ and is printed only when a build fails.
@@ -90,6 +94,19 @@ export ASAN_OPTIONS="detect_leaks=1"
 export UBSAN_OPTIONS="halt_on_error=1:print_stacktrace=1"
 if ! (cd build-asan && ctest --output-on-failure -j "$jobs" -LE browser); then
     failed+=("ctest in build-asan/")
+fi
+
+echo "== fuzz harness replay (build-fuzz/)"
+fuzzer_runtime=$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null || true)
+if command -v clang >/dev/null 2>&1 && [ -f "$fuzzer_runtime" ]; then
+    if ! FLOWVEIL_CORPUS="$corpus" bash scripts/fuzz.sh --replay --jobs "$jobs"; then
+        failed+=("fuzz replay")
+    fi
+elif [ "${CI:-}" = true ]; then
+    echo "test: clang with the libFuzzer runtime is missing; scripts/install-deps.sh installs clang and libclang-rt-14-dev" >&2
+    failed+=("fuzz replay (no clang)")
+else
+    echo "test: skipping the fuzz replay: clang with the libFuzzer runtime is not installed"
 fi
 
 if [ "${#failed[@]}" -ne 0 ]; then

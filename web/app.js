@@ -632,8 +632,9 @@ function deletedCounts(e) {
     }
     if (key === 'at') continue;
     const n = Number(value);
-    if (CLASS_LABELS[key] || key === 'audit') {
-      if (Number.isFinite(n) && n > 0) parts.push(`${CLASS_LABELS[key] || 'Audit entries'} ${formatCount(n)}`);
+    const extraLabels = {audit: 'Audit entries', escrow: 'Escrow entries', keys: 'Day keys'};
+    if (CLASS_LABELS[key] || extraLabels[key]) {
+      if (Number.isFinite(n) && n > 0) parts.push(`${CLASS_LABELS[key] || extraLabels[key]} ${formatCount(n)}`);
     } else {
       parts.push(value === '' ? key : `${key}=${value}`);
     }

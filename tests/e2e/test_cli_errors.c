@@ -12,6 +12,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <jansson.h>
+
 #include "e2e_util.h"
 #include "testutil.h"
 
@@ -203,6 +205,30 @@ static void test_missing_db_exits_1(void **state)
     expect_runtime_error(fx, status_argv, "retention-missing-db", db);
 }
 
+/* "-" reads a capture from standard input, as tcpdump -r - does. */
+static void test_ingest_reads_standard_input(void **state)
+{
+    cli_fixture *fx = *state;
+    char policy[4096], db[4096], cmd[16384];
+    e2e_path(policy, fx->dir, "policy.yaml");
+    e2e_path(db, fx->dir, "db");
+    e2e_write_policy(policy, "[]", "30d");
+    snprintf(cmd, sizeof cmd, "'%s' ingest --policy '%s' --db '%s' --now 1767225600 - "
+                              "< '%s/pcaps/zeek-5-pings.pcap' 2>/dev/null",
+             e2e_bin(), policy, db, e2e_corpus());
+    assert_int_equal(tu_run(cmd), 0);
+
+    json_t *flows = e2e_export(fx->dir, db, "flows", 1767225600ull);
+    assert_non_null(flows);
+    /* The five echo requests and replies are one ICMP flow of 10 packets. */
+    assert_int_equal(json_array_size(flows), 1);
+    json_t *f = json_array_get(flows, 0);
+    assert_int_equal(json_integer_value(json_object_get(f, "pkts_fwd")) +
+                         json_integer_value(json_object_get(f, "pkts_rev")),
+                     10);
+    json_decref(flows);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -211,6 +237,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_malformed_policy_names_line, setup, teardown),
         cmocka_unit_test_setup_teardown(test_non_capture_file_exits_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_db_exits_1, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ingest_reads_standard_input, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,15 +3,18 @@
  * every record under a per-class key of its stored-at day in DB/data.keys.
  * Once the whole day is past the retention limit, `flowveil sweep`
  * overwrites those keys with zeros, and `flowveil audit show --json`
- * lists one "retention.key_destroyed" entry per destroyed key.
+ * lists one "retention.key_destroyed" entry per destroyed key. When a
+ * day key is lost, export and the API report the records they skipped.
  */
 #include <setjmp.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -174,10 +177,126 @@ static void test_sweep_destroys_expired_day_keys(void **state)
     tu_remove_tree(dir);
 }
 
+/* Zero the in-use slot of class CLS in the data key file PATH (the
+ * whole slot, so the day key is missing); fails unless exactly one matched. */
+static void zero_class_slot(const char *path, uint8_t cls)
+{
+    size_t len = 0;
+    char *data = tu_read_file(path, &len);
+    assert_non_null(data);
+    size_t zeroed = 0;
+    for (size_t off = KEYS_HEADER; off + KEYS_SLOT <= len; off += KEYS_SLOT) {
+        uint8_t *s = (uint8_t *)data + off;
+        if ((s[1] & 1u) != 0 && s[0] == cls) {
+            memset(s, 0, KEYS_SLOT);
+            zeroed++;
+        }
+    }
+    assert_int_equal(zeroed, 1);
+    tu_write_file(path, data, len);
+    free(data);
+}
+
+/* GET PATH from the server on PORT and parse the 200 reply. */
+static json_t *api_get(uint16_t port, const char *path)
+{
+    int status = 0;
+    size_t body_len = 0;
+    char *body = e2e_http_get(port, path, &status, &body_len);
+    assert_non_null(body);
+    if (status != 200)
+        fprintf(stderr, "GET %s: status %d, body %s\n", path, status, body);
+    assert_int_equal(status, 200);
+    json_t *doc = json_loads(body, 0, NULL);
+    free(body);
+    assert_non_null(doc);
+    return doc;
+}
+
+static void test_lost_day_key_reported_by_export_and_api(void **state)
+{
+    (void)state;
+    char dir[4096], db[4096], policy[4096], capture[4096], keys_path[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    e2e_path(db, dir, "db");
+    e2e_path(policy, dir, "policy.yaml");
+    e2e_write_policy(policy, "[]", "30d");
+    snprintf(capture, sizeof capture, "%s/pcaps/arkime-dns-tcp.pcap", e2e_corpus());
+    e2e_path(keys_path, db, "data.keys");
+
+    /* Stored at the wall clock, because serve has no --now. */
+    e2e_result res;
+    const char *ingest[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db, capture, NULL};
+    run_ok(ingest, dir, "ingest", &res);
+    e2e_result_free(&res);
+
+    json_t *dns = e2e_export(dir, db, "dns", 0);
+    size_t dns_count = json_array_size(dns);
+    json_decref(dns);
+    assert_true(dns_count > 0);
+    assert_true(dns_count < 1000);  /* one API page holds them all */
+
+    zero_class_slot(keys_path, 1 /* FV_CLASS_DNS */);
+
+    /* The DNS export writes nothing, names the count and exits 1. */
+    char out_path[4096];
+    e2e_path(out_path, dir, "dns.jsonl");
+    const char *export_dns[] = {e2e_bin(), "export", "--db", db, "--class", "dns",
+                                "--output", out_path, NULL};
+    e2e_run(export_dns, dir, "export-dns", 120, &res);
+    assert_false(e2e_has_sanitizer_report(res.err));
+    assert_true(res.exited);
+    assert_int_equal(res.status, 1);
+    char want[128];
+    snprintf(want, sizeof want, "%zu dns records could not be decrypted", dns_count);
+    if (strstr(res.err, want) == NULL)
+        e2e_print_result("export-dns", &res);
+    assert_non_null(strstr(res.err, want));
+    assert_non_null(strstr(res.err, "data.keys"));
+    e2e_result_free(&res);
+    size_t out_len = 0;
+    char *out_text = tu_read_file(out_path, &out_len);
+    assert_non_null(out_text);
+    assert_int_equal(out_len, 0);
+    free(out_text);
+
+    /* Flows keep their own key, so their export still succeeds. */
+    json_t *flows = e2e_export(dir, db, "flows", 0);
+    assert_true(json_array_size(flows) > 0);
+    json_decref(flows);
+
+    uint16_t port = 0;
+    pid_t server = e2e_serve_start(dir, db, "serve", &port);
+
+    json_t *page = api_get(port, "/api/v1/dns?limit=1000");
+    assert_int_equal(json_integer_value(json_object_get(page, "count")), 0);
+    assert_int_equal(json_integer_value(json_object_get(page, "undecryptable")),
+                     (json_int_t)dns_count);
+    json_decref(page);
+
+    page = api_get(port, "/api/v1/flows?limit=10");
+    assert_true(json_integer_value(json_object_get(page, "count")) > 0);
+    assert_null(json_object_get(page, "undecryptable"));
+    json_decref(page);
+
+    json_t *counters = api_get(port, "/api/v1/counters");
+    json_t *total = json_object_get(counters, "undecryptable_records");
+    assert_true(json_is_integer(total));
+    assert_int_equal(json_integer_value(total), (json_int_t)dns_count);
+    json_decref(counters);
+
+    kill(server, SIGTERM);
+    e2e_wait(server, dir, "serve", 30, &res);
+    assert_false(e2e_has_sanitizer_report(res.err));
+    e2e_result_free(&res);
+    tu_remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sweep_destroys_expired_day_keys),
+        cmocka_unit_test(test_lost_day_key_reported_by_export_and_api),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

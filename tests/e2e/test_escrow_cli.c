@@ -253,6 +253,18 @@ static void test_reveal_with_one_officer(void **state)
     assert_non_null(strstr(res.err, "--reason"));
     e2e_result_free(&res);
 
+    /* A reason with a tab or a newline is rejected before anything is
+     * tried or audited, because it would forge audit show columns. */
+    static const char *const bad_reasons[] = {"case\t2026-001", "case 2026-001\nforged line",
+                                              "case\r2026-001"};
+    for (size_t i = 0; i < sizeof bad_reasons / sizeof bad_reasons[0]; i++) {
+        reveal(&env, token, env.key_a, NULL, bad_reasons[i], &res);
+        assert_int_equal(res.status, 2);
+        assert_non_null(strstr(res.err, "invalid --reason: control character"));
+        assert_null(strstr(res.out, "10.1.0."));
+        e2e_result_free(&res);
+    }
+
     json_t *entries = audit_entries(&env);
     assert_int_equal(count_entries(entries, "reveal", -1), 2);
     assert_int_equal(count_entries(entries, "reveal", 1), 1);
@@ -336,8 +348,9 @@ static void test_escrow_entries_expire_with_retention(void **state)
     tu_remove_tree(env.dir);
 }
 
-/* Run `subject ACTION` for the demo host and return its result. */
-static void subject(escrow_env *env, const char *action, const char *output, e2e_result *res)
+/* Run `subject ACTION --ip IP` and return its result. */
+static void subject(escrow_env *env, const char *action, const char *ip, const char *output,
+                    e2e_result *res)
 {
     char now[32];
     snprintf(now, sizeof now, "%llu", T0_S);
@@ -351,7 +364,7 @@ static void subject(escrow_env *env, const char *action, const char *output, e2e
     argv[n++] = "--policy";
     argv[n++] = env->policy;
     argv[n++] = "--ip";
-    argv[n++] = DEMO_HOST;
+    argv[n++] = ip;
     argv[n++] = "--now";
     argv[n++] = now;
     if (output != NULL) {
@@ -394,7 +407,7 @@ static void test_subject_export_then_erase_everywhere(void **state)
     char out1[4096], out2[4096];
     e2e_path(out1, env.dir, "subject-1.jsonl");
     e2e_path(out2, env.dir, "subject-2.jsonl");
-    subject(&env, "export", out1, &res);
+    subject(&env, "export", DEMO_HOST, out1, &res);
     e2e_result_free(&res);
     struct stat st;
     assert_int_equal(stat(out1, &st), 0);
@@ -406,16 +419,27 @@ static void test_subject_export_then_erase_everywhere(void **state)
     assert_true(dns > 0);
     size_t subject_flows = flows;
 
+    /* The IPv4-mapped IPv6 form names the same host and finds the same records. */
+    char out_mapped[4096];
+    e2e_path(out_mapped, env.dir, "subject-mapped.jsonl");
+    subject(&env, "export", "::ffff:" DEMO_HOST, out_mapped, &res);
+    e2e_result_free(&res);
+    size_t mapped_flows = 0, mapped_dns = 0;
+    assert_int_equal(read_export(out_mapped, &mapped_flows, &mapped_dns), total);
+    assert_int_equal(mapped_flows, flows);
+    assert_int_equal(mapped_dns, dns);
+
     json_t *all_flows = e2e_export(env.dir, env.db, "flows", T0_S);
     size_t before_flows = json_array_size(all_flows);
     json_decref(all_flows);
     assert_true(before_flows > flows);  /* other hosts are left alone */
 
-    subject(&env, "erase", NULL, &res);
+    /* Erasing by the mapped form removes the records of the IPv4 host. */
+    subject(&env, "erase", "::ffff:" DEMO_HOST, NULL, &res);
     assert_non_null(strstr(res.err, "deleted"));
     e2e_result_free(&res);
 
-    subject(&env, "export", out2, &res);
+    subject(&env, "export", DEMO_HOST, out2, &res);
     e2e_result_free(&res);
     assert_int_equal(read_export(out2, &flows, &dns), 0);
 
@@ -424,7 +448,7 @@ static void test_subject_export_then_erase_everywhere(void **state)
     json_decref(all_flows);
 
     json_t *entries = audit_entries(&env);
-    assert_int_equal(count_entries(entries, "subject.export", -1), 2);
+    assert_int_equal(count_entries(entries, "subject.export", -1), 3);
     assert_int_equal(count_entries(entries, "subject.erase", (json_int_t)total), 1);
     size_t i;
     json_t *e;

@@ -38,7 +38,8 @@ static const char GROUP_POLICY[] =
     "    approver: \"CISO\"\n"
     "retention:\n"
     "  flows: 30d\n"
-    "  dns: 7d\n";
+    "  dns: 7d\n"
+    "  tls: 1d\n";
 
 static void run_ok(const char *const argv[], const char *dir, const char *tag, e2e_result *res)
 {
@@ -65,7 +66,13 @@ static void test_processing_lists_basis_and_retention(void **state)
     assert_non_null(strstr(res.out, "legitimate interest"));
     assert_non_null(strstr(res.out, "| flows | yes | 30 days |"));
     assert_non_null(strstr(res.out, "| dns | yes | 7 days |"));
+    assert_non_null(strstr(res.out, "| tls | yes | 1 day |"));
     assert_non_null(strstr(res.out, "not set in the policy"));
+    /* The default rotation (1d) and sweep interval (1h) read as single units. */
+    assert_non_null(strstr(res.out, "the key rotates every day."));
+    assert_non_null(strstr(res.out, "by a sweep every hour "));
+    assert_null(strstr(res.out, " 1 days"));
+    assert_null(strstr(res.out, " 1 hours"));
     e2e_result_free(&res);
 
     const char *html[] = {e2e_bin(), "report", "processing", "--policy", policy,

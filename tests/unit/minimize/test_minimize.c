@@ -1,7 +1,8 @@
 /*
  * Unit tests for cli/minimize.c: internal addresses and local host names
  * hidden inside HTTP Host, TLS SNI and DNS names become pseudonym tokens,
- * and everything else is left as sent.
+ * and everything else is left as sent. The User-Agent of an internal
+ * client keeps only its product tokens.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -228,6 +229,106 @@ static void test_link_local_kept_without_zones(void **state)
     pol_destroy(&policy);
 }
 
+/* Copy TEXT to OUT escaped as the capture stores header values: bytes
+ * outside 0x21..0x7e and the backslash as \DDD (decimal). */
+static void escape_like_capture(const char *text, char *out, size_t out_len)
+{
+    size_t o = 0;
+    for (const unsigned char *p = (const unsigned char *)text; *p != '\0'; p++) {
+        int n = (*p < 0x21 || *p > 0x7e || *p == '\\')
+                    ? snprintf(out + o, out_len - o, "\\%03u", (unsigned)*p)
+                    : snprintf(out + o, out_len - o, "%c", *p);
+        assert_true(n > 0 && (size_t)n < out_len - o);
+        o += (size_t)n;
+    }
+    out[o] = '\0';
+}
+
+/* One User-Agent of an internal client, unescaped, and what is kept of it. */
+typedef struct ua_case {
+    const char *sent;
+    const char *kept;
+} ua_case;
+
+static void test_user_agent_keeps_product_tokens(void **state)
+{
+    (void)state;
+    static const ua_case cases[] = {
+        /* Chrome on Windows: the platform comment goes, the engines stay. */
+        {"Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) "
+         "Chrome/120.0.0.0 Safari/537.36",
+         "Mozilla/5.0 (redacted) AppleWebKit/537.36 (redacted) Chrome/120.0.0.0 Safari/537.36"},
+        /* Firefox on Linux. */
+        {"Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0",
+         "Mozilla/5.0 (redacted) Gecko/20100101 Firefox/121.0"},
+        /* Safari on an iPhone: "Mobile/15E148" is a build number, kept. */
+        {"Mozilla/5.0 (iPhone; CPU iPhone OS 17_2 like Mac OS X) AppleWebKit/605.1.15 "
+         "(KHTML, like Gecko) Version/17.2 Mobile/15E148 Safari/604.1",
+         "Mozilla/5.0 (redacted) AppleWebKit/605.1.15 (redacted) Version/17.2 Mobile/15E148 "
+         "Safari/604.1"},
+        /* Command-line clients. */
+        {"Wget/1.21.3 (linux-gnu)", "Wget/1.21.3 (redacted)"},
+        {"python-requests/2.31.0", "python-requests/2.31.0"},
+        /* A custom agent that names its host: nothing after the last product. */
+        {"alice-laptop agent", "(redacted)"},
+        {"backup-agent/2.1 host=alice-laptop.corp.example", "backup-agent/2.1 (redacted)"},
+        {"sync-client/3.0 alice-laptop (Ubuntu 22.04)", "sync-client/3.0 (redacted)"},
+        /* A version that is not a number can be a host name. */
+        {"agent/alice-laptop", "(redacted)"},
+        /* Nested comments and a quoted ')' stay inside one comment. */
+        {"Foo/1.0 (alice (home\\) laptop) x) Bar/2", "Foo/1.0 (redacted) Bar/2"},
+        /* An unclosed comment ends the value. */
+        {"Foo/1.0 (alice-laptop", "Foo/1.0 (redacted)"},
+        /* Text glued to a product is not a product. */
+        {"Foo/1.0;alice", "(redacted)"},
+        /* Tabs and repeated spaces become one space. */
+        {"Foo/1.0 \t  Bar/2.0", "Foo/1.0 Bar/2.0"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char sent[FV_NAME_MAX], kept[FV_NAME_MAX], out[FV_NAME_MAX];
+        escape_like_capture(cases[i].sent, sent, sizeof sent);
+        escape_like_capture(cases[i].kept, kept, sizeof kept);
+        bool changed = fv_minimize_user_agent(sent, out, sizeof out);
+        if (strcmp(out, kept) != 0)
+            fprintf(stderr, "User-Agent %zu \"%s\" gave \"%s\"\n", i, sent, out);
+        assert_string_equal(out, kept);
+        assert_true(changed == (strcmp(sent, kept) != 0));
+    }
+}
+
+static void test_user_agent_accepts_literal_spaces(void **state)
+{
+    (void)state;
+    char out[FV_NAME_MAX];
+    assert_true(fv_minimize_user_agent("Wget/1.21.3 (linux-gnu)", out, sizeof out));
+    assert_string_equal(out, "Wget/1.21.3\\032(redacted)");
+}
+
+static void test_user_agent_unchanged_product_only(void **state)
+{
+    (void)state;
+    char out[FV_NAME_MAX];
+    assert_false(fv_minimize_user_agent("curl/8.5.0", out, sizeof out));
+    assert_string_equal(out, "curl/8.5.0");
+    assert_false(fv_minimize_user_agent("", out, sizeof out));
+    assert_string_equal(out, "");
+}
+
+static void test_user_agent_small_buffer_stops_at_element(void **state)
+{
+    (void)state;
+    /* 12 bytes hold "Mozilla/5.0" but not the " (redacted)" after it. */
+    char out[12];
+    memset(out, 'x', sizeof out);
+    assert_true(fv_minimize_user_agent("Mozilla/5.0 (X11; Linux x86_64) Gecko/20100101", out,
+                                       sizeof out));
+    assert_string_equal(out, "Mozilla/5.0");
+    /* Too small for the first element: an empty value, never a cut one. */
+    char tiny[5];
+    assert_true(fv_minimize_user_agent("curl/8.5.0", tiny, sizeof tiny));
+    assert_string_equal(tiny, "");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -245,6 +346,10 @@ int main(void)
         cmocka_unit_test(test_private_suffix_in_internal_dns),
         cmocka_unit_test(test_link_local_is_identity_zone),
         cmocka_unit_test(test_link_local_kept_without_zones),
+        cmocka_unit_test(test_user_agent_keeps_product_tokens),
+        cmocka_unit_test(test_user_agent_accepts_literal_spaces),
+        cmocka_unit_test(test_user_agent_unchanged_product_only),
+        cmocka_unit_test(test_user_agent_small_buffer_stops_at_element),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -1,0 +1,238 @@
+#!/usr/bin/env python3
+"""Write the seed inputs of the fuzz harnesses into tests/fuzz/seeds/.
+
+Every seed is built here from documented field layouts, so no captured
+traffic enters the repository. Run again after changing a seed; the
+output is deterministic.
+"""
+import os
+import struct
+import sys
+
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "seeds")
+
+
+def write(harness, name, data):
+    d = os.path.join(ROOT, harness)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def csum(b):
+    if len(b) % 2:
+        b += b"\0"
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xFFFF) + (s >> 16)
+    return ~s & 0xFFFF
+
+
+def ipv4(proto, payload, src=b"\x0a\x00\x00\x05", dst=b"\x08\x08\x08\x08"):
+    hdr = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(payload), 1, 0, 64, proto, 0, src, dst)
+    hdr = hdr[:10] + struct.pack("!H", csum(hdr)) + hdr[12:]
+    return hdr + payload
+
+
+def udp(sport, dport, payload):
+    return struct.pack("!HHHH", sport, dport, 8 + len(payload), 0) + payload
+
+
+def tcp(sport, dport, seq, ack, flags, payload=b""):
+    return struct.pack("!HHIIBBHHH", sport, dport, seq, ack, 5 << 4, flags, 65535, 0, 0) + payload
+
+
+def ether(payload, ethertype=0x0800):
+    return b"\x02\x00\x00\x00\x00\x01" + b"\x02\x00\x00\x00\x00\x02" + struct.pack("!H", ethertype) + payload
+
+
+def dns_name(name):
+    out = b""
+    for label in name.split("."):
+        out += bytes([len(label)]) + label.encode()
+    return out + b"\0"
+
+
+# DNS query for www.example.com A, and a response with a compressed A answer.
+DNS_QUERY = struct.pack("!HHHHHH", 0x1234, 0x0100, 1, 0, 0, 0) + dns_name("www.example.com") + b"\x00\x01\x00\x01"
+DNS_RESPONSE = (struct.pack("!HHHHHH", 0x1234, 0x8180, 1, 1, 0, 0) + dns_name("www.example.com")
+                + b"\x00\x01\x00\x01" + b"\xc0\x0c\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x5d\xb8\xd8\x22")
+
+
+def tls_client_hello(sni="example.com", alpn=(b"h2", b"http/1.1")):
+    ext = b""
+    host = sni.encode()
+    sn = struct.pack("!HBH", len(host) + 3, 0, len(host)) + host
+    ext += struct.pack("!HH", 0, len(sn)) + sn
+    al = b"".join(bytes([len(a)]) + a for a in alpn)
+    al = struct.pack("!H", len(al)) + al
+    ext += struct.pack("!HH", 16, len(al)) + al
+    sv = b"\x04\x03\x04\x03\x03"
+    ext += struct.pack("!HH", 43, len(sv)) + sv
+    groups = b"\x00\x04\x00\x1d\x00\x17"
+    ext += struct.pack("!HH", 10, len(groups)) + groups
+    body = (b"\x03\x03" + bytes(range(32)) + b"\x00" + struct.pack("!H", 4) + b"\x13\x01\xc0\x2f"
+            + b"\x01\x00" + struct.pack("!H", len(ext)) + ext)
+    return b"\x01" + struct.pack("!I", len(body))[1:] + body
+
+
+def tls_server_hello():
+    ext = struct.pack("!HHH", 43, 2, 0x0304)
+    body = b"\x03\x03" + bytes(32) + b"\x00" + b"\x13\x01" + b"\x00" + struct.pack("!H", len(ext)) + ext
+    return b"\x02" + struct.pack("!I", len(body))[1:] + body
+
+
+def tls_record(msg):
+    return b"\x16\x03\x01" + struct.pack("!H", len(msg)) + msg
+
+
+def dtls_record(msg, seq=0):
+    # DTLS handshake fragment: type, length, message_seq, offset, fragment length.
+    body = msg[4:]
+    frag = msg[:1] + struct.pack("!I", len(body))[1:] + struct.pack("!H", seq) + b"\0\0\0" + struct.pack("!I", len(body))[1:] + body
+    return b"\x16\xfe\xfd" + b"\0\0" + b"\0" * 6 + struct.pack("!H", len(frag)) + frag
+
+
+def dtls_client_hello():
+    ext = b""
+    host = b"example.com"
+    sn = struct.pack("!HBH", len(host) + 3, 0, len(host)) + host
+    ext += struct.pack("!HH", 0, len(sn)) + sn
+    body = (b"\xfe\xfd" + bytes(32) + b"\x00" + b"\x00" + struct.pack("!H", 2) + b"\xc0\x2b"
+            + b"\x01\x00" + struct.pack("!H", len(ext)) + ext)
+    return b"\x01" + struct.pack("!I", len(body))[1:] + body
+
+
+HTTP_REQUEST = b"GET /index.html HTTP/1.1\r\nHost: www.example.com\r\nUser-Agent: fuzz/1.0\r\nContent-Length: 0\r\n\r\n"
+HTTP_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+
+
+def dhcp(msg_type=1, hostname=b"printer-3"):
+    fixed = struct.pack("!BBBBIHH4s4s4s4s", 1, 1, 6, 0, 0x3903F326, 0, 0, bytes(4), bytes(4), bytes(4), bytes(4))
+    fixed += b"\x02\x00\x00\x00\x00\x01" + bytes(10) + bytes(64) + bytes(128)
+    opts = b"\x63\x82\x53\x63" + bytes([53, 1, msg_type]) + bytes([50, 4, 10, 0, 0, 7])
+    opts += bytes([12, len(hostname)]) + hostname + bytes([60, 8]) + b"MSFT 5.0" + b"\xff"
+    return fixed + opts
+
+
+def ssh_kexinit():
+    lists = [b"curve25519-sha256,diffie-hellman-group14-sha256", b"ssh-ed25519",
+             b"aes128-ctr", b"aes128-ctr", b"hmac-sha2-256", b"hmac-sha2-256", b"none", b"none", b"", b""]
+    payload = b"\x14" + bytes(16) + b"".join(struct.pack("!I", len(x)) + x for x in lists) + b"\x00" + bytes(4)
+    pad = 4
+    while (len(payload) + 5 + pad) % 8:
+        pad += 1
+    return struct.pack("!IB", len(payload) + pad + 1, pad) + payload + bytes(pad)
+
+
+def nbns_query(name=b"WORKSTATION"):
+    raw = name.ljust(15, b" ") + b"\x00"
+    enc = b"".join(bytes([0x41 + (c >> 4), 0x41 + (c & 15)]) for c in raw)
+    return struct.pack("!HHHHHH", 0x8001, 0x0110, 1, 0, 0, 0) + b"\x20" + enc + b"\x00" + b"\x00\x20\x00\x01"
+
+
+def frames(link_byte, *frame_list):
+    return bytes([link_byte]) + b"".join(struct.pack("!H", len(f)) + f for f in frame_list)
+
+
+def pcap_file(linktype, frame_list):
+    out = struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, linktype)
+    for i, f in enumerate(frame_list):
+        out += struct.pack("<IIII", 1764489600 + i, 0, len(f), len(f)) + f
+    return out
+
+
+def pcapng_block(btype, body):
+    body += bytes((4 - len(body) % 4) % 4)
+    n = 12 + len(body)
+    return struct.pack("<II", btype, n) + body + struct.pack("<I", n)
+
+
+def pcapng_file(interfaces, packets):
+    out = pcapng_block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1))
+    for linktype in interfaces:
+        # if_tsresol = 6 (microseconds), then opt_endofopt.
+        opts = struct.pack("<HHB", 9, 1, 6) + bytes(3) + bytes(4)
+        out += pcapng_block(1, struct.pack("<HHI", linktype, 0, 0) + opts)
+    for i, (iface, f) in enumerate(packets):
+        ts = (1764489600 + i) * 1000000
+        out += pcapng_block(6, struct.pack("<IIIII", iface, ts >> 32, ts & 0xFFFFFFFF, len(f), len(f)) + f)
+    return out
+
+
+def main():
+    udp_dns = ipv4(17, udp(53000, 53, DNS_QUERY))
+    udp_dns_reply = ipv4(17, udp(53, 53000, DNS_RESPONSE), src=b"\x08\x08\x08\x08", dst=b"\x0a\x00\x00\x05")
+    syn = ipv4(6, tcp(40000, 443, 1000, 0, 0x02))
+    hello = ipv4(6, tcp(40000, 443, 1001, 1, 0x18, tls_record(tls_client_hello())))
+    http = ipv4(6, tcp(40001, 80, 5001, 1, 0x18, HTTP_REQUEST))
+    dhcp_pkt = ipv4(17, udp(68, 67, dhcp()), src=bytes(4), dst=b"\xff\xff\xff\xff")
+
+    # packet: byte 0 selects Ethernet(0), SLL(1), SLL2(2), raw(3), NULL(4), NFLOG(5), PPP(6).
+    write("packet", "ethernet-dns", frames(0, ether(udp_dns), ether(udp_dns_reply)))
+    write("packet", "ethernet-tls", frames(0, ether(syn), ether(hello)))
+    write("packet", "ethernet-vlan-http", frames(0, ether(b"\x00\x0a\x08\x00" + http, 0x8100)))
+    sll = struct.pack("!HHH", 0, 1, 6) + b"\x02\x00\x00\x00\x00\x01\x00\x00" + struct.pack("!H", 0x0800)
+    write("packet", "sll-dns", frames(1, sll + udp_dns))
+    sll2 = struct.pack("!HHIHBB", 0x0800, 0, 2, 1, 0, 6) + b"\x02\x00\x00\x00\x00\x01\x00\x00"
+    write("packet", "sll2-dhcp", frames(2, sll2 + dhcp_pkt))
+    write("packet", "raw-http", frames(3, http))
+    write("packet", "null-dns", frames(4, struct.pack("<I", 2) + udp_dns))
+    nflog = b"\x02\x00\x00\x00" + struct.pack("<HH", 4 + len(udp_dns), 9) + udp_dns
+    write("packet", "nflog-dns", frames(5, nflog))
+    write("packet", "ppp-dns", frames(6, b"\xff\x03\x00\x21" + udp_dns))
+
+    write("pcap_file", "ethernet-dns.pcap", pcap_file(1, [ether(udp_dns), ether(udp_dns_reply)]))
+    write("pcap_file", "raw-tls.pcap", pcap_file(101, [syn, hello]))
+    mixed = pcapng_file([1, 101], [(0, ether(udp_dns)), (1, http)])
+    write("pcap_file", "mixed-links.pcapng", mixed)
+    write("pcapng", "mixed-links.pcapng", mixed)
+    write("pcapng", "ethernet.pcapng", pcapng_file([1], [(0, ether(udp_dns)), (0, ether(hello))]))
+
+    write("dns", "query", DNS_QUERY)
+    write("dns", "response-compressed", DNS_RESPONSE)
+    # A response whose answer name points at itself: must be rejected.
+    write("dns", "pointer-loop", struct.pack("!HHHHHH", 1, 0x8180, 1, 1, 0, 0) + dns_name("a.b")
+          + b"\x00\x01\x00\x01" + b"\xc0\x11\x00\x01\x00\x01\x00\x00\x00\x3c\x00\x04\x01\x02\x03\x04")
+
+    write("tls", "client-hello-record", b"\x00" + tls_record(tls_client_hello()))
+    write("tls", "server-hello-record", b"\x01" + tls_record(tls_server_hello()))
+    write("tls", "client-hello-quic", b"\x03" + tls_client_hello())
+    dch = dtls_record(dtls_client_hello())
+    write("tls", "dtls-client-hello", b"\x05" + struct.pack("!H", len(dch)) + dch)
+
+    write("http", "request", b"\x00" + HTTP_REQUEST)
+    write("http", "response", b"\x01" + HTTP_RESPONSE)
+    write("dhcp", "discover", dhcp())
+    write("dhcp", "request-no-hostname", dhcp(3, b""))
+    write("ssh", "banner-kexinit", b"SSH-2.0-OpenSSH_9.2p1 Debian-2\r\n" + ssh_kexinit())
+    write("ssh", "banner-only", b"SSH-2.0-dropbear\n")
+    write("nbns", "query", nbns_query())
+
+    write("quic", "version1-short", b"\x00" + struct.pack("!H", 24) + b"\xc3\x00\x00\x00\x01\x08"
+          + bytes(range(8)) + b"\x00\x00\x40\x14" + bytes(6))
+
+    write("policy", "zones", b"version: 1\nzones:\n  - name: office\n    networks: [10.0.0.0/8, fd00::/8]\n")
+    write("policy", "domains", b"version: 1\ndomains:\n  mode: registrable\n  never_record:\n"
+          b"    suffixes: [example-health.org]\n")
+    write("policy", "retention", b"version: 1\nretention:\n  flow: 30d\n  dns: 7d\n")
+
+    write("api_params", "valid", b"2026-11-30T08:00:00.5+01:00\x00100\x00d00000000000000ff\x00text\x00/app.js")
+    write("api_params", "epoch", b"1764489600\x001000\x00a0000000000000001\x00\x7f\x00/")
+    write("api_params", "traversal", b"x\x000\x00z\x00\x00/../etc/passwd")
+
+    write("minimize", "ip-literal-host", b"\x00" + b"10.1.0.5:8080")
+    write("minimize", "reverse-name", b"\x01" + b"5.0.1.10.in-addr.arpa")
+    write("minimize", "mdns-name", b"\x02" + b"Jane's Mac._airplay._tcp.local")
+    write("minimize", "domain-pseudonymize", b"\x08" + b"www.example.co.uk:8080")
+    # Stored values start with the codec version (1) and the class byte;
+    # the store_record harness prepends its own class selector. These
+    # short prefixes lead the fuzzer into each class's decoder.
+    for cls, cname in enumerate(["flow", "dns", "tls", "http", "alert", "dhcp", "ssh", "aggregate"]):
+        write("store_record", "prefix-" + cname, bytes([cls, 1, cls]) + bytes(48))
+    write("audit_decode", "version-prefix", b"\x01" + bytes(64))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
