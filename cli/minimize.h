@@ -120,7 +120,7 @@ bool fv_minimize_domain(const pol_policy *policy, anon_ctx *anon, fv_name_source
  *     version that is not a number, "key=value") "(redacted)" is written
  *     and the rest of the value is dropped.
  * RFC 9110 also allows a product without a version, but such a bare
- * token cannot be told apart from a host or user name, so it ends the
+ * token cannot be distinguished from a host or user name, so it ends the
  * kept part. Elements are joined by one escaped space ("\032").
  * Returns true if OUT differs from UA.
  * NOTE: a host name written as a product name with a numeric version

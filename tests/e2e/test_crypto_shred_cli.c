@@ -177,8 +177,8 @@ static void test_sweep_destroys_expired_day_keys(void **state)
     tu_remove_tree(dir);
 }
 
-/* Zero the in-use slot of class CLS in the data key file PATH (the
- * whole slot, so the day key is missing); fails unless exactly one matched. */
+/* Zero the whole in-use slot of class CLS in the data key file PATH, so
+ * the day key is missing. Fails the test unless exactly one slot matched. */
 static void zero_class_slot(const char *path, uint8_t cls)
 {
     size_t len = 0;
@@ -234,7 +234,7 @@ static void test_lost_day_key_reported_by_export_and_api(void **state)
     size_t dns_count = json_array_size(dns);
     json_decref(dns);
     assert_true(dns_count > 0);
-    assert_true(dns_count < 1000);  /* one API page holds them all */
+    assert_true(dns_count < 1000);  /* one API page contains them all */
 
     zero_class_slot(keys_path, 1 /* FV_CLASS_DNS */);
 
