@@ -460,6 +460,18 @@ int cap_live_run(cap_engine *engine, const char *iface, const char *bpf,
                  volatile sig_atomic_t *stop, void (*tick)(void *ctx, uint64_t now_us),
                  void *tick_ctx, char *err, size_t err_len)
 {
+    cap_live_options opts = {
+        .iface = iface, .bpf = bpf, .stop = stop, .tick = tick, .tick_ctx = tick_ctx};
+
+    return cap_live_run_opts(engine, &opts, err, err_len);
+}
+
+int cap_live_run_opts(cap_engine *engine, const cap_live_options *opts, char *err,
+                      size_t err_len)
+{
+    const char *iface = opts != NULL ? opts->iface : NULL;
+    const char *bpf = opts != NULL ? opts->bpf : NULL;
+    volatile sig_atomic_t *stop = opts != NULL ? opts->stop : NULL;
     char errbuf[PCAP_ERRBUF_SIZE];
     pcap_t *p;
     live_ctx ctx;
@@ -505,6 +517,12 @@ int cap_live_run(cap_engine *engine, const char *iface, const char *bpf,
     if (rc != FV_OK)
         goto out;
 
+    if (opts->after_open != NULL) {
+        rc = opts->after_open(opts->after_open_ctx, err, err_len);
+        if (rc != FV_OK)
+            goto out;
+    }
+
     /* Wait in poll() ourselves: with TPACKET_V3 (Linux, libpcap 1.10) a
      * blocking pcap_dispatch can sleep until traffic arrives, so neither
      * the stop flag nor the once-a-second tick would be served. */
@@ -549,8 +567,12 @@ int cap_live_run(cap_engine *engine, const char *iface, const char *bpf,
         now_us = fv_now_us();
         if (now_us >= next_tick_us) {
             cap_engine_expire(engine, now_us);
-            if (tick != NULL)
-                tick(tick_ctx, now_us);
+            /* Refresh the drop counters once a second too, so the tick
+             * (and a counters dump it writes) sees them while capture runs. */
+            if (pcap_stats(p, &ps) == 0)
+                cap_engine_set_pcap_stats(engine, ps.ps_recv, ps.ps_drop, ps.ps_ifdrop);
+            if (opts->tick != NULL)
+                opts->tick(opts->tick_ctx, now_us);
             next_tick_us = now_us + CAP_TICK_INTERVAL_US;
         }
     }

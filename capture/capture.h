@@ -304,13 +304,35 @@ int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
  * Capture live from IFACE until *STOP becomes non-zero, then return
  * (without flushing). BPF as above. Calls cap_engine_expire about once a
  * second and TICK (if not NULL) after it with the current time so the
- * caller can commit and run periodic work. Records libpcap's drop
- * counters into the engine's stats.
+ * caller can commit and run periodic work. Copies libpcap's drop
+ * counters into the engine's stats before each TICK and on return.
  */
 int cap_live_run(cap_engine *engine, const char *iface, const char *bpf,
                  volatile sig_atomic_t *stop,
                  void (*tick)(void *ctx, uint64_t now_us), void *tick_ctx,
                  char *err, size_t err_len);
+
+/* Arguments of cap_live_run_opts. Fields added later go at the end. */
+typedef struct cap_live_options {
+    const char *iface;
+    const char *bpf;                    /* may be NULL */
+    volatile sig_atomic_t *stop;        /* may be NULL */
+    void (*tick)(void *ctx, uint64_t now_us);   /* may be NULL */
+    void *tick_ctx;
+    /* Called once, after pcap_activate and the filter succeeded and
+     * before the first packet is read (to drop privileges). Returns
+     * FV_OK, or an error code with a message in ERR that ends the run
+     * before any packet is processed. May be NULL. */
+    int (*after_open)(void *ctx, char *err, size_t err_len);
+    void *after_open_ctx;
+} cap_live_options;
+
+/*
+ * cap_live_run with an after_open hook. Returns what cap_live_run
+ * returns, or the hook's error code with its message.
+ */
+int cap_live_run_opts(cap_engine *engine, const cap_live_options *opts, char *err,
+                      size_t err_len);
 
 /* Longest BPF expression accepted from a user, in bytes. libpcap's
  * optimizer takes time and memory that grow much faster than the

@@ -48,6 +48,12 @@ volatile sig_atomic_t *cli_stop_flag(void);
 void cli_install_reload_handler(void);
 bool cli_reload_take(void);
 
+/* SIGUSR1 requests a log line with the running counters; the handler
+ * only sets a flag, and cli_counters_take() returns true once per
+ * request and clears it, so the line is written from the main loop. */
+void cli_install_counters_handler(void);
+bool cli_counters_take(void);
+
 /* Audit helpers (cmd_audit.c). The store must be open read-write. */
 typedef struct store_env store_env;
 typedef struct store_sweep_result store_sweep_result;

@@ -13,6 +13,7 @@
 #include "cli.h"
 #include "aggregate.h"
 #include "pipeline.h"
+#include "privdrop.h"
 
 static void print_ingest_usage(FILE *f)
 {
@@ -34,7 +35,8 @@ static void print_ingest_usage(FILE *f)
 static void print_capture_usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowveil capture --policy FILE --db DIR -i IFACE [--filter BPF]\n"
+            "usage: flowveil capture --policy FILE --db DIR -i IFACE [--filter BPF] "
+            "[-Z USER]\n"
             "\n"
             "Capture live until SIGINT or SIGTERM, then flush open flows and exit.\n"
             "\n"
@@ -43,7 +45,14 @@ static void print_capture_usage(FILE *f)
             "  -i, --interface IF  network interface to capture on\n"
             "  -f, --filter BPF    only capture packets matching this BPF expression\n"
             "                      (the policy's excluded subnets are always filtered)\n"
-            "  -v, --verbose       print more progress information\n");
+            "  -Z, --user USER     after opening the store, the key file and the interface\n"
+            "                      as root, switch to USER and its groups, clear every\n"
+            "                      capability and set no_new_privs; exit 1 if any step\n"
+            "                      fails. SIGHUP then rereads the policy as USER\n"
+            "  -v, --verbose       print more progress information\n"
+            "\n"
+            "Signals: SIGINT or SIGTERM stop after flushing open flows, SIGHUP rereads the\n"
+            "policy, SIGUSR1 logs the running counters.\n");
 }
 
 /* Options shared by ingest and capture. */
@@ -52,6 +61,7 @@ typedef struct run_options {
     const char *db;
     const char *filter;
     const char *iface;
+    const char *user;
     uint64_t now_s;
 } run_options;
 
@@ -66,6 +76,7 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
         {"db", required_argument, NULL, 'd'},
         {"filter", required_argument, NULL, 'f'},
         {"interface", required_argument, NULL, 'i'},
+        {"user", required_argument, NULL, 'Z'},
         {"now", required_argument, NULL, OPT_NOW},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -77,7 +88,7 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
     optind = 1;
     opterr = 0;
     int c;
-    while ((c = getopt_long(argc, argv, is_capture ? ":p:d:f:i:vh" : ":p:d:f:vh", longopts,
+    while ((c = getopt_long(argc, argv, is_capture ? ":p:d:f:i:Z:vh" : ":p:d:f:vh", longopts,
                             NULL)) != -1) {
         switch (c) {
         case 'p': o->policy = optarg; break;
@@ -88,6 +99,12 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
                 return cli_usage_error(command, "option --interface belongs to 'flowveil "
                                                 "capture'; ingest reads files");
             o->iface = optarg;
+            break;
+        case 'Z':
+            if (!is_capture)
+                return cli_usage_error(command, "option --user belongs to 'flowveil capture'; "
+                                                "ingest opens no interface");
+            o->user = optarg;
             break;
         case OPT_NOW:
             if (is_capture)
@@ -132,6 +149,43 @@ static void print_totals(const fv_pipeline *p)
               (unsigned long long)p->records[FV_CLASS_TLS],
               (unsigned long long)p->records[FV_CLASS_HTTP],
               (unsigned long long)p->records[FV_CLASS_ALERT]);
+}
+
+/* Log the running counters on one line (SIGUSR1). Parser rejections
+ * sum the frames whose link or IP header was cut short or invalid and
+ * the DNS, TLS, HTTP, DHCP, SSH and NBNS messages their parsers
+ * rejected as malformed. LIVE adds libpcap's kernel and interface drop
+ * counts, which files do not have. */
+static void log_counters(const fv_pipeline *p, bool live)
+{
+    cap_stats st;
+    cap_engine_stats(p->capture, &st);
+    uint64_t rejected = st.truncated + st.bad_header + st.dns_malformed + st.tls_malformed +
+                        st.http_malformed + st.dhcp_malformed + st.dhcp_bad_options +
+                        st.ssh_bad_banner + st.ssh_bad_kexinit + st.nbns_malformed;
+
+    char records[256];
+    size_t used = 0;
+    records[0] = '\0';
+    for (unsigned c = 0; c < FV_CLASS_COUNT; c++) {
+        int n = snprintf(records + used, sizeof records - used, " %s=%llu",
+                         fv_class_name((fv_class)c), (unsigned long long)p->records[c]);
+        if (n < 0 || !((size_t)n < sizeof records - used))
+            break;
+        used += (size_t)n;
+    }
+
+    char drops[96] = "";
+    if (live)
+        snprintf(drops, sizeof drops, ", dropped kernel=%llu interface=%llu",
+                 (unsigned long long)st.pcap_dropped, (unsigned long long)st.pcap_if_dropped);
+
+    fv_notice("counters: %llu packets, %llu bytes, flows active=%llu emitted=%llu "
+              "evicted=%llu, records%s%s, %llu parser rejections",
+              (unsigned long long)st.packets, (unsigned long long)st.bytes,
+              (unsigned long long)st.flows_active, (unsigned long long)st.flows_emitted,
+              (unsigned long long)st.flows_evicted, records, drops,
+              (unsigned long long)rejected);
 }
 
 /* Add this run's packet and flow counts to the store's ingest counters. */
@@ -211,6 +265,7 @@ int cli_cmd_ingest(int argc, char **argv)
     }
 
     cli_install_stop_handlers();
+    cli_install_counters_handler();
 
     fv_pipeline p;
     if (fv_pipeline_open(&p, o.policy, o.db, o.now_s * 1000000u, err, sizeof err) != FV_OK) {
@@ -246,6 +301,10 @@ int cli_cmd_ingest(int argc, char **argv)
             fprintf(stderr, "flowveil: error: %s\n", err);
             exit_status = CLI_EXIT_FAILURE;
         }
+        /* NOTE: ingest checks for SIGUSR1 between files only, so during
+         * a long file the counters line waits until that file ends. */
+        if (cli_counters_take())
+            log_counters(&p, false);
         if (fv_pipeline_tick(&p, fv_pipeline_now_us(&p), false) != FV_OK)
             break;
     }
@@ -276,8 +335,27 @@ typedef struct capture_state {
     fv_pipeline *pipeline;
     const char *policy_path;
     const char *iface;
+    const fv_privdrop_user *drop_to;   /* NULL without -Z */
+    bool dropped;
     bool announced;
 } capture_state;
+
+/* Called by the capture loop once the interface is open and filtering:
+ * with -Z, drop to the user before any packet is read. */
+static int capture_after_open(void *ctx, char *err, size_t err_len)
+{
+    capture_state *st = ctx;
+    if (st->drop_to == NULL || st->dropped)
+        return FV_OK;
+    int rc = fv_privdrop_apply(st->drop_to, err, err_len);
+    if (rc != FV_OK)
+        return rc;
+    st->dropped = true;
+    fv_notice("dropped privileges to user %s (uid %lu, gid %lu), no capabilities",
+              st->drop_to->name, (unsigned long)st->drop_to->uid,
+              (unsigned long)st->drop_to->gid);
+    return FV_OK;
+}
 
 /* Called by the capture loop about once a second, after the interface
  * is open; the first call announces that capture runs. */
@@ -294,6 +372,8 @@ static void capture_tick(void *ctx, uint64_t now_us)
      * in the middle of a record. */
     if (cli_reload_take())
         (void)fv_pipeline_reload(st->pipeline, st->policy_path, now_us);
+    if (cli_counters_take())
+        log_counters(st->pipeline, true);
     (void)fv_pipeline_tick(st->pipeline, now_us, false);
 }
 
@@ -308,8 +388,20 @@ int cli_cmd_capture(int argc, char **argv)
                                           "files; use 'flowveil ingest' for files)",
                                argv[optind]);
 
+    /* Resolve -Z USER before the store is created, so a typo leaves
+     * nothing behind. */
+    fv_privdrop_user drop_to;
+    if (o.user != NULL) {
+        char user_err[512];
+        if (fv_privdrop_lookup(o.user, &drop_to, user_err, sizeof user_err) != FV_OK) {
+            fprintf(stderr, "flowveil: error: %s\n", user_err);
+            return CLI_EXIT_FAILURE;
+        }
+    }
+
     cli_install_stop_handlers();
     cli_install_reload_handler();
+    cli_install_counters_handler();
 
     fv_pipeline p;
     char err[1024];
@@ -337,16 +429,26 @@ int cli_cmd_capture(int argc, char **argv)
 
     fv_info("opening %s", o.iface);
     int exit_status = CLI_EXIT_OK;
-    capture_state state = {
-        .pipeline = &p, .policy_path = o.policy, .iface = o.iface, .announced = false};
-    int rc = cap_live_run(p.capture, o.iface, filter[0] != '\0' ? filter : NULL, cli_stop_flag(),
-                          capture_tick, &state, err, sizeof err);
-    if (rc == FV_ERR_INVALID && strcmp(filter, filter_no_mac) != 0) {
+    capture_state state = {.pipeline = &p,
+                           .policy_path = o.policy,
+                           .iface = o.iface,
+                           .drop_to = o.user != NULL ? &drop_to : NULL};
+    cap_live_options live = {.iface = o.iface,
+                             .bpf = filter[0] != '\0' ? filter : NULL,
+                             .stop = cli_stop_flag(),
+                             .tick = capture_tick,
+                             .tick_ctx = &state,
+                             .after_open = capture_after_open,
+                             .after_open_ctx = &state};
+    int rc = cap_live_run_opts(p.capture, &live, err, sizeof err);
+    /* The filter is installed before the drop, so a rejected filter means
+     * the process can still reopen the interface. */
+    if (rc == FV_ERR_INVALID && !state.dropped && strcmp(filter, filter_no_mac) != 0) {
         fv_notice("%s: the link type rejects MAC terms in the filter; capturing with the "
                   "excluded subnets only, excluded MACs are dropped in the engine",
                   o.iface);
-        rc = cap_live_run(p.capture, o.iface, filter_no_mac[0] != '\0' ? filter_no_mac : NULL,
-                          cli_stop_flag(), capture_tick, &state, err, sizeof err);
+        live.bpf = filter_no_mac[0] != '\0' ? filter_no_mac : NULL;
+        rc = cap_live_run_opts(p.capture, &live, err, sizeof err);
     }
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);

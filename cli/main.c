@@ -70,6 +70,31 @@ bool cli_reload_take(void)
     return true;
 }
 
+static volatile sig_atomic_t counters_requested;
+
+static void on_counters_signal(int sig)
+{
+    (void)sig;
+    counters_requested = 1;
+}
+
+void cli_install_counters_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_counters_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGUSR1, &sa, NULL);
+}
+
+bool cli_counters_take(void)
+{
+    if (!counters_requested)
+        return false;
+    counters_requested = 0;
+    return true;
+}
+
 int cli_usage_error(const char *command, const char *fmt, ...)
 {
     va_list ap;

@@ -14,6 +14,7 @@ packages=(
     libcmocka-dev libjansson-dev libyaml-dev nettle-dev libpsl-dev publicsuffix
     strace  # test dependency: the serve-has-no-key invariant test traces its opens
     clang libclang-rt-14-dev  # test dependency: the libFuzzer harnesses (scripts/fuzz.sh)
+    groff-base  # test dependency: renders the manual page (scripts/check-manpage.sh)
     "$@"
 )
 
