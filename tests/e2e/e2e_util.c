@@ -409,3 +409,37 @@ pid_t e2e_serve_start_argv(const char *const argv[], const char *work_dir, const
     fail();
     return -1;
 }
+
+void e2e_sleep_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int e2e_udp_receiver(uint16_t *port)
+{
+    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
+    socklen_t len = sizeof sa;
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+    *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+bool e2e_wait_for_text(const char *file, const char *text, unsigned timeout_ms)
+{
+    for (unsigned waited = 0; waited < timeout_ms; waited += 20) {
+        char *content = tu_read_file(file, NULL);
+        bool found = content != NULL && strstr(content, text) != NULL;
+        free(content);
+        if (found)
+            return true;
+        e2e_sleep_ms(20);
+    }
+    return false;
+}

@@ -109,4 +109,16 @@ pid_t e2e_serve_start_argv(const char *const argv[], const char *work_dir, const
 /* Build "DIR/NAME" into OUT (4096 bytes). Aborts the test on overflow. */
 void e2e_path(char out[4096], const char *dir, const char *name);
 
+/* Sleep for MS milliseconds. */
+void e2e_sleep_ms(unsigned ms);
+
+/* Bind a UDP socket to 127.0.0.1 on a kernel-chosen port (stored in
+ * *PORT), so test datagrams are received and draw no ICMP
+ * port-unreachable replies. Returns the socket; aborts the test on
+ * failure. */
+int e2e_udp_receiver(uint16_t *port);
+
+/* Wait up to TIMEOUT_MS for TEXT to appear in FILE; return true if it did. */
+bool e2e_wait_for_text(const char *file, const char *text, unsigned timeout_ms);
+
 #endif /* FV_E2E_UTIL_H */

@@ -29,43 +29,6 @@
 
 #define DATAGRAMS 4
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Bind a UDP socket to 127.0.0.1 on a kernel-chosen port, so the test
- * datagrams are received and draw no ICMP port-unreachable replies. */
-static int bind_receiver(uint16_t *port)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    socklen_t len = sizeof sa;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
-/* Wait up to TIMEOUT_MS for TEXT to appear in FILE. */
-static bool wait_for_text(const char *file, const char *text, unsigned timeout_ms)
-{
-    for (unsigned waited = 0; waited < timeout_ms; waited += 20) {
-        char *content = tu_read_file(file, NULL);
-        bool found = content != NULL && strstr(content, text) != NULL;
-        free(content);
-        if (found)
-            return true;
-        sleep_ms(20);
-    }
-    return false;
-}
-
 /* Copy the value of FIELD ("Uid", "CapEff") from the status text of a
  * process into OUT, without the leading tab and the newline. */
 static void status_field(const char *status, const char *field, char *out, size_t out_len)
@@ -107,7 +70,7 @@ static void test_capture_drops_to_nobody(void **state)
     e2e_write_policy(policy, "[]", "30d");
 
     uint16_t port = 0;
-    int receiver = bind_receiver(&port);
+    int receiver = e2e_udp_receiver(&port);
     char filter[64];
     snprintf(filter, sizeof filter, "udp port %u", (unsigned)port);
 
@@ -115,7 +78,7 @@ static void test_capture_drops_to_nobody(void **state)
                           "-Z", "nobody", "--filter", filter, NULL};
     pid_t pid = e2e_spawn(argv, dir, "capture");
 
-    if (!wait_for_text(err_file, "capturing on", 20000)) {
+    if (!e2e_wait_for_text(err_file, "capturing on", 20000)) {
         kill(pid, SIGKILL);
         e2e_result res;
         e2e_wait(pid, dir, "capture", 10, &res);
@@ -158,7 +121,7 @@ static void test_capture_drops_to_nobody(void **state)
     assert_string_equal(value, "1");
     free(status);
 
-    sleep_ms(200);
+    e2e_sleep_ms(200);
     int sender = socket(AF_INET, SOCK_DGRAM, 0);
     assert_true(sender >= 0);
     struct sockaddr_in to;
@@ -171,14 +134,14 @@ static void test_capture_drops_to_nobody(void **state)
         assert_int_equal(sendto(sender, payload, sizeof payload, 0, (struct sockaddr *)&to,
                                 sizeof to),
                          (ssize_t)sizeof payload);
-        sleep_ms(20);
+        e2e_sleep_ms(20);
     }
     char buf[256];
     for (int i = 0; i < DATAGRAMS; i++)
         assert_true(recv(receiver, buf, sizeof buf, 0) > 0);
     close(sender);
     close(receiver);
-    sleep_ms(500);
+    e2e_sleep_ms(500);
 
     /* The exit path flushes the flow, runs a forced retention sweep and
      * appends the capture.stop audit entry, all as nobody; a failed

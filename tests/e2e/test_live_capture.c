@@ -27,44 +27,6 @@
 
 #define DATAGRAMS 5
 
-static void sleep_ms(unsigned ms)
-{
-    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
-    nanosleep(&ts, NULL);
-}
-
-/* Bind a UDP socket to 127.0.0.1 on a port the kernel picks from its
- * ephemeral (high) range. The socket receives the test datagrams, so the
- * kernel sends no ICMP port-unreachable replies. */
-static int bind_receiver(uint16_t *port)
-{
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(fd >= 0);
-    struct sockaddr_in sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    assert_int_equal(bind(fd, (struct sockaddr *)&sa, sizeof sa), 0);
-    socklen_t len = sizeof sa;
-    assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
-    *port = ntohs(sa.sin_port);
-    return fd;
-}
-
-/* Wait up to TIMEOUT_MS for TEXT to appear in FILE. */
-static int wait_for_text(const char *file, const char *text, unsigned timeout_ms)
-{
-    for (unsigned waited = 0; waited < timeout_ms; waited += 20) {
-        char *content = tu_read_file(file, NULL);
-        int found = content != NULL && strstr(content, text) != NULL;
-        free(content);
-        if (found)
-            return 1;
-        sleep_ms(20);
-    }
-    return 0;
-}
-
 static void test_capture_on_loopback_counts_datagrams(void **state)
 {
     (void)state;
@@ -81,7 +43,7 @@ static void test_capture_on_loopback_counts_datagrams(void **state)
     e2e_write_policy(policy, "[]", "30d");
 
     uint16_t port = 0;
-    int receiver = bind_receiver(&port);
+    int receiver = e2e_udp_receiver(&port);
     char filter[64];
     snprintf(filter, sizeof filter, "udp port %u", (unsigned)port);
 
@@ -91,7 +53,7 @@ static void test_capture_on_loopback_counts_datagrams(void **state)
 
     /* The notice comes after the interface is open and filtering, about
      * a second after the start. */
-    if (!wait_for_text(err_file, "capturing on", 20000)) {
+    if (!e2e_wait_for_text(err_file, "capturing on", 20000)) {
         kill(pid, SIGKILL);
         e2e_result res;
         e2e_wait(pid, dir, "capture", 10, &res);
@@ -99,7 +61,7 @@ static void test_capture_on_loopback_counts_datagrams(void **state)
         e2e_result_free(&res);
         fail();
     }
-    sleep_ms(200);
+    e2e_sleep_ms(200);
 
     int sender = socket(AF_INET, SOCK_DGRAM, 0);
     assert_true(sender >= 0);
@@ -113,7 +75,7 @@ static void test_capture_on_loopback_counts_datagrams(void **state)
         assert_int_equal(sendto(sender, payload, sizeof payload, 0, (struct sockaddr *)&to,
                                 sizeof to),
                          (ssize_t)sizeof payload);
-        sleep_ms(20);
+        e2e_sleep_ms(20);
     }
 
     /* Make sure every datagram went through the stack before stopping. */
@@ -122,7 +84,7 @@ static void test_capture_on_loopback_counts_datagrams(void **state)
         assert_true(recv(receiver, buf, sizeof buf, 0) > 0);
     close(sender);
     close(receiver);
-    sleep_ms(500);
+    e2e_sleep_ms(500);
 
     kill(pid, SIGINT);
     e2e_result res;
@@ -172,14 +134,14 @@ static void test_capture_logs_counters_on_sigusr1(void **state)
     e2e_write_policy(policy, "[]", "30d");
 
     uint16_t port = 0;
-    int receiver = bind_receiver(&port);
+    int receiver = e2e_udp_receiver(&port);
     char filter[64];
     snprintf(filter, sizeof filter, "udp port %u", (unsigned)port);
 
     const char *argv[] = {e2e_bin(), "capture", "--policy", policy, "--db", db,
                           "-i", "lo", "--filter", filter, NULL};
     pid_t pid = e2e_spawn(argv, dir, "capture");
-    if (!wait_for_text(err_file, "capturing on", 20000)) {
+    if (!e2e_wait_for_text(err_file, "capturing on", 20000)) {
         kill(pid, SIGKILL);
         e2e_result res;
         e2e_wait(pid, dir, "capture", 10, &res);
@@ -187,7 +149,7 @@ static void test_capture_logs_counters_on_sigusr1(void **state)
         e2e_result_free(&res);
         fail();
     }
-    sleep_ms(200);
+    e2e_sleep_ms(200);
 
     int sender = socket(AF_INET, SOCK_DGRAM, 0);
     assert_true(sender >= 0);
@@ -207,14 +169,14 @@ static void test_capture_logs_counters_on_sigusr1(void **state)
         assert_true(recv(receiver, buf, sizeof buf, 0) > 0);
     close(sender);
     close(receiver);
-    sleep_ms(500);
+    e2e_sleep_ms(500);
 
     /* The tick writes the line within about a second of the signal. */
     assert_int_equal(kill(pid, SIGUSR1), 0);
     char expected[64];
     snprintf(expected, sizeof expected, "counters: %d packets,", DATAGRAMS);
-    int logged = wait_for_text(err_file, expected, 10000);
-    sleep_ms(300);
+    int logged = e2e_wait_for_text(err_file, expected, 10000);
+    e2e_sleep_ms(300);
     int alive = kill(pid, 0) == 0;
 
     kill(pid, SIGINT);
