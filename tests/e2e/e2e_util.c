@@ -443,3 +443,27 @@ bool e2e_wait_for_text(const char *file, const char *text, unsigned timeout_ms)
     }
     return false;
 }
+
+void e2e_send_udp_datagrams(int receiver, uint16_t port, int count)
+{
+    int sender = socket(AF_INET, SOCK_DGRAM, 0);
+    assert_true(sender >= 0);
+    struct sockaddr_in to;
+    memset(&to, 0, sizeof to);
+    to.sin_family = AF_INET;
+    to.sin_port = htons(port);
+    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    for (int i = 0; i < count; i++) {
+        const char payload[] = "flowveil loopback test";
+        assert_int_equal(sendto(sender, payload, sizeof payload, 0, (struct sockaddr *)&to,
+                                sizeof to),
+                         (ssize_t)sizeof payload);
+        e2e_sleep_ms(20);
+    }
+
+    char buf[256];
+    for (int i = 0; i < count; i++)
+        assert_true(recv(receiver, buf, sizeof buf, 0) > 0);
+    close(sender);
+    close(receiver);
+}

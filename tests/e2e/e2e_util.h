@@ -118,6 +118,11 @@ void e2e_sleep_ms(unsigned ms);
  * failure. */
 int e2e_udp_receiver(uint16_t *port);
 
+/* Send COUNT UDP datagrams to 127.0.0.1:PORT and receive each on
+ * RECEIVER (from e2e_udp_receiver), so all of them crossed the loopback
+ * interface before the function returns; then close RECEIVER. */
+void e2e_send_udp_datagrams(int receiver, uint16_t port, int count);
+
 /* Wait up to TIMEOUT_MS for TEXT to appear in FILE; return true if it did. */
 bool e2e_wait_for_text(const char *file, const char *text, unsigned timeout_ms);
 

@@ -122,25 +122,7 @@ static void test_capture_drops_to_nobody(void **state)
     free(status);
 
     e2e_sleep_ms(200);
-    int sender = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(sender >= 0);
-    struct sockaddr_in to;
-    memset(&to, 0, sizeof to);
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    for (int i = 0; i < DATAGRAMS; i++) {
-        const char payload[] = "flowveil privilege drop test";
-        assert_int_equal(sendto(sender, payload, sizeof payload, 0, (struct sockaddr *)&to,
-                                sizeof to),
-                         (ssize_t)sizeof payload);
-        e2e_sleep_ms(20);
-    }
-    char buf[256];
-    for (int i = 0; i < DATAGRAMS; i++)
-        assert_true(recv(receiver, buf, sizeof buf, 0) > 0);
-    close(sender);
-    close(receiver);
+    e2e_send_udp_datagrams(receiver, port, DATAGRAMS);
     e2e_sleep_ms(500);
 
     /* The exit path flushes the flow, runs a forced retention sweep and

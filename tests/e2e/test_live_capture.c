@@ -63,27 +63,7 @@ static void test_capture_on_loopback_counts_datagrams(void **state)
     }
     e2e_sleep_ms(200);
 
-    int sender = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(sender >= 0);
-    struct sockaddr_in to;
-    memset(&to, 0, sizeof to);
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    for (int i = 0; i < DATAGRAMS; i++) {
-        const char payload[] = "flowveil live capture test";
-        assert_int_equal(sendto(sender, payload, sizeof payload, 0, (struct sockaddr *)&to,
-                                sizeof to),
-                         (ssize_t)sizeof payload);
-        e2e_sleep_ms(20);
-    }
-
-    /* Make sure every datagram went through the stack before stopping. */
-    char buf[256];
-    for (int i = 0; i < DATAGRAMS; i++)
-        assert_true(recv(receiver, buf, sizeof buf, 0) > 0);
-    close(sender);
-    close(receiver);
+    e2e_send_udp_datagrams(receiver, port, DATAGRAMS);
     e2e_sleep_ms(500);
 
     kill(pid, SIGINT);
@@ -151,24 +131,7 @@ static void test_capture_logs_counters_on_sigusr1(void **state)
     }
     e2e_sleep_ms(200);
 
-    int sender = socket(AF_INET, SOCK_DGRAM, 0);
-    assert_true(sender >= 0);
-    struct sockaddr_in to;
-    memset(&to, 0, sizeof to);
-    to.sin_family = AF_INET;
-    to.sin_port = htons(port);
-    to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    for (int i = 0; i < DATAGRAMS; i++) {
-        const char payload[] = "flowveil counters test";
-        assert_int_equal(sendto(sender, payload, sizeof payload, 0, (struct sockaddr *)&to,
-                                sizeof to),
-                         (ssize_t)sizeof payload);
-    }
-    char buf[256];
-    for (int i = 0; i < DATAGRAMS; i++)
-        assert_true(recv(receiver, buf, sizeof buf, 0) > 0);
-    close(sender);
-    close(receiver);
+    e2e_send_udp_datagrams(receiver, port, DATAGRAMS);
     e2e_sleep_ms(500);
 
     /* The tick writes the line within about a second of the signal. */
