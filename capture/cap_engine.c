@@ -73,8 +73,8 @@ typedef struct cap_flow_key {
 } cap_flow_key;
 
 /* Idle-timeout classes, each with its own LRU list. */
-/* CLASS_CLOSING holds TCP flows that ended by FIN or RST for a short
- * linger, so the final ACK and stray retransmissions join the flow they
+/* CLASS_CLOSING contains TCP flows that ended by FIN or RST, kept for a
+ * short linger so the final ACK and stray retransmissions join the flow they
  * belong to instead of starting a one-packet flow of their own. */
 enum flow_class {
     CLASS_TCP = 0,
@@ -118,7 +118,7 @@ typedef struct cap_stream {
     bool http_waiting; /* HTTP: a request was parsed; wait for a segment starting a new one */
     /* Segments that arrived beyond next_seq, copied and waiting for the
      * gap to fill. Their bytes count against CAP_STREAM_MAX_BYTES together
-     * with len, so one direction never holds more than that. */
+     * with len, so one direction never buffers more than that. */
     struct stream_segment {
         uint32_t seq;
         uint8_t *data;
@@ -131,8 +131,8 @@ typedef struct cap_stream {
 /*
  * A flow table entry. rec is the record as it will be emitted: rec.src
  * is the sender of the first packet counted in the entry and "fwd" is the
- * src->dst direction. src_is_lo says which side of the canonical key that
- * is. The entry is on three lists at once: its hash chain, the LRU list of
+ * src->dst direction. src_is_lo records which side of the canonical key
+ * that is. The entry is on three lists at once: its hash chain, the LRU list of
  * its class (ordered by last packet time, oldest first), and the active
  * list (ordered by active_start_us, oldest first).
  */
@@ -170,7 +170,7 @@ typedef struct tls_state {
     cap_tls_hello hello;
     uint64_t ts_us;             /* time of the packet that completed the ClientHello */
     uint8_t transport;          /* fv_tls_transport */
-    bool client_done;           /* hello holds a ClientHello */
+    bool client_done;           /* hello contains a parsed ClientHello */
     bool client_is_src;         /* DTLS: the ClientHello came from rec.src */
     cap_dtls_reasm reasm[2];    /* DTLS: index 0 client hello, 1 server hello */
     uint32_t quic_version;      /* QUIC: version of the Initial packets, else 0 */
@@ -636,7 +636,7 @@ static bool client_is_sender(const cap_packet *pkt)
     return pkt->sport >= pkt->dport;
 }
 
-/* The fv_initiator that client_is_sender's answer for a first packet rests on. */
+/* The fv_initiator, the evidence client_is_sender uses for a first packet. */
 static uint8_t initiator_of(const cap_packet *pkt)
 {
     if ((pkt->tcp_flags & CAP_TCP_SYN) != 0)
@@ -1004,8 +1004,8 @@ static tls_state *tls_state_of(flow_entry *e, uint8_t transport)
 
 /*
  * TLS over TCP. The client stream (CDIR 0) is parsed until its ClientHello
- * is complete; then the server stream (CDIR 1) until its ServerHello is,
- * which emits the record. The stream buffers are freed as soon as their
+ * is complete. Then the server stream (CDIR 1) is parsed until its
+ * ServerHello is complete, which emits the record. The stream buffers are freed as soon as their
  * hello is parsed or found malformed.
  */
 static int tls_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us)
@@ -1034,7 +1034,7 @@ static int tls_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us
         t->hello = hello;
         t->ts_us = ts_us;
         t->client_done = true;
-        /* The server may have answered within the same flight. */
+        /* The server's hello may already be buffered from the same flight. */
         if (e->stream[1].len == 0)
             return FV_OK;
         cdir = 1;
@@ -1284,11 +1284,10 @@ static bool looks_like_ssh(const cap_packet *pkt)
 }
 
 /*
- * Feed one TCP segment to the application stage. The first payload the
- * client sends decides the protocol: SSH when either side's first payload
- * starts with "SSH-", DNS when either port is 53, TLS when
- * it starts with a handshake record (any port), HTTP when it looks like a
- * request line. Returns FV_ERR_NOMEM only when a stream buffer could not
+ * Feed one TCP segment to the application stage. The first payload
+ * decides the protocol. SSH: either side's first payload starts with
+ * "SSH-". DNS: either port is 53. TLS: the client's first payload starts
+ * with a handshake record (any port). HTTP: it looks like a request line. Returns FV_ERR_NOMEM only when a stream buffer could not
  * grow.
  */
 static int tcp_app(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool fwd,
@@ -1361,8 +1360,8 @@ static int tcp_app(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool f
     return FV_OK;
 }
 
-/* DHCP (67/68), NetBIOS name service (137) and NTP (123): each datagram
- * stands alone, so no stream state is kept. */
+/* DHCP (67/68), NetBIOS name service (137) and NTP (123) carry one
+ * message per datagram, so no stream state is kept. */
 static void udp_extra_apps(cap_engine *eng, flow_entry *e, const cap_packet *pkt, uint64_t ts_us)
 {
     bool dhcp_a = pkt->sport == PORT_DHCP_SERVER || pkt->sport == PORT_DHCP_CLIENT;
@@ -1698,9 +1697,9 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
 
 /*
  * Emit flows past their timeouts at NOW_US. Each class list is ordered by
- * last packet time, so the walk stops at the first flow that is not idle;
- * the active list is ordered by start of the current record, so the same
- * holds there. Cost is proportional to the number of flows expired, not to
+ * last packet time, so the walk stops at the first flow that is not idle.
+ * The active list is ordered by the start of the current record, so its
+ * walk stops the same way. Cost is proportional to the number of flows expired, not to
  * the table size. An active-timeout record restarts the counters and keeps
  * the entry (and its parser state).
  */
