@@ -311,7 +311,7 @@ static void api_route_records(api_server *srv, struct MHD_Connection *conn, fv_c
 /* Totals over the alert class. */
 typedef struct api_alert_tally {
     uint64_t total;
-    uint64_t by_detector[3];    /* indexed by fv_detector; 0 counts unknown values */
+    uint64_t by_detector[FV_DET_MAX + 1];    /* indexed by fv_detector; 0 counts unknown values */
     uint64_t by_severity[5];    /* indexed by fv_severity; 0 counts unknown values */
     uint64_t last_id;
     uint32_t page_count;
@@ -324,7 +324,7 @@ static bool api_alert_count(void *ctx, const fv_record *rec)
     unsigned sev = rec->u.alert.severity;
 
     t->total++;
-    t->by_detector[det < 3 ? det : 0]++;
+    t->by_detector[det <= FV_DET_MAX ? det : 0]++;
     t->by_severity[sev < 5 ? sev : 0]++;
     t->last_id = rec->id;
     t->page_count++;
@@ -433,7 +433,7 @@ static json_t *api_alert_tally_json(const api_alert_tally *t, bool complete)
     json_t *det = json_object();
     json_t *sev = json_object();
 
-    for (int d = FV_DET_BEACON; d <= FV_DET_EXFIL; d++)
+    for (int d = FV_DET_BEACON; d <= FV_DET_MAX; d++)
         json_object_set_new(det, fv_detector_name(d), json_integer((json_int_t)t->by_detector[d]));
     for (int s = FV_SEV_LOW; s <= FV_SEV_CRITICAL; s++)
         json_object_set_new(sev, fv_severity_name(s), json_integer((json_int_t)t->by_severity[s]));

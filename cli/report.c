@@ -303,7 +303,7 @@ int rpt_processing(const pol_policy *policy, uint64_t now_us, rpt_doc *out)
 /* ---------------------------------------------------------------------- */
 
 typedef struct alert_tally {
-    uint64_t by_detector[4];    /* index fv_detector; 0 counts unknown detectors */
+    uint64_t by_detector[FV_DET_MAX + 1];    /* index fv_detector; 0 counts unknown detectors */
     uint64_t total;
 } alert_tally;
 
@@ -311,7 +311,7 @@ static bool tally_alert(void *ctx, const fv_record *rec)
 {
     alert_tally *t = ctx;
     unsigned d = rec->u.alert.detector;
-    t->by_detector[d < 4 ? d : 0]++;
+    t->by_detector[d <= FV_DET_MAX ? d : 0]++;
     t->total++;
     return true;
 }
@@ -444,7 +444,7 @@ int rpt_transparency(const pol_policy *policy, store_env *store, uint64_t from_u
     snprintf(count, sizeof count, "%llu", (unsigned long long)alerts.total);
     const char *total_row[] = {"alerts raised", count};
     doc_row(out, RPT_TABLE_ROW, 2, total_row);
-    for (int d = FV_DET_BEACON; d <= FV_DET_EXFIL; d++) {
+    for (int d = FV_DET_BEACON; d <= FV_DET_MAX; d++) {
         char label[96];
         snprintf(label, sizeof label, "alerts by the %s detector", fv_detector_name(d));
         snprintf(count, sizeof count, "%llu", (unsigned long long)alerts.by_detector[d]);

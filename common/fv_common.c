@@ -98,6 +98,15 @@ const char *fv_detector_name(int detector)
     switch (detector) {
     case FV_DET_BEACON: return "beacon";
     case FV_DET_EXFIL: return "exfil";
+    case FV_DET_LONG_CONN: return "long_connection";
+    case FV_DET_BASELINE: return "baseline";
+    case FV_DET_SCAN: return "scan";
+    case FV_DET_DNS_TUNNEL: return "dns_tunnel";
+    case FV_DET_DGA: return "dga";
+    case FV_DET_RARE_DEST: return "rare_destination";
+    case FV_DET_OFF_HOURS: return "off_hours";
+    case FV_DET_SEGMENTATION: return "segmentation";
+    case FV_DET_INDICATOR: return "indicator";
     default: return NULL;
     }
 }

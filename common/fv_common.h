@@ -368,9 +368,22 @@ typedef struct fv_http_record {
 typedef enum fv_detector {
     FV_DET_BEACON = 1,     /* regular connections to one external peer */
     FV_DET_EXFIL = 2,      /* outbound volume far above the host's usual */
+    FV_DET_LONG_CONN = 3,  /* a connection open far longer than usual */
+    FV_DET_BASELINE = 4,   /* a host's hourly volume outside its own band */
+    FV_DET_SCAN = 5,       /* horizontal or vertical scan (threshold random walk) */
+    FV_DET_DNS_TUNNEL = 6, /* many unique, long or random labels under one domain */
+    FV_DET_DGA = 7,        /* algorithmically generated names, NXDOMAIN bursts */
+    FV_DET_RARE_DEST = 8,  /* external destination new to the host or the organization */
+    FV_DET_OFF_HOURS = 9,  /* activity outside the host's usual hours */
+    FV_DET_SEGMENTATION = 10, /* a flow the policy's zone rules deny */
+    FV_DET_INDICATOR = 11, /* address, domain or fingerprint on an indicator list */
 } fv_detector;
 
-/* Return "beacon" / "exfil", or NULL. */
+#define FV_DET_MAX 11      /* highest fv_detector value */
+
+/* Return "beacon", "exfil", "long_connection", "baseline", "scan",
+ * "dns_tunnel", "dga", "rare_destination", "off_hours", "segmentation",
+ * "indicator", or NULL. */
 const char *fv_detector_name(int detector);
 
 typedef enum fv_severity {

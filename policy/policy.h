@@ -23,16 +23,93 @@
 
 #include "fv_common.h"
 
-/* Detector settings. */
+/* A destination a detector must not alert on (detect.beacon.allow). */
+typedef struct pol_allow_dest {
+    char domain[256];           /* registrable domain or suffix, "" = any */
+    uint8_t family;             /* 0 = no address given, else 4 or 6 */
+    uint8_t addr[16];           /* network, network order */
+    uint8_t prefix_len;
+    uint16_t port;              /* 0 = any */
+    uint8_t proto;              /* 0 = any, else IPPROTO_TCP/UDP */
+} pol_allow_dest;
+
+/* One zone-to-zone rule (detect.segmentation.rules). */
+typedef struct pol_seg_rule {
+    char from_zone[64];         /* zone label, "*" any, "external" outside every zone */
+    char to_zone[64];           /* same */
+    uint8_t proto;              /* 0 = any, else IPPROTO_TCP/UDP/ICMP */
+    uint16_t port_lo, port_hi;  /* responder port range, 0..65535 = any */
+    bool allow;                 /* true allow, false deny */
+} pol_seg_rule;
+
+/* One indicator file (detect.indicators.files). */
+typedef struct pol_indicator_file {
+    char path[512];             /* relative paths resolved against the policy's directory */
+    uint8_t format;             /* 0 = plain list (one per line), 1 = CSV (indicator,type[,note]) */
+    uint8_t severity;           /* fv_severity of a hit, default FV_SEV_HIGH */
+} pol_indicator_file;
+
+#define POL_ALLOW_MAX 64
+#define POL_SEG_RULES_MAX 256
+#define POL_INDICATOR_FILES_MAX 16
+
+/* Detector settings. Durations in seconds. */
 typedef struct pol_detect {
+    uint32_t alert_window_s;            /* dedupe window per (detector, host, peer), default 3600 */
+    uint32_t learning_period_s;         /* baselines observe before alerting, default 7 days */
+
     bool beacon_enabled;
     uint32_t beacon_min_connections;    /* default 8 */
     double beacon_max_jitter;           /* max MAD/median of intervals, default 0.2 */
     uint32_t beacon_min_interval_s;     /* default 10 */
+    double beacon_min_score;            /* RITA-style combined score 0..1, default 0.8 */
+    uint32_t beacon_min_duration_s;     /* pattern span needed, default 3600 */
+    size_t beacon_allow_count;
+    pol_allow_dest beacon_allow[POL_ALLOW_MAX];
+
     bool exfil_enabled;
     uint64_t exfil_min_bytes;           /* absolute floor, default 50 MB */
     double exfil_ratio;                 /* times the host's usual volume, default 20 */
     uint32_t exfil_min_history;         /* earlier flows needed for a baseline, default 10 */
+
+    bool long_conn_enabled;
+    uint32_t long_conn_min_duration_s;  /* absolute floor, default 4 hours */
+
+    bool baseline_enabled;
+    double baseline_mad_factor;         /* band = median +- factor * MAD, default 6 */
+    uint64_t baseline_min_bytes;        /* ignore hours below this outbound volume, default 10 MB */
+
+    bool scan_enabled;
+    double scan_theta0;                 /* P(success) benign, default 0.8 */
+    double scan_theta1;                 /* P(success) scanner, default 0.2 */
+    double scan_false_positive;         /* alpha, default 0.01 */
+    double scan_detection;              /* beta, default 0.99 */
+    uint32_t scan_min_targets;          /* distinct first contacts before alerting, default 10 */
+
+    bool dns_tunnel_enabled;
+    uint32_t dns_tunnel_min_subdomains; /* unique names under one domain per window, default 100 */
+    uint32_t dns_tunnel_window_s;       /* default 600 */
+    double dns_tunnel_min_entropy;      /* bits per character of the labels, default 3.5 */
+    uint32_t dns_tunnel_min_label_len;  /* mean label length that counts as long, default 30 */
+
+    bool dga_enabled;
+    uint32_t dga_min_nxdomain;          /* NXDOMAIN answers per window, default 20 */
+    uint32_t dga_window_s;              /* default 600 */
+    double dga_min_score;               /* character-statistics score 0..1, default 0.7 */
+
+    bool rare_dest_enabled;             /* new destination for the host and the organization */
+
+    bool off_hours_enabled;
+    double off_hours_max_share;         /* an hour of week is usual when it held at least this share, default 0.01 */
+
+    bool segmentation_enabled;          /* true when rules are present */
+    bool segmentation_default_allow;    /* what no rule matches, default true */
+    size_t seg_rule_count;
+    pol_seg_rule seg_rules[POL_SEG_RULES_MAX];
+
+    bool indicators_enabled;
+    size_t indicator_file_count;
+    pol_indicator_file indicator_files[POL_INDICATOR_FILES_MAX];
 } pol_detect;
 
 typedef struct pol_policy pol_policy;
