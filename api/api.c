@@ -2,10 +2,13 @@
  * api.c: the libmicrohttpd daemon, request dispatch, response headers and
  * the static dashboard files.
  *
- * Every request is answered on the first call of the access handler,
- * once the headers are in: only GET and HEAD exist, and no route takes a
- * body, so there is nothing to wait for. A request announcing a body is
- * rejected before libmicrohttpd reads it.
+ * GET and HEAD requests are answered on the first call of the access
+ * handler, once the headers are in: they may not carry a body, and one
+ * that announces a body is rejected before libmicrohttpd reads it. POST,
+ * PATCH, PUT and DELETE (the API routes that change state) may carry a
+ * JSON body of at most API_BODY_MAX bytes: it is collected over the
+ * following calls and parsed with jansson before the request is
+ * authenticated and routed.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -14,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,8 +29,10 @@
 #define API_DEFAULT_PER_IP_LIMIT 32u
 #define API_DEFAULT_TIMEOUT_S 15u
 
-/* Per-connection memory for the request line and headers. Our requests
- * carry no body, so 32 KiB leaves room for large browser headers. */
+/* Per-connection memory of libmicrohttpd for the request line, headers
+ * and read buffer: 32 KiB leaves room for large browser headers, and a
+ * request whose headers need more is answered 431 by libmicrohttpd.
+ * Request bodies are collected in a separate buffer (API_BODY_MAX). */
 #define API_CONNECTION_MEMORY_BYTES (32u * 1024u)
 
 static const char API_CSP[] =
@@ -63,6 +69,7 @@ static enum MHD_Result api_queue(struct MHD_Connection *conn, unsigned status,
 
     if (resp == NULL)
         return MHD_NO;
+    api_metrics_count(status);
     ret = MHD_queue_response(conn, status, resp);
     MHD_destroy_response(resp);
     return ret;
@@ -73,19 +80,25 @@ static enum MHD_Result api_queue(struct MHD_Connection *conn, unsigned status,
  * becomes the Allow header (405 replies). Error bodies sent for static
  * paths still get the no-store cache rule, which is harmless.
  */
-static enum MHD_Result api_send_reply(struct MHD_Connection *conn, api_reply *reply,
-                                      const char *allow)
+static enum MHD_Result api_send_reply_headers(struct MHD_Connection *conn, api_reply *reply,
+                                              const char *allow,
+                                              const api_reply_headers *extra)
 {
     struct MHD_Response *resp = NULL;
     unsigned status = reply->status;
     char *text = NULL;
+    char retry_after[16];
 
     if (reply->body != NULL)
         text = json_dumps(reply->body, JSON_COMPACT);
     json_decref(reply->body);
     reply->body = NULL;
 
-    if (text != NULL) {
+    if (status == 204) {
+        free(text);
+        text = NULL;
+        resp = MHD_create_response_from_buffer(0, NULL, MHD_RESPMEM_PERSISTENT);
+    } else if (text != NULL) {
         resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
         if (resp == NULL)
             free(text);
@@ -97,13 +110,26 @@ static enum MHD_Result api_send_reply(struct MHD_Connection *conn, api_reply *re
     if (resp == NULL)
         return MHD_NO;
 
+    snprintf(retry_after, sizeof retry_after, "%u", extra != NULL ? extra->retry_after_s : 0u);
     if (!api_add_common_headers(resp, true) ||
-        MHD_add_response_header(resp, "Content-Type", API_JSON_TYPE) != MHD_YES ||
-        (allow != NULL && MHD_add_response_header(resp, "Allow", allow) != MHD_YES)) {
+        (status != 204 &&
+         MHD_add_response_header(resp, "Content-Type", API_JSON_TYPE) != MHD_YES) ||
+        (allow != NULL && MHD_add_response_header(resp, "Allow", allow) != MHD_YES) ||
+        (extra != NULL && extra->set_cookie[0] != '\0' &&
+         MHD_add_response_header(resp, MHD_HTTP_HEADER_SET_COOKIE, extra->set_cookie) !=
+             MHD_YES) ||
+        (extra != NULL && extra->retry_after_s != 0 &&
+         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, retry_after) != MHD_YES)) {
         MHD_destroy_response(resp);
         return MHD_NO;
     }
     return api_queue(conn, status, resp);
+}
+
+static enum MHD_Result api_send_reply(struct MHD_Connection *conn, api_reply *reply,
+                                      const char *allow)
+{
+    return api_send_reply_headers(conn, reply, allow, NULL);
 }
 
 static enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status,
@@ -159,20 +185,63 @@ bool api_static_name(const char *url, char name[API_STATIC_NAME_MAX])
     for (size_t i = 0; i < len; i++) {
         char ch = url[i];
         bool allowed = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-                       (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-';
+                       (ch >= '0' && ch <= '9') || ch == '.' || ch == '_' || ch == '-' ||
+                       ch == '/';
         if (!allowed)
             return false;
+        /* A component may not be empty ("//") or hidden (".x", ".."). */
+        if ((i == 0 || url[i - 1] == '/') && (ch == '/' || ch == '.'))
+            return false;
     }
-    if (url[0] == '.' || strstr(url, "..") != NULL)
+    if (url[len - 1] == '/' || strstr(url, "..") != NULL)
         return false;
     memcpy(name, url, len + 1);
     return true;
 }
 
 /*
+ * Open NAME (accepted by api_static_name) below the directory DIR_FD one
+ * component at a time, each with O_NOFOLLOW, because O_NOFOLLOW on the
+ * whole path checks only its last component: a symbolic link to a
+ * directory ("web/assets -> /etc") would otherwise be followed. Returns
+ * the descriptor or -1 with errno set.
+ */
+static int api_static_open(int dir_fd, const char *name)
+{
+    char part[API_STATIC_NAME_MAX];
+    const char *start = name;
+    const char *slash;
+    int fd = dir_fd;
+
+    while ((slash = strchr(start, '/')) != NULL) {
+        size_t len = (size_t)(slash - start);
+        int next;
+
+        memcpy(part, start, len);
+        part[len] = '\0';
+        next = openat(fd, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (fd != dir_fd)
+            close(fd);
+        if (next < 0)
+            return -1;
+        fd = next;
+        start = slash + 1;
+    }
+
+    int file = openat(fd, start, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd != dir_fd) {
+        int saved = errno;
+        close(fd);
+        errno = saved;
+    }
+    return file;
+}
+
+/*
  * Serve a dashboard file. The file is opened relative to the web_root
- * directory descriptor with O_NOFOLLOW, so neither a symbolic link placed
- * in web_root nor a rename of the directory itself can redirect the read.
+ * directory descriptor, every path component with O_NOFOLLOW, so neither
+ * a symbolic link placed in web_root or one of its subdirectories nor a
+ * rename of the directory itself can redirect the read.
  */
 static enum MHD_Result api_serve_static(api_server *srv, struct MHD_Connection *conn,
                                         const char *url)
@@ -187,7 +256,7 @@ static enum MHD_Result api_serve_static(api_server *srv, struct MHD_Connection *
         (type = api_static_type(name)) == NULL)
         return api_send_error(conn, 404, "not_found", "no such file", NULL);
 
-    fd = openat(srv->web_dir_fd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    fd = api_static_open(srv->web_dir_fd, name);
     if (fd < 0)
         return api_send_error(conn, 404, "not_found", "no such file", NULL);
     if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -231,48 +300,309 @@ static bool api_request_has_body(struct MHD_Connection *conn)
     return false;
 }
 
+/* True if the announced Content-Length is above API_BODY_MAX. */
+static bool api_request_body_too_large(struct MHD_Connection *conn)
+{
+    const char *length = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+    size_t digits = 0;
+    unsigned long long value = 0;
+
+    if (length == NULL)
+        return false;
+    while (*length == '0')
+        length++;
+    for (const char *p = length; *p >= '0' && *p <= '9'; p++) {
+        if (++digits > 12)
+            return true;
+        value = value * 10u + (unsigned long long)(*p - '0');
+    }
+    return value > API_BODY_MAX;
+}
+
+/* ---- the request in progress ------------------------------------------ */
+
+/* What api_request_principal() and friends return inside api_route_request. */
+typedef struct api_request_state {
+    const api_principal *principal;
+    const char *method;
+    json_t *json;
+} api_request_state;
+
+static _Thread_local const api_request_state *api_current;
+
+const api_principal *api_request_principal(void)
+{
+    return api_current != NULL ? api_current->principal : NULL;
+}
+
+const char *api_request_method(void)
+{
+    return api_current != NULL ? api_current->method : MHD_HTTP_METHOD_GET;
+}
+
+json_t *api_request_json(void)
+{
+    return api_current != NULL ? api_current->json : NULL;
+}
+
+/* Body of a POST, PATCH, PUT or DELETE request, collected over the calls
+ * of the access handler. Freed by api_request_completed. */
+typedef struct api_upload {
+    char *data;
+    size_t len;
+    bool too_large;
+} api_upload;
+
+/* Marker in *req_ctx of requests answered on the first call. */
+static int api_answered_marker;
+
+static void api_request_completed(void *cls, struct MHD_Connection *conn, void **req_ctx,
+                                  enum MHD_RequestTerminationCode toe)
+{
+    (void)cls;
+    (void)conn;
+    (void)toe;
+    if (req_ctx == NULL || *req_ctx == NULL || *req_ctx == &api_answered_marker)
+        return;
+    api_upload *upload = *req_ctx;
+    free(upload->data);
+    free(upload);
+    *req_ctx = NULL;
+}
+
+static bool api_method_is(const char *method, const char *name)
+{
+    return strcmp(method, name) == 0;
+}
+
+static bool api_method_reads(const char *method)
+{
+    return api_method_is(method, MHD_HTTP_METHOD_GET) ||
+           api_method_is(method, MHD_HTTP_METHOD_HEAD);
+}
+
+static bool api_method_takes_body(const char *method)
+{
+    return api_method_is(method, MHD_HTTP_METHOD_POST) ||
+           api_method_is(method, MHD_HTTP_METHOD_PATCH) ||
+           api_method_is(method, MHD_HTTP_METHOD_PUT) ||
+           api_method_is(method, MHD_HTTP_METHOD_DELETE);
+}
+
+static bool api_is_api_path(const char *url)
+{
+    return strcmp(url, "/api") == 0 || strncmp(url, "/api/", 5) == 0 ||
+           strcmp(url, "/metrics") == 0;
+}
+
+/* True if the Content-Type names JSON ("application/json", parameters
+ * such as "; charset=utf-8" allowed). */
+static bool api_content_type_is_json(struct MHD_Connection *conn)
+{
+    const char *type = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+    size_t len = strlen("application/json");
+
+    if (type == NULL || strncasecmp(type, "application/json", len) != 0)
+        return false;
+    return type[len] == '\0' || type[len] == ';' || type[len] == ' ';
+}
+
+/* Parse the collected body into *JSON. Return false with a 400 or 415
+ * reply in OUT when it is not JSON. An empty body gives NULL. */
+static bool api_body_parse(struct MHD_Connection *conn, const api_upload *upload, json_t **json,
+                           api_reply *out)
+{
+    json_error_t jerr;
+    char message[API_MESSAGE_MAX];
+    char safe[128];
+
+    *json = NULL;
+    if (upload == NULL || upload->len == 0)
+        return true;
+    if (!api_content_type_is_json(conn)) {
+        api_reply_error(out, 415, "unsupported_media_type",
+                        "request bodies must be JSON; send 'Content-Type: application/json'");
+        return false;
+    }
+    *json = json_loadb(upload->data, upload->len, JSON_REJECT_DUPLICATES, &jerr);
+    if (*json == NULL) {
+        api_text_sanitize(jerr.text, safe, sizeof safe);
+        snprintf(message, sizeof message,
+                 "malformed JSON body at line %d, column %d (byte %d): %s", jerr.line,
+                 jerr.column, jerr.position, safe);
+        api_reply_error(out, 400, "invalid_json", message);
+        return false;
+    }
+    return true;
+}
+
+/* The audit action of a request by PRINCIPAL. */
+static const char *api_audit_action(const char *method, const char *url,
+                                    const api_principal *principal)
+{
+    if (strcmp(url, "/api/v1/login") == 0)
+        return principal->auth != API_AUTH_NONE ? "auth.login" : "auth.login_failed";
+    if (strcmp(url, "/api/v1/logout") == 0)
+        return "auth.logout";
+    return api_method_reads(method) ? "api.read" : "api.write";
+}
+
+/*
+ * Build the Prometheus text of GET /metrics into *RESP, or fill REPLY
+ * with the JSON error to send instead. Returns true when *RESP is set.
+ */
+static bool api_metrics_response(api_server *srv, struct MHD_Response **resp, api_reply *reply)
+{
+    char *text = NULL;
+    size_t len = 0;
+    int rc = api_metrics_render(srv, &text, &len);
+
+    *resp = NULL;
+    if (rc == FV_OK)
+        *resp = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (*resp == NULL) {
+        free(text);
+        api_reply_error(reply, 503, rc == FV_OK || rc == FV_ERR_NOMEM ? "out_of_memory"
+                                                                      : "store_error",
+                        "the metrics could not be read; retry later");
+        return false;
+    }
+    if (!api_add_common_headers(*resp, true) ||
+        MHD_add_response_header(*resp, "Content-Type", API_METRICS_CONTENT_TYPE) != MHD_YES) {
+        MHD_destroy_response(*resp);
+        *resp = NULL;
+        api_reply_error(reply, 503, "out_of_memory", "the server ran out of memory; retry later");
+        return false;
+    }
+    reply->status = 200;
+    return true;
+}
+
+/* Authenticate, route, audit and answer one API request. */
+static enum MHD_Result api_answer_api(api_server *srv, struct MHD_Connection *conn,
+                                      const char *url, const char *method,
+                                      const api_upload *upload)
+{
+    api_reply reply = {.status = 0, .body = NULL};
+    api_reply_headers headers;
+    api_principal principal;
+    json_t *json = NULL;
+    bool audit;
+
+    memset(&headers, 0, sizeof headers);
+    memset(&principal, 0, sizeof principal);
+    if (!api_body_parse(conn, upload, &json, &reply))
+        return api_send_reply(conn, &reply, NULL);
+
+    api_request_state state = {.principal = &principal, .method = method, .json = json};
+    struct MHD_Response *metrics = NULL;
+    if (api_auth_check(srv, conn, method, url, json, &principal, &reply, &headers)) {
+        if (strcmp(url, "/metrics") == 0) {
+            api_metrics_response(srv, &metrics, &reply);
+        } else {
+            api_current = &state;
+            api_route_request(srv, conn, url, &reply);
+            api_current = NULL;
+        }
+    }
+
+    /* Every authenticated request and every login attempt is audited;
+     * anonymous rejections are not, so they cannot flood the trail. */
+    audit = principal.auth != API_AUTH_NONE || strcmp(url, "/api/v1/login") == 0;
+    if (audit && !api_audit_request(srv, conn, url, &principal,
+                                    api_audit_action(method, url, &principal), &reply)) {
+        json_decref(reply.body);
+        memset(&headers, 0, sizeof headers);
+        if (metrics != NULL)
+            MHD_destroy_response(metrics);
+        metrics = NULL;
+        api_reply_error(&reply, 503, "audit_unavailable",
+                        "the request could not be written to the audit trail; check the "
+                        "server log and that the store is writable");
+    }
+    json_decref(json);
+    if (metrics != NULL)
+        return api_queue(conn, 200, metrics);
+    return api_send_reply_headers(conn, &reply, headers.allow, &headers);
+}
+
 static enum MHD_Result api_handle_request(void *cls, struct MHD_Connection *conn,
                                           const char *url, const char *method,
                                           const char *version, const char *upload_data,
                                           size_t *upload_data_size, void **req_ctx)
 {
-    static int answered_marker;
     api_server *srv = cls;
+    api_upload *upload;
 
     (void)version;
-    (void)upload_data;
 
-    /* A later call only happens for body bytes of a request we already
-     * rejected; drop them. */
-    if (*req_ctx != NULL) {
+    /* Later calls of a request answered on the first call only carry
+     * body bytes we rejected; drop them. */
+    if (*req_ctx == &api_answered_marker) {
         *upload_data_size = 0;
         return MHD_YES;
     }
-    *req_ctx = &answered_marker;
 
-    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0)
-        return api_send_error(conn, 405, "method_not_allowed",
-                              "only GET and HEAD are supported", "GET, HEAD");
-    if (api_request_has_body(conn) || *upload_data_size != 0)
-        return api_send_error(conn, 413, "body_not_allowed",
-                              "requests must not carry a body; send the parameters in the query "
-                              "string",
-                              NULL);
+    if (*req_ctx == NULL) {
+        bool reads = api_method_reads(method);
 
-    if (strcmp(url, "/api") == 0 || strncmp(url, "/api/", 5) == 0) {
-        api_reply reply;
-
-        api_route_request(srv, conn, url, &reply);
-        /* Serve nothing unaudited. */
-        if (!api_audit_request(srv, conn, url, &reply)) {
-            json_decref(reply.body);
-            api_reply_error(&reply, 503, "audit_unavailable",
-                            "the request could not be written to the audit trail; check the "
-                            "server log and that the store is writable");
+        if (!reads && !(api_method_takes_body(method) && api_is_api_path(url))) {
+            *req_ctx = &api_answered_marker;
+            return api_send_error(conn, 405, "method_not_allowed",
+                                  api_is_api_path(url)
+                                      ? "supported methods: GET, HEAD, POST, PATCH, PUT, DELETE"
+                                      : "static files accept only GET and HEAD",
+                                  api_is_api_path(url) ? "GET, HEAD, POST, PATCH, PUT, DELETE"
+                                                       : "GET, HEAD");
         }
-        return api_send_reply(conn, &reply, NULL);
+        if (reads) {
+            *req_ctx = &api_answered_marker;
+            if (api_request_has_body(conn) || *upload_data_size != 0)
+                return api_send_error(conn, 413, "body_not_allowed",
+                                      "GET and HEAD requests must not carry a body; send the "
+                                      "parameters in the query string",
+                                      NULL);
+            if (api_is_api_path(url))
+                return api_answer_api(srv, conn, url, method, NULL);
+            return api_serve_static(srv, conn, url);
+        }
+        if (api_request_body_too_large(conn)) {
+            *req_ctx = &api_answered_marker;
+            return api_send_error(conn, 413, "body_too_large",
+                                  "the request body is larger than 65536 bytes", NULL);
+        }
+        upload = calloc(1, sizeof *upload);
+        if (upload == NULL)
+            return MHD_NO;
+        *req_ctx = upload;
+        return MHD_YES;
     }
-    return api_serve_static(srv, conn, url);
+
+    upload = *req_ctx;
+    if (*upload_data_size != 0) {
+        size_t n = *upload_data_size;
+
+        *upload_data_size = 0;
+        if (upload->too_large || !(n <= API_BODY_MAX - upload->len)) {
+            /* Chunked bodies have no Content-Length to check up front. */
+            upload->too_large = true;
+            return MHD_YES;
+        }
+        if (upload->data == NULL) {
+            upload->data = malloc(API_BODY_MAX);
+            if (upload->data == NULL)
+                return MHD_NO;
+        }
+        memcpy(upload->data + upload->len, upload_data, n);
+        upload->len += n;
+        return MHD_YES;
+    }
+
+    /* The body is complete. */
+    if (upload->too_large)
+        return api_send_error(conn, 413, "body_too_large",
+                              "the request body is larger than 65536 bytes", NULL);
+    return api_answer_api(srv, conn, url, method, upload);
 }
 
 /* Value of hex digit CH, or -1. */
@@ -403,6 +733,36 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
         goto out;
     }
     srv->lock_ready = true;
+    srv->metrics_public = config->metrics_public;
+
+    rc = api_auth_create(srv, config);
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "could not set up authentication of the HTTP server: %s",
+                 fv_strerror(rc));
+        goto out;
+    }
+
+    /* HTTPS needs a libmicrohttpd built with GnuTLS. */
+    bool tls = config->tls_cert_pem != NULL || config->tls_key_pem != NULL;
+    if (tls && (config->tls_cert_pem == NULL || config->tls_key_pem == NULL)) {
+        snprintf(err, err_len, "HTTPS needs both a certificate and its private key; pass "
+                               "--tls-cert FILE and --tls-key FILE");
+        rc = FV_ERR_INVALID;
+        goto out;
+    }
+    if (tls && MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES) {
+        snprintf(err, err_len, "this libmicrohttpd was built without TLS support, so HTTPS is "
+                               "unavailable; install a libmicrohttpd built with GnuTLS or "
+                               "serve plain HTTP behind a TLS proxy");
+        rc = FV_ERR_UNSUPPORTED;
+        goto out;
+    }
+    srv->tls = tls;
+    struct MHD_OptionItem tls_options[] = {
+        {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)config->tls_key_pem},
+        {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)config->tls_cert_pem},
+        {MHD_OPTION_END, 0, NULL},
+    };
 
     /* Open web_root once; every static file is opened relative to it. */
     if (config->web_root != NULL) {
@@ -417,7 +777,8 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
 
     errno = 0;
     srv->daemon = MHD_start_daemon(
-        api_daemon_flags(listen.ipv6), config->port, NULL, NULL, api_handle_request, srv,
+        api_daemon_flags(listen.ipv6) | (tls ? MHD_USE_TLS : 0u), config->port, NULL, NULL,
+        api_handle_request, srv,
         MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&listen.addr,
         MHD_OPTION_THREAD_POOL_SIZE, api_or_default(config->threads, API_DEFAULT_THREADS),
         MHD_OPTION_CONNECTION_LIMIT,
@@ -427,13 +788,26 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
         MHD_OPTION_CONNECTION_TIMEOUT, api_or_default(config->timeout_s, API_DEFAULT_TIMEOUT_S),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONNECTION_MEMORY_BYTES,
         MHD_OPTION_UNESCAPE_CALLBACK, api_unescape, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, api_request_completed, NULL,
+        MHD_OPTION_ARRAY, tls_options,
         MHD_OPTION_END);
     if (srv->daemon == NULL) {
         int saved = errno;
 
-        snprintf(err, err_len, "cannot listen on %s port %u: %s; choose another --listen address",
-                 config->listen_addr != NULL ? config->listen_addr : "127.0.0.1",
-                 (unsigned)config->port, saved != 0 ? strerror(saved) : "libmicrohttpd failed");
+        if (tls)
+            snprintf(err, err_len,
+                     "cannot start HTTPS on %s port %u (%s); check that the port is free and "
+                     "that --tls-cert and --tls-key are a matching PEM certificate and "
+                     "unencrypted private key",
+                     config->listen_addr != NULL ? config->listen_addr : "127.0.0.1",
+                     (unsigned)config->port,
+                     saved != 0 ? strerror(saved) : "libmicrohttpd rejected the configuration");
+        else
+            snprintf(err, err_len,
+                     "cannot listen on %s port %u: %s; choose another --listen address",
+                     config->listen_addr != NULL ? config->listen_addr : "127.0.0.1",
+                     (unsigned)config->port,
+                     saved != 0 ? strerror(saved) : "libmicrohttpd failed");
         rc = FV_ERR_IO;
         goto out;
     }
@@ -469,5 +843,6 @@ void api_server_stop(api_server **server)
         close(srv->web_dir_fd);
     if (srv->lock_ready)
         pthread_mutex_destroy(&srv->store_lock);
+    api_auth_destroy(srv);
     free(srv);
 }

@@ -14,6 +14,11 @@
  *   /api/v1/audit               audit entries, limit, cursor and order paging
  *   /                           the dashboard (static files from web_root)
  *
+ * Authentication: every /api/v1 route except POST /api/v1/login and the
+ * anonymous form of /api/v1/health requires a session cookie (from
+ * login) or an API token (Authorization: Bearer fvt_...). Users and
+ * tokens live in the store (store_user_*, store_token_*).
+ *
  * Caveats
  * - The server only reads records (and never opens the pseudonymization
  *   key): everything it can serve is already pseudonymized. It writes one
@@ -26,6 +31,7 @@
 #ifndef FV_API_H
 #define FV_API_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "fv_common.h"
@@ -53,6 +59,19 @@ typedef struct api_config {
     int (*compliance_fn)(void *ctx, store_env *store, const char *document, uint64_t from_us,
                          uint64_t to_us, uint64_t now_us, char **out_json);
     void *compliance_ctx;
+    /*
+     * HTTPS: the PEM text of the certificate chain and of its private
+     * key (both NULL = plain HTTP). libmicrohttpd must be built with TLS
+     * support (api_server_start fails with FV_ERR_UNSUPPORTED otherwise).
+     */
+    const char *tls_cert_pem;
+    const char *tls_key_pem;
+    /* Session lifetime since login and idle timeout, seconds; 0 = the
+     * defaults of 12 hours and 30 minutes. */
+    unsigned session_ttl_s;
+    unsigned session_idle_s;
+    /* Serve /metrics without authentication (serve --metrics-public). */
+    bool metrics_public;
 } api_config;
 
 typedef struct api_server api_server;

@@ -71,14 +71,16 @@ static void remote_address(struct MHD_Connection *conn, char *out, size_t out_le
 }
 
 bool api_audit_request(api_server *srv, struct MHD_Connection *conn, const char *url,
+                       const api_principal *principal, const char *action,
                        const api_reply *reply)
 {
     store_audit_entry e;
     memset(&e, 0, sizeof e);
-    /* NOTE: there is no authentication yet, so every request is by
-     * "anonymous" with no role. */
-    snprintf(e.actor, sizeof e.actor, "anonymous");
-    snprintf(e.action, sizeof e.action, "api.read");
+    bool known = principal != NULL && principal->auth != API_AUTH_NONE;
+    const char *role = known ? store_role_name(principal->role) : NULL;
+    snprintf(e.actor, sizeof e.actor, "%s", known ? principal->user : "anonymous");
+    snprintf(e.role, sizeof e.role, "%s", role != NULL ? role : "");
+    snprintf(e.action, sizeof e.action, "%s", action);
     snprintf(e.object, sizeof e.object, "%s", url);
 
     audit_params p = {.used = 0, .truncated = false};

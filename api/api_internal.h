@@ -47,6 +47,10 @@ struct api_server {
     int (*compliance_fn)(void *ctx, store_env *store, const char *document, uint64_t from_us,
                          uint64_t to_us, uint64_t now_us, char **out_json);
     void *compliance_ctx;
+    /* Sessions and login rate limits (api_auth.c). */
+    struct api_auth *auth;
+    bool tls;                   /* serving HTTPS: session cookies get Secure */
+    bool metrics_public;        /* /metrics is served without authentication */
 };
 
 /* A JSON reply produced by a route: HTTP status and a body it owns. */
@@ -68,18 +72,21 @@ void api_reply_error(api_reply *out, unsigned status, const char *code, const ch
 
 /* ---- api.c ----------------------------------------------------------- */
 
-/* Maximum length of a served file name, which has no directory part. */
+/* Maximum length of a served file name, subdirectories included. */
 #define API_STATIC_NAME_MAX 128
 
 /*
- * Turn the decoded URL path into a file name directly under web_root.
- * Rejects (returns false) anything that could leave the directory or
- * name something unexpected: a byte outside [A-Za-z0-9._-], a "/" after
- * the leading one (no subdirectories are served), "..", a leading dot
- * (hidden files), and names longer than API_STATIC_NAME_MAX. A %00 in
- * the request arrives as DEL and fails the byte check; "//" and "\\"
- * fail it as well. "/" maps to "index.html". Exposed for the fuzz
- * harness and tests.
+ * Turn the decoded URL path into a file name relative to web_root, such
+ * as "app.js" or "vendor/uPlot.esm.js". Rejects (returns false) anything
+ * that could leave the directory or name something unexpected: a byte
+ * outside [A-Za-z0-9._-/], an empty component ("//" or a trailing "/"),
+ * a component starting with a dot (hidden files, ".."), and names longer
+ * than API_STATIC_NAME_MAX. A %00 in the request arrives as DEL and fails
+ * the byte check, and "\\" fails it as well. "/" maps to "index.html".
+ * Exposed for the fuzz harness and tests.
+ * NOTE: api_serve_static opens the name with O_NOFOLLOW, which guards the
+ * last component only, so a symbolic link in place of a subdirectory of
+ * web_root is followed.
  */
 bool api_static_name(const char *url, char name[API_STATIC_NAME_MAX]);
 
@@ -127,12 +134,15 @@ void api_route_top(api_server *srv, struct MHD_Connection *conn, const char *wha
 /* ---- api_audit.c ----------------------------------------------------- */
 
 /*
- * Append the audit entry of one API request (URL, its query values cut
- * to 64 bytes, the client address and the "count" of a 200 REPLY).
- * Returns false when the entry could not be written: the caller must
- * then answer 503 instead of sending REPLY.
+ * Append the audit entry of one API request by PRINCIPAL (NULL or
+ * API_AUTH_NONE: "anonymous") with ACTION ("api.read", "auth.login",
+ * ...): URL, its query values cut to 64 bytes, the client address and
+ * the "count" of a 200 REPLY. Returns false when the entry could not be
+ * written: the caller must then answer 503 instead of sending REPLY.
  */
+struct api_principal;
 bool api_audit_request(api_server *srv, struct MHD_Connection *conn, const char *url,
+                       const struct api_principal *principal, const char *action,
                        const api_reply *reply);
 
 /* Answer /api/v1/audit: entries with limit, cursor and order (default
@@ -143,5 +153,229 @@ void api_route_audit(api_server *srv, struct MHD_Connection *conn, api_reply *ou
  * store_audit_verify and report ok, checked, first_seq, head_seq,
  * head_hash, broken_seq and reason. Takes no parameters. */
 void api_route_audit_verify(api_server *srv, struct MHD_Connection *conn, api_reply *out);
+
+/* ---- authentication (api_auth.c) ------------------------------------ */
+
+/* Role bits of api_route_permission and api_principal.role. Admin may do
+ * everything; the others see the routes their bit is set on. */
+#define API_ROLE_ANALYST 1u
+#define API_ROLE_COMPLIANCE 2u
+#define API_ROLE_ADMIN 4u
+
+/* How the principal of a request proved who it is. */
+typedef enum api_auth_kind {
+    API_AUTH_NONE = 0,          /* anonymous */
+    API_AUTH_SESSION = 1,       /* fv_session cookie from POST /api/v1/login */
+    API_AUTH_TOKEN = 2,         /* Authorization: Bearer fvt_... */
+} api_auth_kind;
+
+/* The sender of a request. It never contains a password, token or session id. */
+typedef struct api_principal {
+    char user[STORE_AUTH_NAME_MAX + 1]; /* user name, or the token's name for tokens */
+    unsigned role;                      /* one API_ROLE_* bit; 0 when anonymous */
+    api_auth_kind auth;
+} api_principal;
+
+/*
+ * Return the roles allowed to send METHOD ("GET", "PATCH", ...) to PATH
+ * (decoded, starting with "/api/v1/", no query string) as a mask of
+ * API_ROLE_* bits, or 0 for an unknown route or method. HEAD is checked
+ * as GET. Implemented with the route table in api_routes.c.
+ */
+int api_route_permission(const char *method, const char *path);
+
+/* Extra headers of an API reply, set by the authentication layer. */
+typedef struct api_reply_headers {
+    char set_cookie[192];       /* Set-Cookie value, "" for none */
+    unsigned retry_after_s;     /* Retry-After seconds, 0 for none */
+    const char *allow;          /* Allow header of a 405, NULL for none */
+} api_reply_headers;
+
+/* Largest request body accepted (POST, PATCH, PUT, DELETE); more is 413. */
+#define API_BODY_MAX (64u * 1024u)
+
+/* Session lifetime and idle timeout when api_config leaves them 0. */
+#define API_SESSION_TTL_DEFAULT_S (12u * 3600u)
+#define API_SESSION_IDLE_DEFAULT_S (30u * 60u)
+
+/* Create the session table and rate limiter of SRV from CONFIG. Returns
+ * FV_OK, FV_ERR_NOMEM or FV_ERR_CRYPTO. */
+int api_auth_create(api_server *srv, const api_config *config);
+void api_auth_destroy(api_server *srv);
+
+/*
+ * Authenticate the API request METHOD PATH (PATH without query string)
+ * and reply to what the authentication layer owns: POST /api/v1/login,
+ * POST /api/v1/logout, GET /api/v1/me, GET /api/v1/users, the anonymous
+ * health check and every rejection (401, 403, 405, 429). Fills
+ * *PRINCIPAL (anonymous when no credentials were valid). Returns true
+ * when the route layer should answer the request, false when OUT (and
+ * HEADERS) hold the reply. BODY is the parsed JSON body or NULL.
+ */
+bool api_auth_check(api_server *srv, struct MHD_Connection *conn, const char *method,
+                    const char *path, json_t *body, api_principal *principal, api_reply *out,
+                    api_reply_headers *headers);
+
+/*
+ * The request being answered by the calling server thread, for handlers
+ * that need more than the URL. The values are only valid inside
+ * api_route_request, because api.c keeps them in thread-local storage
+ * around that call. Outside it the principal is NULL, the method "GET"
+ * and the body NULL.
+ */
+const api_principal *api_request_principal(void);
+const char *api_request_method(void);
+/* The request body parsed as JSON (POST, PATCH, PUT, DELETE with a body
+ * of type application/json), or NULL. Borrowed: do not decref. */
+json_t *api_request_json(void);
+
+/* ---- route table (api_routes.c) --------------------------------------- */
+
+/* Every role: for routes all three roles may read. */
+#define API_ROLE_ALL (API_ROLE_ANALYST | API_ROLE_COMPLIANCE | API_ROLE_ADMIN)
+
+/* Values a route pattern's "{...}" segment matched (at most one). */
+typedef struct api_match {
+    const char *arg;            /* the matched segment, NUL-terminated; NULL if none */
+} api_match;
+
+typedef void (*api_handler)(api_server *srv, struct MHD_Connection *conn, int kind,
+                            const api_match *match, api_reply *out);
+
+/*
+ * One route: METHOD and PATTERN ("/api/v1/alerts/{id}"; a "{name}"
+ * segment matches one non-empty path segment), the API_ROLE_* bits
+ * allowed, and the handler with its KIND argument. HANDLER is NULL for
+ * the routes the authentication layer answers itself (login, logout,
+ * me, users) and for /metrics, which api.c serves as text.
+ */
+typedef struct api_route {
+    const char *method;
+    const char *pattern;
+    unsigned roles;
+    api_handler handler;
+    int kind;
+} api_route;
+
+/* The route table, for the OpenAPI test: *COUNT receives its length. */
+const api_route *api_route_table(size_t *count);
+
+/* Find the route of METHOD (HEAD as GET) and PATH; fill *MATCH (its
+ * segment points into SEGMENT, a buffer of SEGMENT_LEN bytes). Returns
+ * NULL when no route matches. *PATH_KNOWN tells whether some route has
+ * PATH with another method (for 405). */
+const api_route *api_route_find(const char *method, const char *path, api_match *match,
+                                char *segment, size_t segment_len, bool *path_known);
+
+/* ---- query arguments, filters and scans (api_params.c) ---------------- */
+
+#define API_ARGS_MAX 24
+
+/*
+ * The query arguments of one request. ALLOWED lists the names a route
+ * accepts (NULL-terminated); an unknown, valueless or repeated name
+ * rejects the request, because silently ignoring a misspelled filter
+ * would return unfiltered data.
+ */
+typedef struct api_args {
+    const char *const *allowed;
+    const char *names[API_ARGS_MAX];
+    const char *values[API_ARGS_MAX];
+    size_t count;
+    bool failed;
+    char message[API_MESSAGE_MAX];
+} api_args;
+
+/* Read the query string of CONN into A (A->allowed set by the caller).
+ * Returns false with a 400 reply in OUT when it is invalid. */
+bool api_args_read(struct MHD_Connection *conn, api_args *a, api_reply *out);
+/* The value of NAME, or NULL when absent. */
+const char *api_arg(const api_args *a, const char *name);
+/* Fill OUT with the 400 reply "invalid value for 'NAME'; allowed: ALLOWED". */
+void api_reply_bad_value(api_reply *out, const char *name, const char *allowed);
+
+/* The time window of from/to: *FROM_US and *TO_US (0 = unbounded),
+ * *EMPTY when to=0 (the epoch itself) was given. Returns false with a
+ * 400 reply in OUT for a bad value or from later than to. */
+bool api_args_window(const api_args *a, uint64_t *from_us, uint64_t *to_us, bool *empty,
+                     api_reply *out);
+
+/* Records a filtered page reads from the store at most; past it the page
+ * ends early with a cursor to continue (see docs/API.md, "Filters"). */
+#define API_FILTER_SCAN_MAX 50000u
+
+/* Filter values of a record route, parsed. Zero/empty fields are unset. */
+typedef struct api_filter {
+    char zone[FV_ZONE_NAME_MAX];
+    char host[FV_ENDPOINT_TEXT_MAX];    /* normalized token or address text */
+    int proto;                  /* -1: unset */
+    int port;                   /* -1: unset */
+    char domain[FV_NAME_MAX];   /* lowercase, no leading dot */
+    int detector;               /* 0: unset */
+    int severity;               /* 0: unset */
+    int state;                  /* -1: unset; store_alert_state */
+} api_filter;
+
+/* Check a host as exports write it (a pseudonym token "ip4-" or "ip6-"
+ * with 16 base32 characters, an IPv4 or IPv6 address, or a truncated
+ * network "10.1.0.0/24") and write its normal form (lowercase, IPv6
+ * compressed) into OUT. Returns FV_OK or FV_ERR_INVALID. */
+int api_host_parse(const char *text, char out[FV_ENDPOINT_TEXT_MAX]);
+/* Parse "tcp", "udp", "icmp", "icmp6" or a number 0..255. */
+int api_proto_parse(const char *text, int *out);
+/* Parse a port 0..65535. */
+int api_port_parse(const char *text, int *out);
+/* Check and lowercase a domain suffix (letters, digits, '-', '_' and
+ * dots; one leading dot is dropped) into OUT. */
+int api_domain_parse(const char *text, char out[FV_NAME_MAX]);
+/* True if NAME equals SUFFIX or ends with "." SUFFIX, ignoring case. */
+bool api_domain_match(const char *name, const char *suffix);
+/* True if REC passes every set filter of F except the alert state,
+ * which needs the life-cycle entry (see api_alerts.c). */
+bool api_filter_match(const api_filter *f, const fv_record *rec);
+
+/* ---- alerts (api_alerts.c) -------------------------------------------- */
+
+/* The JSON of alert REC with its life cycle ST merged in: the record's
+ * fields with the newest raise's evidence, plus id (text), state, count,
+ * first_seen, last_seen, note, state_changed_by and state_changed_at. */
+json_t *api_alert_json(const fv_record *rec, const struct store_alert_status *st);
+
+/* GET /api/v1/alerts/{id}, PATCH /api/v1/alerts/{id}. */
+void api_route_alert_get(api_server *srv, struct MHD_Connection *conn, int kind,
+                         const api_match *match, api_reply *out);
+void api_route_alert_patch(api_server *srv, struct MHD_Connection *conn, int kind,
+                           const api_match *match, api_reply *out);
+/* Parse the text of an alert id (decimal digits, as the API writes it). */
+int api_alert_id_parse(const char *text, uint64_t *out);
+
+/* ---- series (api_series.c) -------------------------------------------- */
+
+/* GET /api/v1/series. */
+void api_route_series(api_server *srv, struct MHD_Connection *conn, int kind,
+                      const api_match *match, api_reply *out);
+
+/* ---- top talkers and domains (api_top.c) ------------------------------ */
+
+/* GET /api/v1/top/talkers (kind 0) and /api/v1/top/domains (kind 1). */
+void api_route_top_records(api_server *srv, struct MHD_Connection *conn, int kind,
+                           const api_match *match, api_reply *out);
+
+/* ---- metrics (api_metrics.c) ------------------------------------------ */
+
+#define API_METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+/* Count one response with HTTP STATUS for flowveil_http_requests_total.
+ * api.c calls it for every response it sends (API, static and errors).
+ * The counters are per process, since it started. */
+void api_metrics_count(unsigned status);
+
+/*
+ * Render GET /metrics in the Prometheus text format 0.0.4 into a malloc'd
+ * NUL-terminated *OUT (caller frees) of *LEN bytes, reading the store's
+ * counters under SRV's store lock. api.c sends it with
+ * API_METRICS_CONTENT_TYPE. Returns FV_OK, FV_ERR_NOMEM or a store error.
+ */
+int api_metrics_render(api_server *srv, char **out, size_t *len);
 
 #endif /* FV_API_INTERNAL_H */

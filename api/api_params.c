@@ -7,7 +7,11 @@
  * The values were percent-decoded by our libmicrohttpd unescape callback,
  * which turns %00 into DEL (0x7f), a byte no parser here accepts.
  */
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 #include "api_internal.h"
 
@@ -92,4 +96,398 @@ void api_text_sanitize(const char *text, char *out, size_t out_len)
         out[n] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
     }
     out[n] = '\0';
+}
+
+/* ---- filters ----------------------------------------------------------- */
+
+static bool is_base32(char c)
+{
+    return (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7');
+}
+
+static char lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+int api_host_parse(const char *text, char out[FV_ENDPOINT_TEXT_MAX])
+{
+    size_t len = text != NULL ? strlen(text) : 0;
+    if (len == 0 || !(len < FV_ENDPOINT_TEXT_MAX))
+        return FV_ERR_INVALID;
+
+    /* Pseudonym tokens: "ip4-" or "ip6-" and 16 base32 characters. */
+    if (len == 20 && (strncasecmp(text, "ip4-", 4) == 0 || strncasecmp(text, "ip6-", 4) == 0)) {
+        for (size_t i = 0; i < len; i++)
+            out[i] = lower(text[i]);
+        out[len] = '\0';
+        for (size_t i = 4; i < len; i++) {
+            if (!is_base32(out[i]))
+                return FV_ERR_INVALID;
+        }
+        return FV_OK;
+    }
+
+    /* Addresses, optionally with a prefix length (truncated networks). */
+    char addr[FV_ENDPOINT_TEXT_MAX];
+    memcpy(addr, text, len + 1);
+    char *slash = strchr(addr, '/');
+    unsigned prefix = 0;
+    bool has_prefix = slash != NULL;
+    if (has_prefix) {
+        *slash = '\0';
+        const char *p = slash + 1;
+        size_t plen = strlen(p);
+        if (plen == 0 || plen > 3)
+            return FV_ERR_INVALID;
+        for (size_t i = 0; i < plen; i++) {
+            if (!is_digit(p[i]))
+                return FV_ERR_INVALID;
+            prefix = prefix * 10u + (unsigned)(p[i] - '0');
+        }
+    }
+    uint8_t bin[16];
+    char norm[INET6_ADDRSTRLEN];
+    int af;
+    if (inet_pton(AF_INET, addr, bin) == 1)
+        af = AF_INET;
+    else if (inet_pton(AF_INET6, addr, bin) == 1)
+        af = AF_INET6;
+    else
+        return FV_ERR_INVALID;
+    if (has_prefix && prefix > (af == AF_INET ? 32u : 128u))
+        return FV_ERR_INVALID;
+    if (inet_ntop(af, bin, norm, sizeof norm) == NULL)
+        return FV_ERR_INVALID;
+    if (has_prefix)
+        snprintf(out, FV_ENDPOINT_TEXT_MAX, "%s/%u", norm, prefix);
+    else
+        snprintf(out, FV_ENDPOINT_TEXT_MAX, "%s", norm);
+    return FV_OK;
+}
+
+int api_proto_parse(const char *text, int *out)
+{
+    static const struct {
+        const char *name;
+        int number;
+    } names[] = {{"tcp", 6}, {"udp", 17}, {"icmp", 1}, {"icmp6", 58}};
+
+    if (text == NULL || out == NULL)
+        return FV_ERR_INVALID;
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (strcasecmp(text, names[i].name) == 0) {
+            *out = names[i].number;
+            return FV_OK;
+        }
+    }
+    size_t len = strlen(text);
+    if (len == 0 || len > 3)
+        return FV_ERR_INVALID;
+    int v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!is_digit(text[i]))
+            return FV_ERR_INVALID;
+        v = v * 10 + (text[i] - '0');
+    }
+    if (v > 255)
+        return FV_ERR_INVALID;
+    *out = v;
+    return FV_OK;
+}
+
+int api_port_parse(const char *text, int *out)
+{
+    if (text == NULL || out == NULL)
+        return FV_ERR_INVALID;
+    size_t len = strlen(text);
+    if (len == 0 || len > 5)
+        return FV_ERR_INVALID;
+    long v = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (!is_digit(text[i]))
+            return FV_ERR_INVALID;
+        v = v * 10 + (text[i] - '0');
+    }
+    if (v > 65535)
+        return FV_ERR_INVALID;
+    *out = (int)v;
+    return FV_OK;
+}
+
+int api_domain_parse(const char *text, char out[FV_NAME_MAX])
+{
+    if (text == NULL || out == NULL)
+        return FV_ERR_INVALID;
+    if (text[0] == '.')
+        text++;
+    size_t len = strlen(text);
+    if (len == 0 || !(len < FV_NAME_MAX))
+        return FV_ERR_INVALID;
+    for (size_t i = 0; i < len; i++) {
+        char c = lower(text[i]);
+        bool ok = (c >= 'a' && c <= 'z') || is_digit(c) || c == '-' || c == '_' || c == '.';
+        /* No empty label: ".." or a trailing dot. */
+        if (!ok || (c == '.' && (i + 1 == len || text[i + 1] == '.')))
+            return FV_ERR_INVALID;
+        out[i] = c;
+    }
+    out[len] = '\0';
+    return FV_OK;
+}
+
+bool api_domain_match(const char *name, const char *suffix)
+{
+    size_t n = strlen(name), s = strlen(suffix);
+    /* A trailing root dot in the stored name does not count. */
+    if (n > 0 && name[n - 1] == '.')
+        n--;
+    if (s == 0 || s > n)
+        return false;
+    if (strncasecmp(name + (n - s), suffix, s) != 0)
+        return false;
+    return n == s || name[n - s - 1] == '.';
+}
+
+/* True if endpoint EP formats to the host text H. */
+static bool host_is(const fv_endpoint *ep, const char *h)
+{
+    char text[FV_ENDPOINT_TEXT_MAX];
+    if (ep->kind == FV_EP_NONE)
+        return false;
+    fv_endpoint_format(ep, text);
+    return strcmp(text, h) == 0;
+}
+
+static bool zone_is(const fv_endpoint *ep, const char *zone)
+{
+    return strncmp(ep->zone, zone, FV_ZONE_NAME_MAX) == 0;
+}
+
+/* The endpoints, ports, protocol and names of one record, for filtering. */
+typedef struct api_rec_view {
+    const fv_endpoint *a, *b;   /* either may be NULL */
+    const char *zone;           /* aggregates: the internal side's zone */
+    int port_a, port_b;         /* -1: none */
+    int proto;
+    const char *names[3];       /* domain names to match, NULL-terminated */
+} api_rec_view;
+
+static void api_rec_view_of(const fv_record *rec, api_rec_view *v)
+{
+    memset(v, 0, sizeof *v);
+    v->port_a = v->port_b = -1;
+    v->proto = -1;
+    switch (rec->cls) {
+    case FV_CLASS_FLOW:
+        v->a = &rec->u.flow.src;
+        v->b = &rec->u.flow.dst;
+        v->port_a = rec->u.flow.sport;
+        v->port_b = rec->u.flow.dport;
+        v->proto = rec->u.flow.proto;
+        break;
+    case FV_CLASS_DNS:
+        v->a = &rec->u.dns.client;
+        v->b = &rec->u.dns.server;
+        v->port_a = rec->u.dns.client_port;
+        v->port_b = rec->u.dns.server_port;
+        v->proto = rec->u.dns.transport;
+        v->names[0] = rec->u.dns.qname;
+        break;
+    case FV_CLASS_TLS:
+        v->a = &rec->u.tls.client;
+        v->b = &rec->u.tls.server;
+        v->port_a = rec->u.tls.client_port;
+        v->port_b = rec->u.tls.server_port;
+        v->proto = rec->u.tls.transport == FV_TLS_TCP ? 6 : 17;
+        v->names[0] = rec->u.tls.sni;
+        break;
+    case FV_CLASS_HTTP:
+        v->a = &rec->u.http.client;
+        v->b = &rec->u.http.server;
+        v->port_a = rec->u.http.client_port;
+        v->port_b = rec->u.http.server_port;
+        v->proto = 6;
+        v->names[0] = rec->u.http.host;
+        break;
+    case FV_CLASS_DHCP:
+        v->a = &rec->u.dhcp.client;
+        v->b = &rec->u.dhcp.server;
+        v->port_a = rec->u.dhcp.client_port;
+        v->port_b = rec->u.dhcp.server_port;
+        v->proto = 17;
+        break;
+    case FV_CLASS_SSH:
+        v->a = &rec->u.ssh.client;
+        v->b = &rec->u.ssh.server;
+        v->port_a = rec->u.ssh.client_port;
+        v->port_b = rec->u.ssh.server_port;
+        v->proto = 6;
+        break;
+    case FV_CLASS_ALERT:
+        v->a = &rec->u.alert.host;
+        v->b = &rec->u.alert.peer;
+        v->port_b = rec->u.alert.peer_port;
+        v->proto = rec->u.alert.proto;
+        break;
+    case FV_CLASS_AGGREGATE:
+        v->b = &rec->u.aggregate.peer;
+        v->zone = rec->u.aggregate.zone;
+        v->port_b = rec->u.aggregate.dport;
+        v->proto = rec->u.aggregate.proto;
+        break;
+    case FV_CLASS_COUNT:
+        break;
+    }
+}
+
+bool api_filter_match(const api_filter *f, const fv_record *rec)
+{
+    api_rec_view v;
+    api_rec_view_of(rec, &v);
+
+    if (f->zone[0] != '\0') {
+        bool z = (v.a != NULL && zone_is(v.a, f->zone)) || (v.b != NULL && zone_is(v.b, f->zone)) ||
+                 (v.zone != NULL && strncmp(v.zone, f->zone, FV_ZONE_NAME_MAX) == 0);
+        if (!z)
+            return false;
+    }
+    if (f->host[0] != '\0' &&
+        !((v.a != NULL && host_is(v.a, f->host)) || (v.b != NULL && host_is(v.b, f->host))))
+        return false;
+    if (f->proto >= 0 && v.proto != f->proto)
+        return false;
+    if (f->port >= 0 && v.port_a != f->port && v.port_b != f->port)
+        return false;
+    if (f->domain[0] != '\0') {
+        bool d = false;
+        for (size_t i = 0; i < 3 && v.names[i] != NULL && !d; i++)
+            d = api_domain_match(v.names[i], f->domain);
+        if (!d)
+            return false;
+    }
+    if (rec->cls == FV_CLASS_ALERT) {
+        if (f->detector != 0 && rec->u.alert.detector != f->detector)
+            return false;
+        if (f->severity != 0 && rec->u.alert.severity != f->severity)
+            return false;
+    }
+    return true;
+}
+
+/* ---- query arguments ---------------------------------------------------- */
+
+/* Write "a, b, c" of the NULL-terminated NAMES into OUT. */
+static void api_names_text(const char *const *names, char *out, size_t out_len)
+{
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; names != NULL && names[i] != NULL; i++) {
+        int w = snprintf(out + n, out_len - n, "%s%s", i > 0 ? ", " : "", names[i]);
+        if (w < 0 || !((size_t)w < out_len - n))
+            return;
+        n += (size_t)w;
+    }
+}
+
+static void api_args_fail(api_args *a, const char *name, const char *problem, const char *hint)
+{
+    char safe[48];
+    api_text_sanitize(name, safe, sizeof safe);
+    snprintf(a->message, sizeof a->message, "query parameter '%s' %s; %s", safe, problem, hint);
+    a->failed = true;
+}
+
+static enum MHD_Result api_args_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+                                        const char *value)
+{
+    api_args *a = cls;
+    bool known = false;
+
+    (void)kind;
+    for (size_t i = 0; a->allowed != NULL && a->allowed[i] != NULL && !known; i++)
+        known = strcmp(key, a->allowed[i]) == 0;
+    if (!known) {
+        char list[160];
+        api_names_text(a->allowed, list, sizeof list);
+        char hint[200];
+        if (list[0] == '\0')
+            snprintf(hint, sizeof hint, "this route takes no parameters");
+        else
+            snprintf(hint, sizeof hint, "allowed: %s", list);
+        api_args_fail(a, key, "is unknown", hint);
+        return MHD_NO;
+    }
+    if (value == NULL) {
+        api_args_fail(a, key, "has no value", "write name=value");
+        return MHD_NO;
+    }
+    if (api_arg(a, key) != NULL) {
+        api_args_fail(a, key, "is given more than once", "give it once");
+        return MHD_NO;
+    }
+    if (!(a->count < API_ARGS_MAX)) {
+        api_args_fail(a, key, "is one too many", "send fewer parameters");
+        return MHD_NO;
+    }
+    a->names[a->count] = key;
+    a->values[a->count] = value;
+    a->count++;
+    return MHD_YES;
+}
+
+bool api_args_read(struct MHD_Connection *conn, api_args *a, api_reply *out)
+{
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, api_args_collect, a);
+    if (a->failed) {
+        api_reply_error(out, 400, "invalid_parameter", a->message);
+        return false;
+    }
+    return true;
+}
+
+const char *api_arg(const api_args *a, const char *name)
+{
+    for (size_t i = 0; i < a->count; i++) {
+        if (strcmp(a->names[i], name) == 0)
+            return a->values[i];
+    }
+    return NULL;
+}
+
+void api_reply_bad_value(api_reply *out, const char *name, const char *allowed)
+{
+    char message[API_MESSAGE_MAX];
+    snprintf(message, sizeof message, "invalid value for '%s'; allowed: %s", name, allowed);
+    api_reply_error(out, 400, "invalid_parameter", message);
+}
+
+#define API_TIME_ALLOWED                                                                       \
+    "RFC 3339 UTC time such as 2026-11-30T08:00:00Z, or integer seconds since the epoch"
+
+bool api_args_window(const api_args *a, uint64_t *from_us, uint64_t *to_us, bool *empty,
+                     api_reply *out)
+{
+    const char *from = api_arg(a, "from"), *to = api_arg(a, "to");
+    *from_us = 0;
+    *to_us = 0;
+    *empty = false;
+    if (from != NULL && api_time_parse(from, from_us) != FV_OK) {
+        api_reply_bad_value(out, "from", API_TIME_ALLOWED);
+        return false;
+    }
+    if (to != NULL && api_time_parse(to, to_us) != FV_OK) {
+        api_reply_bad_value(out, "to", API_TIME_ALLOWED);
+        return false;
+    }
+    if (from != NULL && to != NULL && *from_us > *to_us) {
+        api_reply_error(out, 400, "invalid_parameter",
+                        "'from' is later than 'to'; give from <= to");
+        return false;
+    }
+    /* The store reads to_us 0 as "unbounded", so an explicit to=0 (the
+     * epoch itself) has to be answered here: no traffic is that old. */
+    if (to != NULL && *to_us == 0)
+        *empty = true;
+    return true;
 }

@@ -1,8 +1,13 @@
 /*
- * api_routes.c: the /api/v1 handlers. Each handler validates the query
- * string, reads the store under the server's store lock and builds a
- * JSON reply. Records are converted with fv_record_to_json, which only
- * writes pseudonyms, zone labels and kept external addresses.
+ * api_routes.c: the route table and the /api/v1 handlers that read the
+ * store. Each handler validates the query string, reads the store under
+ * the server's store lock and builds a JSON reply. Records are converted
+ * with fv_record_to_json, which only writes pseudonyms, zone labels and
+ * kept external addresses.
+ *
+ * One table (api_routes[] below) gives each route its method, path
+ * pattern, roles and handler: the dispatcher, api_route_permission and
+ * the OpenAPI test all read it.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,19 @@
 
 /* Page size used when the summary walks the alert class. */
 #define API_SCAN_PAGE 10000u
+
+/* Store calls one filtered page makes at most. Each call examines up to
+ * 100,000 keys, so a time window that matches nothing still ends. */
+#define API_FILTER_CALLS_MAX 8u
+
+/* Alerts read per store call: their life cycle is fetched per chunk. */
+#define API_ALERT_CHUNK 256u
+
+/* Records the host timeline reads per class at most. */
+#define API_TIMELINE_SCAN_MAX API_FILTER_SCAN_MAX
+
+/* Kinds of the compliance documents route. */
+enum { API_DOC_POLICY = 0, API_DOC_PROCESSING = 1, API_DOC_TRANSPARENCY = 2 };
 
 /* ---- replies ---------------------------------------------------------- */
 
@@ -61,177 +79,221 @@ static uint64_t api_now_us(const api_server *srv)
     return srv->clock_us();
 }
 
-/* ---- query parameters ------------------------------------------------- */
-
-/* Parameters of a record route, as raw text; NULL when absent. */
-typedef struct api_params {
-    bool allow_records;     /* the route accepts from/to/limit/cursor/order */
-    const char *from, *to, *limit, *cursor, *order;
-    bool failed;
-    char message[API_MESSAGE_MAX];
-} api_params;
-
-/* Record a 400 message "query parameter 'NAME' PROBLEM; HINT". */
-static void api_params_fail(api_params *p, const char *name, const char *problem,
-                            const char *hint)
+/* Reject any query parameter of a route that takes none, so typos show. */
+static bool api_no_args(struct MHD_Connection *conn, api_reply *out)
 {
-    char safe[48];
-
-    api_text_sanitize(name, safe, sizeof safe);
-    snprintf(p->message, sizeof p->message, "query parameter '%s' %s; %s", safe, problem, hint);
-    p->failed = true;
-}
-
-/*
- * Collect one query argument. Unknown names, missing values and repeated
- * names reject the whole request, because silently ignoring a misspelled
- * filter would return unfiltered data.
- */
-static enum MHD_Result api_params_collect(void *cls, enum MHD_ValueKind kind, const char *key,
-                                          const char *value)
-{
-    api_params *p = cls;
-    const char **slot = NULL;
-
-    (void)kind;
-    if (p->allow_records) {
-        if (strcmp(key, "from") == 0)
-            slot = &p->from;
-        else if (strcmp(key, "to") == 0)
-            slot = &p->to;
-        else if (strcmp(key, "limit") == 0)
-            slot = &p->limit;
-        else if (strcmp(key, "cursor") == 0)
-            slot = &p->cursor;
-        else if (strcmp(key, "order") == 0)
-            slot = &p->order;
-    }
-
-    if (slot == NULL) {
-        api_params_fail(p, key, "is unknown",
-                        p->allow_records ? "allowed: from, to, limit, cursor, order"
-                                         : "this route takes no parameters");
-        return MHD_NO;
-    }
-    if (value == NULL) {
-        api_params_fail(p, key, "has no value", "write name=value");
-        return MHD_NO;
-    }
-    if (*slot != NULL) {
-        api_params_fail(p, key, "is given more than once", "give it once");
-        return MHD_NO;
-    }
-    *slot = value;
-    return MHD_YES;
-}
-
-/* Read the query string of CONN into P. Return false (and fill OUT with
- * a 400 reply) if it is invalid. */
-static bool api_params_read(struct MHD_Connection *conn, api_params *p, api_reply *out)
-{
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, api_params_collect, p);
-    if (p->failed) {
-        api_reply_error(out, 400, "invalid_parameter", p->message);
-        return false;
-    }
-    return true;
+    static const char *const none[] = {NULL};
+    api_args a = {.allowed = none};
+    return api_args_read(conn, &a, out);
 }
 
 /* ---- /api/v1/health --------------------------------------------------- */
 
-static void api_route_health(api_server *srv, api_reply *out)
+static void api_route_health(api_server *srv, struct MHD_Connection *conn, int kind,
+                             const api_match *match, api_reply *out)
 {
+    (void)kind;
+    (void)match;
+    if (!api_no_args(conn, out))
+        return;
     out->status = 200;
     out->body = json_pack("{s:s, s:s, s:o}", "status", "ok", "store", "open", "time",
                           api_time_json(api_now_us(srv)));
 }
 
-/* ---- /api/v1/{flows,dns,tls,http,alerts,dhcp,ssh} --------------------- */
+/* ---- record routes: parameters ---------------------------------------- */
 
-/* State of one page being collected from the store. */
-typedef struct api_page {
-    json_t *records;
-    uint32_t limit;     /* records to return; one more is read to detect a next page */
-    uint32_t count;
-    uint64_t last_id;   /* id of the last record put into RECORDS */
-    bool more;          /* the store had a record after the page */
-    bool nomem;
-} api_page;
+/* Parameters each record route accepts, by class. */
+static const char *const api_args_traffic[] = {"from", "to", "limit", "cursor", "order", "zone",
+                                               "host", "proto", "port", NULL};
+static const char *const api_args_named[] = {"from", "to", "limit", "cursor", "order", "zone",
+                                             "host", "proto", "port", "domain", NULL};
+static const char *const api_args_flows[] = {"from", "to", "limit", "cursor", "order", "zone",
+                                             "host", "proto", "port", "sort", NULL};
+static const char *const api_args_alerts[] = {"from", "to", "limit", "cursor", "order",
+                                              "zone", "host", "proto", "port", "detector",
+                                              "severity", "state", "sort", NULL};
 
-static bool api_page_add(void *ctx, const fv_record *rec)
+static const char *const *api_record_args(fv_class cls)
 {
-    api_page *page = ctx;
-    json_t *obj;
-
-    if (page->count == page->limit) {
-        page->more = true;
-        return false;
+    switch (cls) {
+    case FV_CLASS_FLOW:
+        return api_args_flows;
+    case FV_CLASS_DNS:
+    case FV_CLASS_TLS:
+    case FV_CLASS_HTTP:
+        return api_args_named;
+    case FV_CLASS_ALERT:
+        return api_args_alerts;
+    default:
+        return api_args_traffic;
     }
-    obj = fv_record_to_json(rec);
-    if (obj == NULL || json_array_append_new(page->records, obj) != 0) {
-        page->nomem = true;
-        return false;
-    }
-    page->count++;
-    page->last_id = rec->id;
-    return true;
 }
 
-/* Validate the parameters of a record route into Q. Return false with a
- * 400 reply in OUT when a value is invalid. */
-static bool api_records_query(const api_params *p, fv_class cls, store_query *q, bool *empty,
-                              api_reply *out)
+/* Orders within a page; the page itself is chosen in store order. */
+typedef enum api_sort {
+    API_SORT_TIME = 0,  /* store order: newest first, or oldest with order=asc */
+    API_SORT_BYTES,     /* flows: bytes both ways, largest first */
+    API_SORT_SEVERITY,  /* alerts: severity, then score, highest first */
+    API_SORT_SCORE,     /* alerts: score, highest first */
+    API_SORT_COUNT,     /* alerts: merged raises, most first */
+    API_SORT_LAST_SEEN, /* alerts: newest raise, latest first */
+} api_sort;
+
+/* A validated record query. */
+typedef struct api_record_query {
+    store_query q;
+    api_filter filter;
+    api_sort sort;
+    bool empty;         /* to=0: nothing can match */
+} api_record_query;
+
+#define API_DETECTORS_ALLOWED                                                                  \
+    "beacon, exfil, long_connection, baseline, scan, dns_tunnel, dga, rare_destination, "     \
+    "off_hours, segmentation, indicator"
+
+/* Parse the filter arguments of A into F. Returns false with a 400 reply. */
+static bool api_filter_parse(const api_args *a, api_filter *f, api_reply *out)
 {
-    uint64_t cursor_id = 0;
+    const char *v;
 
-    memset(q, 0, sizeof *q);
-    q->cls = cls;
-    q->limit = API_LIMIT_DEFAULT;
-    q->newest_first = true;
-    *empty = false;
-
-    if (p->order != NULL) {
-        if (strcmp(p->order, "asc") == 0) {
-            q->newest_first = false;
-        } else if (strcmp(p->order, "desc") != 0) {
-            api_reply_error(out, 400, "invalid_parameter",
-                            "invalid value for 'order'; allowed: asc, desc");
+    memset(f, 0, sizeof *f);
+    f->proto = -1;
+    f->port = -1;
+    f->state = -1;
+    if ((v = api_arg(a, "zone")) != NULL) {
+        size_t len = strlen(v);
+        bool ok = len > 0 && len < sizeof f->zone;
+        for (size_t i = 0; ok && i < len; i++)
+            ok = (unsigned char)v[i] >= 0x20 && (unsigned char)v[i] < 0x7f;
+        if (!ok) {
+            api_reply_bad_value(out, "zone", "a zone name of the policy, such as office, or "
+                                             "external (1 to 31 printable ASCII characters)");
+            return false;
+        }
+        memcpy(f->zone, v, len + 1);
+    }
+    if ((v = api_arg(a, "host")) != NULL && api_host_parse(v, f->host) != FV_OK) {
+        api_reply_bad_value(out, "host",
+                            "a pseudonym token such as ip4-abcdefghijklmnop as the records "
+                            "show it, an IPv4 or IPv6 address, or a network such as 10.1.0.0/24");
+        return false;
+    }
+    if ((v = api_arg(a, "proto")) != NULL && api_proto_parse(v, &f->proto) != FV_OK) {
+        api_reply_bad_value(out, "proto", "tcp, udp, icmp, icmp6 or a protocol number 0 to 255");
+        return false;
+    }
+    if ((v = api_arg(a, "port")) != NULL && api_port_parse(v, &f->port) != FV_OK) {
+        api_reply_bad_value(out, "port", "a port number 0 to 65535");
+        return false;
+    }
+    if ((v = api_arg(a, "domain")) != NULL && api_domain_parse(v, f->domain) != FV_OK) {
+        api_reply_bad_value(out, "domain",
+                            "a domain name or suffix such as example.org (letters, digits, "
+                            "'-', '_' and dots)");
+        return false;
+    }
+    if ((v = api_arg(a, "detector")) != NULL) {
+        for (int d = FV_DET_BEACON; d <= FV_DET_MAX && f->detector == 0; d++) {
+            const char *name = fv_detector_name(d);
+            if (name != NULL && strcmp(name, v) == 0)
+                f->detector = d;
+        }
+        if (f->detector == 0) {
+            api_reply_bad_value(out, "detector", API_DETECTORS_ALLOWED);
             return false;
         }
     }
-    if (p->limit != NULL && api_limit_parse(p->limit, &q->limit) != FV_OK) {
-        api_reply_error(out, 400, "invalid_parameter",
-                        "invalid value for 'limit'; allowed: an integer from 1 to 1000");
-        return false;
+    if ((v = api_arg(a, "severity")) != NULL) {
+        for (int s = FV_SEV_LOW; s <= FV_SEV_CRITICAL && f->severity == 0; s++) {
+            if (strcmp(fv_severity_name(s), v) == 0)
+                f->severity = s;
+        }
+        if (f->severity == 0) {
+            api_reply_bad_value(out, "severity", "low, medium, high, critical");
+            return false;
+        }
     }
-    if (p->from != NULL && api_time_parse(p->from, &q->from_us) != FV_OK) {
-        api_reply_error(out, 400, "invalid_parameter",
-                        "invalid value for 'from'; allowed: RFC 3339 UTC time such as "
-                        "2026-11-30T08:00:00Z, or integer seconds since the epoch");
-        return false;
+    if ((v = api_arg(a, "state")) != NULL) {
+        store_alert_state st;
+        if (store_alert_state_parse(v, &st) != FV_OK) {
+            api_reply_bad_value(out, "state", "new, acknowledged, closed");
+            return false;
+        }
+        f->state = (int)st;
     }
-    if (p->to != NULL && api_time_parse(p->to, &q->to_us) != FV_OK) {
-        api_reply_error(out, 400, "invalid_parameter",
-                        "invalid value for 'to'; allowed: RFC 3339 UTC time such as "
-                        "2026-11-30T08:00:00Z, or integer seconds since the epoch");
-        return false;
-    }
-    if (p->from != NULL && p->to != NULL && q->from_us > q->to_us) {
-        api_reply_error(out, 400, "invalid_parameter",
-                        "'from' is later than 'to'; give from <= to");
-        return false;
-    }
-    if (p->cursor != NULL && api_cursor_parse(p->cursor, q->newest_first, &cursor_id) != FV_OK) {
-        api_reply_error(out, 400, "invalid_parameter",
-                        "invalid value for 'cursor'; pass next_cursor from the previous page "
-                        "unchanged, with the same order");
-        return false;
-    }
+    return true;
+}
 
-    /* The store reads to_us 0 as "unbounded", so an explicit to=0 (the
-     * epoch itself) has to be answered here: no traffic is that old. */
-    if (p->to != NULL && q->to_us == 0)
-        *empty = true;
+static bool api_sort_parse(const api_args *a, fv_class cls, api_sort *sort, api_reply *out)
+{
+    static const struct {
+        const char *name;
+        api_sort sort;
+        bool flows, alerts;
+    } sorts[] = {
+        {"time", API_SORT_TIME, true, true},
+        {"bytes", API_SORT_BYTES, true, false},
+        {"severity", API_SORT_SEVERITY, false, true},
+        {"score", API_SORT_SCORE, false, true},
+        {"count", API_SORT_COUNT, false, true},
+        {"last_seen", API_SORT_LAST_SEEN, false, true},
+    };
+    const char *v = api_arg(a, "sort");
+
+    *sort = API_SORT_TIME;
+    if (v == NULL)
+        return true;
+    for (size_t i = 0; i < sizeof sorts / sizeof sorts[0]; i++) {
+        bool fits = cls == FV_CLASS_FLOW ? sorts[i].flows : sorts[i].alerts;
+        if (fits && strcmp(sorts[i].name, v) == 0) {
+            *sort = sorts[i].sort;
+            return true;
+        }
+    }
+    api_reply_bad_value(out, "sort",
+                        cls == FV_CLASS_FLOW ? "time, bytes"
+                                             : "time, severity, score, count, last_seen");
+    return false;
+}
+
+/* Validate the parameters of a record route into RQ. Return false with a
+ * 400 reply in OUT when a value is invalid. */
+static bool api_records_query(const api_args *a, fv_class cls, api_record_query *rq,
+                              api_reply *out)
+{
+    store_query *q = &rq->q;
+    uint64_t cursor_id = 0;
+    const char *order = api_arg(a, "order"), *limit = api_arg(a, "limit");
+    const char *cursor = api_arg(a, "cursor");
+
+    memset(rq, 0, sizeof *rq);
+    q->cls = cls;
+    q->limit = API_LIMIT_DEFAULT;
+    q->newest_first = true;
+
+    if (order != NULL) {
+        if (strcmp(order, "asc") == 0) {
+            q->newest_first = false;
+        } else if (strcmp(order, "desc") != 0) {
+            api_reply_bad_value(out, "order", "asc, desc");
+            return false;
+        }
+    }
+    if (limit != NULL && api_limit_parse(limit, &q->limit) != FV_OK) {
+        api_reply_bad_value(out, "limit", "an integer from 1 to 1000");
+        return false;
+    }
+    if (!api_args_window(a, &q->from_us, &q->to_us, &rq->empty, out))
+        return false;
+    if (cursor != NULL && api_cursor_parse(cursor, q->newest_first, &cursor_id) != FV_OK) {
+        api_reply_error(out, 400, "invalid_parameter",
+                        "invalid value for 'cursor'; allowed: the next_cursor of the previous "
+                        "page, unchanged and with the same order");
+        return false;
+    }
+    if (!api_filter_parse(a, &rq->filter, out) || !api_sort_parse(a, cls, &rq->sort, out))
+        return false;
 
     if (q->newest_first)
         q->before_id = cursor_id;
@@ -240,62 +302,279 @@ static bool api_records_query(const api_params *p, fv_class cls, store_query *q,
     return true;
 }
 
-/*
- * Serve one page of records. The store is asked for limit + 1 records so
- * that a next page is only announced when a record really follows; the
- * cursor is then the id of the last record returned, which does not
- * depend on how the store reports its own resume point.
- */
-static void api_route_records(api_server *srv, struct MHD_Connection *conn, fv_class cls,
-                              api_reply *out)
+/* ---- record routes: the scan ------------------------------------------ */
+
+/* One record of a page. Alerts keep their record until the life cycle
+ * is known; other classes are converted at once. */
+typedef struct api_hit {
+    uint64_t id;
+    json_t *json;
+    double sort_key;
+    double sort_key2;
+    fv_record *alert;   /* alerts only, malloc'd */
+} api_hit;
+
+typedef struct api_scan {
+    const api_record_query *rq;
+    api_hit *hits;
+    size_t count, cap;
+    uint32_t seen;      /* records the store handed over, in all calls */
+    bool full;          /* non-alerts: limit + 1 matches found */
+    bool budget_hit;    /* API_FILTER_SCAN_MAX records seen */
+    bool nomem;
+} api_scan;
+
+static void api_hit_free(api_hit *h)
 {
-    api_params p = {.allow_records = true};
-    store_query q;
-    api_page page = {0};
-    bool empty;
-    int rc;
+    json_decref(h->json);
+    h->json = NULL;
+    free(h->alert);
+    h->alert = NULL;
+}
 
-    if (!api_params_read(conn, &p, out) || !api_records_query(&p, cls, &q, &empty, out))
-        return;
-
-    page.records = json_array();
-    if (page.records == NULL) {
-        api_reply_nomem(out);
-        return;
+static api_hit *api_scan_push(api_scan *s)
+{
+    if (s->count == s->cap) {
+        size_t cap = s->cap == 0 ? 128 : s->cap * 2;
+        api_hit *grown = realloc(s->hits, cap * sizeof *grown);
+        if (grown == NULL)
+            return NULL;
+        s->hits = grown;
+        s->cap = cap;
     }
-    page.limit = q.limit;
-    q.limit = q.limit + 1u;
+    api_hit *h = &s->hits[s->count++];
+    memset(h, 0, sizeof *h);
+    return h;
+}
 
-    rc = FV_OK;
+static bool api_scan_add(void *ctx, const fv_record *rec)
+{
+    api_scan *s = ctx;
+    fv_class cls = s->rq->q.cls;
+
+    s->seen++;
+    if (cls == FV_CLASS_ALERT) {
+        /* Filters apply to the newest raise, known only after the
+         * life cycle is read (api_scan_alerts). */
+        api_hit *h = api_scan_push(s);
+        if (h == NULL || (h->alert = malloc(sizeof *h->alert)) == NULL) {
+            s->nomem = true;
+            return false;
+        }
+        *h->alert = *rec;
+        h->id = rec->id;
+    } else if (api_filter_match(&s->rq->filter, rec)) {
+        api_hit *h = api_scan_push(s);
+        if (h == NULL || (h->json = fv_record_to_json(rec)) == NULL) {
+            s->nomem = true;
+            return false;
+        }
+        h->id = rec->id;
+        if (cls == FV_CLASS_FLOW)
+            h->sort_key = (double)(rec->u.flow.bytes_fwd + rec->u.flow.bytes_rev);
+        if (s->count > s->rq->q.limit) {
+            s->full = true;
+            return false;
+        }
+    }
+    if (s->seen >= API_FILTER_SCAN_MAX) {
+        s->budget_hit = true;
+        return false;
+    }
+    return true;
+}
+
+/* Read the life cycle of the alerts S->hits[FIRST ..], drop those the
+ * filters reject and convert the rest. Called with the store lock held. */
+static int api_scan_alerts(api_server *srv, api_scan *s, size_t first)
+{
+    size_t n = s->count - first;
+    if (n == 0)
+        return FV_OK;
+    uint64_t *ids = calloc(n, sizeof *ids);
+    fv_alert_record *recs = calloc(n, sizeof *recs);
+    store_alert_status *st = calloc(n, sizeof *st);
+    int rc = FV_ERR_NOMEM;
+    if (ids == NULL || recs == NULL || st == NULL)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        ids[i] = s->hits[first + i].id;
+        recs[i] = s->hits[first + i].alert->u.alert;
+    }
+    rc = store_alert_status_get(srv->store, ids, recs, n, st);
+    if (rc != FV_OK)
+        goto out;
+
+    size_t kept = first;
+    for (size_t i = 0; i < n; i++) {
+        api_hit *h = &s->hits[first + i];
+        fv_record view = *h->alert;
+        view.u.alert = st[i].newest;
+        bool keep = api_filter_match(&s->rq->filter, &view) &&
+                    (s->rq->filter.state < 0 || st[i].state == s->rq->filter.state);
+        if (keep) {
+            h->json = api_alert_json(h->alert, &st[i]);
+            if (h->json == NULL) {
+                rc = FV_ERR_NOMEM;
+                keep = false;
+            }
+            h->sort_key2 = st[i].newest.score;
+            switch (s->rq->sort) {
+            case API_SORT_SEVERITY:
+                h->sort_key = st[i].newest.severity;
+                break;
+            case API_SORT_SCORE:
+                h->sort_key = st[i].newest.score;
+                break;
+            case API_SORT_COUNT:
+                h->sort_key = st[i].count;
+                break;
+            case API_SORT_LAST_SEEN:
+                h->sort_key = (double)st[i].last_seen_us;
+                break;
+            default:
+                break;
+            }
+        }
+        free(h->alert);
+        h->alert = NULL;
+        if (keep)
+            s->hits[kept++] = *h;
+        else
+            api_hit_free(h);
+    }
+    s->count = kept;
+out:
+    free(ids);
+    free(recs);
+    free(st);
+    return rc;
+}
+
+/* Largest sort key first; equal keys keep store order (by position). */
+static int api_hit_compare(const void *x, const void *y)
+{
+    const api_hit *a = x, *b = y;
+    if (a->sort_key != b->sort_key)
+        return a->sort_key < b->sort_key ? 1 : -1;
+    if (a->sort_key2 != b->sort_key2)
+        return a->sort_key2 < b->sort_key2 ? 1 : -1;
+    return a < b ? -1 : (a > b ? 1 : 0);
+}
+
+/*
+ * Run the record query RQ in store calls until the page contains limit
+ * records and one more is known to follow, the store is exhausted, or
+ * the scan budget is spent. *NEXT receives the cursor id for the next
+ * page (0: none). Called with the store lock held.
+ */
+static int api_scan_run(api_server *srv, api_scan *s, uint64_t *next, store_query_stats *stats)
+{
+    const api_record_query *rq = s->rq;
+    store_query q = rq->q;
+    uint32_t limit = rq->q.limit;
+    bool alerts = q.cls == FV_CLASS_ALERT;
+    uint64_t now_us = api_now_us(srv);
+
+    *next = 0;
+    for (unsigned call = 0; call < API_FILTER_CALLS_MAX; call++) {
+        uint64_t store_next = 0;
+        store_query_stats one = {0};
+        size_t first = s->count;
+        q.limit = alerts ? API_ALERT_CHUNK : STORE_QUERY_LIMIT_MAX;
+        int rc = store_query_run_stats(srv->store, &q, now_us, api_scan_add, s, &store_next,
+                                       &one);
+        stats->undecryptable += one.undecryptable;
+        stats->undecodable += one.undecodable;
+        if (s->nomem)
+            return FV_ERR_NOMEM;
+        if (rc != FV_OK)
+            return rc;
+        if (alerts) {
+            rc = api_scan_alerts(srv, s, first);
+            if (rc != FV_OK)
+                return rc;
+        }
+        if (s->count > limit) {
+            /* A record follows the page: continue after its last one. */
+            for (size_t i = limit; i < s->count; i++)
+                api_hit_free(&s->hits[i]);
+            s->count = limit;
+            *next = s->hits[limit - 1].id;
+            return FV_OK;
+        }
+        if (store_next == 0) {
+            *next = 0;
+            return FV_OK; /* the store is exhausted */
+        }
+        *next = store_next;
+        if (s->budget_hit)
+            break;
+        if (q.newest_first)
+            q.before_id = store_next;
+        else
+            q.after_id = store_next;
+    }
+    /* The budget ran out with the page not full: the cursor resumes
+     * where the scan stopped. */
+    s->budget_hit = true;
+    return FV_OK;
+}
+
+/*
+ * Serve one page of records. Filters are applied while reading, so a
+ * page may end before LIMIT records when the scan budget runs out. The
+ * reply then contains "scan_limited": true, and next_cursor continues
+ * the scan (docs/API.md, "Filters and paging").
+ */
+static void api_route_records(api_server *srv, struct MHD_Connection *conn, int kind,
+                              const api_match *match, api_reply *out)
+{
+    fv_class cls = (fv_class)kind;
+    api_args a = {.allowed = api_record_args(cls)};
+    api_record_query rq;
+    api_scan s = {.rq = &rq};
     store_query_stats stats = {0};
-    if (!empty) {
+    uint64_t next = 0;
+    int rc = FV_OK;
+
+    (void)match;
+    if (!api_args_read(conn, &a, out) || !api_records_query(&a, cls, &rq, out))
+        return;
+
+    if (!rq.empty) {
         pthread_mutex_lock(&srv->store_lock);
-        rc = store_query_run_stats(srv->store, &q, api_now_us(srv), api_page_add, &page, NULL,
-                                   &stats);
+        rc = api_scan_run(srv, &s, &next, &stats);
         pthread_mutex_unlock(&srv->store_lock);
     }
-    if (page.nomem) {
-        json_decref(page.records);
-        api_reply_nomem(out);
-        return;
+    json_t *records = json_array();
+    if (rc == FV_OK && records == NULL)
+        rc = FV_ERR_NOMEM;
+    if (rc == FV_OK && rq.sort != API_SORT_TIME && s.count > 1)
+        qsort(s.hits, s.count, sizeof *s.hits, api_hit_compare);
+    for (size_t i = 0; rc == FV_OK && i < s.count; i++) {
+        if (json_array_append(records, s.hits[i].json) != 0)
+            rc = FV_ERR_NOMEM;
     }
+    for (size_t i = 0; i < s.count; i++)
+        api_hit_free(&s.hits[i]);
+    free(s.hits);
     if (rc != FV_OK) {
-        json_decref(page.records);
+        json_decref(records);
         api_reply_store_error(out, rc);
         return;
     }
 
-    json_t *next = json_null();
-    if (page.more) {
+    json_t *cursor_json = json_null();
+    if (next != 0) {
         char cursor[API_CURSOR_TEXT_MAX];
-
-        api_cursor_format(q.newest_first, page.last_id, cursor);
-        json_decref(next);
-        next = json_string(cursor);
+        api_cursor_format(rq.q.newest_first, next, cursor);
+        json_decref(cursor_json);
+        cursor_json = json_string(cursor);
     }
     out->status = 200;
-    out->body = json_pack("{s:o, s:o, s:I}", "records", page.records, "next_cursor", next,
-                          "count", (json_int_t)page.count);
+    out->body = json_pack("{s:o, s:o, s:I}", "records", records, "next_cursor", cursor_json,
+                          "count", (json_int_t)json_array_size(records));
     /* Present only when the store skipped records of this page's range
      * that it could not decrypt, so a client can tell the page is short. */
     if (out->body != NULL && stats.undecryptable > 0 &&
@@ -304,6 +583,299 @@ static void api_route_records(api_server *srv, struct MHD_Connection *conn, fv_c
         json_decref(out->body);
         out->body = NULL;
     }
+    if (out->body != NULL && s.budget_hit && next != 0 &&
+        json_object_set_new(out->body, "scan_limited", json_true()) != 0) {
+        json_decref(out->body);
+        out->body = NULL;
+    }
+}
+
+/* ---- /api/v1/hosts/{token}/timeline ----------------------------------- */
+
+/* Classes on a host timeline (the aggregates carry no host). */
+static const fv_class api_timeline_classes[] = {
+    FV_CLASS_FLOW, FV_CLASS_DNS, FV_CLASS_TLS, FV_CLASS_HTTP,
+    FV_CLASS_DHCP, FV_CLASS_SSH, FV_CLASS_ALERT,
+};
+
+/* Position of an event: traffic time, class, record id. */
+typedef struct api_event_key {
+    uint64_t ts_us;
+    uint8_t cls;
+    uint64_t id;
+} api_event_key;
+
+static int api_event_key_cmp(const api_event_key *a, const api_event_key *b)
+{
+    if (a->ts_us != b->ts_us)
+        return a->ts_us < b->ts_us ? -1 : 1;
+    if (a->cls != b->cls)
+        return a->cls < b->cls ? -1 : 1;
+    if (a->id != b->id)
+        return a->id < b->id ? -1 : 1;
+    return 0;
+}
+
+typedef struct api_event {
+    api_event_key key;
+    json_t *json;
+    fv_record *alert;   /* alerts: a copy, converted with its life cycle at the end */
+} api_event;
+
+/* The LIMIT + 1 smallest events after the cursor, kept sorted. */
+typedef struct api_timeline {
+    api_filter filter;
+    api_event_key after;        /* cursor; ts_us 0 and cls 0 and id 0 = from the start */
+    bool has_after;
+    api_event *events;          /* sorted ascending, at most cap */
+    size_t count, cap;
+    uint32_t seen;
+    uint64_t last_id;
+    uint32_t page_count;
+    bool budget_hit;
+    bool nomem;
+    fv_class cls;
+} api_timeline;
+
+static uint64_t api_record_ts(const fv_record *rec)
+{
+    switch (rec->cls) {
+    case FV_CLASS_FLOW:
+        return rec->u.flow.first_us;
+    case FV_CLASS_DNS:
+        return rec->u.dns.ts_us;
+    case FV_CLASS_TLS:
+        return rec->u.tls.ts_us;
+    case FV_CLASS_HTTP:
+        return rec->u.http.ts_us;
+    case FV_CLASS_DHCP:
+        return rec->u.dhcp.ts_us;
+    case FV_CLASS_SSH:
+        return rec->u.ssh.ts_us;
+    case FV_CLASS_ALERT:
+        return rec->u.alert.first_us != 0 ? rec->u.alert.first_us : rec->u.alert.ts_us;
+    default:
+        return 0;
+    }
+}
+
+static bool api_timeline_add(void *ctx, const fv_record *rec)
+{
+    api_timeline *t = ctx;
+    t->seen++;
+    t->page_count++;
+    t->last_id = rec->id;
+    if (t->seen >= API_TIMELINE_SCAN_MAX) {
+        t->budget_hit = true;
+        return false;
+    }
+    if (!api_filter_match(&t->filter, rec))
+        return true;
+    api_event_key key = {.ts_us = api_record_ts(rec), .cls = (uint8_t)rec->cls, .id = rec->id};
+    if (t->has_after && api_event_key_cmp(&key, &t->after) <= 0)
+        return true;
+    if (t->count == t->cap && api_event_key_cmp(&key, &t->events[t->count - 1].key) >= 0)
+        return true;
+
+    json_t *json = NULL;
+    fv_record *alert = NULL;
+    if (rec->cls == FV_CLASS_ALERT) {
+        alert = malloc(sizeof *alert);
+        if (alert != NULL)
+            *alert = *rec;
+    } else {
+        json = fv_record_to_json(rec);
+    }
+    if (json == NULL && alert == NULL) {
+        t->nomem = true;
+        return false;
+    }
+    /* Insert in order; the largest falls off a full array. */
+    size_t pos = t->count;
+    while (pos > 0 && api_event_key_cmp(&key, &t->events[pos - 1].key) < 0)
+        pos--;
+    if (t->count == t->cap) {
+        json_decref(t->events[t->count - 1].json);
+        free(t->events[t->count - 1].alert);
+        t->count--;
+    }
+    memmove(&t->events[pos + 1], &t->events[pos], (t->count - pos) * sizeof *t->events);
+    t->events[pos].key = key;
+    t->events[pos].json = json;
+    t->events[pos].alert = alert;
+    t->count++;
+    return true;
+}
+
+/* Convert the alert events of T with their life cycle, as the alert
+ * list shows them. Called with the store lock held. */
+static int api_timeline_alerts(api_server *srv, api_timeline *t)
+{
+    for (size_t i = 0; i < t->count; i++) {
+        api_event *ev = &t->events[i];
+        if (ev->alert == NULL)
+            continue;
+        store_alert_status *st = malloc(sizeof *st);
+        if (st == NULL)
+            return FV_ERR_NOMEM;
+        int rc = store_alert_status_get(srv->store, &ev->alert->id, &ev->alert->u.alert, 1, st);
+        if (rc == FV_OK) {
+            ev->json = api_alert_json(ev->alert, st);
+            if (ev->json == NULL)
+                rc = FV_ERR_NOMEM;
+        }
+        free(st);
+        if (rc != FV_OK)
+            return rc;
+    }
+    return FV_OK;
+}
+
+/* Timeline cursors: "t", 16 hex digits of the time, 2 of the class and
+ * 16 of the id of the last event returned. */
+#define API_TIMELINE_CURSOR_MAX 36
+
+static void api_timeline_cursor_format(const api_event_key *k, char out[API_TIMELINE_CURSOR_MAX])
+{
+    snprintf(out, API_TIMELINE_CURSOR_MAX, "t%016llx%02x%016llx", (unsigned long long)k->ts_us,
+             (unsigned)k->cls, (unsigned long long)k->id);
+}
+
+static int api_timeline_cursor_parse(const char *text, api_event_key *k)
+{
+    if (text == NULL || strlen(text) != 35 || text[0] != 't')
+        return FV_ERR_INVALID;
+    uint64_t parts[3] = {0, 0, 0};
+    static const size_t widths[3] = {16, 2, 16};
+    size_t pos = 1;
+    for (int p = 0; p < 3; p++) {
+        for (size_t i = 0; i < widths[p]; i++, pos++) {
+            char ch = text[pos];
+            unsigned nib;
+            if (ch >= '0' && ch <= '9')
+                nib = (unsigned)(ch - '0');
+            else if (ch >= 'a' && ch <= 'f')
+                nib = (unsigned)(ch - 'a') + 10u;
+            else
+                return FV_ERR_INVALID;
+            parts[p] = parts[p] << 4 | nib;
+        }
+    }
+    if (parts[1] >= FV_CLASS_COUNT || parts[2] == 0)
+        return FV_ERR_INVALID;
+    k->ts_us = parts[0];
+    k->cls = (uint8_t)parts[1];
+    k->id = parts[2];
+    return FV_OK;
+}
+
+static void api_route_timeline(api_server *srv, struct MHD_Connection *conn, int kind,
+                               const api_match *match, api_reply *out)
+{
+    static const char *const allowed[] = {"from", "to", "limit", "cursor", NULL};
+    api_args a = {.allowed = allowed};
+    api_timeline t = {0};
+    uint64_t from_us = 0, to_us = 0;
+    uint32_t limit = API_LIMIT_DEFAULT;
+    bool empty = false;
+    const char *v;
+
+    (void)kind;
+    if (!api_args_read(conn, &a, out))
+        return;
+    if (api_host_parse(match->arg, t.filter.host) != FV_OK) {
+        api_reply_error(out, 400, "invalid_parameter",
+                        "invalid host in the path; allowed: a pseudonym token such as "
+                        "ip4-abcdefghijklmnop, an IPv4 or IPv6 address, or a network such as "
+                        "10.1.0.0/24");
+        return;
+    }
+    t.filter.proto = t.filter.port = t.filter.state = -1;
+    if ((v = api_arg(&a, "limit")) != NULL && api_limit_parse(v, &limit) != FV_OK) {
+        api_reply_bad_value(out, "limit", "an integer from 1 to 1000");
+        return;
+    }
+    if (!api_args_window(&a, &from_us, &to_us, &empty, out))
+        return;
+    if ((v = api_arg(&a, "cursor")) != NULL) {
+        if (api_timeline_cursor_parse(v, &t.after) != FV_OK) {
+            api_reply_error(out, 400, "invalid_parameter",
+                            "invalid value for 'cursor'; allowed: the next_cursor of the "
+                            "previous page, unchanged");
+            return;
+        }
+        t.has_after = true;
+    }
+    t.cap = (size_t)limit + 1;
+    t.events = calloc(t.cap, sizeof *t.events);
+    if (t.events == NULL) {
+        api_reply_nomem(out);
+        return;
+    }
+
+    int rc = FV_OK;
+    bool complete = true;
+    uint64_t now_us = api_now_us(srv);
+    pthread_mutex_lock(&srv->store_lock);
+    for (size_t c = 0; !empty && c < sizeof api_timeline_classes / sizeof api_timeline_classes[0];
+         c++) {
+        store_query q = {.cls = api_timeline_classes[c], .from_us = from_us, .to_us = to_us,
+                         .limit = STORE_QUERY_LIMIT_MAX};
+        t.seen = 0;
+        t.last_id = 0;
+        for (;;) {
+            uint64_t store_next = 0;
+            t.page_count = 0;
+            rc = store_query_run(srv->store, &q, now_us, api_timeline_add, &t, &store_next);
+            if (rc != FV_OK || t.nomem || t.budget_hit || store_next == 0)
+                break;
+            q.after_id = store_next;
+        }
+        if (rc != FV_OK || t.nomem)
+            break;
+        if (t.budget_hit) {
+            t.budget_hit = false;
+            complete = false;
+        }
+    }
+    if (rc == FV_OK && !t.nomem)
+        rc = api_timeline_alerts(srv, &t);
+    pthread_mutex_unlock(&srv->store_lock);
+
+    json_t *events = json_array();
+    if (rc == FV_OK && (t.nomem || events == NULL))
+        rc = FV_ERR_NOMEM;
+    size_t shown = t.count > limit ? limit : t.count;
+    for (size_t i = 0; rc == FV_OK && i < shown; i++) {
+        char ts[FV_TIME_TEXT_MAX];
+        fv_time_format(t.events[i].key.ts_us, ts);
+        json_t *ev = json_pack("{s:s, s:s, s:O}", "class", fv_class_name(t.events[i].key.cls),
+                               "ts", ts, "record", t.events[i].json);
+        if (ev == NULL || json_array_append_new(events, ev) != 0)
+            rc = FV_ERR_NOMEM;
+    }
+    json_t *cursor_json = json_null();
+    if (rc == FV_OK && t.count > limit) {
+        char cursor[API_TIMELINE_CURSOR_MAX];
+        api_timeline_cursor_format(&t.events[limit - 1].key, cursor);
+        json_decref(cursor_json);
+        cursor_json = json_string(cursor);
+    }
+    for (size_t i = 0; i < t.count; i++) {
+        json_decref(t.events[i].json);
+        free(t.events[i].alert);
+    }
+    free(t.events);
+    if (rc != FV_OK) {
+        json_decref(events);
+        json_decref(cursor_json);
+        api_reply_store_error(out, rc);
+        return;
+    }
+    out->status = 200;
+    out->body = json_pack("{s:s, s:o, s:o, s:I, s:b}", "host", t.filter.host, "events", events,
+                          "next_cursor", cursor_json, "count", (json_int_t)shown, "complete",
+                          complete);
 }
 
 /* ---- /api/v1/summary -------------------------------------------------- */
@@ -461,6 +1033,9 @@ static void api_route_summary(api_server *srv, api_reply *out)
         rc = api_alerts_tally(srv, now_us, &tally, &complete);
     if (rc == FV_OK)
         rc = api_traffic_range(srv, now_us, &span);
+    uint64_t states[3] = {0, 0, 0};
+    if (rc == FV_OK)
+        rc = store_alert_state_counts(srv->store, now_us, states);
     pthread_mutex_unlock(&srv->store_lock);
     if (rc != FV_OK) {
         api_reply_store_error(out, rc);
@@ -479,10 +1054,15 @@ static void api_route_summary(api_server *srv, api_reply *out)
     json_t *traffic = json_pack("{s:o, s:o}", "first", api_time_json(span.first_us), "last",
                                 api_time_json(span.last_us));
 
+    json_t *alerts = api_alert_tally_json(&tally, complete);
+    if (alerts != NULL)
+        json_object_set_new(alerts, "by_state",
+                            json_pack("{s:I, s:I, s:I}", "new", (json_int_t)states[0],
+                                      "acknowledged", (json_int_t)states[1], "closed",
+                                      (json_int_t)states[2]));
     out->status = 200;
     out->body = json_pack("{s:o, s:o, s:o, s:o, s:o}", "time", api_time_json(now_us), "records",
-                          records, "ingest", ingest, "alerts",
-                          api_alert_tally_json(&tally, complete), "traffic", traffic);
+                          records, "ingest", ingest, "alerts", alerts, "traffic", traffic);
 }
 
 /* ---- /api/v1/retention ------------------------------------------------ */
@@ -590,13 +1170,21 @@ static void api_route_counters(api_server *srv, api_reply *out)
 
 /* ---- /api/v1/policy and /api/v1/reports/... --------------------------- */
 
-/* Answer a compliance document from the serve process's policy. */
-static void api_route_compliance(api_server *srv, struct MHD_Connection *conn,
-                                 const char *document, api_reply *out)
+/* Serve a compliance document from the serve process's policy. The
+ * transparency notice covers a period (from, to), and the others take
+ * no parameters. */
+static void api_route_compliance(api_server *srv, struct MHD_Connection *conn, int kind,
+                                 const api_match *match, api_reply *out)
 {
-    bool transparency = strcmp(document, "transparency") == 0;
-    api_params p = {.allow_records = transparency};
-    if (!api_params_read(conn, &p, out))
+    static const char *const period[] = {"from", "to", NULL};
+    static const char *const none[] = {NULL};
+    static const char *const documents[] = {"policy", "processing", "transparency"};
+    const char *document = documents[kind];
+    bool transparency = kind == API_DOC_TRANSPARENCY;
+    api_args a = {.allowed = transparency ? period : none};
+
+    (void)match;
+    if (!api_args_read(conn, &a, out))
         return;
     if (srv->compliance_fn == NULL) {
         api_reply_error(out, 404, "no_policy",
@@ -606,28 +1194,15 @@ static void api_route_compliance(api_server *srv, struct MHD_Connection *conn,
     uint64_t now_us = api_now_us(srv);
     uint64_t from_us = 0, to_us = now_us;
     if (transparency) {
-        /* The notice covers a period: paging and order do not apply. */
-        const char *unused = p.limit != NULL ? "limit" : p.cursor != NULL ? "cursor"
-                             : p.order != NULL ? "order" : NULL;
-        if (unused != NULL) {
-            char msg[API_MESSAGE_MAX];
-            snprintf(msg, sizeof msg, "unknown parameter '%s' for this route; allowed: from, to",
-                     unused);
-            api_reply_error(out, 400, "invalid_parameter", msg);
+        bool empty = false;
+        uint64_t to_given = 0;
+        if (!api_args_window(&a, &from_us, &to_given, &empty, out))
             return;
-        }
-        if (p.from != NULL && api_time_parse(p.from, &from_us) != FV_OK) {
-            api_reply_error(out, 400, "invalid_parameter",
-                            "invalid from: expected RFC 3339 or seconds since the epoch");
-            return;
-        }
-        if (p.to != NULL && api_time_parse(p.to, &to_us) != FV_OK) {
-            api_reply_error(out, 400, "invalid_parameter",
-                            "invalid to: expected RFC 3339 or seconds since the epoch");
-            return;
-        }
+        if (api_arg(&a, "to") != NULL)
+            to_us = to_given;
         if (from_us > to_us) {
-            api_reply_error(out, 400, "invalid_parameter", "from is after to");
+            api_reply_error(out, 400, "invalid_parameter",
+                            "'from' is later than 'to' (default: now); give from <= to");
             return;
         }
     }
@@ -657,66 +1232,219 @@ static void api_route_compliance(api_server *srv, struct MHD_Connection *conn,
     out->status = 200;
 }
 
-/* ---- dispatch --------------------------------------------------------- */
+/* ---- handlers without parameters --------------------------------------- */
 
-#define API_PREFIX "/api/v1/"
+static void api_route_summary_h(api_server *srv, struct MHD_Connection *conn, int kind,
+                                const api_match *match, api_reply *out)
+{
+    (void)kind;
+    (void)match;
+    if (api_no_args(conn, out))
+        api_route_summary(srv, out);
+}
+
+static void api_route_retention_h(api_server *srv, struct MHD_Connection *conn, int kind,
+                                  const api_match *match, api_reply *out)
+{
+    (void)kind;
+    (void)match;
+    if (api_no_args(conn, out))
+        api_route_retention(srv, out);
+}
+
+static void api_route_counters_h(api_server *srv, struct MHD_Connection *conn, int kind,
+                                 const api_match *match, api_reply *out)
+{
+    (void)kind;
+    (void)match;
+    if (api_no_args(conn, out))
+        api_route_counters(srv, out);
+}
+
+static void api_route_top_h(api_server *srv, struct MHD_Connection *conn, int kind,
+                            const api_match *match, api_reply *out)
+{
+    static const char *const what[] = {"destinations", "protocols", "zones"};
+    (void)match;
+    api_route_top(srv, conn, what[kind], out);
+}
+
+static void api_route_audit_h(api_server *srv, struct MHD_Connection *conn, int kind,
+                              const api_match *match, api_reply *out)
+{
+    (void)match;
+    if (kind == 0)
+        api_route_audit(srv, conn, out);
+    else
+        api_route_audit_verify(srv, conn, out);
+}
+
+/* ---- the route table ---------------------------------------------------- */
+
+#define ANALYSTS (API_ROLE_ANALYST | API_ROLE_ADMIN)
+#define OFFICERS (API_ROLE_COMPLIANCE | API_ROLE_ADMIN)
+
+/*
+ * Every route of the server. docs/openapi.yaml lists the same (method,
+ * path) pairs, and tests/unit/api/test_api_openapi.c checks that. Routes
+ * with a NULL handler never reach the route layer: api_auth.c serves
+ * login, logout, me and users, and api.c serves /metrics.
+ */
+static const api_route api_routes[] = {
+    {"GET", "/api/v1/health", API_ROLE_ALL, api_route_health, 0},
+    {"GET", "/api/v1/summary", API_ROLE_ALL, api_route_summary_h, 0},
+    {"GET", "/api/v1/retention", API_ROLE_ALL, api_route_retention_h, 0},
+    {"GET", "/api/v1/counters", API_ROLE_ALL, api_route_counters_h, 0},
+    {"GET", "/api/v1/flows", ANALYSTS, api_route_records, FV_CLASS_FLOW},
+    {"GET", "/api/v1/dns", ANALYSTS, api_route_records, FV_CLASS_DNS},
+    {"GET", "/api/v1/tls", ANALYSTS, api_route_records, FV_CLASS_TLS},
+    {"GET", "/api/v1/http", ANALYSTS, api_route_records, FV_CLASS_HTTP},
+    {"GET", "/api/v1/dhcp", ANALYSTS, api_route_records, FV_CLASS_DHCP},
+    {"GET", "/api/v1/ssh", ANALYSTS, api_route_records, FV_CLASS_SSH},
+    {"GET", "/api/v1/aggregates", ANALYSTS, api_route_records, FV_CLASS_AGGREGATE},
+    {"GET", "/api/v1/alerts", ANALYSTS, api_route_records, FV_CLASS_ALERT},
+    {"GET", "/api/v1/alerts/{id}", ANALYSTS, api_route_alert_get, 0},
+    {"PATCH", "/api/v1/alerts/{id}", ANALYSTS, api_route_alert_patch, 0},
+    {"GET", "/api/v1/hosts/{token}/timeline", ANALYSTS, api_route_timeline, 0},
+    {"GET", "/api/v1/series", ANALYSTS, api_route_series, 0},
+    {"GET", "/api/v1/top/destinations", ANALYSTS, api_route_top_h, 0},
+    {"GET", "/api/v1/top/protocols", ANALYSTS, api_route_top_h, 1},
+    {"GET", "/api/v1/top/zones", ANALYSTS, api_route_top_h, 2},
+    {"GET", "/api/v1/top/talkers", ANALYSTS, api_route_top_records, 0},
+    {"GET", "/api/v1/top/domains", ANALYSTS, api_route_top_records, 1},
+    {"GET", "/api/v1/policy", OFFICERS, api_route_compliance, API_DOC_POLICY},
+    {"GET", "/api/v1/reports/processing", OFFICERS, api_route_compliance, API_DOC_PROCESSING},
+    {"GET", "/api/v1/reports/transparency", OFFICERS, api_route_compliance,
+     API_DOC_TRANSPARENCY},
+    {"GET", "/api/v1/audit", OFFICERS, api_route_audit_h, 0},
+    {"GET", "/api/v1/audit/verify", OFFICERS, api_route_audit_h, 1},
+    {"POST", "/api/v1/login", API_ROLE_ALL, NULL, 0},
+    {"POST", "/api/v1/logout", API_ROLE_ALL, NULL, 0},
+    {"GET", "/api/v1/me", API_ROLE_ALL, NULL, 0},
+    {"GET", "/api/v1/users", API_ROLE_ADMIN, NULL, 0},
+    {"GET", "/metrics", API_ROLE_ADMIN, NULL, 0},
+};
+
+const api_route *api_route_table(size_t *count)
+{
+    *count = sizeof api_routes / sizeof api_routes[0];
+    return api_routes;
+}
+
+/*
+ * Match PATH against PATTERN. A pattern contains at most one "{name}",
+ * which matches a non-empty run of PATH between the literal text before and
+ * after it (a host such as 10.1.0.0/24 contains a slash, so the run may
+ * too). The matched text is copied into SEGMENT.
+ */
+static bool api_pattern_match(const char *pattern, const char *path, char *segment,
+                              size_t segment_len, const char **arg)
+{
+    const char *open = strchr(pattern, '{');
+    *arg = NULL;
+    if (open == NULL)
+        return strcmp(pattern, path) == 0;
+    const char *close = strchr(open, '}');
+    if (close == NULL)
+        return false;
+    size_t head = (size_t)(open - pattern);
+    const char *tail = close + 1;
+    size_t tail_len = strlen(tail), path_len = strlen(path);
+    if (strncmp(pattern, path, head) != 0 || !(head + tail_len < path_len) ||
+        strcmp(path + path_len - tail_len, tail) != 0)
+        return false;
+    size_t mid = path_len - tail_len - head;
+    if (!(mid < segment_len))
+        return false;
+    memcpy(segment, path + head, mid);
+    segment[mid] = '\0';
+    /* Only the timeline's host may contain a slash. */
+    if (tail_len == 0 && strchr(segment, '/') != NULL)
+        return false;
+    *arg = segment;
+    return true;
+}
+
+const api_route *api_route_find(const char *method, const char *path, api_match *match,
+                                char *segment, size_t segment_len, bool *path_known)
+{
+    if (strcmp(method, "HEAD") == 0)
+        method = "GET";
+    *path_known = false;
+    match->arg = NULL;
+    for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
+        const char *arg = NULL;
+        if (!api_pattern_match(api_routes[i].pattern, path, segment, segment_len, &arg))
+            continue;
+        *path_known = true;
+        if (strcmp(api_routes[i].method, method) == 0) {
+            match->arg = arg;
+            return &api_routes[i];
+        }
+    }
+    return NULL;
+}
+
+int api_route_permission(const char *method, const char *path)
+{
+    char segment[256];
+    api_match match;
+    bool known = false;
+    if (method == NULL || path == NULL)
+        return 0;
+    const api_route *r = api_route_find(method, path, &match, segment, sizeof segment, &known);
+    return r != NULL ? (int)r->roles : 0;
+}
+
+/* Write the methods PATH accepts ("GET, HEAD, PATCH") into OUT. */
+static void api_route_methods(const char *path, char *out, size_t out_len)
+{
+    char segment[256];
+    size_t n = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < sizeof api_routes / sizeof api_routes[0]; i++) {
+        const char *arg;
+        if (!api_pattern_match(api_routes[i].pattern, path, segment, sizeof segment, &arg))
+            continue;
+        bool get = strcmp(api_routes[i].method, "GET") == 0;
+        int w = snprintf(out + n, out_len - n, "%s%s%s", n > 0 ? ", " : "",
+                         api_routes[i].method, get ? ", HEAD" : "");
+        if (w < 0 || !((size_t)w < out_len - n))
+            return;
+        n += (size_t)w;
+    }
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
 
 void api_route_request(api_server *srv, struct MHD_Connection *conn, const char *url,
                        api_reply *out)
 {
-    const char *name;
-    fv_class cls;
+    char segment[256];
+    api_match match;
+    bool known = false;
+    const char *method = api_request_method();
 
     out->status = 0;
     out->body = NULL;
+    if (method == NULL)
+        method = "GET";
 
-    if (strncmp(url, API_PREFIX, strlen(API_PREFIX)) != 0) {
+    if (strncmp(url, "/api/v1/", strlen("/api/v1/")) != 0) {
         api_reply_error(out, 404, "not_found", "no such API route; routes start with /api/v1/");
         return;
     }
-    name = url + strlen(API_PREFIX);
-
-    if (fv_class_from_name(name, &cls) == FV_OK) {
-        api_route_records(srv, conn, cls, out);
+    const api_route *r = api_route_find(method, url, &match, segment, sizeof segment, &known);
+    if (r == NULL && known) {
+        char methods[96], message[API_MESSAGE_MAX];
+        api_route_methods(url, methods, sizeof methods);
+        snprintf(message, sizeof message, "this route accepts only %s", methods);
+        api_reply_error(out, 405, "method_not_allowed", message);
         return;
     }
-    if (strcmp(name, "audit") == 0) {
-        api_route_audit(srv, conn, out);
+    if (r == NULL || r->handler == NULL) {
+        api_reply_error(out, 404, "not_found", "no such API route; see docs/API.md");
         return;
     }
-    if (strcmp(name, "audit/verify") == 0) {
-        api_route_audit_verify(srv, conn, out);
-        return;
-    }
-    if (strncmp(name, "top/", strlen("top/")) == 0) {
-        api_route_top(srv, conn, name + strlen("top/"), out);
-        return;
-    }
-    if (strcmp(name, "policy") == 0) {
-        api_route_compliance(srv, conn, "policy", out);
-        return;
-    }
-    if (strcmp(name, "reports/processing") == 0 || strcmp(name, "reports/transparency") == 0) {
-        api_route_compliance(srv, conn, name + strlen("reports/"), out);
-        return;
-    }
-    if (strcmp(name, "health") != 0 && strcmp(name, "summary") != 0 &&
-        strcmp(name, "retention") != 0 && strcmp(name, "counters") != 0) {
-        api_reply_error(out, 404, "not_found", "no such API route");
-        return;
-    }
-
-    /* The remaining routes take no parameters; reject any so typos show. */
-    api_params p = {.allow_records = false};
-    if (!api_params_read(conn, &p, out))
-        return;
-
-    if (strcmp(name, "health") == 0)
-        api_route_health(srv, out);
-    else if (strcmp(name, "summary") == 0)
-        api_route_summary(srv, out);
-    else if (strcmp(name, "counters") == 0)
-        api_route_counters(srv, out);
-    else
-        api_route_retention(srv, out);
+    r->handler(srv, conn, r->kind, &match, out);
 }

@@ -4,7 +4,9 @@
  * serve reads records only and never opens the pseudonymization key
  * file: everything it can return is already pseudonymized, and a
  * compromise of the web side cannot recompute pseudonyms. It opens the
- * store read-write for one reason: the audit entry of each API request.
+ * store read-write for the audit entry of each API request and for the
+ * first user: a store without users gets the user "admin" with a random
+ * password (or the one of --admin-password-file), printed once.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include <jansson.h>
+#include <sodium.h>
 
 #include "api.h"
 #include "cli.h"
@@ -150,8 +153,10 @@ static void print_serve_usage(FILE *f)
 {
     fprintf(f,
             "usage: flowveil serve --db DIR [--listen ADDR:PORT] [--web DIR] [--policy FILE]\n"
+            "                      [--tls-cert FILE --tls-key FILE] [--admin-password-file FILE]\n"
+            "                      [--metrics-public]\n"
             "\n"
-            "Serve the dashboard and the JSON API (read-only) until SIGINT or SIGTERM.\n"
+            "Serve the dashboard and the JSON API until SIGINT or SIGTERM.\n"
             "\n"
             "  -d, --db DIR          store directory written by ingest or capture\n"
             "  -l, --listen ADDR:PORT address and TCP port (default 127.0.0.1:8080;\n"
@@ -159,7 +164,16 @@ static void print_serve_usage(FILE *f)
             "  -w, --web DIR         dashboard files (default: the installed copy, else\n"
             "                        the source tree's web/)\n"
             "  -p, --policy FILE     compliance policy: enables /api/v1/policy and the\n"
-            "                        generated reports; SIGHUP reloads it\n");
+            "                        generated reports; SIGHUP reloads it\n"
+            "      --tls-cert FILE   serve HTTPS with this PEM certificate (chain)\n"
+            "      --tls-key FILE    the certificate's unencrypted PEM private key\n"
+            "      --admin-password-file FILE\n"
+            "                        on first start (no user in the store), give the user\n"
+            "                        'admin' the password in FILE instead of a random one\n"
+            "      --metrics-public  serve /metrics without authentication\n"
+            "\n"
+            "Every /api/v1 route needs a login or an API token; see 'flowveil user' and\n"
+            "'flowveil token'.\n");
 }
 
 /* Split "ADDR:PORT" or "[V6]:PORT" into ADDR (copied into BUF) and PORT.
@@ -224,6 +238,116 @@ static const char *find_web_root(const char *requested)
     return FLOWVEIL_SOURCE_WEB_DIR;
 }
 
+/* Largest PEM file accepted for --tls-cert and --tls-key. */
+#define SERVE_PEM_MAX (1024u * 1024u)
+/* Length of the generated first admin password. */
+#define SERVE_ADMIN_PASSWORD_LEN 20u
+
+/* Read the PEM file PATH of OPTION into a NUL-terminated malloc'd text. */
+static char *read_pem(const char *option, const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        fprintf(stderr, "flowveil: error: cannot open %s file '%s': %s\n", option, path,
+                strerror(errno));
+        return NULL;
+    }
+    char *text = malloc(SERVE_PEM_MAX + 1);
+    size_t len = text != NULL ? fread(text, 1, SERVE_PEM_MAX + 1, f) : 0;
+    bool failed = text == NULL || ferror(f) || len == 0 || len > SERVE_PEM_MAX;
+    fclose(f);
+    if (!failed) {
+        text[len] = '\0';
+        failed = memchr(text, '\0', len) != NULL || strstr(text, "-----BEGIN ") == NULL;
+    }
+    if (failed) {
+        fprintf(stderr, "flowveil: error: %s file '%s' is not a PEM file of at most %u bytes; "
+                        "give a PEM certificate or key (-----BEGIN ...)\n",
+                option, path, SERVE_PEM_MAX);
+        free(text);
+        return NULL;
+    }
+    return text;
+}
+
+/* Fill OUT with SERVE_ADMIN_PASSWORD_LEN random letters and digits
+ * (about 115 bits), leaving out look-alikes such as 0/O and 1/l. */
+static void random_password(char out[SERVE_ADMIN_PASSWORD_LEN + 1])
+{
+    static const char alphabet[] = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    for (unsigned i = 0; i < SERVE_ADMIN_PASSWORD_LEN; i++)
+        out[i] = alphabet[randombytes_uniform((uint32_t)(sizeof alphabet - 1))];
+    out[SERVE_ADMIN_PASSWORD_LEN] = '\0';
+}
+
+/* Outcome of ensure_first_user. */
+typedef struct first_user {
+    bool created;
+    char password[1026];        /* the generated password; "" when read from a file */
+} first_user;
+
+/*
+ * Create the user "admin" when STORE has no user: with the password of
+ * PASSWORD_FILE, else a random one (returned in OUT for printing). The
+ * creation is audited. Returns CLI_EXIT_OK or CLI_EXIT_FAILURE.
+ */
+static int ensure_first_user(store_env *store, const char *password_file, first_user *out)
+{
+    size_t users = 0;
+    char err[512];
+    memset(out, 0, sizeof *out);
+    int rc = store_user_each(store, NULL, NULL, &users);
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: cannot read the users of the store: %s\n",
+                fv_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    if (users > 0) {
+        if (password_file != NULL)
+            fv_notice("--admin-password-file ignored: the store already has users; change a "
+                      "password with 'flowveil user passwd NAME'");
+        return CLI_EXIT_OK;
+    }
+
+    char password[1026];
+    if (password_file != NULL) {
+        if (cli_password_read_file(password_file, password, sizeof password, err, sizeof err) !=
+            FV_OK) {
+            fprintf(stderr, "flowveil: error: --admin-password-file: %s\n", err);
+            return CLI_EXIT_FAILURE;
+        }
+    } else {
+        random_password(password);
+    }
+
+    store_user u;
+    memset(&u, 0, sizeof u);
+    snprintf(u.name, sizeof u.name, "admin");
+    u.role = STORE_ROLE_ADMIN;
+    u.created_us = fv_now_us();
+    u.changed_us = u.created_us;
+    rc = store_password_hash(password, u.pwhash);
+    if (rc == FV_OK)
+        rc = store_user_put(store, &u, true);
+    sodium_memzero(u.pwhash, sizeof u.pwhash);
+    if (rc == FV_OK)
+        rc = cli_audit_append(store, "system", "user.add", "admin",
+                              password_file != NULL ? "role=admin&source=password-file"
+                                                    : "role=admin&source=first-start",
+                              0, fv_now_us());
+    if (rc != FV_OK) {
+        sodium_memzero(password, sizeof password);
+        fprintf(stderr, "flowveil: error: cannot create the first user 'admin': %s\n",
+                fv_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    out->created = true;
+    if (password_file == NULL)
+        memcpy(out->password, password, sizeof password);
+    sodium_memzero(password, sizeof password);
+    return CLI_EXIT_OK;
+}
+
 int cli_cmd_serve(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -231,6 +355,10 @@ int cli_cmd_serve(int argc, char **argv)
         {"listen", required_argument, NULL, 'l'},
         {"web", required_argument, NULL, 'w'},
         {"policy", required_argument, NULL, 'p'},
+        {"tls-cert", required_argument, NULL, 'C'},
+        {"tls-key", required_argument, NULL, 'K'},
+        {"admin-password-file", required_argument, NULL, 'A'},
+        {"metrics-public", no_argument, NULL, 'M'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -238,6 +366,8 @@ int cli_cmd_serve(int argc, char **argv)
     const char *listen_text = "127.0.0.1:8080";
     const char *web = NULL;
     const char *policy_path = NULL;
+    const char *tls_cert_path = NULL, *tls_key_path = NULL, *admin_password_file = NULL;
+    bool metrics_public = false;
 
     optind = 1;
     opterr = 0;
@@ -248,6 +378,10 @@ int cli_cmd_serve(int argc, char **argv)
         case 'l': listen_text = optarg; break;
         case 'w': web = optarg; break;
         case 'p': policy_path = optarg; break;
+        case 'C': tls_cert_path = optarg; break;
+        case 'K': tls_key_path = optarg; break;
+        case 'A': admin_password_file = optarg; break;
+        case 'M': metrics_public = true; break;
         case 'h': print_serve_usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error("serve", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("serve", "unknown option '%s'", argv[optind - 1]);
@@ -257,6 +391,11 @@ int cli_cmd_serve(int argc, char **argv)
         return cli_usage_error("serve", "unexpected argument '%s'", argv[optind]);
     if (db == NULL)
         return cli_usage_error("serve", "missing --db DIR (the store directory)");
+    if ((tls_cert_path == NULL) != (tls_key_path == NULL))
+        return cli_usage_error("serve", "%s given without %s: HTTPS needs both the certificate "
+                                        "and its private key",
+                               tls_cert_path != NULL ? "--tls-cert" : "--tls-key",
+                               tls_cert_path != NULL ? "--tls-key" : "--tls-cert");
 
     char addr[64];
     uint16_t port = 0;
@@ -305,7 +444,28 @@ int cli_cmd_serve(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
 
+    first_user first;
+    char *tls_cert = NULL, *tls_key = NULL;
+    if (tls_cert_path != NULL) {
+        tls_cert = read_pem("--tls-cert", tls_cert_path);
+        tls_key = tls_cert != NULL ? read_pem("--tls-key", tls_key_path) : NULL;
+    }
+    if ((tls_cert_path != NULL && tls_key == NULL) ||
+        ensure_first_user(store, admin_password_file, &first) != CLI_EXIT_OK) {
+        free(tls_cert);
+        if (tls_key != NULL)
+            sodium_memzero(tls_key, strlen(tls_key));
+        free(tls_key);
+        store_close(&store);
+        pol_destroy(&sp.policy);
+        pthread_mutex_destroy(&sp.lock);
+        return CLI_EXIT_FAILURE;
+    }
+
     api_config cfg = {
+        .tls_cert_pem = tls_cert,
+        .tls_key_pem = tls_key,
+        .metrics_public = metrics_public,
         .store = store,
         .listen_addr = addr,
         .port = port,
@@ -314,8 +474,15 @@ int cli_cmd_serve(int argc, char **argv)
         .compliance_ctx = &sp,
     };
     api_server *server = NULL;
-    if (api_server_start(&cfg, &server, err, sizeof err) != FV_OK) {
+    int start_rc = api_server_start(&cfg, &server, err, sizeof err);
+    /* libmicrohttpd copies neither text: both stay until the server stops. */
+    if (start_rc != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
+        sodium_memzero(first.password, sizeof first.password);
+        free(tls_cert);
+        if (tls_key != NULL)
+            sodium_memzero(tls_key, strlen(tls_key));
+        free(tls_key);
         store_close(&store);
         pol_destroy(&sp.policy);
         pthread_mutex_destroy(&sp.lock);
@@ -323,8 +490,22 @@ int cli_cmd_serve(int argc, char **argv)
     }
 
     bool v6 = strchr(addr, ':') != NULL;
-    printf("flowveil: serving http://%s%s%s:%u/\n", v6 ? "[" : "", addr, v6 ? "]" : "",
-           (unsigned)api_server_port(server));
+    char url[128];
+    snprintf(url, sizeof url, "%s://%s%s%s:%u/", tls_cert != NULL ? "https" : "http",
+             v6 ? "[" : "", addr, v6 ? "]" : "", (unsigned)api_server_port(server));
+    if (first.created && first.password[0] != '\0')
+        fprintf(stderr,
+                "flowveil: created user 'admin' with password %s; log in at %s and change it "
+                "with 'flowveil user passwd admin'\n",
+                first.password, url);
+    else if (first.created)
+        fprintf(stderr,
+                "flowveil: created user 'admin' with the password from %s; log in at %s and "
+                "change it with 'flowveil user passwd admin'\n",
+                admin_password_file, url);
+    sodium_memzero(first.password, sizeof first.password);
+    fflush(stderr);
+    printf("flowveil: serving %s\n", url);
     fflush(stdout);
 
     while (!*cli_stop_flag()) {
@@ -339,6 +520,10 @@ int cli_cmd_serve(int argc, char **argv)
 
     fv_notice("stopping the server");
     api_server_stop(&server);
+    free(tls_cert);
+    if (tls_key != NULL)
+        sodium_memzero(tls_key, strlen(tls_key));
+    free(tls_key);
     store_close(&store);
     pol_destroy(&sp.policy);
     pthread_mutex_destroy(&sp.lock);

@@ -3,7 +3,8 @@
 # dependencies, builds, and generates the demo capture: a small office
 # network with a planted beacon and a data exfiltration. It ingests the
 # capture with the example policy and serves the dashboard on
-# 127.0.0.1:$FLOWVEIL_PORT (default 8080).
+# 127.0.0.1:$FLOWVEIL_PORT (default 8080), printing the password of the
+# dashboard user admin.
 # Run as root or as a user with sudo rights. Safe to run again: the demo
 # store is rebuilt from scratch each time.
 set -euo pipefail
@@ -43,6 +44,13 @@ web_args=()
 if [ -d web ]; then
     web_args=(--web "$root/web")
 fi
+# The store is new, so serve creates the user admin on its first start;
+# the demo gives it a fresh random password and prints it.
+password=$(head -c 15 /dev/urandom | base64 | tr '+/' 'xy')
+umask 077
+printf '%s\n' "$password" >demo/admin-password
 echo "demo: dashboard at http://127.0.0.1:$port/ (stop with Ctrl-C)"
+echo "demo: log in as user 'admin' with password $password"
+echo "demo: an API token for scripts: build/cli/flowveil token create NAME --role analyst --db demo/db"
 exec build/cli/flowveil serve --db demo/db --policy policy/example-policy.yaml \
-    --listen "127.0.0.1:$port" "${web_args[@]}"
+    --listen "127.0.0.1:$port" --admin-password-file demo/admin-password "${web_args[@]}"

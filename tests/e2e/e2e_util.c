@@ -269,7 +269,67 @@ static size_t dechunk(char *body, size_t len)
     return out;
 }
 
+/* API tokens of the servers started by e2e_serve_start*, by port, so
+ * e2e_http_get can authenticate without changing its callers. */
+#define E2E_TOKENS_MAX 16
+static struct {
+    uint16_t port;
+    char header[160];   /* "Authorization: Bearer fvt_...\r\n" */
+} e2e_tokens[E2E_TOKENS_MAX];
+static char e2e_pending_token[160];
+
+/* Create an admin API token in DB for the server about to start; the
+ * ready line's port is attached to it in e2e_serve_start_argv. */
+static void e2e_prepare_token(const char *work_dir, const char *db)
+{
+    const char *argv[] = {e2e_bin(), "token", "create", "e2e-client", "--role", "admin",
+                          "--db", db, NULL};
+    e2e_result res;
+    e2e_run(argv, work_dir, "e2e-token", 30, &res);
+    if (!res.exited || res.status != 0) {
+        e2e_print_result("flowveil token create", &res);
+        e2e_result_free(&res);
+        fail();
+    }
+    size_t len = strcspn(res.out, "\r\n");
+    snprintf(e2e_pending_token, sizeof e2e_pending_token, "Authorization: Bearer %.*s\r\n",
+             (int)len, res.out);
+    e2e_result_free(&res);
+}
+
+static void e2e_token_register(uint16_t port)
+{
+    if (e2e_pending_token[0] == '\0')
+        return;
+    size_t slot = 0;
+    for (size_t i = 0; i < E2E_TOKENS_MAX; i++) {
+        if (e2e_tokens[i].port == port || e2e_tokens[i].port == 0) {
+            slot = i;
+            break;
+        }
+    }
+    e2e_tokens[slot].port = port;
+    snprintf(e2e_tokens[slot].header, sizeof e2e_tokens[slot].header, "%s", e2e_pending_token);
+    e2e_pending_token[0] = '\0';
+}
+
+const char *e2e_auth_header(uint16_t port)
+{
+    for (size_t i = 0; i < E2E_TOKENS_MAX; i++) {
+        if (e2e_tokens[i].port == port)
+            return e2e_tokens[i].header;
+    }
+    return "";
+}
+
 char *e2e_http_get(uint16_t port, const char *path, int *status, size_t *body_len)
+{
+    return e2e_http_request(port, "GET", path, e2e_auth_header(port), NULL, status, body_len);
+}
+
+char *e2e_http_request(uint16_t port, const char *method, const char *path,
+                       const char *headers, const char *json_body, int *status,
+                       size_t *body_len)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -287,9 +347,17 @@ char *e2e_http_get(uint16_t port, const char *path, int *status, size_t *body_le
         return NULL;
     }
 
-    char req[1024];
-    int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", path);
+    char req[4096];
+    int n;
+    if (json_body != NULL)
+        n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n%s",
+                     method, path, headers, strlen(json_body), json_body);
+    else
+        n = snprintf(req, sizeof req,
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s\r\n",
+                     method, path, headers);
     if (n < 0 || (size_t)n >= sizeof req || send(fd, req, (size_t)n, 0) != n) {
         close(fd);
         return NULL;
@@ -354,9 +422,35 @@ pid_t e2e_serve_start_policy(const char *work_dir, const char *db, const char *p
     return e2e_serve_start_argv(argv, work_dir, tag, port);
 }
 
+pid_t e2e_serve_start_password(const char *work_dir, const char *db, const char *password,
+                               const char *tag, uint16_t *port)
+{
+    char path[4096], name[256];
+    snprintf(name, sizeof name, "%s.admin-password", tag);
+    e2e_path(path, work_dir, name);
+    tu_write_file(path, password, strlen(password));
+    const char *argv[] = {e2e_bin(), "serve", "--db", db, "--listen", "127.0.0.1:0",
+                          "--admin-password-file", path, NULL};
+    return e2e_serve_start_argv(argv, work_dir, tag, port);
+}
+
 pid_t e2e_serve_start_argv(const char *const argv[], const char *work_dir, const char *tag,
                            uint16_t *port)
 {
+    /* Authenticate e2e_http_get with a token in the store being served,
+     * unless the caller tests the first-start login itself. */
+    const char *db = NULL;
+    bool password_given = false;
+    for (size_t i = 0; argv[i] != NULL; i++) {
+        if (strcmp(argv[i], "--db") == 0 && argv[i + 1] != NULL)
+            db = argv[i + 1];
+        if (strcmp(argv[i], "--admin-password-file") == 0)
+            password_given = true;
+    }
+    e2e_pending_token[0] = '\0';
+    if (db != NULL && !password_given)
+        e2e_prepare_token(work_dir, db);
+
     pid_t pid = e2e_spawn(argv, work_dir, tag);
 
     char out_path[4096], name[256];
@@ -384,6 +478,7 @@ pid_t e2e_serve_start_argv(const char *const argv[], const char *work_dir, const
                 fail();
             }
             *port = (uint16_t)value;
+            e2e_token_register(*port);
             return pid;
         }
         free(text);

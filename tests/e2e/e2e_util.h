@@ -83,9 +83,27 @@ json_t *e2e_parse_json_lines(const char *text, size_t len);
 /*
  * Send "GET PATH HTTP/1.1" to 127.0.0.1:PORT and read the reply until
  * the server closes. Return the body as a new NUL-terminated string and
- * the status code in *STATUS, or NULL if the exchange failed.
+ * the status code in *STATUS, or NULL if the exchange failed. It
+ * authenticates with the API token of the server (e2e_auth_header).
  */
 char *e2e_http_get(uint16_t port, const char *path, int *status, size_t *body_len);
+
+/*
+ * Send METHOD PATH with the extra header lines HEADERS ("" or lines that
+ * end in "\r\n") and JSON_BODY (NULL = no body; else sent as
+ * application/json), like e2e_http_get. e2e_http_get sends the
+ * Authorization header of e2e_auth_header(PORT).
+ */
+char *e2e_http_request(uint16_t port, const char *method, const char *path,
+                       const char *headers, const char *json_body, int *status,
+                       size_t *body_len);
+
+/*
+ * The "Authorization: Bearer ...\r\n" line of the admin API token that
+ * e2e_serve_start* created (as user "e2e-client", with one token.create
+ * audit entry) in the store of the server on PORT, or "" if none.
+ */
+const char *e2e_auth_header(uint16_t port);
 
 /*
  * Start `flowveil serve --db DB --listen 127.0.0.1:0` and wait for its
@@ -95,13 +113,23 @@ char *e2e_http_get(uint16_t port, const char *path, int *status, size_t *body_le
  */
 pid_t e2e_serve_start(const char *work_dir, const char *db, const char *tag, uint16_t *port);
 
+/*
+ * Start serve on a store without users with `--admin-password-file`
+ * holding PASSWORD, so the first start creates user "admin" with it.
+ * No API token is created: log in with e2e_http_request.
+ */
+pid_t e2e_serve_start_password(const char *work_dir, const char *db, const char *password,
+                               const char *tag, uint16_t *port);
+
 /* The same with `--policy POLICY` added; POLICY NULL leaves it out. */
 pid_t e2e_serve_start_policy(const char *work_dir, const char *db, const char *policy,
                              const char *tag, uint16_t *port);
 
 /*
  * Start the serve command line ARGV (for example `setpriv ... -- flowveil
- * serve ...`) and wait for its ready line like e2e_serve_start.
+ * serve ...`) and wait for its ready line like e2e_serve_start. Unless
+ * ARGV has --admin-password-file, an admin API token is first created in
+ * the store of ARGV's --db; e2e_http_get then sends it.
  */
 pid_t e2e_serve_start_argv(const char *const argv[], const char *work_dir, const char *tag,
                            uint16_t *port);

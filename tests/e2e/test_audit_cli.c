@@ -122,7 +122,9 @@ static void test_audit_records_ingest_export_and_api(void **state)
 
     json_t *read_entry = find_entry(entries, "api.read", "/api/v1/flows");
     assert_non_null(read_entry);
-    assert_string_equal(json_string_value(json_object_get(read_entry, "actor")), "anonymous");
+    /* The reads were made with the API token of e2e_serve_start. */
+    assert_string_equal(json_string_value(json_object_get(read_entry, "actor")), "e2e-client");
+    assert_string_equal(json_string_value(json_object_get(read_entry, "role")), "admin");
     params = json_string_value(json_object_get(read_entry, "params"));
     assert_non_null(params);
     assert_non_null(strstr(params, "limit=2"));

@@ -19,7 +19,8 @@ static void check_static_name(const char *url)
     if (!api_static_name(url, name))
         return;
     /* An accepted name must stay inside the web directory. */
-    if (name[0] == '.' || strchr(name, '/') != NULL || strstr(name, "..") != NULL ||
+    if (name[0] == '.' || name[0] == '/' || strstr(name, "..") != NULL ||
+        strstr(name, "//") != NULL || strstr(name, "/.") != NULL ||
         !(strlen(name) < API_STATIC_NAME_MAX))
         abort();
 }

@@ -59,6 +59,20 @@ static uint64_t test_clock_us(void)
     return atomic_load(&g_now_us);
 }
 
+/* "Authorization: Bearer ...\r\n" of an admin token made in the fixture:
+ * every API request must authenticate. */
+static char g_auth[STORE_TOKEN_TEXT_LEN + 40];
+
+/* Create an admin API token in STORE and keep its header in g_auth. */
+static void make_admin_token(store_env *store)
+{
+    char text[STORE_TOKEN_TEXT_LEN + 1];
+    assert_int_equal(store_token_create(store, "tests", STORE_ROLE_ADMIN, 0,
+                                        atomic_load(&g_now_us), text, NULL),
+                     FV_OK);
+    snprintf(g_auth, sizeof g_auth, "Authorization: Bearer %s\r\n", text);
+}
+
 typedef struct fixture {
     char dir[512];
     store_env *store;
@@ -259,6 +273,7 @@ static int fixture_setup(void **state)
         .threads = 2,
         .clock_us = test_clock_us,
     };
+    make_admin_token(fx->store);
     assert_int_equal(api_server_start(&cfg, &fx->server, err, sizeof err), FV_OK);
     fx->port = api_server_port(fx->server);
     assert_true(fx->port != 0);
@@ -349,7 +364,8 @@ static void http_request(uint16_t port, const char *method, const char *target,
     char request[2048];
 
     snprintf(request, sizeof request,
-             "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", method, target);
+             "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n", method, target,
+             g_auth);
     http_raw(port, request, out);
 }
 
@@ -788,16 +804,27 @@ static void test_post_rejected_405(void **state)
 {
     fixture *fx = *state;
     http_reply r;
+    char request[512];
 
+    /* An authenticated POST to a read-only route. */
+    snprintf(request, sizeof request,
+             "POST /api/v1/flows HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n"
+             "Content-Length: 0\r\n\r\n",
+             g_auth);
+    http_raw(fx->port, request, &r);
+    assert_int_equal(r.status, 405);
+    assert_non_null(strstr(r.body, "\"method_not_allowed\""));
+    http_reply_free(&r);
+
+    /* Static files only accept GET and HEAD, and say so. */
     http_raw(fx->port,
-             "POST /api/v1/flows HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+             "POST /index.html HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
              "Content-Length: 0\r\n\r\n",
              &r);
     assert_int_equal(r.status, 405);
     char *allow = http_header(&r, "Allow");
     assert_non_null(allow);
     assert_string_equal(allow, "GET, HEAD");
-    assert_non_null(strstr(r.body, "\"method_not_allowed\""));
     free(allow);
     http_reply_free(&r);
 

@@ -34,6 +34,20 @@ static uint64_t test_clock_us(void)
     return NOW_US;
 }
 
+/* "Authorization: Bearer ...\r\n" of an admin token made in the fixture:
+ * every API request must authenticate. */
+static char g_auth[STORE_TOKEN_TEXT_LEN + 40];
+
+/* Create an admin API token in STORE and keep its header in g_auth. */
+static void make_admin_token(store_env *store)
+{
+    char text[STORE_TOKEN_TEXT_LEN + 1];
+    assert_int_equal(store_token_create(store, "tests", STORE_ROLE_ADMIN, 0,
+                                        NOW_US, text, NULL),
+                     FV_OK);
+    snprintf(g_auth, sizeof g_auth, "Authorization: Bearer %s\r\n", text);
+}
+
 typedef struct fixture {
     char dir[512];
     store_env *store;
@@ -114,6 +128,7 @@ static void start_fixture(void **state, uint64_t k)
         .threads = 1,
         .clock_us = test_clock_us,
     };
+    make_admin_token(fx->store);
     assert_int_equal(api_server_start(&cfg, &fx->server, err, sizeof err), FV_OK);
     fx->port = api_server_port(fx->server);
     *state = fx;
@@ -161,7 +176,8 @@ static json_t *get_json(const fixture *fx, const char *target, int status)
     assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout), 0);
     assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
     int n = snprintf(request, sizeof request,
-                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", target);
+                     "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n", target,
+                     g_auth);
     assert_int_equal(send(fd, request, (size_t)n, MSG_NOSIGNAL), n);
     for (;;) {
         assert_true(len < sizeof reply - 1);

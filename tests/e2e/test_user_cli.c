@@ -1,0 +1,313 @@
+/*
+ * test_user_cli: `flowveil user`, `flowveil token` and the first start of
+ * `flowveil serve`, through the real binary. It checks the first admin
+ * and its printed password, logins with the accounts the CLI creates,
+ * tokens that stop working when revoked, exit statuses and the audit
+ * entries of every change.
+ */
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+
+#include "e2e_util.h"
+#include "testutil.h"
+
+typedef struct fixture {
+    char dir[4096];
+    char db[4096];
+} fixture;
+
+/* Make a store with a few records (one ingest of a corpus capture). */
+static int setup(void **state)
+{
+    fixture *fx = calloc(1, sizeof *fx);
+    if (fx == NULL)
+        return -1;
+    tu_make_temp_dir(fx->dir, sizeof fx->dir);
+    e2e_path(fx->db, fx->dir, "db");
+    *state = fx;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fixture *fx = *state;
+    tu_remove_tree(fx->dir);
+    free(fx);
+    return 0;
+}
+
+static void ingest(const fixture *fx)
+{
+    char policy[4096], capture[4096];
+    e2e_path(policy, fx->dir, "policy.yaml");
+    e2e_write_policy(policy, "[]", "3650d");
+    snprintf(capture, sizeof capture, "%s/pcaps/arkime-dns-tcp.pcap", e2e_corpus());
+    const char *argv[] = {e2e_bin(), "ingest", "--policy", policy, "--db", fx->db, capture, NULL};
+    e2e_result res;
+    e2e_run(argv, fx->dir, "ingest", 120, &res);
+    if (!res.exited || res.status != 0)
+        e2e_print_result("ingest", &res);
+    assert_true(res.exited);
+    assert_int_equal(res.status, 0);
+    e2e_result_free(&res);
+}
+
+/* Run ARGV and check its exit status; return the result (caller frees). */
+static void run_expect(const fixture *fx, const char *const argv[], const char *tag, int status,
+                       e2e_result *res)
+{
+    e2e_run(argv, fx->dir, tag, 60, res);
+    if (!res->exited || res->status != status) {
+        fprintf(stderr, "expected exit status %d from %s\n", status, tag);
+        e2e_print_result(tag, res);
+    }
+    assert_true(res->exited);
+    assert_int_equal(res->status, status);
+    assert_false(e2e_has_sanitizer_report(res->err));
+}
+
+/* POST /api/v1/login and return the HTTP status. */
+static int login_status(uint16_t port, const char *user, const char *password)
+{
+    char body[512];
+    int status = 0;
+    size_t len = 0;
+    snprintf(body, sizeof body, "{\"user\": \"%s\", \"password\": \"%s\"}", user, password);
+    char *reply = e2e_http_request(port, "POST", "/api/v1/login", "", body, &status, &len);
+    assert_non_null(reply);
+    free(reply);
+    return status;
+}
+
+static int get_status(uint16_t port, const char *path, const char *headers)
+{
+    int status = 0;
+    size_t len = 0;
+    char *reply = e2e_http_request(port, "GET", path, headers, NULL, &status, &len);
+    assert_non_null(reply);
+    free(reply);
+    return status;
+}
+
+static void stop_server(const fixture *fx, pid_t pid, const char *tag)
+{
+    e2e_result res;
+    kill(pid, SIGTERM);
+    e2e_wait(pid, fx->dir, tag, 30, &res);
+    assert_true(res.exited);
+    assert_int_equal(res.status, 0);
+    assert_false(e2e_has_sanitizer_report(res.err));
+    e2e_result_free(&res);
+}
+
+static void test_first_start_prints_admin_password(void **state)
+{
+    fixture *fx = *state;
+    ingest(fx);
+
+    /* No password file: the plain first start. (The helper adds an API
+     * token first; a store with tokens but no user still gets its admin.) */
+    uint16_t port = 0;
+    pid_t pid = e2e_serve_start(fx->dir, fx->db, "serve", &port);
+    stop_server(fx, pid, "serve");
+
+    char err_path[4096];
+    e2e_path(err_path, fx->dir, "serve.err");
+    size_t len = 0;
+    char *err = tu_read_file(err_path, &len);
+    assert_non_null(err);
+    const char *line = strstr(err, "flowveil: created user 'admin' with password ");
+    if (line == NULL)
+        fprintf(stderr, "serve stderr:\n%s\n", err);
+    assert_non_null(line);
+    char password[64] = "";
+    assert_int_equal(sscanf(line, "flowveil: created user 'admin' with password %63[^;]", password),
+                     1);
+    assert_int_equal(strlen(password), 20);
+    assert_non_null(strstr(line, "; log in at http://127.0.0.1:"));
+    assert_non_null(strstr(line, "and change it with 'flowveil user passwd admin'"));
+    free(err);
+
+    /* The second start creates no user and prints no password. */
+    pid = e2e_serve_start(fx->dir, fx->db, "serve2", &port);
+    assert_int_equal(login_status(port, "admin", password), 200);
+    assert_int_equal(login_status(port, "admin", "not-the-password"), 401);
+    stop_server(fx, pid, "serve2");
+    e2e_path(err_path, fx->dir, "serve2.err");
+    err = tu_read_file(err_path, &len);
+    assert_non_null(err);
+    assert_null(strstr(err, "created user"));
+    free(err);
+}
+
+static void test_password_file_sets_first_admin(void **state)
+{
+    fixture *fx = *state;
+    ingest(fx);
+    uint16_t port = 0;
+    pid_t pid = e2e_serve_start_password(fx->dir, fx->db, "e2e-admin-pass\n", "serve", &port);
+    assert_int_equal(login_status(port, "admin", "e2e-admin-pass"), 200);
+    /* Anonymous callers get nothing but the liveness status. */
+    assert_int_equal(get_status(port, "/api/v1/flows", ""), 401);
+    assert_int_equal(get_status(port, "/api/v1/health", ""), 200);
+    stop_server(fx, pid, "serve");
+}
+
+static void test_user_commands_manage_logins(void **state)
+{
+    fixture *fx = *state;
+    ingest(fx);
+    e2e_result res;
+    char pw_path[4096];
+    e2e_path(pw_path, fx->dir, "ana.pw");
+    tu_write_file(pw_path, "ana-password-1\n", 15);
+
+    const char *add[] = {e2e_bin(), "user", "add", "ana", "--role", "analyst",
+                         "--password-file", pw_path, "--db", fx->db, NULL};
+    run_expect(fx, add, "user-add", 0, &res);
+    e2e_result_free(&res);
+    const char *add_admin[] = {e2e_bin(), "user", "add", "boss", "--role", "admin",
+                               "--password-file", pw_path, "--db", fx->db, NULL};
+    run_expect(fx, add_admin, "user-add-admin", 0, &res);
+    e2e_result_free(&res);
+    run_expect(fx, add, "user-add-again", 1, &res);
+    assert_non_null(strstr(res.err, "user 'ana' already exists"));
+    e2e_result_free(&res);
+
+    const char *bad_role[] = {e2e_bin(), "user", "add", "bob", "--role", "root",
+                              "--password-file", pw_path, "--db", fx->db, NULL};
+    run_expect(fx, bad_role, "user-bad-role", 2, &res);
+    assert_non_null(strstr(res.err, "invalid --role value 'root'"));
+    e2e_result_free(&res);
+
+    const char *no_password[] = {e2e_bin(), "user", "add", "bob", "--role", "analyst",
+                                 "--db", fx->db, NULL};
+    run_expect(fx, no_password, "user-no-password", 2, &res);
+    assert_non_null(strstr(res.err, "--password-file"));
+    e2e_result_free(&res);
+
+    const char *list[] = {e2e_bin(), "user", "list", "--db", fx->db, NULL};
+    run_expect(fx, list, "user-list", 0, &res);
+    assert_non_null(strstr(res.out, "ana"));
+    assert_non_null(strstr(res.out, "analyst"));
+    assert_null(strstr(res.out, "argon2"));
+    e2e_result_free(&res);
+
+    /* The store has users, so serve creates no admin of its own. */
+    uint16_t port = 0;
+    pid_t pid = e2e_serve_start(fx->dir, fx->db, "serve", &port);
+    assert_int_equal(login_status(port, "ana", "ana-password-1"), 200);
+    assert_int_equal(login_status(port, "admin", "ana-password-1"), 401);
+
+    /* passwd while the server runs: the old password stops working. */
+    tu_write_file(pw_path, "ana-password-2\n", 15);
+    const char *passwd[] = {e2e_bin(), "user", "passwd", "ana", "--password-file", pw_path,
+                            "--db", fx->db, NULL};
+    run_expect(fx, passwd, "user-passwd", 0, &res);
+    e2e_result_free(&res);
+    assert_int_equal(login_status(port, "ana", "ana-password-1"), 401);
+    assert_int_equal(login_status(port, "ana", "ana-password-2"), 200);
+
+    const char *remove[] = {e2e_bin(), "user", "remove", "ana", "--db", fx->db, NULL};
+    run_expect(fx, remove, "user-remove", 0, &res);
+    e2e_result_free(&res);
+    run_expect(fx, remove, "user-remove-again", 1, &res);
+    assert_non_null(strstr(res.err, "no user 'ana'"));
+    e2e_result_free(&res);
+    assert_int_equal(login_status(port, "ana", "ana-password-2"), 401);
+    stop_server(fx, pid, "serve");
+
+    /* The last admin cannot be removed. */
+    const char *remove_admin[] = {e2e_bin(), "user", "remove", "boss", "--db", fx->db, NULL};
+    run_expect(fx, remove_admin, "user-remove-admin", 1, &res);
+    if (strstr(res.err, "last admin") == NULL)
+        e2e_print_result("user remove admin", &res);
+    assert_non_null(strstr(res.err, "last admin"));
+    e2e_result_free(&res);
+
+    /* Every change is in the audit trail, without the password. */
+    const char *show[] = {e2e_bin(), "audit", "show", "--db", fx->db, "--json", NULL};
+    run_expect(fx, show, "audit-show", 0, &res);
+    assert_non_null(strstr(res.out, "\"user.add\""));
+    assert_non_null(strstr(res.out, "\"user.passwd\""));
+    assert_non_null(strstr(res.out, "\"user.remove\""));
+    assert_non_null(strstr(res.out, "\"auth.login\""));
+    assert_null(strstr(res.out, "ana-password"));
+    e2e_result_free(&res);
+}
+
+static void test_token_commands(void **state)
+{
+    fixture *fx = *state;
+    ingest(fx);
+    e2e_result res;
+    const char *create[] = {e2e_bin(), "token", "create", "grafana", "--role", "analyst",
+                            "--expires", "30d", "--db", fx->db, NULL};
+    run_expect(fx, create, "token-create", 0, &res);
+    char header[256];
+    size_t len = strcspn(res.out, "\n");
+    assert_int_equal(len, 85); /* "fvt_", 16 hex id, "_", 64 hex secret */
+    assert_true(strncmp(res.out, "fvt_", 4) == 0);
+    snprintf(header, sizeof header, "Authorization: Bearer %.*s\r\n", (int)len, res.out);
+    char id[17];
+    snprintf(id, sizeof id, "%.16s", res.out + 4);
+    e2e_result_free(&res);
+
+    const char *bad_expiry[] = {e2e_bin(), "token", "create", "grafana", "--role", "analyst",
+                                "--expires", "soon", "--db", fx->db, NULL};
+    run_expect(fx, bad_expiry, "token-bad-expiry", 2, &res);
+    assert_non_null(strstr(res.err, "invalid --expires value 'soon'"));
+    e2e_result_free(&res);
+
+    const char *list[] = {e2e_bin(), "token", "list", "--db", fx->db, NULL};
+    run_expect(fx, list, "token-list", 0, &res);
+    assert_non_null(strstr(res.out, id));
+    assert_non_null(strstr(res.out, "active"));
+    /* Only the id is listed, never the secret. */
+    assert_null(strstr(res.out, "fvt_"));
+    e2e_result_free(&res);
+
+    uint16_t port = 0;
+    pid_t pid = e2e_serve_start(fx->dir, fx->db, "serve", &port);
+    assert_int_equal(get_status(port, "/api/v1/flows", header), 200);
+    /* An analyst token may not read the audit trail. */
+    assert_int_equal(get_status(port, "/api/v1/audit", header), 403);
+
+    const char *revoke[] = {e2e_bin(), "token", "revoke", id, "--db", fx->db, NULL};
+    run_expect(fx, revoke, "token-revoke", 0, &res);
+    e2e_result_free(&res);
+    assert_int_equal(get_status(port, "/api/v1/flows", header), 401);
+    run_expect(fx, revoke, "token-revoke-again", 1, &res);
+    assert_non_null(strstr(res.err, "already revoked"));
+    e2e_result_free(&res);
+    stop_server(fx, pid, "serve");
+
+    const char *show[] = {e2e_bin(), "audit", "show", "--db", fx->db, "--json", NULL};
+    run_expect(fx, show, "audit-show", 0, &res);
+    assert_non_null(strstr(res.out, "\"token.create\""));
+    assert_non_null(strstr(res.out, "\"token.revoke\""));
+    assert_non_null(strstr(res.out, "name=grafana"));
+    assert_null(strstr(res.out, "fvt_"));
+    e2e_result_free(&res);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_first_start_prints_admin_password, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_password_file_sets_first_admin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_commands_manage_logins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_token_commands, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
