@@ -53,6 +53,18 @@ typedef struct det_module {
     void (*rekey)(void *state, const uint8_t *old_pseudonym, const uint8_t *new_pseudonym,
                   uint8_t kind);
     size_t (*rekey_end)(void *state);
+    /*
+     * Optional, added at the end so existing initializers stay valid:
+     * evidence slot names (index = slot of fv_alert_record.evidence, never
+     * renumbered), and persistence of learned state across restarts.
+     * save appends the state to OUT (a det_buf, see det_util.h) and
+     * returns FV_OK; load restores it from DATA[0..len) into a freshly
+     * created state and returns FV_OK or FV_ERR_PARSE. Either may be NULL.
+     */
+    const char *const *evidence_names;
+    unsigned evidence_count;
+    int (*save)(void *state, void *out);
+    int (*load)(void *state, const uint8_t *data, size_t len);
 } det_module;
 
 /* Detector modules, each defined in its own det_*.c file. */
@@ -60,5 +72,13 @@ extern const det_module det_module_scan;          /* det_scan.c */
 extern const det_module det_module_dns_tunnel;    /* det_dns.c */
 extern const det_module det_module_dga;           /* det_dns.c */
 extern const det_module det_module_segmentation;  /* det_segment.c */
+
+/* Detector modules of the engine's own files. */
+extern const det_module det_module_beacon;          /* det_beacon.c */
+extern const det_module det_module_exfil;           /* det_beacon.c */
+extern const det_module det_module_long_conn;       /* det_baseline.c */
+extern const det_module det_module_baseline;        /* det_baseline.c */
+extern const det_module det_module_off_hours;       /* det_baseline.c */
+extern const det_module det_module_rare_dest;       /* det_rare.c */
 
 #endif /* FV_DET_INTERNAL_H */

@@ -219,6 +219,9 @@ struct pol_policy {
     /* Address mode of zone z in address_rules[z], of addresses outside
      * every zone in address_rules[POL_EXTERNAL_RULE]. */
     pol_address_rule address_rules[POL_MAX_ZONES + 1];
+
+    /* export: destinations of the capturing process (pol_parse.c, end). */
+    pol_export export_cfg;
 };
 
 /* Read the TZif file of zone NAME (already validated) into TZ. On failure

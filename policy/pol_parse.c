@@ -71,6 +71,7 @@ typedef struct pol_parser {
     bool zones_seen;
 
     pol_group *group;               /* group being parsed */
+    void *detect_item;              /* detect list entry being parsed (pol_parse_detect.inc) */
     struct pol_parse_marks *marks;  /* positions for checks after the walk */
 } pol_parser;
 
@@ -82,6 +83,7 @@ typedef struct pol_parse_marks {
     yaml_mark_t window[POL_MAX_GROUPS];
     char window_name[POL_MAX_GROUPS][POL_NAME_MAX];
     yaml_mark_t group[POL_MAX_GROUPS];
+    yaml_mark_t seg_rule[POL_SEG_RULES_MAX];
 } pol_parse_marks;
 
 /* A mapping key and the function that parses its value. ARG is passed
@@ -900,86 +902,7 @@ static int pol_parse_sweep(pol_parser *p, yaml_node_t *value, const char *where,
                             &p->pol->sweep_interval_s);
 }
 
-/* Detector keys; ARG selects the field. */
-enum {
-    POL_BEACON_ENABLED,
-    POL_BEACON_MIN_CONNECTIONS,
-    POL_BEACON_MAX_JITTER,
-    POL_BEACON_MIN_INTERVAL,
-    POL_EXFIL_ENABLED,
-    POL_EXFIL_MIN_BYTES,
-    POL_EXFIL_RATIO,
-    POL_EXFIL_MIN_HISTORY,
-};
-
-static int pol_parse_detector_key(pol_parser *p, yaml_node_t *value, const char *where, int field)
-{
-    pol_detect *d = &p->pol->detect;
-    uint64_t u = 0;
-    int rc;
-
-    switch (field) {
-    case POL_BEACON_ENABLED:
-        return pol_get_bool(p, value, where, &d->beacon_enabled);
-    case POL_BEACON_MIN_CONNECTIONS:
-        rc = pol_get_uint(p, value, where, 3, 1000000, &u);
-        d->beacon_min_connections = (uint32_t)u;
-        return rc;
-    case POL_BEACON_MAX_JITTER:
-        return pol_get_double(p, value, where, 0.0, 1.0, &d->beacon_max_jitter);
-    case POL_BEACON_MIN_INTERVAL:
-        rc = pol_get_duration(p, value, where, 1, POL_BEACON_INTERVAL_MAX_S, &u);
-        d->beacon_min_interval_s = (uint32_t)u;
-        return rc;
-    case POL_EXFIL_ENABLED:
-        return pol_get_bool(p, value, where, &d->exfil_enabled);
-    case POL_EXFIL_MIN_BYTES:
-        return pol_get_size(p, value, where, 1, UINT64_C(1000000000000000), &d->exfil_min_bytes);
-    case POL_EXFIL_RATIO:
-        return pol_get_double(p, value, where, 1.0, 1e6, &d->exfil_ratio);
-    case POL_EXFIL_MIN_HISTORY:
-        rc = pol_get_uint(p, value, where, 1, 1000000, &u);
-        d->exfil_min_history = (uint32_t)u;
-        return rc;
-    default:
-        return pol_fail(p, value->start_mark, "internal error: unknown detector field %d", field);
-    }
-}
-
-static int pol_parse_beacon(pol_parser *p, yaml_node_t *value, const char *where, int arg)
-{
-    (void)arg;
-    static const pol_key keys[] = {
-        {"enabled", pol_parse_detector_key, POL_BEACON_ENABLED},
-        {"min_connections", pol_parse_detector_key, POL_BEACON_MIN_CONNECTIONS},
-        {"max_jitter", pol_parse_detector_key, POL_BEACON_MAX_JITTER},
-        {"min_interval", pol_parse_detector_key, POL_BEACON_MIN_INTERVAL},
-    };
-    return pol_walk_mapping(p, value, where, keys, sizeof keys / sizeof keys[0]);
-}
-
-static int pol_parse_exfil(pol_parser *p, yaml_node_t *value, const char *where, int arg)
-{
-    (void)arg;
-    static const pol_key keys[] = {
-        {"enabled", pol_parse_detector_key, POL_EXFIL_ENABLED},
-        {"min_bytes", pol_parse_detector_key, POL_EXFIL_MIN_BYTES},
-        {"ratio", pol_parse_detector_key, POL_EXFIL_RATIO},
-        {"min_history", pol_parse_detector_key, POL_EXFIL_MIN_HISTORY},
-    };
-    return pol_walk_mapping(p, value, where, keys, sizeof keys / sizeof keys[0]);
-}
-
-static int pol_parse_detect(pol_parser *p, yaml_node_t *value, const char *where, int arg)
-{
-    (void)arg;
-    static const pol_key keys[] = {
-        {"beacon", pol_parse_beacon, 0},
-        {"exfil", pol_parse_exfil, 0},
-    };
-    return pol_walk_mapping(p, value, where, keys, sizeof keys / sizeof keys[0]);
-}
-
+#include "pol_parse_detect.inc"
 #include "pol_parse_groups.inc"
 #include "pol_parse_escrow.inc"
 #include "pol_parse_domains.inc"
@@ -1002,6 +925,9 @@ static int pol_check_document(pol_parser *p, yaml_node_t *root)
                         p->audit_retention_text, sweep, sweep);
     }
     int rc = pol_check_groups(p);
+    if (rc != FV_OK)
+        return rc;
+    rc = pol_check_seg_zones(p, root);
     if (rc != FV_OK)
         return rc;
 
@@ -1041,6 +967,8 @@ static int pol_parse_organization(pol_parser *p, yaml_node_t *value, const char 
     return pol_walk_mapping(p, value, where, keys, sizeof keys / sizeof keys[0]);
 }
 
+static int pol_parse_export(pol_parser *p, yaml_node_t *value, const char *where, int arg);
+
 static int pol_parse_root(pol_parser *p, yaml_node_t *root)
 {
     static const pol_key keys[] = {
@@ -1061,6 +989,7 @@ static int pol_parse_root(pol_parser *p, yaml_node_t *root)
         {"external", pol_parse_external, 0},
         {"escrow", pol_parse_escrow, 0},
         {"domains", pol_parse_domains, 0},
+        {"export", pol_parse_export, 0},
     };
 
     if (root->type != YAML_MAPPING_NODE)
@@ -1341,4 +1270,369 @@ out:
     if (fd >= 0)
         close(fd);
     return rc;
+}
+
+/* ---------------------------------------------------------------------- */
+/* export: destinations of the capturing process                           */
+/* ---------------------------------------------------------------------- */
+
+/*
+ *   export:
+ *     destinations:
+ *       - name: soc-collector
+ *         ipfix: 127.0.0.1:4739
+ *         transport: udp
+ *         classes: [flows, dns]
+ *       - name: lake
+ *         kafka: 127.0.0.1:9092
+ *         topic_prefix: sensor1.
+ *
+ * Each key's parser writes into the destination being read, the one at
+ * index export_cfg.count; pol_parse_export_dest advances count after a
+ * complete entry.
+ */
+
+static pol_export_dest *pol_export_current(pol_parser *p)
+{
+    return &p->pol->export_cfg.dest[p->pol->export_cfg.count];
+}
+
+/* Copy the scalar NODE into OUT (OUT_LEN bytes with the NUL): printable
+ * ASCII without spaces, 1 .. OUT_LEN - 1 characters. WHAT names the
+ * expected value in the message. */
+static int pol_export_word(pol_parser *p, yaml_node_t *node, const char *where, const char *what,
+                           char *out, size_t out_len)
+{
+    const char *text;
+    int rc = pol_scalar(p, node, where, what, &text);
+    if (rc != FV_OK)
+        return rc;
+    char q[POL_QUOTE_MAX];
+    pol_quote(node, q);
+    size_t len = strlen(text);
+    if (len == 0 || len >= out_len)
+        return pol_fail(p, node->start_mark, "%s must have 1 to %zu characters (%s); write %s",
+                        where, out_len - 1, q, what);
+    for (size_t i = 0; i < len; i++) {
+        if (text[i] <= ' ' || text[i] > '~')
+            return pol_fail(p, node->start_mark, "%s contains a space or a character outside"
+                            " printable ASCII (%s); write %s",
+                            where, q, what);
+    }
+    memcpy(out, text, len + 1);
+    return FV_OK;
+}
+
+/* True if TEXT is HOST:PORT or [IPV6]:PORT with a port from 1 to 65535. */
+static bool pol_export_host_port_ok(const char *text)
+{
+    const char *colon = strrchr(text, ':');
+    if (colon == NULL || colon == text)
+        return false;
+    if (text[0] == '[' ? colon[-1] != ']' : strchr(text, ':') != colon)
+        return false;
+    const char *port = colon + 1;
+    size_t n = strlen(port);
+    if (n == 0 || n > 5 || strspn(port, "0123456789") != n)
+        return false;
+    long v = strtol(port, NULL, 10);
+    return v >= 1 && v <= 65535;
+}
+
+static int pol_parse_export_name(pol_parser *p, yaml_node_t *value, const char *where, int arg)
+{
+    (void)arg;
+    pol_export_dest *d = pol_export_current(p);
+    int rc = pol_export_word(p, value, where, "a short name such as soc-collector", d->name,
+                             sizeof d->name);
+    if (rc != FV_OK)
+        return rc;
+    for (size_t i = 0; i < p->pol->export_cfg.count; i++) {
+        if (strcmp(p->pol->export_cfg.dest[i].name, d->name) == 0)
+            return pol_fail(p, value->start_mark, "%s (%s) is used by destination %zu too; give"
+                            " each destination its own name",
+                            where, d->name, i + 1);
+    }
+    return FV_OK;
+}
+
+/* ipfix: HOST:PORT, or kafka: bootstrap servers. ARG is the kind. */
+static int pol_parse_export_target(pol_parser *p, yaml_node_t *value, const char *where, int arg)
+{
+    pol_export_dest *d = pol_export_current(p);
+    if (d->kind != 0)
+        return pol_fail(p, value->start_mark, "%s: a destination has either ipfix or kafka, not"
+                        " both; split it into two destinations",
+                        where);
+    d->kind = (pol_export_kind)arg;
+    if (arg == POL_EXPORT_IPFIX) {
+        int rc = pol_export_word(p, value, where, "the collector as HOST:PORT, such as"
+                                 " 127.0.0.1:4739", d->target, sizeof d->target);
+        if (rc != FV_OK)
+            return rc;
+        if (!pol_export_host_port_ok(d->target))
+            return pol_fail(p, value->start_mark, "%s is not HOST:PORT (%.64s); write the"
+                            " collector as 127.0.0.1:4739 or [::1]:4739, port 1 to 65535",
+                            where, d->target);
+        return FV_OK;
+    }
+    int rc = pol_export_word(p, value, where, "the bootstrap servers as HOST:PORT[,HOST:PORT]",
+                             d->target, sizeof d->target);
+    if (rc != FV_OK)
+        return rc;
+    char copy[sizeof d->target];
+    memcpy(copy, d->target, sizeof copy);
+    char *save = NULL;
+    for (char *server = strtok_r(copy, ",", &save); server != NULL;
+         server = strtok_r(NULL, ",", &save)) {
+        if (!pol_export_host_port_ok(server))
+            return pol_fail(p, value->start_mark, "%s: bootstrap server '%.64s' is not HOST:PORT;"
+                            " write the servers as broker1:9092,broker2:9092",
+                            where, server);
+    }
+    return FV_OK;
+}
+
+static int pol_parse_export_transport(pol_parser *p, yaml_node_t *value, const char *where,
+                                      int arg)
+{
+    (void)arg;
+    char text[8];
+    int rc = pol_export_word(p, value, where, "udp or tcp", text, sizeof text);
+    if (rc != FV_OK)
+        return rc;
+    if (strcmp(text, "udp") != 0 && strcmp(text, "tcp") != 0)
+        return pol_fail(p, value->start_mark, "%s must be udp or tcp (%s)", where, text);
+    pol_export_current(p)->tcp = strcmp(text, "tcp") == 0;
+    /* Checked against the kind after the entry: keys may come in any order. */
+    return FV_OK;
+}
+
+static int pol_parse_export_classes(pol_parser *p, yaml_node_t *value, const char *where, int arg)
+{
+    (void)arg;
+    int rc = pol_require_sequence(p, value, where, "[flows, dns, tls]");
+    if (rc != FV_OK)
+        return rc;
+    uint32_t bits = 0;
+    size_t i = 0;
+    for (yaml_node_item_t *item = value->data.sequence.items.start;
+         item < value->data.sequence.items.top; item++, i++) {
+        yaml_node_t *node = yaml_document_get_node(p->doc, *item);
+        if (node == NULL)
+            return pol_fail(p, value->start_mark, "%s has an incomplete entry; remove it", where);
+        char sub[POL_WHERE_MAX];
+        pol_join_where(sub, sizeof sub, where, "", i, true);
+        char name[32];
+        rc = pol_export_word(p, node, sub, "a class name such as flows", name, sizeof name);
+        if (rc != FV_OK)
+            return rc;
+        fv_class cls;
+        if (fv_class_from_name(name, &cls) != FV_OK)
+            return pol_fail(p, node->start_mark, "%s is not a record class (%s); use flows, dns,"
+                            " tls, http, dhcp, ssh, alerts or aggregates",
+                            sub, name);
+        bits |= 1u << (unsigned)cls;
+    }
+    if (bits == 0)
+        return pol_fail(p, value->start_mark, "%s lists no class; list the classes to send, or"
+                        " remove the key to send every class the protocol carries",
+                        where);
+    pol_export_current(p)->classes = bits;
+    return FV_OK;
+}
+
+/* template_refresh (a duration), template_refresh_messages,
+ * observation_domain and queue_max; ARG picks the field. */
+enum {
+    POL_EXPORT_TEMPLATE_REFRESH,
+    POL_EXPORT_TEMPLATE_REFRESH_MESSAGES,
+    POL_EXPORT_OBSERVATION_DOMAIN,
+    POL_EXPORT_QUEUE_MAX,
+};
+
+static int pol_parse_export_number(pol_parser *p, yaml_node_t *value, const char *where, int arg)
+{
+    pol_export_dest *d = pol_export_current(p);
+    uint64_t v = 0;
+    int rc;
+    switch (arg) {
+    case POL_EXPORT_TEMPLATE_REFRESH:
+        rc = pol_get_duration(p, value, where, 1, 86400, &v);
+        d->template_refresh_s = (uint32_t)v;
+        break;
+    case POL_EXPORT_TEMPLATE_REFRESH_MESSAGES:
+        rc = pol_get_uint(p, value, where, 0, 1000000, &v);
+        d->template_refresh_messages = (uint32_t)v;
+        break;
+    case POL_EXPORT_OBSERVATION_DOMAIN:
+        rc = pol_get_uint(p, value, where, 0, UINT32_MAX, &v);
+        d->observation_domain = (uint32_t)v;
+        break;
+    default:
+        rc = pol_get_uint(p, value, where, 1, 10000000, &v);
+        d->queue_max = (uint32_t)v;
+        break;
+    }
+    return rc;
+}
+
+static int pol_parse_export_topic_prefix(pol_parser *p, yaml_node_t *value, const char *where,
+                                         int arg)
+{
+    (void)arg;
+    pol_export_dest *d = pol_export_current(p);
+    int rc = pol_export_word(p, value, where, "a topic prefix such as flowveil.", d->topic_prefix,
+                             sizeof d->topic_prefix);
+    if (rc != FV_OK)
+        return rc;
+    /* Kafka topic names: ASCII letters, digits, '.', '_' and '-'. */
+    if (strspn(d->topic_prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-") !=
+        strlen(d->topic_prefix))
+        return pol_fail(p, value->start_mark, "%s (%.64s) may contain only letters, digits, '.',"
+                        " '_' and '-', as Kafka topic names do",
+                        where, d->topic_prefix);
+    return FV_OK;
+}
+
+/* properties: a mapping of librdkafka property names to values. */
+static int pol_parse_export_properties(pol_parser *p, yaml_node_t *value, const char *where,
+                                       int arg)
+{
+    (void)arg;
+    pol_export_dest *d = pol_export_current(p);
+    if (value->type != YAML_MAPPING_NODE)
+        return pol_fail(p, value->start_mark, "%s must be a mapping of librdkafka property names"
+                        " to values, not %s; write it as {message.send.max.retries: 5}",
+                        where, pol_node_kind(value));
+    for (yaml_node_pair_t *pair = value->data.mapping.pairs.start;
+         pair < value->data.mapping.pairs.top; pair++) {
+        yaml_node_t *key = yaml_document_get_node(p->doc, pair->key);
+        yaml_node_t *val = yaml_document_get_node(p->doc, pair->value);
+        if (key == NULL || val == NULL)
+            return pol_fail(p, value->start_mark, "%s has an incomplete entry; complete or remove"
+                            " it",
+                            where);
+        if (d->property_count == POL_EXPORT_PROPERTIES_MAX)
+            return pol_fail(p, key->start_mark, "%s has more than %d properties; keep the ones"
+                            " that differ from librdkafka's defaults",
+                            where, POL_EXPORT_PROPERTIES_MAX);
+        char name[128], text[120];
+        int rc = pol_export_word(p, key, where, "a librdkafka property name", name, sizeof name);
+        if (rc == FV_OK)
+            rc = pol_export_word(p, val, where, "the property's value", text, sizeof text);
+        if (rc != FV_OK)
+            return rc;
+        if (strcmp(name, "bootstrap.servers") == 0)
+            return pol_fail(p, key->start_mark, "%s: set the brokers with the kafka key, not"
+                            " bootstrap.servers",
+                            where);
+        snprintf(d->properties[d->property_count++], sizeof d->properties[0], "%s=%s", name,
+                 text);
+    }
+    return FV_OK;
+}
+
+/* Checks that need the whole entry: kind present, options of the other
+ * kind absent, IPFIX classes limited to what IPFIX carries. */
+static int pol_check_export_dest(pol_parser *p, yaml_node_t *node, const char *where,
+                                 const pol_export_dest *d)
+{
+    if (d->kind == 0)
+        return pol_fail(p, node->start_mark, "%s has neither ipfix nor kafka; add"
+                        " 'ipfix: HOST:PORT' or 'kafka: HOST:PORT'",
+                        where);
+    if (d->kind == POL_EXPORT_KAFKA &&
+        (pol_mapping_get(p, node, "transport") != NULL ||
+         pol_mapping_get(p, node, "template_refresh") != NULL ||
+         pol_mapping_get(p, node, "template_refresh_messages") != NULL ||
+         pol_mapping_get(p, node, "observation_domain") != NULL))
+        return pol_fail(p, node->start_mark, "%s is a kafka destination, but transport,"
+                        " template_refresh, template_refresh_messages and observation_domain"
+                        " apply to ipfix only; remove them",
+                        where);
+    if (d->kind == POL_EXPORT_IPFIX &&
+        (pol_mapping_get(p, node, "topic_prefix") != NULL ||
+         pol_mapping_get(p, node, "queue_max") != NULL ||
+         pol_mapping_get(p, node, "properties") != NULL))
+        return pol_fail(p, node->start_mark, "%s is an ipfix destination, but topic_prefix,"
+                        " queue_max and properties apply to kafka only; remove them",
+                        where);
+    uint32_t ipfix_classes = (1u << FV_CLASS_FLOW) | (1u << FV_CLASS_DNS) | (1u << FV_CLASS_TLS);
+    if (d->kind == POL_EXPORT_IPFIX && (d->classes & ~ipfix_classes) != 0)
+        return pol_fail(p, node->start_mark, "%s.classes: IPFIX export carries flows, dns and tls"
+                        " only; send the other classes to a kafka destination",
+                        where);
+    return FV_OK;
+}
+
+static int pol_parse_export_dest(pol_parser *p, yaml_node_t *node, const char *where)
+{
+    static const pol_key keys[] = {
+        {"name", pol_parse_export_name, 0},
+        {"ipfix", pol_parse_export_target, POL_EXPORT_IPFIX},
+        {"kafka", pol_parse_export_target, POL_EXPORT_KAFKA},
+        {"transport", pol_parse_export_transport, 0},
+        {"classes", pol_parse_export_classes, 0},
+        {"template_refresh", pol_parse_export_number, POL_EXPORT_TEMPLATE_REFRESH},
+        {"template_refresh_messages", pol_parse_export_number,
+         POL_EXPORT_TEMPLATE_REFRESH_MESSAGES},
+        {"observation_domain", pol_parse_export_number, POL_EXPORT_OBSERVATION_DOMAIN},
+        {"topic_prefix", pol_parse_export_topic_prefix, 0},
+        {"queue_max", pol_parse_export_number, POL_EXPORT_QUEUE_MAX},
+        {"properties", pol_parse_export_properties, 0},
+    };
+    pol_export *ex = &p->pol->export_cfg;
+    memset(&ex->dest[ex->count], 0, sizeof ex->dest[0]);
+    int rc = pol_walk_mapping(p, node, where, keys, sizeof keys / sizeof keys[0]);
+    if (rc != FV_OK)
+        return rc;
+    pol_export_dest *d = &ex->dest[ex->count];
+    rc = pol_check_export_dest(p, node, where, d);
+    if (rc != FV_OK)
+        return rc;
+    if (d->name[0] == '\0')
+        snprintf(d->name, sizeof d->name, "destination-%zu", ex->count + 1);
+    ex->count++;
+    return FV_OK;
+}
+
+static int pol_parse_export_destinations(pol_parser *p, yaml_node_t *value, const char *where,
+                                         int arg)
+{
+    (void)arg;
+    int rc = pol_require_sequence(p, value, where, "a list of destinations");
+    if (rc != FV_OK)
+        return rc;
+    size_t i = 0;
+    for (yaml_node_item_t *item = value->data.sequence.items.start;
+         item < value->data.sequence.items.top; item++, i++) {
+        yaml_node_t *node = yaml_document_get_node(p->doc, *item);
+        if (node == NULL)
+            return pol_fail(p, value->start_mark, "%s has an incomplete entry; remove it", where);
+        if (i == POL_EXPORT_DESTINATIONS_MAX)
+            return pol_fail(p, node->start_mark, "%s lists more than %d destinations; send to a"
+                            " Kafka cluster or one collector that fans out instead",
+                            where, POL_EXPORT_DESTINATIONS_MAX);
+        char sub[POL_WHERE_MAX];
+        pol_join_where(sub, sizeof sub, where, "", i, true);
+        rc = pol_parse_export_dest(p, node, sub);
+        if (rc != FV_OK)
+            return rc;
+    }
+    return FV_OK;
+}
+
+static int pol_parse_export(pol_parser *p, yaml_node_t *value, const char *where, int arg)
+{
+    (void)arg;
+    static const pol_key keys[] = {
+        {"destinations", pol_parse_export_destinations, 0},
+    };
+    return pol_walk_mapping(p, value, where, keys, sizeof keys / sizeof keys[0]);
+}
+
+const pol_export *pol_export_config(const pol_policy *policy)
+{
+    return &policy->export_cfg;
 }

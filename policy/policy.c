@@ -46,13 +46,42 @@ void pol_set_defaults(pol_policy *policy)
         policy->role_items[r] = pol_role_default_items((pol_role)r);
 
     policy->detect.beacon_enabled = true;
-    policy->detect.beacon_min_connections = 8;
-    policy->detect.beacon_max_jitter = 0.2;
+    policy->detect.beacon_min_connections = 12;
+    policy->detect.beacon_max_jitter = 0.3;
     policy->detect.beacon_min_interval_s = 10;
     policy->detect.exfil_enabled = true;
     policy->detect.exfil_min_bytes = 50u * 1000u * 1000u;
     policy->detect.exfil_ratio = 20.0;
     policy->detect.exfil_min_history = 10;
+    policy->detect.alert_window_s = 3600;
+    policy->detect.learning_period_s = 7u * 86400u;
+    policy->detect.beacon_min_score = 0.8;
+    policy->detect.beacon_min_duration_s = 3600;
+    policy->detect.long_conn_enabled = true;
+    policy->detect.long_conn_min_duration_s = 4u * 3600u;
+    policy->detect.baseline_enabled = true;
+    policy->detect.baseline_mad_factor = 6.0;
+    policy->detect.baseline_min_bytes = 10u * 1000u * 1000u;
+    policy->detect.scan_enabled = true;
+    policy->detect.scan_theta0 = 0.8;
+    policy->detect.scan_theta1 = 0.2;
+    policy->detect.scan_false_positive = 0.01;
+    policy->detect.scan_detection = 0.99;
+    policy->detect.scan_min_targets = 10;
+    policy->detect.dns_tunnel_enabled = true;
+    policy->detect.dns_tunnel_min_subdomains = 100;
+    policy->detect.dns_tunnel_window_s = 600;
+    policy->detect.dns_tunnel_min_entropy = 3.5;
+    policy->detect.dns_tunnel_min_label_len = 30;
+    policy->detect.dga_enabled = true;
+    policy->detect.dga_min_nxdomain = 20;
+    policy->detect.dga_window_s = 600;
+    policy->detect.dga_min_score = 0.7;
+    /* Every new destination of a real office is noisy: opt in. */
+    policy->detect.rare_dest_enabled = false;
+    policy->detect.off_hours_enabled = true;
+    policy->detect.off_hours_max_share = 0.01;
+    policy->detect.segmentation_default_allow = true;
 
     /* Zones pseudonymize by default (POL_ADDR_PSEUDONYMIZE is 0);
      * addresses outside every zone are kept. */
@@ -334,6 +363,89 @@ static void pol_summary_zone(const pol_policy *policy, size_t zone, pol_text *t)
     }
 }
 
+/* The detectors beyond beacon and exfil, one line each, for
+ * `flowveil policy check`. */
+static void pol_summary_detectors_more(const pol_detect *d, pol_text *t)
+{
+    char window[POL_DURATION_TEXT_MAX], learning[POL_DURATION_TEXT_MAX];
+    char span[POL_DURATION_TEXT_MAX];
+    pol_duration_format(d->alert_window_s, window);
+    pol_duration_format(d->learning_period_s, learning);
+
+    if (d->beacon_enabled) {
+        pol_duration_format(d->beacon_min_duration_s, span);
+        pol_text_add(t,
+                     "  beacon scoring: a pattern must span %s and score %.2f or more; %zu"
+                     " allow-list entries.\n",
+                     span, d->beacon_min_score, d->beacon_allow_count);
+    }
+    if (d->long_conn_enabled) {
+        pol_duration_format(d->long_conn_min_duration_s, span);
+        pol_text_add(t,
+                     "  long_connection: on. Alerts on a connection open %s or more and longer"
+                     " than the host's usual connections.\n",
+                     span);
+    } else {
+        pol_text_add(t, "  long_connection: off.\n");
+    }
+    if (d->baseline_enabled)
+        pol_text_add(t,
+                     "  baseline: on. Learns each host's and zone's traffic per hour of week"
+                     " for %s, then alerts above the usual band by a factor of %.1f (volumes"
+                     " under %llu bytes never alert).\n",
+                     learning, d->baseline_mad_factor, (unsigned long long)d->baseline_min_bytes);
+    else
+        pol_text_add(t, "  baseline: off.\n");
+    if (d->scan_enabled)
+        pol_text_add(t,
+                     "  scan: on. Sequential test on first contacts (success probability"
+                     " %.2f benign, %.2f scanner; false positive rate %.3f, detection rate"
+                     " %.3f; at least %u targets).\n",
+                     d->scan_theta0, d->scan_theta1, d->scan_false_positive, d->scan_detection,
+                     (unsigned)d->scan_min_targets);
+    else
+        pol_text_add(t, "  scan: off.\n");
+    if (d->dns_tunnel_enabled) {
+        pol_duration_format(d->dns_tunnel_window_s, span);
+        pol_text_add(t,
+                     "  dns_tunnel: on. Alerts on %u or more unique names under one domain"
+                     " within %s with long (mean %u characters) or random (%.1f bits per"
+                     " character) labels.\n",
+                     (unsigned)d->dns_tunnel_min_subdomains, span,
+                     (unsigned)d->dns_tunnel_min_label_len, d->dns_tunnel_min_entropy);
+    } else {
+        pol_text_add(t, "  dns_tunnel: off.\n");
+    }
+    if (d->dga_enabled) {
+        pol_duration_format(d->dga_window_s, span);
+        pol_text_add(t,
+                     "  dga: on. Alerts on %u or more NXDOMAIN answers within %s for names"
+                     " scoring %.2f or more.\n",
+                     (unsigned)d->dga_min_nxdomain, span, d->dga_min_score);
+    } else {
+        pol_text_add(t, "  dga: off.\n");
+    }
+    pol_text_add(t, "  rare_destination: %s.\n",
+                 d->rare_dest_enabled ? "on, after the learning period" : "off");
+    if (d->off_hours_enabled)
+        pol_text_add(t,
+                     "  off_hours: on. Alerts on activity in an hour of week holding less"
+                     " than %.1f%% of the host's history, after the learning period.\n",
+                     100.0 * d->off_hours_max_share);
+    else
+        pol_text_add(t, "  off_hours: off.\n");
+    if (d->segmentation_enabled)
+        pol_text_add(t, "  segmentation: on. %zu rules; flows no rule matches are %s.\n",
+                     d->seg_rule_count, d->segmentation_default_allow ? "allowed" : "denied");
+    else
+        pol_text_add(t, "  segmentation: off.\n");
+    if (d->indicators_enabled)
+        pol_text_add(t, "  indicators: on. %zu list files.\n", d->indicator_file_count);
+    else
+        pol_text_add(t, "  indicators: off.\n");
+    pol_text_add(t, "  The same alert is raised again at most once per %s.\n", window);
+}
+
 static void pol_summary_detectors(const pol_policy *policy, pol_text *t)
 {
     const pol_detect *d = &policy->detect;
@@ -359,6 +471,7 @@ static void pol_summary_detectors(const pol_policy *policy, pol_text *t)
                      (unsigned)d->exfil_min_history);
     else
         pol_text_add(t, "  exfil: off.\n");
+    pol_summary_detectors_more(d, t);
 }
 
 /* Append " (addresses: MODE)" for a rule other than pseudonymize, with

@@ -59,8 +59,8 @@ typedef struct pol_detect {
     uint32_t learning_period_s;         /* baselines observe before alerting, default 7 days */
 
     bool beacon_enabled;
-    uint32_t beacon_min_connections;    /* default 8 */
-    double beacon_max_jitter;           /* max MAD/median of intervals, default 0.2 */
+    uint32_t beacon_min_connections;    /* default 12 */
+    double beacon_max_jitter;           /* max MAD/median of intervals, default 0.3 */
     uint32_t beacon_min_interval_s;     /* default 10 */
     double beacon_min_score;            /* RITA-style combined score 0..1, default 0.8 */
     uint32_t beacon_min_duration_s;     /* pattern span needed, default 3600 */
@@ -373,5 +373,45 @@ int pol_officer_public_key_parse(const char *text, size_t len,
 
 /* The first word of an officer public key file. */
 #define POL_OFFICER_PUBLIC_KEY_TAG "flowveil-officer-public-key-v1"
+
+/* ---------------------------------------------------------------------- */
+/* Export destinations                                                     */
+/* ---------------------------------------------------------------------- */
+
+/* The policy's export section: where the capturing process sends each
+ * record as it is stored (docs/POLICY.md, docs/SCALING.md). Only records
+ * that the rest of the policy lets into the store can be sent. */
+#define POL_EXPORT_DESTINATIONS_MAX 8
+#define POL_EXPORT_PROPERTIES_MAX 16
+
+typedef enum pol_export_kind {
+    POL_EXPORT_IPFIX = 1,
+    POL_EXPORT_KAFKA = 2,
+} pol_export_kind;
+
+/* One destination. Zero means "the exporter's default" for the numbers
+ * and "" for the texts. */
+typedef struct pol_export_dest {
+    char name[64];                      /* unique, "destination-N" when not given */
+    pol_export_kind kind;
+    char target[512];                   /* ipfix HOST:PORT, or Kafka bootstrap servers */
+    bool tcp;                           /* ipfix transport: tcp (true) or udp */
+    uint32_t classes;                   /* bit (1u << fv_class); 0 = all the protocol carries */
+    uint32_t template_refresh_s;        /* ipfix over UDP */
+    uint32_t template_refresh_messages; /* ipfix over UDP, 0 = by time only */
+    uint32_t observation_domain;
+    char topic_prefix[128];             /* kafka */
+    uint32_t queue_max;                 /* kafka, messages */
+    size_t property_count;              /* kafka: librdkafka properties "name=value" */
+    char properties[POL_EXPORT_PROPERTIES_MAX][256];
+} pol_export_dest;
+
+typedef struct pol_export {
+    size_t count;
+    pol_export_dest dest[POL_EXPORT_DESTINATIONS_MAX];
+} pol_export;
+
+/* The export destinations (count 0 when the policy has no export key). */
+const pol_export *pol_export_config(const pol_policy *policy);
 
 #endif /* FV_POLICY_H */

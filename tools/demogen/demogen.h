@@ -30,6 +30,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "demo_wire.h"
+
 #define DEMO_DEFAULT_START_S 1796025600u /* 2026-11-30T08:00:00Z */
 #define DEMO_DEFAULT_HOURS 3u
 #define DEMO_MAX_HOURS 48u
@@ -40,55 +42,11 @@ typedef struct demo_config {
     uint32_t hours;   /* 1 .. DEMO_MAX_HOURS */
 } demo_config;
 
-/* Why a conversation is in the trace. */
-typedef enum demo_role {
-    DEMO_ROLE_BACKGROUND = 0, /* browsing, DNS, small uploads */
-    DEMO_ROLE_DOWNLOAD = 1,   /* one of the large inbound downloads */
-    DEMO_ROLE_BEACON = 2,     /* a planted beacon connection */
-    DEMO_ROLE_EXFIL = 3,      /* the planted upload */
-} demo_role;
-
-/*
- * One conversation (one TCP connection or one DNS query and its
- * response) as the generator wrote it. "fwd" is client to server; byte
- * counts are IP bytes (IPv4 total length), packet counts include cut
- * frames. Addresses are in network order.
- */
-typedef struct demo_flow {
-    uint64_t first_us, last_us;
-    uint8_t client_ip[4], server_ip[4];
-    uint16_t client_port, server_port;
-    uint8_t proto; /* 6 or 17 */
-    uint8_t role;  /* demo_role */
-    uint64_t pkts_fwd, pkts_rev;
-    uint64_t bytes_fwd, bytes_rev;
-} demo_flow;
-
-/* One frame; DATA points at CAPLEN bytes that live as long as the trace. */
-typedef struct demo_packet {
-    uint64_t ts_us;
-    uint32_t caplen, wirelen;
-    const uint8_t *data;
-} demo_packet;
-
-typedef struct demo_trace demo_trace;
-
 /*
  * Generate the trace for CONFIG into *OUT. Return 0, or -1 with errno
  * EINVAL (hours out of range, or the trace would end after the year 9999)
  * or ENOMEM.
  */
 int demo_generate(const demo_config *config, demo_trace **out);
-
-/* Free TRACE. Accepts NULL and clears *trace. */
-void demo_trace_destroy(demo_trace **trace);
-
-/* Frames in timestamp order. I must be below demo_packet_count(). */
-size_t demo_packet_count(const demo_trace *trace);
-demo_packet demo_packet_at(const demo_trace *trace, size_t i);
-
-/* Conversations in the order they were generated (not sorted). */
-size_t demo_flow_count(const demo_trace *trace);
-const demo_flow *demo_flow_at(const demo_trace *trace, size_t i);
 
 #endif /* FV_DEMOGEN_H */

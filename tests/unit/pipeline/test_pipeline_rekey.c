@@ -169,7 +169,11 @@ static void test_pipeline_beacon_survives_rotation(void **state)
         "  - name: office\n"
         "    networks: [10.0.0.0/8]\n"
         "pseudonymization:\n"
-        "  rotation: 1h\n";
+        "  rotation: 1h\n"
+        /* Ten beats span 45 minutes, under the default minimum of 1h, and
+         * are fewer than the default 12 connections. */
+        "detect:\n"
+        "  beacon: {min_duration: 30m, min_connections: 8}\n";
     tu_write_file(policy, policy_text, strlen(policy_text));
     /* Five beats before the rotation and five after: neither half alone
      * reaches the default minimum of 8 connections. */

@@ -132,8 +132,8 @@ static void test_example_policy_round_trip(void **state)
 
     const pol_detect *d = pol_detect_config(pol);
     assert_true(d->beacon_enabled);
-    assert_int_equal(d->beacon_min_connections, 8);
-    assert_true(d->beacon_max_jitter > 0.199 && d->beacon_max_jitter < 0.201);
+    assert_int_equal(d->beacon_min_connections, 12);
+    assert_true(d->beacon_max_jitter > 0.299 && d->beacon_max_jitter < 0.301);
     assert_int_equal(d->beacon_min_interval_s, 10);
     assert_true(d->exfil_enabled);
     assert_int_equal(d->exfil_min_bytes, 50000000);
@@ -231,7 +231,7 @@ static void test_defaults_apply_when_keys_absent(void **state)
 
     const pol_detect *d = pol_detect_config(pol);
     assert_true(d->beacon_enabled);
-    assert_int_equal(d->beacon_min_connections, 8);
+    assert_int_equal(d->beacon_min_connections, 12);
     assert_int_equal(d->beacon_min_interval_s, 10);
     assert_true(d->exfil_enabled);
     assert_int_equal(d->exfil_min_bytes, 50000000);

@@ -1,0 +1,162 @@
+/*
+ * det_util.h: helpers shared by the detectors written in detect/: a
+ * bounded hash table with least-recently-used eviction and key-rotation
+ * support, robust statistics, flow orientation and text formatting.
+ * Not installed, not used outside detect/.
+ *
+ * Caveats
+ * - One thread only, like the engine.
+ * - Every table has its own random SipHash key, so keys chosen by an
+ *   outsider (external peer addresses) cannot force long chains.
+ */
+#ifndef FV_DET_UTIL_H
+#define FV_DET_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <sodium.h>
+
+#include "fv_common.h"
+
+/*
+ * Table key. Every byte is set (unused fields zero) so keys compare and
+ * hash with memcmp and crypto_shorthash over the whole struct.
+ */
+typedef struct det_key {
+    uint8_t detector;             /* fv_detector or 0 */
+    uint8_t host_kind, peer_kind; /* fv_ep_kind */
+    uint8_t proto;
+    uint16_t peer_port; /* host order */
+    uint8_t slot;       /* free use by a detector (such as an hour of week / 256) */
+    uint8_t reserved;
+    uint8_t host[16];
+    uint8_t peer[16];
+} det_key;
+
+/* Intrusive node: make it the first member of an entry struct. */
+typedef struct det_node {
+    struct det_node *hash_next;
+    struct det_node *lru_newer, *lru_older;
+    /* Host index chain; host_pprev points at the link that points here. */
+    struct det_node *host_next, **host_pprev;
+    uint64_t hash;       /* of the whole key */
+    uint64_t host_hash;  /* of (host_kind, host) */
+    uint32_t generation; /* table generation when created or last rekeyed */
+    det_key key;
+} det_node;
+
+/*
+ * Invariant: count <= max_count; lru_newest..lru_oldest links every node
+ * once. free_node releases a node and whatever it owns.
+ */
+typedef struct det_table {
+    det_node **buckets;    /* bucket_count chains */
+    det_node **host_index; /* bucket_count chains by host */
+    size_t bucket_count;   /* power of two */
+    size_t count, max_count;
+    det_node *lru_newest, *lru_oldest;
+    void (*free_node)(det_node *node);
+    uint32_t generation;
+    uint8_t hash_key[crypto_shorthash_KEYBYTES];
+} det_table;
+
+/* Called by det_table_rekey when the host's new key exists already:
+ * merge OLD's data into TARGET (OLD is removed afterwards). */
+typedef void (*det_merge_fn)(det_node *target, det_node *old);
+
+FV_NODISCARD int det_table_init(det_table *t, size_t max_count, void (*free_node)(det_node *));
+void det_table_free(det_table *t);
+void det_table_clear(det_table *t);
+void det_key_make(det_key *key, int detector, const fv_endpoint *host, const fv_endpoint *peer,
+                  uint16_t peer_port, uint8_t proto);
+/* Find KEY; a found node becomes the most recently used. */
+det_node *det_table_get(det_table *t, const det_key *key);
+/* Insert N under KEY (N not in the table, KEY not present), evicting the
+ * least recently used node first when the table is full. */
+void det_table_insert(det_table *t, det_node *n, const det_key *key);
+void det_table_remove(det_table *t, det_node *n);
+/* Start a rotation generation. */
+void det_table_rekey_begin(det_table *t);
+/* Move every node of host (KIND, OLD) to NEW, merging with MERGE (or
+ * dropping the old node when MERGE is NULL) when the new key exists. */
+void det_table_rekey(det_table *t, uint8_t kind, const uint8_t old_host[16],
+                     const uint8_t new_host[16], det_merge_fn merge);
+/* Remove nodes not moved in this generation; return how many. */
+size_t det_table_drop_stale(det_table *t);
+
+/* Statistics over V[0..n), n >= 1. The median functions sort V. */
+double det_median(double *v, size_t n);
+/* Median absolute deviation around MEDIAN, using N values of SCRATCH. */
+double det_mad(const double *v, size_t n, double median, double *scratch);
+/* Bowley (quartile) skewness of sorted V, in [-1, 1]; 0 if n < 3. */
+double det_bowley_skew(const double *sorted, size_t n);
+double det_clamp01(double x);
+int det_compare_u64(const void *a, const void *b);
+
+/* A flow seen from the internal host's side. */
+typedef struct det_outbound {
+    const fv_endpoint *host, *peer;
+    uint16_t peer_port;
+    uint8_t proto;
+    uint64_t first_us, last_us;
+    uint64_t bytes_out, bytes_in;
+} det_outbound;
+
+/* Fill OB for a flow between an internal host and an external peer;
+ * return false for any other flow (internal to internal, external to
+ * external, or no peer). */
+bool det_orient(const fv_flow_record *flow, det_outbound *ob);
+
+/* TCP record whose flags are known and contain no SYN: it continues a
+ * connection an earlier record started. Flags 0 means unknown. */
+bool det_tcp_without_start(const fv_flow_record *f);
+/* At most two TCP packets without SYN or PSH: a teardown remnant. */
+bool det_tcp_remnant(const fv_flow_record *f);
+
+/* Hour of week 0..167 (Monday 00:00 UTC = 0) of TS_US. */
+unsigned det_hour_of_week(uint64_t ts_us);
+
+/* Write "ADDR:PORT/PROTO" (IPv6 in brackets) into OUT. */
+void det_format_peer(const fv_endpoint *peer, uint16_t port, uint8_t proto, char *out,
+                     size_t out_len);
+/* Write a byte count in decimal units ("512 B", "4.2 KB"). */
+void det_format_bytes(double bytes, char *out, size_t out_len);
+/* Write the host's text form into OUT. */
+void det_format_host(const fv_endpoint *host, char out[FV_ENDPOINT_TEXT_MAX]);
+
+/* Growable byte buffer for state serialization. */
+typedef struct det_buf {
+    uint8_t *data;
+    size_t len, cap;
+    bool failed; /* an allocation failed; data is incomplete */
+} det_buf;
+
+void det_buf_put(det_buf *b, const void *bytes, size_t n);
+void det_buf_u8(det_buf *b, uint8_t v);
+void det_buf_u32(det_buf *b, uint32_t v);
+void det_buf_u64(det_buf *b, uint64_t v);
+void det_buf_f64(det_buf *b, double v);
+
+/* Reader over serialized state; ok turns false on a short read. */
+typedef struct det_reader {
+    const uint8_t *data;
+    size_t len, pos;
+    bool ok;
+} det_reader;
+
+void det_read(det_reader *r, void *out, size_t n);
+uint8_t det_read_u8(det_reader *r);
+uint32_t det_read_u32(det_reader *r);
+uint64_t det_read_u64(det_reader *r);
+double det_read_f64(det_reader *r);
+
+/* Window sizes the engine checks the policy against (det_beacon.c). */
+#define DET_BEACON_WINDOW 64 /* flows kept per (host, peer, port, protocol) */
+#define DET_EXFIL_WINDOW 128 /* outbound flows kept per host */
+
+/* Make every beacon pair report again at the next evaluation. */
+void det_beacon_mark_all_dirty(void *beacon_state);
+
+#endif /* FV_DET_UTIL_H */
