@@ -6,7 +6,10 @@
  * the layout is fixed:
  *
  *   offset  size  field
- *        0     8  magic "FVKEY001" (ASCII, no NUL)
+ *        0     8  magic "FVKEY001" (ASCII, no NUL) for a key this store
+ *                 made itself, "FVKEYA01" for an epoch key imported from
+ *                 a key authority (anon_authority.c), which is never
+ *                 rotated locally
  *        8     8  epoch_id, unsigned, big-endian, >= 1
  *       16     8  start_s, seconds since the Unix epoch, big-endian
  *       24    32  key: the epoch key, random bytes
@@ -25,6 +28,7 @@
  */
 #include "anonymize.h"
 #include "anon_cache.h"
+#include "anon_internal.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,11 +44,14 @@
 #include <sodium.h>
 
 #define ANON_MAGIC "FVKEY001"
+#define ANON_MAGIC_AUTHORITY "FVKEYA01"
 #define ANON_MAGIC_BYTES 8
-#define ANON_KEY_BYTES 32
 #define ANON_CHECK_BYTES 8
-#define ANON_FILE_BYTES 64
 #define ANON_CHECKED_BYTES (ANON_FILE_BYTES - ANON_CHECK_BYTES)
+
+/* A managed epoch that is past its rotation period is reported at most
+ * this often while the sensor waits for the authority's next key. */
+#define ANON_OVERDUE_WARNING_INTERVAL_S 3600u
 
 #define ANON_OFF_EPOCH 8
 #define ANON_OFF_START 16
@@ -70,15 +77,12 @@ struct anon_ctx {
     anon_observer_fn observer;
     void *observer_ctx;
     bool readonly;      /* opened by anon_open_readonly: never rotates */
+    /* The key came from a key authority: rotation only adopts a newer
+     * epoch that `flowveil keys import` wrote into the file. */
+    bool managed;
+    uint64_t overdue_warned_s;
     anon_cache cache;   /* per-epoch pseudonyms (anon_cache.h) */
 };
-
-/* The decoded key file; key is secret and wiped by the caller. */
-typedef struct anon_key_record {
-    uint64_t epoch_id;
-    uint64_t start_s;
-    unsigned char key[ANON_KEY_BYTES];
-} anon_key_record;
 
 /* ---------------------------------------------------------------------- */
 /* Encoding                                                                */
@@ -110,9 +114,9 @@ static void anon_check_compute(const unsigned char buf[ANON_FILE_BYTES],
     sodium_memzero(digest, sizeof digest);
 }
 
-static void anon_record_encode(const anon_key_record *rec, unsigned char buf[ANON_FILE_BYTES])
+void anon_record_encode(const anon_key_record *rec, unsigned char buf[ANON_FILE_BYTES])
 {
-    memcpy(buf, ANON_MAGIC, ANON_MAGIC_BYTES);
+    memcpy(buf, rec->managed ? ANON_MAGIC_AUTHORITY : ANON_MAGIC, ANON_MAGIC_BYTES);
     anon_store_be64(buf + ANON_OFF_EPOCH, rec->epoch_id);
     anon_store_be64(buf + ANON_OFF_START, rec->start_s);
     memcpy(buf + ANON_OFF_KEY, rec->key, ANON_KEY_BYTES);
@@ -121,11 +125,12 @@ static void anon_record_encode(const anon_key_record *rec, unsigned char buf[ANO
 
 /* Decode BUF into REC. Returns false for a wrong magic, a wrong check or
  * epoch 0; REASON gets a short description (no key bytes). */
-static bool anon_record_decode(const unsigned char buf[ANON_FILE_BYTES], anon_key_record *rec,
-                               const char **reason)
+bool anon_record_decode(const unsigned char buf[ANON_FILE_BYTES], anon_key_record *rec,
+                        const char **reason)
 {
-    if (memcmp(buf, ANON_MAGIC, ANON_MAGIC_BYTES) != 0) {
-        *reason = "it does not start with the magic FVKEY001";
+    bool managed = memcmp(buf, ANON_MAGIC_AUTHORITY, ANON_MAGIC_BYTES) == 0;
+    if (!managed && memcmp(buf, ANON_MAGIC, ANON_MAGIC_BYTES) != 0) {
+        *reason = "it does not start with the magic FVKEY001 or FVKEYA01";
         return false;
     }
     unsigned char check[ANON_CHECK_BYTES];
@@ -141,6 +146,7 @@ static bool anon_record_decode(const unsigned char buf[ANON_FILE_BYTES], anon_ke
         return false;
     }
     memcpy(rec->key, buf + ANON_OFF_KEY, ANON_KEY_BYTES);
+    rec->managed = managed;
     return true;
 }
 
@@ -148,7 +154,7 @@ static bool anon_record_decode(const unsigned char buf[ANON_FILE_BYTES], anon_ke
 /* File access                                                             */
 /* ---------------------------------------------------------------------- */
 
-static void FV_PRINTF(3, 4) anon_msg(char *err, size_t err_len, const char *fmt, ...)
+void FV_PRINTF(3, 4) anon_msg(char *err, size_t err_len, const char *fmt, ...)
 {
     if (err == NULL || err_len == 0)
         return;
@@ -159,7 +165,7 @@ static void FV_PRINTF(3, 4) anon_msg(char *err, size_t err_len, const char *fmt,
 }
 
 /* Write all of BUF at offset 0 and fsync. Returns 0 or an errno value. */
-static int anon_write_record(int fd, const unsigned char buf[ANON_FILE_BYTES])
+int anon_write_record(int fd, const unsigned char buf[ANON_FILE_BYTES])
 {
     size_t done = 0;
     while (done < ANON_FILE_BYTES) {
@@ -177,7 +183,7 @@ static int anon_write_record(int fd, const unsigned char buf[ANON_FILE_BYTES])
 
 /* Fsync the directory containing PATH so a new file's entry is durable.
  * Returns 0 or an errno value. */
-static int anon_sync_parent(const char *path)
+int anon_sync_parent(const char *path)
 {
     char dir[PATH_MAX];
     const char *slash = strrchr(path, '/');
@@ -206,7 +212,7 @@ static int anon_sync_parent(const char *path)
  * can access, then read and decode it. Returns FV_OK, FV_ERR_PERMISSION,
  * FV_ERR_PARSE or FV_ERR_IO with a message naming PATH in ERR.
  */
-static int anon_read_key_file(int fd, const char *path, anon_key_record *rec, char *err,
+int anon_read_key_file(int fd, const char *path, anon_key_record *rec, char *err,
                               size_t err_len)
 {
     struct stat st;
@@ -262,7 +268,7 @@ static int anon_read_key_file(int fd, const char *path, anon_key_record *rec, ch
  * removed. *FD_OUT gets the open descriptor. Returns FV_OK, FV_ERR_IO, or
  * FV_ERR_NOT_FOUND if another process created the file first (EEXIST).
  */
-static int anon_create_key_file(const char *path, const anon_key_record *rec, int *fd_out,
+int anon_create_key_file(const char *path, const anon_key_record *rec, int *fd_out,
                                 char *err, size_t err_len)
 {
     unsigned char buf[ANON_FILE_BYTES];
@@ -332,6 +338,7 @@ int anon_open(const char *key_path, uint64_t rotation_s, uint64_t now_s, anon_ct
     anon_ctx *ctx = NULL;
     int rc;
 
+    memset(&rec, 0, sizeof rec);
     if (out != NULL)
         *out = NULL;
     if (key_path == NULL || out == NULL || rotation_s == 0) {
@@ -382,9 +389,19 @@ int anon_open(const char *key_path, uint64_t rotation_s, uint64_t now_s, anon_ct
             rc = errno == EACCES ? FV_ERR_PERMISSION : FV_ERR_IO;
             break;
         }
+        /* A sensor of a key authority never makes its own epoch key. */
+        if (anon_authority_mode(key_path)) {
+            anon_msg(err, err_len, "%s: no epoch key yet, and this store has a sensor key"
+                     " (sensor.box.key), so its keys come from the key authority; import the"
+                     " authority's sealed epoch file with `flowveil keys import`",
+                     key_path);
+            rc = FV_ERR_NOT_FOUND;
+            break;
+        }
 
         rec.epoch_id = 1;
         rec.start_s = now_s;
+        rec.managed = false;
         randombytes_buf(rec.key, sizeof rec.key);
         rc = anon_create_key_file(key_path, &rec, &ctx->fd, err, err_len);
         if (rc != FV_ERR_NOT_FOUND)
@@ -396,9 +413,18 @@ int anon_open(const char *key_path, uint64_t rotation_s, uint64_t now_s, anon_ct
     if (rc != FV_OK)
         goto out;
 
+    if (!rec.managed && anon_authority_mode(key_path)) {
+        anon_msg(err, err_len, "%s: this store has a sensor key (sensor.box.key), so its keys"
+                 " come from the key authority, but the key file holds a locally made key;"
+                 " import the authority's sealed epoch file with `flowveil keys import`",
+                 key_path);
+        rc = FV_ERR_STATE;
+        goto out;
+    }
     memcpy(ctx->key, rec.key, ANON_KEY_BYTES);
     ctx->epoch_id = rec.epoch_id;
     ctx->start_s = rec.start_s;
+    ctx->managed = rec.managed;
 
     /* A key older than the period must not be used for new records. */
     int r = anon_maybe_rotate(ctx, now_s);
@@ -444,7 +470,7 @@ int anon_rotate(anon_ctx *ctx, uint64_t now_s)
 {
     if (ctx == NULL)
         return FV_ERR_INVALID;
-    if (ctx->failed || ctx->readonly)
+    if (ctx->failed || ctx->readonly || ctx->managed)
         return FV_ERR_STATE;
 
     unsigned char buf[ANON_FILE_BYTES];
@@ -496,10 +522,44 @@ out:
     return rc;
 }
 
+/*
+ * Adopt the epoch that `flowveil keys import` wrote into the key file,
+ * if it is newer than the one in use. Returns 1 if the key changed, 0
+ * if not. A managed epoch past its period stays in use (the sensor has
+ * no other key it may use) and is reported once an hour.
+ */
+static int anon_adopt_imported(anon_ctx *ctx, uint64_t now_s)
+{
+    anon_key_record rec;
+    char err[512];
+    int changed = 0;
+
+    if (anon_read_key_file(ctx->fd, ctx->path, &rec, err, sizeof err) != FV_OK) {
+        fv_error("%s; keeping epoch %llu", err, (unsigned long long)ctx->epoch_id);
+    } else if (rec.managed && rec.epoch_id > ctx->epoch_id) {
+        memcpy(ctx->key, rec.key, ANON_KEY_BYTES);
+        anon_cache_reset(&ctx->cache);
+        ctx->epoch_id = rec.epoch_id;
+        ctx->start_s = rec.start_s;
+        changed = 1;
+    } else if (now_s >= ctx->start_s && now_s - ctx->start_s >= ctx->rotation_s &&
+               (ctx->overdue_warned_s == 0 ||
+                now_s - ctx->overdue_warned_s >= ANON_OVERDUE_WARNING_INTERVAL_S)) {
+        fv_warning("%s: authority epoch %llu is past the rotation period and stays in use until"
+                   " the next epoch key is imported with `flowveil keys import`",
+                   ctx->path, (unsigned long long)ctx->epoch_id);
+        ctx->overdue_warned_s = now_s;
+    }
+    sodium_memzero(&rec, sizeof rec);
+    return changed;
+}
+
 int anon_maybe_rotate(anon_ctx *ctx, uint64_t now_s)
 {
     if (ctx == NULL)
         return -FV_ERR_INVALID;
+    if (ctx->managed && !ctx->readonly)
+        return anon_adopt_imported(ctx, now_s);
 
     /* A clock set back before start_s never triggers a rotation. A
      * read-only context keeps the epoch of the file it read. */

@@ -146,4 +146,71 @@ FV_NODISCARD int anon_open_readonly(const char *key_path, anon_ctx **out, char *
 int anon_key_file_info(const char *key_path, uint64_t rotation_s, anon_epoch_info *out,
                        char *err, size_t err_len);
 
+/* ---------------------------------------------------------------------- */
+/* Key authority: one epoch schedule for many sensors (anon_authority.c)   */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * A sensor whose store directory contains ANON_SENSOR_KEY_FILE is in
+ * authority mode: anon_open never creates an epoch key there and never
+ * rotates one. Its key file contains an epoch key that a key authority
+ * sealed to the sensor's public key (crypto_box_seal) and that
+ * anon_import_sealed wrote, with the magic "FVKEYA01" in place of
+ * "FVKEY001". anon_maybe_rotate then adopts a newer imported epoch
+ * instead of drawing a key, and keeps an overdue epoch (with a warning
+ * once an hour) until the next one is imported.
+ */
+#define ANON_SENSOR_KEY_FILE "sensor.box.key"
+#define ANON_SENSOR_PUB_FILE "sensor.box.pub"
+#define ANON_BOX_PUBLIC_KEY_BYTES 32
+
+/*
+ * Sealed epoch file, ANON_SEALED_BYTES bytes:
+ *   0   8  magic "FVSEAL01"
+ *   8   8  epoch id, big-endian (repeated inside the box)
+ *  16   8  start of the epoch, seconds since 1970, big-endian (repeated)
+ *  24  32  the recipient sensor's box public key
+ *  56 112  crypto_box_seal of the 64-byte "FVKEYA01" key file record
+ */
+#define ANON_SEALED_BYTES 168
+
+/* True if the directory of KEY_PATH contains ANON_SENSOR_KEY_FILE. */
+bool anon_authority_mode(const char *key_path);
+
+/*
+ * Create the sensor's box key pair in DB_DIR: ANON_SENSOR_KEY_FILE (mode
+ * 0600, the secret key) and ANON_SENSOR_PUB_FILE (one line
+ * "flowveil-sensor-box-v1 <64 hex digits>"), which the authority enrolls.
+ * Existing files are never overwritten. Returns FV_OK, FV_ERR_INVALID
+ * (files exist), FV_ERR_IO or FV_ERR_CRYPTO with a message in ERR.
+ */
+int anon_sensor_keygen(const char *db_dir, char *err, size_t err_len);
+
+/* Read a sensor public key file written by anon_sensor_keygen into PK.
+ * Returns FV_OK, FV_ERR_IO or FV_ERR_PARSE with a message in ERR. */
+int anon_sensor_pub_read(const char *path, uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES], char *err,
+                         size_t err_len);
+
+/* Seal the epoch key KEY of EPOCH_ID, starting at START_S, to the sensor
+ * public key PK into OUT. Returns FV_OK or FV_ERR_CRYPTO. */
+int anon_seal_epoch(const uint8_t key[32], uint64_t epoch_id, uint64_t start_s,
+                    const uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES], uint8_t out[ANON_SEALED_BYTES]);
+
+/* Epoch id and start of a sealed file from its clear header (not yet
+ * authenticated). Returns FV_OK or FV_ERR_PARSE. */
+int anon_sealed_header(const uint8_t *sealed, size_t len, uint64_t *epoch_id, uint64_t *start_s);
+
+/*
+ * Open SEALED (LEN bytes) with DB_DIR's sensor secret key and write the
+ * epoch key into DB_DIR/pseudonym.key: in place (like a rotation, so the
+ * previous key is overwritten and not left in an unlinked block) or as a
+ * new 0600 file. An epoch not newer than the one in the key file is
+ * rejected with FV_ERR_STATE. A running capture adopts the new epoch at
+ * its next tick. OUT gets the imported epoch. Returns FV_OK,
+ * FV_ERR_NOT_FOUND (no sensor key), FV_ERR_PARSE, FV_ERR_CRYPTO (not
+ * sealed to this sensor, or damaged), FV_ERR_STATE or FV_ERR_IO.
+ */
+int anon_import_sealed(const char *db_dir, const uint8_t *sealed, size_t len,
+                       anon_epoch_info *out, char *err, size_t err_len);
+
 #endif /* FV_ANONYMIZE_H */

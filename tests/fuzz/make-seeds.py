@@ -231,7 +231,109 @@ def main():
     for cls, cname in enumerate(["flow", "dns", "tls", "http", "alert", "dhcp", "ssh", "aggregate"]):
         write("store_record", "prefix-" + cname, bytes([cls, 1, cls]) + bytes(48))
     write("audit_decode", "version-prefix", b"\x01" + bytes(64))
+    # Indicator lists: the first byte selects the format (0 plain list,
+    # 1 CSV), the rest is the file.
+    write("indicators", "plain_all_types",
+          b"\x00# list\n203.0.113.9\n2001:db8::66\n198.51.100.0/24  # net\nEvil.COM.\n"
+          b"*.tracker.example\ne7d705a3286e19ea42f587b344ee6865\n"
+          b"t13d1516h2_8daaf6152771_b186095e22b6\n")
+    write("indicators", "csv_all_types",
+          b"\x01indicator,type,note\n203.0.113.7,ip,c2\n\"bad.example\",domain,\"q\"\n"
+          b"192.0.2.0/25,cidr\nE7D705A3286E19EA42F587B344EE6865,JA3\n"
+          b"q13d0310h3_55b375c5d22e_cd85d2d88918,ja4\n2001:db8::1,,empty type\n")
+    write("indicators", "plain_bad_lines",
+          b"\x00not a domain\n10.0.0.0/33\n300.1.1.1/8\nexa$mple.com\nlocalhost\n10.0.0.0/\n"
+          b"\x00zero\n")
+    write("indicators", "csv_bad_lines",
+          b"\x01203.0.113.8,domain\n203.0.113.9,url\n,ip\n2001:db8::2,ipv4\n")
+    netflow_seeds()
+    api_request_seeds()
     return 0
+
+
+def api_request(flags, method, url, headers=b"", body=b""):
+    """fuzz_api_request input: flags byte, then method, URL and header
+    lines as NUL-separated fields, then the body."""
+    return bytes([flags]) + method + b"\0" + url + b"\0" + headers + b"\0" + body
+
+
+def api_request_seeds():
+    # flags: bit 0 admin token, bit 1 analyst token, bits 2-3 address
+    # family, bits 4-7 body chunk size.
+    json_type = b"Content-Type: application/json"
+    write("api_request", "health-anonymous", api_request(0, b"GET", b"/api/v1/health"))
+    write("api_request", "flows-query", api_request(
+        2, b"GET", b"/api/v1/flows?from=2026-01-01T00:00:00Z&to=1767229200&limit=5&cursor=abc"))
+    write("api_request", "top-zones", api_request(2, b"GET", b"/api/v1/top/zones?limit=10&k=3"))
+    write("api_request", "series", api_request(2, b"GET", b"/api/v1/series?metric=bytes&step=60"))
+    write("api_request", "audit-verify", api_request(1, b"GET", b"/api/v1/audit/verify?from=0"))
+    write("api_request", "audit-page", api_request(1, b"GET", b"/api/v1/audit?order=desc&limit=2"))
+    write("api_request", "login-json", api_request(
+        0x24, b"POST", b"/api/v1/login", json_type,
+        b'{"user": "admin", "password": "correct horse"}'))
+    write("api_request", "login-bad-json", api_request(
+        0, b"POST", b"/api/v1/login", json_type + b"\nContent-Length: 9", b'{"user": '))
+    write("api_request", "alert-patch", api_request(
+        0x31, b"PATCH", b"/api/v1/alerts/00000000000000000000000000000001",
+        json_type + b"\nX-CSRF-Token: 00", b'{"status": "acknowledged", "note": "seen"}'))
+    write("api_request", "users-create", api_request(
+        1, b"POST", b"/api/v1/users", json_type,
+        b'{"name": "ana", "role": "analyst", "password": "a long password"}'))
+    write("api_request", "token-create", api_request(
+        1, b"POST", b"/api/v1/tokens", json_type, b'{"name": "ci", "role": "analyst"}'))
+    write("api_request", "session-cookie", api_request(
+        0, b"GET", b"/api/v1/me", b"Cookie: fv_session=" + b"ab" * 32 + b"; theme=dark"))
+    write("api_request", "static-traversal", api_request(0, b"GET", b"/%2e%2e/etc/passwd%00.html"))
+    write("api_request", "get-with-body", api_request(
+        2, b"GET", b"/api/v1/dns?limit=1", b"Content-Length: 4", b"abcd"))
+    write("api_request", "body-too-large", api_request(
+        1, b"POST", b"/api/v1/users", json_type + b"\nContent-Length: 99999999999999"))
+    write("api_request", "metrics", api_request(1, b"GET", b"/metrics"))
+    write("api_request", "timeline", api_request(
+        2, b"GET", b"/api/v1/hosts/h-0123456789abcdef/timeline?from=0&to=1"))
+
+
+def netflow_chain(*datagrams):
+    """fuzz_netflow input: datagrams, each behind a 2-byte big-endian length."""
+    return b"".join(struct.pack("!H", len(d)) + d for d in datagrams)
+
+
+def netflow_seeds():
+    # NetFlow v5: header (version, count, uptime, secs, nsecs, sequence,
+    # engine type/id, sampling 1 in 10) and one 48-byte record.
+    v5 = struct.pack("!HHIIIIBBH", 5, 1, 10000, 1764583168, 0, 100, 0, 1, 0x400A)
+    v5 += (b"\x0a\x00\x00\x01" + b"\xc6\x33\x64\x07" + bytes(4) + struct.pack("!HHIIII", 1, 2, 5, 300, 5000, 8000)
+           + struct.pack("!HHBBBBHHBBH", 50000, 443, 0, 0x1B, 6, 0, 0, 0, 24, 24, 0))
+    # NetFlow v9: template 256 (src, dst, ports, protocol, packets,
+    # bytes, first and last switched), then a data flowset.
+    fields = [(8, 4), (12, 4), (7, 2), (11, 2), (4, 1), (2, 4), (1, 4), (22, 4), (21, 4)]
+    template = struct.pack("!HH", 256, len(fields)) + b"".join(struct.pack("!HH", *f) for f in fields)
+    record = (b"\x0a\x00\x00\x02" + b"\xc6\x33\x64\x08" + struct.pack("!HHBIIII", 54321, 53, 17, 2, 140, 7000, 8000))
+    record += bytes((4 - len(record) % 4) % 4)
+    v9_head = lambda seq: struct.pack("!HHIIII", 9, 2, 10000, 1764583168, seq, 42)
+    v9_tpl = struct.pack("!HH", 0, 4 + len(template)) + template
+    v9_data = struct.pack("!HH", 256, 4 + len(record)) + record
+    # IPFIX: options template 257 (scope meteringProcessId; init time,
+    # packet interval and space), its record, flow template 258 with an
+    # RFC 5103 reverse counter and an enterprise variable-length field,
+    # a data record, then a withdrawal of 258.
+    opt_tpl = struct.pack("!HHH", 257, 4, 1) + struct.pack("!HHHHHHHH", 143, 4, 160, 8, 305, 4, 306, 4)
+    opt_rec = struct.pack("!IQII", 1, 1764583080000, 1, 99)
+    flow_tpl = (struct.pack("!HH", 258, 7) + struct.pack("!HHHHHH", 8, 4, 12, 4, 2, 4)
+                + struct.pack("!HHI", 0x8002, 4, 29305) + struct.pack("!HHHH", 22, 4, 21, 4)
+                + struct.pack("!HHI", 0x8064, 0xFFFF, 31337))
+    flow_rec = b"\x0a\x00\x00\x03\x0a\x00\x00\x04" + struct.pack("!IIII", 2, 3, 1000, 2000) + b"\x03abc"
+
+    def ipfix(seq, *sets):
+        body = b"".join(struct.pack("!HH", sid, 4 + len(b)) + b for sid, b in sets)
+        return struct.pack("!HHIII", 10, 16 + len(body), 1764583168, seq, 1) + body
+
+    write("netflow", "v5-sampled", netflow_chain(v5))
+    write("netflow", "v9-template-data", netflow_chain(v9_head(7) + v9_tpl + v9_data, v9_head(8) + v9_data))
+    write("netflow", "v9-data-before-template", netflow_chain(v9_head(1) + v9_data, v9_head(2) + v9_tpl))
+    write("netflow", "ipfix-options-biflow-withdraw",
+          netflow_chain(ipfix(0, (3, opt_tpl), (257, opt_rec), (2, flow_tpl), (258, flow_rec)),
+                        ipfix(2, (2, struct.pack("!HH", 258, 0))), ipfix(2, (258, flow_rec))))
 
 
 if __name__ == "__main__":
