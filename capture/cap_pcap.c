@@ -8,6 +8,7 @@
  * excluded hosts.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -18,11 +19,10 @@
 #include <pcap/pcap.h>
 
 #include "cap_internal.h"
+#include "cap_fanout.h"
 #include "cap_pcapng.h"
 
-#define CAP_LIVE_SNAPLEN 65535
 #define CAP_LIVE_TIMEOUT_MS 100
-#define CAP_LIVE_BUFFER_BYTES (32 * 1024 * 1024)
 #define CAP_TICK_INTERVAL_US 1000000ULL
 
 static void set_err(char *err, size_t err_len, const char *fmt, ...) FV_PRINTF(3, 4);
@@ -207,9 +207,9 @@ static bool pcapng_peek(FILE *f, cap_pcapng_summary *sum, bool *scan_ok)
  * compiled before the first packet, so a filter that fails for one of
  * them stops the read before any packet is processed.
  */
-static int read_pcapng_own(cap_engine *engine, FILE *f, const char *path, const char *bpf,
-                           const cap_pcapng_summary *sum, volatile sig_atomic_t *stop,
-                           char *err, size_t err_len)
+static int read_pcapng_own(cap_frame_fn on_frame, void *ctx, FILE *f, const char *path,
+                           const char *bpf, const cap_pcapng_summary *sum,
+                           volatile sig_atomic_t *stop, char *err, size_t err_len)
 {
     cap_pcapng_reader *reader = NULL;
     ng_filter flt;
@@ -263,8 +263,7 @@ static int read_pcapng_own(cap_engine *engine, FILE *f, const char *path, const 
                 continue;
         }
 
-        rc = cap_engine_packet(engine, pkt.linktype, pkt.ts_us, pkt.data, pkt.caplen,
-                               pkt.wirelen);
+        rc = on_frame(ctx, pkt.linktype, pkt.ts_us, pkt.data, pkt.caplen, pkt.wirelen);
         if (rc != FV_OK) {
             set_err(err, err_len, "%s: processing a frame failed: %s", path, fv_strerror(rc));
             goto out;
@@ -285,8 +284,24 @@ out:
  * cannot open at all, go to the own reader (cap_pcapng.c). Everything
  * else is read by libpcap.
  */
+static int engine_frame(void *ctx, int linktype, uint64_t ts_us, const uint8_t *data,
+                        uint32_t caplen, uint32_t wirelen)
+{
+    return cap_engine_packet(ctx, linktype, ts_us, data, caplen, wirelen);
+}
+
 int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
                   volatile sig_atomic_t *stop, char *err, size_t err_len)
+{
+    if (engine == NULL) {
+        set_err(err, err_len, "cap_read_file: engine and path are required");
+        return FV_ERR_INVALID;
+    }
+    return cap_read_file_frames(path, bpf, stop, engine_frame, engine, err, err_len);
+}
+
+int cap_read_file_frames(const char *path, const char *bpf, volatile sig_atomic_t *stop,
+                         cap_frame_fn on_frame, void *ctx, char *err, size_t err_len)
 {
     char errbuf[PCAP_ERRBUF_SIZE];
     struct stat sb;
@@ -297,8 +312,8 @@ int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
     int rc = FV_OK;
 
     set_err(err, err_len, "%s", "");
-    if (engine == NULL || path == NULL) {
-        set_err(err, err_len, "cap_read_file: engine and path are required");
+    if (on_frame == NULL || path == NULL) {
+        set_err(err, err_len, "cap_read_file: a frame receiver and a path are required");
         return FV_ERR_INVALID;
     }
 
@@ -334,7 +349,7 @@ int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
     }
     is_pcapng = pcapng_peek(f, &sum, &scan_ok);
     if (is_pcapng && scan_ok && sum.mixed) {
-        rc = read_pcapng_own(engine, f, path, bpf, &sum, stop, err, err_len);
+        rc = read_pcapng_own(on_frame, ctx, f, path, bpf, &sum, stop, err, err_len);
         goto out;
     }
 
@@ -343,7 +358,7 @@ int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
     if (p == NULL) {
         if (is_pcapng) {
             /* The own reader reports a malformed block with its offset. */
-            rc = read_pcapng_own(engine, f, path, bpf, scan_ok ? &sum : NULL, stop, err,
+            rc = read_pcapng_own(on_frame, ctx, f, path, bpf, scan_ok ? &sum : NULL, stop, err,
                                  err_len);
             goto out;
         }
@@ -369,8 +384,8 @@ opened:
             break;
         r = pcap_next_ex(p, &hdr, &data);
         if (r == 1) {
-            rc = cap_engine_packet(engine, pcap_datalink(p), timeval_us(&hdr->ts), data,
-                                   hdr->caplen, hdr->len);
+            rc = on_frame(ctx, pcap_datalink(p), timeval_us(&hdr->ts), data, hdr->caplen,
+                          hdr->len);
             if (rc != FV_OK) {
                 set_err(err, err_len, "%s: processing a frame failed: %s", path, fv_strerror(rc));
                 goto out;
@@ -407,11 +422,14 @@ out:
     return rc;
 }
 
-/* State shared with the pcap_dispatch callback. */
+/* One open interface: its handle and what the pcap_dispatch callback
+ * needs. */
 typedef struct live_ctx {
     cap_engine *engine;
+    const char *iface;
     int linktype;
     int rc;
+    int fd;             /* pcap_get_selectable_fd, -1 if none */
     pcap_t *pcap;
 } live_ctx;
 
@@ -466,24 +484,37 @@ int cap_live_run(cap_engine *engine, const char *iface, const char *bpf,
     return cap_live_run_opts(engine, &opts, err, err_len);
 }
 
-int cap_live_run_opts(cap_engine *engine, const cap_live_options *opts, char *err,
-                      size_t err_len)
+/*
+ * Open IFACE for capture with the settings of OPTS: snap length, kernel
+ * ring size, promiscuous mode, immediate mode off (so TPACKET_V3 hands
+ * over whole ring blocks, at most CAP_LIVE_TIMEOUT_MS late), the filter
+ * and, with a fanout group, the group GROUP. On success *OUT is the
+ * activated handle in non-blocking mode.
+ */
+static int live_open(const char *iface, const cap_live_options *opts, uint16_t group,
+                     pcap_t **out, char *err, size_t err_len)
 {
-    const char *iface = opts != NULL ? opts->iface : NULL;
-    const char *bpf = opts != NULL ? opts->bpf : NULL;
-    volatile sig_atomic_t *stop = opts != NULL ? opts->stop : NULL;
     char errbuf[PCAP_ERRBUF_SIZE];
+    uint32_t snaplen = opts->snaplen != 0 ? opts->snaplen : CAP_LIVE_SNAPLEN_DEFAULT;
+    uint64_t buffer = opts->buffer_bytes != 0 ? opts->buffer_bytes : CAP_LIVE_BUFFER_DEFAULT;
     pcap_t *p;
-    live_ctx ctx;
-    struct pcap_stat ps;
-    uint64_t next_tick_us = 0;
     int status;
-    int fd;
     int rc = FV_OK;
 
-    set_err(err, err_len, "%s", "");
-    if (engine == NULL || iface == NULL || iface[0] == '\0') {
-        set_err(err, err_len, "cap_live_run: engine and interface name are required");
+    *out = NULL;
+    if (iface == NULL || iface[0] == '\0') {
+        set_err(err, err_len, "cap_live_run: an empty interface name was given");
+        return FV_ERR_INVALID;
+    }
+    if (snaplen < CAP_LIVE_SNAPLEN_MIN || snaplen > CAP_LIVE_SNAPLEN_MAX) {
+        set_err(err, err_len, "%s: snap length %u is outside %u..%u bytes", iface,
+                (unsigned)snaplen, CAP_LIVE_SNAPLEN_MIN, CAP_LIVE_SNAPLEN_MAX);
+        return FV_ERR_INVALID;
+    }
+    /* pcap_set_buffer_size takes an int. */
+    if (buffer > (uint64_t)INT_MAX) {
+        set_err(err, err_len, "%s: a kernel buffer of %llu bytes exceeds libpcap's limit of %d",
+                iface, (unsigned long long)buffer, INT_MAX);
         return FV_ERR_INVALID;
     }
 
@@ -493,9 +524,9 @@ int cap_live_run_opts(cap_engine *engine, const cap_live_options *opts, char *er
         set_err(err, err_len, "%s: libpcap could not create a capture handle: %s", iface, errbuf);
         return FV_ERR_CAPTURE;
     }
-    if (pcap_set_snaplen(p, CAP_LIVE_SNAPLEN) != 0 || pcap_set_promisc(p, 1) != 0 ||
+    if (pcap_set_snaplen(p, (int)snaplen) != 0 || pcap_set_promisc(p, 1) != 0 ||
         pcap_set_timeout(p, CAP_LIVE_TIMEOUT_MS) != 0 ||
-        pcap_set_buffer_size(p, CAP_LIVE_BUFFER_BYTES) != 0) {
+        pcap_set_immediate_mode(p, 0) != 0 || pcap_set_buffer_size(p, (int)buffer) != 0) {
         set_err(err, err_len, "%s: libpcap rejected the capture settings: %s", iface,
                 pcap_geterr(p));
         rc = FV_ERR_CAPTURE;
@@ -513,12 +544,11 @@ int cap_live_run_opts(cap_engine *engine, const cap_live_options *opts, char *er
     if (status > 0)
         fv_warning("capture on %s started with a warning: %s", iface, pcap_statustostr(status));
 
-    rc = apply_filter(p, iface, bpf, err, err_len);
+    rc = apply_filter(p, iface, opts->bpf, err, err_len);
     if (rc != FV_OK)
         goto out;
-
-    if (opts->after_open != NULL) {
-        rc = opts->after_open(opts->after_open_ctx, err, err_len);
+    if (group != 0) {
+        rc = cap_fanout_join(p, iface, group, err, err_len);
         if (rc != FV_OK)
             goto out;
     }
@@ -531,57 +561,159 @@ int cap_live_run_opts(cap_engine *engine, const cap_live_options *opts, char *er
         rc = FV_ERR_CAPTURE;
         goto out;
     }
-    fd = pcap_get_selectable_fd(p);
 
-    ctx.engine = engine;
-    ctx.linktype = pcap_datalink(p);
-    ctx.rc = FV_OK;
-    ctx.pcap = p;
+out:
+    if (rc != FV_OK)
+        pcap_close(p);
+    else
+        *out = p;
+    return rc;
+}
 
-    while (stop == NULL || !*stop) {
+/* Read every handle's pcap_stats, report each through OPTS->iface_stats
+ * and store their sums in the engine. */
+static void live_read_stats(cap_engine *engine, const cap_live_options *opts, live_ctx *ctx,
+                            size_t n)
+{
+    uint64_t received = 0, dropped = 0, if_dropped = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct pcap_stat ps;
+
+        if (pcap_stats(ctx[i].pcap, &ps) != 0)
+            continue;
+        received += ps.ps_recv;
+        dropped += ps.ps_drop;
+        if_dropped += ps.ps_ifdrop;
+        if (opts->iface_stats != NULL)
+            opts->iface_stats(opts->iface_stats_ctx, i, ctx[i].iface, ps.ps_recv, ps.ps_drop,
+                              ps.ps_ifdrop);
+    }
+    cap_engine_set_pcap_stats(engine, received, dropped, if_dropped);
+}
+
+/* Wait up to CAP_LIVE_TIMEOUT_MS for any handle to become readable, then
+ * dispatch the frames of every handle. Returns FV_OK or the first error
+ * with its message. */
+static int live_poll_once(live_ctx *ctx, size_t n, char *err, size_t err_len)
+{
+    struct pollfd pfd[CAP_LIVE_MAX_IFACES];
+    bool all_selectable = true;
+
+    for (size_t i = 0; i < n; i++) {
+        pfd[i].fd = ctx[i].fd;
+        pfd[i].events = POLLIN;
+        pfd[i].revents = 0;
+        if (ctx[i].fd < 0)
+            all_selectable = false;
+    }
+    if (all_selectable) {
+        (void)poll(pfd, (nfds_t)n, CAP_LIVE_TIMEOUT_MS);
+    } else {
+        struct timespec pause = {0, 10 * 1000 * 1000};
+
+        (void)nanosleep(&pause, NULL);
+    }
+
+    /* Every handle is dispatched after each wait, readable or not; in
+     * non-blocking mode pcap_dispatch returns at once when nothing is
+     * ready, so an idle handle costs one call. */
+    for (size_t i = 0; i < n; i++) {
+        int got = pcap_dispatch(ctx[i].pcap, -1, live_frame, (u_char *)(void *)&ctx[i]);
+
+        if (ctx[i].rc != FV_OK) {
+            set_err(err, err_len, "%s: processing a frame failed: %s", ctx[i].iface,
+                    fv_strerror(ctx[i].rc));
+            return ctx[i].rc;
+        }
+        if (got == PCAP_ERROR) {
+            set_err(err, err_len, "%s: libpcap: %s", ctx[i].iface, pcap_geterr(ctx[i].pcap));
+            return FV_ERR_CAPTURE;
+        }
+    }
+    return FV_OK;
+}
+
+int cap_live_run_opts(cap_engine *engine, const cap_live_options *opts, char *err,
+                      size_t err_len)
+{
+    live_ctx ctx[CAP_LIVE_MAX_IFACES];
+    const char *const *ifaces;
+    size_t n_ifaces;
+    size_t opened = 0;
+    uint64_t next_tick_us = 0;
+    int rc = FV_OK;
+
+    set_err(err, err_len, "%s", "");
+    if (engine == NULL || opts == NULL) {
+        set_err(err, err_len, "cap_live_run: engine and options are required");
+        return FV_ERR_INVALID;
+    }
+    ifaces = opts->n_ifaces > 0 ? opts->ifaces : &opts->iface;
+    n_ifaces = opts->n_ifaces > 0 ? opts->n_ifaces : 1;
+    if (ifaces == NULL || ifaces[0] == NULL || ifaces[0][0] == '\0') {
+        set_err(err, err_len, "cap_live_run: an interface name is required");
+        return FV_ERR_INVALID;
+    }
+    if (n_ifaces > CAP_LIVE_MAX_IFACES) {
+        set_err(err, err_len, "%zu interfaces given, above the limit of %d; run several "
+                "capture processes on separate stores",
+                n_ifaces, CAP_LIVE_MAX_IFACES);
+        return FV_ERR_INVALID;
+    }
+
+    /* Open every interface before after_open, so privileges are dropped
+     * only once nothing else needs them. */
+    for (size_t i = 0; i < n_ifaces; i++) {
+        pcap_t *p = NULL;
+        /* A fanout group belongs to one device, so each interface gets
+         * its own group id, counted up from the given one. */
+        uint16_t group = 0;
+        if (opts->fanout_group != 0)
+            group = (uint16_t)(1u + ((unsigned)opts->fanout_group - 1u + (unsigned)i) % 65535u);
+
+        rc = live_open(ifaces[i], opts, group, &p, err, err_len);
+        if (rc != FV_OK)
+            goto out;
+        ctx[i].engine = engine;
+        ctx[i].iface = ifaces[i];
+        ctx[i].linktype = pcap_datalink(p);
+        ctx[i].rc = FV_OK;
+        ctx[i].fd = pcap_get_selectable_fd(p);
+        ctx[i].pcap = p;
+        opened++;
+    }
+
+    if (opts->after_open != NULL) {
+        rc = opts->after_open(opts->after_open_ctx, err, err_len);
+        if (rc != FV_OK)
+            goto out;
+    }
+
+    while (opts->stop == NULL || !*opts->stop) {
         uint64_t now_us;
-        int n;
 
-        if (fd >= 0) {
-            struct pollfd pfd = {.fd = fd, .events = POLLIN};
-
-            (void)poll(&pfd, 1, CAP_LIVE_TIMEOUT_MS);
-        } else {
-            struct timespec pause = {0, 10 * 1000 * 1000};
-
-            (void)nanosleep(&pause, NULL);
-        }
-        n = pcap_dispatch(p, -1, live_frame, (u_char *)(void *)&ctx);
-
-        if (ctx.rc != FV_OK) {
-            rc = ctx.rc;
-            set_err(err, err_len, "%s: processing a frame failed: %s", iface, fv_strerror(rc));
+        rc = live_poll_once(ctx, opened, err, err_len);
+        if (rc != FV_OK)
             break;
-        }
-        if (n == PCAP_ERROR) {
-            set_err(err, err_len, "%s: libpcap: %s", iface, pcap_geterr(p));
-            rc = FV_ERR_CAPTURE;
-            break;
-        }
 
         now_us = fv_now_us();
         if (now_us >= next_tick_us) {
             cap_engine_expire(engine, now_us);
             /* Refresh the drop counters once a second too, so the tick
              * (and a counters dump it writes) sees them while capture runs. */
-            if (pcap_stats(p, &ps) == 0)
-                cap_engine_set_pcap_stats(engine, ps.ps_recv, ps.ps_drop, ps.ps_ifdrop);
+            live_read_stats(engine, opts, ctx, opened);
             if (opts->tick != NULL)
                 opts->tick(opts->tick_ctx, now_us);
             next_tick_us = now_us + CAP_TICK_INTERVAL_US;
         }
     }
 
-    if (pcap_stats(p, &ps) == 0)
-        cap_engine_set_pcap_stats(engine, ps.ps_recv, ps.ps_drop, ps.ps_ifdrop);
+    live_read_stats(engine, opts, ctx, opened);
 
 out:
-    pcap_close(p);
+    for (size_t i = 0; i < opened; i++)
+        pcap_close(ctx[i].pcap);
     return rc;
 }
 

@@ -187,6 +187,11 @@ typedef struct cap_config {
     uint32_t other_idle_s;      /* ICMP and others, default 30 */
     uint32_t active_s;          /* default 1800: long flows are split */
     uint32_t max_flows;         /* default 1,000,000: oldest evicted beyond */
+    /* When true, idle and active timeouts are applied only by
+     * cap_engine_expire, never by packet timestamps. A dispatcher that
+     * spreads one capture over several engines uses it to run every
+     * engine's expiry at the times one engine would run it. */
+    bool expire_by_caller;
 } cap_config;
 
 /* Counters. Every reason a packet is not fully decoded has its own field. */
@@ -236,6 +241,10 @@ typedef struct cap_stats {
     uint64_t dns_answers_incomplete; /* messages whose answer section stopped early */
     uint64_t http_responses;        /* status lines paired with a request */
     uint64_t http_unpaired;         /* requests emitted without a response (status 0) */
+    /* Live capture with worker threads (--workers): flows and metadata
+     * records dropped because the queue from a worker to the writer
+     * thread was full. Reading files never drops (the reader waits). */
+    uint64_t queue_dropped_records;
 } cap_stats;
 
 typedef struct cap_engine cap_engine;
@@ -325,7 +334,49 @@ typedef struct cap_live_options {
      * before any packet is processed. May be NULL. */
     int (*after_open)(void *ctx, char *err, size_t err_len);
     void *after_open_ctx;
+    /* Linux PACKET_FANOUT group to join (1..65535), 0 for none. The
+     * handles of one group share the interface's packets by the kernel's
+     * symmetric flow hash (PACKET_FANOUT_HASH with
+     * PACKET_FANOUT_FLAG_DEFRAG), so both directions of a flow reach the
+     * same handle. Joined after the filter, before after_open. */
+    uint16_t fanout_group;
+    /* Capture on IFACES[0..N_IFACES-1] at once, one libpcap handle each,
+     * polled together and fed to the one engine; N_IFACES 0 captures on
+     * IFACE alone. At most CAP_LIVE_MAX_IFACES. With a fanout group,
+     * interface i joins group FANOUT_GROUP + i, because a group is bound
+     * to one device. Every interface is open before after_open runs. */
+    const char *const *ifaces;
+    size_t n_ifaces;
+    /* Bytes kept of each frame, CAP_LIVE_SNAPLEN_MIN..MAX; 0 takes
+     * CAP_LIVE_SNAPLEN_DEFAULT. */
+    uint32_t snaplen;
+    /* Kernel ring size of each handle in bytes; 0 takes
+     * CAP_LIVE_BUFFER_DEFAULT. */
+    uint64_t buffer_bytes;
+    /* Called with each interface's cumulative pcap_stats counters when
+     * they are read: about once a second before TICK, and once on
+     * return. INDEX is the position in IFACES (0 with IFACE alone). The
+     * engine's pcap_* counters hold the sums. May be NULL. */
+    void (*iface_stats)(void *ctx, size_t index, const char *iface, uint64_t received,
+                        uint64_t dropped, uint64_t if_dropped);
+    void *iface_stats_ctx;
 } cap_live_options;
+
+/* Interfaces one capture run may open. */
+#define CAP_LIVE_MAX_IFACES 16
+/* Default snap length in bytes. 65535 keeps every byte of a full IPv4
+ * datagram behind any link header, so TCP segments merged by GRO or LRO
+ * and jumbo frames reach the stream reassembly whole. TPACKET_V3 stores
+ * only the captured bytes of each frame in the ring, so a large snap
+ * length costs no ring space for small packets. */
+#define CAP_LIVE_SNAPLEN_DEFAULT 65535u
+/* Smallest accepted snap length: Ethernet, two VLAN tags, an IPv6
+ * header with extension headers and a TCP header with options fit. */
+#define CAP_LIVE_SNAPLEN_MIN 256u
+#define CAP_LIVE_SNAPLEN_MAX 262144u
+/* Default kernel ring per interface (64 MiB): about 0.5 s of a saturated
+ * 1 Gbit/s link while the pipeline commits to the store. */
+#define CAP_LIVE_BUFFER_DEFAULT (64ull * 1024 * 1024)
 
 /*
  * cap_live_run with an after_open hook. Returns what cap_live_run
@@ -346,6 +397,38 @@ int cap_live_run_opts(cap_engine *engine, const cap_live_options *opts, char *er
  * FV_OK or FV_ERR_INVALID with libpcap's message and the fix in ERR.
  */
 int cap_filter_check(const char *bpf, char *err, size_t err_len);
+
+/* Packet time after which an engine runs its expiry again, when the
+ * previous run was at least this long ago (packet time, microseconds). */
+#define CAP_ENGINE_EXPIRE_INTERVAL_US 1000000u
+
+/* Receiver of one frame from cap_read_file_frames: link type (DLT_*),
+ * timestamp, CAPLEN bytes at DATA, original length WIRELEN. DATA is valid
+ * only during the call. A return other than FV_OK stops the read. */
+typedef int (*cap_frame_fn)(void *ctx, int linktype, uint64_t ts_us, const uint8_t *data,
+                            uint32_t caplen, uint32_t wirelen);
+
+/*
+ * Read a capture file like cap_read_file, with the same file handling,
+ * filter and errors, but hand every frame to ON_FRAME instead of an
+ * engine. A non-FV_OK return of ON_FRAME ends the read with that code
+ * and a "processing a frame failed" message.
+ */
+int cap_read_file_frames(const char *path, const char *bpf, volatile sig_atomic_t *stop,
+                         cap_frame_fn on_frame, void *ctx, char *err, size_t err_len);
+
+/*
+ * Symmetric hash of the flow a frame belongs to, for spreading frames
+ * over several engines: equal for both directions. It covers only the
+ * innermost IP address pair, because non-first IP fragments carry no
+ * ports and an engine counts an ICMP error in the ICMP flow of the same
+ * address pair. An ICMP error hashes as the packet it quotes, so it also
+ * meets the flow it reports on. NOTE: an error from a router (not the
+ * quoted destination) then leaves the router's other ICMP traffic with
+ * that host, which can split one ICMP flow record in two. Frames without
+ * readable IP addresses (ARP, LLDP, cut headers) return 0.
+ */
+uint32_t cap_flow_hash(int linktype, const uint8_t *data, uint32_t caplen);
 
 /* Write the text form of ADDR ("192.0.2.1", "2001:db8::1") into OUT.
  * For tests and the comparison tool only: never log the result. */

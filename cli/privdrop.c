@@ -3,6 +3,7 @@
  * interface is open (see privdrop.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <grp.h>
 #include <pwd.h>
 #include <stdarg.h>
@@ -78,6 +79,13 @@ int fv_privdrop_lookup(const char *name, fv_privdrop_user *out, char *err, size_
     }
     out->uid = pw.pw_uid;
     out->gid = pw.pw_gid;
+    out->ngroups = (int)(sizeof out->groups / sizeof out->groups[0]);
+    if (getgrouplist(pw.pw_name, pw.pw_gid, out->groups, &out->ngroups) < 0) {
+        free(buf);
+        set_err(err, err_len, "-Z %s: the user is in more than %zu groups; remove it from some",
+                name, sizeof out->groups / sizeof out->groups[0]);
+        return FV_ERR_INVALID;
+    }
     free(buf);
     memcpy(out->name, name, len + 1);
 
@@ -90,34 +98,48 @@ int fv_privdrop_lookup(const char *name, fv_privdrop_user *out, char *err, size_
     return FV_OK;
 }
 
+/* /proc/self/status, opened once and reread from offset 0 on each use,
+ * so the checks still work after a chroot hides /proc. */
+static int status_fd = -1;
+
+void fv_privdrop_open_status(void)
+{
+    if (status_fd < 0)
+        status_fd = open("/proc/self/status", O_RDONLY | O_CLOEXEC);
+}
+
 /* Read the value of FIELD ("CapEff", "Uid") from /proc/self/status into
  * VALUE. Returns 0, or an errno value (ENOENT: no such line). */
 static int read_status_field(const char *field, char *value, size_t value_len)
 {
-    FILE *f = fopen("/proc/self/status", "re");
-    if (f == NULL)
+    char text[8192];
+    fv_privdrop_open_status();
+    if (status_fd < 0)
         return errno;
+    ssize_t got = pread(status_fd, text, sizeof text - 1, 0);
+    if (got < 0)
+        return errno;
+    text[got] = '\0';
+
     size_t field_len = strlen(field);
-    char line[512];
-    int e = ENOENT;
-    while (fgets(line, sizeof line, f) != NULL) {
-        if (strncmp(line, field, field_len) != 0 || line[field_len] != ':')
-            continue;
-        const char *v = line + field_len + 1;
-        while (*v == ' ' || *v == '\t')
-            v++;
-        size_t n = strcspn(v, "\n");
-        if (!(n < value_len)) {
-            e = ENAMETOOLONG;
-            break;
+    for (const char *line = text; *line != '\0';) {
+        size_t line_len = strcspn(line, "\n");
+        if (strncmp(line, field, field_len) == 0 && line[field_len] == ':') {
+            const char *v = line + field_len + 1;
+            while (*v == ' ' || *v == '\t')
+                v++;
+            size_t n = (size_t)(line + line_len - v);
+            if (!(n < value_len))
+                return ENAMETOOLONG;
+            memcpy(value, v, n);
+            value[n] = '\0';
+            return 0;
         }
-        memcpy(value, v, n);
-        value[n] = '\0';
-        e = 0;
-        break;
+        line += line_len;
+        if (*line == '\n')
+            line++;
     }
-    fclose(f);
-    return e;
+    return ENOENT;
 }
 
 /* Check that /proc/self/status FIELD has every tab-separated value equal
@@ -168,8 +190,8 @@ static int switch_ids(const fv_privdrop_user *u, char *err, size_t err_len)
                 strerror(errno));
         return FV_ERR_PERMISSION;
     }
-    if (initgroups(u->name, u->gid) != 0) {
-        set_err(err, err_len, "-Z %s: initgroups failed: %s; run capture as root (or with "
+    if (setgroups((size_t)u->ngroups, u->groups) != 0) {
+        set_err(err, err_len, "-Z %s: setgroups failed: %s; run capture as root (or with "
                               "CAP_SETGID) to use -Z",
                 u->name, strerror(errno));
         return FV_ERR_PERMISSION;
@@ -185,6 +207,23 @@ static int switch_ids(const fv_privdrop_user *u, char *err, size_t err_len)
                               "CAP_SETUID) to use -Z",
                 u->name, (unsigned long)u->uid, strerror(errno));
         return FV_ERR_PERMISSION;
+    }
+    return FV_OK;
+}
+
+/* Remove every capability from the bounding set. Needs CAP_SETPCAP;
+ * returns FV_OK, or FV_ERR_PERMISSION if a drop failed. */
+static int clear_bounding_set(char *err, size_t err_len)
+{
+    for (unsigned long cap = 0; cap <= 63; cap++) {
+        int r = prctl(PR_CAPBSET_READ, cap, 0L, 0L, 0L);
+        if (r < 0)
+            break;      /* EINVAL: past the kernel's last capability */
+        if (r == 1 && prctl(PR_CAPBSET_DROP, cap, 0L, 0L, 0L) != 0) {
+            set_err(err, err_len, "prctl(PR_CAPBSET_DROP, %lu) failed: %s", cap,
+                    strerror(errno));
+            return FV_ERR_PERMISSION;
+        }
     }
     return FV_OK;
 }
@@ -235,7 +274,7 @@ static int verify_dropped(const fv_privdrop_user *u, char *err, size_t err_len)
                 u->name);
         return FV_ERR_PERMISSION;
     }
-    static const char *const cap_fields[] = {"CapPrm", "CapEff", "CapAmb"};
+    static const char *const cap_fields[] = {"CapPrm", "CapEff", "CapAmb", "CapBnd"};
     for (size_t i = 0; i < sizeof cap_fields / sizeof cap_fields[0]; i++) {
         if (!status_caps_empty(cap_fields[i])) {
             set_err(err, err_len, "-Z %s: %s in /proc/self/status is not 0 after the drop",
@@ -255,10 +294,53 @@ static int verify_dropped(const fv_privdrop_user *u, char *err, size_t err_len)
 
 int fv_privdrop_apply(const fv_privdrop_user *user, char *err, size_t err_len)
 {
-    int rc = switch_ids(user, err, err_len);
+    char why[256];
+    /* The bounding set can only be emptied while CAP_SETPCAP is held,
+     * that is before setuid leaves root. */
+    int rc = clear_bounding_set(why, sizeof why);
+    if (rc != FV_OK) {
+        set_err(err, err_len, "-Z %s: %s", user->name, why);
+        return rc;
+    }
+    rc = switch_ids(user, err, err_len);
     if (rc == FV_OK)
         rc = clear_capabilities(user, err, err_len);
     if (rc == FV_OK)
         rc = verify_dropped(user, err, err_len);
     return rc;
+}
+
+bool fv_privdrop_has_capabilities(void)
+{
+    return !status_caps_empty("CapPrm");
+}
+
+int fv_privdrop_capabilities(bool *bounding_cleared, char *err, size_t err_len)
+{
+    char why[256];
+
+    /* Without CAP_SETPCAP the bounding set stays; that is not an error. */
+    (void)clear_bounding_set(why, sizeof why);
+    struct __user_cap_header_struct header = {.version = _LINUX_CAPABILITY_VERSION_3, .pid = 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    if (syscall(SYS_capset, &header, data) != 0) {
+        set_err(err, err_len, "capset (clearing every capability) failed: %s", strerror(errno));
+        return FV_ERR_PERMISSION;
+    }
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1L, 0L, 0L, 0L) != 0) {
+        set_err(err, err_len, "prctl(PR_SET_NO_NEW_PRIVS) failed: %s", strerror(errno));
+        return FV_ERR_PERMISSION;
+    }
+    static const char *const cap_fields[] = {"CapPrm", "CapEff", "CapAmb"};
+    for (size_t i = 0; i < sizeof cap_fields / sizeof cap_fields[0]; i++) {
+        if (!status_caps_empty(cap_fields[i])) {
+            set_err(err, err_len, "%s in /proc/self/status is not 0 after clearing the "
+                                  "capabilities",
+                    cap_fields[i]);
+            return FV_ERR_PERMISSION;
+        }
+    }
+    *bounding_cleared = status_caps_empty("CapBnd");
+    return FV_OK;
 }

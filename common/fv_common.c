@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <syslog.h>
 #include <time.h>
 
 const char *fv_strerror(int code)
@@ -38,7 +39,19 @@ const char *fv_strerror(int code)
 /* ---------------------------------------------------------------------- */
 
 static fv_log_level log_max_level = FV_LOG_NOTICE;
+static fv_log_target log_target = FV_LOG_TO_STDERR;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void fv_log_set_target(fv_log_target target)
+{
+    pthread_mutex_lock(&log_lock);
+    if (target == FV_LOG_TO_SYSLOG && log_target != FV_LOG_TO_SYSLOG)
+        openlog("flowveil", LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    else if (target != FV_LOG_TO_SYSLOG && log_target == FV_LOG_TO_SYSLOG)
+        closelog();
+    log_target = target;
+    pthread_mutex_unlock(&log_lock);
+}
 
 void fv_log_set_level(fv_log_level level)
 {
@@ -62,9 +75,15 @@ void fv_log(fv_log_level level, const char *fmt, ...)
     if (n < 0)
         return;
 
+    static const int priorities[] = {LOG_ERR, LOG_WARNING, LOG_NOTICE, LOG_INFO, LOG_DEBUG};
+
     pthread_mutex_lock(&log_lock);
-    fprintf(stderr, "flowveil: %s: %s\n", names[level], line);
-    fflush(stderr);
+    if (log_target == FV_LOG_TO_SYSLOG) {
+        syslog(priorities[level], "%s", line);
+    } else {
+        fprintf(stderr, "flowveil: %s: %s\n", names[level], line);
+        fflush(stderr);
+    }
     pthread_mutex_unlock(&log_lock);
 }
 
@@ -126,11 +145,43 @@ const char *fv_severity_name(int severity)
  * order; the names appear in exports and the API. */
 static const char *const beacon_evidence[] = {
     "connections", "median_interval_s", "mad_interval_s",
-    "dispersion", "duration_s", "mean_bytes_out",
+    "dispersion", "duration_s", "mean_bytes_out", "timing_score", "size_score",
 };
 static const char *const exfil_evidence[] = {
     "bytes_out", "baseline_median_bytes", "ratio", "duration_s", "history_flows",
 };
+static const char *const long_conn_evidence[] = {
+    "duration_s", "floor_s", "host_usual_s", "bytes_out", "bytes_in",
+};
+static const char *const baseline_evidence[] = {
+    "metric", "value", "expected", "deviation", "upper", "history_weeks", "hour_of_week", "zone",
+};
+static const char *const rare_dest_evidence[] = {
+    "host_destinations", "org_hosts", "bytes_out", "learned_s",
+};
+static const char *const off_hours_evidence[] = {
+    "hour_of_week", "hour_share", "flows", "bytes", "history_flows",
+};
+/* Scan, DNS, segmentation and indicator detectors; the same names as
+ * det_more_evidence_name in detect/det_segment.c. */
+static const char *const scan_evidence[] = {
+    "targets", "failures", "distinct_ports", "likelihood_ratio", "vertical",
+};
+static const char *const dns_tunnel_evidence[] = {
+    "unique_names", "mean_label_length", "entropy_bits", "typed_query_share", "queries",
+};
+static const char *const dga_evidence[] = {
+    "nxdomain_names", "nxdomain_rate", "mean_score", "mean_entropy_bits", "rare_bigram_share",
+    "digit_ratio",
+};
+static const char *const segmentation_evidence[] = {
+    "rule", "flows", "answered", "bytes",
+};
+static const char *const indicator_evidence[] = {
+    "list", "type", "line", "source",
+};
+#define FV_EVIDENCE_PICK(table) \
+    (index < sizeof table / sizeof table[0] ? table[index] : NULL)
 
 const char *fv_evidence_name(int detector, unsigned index)
 {
@@ -141,6 +192,24 @@ const char *fv_evidence_name(int detector, unsigned index)
     case FV_DET_EXFIL:
         return index < sizeof exfil_evidence / sizeof exfil_evidence[0] ? exfil_evidence[index]
                                                                         : NULL;
+    case FV_DET_LONG_CONN:
+        return FV_EVIDENCE_PICK(long_conn_evidence);
+    case FV_DET_BASELINE:
+        return FV_EVIDENCE_PICK(baseline_evidence);
+    case FV_DET_RARE_DEST:
+        return FV_EVIDENCE_PICK(rare_dest_evidence);
+    case FV_DET_OFF_HOURS:
+        return FV_EVIDENCE_PICK(off_hours_evidence);
+    case FV_DET_SCAN:
+        return FV_EVIDENCE_PICK(scan_evidence);
+    case FV_DET_DNS_TUNNEL:
+        return FV_EVIDENCE_PICK(dns_tunnel_evidence);
+    case FV_DET_DGA:
+        return FV_EVIDENCE_PICK(dga_evidence);
+    case FV_DET_SEGMENTATION:
+        return FV_EVIDENCE_PICK(segmentation_evidence);
+    case FV_DET_INDICATOR:
+        return FV_EVIDENCE_PICK(indicator_evidence);
     default:
         return NULL;
     }

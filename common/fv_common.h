@@ -70,8 +70,9 @@ const char *fv_strerror(int code);
 
 /*
  * Levels follow syslog order. Messages go to stderr as
- * "flowveil: LEVEL: text". Never pass a raw address, MAC, host name,
- * payload byte or key byte to the logger: log counts or pseudonyms.
+ * "flowveil: LEVEL: text", or to syslog (fv_log_set_target). Never
+ * pass a raw address, MAC, host name, payload byte or key byte to the
+ * logger: log counts or pseudonyms.
  * Per-packet anomalies are counters, not log lines.
  */
 typedef enum fv_log_level {
@@ -84,6 +85,22 @@ typedef enum fv_log_level {
 
 /* Set the most verbose level that is printed (default FV_LOG_NOTICE). */
 void fv_log_set_level(fv_log_level level);
+
+/* Where log lines go. */
+typedef enum fv_log_target {
+    FV_LOG_TO_STDERR = 0,   /* "flowveil: LEVEL: text" on stderr (default) */
+    FV_LOG_TO_SYSLOG = 1,   /* syslog(3), facility LOG_DAEMON, ident "flowveil" */
+} fv_log_target;
+
+/*
+ * Send log lines to TARGET from now on. FV_LOG_TO_SYSLOG connects to the
+ * syslog socket at once (openlog with LOG_NDELAY), so logging keeps
+ * working after a chroot that hides /dev/log. Levels map to the syslog
+ * priorities of the same names.
+ * NOTE: if the syslog daemon restarts, glibc reconnects by path, which
+ * fails inside a chroot; lines are then lost until capture restarts.
+ */
+void fv_log_set_target(fv_log_target target);
 /* Write one log line at LEVEL. Thread-safe. */
 void fv_log(fv_log_level level, const char *fmt, ...) FV_PRINTF(2, 3);
 
@@ -507,6 +524,43 @@ typedef struct fv_record {
  * the reference.
  */
 json_t *fv_record_to_json(const fv_record *rec);
+
+/*
+ * The life cycle of an alert, kept by the store beside the immutable
+ * alert record (store/store_alerts.c). Strings are NUL-terminated.
+ */
+typedef struct fv_alert_life {
+    uint64_t id;                    /* alert id: the id of its first record */
+    const char *state;              /* "new", "acknowledged" or "closed" */
+    uint32_t count;                 /* raises merged into the alert */
+    uint64_t first_seen_us, last_seen_us;   /* raise times: first and newest raise */
+    uint64_t changed_us;            /* last state change, 0 if never */
+    const char *changed_by;         /* user name, "" if never changed */
+    const char *note;               /* analyst note (UTF-8), "" if none */
+    const fv_alert_record *newest;  /* the newest raise, NULL = the record itself */
+} fv_alert_life;
+
+/*
+ * Convert alert REC with its life cycle LIFE into a new JSON object: the
+ * fields of fv_record_to_json, with the newest raise's evidence, score,
+ * severity and summary, "first"/"last" spanning every raise, "id" as a
+ * decimal string, and the members state, count, first_seen and
+ * last_seen (the traffic span, as fv_alert_span), raised (first raise),
+ * note, state_changed_by and state_changed_at (docs/EXPORT.md). Return
+ * NULL on allocation failure or if REC is not an alert.
+ */
+json_t *fv_alert_to_json(const fv_record *rec, const fv_alert_life *life);
+
+/*
+ * Store in *FIRST_US and *LAST_US the traffic span of alert REC (its
+ * first record) with life cycle LIFE (may be NULL): the earliest
+ * evidence start and the latest evidence end of the first record and
+ * the newest raise. Raises merged in between are not kept, so their
+ * spans count only when they lie inside those two. A raise without an
+ * evidence span (first_us 0) counts with its raise time ts_us.
+ */
+void fv_alert_span(const fv_alert_record *rec, const fv_alert_life *life, uint64_t *first_us,
+                   uint64_t *last_us);
 
 /* Format microseconds since the epoch as RFC 3339 UTC with microseconds:
  * "2026-12-04T21:03:57.123456Z". */

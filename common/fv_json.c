@@ -440,3 +440,74 @@ json_t *fv_record_to_json(const fv_record *rec)
     }
     return o;
 }
+
+/* Add the life-cycle members of alert LIFE to O (docs/EXPORT.md). */
+static void alert_life_fields(json_t *o, const fv_record *rec, const fv_alert_life *life,
+                              bool *ok)
+{
+    char id[24];
+    snprintf(id, sizeof id, "%llu", (unsigned long long)(life->id != 0 ? life->id : rec->id));
+    set_new(o, "id", json_string(id), ok);
+    set_new(o, "state", json_string(life->state != NULL ? life->state : "new"), ok);
+    set_new(o, "count", json_integer(life->count > 0 ? life->count : 1), ok);
+    uint64_t first_us = 0, last_us = 0;
+    fv_alert_span(&rec->u.alert, life, &first_us, &last_us);
+    set_time(o, "first_seen", first_us, ok);
+    set_time(o, "last_seen", last_us, ok);
+    set_time(o, "raised", life->first_seen_us != 0 ? life->first_seen_us : rec->u.alert.ts_us,
+             ok);
+    /* The note is validated UTF-8 written by an analyst, kept whole. */
+    const char *note = life->note != NULL ? life->note : "";
+    set_new(o, "note", json_stringn(note, strlen(note)), ok);
+    const char *by = life->changed_by != NULL ? life->changed_by : "";
+    set_new(o, "state_changed_by", by[0] != '\0' ? safe_string(by) : json_null(), ok);
+    if (life->changed_us != 0)
+        set_time(o, "state_changed_at", life->changed_us, ok);
+    else
+        set_new(o, "state_changed_at", json_null(), ok);
+}
+
+/* Evidence span of one raise, or its raise time when it has none. */
+static void alert_raise_span(const fv_alert_record *a, uint64_t *first_us, uint64_t *last_us)
+{
+    *first_us = a->first_us != 0 ? a->first_us : a->ts_us;
+    *last_us = a->last_us >= *first_us ? a->last_us : *first_us;
+}
+
+void fv_alert_span(const fv_alert_record *rec, const fv_alert_life *life, uint64_t *first_us,
+                   uint64_t *last_us)
+{
+    uint64_t f1, l1, f2, l2;
+    alert_raise_span(rec, &f1, &l1);
+    const fv_alert_record *newest = life != NULL && life->newest != NULL ? life->newest : rec;
+    alert_raise_span(newest, &f2, &l2);
+    *first_us = f1 < f2 ? f1 : f2;
+    *last_us = l1 > l2 ? l1 : l2;
+}
+
+json_t *fv_alert_to_json(const fv_record *rec, const fv_alert_life *life)
+{
+    if (rec == NULL || life == NULL || rec->cls != FV_CLASS_ALERT)
+        return NULL;
+
+    /* The newest raise carries the current evidence; the span covers
+     * every raise from the first record on. */
+    fv_record merged = *rec;
+    if (life->newest != NULL) {
+        merged.u.alert = *life->newest;
+        if (rec->u.alert.first_us != 0 && rec->u.alert.first_us < merged.u.alert.first_us)
+            merged.u.alert.first_us = rec->u.alert.first_us;
+        if (rec->u.alert.last_us > merged.u.alert.last_us)
+            merged.u.alert.last_us = rec->u.alert.last_us;
+    }
+    json_t *o = fv_record_to_json(&merged);
+    if (o == NULL)
+        return NULL;
+    bool ok = true;
+    alert_life_fields(o, rec, life, &ok);
+    if (!ok) {
+        json_decref(o);
+        return NULL;
+    }
+    return o;
+}
