@@ -348,6 +348,119 @@ static bool minimize_private_suffix(anon_ctx *anon, char *name, size_t name_len)
     return true;
 }
 
+/*
+ * Parse up to three decimal digits at TEXT as one IPv4 octet (0..255)
+ * into *OCTET; return the number of digits read, 0 if none or too big.
+ */
+static size_t parse_octet(const char *text, uint8_t *octet)
+{
+    unsigned value = 0;
+    size_t n = 0;
+    while (n < 3 && text[n] >= '0' && text[n] <= '9') {
+        value = value * 10 + (unsigned)(text[n] - '0');
+        n++;
+    }
+    if (n == 0 || value > 255 || (text[n] >= '0' && text[n] <= '9'))
+        return 0;
+    *octet = (uint8_t)value;
+    return n;
+}
+
+/*
+ * Find an IPv4 address written inside a domain name, as wildcard DNS
+ * services (nip.io, sslip.io) and cloud host names do: four octets
+ * joined by SEP ('.' as whole labels, "10.1.0.5.nip.io"; '-' inside a
+ * label, "ip-10-1-0-5.ec2.internal"). The match must not continue a
+ * longer number on either side. On success store the address, the
+ * offset of its first character and its length, and return true.
+ */
+static bool find_embedded_ipv4(const char *name, char sep, size_t from, uint8_t addr[16],
+                               size_t *start, size_t *len)
+{
+    for (size_t i = from; name[i] != '\0'; i++) {
+        if (i > 0) {
+            char before = name[i - 1];
+            if (before >= '0' && before <= '9')
+                continue;
+            /* Dotted form: the address starts a label. */
+            if (sep == '.' && before != '.')
+                continue;
+        }
+        size_t pos = i;
+        bool ok = true;
+        memset(addr, 0, 16);
+        for (int k = 0; k < 4 && ok; k++) {
+            size_t n = parse_octet(name + pos, &addr[k]);
+            if (n == 0) {
+                ok = false;
+                break;
+            }
+            pos += n;
+            if (k < 3) {
+                if (name[pos] != sep)
+                    ok = false;
+                else
+                    pos++;
+            }
+        }
+        if (!ok)
+            continue;
+        char after = name[pos];
+        if (after >= '0' && after <= '9')
+            continue;
+        if (sep == '.' && after != '.' && after != '\0' && after != ':')
+            continue;
+        *start = i;
+        *len = pos - i;
+        return true;
+    }
+    return false;
+}
+
+/*
+ * Rewrite every internal IPv4 address embedded in NAME (see
+ * find_embedded_ipv4) with the form its zone's address mode stores, so
+ * "10-1-0-55.nip.io" does not carry the address the flow fields hide.
+ * In the dashed form the replacement's dots become dashes, keeping the
+ * label valid. External and kept addresses stay. Returns true if NAME
+ * changed.
+ */
+static bool minimize_embedded_addresses(const pol_policy *policy, anon_ctx *anon, char *name,
+                                        size_t name_len)
+{
+    static const char seps[] = {'-', '.'};
+    bool changed = false;
+
+    for (size_t s = 0; s < sizeof seps; s++) {
+        size_t from = 0, start, len;
+        uint8_t addr[16];
+        /* Each pass replaces one address; a name holds only a few. */
+        for (int guard = 0; guard < 8 && name[from] != '\0'; guard++) {
+            if (!find_embedded_ipv4(name, seps[s], from, addr, &start, &len))
+                break;
+            char text[FV_ENDPOINT_TEXT_MAX];
+            if (fv_identity_zone(policy, 4, addr) == NULL ||
+                !address_replacement(policy, anon, 4, addr, false, text)) {
+                from = start + len;
+                continue;
+            }
+            if (seps[s] == '-')
+                for (char *c = text; *c != '\0'; c++)
+                    if (*c == '.' || *c == '/')
+                        *c = '-';
+            char out[FV_NAME_MAX];
+            int n = snprintf(out, sizeof out, "%.*s%s%s", (int)start, name, text,
+                             name + start + len);
+            if (n < 0 || (size_t)n >= sizeof out || (size_t)n >= name_len)
+                break;      /* would not fit: leave the rest as it is */
+            memcpy(name, out, (size_t)n + 1);
+            from = start + strlen(text);
+            changed = true;
+        }
+    }
+    return changed;
+}
+
 bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source source,
                       char *name, size_t name_len)
 {
@@ -378,11 +491,12 @@ bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source s
         return true;
     }
 
+    bool embedded = minimize_embedded_addresses(policy, anon, name, name_len);
     if (source == FV_NAME_LOCAL_DNS)
-        return minimize_local_name(anon, name, name_len);
+        return minimize_local_name(anon, name, name_len) || embedded;
     if (source == FV_NAME_INTERNAL_DNS)
-        return minimize_private_suffix(anon, name, name_len);
-    return false;
+        return minimize_private_suffix(anon, name, name_len) || embedded;
+    return embedded;
 }
 
 /* ---------------------------------------------------------------------- */

@@ -14,6 +14,8 @@
  *   Jane's Mac._airplay._tcp.local -> name-xxxxxxxxxxxxxxxx._airplay._tcp.local
  *   GRIMM.corp.local (unicast DNS from a host in a zone)
  *                                  -> name-xxxxxxxxxxxxxxxx.local
+ *   ip-10-1-0-5.ec2.internal       -> ip-ip4-xxxxxxxxxxxxxxxx.ec2.internal
+ *   app.10.1.0.5.nip.io            -> app.ip4-xxxxxxxxxxxxxxxx.nip.io
  *
  * The examples show the default address mode, pseudonymize. Like the
  * address fields, an address follows the address mode of its zone (see

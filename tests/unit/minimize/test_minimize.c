@@ -196,6 +196,50 @@ static void test_private_suffix_in_internal_dns(void **state)
     expect_unchanged(f, FV_NAME_DNS, "GRIMM.corp.local");
 }
 
+/* Wildcard-DNS and cloud host names carry an internal IPv4 address as
+ * dashed digits inside a label or as four whole labels. */
+static void test_embedded_internal_ipv4_rewritten(void **state)
+{
+    fixture *f = *state;
+    char name[FV_NAME_MAX], token[FV_TOKEN_TEXT_MAX], expected[FV_NAME_MAX];
+
+    address_token(f, "10.1.0.55", token);
+    snprintf(name, sizeof name, "%s", "10-1-0-55.nip.io");
+    assert_true(fv_minimize_name(f->policy, f->anon, FV_NAME_DNS, name, sizeof name));
+    snprintf(expected, sizeof expected, "%s.nip.io", token);
+    assert_string_equal(name, expected);
+
+    snprintf(name, sizeof name, "%s", "ip-10-1-0-55.ec2.internal");
+    assert_true(fv_minimize_name(f->policy, f->anon, FV_NAME_DNS, name, sizeof name));
+    snprintf(expected, sizeof expected, "ip-%s.ec2.internal", token);
+    assert_string_equal(name, expected);
+
+    snprintf(name, sizeof name, "%s", "app.10.1.0.55.sslip.io:8443");
+    assert_true(fv_minimize_name(f->policy, f->anon, FV_NAME_HOST_HEADER, name, sizeof name));
+    snprintf(expected, sizeof expected, "app.%s.sslip.io:8443", token);
+    assert_string_equal(name, expected);
+}
+
+/* Addresses outside every zone, longer digit runs and version-like
+ * labels are not internal addresses and stay as sent. */
+static void test_embedded_external_or_partial_kept(void **state)
+{
+    fixture *f = *state;
+    static const char *const kept[] = {
+        "192-0-2-7.nip.io",         /* external: kept like the address fields */
+        "110-1-0-55.example.com",   /* 110.1.0.55 is outside 10.0.0.0/8 */
+        "v10-1-0-5551.cdn.example", /* last group is not an octet */
+        "10.1.0.example.com",       /* three octets only */
+        "a10.1.0.55.example.com",   /* dotted form must start a label */
+    };
+    for (size_t i = 0; i < sizeof kept / sizeof kept[0]; i++) {
+        char name[FV_NAME_MAX];
+        snprintf(name, sizeof name, "%s", kept[i]);
+        assert_false(fv_minimize_name(f->policy, f->anon, FV_NAME_DNS, name, sizeof name));
+        assert_string_equal(name, kept[i]);
+    }
+}
+
 static void test_link_local_is_identity_zone(void **state)
 {
     fixture *f = *state;
@@ -333,6 +377,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_ipv4_literal_with_port),
+        cmocka_unit_test(test_embedded_internal_ipv4_rewritten),
+        cmocka_unit_test(test_embedded_external_or_partial_kept),
         cmocka_unit_test(test_host_ipv6_literal_bracketed),
         cmocka_unit_test(test_external_literals_kept),
         cmocka_unit_test(test_ordinary_names_kept),
