@@ -4,6 +4,7 @@
 // own modules; lib.js lists the rules they all keep.
 
 import {renderAlerts} from './alerts.js';
+import {renderCapture} from './capture.js';
 import {renderAudit, renderCompliance, renderRetention} from './compliance.js';
 import {renderHost} from './host.js';
 import {
@@ -24,6 +25,7 @@ const PAGES = {
   overview: {title: 'Overview', roles: ALL, render: (t, r) => renderOverview(t, r.query)},
   alerts: {title: 'Alerts', roles: DATA, render: (t, r) => renderAlerts(t, r.query)},
   host: {title: 'Host timeline', roles: DATA, nav: 'flows', render: (t, r) => renderHost(t, r.parts[0], r.query)},
+  capture: {title: 'Capture', roles: ALL, render: (t) => renderCapture(t)},
   retention: {title: 'Retention', roles: ALL, render: (t) => renderRetention(t)},
   compliance: {title: 'Compliance', roles: COMPLIANCE, render: (t) => renderCompliance(t)},
   audit: {title: 'Audit', roles: COMPLIANCE, render: (t) => renderAudit(t)},

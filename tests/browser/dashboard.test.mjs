@@ -4,7 +4,10 @@
 //   seeded: a store filled by flowveil-seed-store. After signing in, every
 //           page must render without errors at 1280 px and 390 px wide,
 //           the alert dialog must open, the flows table must page and a
-//           host pseudonym must open its timeline.
+//           host pseudonym must open its timeline. The Capture page must
+//           show the seeded counters: eth1's kernel and interface drops,
+//           the worker queue and export drops, and a warning banner that
+//           states 2 % of the received packets as dropped.
 //   demo:   the capture from flowveil-demogen, ingested and served with
 //           the example policy. A wrong password must be rejected. The
 //           Alerts page must list the planted beacon (peer 203.0.113.50)
@@ -12,7 +15,8 @@
 //           hosts. The beacon is acknowledged and the exfil closed with a
 //           note, and both states must survive a reload. The charts must
 //           draw non-zero series over the stored span and nothing over a
-//           range in 2020. A host timeline must open from the alert, and
+//           range in 2020. The Capture page must show the ingest's
+//           packets and no drop warning. A host timeline must open from the alert, and
 //           flows must page and filter. Retention must list the ingest's
 //           sweep. Audit must list this visit's own requests and both
 //           state changes with an intact hash chain. The navigation must
@@ -96,18 +100,18 @@ const ANALYST_USER = 'ana';
 const ANALYST_PASSWORD = 'browser-test-analyst-pw-1';
 const CLOSE_NOTE = 'Closed by the browser test: planted exfiltration';
 
-const PAGES = ['overview', 'alerts', 'flows', 'dns', 'tls', 'http', 'dhcp', 'ssh', 'aggregates', 'retention', 'audit'];
+const PAGES = ['overview', 'alerts', 'flows', 'dns', 'tls', 'http', 'dhcp', 'ssh', 'aggregates', 'capture', 'retention', 'audit'];
 // Compliance needs a policy, which only the demo phase serves with.
 // Audit comes last so that it lists the requests of the pages before it.
-const DEMO_PAGES = ['overview', 'alerts', 'flows', 'dns', 'tls', 'http', 'retention', 'compliance', 'audit'];
+const DEMO_PAGES = ['overview', 'alerts', 'flows', 'dns', 'tls', 'http', 'capture', 'retention', 'compliance', 'audit'];
 const VIEWPORTS = [{width: 1280, height: 900, name: 'wide'}, {width: 390, height: 844, name: 'narrow'}];
 
 // The nav entries in document order, as index.html lists them.
-const NAV_ORDER = ['overview', 'alerts', 'flows', 'dns', 'tls', 'http', 'dhcp', 'ssh', 'aggregates', 'retention', 'compliance', 'audit'];
+const NAV_ORDER = ['overview', 'alerts', 'flows', 'dns', 'tls', 'http', 'dhcp', 'ssh', 'aggregates', 'capture', 'retention', 'compliance', 'audit'];
 const ANALYST_HIDDEN = ['compliance', 'audit'];
 const OFFICER_USER = 'cora';
 const OFFICER_PASSWORD = 'browser-test-officer-pw-1';
-const OFFICER_SHOWN = ['overview', 'retention', 'compliance', 'audit'];
+const OFFICER_SHOWN = ['overview', 'capture', 'retention', 'compliance', 'audit'];
 
 // Alerts table columns, 1-based for :nth-child: Last activity, Detector,
 // Severity, Host, Peer, Score, State, Summary, then the Details button.
@@ -446,6 +450,7 @@ async function seededPhase(browser, url) {
         check(await page.getByRole('button', {name: '← Newer'}).isDisabled(), `${label} flows: Newer is enabled back on page 1`);
       }
       if (name === 'overview') await chartTotals(page, label);
+      if (name === 'capture') await checkSeededCapture(page, label);
       if (name === 'retention') {
         check(await page.locator('#view table').first().locator('tbody tr').count() === 8, `${label} retention: expected one row per class (flows, dns, tls, http, alerts, dhcp, ssh, aggregates)`);
       }
@@ -464,6 +469,89 @@ async function seededPhase(browser, url) {
     for (const problem of problems) check(false, `${label}: ${problem}`);
     await page.close();
   }
+}
+
+// The rows of the Capture page's table in SECTION (a class name) as
+// arrays of trimmed cell texts.
+async function captureRows(page, section) {
+  const rows = [];
+  for (const row of await page.locator(`#view .${section} tbody tr`).all()) {
+    rows.push((await row.locator('td').allTextContents()).map((t) => t.trim()));
+  }
+  return rows;
+}
+
+// Digits of TEXT as a number, so "98,000" and "98.000" both read 98000.
+function digits(text) {
+  const only = String(text).replace(/[^\d]/g, '');
+  return only === '' ? NaN : Number(only);
+}
+
+// The seeded counters (seed_store.c, put_counters): 2000 of 100000
+// received packets dropped, all on eth1, plus 37 records dropped at the
+// worker queue and 10 at the export queue. The banner must say so.
+async function checkSeededCapture(page, label) {
+  const banner = page.locator('#view .capture-drops-warning');
+  check(await banner.count() === 1, `${label} capture: no drop warning banner for the seeded drops`);
+  if (await banner.count() === 1) {
+    const text = await banner.textContent();
+    check(/2\.00 % of 100.000 packets received/.test(text), `${label} capture: the banner does not state 2.00 % of 100,000 packets: "${text}"`);
+    check(/Kernel: no room in the capture buffer: 1.500 packets/.test(text), `${label} capture: the banner lacks the 1,500 kernel drops: "${text}"`);
+    check(/Worker queue to the writer thread full: 37 records/.test(text), `${label} capture: the banner lacks the 37 queue drops: "${text}"`);
+    check(/Export: Kafka queue full: 10 records/.test(text), `${label} capture: the banner lacks the 10 export drops: "${text}"`);
+    check(/Interface eth1: kernel 1.500, interface 500 of 60.000 received/.test(text), `${label} capture: the banner does not name eth1's drops: "${text}"`);
+    check(!/eth2/.test(text), `${label} capture: the banner names eth2, which dropped nothing: "${text}"`);
+  }
+  check(await page.locator('#view .capture-no-drops').count() === 0, `${label} capture: "no drops" shown next to the drops`);
+
+  const ifaces = await captureRows(page, 'capture-interfaces');
+  const byName = Object.fromEntries(ifaces.map((cells) => [cells[0], cells]));
+  check(ifaces.length === 2, `${label} capture: expected the interfaces eth1 and eth2, got ${ifaces.map((c) => c[0]).join(', ') || 'none'}`);
+  if (byName.eth1) {
+    check(digits(byName.eth1[1]) === 60000 && digits(byName.eth1[2]) === 1500 && digits(byName.eth1[3]) === 500,
+      `${label} capture: eth1 shows ${byName.eth1.join(' | ')}, expected 60000 received, 1500 kernel and 500 interface drops`);
+    check(byName.eth1[4] === '3.33 %', `${label} capture: eth1's drop share is "${byName.eth1[4]}", expected 3.33 %`);
+  }
+  if (byName.eth2) {
+    check(digits(byName.eth2[1]) === 40000 && digits(byName.eth2[2]) === 0 && digits(byName.eth2[3]) === 0,
+      `${label} capture: eth2 shows ${byName.eth2.join(' | ')}, expected 40000 received and no drops`);
+  }
+
+  const drops = Object.fromEntries((await captureRows(page, 'capture-drops')).map((cells) => [cells[1], cells]));
+  for (const [name, count] of [['pcap_dropped', 1500], ['pcap_if_dropped', 500], ['queue_dropped_records', 37],
+    ['tcp_ooo_dropped', 0], ['export_dropped_queue_full', 10]]) {
+    check(drops[name] && digits(drops[name][2]) === count, `${label} capture: the drop table shows ${name} as "${drops[name] ? drops[name][2] : 'missing'}", expected ${count}`);
+  }
+  check(drops.collect_sequence_lost === undefined, `${label} capture: collector drops listed for a store without collector counters`);
+
+  const cards = await overviewCounts(page);
+  check(cards.Packets === 98000, `${label} capture: the Packets card shows ${cards.Packets}, expected 98000`);
+  const all = (await page.locator('#view .capture-all tbody td:first-child').allTextContents()).map((t) => t.trim());
+  check(all.includes('dns_bad_pointer'), `${label} capture: the counter list lacks dns_bad_pointer`);
+  check(!all.some((n) => n.startsWith('iface_')), `${label} capture: the counter list repeats the interface counters`);
+  const read = page.locator('#view .capture-updated time');
+  check(/^UTC \d{4}-\d\d-\d\dT/.test(await read.first().getAttribute('title') || ''), `${label} capture: the read time lacks the UTC title`);
+
+  // Refresh from the keyboard: the page loads again and the focus stays
+  // on the Refresh button.
+  await page.locator('#view .capture-refresh').focus();
+  await page.keyboard.press('Enter');
+  await waitLoaded(page);
+  await page.waitForFunction(() => document.activeElement && document.activeElement.classList.contains('capture-refresh'), null, {timeout: 5000})
+    .catch(() => check(false, `${label} capture: the focus left the Refresh button after a refresh`));
+  check(await page.locator('#view .capture-drops-warning').count() === 1, `${label} capture: the banner is gone after a refresh`);
+}
+
+// The demo ingest read a file: no live capture, so no interface rows, and
+// nothing dropped, so no banner. The packets must equal the Overview's.
+async function checkDemoCapture(page, label) {
+  const banner = page.locator('#view .capture-drops-warning');
+  check(await banner.count() === 0, `${label} capture: drop warning shown for a clean ingest: "${await banner.count() ? await banner.textContent() : ''}"`);
+  check(await page.locator('#view .capture-no-drops').count() === 1, `${label} capture: "no drops" is not shown`);
+  check(await page.locator('#view .capture-interfaces .state-empty').count() === 1, `${label} capture: an ingest shows interface rows`);
+  const packets = (await overviewCounts(page)).Packets;
+  const expected = await page.evaluate(async () => (await (await fetch('/api/v1/summary', {credentials: 'same-origin'})).json()).ingest.packets);
+  check(packets > 0 && packets === expected, `${label} capture: the Packets card shows ${packets}, the summary ${expected}`);
 }
 
 // ---- phase 1b: a store with overdue retention ----------------------------
@@ -927,6 +1015,7 @@ async function demoPhase(browser, url, db) {
       if (name === 'alerts' && viewport.name === 'wide') await checkDemoAlerts(page, label);
       if (name === 'flows') await checkDemoFlows(page, url, label);
       if (name === 'dns') await checkDemoDns(page, url, label);
+      if (name === 'capture') await checkDemoCapture(page, label);
       if (name === 'retention') await checkDemoRetention(page, label);
       if (name === 'compliance') await checkDemoCompliance(page, label);
       if (name === 'audit' && viewport.name === 'wide') await checkDemoAudit(page, label);
