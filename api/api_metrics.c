@@ -71,7 +71,7 @@ static void api_metric_head(api_text *t, const char *name, const char *type, con
 /* Capture counters by name, collected from the store. */
 typedef struct api_capture_values {
     api_text *text;
-    uint64_t kernel, interface, queue;
+    uint64_t kernel, interface, queue, reassembly;
 } api_capture_values;
 
 static bool api_capture_value(void *ctx, const char *name, uint64_t value)
@@ -81,9 +81,11 @@ static bool api_capture_value(void *ctx, const char *name, uint64_t value)
         c->kernel = value;
     else if (strcmp(name, "pcap_if_dropped") == 0)
         c->interface = value;
+    else if (strcmp(name, "queue_dropped_records") == 0)
+        c->queue += value;
     else if (strcmp(name, "tcp_ooo_dropped") == 0 || strcmp(name, "frag_evicted") == 0 ||
              strcmp(name, "frag_too_many") == 0)
-        c->queue += value;
+        c->reassembly += value;
     /* flows_active is a gauge, reported from the meta value instead. */
     if (strcmp(name, "flows_active") != 0)
         api_text_printf(c->text, "flowveil_capture_events_total{counter=\"%s\"} %llu\n", name,
@@ -137,14 +139,17 @@ int api_metrics_render(api_server *srv, char **out, size_t *len)
     api_text_printf(&t, "flowveil_packets_total %llu\n", (unsigned long long)counters.packets);
 
     api_metric_head(&t, "flowveil_drops_total", "counter",
-                    "Packets lost: kernel (pcap buffer), interface (driver), queue (flowveil's "
-                    "reassembly buffers full).");
+                    "Data lost: kernel (pcap buffer) and interface (driver) packets, queue "
+                    "(records dropped between workers and the writer), reassembly (TCP "
+                    "segments and IP fragments dropped from full buffers).");
     api_text_printf(&t, "flowveil_drops_total{source=\"kernel\"} %llu\n",
                     (unsigned long long)cap.kernel);
     api_text_printf(&t, "flowveil_drops_total{source=\"interface\"} %llu\n",
                     (unsigned long long)cap.interface);
     api_text_printf(&t, "flowveil_drops_total{source=\"queue\"} %llu\n",
                     (unsigned long long)cap.queue);
+    api_text_printf(&t, "flowveil_drops_total{source=\"reassembly\"} %llu\n",
+                    (unsigned long long)cap.reassembly);
 
     api_metric_head(&t, "flowveil_flows_active", "gauge",
                     "Flows in the flow table at the capturing process's last tick.");
