@@ -26,8 +26,14 @@
 #define CAP_DEFAULT_ACTIVE_S 1800
 #define CAP_DEFAULT_MAX_FLOWS 1000000
 
+/* 0 only in the bench-only library fv_capture_flows_only (bench/), which
+ * measures decoding and flow tracking without the application parsers. */
+#ifndef CAP_PARSE_APPS
+#define CAP_PARSE_APPS 1
+#endif
+
 /* Expiry runs when packet time passes the previous run by this much. */
-#define CAP_EXPIRE_INTERVAL_US US_PER_S
+#define CAP_EXPIRE_INTERVAL_US CAP_ENGINE_EXPIRE_INTERVAL_US
 
 /* Bytes of one direction of a TCP stream kept for the protocol parsers:
  * a TLS hello may span several 2^14-byte records (post-quantum key shares
@@ -1589,7 +1595,7 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
     if (pkt.have_addrs && excluded(engine, &pkt))
         return FV_OK;
 
-    if (ts_us >= engine->next_expire_us) {
+    if (!engine->cfg.expire_by_caller && ts_us >= engine->next_expire_us) {
         cap_engine_expire(engine, ts_us);
         engine->next_expire_us = ts_us + CAP_EXPIRE_INTERVAL_US;
     }
@@ -1661,18 +1667,19 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
 
     /* Application metadata, only from unfragmented or reassembled datagrams.
      * NOTE: a TCP segment split into IP fragments is counted but not parsed. */
-    if (pkt.proto == 17 && pkt.has_ports && !pkt.is_fragment && pkt.payload_len > 0 &&
-        (is_dns_port(pkt.sport) || is_dns_port(pkt.dport)))
+    if (CAP_PARSE_APPS && pkt.proto == 17 && pkt.has_ports && !pkt.is_fragment &&
+        pkt.payload_len > 0 && (is_dns_port(pkt.sport) || is_dns_port(pkt.dport)))
         dns_parse_one(engine, pkt.payload, pkt.payload_len, &pkt, 17, ts_us);
-    if (pkt.proto == 17 && pkt.has_ports && !pkt.is_fragment && pkt.payload_len > 0 &&
-        !is_dns_port(pkt.sport) && !is_dns_port(pkt.dport)) {
+    if (CAP_PARSE_APPS && pkt.proto == 17 && pkt.has_ports && !pkt.is_fragment &&
+        pkt.payload_len > 0 && !is_dns_port(pkt.sport) && !is_dns_port(pkt.dport)) {
         rc = dtls_run(engine, e, &pkt, fwd, ts_us);
         if (rc == FV_OK)
             rc = quic_run(engine, e, &pkt, fwd, ts_us);
     }
-    if (pkt.proto == 6 && pkt.has_ports && !pkt.is_fragment)
+    if (CAP_PARSE_APPS && pkt.proto == 6 && pkt.has_ports && !pkt.is_fragment)
         rc = tcp_app(engine, e, &pkt, fwd, ts_us);
-    if (pkt.proto == 17 && pkt.has_ports && !pkt.is_fragment && pkt.payload_len > 0)
+    if (CAP_PARSE_APPS && pkt.proto == 17 && pkt.has_ports && !pkt.is_fragment &&
+        pkt.payload_len > 0)
         udp_extra_apps(engine, e, &pkt, ts_us);
     marks_after = app_marks_take(engine);
     app_marks_apply(e, &marks_before, &marks_after);

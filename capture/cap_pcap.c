@@ -690,7 +690,9 @@ int cap_live_run_opts(cap_engine *engine, const cap_live_options *opts, char *er
             goto out;
     }
 
-    while (opts->stop == NULL || !*opts->stop) {
+    /* An atomic load, because with worker threads (cli/workers.c) another
+     * thread raises the flag. */
+    while (opts->stop == NULL || !__atomic_load_n(opts->stop, __ATOMIC_ACQUIRE)) {
         uint64_t now_us;
 
         rc = live_poll_once(ctx, opened, err, err_len);

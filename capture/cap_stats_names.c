@@ -55,6 +55,7 @@ static const char *const stats_names[] = {
     "dns_answers_incomplete",
     "http_responses",
     "http_unpaired",
+    "queue_dropped_records",
 };
 
 _Static_assert(sizeof(cap_stats) == sizeof stats_names / sizeof stats_names[0] * sizeof(uint64_t),

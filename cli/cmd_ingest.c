@@ -6,49 +6,70 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "aggregate.h"
+#include "checkpoint.h"
 #include "pipeline.h"
 #include "privdrop.h"
+#include "workers.h"
+#include "capture_live.h"
 
 static void print_ingest_usage(FILE *f)
 {
     fprintf(f,
             "usage: flowveil ingest --policy FILE --db DIR [--filter BPF] [--now SECONDS] "
-            "CAPTURE...\n"
+            "[--workers N] CAPTURE...\n"
             "\n"
             "Read pcap or pcapng files, reduce them to pseudonymized metadata, store it in\n"
-            "DIR and run the detectors.\n"
+            "DIR and run the detectors. An interrupted ingest resumes when the same command\n"
+            "runs again, without storing twice what it committed.\n"
             "\n"
             "  -p, --policy FILE   compliance policy (YAML)\n"
             "  -d, --db DIR        store directory (created if missing)\n"
             "  -f, --filter BPF    only read packets matching this BPF expression\n"
             "      --now SECONDS   use this time (seconds since 1970 UTC) as the stored-at\n"
             "                      time instead of the clock, for tests and replays\n"
+            "      --workers N     decode with N threads (1 to the number of CPUs, default\n"
+            "                      1); a reader thread spreads packets by flow and this\n"
+            "                      thread stores the records\n"
             "  -v, --verbose       print more progress information\n");
 }
 
 static void print_capture_usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowveil capture --policy FILE --db DIR -i IFACE [--filter BPF] "
-            "[-Z USER]\n"
+            "usage: flowveil capture --policy FILE --db DIR -i IFACE [-i IFACE]... "
+            "[--filter BPF] [-Z USER] [--chroot] [--config FILE]\n"
             "\n"
             "Capture live until SIGINT or SIGTERM, then flush open flows and exit.\n"
             "\n"
             "  -p, --policy FILE   compliance policy (YAML)\n"
             "  -d, --db DIR        store directory (created if missing)\n"
-            "  -i, --interface IF  network interface to capture on\n"
+            "  -i, --interface IF  network interface to capture on; repeat for several\n"
+            "                      interfaces (at most 16), captured together\n"
             "  -f, --filter BPF    only capture packets matching this BPF expression\n"
             "                      (the policy's excluded subnets are always filtered)\n"
             "  -Z, --user USER     after opening the store, the key file and the interface\n"
             "                      as root, switch to USER and its groups, clear every\n"
             "                      capability and set no_new_privs; exit 1 if any step\n"
             "                      fails. SIGHUP then rereads the policy as USER\n"
+            "      --chroot        after opening, chroot to the store directory (before -Z);\n"
+            "                      SIGHUP then rereads the policy only if it lies inside it\n"
+            "      --snaplen BYTES bytes kept of each frame, 256 to 262144 (default 65535)\n"
+            "      --buffer-size MIB  kernel ring per interface in MiB (default 64)\n"
+            "      --config FILE   read daemon settings from FILE (YAML); options given on\n"
+            "                      the command line override them\n"
+            "      --log TARGET    auto, stderr or syslog (default auto: stderr when it is a\n"
+            "                      terminal, pipe or file, otherwise syslog)\n"
+            "      --log-level L   error, warning, notice (default), info or debug\n"
+            "      --workers N     capture with N threads (1 to the number of CPUs, default\n"
+            "                      1), each with its own socket in a PACKET_FANOUT group,\n"
+            "                      so both directions of a flow reach one thread\n"
             "  -v, --verbose       print more progress information\n"
             "\n"
             "Signals: SIGINT or SIGTERM stop after flushing open flows, SIGHUP rereads the\n"
@@ -63,9 +84,32 @@ typedef struct run_options {
     const char *iface;
     const char *user;
     uint64_t now_s;
+    fv_live_settings live;      /* capture only */
+    unsigned workers;           /* --workers; 1 runs without worker threads */
 } run_options;
 
-enum { OPT_NOW = 256 };
+enum { OPT_NOW = 256, OPT_CHROOT, OPT_SNAPLEN, OPT_BUFFER_SIZE, OPT_WORKERS };
+
+/*
+ * Parse the --workers value TEXT into *OUT: 1 to the number of online
+ * CPUs (at most FV_WORKERS_MAX), because more threads than cores only
+ * add switching. Returns -1 to go on, or the usage exit status.
+ */
+static int parse_workers(const char *command, const char *text, unsigned *out)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    unsigned max = cpus > 0 && cpus < FV_WORKERS_MAX ? (unsigned)cpus : FV_WORKERS_MAX;
+    char *end = NULL;
+    errno = 0;
+    unsigned long n = strtoul(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || end == text || *end != '\0' || errno != 0 || n < 1 ||
+        n > max)
+        return cli_usage_error(command, "invalid --workers '%s': give a whole number from 1 "
+                                        "to %u (the number of online CPUs)",
+                               text, max);
+    *out = (unsigned)n;
+    return -1;
+}
 
 /* Parse options for COMMAND ("ingest" or "capture"). Returns -1 to go
  * on, or an exit status. */
@@ -78,6 +122,10 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
         {"interface", required_argument, NULL, 'i'},
         {"user", required_argument, NULL, 'Z'},
         {"now", required_argument, NULL, OPT_NOW},
+        {"chroot", no_argument, NULL, OPT_CHROOT},
+        {"snaplen", required_argument, NULL, OPT_SNAPLEN},
+        {"buffer-size", required_argument, NULL, OPT_BUFFER_SIZE},
+        {"workers", required_argument, NULL, OPT_WORKERS},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -88,6 +136,7 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
     optind = 1;
     opterr = 0;
     int c;
+    int status;
     while ((c = getopt_long(argc, argv, is_capture ? ":p:d:f:i:Z:vh" : ":p:d:f:vh", longopts,
                             NULL)) != -1) {
         switch (c) {
@@ -99,6 +148,25 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
                 return cli_usage_error(command, "option --interface belongs to 'flowveil "
                                                 "capture'; ingest reads files");
             o->iface = optarg;
+            status = fv_live_add_iface(&o->live, optarg);
+            if (status >= 0)
+                return status;
+            break;
+        case OPT_CHROOT:
+        case OPT_SNAPLEN:
+        case OPT_BUFFER_SIZE:
+            if (!is_capture)
+                return cli_usage_error(command, "option '%s' belongs to 'flowveil capture'",
+                                       argv[optind - 1]);
+            status = -1;
+            if (c == OPT_CHROOT)
+                o->live.chroot = true;
+            else if (c == OPT_SNAPLEN)
+                status = fv_live_parse_snaplen(&o->live, optarg);
+            else
+                status = fv_live_parse_buffer(&o->live, optarg);
+            if (status >= 0)
+                return status;
             break;
         case 'Z':
             if (!is_capture)
@@ -113,6 +181,11 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
             if (cli_parse_seconds(command, "--now", optarg, &o->now_s) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
             break;
+        case OPT_WORKERS:
+            status = parse_workers(command, optarg, &o->workers);
+            if (status >= 0)
+                return status;
+            break;
         case 'v': fv_log_set_level(FV_LOG_INFO); break;
         case 'h':
             if (is_capture)
@@ -126,6 +199,8 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
             return cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (o->workers == 0)
+        o->workers = 1;
     if (o->policy == NULL)
         return cli_usage_error(command, "missing --policy FILE (start from "
                                         "policy/example-policy.yaml)");
@@ -139,7 +214,7 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
 static void print_totals(const fv_pipeline *p)
 {
     cap_stats st;
-    cap_engine_stats(p->capture, &st);
+    fv_pipeline_stats(p, &st);
     fv_notice("%llu packets (%llu not IP, %llu truncated, %llu malformed headers), "
               "%llu flows, %llu dns, %llu tls, %llu http records, %llu alerts",
               (unsigned long long)st.packets, (unsigned long long)st.non_ip,
@@ -159,7 +234,7 @@ static void print_totals(const fv_pipeline *p)
 static void log_counters(const fv_pipeline *p, bool live)
 {
     cap_stats st;
-    cap_engine_stats(p->capture, &st);
+    fv_pipeline_stats(p, &st);
     uint64_t rejected = st.truncated + st.bad_header + st.dns_malformed + st.tls_malformed +
                         st.http_malformed + st.dhcp_malformed + st.dhcp_bad_options +
                         st.ssh_bad_banner + st.ssh_bad_kexinit + st.nbns_malformed;
@@ -175,10 +250,11 @@ static void log_counters(const fv_pipeline *p, bool live)
         used += (size_t)n;
     }
 
-    char drops[96] = "";
+    char drops[128] = "";
     if (live)
-        snprintf(drops, sizeof drops, ", dropped kernel=%llu interface=%llu",
-                 (unsigned long long)st.pcap_dropped, (unsigned long long)st.pcap_if_dropped);
+        snprintf(drops, sizeof drops, ", dropped kernel=%llu interface=%llu queue=%llu",
+                 (unsigned long long)st.pcap_dropped, (unsigned long long)st.pcap_if_dropped,
+                 (unsigned long long)st.queue_dropped_records);
 
     fv_notice("counters: %llu packets, %llu bytes, flows active=%llu emitted=%llu "
               "evicted=%llu, records%s%s, %llu parser rejections",
@@ -192,7 +268,7 @@ static void log_counters(const fv_pipeline *p, bool live)
 static void record_counters(fv_pipeline *p, uint64_t files)
 {
     cap_stats st;
-    cap_engine_stats(p->capture, &st);
+    fv_pipeline_stats(p, &st);
     store_counters delta = {
         .packets = st.packets,
         .bytes = st.bytes,
@@ -228,6 +304,63 @@ static void audit_run(fv_pipeline *p, const char *actor, const char *action, con
     }
     (void)cli_audit_append(p->store, actor, action, object, params, total,
                            fv_pipeline_now_us(p));
+}
+
+/* Writer-thread callback of an ingest with workers (about once a
+ * second): the counters line on SIGUSR1 and the periodic commit. */
+static void ingest_periodic(void *ctx, uint64_t now_us)
+{
+    fv_pipeline *p = ctx;
+    if (cli_counters_take())
+        log_counters(p, false);
+    (void)fv_pipeline_tick(p, now_us, false);
+}
+
+/*
+ * Read the COUNT files of PATHS with WORKERS worker threads (workers.h)
+ * and report each file as the single-threaded loop does. Adds the files
+ * read to *FILES_READ, clears *FILES_COMPLETE when a file could not be
+ * read to its end, and sets *EXIT_STATUS on any failure.
+ */
+static void ingest_with_workers(fv_pipeline *p, unsigned workers, char *const *paths, int count,
+                                const char *filter, uint64_t *files_read, bool *files_complete,
+                                int *exit_status)
+{
+    fv_workers_file_result *results = calloc((size_t)count, sizeof *results);
+    if (results == NULL) {
+        fprintf(stderr, "flowveil: error: out of memory for %d file results\n", count);
+        *exit_status = CLI_EXIT_FAILURE;
+        *files_complete = false;
+        return;
+    }
+    fv_info("ingesting with %u worker threads", workers);
+    int rc = fv_workers_run_files(p, workers, paths, count, filter, cli_stop_flag(), results,
+                                  ingest_periodic, p);
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: cannot start %u worker threads: %s; retry with "
+                        "--workers 1\n",
+                workers, fv_strerror(rc));
+        *exit_status = CLI_EXIT_FAILURE;
+        *files_complete = false;
+    }
+    for (int i = 0; i < count && rc == FV_OK; i++) {
+        unsigned long long frames = (unsigned long long)results[i].frames;
+        if (results[i].rc == FV_OK && !(frames == 0 && *cli_stop_flag())) {
+            fv_notice("%s: %llu packet%s read", paths[i], frames, frames == 1 ? "" : "s");
+            (*files_read)++;
+        } else if (results[i].rc == FV_ERR_TRUNCATED) {
+            fprintf(stderr, "flowveil: warning: %s (the %llu complete packets before the cut "
+                            "were ingested)\n",
+                    results[i].err, frames);
+            (*files_read)++;
+            *exit_status = CLI_EXIT_FAILURE;
+        } else if (results[i].rc != FV_OK) {
+            fprintf(stderr, "flowveil: error: %s\n", results[i].err);
+            *exit_status = CLI_EXIT_FAILURE;
+            *files_complete = false;
+        }
+    }
+    free(results);
 }
 
 int cli_cmd_ingest(int argc, char **argv)
@@ -272,10 +405,22 @@ int cli_cmd_ingest(int argc, char **argv)
         fprintf(stderr, "flowveil: error: %s\n", err);
         return CLI_EXIT_FAILURE;
     }
+    char resume_actor[64];
+    cli_audit_local_actor(resume_actor, sizeof resume_actor);
+    if (fv_checkpoint_begin(&p, resume_actor, argv + optind, argc - optind, o.filter, err,
+                            sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        fv_pipeline_close(&p);
+        return CLI_EXIT_FAILURE;
+    }
 
     int exit_status = CLI_EXIT_OK;
     uint64_t files_read = 0;
-    for (int i = optind; i < argc && !*cli_stop_flag(); i++) {
+    bool files_complete = true;     /* every file read to its end */
+    if (o.workers > 1)
+        ingest_with_workers(&p, o.workers, argv + optind, argc - optind, o.filter, &files_read,
+                            &files_complete, &exit_status);
+    for (int i = optind; i < argc && !*cli_stop_flag() && o.workers <= 1; i++) {
         const char *path = argv[i];
         cap_stats before;
         cap_engine_stats(p.capture, &before);
@@ -300,6 +445,7 @@ int cli_cmd_ingest(int argc, char **argv)
         } else {
             fprintf(stderr, "flowveil: error: %s\n", err);
             exit_status = CLI_EXIT_FAILURE;
+            files_complete = false;
         }
         /* NOTE: ingest checks for SIGUSR1 between files only, so during
          * a long file the counters line waits until that file ends. */
@@ -321,6 +467,8 @@ int cli_cmd_ingest(int argc, char **argv)
     char actor[64];
     cli_audit_local_actor(actor, sizeof actor);
     audit_run(&p, actor, "ingest", "", true, files_read);
+    fv_checkpoint_end(&p, files_complete && files_read == (uint64_t)(argc - optind) &&
+                              !*cli_stop_flag() && p.failed_rc == FV_OK);
 
     int rc = fv_pipeline_close(&p);
     if (rc != FV_OK) {
@@ -331,29 +479,70 @@ int cli_cmd_ingest(int argc, char **argv)
     return exit_status;
 }
 
+/* Capture with the options LIVE: on the pipeline's engine, or with
+ * WORKERS > 1 on one engine per worker thread, each with its own socket
+ * per interface in a PACKET_FANOUT group. The tick and after_open hooks
+ * then run on this thread. */
+static int run_live(fv_pipeline *p, const cap_live_options *live, unsigned workers, char *err,
+                    size_t err_len)
+{
+    if (workers <= 1)
+        return cap_live_run_opts(p->capture, live, err, err_len);
+    fv_workers_live opts = {
+        .workers = workers,
+        .after_all_open = live->after_open,
+        .after_all_open_ctx = live->after_open_ctx,
+        .clear_worker_capabilities = true,
+        .periodic = live->tick,
+        .periodic_ctx = live->tick_ctx,
+    };
+    fv_info("capturing with %u worker threads", workers);
+    return fv_workers_run_live(p, live, &opts, err, err_len);
+}
+
 typedef struct capture_state {
     fv_pipeline *pipeline;
-    const char *policy_path;
-    const char *iface;
+    const char *policy_path;            /* NULL: SIGHUP cannot reread it (chroot) */
+    const char *iface;                  /* the interface names, comma-separated */
     const fv_privdrop_user *drop_to;   /* NULL without -Z */
+    const fv_live_chroot *chroot_to;    /* NULL without --chroot */
+    fv_live_drops *drops;
     bool dropped;
     bool announced;
 } capture_state;
 
-/* Called by the capture loop once the interface is open and filtering:
- * with -Z, drop to the user before any packet is read. */
+/* Called by the capture loop once every interface is open and
+ * filtering, before any packet is read: chroot with --chroot, then drop
+ * to the -Z user, or clear the capabilities of an unprivileged process
+ * that got them from setcap. */
 static int capture_after_open(void *ctx, char *err, size_t err_len)
 {
     capture_state *st = ctx;
-    if (st->drop_to == NULL || st->dropped)
+    if (st->dropped)
         return FV_OK;
-    int rc = fv_privdrop_apply(st->drop_to, err, err_len);
-    if (rc != FV_OK)
-        return rc;
+    if (st->chroot_to != NULL) {
+        int rc = fv_live_chroot_apply(st->chroot_to, err, err_len);
+        if (rc != FV_OK)
+            return rc;
+        fv_notice("changed root to the store directory");
+    }
+    if (st->drop_to != NULL) {
+        int rc = fv_privdrop_apply(st->drop_to, err, err_len);
+        if (rc != FV_OK)
+            return rc;
+        fv_notice("dropped privileges to user %s (uid %lu, gid %lu), no capabilities",
+                  st->drop_to->name, (unsigned long)st->drop_to->uid,
+                  (unsigned long)st->drop_to->gid);
+    } else if (geteuid() != 0 && fv_privdrop_has_capabilities()) {
+        bool bounding_cleared = false;
+        int rc = fv_privdrop_capabilities(&bounding_cleared, err, err_len);
+        if (rc != FV_OK)
+            return rc;
+        fv_notice("cleared every capability after opening the interfaces%s",
+                  bounding_cleared ? "" : " (the bounding set stays without CAP_SETPCAP; "
+                                          "no_new_privs keeps exec from using it)");
+    }
     st->dropped = true;
-    fv_notice("dropped privileges to user %s (uid %lu, gid %lu), no capabilities",
-              st->drop_to->name, (unsigned long)st->drop_to->uid,
-              (unsigned long)st->drop_to->gid);
     return FV_OK;
 }
 
@@ -370,10 +559,18 @@ static void capture_tick(void *ctx, uint64_t now_us)
     }
     /* The tick runs between packets, so no sink sees the policy change
      * in the middle of a record. */
-    if (cli_reload_take())
-        (void)fv_pipeline_reload(st->pipeline, st->policy_path, now_us);
-    if (cli_counters_take())
+    if (cli_reload_take()) {
+        if (st->policy_path != NULL)
+            (void)fv_pipeline_reload(st->pipeline, st->policy_path, now_us);
+        else
+            fv_warning("SIGHUP: the policy file lies outside the --chroot directory, so it "
+                       "cannot be reread; restart capture to load a new policy");
+    }
+    fv_live_drops_tick(st->drops, st->pipeline->store, now_us);
+    if (cli_counters_take()) {
         log_counters(st->pipeline, true);
+        fv_live_drops_log(st->drops);
+    }
     (void)fv_pipeline_tick(st->pipeline, now_us, false);
 }
 
@@ -403,12 +600,27 @@ int cli_cmd_capture(int argc, char **argv)
     cli_install_reload_handler();
     cli_install_counters_handler();
 
-    fv_pipeline p;
+    /* With --chroot the store is opened as "." from inside the store
+     * directory, so its paths stay valid after the chroot. */
     char err[1024];
-    if (fv_pipeline_open(&p, o.policy, o.db, 0, err, sizeof err) != FV_OK) {
+    fv_live_chroot chroot_to;
+    const char *db_path = o.db;
+    const char *reload_path = o.policy;
+    if (o.live.chroot) {
+        if (fv_live_chroot_prepare(&chroot_to, o.db, o.policy, err, sizeof err) != FV_OK) {
+            fprintf(stderr, "flowveil: error: %s\n", err);
+            return CLI_EXIT_FAILURE;
+        }
+        db_path = ".";
+        reload_path = chroot_to.policy_inside[0] != '\0' ? chroot_to.policy_inside : NULL;
+    }
+
+    fv_pipeline p;
+    if (fv_pipeline_open(&p, o.policy, db_path, 0, err, sizeof err) != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
         return CLI_EXIT_FAILURE;
     }
+    fv_checkpoint_log_commits(&p);
 
     /* Excluded groups' MACs go into the filter as "ether host" terms.
      * Those compile only on links with Ethernet headers, so when the
@@ -427,28 +639,50 @@ int cli_cmd_capture(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
 
-    fv_info("opening %s", o.iface);
+    /* The interface names for log lines and the audit trail. */
+    char iface_list[CAP_LIVE_MAX_IFACES * 17];
+    size_t used = 0;
+    iface_list[0] = '\0';
+    for (size_t i = 0; i < o.live.n_ifaces; i++) {
+        int n = snprintf(iface_list + used, sizeof iface_list - used, "%s%s", i ? "," : "",
+                         o.live.ifaces[i]);
+        if (n < 0 || !((size_t)n < sizeof iface_list - used))
+            break;
+        used += (size_t)n;
+    }
+
+    fv_info("opening %s", iface_list);
     int exit_status = CLI_EXIT_OK;
+    fv_live_drops drops;
+    fv_live_drops_init(&drops, &o.live);
     capture_state state = {.pipeline = &p,
-                           .policy_path = o.policy,
-                           .iface = o.iface,
-                           .drop_to = o.user != NULL ? &drop_to : NULL};
-    cap_live_options live = {.iface = o.iface,
+                           .policy_path = reload_path,
+                           .iface = iface_list,
+                           .drop_to = o.user != NULL ? &drop_to : NULL,
+                           .chroot_to = o.live.chroot ? &chroot_to : NULL,
+                           .drops = &drops};
+    cap_live_options live = {.iface = o.live.ifaces[0],
                              .bpf = filter[0] != '\0' ? filter : NULL,
                              .stop = cli_stop_flag(),
                              .tick = capture_tick,
                              .tick_ctx = &state,
                              .after_open = capture_after_open,
-                             .after_open_ctx = &state};
-    int rc = cap_live_run_opts(p.capture, &live, err, sizeof err);
+                             .after_open_ctx = &state,
+                             .ifaces = o.live.ifaces,
+                             .n_ifaces = o.live.n_ifaces,
+                             .snaplen = o.live.snaplen,
+                             .buffer_bytes = o.live.buffer_bytes,
+                             .iface_stats = fv_live_drops_update,
+                             .iface_stats_ctx = &drops};
+    int rc = run_live(&p, &live, o.workers, err, sizeof err);
     /* The filter is installed before the drop, so a rejected filter means
      * the process can still reopen the interface. */
     if (rc == FV_ERR_INVALID && !state.dropped && strcmp(filter, filter_no_mac) != 0) {
         fv_notice("%s: the link type rejects MAC terms in the filter; capturing with the "
                   "excluded subnets only, excluded MACs are dropped in the engine",
-                  o.iface);
+                  iface_list);
         live.bpf = filter_no_mac[0] != '\0' ? filter_no_mac : NULL;
-        rc = cap_live_run_opts(p.capture, &live, err, sizeof err);
+        rc = run_live(&p, &live, o.workers, err, sizeof err);
     }
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
@@ -463,13 +697,22 @@ int cli_cmd_capture(int argc, char **argv)
     record_counters(&p, 0);
     print_totals(&p);
     if (state.announced)
-        audit_run(&p, "system", "capture.stop", o.iface, false, 0);
+        audit_run(&p, "system", "capture.stop", iface_list, false, 0);
 
+    /* The last counters, read when the handles closed, go to the store
+     * and the exit summary. */
+    fv_live_drops_tick(&drops, p.store, fv_now_us());
+    fv_live_drops_log(&drops);
     cap_stats st;
-    cap_engine_stats(p.capture, &st);
+    fv_pipeline_stats(&p, &st);
     if (st.pcap_dropped != 0 || st.pcap_if_dropped != 0)
         fv_warning("the kernel dropped %llu packets and the interface %llu during capture",
                    (unsigned long long)st.pcap_dropped, (unsigned long long)st.pcap_if_dropped);
+    if (st.queue_dropped_records != 0)
+        fv_warning("%llu records were dropped because a worker's queue to the writer thread "
+                   "was full; the writer could not keep up, so run with fewer --workers to "
+                   "leave it more CPU",
+                   (unsigned long long)st.queue_dropped_records);
 
     rc = fv_pipeline_close(&p);
     if (rc != FV_OK) {

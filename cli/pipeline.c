@@ -3,15 +3,20 @@
  * detectors. See pipeline.h for the contract.
  */
 #include "pipeline.h"
+#include "checkpoint.h"
+#include "pipeline_export.h"
 #include "cli.h"
 #include "aggregate.h"
 #include "hostmap.h"
 #include "minimize.h"
 #include "escrow.h"
+#include "indicators_hook.h"
 #include "seenhosts.h"
 
 #include <arpa/inet.h>
+#include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -24,6 +29,8 @@
  * idle timeout (TCP, 300 s). The pipeline creates the engine with the
  * defaults. */
 #define AGGREGATE_CLOSE_DELAY_US ((1800u + 300u) * 1000000ull)
+
+static void pipeline_sync_destroy(fv_pipeline *p);
 
 uint64_t fv_pipeline_now_us(const fv_pipeline *p)
 {
@@ -60,6 +67,30 @@ static void make_endpoint(fv_pipeline *p, const cap_ip *ip, fv_endpoint *ep)
     ep->prefix_len = stored.prefix_len;
 }
 
+/* The threading state of a pipeline run with worker threads (workers.h). */
+struct fv_pipeline_sync {
+    /* Held for reading by workers while they decide exclusions, for
+     * writing by a policy reload while it swaps the policy. */
+    pthread_rwlock_t policy_lock;
+    /* Guards p->hosts. */
+    pthread_mutex_t hosts_lock;
+};
+
+static void pipeline_hosts_lock(fv_pipeline *p)
+{
+    if (p->sync != NULL)
+        pthread_mutex_lock(&p->sync->hosts_lock);
+}
+
+static void pipeline_hosts_unlock(fv_pipeline *p)
+{
+    if (p->sync != NULL)
+        pthread_mutex_unlock(&p->sync->hosts_lock);
+}
+
+static pol_mode host_mode_locked(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
+                                 uint64_t traffic_us);
+
 /*
  * Decide how the host at IP may be processed at traffic time TRAFFIC_US.
  * FRAME_MAC is the MAC the frame carried for IP, or NULL. Addresses
@@ -76,6 +107,18 @@ static pol_mode host_mode(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame
     if (fv_identity_zone(p->policy, ip->family, ip->addr) == NULL)
         return POL_MONITOR;
 
+    /* Worker threads call this for every packet while the writer learns
+     * from DHCP. The host name pointer points into the map, so the lock
+     * is held until the last pol_decide. */
+    pipeline_hosts_lock(p);
+    pol_mode mode = host_mode_locked(p, ip, frame_mac, traffic_us);
+    pipeline_hosts_unlock(p);
+    return mode;
+}
+
+static pol_mode host_mode_locked(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
+                                 uint64_t traffic_us)
+{
     if (frame_mac != NULL)
         fv_hostmap_learn_mac(p->hosts, ip, frame_mac, false);
     const uint8_t *mac = fv_hostmap_mac_of(p->hosts, ip);
@@ -158,6 +201,7 @@ static void store_record(fv_pipeline *p, fv_class cls, const void *rec)
     if (rc == FV_OK) {
         p->records[cls]++;
         escrow_stored(p, cls, now_us);
+        fv_pipeline_export(p, cls, rec, now_us);
     } else {
         note_rc(p, rc);
     }
@@ -273,6 +317,7 @@ static void sink_on_flow(void *ctx, const cap_flow *f)
         return;
     store_record(p, FV_CLASS_FLOW, &r);
     det_observe_flow(p->detect, &r);
+    fv_indicator_hook_flow(p->indicators, f, &r);
     if (fv_endpoint_is_internal(&r.src))
         fv_seenhosts_note(p->seen_hosts, &f->src, &r.src);
     if (fv_endpoint_is_internal(&r.dst))
@@ -393,6 +438,8 @@ static void sink_on_dns(void *ctx, const cap_dns *d)
     fv_minimize_domain(p->policy, p->anon, source, r.qname, sizeof r.qname);
     dns_copy_details(p, d, source, &r);
     store_record(p, FV_CLASS_DNS, &r);
+    det_observe_dns(p->detect, &r);
+    fv_indicator_hook_dns(p->indicators, d, &r);
 }
 
 static void sink_on_tls(void *ctx, const cap_tls *t)
@@ -435,6 +482,7 @@ static void sink_on_tls(void *ctx, const cap_tls *t)
     snprintf(r.server_alpn, sizeof r.server_alpn, "%s", t->server_alpn);
     snprintf(r.ja3s, sizeof r.ja3s, "%s", t->ja3s);
     store_record(p, FV_CLASS_TLS, &r);
+    fv_indicator_hook_tls(p->indicators, t, &r);
 }
 
 static bool is_address_char(char c)
@@ -550,6 +598,7 @@ static void sink_on_http(void *ctx, const cap_http *h)
     }
     scrub_address_literals(p, user_agent, r.user_agent, sizeof r.user_agent);
     store_record(p, FV_CLASS_HTTP, &r);
+    fv_indicator_hook_http(p->indicators, h, &r);
 }
 
 /* Return true if IPv4 address A (network order) is set and in a zone. */
@@ -653,7 +702,9 @@ static void sink_on_dhcp(void *ctx, const cap_dhcp *d)
     fv_dhcp_record r;
     memset(&r, 0, sizeof r);
 
+    pipeline_hosts_lock(p);
     dhcp_learn(p, d);
+    pipeline_hosts_unlock(p);
     if (!may_store(p, FV_CLASS_DHCP, dhcp_mode(p, d)))
         return;
 
@@ -670,7 +721,10 @@ static void sink_on_dhcp(void *ctx, const cap_dhcp *d)
         anon_pseudonym(p->anon, ANON_TYPE_MAC, d->chaddr, 6, r.client_mac);
     }
     snprintf(r.hostname, sizeof r.hostname, "%s", d->hostname);
-    if (dhcp_client_internal(p, d))
+    /* A roaming client asks for its last address from another network
+     * before it is given one in a zone, under the same MAC pseudonym, so
+     * any zone in the policy makes every DHCP host name a token. */
+    if (pol_zone_count(p->policy) > 0)
         fv_minimize_name(p->policy, p->anon, FV_NAME_HOST_NAME, r.hostname, sizeof r.hostname);
     /* A vendor class names the client software, not a person: kept. */
     snprintf(r.vendor_class, sizeof r.vendor_class, "%s", d->vendor_class);
@@ -708,11 +762,53 @@ static void sink_on_ssh(void *ctx, const cap_ssh *s)
     store_record(p, FV_CLASS_SSH, &r);
 }
 
+/*
+ * Detector state across restarts: loaded once after the engine is
+ * created, saved at every sweep and at close. A failure costs learned
+ * baselines, never the ingest, so it is logged and not returned.
+ */
+static void pipeline_detstate_load(fv_pipeline *p)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = store_detstate_get(p->store, &data, &len);
+    if (rc == FV_OK)
+        rc = det_engine_load(p->detect, data, len);
+    if (rc != FV_OK && rc != FV_ERR_NOT_FOUND)
+        fv_warning("detector state not restored (%s); baselines learn again", fv_strerror(rc));
+    free(data);
+}
+
+static void pipeline_detstate_save(fv_pipeline *p, uint64_t now_us)
+{
+    uint8_t *data = NULL;
+    size_t len = 0;
+    int rc = det_engine_save(p->detect, &data, &len);
+    if (rc == FV_OK)
+        rc = store_detstate_put(p->store, data, len, now_us);
+    if (rc != FV_OK)
+        fv_warning("detector state not saved: %s", fv_strerror(rc));
+    free(data);
+}
+
 static void on_alert(void *ctx, const fv_alert_record *alert)
 {
     fv_pipeline *p = ctx;
-    if (pol_class_enabled(p->policy, FV_CLASS_ALERT))
-        store_record(p, FV_CLASS_ALERT, alert);
+    if (!pol_class_enabled(p->policy, FV_CLASS_ALERT))
+        return;
+    /* A repeat within the policy's alert window merges into the earlier
+     * alert (count, last seen, newest evidence) instead of adding one. */
+    const pol_detect *det = pol_detect_config(p->policy);
+    bool merged = false;
+    uint64_t id = 0;
+    int rc = store_alert_upsert(p->store, alert, det != NULL ? det->alert_window_s : 0,
+                                fv_pipeline_now_us(p), &id, &merged);
+    if (rc != FV_OK)
+        note_rc(p, rc);
+    else if (!merged)
+        p->records[FV_CLASS_ALERT]++;
+    if (rc == FV_OK)
+        fv_pipeline_export_alert(p, id, fv_pipeline_now_us(p));
 }
 
 /* Format the first 8 bytes of HASH as 16 lowercase hex digits into OUT. */
@@ -818,7 +914,12 @@ int fv_pipeline_reload(fv_pipeline *p, const char *policy_path, uint64_t now_us)
         fv_warning("could not record the audit retention limit: %s", fv_strerror(rc));
 
     pol_policy *old_policy = p->policy;
+    if (p->sync != NULL)
+        pthread_rwlock_wrlock(&p->sync->policy_lock);
     p->policy = next;
+    if (p->sync != NULL)
+        pthread_rwlock_unlock(&p->sync->policy_lock);
+    (void)fv_indicator_hook_reload(&p->indicators, p->policy, on_alert, p);
     pipeline_escrow_configure(p);
     fv_pipeline_record_policy(p, old_policy, now_us);
     pol_destroy(&old_policy);
@@ -884,6 +985,9 @@ int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir
         goto out;
     }
     fv_pipeline_record_policy(p, NULL, now_us);
+    rc = fv_store_quota_apply(p, err, err_len);
+    if (rc != FV_OK)
+        goto out;
 
     if (snprintf(key_path, sizeof key_path, "%s/pseudonym.key", db_dir) >= (int)sizeof key_path) {
         snprintf(err, err_len, "database path is too long (%zu bytes)", strlen(db_dir));
@@ -899,12 +1003,19 @@ int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir
         snprintf(err, err_len, "cannot start key escrow: %s", fv_strerror(rc));
         goto out;
     }
+    rc = fv_pipeline_export_open(p, err, err_len);
+    if (rc != FV_OK)
+        goto out;
 
     rc = det_engine_create(pol_detect_config(p->policy), &p->detect);
     if (rc != FV_OK) {
         snprintf(err, err_len, "cannot create the detectors: %s", fv_strerror(rc));
         goto out;
     }
+    pipeline_detstate_load(p);
+    rc = fv_indicator_hook_open(p->policy, on_alert, p, &p->indicators, err, err_len);
+    if (rc != FV_OK)
+        goto out;
 
     rc = fv_aggregator_create(AGGREGATE_CLOSE_DELAY_US, 0, on_aggregate, p, &p->aggregates);
     if (rc == FV_OK)
@@ -941,8 +1052,10 @@ out:
         fv_aggregator_destroy(&p->aggregates);
         fv_hostmap_destroy(&p->hosts);
         fv_seenhosts_destroy(&p->seen_hosts);
+        fv_indicator_hook_close(&p->indicators);
         det_engine_destroy(&p->detect);
         fv_escrow_destroy(&p->escrow);
+        fv_pipeline_export_close(p);
         anon_close(&p->anon);
         store_close(&p->store);
         pol_destroy(&p->policy);
@@ -982,12 +1095,23 @@ static void save_never_recorded_counters(fv_pipeline *p)
  * `flowveil serve` can show parser rejections and drops. flows_active is
  * a gauge, not a count, and is not stored.
  */
+/* Gauges for GET /metrics (api_metrics.c), which reads them from the
+ * store: the flow table size and the start of the current epoch. */
+static void save_metric_gauges(fv_pipeline *p, uint64_t flows_active)
+{
+    anon_epoch_info epoch;
+    anon_epoch(p->anon, &epoch);
+    if (store_meta_set(p->store, STORE_META_FLOWS_ACTIVE, flows_active) != FV_OK ||
+        store_meta_set(p->store, STORE_META_EPOCH_START, epoch.start_s) != FV_OK)
+        fv_warning("could not store the metric gauges; /metrics shows older values");
+}
+
 static void save_capture_counters(fv_pipeline *p)
 {
     size_t count = 0;
     const char *const *names = cap_stats_names(&count);
     cap_stats now;
-    cap_engine_stats(p->capture, &now);
+    fv_pipeline_stats(p, &now);
 
     uint64_t current[sizeof(cap_stats) / sizeof(uint64_t)];
     uint64_t saved[sizeof(cap_stats) / sizeof(uint64_t)];
@@ -1006,6 +1130,7 @@ static void save_capture_counters(fv_pipeline *p)
         fv_warning("could not store the capture counters: %s", fv_strerror(rc));
 
     save_never_recorded_counters(p);
+    save_metric_gauges(p, now.flows_active);
 }
 
 /* Audit an automatic sweep when it deleted something, and at most once
@@ -1072,7 +1197,9 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
                                now_us);
         /* The learned MACs and host names are raw identifiers: they live
          * no longer than one key epoch. */
+        pipeline_hosts_lock(p);
         fv_hostmap_clear(p->hosts);
+        pipeline_hosts_unlock(p);
         rekey_detector(p);
     }
 
@@ -1085,6 +1212,7 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
 
     note_rc(p, fv_escrow_flush(p->escrow));
     note_rc(p, store_commit(p->store));
+    fv_pipeline_export_tick(p, now_us);
 
     uint64_t sweep_us = pol_sweep_interval_s(p->policy) * 1000000u;
     if (force || now_us - p->last_sweep_us >= sweep_us) {
@@ -1095,6 +1223,7 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
         else
             audit_automatic_sweep(p, &result, now_us);
         p->last_sweep_us = now_us;
+        pipeline_detstate_save(p, now_us);
     }
     return p->failed_rc;
 }
@@ -1112,13 +1241,16 @@ int fv_pipeline_close(fv_pipeline *p)
     fv_seenhosts_destroy(&p->seen_hosts);
     if (p->store != NULL)
         note_rc(p, store_commit(p->store));
+    fv_indicator_hook_close(&p->indicators);
     det_engine_destroy(&p->detect);
     if (p->escrow != NULL)
         note_rc(p, fv_escrow_flush(p->escrow));
     fv_escrow_destroy(&p->escrow);
+    fv_pipeline_export_close(p);
     anon_close(&p->anon);
     store_close(&p->store);
     pol_destroy(&p->policy);
+    pipeline_sync_destroy(p);
     return p->failed_rc;
 }
 
@@ -1146,4 +1278,91 @@ int fv_pipeline_filter_at(const fv_pipeline *p, const char *user_filter, bool li
     else
         n = snprintf(out, out_len, "%s", exclusions);
     return (n < 0 || (size_t)n >= out_len) ? FV_ERR_FULL : FV_OK;
+}
+
+void fv_pipeline_flow(fv_pipeline *p, const cap_flow *flow)
+{
+    sink_on_flow(p, flow);
+}
+
+/*
+ * Threading support for workers.c. A pipeline without workers never
+ * calls fv_pipeline_threads_enable, so p->sync stays NULL and the
+ * single-threaded path takes no lock.
+ */
+static void pipeline_sync_destroy(fv_pipeline *p)
+{
+    if (p->sync == NULL)
+        return;
+    pthread_rwlock_destroy(&p->sync->policy_lock);
+    pthread_mutex_destroy(&p->sync->hosts_lock);
+    free(p->sync);
+    p->sync = NULL;
+}
+
+int fv_pipeline_threads_enable(fv_pipeline *p)
+{
+    if (p->sync != NULL)
+        return FV_OK;
+    struct fv_pipeline_sync *sync = calloc(1, sizeof *sync);
+    if (sync == NULL)
+        return FV_ERR_NOMEM;
+
+    /* Writer preference: workers take the read lock for every batch of
+     * packets, so with reader preference a reload could wait forever. */
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    int rc = pthread_rwlock_init(&sync->policy_lock, &attr);
+    pthread_rwlockattr_destroy(&attr);
+    if (rc != 0) {
+        free(sync);
+        return FV_ERR_NOMEM;
+    }
+    if (pthread_mutex_init(&sync->hosts_lock, NULL) != 0) {
+        pthread_rwlock_destroy(&sync->policy_lock);
+        free(sync);
+        return FV_ERR_NOMEM;
+    }
+    p->sync = sync;
+    return FV_OK;
+}
+
+void fv_pipeline_policy_read_lock(fv_pipeline *p)
+{
+    if (p->sync != NULL)
+        pthread_rwlock_rdlock(&p->sync->policy_lock);
+}
+
+void fv_pipeline_policy_read_unlock(fv_pipeline *p)
+{
+    if (p->sync != NULL)
+        pthread_rwlock_unlock(&p->sync->policy_lock);
+}
+
+bool fv_pipeline_host_excluded(fv_pipeline *p, const cap_ip *addr, const uint8_t *mac,
+                               uint64_t traffic_us)
+{
+    return host_mode(p, addr, mac, traffic_us) == POL_EXCLUDE;
+}
+
+void fv_pipeline_sink(fv_pipeline *p, cap_sink *out)
+{
+    memset(out, 0, sizeof *out);
+    out->ctx = p;
+    out->is_excluded_host = sink_is_excluded_host;
+    out->on_flow = sink_on_flow;
+    out->on_dns = sink_on_dns;
+    out->on_tls = sink_on_tls;
+    out->on_http = sink_on_http;
+    out->on_dhcp = sink_on_dhcp;
+    out->on_ssh = sink_on_ssh;
+}
+
+void fv_pipeline_stats(const fv_pipeline *p, cap_stats *out)
+{
+    if (p->worker_stats_valid)
+        *out = p->worker_stats;
+    else
+        cap_engine_stats(p->capture, out);
 }

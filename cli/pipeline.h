@@ -11,7 +11,10 @@
  * pseudonymization key; nothing after it sees a raw identifier.
  *
  * Caveats
- * - Single-threaded: one pipeline per capturing process.
+ * - One pipeline per capturing process. Its sinks, ticks and reloads
+ *   run on one thread (the writer). With worker threads (workers.h)
+ *   only fv_pipeline_host_excluded is called from the workers, under
+ *   fv_pipeline_policy_read_lock.
  * - Time: when fixed_now_us is non-zero every stored-at time and every
  *   rotation, sweep and evaluation uses it (tests and replays);
  *   otherwise the wall clock.
@@ -57,6 +60,20 @@ typedef struct fv_pipeline {
     uint64_t names_never_recorded[FV_CLASS_COUNT];
     /* Key escrow writer, NULL unless the policy enables escrow. */
     struct fv_escrow *escrow;
+    /* Export destinations of the policy's export section
+     * (pipeline_export.h), NULL when it has none. */
+    struct fv_export_set *exports;
+    /* Indicator lists matched on raw records (indicators_hook.h), NULL
+     * when the policy names none. */
+    struct fv_indicator_hook *indicators;
+    /* Locks for a run with worker threads; NULL when single-threaded. */
+    struct fv_pipeline_sync *sync;
+    /* Capture counters summed over the worker threads' engines
+     * (workers.c), which fv_pipeline_stats returns instead of the
+     * pipeline engine's once worker_stats_valid is set. Written on the
+     * writer thread only. */
+    cap_stats worker_stats;
+    bool worker_stats_valid;
 } fv_pipeline;
 
 /*
@@ -93,8 +110,10 @@ void fv_pipeline_record_policy(fv_pipeline *p, const pol_policy *old_policy, uin
  * record the change. An invalid file is logged and the running policy
  * stays. Call between packets (from the tick). Returns FV_OK or the
  * parse error.
- * NOTE: the capture filter, the key rotation period and the detector
- * settings were fixed at start and only change on restart.
+ * The indicator lists of detect.indicators are read again; when one
+ * cannot be read, the running lists stay.
+ * NOTE: the capture filter, the key rotation period and the other
+ * detector settings were fixed at start and only change on restart.
  */
 int fv_pipeline_reload(fv_pipeline *p, const char *policy_path, uint64_t now_us);
 
@@ -113,5 +132,38 @@ int fv_pipeline_filter(const fv_pipeline *p, const char *user_filter, char *out,
  */
 int fv_pipeline_filter_at(const fv_pipeline *p, const char *user_filter, bool link_has_mac,
                           uint64_t now_us, char *out, size_t out_len);
+
+/* Pass FLOW from a source other than the capture engine (`flowveil
+ * collect`) through the same policy gate, pseudonymization, storage and
+ * detectors as a captured flow. Its addresses and MACs are raw. */
+void fv_pipeline_flow(fv_pipeline *p, const cap_flow *flow);
+
+/*
+ * Prepare P for worker threads: from here on the host map is locked and
+ * a policy reload waits for fv_pipeline_policy_read_lock holders.
+ * Returns FV_OK or FV_ERR_NOMEM. fv_pipeline_close frees the locks.
+ */
+int fv_pipeline_threads_enable(fv_pipeline *p);
+
+/* Hold the running policy in place (no reload can swap it) until the
+ * matching unlock. No-ops without fv_pipeline_threads_enable. */
+void fv_pipeline_policy_read_lock(fv_pipeline *p);
+void fv_pipeline_policy_read_unlock(fv_pipeline *p);
+
+/* Decide packet exclusion as the pipeline's own engine does, for the
+ * engine of a worker thread. Returns true when the host at ADDR is
+ * excluded for traffic at TRAFFIC_US. MAC is the frame's MAC of ADDR,
+ * or NULL. */
+bool fv_pipeline_host_excluded(fv_pipeline *p, const cap_ip *addr, const uint8_t *mac,
+                               uint64_t traffic_us);
+
+/* The sink that the pipeline's engine feeds (policy gate,
+ * pseudonymization, storage, detectors), for events that worker threads
+ * extracted and the writer thread replays in order per worker. */
+void fv_pipeline_sink(fv_pipeline *p, cap_sink *out);
+
+/* The capture counters: the workers' engines summed after a run with
+ * workers, else the pipeline's own engine. */
+void fv_pipeline_stats(const fv_pipeline *p, cap_stats *out);
 
 #endif /* FV_PIPELINE_H */
