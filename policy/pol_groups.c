@@ -88,7 +88,9 @@ uint32_t pol_role_default_items(pol_role role)
                POL_BIT(FV_CLASS_ALERT) | POL_BIT(POL_AGGREGATES_SLOT) |
                POL_BIT(POL_ITEM_COUNTERS) | POL_BIT(POL_ITEM_RETENTION);
     case POL_ROLE_COMPLIANCE:
-        return POL_BIT(POL_AGGREGATES_SLOT) | POL_BIT(POL_ITEM_AUDIT) |
+        /* The route table keeps aggregates from compliance users (they
+         * name peers and ports per zone), so the default does not list it. */
+        return POL_BIT(POL_ITEM_AUDIT) |
                POL_BIT(POL_ITEM_RETENTION) | POL_BIT(POL_ITEM_POLICY) |
                POL_BIT(POL_ITEM_REPORTS) | POL_BIT(POL_ITEM_COUNTERS);
     case POL_ROLE_ADMIN:

@@ -222,6 +222,9 @@ struct pol_policy {
 
     /* export: destinations of the capturing process (pol_parse.c, end). */
     pol_export export_cfg;
+
+    /* retention.max_store_size in bytes, 0 for no quota (pol_parse.c, end). */
+    uint64_t max_store_bytes;
 };
 
 /* Read the TZif file of zone NAME (already validated) into TZ. On failure

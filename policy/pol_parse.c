@@ -416,6 +416,8 @@ static void pol_net_set(pol_net *net, int family, const uint8_t bytes[16], unsig
  */
 static int pol_get_net(pol_parser *p, yaml_node_t *node, const char *where, pol_net *net)
 {
+    /* Zeroed padding too: pol_diff_summary compares networks with memcmp. */
+    memset(net, 0, sizeof *net);
     const char *text;
     int rc = pol_scalar(p, node, where, "a network such as 10.1.0.0/16", &text);
     if (rc != FV_OK)
@@ -878,6 +880,9 @@ static int pol_parse_retention_audit(pol_parser *p, yaml_node_t *value, const ch
     return FV_OK;
 }
 
+static int pol_parse_retention_max_store_size(pol_parser *p, yaml_node_t *value,
+                                              const char *where, int arg);
+
 static int pol_parse_retention(pol_parser *p, yaml_node_t *value, const char *where, int arg)
 {
     (void)arg;
@@ -891,6 +896,7 @@ static int pol_parse_retention(pol_parser *p, yaml_node_t *value, const char *wh
         {"ssh", pol_parse_retention_class, FV_CLASS_SSH},
         {"aggregates", pol_parse_retention_class, POL_AGGREGATES_SLOT},
         {"audit", pol_parse_retention_audit, 0},
+        {"max_store_size", pol_parse_retention_max_store_size, 0},
     };
     return pol_walk_mapping(p, value, where, keys, sizeof keys / sizeof keys[0]);
 }
@@ -1495,6 +1501,38 @@ static int pol_parse_export_topic_prefix(pol_parser *p, yaml_node_t *value, cons
     return FV_OK;
 }
 
+/* librdkafka producer properties (names from librdkafka's CONFIGURATION.md,
+ * version 2.x) that change no more than transport security, identity and
+ * delivery tuning. */
+static const char *const pol_kafka_allowed[] = {
+    "client.id", "acks", "request.required.acks", "compression.type", "compression.codec",
+    "compression.level", "linger.ms", "queue.buffering.max.ms", "batch.size",
+    "batch.num.messages", "message.timeout.ms", "delivery.timeout.ms", "request.timeout.ms",
+    "message.send.max.retries", "retries", "retry.backoff.ms", "retry.backoff.max.ms",
+    "message.max.bytes", "queue.buffering.max.messages", "queue.buffering.max.kbytes",
+    "enable.idempotence", "socket.timeout.ms", "socket.keepalive.enable",
+    "socket.connection.setup.timeout.ms", "reconnect.backoff.ms", "reconnect.backoff.max.ms",
+    "broker.address.family", "topic.metadata.refresh.interval.ms", "metadata.max.age.ms",
+    "security.protocol", "sasl.mechanism", "sasl.mechanisms", "sasl.username", "sasl.password",
+    "sasl.kerberos.service.name", "sasl.kerberos.principal", "sasl.kerberos.keytab",
+    "sasl.kerberos.min.time.before.relogin", "sasl.oauthbearer.method",
+    "sasl.oauthbearer.client.id", "sasl.oauthbearer.client.secret", "sasl.oauthbearer.scope",
+    "sasl.oauthbearer.extensions", "sasl.oauthbearer.token.endpoint.url",
+    "ssl.ca.location", "ssl.certificate.location", "ssl.key.location", "ssl.key.password",
+    "ssl.crl.location", "ssl.keystore.location", "ssl.keystore.password", "ssl.cipher.suites",
+    "ssl.curves.list", "ssl.sigalgs.list", "ssl.endpoint.identification.algorithm",
+    "enable.ssl.certificate.verification",
+};
+
+bool pol_kafka_property_allowed(const char *name)
+{
+    for (size_t i = 0; i < sizeof pol_kafka_allowed / sizeof pol_kafka_allowed[0]; i++) {
+        if (strcmp(name, pol_kafka_allowed[i]) == 0)
+            return true;
+    }
+    return false;
+}
+
 /* properties: a mapping of librdkafka property names to values. */
 static int pol_parse_export_properties(pol_parser *p, yaml_node_t *value, const char *where,
                                        int arg)
@@ -1527,6 +1565,13 @@ static int pol_parse_export_properties(pol_parser *p, yaml_node_t *value, const 
             return pol_fail(p, key->start_mark, "%s: set the brokers with the kafka key, not"
                             " bootstrap.servers",
                             where);
+        if (!pol_kafka_property_allowed(name))
+            return pol_fail(p, key->start_mark, "%s: the librdkafka property '%s' is not allowed"
+                            " in a policy; only security (security.protocol, sasl.*, ssl.* file"
+                            " paths), client.id and delivery tuning (acks, compression.type,"
+                            " linger.ms, batch.size, message.timeout.ms, ...) may be set, and"
+                            " nothing that loads code or runs a command",
+                            where, name);
         snprintf(d->properties[d->property_count++], sizeof d->properties[0], "%s=%s", name,
                  text);
     }
@@ -1635,4 +1680,23 @@ static int pol_parse_export(pol_parser *p, yaml_node_t *value, const char *where
 const pol_export *pol_export_config(const pol_policy *policy)
 {
     return &policy->export_cfg;
+}
+
+/* ---------------------------------------------------------------------- */
+/* retention.max_store_size                                                */
+/* ---------------------------------------------------------------------- */
+
+/* The store's size quota (store_size_limit_set): at it, new records are
+ * dropped until the retention sweep frees space. */
+static int pol_parse_retention_max_store_size(pol_parser *p, yaml_node_t *value,
+                                              const char *where, int arg)
+{
+    (void)arg;
+    return pol_get_size(p, value, where, POL_MAX_STORE_SIZE_MIN, POL_MAX_STORE_SIZE_MAX,
+                        &p->pol->max_store_bytes);
+}
+
+uint64_t pol_max_store_bytes(const pol_policy *policy)
+{
+    return policy->max_store_bytes;
 }

@@ -183,6 +183,29 @@ const char *pol_zone_of(const pol_policy *policy, int family, const uint8_t addr
     return i < 0 ? NULL : policy->zone_names[nets[i].zone];
 }
 
+bool pol_network_overlaps_zone(const pol_policy *policy, int family, const uint8_t addr[16],
+                               unsigned prefix)
+{
+    uint64_t hi, lo;
+    unsigned bits = family == 4 ? 32u : 128u;
+    if (policy == NULL || addr == NULL || prefix > bits || !pol_addr_words(family, addr, &hi, &lo))
+        return false;
+
+    const pol_net *nets = family == 4 ? policy->zone4 : policy->zone6;
+    size_t count = family == 4 ? policy->zone4_count : policy->zone6_count;
+    for (size_t i = 0; i < count; i++) {
+        /* Two networks overlap when they agree on the shorter prefix. */
+        unsigned common = prefix < nets[i].prefix_len ? prefix : nets[i].prefix_len;
+        uint64_t mask_hi = common == 0 ? 0 : common >= 64 ? UINT64_MAX : UINT64_MAX << (64 - common);
+        uint64_t mask_lo = common <= 64 ? 0 : common >= 128 ? UINT64_MAX
+                                                           : UINT64_MAX << (128 - common);
+        if ((hi & mask_hi) == (nets[i].net_hi & mask_hi) &&
+            (lo & mask_lo) == (nets[i].net_lo & mask_lo))
+            return true;
+    }
+    return false;
+}
+
 bool pol_is_excluded(const pol_policy *policy, int family, const uint8_t addr[16])
 {
     uint64_t hi, lo;
@@ -410,9 +433,10 @@ static void pol_summary_detectors_more(const pol_detect *d, pol_text *t)
         pol_text_add(t,
                      "  dns_tunnel: on. Alerts on %u or more unique names under one domain"
                      " within %s with long (mean %u characters) or random (%.1f bits per"
-                     " character) labels.\n",
+                     " character) labels; %zu allowed domain suffixes.\n",
                      (unsigned)d->dns_tunnel_min_subdomains, span,
-                     (unsigned)d->dns_tunnel_min_label_len, d->dns_tunnel_min_entropy);
+                     (unsigned)d->dns_tunnel_min_label_len, d->dns_tunnel_min_entropy,
+                     d->dns_tunnel_allow_count);
     } else {
         pol_text_add(t, "  dns_tunnel: off.\n");
     }
@@ -420,8 +444,8 @@ static void pol_summary_detectors_more(const pol_detect *d, pol_text *t)
         pol_duration_format(d->dga_window_s, span);
         pol_text_add(t,
                      "  dga: on. Alerts on %u or more NXDOMAIN answers within %s for names"
-                     " scoring %.2f or more.\n",
-                     (unsigned)d->dga_min_nxdomain, span, d->dga_min_score);
+                     " scoring %.2f or more; %zu allowed domain suffixes.\n",
+                     (unsigned)d->dga_min_nxdomain, span, d->dga_min_score, d->dga_allow_count);
     } else {
         pol_text_add(t, "  dga: off.\n");
     }
@@ -439,9 +463,15 @@ static void pol_summary_detectors_more(const pol_detect *d, pol_text *t)
                      d->seg_rule_count, d->segmentation_default_allow ? "allowed" : "denied");
     else
         pol_text_add(t, "  segmentation: off.\n");
-    if (d->indicators_enabled)
-        pol_text_add(t, "  indicators: on. %zu list files.\n", d->indicator_file_count);
-    else
+    if (d->indicators_enabled) {
+        size_t csv = 0;
+        for (size_t i = 0; i < d->indicator_file_count; i++)
+            csv += d->indicator_files[i].format == 1;
+        pol_text_add(t, "  indicators: on. %zu %s (%zu plain %s, %zu CSV).\n",
+                     d->indicator_file_count, d->indicator_file_count == 1 ? "file" : "files",
+                     d->indicator_file_count - csv,
+                     d->indicator_file_count - csv == 1 ? "list" : "lists", csv);
+    } else
         pol_text_add(t, "  indicators: off.\n");
     pol_text_add(t, "  The same alert is raised again at most once per %s.\n", window);
 }
@@ -488,6 +518,54 @@ static void pol_summary_address_rule(const pol_address_rule *rule, bool has4, bo
     if (rule->mode == POL_ADDR_TRUNCATE && has6)
         pol_text_add(t, ", IPv6 /%u", (unsigned)rule->prefix6);
     pol_text_add(t, ")");
+}
+
+/* Write the classes of bit set CLASSES ("flows, dns") into OUT; 0 means
+ * every class that the destination's protocol carries. */
+static void pol_export_classes_text(const pol_export_dest *d, char *out, size_t out_len)
+{
+    if (d->classes == 0) {
+        snprintf(out, out_len, "%s", d->kind == POL_EXPORT_IPFIX
+                                         ? "every class IPFIX carries (flows, dns, tls)"
+                                         : "every class");
+        return;
+    }
+    size_t used = 0;
+    out[0] = '\0';
+    for (int c = 0; c < FV_CLASS_COUNT; c++) {
+        if ((d->classes & (1u << c)) == 0)
+            continue;
+        int n = snprintf(out + used, out_len - used, "%s%s", used > 0 ? ", " : "",
+                         fv_class_name((fv_class)c));
+        if (n < 0 || (size_t)n >= out_len - used)
+            break;
+        used += (size_t)n;
+    }
+}
+
+/* Export destinations are recipients of the data, so the summary names
+ * each one with its target and classes. */
+static void pol_summary_exports(const pol_policy *policy, pol_text *t)
+{
+    const pol_export *ex = pol_export_config(policy);
+    if (ex == NULL || ex->count == 0) {
+        pol_text_add(t, "Export: no destination; records leave only through the API and"
+                        " reports.\n");
+        return;
+    }
+    pol_text_add(t, "Export destinations (recipients of records):\n");
+    for (size_t i = 0; i < ex->count; i++) {
+        const pol_export_dest *d = &ex->dest[i];
+        char classes[256];
+        pol_export_classes_text(d, classes, sizeof classes);
+        if (d->kind == POL_EXPORT_KAFKA)
+            pol_text_add(t, "  %s: Kafka brokers %s, topics %s<class>, classes: %s\n", d->name,
+                         d->target, d->topic_prefix[0] != '\0' ? d->topic_prefix : "flowveil.",
+                         classes);
+        else
+            pol_text_add(t, "  %s: IPFIX over %s to %s, classes: %s\n", d->name,
+                         d->tcp ? "TCP" : "UDP", d->target, classes);
+    }
 }
 
 int pol_summary(const pol_policy *policy, char *out, size_t out_len)
@@ -578,6 +656,7 @@ int pol_summary(const pol_policy *policy, char *out, size_t out_len)
     pol_summary_detectors(policy, &t);
     pol_summary_groups(policy, &t);
     pol_summary_domains(policy, &t);
+    pol_summary_exports(policy, &t);
 
     if (t.full) {
         out[0] = '\0';

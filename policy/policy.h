@@ -97,6 +97,14 @@ typedef struct pol_detect {
     uint32_t dga_window_s;              /* default 600 */
     double dga_min_score;               /* character-statistics score 0..1, default 0.7 */
 
+    /* Domain suffixes (lower case, no leading or trailing dot) whose names
+     * the tunnel or DGA detector ignores; "example.com" covers
+     * "a.example.com" but not "badexample.com". */
+    size_t dns_tunnel_allow_count;
+    char dns_tunnel_allow[POL_ALLOW_MAX][256];
+    size_t dga_allow_count;
+    char dga_allow[POL_ALLOW_MAX][256];
+
     bool rare_dest_enabled;             /* new destination for the host and the organization */
 
     bool off_hours_enabled;
@@ -413,5 +421,29 @@ typedef struct pol_export {
 
 /* The export destinations (count 0 when the policy has no export key). */
 const pol_export *pol_export_config(const pol_policy *policy);
+
+/*
+ * Return true if a policy or `export --kafka-property` may set the
+ * librdkafka property NAME. The allow-list covers security, SASL, TLS
+ * file paths and delivery tuning; everything else is rejected, above
+ * all properties that load code or run commands (plugin.library.paths,
+ * ssl.engine.location, ssl.providers, sasl.kerberos.kinit.cmd), because
+ * they would run inside the process that holds the pseudonymization key.
+ */
+bool pol_kafka_property_allowed(const char *name);
+
+/* retention.max_store_size: the store's size quota in bytes, 0 when the
+ * policy sets none. Limits: POL_MAX_STORE_SIZE_MIN .. _MAX. */
+uint64_t pol_max_store_bytes(const pol_policy *policy);
+#define POL_MAX_STORE_SIZE_MIN ((uint64_t)1 << 20)
+#define POL_MAX_STORE_SIZE_MAX ((uint64_t)1 << 50)
+
+/*
+ * Return true if the network ADDR/PREFIX (FAMILY 4 or 6, network order)
+ * overlaps a zone: it lies inside a zone network or contains one, as
+ * 0.0.0.0/0 does. A single address is PREFIX 32 or 128.
+ */
+bool pol_network_overlaps_zone(const pol_policy *policy, int family, const uint8_t addr[16],
+                               unsigned prefix);
 
 #endif /* FV_POLICY_H */

@@ -17,6 +17,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -24,10 +26,12 @@
 #include "store.h"
 #include "store_internal.h"
 
-#define STORE_MAXDBS 16
+#define STORE_MAXDBS 32
 #define STORE_META_DB "meta"
 #define STORE_AUDIT_DB "audit"
 #define STORE_ESCROW_DB "escrow"
+#define STORE_AUTH_DB "auth"
+#define STORE_ALERT_STATE_DB "alert_state"
 
 static void err_set(char *err, size_t err_len, const char *fmt, ...) FV_PRINTF(3, 4);
 
@@ -152,9 +156,46 @@ static int store_map_adopt(store_env *env)
     return mrc;
 }
 
+/* Run store_reader_check when STORE_READER_CHECK_INTERVAL_S have passed
+ * since the last one, so a long-running reader such as serve frees the
+ * slots of killed processes without a timer of its own. */
+static void store_reader_check_due(store_env *env)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0)
+        return;
+    int64_t last = atomic_load(&env->reader_check_s);
+    if (ts.tv_sec - last < STORE_READER_CHECK_INTERVAL_S)
+        return;
+    if (!atomic_compare_exchange_strong(&env->reader_check_s, &last, (int64_t)ts.tv_sec))
+        return;     /* another thread runs it */
+    (void)store_reader_check(env, NULL);
+}
+
+int store_reader_check(store_env *env, int *cleared)
+{
+    if (cleared != NULL)
+        *cleared = 0;
+    if (env == NULL)
+        return FV_ERR_INVALID;
+    int stale = 0;
+    int mrc = mdb_reader_check(env->mdb, &stale);
+    if (mrc != MDB_SUCCESS) {
+        fv_warning("store %s: reader table check failed: %s", env->dir, mdb_strerror(mrc));
+        return FV_ERR_STORE;
+    }
+    if (stale > 0)
+        fv_notice("store %s: cleared %d stale reader slot%s of exited processes", env->dir,
+                  stale, stale == 1 ? "" : "s");
+    if (cleared != NULL)
+        *cleared = stale;
+    return FV_OK;
+}
+
 int store_read_begin(store_env *env, MDB_txn **txn)
 {
     *txn = NULL;
+    store_reader_check_due(env);
     for (int attempt = 0; attempt < 2; attempt++) {
         pthread_rwlock_rdlock(&env->map_lock);
         int mrc = mdb_txn_begin(env->mdb, NULL, MDB_RDONLY, txn);
@@ -190,9 +231,14 @@ static int store_map_grow(store_env *env)
     pthread_rwlock_wrlock(&env->map_lock);
 
     if (env->map_bytes >= env->map_max_bytes) {
-        fv_error("store %s: the map is full at its maximum of %zu bytes; "
-                 "shorten retention or free disk space",
-                 env->dir, env->map_max_bytes);
+        if (env->quota_bytes > 0)
+            fv_error("store %s: the map is full at %zu bytes, the size quota of %llu bytes "
+                     "plus its headroom; raise retention.max_store_size or shorten retention",
+                     env->dir, env->map_max_bytes, (unsigned long long)env->quota_bytes);
+        else
+            fv_error("store %s: the map is full at its maximum of %zu bytes; "
+                     "shorten retention or free disk space",
+                     env->dir, env->map_max_bytes);
         rc = FV_ERR_FULL;
         goto out;
     }
@@ -211,6 +257,23 @@ static int store_map_grow(store_env *env)
 out:
     pthread_rwlock_unlock(&env->map_lock);
     return rc;
+}
+
+/* Log a failed write. A full file system shows up as ENOSPC, or as EIO
+ * when LMDB's write of a page was cut short, so name it when little space
+ * is left. */
+static void store_write_error(store_env *env, const char *action, int mrc)
+{
+    struct statvfs fs;
+    if ((mrc == ENOSPC || mrc == EIO) && statvfs(env->dir, &fs) == 0 &&
+        (uint64_t)fs.f_bavail * fs.f_frsize < STORE_QUOTA_MIN_BYTES) {
+        fv_error("store %s: cannot %s: the file system is full (%llu bytes free); free disk "
+                 "space or set retention.max_store_size below the free space, then restart. "
+                 "Records committed before stay intact",
+                 env->dir, action, (unsigned long long)fs.f_bavail * fs.f_frsize);
+        return;
+    }
+    fv_error("store %s: cannot %s: %s", env->dir, action, mdb_strerror(mrc));
 }
 
 /*
@@ -252,7 +315,7 @@ int store_write_txn(store_env *env, const char *action, store_write_fn fn, void 
         else if (mrc == MDB_MAP_RESIZED)
             rc = store_map_adopt(env) == MDB_SUCCESS ? FV_OK : FV_ERR_STORE;
         else {
-            fv_error("store %s: cannot %s: %s", env->dir, action, mdb_strerror(mrc));
+            store_write_error(env, action, mrc);
             rc = FV_ERR_STORE;
         }
         if (rc != FV_OK) {
@@ -396,7 +459,9 @@ static bool store_is_ours(MDB_txn *txn, size_t *foreign)
             known = name != NULL && k.mv_size == strlen(name) &&
                     memcmp(k.mv_data, name, k.mv_size) == 0;
         }
-        static const char *const extra[] = {STORE_META_DB, STORE_AUDIT_DB, STORE_ESCROW_DB};
+        static const char *const extra[] = {STORE_META_DB, STORE_AUDIT_DB, STORE_ESCROW_DB,
+                                            STORE_AUTH_DB, STORE_ALERT_STATE_DB,
+                                            "detstate" /* store_detstate.c */};
         for (size_t i = 0; i < sizeof extra / sizeof extra[0] && !known; i++)
             known = k.mv_size == strlen(extra[i]) && memcmp(k.mv_data, extra[i], k.mv_size) == 0;
         if (!known)
@@ -497,6 +562,26 @@ static int store_dbs_open(store_env *env, char *err, size_t err_len)
         goto out;
     }
 
+    mrc = mdb_dbi_open(txn, STORE_AUTH_DB, dbflags, &env->auth);
+    if (mrc == MDB_SUCCESS)
+        env->has_auth = true;
+    else if (!(mrc == MDB_NOTFOUND && env->rdonly)) {
+        err_set(err, err_len, "cannot open database %s in store %s: %s", STORE_AUTH_DB,
+                env->dir, mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+        goto out;
+    }
+
+    mrc = mdb_dbi_open(txn, STORE_ALERT_STATE_DB, dbflags, &env->alert_state);
+    if (mrc == MDB_SUCCESS)
+        env->has_alert_state = true;
+    else if (!(mrc == MDB_NOTFOUND && env->rdonly)) {
+        err_set(err, err_len, "cannot open database %s in store %s: %s", STORE_ALERT_STATE_DB,
+                env->dir, mdb_strerror(mrc));
+        rc = FV_ERR_STORE;
+        goto out;
+    }
+
     /* Committing (also for read-only) makes the handles usable later. */
     mrc = mdb_txn_commit(txn);
     txn = NULL;
@@ -587,12 +672,10 @@ int store_open_with_options(const char *dir, unsigned flags, const store_open_op
 
     /* Free reader slots left by processes that died inside a transaction,
      * so they do not pin old pages forever. */
-    int stale = 0;
-    mrc = mdb_reader_check(env->mdb, &stale);
-    if (mrc != MDB_SUCCESS)
-        fv_warning("store %s: reader table check failed: %s", dir, mdb_strerror(mrc));
-    else if (stale > 0)
-        fv_notice("store %s: cleared %d stale reader slots", dir, stale);
+    (void)store_reader_check(env, NULL);
+    struct timespec now_mono;
+    if (clock_gettime(CLOCK_MONOTONIC, &now_mono) == 0)
+        atomic_init(&env->reader_check_s, (int64_t)now_mono.tv_sec);
 
     rc = store_dbs_open(env, err, err_len);
     if (rc != FV_OK)
@@ -635,6 +718,7 @@ void store_close(store_env **envp)
     }
     mdb_env_close(env->mdb);
     store_keys_close(env);
+    store_run_free(env);
     pthread_rwlock_destroy(&env->map_lock);
     free(env->queue);
     /* The queue buffer held plaintext record encodings. */
@@ -747,6 +831,9 @@ int store_put(store_env *env, fv_class cls, const void *rec, uint64_t now_us)
                  fv_strerror(rc));
         return rc;
     }
+    /* A resumed run skips what its interrupted attempt committed. */
+    if (env->run != NULL && store_run_take_stored(env, cls, env->buf + env->buf_len, written))
+        return FV_OK;
 
     /* Ids are the stored-at time, bumped past the previous id so they
      * stay unique and ascending even when the clock repeats or steps back. */
@@ -851,6 +938,15 @@ static int commit_write_locked(store_env *env, MDB_txn *txn)
             return mrc;
     }
 
+    if (env->run != NULL) {
+        uint64_t queued[FV_CLASS_COUNT] = {0};
+        for (size_t i = 0; i < env->queue_len; i++)
+            queued[env->queue[i].cls]++;
+        int mrc = store_run_write_progress(env, txn, queued);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+    }
+
     if (env->counters_pending)
         return counters_apply(env, txn);
     return MDB_SUCCESS;
@@ -874,14 +970,27 @@ int store_commit(store_env *env)
     if (env->queue_len == 0 && !env->counters_pending)
         return FV_OK;
 
+    /* Over the quota the queued records are dropped, but the store stays
+     * usable for audit entries and sweeps, which free pages. */
+    if (env->queue_len > 0 && store_quota_check(env) != FV_OK) {
+        env->queue_len = 0;
+        env->buf_len = 0;
+        return FV_ERR_FULL;
+    }
+
     int rc = store_write_txn(env, "commit queued records", commit_write, NULL);
     if (rc != FV_OK)
         return rc;
 
+    for (size_t i = 0; i < env->queue_len; i++)
+        env->committed[env->queue[i].cls]++;
+    bool report = env->queue_len > 0 && env->commit_hook != NULL;
     env->queue_len = 0;
     env->buf_len = 0;
     memset(&env->counters_delta, 0, sizeof env->counters_delta);
     env->counters_pending = false;
+    if (report)
+        store_commit_report(env);
     return FV_OK;
 }
 

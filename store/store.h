@@ -191,6 +191,12 @@ typedef struct store_class_status {
  * hosts. 0 when no capturing process recorded it. */
 #define STORE_META_K_THRESHOLD "reporting/k_threshold"
 
+/* Meta keys of gauges the capturing process writes at each tick, for
+ * GET /metrics: flows in the flow table, and when the current
+ * pseudonymization epoch key was created (seconds since the epoch). */
+#define STORE_META_FLOWS_ACTIVE "capture/flows_active"
+#define STORE_META_EPOCH_START "anonymize/epoch_start_s"
+
 /* True if ST calls for attention: records past the limit are stored or
  * the sweeper is overdue. */
 bool store_class_status_warning(const store_class_status *st);
@@ -421,5 +427,315 @@ int store_escrow_count(store_env *env, uint64_t *out);
  */
 int store_delete_records(store_env *env, fv_class cls, const uint64_t *ids, size_t count,
                          uint64_t *deleted);
+
+/* ---------------------------------------------------------------------- */
+/* Users and API tokens (store_auth.c)                                     */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * The named database "auth" contains the users and API tokens of the
+ * HTTP API. Keys are "u/NAME" (users) and "t/ID" (tokens); values are
+ * versioned binary encodings (format in store_auth.c). A user entry
+ * contains a crypto_pwhash (Argon2id) string, never the password. A token holds the
+ * BLAKE2b-256 hash of its secret text: the text itself is shown once at
+ * creation and not kept. Writes take a write transaction of their own
+ * and may come from any process (the CLI while serve runs).
+ */
+
+/* User and token names: 1 .. 32 bytes of [a-z0-9._-], starting with a
+ * lowercase letter. */
+#define STORE_AUTH_NAME_MAX 32u
+/* Room for a crypto_pwhash_str string with its NUL. */
+#define STORE_PWHASH_MAX 128u
+/* Token ids are 16 lowercase hex digits. */
+#define STORE_TOKEN_ID_LEN 16u
+/* Token text: "fvt_", the id, "_", 64 hex digits of secret. */
+#define STORE_TOKEN_TEXT_LEN (4u + STORE_TOKEN_ID_LEN + 1u + 64u)
+
+/* Roles, as bits so a set of roles is a mask. Admin may do everything. */
+#define STORE_ROLE_ANALYST 1u
+#define STORE_ROLE_COMPLIANCE 2u
+#define STORE_ROLE_ADMIN 4u
+
+typedef struct store_user {
+    char name[STORE_AUTH_NAME_MAX + 1];
+    unsigned role;                      /* one STORE_ROLE_* bit */
+    char pwhash[STORE_PWHASH_MAX];      /* crypto_pwhash_str output */
+    uint64_t created_us;
+    uint64_t changed_us;                /* last password or role change; sessions
+                                           created before it are invalid */
+} store_user;
+
+typedef struct store_token {
+    char id[STORE_TOKEN_ID_LEN + 1];
+    char name[STORE_AUTH_NAME_MAX + 1]; /* who or what uses it, audited as the actor */
+    unsigned role;                      /* one STORE_ROLE_* bit */
+    uint8_t hash[32];                   /* BLAKE2b-256 of the token text */
+    uint64_t created_us;
+    uint64_t expires_us;                /* 0 = never */
+    uint64_t revoked_us;                /* 0 = active */
+} store_token;
+
+/* True if NAME is a valid user or token name (see STORE_AUTH_NAME_MAX). */
+bool store_auth_name_valid(const char *name);
+
+/* Role name ("analyst", "compliance", "admin") of ROLE, or NULL; and the
+ * reverse, returning FV_OK or FV_ERR_INVALID. */
+const char *store_role_name(unsigned role);
+int store_role_parse(const char *text, unsigned *out);
+
+/*
+ * Hash PASSWORD (1 .. 1024 bytes) with crypto_pwhash_str at the
+ * interactive limits into OUT. Returns FV_OK, FV_ERR_INVALID (length)
+ * or FV_ERR_NOMEM (libsodium could not allocate its working memory).
+ */
+int store_password_hash(const char *password, char out[STORE_PWHASH_MAX]);
+/* True if PASSWORD matches HASH. Takes as long for a wrong password as
+ * for the right one. */
+bool store_password_verify(const char *hash, const char *password);
+
+/*
+ * Add user U (CREATE true: FV_ERR_STATE if the name exists) or replace
+ * it (CREATE false: FV_ERR_NOT_FOUND if it does not). Returns FV_OK,
+ * FV_ERR_INVALID (name, role or hash) or a store error.
+ */
+int store_user_put(store_env *env, const store_user *u, bool create);
+/* Read user NAME. Returns FV_OK, FV_ERR_NOT_FOUND or a store error. */
+int store_user_get(store_env *env, const char *name, store_user *out);
+/* Delete user NAME. Returns FV_OK, FV_ERR_NOT_FOUND or a store error. */
+int store_user_delete(store_env *env, const char *name);
+/* Call FN for every user in name order; return false to stop. *COUNT
+ * (if not NULL) receives the number of users visited. */
+typedef bool (*store_user_fn)(void *ctx, const store_user *u);
+int store_user_each(store_env *env, store_user_fn fn, void *ctx, size_t *count);
+
+/*
+ * Create a token named NAME with ROLE, valid until EXPIRES_US (0 =
+ * never), at NOW_US. TEXT receives the token text (NUL-terminated),
+ * which is stored only as a hash; *OUT (if not NULL) the stored entry.
+ * Returns FV_OK, FV_ERR_INVALID or a store error.
+ */
+int store_token_create(store_env *env, const char *name, unsigned role, uint64_t expires_us,
+                       uint64_t now_us, char text[STORE_TOKEN_TEXT_LEN + 1], store_token *out);
+/*
+ * Look up the token of TEXT and check its hash. Returns FV_OK (then
+ * *OUT is filled; the caller checks expires_us and revoked_us),
+ * FV_ERR_INVALID (not token syntax), FV_ERR_NOT_FOUND (no such token or
+ * wrong secret) or a store error.
+ */
+int store_token_find(store_env *env, const char *text, store_token *out);
+/* Mark token ID revoked at NOW_US. Returns FV_OK, FV_ERR_NOT_FOUND,
+ * FV_ERR_STATE (already revoked) or a store error. */
+int store_token_revoke(store_env *env, const char *id, uint64_t now_us);
+typedef bool (*store_token_fn)(void *ctx, const store_token *t);
+int store_token_each(store_env *env, store_token_fn fn, void *ctx, size_t *count);
+
+/* ---------------------------------------------------------------------- */
+/* Alert life cycle (store_alerts.c)                                       */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * An alert record in the alerts class is written once and never changed.
+ * What changes (the count of raises merged into it, the newest raise's
+ * evidence, the state, the analyst note and who changed it when) lives
+ * in the named database "alert_state", keyed like the alert record by
+ * its id and encrypted with the same day key, so retention and
+ * crypto-shredding remove both together. docs/ARCHITECTURE.md explains
+ * the choice. The alert id is the id of its first record.
+ */
+
+/* Limits of an analyst note: characters (Unicode code points) and bytes
+ * of UTF-8. */
+#define STORE_ALERT_NOTE_MAX_CHARS 1000u
+#define STORE_ALERT_NOTE_MAX_BYTES 3000u
+/* Room for the user name that changed the state, with its NUL. */
+#define STORE_ALERT_USER_MAX 64u
+/* Life-cycle entries store_alert_upsert examines, newest alert first,
+ * when it looks for an alert to merge into. */
+#define STORE_ALERT_DEDUPE_SCAN_MAX 4096u
+
+/* States of an alert. Stored on disk: numbers never change. */
+typedef enum store_alert_state {
+    STORE_ALERT_NEW = 0,
+    STORE_ALERT_ACKNOWLEDGED = 1,
+    STORE_ALERT_CLOSED = 2,
+} store_alert_state;
+
+/* "new", "acknowledged", "closed", or NULL. */
+const char *store_alert_state_name(int state);
+/* Parse NAME into *OUT. Returns FV_OK or FV_ERR_INVALID. */
+int store_alert_state_parse(const char *name, store_alert_state *out);
+
+/* The life cycle of one alert. */
+typedef struct store_alert_status {
+    uint64_t id;                    /* id of the alert's first record */
+    uint8_t state;                  /* store_alert_state */
+    uint32_t count;                 /* raises merged into this alert, at least 1 */
+    uint64_t first_seen_us;         /* ts_us of the first raise */
+    uint64_t last_seen_us;          /* ts_us of the newest raise */
+    uint64_t changed_us;            /* last state change, 0 if never changed */
+    char changed_by[STORE_ALERT_USER_MAX];      /* "" if never changed */
+    char note[STORE_ALERT_NOTE_MAX_BYTES + 1];  /* UTF-8, "" if none */
+    fv_alert_record newest;         /* the newest raise (evidence, score, span) */
+} store_alert_status;
+
+/*
+ * Store alert A raised at A->ts_us. If an alert with the same detector,
+ * host, peer, peer port and protocol that is not closed was last raised
+ * within WINDOW_S seconds of A->ts_us (either side), A is merged into it:
+ * its count grows by one, last_seen becomes A->ts_us (if later) and A
+ * becomes its newest raise. Otherwise A is stored as a new alert with
+ * stored-at time NOW_US and a life-cycle entry with count 1. Only the
+ * STORE_ALERT_DEDUPE_SCAN_MAX most recently first-raised alerts are
+ * looked at. Commits queued records first. *ID (if not NULL) receives
+ * the alert id, *MERGED (if not NULL) whether A was merged. Writer only.
+ * Returns FV_OK, FV_ERR_INVALID, FV_ERR_STATE or a store error.
+ */
+int store_alert_upsert(store_env *env, const fv_alert_record *a, uint32_t window_s,
+                       uint64_t now_us, uint64_t *id, bool *merged);
+
+/*
+ * Fill OUT[i] with the life cycle of alert IDS[i] whose stored record is
+ * RECS[i], for i < COUNT, in one read transaction. An alert without a
+ * life-cycle entry (written before this database existed, or whose entry
+ * could not be read) gets count 1, state new, first and last seen at the
+ * record's ts_us and the record as its newest raise. Returns FV_OK,
+ * FV_ERR_INVALID or a store error.
+ */
+int store_alert_status_get(store_env *env, const uint64_t *ids, const fv_alert_record *recs,
+                           size_t count, store_alert_status *out);
+
+/*
+ * Read alert ID: its record into *REC and its life cycle into *STATUS
+ * (either may be NULL). Returns FV_OK, FV_ERR_NOT_FOUND (no such alert,
+ * expired at NOW_US, or undecryptable) or a store error.
+ */
+int store_alert_find(store_env *env, uint64_t id, uint64_t now_us, fv_record *rec,
+                     store_alert_status *status);
+
+/*
+ * Change the state of alert ID to TO at NOW_US on behalf of USER (1 ..
+ * STORE_ALERT_USER_MAX - 1 bytes) with NOTE (NULL or "" for none; at
+ * most STORE_ALERT_NOTE_MAX_CHARS characters and STORE_ALERT_NOTE_MAX_BYTES
+ * bytes of valid UTF-8). Allowed: new -> acknowledged, new -> closed,
+ * acknowledged -> closed; closing needs a note. A note given without a
+ * state change is not possible: every call changes the state. A note
+ * replaces the previous one; NULL keeps it. *OUT (if not NULL) receives
+ * the new life cycle. Any process that opened the store read-write may
+ * call this, in a write transaction of its own.
+ * Returns FV_OK, FV_ERR_NOT_FOUND (as store_alert_find), FV_ERR_STATE
+ * (transition not allowed from the current state), FV_ERR_INVALID (a
+ * missing or invalid note or user) or a store error.
+ */
+int store_alert_transition(store_env *env, uint64_t id, store_alert_state to, const char *note,
+                           const char *user, uint64_t now_us, store_alert_status *out);
+
+/* Number of life-cycle entries per state over the live alerts at NOW_US
+ * (COUNTS indexed by store_alert_state). Alerts without an entry count
+ * as new. Returns FV_OK or a store error. */
+int store_alert_state_counts(store_env *env, uint64_t now_us, uint64_t counts[3]);
+
+/* ---------------------------------------------------------------------- */
+/* Detector state (store_detstate.c)                                       */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Replace the saved detector state with DATA[0..len) (det_engine_save
+ * bytes), encrypted under the flows key of NOW_US's day, so it expires
+ * with the flows of that day. Returns FV_OK, FV_ERR_INVALID or a store
+ * error.
+ */
+int store_detstate_put(store_env *env, const uint8_t *data, size_t len, uint64_t now_us);
+
+/*
+ * Read the saved detector state into a new buffer *OUT (caller frees)
+ * of *OUT_LEN bytes. Returns FV_OK, FV_ERR_NOT_FOUND (nothing saved, or
+ * its key destroyed by retention), FV_ERR_PARSE (damaged) or a store
+ * error.
+ */
+int store_detstate_get(store_env *env, uint8_t **out, size_t *out_len);
+
+/* ---------------------------------------------------------------------- */
+/* Commit reports, resumable ingest runs, size quota (store_checkpoint.c)  */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * Callback run after each commit of queued records (store_commit, also
+ * the automatic one in store_put) with the records of each class
+ * committed so far: by this handle, or while a run is active, by every
+ * attempt of that run. New alerts from store_alert_upsert count too, but
+ * a resumed run does not skip alerts (the upsert merges repeats).
+ */
+typedef void (*store_commit_fn)(void *ctx, const uint64_t committed[FV_CLASS_COUNT]);
+
+/* Set the commit callback of ENV (FN NULL removes it). */
+void store_commit_hook_set(store_env *env, store_commit_fn fn, void *ctx);
+
+/* Length of a run id: the caller's hash of what the run reads. */
+#define STORE_RUN_ID_BYTES 32u
+
+/* Outcome of store_run_begin. */
+typedef struct store_run_info {
+    bool resumed;                       /* an interrupted attempt left a checkpoint */
+    uint64_t stored[FV_CLASS_COUNT];    /* records it committed that are still stored */
+} store_run_info;
+
+/*
+ * Start the resumable run ID (for example an ingest of the same files).
+ * The store keeps a checkpoint in the meta database ("run/<hex id>"):
+ * the last record id of each class before the run and the records the
+ * run committed, written in the same transaction as the records. If an
+ * interrupted attempt of ID left a checkpoint, the records it committed
+ * are read back (all classes but alerts). store_put then skips each
+ * record whose class and encoding equal one of them, once per stored
+ * copy, so a rerun does not store them twice. Skipped records still
+ * return FV_OK. Writer only; one run at a time. Returns FV_OK,
+ * FV_ERR_INVALID, FV_ERR_STATE (a run is active, or the store is
+ * read-only or failed), FV_ERR_NOMEM or a store error.
+ */
+int store_run_begin(store_env *env, const uint8_t id[STORE_RUN_ID_BYTES], store_run_info *out);
+
+/*
+ * End the active run. COMPLETE commits the queue and deletes the
+ * checkpoint (a later run of the same id starts afresh); otherwise the
+ * checkpoint stays for a resume. *SKIPPED (if not NULL) receives the
+ * records store_put skipped as already stored. Returns FV_OK,
+ * FV_ERR_STATE (no run) or a store error.
+ */
+int store_run_end(store_env *env, bool complete, uint64_t *skipped);
+
+/*
+ * Limit the store to BYTES of used LMDB pages (0 removes the limit).
+ * Before each commit of queued records the used size (file pages minus
+ * free pages) is compared with the limit. At or above it the commit is
+ * rejected with FV_ERR_FULL and the queued records are dropped, until a
+ * sweep frees pages. The store is not marked failed. The LMDB map is
+ * capped at BYTES plus STORE_QUOTA_HEADROOM_BYTES, so audit entries,
+ * sweeps and the last batch still fit. Writer only. Returns FV_OK,
+ * FV_ERR_INVALID (below STORE_QUOTA_MIN_BYTES) or a store error.
+ */
+int store_size_limit_set(store_env *env, uint64_t bytes);
+
+/* Smallest accepted quota, and the map room kept above it. */
+#define STORE_QUOTA_MIN_BYTES ((uint64_t)1 << 20)
+#define STORE_QUOTA_HEADROOM_BYTES ((uint64_t)32 << 20)
+
+/* True while record commits are rejected because of the size quota. */
+bool store_quota_reached(store_env *env);
+
+/* Bytes of used pages (file pages minus free pages) as of the last
+ * commit, into *OUT. Returns FV_OK or FV_ERR_STORE. */
+int store_size_used(store_env *env, uint64_t *out);
+
+/*
+ * Clear the reader slots of processes that died inside a read
+ * transaction (mdb_reader_check), so their snapshot no longer keeps
+ * freed pages from reuse. store_open runs it, and store_read_begin at
+ * most every STORE_READER_CHECK_INTERVAL_S seconds. *CLEARED (if not
+ * NULL) receives the number of slots cleared. Returns FV_OK or
+ * FV_ERR_STORE.
+ */
+int store_reader_check(store_env *env, int *cleared);
+#define STORE_READER_CHECK_INTERVAL_S 10
 
 #endif /* FV_STORE_H */

@@ -392,5 +392,8 @@ int store_delete_records(store_env *env, fv_class cls, const uint64_t *ids, size
             *deleted += ctx.deleted;
         done += n;
     }
+    /* An erased alert takes its life-cycle entry with it. */
+    if (cls == FV_CLASS_ALERT)
+        return store_alerts_forget(env, ids, count);
     return FV_OK;
 }

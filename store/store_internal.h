@@ -103,11 +103,34 @@ struct store_env {
     MDB_dbi escrow;
     bool has_escrow;                /* false: no escrow database (read-only open of an old store) */
 
+    MDB_dbi auth;
+    bool has_auth;                  /* false: no auth database (read-only open of an old store) */
+
+    MDB_dbi alert_state;
+    bool has_alert_state;           /* false: no alert_state database (read-only open of an old
+                                       store); see store_alerts.c */
+
     /* Data keys of the record values. */
     store_keys keys;
     /* Records skipped by queries because they could not be decrypted,
      * summed over the life of the handle. */
     _Atomic uint64_t undecryptable_total;
+
+    /* Records of each class this handle committed from its write queue. */
+    uint64_t committed[FV_CLASS_COUNT];
+    /* Called after each commit of queued records (store_commit_hook_set). */
+    store_commit_fn commit_hook;
+    void *commit_hook_ctx;
+    /* The resumable ingest run in progress, if any (store_checkpoint.c). */
+    struct store_run *run;
+
+    /* Size quota in bytes of used pages, 0 for none (store_size_limit_set). */
+    uint64_t quota_bytes;
+    /* True while the used pages exceed the quota: record commits are
+     * rejected with FV_ERR_FULL until a sweep frees pages. */
+    bool quota_reached;
+    /* CLOCK_MONOTONIC seconds of the last mdb_reader_check (store_read_begin). */
+    _Atomic int64_t reader_check_s;
 };
 
 /*
@@ -168,6 +191,15 @@ int store_audit_prune(store_env *env, uint64_t now_us, uint32_t batch, uint32_t 
  * by pseudonym, not by age. Returns FV_OK or a store error. */
 int store_escrow_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_txns,
                        uint64_t *deleted, uint32_t *txns, bool *done);
+
+/* Delete the alert life-cycle entries (store_alerts.c) of alerts older
+ * than the alerts retention limit at NOW_US, in one write transaction.
+ * Adds to *DELETED. Returns FV_OK or a store error. */
+int store_alerts_sweep(store_env *env, uint64_t now_us, uint64_t *deleted);
+
+/* Delete the life-cycle entries of the COUNT alert ids in IDS (subject
+ * erasure). Missing entries are skipped. Returns FV_OK or a store error. */
+int store_alerts_forget(store_env *env, const uint64_t *ids, size_t count);
 
 /* First stored-at time (microseconds) still live at NOW_US under a
  * retention of RETENTION_S seconds; 0 if nothing expires. */
@@ -235,5 +267,35 @@ bool store_keys_any_before(store_env *env, fv_class cls, uint32_t before_day);
  */
 int store_keys_destroy_before(store_env *env, fv_class cls, uint32_t before_day,
                               uint32_t **days, size_t *days_len);
+
+/* ---------------------------------------------------------------------- */
+/* Resumable ingest runs and the size quota (store_checkpoint.c)           */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * If a run is active and an interrupted attempt of it already committed
+ * a record whose class and encoding equal PLAIN[0 .. LEN), consume that
+ * entry and return true: store_put then skips the record.
+ */
+bool store_run_take_stored(store_env *env, fv_class cls, const uint8_t *plain, size_t len);
+
+/* Write the run checkpoint with the commit of the queue inside TXN:
+ * committed counts are the earlier ones plus QUEUED[c]. */
+int store_run_write_progress(store_env *env, MDB_txn *txn, const uint64_t queued[FV_CLASS_COUNT]);
+
+/* Call the commit hook with the committed counts (run-wide while a run
+ * is active). */
+void store_commit_report(store_env *env);
+
+/* Free the run state of ENV (at close). */
+void store_run_free(store_env *env);
+
+/* Bytes of used pages (file pages minus free pages) as of the last
+ * commit. Returns an LMDB code. */
+int store_used_bytes(store_env *env, uint64_t *out);
+
+/* Check the quota before a commit of queued records. Returns FV_OK or
+ * FV_ERR_FULL (then logs once and sets quota_reached). */
+int store_quota_check(store_env *env);
 
 #endif /* FV_STORE_INTERNAL_H */

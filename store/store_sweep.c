@@ -255,6 +255,14 @@ int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_ba
     }
 
     if (res.complete) {
+        /* Life-cycle entries of expired alerts (store_alerts.c). */
+        uint64_t alert_entries = 0;
+        rc = store_alerts_sweep(env, now_us, &alert_entries);
+        if (rc != FV_OK)
+            goto out;
+    }
+
+    if (res.complete) {
         uint32_t budget = max_batches == 0 ? UINT32_MAX : max_batches - res.transactions;
         bool done = true;
         /* The audit trail is pruned by the wall clock at the latest: a

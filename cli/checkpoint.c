@@ -1,0 +1,164 @@
+/*
+ * checkpoint.c: commit lines and resumable ingest runs (checkpoint.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <sodium.h>
+
+#include "checkpoint.h"
+#include "cli.h"
+
+/* The last logged line: a commit that adds no record of a listed class
+ * (counters, gauges or an alert alone) logs nothing new. */
+static char last_logged[320];
+
+static void log_commit(void *ctx, const uint64_t committed[FV_CLASS_COUNT])
+{
+    const fv_pipeline *p = ctx;
+    char classes[256];
+    size_t used = 0;
+    uint64_t total = 0;
+    classes[0] = '\0';
+    for (unsigned c = 0; c < FV_CLASS_COUNT; c++) {
+        if (c == FV_CLASS_ALERT)
+            continue;
+        total += committed[c];
+        int n = snprintf(classes + used, sizeof classes - used, " %s=%llu",
+                         fv_class_name((fv_class)c), (unsigned long long)committed[c]);
+        if (n < 0 || !((size_t)n < sizeof classes - used))
+            break;
+        used += (size_t)n;
+    }
+    if (strcmp(classes, last_logged) == 0)
+        return;
+    snprintf(last_logged, sizeof last_logged, "%s", classes);
+
+    cap_stats st = {0};
+    if (p->capture != NULL)
+        cap_engine_stats(p->capture, &st);
+    fv_notice("committed %llu records up to packet %llu:%s", (unsigned long long)total,
+              (unsigned long long)st.packets, classes);
+}
+
+void fv_checkpoint_log_commits(fv_pipeline *p)
+{
+    store_commit_hook_set(p->store, log_commit, p);
+}
+
+/* Add the size and BLAKE2b-256 of the file at PATH to STATE. */
+static int hash_file(crypto_generichash_state *state, const char *path, char *err,
+                     size_t err_len)
+{
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, err_len, "%s: cannot open for the ingest checkpoint: %s", path,
+                 strerror(errno));
+        return FV_ERR_IO;
+    }
+    crypto_generichash_state file_state;
+    crypto_generichash_init(&file_state, NULL, 0, 32);
+    uint8_t buf[65536];
+    uint64_t size = 0;
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
+        crypto_generichash_update(&file_state, buf, n);
+        size += n;
+    }
+    int rc = ferror(f) ? FV_ERR_IO : FV_OK;
+    fclose(f);
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "%s: read error while hashing it for the ingest checkpoint",
+                 path);
+        return rc;
+    }
+    uint8_t digest[32], size_le[8];
+    crypto_generichash_final(&file_state, digest, sizeof digest);
+    for (int i = 0; i < 8; i++)
+        size_le[i] = (uint8_t)(size >> (8 * i));
+    crypto_generichash_update(state, size_le, sizeof size_le);
+    crypto_generichash_update(state, digest, sizeof digest);
+    return FV_OK;
+}
+
+int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, int count,
+                        const char *filter, char *err, size_t err_len)
+{
+    fv_checkpoint_log_commits(p);
+    for (int i = 0; i < count; i++) {
+        if (strcmp(files[i], "-") == 0) {
+            fv_notice("reading standard input: this ingest cannot be resumed if interrupted");
+            return FV_OK;
+        }
+    }
+
+    static const char domain[] = "flowveil ingest run v1";
+    crypto_generichash_state state;
+    crypto_generichash_init(&state, NULL, 0, STORE_RUN_ID_BYTES);
+    crypto_generichash_update(&state, (const uint8_t *)domain, sizeof domain);
+    /* The filter, NUL-terminated, or a lone 0xff byte for none. */
+    if (filter != NULL)
+        crypto_generichash_update(&state, (const uint8_t *)filter, strlen(filter) + 1);
+    else
+        crypto_generichash_update(&state, (const uint8_t *)"\xff", 1);
+    for (int i = 0; i < count; i++) {
+        int rc = hash_file(&state, files[i], err, err_len);
+        if (rc != FV_OK)
+            return rc;
+    }
+    uint8_t id[STORE_RUN_ID_BYTES];
+    crypto_generichash_final(&state, id, sizeof id);
+
+    store_run_info info;
+    int rc = store_run_begin(p->store, id, &info);
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "cannot start the ingest checkpoint: %s", fv_strerror(rc));
+        return rc;
+    }
+    if (info.resumed) {
+        uint64_t stored = 0;
+        for (unsigned c = 0; c < FV_CLASS_COUNT; c++)
+            stored += info.stored[c];
+        fv_notice("resuming an interrupted ingest of the same files: %llu records it "
+                  "committed are stored and will not be stored again",
+                  (unsigned long long)stored);
+        char params[64];
+        snprintf(params, sizeof params, "stored=%llu", (unsigned long long)stored);
+        (void)cli_audit_append(p->store, actor, "ingest.resume", "", params, stored,
+                               fv_pipeline_now_us(p));
+    }
+    return FV_OK;
+}
+
+void fv_checkpoint_end(fv_pipeline *p, bool complete)
+{
+    uint64_t skipped = 0;
+    int rc = store_run_end(p->store, complete, &skipped);
+    if (rc == FV_ERR_STATE)
+        return;     /* no run: standard input */
+    if (skipped > 0)
+        fv_notice("skipped %llu records that the interrupted ingest had stored",
+                  (unsigned long long)skipped);
+    if (rc != FV_OK)
+        fv_error("cannot delete the ingest checkpoint (%s); the next ingest of the same files "
+                 "skips records equal to the ones stored now", fv_strerror(rc));
+    else if (!complete)
+        fv_notice("the ingest did not finish; run the same command again to resume it");
+}
+
+int fv_store_quota_apply(fv_pipeline *p, char *err, size_t err_len)
+{
+    uint64_t quota = pol_max_store_bytes(p->policy);
+    int rc = store_size_limit_set(p->store, quota);
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "cannot apply retention.max_store_size (%llu bytes): %s",
+                 (unsigned long long)quota, fv_strerror(rc));
+        return rc;
+    }
+    uint64_t used = 0;
+    if (quota > 0 && store_size_used(p->store, &used) == FV_OK)
+        fv_info("store size quota %llu bytes, %llu bytes used", (unsigned long long)quota,
+                (unsigned long long)used);
+    return FV_OK;
+}

@@ -1,0 +1,48 @@
+/*
+ * checkpoint.h: commit reports and resumable runs of `flowveil ingest`
+ * and `flowveil capture` (checkpoint.c; the store side is
+ * store/store_checkpoint.c).
+ *
+ * Both commands log one line on stderr after each commit of records:
+ *
+ *   flowveil: notice: committed N records up to packet P: flows=.. dns=.. ...
+ *
+ * N and the per-class counts are the records on disk; for a resumed
+ * ingest they include what the interrupted attempts committed. P counts
+ * the packets this process has read. Alerts are left out: a resumed
+ * ingest may raise one again, and the alert life cycle merges it.
+ */
+#ifndef FV_CHECKPOINT_H
+#define FV_CHECKPOINT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "pipeline.h"
+
+/* Log a line after each commit of P's store (see above). */
+void fv_checkpoint_log_commits(fv_pipeline *p);
+
+/*
+ * Start the resumable ingest of the COUNT capture files FILES read with
+ * FILTER (may be NULL): the run id hashes the filter and each file's size
+ * and contents, so the same files in the same order resume the same run.
+ * If an interrupted ingest of them left a checkpoint, the records it
+ * committed are skipped when the files are read again, and an
+ * "ingest.resume" audit entry by ACTOR is appended. Standard input ("-") cannot
+ * be read twice, so a run that reads it has no checkpoint. Also starts
+ * the commit lines. Returns FV_OK or an error with a message in ERR.
+ */
+int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, int count,
+                        const char *filter, char *err, size_t err_len);
+
+/* End the run: COMPLETE (every file read to its end and every record
+ * stored) deletes the checkpoint; otherwise it stays for a resume. */
+void fv_checkpoint_end(fv_pipeline *p, bool complete);
+
+/* Apply the policy's retention.max_store_size to P's store (no quota
+ * when unset). Returns FV_OK or an error with a message in ERR.
+ * NOTE: a changed quota takes effect at the next start, not on SIGHUP. */
+int fv_store_quota_apply(fv_pipeline *p, char *err, size_t err_len);
+
+#endif /* FV_CHECKPOINT_H */

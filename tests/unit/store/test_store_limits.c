@@ -1,0 +1,329 @@
+/*
+ * test_store_limits: the store under resource limits and crashes: map
+ * growth over many doublings, a full map, the size quota and a full
+ * disk. The disk test mounts a small tmpfs and is skipped when mounting
+ * is not permitted. Also the reader slot of a killed process and the
+ * resumable run checkpoint.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "store.h"
+#include "store_internal.h"
+#include "store_records.h"
+#include "testutil.h"
+
+/* 2026-11-30T00:00:00Z in microseconds. */
+#define T0_US 1796083200000000ull
+#define DAY_US (86400ull * 1000000ull)
+
+static bool count_one(void *ctx, const fv_record *rec)
+{
+    (void)rec;
+    (*(uint64_t *)ctx)++;
+    return true;
+}
+
+/* Records of CLS live at NOW_US, paging through the whole class. */
+static uint64_t count_records(store_env *env, fv_class cls, uint64_t now_us)
+{
+    uint64_t n = 0, cursor = 0;
+    do {
+        store_query q = {.cls = cls, .limit = STORE_QUERY_LIMIT_MAX, .after_id = cursor};
+        assert_int_equal(store_query_run(env, &q, now_us, count_one, &n, &cursor), FV_OK);
+    } while (cursor != 0);
+    return n;
+}
+
+static void assert_audit_intact(store_env *env)
+{
+    store_audit_verify_result vr;
+    assert_int_equal(store_audit_verify(env, &vr), FV_OK);
+    assert_true(vr.ok);
+}
+
+/* Put COUNT DNS records with seeds FIRST.. at NOW_US, committing every
+ * 1,000; return the first error. */
+static int put_dns(store_env *env, uint32_t first, uint32_t count, uint64_t now_us)
+{
+    int rc = FV_OK;
+    for (uint32_t i = first; i < first + count && rc == FV_OK; i++) {
+        fv_dns_record d;
+        rec_fill_dns(&d, i);
+        rc = store_put(env, FV_CLASS_DNS, &d, now_us);
+        if (rc == FV_OK && (i - first + 1) % 1000 == 0)
+            rc = store_commit(env);
+    }
+    return rc == FV_OK ? store_commit(env) : rc;
+}
+
+static void test_map_grows_over_many_doublings(void **state)
+{
+    (void)state;
+    char dir[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    store_open_opts opts = {.map_initial_bytes = 64 * 1024};
+    char err[1024];
+    store_env *env = NULL;
+    assert_int_equal(store_open_with_options(dir, 0, &opts, &env, err, sizeof err), FV_OK);
+    size_t initial = env->map_bytes;
+
+    /* 40,000 DNS records are several MB: at least six doublings of 64 KiB. */
+    assert_int_equal(put_dns(env, 1, 40000, T0_US), FV_OK);
+    assert_true(env->map_bytes >= initial * 64);
+    assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US), 40000);
+    store_close(&env);
+
+    /* A new writer adopts the grown map and reads every record. */
+    assert_int_equal(store_open_with_options(dir, 0, &opts, &env, err, sizeof err), FV_OK);
+    assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US), 40000);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
+static void test_full_map_keeps_committed_records(void **state)
+{
+    (void)state;
+    char dir[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    store_open_opts opts = {.map_initial_bytes = 256 * 1024, .map_max_bytes = 1024 * 1024};
+    char err[1024];
+    store_env *env = NULL;
+    assert_int_equal(store_open_with_options(dir, 0, &opts, &env, err, sizeof err), FV_OK);
+    store_audit_entry e = {.actor = "system", .action = "test.start"};
+    assert_int_equal(store_audit_append(env, &e, T0_US, NULL), FV_OK);
+
+    int rc = FV_OK;
+    uint64_t committed = 0;
+    for (uint32_t i = 1; i <= 40000 && rc == FV_OK; i += 500) {
+        rc = put_dns(env, i, 500, T0_US);
+        if (rc == FV_OK)
+            committed += 500;
+    }
+    assert_int_equal(rc, FV_ERR_FULL);
+    assert_true(committed > 0);
+    store_close(&env);
+
+    /* Reopened with the default limits: every committed batch is there,
+     * none of the failed one, and the audit chain is intact. */
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US), committed);
+    assert_audit_intact(env);
+    assert_int_equal(put_dns(env, 50000, 1000, T0_US), FV_OK);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
+static void test_quota_drops_records_until_sweep(void **state)
+{
+    (void)state;
+    char dir[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    char err[1024];
+    store_env *env = NULL;
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    assert_int_equal(store_size_limit_set(env, 1000), FV_ERR_INVALID);
+    assert_int_equal(store_size_limit_set(env, STORE_QUOTA_MIN_BYTES), FV_OK);
+    assert_int_equal(store_set_retention(env, FV_CLASS_DNS, 86400), FV_OK);
+
+    /* Fill on day 0 until the quota rejects a commit. */
+    int rc = FV_OK;
+    uint32_t seed = 1;
+    while (rc == FV_OK && seed < 200000) {
+        rc = put_dns(env, seed, 500, T0_US);
+        seed += 500;
+    }
+    assert_int_equal(rc, FV_ERR_FULL);
+    assert_true(store_quota_reached(env));
+    uint64_t stored = count_records(env, FV_CLASS_DNS, T0_US);
+    assert_true(stored > 0);
+    uint64_t used = 0;
+    assert_int_equal(store_size_used(env, &used), FV_OK);
+    /* Past the quota by at most one batch of 500 records. */
+    assert_true(used < STORE_QUOTA_MIN_BYTES + 500u * STORE_RECORD_MAX_BYTES);
+
+    /* The store is not failed: audit entries still go in. */
+    store_audit_entry e = {.actor = "system", .action = "test.after_quota"};
+    assert_int_equal(store_audit_append(env, &e, T0_US, NULL), FV_OK);
+    assert_int_equal(put_dns(env, seed, 10, T0_US), FV_ERR_FULL);
+
+    /* Two days later the sweep deletes day 0 and storing resumes. */
+    store_sweep_result sr;
+    assert_int_equal(store_sweep(env, T0_US + 2 * DAY_US, 0, 0, &sr), FV_OK);
+    assert_int_equal(sr.deleted[FV_CLASS_DNS], stored);
+    assert_int_equal(put_dns(env, seed, 500, T0_US + 2 * DAY_US), FV_OK);
+    assert_false(store_quota_reached(env));
+    assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US + 2 * DAY_US), 500);
+    assert_audit_intact(env);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
+static void test_full_disk_keeps_store_usable(void **state)
+{
+    (void)state;
+    char dir[4096], db[4096 + 8];
+    tu_make_temp_dir(dir, sizeof dir);
+    if (mount("tmpfs", dir, "tmpfs", 0, "size=8m,mode=0700") != 0) {
+        printf("skipped: cannot mount an 8 MB tmpfs on %s (%s); run as root to include it\n",
+               dir, strerror(errno));
+        tu_remove_tree(dir);
+        skip();
+    }
+    snprintf(db, sizeof db, "%s/db", dir);
+    char err[1024];
+    store_env *env = NULL;
+    store_open_opts opts = {.map_initial_bytes = 64 * 1024 * 1024};
+    assert_int_equal(store_open_with_options(db, 0, &opts, &env, err, sizeof err), FV_OK);
+
+    int rc = FV_OK;
+    uint64_t committed = 0;
+    for (uint32_t i = 1; i <= 400000 && rc == FV_OK; i += 500) {
+        rc = put_dns(env, i, 500, T0_US);
+        if (rc == FV_OK)
+            committed += 500;
+    }
+    /* ENOSPC, or EIO for a short page write, from the commit: the writer
+     * stops with a store error. */
+    assert_int_not_equal(rc, FV_OK);
+    assert_true(committed > 0);
+    printf("disk full after %llu records\n", (unsigned long long)committed);
+    store_close(&env);
+
+    /* Read-only, with the disk still full: every committed record is there. */
+    assert_int_equal(store_open(db, STORE_RDONLY, &env, err, sizeof err), FV_OK);
+    assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US), committed);
+    assert_audit_intact(env);
+    store_close(&env);
+
+    assert_int_equal(umount(dir), 0);
+    tu_remove_tree(dir);
+}
+
+static void test_killed_reader_slot_is_cleared(void **state)
+{
+    (void)state;
+    char dir[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    char err[1024];
+    store_env *env = NULL;
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    assert_int_equal(store_set_retention(env, FV_CLASS_DNS, 86400), FV_OK);
+    assert_int_equal(put_dns(env, 1, 2000, T0_US), FV_OK);
+
+    /* A child opens its own handle, begins a read transaction and
+     * reports it; then it is killed inside the transaction. */
+    int ready[2];
+    assert_int_equal(pipe(ready), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        store_env *ro = NULL;
+        MDB_txn *txn = NULL;
+        if (store_open(dir, STORE_RDONLY, &ro, err, sizeof err) != FV_OK ||
+            store_read_begin(ro, &txn) != FV_OK)
+            _exit(1);
+        (void)write(ready[1], "r", 1);
+        for (;;)
+            pause();
+    }
+    char byte = 0;
+    assert_int_equal(read(ready[0], &byte, 1), 1);
+    assert_int_equal(kill(pid, SIGKILL), 0);
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    close(ready[0]);
+    close(ready[1]);
+
+    int cleared = 0;
+    assert_int_equal(store_reader_check(env, &cleared), FV_OK);
+    assert_int_equal(cleared, 1);
+
+    /* With the slot gone, deleted pages are reused: cycles of sweeping a
+     * day and storing the next one keep the file near one day's size. */
+    struct stat st;
+    char path[4096 + 16];
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    off_t size_after_first = 0;
+    for (uint32_t day = 1; day <= 12; day++) {
+        uint64_t now = T0_US + day * 2 * DAY_US;
+        store_sweep_result sr;
+        assert_int_equal(store_sweep(env, now, 0, 0, &sr), FV_OK);
+        assert_int_equal(put_dns(env, day * 10000, 2000, now), FV_OK);
+        assert_int_equal(stat(path, &st), 0);
+        if (day == 2)
+            size_after_first = st.st_size;
+    }
+    assert_true(st.st_size <= size_after_first * 2);
+    assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US + 24 * DAY_US), 2000);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
+static void test_run_resume_skips_committed_records(void **state)
+{
+    (void)state;
+    char dir[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    char err[1024];
+    store_env *env = NULL;
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    uint8_t id[STORE_RUN_ID_BYTES] = {1, 2, 3};
+    store_run_info info;
+
+    /* First attempt: 300 records committed, then a "crash" (close
+     * without ending the run; the checkpoint stays). Record 7 twice. */
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_false(info.resumed);
+    assert_int_equal(put_dns(env, 1, 300, T0_US), FV_OK);
+    fv_dns_record d;
+    rec_fill_dns(&d, 7);
+    assert_int_equal(store_put(env, FV_CLASS_DNS, &d, T0_US), FV_OK);
+    assert_int_equal(store_commit(env), FV_OK);
+    store_close(&env);
+
+    /* Second attempt of the same run: the same 301 records plus 200 new. */
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_true(info.resumed);
+    assert_int_equal(info.stored[FV_CLASS_DNS], 301);
+    assert_int_equal(put_dns(env, 1, 500, T0_US), FV_OK);
+    rec_fill_dns(&d, 7);
+    assert_int_equal(store_put(env, FV_CLASS_DNS, &d, T0_US), FV_OK);
+    uint64_t skipped = 0;
+    assert_int_equal(store_run_end(env, true, &skipped), FV_OK);
+    assert_int_equal(skipped, 301);
+    assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US), 501);
+
+    /* Ended complete: the same run id starts afresh. */
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_false(info.resumed);
+    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_map_grows_over_many_doublings),
+        cmocka_unit_test(test_full_map_keeps_committed_records),
+        cmocka_unit_test(test_quota_drops_records_until_sweep),
+        cmocka_unit_test(test_full_disk_keeps_store_usable),
+        cmocka_unit_test(test_killed_reader_slot_is_cleared),
+        cmocka_unit_test(test_run_resume_skips_committed_records),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
