@@ -33,6 +33,12 @@
  * of common English words and words frequent in domain names, written
  * for this file. The table is counted from it at create time.
  *
+ * Allow-lists. A query (tunnel) or answer (DGA) whose name equals or ends
+ * in ".SUFFIX" for a suffix on detect.dns_tunnel.allow or detect.dga.allow
+ * is skipped before any counting, so it neither raises nor dilutes an
+ * alert. Services that encode data in names by design (anti-virus and
+ * reputation look-ups, some CDNs' telemetry) belong there.
+ *
  * Registrable domains come from libpsl (the newest of the system list
  * and libpsl's built-in one); without a list the last two labels are
  * used. With domains.mode registrable or pseudonymize the names reaching
@@ -189,6 +195,8 @@ typedef struct dns_state {
     double min_entropy;     /* tunnel */
     uint32_t min_label_len; /* tunnel */
     double min_score;       /* DGA */
+    size_t allow_count;     /* entries of detect.dns_tunnel.allow or detect.dga.allow */
+    char (*allow)[256];     /* copy of that list, lower case */
     uint8_t bigram[26][26]; /* 1 when the bigram occurs in det_dns_words */
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
     det_lru *entries;
@@ -362,6 +370,7 @@ static void dns_destroy(void *state)
         return;
     det_lru_destroy(&s->entries);
     det_rekey_map_end(&s->rekey);
+    free(s->allow);
     free(s);
 }
 
@@ -395,6 +404,36 @@ static dns_state *dns_create(bool is_dga)
     return s;
 }
 
+/* Copy COUNT allow-list suffixes into S. Returns false when out of memory. */
+static bool dns_copy_allow(dns_state *s, const char (*allow)[256], size_t count)
+{
+    if (count > POL_ALLOW_MAX)
+        count = POL_ALLOW_MAX;
+    if (count == 0)
+        return true;
+    s->allow = calloc(count, sizeof *s->allow);
+    if (s->allow == NULL)
+        return false;
+    memcpy(s->allow, allow, count * sizeof *s->allow);
+    s->allow_count = count;
+    return true;
+}
+
+/* True if NAME (lower case, no trailing dot, LEN bytes) is an allow-list
+ * suffix or lies below one; "badexample.com" is not below "example.com". */
+static bool dns_name_allowed(const dns_state *s, const char *name, size_t len)
+{
+    for (size_t i = 0; i < s->allow_count; i++) {
+        const char *suffix = s->allow[i];
+        size_t n = strnlen(suffix, sizeof s->allow[i]);
+        if (n == 0 || n > len || memcmp(name + len - n, suffix, n) != 0)
+            continue;
+        if (n == len || name[len - n - 1] == '.')
+            return true;
+    }
+    return false;
+}
+
 static void *tunnel_create(const pol_detect *config)
 {
     dns_state *s = dns_create(false);
@@ -405,6 +444,10 @@ static void *tunnel_create(const pol_detect *config)
     s->min_count = config->dns_tunnel_min_subdomains > 0 ? config->dns_tunnel_min_subdomains : 1;
     s->min_entropy = config->dns_tunnel_min_entropy;
     s->min_label_len = config->dns_tunnel_min_label_len > 0 ? config->dns_tunnel_min_label_len : 1;
+    if (!dns_copy_allow(s, config->dns_tunnel_allow, config->dns_tunnel_allow_count)) {
+        dns_destroy(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -416,6 +459,10 @@ static void *dga_create(const pol_detect *config)
     s->window_us = (uint64_t)(config->dga_window_s > 0 ? config->dga_window_s : 600) * 1000000u;
     s->min_count = config->dga_min_nxdomain > 0 ? config->dga_min_nxdomain : 1;
     s->min_score = config->dga_min_score;
+    if (!dns_copy_allow(s, config->dga_allow, config->dga_allow_count)) {
+        dns_destroy(s);
+        return NULL;
+    }
     return s;
 }
 
@@ -489,6 +536,8 @@ static void tunnel_observe_dns(void *state, const fv_dns_record *dns)
 
     char name[FV_NAME_MAX];
     size_t len = lower_name(dns->qname, name);
+    if (dns_name_allowed(s, name, len))
+        return;
     const char *domain = registrable_domain(name);
     if (domain == NULL)
         return;
@@ -676,6 +725,10 @@ static void dga_observe_dns(void *state, const fv_dns_record *dns)
     dns_state *s = state;
     if (!dns_usable(dns) || !dns->is_response)
         return;
+    char name[FV_NAME_MAX];
+    size_t len = lower_name(dns->qname, name);
+    if (dns_name_allowed(s, name, len))
+        return;
 
     det_host_key key;
     det_host_key_set(&key, &dns->client);
@@ -699,8 +752,6 @@ static void dga_observe_dns(void *state, const fv_dns_record *dns)
         return;
     e->nx_responses++;
 
-    char name[FV_NAME_MAX];
-    size_t len = lower_name(dns->qname, name);
     if (name_set_add(&e->names, text_hash(s, name, len)) != 1)
         return;
     const char *label;

@@ -927,3 +927,48 @@ bool det_indicators_match_fingerprint(const det_indicators *set, int type, const
     lower_copy(text, len, (char *)key + 1);
     return lookup_exact(set, key, len + 1, hit);
 }
+
+/* Depth-first walk of trie T below NODE, whose path so far is ADDR's
+ * first DEPTH bits. The depth is at most 128, so recursion is bounded. */
+static void trie_walk(const det_indicators *set, const ind_trie *t, int family, uint32_t node,
+                      uint8_t addr[16], unsigned depth, det_indicator_network_fn fn, void *ctx)
+{
+    const ind_trie_node *n = &t->nodes[node];
+    if (n->entry >= 0) {
+        const ind_entry *e = &set->entries[n->entry];
+        fn(ctx, family, addr, depth, e->list, e->line);
+    }
+    for (unsigned bit = 0; bit < 2; bit++) {
+        if (n->child[bit] == 0 || depth >= (family == 4 ? 32u : 128u))
+            continue;
+        uint8_t mask = (uint8_t)(0x80u >> (depth % 8));
+        if (bit)
+            addr[depth / 8] |= mask;
+        else
+            addr[depth / 8] &= (uint8_t)~mask;
+        trie_walk(set, t, family, n->child[bit], addr, depth + 1, fn, ctx);
+        addr[depth / 8] &= (uint8_t)~mask;
+    }
+}
+
+void det_indicators_each_network(const det_indicators *set, det_indicator_network_fn fn,
+                                 void *ctx)
+{
+    if (set == NULL || fn == NULL)
+        return;
+    for (size_t i = 0; i < set->entry_count; i++) {
+        const ind_entry *e = &set->entries[i];
+        if (e->type != DET_IND_IPV4 && e->type != DET_IND_IPV6)
+            continue;
+        uint8_t addr[16] = {0};
+        size_t len = e->type == DET_IND_IPV4 ? 4 : 16;
+        memcpy(addr, set->keys + e->key_offset + 1, len);
+        fn(ctx, e->type == DET_IND_IPV4 ? 4 : 6, addr, (unsigned)len * 8, e->list, e->line);
+    }
+    uint8_t addr[16] = {0};
+    if (set->trie4.count > 0)
+        trie_walk(set, &set->trie4, 4, 0, addr, 0, fn, ctx);
+    memset(addr, 0, sizeof addr);
+    if (set->trie6.count > 0)
+        trie_walk(set, &set->trie6, 6, 0, addr, 0, fn, ctx);
+}

@@ -353,6 +353,17 @@ bool det_indicators_match_addr(const det_indicators *set, int family, const uint
 bool det_indicators_match_domain(const det_indicators *set, const char *name,
                                  det_indicator_hit *hit);
 
+/* Called by det_indicators_each_network for one address or network entry:
+ * FAMILY 4 or 6, ADDR in network order, PREFIX 32 or 128 for a single
+ * address, LIST and LINE where the entry was loaded from. */
+typedef void (*det_indicator_network_fn)(void *ctx, int family, const uint8_t addr[16],
+                                         unsigned prefix, uint16_t list, uint32_t line);
+
+/* Call FN for every address and network entry of SET (for load-time
+ * checks such as entries that overlap an internal zone). */
+void det_indicators_each_network(const det_indicators *set, det_indicator_network_fn fn,
+                                 void *ctx);
+
 /* Match a JA3 (TYPE DET_IND_JA3) or JA4 (DET_IND_JA4) fingerprint, any case. */
 bool det_indicators_match_fingerprint(const det_indicators *set, int type, const char *text,
                                       det_indicator_hit *hit);

@@ -80,8 +80,9 @@ static void test_detect_full_section(void **state)
         "  baseline: {mad_factor: 4.5, min_bytes: 1MB}\n"
         "  scan: {theta0: 0.9, theta1: 0.1, false_positive_rate: 0.001, detection_rate: 0.999,"
         " min_targets: 25}\n"
-        "  dns_tunnel: {min_subdomains: 50, window: 5m, min_entropy: 4, min_label_length: 40}\n"
-        "  dga: {min_nxdomain: 5, window: 1h, min_score: 0.6}\n"
+        "  dns_tunnel: {min_subdomains: 50, window: 5m, min_entropy: 4, min_label_length: 40,\n"
+        "               allow: [Updates.Example.COM., av.example.net]}\n"
+        "  dga: {min_nxdomain: 5, window: 1h, min_score: 0.6, allow: [.sophosxl.example]}\n"
         "  rare_destination: {enabled: true}\n"
         "  off_hours: {max_share: 0.02}\n"
         "  segmentation:\n"
@@ -123,6 +124,12 @@ static void test_detect_full_section(void **state)
     assert_int_equal(d->dns_tunnel_window_s, 300);
     assert_int_equal(d->dns_tunnel_min_label_len, 40);
     assert_int_equal(d->dga_window_s, 3600);
+    /* Suffixes are stored lower case without their outer dots. */
+    assert_int_equal(d->dns_tunnel_allow_count, 2);
+    assert_string_equal(d->dns_tunnel_allow[0], "updates.example.com");
+    assert_string_equal(d->dns_tunnel_allow[1], "av.example.net");
+    assert_int_equal(d->dga_allow_count, 1);
+    assert_string_equal(d->dga_allow[0], "sophosxl.example");
     assert_true(d->rare_dest_enabled);
     assert_true(d->off_hours_max_share > 0.0199 && d->off_hours_max_share < 0.0201);
     assert_true(d->segmentation_enabled);
@@ -148,8 +155,10 @@ static void test_detect_full_section(void **state)
     assert_int_equal(pol_summary(pol, summary, sizeof summary), FV_OK);
     assert_non_null(strstr(summary, "long_connection: off."));
     assert_non_null(strstr(summary, "segmentation: on. 2 rules; flows no rule matches are denied."));
-    assert_non_null(strstr(summary, "indicators: on. 2 list files."));
+    assert_non_null(strstr(summary, "indicators: on. 2 files (1 plain list, 1 CSV)."));
     assert_non_null(strstr(summary, "at most once per 30m"));
+    assert_non_null(strstr(summary, "labels; 2 allowed domain suffixes."));
+    assert_non_null(strstr(summary, "scoring 0.60 or more; 1 allowed domain suffixes."));
     pol_destroy(&pol);
 }
 
@@ -214,6 +223,23 @@ static const bad_case bad_cases[] = {
     {"  dns_tunnel: {min_label_length: 64}\n",
      "test.yaml:8:34: detect.dns_tunnel.min_label_length is out of range (64); use a value from 1 "
      "to 63"},
+    {"  dns_tunnel:\n    allow: [\"*.example.com\"]\n",
+     "test.yaml:9:13: detect.dns_tunnel.allow[0] is not a valid domain suffix (*.example.com: "
+     "wildcards are not needed, because a suffix matches every name below it); write a domain "
+     "name such as \"updates.example.com\""},
+    {"  dns_tunnel:\n    allow: [com]\n",
+     "test.yaml:9:13: detect.dns_tunnel.allow[0] is a top-level domain (com), which would "
+     "silence the detector for a whole TLD; write a domain such as \"updates.example.com\""},
+    {"  dns_tunnel:\n    allow: [a.example, A.Example.]\n",
+     "test.yaml:9:24: detect.dns_tunnel.allow[1] repeats the suffix a.example "
+     "(A.Example.); remove the duplicate"},
+    {"  dns_tunnel:\n    allow: [\"a b.example\"]\n",
+     "test.yaml:9:13: detect.dns_tunnel.allow[0] is not a valid domain suffix (a b.example: it "
+     "contains a character other than letters, digits, '-', '_' and '.')"},
+    {"  dns_tunnel:\n    allow: a.example\n",
+     "test.yaml:9:12: detect.dns_tunnel.allow must be a list"},
+    {"  dga:\n    allow: [{domain: a.example}]\n",
+     "test.yaml:9:13: detect.dga.allow[0] must be"},
     {"  dga: {window: 2d}\n",
      "test.yaml:8:17: detect.dga.window is out of range (2d); use a duration from 1m to 1d"},
     {"  off_hours: {max_share: 0.5}\n",

@@ -98,6 +98,55 @@ static void test_tunnel_iodine_names_alert(void **unused)
     det_module_dns_tunnel.destroy(state);
 }
 
+/* Fill STORAGE with 150 iodine-style names (two 55-character base32
+ * labels) under t.tunnel-example.com. */
+static void iodine_names(char storage[150][FV_NAME_MAX], const char *names[150])
+{
+    uint32_t seed = 4242;
+    for (size_t i = 0; i < 150; i++) {
+        char a[64], b[64];
+        random_label(&seed, "abcdefghijklmnopqrstuvwxyz012345", 55, a);
+        random_label(&seed, "abcdefghijklmnopqrstuvwxyz012345", 55, b);
+        snprintf(storage[i], FV_NAME_MAX, "%s.%s.t.tunnel-example.com", a, b);
+        names[i] = storage[i];
+    }
+}
+
+static void test_tunnel_allow_list_silences_domain(void **unused)
+{
+    (void)unused;
+    static char storage[150][FV_NAME_MAX];
+    const char *names[150];
+    iodine_names(storage, names);
+
+    /* The suffix matches a whole label run: tunnel-example.com and its
+     * subdomain t.tunnel-example.com both silence the names. */
+    static const char *const silencing[] = {"tunnel-example.com", "t.tunnel-example.com"};
+    for (size_t k = 0; k < 2; k++) {
+        pol_detect c = dns_config();
+        snprintf(c.dns_tunnel_allow[0], sizeof c.dns_tunnel_allow[0], "%s", silencing[k]);
+        c.dns_tunnel_allow_count = 1;
+        void *state = det_module_dns_tunnel.create(&c);
+        assert_non_null(state);
+        th_alerts alerts;
+        assert_int_equal(run_tunnel(state, names, 150, QTYPE_NULL, &alerts), 0);
+        det_module_dns_tunnel.destroy(state);
+    }
+
+    /* "example.com" ends the names too, but not on a label boundary
+     * ("tunnel-example.com"), and "other.example" does not match at all. */
+    pol_detect c = dns_config();
+    snprintf(c.dns_tunnel_allow[0], sizeof c.dns_tunnel_allow[0], "example.com");
+    snprintf(c.dns_tunnel_allow[1], sizeof c.dns_tunnel_allow[1], "other.example");
+    c.dns_tunnel_allow_count = 2;
+    void *state = det_module_dns_tunnel.create(&c);
+    assert_non_null(state);
+    th_alerts alerts;
+    assert_int_equal(run_tunnel(state, names, 150, QTYPE_NULL, &alerts), 1);
+    assert_int_equal(alerts.alerts[0].detector, FV_DET_DNS_TUNNEL);
+    det_module_dns_tunnel.destroy(state);
+}
+
 static void test_tunnel_hex_a_queries_alert(void **unused)
 {
     (void)unused;
@@ -240,6 +289,47 @@ static void test_dga_hex_names_alert(void **unused)
     det_module_dga.destroy(state);
 }
 
+static void test_dga_allow_list_skips_names(void **unused)
+{
+    (void)unused;
+    /* 30 random NXDOMAIN names under rep.av-vendor.example, the shape of
+     * a reputation service that encodes a file hash in the name. */
+    static char storage[30][FV_NAME_MAX];
+    const char *names[30];
+    uint32_t seed = 99;
+    for (size_t i = 0; i < 30; i++) {
+        char a[32];
+        random_label(&seed, "abcdefghijklmnopqrstuvwxyz", 14, a);
+        snprintf(storage[i], sizeof storage[i], "%s.rep.av-vendor.example", a);
+        names[i] = storage[i];
+    }
+
+    pol_detect c = dns_config();
+    void *state = det_module_dga.create(&c);
+    assert_non_null(state);
+    th_alerts alerts;
+    assert_int_equal(run_dga(state, names, 30, &alerts), 1);
+    det_module_dga.destroy(state);
+
+    /* Listed with different case in the query names: still skipped,
+     * because names are compared lower case. */
+    for (size_t i = 0; i < 30; i += 2)
+        storage[i][0] = (char)(storage[i][0] - 'a' + 'A');
+    snprintf(c.dga_allow[0], sizeof c.dga_allow[0], "av-vendor.example");
+    c.dga_allow_count = 1;
+    state = det_module_dga.create(&c);
+    assert_non_null(state);
+    assert_int_equal(run_dga(state, names, 30, &alerts), 0);
+    det_module_dga.destroy(state);
+
+    /* "vendor.example" is no label-boundary suffix of these names. */
+    snprintf(c.dga_allow[0], sizeof c.dga_allow[0], "vendor.example");
+    state = det_module_dga.create(&c);
+    assert_non_null(state);
+    assert_int_equal(run_dga(state, names, 30, &alerts), 1);
+    det_module_dga.destroy(state);
+}
+
 static void test_dga_typos_quiet(void **unused)
 {
     (void)unused;
@@ -298,11 +388,13 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tunnel_iodine_names_alert),
+        cmocka_unit_test(test_tunnel_allow_list_silences_domain),
         cmocka_unit_test(test_tunnel_hex_a_queries_alert),
         cmocka_unit_test(test_tunnel_cdn_names_quiet),
         cmocka_unit_test(test_tunnel_window_resets_counts),
         cmocka_unit_test(test_dga_random_nxdomain_burst_alerts),
         cmocka_unit_test(test_dga_hex_names_alert),
+        cmocka_unit_test(test_dga_allow_list_skips_names),
         cmocka_unit_test(test_dga_typos_quiet),
         cmocka_unit_test(test_dga_few_random_names_quiet),
     };

@@ -151,6 +151,72 @@ static void test_hook_internal_address_never_matched(void **state)
     fv_indicator_hook_close(&hook);
 }
 
+static void test_hook_zone_addresses_in_names_never_matched(void **state)
+{
+    fixture *f = *state;
+    /* An internal address (in zone office, 10.0.0.0/8) and an external one. */
+    write_and_load(f, "10.1.0.80\n10.1.0.55\n203.0.113.5\n");
+    fv_indicator_hook *hook = NULL;
+    char err[1024];
+    assert_int_equal(fv_indicator_hook_open(f->policy, emit, &f->alerts, &hook, err, sizeof err),
+                     FV_OK);
+    fv_endpoint client = th_internal(79, "office");
+
+    /* A DNS answer with the internal 10.1.0.55, and "10.1.0.55" as the
+     * literal query name: neither may match. */
+    cap_dns dns;
+    memset(&dns, 0, sizeof dns);
+    dns.ts_us = 5000000;
+    snprintf(dns.qname, sizeof dns.qname, "10.1.0.55");
+    dns.a_count = 1;
+    memcpy(dns.a[0], (const uint8_t[4]){10, 1, 0, 55}, 4);
+    fv_dns_record dns_rec;
+    memset(&dns_rec, 0, sizeof dns_rec);
+    dns_rec.client = client;
+    fv_indicator_hook_dns(hook, &dns, &dns_rec);
+    assert_int_equal(f->alerts.count, 0);
+
+    /* An HTTP Host literal with the internal 10.1.0.80 and a port. */
+    cap_http http;
+    memset(&http, 0, sizeof http);
+    http.ts_us = 6000000;
+    snprintf(http.host, sizeof http.host, "10.1.0.80:8080");
+    fv_http_record http_rec;
+    memset(&http_rec, 0, sizeof http_rec);
+    http_rec.client = client;
+    fv_indicator_hook_http(hook, &http, &http_rec);
+    assert_int_equal(f->alerts.count, 0);
+
+    /* The external entry still matches in both places. */
+    memcpy(dns.a[0], (const uint8_t[4]){203, 0, 113, 5}, 4);
+    fv_indicator_hook_dns(hook, &dns, &dns_rec);
+    assert_int_equal(f->alerts.count, 1);
+    snprintf(http.host, sizeof http.host, "203.0.113.5");
+    fv_indicator_hook_http(hook, &http, &http_rec);
+    assert_int_equal(f->alerts.count, 2);
+    fv_indicator_hook_close(&hook);
+}
+
+static void test_check_files_warns_about_zone_entries(void **state)
+{
+    fixture *f = *state;
+    /* Line 1 lies in the zone, line 2 covers it, line 3 is external. */
+    write_and_load(f, "10.1.0.55\n0.0.0.0/0\n203.0.113.5\n");
+    char out_path[700];
+    snprintf(out_path, sizeof out_path, "%s/check.txt", f->dir);
+    FILE *out = fopen(out_path, "w");
+    assert_non_null(out);
+    (void)fv_indicator_check_files(f->policy, out, 10);
+    fclose(out);
+    size_t len = 0;
+    char *text = tu_read_file(out_path, &len);
+    assert_non_null(text);
+    assert_non_null(strstr(text, "warning: line 1 lies in or covers an internal zone"));
+    assert_non_null(strstr(text, "warning: line 2 is a /0 network"));
+    assert_null(strstr(text, "line 3"));
+    free(text);
+}
+
 static void test_hook_dns_tls_http_sources(void **state)
 {
     fixture *f = *state;
@@ -257,6 +323,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_hook_flow_hit_alerts_once_per_window, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_internal_address_never_matched, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_dns_tls_http_sources, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_hook_zone_addresses_in_names_never_matched, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(test_check_files_warns_about_zone_entries, setup,
+                                        teardown),
         cmocka_unit_test_setup_teardown(test_hook_reload_swaps_lists, setup, teardown),
         cmocka_unit_test_setup_teardown(test_hook_missing_file_fails_open, setup, teardown),
     };
