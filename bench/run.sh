@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# Dissection benchmark: CPU cost of the capture engine as a ratio to a
-# bare libpcap read-and-count loop over the same file, followed by the
-# cost of one pseudonym with and without the per-epoch cache
-# (bench_pseudonym: 2,000,000 calls over 2,000 hosts with Zipf-like reuse).
+# The benchmark entry point. First the dissection benchmark measures the
+# CPU cost of the capture engine as a ratio to a bare libpcap
+# read-and-count loop over the same file. Then bench_pseudonym measures
+# the cost of one pseudonym with and without the per-epoch cache
+# (2,000,000 calls over 2,000 hosts with Zipf-like reuse). Last come
+# bench/peers.sh (peers and stage costs) and
+# bench/store_api.sh (LMDB ingest, retention sweep, API), each with the
+# same --build-dir, --smoke and --no-docs; see their --help.
 #
 # usage: bench/run.sh [--build-dir DIR] [--runs N] [--hours H] [--seed N]
-#                     [--smoke] [--no-docs]
+#                     [--smoke] [--no-docs] [--only-dissection]
 #   --build-dir DIR  CMake build directory with bench/, cli/ and
 #                    tools/demogen/ built (default: build)
 #   --runs N         runs per program, alternating, median taken (default 5)
@@ -17,7 +21,9 @@
 #                    its command line
 #   --smoke          run each program once on a 1-hour capture, check that
 #                    every run succeeds and counts the same packets, and
-#                    time nothing; docs are not touched
+#                    time nothing; then peers.sh and store_api.sh in their
+#                    smoke modes; docs are not touched
+#   --only-dissection  skip peers.sh and store_api.sh
 #   --no-docs        print the table but do not update docs/BENCHMARKS.md
 #
 # CPU time is user + system time from /usr/bin/time (GNU time) and peak
@@ -34,6 +40,7 @@ seed=1
 repeat=20
 smoke=0
 write_docs=1
+others=1
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -44,7 +51,8 @@ while [ $# -gt 0 ]; do
     --repeat) repeat="$2"; shift 2 ;;
     --smoke) smoke=1; shift ;;
     --no-docs) write_docs=0; shift ;;
-    -h | --help) sed -n '2,20p' "$0"; exit 0 ;;
+    --only-dissection) others=0; shift ;;
+    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option '$1'; see --help" >&2; exit 2 ;;
     esac
 done
@@ -122,6 +130,10 @@ if [ "$smoke" = 1 ]; then
     fi
     echo "bench smoke: $packets_bare packets; bare_loop, dissect_only, flowveil ingest and" \
         "bench_pseudonym ran"
+    if [ "$others" = 1 ]; then
+        bash "$here/peers.sh" --smoke --build-dir "$build"
+        bash "$here/store_api.sh" --smoke --build-dir "$build"
+    fi
     exit 0
 fi
 
@@ -193,4 +205,11 @@ read $repeat times per run by each program."
         !skip { print }' "$doc" >"$work/doc.md"
     cp "$work/doc.md" "$doc"
     echo "run.sh: updated $doc"
+fi
+
+if [ "$others" = 1 ]; then
+    docs_flag=()
+    if [ "$write_docs" = 0 ]; then docs_flag=(--no-docs); fi
+    bash "$here/peers.sh" --build-dir "$build" --runs "$runs" "${docs_flag[@]}"
+    bash "$here/store_api.sh" --build-dir "$build" "${docs_flag[@]}"
 fi

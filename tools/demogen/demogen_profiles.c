@@ -46,8 +46,8 @@ int demo_profile_parse(const char *name, demo_profile *out)
 /* Mixed traffic                                                           */
 /* ---------------------------------------------------------------------- */
 
-/* Server I of the pool: 198.18.0.0/15, spread so that no two share a /24
- * more often than the pool size forces. */
+/* Server I of the pool, scattered over 198.18.0.0/15 by a multiplicative
+ * hash so that servers do not cluster in a few /24 networks. */
 static void server_ip(uint32_t i, uint8_t out[4])
 {
     uint32_t x = (i * 2654435761u) % 131072u;
