@@ -8,10 +8,13 @@
 #   3. build with AddressSanitizer and UndefinedBehaviorSanitizer in
 #      build-asan/ and run ctest again without the browser test, which
 #      already ran once in step 2;
-#   4. build the libFuzzer harnesses with clang in build-fuzz/ and replay
+#   4. build the libFuzzer harnesses with clang in build-fuzz/, replay
 #      their seeds and the corpus captures once (scripts/fuzz.sh
-#      --replay). Skipped when clang or its fuzzer runtime is missing,
-#      except with CI=true, where that is a failure.
+#      --replay), then fuzz each harness for FLOWVEIL_FUZZ_SECONDS
+#      (default 60) seconds, two at a time (about 10 minutes for 18
+#      harnesses; FLOWVEIL_FUZZ_SECONDS=0 skips this part). Skipped when
+#      clang or its fuzzer runtime is missing, except with CI=true, where
+#      that is a failure.
 # Every stage runs even after a failing test stage, so one run reports
 # everything; the exit status is non-zero if any stage failed. Build
 # output goes to build/logs/ and is printed only when a build fails.
@@ -101,6 +104,13 @@ fuzzer_runtime=$(clang -print-file-name=libclang_rt.fuzzer-x86_64.a 2>/dev/null 
 if command -v clang >/dev/null 2>&1 && [ -f "$fuzzer_runtime" ]; then
     if ! FLOWVEIL_CORPUS="$corpus" bash scripts/fuzz.sh --replay --jobs "$jobs"; then
         failed+=("fuzz replay")
+    fi
+    fuzz_seconds="${FLOWVEIL_FUZZ_SECONDS:-60}"
+    if [ "$fuzz_seconds" != 0 ]; then
+        echo "== fuzzing each harness for $fuzz_seconds s, 2 at a time (build-fuzz/)"
+        if ! FLOWVEIL_CORPUS="$corpus" bash scripts/fuzz.sh --seconds "$fuzz_seconds" --jobs 2; then
+            failed+=("fuzzing")
+        fi
     fi
 elif [ "${CI:-}" = true ]; then
     echo "test: clang with the libFuzzer runtime is missing; scripts/install-deps.sh installs clang and libclang-rt-14-dev" >&2

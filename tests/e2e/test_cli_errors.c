@@ -5,11 +5,13 @@
  */
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -87,6 +89,44 @@ static void expect_runtime_error(const cli_fixture *fx, const char *const argv[]
         fail_msg("%s: expected exit status 1 and \"flowveil: error:\" naming %s", tag, named);
     }
     e2e_result_free(&res);
+}
+
+/* Run ARGV and check it ends with exit status STATUS, no sanitizer
+ * report, and output (stdout and stderr together) that contains every
+ * text of NAMED, a NULL-terminated list: the value at fault and the
+ * fix. */
+static void expect_failure_naming(const cli_fixture *fx, const char *const argv[],
+                                  const char *tag, int status, const char *const named[])
+{
+    e2e_result res;
+    e2e_run(argv, fx->dir, tag, 60, &res);
+    size_t len = res.out_len + res.err_len;
+    char *all = malloc(len + 1);
+    assert_non_null(all);
+    memcpy(all, res.out, res.out_len);
+    memcpy(all + res.out_len, res.err, res.err_len);
+    all[len] = '\0';
+    const char *missing = NULL;
+    for (size_t i = 0; named[i] != NULL && missing == NULL; i++) {
+        if (strstr(all, named[i]) == NULL)
+            missing = named[i];
+    }
+    free(all);
+    if (!res.exited || res.status != status || missing != NULL ||
+        e2e_has_sanitizer_report(res.err)) {
+        e2e_print_result(tag, &res);
+        e2e_result_free(&res);
+        fail_msg("%s: expected exit status %d and output naming \"%s\"", tag, status,
+                 missing != NULL ? missing : "(all present)");
+    }
+    e2e_result_free(&res);
+}
+
+/* True if PATH exists (a partial file or store left behind). */
+static bool path_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
 }
 
 static void test_usage_errors_exit_2(void **state)
@@ -205,6 +245,192 @@ static void test_missing_db_exits_1(void **state)
     expect_runtime_error(fx, status_argv, "retention-missing-db", db);
 }
 
+/* An indicator list with bad lines, and one that does not exist: policy
+ * check names the file, the line and the fix, and exits 1. */
+static void test_bad_indicator_lists_named(void **state)
+{
+    const cli_fixture *fx = *state;
+    char list[4096], policy[4096], missing_policy[4096];
+    e2e_path(list, fx->dir, "bad-hosts.txt");
+    e2e_path(policy, fx->dir, "indicators.yaml");
+    e2e_path(missing_policy, fx->dir, "indicators-missing.yaml");
+
+    /* Line 1 has text after the indicator, line 2 an invalid network. */
+    const char *lines = "not a domain\n300.1.1.1/8\nexample.com\n";
+    tu_write_file(list, lines, strlen(lines));
+    const char *text = "version: 1\nzones: []\nretention:\n  flows: 30d\ndetect:\n"
+                       "  indicators:\n    files:\n"
+                       "      - {path: bad-hosts.txt, format: list, severity: high}\n";
+    tu_write_file(policy, text, strlen(text));
+    const char *check[] = {e2e_bin(), "policy", "check", policy, NULL};
+    const char *named[] = {"bad-hosts.txt:1:", "bad-hosts.txt:2:", "300.1.1.1/8", "fix", NULL};
+    expect_failure_naming(fx, check, "check-bad-indicators", 1, named);
+
+    const char *missing_text = "version: 1\nzones: []\nretention:\n  flows: 30d\ndetect:\n"
+                               "  indicators:\n    files:\n"
+                               "      - {path: no-such-list.txt, format: list}\n";
+    tu_write_file(missing_policy, missing_text, strlen(missing_text));
+    const char *check_missing[] = {e2e_bin(), "policy", "check", missing_policy, NULL};
+    const char *named_missing[] = {"no-such-list.txt", "cannot open",
+                                   "fix the path in detect.indicators.files", NULL};
+    expect_failure_naming(fx, check_missing, "check-missing-indicators", 1, named_missing);
+}
+
+/* A malformed officer key in the policy stops policy check and ingest
+ * before a store is created. */
+static void test_bad_officer_key_leaves_no_store(void **state)
+{
+    const cli_fixture *fx = *state;
+    char key[4096], policy[4096], db[4096], capture[4096];
+    e2e_path(key, fx->dir, "officer-a.pub");
+    e2e_path(policy, fx->dir, "escrow.yaml");
+    e2e_path(db, fx->dir, "escrow-db");
+    snprintf(capture, sizeof capture, "%s/pcaps/zeek-5-pings.pcap", e2e_corpus());
+
+    /* The right first word, but "zz" instead of 64 hex digits. */
+    const char *key_text = "flowveil-officer-public-key-v1 zz\n";
+    tu_write_file(key, key_text, strlen(key_text));
+    const char *text = "version: 1\nzones: []\nretention:\n  flows: 30d\n"
+                       "escrow:\n  enabled: true\n  officers: [officer-a.pub]\n";
+    tu_write_file(policy, text, strlen(text));
+
+    const char *check[] = {e2e_bin(), "policy", "check", policy, NULL};
+    const char *named[] = {"escrow.officers[0]", "officer-a.pub", "keys officer-keygen", NULL};
+    expect_failure_naming(fx, check, "check-bad-officer-key", 1, named);
+
+    const char *ingest[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db, capture, NULL};
+    expect_failure_naming(fx, ingest, "ingest-bad-officer-key", 1, named);
+    assert_false(path_exists(db));
+}
+
+/* An indicator list that cannot be read (a directory) and a Kafka
+ * property that is not allowed stop ingest before a store exists. */
+static void test_bad_policy_files_leave_no_store(void **state)
+{
+    const cli_fixture *fx = *state;
+    char policy[4096], db[4096], capture[4096];
+    e2e_path(policy, fx->dir, "dir-list.yaml");
+    e2e_path(db, fx->dir, "dir-list-db");
+    snprintf(capture, sizeof capture, "%s/pcaps/zeek-5-pings.pcap", e2e_corpus());
+
+    const char *text = "version: 1\nzones: []\nretention:\n  flows: 30d\ndetect:\n"
+                       "  indicators:\n    files:\n"
+                       "      - {path: /etc, format: list}\n";
+    tu_write_file(policy, text, strlen(text));
+    const char *ingest[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db, capture, NULL};
+    const char *named[] = {"/etc", "indicator list", NULL};
+    expect_failure_naming(fx, ingest, "ingest-directory-list", 1, named);
+    assert_false(path_exists(db));
+
+    /* The same for an export destination that librdkafka rejects. */
+    const char *kafka = "version: 1\nzones: []\nretention:\n  flows: 30d\nexport:\n"
+                        "  destinations:\n    - {kafka: 127.0.0.1:9, properties: {linger.ms:"
+                        " not-a-number}}\n";
+    tu_write_file(policy, kafka, strlen(kafka));
+    const char *named_kafka[] = {"linger.ms", NULL};
+    expect_failure_naming(fx, ingest, "ingest-bad-kafka", 1, named_kafka);
+    assert_false(path_exists(db));
+}
+
+/* Key files of the wrong kind: a sealed epoch file that is not one, and
+ * an officer key written into a directory that does not exist. */
+static void test_bad_key_files_named(void **state)
+{
+    const cli_fixture *fx = *state;
+    char sealed[4096], db[4096], output[4096];
+    e2e_path(sealed, fx->dir, "epoch.sealed");
+    e2e_path(db, fx->dir, "import-db");
+    e2e_path(output, fx->dir, "no-such-dir/officer.key");
+
+    const char *garbage = "this is not a sealed epoch file\n";
+    tu_write_file(sealed, garbage, strlen(garbage));
+    const char *import[] = {e2e_bin(), "keys", "import", "--db", db, sealed, NULL};
+    const char *named_import[] = {"epoch.sealed", "not a sealed epoch file",
+                                  "keys authority issue", NULL};
+    expect_failure_naming(fx, import, "keys-import-garbage", 1, named_import);
+
+    const char *keygen[] = {e2e_bin(), "keys", "officer-keygen", "--output", output, NULL};
+    const char *named_keygen[] = {"no-such-dir/officer.key", "check that its directory exists",
+                                  NULL};
+    expect_failure_naming(fx, keygen, "officer-keygen-no-dir", 1, named_keygen);
+    assert_false(path_exists(output));
+}
+
+/* Captures of the wrong type or cut short: an empty file, a gzip file,
+ * and the first 10 bytes of a real pcap (inside its 24-byte header). */
+static void test_bad_capture_files_named(void **state)
+{
+    const cli_fixture *fx = *state;
+    char policy[4096], db[4096], empty[4096], gzip[4096], cut[4096], source[4096];
+    e2e_path(policy, fx->dir, "policy.yaml");
+    e2e_path(db, fx->dir, "db");
+    e2e_path(empty, fx->dir, "empty.pcap");
+    e2e_path(gzip, fx->dir, "capture.pcap.gz");
+    e2e_path(cut, fx->dir, "cut.pcap");
+    e2e_write_policy(policy, "[]", "30d");
+
+    tu_write_file(empty, "", 0);
+    /* gzip magic 1f 8b, method 8 (deflate), then junk. */
+    static const char gzip_bytes[] = "\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03junk";
+    tu_write_file(gzip, gzip_bytes, sizeof gzip_bytes - 1);
+    snprintf(source, sizeof source, "%s/pcaps/zeek-5-pings.pcap", e2e_corpus());
+    size_t len = 0;
+    char *data = tu_read_file(source, &len);
+    assert_non_null(data);
+    assert_true(len > 10);
+    tu_write_file(cut, data, 10);
+    free(data);
+
+    const char *const files[] = {empty, gzip, cut};
+    const char *const tags[] = {"ingest-empty-file", "ingest-gzip-file", "ingest-cut-header"};
+    for (size_t i = 0; i < 3; i++) {
+        const char *ingest[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db, files[i],
+                                NULL};
+        const char *named[] = {files[i], NULL};
+        expect_failure_naming(fx, ingest, tags[i], 1, named);
+    }
+}
+
+/* Bad values of --listen and of duration options are usage errors that
+ * quote the value and show the expected form. */
+static void test_bad_listen_and_durations_named(void **state)
+{
+    const cli_fixture *fx = *state;
+    char db[4096];
+    e2e_path(db, fx->dir, "db");
+
+    static const char *const listens[] = {"999.1.1.1:80", "127.0.0.1:70000", "localhost",
+                                          "[::1]", "127.0.0.1:-1"};
+    for (size_t i = 0; i < sizeof listens / sizeof listens[0]; i++) {
+        const char *serve[] = {e2e_bin(), "serve", "--db", db, "--listen", listens[i], NULL};
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "'%s'", listens[i]);
+        const char *named[] = {quoted, "127.0.0.1:8080", "--help", NULL};
+        expect_failure_naming(fx, serve, "serve-bad-listen", 2, named);
+    }
+
+    /* token create opens the store before it reads --expires, so the
+     * store must exist for the duration to be checked. */
+    assert_false(path_exists(db));
+    char policy[4096], cmd[16384];
+    e2e_path(policy, fx->dir, "policy.yaml");
+    e2e_write_policy(policy, "[]", "30d");
+    snprintf(cmd, sizeof cmd, "'%s' ingest --policy '%s' --db '%s' '%s/pcaps/zeek-5-pings.pcap' "
+                              "2>/dev/null",
+             e2e_bin(), policy, db, e2e_corpus());
+    assert_int_equal(tu_run(cmd), 0);
+
+    static const char *const durations[] = {"5", "1h30m", "-3d", "forever", "10 d"};
+    for (size_t i = 0; i < sizeof durations / sizeof durations[0]; i++) {
+        const char *token[] = {e2e_bin(), "token", "create", "ci", "--role", "analyst",
+                               "--db", db, "--expires", durations[i], NULL};
+        char quoted[64];
+        snprintf(quoted, sizeof quoted, "'%s'", durations[i]);
+        const char *named[] = {"--expires", quoted, "90d", NULL};
+        expect_failure_naming(fx, token, "token-bad-expires", 2, named);
+    }
+}
+
 /* "-" reads a capture from standard input, as tcpdump -r - does. */
 static void test_ingest_reads_standard_input(void **state)
 {
@@ -238,6 +464,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_non_capture_file_exits_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_missing_db_exits_1, setup, teardown),
         cmocka_unit_test_setup_teardown(test_ingest_reads_standard_input, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_indicator_lists_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_officer_key_leaves_no_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_policy_files_leave_no_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_key_files_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_capture_files_named, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bad_listen_and_durations_named, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -261,6 +261,7 @@ def api_request_seeds():
     # flags: bit 0 admin token, bit 1 analyst token, bits 2-3 address
     # family, bits 4-7 body chunk size.
     json_type = b"Content-Type: application/json"
+
     write("api_request", "health-anonymous", api_request(0, b"GET", b"/api/v1/health"))
     write("api_request", "flows-query", api_request(
         2, b"GET", b"/api/v1/flows?from=2026-01-01T00:00:00Z&to=1767229200&limit=5&cursor=abc"))
@@ -268,6 +269,7 @@ def api_request_seeds():
     write("api_request", "series", api_request(2, b"GET", b"/api/v1/series?metric=bytes&step=60"))
     write("api_request", "audit-verify", api_request(1, b"GET", b"/api/v1/audit/verify?from=0"))
     write("api_request", "audit-page", api_request(1, b"GET", b"/api/v1/audit?order=desc&limit=2"))
+
     write("api_request", "login-json", api_request(
         0x24, b"POST", b"/api/v1/login", json_type,
         b'{"user": "admin", "password": "correct horse"}'))
@@ -275,12 +277,13 @@ def api_request_seeds():
         0, b"POST", b"/api/v1/login", json_type + b"\nContent-Length: 9", b'{"user": '))
     write("api_request", "alert-patch", api_request(
         0x31, b"PATCH", b"/api/v1/alerts/00000000000000000000000000000001",
-        json_type + b"\nX-CSRF-Token: 00", b'{"status": "acknowledged", "note": "seen"}'))
+        json_type + b"\nX-CSRF-Token: 00", b'{"state": "acknowledged", "note": "seen"}'))
     write("api_request", "users-create", api_request(
         1, b"POST", b"/api/v1/users", json_type,
         b'{"name": "ana", "role": "analyst", "password": "a long password"}'))
     write("api_request", "token-create", api_request(
         1, b"POST", b"/api/v1/tokens", json_type, b'{"name": "ci", "role": "analyst"}'))
+
     write("api_request", "session-cookie", api_request(
         0, b"GET", b"/api/v1/me", b"Cookie: fv_session=" + b"ab" * 32 + b"; theme=dark"))
     write("api_request", "static-traversal", api_request(0, b"GET", b"/%2e%2e/etc/passwd%00.html"))
