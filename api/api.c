@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,9 +49,20 @@ static const char API_NOMEM_BODY[] =
 /* ---- responses -------------------------------------------------------- */
 
 /* Add the headers every response carries. Return false on failure. */
+/* Whether the last server started uses TLS. NOTE: one flag per process,
+ * so of a TLS and a plain server running at once the one started last
+ * decides for both; `flowveil serve` runs one server. */
+static _Atomic bool api_tls_started;
+
 static bool api_add_common_headers(struct MHD_Response *resp, bool is_api)
 {
     bool ok = true;
+
+    /* Browsers ignore HSTS over plain HTTP, and under TLS it keeps them
+     * from downgrading to it (one year, RFC 6797). */
+    if (atomic_load(&api_tls_started))
+        ok = ok && MHD_add_response_header(resp, "Strict-Transport-Security",
+                                           "max-age=31536000") == MHD_YES;
 
     ok = ok && MHD_add_response_header(resp, "Content-Security-Policy", API_CSP) == MHD_YES;
     ok = ok && MHD_add_response_header(resp, "X-Content-Type-Options", "nosniff") == MHD_YES;
@@ -359,9 +371,10 @@ static int api_answered_marker;
 static void api_request_completed(void *cls, struct MHD_Connection *conn, void **req_ctx,
                                   enum MHD_RequestTerminationCode toe)
 {
-    (void)cls;
-    (void)conn;
+    api_server *srv = cls;
     (void)toe;
+    if (srv != NULL)
+        api_deadline_request_done(srv->deadline, conn);
     if (req_ctx == NULL || *req_ctx == NULL || *req_ctx == &api_answered_marker)
         return;
     api_upload *upload = *req_ctx;
@@ -491,8 +504,12 @@ static enum MHD_Result api_answer_api(api_server *srv, struct MHD_Connection *co
 
     memset(&headers, 0, sizeof headers);
     memset(&principal, 0, sizeof principal);
-    if (!api_body_parse(conn, upload, &json, &reply))
+    bool login = strcmp(url, "/api/v1/login") == 0;
+    if (!api_body_parse(conn, upload, &json, &reply)) {
+        if (login)
+            api_login_rejected(srv, conn, reply.status);
         return api_send_reply(conn, &reply, NULL);
+    }
 
     api_request_state state = {.principal = &principal, .method = method, .json = json};
     struct MHD_Response *metrics = NULL;
@@ -506,9 +523,15 @@ static enum MHD_Result api_answer_api(api_server *srv, struct MHD_Connection *co
         }
     }
 
-    /* Every authenticated request and every login attempt is audited;
-     * anonymous rejections are not, so they cannot flood the trail. */
-    audit = principal.auth != API_AUTH_NONE || strcmp(url, "/api/v1/login") == 0;
+    /* Every authenticated request and every login that checked a
+     * password (200 or 401) is audited. Other anonymous rejections are
+     * not, except logins rejected before the password check, which get
+     * one summary entry per address and minute, so none of them can
+     * flood the trail. */
+    bool password_checked = login && (reply.status == 200 || reply.status == 401);
+    audit = principal.auth != API_AUTH_NONE || password_checked;
+    if (login && !password_checked && principal.auth == API_AUTH_NONE)
+        api_login_rejected(srv, conn, reply.status);
     if (audit && !api_audit_request(srv, conn, url, &principal,
                                     api_audit_action(method, url, &principal), &reply)) {
         json_decref(reply.body);
@@ -535,6 +558,8 @@ static enum MHD_Result api_handle_request(void *cls, struct MHD_Connection *conn
     api_upload *upload;
 
     (void)version;
+    if (*req_ctx == NULL)
+        api_deadline_head_received(srv->deadline, conn);
 
     /* Later calls of a request answered on the first call only carry
      * body bytes we rejected; drop them. */
@@ -568,6 +593,8 @@ static enum MHD_Result api_handle_request(void *cls, struct MHD_Connection *conn
         }
         if (api_request_body_too_large(conn)) {
             *req_ctx = &api_answered_marker;
+            if (strcmp(url, "/api/v1/login") == 0)
+                api_login_rejected(srv, conn, 413);
             return api_send_error(conn, 413, "body_too_large",
                                   "the request body is larger than 65536 bytes", NULL);
         }
@@ -599,9 +626,12 @@ static enum MHD_Result api_handle_request(void *cls, struct MHD_Connection *conn
     }
 
     /* The body is complete. */
-    if (upload->too_large)
+    if (upload->too_large) {
+        if (strcmp(url, "/api/v1/login") == 0)
+            api_login_rejected(srv, conn, 413);
         return api_send_error(conn, 413, "body_too_large",
                               "the request body is larger than 65536 bytes", NULL);
+    }
     return api_answer_api(srv, conn, url, method, upload);
 }
 
@@ -734,6 +764,9 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
     }
     srv->lock_ready = true;
     srv->metrics_public = config->metrics_public;
+    srv->role_may_read_fn = config->role_may_read_fn;
+    srv->address_zone_fn = config->address_zone_fn;
+    srv->policy_ctx = config->policy_ctx;
 
     rc = api_auth_create(srv, config);
     if (rc != FV_OK) {
@@ -758,6 +791,7 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
         goto out;
     }
     srv->tls = tls;
+    atomic_store(&api_tls_started, tls);
     struct MHD_OptionItem tls_options[] = {
         {tls ? MHD_OPTION_HTTPS_MEM_KEY : MHD_OPTION_END, 0, (void *)config->tls_key_pem},
         {MHD_OPTION_HTTPS_MEM_CERT, 0, (void *)config->tls_cert_pem},
@@ -775,6 +809,16 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
         }
     }
 
+    rc = api_deadline_create(API_HEAD_TIMEOUT_S,
+                             api_or_default(config->connection_limit,
+                                            API_DEFAULT_CONNECTION_LIMIT),
+                             &srv->deadline);
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "could not start the HTTP server's request deadline thread: %s",
+                 fv_strerror(rc));
+        goto out;
+    }
+
     errno = 0;
     srv->daemon = MHD_start_daemon(
         api_daemon_flags(listen.ipv6) | (tls ? MHD_USE_TLS : 0u), config->port, NULL, NULL,
@@ -788,7 +832,8 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
         MHD_OPTION_CONNECTION_TIMEOUT, api_or_default(config->timeout_s, API_DEFAULT_TIMEOUT_S),
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)API_CONNECTION_MEMORY_BYTES,
         MHD_OPTION_UNESCAPE_CALLBACK, api_unescape, NULL,
-        MHD_OPTION_NOTIFY_COMPLETED, api_request_completed, NULL,
+        MHD_OPTION_NOTIFY_COMPLETED, api_request_completed, srv,
+        MHD_OPTION_NOTIFY_CONNECTION, api_deadline_notify, srv->deadline,
         MHD_OPTION_ARRAY, tls_options,
         MHD_OPTION_END);
     if (srv->daemon == NULL) {
@@ -839,6 +884,7 @@ void api_server_stop(api_server **server)
 
     if (srv->daemon != NULL)
         MHD_stop_daemon(srv->daemon);
+    api_deadline_destroy(&srv->deadline);
     if (srv->web_dir_fd >= 0)
         close(srv->web_dir_fd);
     if (srv->lock_ready)

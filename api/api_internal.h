@@ -8,6 +8,7 @@
  *   api_params.c  query-parameter parsers (time, limit, order, cursor)
  *   api_top.c     /api/v1/top/...: aggregate totals with the k-threshold
  *   api_audit.c   the audit entry of each API request and /api/v1/audit
+ *   api_policy.c  serve --policy: roles narrowing, address literals in host filters
  */
 #ifndef FV_API_INTERNAL_H
 #define FV_API_INTERNAL_H
@@ -51,6 +52,13 @@ struct api_server {
     struct api_auth *auth;
     bool tls;                   /* serving HTTPS: session cookies get Secure */
     bool metrics_public;        /* /metrics is served without authentication */
+    /* From api_config; both NULL = no policy (api_policy.c). */
+    bool (*role_may_read_fn)(void *ctx, const char *role, const char *item);
+    bool (*address_zone_fn)(void *ctx, int family, const uint8_t addr[16], char *zone,
+                            size_t zone_len);
+    void *policy_ctx;
+    /* Request-head deadlines against slow clients (api_deadline.c). */
+    struct api_deadline *deadline;
 };
 
 /* A JSON reply produced by a route: HTTP status and a body it owns. */
@@ -136,14 +144,25 @@ void api_route_top(api_server *srv, struct MHD_Connection *conn, const char *wha
 /*
  * Append the audit entry of one API request by PRINCIPAL (NULL or
  * API_AUTH_NONE: "anonymous") with ACTION ("api.read", "auth.login",
- * ...): URL, its query values cut to 64 bytes, the client address and
- * the "count" of a 200 REPLY. Returns false when the entry could not be
- * written: the caller must then answer 503 instead of sending REPLY.
+ * ...): URL, its query values cut to 64 bytes, the status and error code
+ * of REPLY, the client address and the "count" of a 200 REPLY. Address
+ * literals in the URL and the query values are written as "<address>".
+ * Returns false when the entry could not be written: the caller must
+ * then answer 503 instead of sending REPLY.
  */
 struct api_principal;
 bool api_audit_request(api_server *srv, struct MHD_Connection *conn, const char *url,
                        const struct api_principal *principal, const char *action,
                        const api_reply *reply);
+
+/*
+ * Copy IN to OUT (OUT_LEN bytes, always NUL-terminated) with every IPv4
+ * or IPv6 address literal, and its "/prefix" when one follows, replaced
+ * by "<address>". A literal is a maximal run of hex digits, '.' and ':'
+ * that inet_pton accepts, so "/hosts/10.1.0.42/timeline" and
+ * "10.0.0.0/8" are redacted but times such as "10:00:00" are not.
+ */
+void api_redact_addresses(const char *in, char *out, size_t out_len);
 
 /* Answer /api/v1/audit: entries with limit, cursor and order (default
  * desc), like the record routes. */
@@ -184,11 +203,51 @@ typedef struct api_principal {
  */
 int api_route_permission(const char *method, const char *path);
 
+/*
+ * Failed-login counters of one key ("a:" client address or IPv6 /64,
+ * "u:" user name) in a fixed window (api_auth.c). The table has
+ * API_RATE_SLOTS slots. A full table evicts the oldest key that is not
+ * locked out; a key that is locked out is never evicted, and when every
+ * slot is locked out a new key cannot be tracked (api_rate_fail returns
+ * false and the login answers 429).
+ */
+#define API_RATE_SLOTS 512u
+#define API_LOGIN_FAILURES_PER_USER 5u
+#define API_LOGIN_FAILURES_PER_ADDRESS 20u
+#define API_LOGIN_WINDOW_S 300u
+
+typedef struct api_rate_slot {
+    char key[80];
+    uint32_t failures;
+    uint64_t window_start_us;
+    uint32_t rejected;          /* logins rejected before a password check, not yet audited */
+    uint64_t rejected_audit_us; /* time of the last summary audit entry, 0 = none */
+    bool in_use;
+} api_rate_slot;
+
+typedef struct api_rate_table {
+    api_rate_slot slot[API_RATE_SLOTS];
+} api_rate_table;
+
+/* Seconds until KEY may log in again, 0 if it may now. */
+unsigned api_rate_wait_s(api_rate_table *t, const char *key, uint64_t now_us);
+/* Count a failure of KEY; false if the table has no room for a new key. */
+bool api_rate_fail(api_rate_table *t, const char *key, uint64_t now_us);
+/* True if KEY is in the table or a slot could be made for it. */
+bool api_rate_has_room(const api_rate_table *t, const char *key, uint64_t now_us);
+
+/* Count and audit (at most one summary entry per client address and
+ * minute) a request to /api/v1/login answered with STATUS before any
+ * password was checked. 400, 405, 413 and 415 also count as failures
+ * toward the address's login limit. */
+void api_login_rejected(api_server *srv, struct MHD_Connection *conn, unsigned status);
+
 /* Extra headers of an API reply, set by the authentication layer. */
 typedef struct api_reply_headers {
     char set_cookie[192];       /* Set-Cookie value, "" for none */
     unsigned retry_after_s;     /* Retry-After seconds, 0 for none */
     const char *allow;          /* Allow header of a 405, NULL for none */
+    char allow_text[96];        /* storage for a computed Allow header */
 } api_reply_headers;
 
 /* Largest request body accepted (POST, PATCH, PUT, DELETE); more is 413. */
@@ -264,6 +323,9 @@ const api_route *api_route_table(size_t *count);
  * segment points into SEGMENT, a buffer of SEGMENT_LEN bytes). Returns
  * NULL when no route matches. *PATH_KNOWN tells whether some route has
  * PATH with another method (for 405). */
+/* Write the methods PATH accepts ("GET, HEAD, PATCH") into OUT. */
+void api_route_methods(const char *path, char *out, size_t out_len);
+
 const api_route *api_route_find(const char *method, const char *path, api_match *match,
                                 char *segment, size_t segment_len, bool *path_known);
 
@@ -314,6 +376,9 @@ typedef struct api_filter {
     int detector;               /* 0: unset */
     int severity;               /* 0: unset */
     int state;                  /* -1: unset; store_alert_state */
+    /* Aggregate records with fewer distinct hosts are left out
+     * (reporting.k_threshold); 0: no threshold. */
+    uint64_t min_hosts;
 } api_filter;
 
 /* Check a host as exports write it (a pseudonym token "ip4-" or "ip6-"
@@ -377,5 +442,68 @@ void api_metrics_count(unsigned status);
  * API_METRICS_CONTENT_TYPE. Returns FV_OK, FV_ERR_NOMEM or a store error.
  */
 int api_metrics_render(api_server *srv, char **out, size_t *len);
+
+/* Read the k-threshold of the store (meta STORE_META_K_THRESHOLD, 5 when
+ * none is recorded) into *K; /api/v1/aggregates leaves out rows with
+ * fewer distinct hosts. Called with the store lock held (api_top.c). */
+int api_aggregate_k_threshold(api_server *srv, uint64_t *k);
+
+/* ---- the policy of serve --policy (api_policy.c) ---------------------- */
+
+/* The item of the policy's roles map that PATH reads ("flows", "audit",
+ * ...), or NULL for routes every role may use (/health, /summary, /me). */
+const char *api_route_policy_item(const char *path);
+
+/* True if ROLE (one API_ROLE_* bit) may use PATH: the fixed route table
+ * allows it (TABLE_ROLES, from api_route_permission; admin always) and,
+ * with a policy, the role lists the route's item. */
+bool api_role_may_use(const api_server *srv, unsigned role, int table_roles, const char *path);
+
+/* Fill OUT with 403 "forbidden" for ROLE on PATH, naming the roles that
+ * may use the route and, when the policy closed it, the missing item. */
+void api_forbidden(const api_server *srv, unsigned role, int table_roles, const char *path,
+                   api_reply *out);
+
+/*
+ * Check the host of a record query ("host" parameter) or of a timeline
+ * path. When it is an address in a zone that stores addresses as
+ * pseudonyms (needs a policy), fill OUT with 400 "address_pseudonymized"
+ * and return false. Without a policy an address literal gets a NOTE
+ * (NOTE_LEN bytes, "" when none) for api_host_note_add.
+ */
+bool api_host_literal_check(const api_server *srv, struct MHD_Connection *conn, const char *url,
+                            char *note, size_t note_len, api_reply *out);
+
+/* Add NOTE as the "note" member of a 200 reply; "" adds nothing. */
+void api_host_note_add(api_reply *out, const char *note);
+
+/* ---- api_deadline.c: request-head deadlines ---------------------------- */
+
+/* Seconds a client has to send a request head, counted from the moment
+ * the connection opened or its previous request finished. */
+#define API_HEAD_TIMEOUT_S 10u
+
+typedef struct api_deadline api_deadline;
+
+/* Start the reaper thread for a server with CONNECTION_LIMIT connections
+ * (the deadline shortens when half of them wait for a head). Returns
+ * FV_OK or FV_ERR_NOMEM. */
+int api_deadline_create(unsigned head_timeout_s, unsigned connection_limit, api_deadline **out);
+
+/* Stop the reaper and free. Call after MHD_stop_daemon. Accepts NULL. */
+void api_deadline_destroy(api_deadline **deadline);
+
+/* MHD_OPTION_NOTIFY_CONNECTION callback; CLS is the api_deadline. */
+void api_deadline_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+                         enum MHD_ConnectionNotificationCode code);
+
+/* The head of a request on CONN arrived (first access-handler call). */
+void api_deadline_head_received(api_deadline *d, struct MHD_Connection *conn);
+
+/* A request on CONN finished: the next head's deadline starts now. */
+void api_deadline_request_done(api_deadline *d, struct MHD_Connection *conn);
+
+/* Connections shut down because their head came too late. */
+uint64_t api_deadline_reaped(api_deadline *d);
 
 #endif /* FV_API_INTERNAL_H */

@@ -306,11 +306,13 @@ static size_t phase_slowloris(const load_fixture *fx)
     int fds[LOAD_SLOW_CLIENTS];
     size_t closed = 0;
 
-    /* FLOWVEIL_LOAD_SLOW_SOURCES spreads the clients over that many
-     * addresses 127.0.1.x to show the total connection limit (256): with
-     * 9 or more, the normal client is locked out and the test fails. */
+    /* The clients come from 40 addresses 127.0.1.x, so the per-address
+     * limit (32) cannot stop them and they reach the total connection
+     * limit (256): only the request-head deadline (api_deadline.c) keeps
+     * slots free for the normal client. FLOWVEIL_LOAD_SLOW_SOURCES
+     * changes the count; 0 sends everything from 127.0.0.3. */
     const char *sources_text = getenv("FLOWVEIL_LOAD_SLOW_SOURCES");
-    int sources = sources_text != NULL ? atoi(sources_text) : 0;
+    int sources = sources_text != NULL ? atoi(sources_text) : 40;
     for (int i = 0; i < LOAD_SLOW_CLIENTS; i++) {
         char source[32] = "127.0.0.3";
         if (sources > 0 && sources < 250)
