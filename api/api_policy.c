@@ -1,0 +1,224 @@
+/*
+ * api_policy.c: what the policy of `serve --policy` changes in the API.
+ *
+ * - Roles: the policy's roles map narrows the fixed route table. A route
+ *   that reads an item ("flows", "audit", ...) is open to a role only if
+ *   the table allows it and the role lists the item. The table stays the
+ *   ceiling, so a policy never opens a route to a role the table closes.
+ * - Address literals: a host filter or a timeline path given as an
+ *   address in a zone can never match, because the store contains such
+ *   addresses only as pseudonyms. With a policy the request gets a 400
+ *   that names the zone; without one the reply gets a "note" member.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "api_internal.h"
+
+/* Item of the policy's roles map that a route reads, by path prefix. */
+typedef struct route_item {
+    const char *prefix;         /* the path, or its start when it ends in '/' */
+    const char *item;
+} route_item;
+
+static const route_item route_items[] = {
+    {"/api/v1/flows", "flows"},
+    {"/api/v1/dns", "dns"},
+    {"/api/v1/tls", "tls"},
+    {"/api/v1/http", "http"},
+    {"/api/v1/dhcp", "dhcp"},
+    {"/api/v1/ssh", "ssh"},
+    {"/api/v1/aggregates", "aggregates"},
+    {"/api/v1/alerts", "alerts"},
+    {"/api/v1/alerts/", "alerts"},
+    /* A timeline lists a host's flows first of all. */
+    {"/api/v1/hosts/", "flows"},
+    /* Series and the top lists are totals over the aggregates. */
+    {"/api/v1/series", "aggregates"},
+    {"/api/v1/top/destinations", "aggregates"},
+    {"/api/v1/top/protocols", "aggregates"},
+    {"/api/v1/top/zones", "aggregates"},
+    {"/api/v1/top/talkers", "flows"},
+    {"/api/v1/top/domains", "dns"},
+    {"/api/v1/policy", "policy"},
+    {"/api/v1/reports/", "reports"},
+    {"/api/v1/audit", "audit"},
+    {"/api/v1/audit/verify", "audit"},
+    {"/api/v1/retention", "retention"},
+    {"/api/v1/counters", "counters"},
+};
+
+const char *api_route_policy_item(const char *path)
+{
+    for (size_t i = 0; i < sizeof route_items / sizeof route_items[0]; i++) {
+        const char *prefix = route_items[i].prefix;
+        size_t n = strlen(prefix);
+        bool open_end = n > 0 && prefix[n - 1] == '/';
+        if (open_end ? strncmp(path, prefix, n) == 0 && path[n] != '\0'
+                     : strcmp(path, prefix) == 0)
+            return route_items[i].item;
+    }
+    return NULL;
+}
+
+/* The role bits and names, in the order the 403 message lists them. */
+static const struct {
+    unsigned bit;
+    const char *name;
+} api_roles[] = {
+    {API_ROLE_ANALYST, "analyst"},
+    {API_ROLE_COMPLIANCE, "compliance"},
+    {API_ROLE_ADMIN, "admin"},
+};
+
+bool api_role_may_use(const api_server *srv, unsigned role, int table_roles, const char *path)
+{
+    const char *name = NULL;
+    for (size_t i = 0; i < sizeof api_roles / sizeof api_roles[0]; i++) {
+        if (api_roles[i].bit == role)
+            name = api_roles[i].name;
+    }
+    if (name == NULL)
+        return false;
+    if (role != API_ROLE_ADMIN && ((unsigned)table_roles & role) == 0)
+        return false;
+    const char *item = api_route_policy_item(path);
+    if (srv->role_may_read_fn == NULL || item == NULL)
+        return true;
+    return srv->role_may_read_fn(srv->policy_ctx, name, item);
+}
+
+void api_forbidden(const api_server *srv, unsigned role, int table_roles, const char *path,
+                   api_reply *out)
+{
+    char allowed[64] = "";
+    size_t used = 0;
+    const char *role_name = "unknown";
+
+    for (size_t i = 0; i < sizeof api_roles / sizeof api_roles[0]; i++) {
+        if (api_roles[i].bit == role)
+            role_name = api_roles[i].name;
+        if (!api_role_may_use(srv, api_roles[i].bit, table_roles, path))
+            continue;
+        int n = snprintf(allowed + used, sizeof allowed - used, "%s%s", used > 0 ? ", " : "",
+                         api_roles[i].name);
+        if (n < 0 || !((size_t)n < sizeof allowed - used))
+            break;
+        used += (size_t)n;
+    }
+
+    const char *item = api_route_policy_item(path);
+    bool narrowed = srv->role_may_read_fn != NULL && item != NULL &&
+                    (role == API_ROLE_ADMIN || ((unsigned)table_roles & role) != 0);
+    char message[API_MESSAGE_MAX];
+    if (narrowed)
+        snprintf(message, sizeof message,
+                 "the role '%s' may not use this route: the policy's roles.%s does not list "
+                 "'%s'; roles that may use it: %s",
+                 role_name, role_name, item, used > 0 ? allowed : "none");
+    else
+        snprintf(message, sizeof message,
+                 "the role '%s' may not use this route; roles that may use it: %s", role_name,
+                 used > 0 ? allowed : "none");
+    api_reply_error(out, 403, "forbidden", message);
+}
+
+/* ---- address literals in host filters --------------------------------- */
+
+/*
+ * Parse TEXT as an address with an optional "/prefix" into FAMILY and
+ * ADDR (16 bytes). Returns false for anything else, pseudonym tokens
+ * included.
+ */
+static bool parse_address(const char *text, int *family, uint8_t addr[16])
+{
+    char buf[INET6_ADDRSTRLEN];
+    size_t len = strcspn(text, "/");
+
+    if (len == 0 || !(len < sizeof buf))
+        return false;
+    memcpy(buf, text, len);
+    buf[len] = '\0';
+    memset(addr, 0, 16);
+    if (inet_pton(AF_INET, buf, addr) == 1) {
+        *family = 4;
+        return true;
+    }
+    if (inet_pton(AF_INET6, buf, addr) == 1) {
+        /* An IPv4-mapped address is looked up as the IPv4 address. */
+        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+        if (memcmp(addr, mapped, sizeof mapped) == 0) {
+            memmove(addr, addr + 12, 4);
+            memset(addr + 4, 0, 12);
+            *family = 4;
+        } else {
+            *family = 6;
+        }
+        return true;
+    }
+    return false;
+}
+
+/* The host of a request: the "host" query value, or the {token} of
+ * /api/v1/hosts/{token}/timeline written into SEGMENT. NULL if none. */
+static const char *request_host(struct MHD_Connection *conn, const char *url, char *segment,
+                                size_t segment_len)
+{
+    static const char prefix[] = "/api/v1/hosts/";
+    static const char suffix[] = "/timeline";
+    size_t url_len = strlen(url);
+    size_t p = strlen(prefix), s = strlen(suffix);
+
+    if (strncmp(url, prefix, p) == 0 && url_len > p + s &&
+        strcmp(url + url_len - s, suffix) == 0) {
+        size_t n = url_len - p - s;
+        if (!(n < segment_len))
+            return NULL;
+        memcpy(segment, url + p, n);
+        segment[n] = '\0';
+        return segment;
+    }
+    return MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "host");
+}
+
+bool api_host_literal_check(const api_server *srv, struct MHD_Connection *conn, const char *url,
+                            char *note, size_t note_len, api_reply *out)
+{
+    char segment[256];
+    int family = 0;
+    uint8_t addr[16];
+
+    note[0] = '\0';
+    const char *host = request_host(conn, url, segment, sizeof segment);
+    if (host == NULL || !parse_address(host, &family, addr))
+        return true;
+
+    if (srv->address_zone_fn == NULL) {
+        snprintf(note, note_len,
+                 "an address matches only addresses stored as text: external addresses and "
+                 "zones in keep or truncate mode. Addresses of a zone in pseudonym mode are "
+                 "stored as tokens; search by the token the records show");
+        return true;
+    }
+
+    char zone[64] = "";
+    if (!srv->address_zone_fn(srv->policy_ctx, family, addr, zone, sizeof zone))
+        return true;
+    char safe_zone[64];
+    char message[API_MESSAGE_MAX];
+    api_text_sanitize(zone, safe_zone, sizeof safe_zone);
+    snprintf(message, sizeof message,
+             "the address lies in zone %s, whose addresses are stored as pseudonyms, so it "
+             "can never match; search by the host's ip4- or ip6- token as the records show it",
+             safe_zone);
+    api_reply_error(out, 400, "address_pseudonymized", message);
+    return false;
+}
+
+void api_host_note_add(api_reply *out, const char *note)
+{
+    if (note[0] == '\0' || out->status != 200 || !json_is_object(out->body))
+        return;
+    json_object_set_new(out->body, "note", json_string(note));
+}
