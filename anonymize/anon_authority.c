@@ -30,15 +30,25 @@
 #define SENSOR_OFF_CHECK 72
 #define SENSOR_PUB_TAG "flowveil-sensor-box-v1"
 
-#define SEALED_MAGIC "FVSEAL01"
+#define SEALED_MAGIC "FVSEAL02"
+#define SEALED_MAGIC_UNSIGNED "FVSEAL01"
 #define SEALED_OFF_EPOCH 8
 #define SEALED_OFF_START 16
 #define SEALED_OFF_PK 24
 #define SEALED_OFF_BOX 56
 #define SEALED_BOX_BYTES (crypto_box_SEALBYTES + ANON_FILE_BYTES)
+#define SEALED_OFF_SIG (SEALED_OFF_BOX + SEALED_BOX_BYTES)
+
+/* Authority signing key file (ANON_AUTHORITY_KEY_FILE, 72 bytes, 0600):
+ * magic "FVASGN01" and the 64-byte Ed25519 secret key. */
+#define SIGN_MAGIC "FVASGN01"
+#define SIGN_FILE_BYTES (8 + ANON_SIGN_SECRET_KEY_BYTES)
+#define SIGN_PUB_TAG "flowveil-authority-sign-v1"
 
 _Static_assert(crypto_box_PUBLICKEYBYTES == ANON_BOX_PUBLIC_KEY_BYTES, "box public key size");
-_Static_assert(SEALED_OFF_BOX + SEALED_BOX_BYTES == ANON_SEALED_BYTES, "sealed file layout");
+_Static_assert(SEALED_OFF_SIG + crypto_sign_BYTES == ANON_SEALED_BYTES, "sealed file layout");
+_Static_assert(crypto_sign_PUBLICKEYBYTES == ANON_SIGN_PUBLIC_KEY_BYTES, "sign public key size");
+_Static_assert(crypto_sign_SECRETKEYBYTES == ANON_SIGN_SECRET_KEY_BYTES, "sign secret key size");
 
 static void put_be64(uint8_t out[8], uint64_t v)
 {
@@ -198,17 +208,210 @@ int anon_sensor_pub_read(const char *path, uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES]
                  path, SENSOR_PUB_TAG, ANON_SENSOR_PUB_FILE);
         return FV_ERR_PARSE;
     }
+    /* crypto_scalarmult fails when the product is all zeros, which is
+     * the case for the zero key and every other low-order point. */
+    uint8_t scalar[crypto_scalarmult_SCALARBYTES], product[crypto_scalarmult_BYTES];
+    randombytes_buf(scalar, sizeof scalar);
+    int bad = sodium_init() < 0 || crypto_scalarmult(product, scalar, pk) != 0;
+    sodium_memzero(scalar, sizeof scalar);
+    sodium_memzero(product, sizeof product);
+    if (bad) {
+        anon_msg(err, err_len, "%s: the sensor public key is all zeros or of low order, so no key"
+                 " can be sealed to it; make a new one with `flowveil keys sensor-keygen`",
+                 path);
+        return FV_ERR_CRYPTO;
+    }
+    return FV_OK;
+}
+
+/* Read a one-line "TAG <64 hex digits>" key file into the 32 bytes PK. */
+static int read_tagged_key(const char *path, const char *tag, uint8_t pk[32])
+{
+    char text[256];
+    FILE *f = fopen(path, "re");
+    if (f == NULL)
+        return errno == ENOENT ? FV_ERR_NOT_FOUND : FV_ERR_IO;
+    size_t n = fread(text, 1, sizeof text - 1, f);
+    fclose(f);
+    text[n] = '\0';
+
+    size_t tag_len = strlen(tag);
+    size_t bin_len = 0;
+    const char *end = NULL;
+    if (n < tag_len + 1 + 64 || strncmp(text, tag, tag_len) != 0 || text[tag_len] != ' ' ||
+        sodium_hex2bin(pk, 32, text + tag_len + 1, 64, NULL, &bin_len, &end) != 0 ||
+        bin_len != 32 || !(*end == '\n' || *end == '\0'))
+        return FV_ERR_PARSE;
+    return FV_OK;
+}
+
+int anon_authority_pub_read(const char *path, uint8_t pk[ANON_SIGN_PUBLIC_KEY_BYTES], char *err,
+                            size_t err_len)
+{
+    int rc = read_tagged_key(path, SIGN_PUB_TAG, pk);
+    if (rc == FV_ERR_NOT_FOUND || rc == FV_ERR_IO)
+        anon_msg(err, err_len, "%s: cannot open the authority public key: %s", path,
+                 strerror(errno));
+    else if (rc == FV_ERR_PARSE)
+        anon_msg(err, err_len, "%s: not an authority public key (expected one line \"%s\" and"
+                 " 64 hex digits, as `flowveil keys authority init` writes %s)",
+                 path, SIGN_PUB_TAG, ANON_AUTHORITY_PUB_FILE);
+    return rc;
+}
+
+int anon_authority_keygen(const char *dir, char *err, size_t err_len)
+{
+    char key_path[PATH_MAX], pub_path[PATH_MAX];
+    uint8_t buf[SIGN_FILE_BYTES], pk[crypto_sign_PUBLICKEYBYTES];
+    char line[128], hex[2 * crypto_sign_PUBLICKEYBYTES + 1];
+    int rc = FV_OK;
+
+    if (sodium_init() < 0) {
+        anon_msg(err, err_len, "anonymize: libsodium failed to initialize");
+        return FV_ERR_CRYPTO;
+    }
+    if (!join_path(key_path, sizeof key_path, dir, ANON_AUTHORITY_KEY_FILE) ||
+        !join_path(pub_path, sizeof pub_path, dir, ANON_AUTHORITY_PUB_FILE)) {
+        anon_msg(err, err_len, "the authority path is too long (%zu bytes)", strlen(dir));
+        return FV_ERR_INVALID;
+    }
+    struct stat st;
+    if (lstat(key_path, &st) == 0 || lstat(pub_path, &st) == 0) {
+        anon_msg(err, err_len, "%s: an authority signing key already exists (%s or %s); it is"
+                 " never overwritten, because every sensor has pinned its public key",
+                 dir, ANON_AUTHORITY_KEY_FILE, ANON_AUTHORITY_PUB_FILE);
+        return FV_ERR_INVALID;
+    }
+
+    memcpy(buf, SIGN_MAGIC, 8);
+    crypto_sign_keypair(pk, buf + 8);
+    int e = write_new_file(key_path, buf, sizeof buf, 0600);
+    if (e == 0)
+        e = anon_sync_parent(key_path);
+    if (e != 0) {
+        anon_msg(err, err_len, "%s: cannot write the authority signing key: %s", key_path,
+                 strerror(e));
+        rc = FV_ERR_IO;
+        goto out;
+    }
+    sodium_bin2hex(hex, sizeof hex, pk, sizeof pk);
+    int n = snprintf(line, sizeof line, "%s %s\n", SIGN_PUB_TAG, hex);
+    e = write_new_file(pub_path, line, (size_t)n, 0644);
+    if (e != 0) {
+        unlink(key_path);
+        anon_msg(err, err_len, "%s: cannot write the authority public key: %s", pub_path,
+                 strerror(e));
+        rc = FV_ERR_IO;
+    }
+
+out:
+    sodium_memzero(buf, sizeof buf);
+    return rc;
+}
+
+int anon_authority_sign_key_read(const char *dir, uint8_t sk[ANON_SIGN_SECRET_KEY_BYTES],
+                                 char *err, size_t err_len)
+{
+    char path[PATH_MAX];
+    uint8_t buf[SIGN_FILE_BYTES + 1];
+    if (!join_path(path, sizeof path, dir, ANON_AUTHORITY_KEY_FILE)) {
+        anon_msg(err, err_len, "the authority path is too long (%zu bytes)", strlen(dir));
+        return FV_ERR_INVALID;
+    }
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0) {
+        int e = errno;
+        anon_msg(err, err_len, "%s: cannot open the authority signing key: %s%s", path,
+                 strerror(e),
+                 e == ENOENT ? "; an authority made by an older version has none: run"
+                               " `flowveil keys authority init` on its directory to add one,"
+                               " then give sensors its authority.sign.pub" : "");
+        return e == ENOENT ? FV_ERR_NOT_FOUND : FV_ERR_IO;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || (st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
+        close(fd);
+        anon_msg(err, err_len, "%s: the authority signing key must be a regular file of mode"
+                 " 0600; run `chmod 600 %s`",
+                 path, path);
+        return FV_ERR_PERMISSION;
+    }
+    ssize_t n = pread(fd, buf, sizeof buf, 0);
+    close(fd);
+    int rc = FV_OK;
+    if (n != SIGN_FILE_BYTES || memcmp(buf, SIGN_MAGIC, 8) != 0) {
+        anon_msg(err, err_len, "%s: the authority signing key is damaged; restore it from a"
+                 " backup",
+                 path);
+        rc = FV_ERR_PARSE;
+    } else {
+        memcpy(sk, buf + 8, ANON_SIGN_SECRET_KEY_BYTES);
+    }
+    sodium_memzero(buf, sizeof buf);
+    return rc;
+}
+
+int anon_authority_pin(const char *db_dir, const char *pub_path, char *err, size_t err_len)
+{
+    char pinned_path[PATH_MAX], line[128], hex[2 * ANON_SIGN_PUBLIC_KEY_BYTES + 1];
+    uint8_t pk[ANON_SIGN_PUBLIC_KEY_BYTES], pinned[ANON_SIGN_PUBLIC_KEY_BYTES];
+
+    if (sodium_init() < 0) {
+        anon_msg(err, err_len, "anonymize: libsodium failed to initialize");
+        return FV_ERR_CRYPTO;
+    }
+    int rc = anon_authority_pub_read(pub_path, pk, err, err_len);
+    if (rc != FV_OK)
+        return rc;
+    if (!join_path(pinned_path, sizeof pinned_path, db_dir, ANON_AUTHORITY_PUB_FILE)) {
+        anon_msg(err, err_len, "the store path is too long (%zu bytes)", strlen(db_dir));
+        return FV_ERR_INVALID;
+    }
+    rc = read_tagged_key(pinned_path, SIGN_PUB_TAG, pinned);
+    if (rc == FV_OK) {
+        if (sodium_memcmp(pk, pinned, sizeof pk) == 0)
+            return FV_OK;
+        anon_msg(err, err_len, "%s: this sensor already trusts another authority key; if the"
+                 " authority really changed its key, delete %s and pin the new one",
+                 pub_path, pinned_path);
+        return FV_ERR_STATE;
+    }
+    if (rc != FV_ERR_NOT_FOUND) {
+        anon_msg(err, err_len, "%s: the pinned authority key is damaged or unreadable; delete it"
+                 " and pin the authority's %s again",
+                 pinned_path, ANON_AUTHORITY_PUB_FILE);
+        return rc;
+    }
+    if (mkdir(db_dir, 0700) != 0 && errno != EEXIST) {
+        anon_msg(err, err_len, "%s: cannot create the store directory: %s", db_dir,
+                 strerror(errno));
+        return FV_ERR_IO;
+    }
+    sodium_bin2hex(hex, sizeof hex, pk, sizeof pk);
+    int n = snprintf(line, sizeof line, "%s %s\n", SIGN_PUB_TAG, hex);
+    int e = write_new_file(pinned_path, line, (size_t)n, 0644);
+    if (e == 0)
+        e = anon_sync_parent(pinned_path);
+    if (e != 0) {
+        anon_msg(err, err_len, "%s: cannot write the pinned authority key: %s", pinned_path,
+                 strerror(e));
+        return FV_ERR_IO;
+    }
     return FV_OK;
 }
 
 int anon_seal_epoch(const uint8_t key[32], uint64_t epoch_id, uint64_t start_s,
-                    const uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES], uint8_t out[ANON_SEALED_BYTES])
+                    const uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES],
+                    const uint8_t sign_sk[ANON_SIGN_SECRET_KEY_BYTES],
+                    uint8_t out[ANON_SEALED_BYTES])
 {
     anon_key_record rec = {.epoch_id = epoch_id, .start_s = start_s, .managed = true};
     unsigned char plain[ANON_FILE_BYTES];
     int rc = FV_OK;
 
-    if (sodium_init() < 0 || epoch_id == 0)
+    if (epoch_id == 0 || epoch_id > ANON_EPOCH_MAX)
+        return FV_ERR_INVALID;
+    if (sodium_init() < 0)
         return FV_ERR_CRYPTO;
     memcpy(rec.key, key, ANON_KEY_BYTES);
     anon_record_encode(&rec, plain);
@@ -217,7 +420,8 @@ int anon_seal_epoch(const uint8_t key[32], uint64_t epoch_id, uint64_t start_s,
     put_be64(out + SEALED_OFF_EPOCH, epoch_id);
     put_be64(out + SEALED_OFF_START, start_s);
     memcpy(out + SEALED_OFF_PK, pk, ANON_BOX_PUBLIC_KEY_BYTES);
-    if (crypto_box_seal(out + SEALED_OFF_BOX, plain, sizeof plain, pk) != 0)
+    if (crypto_box_seal(out + SEALED_OFF_BOX, plain, sizeof plain, pk) != 0 ||
+        crypto_sign_detached(out + SEALED_OFF_SIG, NULL, out, SEALED_OFF_SIG, sign_sk) != 0)
         rc = FV_ERR_CRYPTO;
 
     sodium_memzero(&rec, sizeof rec);
@@ -350,11 +554,48 @@ int anon_import_sealed(const char *db_dir, const uint8_t *sealed, size_t len,
         anon_msg(err, err_len, "the store path is too long (%zu bytes)", strlen(db_dir));
         return FV_ERR_INVALID;
     }
+    if (sealed != NULL && len >= 8 && memcmp(sealed, SEALED_MAGIC_UNSIGNED, 8) == 0) {
+        anon_msg(err, err_len, "this sealed epoch file has no authority signature (format"
+                 " FVSEAL01), so its origin cannot be checked; issue the epoch again with this"
+                 " version's `flowveil keys authority issue`");
+        return FV_ERR_CRYPTO;
+    }
     if (anon_sealed_header(sealed, len, &epoch_id, &start_s) != FV_OK) {
         anon_msg(err, err_len, "not a sealed epoch file (expected %d bytes starting with"
-                 " FVSEAL01, got %zu bytes); use a file that `flowveil keys authority issue`"
+                 " %s, got %zu bytes); use a file that `flowveil keys authority issue`"
                  " wrote",
-                 ANON_SEALED_BYTES, len);
+                 ANON_SEALED_BYTES, SEALED_MAGIC, len);
+        return FV_ERR_PARSE;
+    }
+
+    /* The signature is checked first: nothing in an unsigned file,
+     * header included, is trusted. */
+    uint8_t authority_pk[ANON_SIGN_PUBLIC_KEY_BYTES];
+    char pinned_path[PATH_MAX];
+    if (!join_path(pinned_path, sizeof pinned_path, db_dir, ANON_AUTHORITY_PUB_FILE)) {
+        anon_msg(err, err_len, "the store path is too long (%zu bytes)", strlen(db_dir));
+        return FV_ERR_INVALID;
+    }
+    rc = read_tagged_key(pinned_path, SIGN_PUB_TAG, authority_pk);
+    if (rc != FV_OK) {
+        anon_msg(err, err_len, "%s: %s; pin the authority's public key with `flowveil keys"
+                 " import --authority-key FILE` (FILE is the authority's %s)",
+                 pinned_path, rc == FV_ERR_PARSE ? "the pinned authority key is damaged"
+                                                 : "no authority public key is pinned",
+                 ANON_AUTHORITY_PUB_FILE);
+        return rc == FV_ERR_PARSE ? FV_ERR_PARSE : FV_ERR_NOT_FOUND;
+    }
+    if (crypto_sign_verify_detached(sealed + SEALED_OFF_SIG, sealed, SEALED_OFF_SIG,
+                                    authority_pk) != 0) {
+        anon_msg(err, err_len, "the sealed file of epoch %llu is not signed by the pinned key"
+                 " authority (%s); it was forged or damaged, so it is not imported",
+                 (unsigned long long)epoch_id, pinned_path);
+        return FV_ERR_CRYPTO;
+    }
+    if (epoch_id == 0 || epoch_id > ANON_EPOCH_MAX) {
+        anon_msg(err, err_len, "the sealed file has epoch %llu, outside 1..%llu; ask the"
+                 " authority for a new file",
+                 (unsigned long long)epoch_id, (unsigned long long)ANON_EPOCH_MAX);
         return FV_ERR_PARSE;
     }
 

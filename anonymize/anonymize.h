@@ -166,13 +166,35 @@ int anon_key_file_info(const char *key_path, uint64_t rotation_s, anon_epoch_inf
 
 /*
  * Sealed epoch file, ANON_SEALED_BYTES bytes:
- *   0   8  magic "FVSEAL01"
+ *   0   8  magic "FVSEAL02"
  *   8   8  epoch id, big-endian (repeated inside the box)
  *  16   8  start of the epoch, seconds since 1970, big-endian (repeated)
  *  24  32  the recipient sensor's box public key
  *  56 112  crypto_box_seal of the 64-byte "FVKEYA01" key file record
+ * 168  64  Ed25519 signature (crypto_sign_detached) of bytes 0..167 by
+ *          the authority's signing key
+ *
+ * crypto_box_seal has an anonymous sender, so anyone holding the
+ * sensor's public key could seal a key of their choice. The signature
+ * is what proves that the authority issued the file: a sensor imports
+ * only files that verify under the authority public key pinned in its
+ * store directory (ANON_AUTHORITY_PUB_FILE). Files of the unsigned
+ * format "FVSEAL01" are rejected.
  */
-#define ANON_SEALED_BYTES 168
+#define ANON_SEALED_BYTES 232
+
+/* The authority's Ed25519 signing key pair in the authority directory:
+ * ANON_AUTHORITY_KEY_FILE (mode 0600) and ANON_AUTHORITY_PUB_FILE (one
+ * line "flowveil-authority-sign-v1 <64 hex digits>"). A sensor keeps its
+ * pinned copy of the public key under the same name in its store. */
+#define ANON_AUTHORITY_KEY_FILE "authority.sign.key"
+#define ANON_AUTHORITY_PUB_FILE "authority.sign.pub"
+#define ANON_SIGN_PUBLIC_KEY_BYTES 32
+#define ANON_SIGN_SECRET_KEY_BYTES 64
+
+/* Highest epoch id an authority issues or a sensor imports (2^62 - 1),
+ * far below 2^64 so the schedule can never be pushed to its end. */
+#define ANON_EPOCH_MAX ((UINT64_C(1) << 62) - 1)
 
 /* True if the directory of KEY_PATH contains ANON_SENSOR_KEY_FILE. */
 bool anon_authority_mode(const char *key_path);
@@ -187,14 +209,42 @@ bool anon_authority_mode(const char *key_path);
 int anon_sensor_keygen(const char *db_dir, char *err, size_t err_len);
 
 /* Read a sensor public key file written by anon_sensor_keygen into PK.
- * Returns FV_OK, FV_ERR_IO or FV_ERR_PARSE with a message in ERR. */
+ * A key that is all zeros or of low order (crypto_scalarmult with it
+ * fails) is rejected, because nothing can be sealed to it. Returns
+ * FV_OK, FV_ERR_IO, FV_ERR_PARSE or FV_ERR_CRYPTO with a message. */
 int anon_sensor_pub_read(const char *path, uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES], char *err,
                          size_t err_len);
 
-/* Seal the epoch key KEY of EPOCH_ID, starting at START_S, to the sensor
- * public key PK into OUT. Returns FV_OK or FV_ERR_CRYPTO. */
+/* Create the authority signing key pair in DIR (ANON_AUTHORITY_KEY_FILE
+ * and ANON_AUTHORITY_PUB_FILE). Existing files are never overwritten.
+ * Returns FV_OK, FV_ERR_INVALID (files exist), FV_ERR_IO or FV_ERR_CRYPTO. */
+int anon_authority_keygen(const char *dir, char *err, size_t err_len);
+
+/* Read DIR's authority signing secret key into SK (caller wipes it).
+ * Returns FV_OK, FV_ERR_NOT_FOUND, FV_ERR_PERMISSION (group or world
+ * access), FV_ERR_PARSE or FV_ERR_IO with a message in ERR. */
+int anon_authority_sign_key_read(const char *dir, uint8_t sk[ANON_SIGN_SECRET_KEY_BYTES],
+                                 char *err, size_t err_len);
+
+/* Read an authority public key file into PK. Returns FV_OK, FV_ERR_IO,
+ * FV_ERR_NOT_FOUND or FV_ERR_PARSE with a message in ERR. */
+int anon_authority_pub_read(const char *path, uint8_t pk[ANON_SIGN_PUBLIC_KEY_BYTES], char *err,
+                            size_t err_len);
+
+/* Pin the authority public key file PUB_PATH in DB_DIR (as
+ * ANON_AUTHORITY_PUB_FILE). Pinning the same key again is a no-op; a
+ * different key is rejected with FV_ERR_STATE, so a stolen or replaced
+ * file cannot re-pin a sensor. Returns FV_OK or an error with a message. */
+int anon_authority_pin(const char *db_dir, const char *pub_path, char *err, size_t err_len);
+
+/* Seal the epoch key KEY of EPOCH_ID (1..ANON_EPOCH_MAX), starting at
+ * START_S, to the sensor public key PK and sign the file with the
+ * authority secret key SIGN_SK into OUT. Returns FV_OK, FV_ERR_INVALID
+ * (epoch out of range) or FV_ERR_CRYPTO. */
 int anon_seal_epoch(const uint8_t key[32], uint64_t epoch_id, uint64_t start_s,
-                    const uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES], uint8_t out[ANON_SEALED_BYTES]);
+                    const uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES],
+                    const uint8_t sign_sk[ANON_SIGN_SECRET_KEY_BYTES],
+                    uint8_t out[ANON_SEALED_BYTES]);
 
 /* Epoch id and start of a sealed file from its clear header (not yet
  * authenticated). Returns FV_OK or FV_ERR_PARSE. */
@@ -204,11 +254,13 @@ int anon_sealed_header(const uint8_t *sealed, size_t len, uint64_t *epoch_id, ui
  * Open SEALED (LEN bytes) with DB_DIR's sensor secret key and write the
  * epoch key into DB_DIR/pseudonym.key: in place (like a rotation, so the
  * previous key is overwritten and not left in an unlinked block) or as a
- * new 0600 file. An epoch not newer than the one in the key file is
- * rejected with FV_ERR_STATE. A running capture adopts the new epoch at
- * its next tick. OUT gets the imported epoch. Returns FV_OK,
- * FV_ERR_NOT_FOUND (no sensor key), FV_ERR_PARSE, FV_ERR_CRYPTO (not
- * sealed to this sensor, or damaged), FV_ERR_STATE or FV_ERR_IO.
+ * new 0600 file. The file's signature must verify under the authority
+ * public key pinned in DB_DIR (anon_authority_pin). An epoch not newer
+ * than the one in the key file is rejected with FV_ERR_STATE. A running
+ * capture adopts the new epoch at its next tick. OUT gets the imported
+ * epoch. Returns FV_OK, FV_ERR_NOT_FOUND (no sensor key or no pinned
+ * authority key), FV_ERR_PARSE, FV_ERR_CRYPTO (bad signature, not sealed
+ * to this sensor, or damaged), FV_ERR_STATE or FV_ERR_IO.
  */
 int anon_import_sealed(const char *db_dir, const uint8_t *sealed, size_t len,
                        anon_epoch_info *out, char *err, size_t err_len);

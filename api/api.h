@@ -72,6 +72,21 @@ typedef struct api_config {
     unsigned session_idle_s;
     /* Serve /metrics without authentication (serve --metrics-public). */
     bool metrics_public;
+    /*
+     * The policy of serve --policy; both NULL = no policy. Called from
+     * server threads without the store lock, with POLICY_CTX.
+     * role_may_read_fn: true if ROLE ("analyst", "compliance", "admin")
+     * may read ITEM ("flows", "aggregates", "audit", "reports", ...,
+     * the items of the policy's roles map). It narrows the fixed route
+     * table and never widens it.
+     * address_zone_fn: for the address FAMILY (4 or 6) / ADDR (network
+     * order, 16 bytes), write the name of the zone that stores it as a
+     * pseudonym into ZONE and return true; false if no such zone.
+     */
+    bool (*role_may_read_fn)(void *ctx, const char *role, const char *item);
+    bool (*address_zone_fn)(void *ctx, int family, const uint8_t addr[16], char *zone,
+                            size_t zone_len);
+    void *policy_ctx;
 } api_config;
 
 typedef struct api_server api_server;

@@ -276,8 +276,20 @@ static bool api_alert_patch_body(json_t *body, store_alert_state *to, const char
             return false;
         }
         size_t code_points = 0;
-        for (const unsigned char *p = (const unsigned char *)*note; *p != 0; p++)
+        for (const unsigned char *p = (const unsigned char *)*note; *p != 0; p++) {
             code_points += (*p & 0xc0u) != 0x80u;
+            /* The store rejects control characters other than tab, LF
+             * and CR. A 400 naming the character replaces the store error. */
+            if ((*p < 0x20u && *p != '\t' && *p != '\n' && *p != '\r') || *p == 0x7fu) {
+                char message[API_MESSAGE_MAX];
+                snprintf(message, sizeof message,
+                         "'note' contains the control character U+%04X at character %zu; "
+                         "remove it (tab, line feed and carriage return are allowed)",
+                         (unsigned)*p, code_points);
+                api_reply_error(out, 400, "invalid_body", message);
+                return false;
+            }
+        }
         if (code_points > STORE_ALERT_NOTE_MAX_CHARS || chars > STORE_ALERT_NOTE_MAX_BYTES) {
             api_reply_error(out, 400, "invalid_body",
                             "'note' is too long; allowed: at most 1000 characters and 3000 "
@@ -285,7 +297,10 @@ static bool api_alert_patch_body(json_t *body, store_alert_state *to, const char
             return false;
         }
     }
-    if (*to == STORE_ALERT_CLOSED && (*note == NULL || (*note)[0] == '\0')) {
+    bool blank = true;
+    for (const char *p = *note; p != NULL && *p != '\0' && blank; p++)
+        blank = *p == ' ' || *p == '\t' || *p == '\n' || *p == '\r';
+    if (*to == STORE_ALERT_CLOSED && blank) {
         api_reply_error(out, 400, "note_required",
                         "closing an alert needs a 'note' saying why; add \"note\": \"...\"");
         return false;

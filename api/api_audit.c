@@ -9,6 +9,7 @@
  * client receives 503 "audit_unavailable" instead of the reply.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
@@ -42,13 +43,100 @@ static void params_append(audit_params *p, const char *key, const char *value)
     p->used += (size_t)n;
 }
 
+/* Append the first N bytes of TEXT to OUT, cutting what does not fit. */
+static void redact_append(char *out, size_t out_len, size_t *used, const char *text, size_t n)
+{
+    size_t room = out_len - 1 - *used;
+    if (n > room)
+        n = room;
+    memcpy(out + *used, text, n);
+    *used += n;
+    out[*used] = '\0';
+}
+
+static bool address_char(char c)
+{
+    return isxdigit((unsigned char)c) || c == '.' || c == ':';
+}
+
+/* True if the N bytes at TEXT are an IPv4 or IPv6 address literal. */
+static bool address_literal(const char *text, size_t n)
+{
+    char buf[INET6_ADDRSTRLEN];
+    unsigned char addr[16];
+
+    if (n == 0 || !(n < sizeof buf))
+        return false;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    return inet_pton(AF_INET, buf, addr) == 1 || inet_pton(AF_INET6, buf, addr) == 1;
+}
+
+/* Length of a "/prefix" (1 to 3 digits, not followed by a letter or
+ * digit) at TEXT, or 0. */
+static size_t prefix_length(const char *text)
+{
+    size_t n = 1;
+
+    if (text[0] != '/')
+        return 0;
+    while (n <= 3 && isdigit((unsigned char)text[n]))
+        n++;
+    if (n == 1 || isalnum((unsigned char)text[n]))
+        return 0;
+    return n;
+}
+
+void api_redact_addresses(const char *in, char *out, size_t out_len)
+{
+    size_t used = 0;
+
+    if (out_len == 0)
+        return;
+    out[0] = '\0';
+    for (size_t i = 0; in[i] != '\0';) {
+        size_t run = 0;
+        while (address_char(in[i + run]))
+            run++;
+        if (run == 0) {
+            redact_append(out, out_len, &used, in + i, 1);
+            i++;
+            continue;
+        }
+
+        /* A dot after the literal ends a sentence, and a single colon
+         * before it separates a label ("peer:10.1.0.42"). */
+        size_t len = run, skip = 0;
+        while (len > 0 && in[i + len - 1] == '.')
+            len--;
+        if (len > 1 && in[i] == ':' && in[i + 1] != ':')
+            skip = 1;
+        if (len > skip && address_literal(in + i + skip, len - skip)) {
+            redact_append(out, out_len, &used, in + i, skip);
+            redact_append(out, out_len, &used, "<address>", strlen("<address>"));
+            i += len;
+            i += prefix_length(in + i);
+        } else {
+            redact_append(out, out_len, &used, in + i, run);
+            i += run;
+        }
+    }
+}
+
 static enum MHD_Result params_collect(void *cls, enum MHD_ValueKind kind, const char *key,
                                       const char *value)
 {
     (void)kind;
     char safe_key[API_AUDIT_VALUE_MAX + 1];
+    char redacted_key[API_AUDIT_VALUE_MAX + 1];
+    char redacted_value[512];
+
     api_text_sanitize(key, safe_key, sizeof safe_key);
-    params_append(cls, safe_key, value);
+    api_redact_addresses(safe_key, redacted_key, sizeof redacted_key);
+    /* Redact before the value is cut to 64 bytes, so a cut never leaves
+     * the first part of an address behind. */
+    api_redact_addresses(value != NULL ? value : "", redacted_value, sizeof redacted_value);
+    params_append(cls, redacted_key, redacted_value);
     return MHD_YES;
 }
 
@@ -81,22 +169,39 @@ bool api_audit_request(api_server *srv, struct MHD_Connection *conn, const char 
     snprintf(e.actor, sizeof e.actor, "%s", known ? principal->user : "anonymous");
     snprintf(e.role, sizeof e.role, "%s", role != NULL ? role : "");
     snprintf(e.action, sizeof e.action, "%s", action);
-    snprintf(e.object, sizeof e.object, "%s", url);
+    api_redact_addresses(url, e.object, sizeof e.object);
 
     audit_params p = {.used = 0, .truncated = false};
     p.text[0] = '\0';
     MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, params_collect, &p);
+    /* The outcome, so a refused request reads differently from a read,
+     * then the client address. Both go last and must not be lost to a
+     * long query. */
+    audit_params tail = {.used = 0, .truncated = false};
+    tail.text[0] = '\0';
+    if (reply->status != 0) {
+        char status[12];
+        snprintf(status, sizeof status, "%u", reply->status);
+        params_append(&tail, "status", status);
+    }
+    const char *error = reply->status >= 400 && json_is_object(reply->body)
+                            ? json_string_value(json_object_get(reply->body, "error"))
+                            : NULL;
+    if (error != NULL) {
+        char safe_error[API_AUDIT_VALUE_MAX + 1];
+        api_text_sanitize(error, safe_error, sizeof safe_error);
+        params_append(&tail, "error", safe_error);
+    }
     char remote[INET6_ADDRSTRLEN];
     remote_address(conn, remote, sizeof remote);
-    /* The address goes last and must not be lost to a long query. */
-    if (p.truncated || !(p.used + strlen("&remote=") + strlen(remote) < sizeof p.text)) {
-        p.truncated = false;
-        size_t keep = sizeof p.text - 1 - strlen("&remote=") - strlen(remote);
+    params_append(&tail, "remote", remote);
+    if (p.truncated || !(p.used + 1 + tail.used < sizeof p.text)) {
+        size_t keep = sizeof p.text - 2 - tail.used;
         if (p.used > keep)
             p.used = keep;
         p.text[p.used] = '\0';
     }
-    params_append(&p, "remote", remote);
+    snprintf(p.text + p.used, sizeof p.text - p.used, "%s%s", p.used > 0 ? "&" : "", tail.text);
     snprintf(e.params, sizeof e.params, "%s", p.text);
 
     /* Record routes and the audit route report the records they return. */

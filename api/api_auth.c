@@ -24,6 +24,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include <sodium.h>
@@ -36,11 +37,14 @@
 #define API_CSRF_BYTES 32u
 #define API_CSRF_HEX (2u * API_CSRF_BYTES)
 
-/* Login failures allowed per window before 429, and the window. */
-#define API_LOGIN_FAILURES_PER_USER 5u
-#define API_LOGIN_FAILURES_PER_ADDRESS 20u
-#define API_LOGIN_WINDOW_S 300u
-#define API_RATE_SLOTS 512u
+/* Password hashes (crypto_pwhash) computed at the same time. Each takes
+ * the memory and about a third of a second of a core, and runs on the
+ * request pool, so a cap keeps logins from starving data requests. A
+ * login past the cap gets 503 with Retry-After. */
+#define API_PWHASH_CONCURRENT 1u
+/* Minimum time between two summary audit entries of one address's
+ * rejected logins. */
+#define API_LOGIN_REJECT_AUDIT_S 60u
 
 #define API_US_PER_S 1000000ull
 
@@ -52,21 +56,14 @@ typedef struct api_session {
     bool in_use;
 } api_session;
 
-/* Failed logins of one key ("a:" address or "u:" user name). */
-typedef struct api_rate_slot {
-    char key[80];
-    uint32_t failures;
-    uint64_t window_start_us;
-    bool in_use;
-} api_rate_slot;
-
 struct api_auth {
     pthread_mutex_t lock;       /* guards sessions and rate */
     bool lock_ready;
     uint64_t ttl_us, idle_us;
     char dummy_hash[STORE_PWHASH_MAX];
     api_session sessions[API_SESSIONS_MAX];
-    api_rate_slot rate[API_RATE_SLOTS];
+    api_rate_table rates;
+    unsigned hashing;           /* password checks running now */
 };
 
 static const char *const API_STATE_CHANGING[] = {"POST", "PATCH", "PUT", "DELETE"};
@@ -163,6 +160,67 @@ static void api_client_address(struct MHD_Connection *conn, char *out, size_t ou
     }
 }
 
+static api_rate_slot *api_rate_find(api_rate_table *t, const char *key, bool create,
+                                    uint64_t now_us);
+
+/* Rate-limit key of the client: "a:" and the IPv4 address, or for IPv6
+ * the /64 prefix, because one host is usually assigned a whole /64. */
+static void api_address_key(struct MHD_Connection *conn, char *out, size_t out_len)
+{
+    char address[INET6_ADDRSTRLEN];
+    api_client_address(conn, address, sizeof address);
+    struct in6_addr a6;
+    if (strchr(address, ':') != NULL && inet_pton(AF_INET6, address, &a6) == 1) {
+        memset(a6.s6_addr + 8, 0, 8);
+        inet_ntop(AF_INET6, &a6, address, (socklen_t)sizeof address);
+        snprintf(out, out_len, "a:%s/64", address);
+        return;
+    }
+    snprintf(out, out_len, "a:%s", address);
+}
+
+void api_login_rejected(api_server *srv, struct MHD_Connection *conn, unsigned status)
+{
+    struct api_auth *auth = srv->auth;
+    char address_key[80];
+    api_address_key(conn, address_key, sizeof address_key);
+
+    uint64_t now_us = srv->clock_us();
+    uint32_t count = 0;
+    pthread_mutex_lock(&auth->lock);
+    if (status == 400 || status == 405 || status == 413 || status == 415)
+        (void)api_rate_fail(&auth->rates, address_key, now_us);
+    api_rate_slot *slot = api_rate_find(&auth->rates, address_key, true, now_us);
+    if (slot != NULL) {
+        slot->rejected++;
+        if (slot->rejected_audit_us == 0 ||
+            now_us - slot->rejected_audit_us >= API_LOGIN_REJECT_AUDIT_S * API_US_PER_S) {
+            count = slot->rejected;
+            slot->rejected = 0;
+            slot->rejected_audit_us = now_us;
+        }
+    }
+    pthread_mutex_unlock(&auth->lock);
+    if (count == 0)
+        return;
+
+    /* One summary entry: the status of the request that triggered it and
+     * how many rejected logins from this address it stands for. */
+    store_audit_entry e;
+    memset(&e, 0, sizeof e);
+    snprintf(e.actor, sizeof e.actor, "anonymous");
+    snprintf(e.action, sizeof e.action, "auth.login_rejected");
+    snprintf(e.object, sizeof e.object, "/api/v1/login");
+    snprintf(e.params, sizeof e.params, "status=%u&rejected=%u&remote=%s", status,
+             (unsigned)count, address_key + 2);
+    e.result_count = count;
+    pthread_mutex_lock(&srv->store_lock);
+    int rc = store_audit_append(srv->store, &e, now_us, NULL);
+    pthread_mutex_unlock(&srv->store_lock);
+    if (rc != FV_OK)
+        fv_error("cannot audit rejected logins: %s", fv_strerror(rc));
+}
+
 static void api_session_cookie(const api_server *srv, const char *id_hex, uint64_t max_age_s,
                                api_reply_headers *headers)
 {
@@ -227,29 +285,43 @@ static bool api_hex_text(const char *text, size_t len)
 
 /* ---- rate limiting (caller holds auth->lock) -------------------------- */
 
-static api_rate_slot *api_rate_find(struct api_auth *auth, const char *key, bool create,
+static uint32_t api_rate_limit(const char *key)
+{
+    return key[0] == 'u' ? API_LOGIN_FAILURES_PER_USER : API_LOGIN_FAILURES_PER_ADDRESS;
+}
+
+/* True while SLOT's key is locked out: at its limit in a live window. */
+static bool api_rate_locked(const api_rate_slot *slot, uint64_t now_us)
+{
+    return slot->in_use && slot->failures >= api_rate_limit(slot->key) &&
+           now_us - slot->window_start_us < API_LOGIN_WINDOW_S * API_US_PER_S;
+}
+
+/* Slot of KEY, or with CREATE a new one: a free or stale slot, else the
+ * oldest slot that is not locked out. NULL when every slot is locked
+ * out, so flooding the table with new names never unlocks a key. */
+static api_rate_slot *api_rate_find(api_rate_table *t, const char *key, bool create,
                                     uint64_t now_us)
 {
-    api_rate_slot *victim = NULL;
+    api_rate_slot *victim = NULL, *oldest_unlocked = NULL;
     for (size_t i = 0; i < API_RATE_SLOTS; i++) {
-        api_rate_slot *slot = &auth->rate[i];
+        api_rate_slot *slot = &t->slot[i];
         if (slot->in_use && strcmp(slot->key, key) == 0)
             return slot;
         bool stale = !slot->in_use ||
                      now_us - slot->window_start_us >= API_LOGIN_WINDOW_S * API_US_PER_S;
         if (victim == NULL && stale)
             victim = slot;
+        if (!api_rate_locked(slot, now_us) &&
+            (oldest_unlocked == NULL || slot->window_start_us < oldest_unlocked->window_start_us))
+            oldest_unlocked = slot;
     }
     if (!create)
         return NULL;
-    if (victim == NULL) {
-        /* Every slot has a live window, so the oldest one is reused. */
-        victim = &auth->rate[0];
-        for (size_t i = 1; i < API_RATE_SLOTS; i++) {
-            if (auth->rate[i].window_start_us < victim->window_start_us)
-                victim = &auth->rate[i];
-        }
-    }
+    if (victim == NULL)
+        victim = oldest_unlocked;
+    if (victim == NULL)
+        return NULL;
     memset(victim, 0, sizeof *victim);
     snprintf(victim->key, sizeof victim->key, "%s", key);
     victim->window_start_us = now_us;
@@ -257,31 +329,42 @@ static api_rate_slot *api_rate_find(struct api_auth *auth, const char *key, bool
     return victim;
 }
 
-/* Seconds until KEY may log in again, 0 if it may now. */
-static unsigned api_rate_wait_s(struct api_auth *auth, const char *key, uint32_t limit,
-                                uint64_t now_us)
+unsigned api_rate_wait_s(api_rate_table *t, const char *key, uint64_t now_us)
 {
-    api_rate_slot *slot = api_rate_find(auth, key, false, now_us);
+    api_rate_slot *slot = api_rate_find(t, key, false, now_us);
     uint64_t window_us = API_LOGIN_WINDOW_S * API_US_PER_S;
-    if (slot == NULL || slot->failures < limit || now_us - slot->window_start_us >= window_us)
+    if (slot == NULL || !api_rate_locked(slot, now_us))
         return 0;
     uint64_t left_us = slot->window_start_us + window_us - now_us;
     return (unsigned)((left_us + API_US_PER_S - 1) / API_US_PER_S);
 }
 
-static void api_rate_fail(struct api_auth *auth, const char *key, uint64_t now_us)
+bool api_rate_fail(api_rate_table *t, const char *key, uint64_t now_us)
 {
-    api_rate_slot *slot = api_rate_find(auth, key, true, now_us);
+    api_rate_slot *slot = api_rate_find(t, key, true, now_us);
+    if (slot == NULL)
+        return false;
     if (now_us - slot->window_start_us >= API_LOGIN_WINDOW_S * API_US_PER_S) {
         slot->window_start_us = now_us;
         slot->failures = 0;
     }
     slot->failures++;
+    return true;
 }
 
-static void api_rate_clear(struct api_auth *auth, const char *key, uint64_t now_us)
+bool api_rate_has_room(const api_rate_table *t, const char *key, uint64_t now_us)
 {
-    api_rate_slot *slot = api_rate_find(auth, key, false, now_us);
+    for (size_t i = 0; i < API_RATE_SLOTS; i++) {
+        const api_rate_slot *slot = &t->slot[i];
+        if (!slot->in_use || !api_rate_locked(slot, now_us) || strcmp(slot->key, key) == 0)
+            return true;
+    }
+    return false;
+}
+
+static void api_rate_clear(api_rate_table *t, const char *key, uint64_t now_us)
+{
+    api_rate_slot *slot = api_rate_find(t, key, false, now_us);
     if (slot != NULL)
         memset(slot, 0, sizeof *slot);
 }
@@ -403,7 +486,8 @@ static api_cred api_credentials(api_server *srv, struct MHD_Connection *conn, ap
     const char *authorization =
         MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
     if (authorization != NULL) {
-        if (strncmp(authorization, "Bearer ", 7) != 0) {
+        /* The scheme name is case-insensitive (RFC 7235 section 2.1). */
+        if (strncasecmp(authorization, "Bearer ", 7) != 0) {
             api_reply_error(out, 401, "authentication_required",
                             "unsupported Authorization scheme; send 'Authorization: Bearer "
                             "fvt_...' with an API token");
@@ -471,9 +555,8 @@ static void api_login(api_server *srv, struct MHD_Connection *conn, json_t *body
     if (!api_login_body(body, &user, &password, out))
         return;
 
-    char address[INET6_ADDRSTRLEN], address_key[80], user_key[80];
-    api_client_address(conn, address, sizeof address);
-    snprintf(address_key, sizeof address_key, "a:%s", address);
+    char address_key[80], user_key[80];
+    api_address_key(conn, address_key, sizeof address_key);
     /* Names that are not valid user names share one bucket, so random
      * names cannot fill the table. */
     snprintf(user_key, sizeof user_key, "u:%s",
@@ -481,12 +564,26 @@ static void api_login(api_server *srv, struct MHD_Connection *conn, json_t *body
 
     uint64_t now_us = srv->clock_us();
     pthread_mutex_lock(&auth->lock);
-    unsigned wait_address =
-        api_rate_wait_s(auth, address_key, API_LOGIN_FAILURES_PER_ADDRESS, now_us);
-    unsigned wait_user = api_rate_wait_s(auth, user_key, API_LOGIN_FAILURES_PER_USER, now_us);
+    unsigned wait_address = api_rate_wait_s(&auth->rates, address_key, now_us);
+    unsigned wait_user = api_rate_wait_s(&auth->rates, user_key, now_us);
+    /* A table full of locked-out keys cannot count this attempt, so it
+     * is refused rather than checked uncounted. */
+    bool room = api_rate_has_room(&auth->rates, address_key, now_us) &&
+                api_rate_has_room(&auth->rates, user_key, now_us);
+    bool busy = auth->hashing >= API_PWHASH_CONCURRENT;
+    if (wait_address == 0 && wait_user == 0 && room && !busy)
+        auth->hashing++;
     pthread_mutex_unlock(&auth->lock);
-    if (wait_address != 0 || wait_user != 0) {
-        api_rate_limited(out, headers, wait_address > wait_user ? wait_address : wait_user);
+    if (wait_address != 0 || wait_user != 0 || !room) {
+        api_rate_limited(out, headers,
+                         !room ? API_LOGIN_WINDOW_S
+                               : wait_address > wait_user ? wait_address : wait_user);
+        return;
+    }
+    if (busy) {
+        api_reply_error(out, 503, "login_busy",
+                        "other logins are being checked; retry in a second");
+        headers->retry_after_s = 1;
         return;
     }
 
@@ -498,21 +595,27 @@ static void api_login(api_server *srv, struct MHD_Connection *conn, json_t *body
         rc = store_user_get(srv->store, user, &u);
         pthread_mutex_unlock(&srv->store_lock);
     }
+    /* Same work for an unknown user as for a wrong password. */
+    bool ok = false;
+    if (rc == FV_OK || rc == FV_ERR_NOT_FOUND) {
+        ok = store_password_verify(rc == FV_OK ? u.pwhash : auth->dummy_hash, password);
+        ok = ok && rc == FV_OK;
+    }
+    sodium_memzero(u.pwhash, sizeof u.pwhash);
+    pthread_mutex_lock(&auth->lock);
+    auth->hashing--;
+    pthread_mutex_unlock(&auth->lock);
     if (rc != FV_OK && rc != FV_ERR_NOT_FOUND) {
         api_reply_error(out, 503, "store_error",
                         "the login could not be checked because the store failed; retry later");
         return;
     }
-    /* Same work for an unknown user as for a wrong password. */
-    bool ok = store_password_verify(rc == FV_OK ? u.pwhash : auth->dummy_hash, password);
-    ok = ok && rc == FV_OK;
-    sodium_memzero(u.pwhash, sizeof u.pwhash);
 
     now_us = srv->clock_us();
     if (!ok) {
         pthread_mutex_lock(&auth->lock);
-        api_rate_fail(auth, address_key, now_us);
-        api_rate_fail(auth, user_key, now_us);
+        (void)api_rate_fail(&auth->rates, address_key, now_us);
+        (void)api_rate_fail(&auth->rates, user_key, now_us);
         pthread_mutex_unlock(&auth->lock);
         api_reply_error(out, 401, "invalid_credentials", "unknown user name or wrong password");
         return;
@@ -525,7 +628,7 @@ static void api_login(api_server *srv, struct MHD_Connection *conn, json_t *body
     sodium_bin2hex(id_hex, sizeof id_hex, id, sizeof id);
 
     pthread_mutex_lock(&auth->lock);
-    api_rate_clear(auth, user_key, now_us);
+    api_rate_clear(&auth->rates, user_key, now_us);
     api_session *s = api_session_slot(auth, now_us);
     memset(s, 0, sizeof *s);
     crypto_generichash(s->id_hash, sizeof s->id_hash, (const unsigned char *)id_hex,
@@ -642,6 +745,34 @@ static void api_method_not_allowed(api_reply *out, api_reply_headers *headers,
     headers->allow = allowed;
 }
 
+/* Reply 405 with the methods PATH accepts when the route table contains
+ * the path, else 404. */
+static void api_reply_unrouted(const char *method, const char *path, api_reply *out,
+                               api_reply_headers *headers)
+{
+    char segment[256];
+    api_match match;
+    bool known = false;
+    (void)api_route_find(method, path, &match, segment, sizeof segment, &known);
+    if (!known) {
+        api_reply_error(out, 404, "not_found", "no such API route; see docs/API.md");
+        return;
+    }
+    api_route_methods(path, headers->allow_text, sizeof headers->allow_text);
+    api_method_not_allowed(out, headers, headers->allow_text);
+}
+
+/* True if PATH takes METHOD: POST for logout, GET and HEAD for /me and
+ * /users, else what the route table lists. */
+static bool api_method_routed(const char *method, const char *path)
+{
+    if (strcmp(path, "/api/v1/logout") == 0)
+        return strcmp(method, "POST") == 0;
+    if (strcmp(path, "/api/v1/me") == 0 || strcmp(path, "/api/v1/users") == 0)
+        return api_method_reads(method);
+    return api_route_permission(method, path) != 0;
+}
+
 bool api_auth_check(api_server *srv, struct MHD_Connection *conn, const char *method,
                     const char *path, json_t *body, api_principal *principal, api_reply *out,
                     api_reply_headers *headers)
@@ -651,6 +782,12 @@ bool api_auth_check(api_server *srv, struct MHD_Connection *conn, const char *me
     out->status = 0;
     out->body = NULL;
 
+    /* /metrics is served outside the route layer, so its method is
+     * checked here, before the public-metrics shortcut. */
+    if (strcmp(path, "/metrics") == 0 && !api_method_reads(method)) {
+        api_method_not_allowed(out, headers, "GET, HEAD");
+        return false;
+    }
     if (strcmp(path, "/metrics") == 0 && srv->metrics_public)
         return true;
 
@@ -681,8 +818,11 @@ bool api_auth_check(api_server *srv, struct MHD_Connection *conn, const char *me
     }
 
     /* A cookie is sent by the browser on its own; a state change must
-     * also prove that the page could read the CSRF token. */
-    if (principal->auth == API_AUTH_SESSION && api_method_changes_state(method)) {
+     * also prove that the page could read the CSRF token. A method the
+     * route does not take changes nothing and gets its 405 (or 404)
+     * below, as it does with a token. */
+    if (principal->auth == API_AUTH_SESSION && api_method_changes_state(method) &&
+        api_method_routed(method, path)) {
         const char *sent = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-CSRF-Token");
         if (sent == NULL || strlen(sent) != API_CSRF_HEX ||
             sodium_memcmp(sent, csrf, API_CSRF_HEX) != 0) {
@@ -718,15 +858,14 @@ bool api_auth_check(api_server *srv, struct MHD_Connection *conn, const char *me
     }
 
     int allowed = api_route_permission(method, path);
-    /* The route layer replies to unknown routes and methods (404, or 405
-     * with the methods the path accepts). */
-    if (allowed == 0)
-        return true;
-    if (principal->role != API_ROLE_ADMIN && ((unsigned)allowed & principal->role) == 0) {
-        char message[API_MESSAGE_MAX];
-        snprintf(message, sizeof message, "the role '%s' may not use this route",
-                 store_role_name(principal->role));
-        api_reply_error(out, 403, "forbidden", message);
+    /* An unknown route or method gets its 404 or 405 here, so no
+     * (route, method) pair without a role check reaches a handler. */
+    if (allowed == 0) {
+        api_reply_unrouted(method, path, out, headers);
+        return false;
+    }
+    if (!api_role_may_use(srv, principal->role, allowed, path)) {
+        api_forbidden(srv, principal->role, allowed, path, out);
         return false;
     }
     return true;

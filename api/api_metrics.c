@@ -159,10 +159,9 @@ int api_metrics_render(api_server *srv, char **out, size_t *len)
                     "Records written per class: stored now plus deleted by retention.");
     for (int c = 0; c < FV_CLASS_COUNT; c++) {
         const store_class_status *st = &status[c];
+        uint64_t written = st->records + st->expired_pending + st->total_deleted;
         api_text_printf(&t, "flowveil_records_written_total{class=\"%s\"} %llu\n",
-                        fv_class_name((fv_class)c),
-                        (unsigned long long)(st->records + st->expired_pending +
-                                             st->total_deleted));
+                        fv_class_name((fv_class)c), (unsigned long long)written);
     }
 
     api_metric_head(&t, "flowveil_records_stored", "gauge",
@@ -193,10 +192,10 @@ int api_metrics_render(api_server *srv, char **out, size_t *len)
                         (unsigned long long)(now_s > epoch_start_s ? now_s - epoch_start_s : 0));
     }
 
-    api_metric_head(&t, "flowveil_alerts_total", "gauge",
+    api_metric_head(&t, "flowveil_alerts", "gauge",
                     "Live alerts by life-cycle state.");
     for (int s = STORE_ALERT_NEW; s <= STORE_ALERT_CLOSED; s++)
-        api_text_printf(&t, "flowveil_alerts_total{state=\"%s\"} %llu\n",
+        api_text_printf(&t, "flowveil_alerts{state=\"%s\"} %llu\n",
                         store_alert_state_name(s), (unsigned long long)alert_states[s]);
 
     api_metric_head(&t, "flowveil_undecryptable_records_total", "counter",

@@ -93,7 +93,7 @@ void api_text_sanitize(const char *text, char *out, size_t out_len)
         return;
     for (; text != NULL && text[n] != '\0' && n + 1 < out_len; n++) {
         unsigned char ch = (unsigned char)text[n];
-        out[n] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+        out[n] = (char)((ch >= 0x20 && ch < 0x7f) ? ch : '?');
     }
     out[n] = '\0';
 }
@@ -107,7 +107,7 @@ static bool is_base32(char c)
 
 static char lower(char c)
 {
-    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+    return (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
 }
 
 int api_host_parse(const char *text, char out[FV_ENDPOINT_TEXT_MAX])
@@ -366,6 +366,10 @@ bool api_filter_match(const api_filter *f, const fv_record *rec)
         if (!d)
             return false;
     }
+    /* A capped count is a lower bound above FV_AGGREGATE_HOSTS_MAX. */
+    if (rec->cls == FV_CLASS_AGGREGATE && f->min_hosts > 0 && !rec->u.aggregate.hosts_capped &&
+        rec->u.aggregate.hosts < f->min_hosts)
+        return false;
     if (rec->cls == FV_CLASS_ALERT) {
         if (f->detector != 0 && rec->u.alert.detector != f->detector)
             return false;

@@ -29,6 +29,9 @@
 /* Alerts read per store call: their life cycle is fetched per chunk. */
 #define API_ALERT_CHUNK 256u
 
+/* Period of a transparency notice requested without "from": 30 days. */
+#define API_TRANSPARENCY_DEFAULT_US (30ull * 86400u * 1000000u)
+
 /* Records the host timeline reads per class at most. */
 #define API_TIMELINE_SCAN_MAX API_FILTER_SCAN_MAX
 
@@ -328,7 +331,10 @@ static void api_hit_free(api_hit *h)
 {
     json_decref(h->json);
     h->json = NULL;
-    free(h->alert);
+    /* Every free of h->alert sets it to NULL, so a second call frees
+     * NULL. The analyzer loses that when api_scan_alerts compacts hits[]
+     * with symbolic indexes and reports a double free. */
+    free(h->alert);  // NOLINT(clang-analyzer-unix.Malloc)
     h->alert = NULL;
 }
 
@@ -429,9 +435,14 @@ static int api_scan_alerts(api_server *srv, api_scan *s, size_t first)
             case API_SORT_COUNT:
                 h->sort_key = st[i].count;
                 break;
-            case API_SORT_LAST_SEEN:
-                h->sort_key = (double)st[i].last_seen_us;
+            case API_SORT_LAST_SEEN: {
+                /* Traffic time, as the reply's last_seen. */
+                fv_alert_life life = {.newest = &st[i].newest};
+                uint64_t first_us = 0, last_us = 0;
+                fv_alert_span(&h->alert->u.alert, &life, &first_us, &last_us);
+                h->sort_key = (double)last_us;
                 break;
+            }
             default:
                 break;
             }
@@ -542,11 +553,12 @@ static void api_route_records(api_server *srv, struct MHD_Connection *conn, int 
     if (!api_args_read(conn, &a, out) || !api_records_query(&a, cls, &rq, out))
         return;
 
-    if (!rq.empty) {
-        pthread_mutex_lock(&srv->store_lock);
+    pthread_mutex_lock(&srv->store_lock);
+    if (cls == FV_CLASS_AGGREGATE)
+        rc = api_aggregate_k_threshold(srv, &rq.filter.min_hosts);
+    if (rc == FV_OK && !rq.empty)
         rc = api_scan_run(srv, &s, &next, &stats);
-        pthread_mutex_unlock(&srv->store_lock);
-    }
+    pthread_mutex_unlock(&srv->store_lock);
     json_t *records = json_array();
     if (rc == FV_OK && records == NULL)
         rc = FV_ERR_NOMEM;
@@ -575,6 +587,12 @@ static void api_route_records(api_server *srv, struct MHD_Connection *conn, int 
     out->status = 200;
     out->body = json_pack("{s:o, s:o, s:I}", "records", records, "next_cursor", cursor_json,
                           "count", (json_int_t)json_array_size(records));
+    if (out->body != NULL && cls == FV_CLASS_AGGREGATE &&
+        json_object_set_new(out->body, "k_threshold",
+                            json_integer((json_int_t)rq.filter.min_hosts)) != 0) {
+        json_decref(out->body);
+        out->body = NULL;
+    }
     /* Present only when the store skipped records of this page's range
      * that it could not decrypt, so a client can tell the page is short. */
     if (out->body != NULL && stats.undecryptable > 0 &&
@@ -978,17 +996,16 @@ static bool api_span_add(void *ctx, const fv_record *rec)
     return true;
 }
 
-/*
- * Estimate the traffic time range from the oldest and newest stored
- * record of each traffic class. Reading two records per class keeps the
- * summary cheap; the range is exact unless captures were ingested out of
- * traffic order. Called with the store lock held.
- */
-static int api_traffic_range(api_server *srv, uint64_t now_us, api_span *span)
+/* One pass of api_traffic_range: the single-record classes, or only the
+ * aggregates when AGGREGATES is true. */
+static int api_traffic_range_pass(api_server *srv, uint64_t now_us, bool aggregates,
+                                  api_span *span)
 {
     for (int cls = FV_CLASS_FLOW; cls < FV_CLASS_COUNT; cls++) {
         if (cls == FV_CLASS_ALERT)
             continue; /* alerts are not traffic */
+        if ((cls == FV_CLASS_AGGREGATE) != aggregates)
+            continue;
         for (int newest = 0; newest <= 1; newest++) {
             store_query q = {.cls = (fv_class)cls, .limit = 1, .newest_first = newest != 0};
             int rc = store_query_run(srv->store, &q, now_us, api_span_add, span, NULL);
@@ -996,6 +1013,26 @@ static int api_traffic_range(api_server *srv, uint64_t now_us, api_span *span)
             if (rc != FV_OK)
                 return rc;
         }
+    }
+    return FV_OK;
+}
+
+/*
+ * Estimate the traffic time range from the oldest and newest stored
+ * record of each traffic class. Reading two records per class keeps the
+ * summary cheap; the range is exact unless captures were ingested out of
+ * traffic order. Aggregates cover whole hours or days, so they count only
+ * when no single record is stored (a store of aggregate-mode hosts).
+ * Called with the store lock held.
+ */
+static int api_traffic_range(api_server *srv, uint64_t now_us, api_span *span)
+{
+    for (int pass = 0; pass < 2; pass++) {
+        if (pass == 1 && span->first_us != 0)
+            break;
+        int rc = api_traffic_range_pass(srv, now_us, pass == 1, span);
+        if (rc != FV_OK)
+            return rc;
     }
     return FV_OK;
 }
@@ -1200,6 +1237,9 @@ static void api_route_compliance(api_server *srv, struct MHD_Connection *conn, i
             return;
         if (api_arg(&a, "to") != NULL)
             to_us = to_given;
+        /* Without from, the notice covers the 30 days before to. */
+        if (api_arg(&a, "from") == NULL)
+            from_us = to_us > API_TRANSPARENCY_DEFAULT_US ? to_us - API_TRANSPARENCY_DEFAULT_US : 0;
         if (from_us > to_us) {
             api_reply_error(out, 400, "invalid_parameter",
                             "'from' is later than 'to' (default: now); give from <= to");
@@ -1396,8 +1436,7 @@ int api_route_permission(const char *method, const char *path)
     return r != NULL ? (int)r->roles : 0;
 }
 
-/* Write the methods PATH accepts ("GET, HEAD, PATCH") into OUT. */
-static void api_route_methods(const char *path, char *out, size_t out_len)
+void api_route_methods(const char *path, char *out, size_t out_len)
 {
     char segment[256];
     size_t n = 0;
@@ -1446,5 +1485,9 @@ void api_route_request(api_server *srv, struct MHD_Connection *conn, const char 
         api_reply_error(out, 404, "not_found", "no such API route; see docs/API.md");
         return;
     }
+    char note[API_MESSAGE_MAX];
+    if (!api_host_literal_check(srv, conn, url, note, sizeof note, out))
+        return;
     r->handler(srv, conn, r->kind, &match, out);
+    api_host_note_add(out, note);
 }

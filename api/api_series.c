@@ -6,8 +6,10 @@
  * one record per zone, destination and bucket instead of one per flow,
  * so a chart over weeks reads a small fraction of the store. Step 5m has
  * no aggregate of its own and is summed from the flow records (bounded,
- * see API_SERIES_SCAN_MAX). Alerts are counted from the alerts class by
- * the time each alert was first raised.
+ * see API_SERIES_SCAN_MAX). Alerts are counted from the alerts class at
+ * the start of the traffic the first raise rests on (its first_us; the
+ * raise time when it has none), so a replayed capture charts its alerts
+ * at traffic time, not at ingest time.
  *
  * Aggregates count only flows with an internal side (cli/aggregate.c),
  * so traffic between two external addresses is not in the series.
@@ -120,7 +122,7 @@ static bool api_series_record(void *ctx, const fv_record *rec)
         break;
     }
     case FV_CLASS_ALERT:
-        ts_us = rec->u.alert.ts_us;
+        ts_us = rec->u.alert.first_us != 0 ? rec->u.alert.first_us : rec->u.alert.ts_us;
         value = 1;
         break;
     default:
@@ -144,10 +146,8 @@ static int api_series_scan(api_server *srv, api_series *s, fv_class cls, bool *c
      * api_series_record checks each bucket start again. */
     store_query q = {.cls = cls, .limit = STORE_QUERY_LIMIT_MAX, .from_us = s->from_us,
                      .to_us = s->to_us != 0 ? s->to_us + s->step_us - 1 : 0};
-    /* The store matches alerts by their evidence span, but they are
-     * counted by when they were raised: filter only here. */
-    if (cls == FV_CLASS_ALERT)
-        q.from_us = q.to_us = 0;
+    /* The store matches alerts whose evidence span overlaps the window;
+     * api_series_record keeps those that start inside it. */
     uint64_t now_us = srv->clock_us();
 
     *complete = false;

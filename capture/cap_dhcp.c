@@ -42,7 +42,7 @@ static void copy_text(const uint8_t *v, size_t n, char *out, size_t out_len)
     if (n > out_len - 1)
         n = out_len - 1;
     for (i = 0; i < n; i++)
-        out[i] = (v[i] >= 0x20 && v[i] < 0x7f) ? (char)v[i] : '?';
+        out[i] = (char)((v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?');
     out[n] = '\0';
 }
 

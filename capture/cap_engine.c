@@ -1043,7 +1043,6 @@ static int tls_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us
         /* The server's hello may already be buffered from the same flight. */
         if (e->stream[1].len == 0)
             return FV_OK;
-        cdir = 1;
         s = &e->stream[1];
     }
 
@@ -1804,7 +1803,8 @@ int cap_engine_create(const cap_config *config, const cap_sink *sink, cap_engine
     eng->active_us = eng->cfg.active_s * US_PER_S;
 
     nbuckets = bucket_count_for(eng->cfg.max_flows);
-    eng->buckets = calloc(nbuckets, sizeof *eng->buckets);
+    /* The buckets are an array of chain heads (flow_entry pointers). */
+    eng->buckets = calloc(nbuckets, sizeof *eng->buckets);  // NOLINT(bugprone-sizeof-expression)
     if (eng->buckets == NULL) {
         free(eng);
         return FV_ERR_NOMEM;

@@ -516,7 +516,7 @@ static size_t min_body(uint32_t type)
         return SHB_MIN_BODY;
     case BT_IDB:
         return IDB_MIN_BODY;
-    case BT_EPB:
+    case BT_EPB:  // NOLINT(bugprone-branch-clone): EPB and OPB minimums are equal by coincidence
         return EPB_MIN_BODY;
     case BT_OPB:
         return OPB_MIN_BODY;

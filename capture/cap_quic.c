@@ -482,18 +482,19 @@ static int crypto_store(quic_crypto_stream *f, uint64_t offset, const uint8_t *d
 /* Skip the body of an ACK or ACK_ECN frame (RFC 9000 section 19.3). */
 static bool skip_ack(cap_cursor *cur, bool ecn)
 {
-    uint64_t v, range_count, i;
+    uint64_t largest, delay, range_count, first_range, gap, range_len, count, i;
 
-    if (!read_varint(cur, &v) || !read_varint(cur, &v) || !read_varint(cur, &range_count) ||
-        !read_varint(cur, &v))
+    if (!read_varint(cur, &largest) || !read_varint(cur, &delay) ||
+        !read_varint(cur, &range_count) || !read_varint(cur, &first_range))
         return false;
     for (i = 0; i < range_count; i++) {
-        if (!read_varint(cur, &v) || !read_varint(cur, &v))
+        if (!read_varint(cur, &gap) || !read_varint(cur, &range_len))
             return false;
     }
     if (ecn) {
+        /* ECT(0), ECT(1) and ECN-CE counts. */
         for (i = 0; i < 3; i++) {
-            if (!read_varint(cur, &v))
+            if (!read_varint(cur, &count))
                 return false;
         }
     }

@@ -49,7 +49,7 @@ int cap_ssh_parse_banner(const uint8_t *data, size_t len, char out[FV_SSH_BANNER
     if (n > FV_SSH_BANNER_MAX - 1)
         n = FV_SSH_BANNER_MAX - 1;
     for (i = 0; i < n; i++)
-        out[i] = (data[i] >= 0x20 && data[i] < 0x7f) ? (char)data[i] : '?';
+        out[i] = (char)((data[i] >= 0x20 && data[i] < 0x7f) ? data[i] : '?');
     out[n] = '\0';
     return FV_OK;
 }

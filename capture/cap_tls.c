@@ -180,9 +180,9 @@ static int tls_parse_server_name(cap_reader *ext, cap_tls_hello *out)
     if (ext->remaining == 0)
         return FV_OK;
 
-    if (cap_rd_be16(ext, &list_len) != FV_OK || list_len != ext->remaining)
+    if (cap_rd_be16(ext, &list_len) != FV_OK || list_len != ext->remaining ||
+        cap_rd_sub(ext, list_len, &list) != FV_OK)
         return FV_ERR_PARSE;
-    (void)cap_rd_sub(ext, list_len, &list);
 
     while (list.remaining > 0) {
         uint8_t name_type;
@@ -648,7 +648,8 @@ static int tls_parse_client_body(const uint8_t *body, size_t body_len, char tran
             return FV_ERR_PARSE;
         view.ext_types = rd.p;
         view.ext_block_len = extensions_len;
-        (void)cap_rd_sub(&rd, extensions_len, &extensions);
+        if (cap_rd_sub(&rd, extensions_len, &extensions) != FV_OK)
+            return FV_ERR_PARSE;
     } else {
         cap_rd_init(&extensions, NULL, 0);
     }
@@ -753,9 +754,9 @@ static int tls_parse_server_body(const uint8_t *body, size_t body_len, char tran
     first = true;
 
     if (rd.remaining > 0) {
-        if (cap_rd_be16(&rd, &extensions_len) != FV_OK || extensions_len != rd.remaining)
+        if (cap_rd_be16(&rd, &extensions_len) != FV_OK || extensions_len != rd.remaining ||
+            cap_rd_sub(&rd, extensions_len, &extensions) != FV_OK)
             return FV_ERR_PARSE;
-        (void)cap_rd_sub(&rd, extensions_len, &extensions);
     } else {
         cap_rd_init(&extensions, NULL, 0);
     }
@@ -849,10 +850,9 @@ static int tls_parse_sslv2_hello(const uint8_t *data, size_t len, cap_tls_hello 
     if (!(record_len - 1 <= rd.remaining))
         return FV_ERR_TRUNCATED;
 
-    (void)cap_rd_be16(&rd, &version);
-    (void)cap_rd_be16(&rd, &cipher_len);
-    (void)cap_rd_be16(&rd, &session_id_len);
-    (void)cap_rd_be16(&rd, &challenge_len);
+    if (cap_rd_be16(&rd, &version) != FV_OK || cap_rd_be16(&rd, &cipher_len) != FV_OK ||
+        cap_rd_be16(&rd, &session_id_len) != FV_OK || cap_rd_be16(&rd, &challenge_len) != FV_OK)
+        return FV_ERR_TRUNCATED;
 
     if ((version >> 8) != 0 && (version >> 8) != 3)
         return FV_ERR_PARSE;

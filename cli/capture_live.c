@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +14,7 @@
 
 #include "capture_live.h"
 #include "cli.h"
+#include "config.h"
 #include "fv_common.h"
 #include "privdrop.h"
 
@@ -44,11 +46,18 @@ int fv_live_add_iface(fv_live_settings *s, const char *name)
         return usage_error("more than %d interfaces given; run a second capture "
                                           "process on its own store for the rest",
                                CAP_LIVE_MAX_IFACES);
+    /* The kernel limits names to IFNAMSIZ - 1 bytes (15 on Linux), and
+     * libpcap would report a longer one only as "no such device". */
+    if (!(strlen(name) < IFNAMSIZ))
+        return fv_config_value_error("capture", "-i", name,
+                                     "the interface name is %zu bytes long, above the kernel's "
+                                     "limit of %d; 'ip link' lists the names",
+                                     strlen(name), IFNAMSIZ - 1);
     for (size_t i = 0; i < s->n_ifaces; i++) {
         if (strcmp(s->ifaces[i], name) == 0)
-            return usage_error("interface %s is given twice; name each "
-                                              "interface once",
-                                   name);
+            return fv_config_value_error("capture", "-i", name,
+                                         "the interface is given twice; name each interface "
+                                         "once");
     }
     s->ifaces[s->n_ifaces++] = name;
     return -1;
@@ -62,10 +71,9 @@ static int parse_bounded(const char *option, const char *unit, const char *text,
     errno = 0;
     unsigned long long v = strtoull(text, &end, 10);
     if (text[0] < '0' || text[0] > '9' || errno != 0 || *end != '\0' || v < min || v > max)
-        return usage_error("invalid %s '%s': give a whole number of %s from "
-                                          "%llu to %llu",
-                               option, text, unit, (unsigned long long)min,
-                               (unsigned long long)max);
+        return fv_config_value_error("capture", option, text,
+                                     "give a whole number of %s from %llu to %llu", unit,
+                                     (unsigned long long)min, (unsigned long long)max);
     *out = v;
     return -1;
 }

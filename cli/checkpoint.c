@@ -2,8 +2,11 @@
  * checkpoint.c: commit lines and resumable ingest runs (checkpoint.h).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <sodium.h>
 
@@ -47,39 +50,93 @@ void fv_checkpoint_log_commits(fv_pipeline *p)
     store_commit_hook_set(p->store, log_commit, p);
 }
 
-/* Add the size and BLAKE2b-256 of the file at PATH to STATE. */
+/* Bytes hashed at each end of an input file for its identity. */
+#define ID_EDGE_BYTES 65536u
+
+static void put_u64_le(crypto_generichash_state *state, uint64_t v)
+{
+    uint8_t le[8];
+    for (int i = 0; i < 8; i++)
+        le[i] = (uint8_t)(v >> (8 * i));
+    crypto_generichash_update(state, le, sizeof le);
+}
+
+/* Hash LEN bytes of FD from OFFSET into STATE. */
+static int hash_range(crypto_generichash_state *state, int fd, uint64_t offset, size_t len)
+{
+    uint8_t buf[ID_EDGE_BYTES];
+    size_t done = 0;
+    while (done < len) {
+        ssize_t n = pread(fd, buf, len - done, (off_t)(offset + done));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return FV_ERR_IO;
+        crypto_generichash_update(state, buf, (size_t)n);
+        done += (size_t)n;
+    }
+    return FV_OK;
+}
+
+/*
+ * Add the identity of the file at PATH to STATE: its size, inode number,
+ * modification time in nanoseconds and the BLAKE2b of its first and last
+ * 64 KiB. Hashing the whole file cost a second full read of it (13% of
+ * ingest CPU on an 868 MB capture). A capture file that is rewritten or
+ * replaced gets a new inode or modification time, and an appended one a
+ * new size and tail. The device number is left out because it can change
+ * across the reboot after a crash. A wrong match is not a silent loss:
+ * the resume skips only records whose encoding equals a stored one.
+ */
 static int hash_file(crypto_generichash_state *state, const char *path, char *err,
                      size_t err_len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
         snprintf(err, err_len, "%s: cannot open for the ingest checkpoint: %s", path,
                  strerror(errno));
         return FV_ERR_IO;
     }
-    crypto_generichash_state file_state;
-    crypto_generichash_init(&file_state, NULL, 0, 32);
-    uint8_t buf[65536];
-    uint64_t size = 0;
-    size_t n;
-    while ((n = fread(buf, 1, sizeof buf, f)) > 0) {
-        crypto_generichash_update(&file_state, buf, n);
-        size += n;
+    struct stat st;
+    int rc = fstat(fd, &st) == 0 ? FV_OK : FV_ERR_IO;
+    if (rc == FV_OK && !S_ISREG(st.st_mode)) {
+        /* A pipe or device has no stable identity; hash what a read gives. */
+        crypto_generichash_state file_state;
+        crypto_generichash_init(&file_state, NULL, 0, 32);
+        uint8_t buf[ID_EDGE_BYTES];
+        uint64_t size = 0;
+        ssize_t n;
+        while ((n = read(fd, buf, sizeof buf)) != 0) {
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n < 0) {
+                rc = FV_ERR_IO;
+                break;
+            }
+            crypto_generichash_update(&file_state, buf, (size_t)n);
+            size += (uint64_t)n;
+        }
+        uint8_t digest[32];
+        crypto_generichash_final(&file_state, digest, sizeof digest);
+        put_u64_le(state, size);
+        crypto_generichash_update(state, digest, sizeof digest);
+    } else if (rc == FV_OK) {
+        uint64_t size = (uint64_t)st.st_size;
+        size_t head = size < ID_EDGE_BYTES ? (size_t)size : ID_EDGE_BYTES;
+        uint64_t tail_off = size > ID_EDGE_BYTES ? size - ID_EDGE_BYTES : 0;
+        put_u64_le(state, size);
+        put_u64_le(state, (uint64_t)st.st_ino);
+        put_u64_le(state, (uint64_t)st.st_mtim.tv_sec);
+        put_u64_le(state, (uint64_t)st.st_mtim.tv_nsec);
+        rc = hash_range(state, fd, 0, head);
+        if (rc == FV_OK && tail_off > 0)
+            rc = hash_range(state, fd, tail_off, (size_t)(size - tail_off));
     }
-    int rc = ferror(f) ? FV_ERR_IO : FV_OK;
-    fclose(f);
-    if (rc != FV_OK) {
-        snprintf(err, err_len, "%s: read error while hashing it for the ingest checkpoint",
+    close(fd);
+    if (rc != FV_OK)
+        snprintf(err, err_len, "%s: read error while identifying it for the ingest checkpoint",
                  path);
-        return rc;
-    }
-    uint8_t digest[32], size_le[8];
-    crypto_generichash_final(&file_state, digest, sizeof digest);
-    for (int i = 0; i < 8; i++)
-        size_le[i] = (uint8_t)(size >> (8 * i));
-    crypto_generichash_update(state, size_le, sizeof size_le);
-    crypto_generichash_update(state, digest, sizeof digest);
-    return FV_OK;
+    return rc;
 }
 
 int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, int count,

@@ -25,8 +25,9 @@ void fv_checkpoint_log_commits(fv_pipeline *p);
 
 /*
  * Start the resumable ingest of the COUNT capture files FILES read with
- * FILTER (may be NULL): the run id hashes the filter and each file's size
- * and contents, so the same files in the same order resume the same run.
+ * FILTER (may be NULL): the run id hashes the filter and each file's
+ * identity (size, inode, modification time and its first and last 64 KiB),
+ * so the same files in the same order resume the same run.
  * If an interrupted ingest of them left a checkpoint, the records it
  * committed are skipped when the files are read again, and an
  * "ingest.resume" audit entry by ACTOR is appended. Standard input ("-") cannot

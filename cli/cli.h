@@ -30,6 +30,11 @@ int cli_cmd_audit(int argc, char **argv);
 int cli_cmd_report(int argc, char **argv);
 int cli_cmd_reveal(int argc, char **argv);
 int cli_cmd_subject(int argc, char **argv);
+/* `flowveil export` with --ipfix or --kafka (cmd_export_send.c). */
+int cli_export_send(int argc, char **argv);
+int cli_cmd_collect(int argc, char **argv);
+/* `flowveil keys authority|sensor-keygen|import` (cmd_keys_authority.c). */
+int cli_cmd_keys_authority(int argc, char **argv);
 
 /* Print "flowveil: MESSAGE" and a hint to COMMAND's help; return 2. */
 int cli_usage_error(const char *command, const char *fmt, ...)
@@ -71,5 +76,18 @@ int cli_audit_sweep(store_env *store, const char *actor, const store_sweep_resul
 /* Write the name of the user running the command (or "uid:N") into OUT:
  * the actor of commands run by hand, such as export and sweep. */
 void cli_audit_local_actor(char *out, size_t out_len);
+
+/* Accounts of the HTTP API (cmd_user.c). */
+int cli_cmd_user(int argc, char **argv);
+int cli_cmd_token(int argc, char **argv);
+
+/*
+ * Read a password from PATH ("-" = standard input) into OUT: the whole
+ * content without one trailing line break, at least 8 printable
+ * characters. Returns FV_OK, or FV_ERR_IO / FV_ERR_INVALID with a
+ * message naming the file in ERR.
+ */
+int cli_password_read_file(const char *path, char *out, size_t out_len, char *err,
+                           size_t err_len);
 
 #endif /* FV_CLI_H */

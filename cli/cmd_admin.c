@@ -11,9 +11,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "alert_json.h"
 #include "anonymize.h"
 #include "cli.h"
 #include "escrow.h"
+#include "indicators_hook.h"
 #include "policy.h"
 #include "store.h"
 
@@ -33,7 +35,8 @@ static void print_export_usage(FILE *f)
             "documented in docs/EXPORT.md. Records past their retention limit are never\n"
             "written. If a record cannot be decrypted (its day's data key is missing or the\n"
             "record is damaged), the others are still written, a warning gives the count\n"
-            "and the exit status is 1.\n"
+            "and the exit status is 1. Aggregate rows with fewer distinct hosts than the\n"
+            "policy's reporting.k_threshold (as recorded in the store) are left out.\n"
             "\n"
             "  -d, --db DIR        store directory\n"
             "  -c, --class CLASS   flows, dns, tls, http, dhcp, ssh, alerts or aggregates\n"
@@ -42,20 +45,33 @@ static void print_export_usage(FILE *f)
             "      --to TIME       only records with traffic at or before TIME\n"
             "  -o, --output FILE   write here instead of standard output (replaced\n"
             "                      atomically: a failed export leaves no partial file)\n"
-            "      --now SECONDS   evaluate retention at this time instead of the clock\n");
+            "      --now SECONDS   evaluate retention at this time instead of the clock\n"
+            "\n"
+            "With --ipfix HOST:PORT or --kafka BROKERS the records are sent to an IPFIX\n"
+            "collector or to Kafka instead; 'flowveil export --ipfix HOST:PORT --help'\n"
+            "lists those options.\n");
 }
 
 typedef struct export_ctx {
+    store_env *store;   /* reads the alerts' life cycle */
     FILE *out;
     uint64_t written;
     int rc;
     int write_errno;    /* errno of the first failed write, 0 if none */
+    uint64_t min_hosts; /* aggregates: reporting.k_threshold, 0 for other classes */
+    uint64_t below_k;   /* aggregate rows left out for having fewer hosts */
 } export_ctx;
 
 static bool export_one(void *ctx, const fv_record *rec)
 {
     export_ctx *e = ctx;
-    json_t *obj = fv_record_to_json(rec);
+    /* A capped host count is a lower bound above FV_AGGREGATE_HOSTS_MAX. */
+    if (rec->cls == FV_CLASS_AGGREGATE && !rec->u.aggregate.hosts_capped &&
+        rec->u.aggregate.hosts < e->min_hosts) {
+        e->below_k++;
+        return true;
+    }
+    json_t *obj = cli_record_json(e->store, rec);
     if (obj == NULL) {
         e->rc = FV_ERR_NOMEM;
         return false;
@@ -87,6 +103,12 @@ int cli_cmd_export(int argc, char **argv)
     const char *class_name = NULL;
     const char *output = NULL;
     uint64_t from_us = 0, to_us = 0, now_s = 0;
+
+    /* Sending to a collector has options of its own. */
+    for (int i = 1; i < argc; i++) {
+        if (strncmp(argv[i], "--ipfix", 7) == 0 || strncmp(argv[i], "--kafka", 7) == 0)
+            return cli_export_send(argc, argv);
+    }
 
     optind = 1;
     opterr = 0;
@@ -141,7 +163,8 @@ int cli_cmd_export(int argc, char **argv)
      * would replace whatever OUTPUT is, so only a regular file or a new
      * name is accepted: never a symbolic link, device or FIFO. */
     char tmp_path[4096];
-    export_ctx e = {.out = stdout, .written = 0, .rc = FV_OK, .write_errno = 0};
+    export_ctx e = {
+        .store = store, .out = stdout, .written = 0, .rc = FV_OK, .write_errno = 0};
     struct stat out_st;
     if (output != NULL && lstat(output, &out_st) == 0 && !S_ISREG(out_st.st_mode)) {
         fprintf(stderr,
@@ -168,6 +191,24 @@ int cli_cmd_export(int argc, char **argv)
             store_close(&store);
             return CLI_EXIT_FAILURE;
         }
+    }
+
+    /* Aggregates honour the policy's reporting.k_threshold, which every
+     * capturing process records in the store (5 when none has). */
+    if (cls == FV_CLASS_AGGREGATE) {
+        int k_rc = store_meta_get(store, STORE_META_K_THRESHOLD, &e.min_hosts);
+        if (k_rc != FV_OK) {
+            fprintf(stderr, "flowveil: error: cannot read the k-threshold of %s: %s\n", db,
+                    fv_strerror(k_rc));
+            if (output != NULL) {
+                fclose(e.out);
+                unlink(tmp_path);
+            }
+            store_close(&store);
+            return CLI_EXIT_FAILURE;
+        }
+        if (e.min_hosts == 0)
+            e.min_hosts = 5;
     }
 
     uint64_t now_us = now_s != 0 ? now_s * 1000000u : fv_now_us();
@@ -202,8 +243,11 @@ int cli_cmd_export(int argc, char **argv)
             fv_time_format(from_us, from_text);
         if (to_us != 0)
             fv_time_format(to_us, to_text);
-        snprintf(params, sizeof params, "from=%s&to=%s&output=%s", from_text, to_text,
-                 output != NULL ? "file" : "stdout");
+        int n = snprintf(params, sizeof params, "from=%s&to=%s&output=%s", from_text, to_text,
+                         output != NULL ? "file" : "stdout");
+        if (cls == FV_CLASS_AGGREGATE && n > 0 && (size_t)n < sizeof params)
+            snprintf(params + n, sizeof params - (size_t)n, "&k_threshold=%llu&below_k=%llu",
+                     (unsigned long long)e.min_hosts, (unsigned long long)e.below_k);
         char actor[64];
         cli_audit_local_actor(actor, sizeof actor);
         rc = cli_audit_append(store, actor, "export", class_name, params, e.written, now_us);
@@ -240,6 +284,11 @@ int cli_cmd_export(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
     fv_info("exported %llu %s records", (unsigned long long)e.written, class_name);
+    if (e.below_k > 0)
+        fprintf(stderr,
+                "flowveil: left out %llu aggregate rows with fewer than %llu distinct hosts "
+                "(the policy's reporting.k_threshold)\n",
+                (unsigned long long)e.below_k, (unsigned long long)e.min_hosts);
     /* The readable records are exported and the file is kept, but a
      * script must not take the export for complete. */
     if (undecryptable > 0) {
@@ -443,6 +492,42 @@ int cli_cmd_retention(int argc, char **argv)
 /* policy check and keys status                                            */
 /* ---------------------------------------------------------------------- */
 
+/* Bad lines printed per indicator file; the rest are counted. */
+#define CLI_POLICY_CHECK_ERRORS_SHOWN 5
+
+/* Open the indicator files of POLICY, then print the verdict, SUMMARY and
+ * the per-file counts. Frees POLICY. */
+static int cli_policy_check_report(const char *path, pol_policy *policy, const char *summary)
+{
+    char *files = NULL;
+    size_t files_len = 0;
+    FILE *mem = open_memstream(&files, &files_len);
+    if (mem == NULL) {
+        pol_destroy(&policy);
+        fprintf(stderr, "flowveil: error: out of memory checking the indicator files\n");
+        return CLI_EXIT_FAILURE;
+    }
+    size_t bad_files = fv_indicator_check_files(policy, mem, CLI_POLICY_CHECK_ERRORS_SHOWN);
+    fclose(mem);
+    pol_destroy(&policy);
+
+    if (bad_files == 0)
+        printf("%s: valid\n\n%s%s", path, summary, files);
+    else
+        printf("%s: valid, but %zu indicator %s errors\n\n%s%s", path, bad_files,
+               bad_files == 1 ? "file has" : "files have", summary, files);
+    free(files);
+    if (bad_files > 0) {
+        fprintf(stderr,
+                "flowveil: error: %zu indicator %s errors (listed above); fix or remove the"
+                " lines, because capture skips bad lines and does not start when a file"
+                " cannot be read\n",
+                bad_files, bad_files == 1 ? "file has" : "files have");
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
 int cli_cmd_policy(int argc, char **argv)
 {
     bool help = false;
@@ -466,14 +551,13 @@ int cli_cmd_policy(int argc, char **argv)
     }
     static char summary[16384];
     int rc = pol_summary(policy, summary, sizeof summary);
-    pol_destroy(&policy);
     if (rc != FV_OK) {
+        pol_destroy(&policy);
         fprintf(stderr, "flowveil: error: the policy summary does not fit in %zu bytes\n",
                 sizeof summary);
         return CLI_EXIT_FAILURE;
     }
-    printf("%s: valid\n\n%s", argv[2], summary);
-    return CLI_EXIT_OK;
+    return cli_policy_check_report(argv[2], policy, summary);
 }
 
 /* `flowveil keys officer-keygen --output FILE`. */
@@ -525,6 +609,9 @@ int cli_cmd_keys(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "officer-keygen") == 0)
         return keys_officer_keygen(argc - 1, argv + 1);
+    if (argc >= 2 && (strcmp(argv[1], "authority") == 0 || strcmp(argv[1], "sensor-keygen") == 0 ||
+                      strcmp(argv[1], "import") == 0))
+        return cli_cmd_keys_authority(argc, argv);
 
     static const struct option longopts[] = {
         {"db", required_argument, NULL, 'd'},
@@ -536,6 +623,9 @@ int cli_cmd_keys(int argc, char **argv)
         if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
             printf("usage: flowveil keys status --db DIR --policy FILE\n"
                    "       flowveil keys officer-keygen --output FILE\n"
+                   "       flowveil keys authority init|enroll|issue|destroy|remove --dir DIR ...\n"
+                   "       flowveil keys sensor-keygen --db DIR [--authority-key FILE]\n"
+                   "       flowveil keys import --db DIR [--authority-key FILE] SEALED_FILE\n"
                    "\n"
                    "Show the pseudonymization epoch: id, start and next rotation. Key bytes\n"
                    "are never printed.\n"
@@ -591,7 +681,13 @@ int cli_cmd_keys(int argc, char **argv)
            "next rotation: %s\n"
            "period:        %llu s\n",
            (unsigned long long)info.epoch_id, start, next, (unsigned long long)info.rotation_s);
+    bool authority = anon_authority_mode(key_path);
+    if (authority)
+        printf("source:        key authority (imported; never rotated locally)\n");
     if (info.next_rotation_s * 1000000u <= fv_now_us())
-        printf("note:          rotation is overdue; the next ingest or capture rotates the key\n");
+        printf("note:          %s\n",
+               authority ? "the authority's next epoch is overdue; import it with `flowveil keys "
+                           "import`"
+                         : "rotation is overdue; the next ingest or capture rotates the key");
     return CLI_EXIT_OK;
 }

@@ -31,7 +31,7 @@
  * than the pipeline stores them. The kernel may grant less. */
 #define COLLECT_RCVBUF_BYTES (4 * 1024 * 1024)
 
-enum { OPT_TEMPLATE_TIMEOUT = 256, OPT_MAX_DOMAINS, OPT_MAX_TEMPLATES };
+enum { OPT_TEMPLATE_TIMEOUT = 256, OPT_MAX_DOMAINS, OPT_MAX_TEMPLATES, OPT_DOMAIN_IDLE };
 
 static void print_collect_usage(FILE *f)
 {
@@ -53,7 +53,10 @@ static void print_collect_usage(FILE *f)
             "      --max-domains N        exporter and observation domain pairs kept\n"
             "                             (default 1024); datagrams of others are counted\n"
             "                             in collect_domains_refused and dropped\n"
-            "      --max-templates N      templates kept over all exporters (default 8192)\n"
+            "      --max-templates N      templates kept over all exporters (default 8192);\n"
+            "                             one exporter domain may hold a quarter of them\n"
+            "      --domain-idle S        drop an exporter domain and its templates after S\n"
+            "                             seconds without a datagram (default 3600)\n"
             "  -v, --verbose              print more progress information\n"
             "\n"
             "Signals: SIGINT or SIGTERM stop after storing what was received, SIGHUP\n"
@@ -101,6 +104,7 @@ static int parse_collect_options(int argc, char **argv, collect_options *o)
         {"template-timeout", required_argument, NULL, OPT_TEMPLATE_TIMEOUT},
         {"max-domains", required_argument, NULL, OPT_MAX_DOMAINS},
         {"max-templates", required_argument, NULL, OPT_MAX_TEMPLATES},
+        {"domain-idle", required_argument, NULL, OPT_DOMAIN_IDLE},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -130,6 +134,10 @@ static int parse_collect_options(int argc, char **argv, collect_options *o)
             break;
         case OPT_MAX_TEMPLATES:
             if (parse_count("--max-templates", optarg, &o->config.max_templates) != CLI_EXIT_OK)
+                return CLI_EXIT_USAGE;
+            break;
+        case OPT_DOMAIN_IDLE:
+            if (parse_count("--domain-idle", optarg, &o->config.domain_idle_s) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
             break;
         case 'v': fv_log_set_level(FV_LOG_INFO); break;
@@ -231,7 +239,8 @@ static int open_listener(const char *text, collect_listener *l, char *err, size_
     struct sockaddr_storage addr;
     socklen_t addr_len = 0;
     l->fd = -1;
-    if (!parse_listen_address(text, &addr, &addr_len)) {
+    bool parsed = parse_listen_address(text, &addr, &addr_len);
+    if (!parsed) {
         snprintf(err, err_len, "invalid --listen value '%s': expected ADDR:PORT such as "
                  "127.0.0.1:2055, or [ADDR]:PORT for IPv6 such as [::1]:2055",
                  text);
@@ -249,9 +258,15 @@ static int open_listener(const char *text, collect_listener *l, char *err, size_
     int rcvbuf = COLLECT_RCVBUF_BYTES;
     (void)setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof rcvbuf);
     if (bind(fd, (struct sockaddr *)&addr, addr_len) != 0) {
-        snprintf(err, err_len, "%s: cannot bind the UDP socket: %s; choose a free port, or a "
-                 "port from 1024 up when not running as root",
-                 text, strerror(errno));
+        int e = errno;
+        if (e == EADDRNOTAVAIL)
+            snprintf(err, err_len, "%s: cannot bind the UDP socket: %s; the address is not one "
+                     "of this host's, so use a local address such as 0.0.0.0 or 127.0.0.1",
+                     text, strerror(e));
+        else
+            snprintf(err, err_len, "%s: cannot bind the UDP socket: %s; choose a free port, or "
+                     "a port from 1024 up when not running as root",
+                     text, strerror(e));
         close(fd);
         return FV_ERR_IO;
     }
@@ -310,14 +325,17 @@ static void log_collect_counters(const collect_state *st)
     col_collector_stats(st->collector, &s);
     fv_notice("counters: %llu datagrams (v5 %llu, v9 %llu, ipfix %llu), %llu records, "
               "%llu flows stored, %llu malformed, %llu template misses, %llu sequence gaps, "
-              "%llu unsupported versions, %zu templates held",
+              "%llu unsupported versions, %zu templates held, %llu domains refused, "
+              "%llu domains expired, %llu templates refused, %llu records out of range",
               (unsigned long long)s.datagrams, (unsigned long long)s.datagrams_v5,
               (unsigned long long)s.datagrams_v9, (unsigned long long)s.datagrams_ipfix,
               (unsigned long long)s.records,
               (unsigned long long)st->pipeline->records[FV_CLASS_FLOW],
               (unsigned long long)s.malformed, (unsigned long long)s.template_misses,
               (unsigned long long)s.sequence_gaps, (unsigned long long)s.unsupported_version,
-              col_collector_template_count(st->collector));
+              col_collector_template_count(st->collector), (unsigned long long)s.domains_refused,
+              (unsigned long long)s.domains_expired, (unsigned long long)s.templates_refused,
+              (unsigned long long)s.records_out_of_range);
 }
 
 /* Read up to COLLECT_BURST datagrams from L into the collector. */

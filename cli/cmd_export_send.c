@@ -4,13 +4,17 @@
  * writing JSON Lines. cli_cmd_export hands over to cli_export_send when
  * either option is present.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+#include "alert_json.h"
 #include "cli.h"
 #include "export.h"
+#include "policy.h"
 #include "store.h"
 
 enum {
@@ -26,10 +30,19 @@ enum {
     OPT_TEMPLATE_REFRESH,
     OPT_OBSERVATION_DOMAIN,
     OPT_TIMEOUT,
+    OPT_RATE,
 };
 
 /* Seconds batch export waits for the last Kafka acknowledgements. */
 #define SEND_FLUSH_TIMEOUT_S_DEFAULT 30u
+
+/* Records per second sent over IPFIX/UDP unless --rate sets another
+ * rate. UDP has no flow control, so a collector whose socket buffer is
+ * full drops datagrams without the sender seeing it. */
+#define SEND_UDP_RATE_DEFAULT 50000u
+
+/* Records sent between two pacing checks. */
+#define SEND_PACE_EVERY 64u
 
 static void print_send_usage(FILE *f)
 {
@@ -53,8 +66,12 @@ static void print_send_usage(FILE *f)
             "      --queue-max MESSAGES     Kafka local queue size (default 100000)\n"
             "      --timeout SECONDS        wait this long for the last Kafka\n"
             "                               acknowledgements (default 30)\n"
-            "  -c, --class LIST             comma-separated classes (default: flows,dns,tls\n"
-            "                               for IPFIX, every class for Kafka)\n"
+            "      --rate RECORDS_PER_S     send at most this many stored records per second\n"
+            "                               (default 50000 for IPFIX over UDP, else 0;\n"
+            "                               0 = unlimited)\n"
+            "  -c, --class LIST             comma-separated classes (default: flows for\n"
+            "                               IPFIX, every class for Kafka; IPFIX also\n"
+            "                               carries dns and tls)\n"
             "      --from TIME, --to TIME   traffic time window, as for the JSON export\n"
             "      --now SECONDS            evaluate retention at this time\n");
 }
@@ -84,21 +101,72 @@ static int send_parse_classes(const char *list, uint32_t *out)
 }
 
 typedef struct send_ctx {
+    store_env *store;       /* reads the alerts' life cycle */
+    store_alert_status *alert_status; /* scratch for one alert */
     exp_exporter *exporter;
     uint64_t now_us;
     uint64_t read;
     int rc;
+    uint32_t rate;          /* records per second, 0 = unlimited */
+    struct timespec start;  /* CLOCK_MONOTONIC at the first record */
 } send_ctx;
+
+static uint64_t send_elapsed_ns(const struct timespec *start)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t ns = (int64_t)(now.tv_sec - start->tv_sec) * 1000000000 +
+                 (int64_t)(now.tv_nsec - start->tv_nsec);
+    return ns > 0 ? (uint64_t)ns : 0;
+}
+
+/* Sleep until sending S->read records has taken at least S->read / rate
+ * seconds since the first record.
+ * NOTE: it sleeps inside the store's read transaction of the page (up to
+ * 10,000 records), which keeps old pages of the store pinned meanwhile. */
+static void send_pace(send_ctx *s)
+{
+    if (s->rate == 0)
+        return;
+    if (s->read == 1) {
+        clock_gettime(CLOCK_MONOTONIC, &s->start);
+        return;
+    }
+    if (s->read % SEND_PACE_EVERY != 0)
+        return;
+    uint64_t due_ns = s->read * (1000000000u / s->rate) +
+                      s->read * (1000000000u % s->rate) / s->rate;
+    uint64_t elapsed_ns = send_elapsed_ns(&s->start);
+    if (elapsed_ns >= due_ns)
+        return;
+    uint64_t wait_ns = due_ns - elapsed_ns;
+    struct timespec ts = {.tv_sec = (time_t)(wait_ns / 1000000000u),
+                          .tv_nsec = (long)(wait_ns % 1000000000u)};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
+    }
+}
 
 static bool send_one(void *ctx, const fv_record *rec)
 {
     send_ctx *s = ctx;
-    int rc = exp_put_record(s->exporter, rec, s->now_us);
+    int rc;
+    if (rec->cls == FV_CLASS_ALERT) {
+        /* The same alert object as the API and `flowveil export`. */
+        rc = store_alert_status_get(s->store, &rec->id, &rec->u.alert, 1, s->alert_status);
+        if (rc == FV_OK) {
+            fv_alert_life life;
+            cli_alert_life_from(s->alert_status, &life);
+            rc = exp_put_alert(s->exporter, rec, &life, s->now_us);
+        }
+    } else {
+        rc = exp_put_record(s->exporter, rec, s->now_us);
+    }
     if (rc != FV_OK) {
         s->rc = rc;
         return false;
     }
     s->read++;
+    send_pace(s);
     return true;
 }
 
@@ -127,12 +195,16 @@ static int send_class(store_env *store, fv_class cls, uint64_t from_us, uint64_t
 /* Parse a positive 32-bit option value. */
 static int send_parse_u32(const char *option, const char *text, uint32_t min, uint32_t *out)
 {
-    uint64_t v = 0;
-    if (cli_parse_seconds("export", option, text, &v) != CLI_EXIT_OK)
-        return CLI_EXIT_USAGE;
-    if (v < min || v > UINT32_MAX)
-        return cli_usage_error("export", "%s %s is out of range: expected %u to %u", option,
-                               text, min, UINT32_MAX);
+    /* A parser of its own: cli_parse_seconds would describe a time of
+     * day since 1970, which is not what these options take. */
+    errno = 0;
+    char *end = NULL;
+    unsigned long long v = strtoull(text, &end, 10);
+    if (!(text[0] >= '0' && text[0] <= '9') || *end != '\0' || errno != 0 || v < min ||
+        v > UINT32_MAX)
+        return cli_usage_error("export", "invalid %s value '%s': expected a whole number from %u"
+                               " to %u",
+                               option, text, min, UINT32_MAX);
     *out = (uint32_t)v;
     return CLI_EXIT_OK;
 }
@@ -154,6 +226,7 @@ int cli_export_send(int argc, char **argv)
         {"template-refresh", required_argument, NULL, OPT_TEMPLATE_REFRESH},
         {"observation-domain", required_argument, NULL, OPT_OBSERVATION_DOMAIN},
         {"timeout", required_argument, NULL, OPT_TIMEOUT},
+        {"rate", required_argument, NULL, OPT_RATE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -161,6 +234,8 @@ int cli_export_send(int argc, char **argv)
     const char *topic_prefix = NULL;
     uint64_t from_us = 0, to_us = 0, now_s = 0;
     uint32_t timeout_s = SEND_FLUSH_TIMEOUT_S_DEFAULT;
+    uint32_t rate = 0;
+    bool rate_given = false;
     bool tcp = false;
     exp_config cfg;
     exp_config_init(&cfg, EXP_IPFIX);
@@ -185,6 +260,17 @@ int cli_export_send(int argc, char **argv)
                 return cli_usage_error("export", "invalid --kafka-property '%s': expected "
                                        "NAME=VALUE, such as message.send.max.retries=5",
                                        optarg);
+            {
+                char name[EXP_PROPERTY_MAX];
+                snprintf(name, sizeof name, "%.*s", (int)(strchr(optarg, '=') - optarg), optarg);
+                if (!pol_kafka_property_allowed(name))
+                    return cli_usage_error("export", "invalid --kafka-property '%s': the "
+                                           "librdkafka property '%s' is not allowed; only "
+                                           "security, sasl.*, ssl.* paths, client.id and "
+                                           "delivery tuning may be set (--kafka sets the "
+                                           "brokers)",
+                                           optarg, name);
+            }
             snprintf(cfg.properties[cfg.property_count++], EXP_PROPERTY_MAX, "%s", optarg);
             break;
         case OPT_QUEUE_MAX:
@@ -204,6 +290,11 @@ int cli_export_send(int argc, char **argv)
         case OPT_TIMEOUT:
             if (send_parse_u32("--timeout", optarg, 1, &timeout_s) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
+            break;
+        case OPT_RATE:
+            if (send_parse_u32("--rate", optarg, 0, &rate) != CLI_EXIT_OK)
+                return CLI_EXIT_USAGE;
+            rate_given = true;
             break;
         case OPT_FROM:
         case OPT_TO:
@@ -260,11 +351,16 @@ int cli_export_send(int argc, char **argv)
     uint32_t classes = 0;
     if (class_list != NULL && send_parse_classes(class_list, &classes) != CLI_EXIT_OK)
         return CLI_EXIT_USAGE;
+    /* IPFIX collectors such as nfdump store DNS and TLS records as flows
+     * without packets, which inflates their flow counts. So only flows
+     * are sent unless --class names more classes. */
     if (classes == 0) {
         for (unsigned k = 0; k < FV_CLASS_COUNT; k++)
-            if (cfg.kind == EXP_KAFKA || exp_ipfix_carries((fv_class)k))
+            if (cfg.kind == EXP_KAFKA || k == FV_CLASS_FLOW)
                 classes |= EXP_CLASS_BIT(k);
     }
+    if (!rate_given)
+        rate = cfg.kind == EXP_IPFIX && !tcp ? SEND_UDP_RATE_DEFAULT : 0;
     for (unsigned k = 0; k < FV_CLASS_COUNT; k++) {
         if ((classes & EXP_CLASS_BIT(k)) != 0 && cfg.kind == EXP_IPFIX &&
             !exp_ipfix_carries((fv_class)k))
@@ -297,11 +393,16 @@ int cli_export_send(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
 
-    send_ctx s = {.exporter = exporter, .now_us = now_us, .read = 0, .rc = FV_OK};
+    send_ctx s = {.store = store, .exporter = exporter, .now_us = now_us, .read = 0,
+                  .rc = FV_OK, .rate = rate};
+    s.alert_status = malloc(sizeof *s.alert_status);
+    if (s.alert_status == NULL)
+        rc = FV_ERR_NOMEM;
     for (unsigned k = 0; rc == FV_OK && k < FV_CLASS_COUNT; k++) {
         if ((classes & EXP_CLASS_BIT(k)) != 0)
             rc = send_class(store, (fv_class)k, from_us, to_us, &s, &undecryptable);
     }
+    free(s.alert_status);
     int flush_rc = exp_flush(exporter, now_us, timeout_s * 1000u);
     exp_stats st;
     exp_stats_get(exporter, &st);
@@ -333,14 +434,24 @@ int cli_export_send(int argc, char **argv)
                 fv_strerror(rc));
         return CLI_EXIT_FAILURE;
     }
-    fprintf(stderr,
-            "flowveil: read %llu records, sent %llu to %s (%s): delivered %llu, failed %llu, "
-            "dropped %llu, IPFIX messages %llu\n",
-            (unsigned long long)s.read, (unsigned long long)st.sent, target,
-            cfg.kind == EXP_IPFIX ? (tcp ? "IPFIX over TCP" : "IPFIX over UDP") : "Kafka",
-            (unsigned long long)(cfg.kind == EXP_KAFKA ? st.delivered : st.sent),
-            (unsigned long long)st.failed, (unsigned long long)st.dropped_queue_full,
-            (unsigned long long)st.messages);
+    /* Only Kafka acknowledges records. UDP cannot tell whether a datagram
+     * arrived, and TCP only that the kernel took the bytes. */
+    if (cfg.kind == EXP_KAFKA)
+        fprintf(stderr,
+                "flowveil: read %llu records, sent %llu to %s (Kafka): delivered %llu, failed "
+                "%llu, dropped %llu\n",
+                (unsigned long long)s.read, (unsigned long long)st.sent, target,
+                (unsigned long long)st.delivered, (unsigned long long)st.failed,
+                (unsigned long long)st.dropped_queue_full);
+    else
+        fprintf(stderr,
+                "flowveil: read %llu records, sent %llu to %s (IPFIX over %s, %s): failed "
+                "%llu, IPFIX messages %llu\n",
+                (unsigned long long)s.read, (unsigned long long)st.sent, target,
+                tcp ? "TCP" : "UDP",
+                tcp ? "accepted by the connection, not confirmed by the collector"
+                    : "not confirmed: UDP reports no loss",
+                (unsigned long long)st.failed, (unsigned long long)st.messages);
     if (flush_rc != FV_OK || st.failed > 0 || st.dropped_queue_full > 0 ||
         (cfg.kind == EXP_KAFKA && st.delivered < st.sent)) {
         fprintf(stderr, "flowveil: error: not every record reached %s; check that the "

@@ -14,10 +14,12 @@
 #include "cli.h"
 #include "aggregate.h"
 #include "checkpoint.h"
+#include "ingest_repeat.h"
 #include "pipeline.h"
 #include "privdrop.h"
 #include "workers.h"
 #include "capture_live.h"
+#include "config.h"
 
 static void print_ingest_usage(FILE *f)
 {
@@ -104,9 +106,10 @@ static int parse_workers(const char *command, const char *text, unsigned *out)
     unsigned long n = strtoul(text, &end, 10);
     if (text[0] < '0' || text[0] > '9' || end == text || *end != '\0' || errno != 0 || n < 1 ||
         n > max)
-        return cli_usage_error(command, "invalid --workers '%s': give a whole number from 1 "
-                                        "to %u (the number of online CPUs)",
-                               text, max);
+        return fv_config_value_error(command, "--workers", text,
+                                     "give a whole number from 1 to %u (the number of online "
+                                     "CPUs)",
+                                     max);
     *out = (unsigned)n;
     return -1;
 }
@@ -281,9 +284,11 @@ static void record_counters(fv_pipeline *p, uint64_t files)
 }
 
 /* Append an audit entry for an ingest or capture run by ACTOR: the files
- * read (ingest only) and the records stored per class by this process. */
+ * read (ingest only), the input identity INPUT_ID of a completed ingest
+ * (NULL or "" for none, see ingest_repeat.h) and the records stored per
+ * class by this process. */
 static void audit_run(fv_pipeline *p, const char *actor, const char *action, const char *object,
-                      bool with_files, uint64_t files)
+                      bool with_files, uint64_t files, const char *input_id)
 {
     char params[512];
     size_t used = 0;
@@ -292,6 +297,11 @@ static void audit_run(fv_pipeline *p, const char *actor, const char *action, con
         int n = snprintf(params, sizeof params, "files=%llu&", (unsigned long long)files);
         if (n > 0 && (size_t)n < sizeof params)
             used = (size_t)n;
+    }
+    if (input_id != NULL && input_id[0] != '\0') {
+        int n = snprintf(params + used, sizeof params - used, "input=%s&", input_id);
+        if (n > 0 && (size_t)n < sizeof params - used)
+            used += (size_t)n;
     }
     params[used] = '\0';
     for (unsigned c = 0; c < FV_CLASS_COUNT; c++) {
@@ -384,7 +394,7 @@ int cli_cmd_ingest(int argc, char **argv)
         if (strcmp(argv[i], "-") == 0)
             continue;   /* standard input, as libpcap reads it */
         if (stat(argv[i], &st) != 0)
-            why = strerror(errno);
+            why = strerror(errno);  // NOLINT(bugprone-branch-clone): errno of stat, then of access
         else if (!S_ISREG(st.st_mode))
             why = "not a regular file";
         else if (access(argv[i], R_OK) != 0)
@@ -402,7 +412,7 @@ int cli_cmd_ingest(int argc, char **argv)
 
     fv_pipeline p;
     if (fv_pipeline_open(&p, o.policy, o.db, o.now_s * 1000000u, err, sizeof err) != FV_OK) {
-        fprintf(stderr, "flowveil: error: %s\n", err);
+        fv_config_print_error(err, o.policy);
         return CLI_EXIT_FAILURE;
     }
     char resume_actor[64];
@@ -413,6 +423,9 @@ int cli_cmd_ingest(int argc, char **argv)
         fv_pipeline_close(&p);
         return CLI_EXIT_FAILURE;
     }
+    char input_id[FV_INGEST_INPUT_HEX_LEN];
+    fv_ingest_input_id(argv + optind, argc - optind, o.filter, input_id);
+    fv_ingest_repeat_warn(&p, input_id);
 
     int exit_status = CLI_EXIT_OK;
     uint64_t files_read = 0;
@@ -466,9 +479,10 @@ int cli_cmd_ingest(int argc, char **argv)
     print_totals(&p);
     char actor[64];
     cli_audit_local_actor(actor, sizeof actor);
-    audit_run(&p, actor, "ingest", "", true, files_read);
-    fv_checkpoint_end(&p, files_complete && files_read == (uint64_t)(argc - optind) &&
-                              !*cli_stop_flag() && p.failed_rc == FV_OK);
+    bool complete = files_complete && files_read == (uint64_t)(argc - optind) &&
+                    !*cli_stop_flag() && p.failed_rc == FV_OK;
+    audit_run(&p, actor, "ingest", "", true, files_read, complete ? input_id : NULL);
+    fv_checkpoint_end(&p, complete);
 
     int rc = fv_pipeline_close(&p);
     if (rc != FV_OK) {
@@ -591,7 +605,11 @@ int cli_cmd_capture(int argc, char **argv)
     if (o.user != NULL) {
         char user_err[512];
         if (fv_privdrop_lookup(o.user, &drop_to, user_err, sizeof user_err) != FV_OK) {
-            fprintf(stderr, "flowveil: error: %s\n", user_err);
+            const char *origin = fv_config_word_origin(o.user);
+            if (origin != NULL)
+                fprintf(stderr, "flowveil: error: %s: %s\n", origin, user_err);
+            else
+                fprintf(stderr, "flowveil: error: %s\n", user_err);
             return CLI_EXIT_FAILURE;
         }
     }
@@ -617,7 +635,7 @@ int cli_cmd_capture(int argc, char **argv)
 
     fv_pipeline p;
     if (fv_pipeline_open(&p, o.policy, db_path, 0, err, sizeof err) != FV_OK) {
-        fprintf(stderr, "flowveil: error: %s\n", err);
+        fv_config_print_error(err, o.policy);
         return CLI_EXIT_FAILURE;
     }
     fv_checkpoint_log_commits(&p);
@@ -697,7 +715,7 @@ int cli_cmd_capture(int argc, char **argv)
     record_counters(&p, 0);
     print_totals(&p);
     if (state.announced)
-        audit_run(&p, "system", "capture.stop", iface_list, false, 0);
+        audit_run(&p, "system", "capture.stop", iface_list, false, 0, NULL);
 
     /* The last counters, read when the handles closed, go to the store
      * and the exit summary. */

@@ -8,6 +8,8 @@
  *
  * The authority directory:
  *   authority.state             "last_epoch N" (no key material)
+ *   authority.sign.key          Ed25519 key that signs every sealed file
+ *   authority.sign.pub          its public key, which every sensor pins
  *   authority.log               hash-chained record of every action
  *   sensors/NAME.pub            enrolled sensor public keys
  *   outbox/NAME/epoch-N.sealed  epoch N sealed to sensor NAME
@@ -40,37 +42,48 @@
 #define SENSOR_NAME_MAX 63
 #define LOG_LINE_MAX 1024
 
-enum { OPT_EPOCH = 256, OPT_START, OPT_BEFORE };
+enum { OPT_EPOCH = 256, OPT_START, OPT_BEFORE, OPT_AUTHORITY_KEY };
 
 static const char AUTHORITY_USAGE[] =
     "usage: flowveil keys authority init --dir DIR\n"
     "       flowveil keys authority enroll --dir DIR --sensor NAME --public-key FILE\n"
     "       flowveil keys authority issue --dir DIR [--epoch N] [--start SECONDS]\n"
     "       flowveil keys authority destroy --dir DIR --before EPOCH\n"
+    "       flowveil keys authority remove --dir DIR --sensor NAME\n"
     "\n"
     "Run a key authority that gives many sensors one pseudonymization key\n"
     "schedule, so one identity has one pseudonym at every site in an epoch.\n"
     "\n"
-    "  init      create the authority directory DIR (mode 0700)\n"
+    "  init      create the authority directory DIR (mode 0700) and its signing\n"
+    "            key; give DIR/authority.sign.pub to every sensor. On a directory\n"
+    "            of an older version without a signing key, add one\n"
     "  enroll    add sensor NAME ([a-z0-9._-], up to 63 characters) with the\n"
     "            public key FILE that `flowveil keys sensor-keygen` wrote\n"
-    "  issue     draw the key of epoch N (default: the last issued + 1), seal it\n"
-    "            to every enrolled sensor into DIR/outbox/NAME/epoch-N.sealed and\n"
-    "            wipe it; the authority keeps no copy. --start sets the epoch's\n"
-    "            start in seconds since 1970 (default: now)\n"
+    "  issue     draw the key of epoch N (default: the last issued + 1, at most\n"
+    "            2^62-1), seal it to every enrolled sensor into\n"
+    "            DIR/outbox/NAME/epoch-N.sealed, sign each file and wipe the key;\n"
+    "            the authority keeps no copy. --start sets the epoch's start in\n"
+    "            seconds since 1970 (default: now)\n"
     "  destroy   delete the sealed files of every epoch before EPOCH and record\n"
-    "            the deletion in DIR/authority.log\n";
+    "            the deletion in DIR/authority.log\n"
+    "  remove    un-enroll sensor NAME: delete its public key and its sealed\n"
+    "            files, so later issues skip it\n";
 
 static const char SENSOR_USAGE[] =
-    "usage: flowveil keys sensor-keygen --db DIR\n"
-    "       flowveil keys import --db DIR SEALED_FILE\n"
+    "usage: flowveil keys sensor-keygen --db DIR [--authority-key FILE]\n"
+    "       flowveil keys import --db DIR [--authority-key FILE] SEALED_FILE\n"
     "\n"
     "  sensor-keygen  create the sensor's key pair in DIR: sensor.box.key (mode\n"
     "                 0600) and sensor.box.pub, which the authority enrolls. From\n"
     "                 then on the store never makes or rotates its own epoch key\n"
-    "  import         open the authority's sealed epoch file with the sensor key\n"
-    "                 and write the epoch key into DIR/pseudonym.key; a running\n"
-    "                 capture, ingest or collect switches to it within a second\n";
+    "  import         check the authority's signature on the sealed epoch file,\n"
+    "                 open it with the sensor key and write the epoch key into\n"
+    "                 DIR/pseudonym.key; a running capture, ingest or collect\n"
+    "                 switches to it within a second\n"
+    "\n"
+    "  --authority-key FILE  pin the authority public key FILE (the authority's\n"
+    "                 authority.sign.pub) in DIR; needed once, before the first\n"
+    "                 import. A different key than the pinned one is rejected\n";
 
 /* ---------------------------------------------------------------------- */
 /* Authority directory                                                     */
@@ -267,6 +280,10 @@ static int parse_authority_options(int argc, char **argv, authority_options *o)
         case OPT_EPOCH:
             if (parse_u64("--epoch", optarg, &o->epoch) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
+            if (o->epoch > ANON_EPOCH_MAX)
+                return cli_usage_error("keys", "invalid --epoch value '%s': epochs go up to %llu"
+                                               " (2^62-1)",
+                                       optarg, (unsigned long long)ANON_EPOCH_MAX);
             break;
         case OPT_START:
             if (cli_parse_seconds("keys", "--start", optarg, &o->start_s) != CLI_EXIT_OK)
@@ -297,11 +314,26 @@ static int authority_init(const authority_options *o)
         return CLI_EXIT_FAILURE;
     }
     struct stat st;
+    char err[1024];
     if (!path_join(path, o->dir, STATE_FILE) || lstat(path, &st) == 0) {
-        fprintf(stderr, "flowveil: error: %s: an authority already exists there; choose another "
-                        "--dir\n",
-                o->dir);
-        return CLI_EXIT_FAILURE;
+        /* An authority of an older version has no signing key: add one. */
+        char sign_path[PATH_MAX];
+        if (!path_join(sign_path, o->dir, ANON_AUTHORITY_KEY_FILE) || lstat(sign_path, &st) == 0) {
+            fprintf(stderr, "flowveil: error: %s: an authority already exists there; choose "
+                            "another --dir\n",
+                    o->dir);
+            return CLI_EXIT_FAILURE;
+        }
+        if (anon_authority_keygen(o->dir, err, sizeof err) != FV_OK) {
+            fprintf(stderr, "flowveil: error: %s\n", err);
+            return CLI_EXIT_FAILURE;
+        }
+        if (authority_log(o->dir, "sign-key", "created=1") != FV_OK)
+            return CLI_EXIT_FAILURE;
+        printf("signing key added to the key authority in %s; pin %s/%s on every sensor with "
+               "`flowveil keys import --authority-key`\n",
+               o->dir, o->dir, ANON_AUTHORITY_PUB_FILE);
+        return CLI_EXIT_OK;
     }
     char sensors[PATH_MAX], outbox[PATH_MAX];
     if (!path_join(sensors, o->dir, "sensors") || !path_join(outbox, o->dir, "outbox") ||
@@ -311,10 +343,15 @@ static int authority_init(const authority_options *o)
                 strerror(errno));
         return CLI_EXIT_FAILURE;
     }
+    if (anon_authority_keygen(o->dir, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
     if (write_state(o->dir, 0) != FV_OK || authority_log(o->dir, "init", "-") != FV_OK)
         return CLI_EXIT_FAILURE;
-    printf("key authority created in %s; enroll sensors with `flowveil keys authority enroll`\n",
-           o->dir);
+    printf("key authority created in %s; enroll sensors with `flowveil keys authority enroll` "
+           "and give each one %s/%s\n",
+           o->dir, o->dir, ANON_AUTHORITY_PUB_FILE);
     return CLI_EXIT_OK;
 }
 
@@ -324,6 +361,34 @@ static void key_fingerprint(const uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES], char ou
     uint8_t digest[crypto_generichash_BYTES];
     crypto_generichash(digest, sizeof digest, pk, ANON_BOX_PUBLIC_KEY_BYTES, NULL, 0);
     sodium_bin2hex(out, 17, digest, 8);
+}
+
+/* True if a sensor in SENSORS_DIR has the public key PK; NAME gets it. */
+static bool find_enrolled_key(const char *sensors_dir, const uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES],
+                              char name[SENSOR_NAME_MAX + 1])
+{
+    DIR *d = opendir(sensors_dir);
+    if (d == NULL)
+        return false;
+    bool found = false;
+    struct dirent *ent;
+    while (!found && (ent = readdir(d)) != NULL) {
+        size_t len = strlen(ent->d_name);
+        if (len <= 4 || len - 4 > SENSOR_NAME_MAX || strcmp(ent->d_name + len - 4, ".pub") != 0)
+            continue;
+        char path[PATH_MAX], err[1024];
+        uint8_t other[ANON_BOX_PUBLIC_KEY_BYTES];
+        if (!path_join(path, sensors_dir, ent->d_name) ||
+            anon_sensor_pub_read(path, other, err, sizeof err) != FV_OK)
+            continue;
+        if (sodium_memcmp(other, pk, sizeof other) == 0) {
+            memcpy(name, ent->d_name, len - 4);
+            name[len - 4] = '\0';
+            found = true;
+        }
+    }
+    closedir(d);
+    return found;
 }
 
 static int authority_enroll(const authority_options *o)
@@ -349,6 +414,13 @@ static int authority_enroll(const authority_options *o)
     snprintf(name, sizeof name, "%s.pub", o->sensor);
     if (!path_join(sensors, o->dir, "sensors") || !path_join(path, sensors, name))
         return CLI_EXIT_FAILURE;
+    char other[SENSOR_NAME_MAX + 1];
+    if (find_enrolled_key(sensors, pk, other)) {
+        fprintf(stderr, "flowveil: error: %s: this public key is enrolled already as sensor %s; "
+                        "each sensor needs its own key from `flowveil keys sensor-keygen`\n",
+                o->public_key, other);
+        return CLI_EXIT_FAILURE;
+    }
     char hex[2 * ANON_BOX_PUBLIC_KEY_BYTES + 1], line[128];
     sodium_bin2hex(hex, sizeof hex, pk, sizeof pk);
     int n = snprintf(line, sizeof line, "flowveil-sensor-box-v1 %s\n", hex);
@@ -378,8 +450,8 @@ static int authority_enroll(const authority_options *o)
 
 /* Seal KEY of EPOCH to every sensor in DIR/sensors. *COUNT gets the
  * number of sealed files written. */
-static int seal_to_sensors(const authority_options *o, const uint8_t *key, uint64_t epoch,
-                           uint64_t start_s, unsigned *count)
+static int seal_to_sensors(const authority_options *o, const uint8_t *key, const uint8_t *sign_sk,
+                           uint64_t epoch, uint64_t start_s, unsigned *count)
 {
     char sensors[PATH_MAX], outbox[PATH_MAX];
     if (!path_join(sensors, o->dir, "sensors") || !path_join(outbox, o->dir, "outbox"))
@@ -414,13 +486,16 @@ static int seal_to_sensors(const authority_options *o, const uint8_t *key, uint6
             break;
         }
         if (anon_sensor_pub_read(pub_path, pk, err, sizeof err) != FV_OK) {
-            fprintf(stderr, "flowveil: error: %s\n", err);
+            fprintf(stderr, "flowveil: error: sensor %s: %s; remove it with `flowveil keys "
+                            "authority remove --sensor %s` or enroll a new key\n",
+                    sensor, err, sensor);
             status = CLI_EXIT_FAILURE;
             break;
         }
-        if (anon_seal_epoch(key, epoch, start_s, pk, sealed) != FV_OK) {
-            fprintf(stderr, "flowveil: error: sealing epoch %llu to sensor %s failed\n",
-                    (unsigned long long)epoch, sensor);
+        if (anon_seal_epoch(key, epoch, start_s, pk, sign_sk, sealed) != FV_OK) {
+            fprintf(stderr, "flowveil: error: sealing epoch %llu to sensor %s failed; remove it "
+                            "with `flowveil keys authority remove --sensor %s`\n",
+                    (unsigned long long)epoch, sensor, sensor);
             status = CLI_EXIT_FAILURE;
             break;
         }
@@ -452,23 +527,34 @@ static int authority_issue(const authority_options *o)
         return cli_usage_error("keys", "--epoch %llu is not after the last issued epoch %llu; "
                                        "sensors reject an epoch that is not newer",
                                (unsigned long long)epoch, (unsigned long long)last_epoch);
+    if (epoch > ANON_EPOCH_MAX)
+        return cli_usage_error("keys", "epoch %llu is beyond the last possible epoch %llu "
+                                       "(2^62-1); start a new authority",
+                               (unsigned long long)epoch, (unsigned long long)ANON_EPOCH_MAX);
     uint64_t start_s = o->start_s != 0 ? o->start_s : fv_now_us() / 1000000u;
 
     if (sodium_init() < 0) {
         fprintf(stderr, "flowveil: error: libsodium failed to initialize\n");
         return CLI_EXIT_FAILURE;
     }
-    /* The epoch key exists only here, in guarded memory, until every
-     * sealed copy is written. */
-    uint8_t *key = sodium_malloc(32);
+    /* The epoch key and the signing key exist only here, in guarded
+     * memory, until every sealed copy is written. */
+    uint8_t *key = sodium_malloc(32 + ANON_SIGN_SECRET_KEY_BYTES);
     if (key == NULL) {
         fprintf(stderr, "flowveil: error: out of memory for the epoch key\n");
         return CLI_EXIT_FAILURE;
     }
+    uint8_t *sign_sk = key + 32;
+    char err[1024];
+    if (anon_authority_sign_key_read(o->dir, sign_sk, err, sizeof err) != FV_OK) {
+        sodium_free(key);
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
     randombytes_buf(key, 32);
     unsigned count = 0;
-    int status = seal_to_sensors(o, key, epoch, start_s, &count);
-    sodium_memzero(key, 32);
+    int status = seal_to_sensors(o, key, sign_sk, epoch, start_s, &count);
+    sodium_memzero(key, 32 + ANON_SIGN_SECRET_KEY_BYTES);
     sodium_free(key);
     if (status != CLI_EXIT_OK)
         return status;
@@ -561,24 +647,78 @@ static int authority_destroy(const authority_options *o)
     return status;
 }
 
+/* Un-enroll O->sensor: delete its public key and its sealed files. */
+static int authority_remove(const authority_options *o)
+{
+    if (o->sensor == NULL)
+        return cli_usage_error("keys", "remove needs --sensor NAME");
+    if (!valid_sensor_name(o->sensor))
+        return cli_usage_error("keys", "invalid --sensor '%s': use 1 to %d characters of a-z, "
+                                       "0-9, '.', '_' and '-', not starting with '.' or '-'",
+                               o->sensor, SENSOR_NAME_MAX);
+    uint64_t last_epoch = 0;
+    if (read_state(o->dir, &last_epoch) != FV_OK)
+        return CLI_EXIT_FAILURE;
+
+    char name[PATH_MAX], sensors[PATH_MAX], pub_path[PATH_MAX], outbox[PATH_MAX];
+    char sensor_dir[PATH_MAX];
+    snprintf(name, sizeof name, "%s.pub", o->sensor);
+    if (!path_join(sensors, o->dir, "sensors") || !path_join(pub_path, sensors, name) ||
+        !path_join(outbox, o->dir, "outbox") || !path_join(sensor_dir, outbox, o->sensor))
+        return CLI_EXIT_FAILURE;
+    if (unlink(pub_path) != 0) {
+        fprintf(stderr, "flowveil: error: %s: %s%s\n", pub_path, strerror(errno),
+                errno == ENOENT ? "; no sensor of that name is enrolled" : "");
+        return CLI_EXIT_FAILURE;
+    }
+    unsigned count = 0;
+    int status = destroy_in(sensor_dir, UINT64_MAX, &count);
+    if (status == CLI_EXIT_OK)
+        (void)rmdir(sensor_dir);
+
+    char params[160];
+    snprintf(params, sizeof params, "sensor=%s sealed_files=%u%s", o->sensor, count,
+             status == CLI_EXIT_OK ? "" : " incomplete=1");
+    if (authority_log(o->dir, "remove", params) != FV_OK)
+        return CLI_EXIT_FAILURE;
+    printf("removed sensor %s (%u sealed file%s deleted); later issues skip it\n", o->sensor,
+           count, count == 1 ? "" : "s");
+    return status;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Sensor side                                                             */
 /* ---------------------------------------------------------------------- */
+
+/* Pin the authority key FILE in DB when it is given. */
+static int pin_authority_key(const char *db, const char *file)
+{
+    if (file == NULL)
+        return CLI_EXIT_OK;
+    char err[1024];
+    if (anon_authority_pin(db, file, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
 
 static int sensor_keygen(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"db", required_argument, NULL, 'd'},
+        {"authority-key", required_argument, NULL, OPT_AUTHORITY_KEY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db = NULL;
+    const char *db = NULL, *authority_key = NULL;
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":d:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
+        case OPT_AUTHORITY_KEY: authority_key = optarg; break;
         case 'h': printf("%s", SENSOR_USAGE); return CLI_EXIT_OK;
         case ':': return cli_usage_error("keys", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("keys", "unknown option '%s'", argv[optind - 1]);
@@ -590,10 +730,21 @@ static int sensor_keygen(int argc, char **argv)
         return cli_usage_error("keys", "missing --db DIR (the sensor's store directory)");
 
     char err[1024];
+    if (authority_key != NULL) {
+        /* Check the file before the key pair exists, so a typo leaves
+         * nothing behind. */
+        uint8_t authority_pk[ANON_SIGN_PUBLIC_KEY_BYTES];
+        if (anon_authority_pub_read(authority_key, authority_pk, err, sizeof err) != FV_OK) {
+            fprintf(stderr, "flowveil: error: %s\n", err);
+            return CLI_EXIT_FAILURE;
+        }
+    }
     if (anon_sensor_keygen(db, err, sizeof err) != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
         return CLI_EXIT_FAILURE;
     }
+    if (pin_authority_key(db, authority_key) != CLI_EXIT_OK)
+        return CLI_EXIT_FAILURE;
     printf("sensor key: %s/%s (mode 0600)\n"
            "public key: %s/%s (enroll it with `flowveil keys authority enroll`)\n"
            "this store now takes its epoch keys from the authority only\n",
@@ -605,16 +756,18 @@ static int sensor_import(int argc, char **argv)
 {
     static const struct option longopts[] = {
         {"db", required_argument, NULL, 'd'},
+        {"authority-key", required_argument, NULL, OPT_AUTHORITY_KEY},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    const char *db = NULL;
+    const char *db = NULL, *authority_key = NULL;
     optind = 1;
     opterr = 0;
     int c;
     while ((c = getopt_long(argc, argv, ":d:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': db = optarg; break;
+        case OPT_AUTHORITY_KEY: authority_key = optarg; break;
         case 'h': printf("%s", SENSOR_USAGE); return CLI_EXIT_OK;
         case ':': return cli_usage_error("keys", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("keys", "unknown option '%s'", argv[optind - 1]);
@@ -625,6 +778,8 @@ static int sensor_import(int argc, char **argv)
     if (optind + 1 != argc)
         return cli_usage_error("keys", "expected one SEALED_FILE after the options");
     const char *sealed_path = argv[optind];
+    if (pin_authority_key(db, authority_key) != CLI_EXIT_OK)
+        return CLI_EXIT_FAILURE;
 
     uint8_t sealed[ANON_SEALED_BYTES + 1];
     FILE *f = fopen(sealed_path, "re");
@@ -678,7 +833,7 @@ int cli_cmd_keys_authority(int argc, char **argv)
             return CLI_EXIT_OK;
         }
         return cli_usage_error("keys", "expected 'flowveil keys authority init|enroll|issue|"
-                                       "destroy --dir DIR ...'");
+                                       "destroy|remove --dir DIR ...'");
     }
 
     const char *action = argv[2];
@@ -698,7 +853,9 @@ int cli_cmd_keys_authority(int argc, char **argv)
         return authority_issue(&o);
     if (strcmp(action, "destroy") == 0)
         return authority_destroy(&o);
-    return cli_usage_error("keys", "unknown authority action '%s': expected init, enroll, issue "
-                                   "or destroy",
+    if (strcmp(action, "remove") == 0)
+        return authority_remove(&o);
+    return cli_usage_error("keys", "unknown authority action '%s': expected init, enroll, issue, "
+                                   "destroy or remove",
                            action);
 }

@@ -24,6 +24,8 @@
 
 #include "api.h"
 #include "cli.h"
+#include "config.h"
+#include "minimize.h"
 #include "policy.h"
 #include "report.h"
 #include "store.h"
@@ -68,6 +70,42 @@ static json_t *document_json(const rpt_doc *doc)
     free(md);
     free(html);
     return obj;
+}
+
+/* api_config.role_may_read_fn: the policy's roles map. */
+static bool serve_role_may_read(void *ctx, const char *role, const char *item)
+{
+    serve_policy *sp = ctx;
+    pol_role r;
+    bool may = false;
+
+    if (pol_role_from_name(role, &r) != FV_OK)
+        return false;
+    pthread_mutex_lock(&sp->lock);
+    may = sp->policy == NULL || pol_role_may_read(sp->policy, r, item);
+    pthread_mutex_unlock(&sp->lock);
+    return may;
+}
+
+/* api_config.address_zone_fn: the zone of an address whose mode stores
+ * it as a pseudonym (pseudonymize, prefix-preserving). */
+static bool serve_address_zone(void *ctx, int family, const uint8_t addr[16], char *zone,
+                               size_t zone_len)
+{
+    serve_policy *sp = ctx;
+    bool found = false;
+
+    pthread_mutex_lock(&sp->lock);
+    const char *name = sp->policy != NULL ? fv_identity_zone(sp->policy, family, addr) : NULL;
+    pol_addr_mode mode = POL_ADDR_KEEP;
+    unsigned prefix = 0;
+    if (name != NULL && pol_zone_address_mode(sp->policy, name, family, &mode, &prefix) == FV_OK &&
+        (mode == POL_ADDR_PSEUDONYMIZE || mode == POL_ADDR_PREFIX_PRESERVING)) {
+        snprintf(zone, zone_len, "%s", name);
+        found = true;
+    }
+    pthread_mutex_unlock(&sp->lock);
+    return found;
 }
 
 static int serve_compliance(void *ctx, store_env *store, const char *document, uint64_t from_us,
@@ -429,7 +467,7 @@ int cli_cmd_serve(int argc, char **argv)
     serve_policy sp = {.policy = NULL, .path = policy_path};
     pthread_mutex_init(&sp.lock, NULL);
     if (policy_path != NULL && pol_load(policy_path, &sp.policy, err, sizeof err) != FV_OK) {
-        fprintf(stderr, "flowveil: error: %s\n", err);
+        fv_config_print_error(err, policy_path);
         pthread_mutex_destroy(&sp.lock);
         return CLI_EXIT_FAILURE;
     }
@@ -438,7 +476,7 @@ int cli_cmd_serve(int argc, char **argv)
     /* Read-write only to append an audit entry per API request; a store
      * that does not exist is not created. */
     if (store_open(db, STORE_EXISTING, &store, err, sizeof err) != FV_OK) {
-        fprintf(stderr, "flowveil: error: %s\n", err);
+        fv_config_print_error(err, db);
         pol_destroy(&sp.policy);
         pthread_mutex_destroy(&sp.lock);
         return CLI_EXIT_FAILURE;
@@ -449,6 +487,12 @@ int cli_cmd_serve(int argc, char **argv)
     if (tls_cert_path != NULL) {
         tls_cert = read_pem("--tls-cert", tls_cert_path);
         tls_key = tls_cert != NULL ? read_pem("--tls-key", tls_key_path) : NULL;
+        struct stat key_st;
+        if (tls_key != NULL && stat(tls_key_path, &key_st) == 0 &&
+            (key_st.st_mode & (S_IRWXG | S_IRWXO)) != 0)
+            fprintf(stderr, "flowveil: warning: --tls-key file '%s' is readable by group or "
+                            "others (mode %03o); run `chmod 600 %s`\n",
+                    tls_key_path, (unsigned)(key_st.st_mode & 0777), tls_key_path);
     }
     if ((tls_cert_path != NULL && tls_key == NULL) ||
         ensure_first_user(store, admin_password_file, &first) != CLI_EXIT_OK) {
@@ -472,6 +516,9 @@ int cli_cmd_serve(int argc, char **argv)
         .web_root = web_root,
         .compliance_fn = policy_path != NULL ? serve_compliance : NULL,
         .compliance_ctx = &sp,
+        .role_may_read_fn = policy_path != NULL ? serve_role_may_read : NULL,
+        .address_zone_fn = policy_path != NULL ? serve_address_zone : NULL,
+        .policy_ctx = &sp,
     };
     api_server *server = NULL;
     int start_rc = api_server_start(&cfg, &server, err, sizeof err);

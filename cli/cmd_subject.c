@@ -14,6 +14,7 @@
  * that is rare and run by hand.
  */
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -25,6 +26,7 @@
 #include <jansson.h>
 #include <sodium.h>
 
+#include "alert_json.h"
 #include "anonymize.h"
 #include "cli.h"
 #include "policy.h"
@@ -64,21 +66,24 @@ typedef struct subject {
     char b32[FV_TOKEN_TEXT_MAX];    /* token text without its type prefix */
 } subject;
 
+/* Parse six two-digit hex octets separated by one kind of separator,
+ * ':' or '-' (aa:bb:cc:dd:ee:ff). */
 static bool parse_mac(const char *text, uint8_t out[6])
 {
-    unsigned v[6];
-    char sep1, sep2, sep3, sep4, sep5, extra;
-    int n = sscanf(text, "%2x%c%2x%c%2x%c%2x%c%2x%c%2x%c", &v[0], &sep1, &v[1], &sep2, &v[2],
-                   &sep3, &v[3], &sep4, &v[4], &sep5, &v[5], &extra);
-    if (n != 11 || strlen(text) != 17)
+    if (strlen(text) != 17)
         return false;
-    char seps[5] = {sep1, sep2, sep3, sep4, sep5};
-    for (int i = 0; i < 5; i++) {
-        if (seps[i] != seps[0] || (seps[i] != ':' && seps[i] != '-'))
+    char sep = text[2];
+    if (sep != ':' && sep != '-')
+        return false;
+    for (int i = 0; i < 6; i++) {
+        const char *octet = text + 3 * i;
+        if (!isxdigit((unsigned char)octet[0]) || !isxdigit((unsigned char)octet[1]))
             return false;
+        if (i < 5 && octet[2] != sep)
+            return false;
+        char digits[3] = {octet[0], octet[1], '\0'};
+        out[i] = (uint8_t)strtoul(digits, NULL, 16);
     }
-    for (int i = 0; i < 6; i++)
-        out[i] = (uint8_t)v[i];
     return true;
 }
 
@@ -178,6 +183,7 @@ static bool record_matches(const subject *s, const fv_record *rec)
 /* State of one pass over one class. */
 typedef struct subject_scan {
     const subject *s;
+    store_env *store;       /* export: reads the alerts' life cycle */
     FILE *out;              /* export: where records go; NULL for erase */
     uint64_t *ids;          /* erase: matching ids */
     size_t ids_len, ids_cap;
@@ -193,7 +199,7 @@ static bool scan_record(void *arg, const fv_record *rec)
     scan->matched++;
 
     if (scan->out != NULL) {
-        json_t *obj = fv_record_to_json(rec);
+        json_t *obj = cli_record_json(scan->store, rec);
         char *line = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
         json_decref(obj);
         if (line == NULL || fprintf(scan->out, "%s\n", line) < 0)
@@ -416,6 +422,7 @@ int cli_cmd_subject(int argc, char **argv)
     int rc = FV_OK;
     for (unsigned cls = 0; cls < FV_CLASS_COUNT && rc == FV_OK; cls++) {
         scan.s = &s;
+        scan.store = store;
         scan.out = out;
         scan.ids_len = 0;
         scan.matched = 0;
@@ -434,9 +441,12 @@ int cli_cmd_subject(int argc, char **argv)
         if (anon_key_file_info(key_path, 1, &info, err, sizeof err) == FV_OK)
             rc = store_escrow_delete(store, s.pseudonym, info.epoch_id, &escrow_deleted);
     }
-    if (out != NULL && out != stdout && fclose(out) != 0 && rc == FV_OK)
-        rc = FV_ERR_IO;
-    else if (out == stdout && fflush(stdout) != 0 && rc == FV_OK)
+    bool close_failed = false;
+    if (out != NULL && out != stdout)
+        close_failed = fclose(out) != 0;
+    else if (out == stdout)
+        close_failed = fflush(stdout) != 0;
+    if (close_failed && rc == FV_OK)
         rc = FV_ERR_IO;
     out = NULL;
 

@@ -21,6 +21,10 @@
 #include <sodium.h>
 
 #include "cli.h"
+
+/* Maximum token lifetime: 10 years, so an expiry is always a valid
+ * RFC 3339 time and never wraps around. */
+#define TOKEN_EXPIRES_MAX_S (3650ull * 86400ull)
 #include "store.h"
 
 /* Shortest password accepted for a user. */
@@ -35,6 +39,7 @@ typedef struct user_opts {
     const char *password_file;
     const char *expires;
     const char *name;           /* the positional NAME or ID, NULL if none */
+    const char *second;         /* a second positional (ROLE of 'user role'), NULL if none */
 } user_opts;
 
 /* ---- passwords -------------------------------------------------------- */
@@ -184,6 +189,7 @@ static void print_user_usage(FILE *f)
             "usage: flowveil user add NAME --role ROLE [--password-file FILE] --db DIR\n"
             "       flowveil user passwd NAME [--password-file FILE] --db DIR\n"
             "       flowveil user remove NAME --db DIR\n"
+            "       flowveil user role NAME ROLE --db DIR\n"
             "       flowveil user list --db DIR\n"
             "\n"
             "Manage the users who log in to the dashboard and the HTTP API.\n"
@@ -195,7 +201,9 @@ static void print_user_usage(FILE *f)
             "                            without it the password is asked on the terminal\n"
             "\n"
             "NAME is 1-32 characters of a-z, 0-9, '.', '_', '-', starting with a letter.\n"
-            "Passwords need at least 8 characters. Every change is audited.\n");
+            "Passwords need at least 8 characters. 'role' sets the role of an existing\n"
+            "user; like 'passwd' and 'remove' it ends the user's sessions. Every change\n"
+            "is audited.\n");
 }
 
 static void print_token_usage(FILE *f)
@@ -233,7 +241,14 @@ static int parse_opts(const char *command, int argc, char **argv, user_opts *o)
     while ((c = getopt_long(argc, argv, ":d:r:P:e:h", longopts, NULL)) != -1) {
         switch (c) {
         case 'd': o->db = optarg; break;
-        case 'r': o->role = optarg; break;
+        case 'r':
+            /* A privilege option given twice is a mistake, not "the last wins". */
+            if (o->role != NULL)
+                return cli_usage_error(command, "--role given twice ('%s' and '%s'); give it "
+                                                "once",
+                                       o->role, optarg);
+            o->role = optarg;
+            break;
         case 'P': o->password_file = optarg; break;
         case 'e': o->expires = optarg; break;
         case 'h':
@@ -248,6 +263,8 @@ static int parse_opts(const char *command, int argc, char **argv, user_opts *o)
     }
     if (optind < argc)
         o->name = argv[optind++];
+    if (optind < argc)
+        o->second = argv[optind++];
     if (optind < argc)
         return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
     if (o->db == NULL)
@@ -447,6 +464,69 @@ static int user_remove(store_env *store, const user_opts *o)
     return CLI_EXIT_OK;
 }
 
+/* Count the admin users; *ADMINS receives the count. */
+static int count_admins(store_env *store, size_t *admins)
+{
+    admin_count count = {0};
+    int rc = store_user_each(store, count_admin, &count, NULL);
+    *admins = count.admins;
+    return rc;
+}
+
+/* Set the role of user O->name to ROLE. The changed time moves on, which
+ * ends the user's sessions, so the new role applies from the next login. */
+static int user_set_role(store_env *store, const user_opts *o, unsigned role)
+{
+    store_user u;
+    int rc = store_user_get(store, o->name, &u);
+    if (rc == FV_ERR_NOT_FOUND) {
+        fprintf(stderr, "flowveil: error: no user '%s'; see 'flowveil user list'\n", o->name);
+        return CLI_EXIT_FAILURE;
+    }
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: cannot read user '%s': %s\n", o->name,
+                fv_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+    unsigned previous = u.role;
+    if (previous == role) {
+        sodium_memzero(u.pwhash, sizeof u.pwhash);
+        printf("flowveil: user '%s' already has role %s; nothing changed\n", o->name,
+               store_role_name(role));
+        return CLI_EXIT_OK;
+    }
+    if (previous == STORE_ROLE_ADMIN) {
+        size_t admins = 0;
+        rc = count_admins(store, &admins);
+        if (rc == FV_OK && admins < 2) {
+            sodium_memzero(u.pwhash, sizeof u.pwhash);
+            fprintf(stderr, "flowveil: error: '%s' is the last admin user; add another admin "
+                            "with 'flowveil user add NAME --role admin' first\n",
+                    o->name);
+            return CLI_EXIT_FAILURE;
+        }
+    }
+    u.role = role;
+    u.changed_us = fv_now_us();
+    if (rc == FV_OK)
+        rc = store_user_put(store, &u, false);
+    sodium_memzero(u.pwhash, sizeof u.pwhash);
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: cannot change the role of user '%s': %s\n", o->name,
+                fv_strerror(rc));
+        return CLI_EXIT_FAILURE;
+    }
+
+    char params[64];
+    snprintf(params, sizeof params, "role=%s&previous=%s", store_role_name(role),
+             store_role_name(previous));
+    if (audit_change(store, "user.role", o->name, params) != FV_OK)
+        return CLI_EXIT_FAILURE;
+    printf("flowveil: changed the role of user '%s' from %s to %s; its sessions have ended\n",
+           o->name, store_role_name(previous), store_role_name(role));
+    return CLI_EXIT_OK;
+}
+
 int cli_cmd_user(int argc, char **argv)
 {
     if (argc < 2) {
@@ -460,9 +540,10 @@ int cli_cmd_user(int argc, char **argv)
     }
     bool add = strcmp(action, "add") == 0, passwd = strcmp(action, "passwd") == 0;
     bool remove = strcmp(action, "remove") == 0, list = strcmp(action, "list") == 0;
-    if (!add && !passwd && !remove && !list)
-        return cli_usage_error("user", "unknown action '%s': expected add, passwd, remove or "
-                                       "list",
+    bool set_role = strcmp(action, "role") == 0;
+    if (!add && !passwd && !remove && !list && !set_role)
+        return cli_usage_error("user", "unknown action '%s': expected add, passwd, remove, "
+                                       "role or list",
                                action);
 
     user_opts o;
@@ -477,8 +558,19 @@ int cli_cmd_user(int argc, char **argv)
         return status;
     if (list && o.name != NULL)
         return cli_usage_error("user", "unexpected argument '%s'", o.name);
+    if (!set_role && o.second != NULL)
+        return cli_usage_error("user", "unexpected argument '%s'", o.second);
     if (!list && (status = require_name("user", action, &o, "a user NAME")) != CLI_EXIT_OK)
         return status;
+    if (set_role) {
+        if (o.second == NULL)
+            return cli_usage_error("user", "'user role' needs NAME and ROLE (analyst, "
+                                           "compliance or admin)");
+        if (store_role_parse(o.second, &role) != FV_OK)
+            return cli_usage_error("user",
+                                   "invalid ROLE '%s': expected analyst, compliance or admin",
+                                   o.second);
+    }
 
     store_env *store = open_store(o.db);
     if (store == NULL)
@@ -487,6 +579,8 @@ int cli_cmd_user(int argc, char **argv)
         status = user_store_password(store, &o, role, add);
     } else if (remove) {
         status = user_remove(store, &o);
+    } else if (set_role) {
+        status = user_set_role(store, &o, role);
     } else {
         printf("%-32s  %-10s  %-27s  %s\n", "NAME", "ROLE", "CREATED", "CHANGED");
         int rc = store_user_each(store, print_user, NULL, NULL);
@@ -522,10 +616,10 @@ static int token_create(store_env *store, const user_opts *o, unsigned role)
 {
     uint64_t expires_s = 0, now_us = fv_now_us();
     if (o->expires != NULL && (fv_duration_parse(o->expires, &expires_s) != FV_OK ||
-                               expires_s == 0)) {
+                               expires_s == 0 || expires_s > TOKEN_EXPIRES_MAX_S)) {
         return cli_usage_error("token",
-                               "invalid --expires value '%s': expected a duration such as 90d, "
-                               "12h or 2w",
+                               "invalid --expires value '%s': expected a duration from 1s to "
+                               "3650d (10 years), such as 90d, 12h or 2w",
                                o->expires);
     }
     char text[STORE_TOKEN_TEXT_LEN + 1];
@@ -610,6 +704,8 @@ int cli_cmd_token(int argc, char **argv)
         return status;
     if (list && o.name != NULL)
         return cli_usage_error("token", "unexpected argument '%s'", o.name);
+    if (o.second != NULL)
+        return cli_usage_error("token", "unexpected argument '%s'", o.second);
     if (create && (status = require_name("token", action, &o, "a NAME")) != CLI_EXIT_OK)
         return status;
     if (revoke && (status = require_name("token", action, &o, "ID")) != CLI_EXIT_OK)

@@ -31,8 +31,10 @@ typedef enum value_kind {
     KIND_LOG,       /* handled by the logging settings, not an option */
 } value_kind;
 
-/* One key of the file and the option it becomes per command. */
-typedef struct config_key {
+/* One key of the file and the option it becomes per command. The field
+ * order follows the positional initialisers of config_keys below; the
+ * table is small and static, so its padding does not matter. */
+typedef struct config_key {  // NOLINT(clang-analyzer-optin.performance.Padding)
     const char *section;        /* NULL for the top level */
     const char *name;
     value_kind kind;
@@ -117,18 +119,42 @@ static const char *scalar_text(const yaml_node_t *node)
     return (const char *)node->data.scalar.value;
 }
 
-/* Append a copy of WORD to the option words. */
-static int push_word(fv_config_args *a, const char *word)
+/* Append a copy of WORD to the option words, with ORIGIN ("PATH:LINE:
+ * COLUMN: key NAME") as the place it came from. */
+static int push_word(fv_config_args *a, const char *word, const char *origin)
 {
     char **grown = realloc(a->argv, (a->argc + 1) * sizeof *grown);
     if (grown == NULL)
         return FV_ERR_NOMEM;
     a->argv = grown;
-    a->argv[a->argc] = strdup(word);
-    if (a->argv[a->argc] == NULL)
+    grown = realloc(a->origins, (a->argc + 1) * sizeof *grown);
+    if (grown == NULL)
         return FV_ERR_NOMEM;
+    a->origins = grown;
+    a->argv[a->argc] = strdup(word);
+    a->origins[a->argc] = strdup(origin);
+    if (a->argv[a->argc] == NULL || a->origins[a->argc] == NULL) {
+        free(a->argv[a->argc]);
+        free(a->origins[a->argc]);
+        return FV_ERR_NOMEM;
+    }
     a->argc++;
     return FV_OK;
+}
+
+/* Push OPTION and, unless NULL, its VALUE, both marked with the file
+ * position of NODE and the key name K. */
+static int push_option(config_ctx *c, const config_key *k, const yaml_node_t *node,
+                       const char *option, const char *value)
+{
+    char origin[1200];
+    snprintf(origin, sizeof origin, "%s:%lu:%lu: key %s", c->path,
+             (unsigned long)node->start_mark.line + 1,
+             (unsigned long)node->start_mark.column + 1, k->name);
+    int rc = push_word(c->out, option, origin);
+    if (rc == FV_OK && value != NULL)
+        rc = push_word(c->out, value, origin);
+    return rc;
 }
 
 static bool in_list(const char *text, const char *const *list)
@@ -203,9 +229,7 @@ static int apply_value(config_ctx *c, const config_key *k, const yaml_node_t *va
                                     "nested list or empty entry",
                                     k->name);
             if (option != NULL) {
-                int rc = push_word(c->out, option);
-                if (rc == FV_OK)
-                    rc = push_word(c->out, scalar_text(item));
+                int rc = push_option(c, k, item, option, scalar_text(item));
                 if (rc != FV_OK)
                     return rc;
             }
@@ -233,7 +257,7 @@ static int apply_value(config_ctx *c, const config_key *k, const yaml_node_t *va
         if (strcmp(text, "true") != 0 && strcmp(text, "false") != 0)
             return config_error(c, value, "%s must be true or false, got '%s'", k->name, text);
         if (option != NULL && strcmp(text, "true") == 0)
-            return push_word(c->out, option);
+            return push_option(c, k, value, option, NULL);
         return FV_OK;
     case KIND_UINT: {
         uint64_t v;
@@ -263,8 +287,7 @@ static int apply_value(config_ctx *c, const config_key *k, const yaml_node_t *va
 
     if (option == NULL)
         return FV_OK;
-    int rc = push_word(c->out, option);
-    return rc == FV_OK ? push_word(c->out, text) : rc;
+    return push_option(c, k, value, option, text);
 }
 
 /* Walk the mapping MAP of SECTION (NULL: top level). */
@@ -418,9 +441,12 @@ void fv_config_args_free(fv_config_args *args)
 {
     if (args == NULL)
         return;
-    for (size_t i = 0; i < args->argc; i++)
+    for (size_t i = 0; i < args->argc; i++) {
         free(args->argv[i]);
+        free(args->origins[i]);
+    }
     free(args->argv);
+    free(args->origins);
     free(args->log_target);
     free(args->log_level);
     memset(args, 0, sizeof *args);
@@ -444,7 +470,9 @@ static bool word_sets_option(const char *word, const char *long_name, char short
 static bool command_line_sets(const config_key *k, bool capture, int argc, char **argv)
 {
     const char *long_name = capture ? k->capture_option : k->serve_option;
-    char short_name = capture ? k->capture_short : k->serve_short;
+    char short_name = k->serve_short;
+    if (capture)
+        short_name = k->capture_short;
     for (int i = 0; i < argc; i++) {
         if (strcmp(argv[i], "--") == 0)
             break;
@@ -481,15 +509,20 @@ static fv_log_level level_from_name(const char *name)
  * until exit, when free_prepared_argv releases them. */
 static char **prepared_argv;
 static char **prepared_words;
+static char **prepared_origins;     /* per entry of prepared_words */
 static size_t prepared_word_count;
 
 static void free_prepared_argv(void)
 {
-    for (size_t i = 0; i < prepared_word_count; i++)
+    for (size_t i = 0; i < prepared_word_count; i++) {
         free(prepared_words[i]);
+        free(prepared_origins[i]);
+    }
     free(prepared_words);
+    free(prepared_origins);
     free(prepared_argv);
     prepared_words = NULL;
+    prepared_origins = NULL;
     prepared_word_count = 0;
     prepared_argv = NULL;
 }
@@ -592,9 +625,11 @@ int fv_config_prepare_argv(int *argc, char ***argv)
     /* The file's options first, without those the command line sets. */
     char **out = calloc((size_t)in_argc + file.argc + 1, sizeof *out);
     char **owned = calloc(file.argc + 1, sizeof *owned);
-    if (out == NULL || owned == NULL) {
+    char **owned_origins = calloc(file.argc + 1, sizeof *owned_origins);
+    if (out == NULL || owned == NULL || owned_origins == NULL) {
         free(out);
         free(owned);
+        free(owned_origins);
         fv_config_args_free(&file);
         free(rest);
         fprintf(stderr, "flowveil: error: out of memory\n");
@@ -618,8 +653,10 @@ int fv_config_prepare_argv(int *argc, char ***argv)
         if (k == NULL || !command_line_sets(k, capture, n_rest, rest)) {
             for (size_t j = 0; j < words && w + j < file.argc; j++) {
                 out[n_out++] = file.argv[w + j];
+                owned_origins[n_owned] = file.origins[w + j];
                 owned[n_owned++] = file.argv[w + j];
                 file.argv[w + j] = NULL;   /* now freed by free_prepared_argv */
+                file.origins[w + j] = NULL;
             }
         }
         w += words;
@@ -642,6 +679,7 @@ int fv_config_prepare_argv(int *argc, char ***argv)
     free_prepared_argv();
     prepared_argv = out;
     prepared_words = owned;
+    prepared_origins = owned_origins;
     prepared_word_count = n_owned;
     static bool cleanup_registered;
     if (!cleanup_registered)
@@ -649,4 +687,43 @@ int fv_config_prepare_argv(int *argc, char ***argv)
     *argc = n_out;
     *argv = prepared_argv;
     return -1;
+}
+
+const char *fv_config_word_origin(const char *word)
+{
+    for (size_t i = 0; word != NULL && i < prepared_word_count; i++) {
+        if (prepared_words[i] == word)
+            return prepared_origins[i];
+    }
+    return NULL;
+}
+
+int fv_config_value_error(const char *command, const char *option, const char *value,
+                          const char *fmt, ...)
+{
+    const char *origin = fv_config_word_origin(value);
+    va_list ap;
+    if (origin != NULL)
+        fprintf(stderr, "flowveil: error: %s: invalid value '%s': ", origin, value);
+    else
+        fprintf(stderr, "flowveil: invalid %s '%s': ", option, value);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    if (origin != NULL) {
+        fprintf(stderr, "\n");
+        return CLI_EXIT_FAILURE;
+    }
+    fprintf(stderr, "\nTry 'flowveil %s --help'.\n", command);
+    return CLI_EXIT_USAGE;
+}
+
+void fv_config_print_error(const char *err, const char *value)
+{
+    const char *origin = fv_config_word_origin(value);
+    if (origin != NULL && strstr(err, value) != NULL)
+        fprintf(stderr, "flowveil: error: %s (the path %s is set by %s of the settings file)\n",
+                err, value, origin);
+    else
+        fprintf(stderr, "flowveil: error: %s\n", err);
 }

@@ -21,6 +21,7 @@ typedef struct dedupe_slot {
 
 struct fv_indicator_hook {
     det_indicators *set;
+    const pol_policy *policy; /* zones; outlives the hook (a reload makes a new hook) */
     fv_indicator_emit_fn emit;
     void *ctx;
     uint64_t window_us;
@@ -41,8 +42,44 @@ static void log_bad_line(void *ctx, const char *message)
         fv_warning("indicator list line skipped: %s", message);
 }
 
+/* Entries of a set that overlap a zone: such an entry never matches
+ * (zone addresses are not matched), and a list of internal addresses
+ * would otherwise map pseudonyms back to addresses. */
+typedef struct zone_overlaps {
+    const pol_policy *policy;
+    FILE *out;     /* print here (policy check), or log when NULL */
+    size_t count;  /* entries found */
+    size_t shown;  /* entries printed or logged */
+} zone_overlaps;
+
+#define ZONE_OVERLAPS_SHOWN 10u
+
+static void note_zone_overlap(void *ctx, int family, const uint8_t addr[16], unsigned prefix,
+                              uint16_t list, uint32_t line)
+{
+    zone_overlaps *z = ctx;
+    if (!pol_network_overlaps_zone(z->policy, family, addr, prefix))
+        return;
+    z->count++;
+    if (z->shown >= ZONE_OVERLAPS_SHOWN)
+        return;
+    z->shown++;
+    /* Line numbers only: the entry may be an internal address. */
+    const char *what = prefix == 0 ? "is a /0 network, which covers every zone"
+                                   : "lies in or covers an internal zone";
+    if (z->out != NULL)
+        fprintf(z->out, "    warning: line %u %s; zone addresses are never matched, so remove "
+                        "the entry\n",
+                (unsigned)line, what);
+    else
+        fv_warning("indicator list %u line %u %s; zone addresses are never matched, so remove "
+                   "the entry",
+                   (unsigned)list, (unsigned)line, what);
+}
+
 /* Load every list of POLICY into a new set. */
-static int load_lists(const pol_detect *config, det_indicators **out, char *err, size_t err_len)
+static int load_lists(const pol_detect *config, const pol_policy *policy, det_indicators **out,
+                      char *err, size_t err_len)
 {
     det_indicators *set = NULL;
     int rc = det_indicators_create(&set);
@@ -71,8 +108,86 @@ static int load_lists(const pol_detect *config, det_indicators **out, char *err,
                   counts.loaded[DET_IND_JA3], counts.loaded[DET_IND_JA4], counts.duplicates,
                   counts.rejected);
     }
+    zone_overlaps overlaps = {.policy = policy, .out = NULL, .count = 0, .shown = 0};
+    det_indicators_each_network(set, note_zone_overlap, &overlaps);
+    if (overlaps.count > overlaps.shown)
+        fv_warning("%zu more indicator entries lie in or cover an internal zone",
+                   overlaps.count - overlaps.shown);
     *out = set;
     return FV_OK;
+}
+
+/* Bad-line messages of one file for fv_indicator_check_files. */
+typedef struct check_errors {
+    FILE *out;
+    size_t printed, max;
+} check_errors;
+
+static void print_bad_line(void *ctx, const char *message)
+{
+    check_errors *e = ctx;
+    if (e->printed >= e->max)
+        return;
+    e->printed++;
+    fprintf(e->out, "    %s\n", message);
+}
+
+size_t fv_indicator_check_files(const pol_policy *policy, FILE *out, size_t max_errors)
+{
+    const pol_detect *config = pol_detect_config(policy);
+    if (config == NULL || config->indicator_file_count == 0)
+        return 0;
+
+    fprintf(out, "\nIndicator files%s:\n",
+            config->indicators_enabled ? "" : " (detect.indicators.enabled is false)");
+    size_t failed = 0;
+    for (size_t i = 0; i < config->indicator_file_count; i++) {
+        const pol_indicator_file *f = &config->indicator_files[i];
+        const char *format = f->format == 1 ? "csv" : "list";
+        /* A set per file, so the duplicate count is that file's own. */
+        det_indicators *set = NULL;
+        if (det_indicators_create(&set) != FV_OK) {
+            fprintf(out, "  %s: out of memory creating the indicator set\n", f->path);
+            failed++;
+            continue;
+        }
+        det_indicator_counts counts;
+        memset(&counts, 0, sizeof counts);
+        check_errors errors = {.out = out, .printed = 0, .max = max_errors};
+        char err[1024] = "";
+        /* The loader reports bad lines while it reads, so the file's
+         * heading goes first. */
+        fprintf(out, "  %s (%s, severity %s)\n", f->path, format, fv_severity_name(f->severity));
+        int rc = det_indicators_load_file(set, f->path, f->format, (uint16_t)i, f->severity,
+                                          print_bad_line, &errors, &counts, err, sizeof err);
+        zone_overlaps overlaps = {.policy = policy, .out = out, .count = 0, .shown = 0};
+        if (rc == FV_OK)
+            det_indicators_each_network(set, note_zone_overlap, &overlaps);
+        if (overlaps.count > overlaps.shown)
+            fprintf(out, "    warning: %zu more entries lie in or cover an internal zone\n",
+                    overlaps.count - overlaps.shown);
+        det_indicators_destroy(&set);
+        if (rc != FV_OK) {
+            fprintf(out, "    error: %s\n", err);
+            failed++;
+            continue;
+        }
+        size_t loaded = 0;
+        for (int t = 0; t < DET_IND_TYPE_COUNT; t++)
+            loaded += counts.loaded[t];
+        if (counts.rejected > errors.printed)
+            fprintf(out, "    ... %zu more bad lines\n", counts.rejected - errors.printed);
+        fprintf(out,
+                "    %zu entries: %zu ipv4, %zu ipv6, %zu cidr, %zu domain, %zu ja3, %zu ja4;"
+                " %zu duplicates, %zu bad lines\n",
+                loaded, counts.loaded[DET_IND_IPV4], counts.loaded[DET_IND_IPV6],
+                counts.loaded[DET_IND_CIDR], counts.loaded[DET_IND_DOMAIN],
+                counts.loaded[DET_IND_JA3], counts.loaded[DET_IND_JA4], counts.duplicates,
+                counts.rejected);
+        if (counts.rejected > 0)
+            failed++;
+    }
+    return failed;
 }
 
 int fv_indicator_hook_open(const pol_policy *policy, fv_indicator_emit_fn emit, void *ctx,
@@ -94,7 +209,8 @@ int fv_indicator_hook_open(const pol_policy *policy, fv_indicator_emit_fn emit, 
     hook->emit = emit;
     hook->ctx = ctx;
     hook->window_us = (uint64_t)config->alert_window_s * 1000000u;
-    rc = load_lists(config, &hook->set, err, err_len);
+    hook->policy = policy;
+    rc = load_lists(config, policy, &hook->set, err, err_len);
     if (rc != FV_OK)
         goto out;
     *out = hook;
@@ -114,6 +230,10 @@ int fv_indicator_hook_reload(fv_indicator_hook **hook, const pol_policy *policy,
     int rc = fv_indicator_hook_open(policy, emit, ctx, &next, err, sizeof err);
     if (rc != FV_OK) {
         fv_error("indicator lists not reloaded, the running lists stay in force: %s", err);
+        /* The caller frees the old policy after a reload, so the running
+         * lists take the new policy's zones. */
+        if (*hook != NULL)
+            (*hook)->policy = policy;
         return rc;
     }
     /* Keep the memory of earlier hits, so a reload does not repeat them. */
@@ -215,6 +335,18 @@ static bool match_cap_ip(const fv_indicator_hook *hook, const cap_ip *ip, det_in
     return det_indicators_match_addr(hook->set, ip->family, addr, hit);
 }
 
+/* Match an address seen in a DNS answer or a name, unless it lies in a
+ * zone: an internal address must never match, or an indicator list of
+ * internal addresses would tie each pseudonym in the alert to the list
+ * line that names its address. */
+static bool match_outside_zone(const fv_indicator_hook *hook, int family, const uint8_t addr[16],
+                               det_indicator_hit *hit)
+{
+    if (pol_zone_of(hook->policy, family, addr) != NULL)
+        return false;
+    return det_indicators_match_addr(hook->set, family, addr, hit);
+}
+
 /* Match NAME as a domain or, when it is an address literal, as an address. */
 static bool match_name(const fv_indicator_hook *hook, const char *name, det_indicator_hit *hit)
 {
@@ -222,9 +354,9 @@ static bool match_name(const fv_indicator_hook *hook, const char *name, det_indi
         return false;
     uint8_t addr[16] = {0};
     if (inet_pton(AF_INET, name, addr) == 1)
-        return det_indicators_match_addr(hook->set, 4, addr, hit);
+        return match_outside_zone(hook, 4, addr, hit);
     if (inet_pton(AF_INET6, name, addr) == 1)
-        return det_indicators_match_addr(hook->set, 6, addr, hit);
+        return match_outside_zone(hook, 6, addr, hit);
     return det_indicators_match_domain(hook->set, name, hit);
 }
 
@@ -275,13 +407,13 @@ void fv_indicator_hook_dns(fv_indicator_hook *hook, const cap_dns *raw, const fv
     for (unsigned i = 0; i < a_count; i++) {
         uint8_t addr[16] = {0};
         memcpy(addr, raw->a[i], 4);
-        if (det_indicators_match_addr(hook->set, 4, addr, &hit))
+        if (match_outside_zone(hook, 4, addr, &hit))
             raise_alert(hook, &hit, DET_IND_SRC_DNS_ANSWER, raw->ts_us, client, NULL, 0,
                         raw->transport);
     }
     unsigned aaaa_count = raw->aaaa_count <= FV_DNS_ADDRS_MAX ? raw->aaaa_count : FV_DNS_ADDRS_MAX;
     for (unsigned i = 0; i < aaaa_count; i++) {
-        if (det_indicators_match_addr(hook->set, 6, raw->aaaa[i], &hit))
+        if (match_outside_zone(hook, 6, raw->aaaa[i], &hit))
             raise_alert(hook, &hit, DET_IND_SRC_DNS_ANSWER, raw->ts_us, client, NULL, 0,
                         raw->transport);
     }

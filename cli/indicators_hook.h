@@ -20,6 +20,8 @@
 #ifndef FV_INDICATORS_HOOK_H
 #define FV_INDICATORS_HOOK_H
 
+#include <stdio.h>
+
 #include "capture.h"
 #include "fv_common.h"
 #include "policy.h"
@@ -61,6 +63,16 @@ void fv_indicator_hook_dns(fv_indicator_hook *hook, const cap_dns *raw, const fv
 void fv_indicator_hook_tls(fv_indicator_hook *hook, const cap_tls *raw, const fv_tls_record *rec);
 void fv_indicator_hook_http(fv_indicator_hook *hook, const cap_http *raw,
                             const fv_http_record *rec);
+
+/*
+ * Load every indicator file POLICY names (also when detect.indicators is
+ * off) into a scratch set and write one line per file to OUT: format,
+ * severity and the entries loaded by type, duplicates and bad lines,
+ * followed by the first MAX_ERRORS bad-line messages, or the reason the
+ * file cannot be read. For `flowveil policy check`. Returns the number
+ * of files that could not be read or have bad lines.
+ */
+size_t fv_indicator_check_files(const pol_policy *policy, FILE *out, size_t max_errors);
 
 /* Alerts raised since open (for logs and tests). */
 uint64_t fv_indicator_hook_alerts(const fv_indicator_hook *hook);

@@ -15,6 +15,7 @@
 
 #include "api.h"
 #include "cli.h"
+#include "config.h"
 #include "pipeline.h"
 
 #ifndef FLOWVEIL_VERSION
@@ -132,6 +133,7 @@ static void print_main_usage(FILE *f)
             "Commands:\n"
             "  ingest     read pcap/pcapng files into the store\n"
             "  capture    capture live from an interface until SIGINT/SIGTERM\n"
+            "  collect    receive NetFlow v5/v9 and IPFIX from exporters over UDP\n"
             "  serve      serve the dashboard and the JSON API\n"
             "  export     write stored records as JSON Lines\n"
             "  sweep      delete records past their retention limit now\n"
@@ -142,6 +144,8 @@ static void print_main_usage(FILE *f)
             "  report     write the record of processing or the transparency notice\n"
             "  reveal     open an escrow entry with the officers' keys (audited)\n"
             "  subject    export or erase the records of one data subject (audited)\n"
+            "  user       add, remove or list dashboard users, change passwords (audited)\n"
+            "  token      create, list or revoke API tokens (audited)\n"
             "  version    print the version (also --version)\n"
             "\n"
             "Run 'flowveil COMMAND --help' for the options of a command.\n");
@@ -164,6 +168,11 @@ int main(int argc, char **argv)
         return CLI_EXIT_OK;
     }
 
+    /* --config, --log and --log-level of capture and serve (config.c). */
+    int config_status = fv_config_prepare_argv(&argc, &argv);
+    if (config_status >= 0)
+        return config_status;
+
     static const struct {
         const char *name;
         int (*fn)(int argc, char **argv);
@@ -174,6 +183,8 @@ int main(int argc, char **argv)
         {"policy", cli_cmd_policy},   {"keys", cli_cmd_keys},
         {"report", cli_cmd_report},   {"audit", cli_cmd_audit},
         {"reveal", cli_cmd_reveal},   {"subject", cli_cmd_subject},
+        {"user", cli_cmd_user},       {"token", cli_cmd_token},
+        {"collect", cli_cmd_collect},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (strcmp(cmd, commands[i].name) == 0)

@@ -7,6 +7,7 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
@@ -201,21 +202,28 @@ static bool parse_reverse_name(const char *name, int *family, uint8_t addr[16], 
 
     memset(addr, 0, 16);
     if (has_suffix(name, ".in-addr.arpa", &prefix)) {
-        unsigned v[4];
-        int used = 0;
         char tmp[64];
         if (prefix >= sizeof tmp)
             return false;
         memcpy(tmp, name, prefix);
         tmp[prefix] = '\0';
-        if (sscanf(tmp, "%3u.%3u.%3u.%3u%n", &v[0], &v[1], &v[2], &v[3], &used) != 4 ||
-            (size_t)used != prefix)
-            return false;
+        /* Four decimal labels of one to three digits, each at most 255,
+         * in reverse order. */
+        const char *label = tmp;
         for (int i = 0; i < 4; i++) {
-            if (v[i] > 255)
+            char *end;
+            if (!isdigit((unsigned char)label[0]))
                 return false;
-            addr[3 - i] = (uint8_t)v[i];
+            unsigned long v = strtoul(label, &end, 10);
+            if (end - label > 3 || v > 255)
+                return false;
+            addr[3 - i] = (uint8_t)v;
+            label = end;
+            if (i < 3 && *label++ != '.')
+                return false;
         }
+        if (*label != '\0')
+            return false;
         *family = 4;
         *rest = name + prefix;
         return true;
@@ -302,7 +310,7 @@ static bool minimize_host_name(anon_ctx *anon, char *name, size_t name_len)
     char lowered[FV_NAME_MAX];
     size_t n = 0;
 
-    for (; name[n] != '\0' && n < sizeof lowered - 1; n++)
+    for (; n < sizeof lowered - 1 && name[n] != '\0'; n++)
         lowered[n] = (char)tolower((unsigned char)name[n]);
 
     uint8_t pseudo[FV_PSEUDONYM_BYTES];

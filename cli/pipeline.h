@@ -74,6 +74,11 @@ typedef struct fv_pipeline {
      * writer thread only. */
     cap_stats worker_stats;
     bool worker_stats_valid;
+    /* A retention sweep that ran out of its per-tick time budget: it
+     * continues on the next tick, and sweep_sum adds up what its calls
+     * deleted so the sweep gets one audit entry when it completes. */
+    bool sweep_pending;
+    struct store_sweep_result sweep_sum;
 } fv_pipeline;
 
 /*

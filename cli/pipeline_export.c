@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "alert_json.h"
 #include "export.h"
 #include "pipeline_export.h"
 
@@ -104,6 +105,32 @@ void fv_pipeline_export(fv_pipeline *p, fv_class cls, const void *rec, uint64_t 
             fv_warning("export to %s: out of memory, record not sent",
                        exp_name(set->exporters[i]));
     }
+}
+
+void fv_pipeline_export_alert(fv_pipeline *p, uint64_t id, uint64_t now_us)
+{
+    struct fv_export_set *set = p->exports;
+    if (set == NULL || id == 0)
+        return;
+    fv_record *rec = malloc(sizeof *rec);
+    store_alert_status *st = malloc(sizeof *st);
+    int rc = rec != NULL && st != NULL ? store_alert_find(p->store, id, now_us, rec, st)
+                                       : FV_ERR_NOMEM;
+    if (rc != FV_OK) {
+        fv_warning("export: alert %llu not sent: %s", (unsigned long long)id, fv_strerror(rc));
+        goto out;
+    }
+    fv_alert_life life;
+    cli_alert_life_from(st, &life);
+    for (size_t i = 0; i < set->count; i++) {
+        rc = exp_put_alert(set->exporters[i], rec, &life, now_us);
+        if (rc == FV_ERR_NOMEM)
+            fv_warning("export to %s: out of memory, alert not sent",
+                       exp_name(set->exporters[i]));
+    }
+out:
+    free(st);
+    free(rec);
 }
 
 /* Sum the counters of every destination. */

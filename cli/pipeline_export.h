@@ -27,6 +27,16 @@ int fv_pipeline_export_open(fv_pipeline *p, char *err, size_t err_len);
  * destination. Never waits for the network. */
 void fv_pipeline_export(fv_pipeline *p, fv_class cls, const void *rec, uint64_t now_us);
 
+/*
+ * Hand alert ID (as store_alert_upsert returned it) to every destination
+ * with its life cycle as stored at NOW_US, so Kafka receives the object
+ * the API shows. A raise merged into an earlier
+ * alert is sent again under that alert's id with the new count and
+ * last_seen; consumers keep the newest object per id. Never waits for
+ * the network.
+ */
+void fv_pipeline_export_alert(fv_pipeline *p, uint64_t id, uint64_t now_us);
+
 /* Periodic work: delivery reports, pending IPFIX messages, template
  * refresh, and once a minute the export counters into the store. */
 void fv_pipeline_export_tick(fv_pipeline *p, uint64_t now_us);

@@ -218,6 +218,30 @@ static void add_roles(rpt_doc *doc, const pol_policy *policy)
     }
 }
 
+/* Export destinations receive records, so Art. 30 lists them as recipients. */
+static void add_export_recipients(rpt_doc *doc, const pol_policy *policy)
+{
+    const pol_export *ex = pol_export_config(policy);
+    for (size_t i = 0; ex != NULL && i < ex->count; i++) {
+        const pol_export_dest *d = &ex->dest[i];
+        char classes[256] = "";
+        size_t used = 0;
+        for (int c = 0; c < FV_CLASS_COUNT; c++) {
+            if ((d->classes & (1u << c)) == 0)
+                continue;
+            int n = snprintf(classes + used, sizeof classes - used, "%s%s", used > 0 ? ", " : "",
+                             fv_class_name((fv_class)c));
+            if (n < 0 || (size_t)n >= sizeof classes - used)
+                break;
+            used += (size_t)n;
+        }
+        const char *all = d->kind == POL_EXPORT_IPFIX ? "flows, dns, tls" : "every class";
+        doc_add(doc, RPT_ITEM, "export destination %s (%s, %s): receives %s", d->name,
+                d->kind == POL_EXPORT_KAFKA ? "Kafka" : "IPFIX", d->target,
+                used > 0 ? classes : all);
+    }
+}
+
 static void add_safeguards(rpt_doc *doc, const pol_policy *policy)
 {
     char rotation[64], sweep[64];
@@ -292,6 +316,7 @@ int rpt_processing(const pol_policy *policy, uint64_t now_us, rpt_doc *out)
 
     doc_add(out, RPT_HEADING, "Recipients");
     add_roles(out, policy);
+    add_export_recipients(out, policy);
 
     doc_add(out, RPT_HEADING, "Technical and organisational safeguards");
     add_safeguards(out, policy);
@@ -685,30 +710,48 @@ static void print_report_usage(FILE *f)
             "\n"
             "  -p, --policy FILE     compliance policy (YAML)\n"
             "  -d, --db DIR          store directory (transparency)\n"
-            "      --period FROM..TO period in seconds since the epoch, both inclusive\n"
+            "      --period FROM..TO period, both ends inclusive: RFC 3339 times\n"
+            "                        (2026-11-01T00:00:00Z..2026-11-30T23:59:59Z) or\n"
+            "                        seconds since 1970 (1793491200..1796083199)\n"
             "  -f, --format md|html  output format (default md); the HTML links report.css\n"
             "  -o, --output FILE     write to FILE instead of standard output\n"
             "      --now SECONDS     generation time instead of the clock\n");
+}
+
+/* Parse one end of --period (RFC 3339 or seconds since 1970) into whole
+ * seconds; a fraction of a second is dropped. */
+static int parse_period_end(const char *period, const char *which, const char *text,
+                            uint64_t *out_s)
+{
+    uint64_t us = 0;
+    if (fv_time_parse(text, &us) != FV_OK)
+        return cli_usage_error("report",
+                               "invalid --period '%s': %s '%s' is not a time; use RFC 3339 "
+                               "such as 2026-11-01T00:00:00Z or seconds since 1970",
+                               period, which, text);
+    *out_s = us / 1000000u;
+    return CLI_EXIT_OK;
 }
 
 static int parse_period(const char *text, uint64_t *from_s, uint64_t *to_s)
 {
     const char *dots = strstr(text, "..");
     if (dots == NULL)
-        return cli_usage_error("report", "invalid --period '%s': expected FROM..TO in seconds "
-                                         "since the epoch, e.g. 1767225600..1769904000",
+        return cli_usage_error("report", "invalid --period '%s': expected FROM..TO, e.g. "
+                                         "2026-11-01T00:00:00Z..2026-11-30T23:59:59Z or "
+                                         "1793491200..1796083199",
                                text);
-    char from[32];
+    char from[64];
     size_t n = (size_t)(dots - text);
     if (n == 0 || n >= sizeof from)
         return cli_usage_error("report", "invalid --period '%s': FROM is missing or too long",
                                text);
     memcpy(from, text, n);
     from[n] = '\0';
-    int rc = cli_parse_seconds("report", "--period FROM", from, from_s);
+    int rc = parse_period_end(text, "FROM", from, from_s);
     if (rc != CLI_EXIT_OK)
         return rc;
-    rc = cli_parse_seconds("report", "--period TO", dots + 2, to_s);
+    rc = parse_period_end(text, "TO", dots + 2, to_s);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (*from_s > *to_s)

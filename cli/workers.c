@@ -823,8 +823,9 @@ int fv_workers_run_files(fv_pipeline *p, unsigned workers, char *const *paths, i
         results[i].err[0] = '\0';
     }
     int rc = fv_pipeline_threads_enable(p);
-    if (rc == FV_OK)
-        rc = workers_create(&set, p, workers, true, stop != NULL ? stop : &never_stop);
+    if (rc != FV_OK)
+        return rc;  /* SET is not initialised yet, so there is nothing to destroy */
+    rc = workers_create(&set, p, workers, true, stop != NULL ? stop : &never_stop);
     if (rc != FV_OK) {
         workers_destroy(&set);
         return rc;
@@ -1011,9 +1012,13 @@ int fv_workers_run_live(fv_pipeline *p, const cap_live_options *base,
     worker_set set;
 
     int rc = fv_pipeline_threads_enable(p);
-    if (rc == FV_OK)
-        rc = workers_create(&set, p, live->workers, false,
-                            base->stop != NULL ? base->stop : &never_stop);
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "cannot create %u capture workers: %s", live->workers,
+                 fv_strerror(rc));
+        return rc;  /* SET is not initialised yet, so there is nothing to destroy */
+    }
+    rc = workers_create(&set, p, live->workers, false,
+                        base->stop != NULL ? base->stop : &never_stop);
     if (rc != FV_OK) {
         snprintf(err, err_len, "cannot create %u capture workers: %s", live->workers,
                  fv_strerror(rc));

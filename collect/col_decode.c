@@ -145,6 +145,14 @@ static uint64_t col_ntp_to_us(uint64_t ntp)
     return (seconds - COL_NTP_UNIX_OFFSET_S) * 1000000u + fraction_us;
 }
 
+/* VALUE in units of 1/PER_SECOND s as microseconds, saturating, so a
+ * huge value stays out of range instead of wrapping to a plausible time. */
+static uint64_t col_time_us(uint64_t value, uint64_t per_second)
+{
+    uint64_t factor = 1000000u / per_second;
+    return value > UINT64_MAX / factor ? UINT64_MAX : value * factor;
+}
+
 /* Store the value of an IANA element (ENTERPRISE 0) or of an RFC 5103
  * reverse element into V. Fields of an unexpected size are ignored. */
 static void col_read_field(const col_field *f, const uint8_t *p, size_t len, col_values *v)
@@ -233,16 +241,16 @@ static void col_read_field(const col_field *f, const uint8_t *p, size_t len, col
         v->has_end_uptime = true;
         break;
     case COL_IE_START_SECONDS:
-        v->start_us = col_be_uint(p, len) * 1000000u;
+        v->start_us = col_time_us(col_be_uint(p, len), 1u);
         break;
     case COL_IE_END_SECONDS:
-        v->end_us = col_be_uint(p, len) * 1000000u;
+        v->end_us = col_time_us(col_be_uint(p, len), 1u);
         break;
     case COL_IE_START_MILLISECONDS:
-        v->start_us = col_be_uint(p, len) * 1000u;
+        v->start_us = col_time_us(col_be_uint(p, len), 1000u);
         break;
     case COL_IE_END_MILLISECONDS:
-        v->end_us = col_be_uint(p, len) * 1000u;
+        v->end_us = col_time_us(col_be_uint(p, len), 1000u);
         break;
     case COL_IE_START_MICROSECONDS:
         if (len == 8)
@@ -365,6 +373,30 @@ static void col_emit(col_collector *col, const col_domain *domain, const col_val
         f.bytes_rev = col_saturating_mul(v->reverse_octets, sampling);
     }
 
+    /* Records with impossible values are dropped: stored, a time far in
+     * the future or before 1990 would stretch every time series, and a
+     * count of 2^63 or more reads as negative in JSON exports. */
+    bool future = start_us / 1000000u > col->arrival_s + COL_FUTURE_MAX_S ||
+                  end_us / 1000000u > col->arrival_s + COL_FUTURE_MAX_S;
+    bool past = start_us / 1000000u < COL_TIME_MIN_S || end_us / 1000000u < COL_TIME_MIN_S;
+    uint64_t count_max = UINT64_C(1) << 63;
+    bool huge = f.pkts_fwd >= count_max || f.bytes_fwd >= count_max ||
+                f.pkts_rev >= count_max || f.bytes_rev >= count_max;
+    if (future || past || huge) {
+        col->stats.records_out_of_range++;
+        if (future)
+            col->stats.records_future++;
+        if (!col->future_logged) {
+            col->future_logged = true;
+            fv_warning("a flow record was dropped because %s; such records are counted as "
+                       "records_out_of_range (this warning is logged once); check the clock "
+                       "and the software of the exporting router",
+                       future ? "it lies more than a day after its datagram arrived"
+                       : past ? "it starts or ends before 1990"
+                              : "a packet or byte count is 2^63 or more");
+        }
+        return;
+    }
     col->stats.records++;
     col->on_flow(col->ctx, &f);
 }
@@ -721,6 +753,7 @@ int col_collector_datagram(col_collector *col, const cap_ip *exporter, const uin
     if (col == NULL || exporter == NULL || (data == NULL && len > 0))
         return FV_ERR_INVALID;
     col->stats.datagrams++;
+    col->arrival_s = now_s;
     col_collector_expire(col, now_s);
 
     if (len < 2) {

@@ -11,6 +11,9 @@
 #define COL_DEFAULT_MAX_TEMPLATES 8192u
 #define COL_DEFAULT_MAX_TEMPLATE_FIELDS 128u
 #define COL_DEFAULT_TEMPLATE_TIMEOUT_S 1800u
+#define COL_DEFAULT_DOMAIN_IDLE_S 3600u
+/* Refusals are logged at most this often. */
+#define COL_REFUSAL_LOG_INTERVAL_S 60u
 
 /* Sequence differences of 2^31 or more are taken as a datagram that
  * arrived late or a restarted exporter, not as lost records. */
@@ -21,7 +24,8 @@ static const char *const col_stat_names[] = {
     "unsupported_version", "malformed",        "records",             "records_no_address",
     "sampled_records",   "template_misses",    "templates_added",     "templates_withdrawn",
     "templates_expired", "templates_refused",  "options_records",     "domains_refused",
-    "sequence_gaps",     "sequence_lost",      "time_unknown",
+    "sequence_gaps",     "sequence_lost",      "time_unknown",        "records_future",
+    "domains_expired",   "records_out_of_range",
 };
 
 _Static_assert(sizeof(col_stats) == sizeof col_stat_names / sizeof col_stat_names[0] *
@@ -57,6 +61,8 @@ int col_collector_create(const col_config *config, col_flow_fn on_flow, void *ct
     }
     if (col->config.template_timeout_s == 0)
         col->config.template_timeout_s = COL_DEFAULT_TEMPLATE_TIMEOUT_S;
+    if (col->config.domain_idle_s == 0)
+        col->config.domain_idle_s = COL_DEFAULT_DOMAIN_IDLE_S;
     col->on_flow = on_flow;
     col->ctx = ctx;
     *out = col;
@@ -101,17 +107,52 @@ static bool col_ip_equal(const cap_ip *a, const cap_ip *b)
     return a->family == b->family && memcmp(a->addr, b->addr, n) == 0;
 }
 
+/* Drop every domain idle for domain_idle_s at NOW_S, with its templates. */
+static void col_domains_expire_idle(col_collector *col, uint64_t now_s)
+{
+    size_t i = 0;
+    while (i < col->domain_count) {
+        col_domain *d = col->domains[i];
+        if (now_s > d->last_seen_s && now_s - d->last_seen_s >= col->config.domain_idle_s) {
+            col->template_total -= d->template_count;
+            col_domain_free(d);
+            col->domains[i] = col->domains[--col->domain_count];
+            col->stats.domains_expired++;
+        } else {
+            i++;
+        }
+    }
+}
+
+void col_log_refusal(col_collector *col, const char *what, uint64_t total)
+{
+    uint64_t now_s = col->arrival_s;
+    if (col->refusal_logged_s != 0 && now_s - col->refusal_logged_s < COL_REFUSAL_LOG_INTERVAL_S)
+        return;
+    col->refusal_logged_s = now_s;
+    fv_warning("collect: %s (%llu so far); the limits are --max-domains and --max-templates, and "
+               "idle domains are dropped after %u s",
+               what, (unsigned long long)total, (unsigned)col->config.domain_idle_s);
+}
+
 col_domain *col_domain_get(col_collector *col, const cap_ip *exporter, uint8_t version,
                            uint32_t domain_id)
 {
     for (size_t i = 0; i < col->domain_count; i++) {
         col_domain *d = col->domains[i];
-        if (d->version == version && d->domain_id == domain_id && col_ip_equal(&d->exporter, exporter))
+        if (d->version == version && d->domain_id == domain_id && col_ip_equal(&d->exporter, exporter)) {
+            d->last_seen_s = col->arrival_s;
             return d;
+        }
     }
 
+    if (col->domain_count >= col->config.max_domains)
+        col_domains_expire_idle(col, col->arrival_s);
     if (col->domain_count >= col->config.max_domains) {
         col->stats.domains_refused++;
+        col_log_refusal(col, "a datagram from a new exporter domain was refused because the "
+                             "domain table is full",
+                        col->stats.domains_refused);
         return NULL;
     }
     if (col->domain_count == col->domain_capacity) {
@@ -132,6 +173,7 @@ col_domain *col_domain_get(col_collector *col, const cap_ip *exporter, uint8_t v
     d->exporter = *exporter;
     d->version = version;
     d->domain_id = domain_id;
+    d->last_seen_s = col->arrival_s;
     col->domains[col->domain_count++] = d;
     return d;
 }
@@ -174,9 +216,15 @@ int col_template_put(col_collector *col, col_domain *domain, uint16_t id, bool i
     memcpy(copy, fields, (size_t)count * sizeof *copy);
 
     if (t == NULL) {
-        if (col->template_total >= col->config.max_templates) {
+        /* One domain may hold a quarter of the table, so a single
+         * exporter (or a spoofed one) cannot refuse every other one. */
+        size_t share = col->config.max_templates / 4u > 0 ? col->config.max_templates / 4u : 1u;
+        if (col->template_total >= col->config.max_templates || domain->template_count >= share) {
             free(copy);
             col->stats.templates_refused++;
+            col_log_refusal(col, "a template was refused because the template table or the "
+                                 "exporter domain's quarter of it is full",
+                            col->stats.templates_refused);
             return FV_ERR_FULL;
         }
         if (domain->template_count == domain->template_capacity) {
@@ -249,6 +297,7 @@ void col_collector_expire(col_collector *col, uint64_t now_s)
     if (now_s == col->last_expire_s)
         return;
     col->last_expire_s = now_s;
+    col_domains_expire_idle(col, now_s);
     uint64_t timeout_s = col->config.template_timeout_s;
     for (size_t d = 0; d < col->domain_count; d++) {
         col_domain *domain = col->domains[d];

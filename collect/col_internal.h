@@ -57,9 +57,13 @@ typedef struct col_domain {
     uint32_t next_sequence;
     uint32_t sampling_interval;
     uint64_t system_init_ms;
+    uint64_t last_seen_s;       /* arrival of its last datagram */
     col_template *templates;
     size_t template_count, template_capacity;
 } col_domain;
+
+/* Log a refusal WHAT with the running TOTAL, at most once a minute. */
+void col_log_refusal(col_collector *col, const char *what, uint64_t total);
 
 struct col_collector {
     col_config config;
@@ -70,6 +74,9 @@ struct col_collector {
     size_t domain_count, domain_capacity;
     size_t template_total;
     uint64_t last_expire_s;     /* templates are checked for expiry once a second */
+    uint64_t refusal_logged_s;  /* last refusal warning, 0 = none yet */
+    uint64_t arrival_s;         /* when the datagram being decoded arrived */
+    bool future_logged;         /* the records_future warning was logged */
 };
 
 /* Find the domain, creating it if there is room. Returns NULL (and

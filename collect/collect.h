@@ -51,6 +51,10 @@ typedef struct col_config {
     uint32_t max_templates;         /* templates over all domains [8192] */
     uint32_t max_template_fields;   /* fields of one template [128], at most 1024 */
     uint32_t template_timeout_s;    /* a template not refreshed this long is dropped [1800] */
+    /* An exporter domain that sent no datagram this long is dropped with
+     * its templates, so a flood of short-lived domains cannot lock new
+     * exporters out until a restart [3600]. */
+    uint32_t domain_idle_s;
 } col_config;
 
 /*
@@ -76,7 +80,19 @@ typedef struct col_stats {
     uint64_t sequence_gaps;         /* datagrams whose sequence number was not the expected one */
     uint64_t sequence_lost;         /* records (v5, IPFIX) or datagrams (v9) the gaps skipped */
     uint64_t time_unknown;          /* IPFIX records timed by the export time */
+    uint64_t records_future;        /* records starting or ending more than COL_FUTURE_MAX_S
+                                       after their datagram arrived (dropped, and counted in
+                                       records_out_of_range too) */
+    uint64_t domains_expired;       /* domains dropped after domain_idle_s without a datagram */
+    uint64_t records_out_of_range;  /* records dropped: a time before COL_TIME_MIN_S or more
+                                       than COL_FUTURE_MAX_S ahead, or a count of 2^63 or
+                                       more (after sampling) */
 } col_stats;
+
+/* How far a record's times may lie after its arrival: one day. */
+#define COL_FUTURE_MAX_S 86400u
+/* Earliest start or end time accepted: 1990-01-01T00:00:00Z. */
+#define COL_TIME_MIN_S 631152000u
 
 /* Names of the col_stats fields in declaration order; *COUNT gets their
  * number. The table is static and constant. */

@@ -181,7 +181,7 @@ static const char *const indicator_evidence[] = {
     "list", "type", "line", "source",
 };
 #define FV_EVIDENCE_PICK(table) \
-    (index < sizeof table / sizeof table[0] ? table[index] : NULL)
+    (index < sizeof(table) / sizeof((table)[0]) ? (table)[index] : NULL)
 
 const char *fv_evidence_name(int detector, unsigned index)
 {

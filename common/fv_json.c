@@ -58,9 +58,9 @@ static json_t *safe_string(const char *s)
 {
     char buf[FV_NAME_MAX];
     size_t i = 0;
-    for (; s[i] != '\0' && i < sizeof buf - 1; i++) {
+    for (; i < sizeof buf - 1 && s[i] != '\0'; i++) {
         unsigned char c = (unsigned char)s[i];
-        buf[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+        buf[i] = (char)((c >= 0x20 && c < 0x7f) ? c : '?');
     }
     buf[i] = '\0';
     return json_string(buf);

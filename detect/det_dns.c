@@ -275,7 +275,7 @@ static size_t lower_name(const char *name, char out[FV_NAME_MAX])
     size_t n = 0;
     while (name[n] != '\0' && n + 1 < FV_NAME_MAX) {
         char c = name[n];
-        out[n] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        out[n] = (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
         n++;
     }
     if (n > 0 && out[n - 1] == '.')
@@ -688,8 +688,10 @@ static void dga_pick_label(const char *name, const char **label, size_t *len)
     *label = name;
     *len = 0;
     const char *start = name;
+    /* END is at most name + strlen(name), so *p is read only inside the
+     * string; the analyzer does not tie END to the terminator. */
     for (const char *p = name;; p++) {
-        if (p == end || *p == '.') {
+        if (p == end || *p == '.') {  // NOLINT(clang-analyzer-core.UndefinedBinaryOperatorResult)
             if ((size_t)(p - start) > *len) {
                 *label = start;
                 *len = (size_t)(p - start);

@@ -346,7 +346,7 @@ static void lower_copy(const char *in, size_t len, char *out)
 {
     for (size_t i = 0; i < len; i++) {
         char c = in[i];
-        out[i] = (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+        out[i] = (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
     }
     out[len] = '\0';
 }
@@ -379,8 +379,9 @@ static bool parse_ja4(const char *s, size_t len, ind_value *v)
 {
     if (len != 36)
         return false;
-    char p = s[0] | 0x20;
-    char sni = s[3] | 0x20;
+    /* OR 0x20 lower-cases an ASCII letter. */
+    char p = (char)(s[0] | 0x20);
+    char sni = (char)(s[3] | 0x20);
     if ((p != 't' && p != 'q' && p != 'd') || !is_alnum(s[1]) || !is_alnum(s[2]) ||
         (sni != 'd' && sni != 'i'))
         return false;
@@ -587,7 +588,7 @@ static void report(load_ctx *c, uint32_t line, const char *reason, const char *v
     char shown[DET_IND_SHOWN_MAX + 4];
     size_t n = 0;
     for (size_t i = 0; value != NULL && i < value_len && n < DET_IND_SHOWN_MAX; i++)
-        shown[n++] = (value[i] >= 0x20 && value[i] < 0x7f) ? value[i] : '?';
+        shown[n++] = (char)((value[i] >= 0x20 && value[i] < 0x7f) ? value[i] : '?');
     if (value != NULL && value_len > DET_IND_SHOWN_MAX) {
         memcpy(shown + n, "...", 3);
         n += 3;
@@ -772,6 +773,9 @@ int det_indicators_load_buffer(det_indicators *set, const char *name, const char
     bool header_allowed = true;
     uint32_t line = 0;
     size_t pos = 0;
+    /* Editors on Windows start UTF-8 files with a byte order mark. */
+    if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
+        pos = 3;
     while (pos < len) {
         const char *start = text + pos;
         const char *nl = memchr(start, '\n', len - pos);

@@ -56,7 +56,7 @@ det_lru *det_lru_create(size_t key_bytes, size_t value_bytes, size_t max_count,
     size_t buckets = 1;
     while (buckets < max_count * 2)
         buckets <<= 1;
-    t->buckets = calloc(buckets, sizeof *t->buckets);
+    t->buckets = calloc(buckets, sizeof *t->buckets);  // NOLINT(bugprone-sizeof-expression): array of node pointers
     if (t->buckets == NULL) {
         free(t);
         return NULL;
@@ -212,7 +212,7 @@ size_t det_lru_rekey(det_lru *t, bool (*fn)(void *ctx, void *key, void *value), 
 {
     /* Detach every node, oldest first, then re-insert the kept ones. */
     det_lru_node *n = t->oldest;
-    memset(t->buckets, 0, (t->bucket_mask + 1) * sizeof *t->buckets);
+    memset(t->buckets, 0, (t->bucket_mask + 1) * sizeof *t->buckets);  // NOLINT(bugprone-sizeof-expression): array of node pointers
     t->newest = t->oldest = NULL;
     t->count = 0;
 

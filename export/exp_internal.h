@@ -25,7 +25,8 @@ int exp_ipfix_flush(exp_exporter *e, uint64_t now_us);
 void exp_ipfix_destroy(exp_ipfix **x);
 
 int exp_kafka_create(exp_exporter *e, char *err, size_t err_len);
-int exp_kafka_put(exp_exporter *e, const fv_record *rec);
+/* Send REC as JSON; an alert with LIFE (may be NULL) as fv_alert_to_json. */
+int exp_kafka_put(exp_exporter *e, const fv_record *rec, const fv_alert_life *life);
 void exp_kafka_poll(exp_exporter *e);
 int exp_kafka_flush(exp_exporter *e, uint32_t timeout_ms);
 void exp_kafka_destroy(exp_kafka **k);

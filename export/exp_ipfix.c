@@ -11,11 +11,12 @@
  * copies the matching elements from the internal to the external
  * layout.
  *
- * The buffer runs in libfixbuf's automatic mode, which starts a new
- * message when one is full and splits the template set over several
- * messages when it does not fit in one datagram. A message sent during
- * an append is seen as the buffer's free space growing; that count
- * drives the template refresh by message count (RFC 7011 section 8.4).
+ * The buffer runs in libfixbuf's manual mode while templates and records
+ * are written: a full message ends the write with FB_ERROR_EOM, and
+ * ipfix_emit sends and counts it before the write is repeated. So the
+ * message count is exact, and it drives the template refresh by message
+ * count (RFC 7011 section 8.4). The message that carries the templates
+ * does not count towards the next refresh.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -197,7 +198,8 @@ struct exp_ipfix {
     char port[8];
     fbConnSpec_t spec;
     uint64_t last_templates_us;     /* when the templates were last written */
-    uint32_t messages_since_templates;
+    uint32_t messages_since_templates;  /* not counting the message carrying them */
+    bool templates_pending;         /* the pending message ends with the template set */
     bool message_pending;           /* the buffer contains unsent records or templates */
     bool need_templates;            /* after a send failure: resend before the next record */
     uint64_t last_error_log_us;     /* send failures are logged at most once a minute */
@@ -346,17 +348,6 @@ static void ipfix_log_failure(exp_exporter *e, const char *what, const GError *g
     x->last_error_log_us = now_us;
 }
 
-/* Count the messages libfixbuf sent on its own during an operation:
- * the buffer's free space grows only when a message went out. */
-static void ipfix_count_auto_emit(exp_exporter *e, size_t remaining_before)
-{
-    exp_ipfix *x = e->ipfix;
-    if (fBufRemaining(x->fbuf) > remaining_before) {
-        e->stats.messages++;
-        x->messages_since_templates++;
-    }
-}
-
 /* Send the current message. On failure arrange for the templates to be
  * sent again, because a TCP collector that lost the connection also
  * lost the templates. */
@@ -377,8 +368,70 @@ static int ipfix_emit(exp_exporter *e, uint64_t now_us)
         return FV_ERR_IO;
     }
     e->stats.messages++;
-    x->messages_since_templates++;
+    if (x->templates_pending)
+        x->templates_pending = false;
+    else
+        x->messages_since_templates++;
     return FV_OK;
+}
+
+/*
+ * After FB_ERROR_EOM in manual mode: send the full message (counted by
+ * ipfix_emit), or, when nothing is pending, let libfixbuf start a new
+ * message. It raises FB_ERROR_EOM on an empty buffer too, for example
+ * right after templates were sent, and then sends no datagram.
+ */
+static int ipfix_next_message(exp_exporter *e, uint64_t now_us)
+{
+    exp_ipfix *x = e->ipfix;
+    GError *gerr = NULL;
+
+    if (x->message_pending)
+        return ipfix_emit(e, now_us);
+    if (fBufEmit(x->fbuf, &gerr) == FALSE) {
+        ipfix_log_failure(e, "starting a message", gerr, now_us);
+        g_clear_error(&gerr);
+        return FV_ERR_IO;
+    }
+    return FV_OK;
+}
+
+/*
+ * Write every external template into the buffer, one at a time in
+ * manual mode: when the message is full (FB_ERROR_EOM) it is sent and
+ * counted by ipfix_next_message and the template goes into the next
+ * one. The last message stays pending. Returns false with *GERR set on
+ * failure.
+ */
+static bool ipfix_export_templates(exp_exporter *e, uint64_t now_us, GError **gerr)
+{
+    static const fv_class classes[] = {FV_CLASS_FLOW, FV_CLASS_DNS, FV_CLASS_TLS};
+    exp_ipfix *x = e->ipfix;
+    bool ok = true;
+
+    fBufSetAutomaticMode(x->fbuf, FALSE);
+    for (size_t c = 0; ok && c < sizeof classes / sizeof classes[0]; c++) {
+        for (unsigned v = 0; ok && v < IPFIX_VARIANTS; v++) {
+            uint16_t tid = ipfix_external_tid(classes[c], v);
+            ok = fbSessionExportTemplate(x->session, tid, gerr) != FALSE;
+            if (ok) {
+                x->message_pending = true;
+                continue;
+            }
+            if (!g_error_matches(*gerr, FB_ERROR_DOMAIN, FB_ERROR_EOM))
+                break;
+            g_clear_error(gerr);
+            if (ipfix_next_message(e, now_us) != FV_OK) {
+                g_set_error(gerr, FB_ERROR_DOMAIN, FB_ERROR_IO,
+                            "sending a message of templates failed");
+                break;
+            }
+            ok = fbSessionExportTemplate(x->session, tid, gerr) != FALSE;
+            x->message_pending = ok;
+        }
+    }
+    fBufSetAutomaticMode(x->fbuf, TRUE);
+    return ok;
 }
 
 /* Write the template set into the buffer (sent with the next message). */
@@ -389,9 +442,7 @@ static int ipfix_write_templates(exp_exporter *e, uint64_t now_us)
 
     /* Start the templates in a message of their own. */
     (void)ipfix_emit(e, now_us);
-    size_t remaining = fBufRemaining(x->fbuf);
-    bool ok = fbSessionExportTemplates(x->session, &gerr) != FALSE;
-    ipfix_count_auto_emit(e, remaining);
+    bool ok = ipfix_export_templates(e, now_us, &gerr);
     if (!ok) {
         ipfix_log_failure(e, "writing the templates", gerr, now_us);
         g_clear_error(&gerr);
@@ -400,6 +451,7 @@ static int ipfix_write_templates(exp_exporter *e, uint64_t now_us)
     }
     x->message_pending = true;
     x->need_templates = false;
+    x->templates_pending = true;
     x->last_templates_us = now_us;
     x->messages_since_templates = 0;
     e->stats.template_sends++;
@@ -456,8 +508,13 @@ int exp_ipfix_create(exp_exporter *e, char *err, size_t err_len)
 
     /* Send the templates now: over TCP this connects, so an unreachable
      * collector is reported here instead of at the first record. */
-    bool ok = fbSessionExportTemplates(x->session, &gerr) != FALSE &&
-              fBufEmit(x->fbuf, &gerr) != FALSE;
+    /* No time is known yet: a full message of templates is sent with
+     * export time 0, as the last one is. */
+    bool ok = ipfix_export_templates(e, 0, &gerr);
+    if (ok)
+        ok = fBufEmit(x->fbuf, &gerr) != FALSE;
+    x->message_pending = false;
+    x->messages_since_templates = 0;
     if (!ok) {
         snprintf(err, err_len, "cannot send IPFIX templates to %s over %s: %s; check that the "
                  "collector listens there",
@@ -545,7 +602,14 @@ static uint8_t ipfix_end_reason(uint8_t end)
     }
 }
 
-/* Append R under external template TID. libfixbuf sends the message
+static bool ipfix_try_append(exp_ipfix *x, uint16_t tid, const ipfix_rec *r, GError **gerr)
+{
+    return fBufSetInternalTemplate(x->fbuf, IPFIX_INTERNAL_TID, gerr) &&
+           fBufSetExportTemplate(x->fbuf, tid, gerr) &&
+           fBufAppend(x->fbuf, (uint8_t *)(uintptr_t)r, sizeof *r, gerr);
+}
+
+/* Append R under external template TID. The message is sent
  * first when R does not fit. If that send fails, R counts as failed and
  * the templates are sent again before the next record. */
 static int ipfix_append_record(exp_exporter *e, uint16_t tid, const ipfix_rec *r,
@@ -555,11 +619,22 @@ static int ipfix_append_record(exp_exporter *e, uint16_t tid, const ipfix_rec *r
     GError *gerr = NULL;
 
     fBufSetExportTime(x->fbuf, (uint32_t)(now_us / 1000000u));
-    size_t remaining = fBufRemaining(x->fbuf);
-    bool ok = fBufSetInternalTemplate(x->fbuf, IPFIX_INTERNAL_TID, &gerr) &&
-              fBufSetExportTemplate(x->fbuf, tid, &gerr) &&
-              fBufAppend(x->fbuf, (uint8_t *)(uintptr_t)r, sizeof *r, &gerr);
-    ipfix_count_auto_emit(e, remaining);
+    /* Records go in manual mode: a full message ends the append with
+     * FB_ERROR_EOM, and ipfix_emit sends and counts it. libfixbuf's
+     * automatic mode would send it unseen, and its free space is not a
+     * reliable sign of that. */
+    fBufSetAutomaticMode(x->fbuf, FALSE);
+    bool ok = ipfix_try_append(x, tid, r, &gerr);
+    if (!ok && g_error_matches(gerr, FB_ERROR_DOMAIN, FB_ERROR_EOM)) {
+        g_clear_error(&gerr);
+        if (ipfix_next_message(e, now_us) != FV_OK) {
+            fBufSetAutomaticMode(x->fbuf, TRUE);
+            e->stats.failed++;
+            return FV_ERR_IO;
+        }
+        ok = ipfix_try_append(x, tid, r, &gerr);
+    }
+    fBufSetAutomaticMode(x->fbuf, TRUE);
     if (ok) {
         x->message_pending = true;
         return FV_OK;

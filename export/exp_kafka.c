@@ -24,6 +24,7 @@
 #include <librdkafka/rdkafka.h>
 
 #include "exp_internal.h"
+#include "policy.h"
 
 struct exp_kafka {
     rd_kafka_t *rk;
@@ -98,6 +99,16 @@ int exp_kafka_create(exp_exporter *e, char *err, size_t err_len)
         }
         snprintf(name, sizeof name, "%.*s", (int)(eq - e->cfg.properties[i]),
                  e->cfg.properties[i]);
+        /* Checked here as well as in the policy and the CLI, because
+         * some properties load libraries or run commands in this process. */
+        if (strcmp(name, "bootstrap.servers") == 0 || !pol_kafka_property_allowed(name)) {
+            snprintf(err, err_len, "the Kafka property '%s' is not allowed; set the brokers with"
+                     " the kafka target, and only security, client.id and delivery tuning"
+                     " properties otherwise",
+                     name);
+            rc = FV_ERR_INVALID;
+            break;
+        }
         rc = kafka_set(conf, name, eq + 1, err, err_len);
     }
     if (rc != FV_OK) {
@@ -147,17 +158,19 @@ static void kafka_key(const fv_record *rec, char key[FV_ENDPOINT_TEXT_MAX])
     fv_endpoint_format(host, key);
 }
 
-int exp_kafka_put(exp_exporter *e, const fv_record *rec)
+int exp_kafka_put(exp_exporter *e, const fv_record *rec, const fv_alert_life *life)
 {
     exp_kafka *k = e->kafka;
     char topic[EXP_TOPIC_PREFIX_MAX + 16];
     char key[FV_ENDPOINT_TEXT_MAX];
 
-    json_t *obj = fv_record_to_json(rec);
+    bool with_life = life != NULL && rec->cls == FV_CLASS_ALERT;
+    json_t *obj = with_life ? fv_alert_to_json(rec, life) : fv_record_to_json(rec);
     if (obj == NULL)
         return FV_ERR_NOMEM;
-    /* In the capturing process the store key is not known yet. */
-    if (rec->id == 0)
+    /* In the capturing process the store key is not known yet; an alert
+     * with its life cycle carries the id of its first record. */
+    if (rec->id == 0 && !with_life)
         json_object_del(obj, "id");
     if (json_object_set_new(obj, "retention_s",
                             json_integer((json_int_t)e->cfg.retention_s[rec->cls])) != 0) {

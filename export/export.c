@@ -161,7 +161,7 @@ int exp_put(exp_exporter *e, fv_class cls, const void *rec, uint64_t id, uint64_
     e->scratch.id = id;
     e->scratch.stored_us = stored_us;
     memcpy(&e->scratch.u, rec, size);
-    return exp_kafka_put(e, &e->scratch);
+    return exp_kafka_put(e, &e->scratch, NULL);
 }
 
 int exp_put_record(exp_exporter *e, const fv_record *rec, uint64_t now_us)
@@ -172,7 +172,19 @@ int exp_put_record(exp_exporter *e, const fv_record *rec, uint64_t now_us)
         return FV_OK;
     if (e->cfg.kind == EXP_IPFIX)
         return exp_ipfix_put(e, rec->cls, &rec->u, now_us);
-    return exp_kafka_put(e, rec);
+    return exp_kafka_put(e, rec, NULL);
+}
+
+int exp_put_alert(exp_exporter *e, const fv_record *rec, const fv_alert_life *life,
+                  uint64_t now_us)
+{
+    if (e == NULL || rec == NULL || life == NULL || rec->cls != FV_CLASS_ALERT)
+        return FV_ERR_INVALID;
+    if (!exp_selects(e, rec->cls))
+        return FV_OK;
+    if (e->cfg.kind == EXP_IPFIX)
+        return exp_ipfix_put(e, rec->cls, &rec->u, now_us);
+    return exp_kafka_put(e, rec, life);
 }
 
 int exp_poll(exp_exporter *e, uint64_t now_us)

@@ -150,6 +150,15 @@ int exp_put(exp_exporter *e, fv_class cls, const void *rec, uint64_t id, uint64_
 int exp_put_record(exp_exporter *e, const fv_record *rec, uint64_t now_us);
 
 /*
+ * exp_put_record for alert REC (its first stored record) with its life
+ * cycle LIFE: Kafka receives the object the API shows (fv_alert_to_json:
+ * id string, state, count, first_seen, last_seen, raised, note, ...).
+ * Returns as exp_put, or FV_ERR_INVALID when REC is not an alert.
+ */
+int exp_put_alert(exp_exporter *e, const fv_record *rec, const fv_alert_life *life,
+                  uint64_t now_us);
+
+/*
  * Periodic work at NOW_US: serve Kafka delivery reports; send the
  * pending IPFIX message and refresh templates when due. Never waits.
  * Returns FV_OK or FV_ERR_STATE after a fatal IPFIX error.

@@ -196,9 +196,15 @@ bool pol_network_overlaps_zone(const pol_policy *policy, int family, const uint8
     for (size_t i = 0; i < count; i++) {
         /* Two networks overlap when they agree on the shorter prefix. */
         unsigned common = prefix < nets[i].prefix_len ? prefix : nets[i].prefix_len;
-        uint64_t mask_hi = common == 0 ? 0 : common >= 64 ? UINT64_MAX : UINT64_MAX << (64 - common);
-        uint64_t mask_lo = common <= 64 ? 0 : common >= 128 ? UINT64_MAX
-                                                           : UINT64_MAX << (128 - common);
+        uint64_t mask_hi = UINT64_MAX, mask_lo = UINT64_MAX;
+        if (common == 0)
+            mask_hi = 0;
+        else if (common < 64)
+            mask_hi = UINT64_MAX << (64 - common);
+        if (common <= 64)
+            mask_lo = 0;
+        else if (common < 128)
+            mask_lo = UINT64_MAX << (128 - common);
         if ((hi & mask_hi) == (nets[i].net_hi & mask_hi) &&
             (lo & mask_lo) == (nets[i].net_lo & mask_lo))
             return true;

@@ -9,7 +9,7 @@ root="${1:-$(cd "$(dirname "$0")/.." && pwd)}"
 cd "$root"
 
 pattern='(^|[^A-Za-z0-9_])(v?sprintf|strcpy|strcat|strtok|gets|s?rand)[[:space:]]*\('
-mapfile -t files < <(find capture anonymize policy store detect api cli common tools tests \
+mapfile -t files < <(find capture anonymize policy store detect api cli common collect tools tests \
     -name '*.c' -o -name '*.h' 2>/dev/null | sort)
 
 status=0

@@ -15,6 +15,12 @@ packages=(
     strace  # test dependency: the serve-has-no-key invariant test traces its opens
     clang libclang-rt-14-dev  # test dependency: the libFuzzer harnesses (scripts/fuzz.sh)
     groff-base  # test dependency: renders the manual page (scripts/check-manpage.sh)
+    libfixbuf-dev librdkafka-dev  # export/: IPFIX and Kafka hand-off
+    nfdump  # test dependency: nfcapd receives the IPFIX export (test_export_collectors)
+    openssl curl  # test dependency: the HTTPS round trip in tests/unit/api_auth
+    jq  # test dependency: scripts/detect-corpus.sh reads the exported alerts
+    softflowd  # test dependency: exports NetFlow v9 and IPFIX to `flowveil collect` (test_collect_softflowd)
+    cppcheck clang-tidy  # test dependency: scripts/static-analysis.sh
     "$@"
 )
 

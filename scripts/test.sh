@@ -88,6 +88,18 @@ if ! (cd build && ctest --output-on-failure -j "$jobs"); then
     failed+=("ctest in build/")
 fi
 
+echo "== static analysis: cppcheck and clang-tidy (build-analysis/)"
+if command -v cppcheck >/dev/null 2>&1 && command -v clang-tidy >/dev/null 2>&1; then
+    if ! bash scripts/static-analysis.sh; then
+        failed+=("static analysis")
+    fi
+elif [ "${CI:-}" = true ]; then
+    echo "test: cppcheck or clang-tidy is missing; scripts/install-deps.sh installs both" >&2
+    failed+=("static analysis (tools missing)")
+else
+    echo "test: skipping static analysis: cppcheck or clang-tidy is not installed"
+fi
+
 echo "== build with ASan and UBSan (build-asan/)"
 quiet configure-asan cmake -S . -B build-asan -DFLOWVEIL_SANITIZE=ON "${cmake_args[@]}"
 quiet build-asan cmake --build build-asan -j "$jobs"

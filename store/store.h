@@ -111,6 +111,10 @@ typedef struct store_sweep_result {
  * After the record classes it removes audit entries older than the audit
  * retention limit (see store_set_audit_retention), in batches of the same
  * size and within the same transaction budget.
+ * A call that runs out of budget (complete = false) leaves a mark in ENV:
+ * the next call on the same handle starts at the class where it stopped,
+ * so repeated calls with a small budget reach every class. Classes that
+ * the earlier call finished are swept again by the next complete pass.
  */
 int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_batches,
                 store_sweep_result *out);

@@ -14,6 +14,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <sys/types.h>
 #include <stdatomic.h>
 
 #include <lmdb.h>
@@ -70,6 +71,12 @@ typedef struct store_keys {
     size_t count, cap;
     size_t hint;                    /* index of the last key found */
     bool read_only;                 /* fd opened O_RDONLY: this user may only read the keys */
+    /* Random bytes for value nonces, drawn in bulk (store_keys.c,
+     * next_nonce): nonce_used bytes are handed out, nonce_pid is the
+     * process that filled the pool (0: empty). */
+    uint8_t nonce_pool[4096];
+    size_t nonce_used;
+    pid_t nonce_pid;
 } store_keys;
 
 struct store_env {
@@ -131,6 +138,14 @@ struct store_env {
     bool quota_reached;
     /* CLOCK_MONOTONIC seconds of the last mdb_reader_check (store_read_begin). */
     _Atomic int64_t reader_check_s;
+    /* Where the next store_sweep call starts: the record class where an
+     * incomplete sweep ran out of budget, FV_CLASS_COUNT for the escrow
+     * phase, FV_CLASS_COUNT + 1 for the audit phase, 0 after a complete
+     * sweep. */
+    unsigned sweep_next_class;
+    /* Records of sweep_next_class that the incomplete sweep deleted, so
+     * the meta "last_deleted" count covers the whole pass. */
+    uint64_t sweep_next_deleted;
 };
 
 /*

@@ -214,17 +214,24 @@ int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_ba
         batch = STORE_SWEEP_BATCH_DEFAULT;
 
     int rc = FV_OK;
-    for (int c = 0; c < FV_CLASS_COUNT && res.complete; c++) {
+    /* Classes before sweep_next_class were finished by the earlier call
+     * that ran out of budget, so a small budget per call still moves on
+     * to the later classes instead of restarting at the first one. */
+    unsigned first = env->sweep_next_class;
+    for (unsigned c = first; c < FV_CLASS_COUNT && res.complete; c++) {
         fv_class cls = (fv_class)c;
         sweep_batch_ctx ctx = {
             .cls = cls,
             .batch = batch,
             .now_us = now_us,
+            .deleted_before = c == first ? env->sweep_next_deleted : 0,
         };
 
         for (;;) {
             if (max_batches != 0 && res.transactions >= max_batches) {
                 res.complete = false;
+                env->sweep_next_class = c;
+                env->sweep_next_deleted = ctx.deleted_before;
                 break;
             }
             rc = store_write_txn(env, "delete expired records", sweep_batch_write, &ctx);
@@ -243,18 +250,20 @@ int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_ba
         }
     }
 
-    if (res.complete) {
+    if (res.complete && first <= FV_CLASS_COUNT) {
         uint32_t budget = max_batches == 0 ? UINT32_MAX : max_batches - res.transactions;
         bool done = true;
         rc = store_escrow_sweep(env, now_us, batch, budget, &res.escrow_deleted,
                                 &res.transactions, &done);
         if (rc != FV_OK)
             goto out;
-        if (!done)
+        if (!done) {
             res.complete = false;
+            env->sweep_next_class = FV_CLASS_COUNT;
+        }
     }
 
-    if (res.complete) {
+    if (res.complete && first <= FV_CLASS_COUNT) {
         /* Life-cycle entries of expired alerts (store_alerts.c). */
         uint64_t alert_entries = 0;
         rc = store_alerts_sweep(env, now_us, &alert_entries);
@@ -272,8 +281,14 @@ int store_sweep(store_env *env, uint64_t now_us, uint32_t batch, uint32_t max_ba
         rc = store_audit_prune(env, now_us < wall_us ? now_us : wall_us, batch, budget,
                                &res.audit_deleted,
                                &res.transactions, &done);
-        if (!done)
+        if (!done) {
             res.complete = false;
+            env->sweep_next_class = FV_CLASS_COUNT + 1;
+        }
+    }
+    if (rc == FV_OK && res.complete) {
+        env->sweep_next_class = 0;
+        env->sweep_next_deleted = 0;
     }
 
 out:

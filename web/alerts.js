@@ -34,7 +34,7 @@ export function stateBadge(state) {
 const COLUMNS = [
   // The traffic time, not when the alert was raised: a replayed capture
   // raises its alerts long after the activity.
-  {label: 'Last activity', cell: (r) => timeCell(r.last || r.last_seen)},
+  {label: 'Last activity', cell: (r) => timeCell(r.last_seen || r.last)},
   {label: 'Detector', cell: (r) => r.detector},
   {label: 'Severity', cell: (r) => el('span', {class: `badge sev-${r.severity}`, text: r.severity})},
   {label: 'Host', cell: (r) => endpoint(r, 'host')},
@@ -156,10 +156,10 @@ function factList(items) {
 // The facts of alert REC: time span, counts, life cycle.
 function alertFacts(rec) {
   return factList([
-    ['Activity from', timeCell(rec.first)],
-    ['Activity until', timeCell(rec.last)],
-    ['First raised', timeCell(rec.first_seen || rec.ts)],
-    ['Last raised', rec.last_seen ? timeCell(rec.last_seen) : null],
+    ['Activity from', timeCell(rec.first_seen || rec.first)],
+    ['Activity until', timeCell(rec.last_seen || rec.last)],
+    ['First raised', timeCell(rec.raised || rec.ts)],
+    ['Last raised', rec.count > 1 ? timeCell(rec.ts) : null],
     ['Times raised', rec.count !== undefined ? formatCount(rec.count) : null],
     ['Flows', formatCount(rec.flow_count)],
     ['Protocol', protoName(rec.proto)],

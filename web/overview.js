@@ -11,9 +11,9 @@ import {
 const HOUR_MS = 3600 * 1000;
 const DAY_MS = 24 * HOUR_MS;
 
-// Range presets and their labels. "span" covers the stored traffic and
-// the last ingest from the summary, so a replayed capture from last week
-// shows up without picking dates.
+// Range presets and their labels. "span" covers the stored traffic from
+// the summary, so a replayed capture from last week shows up without
+// picking dates.
 const PRESETS = {
   span: 'Stored traffic and alerts',
   '24h': 'Last 24 hours',
@@ -26,7 +26,7 @@ const PRESETS = {
 const CHARTS = [
   {metric: 'bytes', title: 'Traffic (bytes)', format: formatBytes, bars: false},
   {metric: 'flows', title: 'Flows', format: formatCount, bars: false},
-  {metric: 'alerts', title: 'Alerts raised', format: formatCount, bars: true},
+  {metric: 'alerts', title: 'Alerts', format: formatCount, bars: true},
 ];
 
 // The top lists: route, title, row label and the measures shown.
@@ -50,15 +50,11 @@ function windowFor(params, summary, now = new Date()) {
   if (preset === '24h') return {preset, from: new Date(now - DAY_MS), to: now};
   if (preset === '7d') return {preset, from: new Date(now - 7 * DAY_MS), to: now};
   if (preset === '30d') return {preset, from: new Date(now - 30 * DAY_MS), to: now};
-  // The alert series counts alerts at the time they were raised, which
-  // for a replayed capture is the ingest, not the traffic time, so the
-  // span reaches the last ingest as well.
+  // First to last traffic: the alert series counts alerts at the time
+  // of the traffic they rest on, so the span contains them too.
   const traffic = (summary && summary.traffic) || {};
-  const ingest = (summary && summary.ingest) || {};
   const first = parseTime(traffic.first);
-  let last = parseTime(traffic.last);
-  const ingested = parseTime(ingest.last_ingest);
-  if (last && ingested && ingested > last) last = ingested;
+  const last = parseTime(traffic.last);
   if (first && last) {
     // Whole hours around the span, so the first and last bucket show.
     const from = new Date(Math.floor(first.getTime() / HOUR_MS) * HOUR_MS);

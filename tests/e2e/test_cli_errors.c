@@ -158,6 +158,51 @@ static void test_usage_errors_exit_2(void **state)
     expect_usage_error(fx, option_without_value, "serve-db-without-value");
 }
 
+/* Option errors that name the right option and value. */
+static void test_option_errors_name_the_option(void **state)
+{
+    const cli_fixture *fx = *state;
+    const char *bin = e2e_bin();
+    char db[4096], policy[4096], capture[4096];
+    e2e_path(db, fx->dir, "tokens-db");
+    e2e_path(policy, fx->dir, "tokens.yaml");
+    snprintf(capture, sizeof capture, "%s/pcaps/zeek-5-pings.pcap", e2e_corpus());
+    e2e_write_policy(policy, "[]", "30d");
+    const char *ingest[] = {bin, "ingest", "--policy", policy, "--db", db, capture, NULL};
+    e2e_result res;
+    e2e_run(ingest, fx->dir, "tokens-ingest", 60, &res);
+    assert_true(res.exited && res.status == 0);
+    e2e_result_free(&res);
+
+    /* Beyond 10 years, and a value that overflowed to a past time. */
+    const char *long_token[] = {bin, "token", "create", "ci", "--role", "analyst", "--expires",
+                                "3651d", "--db", db, NULL};
+    const char *named_long[] = {"--expires", "3651d", "3650d", NULL};
+    expect_failure_naming(fx, long_token, "token-expires-too-long", 2, named_long);
+    const char *wrapping_token[] = {bin, "token", "create", "ci", "--role", "analyst",
+                                    "--expires", "213503982d", "--db", db, NULL};
+    const char *named_wrapping[] = {"--expires", "213503982d", NULL};
+    expect_failure_naming(fx, wrapping_token, "token-expires-wraps", 2, named_wrapping);
+
+    /* A privilege option given twice. */
+    const char *two_roles[] = {bin, "token", "create", "ci", "--role", "analyst", "--role",
+                               "admin", "--db", db, NULL};
+    const char *named_roles[] = {"--role given twice", "analyst", "admin", NULL};
+    expect_failure_naming(fx, two_roles, "token-two-roles", 2, named_roles);
+
+    /* export's numeric options name themselves, not --start. */
+    const char *refresh[] = {bin, "export", "--db", fx->dir, "--ipfix", "127.0.0.1:9",
+                             "--template-refresh", "0", NULL};
+    const char *named_refresh[] = {"--template-refresh", "'0'", NULL};
+    expect_failure_naming(fx, refresh, "export-template-refresh-0", 2, named_refresh);
+
+    /* A Kafka property that loads code is rejected before any connection. */
+    const char *plugin[] = {bin, "export", "--db", fx->dir, "--kafka", "127.0.0.1:9",
+                            "--kafka-property", "plugin.library.paths=/tmp/x.so", NULL};
+    const char *named_plugin[] = {"plugin.library.paths", "not allowed", NULL};
+    expect_failure_naming(fx, plugin, "export-plugin-property", 2, named_plugin);
+}
+
 static void test_missing_policy_file_exits_1(void **state)
 {
     const cli_fixture *fx = *state;
@@ -467,6 +512,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_indicator_lists_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_officer_key_leaves_no_store, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_policy_files_leave_no_store, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_option_errors_name_the_option, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_key_files_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_capture_files_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_listen_and_durations_named, setup, teardown),

@@ -11,6 +11,8 @@
  * - DNS, TLS, HTTP and SSH records of such a flow are not compared.
  * Also checked: a sensor without an imported key refuses to ingest, and
  * an ingest long after the epoch's period keeps the authority's epoch.
+ * A second test checks the authority's signature on sealed files, the
+ * epoch limit, enrolment checks and `keys authority remove`.
  */
 #include <signal.h>
 #include <setjmp.h>
@@ -20,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -273,12 +276,15 @@ static void test_split_sensors_match_whole(void **state)
     run_ok(init_argv, dir, "init");
 
     static const char *const names[] = {"a", "b", "w"};
-    char dbs[3][4096];
+    char dbs[3][4096], authority_pub[4096];
+    e2e_path(authority_pub, authority, "authority.sign.pub");
     for (int i = 0; i < 3; i++) {
         char pub[4096];
         e2e_path(dbs[i], dir, names[i]);
         e2e_path(pub, dbs[i], "sensor.box.pub");
-        const char *keygen_argv[] = {e2e_bin(), "keys", "sensor-keygen", "--db", dbs[i], NULL};
+        /* Sensor a pins the authority key at keygen, b and w at import. */
+        const char *keygen_argv[] = {e2e_bin(), "keys", "sensor-keygen", "--db", dbs[i],
+                                     i == 0 ? "--authority-key" : NULL, authority_pub, NULL};
         run_ok(keygen_argv, dir, "keygen");
         const char *enroll_argv[] = {e2e_bin(), "keys", "authority", "enroll", "--dir", authority,
                                      "--sensor", names[i], "--public-key", pub, NULL};
@@ -306,7 +312,8 @@ static void test_split_sensors_match_whole(void **state)
         e2e_path(outbox, authority, "outbox");
         e2e_path(sensor_outbox, outbox, names[i]);
         e2e_path(sealed, sensor_outbox, "epoch-1.sealed");
-        const char *import_argv[] = {e2e_bin(), "keys", "import", "--db", dbs[i], sealed, NULL};
+        const char *import_argv[] = {e2e_bin(), "keys", "import", "--db", dbs[i],
+                                     "--authority-key", authority_pub, sealed, NULL};
         run_ok(import_argv, dir, "import");
     }
 
@@ -365,10 +372,126 @@ static void test_split_sensors_match_whole(void **state)
     tu_remove_tree(dir);
 }
 
+static bool file_exists(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0;
+}
+
+/* Run ARGV and expect exit status STATUS and NEEDLE on standard error. */
+static void run_fails(const char *const argv[], const char *dir, const char *tag, int status,
+                      const char *needle)
+{
+    e2e_result res;
+    e2e_run(argv, dir, tag, 60, &res);
+    if (!res.exited || res.status != status || strstr(res.err, needle) == NULL ||
+        e2e_has_sanitizer_report(res.err)) {
+        e2e_print_result(tag, &res);
+        e2e_result_free(&res);
+        fail_msg("%s: expected exit %d and \"%s\" on stderr", tag, status, needle);
+    }
+    e2e_result_free(&res);
+}
+
+static void test_authority_signature_and_enrolment(void **state)
+{
+    (void)state;
+    char dir[4096], authority[4096], rogue[4096], db[4096], pub[4096], authority_pub[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    e2e_path(authority, dir, "authority");
+    e2e_path(rogue, dir, "rogue");
+    e2e_path(db, dir, "s");
+    e2e_path(pub, db, "sensor.box.pub");
+    e2e_path(authority_pub, authority, "authority.sign.pub");
+
+    const char *init_argv[] = {e2e_bin(), "keys", "authority", "init", "--dir", authority, NULL};
+    run_ok(init_argv, dir, "init");
+    const char *rogue_argv[] = {e2e_bin(), "keys", "authority", "init", "--dir", rogue, NULL};
+    run_ok(rogue_argv, dir, "rogue-init");
+    const char *keygen_argv[] = {e2e_bin(), "keys", "sensor-keygen", "--db", db,
+                                 "--authority-key", authority_pub, NULL};
+    run_ok(keygen_argv, dir, "keygen");
+
+    /* Anyone with the sensor's public key can run an authority of their
+     * own and seal an epoch to it: the sensor rejects that file. */
+    const char *rogue_enroll[] = {e2e_bin(), "keys", "authority", "enroll", "--dir", rogue,
+                                  "--sensor", "paris", "--public-key", pub, NULL};
+    run_ok(rogue_enroll, dir, "rogue-enroll");
+    const char *rogue_issue[] = {e2e_bin(), "keys", "authority", "issue", "--dir", rogue,
+                                 "--epoch", "7", NULL};
+    run_ok(rogue_issue, dir, "rogue-issue");
+    char forged[4200];
+    snprintf(forged, sizeof forged, "%s/outbox/paris/epoch-7.sealed", rogue);
+    const char *forged_import[] = {e2e_bin(), "keys", "import", "--db", db, forged, NULL};
+    run_fails(forged_import, dir, "forged-import", 1, "not signed by the pinned key authority");
+    char key_file[4096];
+    e2e_path(key_file, db, "pseudonym.key");
+    assert_false(file_exists(key_file));
+
+    /* The rogue key cannot replace the pinned one either. */
+    char rogue_pub[4096];
+    e2e_path(rogue_pub, rogue, "authority.sign.pub");
+    const char *repin[] = {e2e_bin(), "keys", "import", "--db", db, "--authority-key", rogue_pub,
+                           forged, NULL};
+    run_fails(repin, dir, "repin", 1, "already trusts another authority key");
+
+    /* Enrolment: the real key once, no copy under a second name, no
+     * all-zero key. */
+    const char *enroll[] = {e2e_bin(), "keys", "authority", "enroll", "--dir", authority,
+                            "--sensor", "paris", "--public-key", pub, NULL};
+    run_ok(enroll, dir, "enroll");
+    const char *enroll_twice[] = {e2e_bin(), "keys", "authority", "enroll", "--dir", authority,
+                                  "--sensor", "rome", "--public-key", pub, NULL};
+    run_fails(enroll_twice, dir, "enroll-twice", 1, "enrolled already as sensor paris");
+    char zero_pub[4096];
+    e2e_path(zero_pub, dir, "zero.pub");
+    /* "flowveil-sensor-box-v1" and 64 zero digits. */
+    const char zero_key[] = "flowveil-sensor-box-v1 "
+                            "0000000000000000000000000000000000000000000000000000000000000000\n";
+    tu_write_file(zero_pub, zero_key, strlen(zero_key));
+    const char *enroll_zero[] = {e2e_bin(), "keys", "authority", "enroll", "--dir", authority,
+                                 "--sensor", "zero", "--public-key", zero_pub, NULL};
+    run_fails(enroll_zero, dir, "enroll-zero", 1, "low order");
+
+    /* Epochs stop at 2^62-1, so no issue can end the schedule. */
+    const char *issue_max[] = {e2e_bin(), "keys", "authority", "issue", "--dir", authority,
+                               "--epoch", "18446744073709551615", NULL};
+    run_fails(issue_max, dir, "issue-max", 2, "2^62-1");
+    const char *issue_big[] = {e2e_bin(), "keys", "authority", "issue", "--dir", authority,
+                               "--epoch", "4611686018427387904", NULL};
+    run_fails(issue_big, dir, "issue-big", 2, "2^62-1");
+
+    /* The real authority's file imports. */
+    const char *issue[] = {e2e_bin(), "keys", "authority", "issue", "--dir", authority, NULL};
+    run_ok(issue, dir, "issue");
+    char sealed[4200];
+    snprintf(sealed, sizeof sealed, "%s/outbox/paris/epoch-1.sealed", authority);
+    const char *import[] = {e2e_bin(), "keys", "import", "--db", db, sealed, NULL};
+    run_ok(import, dir, "import");
+    assert_true(file_exists(key_file));
+
+    /* remove un-enrolls the sensor and deletes its sealed files. */
+    const char *remove[] = {e2e_bin(), "keys", "authority", "remove", "--dir", authority,
+                            "--sensor", "paris", NULL};
+    run_ok(remove, dir, "remove");
+    assert_false(file_exists(sealed));
+    run_fails(issue, dir, "issue-after-remove", 1, "no sensor is enrolled");
+    char log_path[4096];
+    e2e_path(log_path, authority, "authority.log");
+    size_t log_len = 0;
+    char *log = tu_read_file(log_path, &log_len);
+    assert_non_null(log);
+    assert_non_null(strstr(log, " remove sensor=paris sealed_files=1 "));
+    free(log);
+
+    tu_remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_split_sensors_match_whole),
+        cmocka_unit_test(test_authority_signature_and_enrolment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

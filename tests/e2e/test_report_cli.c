@@ -182,6 +182,21 @@ static void test_transparency_counts_demo_alerts(void **state)
     run_ok(early, dir, "report-transparency-early", &res);
     assert_non_null(strstr(res.out, "| alerts raised | 0 |"));
     e2e_result_free(&res);
+
+    /* RFC 3339 ends, as the API takes them, give the same counts. */
+    const char *rfc[] = {e2e_bin(), "report", "transparency", "--policy", policy, "--db", db,
+                         "--period", "1970-01-01T00:00:01Z..9999-12-31T23:59:59Z", "--now",
+                         now_text, NULL};
+    run_ok(rfc, dir, "report-transparency-rfc3339", &res);
+    assert_non_null(strstr(res.out, expected));
+    e2e_result_free(&res);
+    const char *bad[] = {e2e_bin(), "report", "transparency", "--policy", policy, "--db", db,
+                         "--period", "2026-11-01..2026-12-01", "--now", now_text, NULL};
+    e2e_run(bad, dir, "report-transparency-bad", 60, &res);
+    assert_true(res.exited);
+    assert_int_not_equal(res.status, 0);
+    assert_non_null(strstr(res.err, "FROM '2026-11-01' is not a time"));
+    e2e_result_free(&res);
     json_decref(alerts);
     tu_remove_tree(dir);
 }

@@ -13,7 +13,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -246,6 +250,126 @@ static void test_user_commands_manage_logins(void **state)
     e2e_result_free(&res);
 }
 
+/* POST /api/v1/login as USER and copy "fv_session=..." from the
+ * Set-Cookie header of the reply into COOKIE. e2e_http_request returns
+ * the body only, so this speaks HTTP/1.0 on a socket of its own. */
+static void login_cookie(uint16_t port, const char *user, const char *password,
+                         char cookie[256])
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(port)};
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+    char body[256], request[1024];
+    int body_len = snprintf(body, sizeof body, "{\"user\": \"%s\", \"password\": \"%s\"}", user,
+                            password);
+    int len = snprintf(request, sizeof request,
+                       "POST /api/v1/login HTTP/1.0\r\nHost: 127.0.0.1\r\n"
+                       "Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s",
+                       body_len, body);
+    assert_int_equal(write(fd, request, (size_t)len), len);
+    char reply[8192];
+    size_t used = 0;
+    ssize_t n;
+    while (used < sizeof reply - 1 && (n = read(fd, reply + used, sizeof reply - 1 - used)) > 0)
+        used += (size_t)n;
+    reply[used] = '\0';
+    close(fd);
+    assert_non_null(strstr(reply, " 200 "));
+    const char *start = strstr(reply, "fv_session=");
+    assert_non_null(start);
+    size_t cookie_len = strcspn(start, ";\r\n");
+    assert_true(cookie_len < 256);
+    memcpy(cookie, start, cookie_len);
+    cookie[cookie_len] = '\0';
+}
+
+static int cookie_get_status(uint16_t port, const char *path, const char *cookie)
+{
+    char headers[320];
+    snprintf(headers, sizeof headers, "Cookie: %s\r\n", cookie);
+    return get_status(port, path, headers);
+}
+
+static void test_user_role_changes_access(void **state)
+{
+    fixture *fx = *state;
+    ingest(fx);
+    e2e_result res;
+    char pw_path[4096];
+    e2e_path(pw_path, fx->dir, "ana.pw");
+    tu_write_file(pw_path, "ana-password-1\n", 15);
+    const char *add[] = {e2e_bin(), "user", "add", "ana", "--role", "analyst",
+                         "--password-file", pw_path, "--db", fx->db, NULL};
+    run_expect(fx, add, "user-add", 0, &res);
+    e2e_result_free(&res);
+    const char *add_admin[] = {e2e_bin(), "user", "add", "boss", "--role", "admin",
+                               "--password-file", pw_path, "--db", fx->db, NULL};
+    run_expect(fx, add_admin, "user-add-admin", 0, &res);
+    e2e_result_free(&res);
+
+    uint16_t port = 0;
+    pid_t pid = e2e_serve_start(fx->dir, fx->db, "serve", &port);
+    char cookie[256];
+    login_cookie(port, "ana", "ana-password-1", cookie);
+    /* An analyst reads flows but not the audit log. */
+    assert_int_equal(cookie_get_status(port, "/api/v1/flows", cookie), 200);
+    assert_int_equal(cookie_get_status(port, "/api/v1/audit", cookie), 403);
+
+    const char *to_compliance[] = {e2e_bin(), "user", "role", "ana", "compliance",
+                                   "--db", fx->db, NULL};
+    run_expect(fx, to_compliance, "user-role", 0, &res);
+    assert_non_null(strstr(res.out, "from analyst to compliance; its sessions have ended"));
+    e2e_result_free(&res);
+
+    /* The session of the old role has ended; a new login has the new role. */
+    assert_int_equal(cookie_get_status(port, "/api/v1/flows", cookie), 401);
+    login_cookie(port, "ana", "ana-password-1", cookie);
+    assert_int_equal(cookie_get_status(port, "/api/v1/audit", cookie), 200);
+    assert_int_equal(cookie_get_status(port, "/api/v1/flows", cookie), 403);
+    stop_server(fx, pid, "serve");
+
+    const char *list[] = {e2e_bin(), "user", "list", "--db", fx->db, NULL};
+    run_expect(fx, list, "user-list", 0, &res);
+    assert_non_null(strstr(res.out, "compliance"));
+    e2e_result_free(&res);
+
+    /* The same role again changes nothing and ends no session. */
+    run_expect(fx, to_compliance, "user-role-same", 0, &res);
+    assert_non_null(strstr(res.out, "already has role compliance"));
+    e2e_result_free(&res);
+
+    /* Errors: unknown user, bad role, missing role, the last admin. */
+    const char *unknown[] = {e2e_bin(), "user", "role", "nobody", "admin", "--db", fx->db, NULL};
+    run_expect(fx, unknown, "user-role-unknown", 1, &res);
+    assert_non_null(strstr(res.err, "no user 'nobody'"));
+    e2e_result_free(&res);
+    const char *bad[] = {e2e_bin(), "user", "role", "ana", "root", "--db", fx->db, NULL};
+    run_expect(fx, bad, "user-role-bad", 2, &res);
+    assert_non_null(strstr(res.err, "invalid ROLE 'root': expected analyst, compliance or admin"));
+    e2e_result_free(&res);
+    const char *missing[] = {e2e_bin(), "user", "role", "ana", "--db", fx->db, NULL};
+    run_expect(fx, missing, "user-role-missing", 2, &res);
+    assert_non_null(strstr(res.err, "'user role' needs NAME and ROLE"));
+    e2e_result_free(&res);
+    const char *demote[] = {e2e_bin(), "user", "role", "boss", "analyst", "--db", fx->db, NULL};
+    run_expect(fx, demote, "user-role-last-admin", 1, &res);
+    assert_non_null(strstr(res.err, "'boss' is the last admin user"));
+    e2e_result_free(&res);
+    const char *extra[] = {e2e_bin(), "user", "remove", "ana", "admin", "--db", fx->db, NULL};
+    run_expect(fx, extra, "user-remove-extra", 2, &res);
+    assert_non_null(strstr(res.err, "unexpected argument 'admin'"));
+    e2e_result_free(&res);
+
+    /* The change is audited with the new and the previous role. */
+    const char *show[] = {e2e_bin(), "audit", "show", "--db", fx->db, "--json", NULL};
+    run_expect(fx, show, "audit-show", 0, &res);
+    assert_non_null(strstr(res.out, "\"user.role\""));
+    assert_non_null(strstr(res.out, "role=compliance&previous=analyst"));
+    e2e_result_free(&res);
+}
+
 static void test_token_commands(void **state)
 {
     fixture *fx = *state;
@@ -307,6 +431,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_first_start_prints_admin_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_file_sets_first_admin, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_commands_manage_logins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_user_role_changes_access, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_commands, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -13,7 +13,9 @@
  *   DNS queries: hosts 1..6 ask www.example.org, host 1 asks
  *   mail.example.org, host 7 asks rare.example.net.
  *   Alerts: a beacon of host 1 raised twice 10 minutes apart (merged),
- *   a scan of host 7.
+ *   a scan of host 7, all raised on 2026-12-01 as when a capture of the
+ *   day before is ingested: their traffic spans 08:00 to 19:00 (beacon)
+ *   and 08:00 to 18:00 (scan) on 2026-11-30.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -158,12 +160,13 @@ static int group_setup(void **state)
     assert_int_equal(store_commit(g_t.store), FV_OK);
     assert_int_equal(store_meta_set(g_t.store, STORE_META_K_THRESHOLD, 5), FV_OK);
 
-    fv_alert_record b1 = make_alert(1, FV_DET_BEACON, FV_SEV_HIGH, T0_US + 11 * HOUR_US);
+    fv_alert_record b1 = make_alert(1, FV_DET_BEACON, FV_SEV_HIGH, STORED_US + 30 * US);
     fv_alert_record b2 = b1;
     b2.ts_us += 600 * US;
     b2.last_us += HOUR_US;
     b2.score = 0.95;
-    fv_alert_record s1 = make_alert(7, FV_DET_SCAN, FV_SEV_MEDIUM, T0_US + 12 * HOUR_US);
+    /* Raised after the beacon, but its traffic ends an hour earlier. */
+    fv_alert_record s1 = make_alert(7, FV_DET_SCAN, FV_SEV_MEDIUM, STORED_US + 1200 * US);
     uint64_t id = 0;
     assert_int_equal(store_alert_upsert(g_t.store, &b1, 3600, STORED_US, &g_beacon_id, NULL),
                      FV_OK);
@@ -309,8 +312,17 @@ static void test_alert_filters_and_life_cycle_fields(void **state)
     assert_string_equal(json_string_value(json_object_get(a, "id")), id);
     assert_int_equal(int_at(a, "count"), 2);
     assert_string_equal(json_string_value(json_object_get(a, "state")), "new");
-    assert_non_null(json_object_get(a, "first_seen"));
-    assert_non_null(json_object_get(a, "last_seen"));
+    /* first_seen and last_seen are traffic time: the first raise's
+     * evidence start and the second raise's evidence end. */
+    assert_string_equal(json_string_value(json_object_get(a, "first_seen")),
+                        "2026-11-30T08:00:00.000000Z");
+    assert_string_equal(json_string_value(json_object_get(a, "last_seen")),
+                        "2026-11-30T19:00:00.000000Z");
+    /* raised is when the first raise happened, ts the newest raise. */
+    assert_string_equal(json_string_value(json_object_get(a, "raised")),
+                        "2026-12-01T00:00:30.000000Z");
+    assert_string_equal(json_string_value(json_object_get(a, "ts")),
+                        "2026-12-01T00:10:30.000000Z");
     assert_true(json_is_null(json_object_get(a, "state_changed_by")));
     /* The newest raise's score is shown. */
     assert_true(json_real_value(json_object_get(a, "score")) == 0.95);
@@ -330,6 +342,14 @@ static void test_alert_filters_and_life_cycle_fields(void **state)
     assert_string_equal(json_string_value(json_object_get(
                             json_array_get(json_object_get(doc, "records"), 0), "severity")),
                         "high");
+    json_decref(doc);
+    /* Newest traffic first: the beacon (19:00), although the scan was
+     * raised later. */
+    doc = apitest_get(&g_t, "/api/v1/alerts?sort=last_seen", 200);
+    assert_int_equal(records_count(doc), 2);
+    assert_string_equal(json_string_value(json_object_get(
+                            json_array_get(json_object_get(doc, "records"), 0), "detector")),
+                        "beacon");
     json_decref(doc);
 }
 
@@ -586,7 +606,9 @@ static void test_series_sums_aggregates_per_step(void **state)
     assert_int_equal(json_integer_value(json_array_get(json_array_get(points, 0), 1)), 15);
     json_decref(doc);
 
-    /* Alerts per day: the beacon and the scan (the merged repeat is one alert). */
+    /* Alerts per day: the beacon and the scan (the merged repeat is one
+     * alert), both on the day of their traffic, not on the day they were
+     * raised. */
     doc = apitest_get(&g_t, "/api/v1/series?metric=alerts&step=1d", 200);
     points = json_object_get(doc, "points");
     json_int_t sum = 0;
@@ -594,6 +616,24 @@ static void test_series_sums_aggregates_per_step(void **state)
     json_t *p;
     json_array_foreach(points, i, p) sum += json_integer_value(json_array_get(p, 1));
     assert_int_equal(sum, 2);
+    json_decref(doc);
+    doc = apitest_get(&g_t,
+                      "/api/v1/series?metric=alerts&step=1d&from=2026-11-30T00:00:00Z&to=2026-"
+                      "11-30T23:59:59Z",
+                      200);
+    points = json_object_get(doc, "points");
+    sum = 0;
+    json_array_foreach(points, i, p) sum += json_integer_value(json_array_get(p, 1));
+    assert_int_equal(sum, 2);
+    json_decref(doc);
+    doc = apitest_get(&g_t,
+                      "/api/v1/series?metric=alerts&step=1h&from=2026-12-01T00:00:00Z&to=2026-"
+                      "12-01T23:59:59Z",
+                      200);
+    points = json_object_get(doc, "points");
+    sum = 0;
+    json_array_foreach(points, i, p) sum += json_integer_value(json_array_get(p, 1));
+    assert_int_equal(sum, 0);
     json_decref(doc);
 
     doc = apitest_get(&g_t, "/api/v1/series?step=5m&from=2026-01-01T00:00:00Z&to=2026-12-01T00:00:00Z",
@@ -671,6 +711,32 @@ static void test_alert_patch_follows_life_cycle(void **state)
         json_t *doc = apitest_json(&g_t, "PATCH", target, APITEST_ANALYST, bad[i], 400);
         json_decref(doc);
     }
+
+    /* Control characters (BEL, ESC, DEL) are a 400 naming the position,
+     * never a store error. */
+    static const struct {
+        const char *body;
+        const char *message;
+    } controls[] = {
+        {"{\"state\": \"acknowledged\", \"note\": \"\\u0007\"}", "U+0007 at character 1"},
+        {"{\"state\": \"acknowledged\", \"note\": \"ok \\u001b[31m\"}",
+         "U+001B at character 4"},
+        {"{\"state\": \"acknowledged\", \"note\": \"\\u00e9\\u007f\"}", "U+007F at character 2"},
+    };
+    for (size_t i = 0; i < sizeof controls / sizeof controls[0]; i++) {
+        json_t *doc = apitest_json(&g_t, "PATCH", target, APITEST_ANALYST, controls[i].body, 400);
+        assert_string_equal(json_string_value(json_object_get(doc, "error")), "invalid_body");
+        const char *message = json_string_value(json_object_get(doc, "message"));
+        assert_non_null(message);
+        assert_non_null(strstr(message, controls[i].message));
+        json_decref(doc);
+    }
+
+    /* A closing note of only white space says nothing. */
+    json_t *blank = apitest_json(&g_t, "PATCH", target, APITEST_ANALYST,
+                                 "{\"state\": \"closed\", \"note\": \" \\t\\n \"}", 400);
+    assert_string_equal(json_string_value(json_object_get(blank, "error")), "note_required");
+    json_decref(blank);
 
     json_t *doc = apitest_json(&g_t, "PATCH", target, APITEST_ANALYST,
                                "{\"state\": \"acknowledged\", \"note\": \"looking\"}", 200);
@@ -814,7 +880,7 @@ static void test_metrics_exposition_parses(void **state)
         "flowveil_packets_total",        "flowveil_drops_total",
         "flowveil_flows_active",         "flowveil_records_written_total",
         "flowveil_sweeper_deleted_total", "flowveil_key_epoch_age_seconds",
-        "flowveil_http_requests_total",   "flowveil_alerts_total",
+        "flowveil_http_requests_total",   "flowveil_alerts",
     };
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
         char head[128];
@@ -825,7 +891,7 @@ static void test_metrics_exposition_parses(void **state)
     double v = 0;
     assert_true(metric_value(r.body, "flowveil_records_written_total{class=\"flows\"}", &v));
     assert_true(v == FLOWS);
-    assert_true(metric_value(r.body, "flowveil_alerts_total{state=\"new\"}", &v));
+    assert_true(metric_value(r.body, "flowveil_alerts{state=\"new\"}", &v));
     assert_true(v >= 1);
     assert_true(metric_value(r.body, "flowveil_http_requests_total{code=\"404\"}", &v));
     assert_true(v >= 1);

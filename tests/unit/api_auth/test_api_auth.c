@@ -10,6 +10,7 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -452,6 +453,184 @@ static void test_login_rate_limited_per_address(void **state)
     http_reply_free(&r);
 }
 
+typedef struct audit_tally {
+    const char *action;
+    size_t count;
+    store_audit_entry last;
+} audit_tally;
+
+static bool tally_entry(void *ctx, const store_audit_entry *e)
+{
+    audit_tally *t = ctx;
+    if (strcmp(e->action, t->action) == 0) {
+        t->count++;
+        t->last = *e;
+    }
+    return true;
+}
+
+static audit_tally audit_count(const char *action)
+{
+    audit_tally t = {.action = action, .count = 0};
+    assert_int_equal(store_audit_each(g_fx.store, 0, STORE_AUDIT_LIMIT_MAX, false, tally_entry,
+                                      &t, NULL),
+                     FV_OK);
+    return t;
+}
+
+static void test_login_rejects_audited_once_per_minute(void **state)
+{
+    (void)state;
+    size_t failed_before = audit_count("auth.login_failed").count;
+    size_t rejected_before = audit_count("auth.login_rejected").count;
+
+    /* 30 malformed bodies, a wrong method and a wrong content type. */
+    http_reply r;
+    for (int i = 0; i < 30; i++) {
+        http_send("POST", "/api/v1/login", "", "{}", &r);
+        assert_true(r.status == 400 || r.status == 429);
+        http_reply_free(&r);
+    }
+    assert_int_equal(status_of("GET", "/api/v1/login", ""), 405);
+    http_raw(g_fx.port,
+             "POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+             "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi",
+             strlen("POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                    "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\nhi"),
+             &r);
+    assert_true(r.status == 415 || r.status == 429);
+    http_reply_free(&r);
+
+    /* One summary entry for the whole minute, no entry per request. */
+    assert_int_equal(audit_count("auth.login_failed").count, failed_before);
+    audit_tally t = audit_count("auth.login_rejected");
+    assert_int_equal(t.count, rejected_before + 1);
+    assert_string_equal(t.last.actor, "anonymous");
+    assert_non_null(strstr(t.last.params, "status=400&rejected=1&"));
+
+    /* The malformed requests counted toward the address's limit. */
+    login_reply("admin", ADMIN_PASSWORD, &r);
+    expect_error(&r, 429, "rate_limited");
+    http_reply_free(&r);
+
+    /* A minute later the next rejection writes the count of the rest. */
+    atomic_fetch_add(&g_now_us, 61 * US_PER_S);
+    http_send("POST", "/api/v1/login", "", "{}", &r);
+    http_reply_free(&r);
+    t = audit_count("auth.login_rejected");
+    assert_int_equal(t.count, rejected_before + 2);
+    assert_non_null(strstr(t.last.params, "rejected=33&"));
+}
+
+static void test_login_table_keeps_locked_keys(void **state)
+{
+    (void)state;
+    api_rate_table *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    uint64_t now_us = START_US;
+
+    /* The victim's name is locked out. */
+    for (unsigned i = 0; i < API_LOGIN_FAILURES_PER_USER; i++)
+        assert_true(api_rate_fail(t, "u:victim", now_us + i));
+    assert_true(api_rate_wait_s(t, "u:victim", now_us) > 0);
+
+    /* More new names than slots, each failing once, in the same window. */
+    char key[32];
+    for (unsigned i = 0; i < 2 * API_RATE_SLOTS; i++) {
+        snprintf(key, sizeof key, "u:fill%u", i);
+        assert_true(api_rate_fail(t, key, now_us + 10 + i));
+    }
+    assert_true(api_rate_wait_s(t, "u:victim", now_us + 5000) > 0);
+
+    /* A table full of locked keys takes no new key. */
+    for (unsigned i = 0; i < API_RATE_SLOTS; i++) {
+        snprintf(key, sizeof key, "u:lock%u", i);
+        for (unsigned f = 0; f < API_LOGIN_FAILURES_PER_USER; f++)
+            (void)api_rate_fail(t, key, now_us + 6000);
+    }
+    assert_false(api_rate_has_room(t, "u:newcomer", now_us + 7000));
+    assert_false(api_rate_fail(t, "u:newcomer", now_us + 7000));
+    assert_true(api_rate_wait_s(t, "u:victim", now_us + 7000) > 0);
+
+    /* After the window every slot is free again. */
+    uint64_t later_us = now_us + (API_LOGIN_WINDOW_S + 1) * US_PER_S + 7000;
+    assert_true(api_rate_has_room(t, "u:newcomer", later_us));
+    assert_int_equal(api_rate_wait_s(t, "u:victim", later_us), 0);
+    free(t);
+}
+
+typedef struct login_thread {
+    pthread_t thread;
+    uint16_t port;
+    int index;
+    int statuses[3];
+    bool retry_after_on_503;
+} login_thread;
+
+/* Three wrong-password logins without cmocka asserts (not thread-safe). */
+static void *login_worker(void *arg)
+{
+    login_thread *w = arg;
+    for (int i = 0; i < 3; i++) {
+        char body[128], request[512];
+        snprintf(body, sizeof body, "{\"user\": \"busy%d\", \"password\": \"wrong\"}",
+                 w->index * 3 + i);
+        int n = snprintf(request, sizeof request,
+                         "POST /api/v1/login HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                         "Connection: close\r\nContent-Type: application/json\r\n"
+                         "Content-Length: %zu\r\n\r\n%s",
+                         strlen(body), body);
+        struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(w->port)};
+        addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        int fd = socket(AF_INET, SOCK_STREAM, 0);
+        char reply[4096];
+        size_t len = 0;
+        if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) == 0 &&
+            send(fd, request, (size_t)n, MSG_NOSIGNAL) == n) {
+            ssize_t got;
+            while (len + 1 < sizeof reply &&
+                   (got = recv(fd, reply + len, sizeof reply - 1 - len, 0)) > 0)
+                len += (size_t)got;
+        }
+        if (fd >= 0)
+            close(fd);
+        reply[len] = '\0';
+        w->statuses[i] = 0;
+        (void)sscanf(reply, "HTTP/1.1 %d", &w->statuses[i]);
+        if (w->statuses[i] == 503 && strstr(reply, "Retry-After: 1\r\n") != NULL)
+            w->retry_after_on_503 = true;
+    }
+    return NULL;
+}
+
+static void test_login_hashing_is_bounded(void **state)
+{
+    (void)state;
+    login_thread workers[4];
+    for (int i = 0; i < 4; i++) {
+        memset(&workers[i], 0, sizeof workers[i]);
+        workers[i].port = g_fx.port;
+        workers[i].index = i;
+        assert_int_equal(pthread_create(&workers[i].thread, NULL, login_worker, &workers[i]), 0);
+    }
+    int busy = 0, checked = 0;
+    bool retry_after = false;
+    for (int i = 0; i < 4; i++) {
+        assert_int_equal(pthread_join(workers[i].thread, NULL), 0);
+        for (int j = 0; j < 3; j++) {
+            busy += workers[i].statuses[j] == 503;
+            checked += workers[i].statuses[j] == 401;
+        }
+        retry_after = retry_after || workers[i].retry_after_on_503;
+    }
+    /* With two request threads and one password check at a time, some
+     * of the concurrent logins are turned away instead of hashing. */
+    printf("concurrent logins: %d checked, %d busy\n", checked, busy);
+    assert_true(checked >= 1);
+    assert_true(busy >= 1);
+    assert_true(retry_after);
+}
+
 /* ---- tests: sessions -------------------------------------------------- */
 
 static void test_session_expires_when_idle(void **state)
@@ -538,6 +717,15 @@ static void test_csrf_checked_on_state_changes(void **state)
 
     /* Reads need no CSRF header. */
     assert_int_equal(status_of("GET", "/api/v1/flows", s.cookie_header), 200);
+
+    /* A method the route does not take changes nothing: 405 as with a
+     * token, before the CSRF check. */
+    http_send("DELETE", "/api/v1/flows", s.cookie_header, NULL, &r);
+    expect_error(&r, 405, "method_not_allowed");
+    http_reply_free(&r);
+    http_send("DELETE", "/api/v1/logout", s.cookie_header, NULL, &r);
+    expect_error(&r, 405, "method_not_allowed");
+    http_reply_free(&r);
 }
 
 static void test_password_change_ends_sessions(void **state)
@@ -684,6 +872,78 @@ static void test_roles_limit_routes(void **state)
     make_token("officer-bot", STORE_ROLE_COMPLIANCE, 0, header, &t);
     assert_int_equal(status_of("GET", "/api/v1/flows", header), 403);
     assert_int_equal(status_of("GET", "/api/v1/audit", header), 200);
+}
+
+static void test_metrics_only_get_and_head(void **state)
+{
+    (void)state;
+    char analyst[160], officer[160], admin[160];
+    store_token t;
+    make_token("metrics-analyst", STORE_ROLE_ANALYST, 0, analyst, &t);
+    make_token("metrics-officer", STORE_ROLE_COMPLIANCE, 0, officer, &t);
+    make_token("metrics-admin", STORE_ROLE_ADMIN, 0, admin, &t);
+
+    assert_int_equal(status_of("GET", "/metrics", analyst), 403);
+    assert_int_equal(status_of("GET", "/metrics", admin), 200);
+    assert_int_equal(status_of("HEAD", "/metrics", admin), 200);
+
+    /* Other methods never serve the metrics, whatever the role. */
+    static const char *const methods[] = {"POST", "PUT", "PATCH", "DELETE"};
+    const char *const headers[] = {analyst, officer, admin};
+    for (size_t m = 0; m < sizeof methods / sizeof methods[0]; m++) {
+        for (size_t h = 0; h < 3; h++) {
+            http_reply r;
+            http_send(methods[m], "/metrics", headers[h], NULL, &r);
+            if (r.status != 405)
+                print_error("%s /metrics as role %zu: %d\n", methods[m], h, r.status);
+            expect_error(&r, 405, "method_not_allowed");
+            assert_null(strstr(r.body, "flowveil_http_requests_total"));
+            char *allow = http_header(&r, "Allow");
+            assert_non_null(allow);
+            assert_string_equal(allow, "GET, HEAD");
+            free(allow);
+            http_reply_free(&r);
+        }
+    }
+    /* A method no route takes is answered before authentication. */
+    assert_int_equal(status_of("OPTIONS", "/metrics", admin), 405);
+}
+
+static void test_bearer_scheme_any_case(void **state)
+{
+    (void)state;
+    char header[160];
+    store_token t;
+    make_token("lower-case", STORE_ROLE_ANALYST, 0, header, &t);
+    /* "Authorization: Bearer fvt_..." written as "authorization: bEARER ...". */
+    char lower[160];
+    snprintf(lower, sizeof lower, "authorization: bEARER %s", header + strlen("Authorization: Bearer "));
+    assert_int_equal(status_of("GET", "/api/v1/me", lower), 200);
+    /* No HSTS over plain HTTP. */
+    http_reply r;
+    http_send("GET", "/api/v1/me", lower, NULL, &r);
+    assert_null(strstr(r.raw, "Strict-Transport-Security"));
+    http_reply_free(&r);
+}
+
+static void test_unknown_method_answered_before_routes(void **state)
+{
+    (void)state;
+    char analyst[160];
+    store_token t;
+    make_token("unknown-method", STORE_ROLE_ANALYST, 0, analyst, &t);
+
+    /* A known path with a method it does not take: 405 and its methods. */
+    http_reply r;
+    http_send("DELETE", "/api/v1/flows", analyst, NULL, &r);
+    expect_error(&r, 405, "method_not_allowed");
+    char *allow = http_header(&r, "Allow");
+    assert_non_null(allow);
+    assert_string_equal(allow, "GET, HEAD");
+    free(allow);
+    http_reply_free(&r);
+
+    assert_int_equal(status_of("GET", "/api/v1/no-such-route", analyst), 404);
 }
 
 static void test_users_route_lists_accounts(void **state)
@@ -1002,6 +1262,8 @@ static void test_tls_round_trip(void **state)
     assert_non_null(strstr(out, " 200"));
     assert_non_null(strstr(out, "; Secure"));
     assert_non_null(strstr(out, "\"csrf_token\""));
+    /* Under TLS browsers are told to stay on HTTPS. */
+    assert_non_null(strstr(out, "Strict-Transport-Security: max-age=31536000"));
     free(out);
 
     /* Plain HTTP to the TLS port gets no API reply. */
@@ -1066,6 +1328,17 @@ int main(void)
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_token_expires, server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_token_wrong_secret_rejected, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_login_rejects_audited_once_per_minute, server_setup,
+                                        server_teardown),
+        cmocka_unit_test(test_login_table_keeps_locked_keys),
+        cmocka_unit_test_setup_teardown(test_login_hashing_is_bounded, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_bearer_scheme_any_case, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_metrics_only_get_and_head, server_setup,
+                                        server_teardown),
+        cmocka_unit_test_setup_teardown(test_unknown_method_answered_before_routes, server_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_roles_limit_routes, server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_users_route_lists_accounts, server_setup,

@@ -136,6 +136,35 @@ static void test_v5_records_become_flows(void **state)
     assert_null(col);
 }
 
+/* Records that end more than a day after their datagram arrived are
+ * dropped and counted in records_future and records_out_of_range. */
+static void test_v5_future_records_counted(void **state)
+{
+    (void)state;
+    flow_log log;
+    col_collector *col = make_collector(NULL, &log);
+
+    /* Arrival two days before the export time of the datagram. */
+    assert_int_equal(col_collector_datagram(col, &EXPORTER, V5_TWO_RECORDS,
+                                            sizeof V5_TWO_RECORDS, EXPORT_S - 2u * 86400u),
+                     FV_OK);
+    assert_int_equal(log.count, 0);
+    col_stats s = stats_of(col);
+    assert_int_equal(s.records_future, 2);
+    assert_int_equal(s.records_out_of_range, 2);
+
+    /* Arrival at the export time: nothing is in the future. */
+    assert_int_equal(col_collector_datagram(col, &EXPORTER, V5_TWO_RECORDS,
+                                            sizeof V5_TWO_RECORDS, EXPORT_S),
+                     FV_OK);
+    s = stats_of(col);
+    assert_int_equal(s.records_future, 2);
+    assert_int_equal(s.records, 2);
+    assert_int_equal(log.count, 2);
+    col_collector_destroy(&col);
+}
+
+
 static void test_v5_count_past_length_is_malformed(void **state)
 {
     (void)state;
@@ -414,6 +443,60 @@ static const uint8_t IPFIX_TEMPLATE_AND_DATA[] = {
 };
 
 #define IPFIX_DATA_OFFSET (16 + 48)
+
+static void ipfix_with_u64(uint8_t *out, size_t offset, uint64_t value)
+{
+    memcpy(out, IPFIX_TEMPLATE_AND_DATA, sizeof IPFIX_TEMPLATE_AND_DATA);
+    for (int i = 7; i >= 0; i--) {
+        out[offset + (size_t)i] = (uint8_t)value;
+        value >>= 8;
+    }
+}
+
+/* IPFIX_TEMPLATE_AND_DATA with the record's octetDeltaCount (8 bytes at
+ * OCTETS_OFFSET) or flowStartMilliseconds (8 bytes at START_OFFSET)
+ * replaced by VALUE. */
+#define IPFIX_OCTETS_OFFSET (16 + 48 + 4 + 16 + 16 + 1 + 2 + 2 + 2)
+#define IPFIX_START_OFFSET (IPFIX_OCTETS_OFFSET + 8)
+
+static void test_ipfix_out_of_range_records_dropped(void **state)
+{
+    (void)state;
+    static const struct {
+        size_t offset;
+        uint64_t value;
+    } cases[] = {
+        {IPFIX_OCTETS_OFFSET, UINT64_C(1) << 63},  /* octets 2^63: negative as int64 */
+        {IPFIX_OCTETS_OFFSET, UINT64_MAX},         /* octets 2^64-1 */
+        {IPFIX_START_OFFSET, UINT64_MAX},          /* start in the year 586524 */
+        {IPFIX_START_OFFSET, 1000},                /* start 1970-01-01T00:00:01Z */
+        {IPFIX_START_OFFSET, 600000000000ull},     /* start 1989-01-06, before 1990 */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        flow_log log;
+        col_collector *col = make_collector(NULL, &log);
+        uint8_t dgram[sizeof IPFIX_TEMPLATE_AND_DATA];
+        ipfix_with_u64(dgram, cases[i].offset, cases[i].value);
+        assert_int_equal(col_collector_datagram(col, &EXPORTER, dgram, sizeof dgram, EXPORT_S),
+                         FV_OK);
+        assert_int_equal(log.count, 0);
+        col_stats s = stats_of(col);
+        assert_int_equal(s.records_out_of_range, 1);
+        assert_int_equal(s.records, 0);
+        col_collector_destroy(&col);
+    }
+
+    /* The unchanged record, and one with octets 2^63 - 1, are kept. */
+    flow_log log;
+    col_collector *col = make_collector(NULL, &log);
+    uint8_t dgram[sizeof IPFIX_TEMPLATE_AND_DATA];
+    ipfix_with_u64(dgram, IPFIX_OCTETS_OFFSET, (UINT64_C(1) << 63) - 1);
+    assert_int_equal(col_collector_datagram(col, &EXPORTER, dgram, sizeof dgram, EXPORT_S),
+                     FV_OK);
+    assert_int_equal(log.count, 1);
+    assert_int_equal(stats_of(col).records_out_of_range, 0);
+    col_collector_destroy(&col);
+}
 
 static void test_ipfix_template_then_data(void **state)
 {
@@ -718,6 +801,32 @@ static void test_domain_limit_refuses_new_exporters(void **state)
     col_collector_destroy(&col);
 }
 
+static void test_idle_domains_expire(void **state)
+{
+    (void)state;
+    flow_log log;
+    col_config config = {.max_domains = 1, .domain_idle_s = 600};
+    col_collector *col = make_collector(&config, &log);
+
+    assert_int_equal(col_collector_datagram(col, &EXPORTER, V9_TEMPLATE_AND_DATA,
+                                            sizeof V9_TEMPLATE_AND_DATA, EXPORT_S),
+                     FV_OK);
+    assert_int_equal(col_collector_template_count(col), 1);
+    /* Still active: the new exporter is refused. */
+    assert_int_equal(col_collector_datagram(col, &OTHER_EXPORTER, V9_TEMPLATE_AND_DATA,
+                                            sizeof V9_TEMPLATE_AND_DATA, EXPORT_S + 599),
+                     FV_ERR_FULL);
+    /* Idle for 600 s: the old domain and its template go, the new one fits. */
+    assert_int_equal(col_collector_datagram(col, &OTHER_EXPORTER, V9_TEMPLATE_AND_DATA,
+                                            sizeof V9_TEMPLATE_AND_DATA, EXPORT_S + 600),
+                     FV_OK);
+    col_stats s = stats_of(col);
+    assert_int_equal(s.domains_expired, 1);
+    assert_int_equal(s.domains_refused, 1);
+    assert_int_equal(col_collector_template_count(col), 1);
+    col_collector_destroy(&col);
+}
+
 static void test_template_limits_refuse(void **state)
 {
     (void)state;
@@ -777,13 +886,16 @@ static void test_stats_names_cover_struct(void **state)
     const char *const *names = col_stats_names(&count);
     assert_int_equal(count * sizeof(uint64_t), sizeof(col_stats));
     assert_string_equal(names[0], "datagrams");
-    assert_string_equal(names[count - 1], "time_unknown");
+    assert_string_equal(names[count - 1], "records_out_of_range");
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_v5_records_become_flows),
+        cmocka_unit_test(test_v5_future_records_counted),
+        cmocka_unit_test(test_ipfix_out_of_range_records_dropped),
+        cmocka_unit_test(test_idle_domains_expire),
         cmocka_unit_test(test_v5_count_past_length_is_malformed),
         cmocka_unit_test(test_v5_sampling_scales_counters),
         cmocka_unit_test(test_v5_sequence_gap_counted),

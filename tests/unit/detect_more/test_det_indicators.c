@@ -87,6 +87,21 @@ static void test_indicators_plain_list_types(void **unused)
     assert_null(set);
 }
 
+static void test_indicators_utf8_bom_skipped(void **unused)
+{
+    (void)unused;
+    errors errs;
+    det_indicator_counts counts;
+    /* UTF-8 byte order mark EF BB BF, then a domain on line 1. */
+    det_indicators *set = load("\xef\xbb\xbf" "bom.example\n192.0.2.9\n", 0, &errs, &counts);
+    assert_int_equal(errs.count, 0);
+    assert_int_equal(counts.loaded[DET_IND_DOMAIN], 1);
+    det_indicator_hit hit;
+    assert_true(det_indicators_match_domain(set, "bom.example", &hit));
+    assert_int_equal(hit.line, 1);
+    det_indicators_destroy(&set);
+}
+
 static void test_indicators_each_type_matches(void **unused)
 {
     (void)unused;
@@ -315,6 +330,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_indicators_plain_list_types),
+        cmocka_unit_test(test_indicators_utf8_bom_skipped),
         cmocka_unit_test(test_indicators_each_type_matches),
         cmocka_unit_test(test_indicators_suffix_respects_labels),
         cmocka_unit_test(test_indicators_longest_prefix_wins),

@@ -588,6 +588,44 @@ static void test_ipfix_tcp_collector(void **state)
     close(lfd);
 }
 
+/* Many records fill many messages: the exporter's message count equals
+ * the datagrams that arrive (UDP on loopback, within the socket buffer). */
+static void test_ipfix_counts_every_message(void **state)
+{
+    (void)state;
+    uint16_t port;
+    int fd = udp_receiver(&port);
+    exp_config cfg;
+    exp_config_init(&cfg, EXP_IPFIX);
+    exp_exporter *e = make_exporter(port, &cfg);
+
+    fv_flow_record f;
+    make_flow(&f);
+    uint64_t now_us = 1764835300000000u;
+    for (int i = 0; i < 200; i++) {
+        f.sport = (uint16_t)(40000 + i);
+        assert_int_equal(exp_put(e, FV_CLASS_FLOW, &f, (uint64_t)i + 1, now_us, now_us), FV_OK);
+    }
+    assert_int_equal(exp_flush(e, now_us, 1000), FV_OK);
+    exp_stats st;
+    exp_stats_get(e, &st);
+    exp_destroy(&e);
+
+    size_t datagrams = 0;
+    static uint8_t buf[65536];
+    for (;;) {
+        struct pollfd pfd = {.fd = fd, .events = POLLIN};
+        if (poll(&pfd, 1, 300) <= 0)
+            break;
+        assert_true(recv(fd, buf, sizeof buf, 0) > 0);
+        datagrams++;
+    }
+    close(fd);
+    assert_int_equal(st.sent, 200);     /* sent as 400 directed data records */
+    assert_true(datagrams > 5);         /* 400 records do not fit in a few datagrams */
+    assert_int_equal(st.messages, datagrams);
+}
+
 static void test_ipfix_tcp_refused_fails_create(void **state)
 {
     (void)state;
@@ -641,6 +679,7 @@ int main(void)
         cmocka_unit_test(test_ipfix_class_filter_skips_records),
         cmocka_unit_test(test_ipfix_templates_refresh_on_schedule),
         cmocka_unit_test(test_ipfix_tcp_collector),
+        cmocka_unit_test(test_ipfix_counts_every_message),
         cmocka_unit_test(test_ipfix_tcp_refused_fails_create),
         cmocka_unit_test(test_ipfix_rejects_invalid_target),
     };

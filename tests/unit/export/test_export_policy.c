@@ -65,6 +65,46 @@ static void test_export_policy_parses_destinations(void **state)
     pol_destroy(&pol);
 }
 
+static void test_export_policy_allows_security_properties(void **state)
+{
+    (void)state;
+    char err[1024];
+    int rc;
+    pol_policy *pol = load("export:\n"
+                           "  destinations:\n"
+                           "    - kafka: 127.0.0.1:9092\n"
+                           "      properties: {security.protocol: sasl_ssl, sasl.mechanism: "
+                           "SCRAM-SHA-512, sasl.username: fv, ssl.ca.location: /etc/ca.pem,"
+                           " acks: all, linger.ms: 50, compression.type: zstd}\n",
+                           err, sizeof err, &rc);
+    if (rc != FV_OK)
+        print_error("%s\n", err);
+    assert_int_equal(rc, FV_OK);
+    assert_int_equal(pol_export_config(pol)->dest[0].property_count, 7);
+    pol_destroy(&pol);
+}
+
+static void test_export_policy_summary_names_destinations(void **state)
+{
+    (void)state;
+    char err[1024];
+    int rc;
+    pol_policy *pol = load("export:\n"
+                           "  destinations:\n"
+                           "    - {name: lake, kafka: 127.0.0.1:9092, classes: [dns, alerts]}\n"
+                           "    - {name: soc, ipfix: 127.0.0.1:4739}\n",
+                           err, sizeof err, &rc);
+    assert_int_equal(rc, FV_OK);
+    char summary[16384];
+    assert_int_equal(pol_summary(pol, summary, sizeof summary), FV_OK);
+    assert_non_null(strstr(summary, "Export destinations (recipients of records):"));
+    assert_non_null(strstr(summary, "  lake: Kafka brokers 127.0.0.1:9092, topics "
+                                    "flowveil.<class>, classes: dns, alerts\n"));
+    assert_non_null(strstr(summary, "  soc: IPFIX over UDP to 127.0.0.1:4739, classes: every "
+                                    "class IPFIX carries"));
+    pol_destroy(&pol);
+}
+
 static void test_export_policy_rejects_invalid_entries(void **state)
 {
     (void)state;
@@ -99,6 +139,15 @@ static void test_export_policy_rejects_invalid_entries(void **state)
          " properties: {bootstrap.servers: x}}\n",
          "not bootstrap.servers"},
         {"export:\n  sinks: []\n", "unknown key"},
+        {"export:\n  destinations:\n    - {kafka: 127.0.0.1:9092,"
+         " properties: {plugin.library.paths: /tmp/plug.so}}\n",
+         "property 'plugin.library.paths' is not allowed"},
+        {"export:\n  destinations:\n    - {kafka: 127.0.0.1:9092,"
+         " properties: {sasl.kerberos.kinit.cmd: /usr/bin/id}}\n",
+         "property 'sasl.kerberos.kinit.cmd' is not allowed"},
+        {"export:\n  destinations:\n    - {kafka: 127.0.0.1:9092,"
+         " properties: {ssl.engine.location: /tmp/e.so}}\n",
+         "property 'ssl.engine.location' is not allowed"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char err[1024];
@@ -117,6 +166,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_export_policy_parses_destinations),
         cmocka_unit_test(test_export_policy_rejects_invalid_entries),
+        cmocka_unit_test(test_export_policy_allows_security_properties),
+        cmocka_unit_test(test_export_policy_summary_names_destinations),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -659,6 +660,59 @@ static void test_crypto_world_readable_file_tightened(void **state)
     assert_int_equal(st.st_mode & 0777, 0640);
 }
 
+/* Seal one 8-byte value of record ID (class flows) and copy its nonce. */
+static void seal_nonce(store_env *env, uint64_t id, uint8_t nonce[24])
+{
+    static const uint8_t plain[8] = {1, 2, 3, 4, 5, 6, 7, 8};   /* any payload */
+    uint8_t sealed[64];
+    size_t sealed_len = 0;
+    store_keys_lock(env);
+    int rc = store_value_seal(env, FV_CLASS_FLOW, id, plain, sizeof plain, sealed, sizeof sealed,
+                              &sealed_len);
+    store_keys_unlock(env);
+    assert_int_equal(rc, FV_OK);
+    memcpy(nonce, sealed + 1, 24);
+}
+
+static int compare_nonces(const void *a, const void *b)
+{
+    return memcmp(a, b, 24);
+}
+
+/* Nonces come from a pooled buffer of random bytes: over several refills
+ * none repeats, and a forked child draws other nonces than its parent. */
+static void test_crypto_nonces_unique_across_refill_and_fork(void **state)
+{
+    fixture *fx = *state;
+    enum { SEALS = 1000 };  /* about six refills of the 4 KiB pool */
+    uint8_t(*nonces)[24] = test_malloc(SEALS * 24);
+    for (int i = 0; i < SEALS; i++)
+        seal_nonce(fx->env, T0_US + (uint64_t)i, nonces[i]);
+    qsort(nonces, SEALS, 24, compare_nonces);
+    for (int i = 1; i < SEALS; i++)
+        assert_int_not_equal(memcmp(nonces[i - 1], nonces[i], 24), 0);
+    test_free(nonces);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        uint8_t mine[24];
+        seal_nonce(fx->env, T0_US + SEALS, mine);
+        _exit(write(fds[1], mine, sizeof mine) == (ssize_t)sizeof mine ? 0 : 1);
+    }
+    uint8_t parent_nonce[24], child_nonce[24];
+    seal_nonce(fx->env, T0_US + SEALS, parent_nonce);
+    assert_int_equal(read(fds[0], child_nonce, sizeof child_nonce), (ssize_t)sizeof child_nonce);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(fds[0]);
+    close(fds[1]);
+    assert_int_not_equal(memcmp(parent_nonce, child_nonce, sizeof parent_nonce), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -683,6 +737,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crypto_key_file_symlink_rejected, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_world_readable_file_tightened,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_nonces_unique_across_refill_and_fork,
                                         fixture_setup, fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -372,7 +372,43 @@ static void test_sweep_budget_stops_and_resumes(void **state)
     assert_int_equal(store_class_status_get(fx->env, FV_CLASS_FLOW, sweep_at, &st), FV_OK);
     assert_int_equal(st.expired_pending, 0);
     assert_int_equal(st.total_deleted, 10);
-    assert_int_equal(st.last_sweep_deleted, 4);
+    /* The resumed call finishes the pass that the first call began. */
+    assert_int_equal(st.last_sweep_deleted, 10);
+}
+
+/* A budget of one transaction per call must still reach the later
+ * classes: each call resumes where the previous one stopped. */
+static void test_sweep_budget_of_one_reaches_every_class(void **state)
+{
+    fixture *fx = *state;
+    assert_int_equal(store_set_retention(fx->env, FV_CLASS_FLOW, DAY_S), FV_OK);
+    assert_int_equal(store_set_retention(fx->env, FV_CLASS_DNS, DAY_S), FV_OK);
+    put_flows(fx->env, 1, 5, T0_US);
+    put_dns(fx->env, 1, 5, T0_US);
+    uint64_t sweep_at = T0_US + 48 * HOUR_US;
+
+    uint64_t flows = 0, dns = 0;
+    bool complete = false;
+    int calls = 0;
+    while (!complete && calls < 100) {
+        store_sweep_result res;
+        assert_int_equal(store_sweep(fx->env, sweep_at, 2, 1, &res), FV_OK);
+        assert_true(res.transactions <= 1);
+        flows += res.deleted[FV_CLASS_FLOW];
+        dns += res.deleted[FV_CLASS_DNS];
+        complete = res.complete;
+        calls++;
+    }
+    assert_true(complete);
+    assert_int_equal(flows, 5);
+    assert_int_equal(dns, 5);
+    assert_int_equal(count_records(fx->env, FV_CLASS_FLOW, 0), 0);
+    assert_int_equal(count_records(fx->env, FV_CLASS_DNS, 0), 0);
+
+    store_class_status st;
+    assert_int_equal(store_class_status_get(fx->env, FV_CLASS_DNS, sweep_at, &st), FV_OK);
+    assert_int_equal(st.total_deleted, 5);
+    assert_int_equal(st.last_sweep_deleted, 5);
 }
 
 static void test_counters_summed_across_commits(void **state)
@@ -635,6 +671,7 @@ int main(void)
         T(test_retention_rejects_over_maximum),
         T(test_sweep_deletes_exactly_expired),
         T(test_sweep_budget_stops_and_resumes),
+        T(test_sweep_budget_of_one_reaches_every_class),
         T(test_counters_summed_across_commits),
         T(test_rdonly_open_of_missing_dir_not_found),
         T(test_rdonly_rejects_writes),
