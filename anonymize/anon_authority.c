@@ -150,7 +150,7 @@ int anon_sensor_keygen(const char *db_dir, char *err, size_t err_len)
     }
 
     crypto_box_keypair(pk, sk);
-    memcpy(buf, SENSOR_MAGIC, 8);
+    memcpy(buf, SENSOR_MAGIC, 8);  // NOLINT(bugprone-not-null-terminated-result): binary magic, no terminator
     memcpy(buf + SENSOR_OFF_PK, pk, sizeof pk);
     memcpy(buf + SENSOR_OFF_SK, sk, sizeof sk);
     sensor_check(buf, buf + SENSOR_OFF_CHECK);
@@ -283,7 +283,7 @@ int anon_authority_keygen(const char *dir, char *err, size_t err_len)
         return FV_ERR_INVALID;
     }
 
-    memcpy(buf, SIGN_MAGIC, 8);
+    memcpy(buf, SIGN_MAGIC, 8);  // NOLINT(bugprone-not-null-terminated-result): binary magic, no terminator
     crypto_sign_keypair(pk, buf + 8);
     int e = write_new_file(key_path, buf, sizeof buf, 0600);
     if (e == 0)

@@ -116,6 +116,7 @@ static void anon_check_compute(const unsigned char buf[ANON_FILE_BYTES],
 
 void anon_record_encode(const anon_key_record *rec, unsigned char buf[ANON_FILE_BYTES])
 {
+    // NOLINTNEXTLINE(bugprone-not-null-terminated-result): binary magic, no terminator
     memcpy(buf, rec->managed ? ANON_MAGIC_AUTHORITY : ANON_MAGIC, ANON_MAGIC_BYTES);
     anon_store_be64(buf + ANON_OFF_EPOCH, rec->epoch_id);
     anon_store_be64(buf + ANON_OFF_START, rec->start_s);

@@ -666,7 +666,7 @@ static size_t api_unescape(void *cls, struct MHD_Connection *conn, char *s)
         if (s[in] == '%' && (hi = api_hex_value(s[in + 1])) >= 0 &&
             (lo = api_hex_value(s[in + 2])) >= 0) {
             char ch = (char)((hi << 4) | lo);
-            s[out++] = ch == '\0' ? '\x7f' : ch;
+            s[out++] = (char)(ch == '\0' ? '\x7f' : ch);
             in += 3;
         } else {
             s[out++] = s[in++];

@@ -59,6 +59,13 @@ struct api_server {
     void *policy_ctx;
     /* Request-head deadlines against slow clients (api_deadline.c). */
     struct api_deadline *deadline;
+    /* The /api/v1/summary body built in second summary_cache_second of
+     * the API clock, reused within that second (api_routes.c). Guarded
+     * by store_lock. */
+    char summary_cache[8192];
+    size_t summary_cache_len;
+    uint64_t summary_cache_second;
+    bool summary_cache_valid;
 };
 
 /* A JSON reply produced by a route: HTTP status and a body it owns. */

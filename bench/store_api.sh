@@ -11,8 +11,9 @@
 #      (the dashboard chart, summed from aggregates): requests per second
 #      and 99th percentile latency
 #   3. bench_store sweep: every flow record expires and is deleted in
-#      transactions of 10,000 while the writer keeps storing and a reader
-#      process keeps querying; prints the longest pause of each
+#      transactions of 2,000 (the pipeline tick's batch) while the writer
+#      keeps storing and a reader process keeps querying; prints the
+#      longest pause of each
 #
 # usage: bench/store_api.sh [--build-dir DIR] [--records N] [--duration S]
 #                           [--smoke] [--no-docs]
@@ -137,14 +138,14 @@ if [ "$have_wrk" = 1 ]; then
     serve_pid=""
 fi
 
-sweep_line="$("$store_bench" sweep "$db" 10000)"
+sweep_line="$("$store_bench" sweep "$db" 2000)"
 echo "$sweep_line"
 {
     echo
     echo "| store (bench_store) | result |"
     echo "|---|---|"
     echo "| LMDB ingest, encrypted flow records | $ingest_rate records/s |"
-    echo "| retention sweep of $records flows, 10,000 per transaction | $sweep_line |"
+    echo "| retention sweep of $records flows, 2,000 per transaction | $sweep_line |"
 } >>"$table"
 
 if [ "$smoke" = 1 ]; then

@@ -269,7 +269,8 @@ static int sweep(const char *dir, uint32_t batch)
     usleep(200000); /* let the reader open the store */
 
     uint64_t t_start = mono_us();
-    while (rc == FV_OK) {
+    bool complete = false;
+    while (rc == FV_OK && !complete) {
         store_sweep_result r;
         uint64_t t0 = mono_us();
         rc = store_sweep(st, now_us, batch, 1, &r);
@@ -293,13 +294,11 @@ static int sweep(const char *dir, uint32_t batch)
         dt = mono_us() - t0;
         if (dt > max_write_us)
             max_write_us = dt;
-        /* With a budget of one transaction a call never reports complete
-         * (each call spends it on the first class again), so stop once a
-         * call deletes no flow; the last call below finishes the rest. */
-        if (r.complete || r.deleted[FV_CLASS_FLOW] == 0)
-            break;
+        /* Each call resumes at the class where the previous one ran out
+         * of its budget of one transaction, as the pipeline's tick does. */
+        complete = r.complete;
     }
-    if (rc == FV_OK) {
+    if (rc == FV_OK && !complete) {
         store_sweep_result r;
         uint64_t t0 = mono_us();
         rc = store_sweep(st, now_us, batch, 0, &r);

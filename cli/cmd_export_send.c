@@ -317,6 +317,9 @@ int cli_export_send(int argc, char **argv)
         return cli_usage_error("export", "unexpected argument '%s'", argv[optind]);
     if (db == NULL)
         return cli_usage_error("export", "missing --db DIR (the store directory)");
+    if (ipfix == NULL && kafka == NULL)
+        return cli_usage_error("export", "missing --ipfix HOST:PORT or --kafka BROKERS (the "
+                                         "destination)");
     if (ipfix != NULL && kafka != NULL)
         return cli_usage_error("export", "--ipfix and --kafka exclude each other; run the "
                                          "export once per destination");

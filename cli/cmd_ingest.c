@@ -5,6 +5,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -607,11 +608,38 @@ int cli_cmd_capture(int argc, char **argv)
         if (fv_privdrop_lookup(o.user, &drop_to, user_err, sizeof user_err) != FV_OK) {
             const char *origin = fv_config_word_origin(o.user);
             if (origin != NULL)
-                fprintf(stderr, "flowveil: error: %s: %s\n", origin, user_err);
+                fprintf(stderr, "flowveil: error: %s: %s\n", origin,
+                        strncmp(user_err, "-Z ", 3) == 0 ? user_err + 3 : user_err);
             else
                 fprintf(stderr, "flowveil: error: %s\n", user_err);
             return CLI_EXIT_FAILURE;
         }
+    }
+
+    /* Check the interfaces and the filter before the store, the key
+     * file and the policy audit entry are created, so a typo leaves
+     * nothing behind.
+     * NOTE: a missing permission (CAP_NET_RAW) only shows when libpcap
+     * opens the interface, after the store is created. */
+    for (size_t i = 0; i < o.live.n_ifaces; i++) {
+        /* "any" is libpcap's pseudo-device for every interface. */
+        if (strcmp(o.live.ifaces[i], "any") != 0 && if_nametoindex(o.live.ifaces[i]) == 0) {
+            const char *origin = fv_config_word_origin(o.live.ifaces[i]);
+            fprintf(stderr, "flowveil: error: %s%sinterface %s not found: %s; 'ip link' lists "
+                            "the interfaces\n",
+                    origin != NULL ? origin : "", origin != NULL ? ": " : "",
+                    o.live.ifaces[i], strerror(errno));
+            return CLI_EXIT_FAILURE;
+        }
+    }
+    char precheck_err[1024];
+    if (o.filter != NULL && cap_filter_check(o.filter, precheck_err, sizeof precheck_err) != FV_OK)
+    {
+        const char *origin = fv_config_word_origin(o.filter);
+        if (origin == NULL)
+            return cli_usage_error("capture", "%s", precheck_err);
+        fprintf(stderr, "flowveil: error: %s: %s\n", origin, precheck_err);
+        return CLI_EXIT_FAILURE;
     }
 
     cli_install_stop_handlers();
@@ -713,7 +741,10 @@ int cli_cmd_capture(int argc, char **argv)
     fv_aggregator_flush(p.aggregates);
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
     record_counters(&p, 0);
-    print_totals(&p);
+    /* A start that failed before the first tick read no packet, so an
+     * exit summary of zeros would only read like a run. */
+    if (state.announced)
+        print_totals(&p);
     if (state.announced)
         audit_run(&p, "system", "capture.stop", iface_list, false, 0, NULL);
 

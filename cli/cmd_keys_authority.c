@@ -20,6 +20,7 @@
  * the sensors' secret keys open them. A sensor enrolled after an issue
  * receives keys from the next issue on.
  */
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -155,10 +156,18 @@ static int read_state(const char *dir, uint64_t *last_epoch)
                 path, strerror(errno), dir);
         return FV_ERR_NOT_FOUND;
     }
+    char line[64];
     unsigned long long v = 0;
-    int got = fscanf(f, "last_epoch %llu", &v);
+    bool ok = fgets(line, sizeof line, f) != NULL && strncmp(line, "last_epoch ", 11) == 0;
     fclose(f);
-    if (got != 1) {
+    if (ok) {
+        const char *digits = line + 11;
+        char *end;
+        errno = 0;
+        v = strtoull(digits, &end, 10);
+        ok = isdigit((unsigned char)digits[0]) && errno == 0 && (*end == '\n' || *end == '\0');
+    }
+    if (!ok) {
         fprintf(stderr, "flowveil: error: %s: expected \"last_epoch N\"; restore the file from "
                         "a backup\n",
                 path);
@@ -308,7 +317,8 @@ static int parse_authority_options(int argc, char **argv, authority_options *o)
 static int authority_init(const authority_options *o)
 {
     char path[PATH_MAX];
-    if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {
+    /* parse_authority_options returns -1 only with o->dir set. */
+    if (mkdir(o->dir, 0700) != 0 && errno != EEXIST) {  // NOLINT(clang-analyzer-core.NonNullParamChecker)
         fprintf(stderr, "flowveil: error: %s: cannot create the directory: %s\n", o->dir,
                 strerror(errno));
         return CLI_EXIT_FAILURE;
@@ -585,10 +595,13 @@ static int destroy_in(const char *sensor_dir, uint64_t before, unsigned *count)
     int status = CLI_EXIT_OK;
     struct dirent *ent;
     while ((ent = readdir(d)) != NULL) {
-        unsigned long long epoch = 0;
-        char tail[16] = "";
-        if (sscanf(ent->d_name, "epoch-%llu.%15s", &epoch, tail) != 2 ||
-            strcmp(tail, "sealed") != 0 || epoch >= before)
+        /* Only files named epoch-N.sealed with N < BEFORE. */
+        if (strncmp(ent->d_name, "epoch-", 6) != 0 || !isdigit((unsigned char)ent->d_name[6]))
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long epoch = strtoull(ent->d_name + 6, &end, 10);
+        if (errno != 0 || strcmp(end, ".sealed") != 0 || epoch >= before)
             continue;
         char path[PATH_MAX];
         if (!path_join(path, sensor_dir, ent->d_name) || unlink(path) != 0) {

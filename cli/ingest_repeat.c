@@ -15,8 +15,8 @@
 #include "store.h"
 
 /* Audit entries searched, newest first. API reads append one entry per
- * request, so a busy store has many; 100000 entries read in well under a
- * second.
+ * request, so the search stops here to bound the time ingest takes to
+ * start on a busy store.
  * NOTE: an ingest older than the newest 100000 audit entries, or one
  * whose entry the audit retention removed, is not found. */
 #define REPEAT_SEARCH_MAX 100000u

@@ -42,8 +42,12 @@ static void export_config_from_policy(const fv_pipeline *p, const pol_export_des
     cfg->property_count = d->property_count;
     for (size_t i = 0; i < d->property_count; i++)
         snprintf(cfg->properties[i], sizeof cfg->properties[i], "%s", d->properties[i]);
+    /* From the policy, not the store: the exporters open before the
+     * store so a bad destination leaves no store behind. */
     for (unsigned c = 0; c < FV_CLASS_COUNT; c++)
-        cfg->retention_s[c] = store_retention_s(p->store, (fv_class)c);
+        cfg->retention_s[c] = c == FV_CLASS_AGGREGATE
+                                  ? pol_aggregates_retention_s(p->policy)
+                                  : pol_retention_s(p->policy, (fv_class)c);
 }
 
 int fv_pipeline_export_open(fv_pipeline *p, char *err, size_t err_len)

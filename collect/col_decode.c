@@ -373,25 +373,37 @@ static void col_emit(col_collector *col, const col_domain *domain, const col_val
         f.bytes_rev = col_saturating_mul(v->reverse_octets, sampling);
     }
 
-    /* Records with impossible values are dropped: stored, a time far in
-     * the future or before 1990 would stretch every time series, and a
-     * count of 2^63 or more reads as negative in JSON exports. */
-    bool future = start_us / 1000000u > col->arrival_s + COL_FUTURE_MAX_S ||
-                  end_us / 1000000u > col->arrival_s + COL_FUTURE_MAX_S;
-    bool past = start_us / 1000000u < COL_TIME_MIN_S || end_us / 1000000u < COL_TIME_MIN_S;
+    /* Records with impossible values are dropped: stored, a time years
+     * in the future or before 1990 would stretch every time series, and
+     * a count of 2^63 or more reads as negative in JSON exports. A time
+     * a little ahead (more than a day, less than COL_FUTURE_DROP_S) is
+     * kept and counted: exporters with a drifting clock or uptime, and
+     * softflowd replaying a file, produce such times for real traffic. */
+    uint64_t start_s = start_us / 1000000u, end_s = end_us / 1000000u;
+    bool ahead = start_s > col->arrival_s + COL_FUTURE_MAX_S ||
+                 end_s > col->arrival_s + COL_FUTURE_MAX_S;
+    bool future = start_s > col->arrival_s + COL_FUTURE_DROP_S ||
+                  end_s > col->arrival_s + COL_FUTURE_DROP_S;
+    bool past = start_s < COL_TIME_MIN_S || end_s < COL_TIME_MIN_S;
     uint64_t count_max = UINT64_C(1) << 63;
     bool huge = f.pkts_fwd >= count_max || f.bytes_fwd >= count_max ||
                 f.pkts_rev >= count_max || f.bytes_rev >= count_max;
+    if (ahead)
+        col->stats.records_future++;
+    if (ahead && !future && !col->ahead_logged) {
+        col->ahead_logged = true;
+        fv_warning("a flow record starts or ends more than a day after its datagram arrived; "
+                   "it is stored and counted as records_future (this warning is logged "
+                   "once); check the clock of the exporting router");
+    }
     if (future || past || huge) {
         col->stats.records_out_of_range++;
-        if (future)
-            col->stats.records_future++;
         if (!col->future_logged) {
             col->future_logged = true;
             fv_warning("a flow record was dropped because %s; such records are counted as "
                        "records_out_of_range (this warning is logged once); check the clock "
                        "and the software of the exporting router",
-                       future ? "it lies more than a day after its datagram arrived"
+                       future ? "it lies more than a year after its datagram arrived"
                        : past ? "it starts or ends before 1990"
                               : "a packet or byte count is 2^63 or more");
         }

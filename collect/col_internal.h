@@ -76,7 +76,8 @@ struct col_collector {
     uint64_t last_expire_s;     /* templates are checked for expiry once a second */
     uint64_t refusal_logged_s;  /* last refusal warning, 0 = none yet */
     uint64_t arrival_s;         /* when the datagram being decoded arrived */
-    bool future_logged;         /* the records_future warning was logged */
+    bool future_logged;         /* the records_out_of_range warning was logged */
+    bool ahead_logged;          /* the records_future warning was logged */
 };
 
 /* Find the domain, creating it if there is room. Returns NULL (and

@@ -81,16 +81,19 @@ typedef struct col_stats {
     uint64_t sequence_lost;         /* records (v5, IPFIX) or datagrams (v9) the gaps skipped */
     uint64_t time_unknown;          /* IPFIX records timed by the export time */
     uint64_t records_future;        /* records starting or ending more than COL_FUTURE_MAX_S
-                                       after their datagram arrived (dropped, and counted in
-                                       records_out_of_range too) */
+                                       after their datagram arrived (stored up to
+                                       COL_FUTURE_DROP_S, dropped beyond) */
     uint64_t domains_expired;       /* domains dropped after domain_idle_s without a datagram */
     uint64_t records_out_of_range;  /* records dropped: a time before COL_TIME_MIN_S or more
-                                       than COL_FUTURE_MAX_S ahead, or a count of 2^63 or
+                                       than COL_FUTURE_DROP_S ahead, or a count of 2^63 or
                                        more (after sampling) */
 } col_stats;
 
-/* How far a record's times may lie after its arrival: one day. */
+/* How far a record's times may lie after its arrival before they are
+ * counted as records_future: one day. */
 #define COL_FUTURE_MAX_S 86400u
+/* How far before the record is dropped as out of range: 366 days. */
+#define COL_FUTURE_DROP_S (366u * 86400u)
 /* Earliest start or end time accepted: 1990-01-01T00:00:00Z. */
 #define COL_TIME_MIN_S 631152000u
 

@@ -450,8 +450,8 @@ static double baseline_excess(const det_profiles *ps, const det_slot_model *m, i
     double upper = mean + ps->config.baseline_mad_factor * dev;
     /* Callers pass 0 <= K < DET_METRIC_COUNT, so det_metric_floor[k] is in
      * bounds; cppcheck does not see the callers' loop bound. */
-    // cppcheck-suppress arrayIndexOutOfBoundsCond
     double floor_v =
+        // cppcheck-suppress arrayIndexOutOfBoundsCond
         k <= DET_METRIC_BYTES_IN ? (double)ps->config.baseline_min_bytes : det_metric_floor[k];
     *upper_out = upper;
     *dev_out = dev;

@@ -557,7 +557,7 @@ static bool ipfix_endpoint(const fv_endpoint *ep, char text[FV_ENDPOINT_TEXT_MAX
 
 static void ipfix_set_text(fbVarfield_t *field, const char *text)
 {
-    field->buf = (uint8_t *)(uintptr_t)text;
+    field->buf = (uint8_t *)text;  /* libfixbuf only reads it */
     field->len = strlen(text);
 }
 
@@ -606,7 +606,7 @@ static bool ipfix_try_append(exp_ipfix *x, uint16_t tid, const ipfix_rec *r, GEr
 {
     return fBufSetInternalTemplate(x->fbuf, IPFIX_INTERNAL_TID, gerr) &&
            fBufSetExportTemplate(x->fbuf, tid, gerr) &&
-           fBufAppend(x->fbuf, (uint8_t *)(uintptr_t)r, sizeof *r, gerr);
+           fBufAppend(x->fbuf, (uint8_t *)r, sizeof *r, gerr);
 }
 
 /* Append R under external template TID. The message is sent

@@ -208,7 +208,7 @@ bool pol_has_hostname_groups(const pol_policy *policy)
 
 static char pol_lower(char c)
 {
-    return c >= 'A' && c <= 'Z' ? (char)(c - 'A' + 'a') : c;
+    return (char)(c >= 'A' && c <= 'Z' ? c - 'A' + 'a' : c);
 }
 
 /* Match one bracket expression at *P against C; advance *P past "]". */

@@ -148,7 +148,7 @@ static void pol_quote(const yaml_node_t *node, char out[POL_QUOTE_MAX])
             o += 3;
             break;
         }
-        out[o++] = (v[i] >= 0x20 && v[i] < 0x7f) ? (char)v[i] : '?';
+        out[o++] = (char)((v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?');
     }
     out[o] = '\0';
 }
@@ -177,6 +177,7 @@ static const char *pol_node_kind(const yaml_node_t *node)
 static int pol_scalar(pol_parser *p, yaml_node_t *node, const char *where, const char *what,
                       const char **out)
 {
+    *out = "";  /* defined on failure too, for callers that test rc late */
     if (node->type != YAML_SCALAR_NODE)
         return pol_fail(p, node->start_mark, "%s must be %s, not %s; write it as %s", where, what,
                         pol_node_kind(node), what);

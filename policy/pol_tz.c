@@ -43,7 +43,7 @@ int64_t pol_days_from_civil(int64_t year, unsigned month, unsigned day)
     year -= month <= 2;
     int64_t era = (year >= 0 ? year : year - 399) / 400;
     int64_t yoe = year - era * 400;
-    int64_t mp = (int64_t)(month + (month > 2 ? -3 : 9));
+    int64_t mp = (int64_t)month + (month > 2 ? -3 : 9);
     int64_t doy = (153 * mp + 2) / 5 + (int64_t)day - 1;
     int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     return era * 146097 + doe - 719468;

@@ -95,7 +95,7 @@ int store_meta_get_u64(store_env *env, MDB_txn *txn, const char *key, uint64_t *
     *out = 0;
     if (!env->has_meta)
         return MDB_SUCCESS;
-    MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)(uintptr_t)key};
+    MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key};
     MDB_val v;
     int mrc = mdb_get(txn, env->meta, &k, &v);
     if (mrc == MDB_NOTFOUND)
@@ -120,7 +120,7 @@ int store_meta_put_u64(store_env *env, MDB_txn *txn, const char *key, uint64_t v
     uint8_t b[8];
     for (int i = 0; i < 8; i++)
         b[i] = (uint8_t)(value >> (8 * i));
-    MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)(uintptr_t)key};
+    MDB_val k = {.mv_size = strlen(key), .mv_data = (void *)key};
     MDB_val v = {.mv_size = sizeof b, .mv_data = b};
     return mdb_put(txn, env->meta, &k, &v, 0);
 }

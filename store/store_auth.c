@@ -132,7 +132,7 @@ static size_t user_key(const char *name, uint8_t key[AUTH_KEY_MAX])
     size_t len = strlen(name);
     key[0] = 'u';
     key[1] = '/';
-    memcpy(key + 2, name, len);
+    memcpy(key + 2, name, len);  // NOLINT(bugprone-not-null-terminated-result): binary LMDB key with its length
     return 2 + len;
 }
 
@@ -270,9 +270,7 @@ static int auth_get(store_env *env, const uint8_t *key, size_t key_len, uint8_t 
     int mrc = mdb_get(txn, env->auth, &k, &v);
     if (mrc == MDB_NOTFOUND) {
         rc = FV_ERR_NOT_FOUND;
-    } else if (mrc != MDB_SUCCESS) {
-        rc = FV_ERR_STORE;
-    } else if (v.mv_size > AUTH_VALUE_MAX) {
+    } else if (mrc != MDB_SUCCESS || v.mv_size > AUTH_VALUE_MAX) {
         rc = FV_ERR_STORE;
     } else {
         memcpy(value, v.mv_data, v.mv_size);

@@ -164,7 +164,9 @@ int store_escrow_find(store_env *env, const uint8_t *prefix, size_t prefix_len,
     MDB_val v;
     mrc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
     while (mrc == MDB_SUCCESS) {
-        if (k.mv_size < prefix_len || memcmp(k.mv_data, prefix, prefix_len) != 0)
+        /* PREFIX may be NULL when PREFIX_LEN is 0, and memcmp needs valid pointers. */
+        if (k.mv_size < prefix_len ||
+            (prefix_len > 0 && memcmp(k.mv_data, prefix, prefix_len) != 0))
             break;
         if (!escrow_item_decode(&k, &v, e)) {
             fv_warning("store %s: an escrow entry has an invalid size; skipping it", env->dir);

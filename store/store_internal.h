@@ -138,10 +138,10 @@ struct store_env {
     bool quota_reached;
     /* CLOCK_MONOTONIC seconds of the last mdb_reader_check (store_read_begin). */
     _Atomic int64_t reader_check_s;
-    /* Where the next store_sweep call starts: the record class where an
-     * incomplete sweep ran out of budget, FV_CLASS_COUNT for the escrow
-     * phase, FV_CLASS_COUNT + 1 for the audit phase, 0 after a complete
-     * sweep. */
+    /* Start stage of the next store_sweep call. It is the record class
+     * where an incomplete sweep ran out of budget, FV_CLASS_COUNT for the
+     * escrow phase, FV_CLASS_COUNT + 1 for the audit phase, or 0 after a
+     * complete sweep. */
     unsigned sweep_next_class;
     /* Records of sweep_next_class that the incomplete sweep deleted, so
      * the meta "last_deleted" count covers the whole pass. */

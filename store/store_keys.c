@@ -163,7 +163,7 @@ static int table_reserve(store_keys *k, size_t n)
 static void header_encode(uint8_t out[KEYS_HEADER_BYTES], uint64_t generation)
 {
     memset(out, 0, KEYS_HEADER_BYTES);
-    memcpy(out, KEYS_MAGIC, 8);
+    memcpy(out, KEYS_MAGIC, 8);  // NOLINT(bugprone-not-null-terminated-result): 8-byte file magic, no terminator
     put_le(out + 8, KEYS_VERSION, 4);
     put_le(out + 12, KEYS_SLOT_BYTES, 4);
     put_le(out + KEYS_GENERATION_OFFSET, generation, 8);

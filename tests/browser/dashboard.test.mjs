@@ -663,6 +663,9 @@ async function changeAlertStates(page, url, label) {
   dialog = page.locator('dialog.alert-dialog[open]');
   await dialog.getByLabel('Close', {exact: true}).check();
   await dialog.getByRole('button', {name: 'Save'}).click();
+  // Wait for the message: under load the click's handler can run after
+  // the check would.
+  await dialog.locator('.form-message.error').waitFor({timeout: 10000}).catch(() => {});
   check(/note/i.test(await dialog.locator('.form-message.error').textContent().catch(() => '')), `${label} alerts: closing without a note was not refused in the form`);
   await dialog.getByLabel('Note').fill(CLOSE_NOTE);
   // Ctrl+Enter in the note saves, so the keyboard alone can close it.

@@ -29,6 +29,7 @@
  * Exit status: 0 when every detector with planted events meets the
  * targets, 1 when one misses them, 2 on bad usage or unreadable input.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -134,16 +135,13 @@ static json_t *read_lines(const char *path)
 static bool endpoint_text(anon_ctx *anon, const char *text, bool internal,
                           char out[FV_ENDPOINT_TEXT_MAX])
 {
-    unsigned a, b, c, d;
-    char tail;
-    if (text == NULL || sscanf(text, "%u.%u.%u.%u%c", &a, &b, &c, &d, &tail) != 4 || a > 255 ||
-        b > 255 || c > 255 || d > 255)
+    uint8_t ip[4];
+    if (text == NULL || inet_pton(AF_INET, text, ip) != 1)
         return false;
     if (!internal) {
-        snprintf(out, FV_ENDPOINT_TEXT_MAX, "%u.%u.%u.%u", a, b, c, d);
+        snprintf(out, FV_ENDPOINT_TEXT_MAX, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
         return true;
     }
-    const uint8_t ip[4] = {(uint8_t)a, (uint8_t)b, (uint8_t)c, (uint8_t)d};
     fv_endpoint ep;
     memset(&ep, 0, sizeof ep);
     ep.kind = FV_EP_PSEUDO_IPV4;

@@ -568,6 +568,38 @@ static void test_flows_time_filter(void **state)
     json_decref(doc);
 }
 
+/* The summary is built at most once per second of the server clock: an
+ * alert stored within the same second shows from the next second on. */
+static void test_summary_reused_within_one_second(void **state)
+{
+    fixture *fx = *state;
+    json_t *doc = get_json(fx, "/api/v1/summary", 200);
+    assert_int_equal(json_int_at(json_object_get(doc, "alerts"), "total"), 2);
+    json_decref(doc);
+
+    fv_alert_record a;
+    memset(&a, 0, sizeof a);
+    a.ts_us = TRAFFIC0_US + 11 * HOUR_US;
+    a.first_us = TRAFFIC0_US;
+    a.last_us = a.ts_us;
+    a.detector = FV_DET_SCAN;
+    a.severity = FV_SEV_MEDIUM;
+    internal_endpoint(&a.host, 5);
+    external_endpoint(&a.peer);
+    snprintf(a.summary, sizeof a.summary, "alert stored after the first summary");
+    assert_int_equal(store_put(fx->store, FV_CLASS_ALERT, &a, STORED_US + 1), FV_OK);
+    assert_int_equal(store_commit(fx->store), FV_OK);
+
+    doc = get_json(fx, "/api/v1/summary", 200);
+    assert_int_equal(json_int_at(json_object_get(doc, "alerts"), "total"), 2);
+    json_decref(doc);
+
+    atomic_store(&g_now_us, atomic_load(&g_now_us) + US_PER_S);
+    doc = get_json(fx, "/api/v1/summary", 200);
+    assert_int_equal(json_int_at(json_object_get(doc, "alerts"), "total"), 3);
+    json_decref(doc);
+}
+
 static void test_expired_records_not_returned(void **state)
 {
     fixture *fx = *state;
@@ -1003,6 +1035,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_counters_route_reports_capture, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_summary_counts_match_store, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_summary_reused_within_one_second, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_flows_paging_returns_each_once, fixture_setup,
                                         fixture_teardown),

@@ -137,7 +137,8 @@ static void test_v5_records_become_flows(void **state)
 }
 
 /* Records that end more than a day after their datagram arrived are
- * dropped and counted in records_future and records_out_of_range. */
+ * stored and counted in records_future; more than a year ahead they are
+ * dropped and counted in records_out_of_range as well. */
 static void test_v5_future_records_counted(void **state)
 {
     (void)state;
@@ -148,19 +149,30 @@ static void test_v5_future_records_counted(void **state)
     assert_int_equal(col_collector_datagram(col, &EXPORTER, V5_TWO_RECORDS,
                                             sizeof V5_TWO_RECORDS, EXPORT_S - 2u * 86400u),
                      FV_OK);
-    assert_int_equal(log.count, 0);
+    assert_int_equal(log.count, 2);
     col_stats s = stats_of(col);
     assert_int_equal(s.records_future, 2);
+    assert_int_equal(s.records_out_of_range, 0);
+    assert_int_equal(s.records, 2);
+
+    /* Arrival two years before: dropped. */
+    assert_int_equal(col_collector_datagram(col, &EXPORTER, V5_TWO_RECORDS,
+                                            sizeof V5_TWO_RECORDS, EXPORT_S - 2u * 366u * 86400u),
+                     FV_OK);
+    s = stats_of(col);
+    assert_int_equal(s.records_future, 4);
     assert_int_equal(s.records_out_of_range, 2);
+    assert_int_equal(s.records, 2);
+    assert_int_equal(log.count, 2);
 
     /* Arrival at the export time: nothing is in the future. */
     assert_int_equal(col_collector_datagram(col, &EXPORTER, V5_TWO_RECORDS,
                                             sizeof V5_TWO_RECORDS, EXPORT_S),
                      FV_OK);
     s = stats_of(col);
-    assert_int_equal(s.records_future, 2);
-    assert_int_equal(s.records, 2);
-    assert_int_equal(log.count, 2);
+    assert_int_equal(s.records_future, 4);
+    assert_int_equal(s.records, 4);
+    assert_int_equal(log.count, 4);
     col_collector_destroy(&col);
 }
 
