@@ -148,7 +148,7 @@ static int tls_locate_hello(const uint8_t *data, size_t len, uint8_t want_type,
  * record headers and checked that the input contains BUF_LEN handshake
  * bytes.
  */
-static void tls_join_records(const uint8_t *data, size_t len, uint8_t *buf, size_t buf_len)
+static int tls_join_records(const uint8_t *data, size_t len, uint8_t *buf, size_t buf_len)
 {
     cap_reader rd;
     size_t have = 0;
@@ -158,14 +158,17 @@ static void tls_join_records(const uint8_t *data, size_t len, uint8_t *buf, size
         uint16_t record_len;
         const uint8_t *body;
 
+        /* Unreachable after tls_locate_hello, but a short input must not
+         * leave BUF partly uninitialised for the parser. */
         if (cap_rd_skip(&rd, 3) != FV_OK || cap_rd_be16(&rd, &record_len) != FV_OK)
-            return;
+            return FV_ERR_TRUNCATED;
         size_t take = buf_len - have < record_len ? buf_len - have : record_len;
         if (cap_rd_bytes(&rd, take, &body) != FV_OK)
-            return;
+            return FV_ERR_TRUNCATED;
         memcpy(buf + have, body, take);
         have += take;
     }
+    return FV_OK;
 }
 
 /* Copy the first host_name of a server_name extension body (RFC 6066
@@ -898,7 +901,11 @@ static int tls_parse_record_stream(const uint8_t *data, size_t len, uint8_t want
         joined = malloc(hello_len);
         if (joined == NULL)
             return FV_ERR_NOMEM;
-        tls_join_records(data, len, joined, hello_len);
+        if (tls_join_records(data, len, joined, hello_len) != FV_OK) {
+            memset(joined, 0, hello_len);
+            free(joined);
+            return FV_ERR_TRUNCATED;
+        }
         hello = joined;
     }
 

@@ -113,12 +113,15 @@ void fv_privdrop_open_status(void)
 static int read_status_field(const char *field, char *value, size_t value_len)
 {
     char text[8192];
+    if (value_len > 0)
+        value[0] = '\0';
     fv_privdrop_open_status();
+    /* Never return 0 (found) on a failure whose errno is not set. */
     if (status_fd < 0)
-        return errno;
+        return errno != 0 ? errno : EBADF;
     ssize_t got = pread(status_fd, text, sizeof text - 1, 0);
     if (got < 0)
-        return errno;
+        return errno != 0 ? errno : EIO;
     text[got] = '\0';
 
     size_t field_len = strlen(field);

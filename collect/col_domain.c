@@ -157,7 +157,7 @@ col_domain *col_domain_get(col_collector *col, const cap_ip *exporter, uint8_t v
     }
     if (col->domain_count == col->domain_capacity) {
         size_t capacity = col->domain_capacity == 0 ? 16 : col->domain_capacity * 2;
-        col_domain **grown = realloc(col->domains, capacity * sizeof *grown);
+        col_domain **grown = realloc(col->domains, capacity * sizeof *grown);  // NOLINT(bugprone-sizeof-expression): array of domain pointers
         if (grown == NULL) {
             col->stats.domains_refused++;
             return NULL;
@@ -261,6 +261,8 @@ static void col_template_remove_at(col_collector *col, col_domain *domain, size_
     free(domain->templates[index].fields);
     domain->templates[index] = domain->templates[domain->template_count - 1];
     domain->template_count--;
+    /* The vacated last slot must not keep a copy of a moved or freed pointer. */
+    domain->templates[domain->template_count].fields = NULL;
     col->template_total--;
 }
 

@@ -156,6 +156,11 @@ static void test_usage_errors_exit_2(void **state)
 
     const char *option_without_value[] = {bin, "serve", "--db", NULL};
     expect_usage_error(fx, option_without_value, "serve-db-without-value");
+
+    /* "--kafka" here is the value of --db, so no destination is set. This
+     * used to pass a NULL destination to strlen and crash. */
+    const char *export_without_destination[] = {bin, "export", "--db", "--kafka", NULL};
+    expect_usage_error(fx, export_without_destination, "export-kafka-as-db-value");
 }
 
 /* Option errors that name the right option and value. */
