@@ -11,8 +11,8 @@
  * of every connection past its deadline; libmicrohttpd then sees the
  * socket fail and closes the connection itself. When at least half of
  * the connection limit is taken by connections still waiting for a head,
- * the server is under a slow-client attack and the deadline drops to one
- * second: a real client sends its head within milliseconds of
+ * the server is under a slow-client attack and the deadline drops to half
+ * a second: a real client sends its head within milliseconds of
  * connecting.
  *
  * Caveats
@@ -32,7 +32,7 @@
 #include <time.h>
 
 /* Head deadline while the server is under a slow-client attack. */
-#define API_DEADLINE_PRESSURE_MS 1000u
+#define API_DEADLINE_PRESSURE_MS 500u
 
 typedef struct api_deadline_slot {
     struct api_deadline_slot *prev, *next;
@@ -80,10 +80,10 @@ static void *api_deadline_reap(void *arg)
                 d->reaped++;
             }
         }
-        /* Check five times a second: a deadline is met to within 0.2 s. */
+        /* Check ten times a second: a deadline is met to within 0.1 s. */
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_nsec += 200000000L;
+        until.tv_nsec += 100000000L;
         if (until.tv_nsec >= 1000000000L) {
             until.tv_sec++;
             until.tv_nsec -= 1000000000L;
