@@ -150,7 +150,7 @@ col_domain *col_domain_get(col_collector *col, const cap_ip *exporter, uint8_t v
         col_domains_expire_idle(col, col->arrival_s);
     if (col->domain_count >= col->config.max_domains) {
         col->stats.domains_refused++;
-        col_log_refusal(col, "a datagram from a new exporter domain was refused because the "
+        col_log_refusal(col, "a datagram from a new exporter domain was rejected because the "
                              "domain table is full",
                         col->stats.domains_refused);
         return NULL;
@@ -222,7 +222,7 @@ int col_template_put(col_collector *col, col_domain *domain, uint16_t id, bool i
         if (col->template_total >= col->config.max_templates || domain->template_count >= share) {
             free(copy);
             col->stats.templates_refused++;
-            col_log_refusal(col, "a template was refused because the template table or the "
+            col_log_refusal(col, "a template was rejected because the template table or the "
                                  "exporter domain's quarter of it is full",
                             col->stats.templates_refused);
             return FV_ERR_FULL;
