@@ -63,10 +63,18 @@ if ! cppcheck --std=c11 --quiet --inline-suppr --error-exitcode=1 -j "$(nproc)" 
 fi
 
 echo "== clang-tidy (${#sources[@]} files)"
+# clang-tidy prints its statistics on stderr; keep them apart and show
+# them only when a run fails, so a crash or a bad compile command is
+# reported instead of ending the output silently.
+errors=$(mktemp)
 if ! printf '%s\n' "${sources[@]}" |
-        xargs -P "$(nproc)" -n 4 clang-tidy -p "$build" --quiet >"$out" 2>/dev/null; then
+        xargs -P "$(nproc)" -n 4 clang-tidy -p "$build" --quiet >"$out" 2>"$errors"; then
+    echo "static-analysis: clang-tidy failed; its messages follow" >&2
+    grep -v '^[0-9]* warnings\? generated\.$\|^Suppressed\|^Use -header-filter\|^Use -system-headers' \
+        "$errors" | tail -n 40 >&2
     status=1
 fi
+rm -f "$errors"
 if grep -q 'warning:\|error:' "$out"; then
     grep -A3 'warning:\|error:' "$out"
     status=1
