@@ -365,8 +365,18 @@ typedef struct api_upload {
     bool too_large;
 } api_upload;
 
-/* Marker in *req_ctx of requests answered on the first call. */
+/* Marker in *req_ctx of requests already answered; later calls only
+ * drain body bytes we rejected. */
 static int api_answered_marker;
+
+/*
+ * Marker in *req_ctx of a GET or HEAD request whose head has been checked
+ * and which is answered on the next call. libmicrohttpd 0.9.75 closes the
+ * connection after a response queued on the first call, since it cannot
+ * know the request has no body left to read; answering on the second call
+ * keeps the connection alive for the next request.
+ */
+static int api_read_pending_marker;
 
 static void api_request_completed(void *cls, struct MHD_Connection *conn, void **req_ctx,
                                   enum MHD_RequestTerminationCode toe)
@@ -375,7 +385,8 @@ static void api_request_completed(void *cls, struct MHD_Connection *conn, void *
     (void)toe;
     if (srv != NULL)
         api_deadline_request_done(srv->deadline, conn);
-    if (req_ctx == NULL || *req_ctx == NULL || *req_ctx == &api_answered_marker)
+    if (req_ctx == NULL || *req_ctx == NULL || *req_ctx == &api_answered_marker ||
+        *req_ctx == &api_read_pending_marker)
         return;
     api_upload *upload = *req_ctx;
     free(upload->data);
@@ -567,6 +578,20 @@ static enum MHD_Result api_handle_request(void *cls, struct MHD_Connection *conn
         *upload_data_size = 0;
         return MHD_YES;
     }
+    if (*req_ctx == &api_read_pending_marker) {
+        *req_ctx = &api_answered_marker;
+        if (*upload_data_size != 0) {
+            /* A body without Content-Length or chunked framing. */
+            *upload_data_size = 0;
+            return api_send_error(conn, 413, "body_not_allowed",
+                                  "GET and HEAD requests must not carry a body; send the "
+                                  "parameters in the query string",
+                                  NULL);
+        }
+        if (api_is_api_path(url))
+            return api_answer_api(srv, conn, url, method, NULL);
+        return api_serve_static(srv, conn, url);
+    }
 
     if (*req_ctx == NULL) {
         bool reads = api_method_reads(method);
@@ -581,15 +606,15 @@ static enum MHD_Result api_handle_request(void *cls, struct MHD_Connection *conn
                                                        : "GET, HEAD");
         }
         if (reads) {
-            *req_ctx = &api_answered_marker;
-            if (api_request_has_body(conn) || *upload_data_size != 0)
+            if (api_request_has_body(conn) || *upload_data_size != 0) {
+                *req_ctx = &api_answered_marker;
                 return api_send_error(conn, 413, "body_not_allowed",
                                       "GET and HEAD requests must not carry a body; send the "
                                       "parameters in the query string",
                                       NULL);
-            if (api_is_api_path(url))
-                return api_answer_api(srv, conn, url, method, NULL);
-            return api_serve_static(srv, conn, url);
+            }
+            *req_ctx = &api_read_pending_marker;
+            return MHD_YES;
         }
         if (api_request_body_too_large(conn)) {
             *req_ctx = &api_answered_marker;

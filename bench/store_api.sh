@@ -115,10 +115,23 @@ if [ "$have_wrk" = 1 ]; then
         "/api/v1/series?metric=bytes&step=1h"; do
         url="http://127.0.0.1:$port$path"
         # One request alone first: a cold or slow endpoint shows here.
-        one="$(curl -fs -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $token" "$url")" || {
-            echo "store_api.sh: GET $path failed" >&2
+        # The previous wrk run closed its connections, but the server may
+        # not have counted them out yet: its per-address limit (32) would
+        # then reject this request. Try again briefly before giving up.
+        one=""
+        for _ in $(seq 25); do
+            if one="$(curl -fs -o /dev/null -w '%{time_total}' -H "Authorization: Bearer $token" "$url")"; then
+                break
+            fi
+            one=""
+            sleep 0.2
+        done
+        if [ -z "$one" ]; then
+            echo "store_api.sh: GET $path failed:" >&2
+            curl -sS -o - -w '\nHTTP status %{http_code}\n' -H "Authorization: Bearer $token" "$url" >&2 || true
+            tail -n 20 "$work/serve.log" >&2
             exit 1
-        }
+        fi
         wrk -t 2 -c 32 -d "${duration}s" --latency -H "Authorization: Bearer $token" "$url" \
             >"$work/wrk.txt"
         if grep -q "Non-2xx" "$work/wrk.txt"; then

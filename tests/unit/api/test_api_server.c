@@ -880,6 +880,74 @@ static void test_get_with_body_rejected_413(void **state)
     http_reply_free(&r);
 }
 
+/*
+ * Two requests on one connection: the first without "Connection: close"
+ * must be answered without closing the connection, so the second request
+ * gets its own reply on the same socket. A dashboard page load and any
+ * API client rely on this; a server that closes after every reply pays a
+ * TCP handshake per request and, under load, runs into its own per-address
+ * connection limit.
+ */
+static void test_keep_alive_serves_second_request(void **state)
+{
+    fixture *fx = *state;
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(fx->port)};
+    struct timeval timeout = {.tv_sec = 10};
+    char first[1024], second[1024];
+    char buf[65536];
+    size_t len = 0;
+
+    snprintf(first, sizeof first, "GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1\r\n%s\r\n",
+             g_auth);
+    snprintf(second, sizeof second,
+             "GET /api/v1/summary HTTP/1.1\r\nHost: 127.0.0.1\r\n%sConnection: close\r\n\r\n",
+             g_auth);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    assert_true(fd >= 0);
+    assert_int_equal(setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, sizeof timeout), 0);
+    assert_int_equal(connect(fd, (struct sockaddr *)&addr, sizeof addr), 0);
+
+    /* Send the first request and read its whole reply (Content-Length). */
+    assert_int_equal(send(fd, first, strlen(first), MSG_NOSIGNAL), (ssize_t)strlen(first));
+    const char *end = NULL;
+    long body_len = -1;
+    for (;;) {
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        assert_true(n > 0);
+        len += (size_t)n;
+        buf[len] = '\0';
+        end = strstr(buf, "\r\n\r\n");
+        if (end != NULL) {
+            const char *cl = strstr(buf, "\r\nContent-Length:");
+            assert_non_null(cl);
+            body_len = strtol(cl + 17, NULL, 10);
+            if ((long)(len - (size_t)(end + 4 - buf)) >= body_len)
+                break;
+        }
+    }
+    assert_int_equal(strncmp(buf, "HTTP/1.1 200", 12), 0);
+    const char *conn_close = strstr(buf, "\r\nConnection: close");
+    if (conn_close != NULL && conn_close < end)
+        fail_msg("the server closes the connection after a plain GET:\n%s", buf);
+
+    /* The same socket carries the second request. */
+    assert_int_equal(send(fd, second, strlen(second), MSG_NOSIGNAL), (ssize_t)strlen(second));
+    len = 0;
+    for (;;) {
+        ssize_t n = recv(fd, buf + len, sizeof buf - 1 - len, 0);
+        assert_true(n >= 0);
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    buf[len] = '\0';
+    close(fd);
+    if (strncmp(buf, "HTTP/1.1 200", 12) != 0)
+        fail_msg("no reply to the second request on a kept-alive connection: '%s'", buf);
+    assert_non_null(strstr(buf, "\"flows\""));
+}
+
 static void test_path_traversal_never_leaks(void **state)
 {
     fixture *fx = *state;
@@ -1057,6 +1125,8 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_post_rejected_405, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_get_with_body_rejected_413, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_keep_alive_serves_second_request, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_path_traversal_never_leaks, fixture_setup,
                                         fixture_teardown),
