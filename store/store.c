@@ -365,6 +365,19 @@ static int store_dir_check_existing(const char *dir, char *err, size_t err_len)
         err_set(err, err_len, "cannot read store directory %s: %s", dir, strerror(errno));
         return errno == EACCES ? FV_ERR_PERMISSION : FV_ERR_IO;
     }
+    /* LMDB creates data.mdb empty and writes its first pages in the same
+     * open; a writer killed in between leaves an empty file. A writer
+     * initializes it on its next open, but a read-only open cannot, and
+     * LMDB would report the bare "Bad file descriptor" of its failed
+     * write. */
+    if (S_ISREG(st.st_mode) && st.st_size == 0) {
+        err_set(err, err_len,
+                "the store in %s holds no data yet: the program that created it stopped "
+                "before its first commit; run `flowveil ingest` or `flowveil capture` with "
+                "this --db to initialize it",
+                dir);
+        return FV_ERR_NOT_FOUND;
+    }
     return FV_OK;
 }
 

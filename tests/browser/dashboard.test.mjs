@@ -327,8 +327,12 @@ async function visit(page, url, label, name) {
   const errors = await page.locator('#view .state-error').allTextContents();
   check(errors.length === 0, `${label} ${name}: error state shown: ${errors.join(' / ')}`);
   check(await page.locator('#view .state-forbidden').count() === 0, `${label} ${name}: access denied shown to the admin`);
-  check(await page.locator(`.nav a[data-route="${name}"][aria-current="page"]`).count() === 1,
-    `${label} ${name}: navigation does not mark the page as current`);
+  if (await page.locator(`.nav a[data-route="${name}"][aria-current="page"]`).count() !== 1) {
+    // Say what the page shows instead: a sign-in form means the session
+    // was lost, another heading means the router went elsewhere.
+    const heading = (await page.locator('#view h2').first().textContent()) || '';
+    check(false, `${label} ${name}: navigation does not mark the page as current (the page shows "${heading.trim()}" at ${page.url()})`);
+  }
 }
 
 // Numbers on the Overview cards, by label ("Flows", "Alerts", ...).

@@ -315,6 +315,33 @@ static void test_run_resume_skips_committed_records(void **state)
     tu_remove_tree(dir);
 }
 
+/*
+ * A writer killed between LMDB's creation of data.mdb and its first page
+ * writes leaves an empty file. A read-only open reports that the store
+ * holds no data yet; the next writer initializes the file and keeps it.
+ */
+static void test_empty_data_file_reported_then_initialized(void **state)
+{
+    (void)state;
+    char dir[4096], path[4200], err[512] = "";
+    store_env *env = NULL;
+
+    tu_make_temp_dir(dir, sizeof dir);
+    snprintf(path, sizeof path, "%s/data.mdb", dir);
+    tu_write_file(path, "", 0);
+    assert_int_equal(store_open(dir, STORE_RDONLY, &env, err, sizeof err), FV_ERR_NOT_FOUND);
+    assert_null(env);
+    assert_non_null(strstr(err, "holds no data yet"));
+    assert_non_null(strstr(err, dir));
+
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    assert_audit_intact(env);
+    store_close(&env);
+    assert_int_equal(store_open(dir, STORE_RDONLY, &env, err, sizeof err), FV_OK);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -324,6 +351,7 @@ int main(void)
         cmocka_unit_test(test_full_disk_keeps_store_usable),
         cmocka_unit_test(test_killed_reader_slot_is_cleared),
         cmocka_unit_test(test_run_resume_skips_committed_records),
+        cmocka_unit_test(test_empty_data_file_reported_then_initialized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
