@@ -21,8 +21,8 @@
 #                    its command line
 #   --smoke          run each program once on a 1-hour capture, check that
 #                    every run succeeds and counts the same packets, and
-#                    time nothing; then peers.sh and store_api.sh in their
-#                    smoke modes; docs are not touched
+#                    time nothing; then peers.sh, store_api.sh and
+#                    memory.sh in their smoke modes; docs are not touched
 #   --only-dissection  skip peers.sh and store_api.sh
 #   --no-docs        print the table but do not update docs/BENCHMARKS.md
 #
@@ -133,6 +133,7 @@ if [ "$smoke" = 1 ]; then
     if [ "$others" = 1 ]; then
         bash "$here/peers.sh" --smoke --build-dir "$build"
         bash "$here/store_api.sh" --smoke --build-dir "$build"
+        bash "$here/memory.sh" --smoke --build-dir "$build"
     fi
     exit 0
 fi

@@ -135,36 +135,54 @@ typedef struct cap_stream {
 } cap_stream;
 
 /*
+ * The TCP stream state of one flow, allocated when the application stage
+ * first buffers payload for a parser (TLS, HTTP, DNS over TCP, SSH) and
+ * freed when parsing ends or the flow ends. Most flows of a flood or a
+ * scan carry no payload and never get one. Index 0: client to server,
+ * 1: server to client.
+ */
+typedef struct flow_streams {
+    cap_stream dir[2];
+} flow_streams;
+
+/*
  * A flow table entry. rec is the record as it will be emitted: rec.src
  * is the sender of the first packet counted in the entry and "fwd" is the
  * src->dst direction. src_is_lo records which side of the canonical key
  * that is. The entry is on three lists at once: its hash chain, the LRU list of
  * its class (ordered by last packet time, oldest first), and the active
- * list (ordered by active_start_us, oldest first).
+ * list (ordered by active_start_us, oldest first). Fields are ordered by
+ * size so that no padding falls between them, because the entries are
+ * the engine's largest allocation under a flood (384 bytes on x86-64).
  */
 typedef struct flow_entry {
     cap_flow_key key;
     struct flow_entry *hash_next;
     struct flow_entry *lru_prev, *lru_next;
     struct flow_entry *act_prev, *act_next;
-    uint8_t cls;
-    bool src_is_lo;
-    bool client_is_src; /* TCP: the initiator, by SYN or else by port */
-    bool icmp_set;
-    uint8_t fin_seen;   /* bit 0: FIN from src, bit 1: FIN from dst */
-    uint8_t close_reason; /* FV_END_FIN or FV_END_RST while cls is CLASS_CLOSING */
-    uint8_t app;        /* enum app_kind */
     uint64_t active_start_us;
-    cap_flow rec;
-    cap_stream stream[2]; /* index 0: client to server, 1: server to client */
-    cap_seq_track seq[2];  /* TCP: index 0 for src->dst, 1 for dst->src */
     uint64_t syn_us, synack_us; /* TCP handshake times, 0 until seen */
+    cap_flow rec;
+    cap_seq_track seq[2];  /* TCP: index 0 for src->dst, 1 for dst->src */
+    flow_streams *streams; /* NULL until a parser needs the payload */
     cap_ssh_state *ssh;   /* APP_SSH only, until its record is emitted */
     struct tls_state *tls; /* TLS/DTLS: parsed ClientHello awaiting its ServerHello */
     cap_quic_flow *quic;  /* APP_QUIC only, until both hellos are parsed */
-    uint8_t quic_datagrams; /* datagrams fed to quic so far */
-    bool quic_server_done;  /* QUIC: the ServerHello was parsed into tls */
     cap_http_conn *http;  /* APP_HTTP: requests awaiting their responses */
+    /* Next sequence number after each direction's SYN (index as in
+     * flow_streams), kept here until the streams are allocated. */
+    uint32_t syn_next_seq[2];
+    uint32_t extra_bytes;  /* flow_extra_cost as last added to cap_engine.extra_bytes */
+    uint8_t syn_seq_known; /* bit 0: syn_next_seq[0] is set, bit 1: syn_next_seq[1] */
+    uint8_t cls;
+    uint8_t fin_seen;   /* bit 0: FIN from src, bit 1: FIN from dst */
+    uint8_t close_reason; /* FV_END_FIN or FV_END_RST while cls is CLASS_CLOSING */
+    uint8_t app;        /* enum app_kind */
+    uint8_t quic_datagrams; /* datagrams fed to quic so far */
+    bool src_is_lo : 1;
+    bool client_is_src : 1; /* TCP: the initiator, by SYN or else by port */
+    bool icmp_set : 1;
+    bool quic_server_done : 1;  /* QUIC: the ServerHello was parsed into tls */
 } flow_entry;
 
 /*
@@ -202,7 +220,17 @@ struct cap_engine {
     uint64_t next_expire_us;
     cap_frag_table *reasm; /* IP fragment reassembly (cap_frag.c) */
     uint64_t packet_ts_us; /* timestamp of the frame being processed */
+    /* Memory counted against cfg.max_memory_bytes (see cap_engine_memory):
+     * the fixed part (engine and buckets), entries, and each entry's
+     * extra_bytes; the fragment table reports its own. */
+    uint64_t fixed_bytes;
+    uint64_t entry_bytes;
+    uint64_t extra_bytes;
+    uint64_t stream_states; /* entries whose streams are allocated */
 };
+
+/* Bytes one allocation of SIZE counts against the memory bound. */
+#define ALLOC_COST(size) ((uint64_t)(size) + CAP_MEMORY_ALLOC_OVERHEAD)
 
 /* ---------------------------------------------------------------------- */
 /* Lists                                                                  */
@@ -450,6 +478,37 @@ static int stream_append_in_order(cap_stream *s, uint32_t seq, const uint8_t *da
     return APPEND_OK;
 }
 
+/* Allocate E's stream state. A direction whose SYN was seen starts at
+ * the sequence number after it, as if the SYN had been appended. */
+static bool streams_alloc(cap_engine *eng, flow_entry *e)
+{
+    unsigned i;
+
+    e->streams = calloc(1, sizeof *e->streams);
+    if (e->streams == NULL)
+        return false;
+    for (i = 0; i < 2; i++) {
+        if ((e->syn_seq_known & (1u << i)) != 0) {
+            e->streams->dir[i].next_seq = e->syn_next_seq[i];
+            e->streams->dir[i].seq_known = true;
+        }
+    }
+    eng->stream_states++;
+    return true;
+}
+
+/* Wipe and free E's stream state, if any. */
+static void streams_release(cap_engine *eng, flow_entry *e)
+{
+    if (e->streams == NULL)
+        return;
+    stream_free(&e->streams->dir[0]);
+    stream_free(&e->streams->dir[1]);
+    free(e->streams);
+    e->streams = NULL;
+    eng->stream_states--;
+}
+
 /* ---------------------------------------------------------------------- */
 /* Flow table                                                             */
 /* ---------------------------------------------------------------------- */
@@ -573,8 +632,11 @@ static void flow_remove(cap_engine *eng, flow_entry *e)
         e->ssh = NULL;
     }
     cap_http_conn_finish(&e->http, &eng->sink, &eng->stats);
-    stream_free(&e->stream[0]);
-    stream_free(&e->stream[1]);
+    streams_release(eng, e);
+    cap_seq_track_free(&e->seq[0]);
+    cap_seq_track_free(&e->seq[1]);
+    eng->extra_bytes -= e->extra_bytes;
+    eng->entry_bytes -= ALLOC_COST(sizeof *e);
     free(e);
     eng->flow_count--;
 }
@@ -603,8 +665,10 @@ static void flow_close(cap_engine *eng, flow_entry *e, fv_flow_end reason)
     lru_append(&eng->lru[CLASS_CLOSING], e);
 }
 
-/* Evict the flow seen least recently across the class lists. */
-static void flow_evict_oldest(cap_engine *eng)
+/* Evict the flow seen least recently across the class lists. FOR_MEMORY:
+ * the memory bound, not max_flows, was reached. Return false when the
+ * table is empty. */
+static bool flow_evict_oldest(cap_engine *eng, bool for_memory)
 {
     flow_entry *oldest = NULL;
     int c;
@@ -616,9 +680,69 @@ static void flow_evict_oldest(cap_engine *eng)
             oldest = h;
     }
     if (oldest == NULL)
-        return;
+        return false;
     eng->stats.flows_evicted++;
+    if (for_memory)
+        eng->stats.flows_evicted_memory++;
     flow_end(eng, oldest, end_reason_of(oldest, FV_END_EVICT));
+    return true;
+}
+
+/* Bytes counted against the memory bound right now. */
+static uint64_t memory_used(const cap_engine *eng)
+{
+    return eng->fixed_bytes + eng->entry_bytes + eng->extra_bytes + cap_frag_bytes(eng->reasm);
+}
+
+/* Evict the least recently seen flows until EXTRA more bytes fit under
+ * the memory bound or the table is empty. */
+static void memory_make_room(cap_engine *eng, uint64_t extra)
+{
+    while (memory_used(eng) + extra > eng->cfg.max_memory_bytes) {
+        if (!flow_evict_oldest(eng, true))
+            return;
+    }
+}
+
+/* Bytes of E's allocations other than the entry: stream state with its
+ * buffers and held segments, sequence ranges, and the SSH and TLS parser
+ * state.
+ * NOTE: QUIC decryption state, HTTP pairing queues and DTLS hello
+ * buffers are not counted. Each is bounded per flow and exists only
+ * while a hello or request is being parsed. */
+static uint64_t flow_extra_cost(const flow_entry *e)
+{
+    uint64_t n = 0;
+    unsigned i;
+
+    if (e->streams != NULL) {
+        n += ALLOC_COST(sizeof *e->streams);
+        for (i = 0; i < 2; i++) {
+            const cap_stream *st = &e->streams->dir[i];
+
+            if (st->buf != NULL)
+                n += ALLOC_COST(st->alloc);
+            n += st->ooo_bytes + (uint64_t)st->ooo_count * CAP_MEMORY_ALLOC_OVERHEAD;
+        }
+    }
+    for (i = 0; i < 2; i++) {
+        if (e->seq[i].ranges != NULL)
+            n += ALLOC_COST(CAP_SEQ_RANGES * sizeof *e->seq[i].ranges);
+    }
+    if (e->ssh != NULL)
+        n += ALLOC_COST(sizeof *e->ssh);
+    if (e->tls != NULL)
+        n += ALLOC_COST(sizeof(struct tls_state));
+    return n;
+}
+
+/* Bring E's share of the memory count up to date after its state changed. */
+static void flow_recount(cap_engine *eng, flow_entry *e)
+{
+    uint64_t now = flow_extra_cost(e);
+
+    eng->extra_bytes = eng->extra_bytes - e->extra_bytes + now;
+    e->extra_bytes = (uint32_t)now;
 }
 
 static uint8_t class_of(uint8_t proto)
@@ -681,7 +805,10 @@ static void flow_swap(flow_entry *e)
     memcpy(r->src_mac, r->dst_mac, 6);
     memcpy(r->dst_mac, mac, 6);
     SWAP(cap_seq_track, e->seq[0], e->seq[1]);
-    SWAP(cap_stream, e->stream[0], e->stream[1]);
+    if (e->streams != NULL)
+        SWAP(cap_stream, e->streams->dir[0], e->streams->dir[1]);
+    SWAP(uint32_t, e->syn_next_seq[0], e->syn_next_seq[1]);
+    e->syn_seq_known = (uint8_t)(((e->syn_seq_known & 1) << 1) | ((e->syn_seq_known & 2) >> 1));
     e->fin_seen = (uint8_t)(((e->fin_seen & 1) << 1) | ((e->fin_seen & 2) >> 1));
     e->src_is_lo = !e->src_is_lo;
 }
@@ -693,11 +820,13 @@ static flow_entry *flow_create(cap_engine *eng, const cap_flow_key *key, bool fr
     flow_entry **bucket;
 
     if (eng->flow_count >= eng->cfg.max_flows)
-        flow_evict_oldest(eng);
+        (void)flow_evict_oldest(eng, false);
+    memory_make_room(eng, ALLOC_COST(sizeof *e));
 
     e = calloc(1, sizeof *e);
     if (e == NULL)
         return NULL;
+    eng->entry_bytes += ALLOC_COST(sizeof *e);
     e->key = *key;
     e->cls = class_of(pkt->proto);
     e->src_is_lo = from_lo;
@@ -1016,7 +1145,7 @@ static tls_state *tls_state_of(flow_entry *e, uint8_t transport)
  */
 static int tls_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us)
 {
-    cap_stream *s = &e->stream[cdir];
+    cap_stream *s = &e->streams->dir[cdir];
     tls_state *t;
     int rc;
 
@@ -1030,7 +1159,7 @@ static int tls_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us
         if (rc != FV_OK) {
             eng->stats.tls_malformed++;
             e->app = APP_NONE;
-            stream_free(&e->stream[1]);
+            stream_free(&e->streams->dir[1]);
             return rc == FV_ERR_NOMEM ? rc : FV_OK;
         }
         eng->stats.tls_hellos++;
@@ -1041,9 +1170,9 @@ static int tls_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us
         t->ts_us = ts_us;
         t->client_done = true;
         /* The server's hello may already be buffered from the same flight. */
-        if (e->stream[1].len == 0)
+        if (e->streams->dir[1].len == 0)
             return FV_OK;
-        s = &e->stream[1];
+        s = &e->streams->dir[1];
     }
 
     t = e->tls;
@@ -1184,7 +1313,7 @@ out:
  * it used. Returns FV_ERR_NOMEM when the pairing state cannot be made. */
 static int http_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us)
 {
-    cap_stream *s = &e->stream[cdir];
+    cap_stream *s = &e->streams->dir[cdir];
     cap_http tmpl;
     bool resync = false;
 
@@ -1267,7 +1396,7 @@ static bool ssh_start(flow_entry *e)
  * emit the record and stop parsing the flow. */
 static void ssh_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_us)
 {
-    cap_stream *s = &e->stream[cdir];
+    cap_stream *s = &e->streams->dir[cdir];
 
     if (e->ssh == NULL ||
         !cap_ssh_step(e->ssh, cdir, s->buf, s->len, s->len >= CAP_STREAM_MAX_BYTES, &eng->stats,
@@ -1277,8 +1406,8 @@ static void ssh_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_u
     free(e->ssh);
     e->ssh = NULL;
     e->app = APP_NONE;
-    stream_free(&e->stream[0]);
-    stream_free(&e->stream[1]);
+    stream_free(&e->streams->dir[0]);
+    stream_free(&e->streams->dir[1]);
 }
 
 /* The SSH identification string starts every SSH stream (RFC 4253 4.2),
@@ -1288,23 +1417,37 @@ static bool looks_like_ssh(const cap_packet *pkt)
     return pkt->payload_len >= 4 && memcmp(pkt->payload, "SSH-", 4) == 0;
 }
 
+/* Record the sequence number after a SYN from direction CDIR, in the
+ * stream when it exists and in the entry until then. */
+static void tcp_app_syn(flow_entry *e, unsigned cdir, uint32_t seq)
+{
+    if (e->streams != NULL) {
+        e->streams->dir[cdir].next_seq = seq + 1;
+        e->streams->dir[cdir].seq_known = true;
+        return;
+    }
+    e->syn_next_seq[cdir] = seq + 1;
+    e->syn_seq_known |= (uint8_t)(1u << cdir);
+}
+
 /*
  * Feed one TCP segment to the application stage. The first payload
  * decides the protocol. SSH: either side's first payload starts with
  * "SSH-". DNS: either port is 53. TLS: the client's first payload starts
- * with a handshake record (any port). HTTP: it looks like a request line. Returns FV_ERR_NOMEM only when a stream buffer could not
- * grow.
+ * with a handshake record (any port). HTTP: it looks like a request line.
+ * The stream state is allocated when the first segment is to be
+ * buffered. Returns FV_ERR_NOMEM only when the stream state could not be
+ * allocated or a stream buffer could not grow.
  */
-static int tcp_app(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool fwd,
-                   uint64_t ts_us)
+static int tcp_app_segment(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool fwd,
+                           uint64_t ts_us)
 {
     unsigned cdir = (fwd == e->client_is_src) ? 0 : 1;
-    cap_stream *s = &e->stream[cdir];
+    cap_stream *s;
     int ar;
 
     if ((pkt->tcp_flags & CAP_TCP_SYN) != 0) {
-        s->next_seq = pkt->tcp_seq + 1;
-        s->seq_known = true;
+        tcp_app_syn(e, cdir, pkt->tcp_seq);
         return FV_OK;
     }
     if (pkt->payload_len == 0 || e->app == APP_NONE)
@@ -1330,6 +1473,10 @@ static int tcp_app(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool f
 
     if (e->app != APP_DNS_TCP && e->app != APP_TLS && e->app != APP_HTTP && e->app != APP_SSH && cdir != 0)
         return FV_OK;
+
+    if (e->streams == NULL && !streams_alloc(eng, e))
+        return FV_ERR_NOMEM;
+    s = &e->streams->dir[cdir];
 
     if (e->app == APP_HTTP && cdir == 0 && s->http_waiting) {
         if (!looks_like_http_request(pkt->payload, pkt->payload_len, pkt->dport))
@@ -1363,6 +1510,18 @@ static int tcp_app(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool f
         break;
     }
     return FV_OK;
+}
+
+/* Run the application stage over one TCP segment, then free the stream
+ * state of a flow that needs no more parsing. */
+static int tcp_app(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool fwd,
+                   uint64_t ts_us)
+{
+    int rc = tcp_app_segment(eng, e, pkt, fwd, ts_us);
+
+    if (e->app == APP_NONE)
+        streams_release(eng, e);
+    return rc;
 }
 
 /* DHCP (67/68), NetBIOS name service (137) and NTP (123) carry one
@@ -1683,6 +1842,7 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
     marks_after = app_marks_take(engine);
     app_marks_apply(e, &marks_before, &marks_after);
     cap_frag_done(engine->reasm);
+    flow_recount(engine, e);
 
     /* TCP teardown: RST ends the flow at once, FIN once from each side. */
     if (pkt.proto == 6 && pkt.has_ports) {
@@ -1694,6 +1854,9 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
                 flow_close(engine, e, FV_END_FIN);
         }
     }
+
+    /* Last, because it may evict E itself when E alone passes the bound. */
+    memory_make_room(engine, 0);
     return rc;
 }
 
@@ -1759,13 +1922,86 @@ void cap_engine_flush(cap_engine *engine)
     }
 }
 
-static size_t bucket_count_for(uint32_t max_flows)
+static void muted_flow(void *ctx, const cap_flow *flow)
+{
+    (void)ctx;
+    (void)flow;
+}
+
+static void muted_dns(void *ctx, const cap_dns *dns)
+{
+    (void)ctx;
+    (void)dns;
+}
+
+static void muted_tls(void *ctx, const cap_tls *tls)
+{
+    (void)ctx;
+    (void)tls;
+}
+
+static void muted_http(void *ctx, const cap_http *http)
+{
+    (void)ctx;
+    (void)http;
+}
+
+static void muted_dhcp(void *ctx, const cap_dhcp *dhcp)
+{
+    (void)ctx;
+    (void)dhcp;
+}
+
+static void muted_ssh(void *ctx, const cap_ssh *ssh)
+{
+    (void)ctx;
+    (void)ssh;
+}
+
+void cap_engine_discard(cap_engine *engine)
+{
+    if (engine == NULL)
+        return;
+    /* Ending each flow also finishes its parsers, which may emit pending
+     * records: every record callback goes to a no-op first. */
+    engine->sink.on_flow = muted_flow;
+    engine->sink.on_dns = muted_dns;
+    engine->sink.on_tls = muted_tls;
+    engine->sink.on_http = muted_http;
+    engine->sink.on_dhcp = muted_dhcp;
+    engine->sink.on_ssh = muted_ssh;
+    cap_engine_flush(engine);
+}
+
+static size_t bucket_count_for(uint64_t max_flows)
 {
     size_t n = CAP_MIN_BUCKETS;
 
     while (n < max_flows && n < CAP_MAX_BUCKETS)
         n *= 2;
     return n;
+}
+
+/* Buckets for the entries that can exist under CFG: max_flows, or fewer
+ * when the memory bound is reached first. */
+static size_t bucket_count_for_config(const cap_config *cfg)
+{
+    uint64_t fit = cfg->max_memory_bytes / ALLOC_COST(sizeof(flow_entry));
+
+    return bucket_count_for(fit < cfg->max_flows ? fit : cfg->max_flows);
+}
+
+/* Share of the memory bound the fragment reassembly buffers may take. */
+#define CAP_FRAG_MEMORY_SHARE 16u
+
+/* Give the fragment table its share of the engine's memory bound. */
+static void frag_limit_apply(cap_engine *eng)
+{
+    /* With the default 256 MiB bound this is 16 MiB, the table's own
+     * maximum of 256 datagrams of 64 KiB. */
+    uint64_t frag_max = eng->cfg.max_memory_bytes / CAP_FRAG_MEMORY_SHARE;
+
+    cap_frag_set_max_bytes(eng->reasm, frag_max > SIZE_MAX ? SIZE_MAX : (size_t)frag_max);
 }
 
 int cap_engine_create(const cap_config *config, const cap_sink *sink, cap_engine **out)
@@ -1796,13 +2032,20 @@ int cap_engine_create(const cap_config *config, const cap_sink *sink, cap_engine
         eng->cfg.active_s = CAP_DEFAULT_ACTIVE_S;
     if (eng->cfg.max_flows == 0)
         eng->cfg.max_flows = CAP_DEFAULT_MAX_FLOWS;
+    if (eng->cfg.max_memory_bytes == 0)
+        eng->cfg.max_memory_bytes = CAP_MEMORY_DEFAULT_BYTES;
+    if (eng->cfg.max_memory_bytes < CAP_MEMORY_MIN_BYTES ||
+        eng->cfg.max_memory_bytes > CAP_MEMORY_MAX_BYTES) {
+        free(eng);
+        return FV_ERR_INVALID;
+    }
     eng->idle_us[CLASS_TCP] = eng->cfg.tcp_idle_s * US_PER_S;
     eng->idle_us[CLASS_UDP] = eng->cfg.udp_idle_s * US_PER_S;
     eng->idle_us[CLASS_OTHER] = eng->cfg.other_idle_s * US_PER_S;
     eng->idle_us[CLASS_CLOSING] = CAP_CLOSE_LINGER_US;
     eng->active_us = eng->cfg.active_s * US_PER_S;
 
-    nbuckets = bucket_count_for(eng->cfg.max_flows);
+    nbuckets = bucket_count_for_config(&eng->cfg);
     /* The buckets are an array of chain heads (flow_entry pointers). */
     eng->buckets = calloc(nbuckets, sizeof *eng->buckets);  // NOLINT(bugprone-sizeof-expression)
     if (eng->buckets == NULL) {
@@ -1816,6 +2059,8 @@ int cap_engine_create(const cap_config *config, const cap_sink *sink, cap_engine
         free(eng);
         return FV_ERR_NOMEM;
     }
+    frag_limit_apply(eng);
+    eng->fixed_bytes = ALLOC_COST(sizeof *eng) + ALLOC_COST(nbuckets * sizeof *eng->buckets);
 
     *out = eng;
     return FV_OK;
@@ -1846,6 +2091,60 @@ void cap_engine_stats(const cap_engine *engine, cap_stats *out)
     *out = engine->stats;
     out->excluded = 0;
     out->flows_active = engine->flow_count;
+}
+
+int cap_engine_set_memory_limit(cap_engine *engine, uint64_t max_bytes)
+{
+    cap_config cfg;
+    flow_entry **buckets;
+    size_t nbuckets, i;
+
+    if (engine == NULL || max_bytes < CAP_MEMORY_MIN_BYTES || max_bytes > CAP_MEMORY_MAX_BYTES)
+        return FV_ERR_INVALID;
+    cfg = engine->cfg;
+    cfg.max_memory_bytes = max_bytes;
+    nbuckets = bucket_count_for_config(&cfg);
+
+    /* Rehash every entry into buckets sized for the new bound. */
+    buckets = calloc(nbuckets, sizeof *buckets);  // NOLINT(bugprone-sizeof-expression)
+    if (buckets == NULL)
+        return FV_ERR_NOMEM;
+    for (i = 0; i <= engine->bucket_mask; i++) {
+        flow_entry *e = engine->buckets[i];
+
+        while (e != NULL) {
+            flow_entry *next = e->hash_next;
+            flow_entry **head = &buckets[key_hash(engine, &e->key) & (nbuckets - 1)];
+
+            e->hash_next = *head;
+            *head = e;
+            e = next;
+        }
+    }
+    free(engine->buckets);
+    engine->buckets = buckets;
+    engine->bucket_mask = nbuckets - 1;
+    engine->cfg = cfg;
+    engine->fixed_bytes = ALLOC_COST(sizeof *engine) + ALLOC_COST(nbuckets * sizeof *buckets);
+    frag_limit_apply(engine);
+    memory_make_room(engine, 0);
+    return FV_OK;
+}
+
+void cap_engine_memory(const cap_engine *engine, cap_memory *out)
+{
+    if (out == NULL)
+        return;
+    memset(out, 0, sizeof *out);
+    if (engine == NULL)
+        return;
+    out->limit_bytes = engine->cfg.max_memory_bytes;
+    out->flow_bytes = engine->entry_bytes;
+    out->stream_bytes = engine->extra_bytes;
+    out->frag_bytes = cap_frag_bytes(engine->reasm);
+    out->used_bytes = memory_used(engine);
+    out->flows = engine->flow_count;
+    out->stream_states = engine->stream_states;
 }
 
 void cap_engine_set_pcap_stats(cap_engine *engine, uint64_t received, uint64_t dropped,

@@ -14,6 +14,11 @@
  *   buffer is wiped and freed as soon as the caller has parsed it, and
  *   whenever the slot ends.
  *
+ * The buffers of all slots together stay within a byte limit
+ * (cap_frag_set_max_bytes): a buffer that would pass it first ends the
+ * slots with the oldest other buffers (counted in frag_evicted),
+ * and is given up on when that is not enough.
+ *
  * Overlapping fragments (other than exact duplicates), bodies cut short
  * by the capture, and a second, different end offset stop reassembly of
  * that datagram (RFC 5722 drops such IPv6 datagrams), but its fragments
@@ -59,6 +64,9 @@ struct cap_frag_table {
     cap_stats *stats;
     cap_frag_orphan_fn on_orphan;
     void *ctx;
+    size_t buf_bytes;     /* sum of the slots' buffer sizes (alloc) */
+    size_t buf_count;     /* slots with a buffer */
+    size_t max_buf_bytes; /* limit on buf_bytes */
 };
 
 int cap_frag_create(cap_stats *stats, cap_frag_orphan_fn on_orphan, void *ctx,
@@ -74,15 +82,18 @@ int cap_frag_create(cap_stats *stats, cap_frag_orphan_fn on_orphan, void *ctx,
     t->stats = stats;
     t->on_orphan = on_orphan;
     t->ctx = ctx;
+    t->max_buf_bytes = (size_t)CAP_FRAG_MAX_DATAGRAMS * CAP_FRAG_MAX_BYTES;
     *out = t;
     return FV_OK;
 }
 
-static void buf_free(frag_dgram *d)
+static void buf_free(cap_frag_table *t, frag_dgram *d)
 {
     if (d->buf != NULL) {
         sodium_memzero(d->buf, d->alloc);
         free(d->buf);
+        t->buf_bytes -= d->alloc;
+        t->buf_count--;
     }
     d->buf = NULL;
     d->alloc = 0;
@@ -109,7 +120,7 @@ static void slot_end(cap_frag_table *t, frag_dgram *d, uint64_t *counter)
         o.last_us = d->pending_last_us;
         t->on_orphan(t->ctx, &o);
     }
-    buf_free(d);
+    buf_free(t, d);
     if (t->handed_out == d)
         t->handed_out = NULL;
     memset(d, 0, sizeof *d);
@@ -154,7 +165,7 @@ void cap_frag_done(cap_frag_table *t)
 {
     if (t == NULL || t->handed_out == NULL)
         return;
-    buf_free(t->handed_out);
+    buf_free(t, t->handed_out);
     t->handed_out = NULL;
 }
 
@@ -197,12 +208,34 @@ static frag_dgram *slot_get(cap_frag_table *t, const cap_packet *pkt, uint64_t t
     return free_slot;
 }
 
-static void slot_fail(frag_dgram *d, uint64_t *counter)
+static void slot_fail(cap_frag_table *t, frag_dgram *d, uint64_t *counter)
 {
     if (!d->failed && !d->done)
         (*counter)++;
     d->failed = true;
-    buf_free(d);
+    buf_free(t, d);
+}
+
+/* End the slot, other than KEEP and the one handed out, whose buffer
+ * belongs to the datagram seen least recently. Return false when no
+ * other slot has a buffer. */
+static bool end_oldest_buffer(cap_frag_table *t, const frag_dgram *keep)
+{
+    frag_dgram *oldest = NULL;
+    unsigned i;
+
+    for (i = 0; i < CAP_FRAG_MAX_DATAGRAMS; i++) {
+        frag_dgram *d = &t->slots[i];
+
+        if (d == keep || d == t->handed_out || d->buf == NULL)
+            continue;
+        if (oldest == NULL || d->last_us < oldest->last_us)
+            oldest = d;
+    }
+    if (oldest == NULL)
+        return false;
+    slot_end(t, oldest, &t->stats->frag_evicted);
+    return true;
 }
 
 /* Copy PKT's body into D's buffer. Return true when the datagram is complete. */
@@ -217,21 +250,21 @@ static bool slot_insert(cap_frag_table *t, frag_dgram *d, const cap_packet *pkt)
         return false;
     if (pkt->frag_len != pkt->frag_declared || end64 > CAP_FRAG_MAX_BYTES ||
         (pkt->frag_more && pkt->frag_declared == 0)) {
-        slot_fail(d, &t->stats->frag_invalid);
+        slot_fail(t, d, &t->stats->frag_invalid);
         return false;
     }
     end = (uint32_t)end64;
 
     if (!pkt->frag_more) {
         if (d->total_known && d->total != end) {
-            slot_fail(d, &t->stats->frag_invalid);
+            slot_fail(t, d, &t->stats->frag_invalid);
             return false;
         }
         d->total = end;
         d->total_known = true;
     }
     if (d->total_known && end > d->total) {
-        slot_fail(d, &t->stats->frag_invalid);
+        slot_fail(t, d, &t->stats->frag_invalid);
         return false;
     }
     for (i = 0; i < d->npieces; i++) {
@@ -240,16 +273,16 @@ static bool slot_insert(cap_frag_table *t, frag_dgram *d, const cap_packet *pkt)
         if (p->start == start && p->end == end)
             return false; /* exact duplicate: a retransmitted fragment */
         if (start < p->end && p->start < end) {
-            slot_fail(d, &t->stats->frag_invalid);
+            slot_fail(t, d, &t->stats->frag_invalid);
             return false;
         }
         if (d->total_known && p->end > d->total) {
-            slot_fail(d, &t->stats->frag_invalid);
+            slot_fail(t, d, &t->stats->frag_invalid);
             return false;
         }
     }
     if (d->npieces == CAP_FRAG_MAX_PIECES) {
-        slot_fail(d, &t->stats->frag_too_many);
+        slot_fail(t, d, &t->stats->frag_too_many);
         return false;
     }
 
@@ -261,16 +294,24 @@ static bool slot_insert(cap_frag_table *t, frag_dgram *d, const cap_packet *pkt)
             alloc *= 2;
         if (alloc > CAP_FRAG_MAX_BYTES)
             alloc = CAP_FRAG_MAX_BYTES;
+        while (t->buf_bytes - d->alloc + alloc > t->max_buf_bytes) {
+            if (!end_oldest_buffer(t, d)) {
+                slot_fail(t, d, &t->stats->frag_evicted);
+                return false;
+            }
+        }
         grown = calloc(1, alloc);
         if (grown == NULL) {
-            slot_fail(d, &t->stats->frag_invalid);
+            slot_fail(t, d, &t->stats->frag_invalid);
             return false;
         }
         if (d->buf != NULL)
             memcpy(grown, d->buf, d->alloc);
-        buf_free(d);
+        buf_free(t, d);
         d->buf = grown;
         d->alloc = alloc;
+        t->buf_bytes += alloc;
+        t->buf_count++;
     }
     if (end > start)
         memcpy(d->buf + start, pkt->frag_data, end - start);
@@ -327,4 +368,18 @@ void cap_frag_add(cap_frag_table *t, const cap_packet *pkt, uint64_t ts_us, cap_
         out->datagram_len = d->total;
         t->handed_out = d;
     }
+}
+
+void cap_frag_set_max_bytes(cap_frag_table *t, size_t max_bytes)
+{
+    if (t != NULL)
+        t->max_buf_bytes = max_bytes;
+}
+
+size_t cap_frag_bytes(const cap_frag_table *t)
+{
+    if (t == NULL)
+        return 0;
+    return sizeof *t + CAP_MEMORY_ALLOC_OVERHEAD +
+           t->buf_bytes + t->buf_count * CAP_MEMORY_ALLOC_OVERHEAD;
 }

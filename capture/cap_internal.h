@@ -143,11 +143,14 @@ typedef struct cap_seq_range {
     uint32_t start, end;
 } cap_seq_range;
 
+/* Zero-initialised before first use. The range array is allocated when
+ * the first out-of-order segment arrives, so a connection that never
+ * reorders costs 16 bytes per direction; cap_seq_track_free releases it. */
 typedef struct cap_seq_track {
-    bool known;
     uint32_t next;                  /* next expected sequence number */
-    unsigned nranges;
-    cap_seq_range ranges[CAP_SEQ_RANGES]; /* seen beyond next, disjoint */
+    bool known;
+    uint8_t nranges;
+    cap_seq_range *ranges;          /* CAP_SEQ_RANGES seen beyond next, disjoint; or NULL */
 } cap_seq_track;
 
 typedef enum cap_seq_class {
@@ -163,6 +166,9 @@ typedef enum cap_seq_class {
  * LEN 0 (a pure ACK) is always in order.
  */
 cap_seq_class cap_seq_track_segment(cap_seq_track *t, uint32_t seq, uint32_t len);
+
+/* Free T's range array. T stays usable and forgets the ranges. */
+void cap_seq_track_free(cap_seq_track *t);
 
 /* IP fragment reassembly (cap_frag.c). Limits: datagrams in progress,
  * reassembled bytes per datagram (the IPv4 maximum), fragments per
@@ -218,6 +224,12 @@ void cap_frag_done(cap_frag_table *t);
 void cap_frag_expire(cap_frag_table *t, uint64_t now_us);
 /* End every datagram. */
 void cap_frag_flush(cap_frag_table *t);
+/* Limit the reassembly buffers of all datagrams together to MAX_BYTES
+ * (default: CAP_FRAG_MAX_DATAGRAMS full buffers). */
+void cap_frag_set_max_bytes(cap_frag_table *t, size_t max_bytes);
+/* Bytes the table holds: the table itself and every buffer, each
+ * allocation with CAP_MEMORY_ALLOC_OVERHEAD. */
+size_t cap_frag_bytes(const cap_frag_table *t);
 
 /* Store libpcap's receive and drop counters (live capture) in the stats. */
 void cap_engine_set_pcap_stats(cap_engine *engine, uint64_t received, uint64_t dropped,

@@ -110,7 +110,8 @@ static int open_failure(const char *path, const char *msg, char *err, size_t err
         set_err(err, err_len, "%s: the file ends inside its header (libpcap: %s)", path, msg);
         return FV_ERR_TRUNCATED;
     }
-    set_err(err, err_len, "%s: libpcap: %s", path, msg);
+    set_err(err, err_len, "%s: libpcap: %s; check that this is a capture file, and rewrite it "
+                          "with `editcap -F pcapng FILE NEW` if another tool reads it", path, msg);
     return FV_ERR_CAPTURE;
 }
 
@@ -284,10 +285,19 @@ out:
  * cannot open at all, go to the own reader (cap_pcapng.c). Everything
  * else is read by libpcap.
  */
+/* The engine that cap_read_file feeds, and the link type of the last
+ * frame, which names the link type in the "not supported" message. */
+typedef struct engine_feed {
+    cap_engine *engine;
+    int last_linktype;
+} engine_feed;
+
 static int engine_frame(void *ctx, int linktype, uint64_t ts_us, const uint8_t *data,
                         uint32_t caplen, uint32_t wirelen)
 {
-    return cap_engine_packet(ctx, linktype, ts_us, data, caplen, wirelen);
+    engine_feed *feed = ctx;
+    feed->last_linktype = linktype;
+    return cap_engine_packet(feed->engine, linktype, ts_us, data, caplen, wirelen);
 }
 
 int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
@@ -297,7 +307,30 @@ int cap_read_file(cap_engine *engine, const char *path, const char *bpf,
         set_err(err, err_len, "cap_read_file: engine and path are required");
         return FV_ERR_INVALID;
     }
-    return cap_read_file_frames(path, bpf, stop, engine_frame, engine, err, err_len);
+    cap_stats before, after;
+    cap_engine_stats(engine, &before);
+    engine_feed feed = {.engine = engine, .last_linktype = -1};
+    int rc = cap_read_file_frames(path, bpf, stop, engine_frame, &feed, err, err_len);
+    cap_engine_stats(engine, &after);
+
+    /* Frames of a link type the decoder lacks are only counted, so a
+     * file of such frames would otherwise "succeed" with nothing stored. */
+    unsigned long long skipped = after.unsupported_link - before.unsupported_link;
+    unsigned long long packets = after.packets - before.packets;
+    if (rc != FV_OK || skipped == 0)
+        return rc;
+    if (skipped == packets) {
+        const char *name = pcap_datalink_val_to_name(feed.last_linktype);
+        set_err(err, err_len, "%s: link type %d (%s) is not supported; %llu packet%s skipped and "
+                              "nothing decoded; flowveil decodes Ethernet, Linux cooked capture "
+                              "(SLL, SLL2), raw IP, BSD loopback, NFLOG and PPP",
+                path, feed.last_linktype, name != NULL ? name : "unknown", skipped,
+                skipped == 1 ? "" : "s");
+        return FV_ERR_UNSUPPORTED;
+    }
+    fv_warning("%s: %llu of %llu packets are on a link type that is not supported and were "
+               "skipped", path, skipped, packets);
+    return FV_OK;
 }
 
 int cap_read_file_frames(const char *path, const char *bpf, volatile sig_atomic_t *stop,
@@ -362,9 +395,23 @@ int cap_read_file_frames(const char *path, const char *bpf, volatile sig_atomic_
                                  err_len);
             goto out;
         }
+        /* Compressed captures are common, so name the tool that unpacks them. */
+        unsigned char magic[4] = {0};
+        bool compressed = fseek(f, 0, SEEK_SET) == 0 && fread(magic, 1, sizeof magic, f) >= 3 &&
+                          ((magic[0] == 0x1f && magic[1] == 0x8b) ||
+                           (magic[0] == 0xfd && magic[1] == '7' && magic[2] == 'z') ||
+                           (magic[0] == 0x28 && magic[1] == 0xb5 && magic[2] == 0x2f) ||
+                           (magic[0] == 'B' && magic[1] == 'Z' && magic[2] == 'h'));
         fclose(f);
         if (sb.st_size == 0) {
-            set_err(err, err_len, "%s: empty file: not a pcap or pcapng file", path);
+            set_err(err, err_len, "%s: empty file: not a pcap or pcapng file; give a capture "
+                                  "that tcpdump -w, dumpcap or tshark wrote", path);
+            return FV_ERR_CAPTURE;
+        }
+        if (compressed) {
+            set_err(err, err_len, "%s: a compressed file (gzip, xz, zstd or bzip2), not a pcap "
+                                  "or pcapng file; decompress it first, or pipe it in with "
+                                  "`gunzip -c FILE | flowveil ingest ... -`", path);
             return FV_ERR_CAPTURE;
         }
         return open_failure(path, errbuf, err, err_len);
@@ -408,8 +455,12 @@ opened:
                         "its interfaces share one link type and snap length: split the file "
                         "per interface (tshark -r FILE -Y frame.interface_id==N -w OUT)",
                         path, msg);
-            else
+            else if (rc == FV_ERR_TRUNCATED)
                 set_err(err, err_len, "%s: libpcap: %s", path, msg);
+            else
+                set_err(err, err_len, "%s: libpcap: %s; the file is damaged at this record, and "
+                                      "the packets before it were read; a pcap repair tool "
+                                      "may recover the rest", path, msg);
         }
         goto out;
     }
@@ -455,9 +506,10 @@ static int activate_failure(pcap_t *p, const char *iface, int status, char *err,
     case PCAP_ERROR_PERM_DENIED:
     case PCAP_ERROR_PROMISC_PERM_DENIED:
         set_err(err, err_len,
-                "%s: permission denied opening the interface for capture (%s); run as root or "
-                "grant CAP_NET_RAW and CAP_NET_ADMIN (setcap cap_net_raw,cap_net_admin=eip on "
-                "the binary)",
+                "%s: permission denied opening the interface for capture (%s); run as root, "
+                "start as root with -Z USER, or grant CAP_NET_RAW, which is the only "
+                "capability capture needs (setcap cap_net_raw=eip on the binary, or "
+                "AmbientCapabilities=CAP_NET_RAW in a systemd unit)",
                 iface, pcap_geterr(p));
         return FV_ERR_PERMISSION;
     case PCAP_ERROR_NO_SUCH_DEVICE:

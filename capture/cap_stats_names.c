@@ -56,6 +56,7 @@ static const char *const stats_names[] = {
     "http_responses",
     "http_unpaired",
     "queue_dropped_records",
+    "flows_evicted_memory",
 };
 
 _Static_assert(sizeof(cap_stats) == sizeof stats_names / sizeof stats_names[0] * sizeof(uint64_t),

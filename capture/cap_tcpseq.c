@@ -8,6 +8,7 @@
  * sequence arithmetic), so they hold across wraparound as long as a
  * range stays within 2^31 bytes of next.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cap_internal.h"
@@ -59,10 +60,18 @@ static bool range_seen(const cap_seq_track *t, uint32_t start, uint32_t end)
 
 /* Record [start, end) beyond next, merging with ranges it touches. When
  * the list is full the range farthest from next is replaced, so the
- * ranges nearest the gap, which decide the next classifications, stay. */
+ * ranges nearest the gap, which decide the next classifications, stay.
+ * When the range array cannot be allocated the range is not recorded, so
+ * a later copy of it counts as out of order instead of retransmitted. */
 static void range_add(cap_seq_track *t, uint32_t start, uint32_t end)
 {
     unsigned i = 0;
+
+    if (t->ranges == NULL) {
+        t->ranges = calloc(CAP_SEQ_RANGES, sizeof *t->ranges);
+        if (t->ranges == NULL)
+            return;
+    }
 
     while (i < t->nranges) {
         cap_seq_range *r = &t->ranges[i];
@@ -123,4 +132,11 @@ cap_seq_class cap_seq_track_segment(cap_seq_track *t, uint32_t seq, uint32_t len
         return CAP_SEQ_RETRANS;
     range_add(t, seq, end);
     return CAP_SEQ_OUT_OF_ORDER;
+}
+
+void cap_seq_track_free(cap_seq_track *t)
+{
+    free(t->ranges);
+    t->ranges = NULL;
+    t->nranges = 0;
 }

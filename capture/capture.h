@@ -192,7 +192,29 @@ typedef struct cap_config {
      * spreads one capture over several engines uses it to run every
      * engine's expiry at the times one engine would run it. */
     bool expire_by_caller;
+    /* Bytes the engine may hold for flow state: the hash buckets, the
+     * flow entries, the TCP stream buffers and parser state allocated
+     * for some flows, and the IP fragment reassembly buffers. Beyond it
+     * the least recently seen flows are evicted (counted in
+     * flows_evicted and flows_evicted_memory). 0 takes
+     * CAP_MEMORY_DEFAULT_BYTES; cap_engine_create rejects values
+     * outside CAP_MEMORY_MIN_BYTES .. CAP_MEMORY_MAX_BYTES. Each
+     * allocation counts with an estimated CAP_MEMORY_ALLOC_OVERHEAD
+     * bytes of allocator overhead. */
+    uint64_t max_memory_bytes;
 } cap_config;
+
+/* Default flow-state memory bound, 256 MiB: about 650,000 flows that
+ * carry no payload (400 bytes each on x86-64). */
+#define CAP_MEMORY_DEFAULT_BYTES (256ull * 1024 * 1024)
+/* Smallest accepted bound: the fixed tables of a small engine and a few
+ * thousand flows. */
+#define CAP_MEMORY_MIN_BYTES (1ull * 1024 * 1024)
+/* Largest accepted bound (1 TiB), so sums stay far from overflow. */
+#define CAP_MEMORY_MAX_BYTES (1ull << 40)
+/* Bytes added to each allocation when it is counted against the bound:
+ * glibc's malloc keeps an 8-byte header and rounds chunks to 16 bytes. */
+#define CAP_MEMORY_ALLOC_OVERHEAD 16u
 
 /* Counters. Every reason a packet is not fully decoded has its own field. */
 typedef struct cap_stats {
@@ -245,6 +267,9 @@ typedef struct cap_stats {
      * records dropped because the queue from a worker to the writer
      * thread was full. Reading files never drops (the reader waits). */
     uint64_t queue_dropped_records;
+    /* Flows evicted because the engine reached max_memory_bytes (also
+     * counted in flows_evicted). */
+    uint64_t flows_evicted_memory;
 } cap_stats;
 
 typedef struct cap_engine cap_engine;
@@ -281,6 +306,15 @@ void cap_engine_expire(cap_engine *engine, uint64_t now_us);
 void cap_engine_flush(cap_engine *engine);
 
 /*
+ * Empty the table without emitting anything: open flows, held fragments
+ * and pending parser records are dropped (the counters still count what
+ * was read). The engine stays muted afterwards, so destroy it next. An
+ * ingest stopped by a signal uses it: its resume reads the files again and
+ * stores these flows whole.
+ */
+void cap_engine_discard(cap_engine *engine);
+
+/*
  * Names of the cap_stats fields in declaration order ("packets",
  * "dns_malformed", ...), for exporting the counters. cap_stats consists
  * of exactly *COUNT uint64_t fields, so it can be read as an array of
@@ -290,6 +324,30 @@ const char *const *cap_stats_names(size_t *count);
 
 /* Copy the counters into *OUT. */
 void cap_engine_stats(const cap_engine *engine, cap_stats *out);
+
+/* Memory the engine holds for flow state at one moment, in bytes as
+ * counted against cap_config.max_memory_bytes. */
+typedef struct cap_memory {
+    uint64_t limit_bytes;       /* the configured bound */
+    uint64_t used_bytes;        /* the three below, the engine and its hash buckets */
+    uint64_t flow_bytes;        /* flow entries */
+    uint64_t stream_bytes;      /* TCP stream state, buffers and parser state */
+    uint64_t frag_bytes;        /* fragment reassembly table and buffers */
+    uint64_t flows;             /* entries in the table */
+    uint64_t stream_states;     /* flows that hold TCP stream state */
+} cap_memory;
+
+/* Fill *OUT with ENGINE's current memory use (zeros for NULL). */
+void cap_engine_memory(const cap_engine *engine, cap_memory *out);
+
+/*
+ * Change ENGINE's memory bound (cap_config.max_memory_bytes) to
+ * MAX_BYTES, resizing the hash buckets for it and evicting the least
+ * recently seen flows at once when the engine uses more. Returns FV_OK,
+ * FV_ERR_INVALID when MAX_BYTES is outside CAP_MEMORY_MIN_BYTES ..
+ * CAP_MEMORY_MAX_BYTES, or FV_ERR_NOMEM (the old bound then stays).
+ */
+FV_NODISCARD int cap_engine_set_memory_limit(cap_engine *engine, uint64_t max_bytes);
 
 /*
  * Read a pcap or pcapng file through libpcap and feed every frame to the

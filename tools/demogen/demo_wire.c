@@ -384,6 +384,28 @@ void emit_udp(demo_conv *c, bool from_client, uint64_t ts, const uint8_t *payloa
     account(c->g, c->flow, from_client, ts, ip_len);
 }
 
+void emit_ipv4_fragment(demo_trace *g, uint64_t ts, const uint8_t dst_mac[6],
+                        const uint8_t src_ip[4], const uint8_t dst_ip[4], uint8_t proto,
+                        uint16_t id, uint32_t offset, bool more, const uint8_t *body, size_t len)
+{
+    uint8_t frame[FRAME_MAX];
+    uint16_t ip_len = (uint16_t)(IPV4_HLEN + len);
+
+    if (len > FRAME_MAX - ETH_HLEN - IPV4_HLEN || offset % 8 != 0 || offset / 8 > 0x1fff) {
+        g->failed = true;
+        return;
+    }
+    size_t off = put_eth_ipv4(frame, dst_mac, demo_gateway_mac, src_ip, dst_ip, proto, ip_len,
+                              id, 64);
+    /* put_eth_ipv4 sets DF; a fragment has MF and its offset instead. */
+    uint8_t *ip = frame + ETH_HLEN;
+    put16(ip + 6, (uint16_t)((more ? 0x2000u : 0u) | (offset / 8)));
+    put16(ip + 10, 0);
+    put16(ip + 10, fold16(sum16(0, ip, IPV4_HLEN)));
+    memcpy(frame + off, body, len);
+    emit_frame(g, ts, frame, (uint32_t)(off + len), (uint32_t)(off + len));
+}
+
 /* SYN, SYN-ACK, ACK starting at *T; *T ends after the client's ACK. */
 void tcp_handshake(demo_conv *c, uint64_t *t)
 {

@@ -222,6 +222,14 @@ void emit_tcp(demo_conv *c, bool from_client, uint64_t ts, uint8_t flags,
 /* One UDP datagram of LEN stored payload bytes (at most 1472) at TS. */
 void emit_udp(demo_conv *c, bool from_client, uint64_t ts, const uint8_t *payload, size_t len);
 
+/* One IPv4 fragment from SRC_IP to DST_IP of datagram ID (protocol
+ * PROTO) at TS: LEN body bytes at byte OFFSET (a multiple of 8) of the
+ * datagram's upper-layer data, with the more-fragments flag when MORE.
+ * LEN is at most 1480. The frame goes from the gateway to DST_MAC. */
+void emit_ipv4_fragment(demo_trace *g, uint64_t ts, const uint8_t dst_mac[6],
+                        const uint8_t src_ip[4], const uint8_t dst_ip[4], uint8_t proto,
+                        uint16_t id, uint32_t offset, bool more, const uint8_t *body, size_t len);
+
 /* SYN, SYN-ACK, ACK from *T; *T ends at the client's ACK. */
 void tcp_handshake(demo_conv *c, uint64_t *t);
 

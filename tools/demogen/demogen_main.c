@@ -1,6 +1,7 @@
 /*
  * flowveil-demogen: write the synthetic office trace (see demogen.h) or
- * a benchmark trace (--profile mixed or synflood, see demogen_profiles.h)
+ * a benchmark trace (--profile mixed, synflood, scan16, fragments or
+ * dnsnames, see demogen_profiles.h)
  * to a pcap file.
  *
  * Exit status: 0 on success, 1 if generating or writing failed, 2 on bad
@@ -32,11 +33,17 @@ static void usage(FILE *out)
             "  --profile NAME  office (default): a small office with two planted incidents;\n"
             "                  mixed: benchmark traffic, DNS, TLS, HTTP, QUIC, bulk TCP and\n"
             "                  small UDP from 2,000 hosts over 10 minutes; synflood: unanswered\n"
-            "                  SYNs, a spoofed flood and a /16 scan, one flow per SYN\n"
-            "  --flows N       conversations (mixed, default %u, about 7.4 packets each)\n"
-            "                  or SYNs (synflood, default %u), 1 to %u\n",
+            "                  SYNs, a spoofed flood and a /16 scan, one flow per SYN;\n"
+            "                  scan16: one source SYN-scans 10.1.0.0/16 on eight ports;\n"
+            "                  fragments: UDP datagrams whose fragments never complete;\n"
+            "                  dnsnames: lookups of distinct names, all NXDOMAIN\n"
+            "  --flows N       conversations (mixed, default %u, about 7.4 packets each),\n"
+            "                  SYNs (synflood, default %u; scan16, default %u),\n"
+            "                  datagrams (fragments, default %u) or lookups (dnsnames,\n"
+            "                  default %u), 1 to %u\n",
             DEMO_DEFAULT_START_S, DEMO_MAX_HOURS, DEMO_DEFAULT_HOURS, DEMO_MIXED_DEFAULT_FLOWS,
-            DEMO_SYNFLOOD_DEFAULT_FLOWS, DEMO_PROFILE_MAX_FLOWS);
+            DEMO_SYNFLOOD_DEFAULT_FLOWS, DEMO_SCAN16_DEFAULT_FLOWS, DEMO_FRAGMENTS_DEFAULT_FLOWS,
+            DEMO_DNSNAMES_DEFAULT_FLOWS, DEMO_PROFILE_MAX_FLOWS);
 }
 
 #define bad_usage(...) tool_bad_usage(PROGRAM, usage, __VA_ARGS__)
@@ -58,8 +65,7 @@ static int write_profile(demo_profile profile, const demo_config *office, uint64
 {
     demo_profile_config config = {profile, office->seed, office->start_s, flows};
     if (config.flows == 0)
-        config.flows = profile == DEMO_PROFILE_MIXED ? DEMO_MIXED_DEFAULT_FLOWS
-                                                     : DEMO_SYNFLOOD_DEFAULT_FLOWS;
+        config.flows = demo_profile_default_flows(profile);
     demo_trace *trace = NULL;
     if (demo_generate_profile(&config, &trace) != 0) {
         fprintf(stderr, PROGRAM ": error: generating the trace failed: %s\n", strerror(errno));
@@ -72,7 +78,7 @@ static int write_profile(demo_profile profile, const demo_config *office, uint64
                         ") to %s\n",
                 demo_packet_count(trace), demo_flow_count(trace),
                 (double)demo_pcap_bytes(trace) / 1e6,
-                profile == DEMO_PROFILE_MIXED ? "mixed" : "synflood", config.seed, output);
+                demo_profile_name(profile), config.seed, output);
     demo_trace_destroy(&trace);
     return rc;
 }
@@ -116,7 +122,8 @@ int main(int argc, char **argv)
             config.start_s = v;
         } else if (strcmp(opt, "--profile") == 0) {
             if (demo_profile_parse(value, &profile) != 0)
-                return bad_usage("--profile '%s' is unknown; use office, mixed or synflood",
+                return bad_usage("--profile '%s' is unknown; use office, mixed, synflood, "
+                                 "scan16, fragments or dnsnames",
                                  value);
         } else if (strcmp(opt, "--flows") == 0) {
             if (tool_parse_u64(value, DEMO_PROFILE_MAX_FLOWS, &v) != 0 || v == 0)
@@ -134,7 +141,7 @@ int main(int argc, char **argv)
     if (output == NULL)
         return bad_usage("%s", "--output FILE is missing");
     if (profile == DEMO_PROFILE_OFFICE && flows != 0)
-        return bad_usage("%s", "--flows applies to --profile mixed or synflood only");
+        return bad_usage("%s", "--flows applies to the benchmark profiles only, not office");
     if (profile != DEMO_PROFILE_OFFICE && hours_given)
         return bad_usage("%s", "--hours applies to the office profile only; use --flows");
     if (profile != DEMO_PROFILE_OFFICE)

@@ -1,6 +1,7 @@
 /*
- * demogen_profiles.c: the "mixed" and "synflood" benchmark traces (see
- * demogen_profiles.h). demo_wire.c writes the frames.
+ * demogen_profiles.c: the "mixed", "synflood", "scan16", "fragments" and
+ * "dnsnames" benchmark traces (see demogen_profiles.h). demo_wire.c
+ * writes the frames.
  */
 #include "demogen_profiles.h"
 
@@ -16,6 +17,12 @@
 
 #define SYNFLOOD_RATE_PER_S 50000u
 #define SYNFLOOD_SCANNERS 16u
+
+/* Packets (scan16), datagrams (fragments) or DNS exchanges (dnsnames)
+ * per second of trace time in the memory-bound profiles. */
+#define STRESS_RATE_PER_S 20000u
+#define DNSNAMES_HOSTS 500u
+#define FRAGMENT_BODY 1480u /* one full Ethernet-sized fragment body */
 
 /* Shares of the mixed trace's conversations, in per mille. Together with
  * the packets each kind sends (DNS 2, UDP 1 or 2, TLS about 19, HTTP
@@ -37,9 +44,40 @@ int demo_profile_parse(const char *name, demo_profile *out)
         *out = DEMO_PROFILE_MIXED;
     else if (strcmp(name, "synflood") == 0)
         *out = DEMO_PROFILE_SYNFLOOD;
+    else if (strcmp(name, "scan16") == 0)
+        *out = DEMO_PROFILE_SCAN16;
+    else if (strcmp(name, "fragments") == 0)
+        *out = DEMO_PROFILE_FRAGMENTS;
+    else if (strcmp(name, "dnsnames") == 0)
+        *out = DEMO_PROFILE_DNSNAMES;
     else
         return -1;
     return 0;
+}
+
+const char *demo_profile_name(demo_profile profile)
+{
+    static const char *const names[] = {"office", "mixed", "synflood", "scan16", "fragments",
+                                        "dnsnames"};
+    return (size_t)profile < sizeof names / sizeof names[0] ? names[profile] : "unknown";
+}
+
+uint64_t demo_profile_default_flows(demo_profile profile)
+{
+    switch (profile) {
+    case DEMO_PROFILE_MIXED:
+        return DEMO_MIXED_DEFAULT_FLOWS;
+    case DEMO_PROFILE_SYNFLOOD:
+        return DEMO_SYNFLOOD_DEFAULT_FLOWS;
+    case DEMO_PROFILE_SCAN16:
+        return DEMO_SCAN16_DEFAULT_FLOWS;
+    case DEMO_PROFILE_FRAGMENTS:
+        return DEMO_FRAGMENTS_DEFAULT_FLOWS;
+    case DEMO_PROFILE_DNSNAMES:
+        return DEMO_DNSNAMES_DEFAULT_FLOWS;
+    default:
+        return 0;
+    }
 }
 
 /* ---------------------------------------------------------------------- */
@@ -319,18 +357,106 @@ static void generate_synflood(demo_trace *g, uint64_t syns)
     }
 }
 
+/* ---------------------------------------------------------------------- */
+/* Memory-bound profiles: a /16 scan, unfinished fragments, DNS names      */
+/* ---------------------------------------------------------------------- */
+
+/* Write SYNS unanswered SYNs from one scanner (203.0.113.7) to
+ * 10.1.0.0/16: every address on one port before the next of eight ports,
+ * in a scrambled address order as scanners use. */
+static void generate_scan16(demo_trace *g, uint64_t syns)
+{
+    static const uint16_t ports[8] = {22, 23, 80, 443, 445, 3389, 8080, 8443};
+    static const uint8_t scanner[4] = {203, 0, 113, 7};
+    const uint8_t router_mac[6] = {0x02, 0x00, 0x5e, 0x10, 0x00, 0xfe};
+    demo_host *h = &g->hosts[0];
+    memcpy(h->mac, router_mac, 6);
+    h->ip_id = (uint16_t)rng_next(&g->rng);
+
+    uint64_t step_us = US_PER_S / STRESS_RATE_PER_S;
+    for (uint64_t i = 0; i < syns && !g->failed; i++) {
+        /* 40503 is odd, so i * 40503 mod 65536 visits every address once. */
+        uint32_t target = (uint32_t)((i * 40503u) % 65536u);
+        const uint8_t dst[4] = {10, 1, (uint8_t)(target >> 8), (uint8_t)target};
+        emit_syn(g, scanner, dst, ports[(i / 65536u) % 8u], g->start_us + i * step_us);
+    }
+}
+
+/*
+ * Write DATAGRAMS UDP datagrams of 4,000 bytes from random sources in
+ * 198.18.0.0/15 to hosts in 10.1.0.0/16, none of which completes. Half
+ * send only their first fragment and a quarter the first and the third,
+ * leaving a gap. A quarter send only the second, so their first fragment
+ * never comes and a reader cannot learn their ports.
+ */
+static void generate_fragments(demo_trace *g, uint64_t datagrams)
+{
+    static const uint8_t host_mac[6] = {0x02, 0x1b, 0x00, 0x00, 0x00, 0x01};
+    uint8_t body[FRAGMENT_BODY];
+    uint64_t step_us = US_PER_S / STRESS_RATE_PER_S;
+
+    for (uint64_t i = 0; i < datagrams && !g->failed; i++) {
+        uint32_t x = (uint32_t)rng_range(&g->rng, 1, 131071);
+        const uint8_t src[4] = {198, (uint8_t)(18 + (x >> 16)), (uint8_t)(x >> 8), (uint8_t)x};
+        uint32_t y = (uint32_t)rng_range(&g->rng, 1, 65534);
+        const uint8_t dst[4] = {10, 1, (uint8_t)(y >> 8), (uint8_t)y};
+        uint16_t id = (uint16_t)i;
+        uint64_t t = g->start_us + i * step_us;
+        unsigned kind = (unsigned)(i % 4u);
+
+        rng_fill(&g->rng, body, sizeof body);
+        /* UDP header of the whole datagram: ports 40000 -> 5004, length
+         * 4000, checksum 0 (none). */
+        const uint8_t udp[8] = {0x9c, 0x40, 0x13, 0x8c, 0x0f, 0xa0, 0x00, 0x00};
+        memcpy(body, udp, sizeof udp);
+        if (kind != 3u)
+            emit_ipv4_fragment(g, t, host_mac, src, dst, 17, id, 0, true, body, sizeof body);
+        if (kind == 2u)
+            emit_ipv4_fragment(g, t + 1, host_mac, src, dst, 17, id, 2u * FRAGMENT_BODY, true,
+                               body, sizeof body);
+        if (kind == 3u)
+            emit_ipv4_fragment(g, t, host_mac, src, dst, 17, id, FRAGMENT_BODY, true, body,
+                               sizeof body);
+    }
+}
+
+/* Write QUERIES DNS lookups from DNSNAMES_HOSTS internal hosts to the
+ * resolver, each of a name never asked before, as a DGA or a DNS tunnel
+ * produces them. Every response is NXDOMAIN. */
+static void generate_dnsnames(demo_trace *g, uint64_t queries)
+{
+    uint64_t step_us = US_PER_S / STRESS_RATE_PER_S;
+
+    init_mixed_hosts(g);
+    for (uint64_t i = 0; i < queries && !g->failed; i++) {
+        char name[64];
+        demo_host *h = &g->hosts[i % g->host_count];
+        snprintf(name, sizeof name, "n%08llx%06llx.example.net", (unsigned long long)i,
+                 (unsigned long long)rng_range(&g->rng, 0, 0xffffff));
+        (void)dns_exchange(g, h, g->start_us + i * step_us, name, DNS_TYPE_A, NULL, 0);
+    }
+}
+
+/* Seconds of trace time PROFILE needs for FLOWS, with margin. */
+static uint64_t profile_span_s(demo_profile profile, uint64_t flows)
+{
+    if (profile == DEMO_PROFILE_MIXED)
+        return MIXED_SPAN_S + 60u;
+    if (profile == DEMO_PROFILE_SYNFLOOD)
+        return flows / SYNFLOOD_RATE_PER_S + 2u;
+    return flows / STRESS_RATE_PER_S + 2u;
+}
+
 int demo_generate_profile(const demo_profile_config *config, demo_trace **out)
 {
     const uint64_t last_s = 253402300799ull; /* 9999-12-31T23:59:59Z */
     if (config == NULL || out == NULL || config->flows < 1 ||
         config->flows > DEMO_PROFILE_MAX_FLOWS ||
-        (config->profile != DEMO_PROFILE_MIXED && config->profile != DEMO_PROFILE_SYNFLOOD)) {
+        config->profile == DEMO_PROFILE_OFFICE || config->profile > DEMO_PROFILE_DNSNAMES) {
         errno = EINVAL;
         return -1;
     }
-    uint64_t span_s = config->profile == DEMO_PROFILE_MIXED
-                          ? MIXED_SPAN_S + 60u
-                          : config->flows / SYNFLOOD_RATE_PER_S + 2u;
+    uint64_t span_s = profile_span_s(config->profile, config->flows);
     if (config->start_s > last_s - span_s) {
         errno = EINVAL;
         return -1;
@@ -339,14 +465,29 @@ int demo_generate_profile(const demo_profile_config *config, demo_trace **out)
 
     uint64_t start_us = config->start_s * US_PER_S;
     uint64_t end_us = start_us + span_s * US_PER_S;
-    size_t hosts = config->profile == DEMO_PROFILE_MIXED ? MIXED_HOSTS : 1u;
+    size_t hosts = config->profile == DEMO_PROFILE_MIXED      ? MIXED_HOSTS
+                   : config->profile == DEMO_PROFILE_DNSNAMES ? DNSNAMES_HOSTS
+                                                              : 1u;
     demo_trace *g = demo_trace_new(config->seed, start_us, end_us, hosts);
     if (g == NULL)
         return -1;
-    if (config->profile == DEMO_PROFILE_MIXED)
+    switch (config->profile) {
+    case DEMO_PROFILE_MIXED:
         generate_mixed(g, config->flows);
-    else
+        break;
+    case DEMO_PROFILE_SYNFLOOD:
         generate_synflood(g, config->flows);
+        break;
+    case DEMO_PROFILE_SCAN16:
+        generate_scan16(g, config->flows);
+        break;
+    case DEMO_PROFILE_FRAGMENTS:
+        generate_fragments(g, config->flows);
+        break;
+    default:
+        generate_dnsnames(g, config->flows);
+        break;
+    }
 
     if (demo_trace_finish(g) != 0) {
         demo_trace_destroy(&g);

@@ -1,9 +1,10 @@
 /*
- * Tests for the benchmark profiles of tools/demogen (demogen_profiles.h):
- * the mixed trace has the requested conversations with every traffic
- * kind and valid checksums, the SYN flood has one SYN per flow, both are
- * deterministic, and bad settings are rejected by the library and the
- * command line.
+ * Tests for the benchmark profiles of tools/demogen (demogen_profiles.h).
+ * The mixed trace has the requested conversations with every traffic
+ * kind and valid checksums, and the SYN flood has one SYN per flow. The
+ * memory-bound profiles (scan16, fragments, dnsnames) have the shape
+ * their description promises. Mixed and synflood are deterministic, and
+ * bad settings are rejected by the library and the command line.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -161,6 +162,112 @@ static void test_synflood_one_syn_per_flow(void **state)
     demo_trace_destroy(&trace);
 }
 
+static void test_scan16_walks_every_address(void **state)
+{
+    (void)state;
+    demo_trace *trace = generate(DEMO_PROFILE_SCAN16, 1, 65536 + 10);
+    static bool seen[65536];
+    size_t distinct = 0, second_port = 0;
+
+    memset(seen, 0, sizeof seen);
+    assert_int_equal(demo_packet_count(trace), 65536 + 10);
+    for (size_t i = 0; i < demo_packet_count(trace); i++) {
+        demo_packet p = demo_packet_at(trace, i);
+        const uint8_t *ip = p.data + 14;
+        uint16_t port = get16(ip + 22);
+
+        /* A SYN from 203.0.113.7 to 10.1.0.0/16. */
+        assert_int_equal(ip[20 + 13], 0x02);
+        assert_int_equal(ip[12], 203);
+        assert_int_equal(ip[15], 7);
+        assert_int_equal(ip[16], 10);
+        assert_int_equal(ip[17], 1);
+        if (port == 22) {
+            size_t target = (size_t)ip[18] << 8 | ip[19];
+            if (!seen[target])
+                distinct++;
+            seen[target] = true;
+        } else {
+            assert_int_equal(port, 23);
+            second_port++;
+        }
+    }
+    /* Every address on the first port before the second port starts. */
+    assert_int_equal(distinct, 65536);
+    assert_int_equal(second_port, 10);
+    demo_trace_destroy(&trace);
+}
+
+static void test_fragments_never_complete(void **state)
+{
+    (void)state;
+    demo_trace *trace = generate(DEMO_PROFILE_FRAGMENTS, 1, 400);
+    size_t first = 0, third = 0, second_only = 0;
+
+    /* Datagram i % 4 sends: 0 and 1 the first fragment only, 2 the first
+     * and the third, 3 the second only. 400 datagrams make 500 frames. */
+    assert_int_equal(demo_packet_count(trace), 500);
+    for (size_t i = 0; i < demo_packet_count(trace); i++) {
+        demo_packet p = demo_packet_at(trace, i);
+        const uint8_t *ip = p.data + 14;
+        uint16_t flags_offset = get16(ip + 6);
+
+        assert_int_equal(ip[9], 17);
+        /* More fragments is set on every fragment, so none completes. */
+        assert_true((flags_offset & 0x2000) != 0);
+        assert_int_equal(ones_sum(0, ip, 20), 0xffff);
+        switch (flags_offset & 0x1fff) {
+        case 0:
+            first++;
+            break;
+        case 1480 / 8:
+            second_only++;
+            break;
+        case 2960 / 8:
+            third++;
+            break;
+        default:
+            fail_msg("unexpected fragment offset %u", (unsigned)(flags_offset & 0x1fff));
+        }
+    }
+    assert_int_equal(first, 300);
+    assert_int_equal(third, 100);
+    assert_int_equal(second_only, 100);
+    demo_trace_destroy(&trace);
+}
+
+static void test_dnsnames_asks_distinct_names(void **state)
+{
+    (void)state;
+    demo_trace *trace = generate(DEMO_PROFILE_DNSNAMES, 1, 3000);
+    char (*names)[64] = calloc(3000, sizeof *names);
+    size_t queries = 0;
+
+    assert_non_null(names);
+    for (size_t i = 0; i < demo_packet_count(trace); i++) {
+        demo_packet p = demo_packet_at(trace, i);
+        const uint8_t *ip = p.data + 14;
+        const uint8_t *dns = ip + 20 + 8;
+
+        assert_int_equal(ip[9], 17);
+        if (get16(ip + 22) != 53)
+            continue; /* the NXDOMAIN response */
+        /* The first label of the question: "n" and 14 hex digits. */
+        assert_int_equal(dns[12], 15);
+        assert_true(queries < 3000);
+        memcpy(names[queries], dns + 13, 15);
+        queries++;
+    }
+    assert_int_equal(queries, 3000);
+    for (size_t i = 1; i < queries; i++)
+        assert_memory_not_equal(names[i], names[i - 1], 15);
+    /* The label starts with the query's index, so all are distinct. */
+    assert_memory_equal(names[0], "n00000000", 9);
+    assert_memory_equal(names[2999], "n00000bb7", 9);
+    free(names);
+    demo_trace_destroy(&trace);
+}
+
 static void test_profiles_deterministic(void **state)
 {
     (void)state;
@@ -212,6 +319,13 @@ static void test_profile_rejects_bad_config(void **state)
     assert_int_equal(parsed, DEMO_PROFILE_SYNFLOOD);
     assert_int_equal(demo_profile_parse("mixed", &parsed), 0);
     assert_int_equal(parsed, DEMO_PROFILE_MIXED);
+    assert_int_equal(demo_profile_parse("scan16", &parsed), 0);
+    assert_int_equal(parsed, DEMO_PROFILE_SCAN16);
+    assert_int_equal(demo_profile_parse("fragments", &parsed), 0);
+    assert_int_equal(parsed, DEMO_PROFILE_FRAGMENTS);
+    assert_int_equal(demo_profile_parse("dnsnames", &parsed), 0);
+    assert_int_equal(parsed, DEMO_PROFILE_DNSNAMES);
+    assert_string_equal(demo_profile_name(DEMO_PROFILE_DNSNAMES), "dnsnames");
     assert_int_equal(demo_profile_parse("Mixed", &parsed), -1);
     assert_int_equal(demo_profile_parse("", &parsed), -1);
 }
@@ -261,6 +375,9 @@ int main(void)
         cmocka_unit_test(test_mixed_has_every_kind),
         cmocka_unit_test(test_mixed_frames_sorted_and_valid),
         cmocka_unit_test(test_synflood_one_syn_per_flow),
+        cmocka_unit_test(test_scan16_walks_every_address),
+        cmocka_unit_test(test_fragments_never_complete),
+        cmocka_unit_test(test_dnsnames_asks_distinct_names),
         cmocka_unit_test(test_profiles_deterministic),
         cmocka_unit_test(test_profile_rejects_bad_config),
         cmocka_unit_test(test_profile_cli_options),
