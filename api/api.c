@@ -101,8 +101,12 @@ static enum MHD_Result api_send_reply_headers(struct MHD_Connection *conn, api_r
     char *text = NULL;
     char retry_after[16];
 
+    /* TEXT is set only when BODY is NULL (api_reply). */
     if (reply->body != NULL)
         text = json_dumps(reply->body, JSON_COMPACT);
+    else
+        text = reply->text;
+    reply->text = NULL;
     json_decref(reply->body);
     reply->body = NULL;
 
@@ -147,7 +151,7 @@ static enum MHD_Result api_send_reply(struct MHD_Connection *conn, api_reply *re
 static enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned status,
                                       const char *code, const char *message, const char *allow)
 {
-    api_reply reply;
+    api_reply reply = {.status = 0, .body = NULL, .text = NULL};
 
     api_reply_error(&reply, status, code, message);
     return api_send_reply(conn, &reply, allow);
@@ -543,16 +547,27 @@ static enum MHD_Result api_answer_api(api_server *srv, struct MHD_Connection *co
     audit = principal.auth != API_AUTH_NONE || password_checked;
     if (login && !password_checked && principal.auth == API_AUTH_NONE)
         api_login_rejected(srv, conn, reply.status);
-    if (audit && !api_audit_request(srv, conn, url, &principal,
-                                    api_audit_action(method, url, &principal), &reply)) {
+    int audit_rc = audit ? api_audit_request(srv, conn, url, &principal,
+                                             api_audit_action(method, url, &principal), &reply)
+                         : FV_OK;
+    if (audit_rc != FV_OK) {
         json_decref(reply.body);
+        free(reply.text);
+        reply.text = NULL;
         memset(&headers, 0, sizeof headers);
         if (metrics != NULL)
             MHD_destroy_response(metrics);
         metrics = NULL;
-        api_reply_error(&reply, 503, "audit_unavailable",
-                        "the request could not be written to the audit trail; check the "
-                        "server log and that the store is writable");
+        if (audit_rc == FV_ERR_FULL) {
+            headers.retry_after_s = 1;
+            api_reply_error(&reply, 503, "audit_queue_full",
+                            "the audit trail is behind: the queue of audit entries stayed full "
+                            "for 1 s; retry the request later");
+        } else {
+            api_reply_error(&reply, 503, "audit_unavailable",
+                            "the request could not be written to the audit trail; check the "
+                            "server log and that the store is writable");
+        }
     }
     json_decref(json);
     if (metrics != NULL)
@@ -834,6 +849,20 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
         }
     }
 
+    /* Without the cache every series request decrypts the aggregates. */
+    if (store_record_cache_create(FV_CLASS_AGGREGATE, API_AGGREGATE_CACHE_ENTRIES,
+                                  &srv->aggregate_cache) != FV_OK)
+        fv_warning("could not allocate the aggregate cache of the HTTP server; series "
+                   "requests read every aggregate from the store");
+
+    rc = api_audit_log_create(srv->store, config->audit_flush_ms, config->audit_queue_max,
+                              &srv->audit_log);
+    if (rc != FV_OK) {
+        snprintf(err, err_len, "could not start the HTTP server's audit writer thread: %s",
+                 fv_strerror(rc));
+        goto out;
+    }
+
     rc = api_deadline_create(API_HEAD_TIMEOUT_S,
                              api_or_default(config->connection_limit,
                                             API_DEFAULT_CONNECTION_LIMIT),
@@ -909,6 +938,9 @@ void api_server_stop(api_server **server)
 
     if (srv->daemon != NULL)
         MHD_stop_daemon(srv->daemon);
+    /* No request runs any more: commit what is queued. */
+    api_audit_log_destroy(&srv->audit_log);
+    store_record_cache_destroy(&srv->aggregate_cache);
     api_deadline_destroy(&srv->deadline);
     if (srv->web_dir_fd >= 0)
         close(srv->web_dir_fd);

@@ -87,6 +87,16 @@ typedef struct api_config {
     bool (*address_zone_fn)(void *ctx, int family, const uint8_t addr[16], char *zone,
                             size_t zone_len);
     void *policy_ctx;
+    /*
+     * Audit entries of read requests (GET, HEAD) are queued and committed
+     * in batches: AUDIT_FLUSH_MS is the longest time an entry waits
+     * (0 = 5 ms) and AUDIT_QUEUE_MAX the queue length (0 = 4096). A
+     * crash other than SIGINT or SIGTERM loses the queued entries, so at
+     * most the reads of the last AUDIT_FLUSH_MS. Entries of requests that
+     * change state are committed before their reply.
+     */
+    unsigned audit_flush_ms;
+    unsigned audit_queue_max;
 } api_config;
 
 typedef struct api_server api_server;
@@ -99,7 +109,13 @@ FV_NODISCARD int api_server_start(const api_config *config, api_server **out,
 /* The TCP port actually bound (useful with port 0). */
 uint16_t api_server_port(const api_server *server);
 
-/* Stop, join threads and free. Accepts NULL; clears *server. */
+/* Commit the queued audit entries of read requests now (tests, and
+ * before reading the trail from outside the server). Returns FV_OK or a
+ * store error. */
+int api_server_audit_flush(api_server *server);
+
+/* Stop, commit the queued audit entries, join threads and free. Accepts
+ * NULL; clears *server. */
 void api_server_stop(api_server **server);
 
 #endif /* FV_API_H */

@@ -231,7 +231,7 @@ static bool api_alert_audit(api_server *srv, const api_principal *who, uint64_t 
     snprintf(e.object, sizeof e.object, "alerts/%llu", (unsigned long long)id);
     snprintf(e.params, sizeof e.params, "state=%s", store_alert_state_name(to));
     e.result_count = 1;
-    return store_audit_append(srv->store, &e, now_us, NULL) == FV_OK;
+    return api_audit_append_now(srv, &e, now_us) == FV_OK;
 }
 
 /* Check the body {"state": ..., "note": ...}; fill OUT on failure. */

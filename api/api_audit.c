@@ -1,19 +1,27 @@
 /*
- * api_audit.c: the audit entry written for every API request, and the
+ * api_audit.c: the audit entry written for every API request, the queue
+ * that commits the entries of read requests in batches, the
  * /api/v1/audit route that lists the audit trail, and /api/v1/audit/verify
  * that checks its hash chain.
  *
  * Requests are audited after the route has built its reply and before
  * the reply is sent, so the entry can carry the number of records
- * returned. No data leaves without an entry: when the append fails, the
- * client receives 503 "audit_unavailable" instead of the reply.
+ * returned. The entry of a request that changes state (every method but
+ * GET and HEAD, logins and logouts) is committed before its reply. The
+ * entry of a read is queued and committed by the writer thread with the
+ * other queued entries in one transaction, at most flush_ms later. No
+ * reply leaves without its entry committed or queued: when the queue
+ * stays full or the store fails, the client receives 503 instead.
  */
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include "api_internal.h"
 
@@ -158,9 +166,9 @@ static void remote_address(struct MHD_Connection *conn, char *out, size_t out_le
     }
 }
 
-bool api_audit_request(api_server *srv, struct MHD_Connection *conn, const char *url,
-                       const api_principal *principal, const char *action,
-                       const api_reply *reply)
+int api_audit_request(api_server *srv, struct MHD_Connection *conn, const char *url,
+                      const api_principal *principal, const char *action,
+                      const api_reply *reply)
 {
     store_audit_entry e;
     memset(&e, 0, sizeof e);
@@ -211,14 +219,301 @@ bool api_audit_request(api_server *srv, struct MHD_Connection *conn, const char 
     if (json_is_integer(count) && json_integer_value(count) >= 0)
         e.result_count = (uint64_t)json_integer_value(count);
 
-    pthread_mutex_lock(&srv->store_lock);
-    int rc = store_audit_append(srv->store, &e, srv->clock_us(), NULL);
-    pthread_mutex_unlock(&srv->store_lock);
-    if (rc != FV_OK) {
+    uint64_t now_us = srv->clock_us();
+    bool queued = strcmp(action, "api.read") == 0 && srv->audit_log != NULL;
+    int rc = queued ? api_audit_enqueue(srv->audit_log, &e, now_us)
+                    : api_audit_append_now(srv, &e, now_us);
+    if (rc != FV_OK)
         fv_error("cannot audit an API request, answering 503 instead: %s", fv_strerror(rc));
-        return false;
+    return rc;
+}
+
+/* ---- the queue of read entries ---------------------------------------- */
+
+/* Entries committed in one transaction at most. */
+#define API_AUDIT_BATCH_MAX 256u
+
+struct api_audit_log {
+    store_env *store;
+    unsigned flush_ms;          /* maximum time an entry waits in the queue before a commit starts */
+    unsigned wait_ms;           /* maximum time a request waits for room */
+
+    pthread_mutex_t lock;       /* guards everything from here to the thread */
+    pthread_cond_t wake;        /* to the writer: entries, a flush request or stop */
+    pthread_cond_t room;        /* to requests: the writer removed entries */
+    store_audit_entry *ring;    /* CAP slots; LEN entries from HEAD, oldest first */
+    uint64_t *time_us;          /* request time of each slot */
+    size_t cap, head, len;
+    struct timespec oldest_at;  /* CLOCK_MONOTONIC time the oldest entry was queued */
+    bool flush_requested;
+    bool failing;               /* the last commit failed: new reads get 503 */
+    bool stop;
+
+    /* Held while entries are removed from the head and committed, so the
+     * trail keeps the order in which entries were queued, and a
+     * synchronous append never overtakes an older queued entry. */
+    pthread_mutex_t commit_lock;
+    pthread_t thread;
+    bool thread_started;
+    bool locks_ready;
+};
+
+static void timespec_add_ms(struct timespec *t, unsigned ms)
+{
+    t->tv_sec += (time_t)(ms / 1000u);
+    t->tv_nsec += (long)(ms % 1000u) * 1000000L;
+    if (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
     }
-    return true;
+}
+
+static bool timespec_reached(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
+
+/*
+ * Commit the queued entries, oldest first, in transactions of at most
+ * API_AUDIT_BATCH_MAX, and then EXTRA (if not NULL) with time EXTRA_US in
+ * a transaction of its own. Caller holds commit_lock. The slots being committed stay
+ * in the ring until the commit succeeded, so a failed commit loses
+ * nothing; requests append only behind them, so no lock is needed to
+ * read them.
+ */
+static int audit_commit_queued(api_audit_log *log, const store_audit_entry *extra,
+                               uint64_t extra_us)
+{
+    int rc = FV_OK;
+
+    for (;;) {
+        pthread_mutex_lock(&log->lock);
+        size_t head = log->head;
+        size_t n = log->len;
+        pthread_mutex_unlock(&log->lock);
+
+        /* A batch is contiguous in the ring, so it ends at the wrap. */
+        if (n > log->cap - head)
+            n = log->cap - head;
+        if (n > API_AUDIT_BATCH_MAX)
+            n = API_AUDIT_BATCH_MAX;
+        if (n == 0)
+            break;
+        rc = store_audit_append_batch(log->store, &log->ring[head], &log->time_us[head], n,
+                                      NULL);
+        pthread_mutex_lock(&log->lock);
+        log->failing = rc != FV_OK;
+        if (rc == FV_OK) {
+            log->head = (log->head + n) % log->cap;
+            log->len -= n;
+            clock_gettime(CLOCK_MONOTONIC, &log->oldest_at);
+            pthread_cond_broadcast(&log->room);
+        }
+        pthread_mutex_unlock(&log->lock);
+        if (rc != FV_OK)
+            return rc;
+    }
+    if (extra != NULL)
+        rc = store_audit_append(log->store, extra, extra_us, NULL);
+    return rc;
+}
+
+static void *audit_writer_main(void *arg)
+{
+    api_audit_log *log = arg;
+
+    pthread_mutex_lock(&log->lock);
+    for (;;) {
+        while (log->len == 0 && !log->stop && !log->flush_requested)
+            pthread_cond_wait(&log->wake, &log->lock);
+        if (log->len == 0 && log->stop)
+            break;
+
+        /* Wait for a full batch, a flush request, stop, or the oldest
+         * entry's deadline, whichever comes first. */
+        struct timespec deadline = log->oldest_at;
+        timespec_add_ms(&deadline, log->flush_ms);
+        while (log->len < API_AUDIT_BATCH_MAX && !log->stop && !log->flush_requested &&
+               !timespec_reached(&deadline))
+            pthread_cond_timedwait(&log->wake, &log->lock, &deadline);
+        log->flush_requested = false;
+        pthread_mutex_unlock(&log->lock);
+
+        pthread_mutex_lock(&log->commit_lock);
+        int rc = audit_commit_queued(log, NULL, 0);
+        pthread_mutex_unlock(&log->commit_lock);
+
+        pthread_mutex_lock(&log->lock);
+        if (rc != FV_OK) {
+            fv_error("cannot commit %zu queued audit entries, retrying in %u ms; read requests "
+                     "are answered 503 until it succeeds: %s",
+                     log->len, log->flush_ms, fv_strerror(rc));
+            if (log->stop)
+                break;
+            /* Retry after one flush interval, not in a busy loop. */
+            clock_gettime(CLOCK_MONOTONIC, &deadline);
+            timespec_add_ms(&deadline, log->flush_ms);
+            while (!log->stop && !timespec_reached(&deadline))
+                pthread_cond_timedwait(&log->wake, &log->lock, &deadline);
+        }
+    }
+    if (log->len > 0)
+        fv_error("%zu audit entries of read requests could not be committed and are lost",
+                 log->len);
+    pthread_mutex_unlock(&log->lock);
+    return NULL;
+}
+
+int api_audit_log_create(store_env *store, unsigned flush_ms, unsigned queue_max,
+                         api_audit_log **out)
+{
+    *out = NULL;
+    api_audit_log *log = calloc(1, sizeof *log);
+    if (log == NULL)
+        return FV_ERR_NOMEM;
+    log->store = store;
+    log->flush_ms = flush_ms != 0 ? flush_ms : API_AUDIT_FLUSH_MS_DEFAULT;
+    log->cap = queue_max != 0 ? queue_max : API_AUDIT_QUEUE_DEFAULT;
+    log->wait_ms = API_AUDIT_WAIT_MS;
+    log->ring = calloc(log->cap, sizeof *log->ring);
+    log->time_us = calloc(log->cap, sizeof *log->time_us);
+    if (log->ring == NULL || log->time_us == NULL) {
+        api_audit_log_destroy(&log);
+        return FV_ERR_NOMEM;
+    }
+
+    pthread_condattr_t attr;
+    if (pthread_condattr_init(&attr) != 0) {
+        api_audit_log_destroy(&log);
+        return FV_ERR_NOMEM;
+    }
+    /* Deadlines are CLOCK_MONOTONIC, so a wall-clock step cannot stall
+     * or rush the writer. */
+    bool ok = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0;
+    if (ok && pthread_mutex_init(&log->lock, NULL) != 0)
+        ok = false;
+    else if (ok && pthread_mutex_init(&log->commit_lock, NULL) != 0) {
+        pthread_mutex_destroy(&log->lock);
+        ok = false;
+    } else if (ok && pthread_cond_init(&log->wake, &attr) != 0) {
+        pthread_mutex_destroy(&log->lock);
+        pthread_mutex_destroy(&log->commit_lock);
+        ok = false;
+    } else if (ok && pthread_cond_init(&log->room, &attr) != 0) {
+        pthread_mutex_destroy(&log->lock);
+        pthread_mutex_destroy(&log->commit_lock);
+        pthread_cond_destroy(&log->wake);
+        ok = false;
+    }
+    pthread_condattr_destroy(&attr);
+    if (!ok) {
+        api_audit_log_destroy(&log);
+        return FV_ERR_NOMEM;
+    }
+    log->locks_ready = true;
+    clock_gettime(CLOCK_MONOTONIC, &log->oldest_at);
+
+    if (pthread_create(&log->thread, NULL, audit_writer_main, log) != 0) {
+        api_audit_log_destroy(&log);
+        return FV_ERR_NOMEM;
+    }
+    log->thread_started = true;
+    *out = log;
+    return FV_OK;
+}
+
+void api_audit_log_destroy(api_audit_log **logp)
+{
+    if (logp == NULL || *logp == NULL)
+        return;
+    api_audit_log *log = *logp;
+    *logp = NULL;
+
+    if (log->thread_started) {
+        /* The writer commits everything still queued before it exits. */
+        pthread_mutex_lock(&log->lock);
+        log->stop = true;
+        pthread_cond_signal(&log->wake);
+        pthread_mutex_unlock(&log->lock);
+        pthread_join(log->thread, NULL);
+    }
+    if (log->locks_ready) {
+        pthread_mutex_destroy(&log->lock);
+        pthread_mutex_destroy(&log->commit_lock);
+        pthread_cond_destroy(&log->wake);
+        pthread_cond_destroy(&log->room);
+    }
+    free(log->ring);
+    free(log->time_us);
+    free(log);
+}
+
+int api_audit_enqueue(api_audit_log *log, const store_audit_entry *e, uint64_t now_us)
+{
+    int rc = FV_OK;
+
+    pthread_mutex_lock(&log->lock);
+    if (log->failing) {
+        pthread_mutex_unlock(&log->lock);
+        return FV_ERR_STORE;
+    }
+    if (log->len == log->cap) {
+        /* Ask the writer to commit now and wait for room. */
+        struct timespec deadline;
+        clock_gettime(CLOCK_MONOTONIC, &deadline);
+        timespec_add_ms(&deadline, log->wait_ms);
+        log->flush_requested = true;
+        pthread_cond_signal(&log->wake);
+        while (log->len == log->cap && !log->failing && !log->stop) {
+            int wrc = pthread_cond_timedwait(&log->room, &log->lock, &deadline);
+            if (wrc == ETIMEDOUT)
+                break;
+        }
+        if (log->len == log->cap || log->stop)
+            rc = FV_ERR_FULL;
+        else if (log->failing)
+            rc = FV_ERR_STORE;
+    }
+    if (rc == FV_OK) {
+        size_t slot = (log->head + log->len) % log->cap;
+        log->ring[slot] = *e;
+        log->time_us[slot] = now_us;
+        log->len++;
+        if (log->len == 1)
+            clock_gettime(CLOCK_MONOTONIC, &log->oldest_at);
+        if (log->len == 1 || log->len >= API_AUDIT_BATCH_MAX)
+            pthread_cond_signal(&log->wake);
+    }
+    pthread_mutex_unlock(&log->lock);
+    return rc;
+}
+
+int api_audit_flush(api_audit_log *log)
+{
+    if (log == NULL)
+        return FV_OK;
+    pthread_mutex_lock(&log->commit_lock);
+    int rc = audit_commit_queued(log, NULL, 0);
+    pthread_mutex_unlock(&log->commit_lock);
+    return rc;
+}
+
+int api_audit_append_now(api_server *srv, const store_audit_entry *e, uint64_t now_us)
+{
+    if (srv->audit_log == NULL)
+        return store_audit_append(srv->store, e, now_us, NULL);
+    pthread_mutex_lock(&srv->audit_log->commit_lock);
+    int rc = audit_commit_queued(srv->audit_log, e, now_us);
+    pthread_mutex_unlock(&srv->audit_log->commit_lock);
+    return rc;
+}
+
+int api_server_audit_flush(api_server *server)
+{
+    return server != NULL ? api_audit_flush(server->audit_log) : FV_ERR_INVALID;
 }
 
 /* ---- /api/v1/audit ---------------------------------------------------- */
@@ -348,6 +643,14 @@ void api_route_audit(api_server *srv, struct MHD_Connection *conn, api_reply *ou
     uint64_t from = 0;
     if (cursor != 0)
         from = newest_first ? cursor - 1 : cursor + 1;
+    /* Show the entries of earlier reads still in the queue as well. */
+    if (api_audit_flush(srv->audit_log) != FV_OK) {
+        json_decref(page.entries);
+        api_reply_error(out, 503, "audit_unavailable",
+                        "the queued audit entries could not be committed; check the server log "
+                        "and that the store is writable");
+        return;
+    }
     pthread_mutex_lock(&srv->store_lock);
     int rc = store_audit_each(srv->store, from, limit + 1u, newest_first, audit_page_add, &page,
                               NULL);
@@ -402,6 +705,12 @@ void api_route_audit_verify(api_server *srv, struct MHD_Connection *conn, api_re
 
     store_audit_verify_result res;
     memset(&res, 0, sizeof res);
+    if (api_audit_flush(srv->audit_log) != FV_OK) {
+        api_reply_error(out, 503, "audit_unavailable",
+                        "the queued audit entries could not be committed; check the server log "
+                        "and that the store is writable");
+        return;
+    }
     /* The walk reads the whole chain in one read transaction; the lock
      * only keeps it from interleaving with this server's appends. */
     pthread_mutex_lock(&srv->store_lock);

@@ -214,9 +214,7 @@ void api_login_rejected(api_server *srv, struct MHD_Connection *conn, unsigned s
     snprintf(e.params, sizeof e.params, "status=%u&rejected=%u&remote=%s", status,
              (unsigned)count, address_key + 2);
     e.result_count = count;
-    pthread_mutex_lock(&srv->store_lock);
-    int rc = store_audit_append(srv->store, &e, now_us, NULL);
-    pthread_mutex_unlock(&srv->store_lock);
+    int rc = api_audit_append_now(srv, &e, now_us);
     if (rc != FV_OK)
         fv_error("cannot audit rejected logins: %s", fv_strerror(rc));
 }

@@ -7,7 +7,8 @@
  *   api_routes.c  the /api/v1 handlers that read the store
  *   api_params.c  query-parameter parsers (time, limit, order, cursor)
  *   api_top.c     /api/v1/top/...: aggregate totals with the k-threshold
- *   api_audit.c   the audit entry of each API request and /api/v1/audit
+ *   api_audit.c   the audit entry of each API request, the queue that commits
+ *                 the entries of reads in batches, and /api/v1/audit
  *   api_policy.c  serve --policy: roles narrowing, address literals in host filters
  */
 #ifndef FV_API_INTERNAL_H
@@ -66,12 +67,25 @@ struct api_server {
     size_t summary_cache_len;
     uint64_t summary_cache_second;
     bool summary_cache_valid;
+    /* The queue of read requests' audit entries (api_audit.c). */
+    struct api_audit_log *audit_log;
+    /* Decoded aggregate records for /api/v1/series and the top routes
+     * (store_query_run_cached); NULL when it could not be created. */
+    store_record_cache *aggregate_cache;
 };
 
-/* A JSON reply produced by a route: HTTP status and a body it owns. */
+/* Aggregate records kept decoded at most, about 300 bytes each: at 80
+ * aggregates per hour, two months of them. */
+#define API_AGGREGATE_CACHE_ENTRIES 131072u
+
+/* A JSON reply produced by a route: HTTP status and a body it owns.
+ * A route may instead hand over the body already rendered as TEXT
+ * (malloc'd, NUL-terminated JSON; BODY is then NULL), so a reply built
+ * from a cache is not parsed and dumped again. */
 typedef struct api_reply {
     unsigned status;
     json_t *body;
+    char *text;
 } api_reply;
 
 /*
@@ -82,7 +96,8 @@ typedef struct api_reply {
 void api_route_request(api_server *srv, struct MHD_Connection *conn, const char *url,
                        api_reply *out);
 
-/* Fill OUT with the error object {"error": CODE, "message": MESSAGE}. */
+/* Fill OUT with the error object {"error": CODE, "message": MESSAGE}.
+ * Overwrites OUT's body and text without freeing them. */
 void api_reply_error(api_reply *out, unsigned status, const char *code, const char *message);
 
 /* ---- api.c ----------------------------------------------------------- */
@@ -154,13 +169,47 @@ void api_route_top(api_server *srv, struct MHD_Connection *conn, const char *wha
  * ...): URL, its query values cut to 64 bytes, the status and error code
  * of REPLY, the client address and the "count" of a 200 REPLY. Address
  * literals in the URL and the query values are written as "<address>".
- * Returns false when the entry could not be written: the caller must
- * then answer 503 instead of sending REPLY.
+ * Returns FV_OK, or an error when the entry could not be committed or
+ * queued (FV_ERR_FULL: the queue stayed full): the caller must then
+ * answer 503 instead of sending REPLY.
  */
 struct api_principal;
-bool api_audit_request(api_server *srv, struct MHD_Connection *conn, const char *url,
-                       const struct api_principal *principal, const char *action,
-                       const api_reply *reply);
+int api_audit_request(api_server *srv, struct MHD_Connection *conn, const char *url,
+                      const struct api_principal *principal, const char *action,
+                      const api_reply *reply);
+
+/*
+ * The queue of read entries. api_audit_request queues the entry of a
+ * request whose action is "api.read" (returning before it is committed)
+ * and commits every other entry before it returns: those are the
+ * requests that change state. A writer thread commits the queue in one
+ * transaction per API_AUDIT_BATCH_MAX entries when the oldest entry has
+ * waited FLUSH_MS or a batch is full. When the queue is full a request
+ * waits up to API_AUDIT_WAIT_MS for room and then gets FV_ERR_FULL;
+ * entries are never dropped. After a failed commit the entries stay
+ * queued and are retried, and new reads get FV_ERR_STORE until a commit
+ * succeeds.
+ */
+#define API_AUDIT_FLUSH_MS_DEFAULT 5u
+#define API_AUDIT_QUEUE_DEFAULT 4096u
+#define API_AUDIT_WAIT_MS 1000u
+
+typedef struct api_audit_log api_audit_log;
+
+/* Start the writer thread of a queue of QUEUE_MAX entries (0: defaults
+ * for both). Returns FV_OK or FV_ERR_NOMEM. */
+int api_audit_log_create(store_env *store, unsigned flush_ms, unsigned queue_max,
+                         api_audit_log **out);
+/* Commit everything queued, stop the writer and free. Call after the
+ * HTTP daemon stopped. Accepts NULL. */
+void api_audit_log_destroy(api_audit_log **log);
+/* Queue E with time NOW_US. Returns FV_OK, FV_ERR_FULL or FV_ERR_STORE. */
+int api_audit_enqueue(api_audit_log *log, const store_audit_entry *e, uint64_t now_us);
+/* Commit every queued entry now. Accepts NULL (nothing to do). */
+int api_audit_flush(api_audit_log *log);
+/* Commit the queued entries, then E with time NOW_US, before returning,
+ * so E follows every entry queued before it. For state changes. */
+int api_audit_append_now(api_server *srv, const store_audit_entry *e, uint64_t now_us);
 
 /*
  * Copy IN to OUT (OUT_LEN bytes, always NUL-terminated) with every IPv4

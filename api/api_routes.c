@@ -44,6 +44,7 @@ void api_reply_error(api_reply *out, unsigned status, const char *code, const ch
 {
     out->status = status;
     out->body = json_pack("{s:s, s:s}", "error", code, "message", message);
+    out->text = NULL;
 }
 
 /* Map a store error to an HTTP status and a stable error string. */
@@ -1051,35 +1052,56 @@ static json_t *api_alert_tally_json(const api_alert_tally *t, bool complete)
 }
 
 /*
- * Return a copy of the summary built earlier in the second of NOW_US, or
- * NULL. Building it decrypts every alert to count them (about 30 ms on a
- * store of 10 million flows), so under load a body is reused for at most
- * one second. The cache is keyed by time alone: every API request
- * appends an audit entry, so the store's last transaction id changes
- * with each request and cannot key it.
+ * Render the summary kept earlier in the second of NOW_US into OUT->text
+ * with the time of NOW_US. Returns false when there is none, or memory
+ * ran out. Building a summary decrypts every alert to count them (about
+ * 30 ms on a store of 10 million flows), so under load a body is reused
+ * for at most one second. The cache is keyed by time alone: every API
+ * request appends an audit entry, so the store's last transaction id
+ * changes with each request and cannot key it. The text is copied as it
+ * is, so a request costs no JSON parsing.
  */
-static json_t *api_summary_cached(api_server *srv, uint64_t now_us)
+static bool api_summary_cached(api_server *srv, uint64_t now_us, api_reply *out)
 {
-    json_t *body = NULL;
+    char time_text[FV_TIME_TEXT_MAX];
+    fv_time_format(now_us, time_text);
+
+    bool done = false;
     pthread_mutex_lock(&srv->store_lock);
-    if (srv->summary_cache_valid && srv->summary_cache_second == now_us / 1000000u)
-        body = json_loadb(srv->summary_cache, srv->summary_cache_len, 0, NULL);
+    /* The kept text is an object without "time": "{...}" of at least
+     * one member. */
+    if (srv->summary_cache_valid && srv->summary_cache_second == now_us / 1000000u) {
+        size_t len = srv->summary_cache_len;
+        size_t cap = len + strlen(time_text) + 16;
+        char *text = malloc(cap);
+        if (text != NULL) {
+            int n = snprintf(text, cap, "{\"time\":\"%s\",%.*s", time_text, (int)(len - 1),
+                             srv->summary_cache + 1);
+            if (n > 0 && (size_t)n < cap) {
+                out->text = text;
+                out->status = 200;
+                done = true;
+            } else {
+                free(text);
+            }
+        }
+    }
     pthread_mutex_unlock(&srv->store_lock);
-    if (body != NULL)
-        json_object_set_new(body, "time", api_time_json(now_us));
-    return body;
+    return done;
 }
 
-/* Keep BODY as the summary of the second of NOW_US; a body larger than
- * the cache is not kept. */
-static void api_summary_keep(api_server *srv, const json_t *body, uint64_t now_us)
+/* Keep BODY (without "time") as the summary of the second of NOW_US; a
+ * body larger than the cache is not kept. */
+static bool api_summary_keep(api_server *srv, const json_t *body, uint64_t now_us)
 {
     pthread_mutex_lock(&srv->store_lock);
     size_t len = json_dumpb(body, srv->summary_cache, sizeof srv->summary_cache, JSON_COMPACT);
-    srv->summary_cache_valid = len > 0 && len <= sizeof srv->summary_cache;
+    srv->summary_cache_valid = len > 2 && len < sizeof srv->summary_cache;
     srv->summary_cache_len = len;
     srv->summary_cache_second = now_us / 1000000u;
+    bool kept = srv->summary_cache_valid;
     pthread_mutex_unlock(&srv->store_lock);
+    return kept;
 }
 
 static void api_route_summary(api_server *srv, api_reply *out)
@@ -1092,11 +1114,8 @@ static void api_route_summary(api_server *srv, api_reply *out)
     uint64_t now_us = api_now_us(srv);
     int rc = FV_OK;
 
-    out->body = api_summary_cached(srv, now_us);
-    if (out->body != NULL) {
-        out->status = 200;
+    if (api_summary_cached(srv, now_us, out))
         return;
-    }
 
     /* Read everything in one locked section so the numbers agree. */
     pthread_mutex_lock(&srv->store_lock);
@@ -1135,11 +1154,20 @@ static void api_route_summary(api_server *srv, api_reply *out)
                             json_pack("{s:I, s:I, s:I}", "new", (json_int_t)states[0],
                                       "acknowledged", (json_int_t)states[1], "closed",
                                       (json_int_t)states[2]));
+    json_t *body = json_pack("{s:o, s:o, s:o, s:o}", "records", records, "ingest", ingest,
+                             "alerts", alerts, "traffic", traffic);
+    if (body == NULL) {
+        api_reply_error(out, 503, "out_of_memory", "the server ran out of memory; retry later");
+        return;
+    }
+    /* Reply with the kept text, as later requests of this second do. */
+    if (api_summary_keep(srv, body, now_us) && api_summary_cached(srv, now_us, out)) {
+        json_decref(body);
+        return;
+    }
+    json_object_set_new(body, "time", api_time_json(now_us));
     out->status = 200;
-    out->body = json_pack("{s:o, s:o, s:o, s:o, s:o}", "time", api_time_json(now_us), "records",
-                          records, "ingest", ingest, "alerts", alerts, "traffic", traffic);
-    if (out->body != NULL)
-        api_summary_keep(srv, out->body, now_us);
+    out->body = body;
 }
 
 /* ---- /api/v1/retention ------------------------------------------------ */

@@ -154,7 +154,8 @@ static int api_series_scan(api_server *srv, api_series *s, fv_class cls, bool *c
     while (s->scanned < API_SERIES_SCAN_MAX) {
         uint64_t next = 0;
         s->page_count = 0;
-        int rc = store_query_run(srv->store, &q, now_us, api_series_record, s, &next);
+        int rc = store_query_run_cached(srv->store, srv->aggregate_cache, &q, now_us,
+                                        api_series_record, s, &next);
         if (rc != FV_OK || s->nomem)
             return rc;
         if (next == 0) {

@@ -299,7 +299,8 @@ static int api_top_collect_store(api_server *srv, api_top_scan *s, uint64_t *k, 
     while (s->scanned < API_TOP_SCAN_MAX) {
         s->page_count = 0;
         q.after_id = s->last_id;
-        rc = store_query_run(srv->store, &q, now_us, api_top_add, s, NULL);
+        rc = store_query_run_cached(srv->store, srv->aggregate_cache, &q, now_us, api_top_add, s,
+                                    NULL);
         if (rc != FV_OK || s->nomem)
             return rc;
         if (s->page_count < API_TOP_SCAN_PAGE) {

@@ -158,6 +158,35 @@ int store_query_run_stats(store_env *env, const store_query *q, uint64_t now_us,
                           store_record_fn fn, void *ctx, uint64_t *next_cursor,
                           store_query_stats *stats);
 
+/*
+ * A cache of decoded records of one class (only FV_CLASS_AGGREGATE is
+ * supported), for queries that read the same records again and again,
+ * such as the dashboard's series. Entries are keyed by record id and
+ * hold a copy of the stored value: an entry is used only while the
+ * stored value is byte for byte the same and the data key of the
+ * record's day still exists, so a cached query returns exactly what
+ * store_query_run returns. Each cached query first drops the entries of
+ * days whose key was destroyed (in this process or, once the key file
+ * shows it, another). At most MAX_ENTRIES are kept; later records are
+ * decrypted on every query. The cache locks itself and may be shared by
+ * threads; use it with one store.
+ */
+typedef struct store_record_cache store_record_cache;
+
+/* Returns FV_OK, FV_ERR_INVALID (unsupported class, MAX_ENTRIES 0) or
+ * FV_ERR_NOMEM. */
+int store_record_cache_create(fv_class cls, size_t max_entries, store_record_cache **out);
+/* Wipe and free the cache. Accepts NULL; clears *CACHE. */
+void store_record_cache_destroy(store_record_cache **cache);
+/* Records in the cache now. */
+size_t store_record_cache_count(store_record_cache *cache);
+
+/* store_query_run with CACHE (NULL, or a cache of another class: no
+ * cache). Records that fail to decrypt are skipped and counted as there. */
+int store_query_run_cached(store_env *env, store_record_cache *cache, const store_query *q,
+                           uint64_t now_us, store_record_fn fn, void *ctx,
+                           uint64_t *next_cursor);
+
 /* Records skipped as undecryptable by all queries on ENV since it was opened. */
 uint64_t store_undecryptable_total(store_env *env);
 
@@ -307,6 +336,17 @@ typedef struct store_audit_entry {
  */
 int store_audit_append(store_env *env, const store_audit_entry *e, uint64_t now_us,
                        uint64_t *seq_out);
+
+/*
+ * Append COUNT entries in one write transaction, in array order, each as
+ * store_audit_append would with its own time NOW_US[i]. One commit (and
+ * one fsync) covers them all: either every entry is appended or none.
+ * *LAST_SEQ (if not NULL) receives the sequence number of the last one.
+ * Returns FV_OK (also for COUNT 0), FV_ERR_INVALID (NULL argument or a
+ * string without NUL in any entry), FV_ERR_STATE or a store error.
+ */
+int store_audit_append_batch(store_env *env, const store_audit_entry *entries,
+                             const uint64_t *now_us, size_t count, uint64_t *last_seq);
 
 /* Outcome of store_audit_verify. */
 typedef struct store_audit_verify_result {

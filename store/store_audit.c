@@ -333,19 +333,14 @@ static int append_write(store_env *env, MDB_txn *txn, void *arg)
     return mrc;
 }
 
-int store_audit_append(store_env *env, const store_audit_entry *e, uint64_t now_us,
-                       uint64_t *seq_out)
+/* Copy the caller's fields of E into CTX, sanitized, with time NOW_US.
+ * Returns FV_ERR_INVALID for a string without NUL. */
+static int append_prepare(const store_audit_entry *e, uint64_t now_us, append_ctx *ctx)
 {
-    if (env == NULL || e == NULL)
-        return FV_ERR_INVALID;
-    if (env->rdonly || env->failed || !env->has_audit)
-        return FV_ERR_STATE;
-
-    append_ctx ctx;
-    memset(&ctx, 0, sizeof ctx);
-    ctx.now_us = now_us;
-    char *dst[] = {ctx.entry.actor, ctx.entry.role, ctx.entry.action, ctx.entry.object,
-                   ctx.entry.params, ctx.entry.reason};
+    memset(ctx, 0, sizeof *ctx);
+    ctx->now_us = now_us;
+    char *dst[] = {ctx->entry.actor, ctx->entry.role, ctx->entry.action, ctx->entry.object,
+                   ctx->entry.params, ctx->entry.reason};
     const char *src[] = {e->actor, e->role, e->action, e->object, e->params, e->reason};
     const size_t size[] = {sizeof e->actor,  sizeof e->role,   sizeof e->action,
                            sizeof e->object, sizeof e->params, sizeof e->reason};
@@ -356,11 +351,77 @@ int store_audit_append(store_env *env, const store_audit_entry *e, uint64_t now_
         memcpy(dst[i], src[i], n + 1);
         sanitize(dst[i]);
     }
-    ctx.entry.result_count = e->result_count;
+    ctx->entry.result_count = e->result_count;
+    return FV_OK;
+}
 
-    int rc = store_write_txn(env, "append an audit entry", append_write, &ctx);
+int store_audit_append(store_env *env, const store_audit_entry *e, uint64_t now_us,
+                       uint64_t *seq_out)
+{
+    if (env == NULL || e == NULL)
+        return FV_ERR_INVALID;
+    if (env->rdonly || env->failed || !env->has_audit)
+        return FV_ERR_STATE;
+
+    append_ctx ctx;
+    int rc = append_prepare(e, now_us, &ctx);
+    if (rc != FV_OK)
+        return rc;
+
+    rc = store_write_txn(env, "append an audit entry", append_write, &ctx);
     if (rc == FV_OK && seq_out != NULL)
         *seq_out = ctx.entry.seq;
+    return rc;
+}
+
+typedef struct append_batch_ctx {
+    const store_audit_entry *entries;
+    const uint64_t *now_us;
+    size_t count;
+    uint64_t last_seq;          /* out */
+} append_batch_ctx;
+
+/* Append every entry of the batch inside TXN. Each append reads the head
+ * the previous one wrote, so the chain is the same as with one
+ * transaction per entry. */
+static int append_batch_write(store_env *env, MDB_txn *txn, void *arg)
+{
+    append_batch_ctx *batch = arg;
+    append_ctx ctx;
+
+    for (size_t i = 0; i < batch->count; i++) {
+        if (append_prepare(&batch->entries[i], batch->now_us[i], &ctx) != FV_OK)
+            return MDB_INVALID;
+        int mrc = append_write(env, txn, &ctx);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+        batch->last_seq = ctx.entry.seq;
+    }
+    return MDB_SUCCESS;
+}
+
+int store_audit_append_batch(store_env *env, const store_audit_entry *entries,
+                             const uint64_t *now_us, size_t count, uint64_t *last_seq)
+{
+    if (env == NULL || (count > 0 && (entries == NULL || now_us == NULL)))
+        return FV_ERR_INVALID;
+    if (env->rdonly || env->failed || !env->has_audit)
+        return FV_ERR_STATE;
+    if (count == 0)
+        return FV_OK;
+
+    /* Check every entry first: an invalid one inside the transaction
+     * would abort the whole batch with a store error instead. */
+    append_ctx check;
+    for (size_t i = 0; i < count; i++) {
+        if (append_prepare(&entries[i], now_us[i], &check) != FV_OK)
+            return FV_ERR_INVALID;
+    }
+
+    append_batch_ctx batch = {.entries = entries, .now_us = now_us, .count = count};
+    int rc = store_write_txn(env, "append a batch of audit entries", append_batch_write, &batch);
+    if (rc == FV_OK && last_seq != NULL)
+        *last_seq = batch.last_seq;
     return rc;
 }
 

@@ -6,6 +6,7 @@
  * cutoff, a backward walk stops there. Traffic-time filters cannot use
  * the key order and are checked per record.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include <sodium.h>
@@ -95,6 +96,248 @@ int store_query_run(store_env *env, const store_query *q, uint64_t now_us,
     return store_query_run_stats(env, q, now_us, fn, ctx, next_cursor, NULL);
 }
 
+/* ---------------------------------------------------------------------- */
+/* Cache of decoded aggregate records                                      */
+/* ---------------------------------------------------------------------- */
+
+/*
+ * One cached record: the decoded fields and the stored value they were
+ * decoded from (a copy, so a changed value under the same id misses).
+ */
+typedef struct cache_item {
+    uint64_t id;
+    fv_aggregate_record rec;
+    size_t value_len;
+    uint8_t value[];
+} cache_item;
+
+/*
+ * The items sorted by id. Queries walk ids in order, so a lookup first
+ * tries the slot after the previous hit (CURSOR) and reads the array
+ * front to back. Records decoded during a query wait in PENDING and are
+ * merged in after it, so no query moves the array under its own cursor.
+ */
+struct store_record_cache {
+    pthread_mutex_t lock;       /* held for a whole cached query */
+    fv_class cls;
+    cache_item **items;         /* COUNT items, ascending id */
+    size_t count, cap, max_entries;
+    size_t cursor;              /* index after the last hit */
+    cache_item **pending;       /* decoded in this query, not merged yet */
+    size_t pending_count, pending_cap;
+    store_env *env;             /* the store the items came from, NULL before the first query */
+    uint64_t keys_generation;   /* data key file generation of the last purge */
+};
+
+int store_record_cache_create(fv_class cls, size_t max_entries, store_record_cache **out)
+{
+    if (out == NULL)
+        return FV_ERR_INVALID;
+    *out = NULL;
+    if (cls != FV_CLASS_AGGREGATE || max_entries == 0 || max_entries > (SIZE_MAX >> 4))
+        return FV_ERR_INVALID;
+    store_record_cache *c = calloc(1, sizeof *c);
+    if (c == NULL)
+        return FV_ERR_NOMEM;
+    c->cls = cls;
+    c->max_entries = max_entries;
+    if (pthread_mutex_init(&c->lock, NULL) != 0) {
+        free(c);
+        return FV_ERR_NOMEM;
+    }
+    *out = c;
+    return FV_OK;
+}
+
+static void cache_item_free(cache_item *item)
+{
+    if (item == NULL)
+        return;
+    sodium_memzero(item, sizeof *item + item->value_len);
+    free(item);
+}
+
+static void cache_clear(store_record_cache *c)
+{
+    for (size_t i = 0; i < c->count; i++)
+        cache_item_free(c->items[i]);
+    for (size_t i = 0; i < c->pending_count; i++)
+        cache_item_free(c->pending[i]);
+    c->count = 0;
+    c->pending_count = 0;
+    c->cursor = 0;
+}
+
+void store_record_cache_destroy(store_record_cache **cache)
+{
+    if (cache == NULL || *cache == NULL)
+        return;
+    store_record_cache *c = *cache;
+    *cache = NULL;
+    cache_clear(c);
+    free(c->items);
+    free(c->pending);
+    pthread_mutex_destroy(&c->lock);
+    free(c);
+}
+
+size_t store_record_cache_count(store_record_cache *cache)
+{
+    if (cache == NULL)
+        return 0;
+    pthread_mutex_lock(&cache->lock);
+    size_t n = cache->count;
+    pthread_mutex_unlock(&cache->lock);
+    return n;
+}
+
+/* The item of ID, or NULL. Moves the cursor past a hit. */
+static cache_item *cache_find(store_record_cache *c, uint64_t id)
+{
+    size_t at = c->cursor;
+    if (at < c->count && c->items[at]->id == id) {
+        c->cursor = at + 1;
+        return c->items[at];
+    }
+    /* A backward walk meets the item before the previous hit. */
+    if (at >= 2 && at - 2 < c->count && c->items[at - 2]->id == id) {
+        c->cursor = at - 1;
+        return c->items[at - 2];
+    }
+    size_t lo = 0, hi = c->count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (c->items[mid]->id < id)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo < c->count && c->items[lo]->id == id) {
+        c->cursor = lo + 1;
+        return c->items[lo];
+    }
+    return NULL;
+}
+
+/* Keep a copy of record ID (value V, decoded REC) for the merge after the
+ * query. A full cache keeps what it has: the records past it are
+ * decrypted on every query, as without a cache. */
+static void cache_add_pending(store_record_cache *c, uint64_t id, const MDB_val *v,
+                              const fv_aggregate_record *rec)
+{
+    if (c->count + c->pending_count >= c->max_entries)
+        return;
+    if (c->pending_count == c->pending_cap) {
+        size_t cap = c->pending_cap == 0 ? 256 : c->pending_cap * 2;
+        cache_item **grown = realloc(c->pending, cap * sizeof *grown);
+        if (grown == NULL)
+            return;
+        c->pending = grown;
+        c->pending_cap = cap;
+    }
+    cache_item *item = malloc(sizeof *item + v->mv_size);
+    if (item == NULL)
+        return;
+    item->id = id;
+    item->rec = *rec;
+    item->value_len = v->mv_size;
+    memcpy(item->value, v->mv_data, v->mv_size);
+    c->pending[c->pending_count++] = item;
+}
+
+static int cache_item_cmp(const void *a, const void *b)
+{
+    uint64_t x = (*(cache_item *const *)a)->id, y = (*(cache_item *const *)b)->id;
+    return x < y ? -1 : x > y;
+}
+
+/* Merge the pending items into the sorted array. A pending item whose
+ * id is already cached replaces the old one (its value changed). */
+static void cache_merge_pending(store_record_cache *c)
+{
+    if (c->pending_count == 0)
+        return;
+    size_t need = c->count + c->pending_count;
+    if (need > c->cap) {
+        size_t cap = c->cap == 0 ? 1024 : c->cap;
+        while (cap < need)
+            cap *= 2;
+        cache_item **grown = realloc(c->items, cap * sizeof *grown);
+        if (grown == NULL) {
+            for (size_t i = 0; i < c->pending_count; i++)
+                cache_item_free(c->pending[i]);
+            c->pending_count = 0;
+            return;
+        }
+        c->items = grown;
+        c->cap = cap;
+    }
+    /* A forward walk adds ascending ids, a backward one descending ids. */
+    qsort(c->pending, c->pending_count, sizeof *c->pending, cache_item_cmp);
+
+    /* Merge from the back into the array's free tail. */
+    size_t i = c->count, j = c->pending_count, out = need;
+    while (j > 0) {
+        if (i > 0 && c->items[i - 1]->id > c->pending[j - 1]->id) {
+            c->items[--out] = c->items[--i];
+        } else if (i > 0 && c->items[i - 1]->id == c->pending[j - 1]->id) {
+            cache_item_free(c->items[--i]);
+            c->items[--out] = c->pending[--j];
+        } else {
+            c->items[--out] = c->pending[--j];
+        }
+    }
+    /* Replacements left a gap of OUT - I slots in front of the merged part. */
+    if (out > i)
+        memmove(&c->items[i], &c->items[out], (need - out) * sizeof *c->items);
+    c->count = need - (out - i);
+    c->pending_count = 0;
+    c->cursor = 0;
+}
+
+/* True if this process's key table has the data key of (CLS, DAY).
+ * Caller holds the key lock. */
+static bool keys_have_day(store_env *env, fv_class cls, uint32_t day)
+{
+    const store_keys *k = &env->keys;
+    for (size_t i = 0; i < k->count; i++) {
+        const store_key_slot *s = &k->slots[i];
+        if (s->in_use && s->cls == (uint8_t)cls && s->day == day)
+            return true;
+    }
+    return false;
+}
+
+/* Drop and wipe every item whose day key is gone from the key table
+ * (crypto-shredded). Caller holds the cache and key locks. */
+static void cache_purge_shredded(store_record_cache *c, store_env *env)
+{
+    size_t kept = 0;
+    uint32_t day = 0;
+    bool present = false, checked = false;
+    for (size_t i = 0; i < c->count; i++) {
+        cache_item *item = c->items[i];
+        uint32_t d = store_day_of(item->id);
+        if (!checked || d != day) {
+            present = keys_have_day(env, c->cls, d);
+            day = d;
+            checked = true;
+        }
+        if (present)
+            c->items[kept++] = item;
+        else
+            cache_item_free(item);
+    }
+    c->count = kept;
+    c->cursor = 0;
+}
+
+/* The day whose key presence was checked last in one query. */
+typedef struct day_memo {
+    uint32_t day;
+    bool valid, present;
+} day_memo;
+
 uint64_t store_undecryptable_total(store_env *env)
 {
     return env != NULL ? atomic_load(&env->undecryptable_total) : 0;
@@ -119,9 +362,68 @@ static bool query_decode(store_env *env, fv_class cls, uint64_t id, const MDB_va
     return ok;
 }
 
+/*
+ * Fill REC from CACHE for record ID with stored value V, when the cache
+ * has this exact value and the key of the record's day still exists (so
+ * the uncached path would decrypt it to the same record). Caller holds
+ * the cache lock.
+ */
+static bool cache_lookup(store_record_cache *cache, store_env *env, fv_class cls, uint64_t id,
+                         const MDB_val *v, day_memo *memo, fv_record *rec)
+{
+    cache_item *item = cache_find(cache, id);
+    if (item == NULL || item->value_len != v->mv_size ||
+        memcmp(item->value, v->mv_data, v->mv_size) != 0)
+        return false;
+    uint32_t day = store_day_of(id);
+    if (!memo->valid || memo->day != day) {
+        store_keys_lock(env);
+        memo->present = keys_have_day(env, cls, day);
+        store_keys_unlock(env);
+        memo->day = day;
+        memo->valid = true;
+    }
+    if (!memo->present)
+        return false;
+    rec->cls = cls;
+    rec->u.aggregate = item->rec;
+    return true;
+}
+
+static int query_run(store_env *env, const store_query *q, uint64_t now_us, store_record_fn fn,
+                     void *ctx, uint64_t *next_cursor, store_query_stats *stats_out,
+                     store_record_cache *cache);
+
 int store_query_run_stats(store_env *env, const store_query *q, uint64_t now_us,
                           store_record_fn fn, void *ctx, uint64_t *next_cursor,
                           store_query_stats *stats_out)
+{
+    return query_run(env, q, now_us, fn, ctx, next_cursor, stats_out, NULL);
+}
+
+int store_query_run_cached(store_env *env, store_record_cache *cache, const store_query *q,
+                           uint64_t now_us, store_record_fn fn, void *ctx,
+                           uint64_t *next_cursor)
+{
+    if (cache == NULL || q == NULL || q->cls != cache->cls)
+        return query_run(env, q, now_us, fn, ctx, next_cursor, NULL, NULL);
+    pthread_mutex_lock(&cache->lock);
+    /* One cache serves one store: entries of another would be wrong. */
+    if (cache->env != env) {
+        cache_clear(cache);
+        cache->env = env;
+        cache->keys_generation = 0;
+    }
+    cache->cursor = 0;
+    int rc = query_run(env, q, now_us, fn, ctx, next_cursor, NULL, cache);
+    cache_merge_pending(cache);
+    pthread_mutex_unlock(&cache->lock);
+    return rc;
+}
+
+static int query_run(store_env *env, const store_query *q, uint64_t now_us, store_record_fn fn,
+                     void *ctx, uint64_t *next_cursor, store_query_stats *stats_out,
+                     store_record_cache *cache)
 {
     store_query_stats stats = {0};
     if (stats_out != NULL)
@@ -148,12 +450,19 @@ int store_query_run_stats(store_env *env, const store_query *q, uint64_t now_us,
     uint32_t returned = 0, scanned = 0;
     bool keys_refreshed = false;
 
-    /* Pick up day keys created or destroyed by another process. */
+    /* Pick up day keys created or destroyed by another process, and
+     * forget the cached records of every day whose key is gone, so no
+     * plaintext of a crypto-shredded day stays in memory. */
     store_keys_lock(env);
     if (store_keys_refresh(env) != FV_OK)
         fv_warning("store %s: cannot re-read the data key file; using the keys loaded before",
                    env->dir);
+    if (cache != NULL && cache->keys_generation != env->keys.generation) {
+        cache_purge_shredded(cache, env);
+        cache->keys_generation = env->keys.generation;
+    }
     store_keys_unlock(env);
+    day_memo memo = {.valid = false};
 
     int mrc = mdb_cursor_open(txn, env->dbi[q->cls], &cur);
     if (mrc != MDB_SUCCESS)
@@ -180,8 +489,13 @@ int store_query_run_stats(store_env *env, const store_query *q, uint64_t now_us,
         scanned++;
 
         fv_record rec;
-        if (!query_decode(env, q->cls, id, &v, &keys_refreshed, &stats, &rec))
-            continue;
+        if (cache == NULL || !cache_lookup(cache, env, q->cls, id, &v, &memo, &rec)) {
+            if (!query_decode(env, q->cls, id, &v, &keys_refreshed, &stats, &rec))
+                continue;
+            /* Plaintext values (format 1) are cheap to read again. */
+            if (cache != NULL && v.mv_size > 0 && ((const uint8_t *)v.mv_data)[0] != 1)
+                cache_add_pending(cache, id, &v, &rec.u.aggregate);
+        }
         rec.id = id;
         rec.stored_us = id;
         if (!record_in_window(&rec, q->from_us, to_us))

@@ -64,6 +64,8 @@ void apitest_start(apitest *t)
         .threads = 2,
         .clock_us = apitest_now,
         .compliance_fn = t->compliance_fn,
+        .audit_flush_ms = t->audit_flush_ms,
+        .audit_queue_max = t->audit_queue_max,
     };
     assert_int_equal(api_server_start(&cfg, &t->server, err, sizeof err), FV_OK);
     t->port = api_server_port(t->server);
@@ -93,7 +95,8 @@ void apitest_http_headers(const apitest *t, const char *method, const char *targ
                           const char *headers, const char *body, apitest_reply *out)
 {
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(t->port)};
-    struct timeval timeout = {.tv_sec = 20};
+    /* Stretched under valgrind (scripts/valgrind.sh), where requests run slower. */
+    struct timeval timeout = {.tv_sec = 20 * (time_t)tu_timeout_scale()};
     char head[4096];
     size_t cap = 65536, len = 0;
 

@@ -35,6 +35,9 @@ typedef struct apitest {
     /* Passed to api_config before apitest_start; NULL = no policy. */
     int (*compliance_fn)(void *ctx, store_env *store, const char *document, uint64_t from_us,
                          uint64_t to_us, uint64_t now_us, char **out_json);
+    /* Passed to api_config before apitest_start; 0 = the defaults. */
+    unsigned audit_flush_ms;
+    unsigned audit_queue_max;
 } apitest;
 
 typedef struct apitest_reply {
