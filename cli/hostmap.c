@@ -32,6 +32,7 @@ struct fv_hostmap {
     ip_slot ips[SLOTS];
     name_slot names[SLOTS];
     size_t ip_count, name_count;
+    uint64_t generation; /* see fv_hostmap_generation */
 };
 
 static size_t slot_of(const fv_hostmap *map, const void *data, size_t len)
@@ -74,6 +75,7 @@ void fv_hostmap_clear(fv_hostmap *map)
     sodium_memzero(map->ips, sizeof map->ips);
     sodium_memzero(map->names, sizeof map->names);
     map->ip_count = map->name_count = 0;
+    map->generation++;
 }
 
 static uint8_t ip_key_len(const cap_ip *addr)
@@ -94,22 +96,24 @@ static ip_slot *find_ip(const fv_hostmap *map, const cap_ip *addr)
     return NULL;
 }
 
-void fv_hostmap_learn_mac(fv_hostmap *map, const cap_ip *addr, const uint8_t mac[6],
+bool fv_hostmap_learn_mac(fv_hostmap *map, const cap_ip *addr, const uint8_t mac[6],
                           bool from_dhcp)
 {
     if (map == NULL || addr == NULL || mac == NULL || (addr->family != 4 && addr->family != 6))
-        return;
+        return false;
     ip_slot *s = find_ip(map, addr);
     if (s != NULL) {
-        if (from_dhcp || !s->from_dhcp) {
-            memcpy(s->mac, mac, 6);
-            s->from_dhcp = s->from_dhcp || from_dhcp;
-        }
-        return;
+        if (!from_dhcp && s->from_dhcp)
+            return false;
+        bool changed = memcmp(s->mac, mac, 6) != 0;
+        memcpy(s->mac, mac, 6);
+        s->from_dhcp = s->from_dhcp || from_dhcp;
+        return changed;
     }
     if (map->ip_count >= FV_HOSTMAP_MAX) {
         sodium_memzero(map->ips, sizeof map->ips);
         map->ip_count = 0;
+        map->generation++;
     }
     size_t len = ip_key_len(addr);
     size_t i = slot_of(map, addr->addr, len);
@@ -122,6 +126,7 @@ void fv_hostmap_learn_mac(fv_hostmap *map, const cap_ip *addr, const uint8_t mac
     memcpy(s->addr.addr, addr->addr, len);
     memcpy(s->mac, mac, 6);
     map->ip_count++;
+    return true;
 }
 
 static name_slot *find_name(const fv_hostmap *map, const uint8_t mac[6])
@@ -144,6 +149,7 @@ void fv_hostmap_learn_name(fv_hostmap *map, const uint8_t mac[6], const char *na
         if (map->name_count >= FV_HOSTMAP_MAX) {
             sodium_memzero(map->names, sizeof map->names);
             map->name_count = 0;
+            map->generation++;
         }
         size_t i = slot_of(map, mac, 6);
         while (map->names[i].used)
@@ -154,8 +160,11 @@ void fv_hostmap_learn_name(fv_hostmap *map, const uint8_t mac[6], const char *na
         map->name_count++;
     }
     size_t n = strnlen(name, sizeof s->name - 1);
+    if (strncmp(s->name, name, n) == 0 && s->name[n] == '\0')
+        return;
     memcpy(s->name, name, n);
     s->name[n] = '\0';
+    map->generation++;
 }
 
 const uint8_t *fv_hostmap_mac_of(const fv_hostmap *map, const cap_ip *addr)
@@ -172,4 +181,9 @@ const char *fv_hostmap_name_of(const fv_hostmap *map, const uint8_t mac[6])
         return NULL;
     const name_slot *s = find_name(map, mac);
     return s != NULL ? s->name : NULL;
+}
+
+uint64_t fv_hostmap_generation(const fv_hostmap *map)
+{
+    return map != NULL ? map->generation : 0;
 }

@@ -32,8 +32,10 @@ void fv_hostmap_destroy(fv_hostmap **map);
 /* Forget everything. */
 void fv_hostmap_clear(fv_hostmap *map);
 
-/* Remember MAC for ADDR. FROM_DHCP: learned from a DHCP binding. */
-void fv_hostmap_learn_mac(fv_hostmap *map, const cap_ip *addr, const uint8_t mac[6],
+/* Remember MAC for ADDR. FROM_DHCP: learned from a DHCP binding.
+ * Returns true if fv_hostmap_mac_of(ADDR) changed. A wipe past the bound
+ * changes fv_hostmap_generation instead. */
+bool fv_hostmap_learn_mac(fv_hostmap *map, const cap_ip *addr, const uint8_t mac[6],
                           bool from_dhcp);
 /* Remember NAME (non-empty) as the host name of MAC. */
 void fv_hostmap_learn_name(fv_hostmap *map, const uint8_t mac[6], const char *name);
@@ -42,5 +44,12 @@ void fv_hostmap_learn_name(fv_hostmap *map, const uint8_t mac[6], const char *na
 const uint8_t *fv_hostmap_mac_of(const fv_hostmap *map, const cap_ip *addr);
 /* The host name known for MAC, or NULL. Same lifetime. */
 const char *fv_hostmap_name_of(const fv_hostmap *map, const uint8_t mac[6]);
+
+/* A counter that changes whenever what the map returns may change for
+ * any address: a clear, a wipe past the bound or a changed host name.
+ * A change for one address only is reported by fv_hostmap_learn_mac's
+ * result instead. Together they let a caller cache what it derived from
+ * the map. */
+uint64_t fv_hostmap_generation(const fv_hostmap *map);
 
 #endif /* FV_HOSTMAP_H */

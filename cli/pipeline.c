@@ -89,8 +89,160 @@ static void pipeline_hosts_unlock(fv_pipeline *p)
         pthread_mutex_unlock(&p->sync->hosts_lock);
 }
 
+/*
+ * Decisions of host_mode_locked for hosts in a zone, cached because the
+ * capture engine asks for both addresses of every packet. A slot holds
+ * the decision for one address and frame MAC over the span of traffic
+ * and current times for which pol_decide_span promises the same result.
+ * For a group with a window that is the time between two openings or
+ * closings of the window, otherwise up to the group's validity bounds.
+ * Changes of the host map invalidate slots: a change of the MAC of one
+ * address (fv_hostmap_learn_mac returns true) drops that address's
+ * slots, and a host name change, wipe or clear changes
+ * fv_hostmap_generation, which every slot must match. A policy reload
+ * and every key rotation clear the cache.
+ *
+ * The sets are chosen by an unkeyed hash of the address. A collision
+ * only costs a recomputation, so chosen addresses cannot make a lookup
+ * slower than the uncached decision.
+ */
+#define DECISION_SETS 2048u
+#define DECISION_WAYS 4u
+
+/* The times over which one decision holds, in seconds, inclusive. */
+typedef struct decision_span {
+    uint64_t traffic_from_s, traffic_until_s;
+    uint64_t now_from_s, now_until_s;
+} decision_span;
+
+typedef struct decision_slot {
+    decision_span span;
+    uint64_t hosts_generation;
+    uint32_t last_used; /* cache clock at the last use, to replace the oldest slot */
+    uint8_t addr[16];
+    uint8_t frame_mac[6];
+    uint8_t family; /* 0: empty slot */
+    bool has_frame_mac;
+    pol_mode mode;
+} decision_slot;
+
+/* Contains raw internal addresses and MACs, like the host map: never
+ * logged, wiped on key rotation and before it is freed. */
+struct fv_decision_cache {
+    decision_slot sets[DECISION_SETS][DECISION_WAYS];
+    uint32_t clock;
+};
+
+static void decision_cache_clear(fv_pipeline *p)
+{
+    if (p->decisions != NULL)
+        sodium_memzero(p->decisions, sizeof *p->decisions);
+}
+
+static void decision_cache_destroy(fv_pipeline *p)
+{
+    decision_cache_clear(p);
+    free(p->decisions);
+    p->decisions = NULL;
+}
+
+static size_t ip_addr_len(const cap_ip *ip)
+{
+    return ip->family == 4 ? 4 : 16;
+}
+
+/* The set that contains every slot of IP (FNV-1a of the address). */
+static decision_slot *decision_set(fv_pipeline *p, const cap_ip *ip)
+{
+    uint64_t h = 0xcbf29ce484222325u ^ ip->family;
+    size_t len = ip_addr_len(ip);
+    for (size_t i = 0; i < len; i++)
+        h = (h ^ ip->addr[i]) * 0x100000001b3u;
+    h ^= h >> 32;
+    return p->decisions->sets[h & (DECISION_SETS - 1)];
+}
+
+static bool decision_slot_is_of(const decision_slot *s, const cap_ip *ip)
+{
+    return s->family == ip->family && memcmp(s->addr, ip->addr, ip_addr_len(ip)) == 0;
+}
+
+static bool decision_slot_matches(const decision_slot *s, const cap_ip *ip,
+                                  const uint8_t *frame_mac)
+{
+    if (!decision_slot_is_of(s, ip) || s->has_frame_mac != (frame_mac != NULL))
+        return false;
+    return frame_mac == NULL || memcmp(s->frame_mac, frame_mac, 6) == 0;
+}
+
+static bool decision_span_covers(const decision_span *span, uint64_t traffic_s, uint64_t now_s)
+{
+    return span->traffic_from_s <= traffic_s && traffic_s <= span->traffic_until_s &&
+           span->now_from_s <= now_s && now_s <= span->now_until_s;
+}
+
+/* Drop the cached decisions of IP, after its entry in the host map changed. */
+static void decision_cache_forget(fv_pipeline *p, const cap_ip *ip)
+{
+    if (p->decisions == NULL || (ip->family != 4 && ip->family != 6))
+        return;
+    decision_slot *set = decision_set(p, ip);
+    for (unsigned w = 0; w < DECISION_WAYS; w++) {
+        if (decision_slot_is_of(&set[w], ip))
+            sodium_memzero(&set[w], sizeof set[w]);
+    }
+}
+
+static pol_mode host_mode_decide(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
+                                 uint64_t traffic_s, uint64_t now_s, decision_span *span);
+
+/*
+ * host_mode for an address in a zone; the caller holds the host map
+ * lock. A cache hit skips fv_hostmap_learn_mac too: the slot was filled
+ * after learning the same frame MAC, and any later change of this
+ * address's entry would have dropped the slot, so learning it again
+ * would change nothing.
+ */
 static pol_mode host_mode_locked(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
-                                 uint64_t traffic_us);
+                                 uint64_t traffic_us)
+{
+    uint64_t traffic_s = traffic_us / 1000000u;
+    uint64_t now_s = fv_pipeline_now_us(p) / 1000000u;
+    decision_span span;
+    if (p->decisions == NULL || (ip->family != 4 && ip->family != 6))
+        return host_mode_decide(p, ip, frame_mac, traffic_s, now_s, &span);
+
+    decision_slot *set = decision_set(p, ip);
+    uint64_t generation = fv_hostmap_generation(p->hosts);
+    for (unsigned w = 0; w < DECISION_WAYS; w++) {
+        decision_slot *s = &set[w];
+        if (decision_slot_matches(s, ip, frame_mac) && s->hosts_generation == generation &&
+            decision_span_covers(&s->span, traffic_s, now_s)) {
+            s->last_used = ++p->decisions->clock;
+            return s->mode;
+        }
+    }
+
+    pol_mode mode = host_mode_decide(p, ip, frame_mac, traffic_s, now_s, &span);
+
+    /* Replace an empty slot, else the one unused for longest. */
+    decision_slot *victim = &set[0];
+    for (unsigned w = 0; w < DECISION_WAYS && victim->family != 0; w++) {
+        if (set[w].family == 0 || set[w].last_used < victim->last_used)
+            victim = &set[w];
+    }
+    memset(victim, 0, sizeof *victim);
+    victim->span = span;
+    victim->hosts_generation = fv_hostmap_generation(p->hosts);
+    victim->last_used = ++p->decisions->clock;
+    memcpy(victim->addr, ip->addr, ip_addr_len(ip));
+    if (frame_mac != NULL)
+        memcpy(victim->frame_mac, frame_mac, 6);
+    victim->has_frame_mac = frame_mac != NULL;
+    victim->family = ip->family;
+    victim->mode = mode;
+    return mode;
+}
 
 /*
  * Decide how the host at IP may be processed at traffic time TRAFFIC_US.
@@ -110,18 +262,24 @@ static pol_mode host_mode(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame
 
     /* Worker threads call this for every packet while the writer learns
      * from DHCP. The host name pointer points into the map, so the lock
-     * is held until the last pol_decide. */
+     * is held until the last pol_decide. The lock guards the decision
+     * cache too. */
     pipeline_hosts_lock(p);
     pol_mode mode = host_mode_locked(p, ip, frame_mac, traffic_us);
     pipeline_hosts_unlock(p);
     return mode;
 }
 
-static pol_mode host_mode_locked(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
-                                 uint64_t traffic_us)
+/*
+ * The uncached decision of host_mode_locked, at TRAFFIC_S and NOW_S.
+ * Sets SPAN to the traffic and current times over which the same
+ * decision holds.
+ */
+static pol_mode host_mode_decide(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
+                                 uint64_t traffic_s, uint64_t now_s, decision_span *span)
 {
-    if (frame_mac != NULL)
-        fv_hostmap_learn_mac(p->hosts, ip, frame_mac, false);
+    if (frame_mac != NULL && fv_hostmap_learn_mac(p->hosts, ip, frame_mac, false))
+        decision_cache_forget(p, ip);
     const uint8_t *mac = fv_hostmap_mac_of(p->hosts, ip);
     if (mac == NULL)
         mac = frame_mac;
@@ -131,15 +289,25 @@ static pol_mode host_mode_locked(fv_pipeline *p, const cap_ip *ip, const uint8_t
         .mac = mac,
         .hostname = mac != NULL ? fv_hostmap_name_of(p->hosts, mac) : NULL,
     };
-    uint64_t traffic_s = traffic_us / 1000000u;
-    pol_decision d = pol_decide(p->policy, &host, traffic_s);
-    if (d.mode == POL_EXCLUDE)
+    pol_decision d = pol_decide_span(p->policy, &host, traffic_s, &span->traffic_from_s,
+                                     &span->traffic_until_s);
+    if (d.mode == POL_EXCLUDE) {
+        /* This outcome does not depend on the current time. */
+        span->now_from_s = 0;
+        span->now_until_s = UINT64_MAX;
         return POL_EXCLUDE;
+    }
 
     /* A group whose validity has ended by now excludes its hosts also in
-     * older traffic that is being read now. */
-    uint64_t now_s = fv_pipeline_now_us(p) / 1000000u;
-    if (now_s != traffic_s && pol_decide(p->policy, &host, now_s).expired)
+     * older traffic that is being read now. When NOW_S equals TRAFFIC_S,
+     * the first decision has answered that already, and it holds over
+     * the same span. */
+    if (now_s == traffic_s) {
+        span->now_from_s = span->traffic_from_s;
+        span->now_until_s = span->traffic_until_s;
+        return d.mode;
+    }
+    if (pol_decide_span(p->policy, &host, now_s, &span->now_from_s, &span->now_until_s).expired)
         return POL_EXCLUDE;
     return d.mode;
 }
@@ -197,6 +365,7 @@ static void escrow_stored(fv_pipeline *p, fv_class cls, uint64_t now_us)
 
 static void store_record(fv_pipeline *p, fv_class cls, const void *rec)
 {
+    p->activity++;
     uint64_t now_us = fv_pipeline_now_us(p);
     int rc = store_put(p->store, cls, rec, now_us);
     if (rc == FV_OK) {
@@ -657,7 +826,8 @@ static void dhcp_learn(fv_pipeline *p, const cap_dhcp *d)
             continue;
         cap_ip ip = {.family = 4};
         memcpy(ip.addr, addrs[i], 4);
-        fv_hostmap_learn_mac(p->hosts, &ip, d->chaddr, true);
+        if (fv_hostmap_learn_mac(p->hosts, &ip, d->chaddr, true))
+            decision_cache_forget(p, &ip);
     }
 }
 
@@ -785,8 +955,13 @@ static void pipeline_detstate_save(fv_pipeline *p, uint64_t now_us)
     uint8_t *data = NULL;
     size_t len = 0;
     int rc = det_engine_save(p->detect, &data, &len);
-    if (rc == FV_OK)
+    if (rc == FV_OK) {
         rc = store_detstate_put(p->store, data, len, now_us);
+        /* A failed store write (a full disk) fails the run: an ingest
+         * must then not be recorded as complete, or running it again to
+         * finish would store every record a second time. */
+        note_rc(p, rc);
+    }
     if (rc != FV_OK)
         fv_warning("detector state not saved: %s", fv_strerror(rc));
     free(data);
@@ -795,6 +970,7 @@ static void pipeline_detstate_save(fv_pipeline *p, uint64_t now_us)
 static void on_alert(void *ctx, const fv_alert_record *alert)
 {
     fv_pipeline *p = ctx;
+    p->activity++;
     if (!pol_class_enabled(p->policy, FV_CLASS_ALERT))
         return;
     /* A repeat within the policy's alert window merges into the earlier
@@ -914,10 +1090,16 @@ int fv_pipeline_reload(fv_pipeline *p, const char *policy_path, uint64_t now_us)
     if (rc != FV_OK)
         fv_warning("could not record the audit retention limit: %s", fv_strerror(rc));
 
+    p->activity++;
     pol_policy *old_policy = p->policy;
     if (p->sync != NULL)
         pthread_rwlock_wrlock(&p->sync->policy_lock);
     p->policy = next;
+    /* Cached decisions were made under the old policy. Cleared before
+     * the policy lock is released, so no worker sees one of them. */
+    pipeline_hosts_lock(p);
+    decision_cache_clear(p);
+    pipeline_hosts_unlock(p);
     if (p->sync != NULL)
         pthread_rwlock_unlock(&p->sync->policy_lock);
     (void)fv_indicator_hook_reload(&p->indicators, p->policy, on_alert, p);
@@ -1026,6 +1208,11 @@ int fv_pipeline_open(fv_pipeline *p, const char *policy_path, const char *db_dir
         rc = fv_hostmap_create(&p->hosts);
     if (rc == FV_OK)
         rc = fv_seenhosts_create(&p->seen_hosts);
+    if (rc == FV_OK) {
+        p->decisions = calloc(1, sizeof *p->decisions);
+        if (p->decisions == NULL)
+            rc = FV_ERR_NOMEM;
+    }
     if (rc != FV_OK) {
         snprintf(err, err_len, "cannot create the aggregates and host tables: %s",
                  fv_strerror(rc));
@@ -1055,6 +1242,7 @@ out:
         cap_engine_destroy(&p->capture);
         fv_aggregator_destroy(&p->aggregates);
         fv_hostmap_destroy(&p->hosts);
+        decision_cache_destroy(p);
         fv_seenhosts_destroy(&p->seen_hosts);
         fv_indicator_hook_close(&p->indicators);
         det_engine_destroy(&p->detect);
@@ -1259,6 +1447,7 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
          * no longer than one key epoch. */
         pipeline_hosts_lock(p);
         fv_hostmap_clear(p->hosts);
+        decision_cache_clear(p);
         pipeline_hosts_unlock(p);
         rekey_detector(p);
     }
@@ -1282,19 +1471,45 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
         if (!p->sweep_pending)
             pipeline_detstate_save(p, now_us);
     }
+    if (force) {
+        p->forced_tick_done = true;
+        p->forced_tick_us = now_us;
+        p->activity_at_forced_tick = p->activity;
+    }
     return p->failed_rc;
+}
+
+/*
+ * True if a forced tick at NOW_US would repeat the last one: that tick
+ * ran less than a second earlier and nothing was stored, alerted or
+ * reloaded since. Ingest ends with a forced tick and then closes the
+ * pipeline, whose own forced tick would evaluate the detectors again
+ * and encrypt and write their state (tens of megabytes on a busy
+ * network) a second time.
+ */
+static bool forced_tick_is_repeat(const fv_pipeline *p, uint64_t now_us)
+{
+    return p->forced_tick_done && p->activity == p->activity_at_forced_tick &&
+           now_us >= p->forced_tick_us && now_us - p->forced_tick_us < 1000000u;
 }
 
 int fv_pipeline_close(fv_pipeline *p)
 {
     if (p->capture != NULL) {
-        cap_engine_flush(p->capture);
-        fv_aggregator_flush(p->aggregates);
-        fv_pipeline_tick(p, fv_pipeline_now_us(p), true);
+        if (!p->discard_open) {
+            cap_engine_flush(p->capture);
+            fv_aggregator_flush(p->aggregates);
+        } else {
+            cap_engine_discard(p->capture);
+        }
+        uint64_t now_us = fv_pipeline_now_us(p);
+        if (!forced_tick_is_repeat(p, now_us))
+            fv_pipeline_tick(p, now_us, true);
     }
     cap_engine_destroy(&p->capture);
     fv_aggregator_destroy(&p->aggregates);
     fv_hostmap_destroy(&p->hosts);
+    decision_cache_destroy(p);
     fv_seenhosts_destroy(&p->seen_hosts);
     if (p->store != NULL)
         note_rc(p, store_commit(p->store));

@@ -48,6 +48,10 @@ typedef struct fv_pipeline {
     /* MACs and DHCP host names of internal hosts, for policy groups that
      * match by MAC or host name (hostmap.h); wiped on key rotation. */
     struct fv_hostmap *hosts;
+    /* host_mode decisions cached per address and frame MAC for the span
+     * of time they hold (pipeline.c), or NULL to decide every time.
+     * Guarded like hosts. */
+    struct fv_decision_cache *decisions;
     /* Time of the last audited sweep that deleted nothing (once a day). */
     uint64_t last_quiet_sweep_audit_us;
     /* Raw address to current pseudonym of each internal host the
@@ -79,6 +83,19 @@ typedef struct fv_pipeline {
      * deleted so the sweep gets one audit entry when it completes. */
     bool sweep_pending;
     struct store_sweep_result sweep_sum;
+    /* Count of records stored, alerts and policy reloads, and its value
+     * and the time at the end of the last forced tick, so that
+     * fv_pipeline_close can skip a forced tick that would repeat it. */
+    uint64_t activity;
+    uint64_t activity_at_forced_tick;
+    uint64_t forced_tick_us;
+    bool forced_tick_done;
+    /* An ingest stopped by a signal: open flows and partial aggregates
+     * are dropped instead of flushed, because the resume reads the files
+     * again and stores them whole. Flushing them would store a cut flow
+     * that the resume, which skips only identical records, stores again
+     * in full. */
+    bool discard_open;
 } fv_pipeline;
 
 /*

@@ -6,8 +6,9 @@
  *
  * Caveats
  * - One thread only, like the engine.
- * - Every table has its own random SipHash key, so keys chosen by an
- *   outsider (external peer addresses) cannot force long chains.
+ * - Every table has its own random key for a strongly universal hash
+ *   (det_util.c, multilinear_hash), so keys chosen by an outsider
+ *   (external peer addresses) cannot force long chains.
  */
 #ifndef FV_DET_UTIL_H
 #define FV_DET_UTIL_H
@@ -22,7 +23,8 @@
 
 /*
  * Table key. Every byte is set (unused fields zero) so keys compare and
- * hash with memcmp and crypto_shorthash over the whole struct.
+ * hash with memcmp and a hash over the whole struct, as ten 32-bit
+ * words.
  */
 typedef struct det_key {
     uint8_t detector;             /* fv_detector or 0 */
@@ -34,6 +36,8 @@ typedef struct det_key {
     uint8_t host[16];
     uint8_t peer[16];
 } det_key;
+
+_Static_assert(sizeof(det_key) == 40, "det_key must be ten 32-bit words for the table hash");
 
 /* Intrusive node: make it the first member of an entry struct. */
 typedef struct det_node {
@@ -59,7 +63,8 @@ typedef struct det_table {
     det_node *lru_newest, *lru_oldest;
     void (*free_node)(det_node *node);
     uint32_t generation;
-    uint8_t hash_key[crypto_shorthash_KEYBYTES];
+    /* Multilinear hash key: one word more than the 32-bit words of a det_key. */
+    uint64_t hash_key[1 + sizeof(det_key) / sizeof(uint32_t)];
 } det_table;
 
 /* Called by det_table_rekey when the host's new key exists already:

@@ -70,6 +70,9 @@ struct det_engine {
     det_alert_fn fn;
     void *fn_ctx;
     size_t raised;
+    /* Length of the last det_engine_save output, the first allocation
+     * of the next one. */
+    size_t saved_len;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -370,29 +373,37 @@ int det_engine_save(det_engine *engine, uint8_t **out, size_t *out_len)
     *out = NULL;
     *out_len = 0;
 
+    /* Every module writes straight after its header, whose length field
+     * is filled in afterwards: the state is tens of megabytes on a busy
+     * network, and a copy per module cost as much as writing it. */
     det_buf b = {0};
+    if (engine->saved_len > 0) {
+        b.data = malloc(engine->saved_len);
+        b.cap = b.data != NULL ? engine->saved_len : 0;
+    }
     det_buf_u32(&b, DET_STATE_MAGIC);
     det_buf_u32(&b, DET_STATE_VERSION);
     for (size_t i = 0; i < engine->instance_count; i++) {
         const det_module *m = engine->instances[i].module;
         if (m->save == NULL)
             continue;
-        det_buf part = {0};
-        int rc = m->save(engine->instances[i].state, &part);
-        if (rc != FV_OK || part.failed || part.len > UINT32_MAX) {
-            free(part.data);
+        det_buf_u8(&b, (uint8_t)m->detector);
+        size_t len_at = b.len;
+        det_buf_u32(&b, 0);
+        int rc = m->save(engine->instances[i].state, &b);
+        size_t part_len = b.len - len_at - 4;
+        if (rc != FV_OK || b.failed || part_len > UINT32_MAX) {
             free(b.data);
             return rc != FV_OK ? rc : FV_ERR_NOMEM;
         }
-        det_buf_u8(&b, (uint8_t)m->detector);
-        det_buf_u32(&b, (uint32_t)part.len);
-        det_buf_put(&b, part.data, part.len);
-        free(part.data);
+        for (int k = 0; k < 4; k++)
+            b.data[len_at + (size_t)k] = (uint8_t)(part_len >> (8 * (3 - k)));
     }
     if (b.failed) {
         free(b.data);
         return FV_ERR_NOMEM;
     }
+    engine->saved_len = b.len;
     *out = b.data;
     *out_len = b.len;
     return FV_OK;

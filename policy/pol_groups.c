@@ -324,9 +324,118 @@ static bool pol_group_expired(const pol_group *g, uint64_t now_s)
            (g->valid_until_s != 0 && now_s > g->valid_until_s);
 }
 
+#define POL_MINUTES_PER_WEEK (7 * 1440)
+
+/* Floor division of A by the positive B. */
+static int64_t pol_floor_div(int64_t a, int64_t b)
+{
+    return a >= 0 ? a / b : -((-a + b - 1) / b);
+}
+
+/*
+ * Minutes from MINUTE (of the week, 0 = Sunday 00:00) forward to the
+ * next point where window W may open or close (1..POL_MINUTES_PER_WEEK)
+ * in *NEXT, and back to the last such point at or before MINUTE
+ * (0..POL_MINUTES_PER_WEEK - 1) in *PREV. Returns false when W has no
+ * such point (no days), so it never opens.
+ */
+static bool pol_window_edges(const pol_window *w, int64_t minute, int64_t *next, int64_t *prev)
+{
+    bool any = false;
+    *next = POL_MINUTES_PER_WEEK;
+    *prev = POL_MINUTES_PER_WEEK - 1;
+    for (int64_t day = 0; day < 7; day++) {
+        if ((w->days & (1u << day)) == 0)
+            continue;
+        int64_t close_day = w->start_min < w->end_min ? day : day + 1;
+        int64_t edges[2] = {day * 1440 + w->start_min, close_day * 1440 + w->end_min};
+        for (size_t i = 0; i < 2; i++) {
+            int64_t forward = ((edges[i] - minute) % POL_MINUTES_PER_WEEK + POL_MINUTES_PER_WEEK) %
+                              POL_MINUTES_PER_WEEK;
+            int64_t back = (POL_MINUTES_PER_WEEK - forward) % POL_MINUTES_PER_WEEK;
+            if (forward == 0)
+                forward = POL_MINUTES_PER_WEEK;
+            if (forward < *next)
+                *next = forward;
+            if (back < *prev)
+                *prev = back;
+            any = true;
+        }
+    }
+    return any;
+}
+
+/*
+ * Narrow [*FROM_S, *UNTIL_S], which contains NOW_S, to seconds over which
+ * pol_window_open of W gives the same answer as at NOW_S: the span
+ * between the window's edges around NOW_S in local time, cut at the
+ * time zone's offset changes around NOW_S, since local time jumps there.
+ */
+static void pol_window_span(const pol_policy *policy, const pol_window *w, uint64_t now_s,
+                            uint64_t *from_s, uint64_t *until_s)
+{
+    const pol_tz *tz = &policy->time_zones[w->tz];
+    int64_t now = (int64_t)now_s;
+    int64_t local = now + pol_tz_offset(tz, now);
+    int64_t minute_start = pol_floor_div(local, 60) * 60;
+    int64_t days = pol_floor_div(local, 86400);
+    int64_t wday = ((days % 7) + 7 + 4) % 7;  /* 1970-01-01 was a Thursday */
+    int64_t minute_of_week = wday * 1440 + (local - days * 86400) / 60;
+
+    int64_t next = 0, prev = 0;
+    if (!pol_window_edges(w, minute_of_week, &next, &prev))
+        return; /* never open: no narrowing */
+
+    int64_t from = now - (local - (minute_start - prev * 60));
+    int64_t until = now + (minute_start + next * 60 - 1 - local);
+    int64_t last_change = pol_tz_last_change(tz, now);
+    int64_t next_change = pol_tz_next_change(tz, now);
+    if (last_change > from)
+        from = last_change;
+    if (next_change <= until)
+        until = next_change - 1;
+
+    if (from < 0)
+        from = 0;
+    if ((uint64_t)from > *from_s)
+        *from_s = (uint64_t)from;
+    if ((uint64_t)until < *until_s)
+        *until_s = (uint64_t)until;
+}
+
+/* Narrow [*FROM_S, *UNTIL_S] to seconds over which the validity of G
+ * (pol_group_expired) is the same as at NOW_S. */
+static void pol_group_validity_span(const pol_group *g, uint64_t now_s, uint64_t *from_s,
+                                    uint64_t *until_s)
+{
+    uint64_t from = 0, until = UINT64_MAX;
+    if (g->valid_from_s != 0 && now_s < g->valid_from_s) {
+        until = g->valid_from_s - 1;
+    } else if (g->valid_until_s != 0 && now_s > g->valid_until_s) {
+        from = g->valid_until_s + 1;
+    } else {
+        from = g->valid_from_s;
+        if (g->valid_until_s != 0)
+            until = g->valid_until_s;
+    }
+    if (from > *from_s)
+        *from_s = from;
+    if (until < *until_s)
+        *until_s = until;
+}
+
 pol_decision pol_decide(const pol_policy *policy, const pol_host *host, uint64_t now_s)
 {
+    uint64_t from_s, until_s;
+    return pol_decide_span(policy, host, now_s, &from_s, &until_s);
+}
+
+pol_decision pol_decide_span(const pol_policy *policy, const pol_host *host, uint64_t now_s,
+                             uint64_t *from_s, uint64_t *until_s)
+{
     pol_decision d = {.mode = POL_EXCLUDE, .group = NULL, .expired = false, .outside_window = false};
+    *from_s = 0;
+    *until_s = UINT64_MAX;
     if (policy == NULL || host == NULL)
         return d;
 
@@ -363,16 +472,20 @@ pol_decision pol_decide(const pol_policy *policy, const pol_host *host, uint64_t
         if (!pol_group_matches(policy, g, host, hi, lo, has_addr, hostname))
             continue;
         d.group = g->name;
+        pol_group_validity_span(g, now_s, from_s, until_s);
         if (pol_group_expired(g, now_s)) {
             d.mode = POL_EXCLUDE;
             d.expired = true;
             return d;
         }
         d.mode = g->mode;
-        if (g->mode == POL_MONITOR && g->window >= 0 &&
-            !pol_window_open(policy, &policy->windows[g->window], now_s)) {
-            d.mode = POL_AGGREGATE;
-            d.outside_window = true;
+        if (g->mode == POL_MONITOR && g->window >= 0) {
+            const pol_window *w = &policy->windows[g->window];
+            pol_window_span(policy, w, now_s, from_s, until_s);
+            if (!pol_window_open(policy, w, now_s)) {
+                d.mode = POL_AGGREGATE;
+                d.outside_window = true;
+            }
         }
         return d;
     }

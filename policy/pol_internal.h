@@ -239,6 +239,15 @@ int pol_tz_rule_parse(const char *text, pol_tz_rule *rule);
 /* Offset of TZ from UTC at UTC second T, in seconds east of UTC. */
 int32_t pol_tz_offset(const pol_tz *tz, int64_t t);
 
+/*
+ * The first UTC second after T at which pol_tz_offset of TZ may change
+ * (INT64_MAX: never), and the last one at or before T (INT64_MIN: none).
+ * Between two such points the offset is constant. The points may include
+ * transitions that keep the offset, such as a change of abbreviation.
+ */
+int64_t pol_tz_next_change(const pol_tz *tz, int64_t t);
+int64_t pol_tz_last_change(const pol_tz *tz, int64_t t);
+
 /* Days since 1970-01-01 of a proleptic Gregorian date. */
 int64_t pol_days_from_civil(int64_t year, unsigned month, unsigned day);
 

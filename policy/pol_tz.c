@@ -385,3 +385,95 @@ int32_t pol_tz_offset(const pol_tz *tz, int64_t t)
     }
     return tz->type_offset[tz->transition_type[lo]];
 }
+
+/* Points in the UTC seconds around YEAR where pol_rule_offset of R may
+ * change: the start and end of DST, and the local New Year, where it
+ * moves to the next year's dates. */
+static void pol_rule_points(const pol_tz_rule *r, int64_t year, int64_t points[3])
+{
+    points[0] = pol_rule_local(year, r->start_month, r->start_week, r->start_day, r->start_time) -
+                r->std_offset;
+    points[1] = pol_rule_local(year, r->end_month, r->end_week, r->end_day, r->end_time) -
+                r->dst_offset;
+    points[2] = pol_days_from_civil(year, 1, 1) * 86400 - r->std_offset;
+}
+
+/* The first change point of rule R after T, or INT64_MAX. Every year
+ * has a New Year point, so the years around T hold the answer. */
+static int64_t pol_rule_next_change(const pol_tz_rule *r, int64_t t)
+{
+    int64_t best = INT64_MAX;
+    if (!r->has_dst)
+        return best;
+    int64_t year = pol_year_of(t + r->std_offset);
+    for (int64_t y = year - 1; y <= year + 2; y++) {
+        int64_t points[3];
+        pol_rule_points(r, y, points);
+        for (size_t i = 0; i < 3; i++) {
+            if (points[i] > t && points[i] < best)
+                best = points[i];
+        }
+    }
+    return best;
+}
+
+/* The last change point of rule R at or before T, or INT64_MIN. */
+static int64_t pol_rule_last_change(const pol_tz_rule *r, int64_t t)
+{
+    int64_t best = INT64_MIN;
+    if (!r->has_dst)
+        return best;
+    int64_t year = pol_year_of(t + r->std_offset);
+    for (int64_t y = year - 2; y <= year + 1; y++) {
+        int64_t points[3];
+        pol_rule_points(r, y, points);
+        for (size_t i = 0; i < 3; i++) {
+            if (points[i] <= t && points[i] > best)
+                best = points[i];
+        }
+    }
+    return best;
+}
+
+/* Index of the first transition of TZ after T (transition_count if none). */
+static size_t pol_tz_first_after(const pol_tz *tz, int64_t t)
+{
+    size_t lo = 0, hi = tz->transition_count;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (tz->transition_at[mid] <= t)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+int64_t pol_tz_next_change(const pol_tz *tz, int64_t t)
+{
+    size_t n = tz->transition_count;
+    if (n == 0)
+        return tz->rule.valid ? pol_rule_next_change(&tz->rule, t) : INT64_MAX;
+    size_t after = pol_tz_first_after(tz, t);
+    if (after < n)
+        return tz->transition_at[after];
+    /* After the last transition the rule gives the offsets. */
+    return tz->rule.valid ? pol_rule_next_change(&tz->rule, t) : INT64_MAX;
+}
+
+int64_t pol_tz_last_change(const pol_tz *tz, int64_t t)
+{
+    size_t n = tz->transition_count;
+    if (n == 0)
+        return tz->rule.valid ? pol_rule_last_change(&tz->rule, t) : INT64_MIN;
+    size_t after = pol_tz_first_after(tz, t);
+    if (after == 0)
+        return INT64_MIN; /* before the first transition: type 0 */
+    int64_t last = tz->transition_at[after - 1];
+    if (after == n && tz->rule.valid) {
+        int64_t rule_last = pol_rule_last_change(&tz->rule, t);
+        if (rule_last > last)
+            last = rule_last;
+    }
+    return last;
+}

@@ -241,6 +241,18 @@ typedef struct pol_decision {
  */
 pol_decision pol_decide(const pol_policy *policy, const pol_host *host, uint64_t now_s);
 
+/*
+ * pol_decide, and set [*FROM_S, *UNTIL_S] to a span of seconds around
+ * NOW_S over which pol_decide for the same host and policy returns the
+ * same decision (*UNTIL_S = UINT64_MAX: for ever). The span may be
+ * shorter than the true one. It ends at the matching group's validity
+ * bounds. For a group with a window, it also ends at the window's
+ * openings and closings around NOW_S and at the time zone's offset
+ * changes around NOW_S.
+ */
+pol_decision pol_decide_span(const pol_policy *policy, const pol_host *host, uint64_t now_s,
+                             uint64_t *from_s, uint64_t *until_s);
+
 /* True if the policy has any group matched by host-name pattern (then
  * the capturing process must learn host names from DHCP). */
 bool pol_has_hostname_groups(const pol_policy *policy);

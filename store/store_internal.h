@@ -72,11 +72,12 @@ typedef struct store_keys {
     size_t hint;                    /* index of the last key found */
     bool read_only;                 /* fd opened O_RDONLY: this user may only read the keys */
     /* Random bytes for value nonces, drawn in bulk (store_keys.c,
-     * next_nonce): nonce_used bytes are handed out, nonce_pid is the
-     * process that filled the pool (0: empty). */
+     * next_nonce): nonce_used bytes are handed out. nonce_filled_in is
+     * the process that filled the pool, as 1 + the count of forks on the
+     * way to it (0: empty). */
     uint8_t nonce_pool[4096];
     size_t nonce_used;
-    pid_t nonce_pid;
+    uint64_t nonce_filled_in;
 } store_keys;
 
 struct store_env {
