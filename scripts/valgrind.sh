@@ -13,7 +13,9 @@
 #
 # Each test runs with the environment and working directory that ctest
 # gives it; the valgrind log of a failing test is kept in
-# DIR/valgrind/NAME.log. Tests run 20 to 50 times slower under valgrind.
+# DIR/valgrind/NAME.log. Tests run 20 to 50 times slower under valgrind,
+# so the script sets FLOWVEIL_TEST_TIMEOUT_SCALE (default 10), by which
+# the tests multiply their socket receive timeouts (tu_timeout_scale).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -26,7 +28,7 @@ while [ $# -gt 0 ]; do
         --build) build=${2:?--build needs a build directory}; shift ;;
         --jobs) jobs=${2:?--jobs needs a count}; shift ;;
         --only) only=${2:?--only needs a regular expression}; shift ;;
-        -h|--help) sed -n '2,17p' "${BASH_SOURCE[0]}"; exit 0 ;;
+        -h|--help) sed -n '2,18p' "${BASH_SOURCE[0]}"; exit 0 ;;
         *) echo "valgrind: unknown option '$1'; see --help" >&2; exit 2 ;;
     esac
     shift
@@ -99,6 +101,7 @@ run_one() {
 }
 export -f run_one
 export build out
+export FLOWVEIL_TEST_TIMEOUT_SCALE="${FLOWVEIL_TEST_TIMEOUT_SCALE:-10}"
 
 results="$out/results.txt"
 # The verdicts are read from $results, so a non-zero status of xargs

@@ -115,3 +115,18 @@ int tu_run(const char *cmd)
         return -1;
     return WEXITSTATUS(st);
 }
+
+unsigned tu_timeout_scale(void)
+{
+    const char *text = getenv("FLOWVEIL_TEST_TIMEOUT_SCALE");
+    char *end = NULL;
+    unsigned long scale;
+
+    if (text == NULL || text[0] == '\0')
+        return 1;
+    errno = 0;
+    scale = strtoul(text, &end, 10);
+    if (errno != 0 || *end != '\0' || scale < 1 || scale > 100)
+        return 1;
+    return (unsigned)scale;
+}

@@ -32,4 +32,10 @@ int tu_memmem_found(const void *hay, size_t hlen, const void *needle, size_t nle
  * (-1 if it could not run). Output is left on the test's stdout/stderr. */
 int tu_run(const char *cmd);
 
+/* Return the factor by which tests stretch their socket and I/O timeouts:
+ * FLOWVEIL_TEST_TIMEOUT_SCALE (1 to 100), or 1 when unset or invalid.
+ * scripts/valgrind.sh sets it, because code under memcheck runs 20 to 50
+ * times slower. */
+unsigned tu_timeout_scale(void);
+
 #endif /* FV_TESTUTIL_H */
