@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "config.h"
 #include "fv_common.h"
+#include "policy.h"
 #include "privdrop.h"
 
 static int usage_error(const char *fmt, ...) FV_PRINTF(1, 2);
@@ -248,4 +249,93 @@ int fv_live_chroot_apply(const fv_live_chroot *c, char *err, size_t err_len)
         return FV_ERR_IO;
     }
     return FV_OK;
+}
+
+/* Copy into ZONE (ZONE_LEN bytes) the zone name of a parser message
+ * about windows[N].time_zone, which ends "... time zone (NAME); ...".
+ * Returns false when ERR is not such a message or NAME is not a plain
+ * IANA name, so it can be printed in a command line. */
+static bool zone_of_message(const char *err, char *zone, size_t zone_len)
+{
+    const char *key = strstr(err, ".time_zone ");
+    const char *open = key != NULL ? strchr(key, '(') : NULL;
+    const char *close = open != NULL ? strchr(open, ')') : NULL;
+    if (close == NULL || close == open + 1)
+        return false;
+    size_t n = (size_t)(close - open - 1);
+    if (!(n < zone_len))
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char ch = open[1 + i];
+        bool plain = (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
+                     (ch >= '0' && ch <= '9') || ch == '/' || ch == '_' || ch == '-' ||
+                     ch == '+';
+        if (!plain)
+            return false;
+    }
+    memcpy(zone, open + 1, n);
+    zone[n] = '\0';
+    return strstr(zone, "..") == NULL;
+}
+
+bool fv_live_chroot_reload_ready(const fv_live_chroot *c, const char *policy_path)
+{
+    char err[1024];
+    char zone[128];
+    pol_policy *next = NULL;
+
+    /* The parser opens the time-zone files of the policy's windows, so a
+     * zone missing inside the root fails here, reported by the parser as
+     * an unknown zone. */
+    if (pol_load(policy_path, &next, err, sizeof err) != FV_OK) {
+        if (zone_of_message(err, zone, sizeof zone))
+            fv_error("SIGHUP: policy reload rejected, the running policy and indicator lists "
+                     "stay in force: %s. Capture runs chrooted in %s, so time zones are read "
+                     "from %s/usr/share/zoneinfo/: copy this one there with 'cp -a --parents "
+                     "/usr/share/zoneinfo/%s %s', then send SIGHUP again",
+                     err, c->root, c->root, zone, c->root);
+        else
+            fv_error("SIGHUP: policy reload rejected, the running policy and indicator lists "
+                     "stay in force: %s. Capture runs chrooted in %s, so every file the policy "
+                     "names is read inside it: copy each time zone with 'cp -a --parents "
+                     "/usr/share/zoneinfo/ZONE %s', then send SIGHUP again",
+                     err, c->root, c->root);
+        return false;
+    }
+
+    bool ready = true;
+    const pol_detect *d = pol_detect_config(next);
+    for (size_t i = 0; d->indicators_enabled && i < d->indicator_file_count; i++) {
+        const char *path = d->indicator_files[i].path;
+        FILE *f = fopen(path, "rb");
+        if (f != NULL) {
+            fclose(f);
+            continue;
+        }
+        int error = errno;
+        ready = false;
+        if (error == EACCES)
+            fv_error("SIGHUP: policy reload rejected, the running policy and indicator lists "
+                     "stay in force: the indicator list %s (on the host %s%s) cannot be read: %s; "
+                     "make it readable by the capture user, then send SIGHUP again",
+                     path, c->root, path, strerror(error));
+        else
+            fv_error("SIGHUP: policy reload rejected, the running policy and indicator lists "
+                     "stay in force: the indicator list %s cannot be opened: %s. Capture runs "
+                     "chrooted in %s, so the list is read from %s%s: copy it there with 'cp "
+                     "--parents %s %s' (or bind-mount its directory), then send SIGHUP again",
+                     path, strerror(error), c->root, c->root, path, path, c->root);
+    }
+    pol_destroy(&next);
+    return ready;
+}
+
+void fv_live_chroot_log_outside(const fv_live_chroot *c, const char *policy)
+{
+    fv_warning("SIGHUP: the policy file %s lies outside the --chroot directory %s, so it cannot "
+               "be reread and the running policy stays; to reload a policy under --chroot, keep "
+               "it inside that directory (for example %s/policy.yaml), start capture with "
+               "--policy pointing there, and put its indicator lists and time zones inside it "
+               "too",
+               policy, c->root, c->root);
 }

@@ -80,4 +80,19 @@ int fv_live_chroot_prepare(fv_live_chroot *c, const char *db, const char *policy
 /* chroot(2) to C->root and change to "/". Needs root or CAP_SYS_CHROOT. */
 int fv_live_chroot_apply(const fv_live_chroot *c, char *err, size_t err_len);
 
+/*
+ * Before a SIGHUP reload inside the root C: load the policy at
+ * POLICY_PATH (a path inside the root) and open every indicator list it
+ * names, as the reload will. Returns true when all of them can be read.
+ * Otherwise logs an error that names the file, its path on the host
+ * (C->root followed by the path) and what to copy or bind-mount there,
+ * and returns false: the caller then keeps the running policy and
+ * indicator lists together instead of loading one without the other.
+ */
+bool fv_live_chroot_reload_ready(const fv_live_chroot *c, const char *policy_path);
+
+/* Log why SIGHUP cannot reread POLICY (a path outside the root C) and
+ * how to set up a policy that can be reread. */
+void fv_live_chroot_log_outside(const fv_live_chroot *c, const char *policy);
+
 #endif /* FV_CAPTURE_LIVE_H */

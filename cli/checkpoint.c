@@ -38,9 +38,12 @@ static void log_commit(void *ctx, const uint64_t committed[FV_CLASS_COUNT])
         return;
     snprintf(last_logged, sizeof last_logged, "%s", classes);
 
+    /* fv_pipeline_stats, not p->capture: with --workers the pipeline's
+     * own engine reads no packet. Commits run on the writer thread, which
+     * is the only thread that writes the workers' summed counters. */
     cap_stats st = {0};
     if (p->capture != NULL)
-        cap_engine_stats(p->capture, &st);
+        fv_pipeline_stats(p, &st);
     fv_notice("committed %llu records up to packet %llu:%s", (unsigned long long)total,
               (unsigned long long)st.packets, classes);
 }

@@ -9,8 +9,11 @@
  *
  * N and the per-class counts are the records on disk; for a resumed
  * ingest they include what the interrupted attempts committed. P counts
- * the packets this process has read. Alerts are left out: a resumed
- * ingest may raise one again, and the alert life cycle merges it.
+ * the packets this process has read. With --workers, P is the sum the
+ * workers last published: they publish after about every 4096 packets read
+ * from files, about once a second in live capture, and when they end.
+ * Alerts are left out, because a resumed ingest may raise one again and
+ * the alert life cycle merges it.
  */
 #ifndef FV_CHECKPOINT_H
 #define FV_CHECKPOINT_H

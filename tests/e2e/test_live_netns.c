@@ -6,6 +6,13 @@
  * capturing process must run without privileges, and its log must not
  * contain any internal address of the input.
  *
+ * The same namespace also serves three more checks. Capture without
+ * capabilities exits with advice that names CAP_NET_RAW only. A binary
+ * with the file capability cap_net_raw alone captures promiscuously with
+ * two workers. Under --chroot, a SIGHUP reload that names an indicator
+ * list or a time zone missing inside the root says where to copy it and
+ * loads nothing.
+ *
  * Needs root, ip(8) and tcpreplay; skipped otherwise. Nothing leaves the
  * namespace: both veth ends live in it and it is deleted at the end.
  *
@@ -441,11 +448,328 @@ static void test_capture_log_has_no_internal_address(void **state)
     json_decref(internal);
 }
 
+/* ---- capabilities: what capture needs, and what its error advises ---- */
+
+/* Start ARGV (capture inside the namespace) and wait until it announces
+ * that it captures; fail with its stderr otherwise. */
+static pid_t start_capture(const netns_fixture *fx, const char *const argv[], const char *tag)
+{
+    char err_file[4096], tag_err[128];
+    snprintf(tag_err, sizeof tag_err, "%s.err", tag);
+    e2e_path(err_file, fx->dir, tag_err);
+    pid_t pid = e2e_spawn(argv, fx->dir, tag);
+    if (!e2e_wait_for_text(err_file, "capturing on", 20000)) {
+        kill(pid, SIGKILL);
+        e2e_result res;
+        e2e_wait(pid, fx->dir, tag, 10, &res);
+        e2e_print_result("flowveil capture did not start", &res);
+        e2e_result_free(&res);
+        fail();
+    }
+    return pid;
+}
+
+/* Stop PID with SIGINT, require exit status 0 and return its stderr. */
+static char *stop_capture(const netns_fixture *fx, pid_t pid, const char *tag)
+{
+    kill(pid, SIGINT);
+    e2e_result res;
+    e2e_wait(pid, fx->dir, tag, 30, &res);
+    if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
+        e2e_print_result("flowveil capture", &res);
+        e2e_result_free(&res);
+        fail_msg("capture did not exit 0 after SIGINT");
+    }
+    char *log = strdup(res.err);
+    e2e_result_free(&res);
+    assert_non_null(log);
+    return log;
+}
+
+/* Make DIR (the fixture's temporary directory) and a store directory
+ * below it usable by the user "nobody"; write the store's path to DB. */
+static void store_for_nobody(const netns_fixture *fx, const char *name, char db[4096])
+{
+    assert_int_equal(chmod(fx->dir, 0755), 0);
+    e2e_path(db, fx->dir, name);
+    assert_int_equal(mkdir(db, 0770), 0);
+    const char *chown_argv[] = {"/usr/bin/chown", "nobody:nogroup", db, NULL};
+    assert_int_equal(run_quiet(chown_argv, fx->dir, "chown"), 0);
+}
+
+/* The promiscuity count of vb in the namespace, from `ip -d link`. */
+static long vb_promiscuity(const netns_fixture *fx)
+{
+    const char *argv[] = {"/usr/sbin/ip", "-n", fx->name, "-d", "link", "show", "vb", NULL};
+    e2e_result res;
+    e2e_run(argv, fx->dir, "ip-link", 30, &res);
+    assert_true(res.exited && res.status == 0);
+    const char *at = strstr(res.out, "promiscuity ");
+    assert_non_null(at);
+    long count = strtol(at + strlen("promiscuity "), NULL, 10);
+    e2e_result_free(&res);
+    return count;
+}
+
+/* Without any capability, capture exits 1 and its message names
+ * CAP_NET_RAW as the one capability to grant, and nothing more. */
+static void test_capture_error_advises_cap_net_raw(void **state)
+{
+    netns_fixture *fx = fixture_or_skip(state);
+    if (!have_program("/usr/bin/setpriv")) {
+        printf("skipped: needs /usr/bin/setpriv\n");
+        skip();
+    }
+    char policy[4096], db[4096];
+    store_for_nobody(fx, "db-nocap", db);
+    e2e_path(policy, fx->dir, "policy-nocap.yaml");
+    write_policy(policy, "[]");
+    assert_int_equal(chmod(policy, 0644), 0);
+
+    const char *argv[] = {"/usr/sbin/ip", "netns", "exec", fx->name, "/usr/bin/setpriv",
+                          "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+                          "--inh-caps=-all", "--bounding-set=-all", e2e_bin(), "capture",
+                          "--policy", policy, "--db", db, "-i", "vb", "--log", "stderr", NULL};
+    e2e_result res;
+    e2e_run(argv, fx->dir, "capture-nocap", 30, &res);
+    if (!res.exited || res.status != 1 || e2e_has_sanitizer_report(res.err)) {
+        e2e_print_result("capture without capabilities", &res);
+        e2e_result_free(&res);
+        fail_msg("expected exit status 1");
+    }
+    assert_non_null(strstr(res.err, "vb: permission denied opening the interface"));
+    assert_non_null(strstr(res.err, "CAP_NET_RAW, which is the only capability capture needs"));
+    assert_non_null(strstr(res.err, "setcap cap_net_raw=eip"));
+    assert_non_null(strstr(res.err, "AmbientCapabilities=CAP_NET_RAW"));
+    assert_null(strstr(res.err, "CAP_NET_ADMIN"));
+    assert_null(strstr(res.err, "cap_net_admin"));
+    e2e_result_free(&res);
+}
+
+/* The advice holds: a copy of the binary with the file capability
+ * cap_net_raw alone, run by "nobody", opens the interface with two
+ * workers (a PACKET_FANOUT group), sets it promiscuous, receives the
+ * replayed frames and ends with every capability cleared. */
+static void test_capture_cap_net_raw_alone_suffices(void **state)
+{
+    netns_fixture *fx = fixture_or_skip(state);
+    if (!have_program("/usr/sbin/setcap") || !have_program("/usr/bin/setpriv")) {
+        printf("skipped: needs /usr/sbin/setcap and /usr/bin/setpriv\n");
+        skip();
+    }
+    char policy[4096], db[4096], bin[4096];
+    store_for_nobody(fx, "db-rawcap", db);
+    e2e_path(policy, fx->dir, "policy-rawcap.yaml");
+    write_policy(policy, "[]");
+    assert_int_equal(chmod(policy, 0644), 0);
+    e2e_path(bin, fx->dir, "flowveil");
+    const char *copy[] = {"/usr/bin/cp", e2e_bin(), bin, NULL};
+    assert_int_equal(run_quiet(copy, fx->dir, "cp"), 0);
+    const char *setcap[] = {"/usr/sbin/setcap", "cap_net_raw=eip", bin, NULL};
+    assert_int_equal(run_quiet(setcap, fx->dir, "setcap"), 0);
+
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    const char *workers = online >= 2 ? "2" : "1";
+    const char *argv[] = {"/usr/sbin/ip", "netns", "exec", fx->name, "/usr/bin/setpriv",
+                          "--reuid", "nobody", "--regid", "nogroup", "--clear-groups",
+                          "--inh-caps=-all", bin, "capture", "--policy", policy, "--db", db,
+                          "-i", "vb", "--workers", workers, "--log", "stderr", NULL};
+    long before = vb_promiscuity(fx);
+    pid_t pid = start_capture(fx, argv, "capture-rawcap");
+    assert_true(vb_promiscuity(fx) > before);
+    char value[256];
+    static const char *const sets[] = {"CapPrm", "CapEff", "CapAmb"};
+    for (size_t i = 0; i < sizeof sets / sizeof sets[0]; i++) {
+        proc_status_field(pid, sets[i], value, sizeof value);
+        if (strcmp(value, "0000000000000000") != 0)
+            fail_msg("%s of the capture process is %s, expected 0", sets[i], value);
+    }
+
+    char pcap_dir[4096], file[4096];
+    e2e_path(pcap_dir, e2e_corpus(), "pcaps");
+    e2e_path(file, pcap_dir, "zeek-single-conn.pcap");
+    const char *replay[] = {"/usr/sbin/ip", "netns", "exec", fx->name, "/usr/bin/tcpreplay",
+                            "-q", "--topspeed", "-i", "va", file, NULL};
+    assert_int_equal(run_quiet(replay, fx->dir, "tcpreplay"), 0);
+    e2e_sleep_ms(1000);
+
+    char *log = stop_capture(fx, pid, "capture-rawcap");
+    const char *received = strstr(log, "vb: ");
+    assert_non_null(received);
+    unsigned long long packets = strtoull(received + strlen("vb: "), NULL, 10);
+    if (packets == 0)
+        fail_msg("capture with cap_net_raw alone received no packet:\n%s", log);
+    assert_null(strstr(log, "permission denied"));
+    free(log);
+}
+
+/* ---- --chroot: what SIGHUP reads inside the new root ------------------ */
+
+/* Write the policy at PATH: no zones, and EXTRA appended (a windows or
+ * detect section, or ""). */
+static void write_policy_with(const char *path, const char *extra)
+{
+    char text[2048];
+    int n = snprintf(text, sizeof text, "version: 1\nzones: []\nretention:\n  flows: 30d\n%s",
+                     extra);
+    assert_true(n > 0 && (size_t)n < sizeof text);
+    tu_write_file(path, text, (size_t)n);
+    assert_int_equal(chmod(path, 0644), 0);
+}
+
+/* Send SIGHUP to PID and wait for TEXT in ERR_FILE; fail with the log. */
+static void hup_and_expect(pid_t pid, const char *err_file, const char *text)
+{
+    kill(pid, SIGHUP);
+    if (!e2e_wait_for_text(err_file, text, 10000)) {
+        char *log = tu_read_file(err_file, NULL);
+        fail_msg("after SIGHUP the log lacks '%s':\n%s", text, log != NULL ? log : "");
+    }
+}
+
+/* Count the occurrences of TEXT in the file PATH. */
+static size_t count_in_file(const char *path, const char *text)
+{
+    char *log = tu_read_file(path, NULL);
+    assert_non_null(log);
+    size_t count = 0;
+    for (const char *at = strstr(log, text); at != NULL; at = strstr(at + 1, text))
+        count++;
+    free(log);
+    return count;
+}
+
+/* Require TEXT to occur EXPECTED times in the file PATH; fail with the
+ * file's content otherwise. */
+static void expect_count_in_file(const char *path, const char *text, size_t expected)
+{
+    char *log = tu_read_file(path, NULL);
+    assert_non_null(log);
+    size_t count = 0;
+    for (const char *at = strstr(log, text); at != NULL; at = strstr(at + 1, text))
+        count++;
+    /* cmocka cuts long messages, so show the end of the log. */
+    size_t len = strlen(log);
+    const char *tail = len > 1200 ? log + len - 1200 : log;
+    if (count != expected)
+        fail_msg("'%s' occurs %zu times, expected %zu, in:\n...%s", text, count, expected, tail);
+    free(log);
+}
+
+/*
+ * capture --chroot -Z nobody with the policy inside the store directory.
+ * A reload that names an indicator list or a time zone missing inside
+ * the root is rejected with the host path to copy it to, and loads
+ * nothing; once the file is there, the next SIGHUP loads it.
+ */
+static void test_chroot_reload_names_missing_files(void **state)
+{
+    netns_fixture *fx = fixture_or_skip(state);
+    char db[4096], real_db[4096], policy[4096], err_file[4096];
+    store_for_nobody(fx, "db-chroot", db);
+    assert_non_null(realpath(db, real_db));
+
+    /* Create the store first, so the policy file is not the first entry
+     * of the store directory. */
+    char outside[4096], pcap_dir[4096], pcap[4096];
+    e2e_path(outside, fx->dir, "policy-outside.yaml");
+    write_policy_with(outside, "");
+    e2e_path(pcap_dir, e2e_corpus(), "pcaps");
+    e2e_path(pcap, pcap_dir, "zeek-5-pings.pcap");
+    const char *create[] = {e2e_bin(), "ingest", "--policy", outside, "--db", db, pcap, NULL};
+    assert_int_equal(run_quiet(create, fx->dir, "ingest-chroot"), 0);
+
+    e2e_path(policy, db, "policy.yaml");
+    write_policy_with(policy, "");
+    e2e_path(err_file, fx->dir, "capture-chroot.err");
+
+    /* LeakSanitizer reads /proc at exit, which the chroot hides. */
+    char *saved = getenv("ASAN_OPTIONS") != NULL ? strdup(getenv("ASAN_OPTIONS")) : NULL;
+    char asan[1024];
+    snprintf(asan, sizeof asan, "%s%sdetect_leaks=0", saved != NULL ? saved : "",
+             saved != NULL ? ":" : "");
+    setenv("ASAN_OPTIONS", asan, 1);
+    const char *argv[] = {"/usr/sbin/ip", "netns", "exec", fx->name, e2e_bin(), "capture",
+                          "--policy", policy, "--db", db, "-i", "vb", "--chroot", "-Z",
+                          "nobody", "--log", "stderr", NULL};
+    pid_t pid = start_capture(fx, argv, "capture-chroot");
+    if (saved != NULL)
+        setenv("ASAN_OPTIONS", saved, 1);
+    else
+        unsetenv("ASAN_OPTIONS");
+    free(saved);
+
+    /* An indicator list at an absolute path that exists only outside. */
+    write_policy_with(policy, "detect:\n  indicators:\n    files: [{path: /lists/bad.txt, "
+                              "format: list}]\n");
+    char expected[8448];
+    snprintf(expected, sizeof expected, "so the list is read from %s/lists/bad.txt: copy it "
+                                        "there with 'cp --parents /lists/bad.txt %s'",
+             real_db, real_db);
+    hup_and_expect(pid, err_file, expected);
+    expect_count_in_file(err_file, "policy reloaded from", 0);
+
+    /* Copied into the root, the list loads with the policy. */
+    char lists[4096], list[4096];
+    e2e_path(lists, db, "lists");
+    assert_int_equal(mkdir(lists, 0755), 0);
+    e2e_path(list, lists, "bad.txt");
+    tu_write_file(list, "203.0.113.9\n", strlen("203.0.113.9\n"));
+    assert_int_equal(chmod(list, 0644), 0);
+    /* The lists are reloaded before the policy's closing notice. */
+    hup_and_expect(pid, err_file, "policy reloaded from /policy.yaml");
+    expect_count_in_file(err_file, "indicator lists reloaded: 1 entries", 1);
+
+    /* A time window in a zone whose file is missing inside the root. */
+    write_policy_with(policy, "windows:\n  - {name: office, time_zone: Europe/Berlin, days: "
+                              "[mon], hours: \"07:00-19:00\"}\n");
+    snprintf(expected, sizeof expected, "so time zones are read from %s/usr/share/zoneinfo/: "
+                                        "copy this one there with 'cp -a --parents "
+                                        "/usr/share/zoneinfo/Europe/Berlin %s'",
+             real_db, real_db);
+    hup_and_expect(pid, err_file, expected);
+    expect_count_in_file(err_file, "policy reloaded from /policy.yaml", 1);
+
+    /* With the zone's TZif file inside the root, the reload succeeds. */
+    size_t tzif_len = 0;
+    char *tzif = tu_read_file("/usr/share/zoneinfo/Europe/Berlin", &tzif_len);
+    if (tzif != NULL) {
+        static const char *const parts[] = {"usr", "share", "zoneinfo", "Europe"};
+        char zone_dir[4096], next[4096];
+        snprintf(zone_dir, sizeof zone_dir, "%s", db);
+        for (size_t i = 0; i < sizeof parts / sizeof parts[0]; i++) {
+            e2e_path(next, zone_dir, parts[i]);
+            assert_int_equal(mkdir(next, 0755), 0);
+            snprintf(zone_dir, sizeof zone_dir, "%s", next);
+        }
+        e2e_path(next, zone_dir, "Berlin");
+        tu_write_file(next, tzif, tzif_len);
+        assert_int_equal(chmod(next, 0644), 0);
+        free(tzif);
+        kill(pid, SIGHUP);
+        /* The reload runs at the next once-a-second tick. */
+        for (int i = 0; i < 100 && count_in_file(err_file, "policy reloaded from /policy.yaml") < 2;
+             i++)
+            e2e_sleep_ms(100);
+        expect_count_in_file(err_file, "policy reloaded from /policy.yaml", 2);
+    }
+
+    char *log = stop_capture(fx, pid, "capture-chroot");
+    assert_non_null(strstr(log, "changed root to the store directory"));
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_replay_matches_ingest, setup_netns, teardown_netns),
         cmocka_unit_test_setup_teardown(test_capture_log_has_no_internal_address, setup_netns,
+                                        teardown_netns),
+        cmocka_unit_test_setup_teardown(test_capture_error_advises_cap_net_raw, setup_netns,
+                                        teardown_netns),
+        cmocka_unit_test_setup_teardown(test_capture_cap_net_raw_alone_suffices, setup_netns,
+                                        teardown_netns),
+        cmocka_unit_test_setup_teardown(test_chroot_reload_names_missing_files, setup_netns,
                                         teardown_netns),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

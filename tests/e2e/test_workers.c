@@ -319,6 +319,57 @@ static void test_workers_corpus_each_file(void **state)
     assert_int_equal(differing, 0);
 }
 
+/* The packet number P of the last "committed N records up to packet P"
+ * line in LOG, or -1 when LOG has none. Fails on a line with P = 0. */
+static long long last_commit_packet(const char *log)
+{
+    static const char key[] = "records up to packet ";
+    long long last = -1;
+    for (const char *at = strstr(log, key); at != NULL; at = strstr(at + 1, key)) {
+        last = strtoll(at + strlen(key), NULL, 10);
+        if (last == 0)
+            fail_msg("a commit line says 'up to packet 0':\n%s", log);
+    }
+    return last;
+}
+
+/* With --workers 2 the commit lines count the packets the workers read
+ * (the pipeline's own engine reads none), and the last one equals the
+ * packets of the exit summary. */
+static void test_workers_commit_lines_count_packets(void **state)
+{
+    (void)state;
+    char work[4096], db[4096], policy[4096], capture[4096];
+    tu_make_temp_dir(work, sizeof work);
+    e2e_path(db, work, "db");
+    write_test_policy(work, policy);
+    snprintf(capture, sizeof capture, "%s/pcaps/ndpi-emotet.pcap", e2e_corpus());
+    const char *argv[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db, "--now",
+                          WORKERS_NOW_TEXT, "--workers", "2", capture, NULL};
+    e2e_result res;
+    e2e_run(argv, work, "ingest-commits", 120, &res);
+    if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
+        e2e_print_result("flowveil ingest --workers 2", &res);
+        e2e_result_free(&res);
+        fail();
+    }
+    long long committed_up_to = last_commit_packet(res.err);
+    if (committed_up_to < 0)
+        fail_msg("no commit line in:\n%s", res.err);
+    const char *summary = strstr(res.err, "notice: ");
+    long long summary_packets = -1;
+    for (; summary != NULL; summary = strstr(summary + 1, "notice: ")) {
+        char *end = NULL;
+        long long n = strtoll(summary + strlen("notice: "), &end, 10);
+        if (end != NULL && strncmp(end, " packets (", strlen(" packets (")) == 0)
+            summary_packets = n;
+    }
+    assert_true(summary_packets > 0);
+    assert_int_equal(committed_up_to, summary_packets);
+    e2e_result_free(&res);
+    tu_remove_tree(work);
+}
+
 /* Run `flowveil ingest --workers VALUE` and expect the usage exit status
  * with a message naming the option. */
 static void expect_workers_rejected(const char *value)
@@ -596,6 +647,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_workers_invalid_values_rejected),
+        cmocka_unit_test(test_workers_commit_lines_count_packets),
         cmocka_unit_test(test_workers_corpus_all_files),
         cmocka_unit_test(test_workers_corpus_each_file),
         cmocka_unit_test(test_workers_live_fanout),
