@@ -183,11 +183,10 @@ out:
 int anon_sensor_pub_read(const char *path, uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES], char *err,
                          size_t err_len)
 {
-    char text[256];
-    FILE *f = fopen(path, "re");
+    char text[256], open_err[768];
+    FILE *f = fv_fopen_regular_file(path, open_err, sizeof open_err);
     if (f == NULL) {
-        anon_msg(err, err_len, "%s: cannot open the sensor public key: %s", path,
-                 strerror(errno));
+        anon_msg(err, err_len, "sensor public key: %s", open_err);
         return FV_ERR_IO;
     }
     size_t n = fread(text, 1, sizeof text - 1, f);
@@ -224,13 +223,19 @@ int anon_sensor_pub_read(const char *path, uint8_t pk[ANON_BOX_PUBLIC_KEY_BYTES]
     return FV_OK;
 }
 
-/* Read a one-line "TAG <64 hex digits>" key file into the 32 bytes PK. */
-static int read_tagged_key(const char *path, const char *tag, uint8_t pk[32])
+/* Read a one-line "TAG <64 hex digits>" key file into the 32 bytes PK.
+ * OPEN_ERR (may be NULL) gets the reason when the file cannot be opened. */
+static int read_tagged_key(const char *path, const char *tag, uint8_t pk[32], char *open_err,
+                           size_t open_err_len)
 {
-    char text[256];
-    FILE *f = fopen(path, "re");
-    if (f == NULL)
-        return errno == ENOENT ? FV_ERR_NOT_FOUND : FV_ERR_IO;
+    char text[256], why[768];
+    FILE *f = fv_fopen_regular_file(path, why, sizeof why);
+    if (f == NULL) {
+        int e = errno;
+        if (open_err != NULL)
+            snprintf(open_err, open_err_len, "%s", why);
+        return e == ENOENT ? FV_ERR_NOT_FOUND : FV_ERR_IO;
+    }
     size_t n = fread(text, 1, sizeof text - 1, f);
     fclose(f);
     text[n] = '\0';
@@ -248,10 +253,10 @@ static int read_tagged_key(const char *path, const char *tag, uint8_t pk[32])
 int anon_authority_pub_read(const char *path, uint8_t pk[ANON_SIGN_PUBLIC_KEY_BYTES], char *err,
                             size_t err_len)
 {
-    int rc = read_tagged_key(path, SIGN_PUB_TAG, pk);
+    char open_err[768];
+    int rc = read_tagged_key(path, SIGN_PUB_TAG, pk, open_err, sizeof open_err);
     if (rc == FV_ERR_NOT_FOUND || rc == FV_ERR_IO)
-        anon_msg(err, err_len, "%s: cannot open the authority public key: %s", path,
-                 strerror(errno));
+        anon_msg(err, err_len, "authority public key: %s", open_err);
     else if (rc == FV_ERR_PARSE)
         anon_msg(err, err_len, "%s: not an authority public key (expected one line \"%s\" and"
                  " 64 hex digits, as `flowveil keys authority init` writes %s)",
@@ -367,7 +372,7 @@ int anon_authority_pin(const char *db_dir, const char *pub_path, char *err, size
         anon_msg(err, err_len, "the store path is too long (%zu bytes)", strlen(db_dir));
         return FV_ERR_INVALID;
     }
-    rc = read_tagged_key(pinned_path, SIGN_PUB_TAG, pinned);
+    rc = read_tagged_key(pinned_path, SIGN_PUB_TAG, pinned, NULL, 0);
     if (rc == FV_OK) {
         if (sodium_memcmp(pk, pinned, sizeof pk) == 0)
             return FV_OK;
@@ -576,7 +581,7 @@ int anon_import_sealed(const char *db_dir, const uint8_t *sealed, size_t len,
         anon_msg(err, err_len, "the store path is too long (%zu bytes)", strlen(db_dir));
         return FV_ERR_INVALID;
     }
-    rc = read_tagged_key(pinned_path, SIGN_PUB_TAG, authority_pk);
+    rc = read_tagged_key(pinned_path, SIGN_PUB_TAG, authority_pk, NULL, 0);
     if (rc != FV_OK) {
         anon_msg(err, err_len, "%s: %s; pin the authority's public key with `flowveil keys"
                  " import --authority-key FILE` (FILE is the authority's %s)",
@@ -634,4 +639,16 @@ out:
     sodium_memzero(plain, sizeof plain);
     sodium_memzero(&rec, sizeof rec);
     return rc;
+}
+
+int anon_sealed_verify(const uint8_t *sealed, size_t len,
+                       const uint8_t pk[ANON_SIGN_PUBLIC_KEY_BYTES])
+{
+    uint64_t epoch_id = 0, start_s = 0;
+    if (anon_sealed_header(sealed, len, &epoch_id, &start_s) != FV_OK)
+        return FV_ERR_PARSE;
+    if (sodium_init() < 0 ||
+        crypto_sign_verify_detached(sealed + SEALED_OFF_SIG, sealed, SEALED_OFF_SIG, pk) != 0)
+        return FV_ERR_CRYPTO;
+    return FV_OK;
 }

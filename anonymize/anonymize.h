@@ -265,4 +265,11 @@ int anon_sealed_header(const uint8_t *sealed, size_t len, uint64_t *epoch_id, ui
 int anon_import_sealed(const char *db_dir, const uint8_t *sealed, size_t len,
                        anon_epoch_info *out, char *err, size_t err_len);
 
+/* Check the authority signature of the sealed epoch file SEALED (LEN
+ * bytes) under the authority public key PK, without importing it.
+ * Returns FV_OK, FV_ERR_PARSE (not a sealed epoch file) or
+ * FV_ERR_CRYPTO (not signed by PK, or damaged). */
+int anon_sealed_verify(const uint8_t *sealed, size_t len,
+                       const uint8_t pk[ANON_SIGN_PUBLIC_KEY_BYTES]);
+
 #endif /* FV_ANONYMIZE_H */

@@ -191,7 +191,7 @@ int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, i
     return FV_OK;
 }
 
-void fv_checkpoint_end(fv_pipeline *p, bool complete)
+void fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable)
 {
     uint64_t skipped = 0;
     int rc = store_run_end(p->store, complete, &skipped);
@@ -203,8 +203,12 @@ void fv_checkpoint_end(fv_pipeline *p, bool complete)
     if (rc != FV_OK)
         fv_error("cannot delete the ingest checkpoint (%s); the next ingest of the same files "
                  "skips records equal to the ones stored now", fv_strerror(rc));
-    else if (!complete)
+    else if (!complete && resumable)
         fv_notice("the ingest did not finish; run the same command again to resume it");
+    else if (!complete)
+        fv_notice("the ingest did not finish because of the file error above; fix or remove "
+                  "that file, then run the command again (it resumes after the records "
+                  "stored now)");
 }
 
 int fv_store_quota_apply(fv_pipeline *p, char *err, size_t err_len)

@@ -42,7 +42,7 @@ int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, i
 
 /* End the run: COMPLETE (every file read to its end and every record
  * stored) deletes the checkpoint; otherwise it stays for a resume. */
-void fv_checkpoint_end(fv_pipeline *p, bool complete);
+void fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable);
 
 /* Apply the policy's retention.max_store_size to P's store (no quota
  * when unset). Returns FV_OK or an error with a message in ERR.

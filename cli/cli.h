@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <getopt.h>
+
 enum {
     CLI_EXIT_OK = 0,
     CLI_EXIT_FAILURE = 1,
@@ -36,6 +38,19 @@ int cli_cmd_collect(int argc, char **argv);
 /* `flowveil keys authority|sensor-keygen|import` (cmd_keys_authority.c). */
 int cli_cmd_keys_authority(int argc, char **argv);
 
+/*
+ * Parse options as getopt_long does, for every command (cli.h maps the
+ * name to it). Two checks apply to options that take a value. An empty
+ * value, or a second use of a single-value option (such as --db twice),
+ * prints a usage error naming the option and exits with status 2.
+ * Options that collect several values (capture --interface, collect
+ * --listen, export --kafka-property) and values that came from a --config settings file, which
+ * the command line overrides, are exempt from the second check.
+ */
+int cli_getopt_long(int argc, char *const argv[], const char *shortopts,
+                    const struct option *longopts, int *longindex);
+#define getopt_long cli_getopt_long
+
 /* Print "flowveil: MESSAGE" and a hint to COMMAND's help; return 2. */
 int cli_usage_error(const char *command, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -43,6 +58,15 @@ int cli_usage_error(const char *command, const char *fmt, ...)
 /* Parse TEXT as whole seconds since the epoch into *OUT for OPTION.
  * Returns CLI_EXIT_OK or prints a usage error and returns 2. */
 int cli_parse_seconds(const char *command, const char *option, const char *text, uint64_t *out);
+
+/* How far --now may lie after the clock before a command that sweeps
+ * asks for --allow-future-now: one day, for clocks a little behind. */
+#define CLI_NOW_FUTURE_SLACK_S 86400u
+
+/* Return CLI_EXIT_OK, or print a usage error and return CLI_EXIT_USAGE
+ * when NOW_S is more than CLI_NOW_FUTURE_SLACK_S after the clock and the
+ * user did not pass --allow-future-now (ALLOWED). */
+int cli_check_now_not_future(const char *command, uint64_t now_s, bool allowed);
 
 /* SIGINT/SIGTERM set the stop flag; SIGPIPE is ignored. */
 void cli_install_stop_handlers(void);

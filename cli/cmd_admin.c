@@ -19,7 +19,7 @@
 #include "policy.h"
 #include "store.h"
 
-enum { OPT_NOW = 256, OPT_FROM, OPT_TO };
+enum { OPT_NOW = 256, OPT_FROM, OPT_TO, OPT_ALLOW_FUTURE_NOW };
 
 /* ---------------------------------------------------------------------- */
 /* export                                                                  */
@@ -307,16 +307,20 @@ int cli_cmd_export(int argc, char **argv)
 /* sweep and retention status                                              */
 /* ---------------------------------------------------------------------- */
 
-/* Parse --db and --now for sweep and retention status. Returns -1 to go on. */
+/* Parse --db and --now for sweep and retention status, and for the
+ * sweep also --allow-future-now (ALLOW_FUTURE not NULL). Returns -1 to go
+ * on. */
 static int parse_db_now(const char *command, int argc, char **argv, const char **db,
-                        uint64_t *now_s, void (*usage)(FILE *))
+                        uint64_t *now_s, bool *allow_future, void (*usage)(FILE *))
 {
     static const struct option longopts[] = {
         {"db", required_argument, NULL, 'd'},
         {"now", required_argument, NULL, OPT_NOW},
+        {"allow-future-now", no_argument, NULL, OPT_ALLOW_FUTURE_NOW},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
+    bool allow = false;
     *db = NULL;
     *now_s = 0;
     optind = 1;
@@ -329,6 +333,12 @@ static int parse_db_now(const char *command, int argc, char **argv, const char *
             if (cli_parse_seconds(command, "--now", optarg, now_s) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
             break;
+        case OPT_ALLOW_FUTURE_NOW:
+            if (allow_future == NULL)
+                return cli_usage_error(command, "option --allow-future-now belongs to "
+                                                "'flowveil sweep'; this command deletes nothing");
+            allow = true;
+            break;
         case 'h': usage(stdout); return CLI_EXIT_OK;
         case ':': return cli_usage_error(command, "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error(command, "unknown option '%s'", argv[optind - 1]);
@@ -338,25 +348,34 @@ static int parse_db_now(const char *command, int argc, char **argv, const char *
         return cli_usage_error(command, "unexpected argument '%s'", argv[optind]);
     if (*db == NULL)
         return cli_usage_error(command, "missing --db DIR (the store directory)");
+    if (allow_future != NULL) {
+        *allow_future = allow;
+        if (*now_s != 0 && cli_check_now_not_future(command, *now_s, allow) != CLI_EXIT_OK)
+            return CLI_EXIT_USAGE;
+    }
     return -1;
 }
 
 static void print_sweep_usage(FILE *f)
 {
-    fprintf(f, "usage: flowveil sweep --db DIR [--now SECONDS]\n"
+    fprintf(f, "usage: flowveil sweep --db DIR [--now SECONDS [--allow-future-now]]\n"
                "\n"
                "Delete every record past its class's retention limit now. The capturing\n"
                "process also sweeps on the policy's sweep interval.\n"
                "\n"
                "  -d, --db DIR        store directory\n"
-               "      --now SECONDS   evaluate retention at this time instead of the clock\n");
+               "      --now SECONDS   evaluate retention at this time instead of the clock\n"
+               "      --allow-future-now\n"
+               "                      accept a --now more than one day after the clock;\n"
+               "                      records are then deleted before their limit\n");
 }
 
 int cli_cmd_sweep(int argc, char **argv)
 {
     const char *db;
     uint64_t now_s;
-    int status = parse_db_now("sweep", argc, argv, &db, &now_s, print_sweep_usage);
+    bool allow_future = false;
+    int status = parse_db_now("sweep", argc, argv, &db, &now_s, &allow_future, print_sweep_usage);
     if (status >= 0)
         return status;
 
@@ -426,7 +445,7 @@ int cli_cmd_retention(int argc, char **argv)
     }
     const char *db;
     uint64_t now_s;
-    int status = parse_db_now("retention", argc - 1, argv + 1, &db, &now_s,
+    int status = parse_db_now("retention", argc - 1, argv + 1, &db, &now_s, NULL,
                               print_retention_usage);
     if (status >= 0)
         return status;
@@ -518,8 +537,10 @@ static int cli_policy_check_report(const char *path, pol_policy *policy, const c
                bad_files == 1 ? "file has" : "files have", summary, files);
     free(files);
     if (bad_files > 0) {
+        fflush(stdout);
         fprintf(stderr,
-                "flowveil: error: %zu indicator %s errors (listed above); fix or remove the"
+                "flowveil: error: %zu indicator %s errors (listed on standard output); fix or "
+                "remove the"
                 " lines, because capture skips bad lines and does not start when a file"
                 " cannot be read\n",
                 bad_files, bad_files == 1 ? "file has" : "files have");

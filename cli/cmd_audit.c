@@ -3,6 +3,7 @@
  * subcommands use to write audit entries. docs/AUDIT.md lists what is
  * audited.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -171,8 +172,13 @@ static int audit_show(store_env *store, const char *db, uint32_t limit, bool jso
     int rc = store_audit_each(store, 0, limit, true, show_one, &ctx, NULL);
     if (rc == FV_OK)
         rc = ctx.rc;
-    if (rc == FV_OK && fflush(stdout) != 0)
-        rc = FV_ERR_IO;
+    if (rc == FV_OK && fflush(stdout) != 0) {
+        /* The errno text names the cause, such as "No space left on device". */
+        fprintf(stderr, "flowveil: error: writing the audit trail of %s to standard output "
+                        "failed: %s\n",
+                db, strerror(errno));
+        return CLI_EXIT_FAILURE;
+    }
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: cannot list the audit trail of %s: %s\n", db,
                 fv_strerror(rc));

@@ -342,6 +342,15 @@ int cli_export_send(int argc, char **argv)
         if (strlen(topic_prefix) >= sizeof cfg.topic_prefix)
             return cli_usage_error("export", "--topic-prefix is longer than %zu bytes",
                                    sizeof cfg.topic_prefix - 1);
+        /* The same rule as the policy's export topic_prefix: Kafka topic
+         * names hold ASCII letters, digits, '.', '_' and '-'. */
+        size_t valid = strspn(topic_prefix, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+                                            "0123456789._-");
+        if (topic_prefix[valid] != '\0')
+            return cli_usage_error("export", "invalid --topic-prefix '%s': byte %zu is not a "
+                                             "letter, digit, '.', '_' or '-', which are the "
+                                             "characters of Kafka topic names",
+                                   topic_prefix, valid + 1);
         snprintf(cfg.topic_prefix, sizeof cfg.topic_prefix, "%s", topic_prefix);
     }
     char host[256], port[8];

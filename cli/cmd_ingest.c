@@ -36,10 +36,15 @@ static void print_ingest_usage(FILE *f)
             "  -d, --db DIR        store directory (created if missing)\n"
             "  -f, --filter BPF    only read packets matching this BPF expression\n"
             "      --now SECONDS   use this time (seconds since 1970 UTC) as the stored-at\n"
-            "                      time instead of the clock, for tests and replays\n"
+            "                      time instead of the clock, for tests and replays; the\n"
+            "                      store is swept as of that time\n"
+            "      --allow-future-now\n"
+            "                      accept a --now more than one day after the clock\n"
             "      --workers N     decode with N threads (1 to the number of CPUs, default\n"
             "                      1); a reader thread spreads packets by flow and this\n"
             "                      thread stores the records\n"
+            "      --flow-memory MIB  memory for flow state in MiB (1 to 1048576, default\n"
+            "                      256); beyond it the oldest flows are evicted\n"
             "  -v, --verbose       print more progress information\n");
 }
 
@@ -73,6 +78,8 @@ static void print_capture_usage(FILE *f)
             "      --workers N     capture with N threads (1 to the number of CPUs, default\n"
             "                      1), each with its own socket in a PACKET_FANOUT group,\n"
             "                      so both directions of a flow reach one thread\n"
+            "      --flow-memory MIB  memory for flow state in MiB (1 to 1048576, default\n"
+            "                      256); beyond it the oldest flows are evicted\n"
             "  -v, --verbose       print more progress information\n"
             "\n"
             "Signals: SIGINT or SIGTERM stop after flushing open flows, SIGHUP rereads the\n"
@@ -87,11 +94,54 @@ typedef struct run_options {
     const char *iface;
     const char *user;
     uint64_t now_s;
+    bool allow_future_now;      /* --allow-future-now */
     fv_live_settings live;      /* capture only */
     unsigned workers;           /* --workers; 1 runs without worker threads */
+    uint64_t flow_memory_bytes; /* --flow-memory; 0 keeps the engine's default */
 } run_options;
 
-enum { OPT_NOW = 256, OPT_CHROOT, OPT_SNAPLEN, OPT_BUFFER_SIZE, OPT_WORKERS };
+enum {
+    OPT_NOW = 256, OPT_CHROOT, OPT_SNAPLEN, OPT_BUFFER_SIZE, OPT_WORKERS, OPT_FLOW_MEMORY,
+    OPT_ALLOW_FUTURE_NOW
+};
+
+/*
+ * Parse the --flow-memory value TEXT, in MiB, into *OUT in bytes: the
+ * capture engine's bound on flow state (cap_config.max_memory_bytes).
+ * Returns -1 to go on, or the usage exit status.
+ */
+static int parse_flow_memory(const char *command, const char *text, uint64_t *out)
+{
+    const unsigned long long max_mib = CAP_MEMORY_MAX_BYTES >> 20;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long mib = strtoull(text, &end, 10);
+    if (text[0] < '0' || text[0] > '9' || end == text || *end != '\0' || errno != 0 ||
+        mib < (CAP_MEMORY_MIN_BYTES >> 20) || mib > max_mib)
+        return fv_config_value_error(command, "--flow-memory", text,
+                                     "give a whole number of MiB from %llu to %llu "
+                                     "(default %llu)",
+                                     (unsigned long long)(CAP_MEMORY_MIN_BYTES >> 20), max_mib,
+                                     (unsigned long long)(CAP_MEMORY_DEFAULT_BYTES >> 20));
+    *out = (uint64_t)mib << 20;
+    return -1;
+}
+
+/* Apply --flow-memory to P's engine; the worker engines take their share
+ * from it (workers.c). Returns false after a message when it failed. */
+static bool apply_flow_memory(fv_pipeline *p, const run_options *o)
+{
+    if (o->flow_memory_bytes == 0)
+        return true;
+    int rc = cap_engine_set_memory_limit(p->capture, o->flow_memory_bytes);
+    if (rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: setting --flow-memory to %llu MiB failed: %s; give "
+                        "a smaller value\n",
+                (unsigned long long)(o->flow_memory_bytes >> 20), fv_strerror(rc));
+        return false;
+    }
+    return true;
+}
 
 /*
  * Parse the --workers value TEXT into *OUT: 1 to the number of online
@@ -126,10 +176,12 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
         {"interface", required_argument, NULL, 'i'},
         {"user", required_argument, NULL, 'Z'},
         {"now", required_argument, NULL, OPT_NOW},
+        {"allow-future-now", no_argument, NULL, OPT_ALLOW_FUTURE_NOW},
         {"chroot", no_argument, NULL, OPT_CHROOT},
         {"snaplen", required_argument, NULL, OPT_SNAPLEN},
         {"buffer-size", required_argument, NULL, OPT_BUFFER_SIZE},
         {"workers", required_argument, NULL, OPT_WORKERS},
+        {"flow-memory", required_argument, NULL, OPT_FLOW_MEMORY},
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -185,8 +237,19 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
             if (cli_parse_seconds(command, "--now", optarg, &o->now_s) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
             break;
+        case OPT_ALLOW_FUTURE_NOW:
+            if (is_capture)
+                return cli_usage_error(command, "option --allow-future-now is for ingest "
+                                                "only; live capture always uses the clock");
+            o->allow_future_now = true;
+            break;
         case OPT_WORKERS:
             status = parse_workers(command, optarg, &o->workers);
+            if (status >= 0)
+                return status;
+            break;
+        case OPT_FLOW_MEMORY:
+            status = parse_flow_memory(command, optarg, &o->flow_memory_bytes);
             if (status >= 0)
                 return status;
             break;
@@ -212,6 +275,11 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
         return cli_usage_error(command, "missing --db DIR (the store directory)");
     if (is_capture && o->iface == NULL)
         return cli_usage_error(command, "missing -i IFACE (the interface to capture on)");
+    /* Ingest sweeps the store at --now, so a mistyped future time would
+     * delete records before their retention limit. */
+    if (o->now_s != 0 && cli_check_now_not_future(command, o->now_s, o->allow_future_now) !=
+                             CLI_EXIT_OK)
+        return CLI_EXIT_USAGE;
     return -1;
 }
 
@@ -219,14 +287,19 @@ static void print_totals(const fv_pipeline *p)
 {
     cap_stats st;
     fv_pipeline_stats(p, &st);
-    fv_notice("%llu packets (%llu not IP, %llu truncated, %llu malformed headers), "
-              "%llu flows, %llu dns, %llu tls, %llu http records, %llu alerts",
+    fv_notice("%llu packets (%llu not IP, %llu truncated, %llu malformed headers, %llu on "
+              "unsupported link types), %llu flows, %llu dns, %llu tls, %llu http, %llu dhcp, "
+              "%llu ssh, %llu aggregates records, %llu alerts",
               (unsigned long long)st.packets, (unsigned long long)st.non_ip,
               (unsigned long long)st.truncated, (unsigned long long)st.bad_header,
+              (unsigned long long)st.unsupported_link,
               (unsigned long long)p->records[FV_CLASS_FLOW],
               (unsigned long long)p->records[FV_CLASS_DNS],
               (unsigned long long)p->records[FV_CLASS_TLS],
               (unsigned long long)p->records[FV_CLASS_HTTP],
+              (unsigned long long)p->records[FV_CLASS_DHCP],
+              (unsigned long long)p->records[FV_CLASS_SSH],
+              (unsigned long long)p->records[FV_CLASS_AGGREGATE],
               (unsigned long long)p->records[FV_CLASS_ALERT]);
 }
 
@@ -416,6 +489,10 @@ int cli_cmd_ingest(int argc, char **argv)
         fv_config_print_error(err, o.policy);
         return CLI_EXIT_FAILURE;
     }
+    if (!apply_flow_memory(&p, &o)) {
+        fv_pipeline_close(&p);
+        return CLI_EXIT_FAILURE;
+    }
     char resume_actor[64];
     cli_audit_local_actor(resume_actor, sizeof resume_actor);
     if (fv_checkpoint_begin(&p, resume_actor, argv + optind, argc - optind, o.filter, err,
@@ -468,13 +545,18 @@ int cli_cmd_ingest(int argc, char **argv)
         if (fv_pipeline_tick(&p, fv_pipeline_now_us(&p), false) != FV_OK)
             break;
     }
-    if (*cli_stop_flag())
-        fv_notice("stopped by signal; flushing open flows");
-
-    /* Flush flows and aggregates before counting, so the audit entry
-     * and the totals include every record of the run. */
-    cap_engine_flush(p.capture);
-    fv_aggregator_flush(p.aggregates);
+    if (*cli_stop_flag()) {
+        /* The resume reads the files again from the start and skips the
+         * records this run stored; a flow cut here would not match its
+         * whole self then, and would be stored twice. */
+        fv_notice("stopped by signal; open flows are not stored, the resume stores them");
+        p.discard_open = true;
+    } else {
+        /* Flush flows and aggregates before counting, so the audit entry
+         * and the totals include every record of the run. */
+        cap_engine_flush(p.capture);
+        fv_aggregator_flush(p.aggregates);
+    }
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
     record_counters(&p, files_read);
     print_totals(&p);
@@ -483,7 +565,9 @@ int cli_cmd_ingest(int argc, char **argv)
     bool complete = files_complete && files_read == (uint64_t)(argc - optind) &&
                     !*cli_stop_flag() && p.failed_rc == FV_OK;
     audit_run(&p, actor, "ingest", "", true, files_read, complete ? input_id : NULL);
-    fv_checkpoint_end(&p, complete);
+    /* Running the command again finishes a run that a signal or a store
+     * failure cut short; a file that could not be read fails again. */
+    fv_checkpoint_end(&p, complete, *cli_stop_flag() || p.failed_rc != FV_OK || files_complete);
 
     int rc = fv_pipeline_close(&p);
     if (rc != FV_OK) {
@@ -518,6 +602,7 @@ static int run_live(fv_pipeline *p, const cap_live_options *live, unsigned worke
 typedef struct capture_state {
     fv_pipeline *pipeline;
     const char *policy_path;            /* NULL: SIGHUP cannot reread it (chroot) */
+    const char *policy_given;           /* --policy as given, for messages */
     const char *iface;                  /* the interface names, comma-separated */
     const fv_privdrop_user *drop_to;   /* NULL without -Z */
     const fv_live_chroot *chroot_to;    /* NULL without --chroot */
@@ -575,11 +660,15 @@ static void capture_tick(void *ctx, uint64_t now_us)
     /* The tick runs between packets, so no sink sees the policy change
      * in the middle of a record. */
     if (cli_reload_take()) {
-        if (st->policy_path != NULL)
+        /* Under --chroot the policy, its time zones and its indicator
+         * lists are read inside the new root. Check them all first, so a
+         * missing file is reported with its host path and nothing loads
+         * halfway. */
+        if (st->policy_path == NULL)
+            fv_live_chroot_log_outside(st->chroot_to, st->policy_given);
+        else if (st->chroot_to == NULL ||
+                 fv_live_chroot_reload_ready(st->chroot_to, st->policy_path))
             (void)fv_pipeline_reload(st->pipeline, st->policy_path, now_us);
-        else
-            fv_warning("SIGHUP: the policy file lies outside the --chroot directory, so it "
-                       "cannot be reread; restart capture to load a new policy");
     }
     fv_live_drops_tick(st->drops, st->pipeline->store, now_us);
     if (cli_counters_take()) {
@@ -666,6 +755,10 @@ int cli_cmd_capture(int argc, char **argv)
         fv_config_print_error(err, o.policy);
         return CLI_EXIT_FAILURE;
     }
+    if (!apply_flow_memory(&p, &o)) {
+        fv_pipeline_close(&p);
+        return CLI_EXIT_FAILURE;
+    }
     fv_checkpoint_log_commits(&p);
 
     /* Excluded groups' MACs go into the filter as "ether host" terms.
@@ -703,6 +796,7 @@ int cli_cmd_capture(int argc, char **argv)
     fv_live_drops_init(&drops, &o.live);
     capture_state state = {.pipeline = &p,
                            .policy_path = reload_path,
+                           .policy_given = o.policy,
                            .iface = iface_list,
                            .drop_to = o.user != NULL ? &drop_to : NULL,
                            .chroot_to = o.live.chroot ? &chroot_to : NULL,

@@ -43,12 +43,17 @@
 #define SENSOR_NAME_MAX 63
 #define LOG_LINE_MAX 1024
 
-enum { OPT_EPOCH = 256, OPT_START, OPT_BEFORE, OPT_AUTHORITY_KEY };
+enum { OPT_EPOCH = 256, OPT_START, OPT_BEFORE, OPT_AUTHORITY_KEY, OPT_FORCE };
+
+/* Largest step of `issue --epoch N` past the last issued epoch without
+ * --force. An authority that issued epoch 2^62-1 can never issue again,
+ * so a larger jump is taken for a typo until --force confirms it. */
+#define ISSUE_MAX_EPOCH_STEP 1000u
 
 static const char AUTHORITY_USAGE[] =
     "usage: flowveil keys authority init --dir DIR\n"
     "       flowveil keys authority enroll --dir DIR --sensor NAME --public-key FILE\n"
-    "       flowveil keys authority issue --dir DIR [--epoch N] [--start SECONDS]\n"
+    "       flowveil keys authority issue --dir DIR [--epoch N [--force]] [--start SECONDS]\n"
     "       flowveil keys authority destroy --dir DIR --before EPOCH\n"
     "       flowveil keys authority remove --dir DIR --sensor NAME\n"
     "\n"
@@ -64,7 +69,8 @@ static const char AUTHORITY_USAGE[] =
     "            2^62-1), seal it to every enrolled sensor into\n"
     "            DIR/outbox/NAME/epoch-N.sealed, sign each file and wipe the key;\n"
     "            the authority keeps no copy. --start sets the epoch's start in\n"
-    "            seconds since 1970 (default: now)\n"
+    "            seconds since 1970 (default: now). An --epoch more than 1000\n"
+    "            past the last issued one also needs --force\n"
     "  destroy   delete the sealed files of every epoch before EPOCH and record\n"
     "            the deletion in DIR/authority.log\n"
     "  remove    un-enroll sensor NAME: delete its public key and its sealed\n"
@@ -250,6 +256,7 @@ typedef struct authority_options {
     uint64_t epoch;
     uint64_t start_s;
     uint64_t before;
+    bool force;         /* issue: allow an --epoch far past the last issued one */
 } authority_options;
 
 /* Parse a positive whole number for OPTION. */
@@ -274,6 +281,7 @@ static int parse_authority_options(int argc, char **argv, authority_options *o)
         {"epoch", required_argument, NULL, OPT_EPOCH},
         {"start", required_argument, NULL, OPT_START},
         {"before", required_argument, NULL, OPT_BEFORE},
+        {"force", no_argument, NULL, OPT_FORCE},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -302,6 +310,7 @@ static int parse_authority_options(int argc, char **argv, authority_options *o)
             if (parse_u64("--before", optarg, &o->before) != CLI_EXIT_OK)
                 return CLI_EXIT_USAGE;
             break;
+        case OPT_FORCE: o->force = true; break;
         case 'h': printf("%s", AUTHORITY_USAGE); return CLI_EXIT_OK;
         case ':': return cli_usage_error("keys", "option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("keys", "unknown option '%s'", argv[optind - 1]);
@@ -541,6 +550,13 @@ static int authority_issue(const authority_options *o)
         return cli_usage_error("keys", "epoch %llu is beyond the last possible epoch %llu "
                                        "(2^62-1); start a new authority",
                                (unsigned long long)epoch, (unsigned long long)ANON_EPOCH_MAX);
+    if (epoch - last_epoch > ISSUE_MAX_EPOCH_STEP && !o->force)
+        return cli_usage_error("keys", "--epoch %llu is %llu epochs past the last issued epoch "
+                                       "%llu (at most %u without --force); check the number, "
+                                       "or add --force if the jump is intended",
+                               (unsigned long long)epoch,
+                               (unsigned long long)(epoch - last_epoch),
+                               (unsigned long long)last_epoch, ISSUE_MAX_EPOCH_STEP);
     uint64_t start_s = o->start_s != 0 ? o->start_s : fv_now_us() / 1000000u;
 
     if (sodium_init() < 0) {
@@ -716,6 +732,55 @@ static int pin_authority_key(const char *db, const char *file)
     return CLI_EXIT_OK;
 }
 
+/*
+ * Check that the sealed file SEALED (LEN bytes) read from SEALED_PATH is
+ * signed by the authority key FILE given with --authority-key. When it
+ * is not, the message blames the key when the key pinned in DB verifies
+ * the file, the file when the given key is the pinned one, and either
+ * of the two when nothing is pinned yet.
+ */
+static int check_given_authority_key(const char *db, const char *file, const char *sealed_path,
+                                     const uint8_t *sealed, size_t len)
+{
+    char err[1024];
+    uint8_t given[ANON_SIGN_PUBLIC_KEY_BYTES], pinned[ANON_SIGN_PUBLIC_KEY_BYTES];
+    if (anon_authority_pub_read(file, given, err, sizeof err) != FV_OK) {
+        fprintf(stderr, "flowveil: error: %s\n", err);
+        return CLI_EXIT_FAILURE;
+    }
+    int rc = anon_sealed_verify(sealed, len, given);
+    if (rc == FV_OK)
+        return CLI_EXIT_OK;
+    if (rc == FV_ERR_PARSE) {
+        fprintf(stderr, "flowveil: error: %s: not a sealed epoch file (expected %d bytes, got "
+                        "%zu); use a file that `flowveil keys authority issue` wrote\n",
+                sealed_path, ANON_SEALED_BYTES, len);
+        return CLI_EXIT_FAILURE;
+    }
+
+    char pinned_path[4096], pinned_err[1024];
+    bool have_pin = (size_t)snprintf(pinned_path, sizeof pinned_path, "%s/%s", db,
+                                     ANON_AUTHORITY_PUB_FILE) < sizeof pinned_path &&
+                    anon_authority_pub_read(pinned_path, pinned, pinned_err,
+                                            sizeof pinned_err) == FV_OK;
+    if (have_pin && sodium_memcmp(given, pinned, sizeof given) != 0 &&
+        anon_sealed_verify(sealed, len, pinned) == FV_OK) {
+        fprintf(stderr, "flowveil: error: --authority-key %s is not the key that signed %s; the "
+                        "key pinned in %s did sign it, so leave --authority-key out\n",
+                file, sealed_path, pinned_path);
+    } else if (have_pin && sodium_memcmp(given, pinned, sizeof given) == 0) {
+        fprintf(stderr, "flowveil: error: %s is not signed by the pinned authority key %s; it "
+                        "was forged or damaged, so ask the authority to issue it again\n",
+                sealed_path, file);
+    } else {
+        fprintf(stderr, "flowveil: error: %s is not signed by the authority key %s; either "
+                        "--authority-key names the wrong file (use the authority's %s) or the "
+                        "sealed file is damaged; nothing was imported or pinned\n",
+                sealed_path, file, ANON_AUTHORITY_PUB_FILE);
+    }
+    return CLI_EXIT_FAILURE;
+}
+
 static int sensor_keygen(int argc, char **argv)
 {
     static const struct option longopts[] = {
@@ -791,19 +856,25 @@ static int sensor_import(int argc, char **argv)
     if (optind + 1 != argc)
         return cli_usage_error("keys", "expected one SEALED_FILE after the options");
     const char *sealed_path = argv[optind];
-    if (pin_authority_key(db, authority_key) != CLI_EXIT_OK)
-        return CLI_EXIT_FAILURE;
 
+    char err[1024];
     uint8_t sealed[ANON_SEALED_BYTES + 1];
-    FILE *f = fopen(sealed_path, "re");
+    FILE *f = fv_fopen_regular_file(sealed_path, err, sizeof err);
     if (f == NULL) {
-        fprintf(stderr, "flowveil: error: %s: %s\n", sealed_path, strerror(errno));
+        fprintf(stderr, "flowveil: error: sealed epoch file: %s\n", err);
         return CLI_EXIT_FAILURE;
     }
     size_t len = fread(sealed, 1, sizeof sealed, f);
     fclose(f);
 
-    char err[1024];
+    /* Pin --authority-key only once the sealed file verifies under it,
+     * so a mistyped key file leaves no wrong pin behind. */
+    if (authority_key != NULL &&
+        check_given_authority_key(db, authority_key, sealed_path, sealed, len) != CLI_EXIT_OK)
+        return CLI_EXIT_FAILURE;
+    if (pin_authority_key(db, authority_key) != CLI_EXIT_OK)
+        return CLI_EXIT_FAILURE;
+
     anon_epoch_info info;
     if (anon_import_sealed(db, sealed, len, &info, err, sizeof err) != FV_OK) {
         fprintf(stderr, "flowveil: error: %s: %s\n", sealed_path, err);

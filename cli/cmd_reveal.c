@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sodium.h>
 
@@ -53,10 +54,15 @@ static bool token_decode(const char *token, uint8_t out[TOKEN_BYTES], char *norm
     if (strlen(b32) != TOKEN_CHARS || strlen(token) >= norm_len)
         return false;
     if (dash != NULL) {
-        for (const char *c = token; c < dash; c++) {
-            if (!isalnum((unsigned char)*c))
-                return false;
-        }
+        /* The type prefixes that fv_token_format writes. */
+        static const char *const prefixes[] = {"ip4", "ip6", "mac", "name", "dom"};
+        size_t prefix_len = (size_t)(dash - token);
+        bool known = false;
+        for (size_t i = 0; i < sizeof prefixes / sizeof prefixes[0]; i++)
+            known = known || (strlen(prefixes[i]) == prefix_len &&
+                              strncasecmp(token, prefixes[i], prefix_len) == 0);
+        if (!known)
+            return false;
     }
 
     uint64_t acc = 0;
@@ -236,7 +242,7 @@ int cli_cmd_reveal(int argc, char **argv)
     if (!token_decode(token, prefix, norm, sizeof norm))
         return cli_usage_error("reveal", "invalid --pseudonym value: expected a token such as"
                                          " ip4-abcdefghijklmnop (16 base32 characters a-z, 2-7,"
-                                         " after an optional type prefix)");
+                                         " after an optional type prefix ip4-, ip6-, mac-, name- or dom-)");
 
     char err[1024];
     store_env *store = NULL;

@@ -284,10 +284,12 @@ static const char *find_web_root(const char *requested)
 /* Read the PEM file PATH of OPTION into a NUL-terminated malloc'd text. */
 static char *read_pem(const char *option, const char *path)
 {
-    FILE *f = fopen(path, "rb");
+    /* serve blocks its stop signals before this, so a FIFO here would
+     * hang it beyond Ctrl-C: only regular files are read. */
+    char err[768];
+    FILE *f = fv_fopen_regular_file(path, err, sizeof err);
     if (f == NULL) {
-        fprintf(stderr, "flowveil: error: cannot open %s file '%s': %s\n", option, path,
-                strerror(errno));
+        fprintf(stderr, "flowveil: error: %s file: %s\n", option, err);
         return NULL;
     }
     char *text = malloc(SERVE_PEM_MAX + 1);
@@ -437,11 +439,11 @@ int cli_cmd_serve(int argc, char **argv)
 
     char addr[64];
     uint16_t port = 0;
+    /* A value from --config is reported at its FILE:LINE with status 1. */
     if (!parse_listen(listen_text, addr, sizeof addr, &port))
-        return cli_usage_error("serve",
-                               "invalid --listen value '%s': expected ADDR:PORT with an IP "
-                               "address and a port 0-65535, e.g. 127.0.0.1:8080 or [::1]:8080",
-                               listen_text);
+        return fv_config_value_error("serve", "--listen", listen_text,
+                                     "expected ADDR:PORT with an IP address and a port 0-65535, "
+                                     "e.g. 127.0.0.1:8080 or [::1]:8080");
 
     const char *web_root = find_web_root(web);
     if (!is_dir(web_root)) {

@@ -16,7 +16,6 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +28,7 @@
 #include "alert_json.h"
 #include "anonymize.h"
 #include "cli.h"
+#include "outfile.h"
 #include "policy.h"
 #include "store.h"
 
@@ -189,6 +189,7 @@ typedef struct subject_scan {
     size_t ids_len, ids_cap;
     uint64_t matched;
     bool failed;
+    int write_errno;        /* export: errno of the failed write, 0 if none */
 } subject_scan;
 
 static bool scan_record(void *arg, const fv_record *rec)
@@ -202,8 +203,12 @@ static bool scan_record(void *arg, const fv_record *rec)
         json_t *obj = cli_record_json(scan->store, rec);
         char *line = obj != NULL ? json_dumps(obj, JSON_COMPACT) : NULL;
         json_decref(obj);
-        if (line == NULL || fprintf(scan->out, "%s\n", line) < 0)
+        if (line == NULL) {
             scan->failed = true;
+        } else if (fprintf(scan->out, "%s\n", line) < 0) {
+            scan->failed = true;
+            scan->write_errno = errno;
+        }
         free(line);
         return !scan->failed;
     }
@@ -237,23 +242,6 @@ static int scan_class(store_env *store, fv_class cls, uint64_t now_us, subject_s
             return FV_OK;
         q.after_id = next;
     }
-}
-
-/* Open PATH for the export: a new file, mode 0600, never through a link. */
-static FILE *open_output(const char *path)
-{
-    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (fd < 0) {
-        fprintf(stderr, "flowveil: error: cannot create %s: %s; the export is personal data,"
-                        " so it is written only to a new file: choose a path that does not"
-                        " exist\n",
-                path, strerror(errno));
-        return NULL;
-    }
-    FILE *f = fdopen(fd, "w");
-    if (f == NULL)
-        close(fd);
-    return f;
 }
 
 /* Compute the subject from --ip or --mac; prints a usage error on failure. */
@@ -384,6 +372,17 @@ int cli_cmd_subject(int argc, char **argv)
         return cli_usage_error("subject", "--output applies to export only");
     if (reason != NULL && strlen(reason) > 255)
         return cli_usage_error("subject", "--reason must have at most 255 characters");
+    /* As for reveal: a tab or newline in the audit trail would forge
+     * columns or entries of `audit show`. */
+    for (size_t i = 0; reason != NULL && reason[i] != '\0'; i++) {
+        unsigned char ch = (unsigned char)reason[i];
+        if (ch < 0x20 || ch == 0x7f)
+            return cli_usage_error("subject",
+                                   "invalid --reason: control character 0x%02x at byte %zu;"
+                                   " write the reason on one line without tabs or other"
+                                   " control characters",
+                                   ch, i + 1);
+    }
 
     char err[1024];
     pol_policy *policy = NULL;
@@ -403,6 +402,7 @@ int cli_cmd_subject(int argc, char **argv)
 
     store_env *store = NULL;
     FILE *out = NULL;
+    cli_outfile outfile = {0};
     subject_scan scan;
     memset(&scan, 0, sizeof scan);
     uint64_t counts[FV_CLASS_COUNT] = {0};
@@ -413,10 +413,14 @@ int cli_cmd_subject(int argc, char **argv)
         fprintf(stderr, "flowveil: error: %s\n", err);
         goto out;
     }
-    if (!erase)
-        out = output != NULL ? open_output(output) : stdout;
-    if (!erase && out == NULL)
-        goto out;
+    /* The export is personal data: it goes to a new file only, written
+     * beside it and linked into place at the end, so a failed export
+     * leaves no partial file. */
+    if (!erase) {
+        if (!cli_outfile_open(&outfile, output, true))
+            goto out;
+        out = outfile.f;
+    }
 
     uint64_t now_us = now_s != 0 ? now_s * 1000000u : fv_now_us();
     int rc = FV_OK;
@@ -441,13 +445,14 @@ int cli_cmd_subject(int argc, char **argv)
         if (anon_key_file_info(key_path, 1, &info, err, sizeof err) == FV_OK)
             rc = store_escrow_delete(store, s.pseudonym, info.epoch_id, &escrow_deleted);
     }
-    bool close_failed = false;
-    if (out != NULL && out != stdout)
-        close_failed = fclose(out) != 0;
-    else if (out == stdout)
-        close_failed = fflush(stdout) != 0;
-    if (close_failed && rc == FV_OK)
-        rc = FV_ERR_IO;
+    bool write_failed = false;
+    if (out != NULL && (rc == FV_OK || scan.write_errno != 0)) {
+        write_failed = !cli_outfile_commit(&outfile, "the subject export", scan.write_errno);
+        if (rc == FV_OK && write_failed)
+            rc = FV_ERR_IO;
+    } else if (out != NULL) {
+        cli_outfile_abort(&outfile);
+    }
     out = NULL;
 
     char params[512];
@@ -464,9 +469,16 @@ int cli_cmd_subject(int argc, char **argv)
                       reason) != FV_OK)
         goto out;
     if (rc != FV_OK) {
-        fprintf(stderr, "flowveil: error: the %s stopped early: %s; the audit entry records"
-                        " what was done, run it again to finish\n",
-                erase ? "erase" : "export", fv_strerror(rc));
+        /* A failed write has been reported with its file and errno text,
+         * and no part of the export was left on disk. */
+        if (!write_failed && erase)
+            fprintf(stderr, "flowveil: error: the erase stopped early: %s; the audit entry"
+                            " records what was done, run it again to finish\n",
+                    fv_strerror(rc));
+        else if (!write_failed)
+            fprintf(stderr, "flowveil: error: the export stopped early: %s; no file was"
+                            " left behind, run it again\n",
+                    fv_strerror(rc));
         goto out;
     }
 
@@ -481,8 +493,8 @@ int cli_cmd_subject(int argc, char **argv)
     status = CLI_EXIT_OK;
 
 out:
-    if (out != NULL && out != stdout)
-        fclose(out);
+    if (out != NULL)
+        cli_outfile_abort(&outfile);
     free(scan.ids);
     sodium_memzero(&s, sizeof s);
     store_close(&store);

@@ -640,9 +640,23 @@ static int token_create(store_env *store, const user_opts *o, unsigned role)
         sodium_memzero(text, sizeof text);
         return CLI_EXIT_FAILURE;
     }
+    errno = 0;
     printf("%s\n", text);
-    fflush(stdout);
     sodium_memzero(text, sizeof text);
+    if (fflush(stdout) != 0 || ferror(stdout)) {
+        /* No one received the token, so it must not stay active. */
+        int e = errno != 0 ? errno : EIO;
+        int revoke_rc = store_token_revoke(store, t.id, fv_now_us());
+        if (revoke_rc == FV_OK)
+            (void)audit_change(store, "token.revoke", t.id, "reason=output-failed");
+        fprintf(stderr, "flowveil: error: writing token %s to standard output failed: %s; %s\n",
+                t.id, strerror(e),
+                revoke_rc == FV_OK ? "the token was revoked, create it again with a working "
+                                     "output"
+                                   : "revoking it failed too, run `flowveil token revoke` "
+                                     "with this ID");
+        return CLI_EXIT_FAILURE;
+    }
     fprintf(stderr,
             "flowveil: created token %s for '%s' with role %s%s%s; it is shown only once, "
             "send it as 'Authorization: Bearer TOKEN'\n",

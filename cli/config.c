@@ -57,6 +57,7 @@ static const config_key config_keys[] = {
     {"capture", "snaplen", KIND_UINT, "--snaplen", NULL, 0, 0, 256, 262144},
     {"capture", "buffer_size_mib", KIND_UINT, "--buffer-size", NULL, 0, 0, 1, 2047},
     {"capture", "workers", KIND_UINT, "--workers", NULL, 0, 0, 1, 1024},
+    {"capture", "flow_memory_mib", KIND_UINT, "--flow-memory", NULL, 0, 0, 1, 1048576},
     {"serve", "listen", KIND_STRING, NULL, "--listen", 0, 'l', 0, 0},
     {"serve", "tls_cert", KIND_PATH, NULL, "--tls-cert", 0, 0, 0, 0},
     {"serve", "tls_key", KIND_PATH, NULL, "--tls-key", 0, 0, 0, 0},
@@ -359,11 +360,11 @@ static int read_whole_file(const char *path, unsigned char **out, size_t *out_le
                            size_t err_len)
 {
     *out = NULL;
-    FILE *f = fopen(path, "rb");
+    char open_err[768];
+    FILE *f = fv_fopen_regular_file(path, open_err, sizeof open_err);
     if (f == NULL) {
-        snprintf(err, err_len, "%s: cannot open the settings file: %s; check the path given "
-                               "to --config",
-                 path, strerror(errno));
+        snprintf(err, err_len, "settings file: %s; check the path given to --config",
+                 open_err);
         return FV_ERR_IO;
     }
     unsigned char *buf = malloc(CONFIG_MAX_BYTES + 1);

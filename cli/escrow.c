@@ -168,13 +168,9 @@ int fv_officer_secret_load(const char *path, uint8_t sk[FV_OFFICER_KEY_BYTES],
         rc = FV_ERR_IO;
         goto out;
     }
-    if ((st.st_mode & (S_IRWXG | S_IRWXO)) != 0) {
-        escrow_msg(err, err_len, "%s: the officer secret key is accessible by group or others"
-                   " (mode %04o); run `chmod 600 %s`",
-                   path, (unsigned)(st.st_mode & 07777), path);
-        rc = FV_ERR_PERMISSION;
-        goto out;
-    }
+    /* The mode is checked after the format, so a public key or another
+     * file of mode 0644 is named as the wrong file, not sent to chmod. */
+    bool open_to_others = (st.st_mode & (S_IRWXG | S_IRWXO)) != 0;
     while (len < sizeof text) {
         ssize_t n = read(fd, text + len, sizeof text - len);
         if (n < 0 && errno == EINTR)
@@ -207,6 +203,14 @@ int fv_officer_secret_load(const char *path, uint8_t sk[FV_OFFICER_KEY_BYTES],
                    path, FV_OFFICER_SECRET_KEY_TAG);
         sodium_memzero(sk, FV_OFFICER_KEY_BYTES);
         rc = FV_ERR_PARSE;
+        goto out;
+    }
+    if (open_to_others) {
+        escrow_msg(err, err_len, "%s: the officer secret key is accessible by group or others"
+                   " (mode %04o); run `chmod 600 %s`",
+                   path, (unsigned)(st.st_mode & 07777), path);
+        sodium_memzero(sk, FV_OFFICER_KEY_BYTES);
+        rc = FV_ERR_PERMISSION;
         goto out;
     }
     if (crypto_scalarmult_base(pk, sk) != 0)

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -123,6 +124,116 @@ int cli_parse_seconds(const char *command, const char *option, const char *text,
     return CLI_EXIT_OK;
 }
 
+int cli_check_now_not_future(const char *command, uint64_t now_s, bool allowed)
+{
+    time_t clock_s = time(NULL);
+    if (allowed || clock_s == (time_t)-1 || now_s <= (uint64_t)clock_s + CLI_NOW_FUTURE_SLACK_S)
+        return CLI_EXIT_OK;
+    uint64_t days = (now_s - (uint64_t)clock_s) / 86400u;
+    return cli_usage_error(command,
+                           "--now %llu is %llu day%s after this machine's clock; a sweep at that "
+                           "time deletes records before their retention limit and destroys "
+                           "their keys, which cannot be undone. Check the value, or add "
+                           "--allow-future-now if you mean to apply retention as of that time",
+                           (unsigned long long)now_s, (unsigned long long)days,
+                           days == 1 ? "" : "s");
+}
+
+/*
+ * Flush and close standard output after a command returned STATUS. A
+ * result printed to a full disk must not end with exit status 0, so a
+ * failed write turns STATUS 0 into 1 with a message.
+ */
+static int finish_stdout(int status)
+{
+    int e = 0;
+    if (fflush(stdout) != 0)
+        e = errno;
+    else if (ferror(stdout))
+        e = EIO;    /* an earlier write failed; its errno is gone */
+    errno = 0;
+    /* EBADF: standard output was closed before the start, and nothing
+     * was written to it. */
+    if (fclose(stdout) != 0 && e == 0 && errno != EBADF)
+        e = errno != 0 ? errno : EIO;
+    /* EPIPE: the reader ended early, as `| head` does. A command that
+     * failed has reported its own error already. */
+    if (e == 0 || e == EPIPE || status != CLI_EXIT_OK)
+        return status;
+    fprintf(stderr, "flowveil: error: writing the output failed: %s\n", strerror(e));
+    return CLI_EXIT_FAILURE;
+}
+
+/* The subcommand being run, for the help hint of option errors. */
+static const char *current_command = "COMMAND";
+
+/* Options that collect one value per use, by subcommand. */
+static bool option_repeatable(const char *long_name)
+{
+    static const struct {
+        const char *command, *option;
+    } repeatable[] = {
+        {"capture", "interface"},
+        {"collect", "listen"},
+        {"export", "kafka-property"},
+    };
+    for (size_t i = 0; i < sizeof repeatable / sizeof repeatable[0]; i++) {
+        if (strcmp(current_command, repeatable[i].command) == 0 &&
+            strcmp(long_name, repeatable[i].option) == 0)
+            return true;
+    }
+    return false;
+}
+
+#undef getopt_long
+int cli_getopt_long(int argc, char *const argv[], const char *shortopts,
+                    const struct option *longopts, int *longindex)
+{
+    /* Values of the current parse by option; a parse starts at optind 1. */
+    static struct {
+        int val;
+        const char *value;
+    } seen[64];
+    static size_t seen_len;
+    if (optind <= 1)
+        seen_len = 0;
+
+    int index = -1;
+    int c = getopt_long(argc, argv, shortopts, longopts, &index);
+    if (longindex != NULL)
+        *longindex = index;
+    if (c == -1 || c == '?' || c == ':' || optarg == NULL)
+        return c;
+
+    /* The long name, also for the short form of the option. */
+    const struct option *opt = index >= 0 ? &longopts[index] : NULL;
+    for (size_t i = 0; opt == NULL && longopts[i].name != NULL; i++) {
+        if (longopts[i].flag == NULL && longopts[i].val == c)
+            opt = &longopts[i];
+    }
+    if (opt == NULL || opt->has_arg != required_argument)
+        return c;
+
+    if (optarg[0] == '\0')
+        exit(cli_usage_error(current_command, "--%s needs a value, but an empty one was given; "
+                                              "give --%s VALUE or leave the option out",
+                             opt->name, opt->name));
+    if (option_repeatable(opt->name) || fv_config_word_origin(optarg) != NULL)
+        return c;
+    for (size_t i = 0; i < seen_len; i++) {
+        if (seen[i].val == c && fv_config_word_origin(seen[i].value) == NULL)
+            exit(cli_usage_error(current_command, "--%s given twice ('%s' and '%s'); give it "
+                                                  "once",
+                                 opt->name, seen[i].value, optarg));
+    }
+    if (seen_len < sizeof seen / sizeof seen[0]) {
+        seen[seen_len].val = c;
+        seen[seen_len].value = optarg;
+        seen_len++;
+    }
+    return c;
+}
+
 static void print_main_usage(FILE *f)
 {
     fprintf(f,
@@ -187,8 +298,10 @@ int main(int argc, char **argv)
         {"collect", cli_cmd_collect},
     };
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
-        if (strcmp(cmd, commands[i].name) == 0)
-            return commands[i].fn(argc - 1, argv + 1);
+        if (strcmp(cmd, commands[i].name) == 0) {
+            current_command = cmd;
+            return finish_stdout(commands[i].fn(argc - 1, argv + 1));
+        }
     }
 
     fprintf(stderr, "flowveil: unknown command '%s'\n", cmd);

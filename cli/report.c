@@ -871,6 +871,11 @@ int cli_cmd_report(int argc, char **argv)
     if (!html && strcmp(format, "md") != 0)
         return cli_usage_error("report", "invalid --format '%s': expected md or html", format);
     uint64_t from_s = 0, to_s = 0;
+    if (!transparency && (db != NULL || period != NULL))
+        return cli_usage_error("report", "%s applies to 'report transparency' only; the record "
+                                         "of processing is built from the policy alone, so "
+                                         "leave it out",
+                               db != NULL ? "--db" : "--period");
     if (transparency) {
         if (db == NULL)
             return cli_usage_error("report", "missing --db DIR (the store directory)");

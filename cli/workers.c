@@ -374,8 +374,15 @@ static int workers_create(worker_set *set, fv_pipeline *p, unsigned count, bool 
     set->count = count;
 
     /* NOTE: 1,000,000 is the engine's documented default bound
-     * (cap_config.max_flows); the workers share it. */
+     * (cap_config.max_flows); the workers share it. They also share the
+     * memory bound of the pipeline's engine (--flow-memory), at least
+     * CAP_MEMORY_MIN_BYTES each. */
     cap_config config = {.max_flows = 1000000u / count, .expire_by_caller = files};
+    cap_memory pipeline_memory;
+    cap_engine_memory(p->capture, &pipeline_memory);
+    config.max_memory_bytes = pipeline_memory.limit_bytes / count;
+    if (config.max_memory_bytes < CAP_MEMORY_MIN_BYTES)
+        config.max_memory_bytes = CAP_MEMORY_MIN_BYTES;
     for (unsigned i = 0; i < count; i++) {
         worker *w = &set->workers[i];
         w->set = set;
@@ -766,8 +773,13 @@ static void *file_worker_main(void *arg)
         else
             spins = 0;
     }
-    /* Flushing emits records but decides no exclusion: no lock needed. */
-    cap_engine_flush(w->engine);
+    /* Flushing emits records but decides no exclusion: no lock needed.
+     * A run stopped by a signal flushes nothing: the ingest resumes by
+     * reading the files again, and stores these flows whole then. */
+    if (!*w->set->stop)
+        cap_engine_flush(w->engine);
+    else
+        cap_engine_discard(w->engine);
     worker_publish_stats(w);
     atomic_store_explicit(&w->done, true, memory_order_release);
     return NULL;

@@ -7,12 +7,15 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 const char *fv_strerror(int code)
 {
@@ -344,4 +347,78 @@ int fv_duration_parse(const char *text, uint64_t *out_s)
         return FV_ERR_INVALID;
     *out_s = (uint64_t)n * mult;
     return FV_OK;
+}
+
+/* Name the kind of a file that is not a regular file, for messages. */
+static const char *file_kind(mode_t mode)
+{
+    if (S_ISDIR(mode))
+        return "a directory";
+    if (S_ISFIFO(mode))
+        return "a FIFO (named pipe)";
+    if (S_ISCHR(mode))
+        return "a character device";
+    if (S_ISBLK(mode))
+        return "a block device";
+    if (S_ISSOCK(mode))
+        return "a socket";
+    return "not a regular file";
+}
+
+int fv_open_regular_file(const char *path, char *err, size_t err_len)
+{
+    /* O_NONBLOCK keeps open() from waiting for a FIFO's writer or a
+     * device; the fstat below rejects both before anything is read. */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+    if (fd < 0) {
+        int e = errno;
+        if (e == EISDIR)
+            snprintf(err, err_len, "%s is a directory, not a file; give the path of the file "
+                                   "itself", path);
+        else
+            snprintf(err, err_len, "cannot open %s: %s", path, strerror(e));
+        errno = e;
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        int e = errno;
+        snprintf(err, err_len, "cannot read the status of %s: %s", path, strerror(e));
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, err_len, "%s is %s, not a regular file; %s", path, file_kind(st.st_mode),
+                 S_ISDIR(st.st_mode) ? "give the path of a file in it"
+                 : S_ISFIFO(st.st_mode) ? "write the content to a regular file and give its path"
+                                        : "give the path of a regular file");
+        close(fd);
+        errno = S_ISDIR(st.st_mode) ? EISDIR : EINVAL;
+        return -1;
+    }
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+        int e = errno;
+        snprintf(err, err_len, "cannot read %s: %s", path, strerror(e));
+        close(fd);
+        errno = e;
+        return -1;
+    }
+    return fd;
+}
+
+FILE *fv_fopen_regular_file(const char *path, char *err, size_t err_len)
+{
+    int fd = fv_open_regular_file(path, err, err_len);
+    if (fd < 0)
+        return NULL;
+    FILE *f = fdopen(fd, "r");
+    if (f == NULL) {
+        int e = errno;
+        snprintf(err, err_len, "cannot read %s: %s", path, strerror(e));
+        close(fd);
+        errno = e;
+    }
+    return f;
 }

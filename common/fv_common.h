@@ -581,4 +581,20 @@ int fv_time_parse(const char *text, uint64_t *out_us);
  * seconds. Return FV_OK or FV_ERR_INVALID. */
 int fv_duration_parse(const char *text, uint64_t *out_s);
 
+/*
+ * Open PATH read-only for a settings, key, list or certificate file,
+ * without blocking on a FIFO or device. The open uses O_NONBLOCK, and a
+ * path that is not a regular file (FIFO, directory, device, socket) is
+ * rejected. O_NONBLOCK is cleared again before the descriptor is
+ * returned, and O_CLOEXEC stays set. Returns the descriptor, or -1 with
+ * errno set and a message naming PATH, what it is and the fix in ERR.
+ * Files meant to be pipes, such as --password-file <(...), must not use it.
+ */
+int fv_open_regular_file(const char *path, char *err, size_t err_len);
+
+#include <stdio.h>
+
+/* fv_open_regular_file as a stdio stream for reading; NULL on failure. */
+FILE *fv_fopen_regular_file(const char *path, char *err, size_t err_len);
+
 #endif /* FV_COMMON_H */

@@ -799,12 +799,20 @@ int det_indicators_load_file(det_indicators *set, const char *path, uint8_t form
 {
     int rc = FV_OK;
     char *text = NULL;
-    FILE *f = fopen(path, "rb");
+    /* A FIFO or device would block the open or the read forever. */
+    char open_err[768];
+    FILE *f = fv_fopen_regular_file(path, open_err, sizeof open_err);
     if (f == NULL) {
-        snprintf(err, err_len,
-                 "%s: cannot open the indicator list: %s; fix the path in "
-                 "detect.indicators.files",
-                 path, strerror(errno));
+        int e = errno;
+        /* EISDIR and EINVAL: a directory, FIFO or device, named in OPEN_ERR. */
+        if (e == EISDIR || e == EINVAL)
+            snprintf(err, err_len, "indicator list: %s; fix the path in detect.indicators.files",
+                     open_err);
+        else
+            snprintf(err, err_len,
+                     "%s: cannot open the indicator list: %s; fix the path in "
+                     "detect.indicators.files",
+                     path, strerror(e));
         return FV_ERR_IO;
     }
     text = malloc(DET_IND_MAX_FILE_BYTES + 1);
@@ -825,6 +833,17 @@ int det_indicators_load_file(det_indicators *set, const char *path, uint8_t form
                  "%s: the indicator list is larger than 64 MiB; split it into "
                  "several files",
                  path);
+        goto out;
+    }
+    /* A NUL byte marks a binary file (a capture, an archive): one error
+     * instead of an error per line that would quote its bytes. */
+    const char *nul = memchr(text, '\0', len);
+    if (nul != NULL) {
+        rc = FV_ERR_PARSE;
+        snprintf(err, err_len,
+                 "%s: not a text file (byte %zu is NUL); an indicator list has one address, "
+                 "network or domain per line; fix the path in detect.indicators.files",
+                 path, (size_t)(nul - text) + 1);
         goto out;
     }
     rc = det_indicators_load_buffer(set, path, text, len, format, list, severity, on_error, ctx,

@@ -1269,6 +1269,15 @@ int pol_load(const char *path, pol_policy **out, char *err, size_t err_len)
         len += (size_t)n;
     }
     text[len] = '\0';
+    /* Only the cap plus one byte was read: report the file's own size. */
+    if (len > POL_MAX_FILE_BYTES) {
+        if (err != NULL && err_len > 0)
+            snprintf(err, err_len, "%s: the policy is larger than %u bytes (the file has %lld"
+                     " bytes); a policy is a few kilobytes, so check that this is the right file",
+                     path, POL_MAX_FILE_BYTES, (long long)st.st_size);
+        rc = FV_ERR_PARSE;
+        goto out;
+    }
 
     rc = pol_load_buffer(path, text, len, out, err, err_len);
 

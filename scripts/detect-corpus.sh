@@ -95,7 +95,7 @@ for pcap in "$corpus"/pcaps/*; do
     db="$work/db-$name"
     rm -rf "$db"
     status=0
-    "$bin" ingest --policy "$work/policy.yaml" --db "$db" --now "$now" "$pcap" \
+    "$bin" ingest --policy "$work/policy.yaml" --db "$db" --now "$now" --allow-future-now "$pcap" \
         >"$work/$name.out" 2>"$work/$name.err" || status=$?
     if [ "$status" -gt 128 ] || grep -qE 'ERROR: (AddressSanitizer|LeakSanitizer)|runtime error:' \
         "$work/$name.err"; then

@@ -11,6 +11,7 @@
  *                                files, last_ingest_us)
  *   retention/audit, audit/...   audit trail state, see store_audit.c
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -268,8 +269,8 @@ static void store_write_error(store_env *env, const char *action, int mrc)
     if ((mrc == ENOSPC || mrc == EIO) && statvfs(env->dir, &fs) == 0 &&
         (uint64_t)fs.f_bavail * fs.f_frsize < STORE_QUOTA_MIN_BYTES) {
         fv_error("store %s: cannot %s: the file system is full (%llu bytes free); free disk "
-                 "space or set retention.max_store_size below the free space, then restart. "
-                 "Records committed before stay intact",
+                 "space or set retention.max_store_size below the free space, then run the "
+                 "command again (or restart the service). Records committed before stay intact",
                  env->dir, action, (unsigned long long)fs.f_bavail * fs.f_frsize);
         return;
     }
@@ -329,6 +330,41 @@ int store_write_txn(store_env *env, const char *action, store_write_fn fn, void 
 /* Open and close                                                          */
 /* ---------------------------------------------------------------------- */
 
+/* True if DIR/NAME exists (any type; a planted link counts too). */
+static bool store_dir_has(const char *dir, const char *name)
+{
+    char path[PATH_MAX + 16];
+    int n = snprintf(path, sizeof path, "%s/%s", dir, name);
+    struct stat st;
+    return n > 0 && (size_t)n < sizeof path && lstat(path, &st) == 0;
+}
+
+static void store_lost_data_error(const char *dir, const char *state, char *err,
+                                  size_t err_len)
+{
+    err_set(err, err_len,
+            "the store in %s has lost its data file: data.mdb is %s while its data.keys "
+            "remains, so its records and audit trail are gone from this directory; restore "
+            "the whole directory from a backup, or move it aside and start a new store",
+            dir, state);
+}
+
+/* Files and directories flowveil itself may keep in a store directory
+ * before its data.mdb exists (sensor keys, an imported pseudonymization
+ * key), plus what a file system puts at the root of a mount. */
+static bool store_dir_entry_known(const char *name)
+{
+    static const char *const known[] = {
+        ".", "..", "lost+found", "lock.mdb", "data.mdb", "data.keys", "pseudonym.key",
+        "sensor.box.key", "sensor.box.pub", "authority.sign.pub",
+    };
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
+        if (strcmp(name, known[i]) == 0)
+            return true;
+    /* Temporary files of flowveil's atomic writes start with a dot. */
+    return name[0] == '.';
+}
+
 /* Create DIR with mode 0770 (less the umask) unless it exists; it must be
  * a directory. The group lets the serving process, a different user,
  * read the store and append audit entries. */
@@ -367,10 +403,15 @@ static int store_dir_check_existing(const char *dir, char *err, size_t err_len)
     }
     /* LMDB creates data.mdb empty and writes its first pages in the same
      * open; a writer killed in between leaves an empty file. A writer
-     * initializes it on its next open, but a read-only open cannot, and
-     * LMDB would report the bare "Bad file descriptor" of its failed
-     * write. */
+     * initializes it on its next open, but this open must not: a
+     * read-only open cannot (LMDB would report the bare "Bad file
+     * descriptor" of its failed write), and a command that only reads and
+     * audits must never create a store. */
     if (S_ISREG(st.st_mode) && st.st_size == 0) {
+        if (store_dir_has(dir, "data.keys")) {
+            store_lost_data_error(dir, "empty", err, err_len);
+            return FV_ERR_STORE;
+        }
         err_set(err, err_len,
                 "the store in %s holds no data yet: the program that created it stopped "
                 "before its first commit; run `flowveil ingest` or `flowveil capture` with "
@@ -378,6 +419,61 @@ static int store_dir_check_existing(const char *dir, char *err, size_t err_len)
                 dir);
         return FV_ERR_NOT_FOUND;
     }
+    return FV_OK;
+}
+
+/*
+ * Check, before a writer opens DIR, that it is a store or may become one.
+ * data.keys is created right after LMDB has written the first pages of
+ * data.mdb, so a missing or empty data.mdb next to a data.keys means the
+ * data file was lost, not that a first run was interrupted: creating a new
+ * one would silently start an empty store with a new audit trail. A
+ * directory without data.mdb that holds files flowveil does not write may
+ * be a mistyped --db, or a chroot set up with the policy, indicator lists
+ * and time-zone files beside the store: the new store is created, with a
+ * warning that names one such file.
+ */
+static int store_dir_check_writable(const char *dir, char *err, size_t err_len)
+{
+    char path[PATH_MAX + 16];
+    int n = snprintf(path, sizeof path, "%s/data.mdb", dir);
+    if (n < 0 || (size_t)n >= sizeof path) {
+        err_set(err, err_len, "store directory path is too long: %s", dir);
+        return FV_ERR_INVALID;
+    }
+    struct stat st;
+    if (stat(path, &st) == 0 && st.st_size > 0)
+        return FV_OK;
+    bool missing = stat(path, &st) != 0;
+    if (store_dir_has(dir, "data.keys")) {
+        store_lost_data_error(dir, missing ? "missing" : "empty", err, err_len);
+        return FV_ERR_STORE;
+    }
+    if (!missing)
+        return FV_OK;   /* an interrupted first open: LMDB initializes it */
+
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return FV_OK;   /* store_dir_prepare reports it */
+    const struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        if (!store_dir_entry_known(e->d_name)) {
+            /* The name may hold control bytes: show printable ASCII only. */
+            char name[64];
+            size_t k = 0;
+            for (const char *c = e->d_name; *c != '\0' && k + 1 < sizeof name; c++)
+                name[k++] = *c >= 0x20 && *c < 0x7f ? *c : '?';
+            name[k] = '\0';
+            fv_warning("creating a new store in %s, which already holds other files (such "
+                       "as '%s'); if --db was mistyped, stop now and remove the data.mdb, "
+                       "lock.mdb and data.keys files created there",
+                       dir, name);
+            break;
+        }
+    }
+    closedir(d);
+    (void)err;
+    (void)err_len;
     return FV_OK;
 }
 
@@ -610,6 +706,44 @@ out:
     return rc;
 }
 
+/*
+ * A writer opening a store whose data.keys is missing or empty would
+ * create a new key file, and every record already stored would stay
+ * encrypted under keys that no longer exist. That is right for a new
+ * store (or one whose first open was cut short before data.keys got its
+ * header) and wrong as soon as any record class holds a record.
+ */
+static int store_keys_check_present(store_env *env, char *err, size_t err_len)
+{
+    char path[PATH_MAX + 16];
+    int n = snprintf(path, sizeof path, "%s/data.keys", env->dir);
+    struct stat st;
+    if (n < 0 || (size_t)n >= sizeof path)
+        return FV_OK;   /* store_keys_open reports the path */
+    if (lstat(path, &st) == 0 && st.st_size > 0)
+        return FV_OK;
+    bool missing = lstat(path, &st) != 0;
+
+    MDB_txn *txn = NULL;
+    if (mdb_txn_begin(env->mdb, NULL, MDB_RDONLY, &txn) != MDB_SUCCESS)
+        return FV_OK;   /* the next transaction reports the problem */
+    size_t records = 0;
+    for (int c = 0; c < FV_CLASS_COUNT; c++) {
+        MDB_stat ms;
+        if (env->has_dbi[c] && mdb_stat(txn, env->dbi[c], &ms) == MDB_SUCCESS)
+            records += ms.ms_entries;
+    }
+    mdb_txn_abort(txn);
+    if (records == 0)
+        return FV_OK;
+    err_set(err, err_len,
+            "the store in %s holds %zu encrypted records but its data.keys is %s, so none "
+            "of them could be read again; restore data.keys from the store's backup (a new "
+            "key file is not created over them)",
+            env->dir, records, missing ? "missing" : "empty");
+    return FV_ERR_STORE;
+}
+
 int store_open_with_options(const char *dir, unsigned flags, const store_open_opts *opts,
                             store_env **out, char *err, size_t err_len)
 {
@@ -655,6 +789,8 @@ int store_open_with_options(const char *dir, unsigned flags, const store_open_op
     rc = env->rdonly || (flags & STORE_EXISTING) != 0
              ? store_dir_check_existing(dir, err, err_len)
              : store_dir_prepare(dir, err, err_len);
+    if (rc == FV_OK && !env->rdonly)
+        rc = store_dir_check_writable(dir, err, err_len);
     if (rc != FV_OK)
         goto out;
 
@@ -694,6 +830,11 @@ int store_open_with_options(const char *dir, unsigned flags, const store_open_op
     if (rc != FV_OK)
         goto out;
 
+    if (!env->rdonly) {
+        rc = store_keys_check_present(env, err, err_len);
+        if (rc != FV_OK)
+            goto out;
+    }
     rc = store_keys_open(env, err, err_len);
     if (rc != FV_OK)
         goto out;

@@ -169,7 +169,20 @@ static void test_audit_ignores_future_now(void **state)
                                 "--now", future, NULL};
     run_ok(export_cmd, dir, "export", &res);
     e2e_result_free(&res);
-    const char *sweep[] = {e2e_bin(), "sweep", "--db", db, "--now", future, NULL};
+    /* Without --allow-future-now a sweep this far ahead is refused and
+     * deletes nothing; with it, the sweep runs. */
+    const char *refused[] = {e2e_bin(), "sweep", "--db", db, "--now", future, NULL};
+    e2e_run(refused, dir, "sweep-refused", 60, &res);
+    assert_true(res.exited);
+    assert_int_equal(res.status, 2);
+    assert_non_null(strstr(res.err, "--allow-future-now"));
+    assert_non_null(strstr(res.err, "4102444800"));
+    e2e_result_free(&res);
+    json_t *kept = e2e_export(dir, db, "dns", 0);
+    assert_true(json_array_size(kept) > 0);
+    json_decref(kept);
+    const char *sweep[] = {e2e_bin(), "sweep", "--db", db, "--now", future, "--allow-future-now",
+                           NULL};
     run_ok(sweep, dir, "sweep", &res);
     e2e_result_free(&res);
 

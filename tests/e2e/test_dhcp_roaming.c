@@ -38,7 +38,7 @@ static json_t *ingest_dhcp(const char *dir, const char *zones_yaml)
 
     e2e_result res;
     const char *ingest[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db,
-                            "--now", now, capture, NULL};
+                            "--now", now, "--allow-future-now", capture, NULL};
     e2e_run(ingest, dir, "ingest", 120, &res);
     if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
         e2e_print_result("ingest", &res);
