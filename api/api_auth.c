@@ -246,11 +246,24 @@ static api_session *api_session_find(struct api_auth *auth, const uint8_t id_has
     return NULL;
 }
 
+/* A clock step back beyond this ends a session; smaller differences are
+ * requests whose clock was read just before another request's. */
+#define API_SESSION_CLOCK_SLACK_US (60u * 1000000u)
+
+/*
+ * Request threads read the clock before they take the session lock, so a
+ * thread may find last_us set by another thread a moment after its own
+ * reading. Such a NOW_US before last_us (or created_us) is no idle time:
+ * subtracting it unguarded wrapped around and ended the session, which
+ * signed dashboard users out while several of its requests ran at once.
+ */
 static bool api_session_expired(const struct api_auth *auth, const api_session *s,
                                 uint64_t now_us)
 {
-    return now_us - s->created_us >= auth->ttl_us || now_us - s->last_us >= auth->idle_us ||
-           now_us < s->created_us;
+    if (now_us < s->created_us)
+        return s->created_us - now_us > API_SESSION_CLOCK_SLACK_US;
+    uint64_t idle_us = now_us > s->last_us ? now_us - s->last_us : 0;
+    return now_us - s->created_us >= auth->ttl_us || idle_us >= auth->idle_us;
 }
 
 /* A free slot, else an expired one, else the least recently used. */

@@ -2060,7 +2060,7 @@ int cap_engine_create(const cap_config *config, const cap_sink *sink, cap_engine
         return FV_ERR_NOMEM;
     }
     frag_limit_apply(eng);
-    eng->fixed_bytes = ALLOC_COST(sizeof *eng) + ALLOC_COST(nbuckets * sizeof *eng->buckets);
+    eng->fixed_bytes = ALLOC_COST(sizeof *eng) + ALLOC_COST(nbuckets * sizeof(flow_entry *));
 
     *out = eng;
     return FV_OK;
@@ -2125,7 +2125,7 @@ int cap_engine_set_memory_limit(cap_engine *engine, uint64_t max_bytes)
     engine->buckets = buckets;
     engine->bucket_mask = nbuckets - 1;
     engine->cfg = cfg;
-    engine->fixed_bytes = ALLOC_COST(sizeof *engine) + ALLOC_COST(nbuckets * sizeof *buckets);
+    engine->fixed_bytes = ALLOC_COST(sizeof *engine) + ALLOC_COST(nbuckets * sizeof(flow_entry *));
     frag_limit_apply(engine);
     memory_make_room(engine, 0);
     return FV_OK;

@@ -551,6 +551,9 @@ int cli_cmd_ingest(int argc, char **argv)
          * whole self then, and would be stored twice. */
         fv_notice("stopped by signal; open flows are not stored, the resume stores them");
         p.discard_open = true;
+        /* The files were not read to their end: a script that checks the
+         * exit status must not take this run for a finished one. */
+        exit_status = CLI_EXIT_FAILURE;
     } else {
         /* Flush flows and aggregates before counting, so the audit entry
          * and the totals include every record of the run. */

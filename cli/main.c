@@ -207,7 +207,7 @@ int cli_getopt_long(int argc, char *const argv[], const char *shortopts,
 
     /* The long name, also for the short form of the option. */
     const struct option *opt = index >= 0 ? &longopts[index] : NULL;
-    for (size_t i = 0; opt == NULL && longopts[i].name != NULL; i++) {
+    for (size_t i = 0; opt == NULL && longopts != NULL && longopts[i].name != NULL; i++) {
         if (longopts[i].flag == NULL && longopts[i].val == c)
             opt = &longopts[i];
     }

@@ -256,11 +256,16 @@ static void add_safeguards(rpt_doc *doc, const pol_policy *policy)
     char bpf[2048];
     bool has_exclusions = pol_bpf_exclusions(policy, bpf, sizeof bpf) == FV_OK && bpf[0] != '\0';
     doc_add(doc, RPT_ITEM,
-            "Exclusions: %s",
-            has_exclusions ? "excluded subnets and groups are compiled into the capture filter, "
-                             "so their packets never reach the analysis."
-                           : "the policy excludes no subnet; excluded groups, if any, are "
-                             "dropped before any processing.");
+            "Exclusions: %s Hosts that an excluded group names only by host-name pattern "
+            "are recognised once their DHCP message with that name has been seen; until "
+            "then they are matched by address and MAC only, so a group that must exclude "
+            "a device from its first packet lists its subnet or MAC as well.",
+            has_exclusions ? "excluded subnets, and the MAC addresses of excluded groups, are "
+                             "compiled into the capture filter of live capture, so those packets "
+                             "never reach the analysis; every packet read from a file is checked "
+                             "against the same groups before anything is read from it."
+                           : "the policy excludes no subnet; packets of hosts in excluded groups "
+                             "are dropped before anything is read from them.");
     doc_add(doc, RPT_ITEM,
             "Retention: records past their class's limit are deleted by a sweep every %s "
             "and are never returned by queries or exports, even before the sweep.",

@@ -44,9 +44,8 @@ int pol_officer_public_key_parse(const char *text, size_t len, uint8_t out[POL_O
     if (text == NULL || out == NULL)
         return FV_ERR_INVALID;
     /* One line break, LF or CRLF (a key file copied through Windows). */
-    if (len == line_len + 1 && text[line_len] == '\n')
-        len = line_len;
-    else if (len == line_len + 2 && text[line_len] == '\r' && text[line_len + 1] == '\n')
+    if ((len == line_len + 1 && text[line_len] == '\n') ||
+        (len == line_len + 2 && text[line_len] == '\r' && text[line_len + 1] == '\n'))
         len = line_len;
     if (len != line_len || memcmp(text, POL_OFFICER_PUBLIC_KEY_TAG, tag_len) != 0 ||
         text[tag_len] != ' ')

@@ -462,7 +462,7 @@ static int store_dir_check_writable(const char *dir, char *err, size_t err_len)
             char name[64];
             size_t k = 0;
             for (const char *c = e->d_name; *c != '\0' && k + 1 < sizeof name; c++)
-                name[k++] = *c >= 0x20 && *c < 0x7f ? *c : '?';
+                name[k++] = (char)(*c >= 0x20 && *c < 0x7f ? *c : '?');
             name[k] = '\0';
             fv_warning("creating a new store in %s, which already holds other files (such "
                        "as '%s'); if --db was mistyped, stop now and remove the data.mdb, "

@@ -229,7 +229,7 @@ static void cache_add_pending(store_record_cache *c, uint64_t id, const MDB_val 
         return;
     if (c->pending_count == c->pending_cap) {
         size_t cap = c->pending_cap == 0 ? 256 : c->pending_cap * 2;
-        cache_item **grown = realloc(c->pending, cap * sizeof *grown);
+        cache_item **grown = realloc(c->pending, cap * sizeof(cache_item *));
         if (grown == NULL)
             return;
         c->pending = grown;
@@ -262,7 +262,7 @@ static void cache_merge_pending(store_record_cache *c)
         size_t cap = c->cap == 0 ? 1024 : c->cap;
         while (cap < need)
             cap *= 2;
-        cache_item **grown = realloc(c->items, cap * sizeof *grown);
+        cache_item **grown = realloc(c->items, cap * sizeof(cache_item *));
         if (grown == NULL) {
             for (size_t i = 0; i < c->pending_count; i++)
                 cache_item_free(c->pending[i]);
@@ -273,7 +273,7 @@ static void cache_merge_pending(store_record_cache *c)
         c->cap = cap;
     }
     /* A forward walk adds ascending ids, a backward one descending ids. */
-    qsort(c->pending, c->pending_count, sizeof *c->pending, cache_item_cmp);
+    qsort(c->pending, c->pending_count, sizeof(cache_item *), cache_item_cmp);
 
     /* Merge from the back into the array's free tail. */
     size_t i = c->count, j = c->pending_count, out = need;
@@ -289,7 +289,7 @@ static void cache_merge_pending(store_record_cache *c)
     }
     /* Replacements left a gap of OUT - I slots in front of the merged part. */
     if (out > i)
-        memmove(&c->items[i], &c->items[out], (need - out) * sizeof *c->items);
+        memmove(&c->items[i], &c->items[out], (need - out) * sizeof(cache_item *));
     c->count = need - (out - i);
     c->pending_count = 0;
     c->cursor = 0;

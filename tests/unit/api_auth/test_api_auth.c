@@ -653,6 +653,27 @@ static void test_session_expires_when_idle(void **state)
     http_reply_free(&r);
 }
 
+/*
+ * Two requests of one session on two threads: the second read the clock
+ * a moment before the first updated the session's last use. The session
+ * must survive (an unguarded subtraction wrapped around and ended it);
+ * a clock stepped back by hours still ends it.
+ */
+static void test_session_survives_clock_read_before_last_use(void **state)
+{
+    (void)state;
+    session s;
+    login("ana", ANALYST_PASSWORD, &s);
+    atomic_fetch_add(&g_now_us, MINUTE_US);
+    assert_int_equal(status_of("GET", "/api/v1/flows", s.cookie_header), 200);
+    atomic_fetch_sub(&g_now_us, 1000u);
+    assert_int_equal(status_of("GET", "/api/v1/flows", s.cookie_header), 200);
+    atomic_fetch_add(&g_now_us, 1000u);
+    assert_int_equal(status_of("GET", "/api/v1/flows", s.cookie_header), 200);
+    atomic_fetch_sub(&g_now_us, 120 * MINUTE_US);
+    assert_int_equal(status_of("GET", "/api/v1/flows", s.cookie_header), 401);
+}
+
 static void test_session_expires_after_lifetime(void **state)
 {
     (void)state;
@@ -1316,6 +1337,8 @@ int main(void)
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_login_rate_limited_per_address, server_setup,
                                         server_teardown),
+        cmocka_unit_test_setup_teardown(test_session_survives_clock_read_before_last_use,
+                                        server_setup, server_teardown),
         cmocka_unit_test_setup_teardown(test_session_expires_when_idle, server_setup,
                                         server_teardown),
         cmocka_unit_test_setup_teardown(test_session_expires_after_lifetime, server_setup,
