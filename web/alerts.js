@@ -21,7 +21,7 @@ const STATE_LABELS = {new: 'new', acknowledged: 'acknowledged', closed: 'closed'
 export const NOTE_MAX = 1000;
 
 const SORTS = {
-  time: {label: 'Newest activity first', compare: null},
+  time: {label: 'Newest raised first', compare: null},
   severity: {label: 'Severity, highest first', compare: (a, b) => (SEVERITY_RANK[b.severity] || 0) - (SEVERITY_RANK[a.severity] || 0)},
   score: {label: 'Score, highest first', compare: (a, b) => (b.score || 0) - (a.score || 0)},
 };
