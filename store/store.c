@@ -442,9 +442,9 @@ static int store_dir_check_writable(const char *dir, char *err, size_t err_len)
         return FV_ERR_INVALID;
     }
     struct stat st;
-    if (stat(path, &st) == 0 && st.st_size > 0)
-        return FV_OK;
     bool missing = stat(path, &st) != 0;
+    if (!missing && st.st_size > 0)
+        return FV_OK;
     if (store_dir_has(dir, "data.keys")) {
         store_lost_data_error(dir, missing ? "missing" : "empty", err, err_len);
         return FV_ERR_STORE;
@@ -472,8 +472,6 @@ static int store_dir_check_writable(const char *dir, char *err, size_t err_len)
         }
     }
     closedir(d);
-    (void)err;
-    (void)err_len;
     return FV_OK;
 }
 
