@@ -330,6 +330,19 @@ int store_write_txn(store_env *env, const char *action, store_write_fn fn, void 
 /* Open and close                                                          */
 /* ---------------------------------------------------------------------- */
 
+/* Write DIR/data.mdb into PATH. Return false, with a message in ERR,
+ * when it does not fit. */
+static bool store_data_path(const char *dir, char *path, size_t path_len, char *err,
+                            size_t err_len)
+{
+    int n = snprintf(path, path_len, "%s/data.mdb", dir);
+    if (n < 0 || (size_t)n >= path_len) {
+        err_set(err, err_len, "store directory path is too long: %s", dir);
+        return false;
+    }
+    return true;
+}
+
 /* True if DIR/NAME exists (any type; a planted link counts too). */
 static bool store_dir_has(const char *dir, const char *name)
 {
@@ -387,11 +400,8 @@ static int store_dir_prepare(const char *dir, char *err, size_t err_len)
 static int store_dir_check_existing(const char *dir, char *err, size_t err_len)
 {
     char path[PATH_MAX + 16];
-    int n = snprintf(path, sizeof path, "%s/data.mdb", dir);
-    if (n < 0 || (size_t)n >= sizeof path) {
-        err_set(err, err_len, "store directory path is too long: %s", dir);
+    if (!store_data_path(dir, path, sizeof path, err, err_len))
         return FV_ERR_INVALID;
-    }
     struct stat st;
     if (stat(path, &st) != 0) {
         if (errno == ENOENT || errno == ENOTDIR) {
@@ -425,10 +435,10 @@ static int store_dir_check_existing(const char *dir, char *err, size_t err_len)
 /*
  * Check, before a writer opens DIR, that it is a store or may become one.
  * data.keys is created right after LMDB has written the first pages of
- * data.mdb, so a missing or empty data.mdb next to a data.keys means the
- * data file was lost, not that a first run was interrupted: creating a new
- * one would silently start an empty store with a new audit trail. A
- * directory without data.mdb that holds files flowveil does not write may
+ * data.mdb. So a missing or empty data.mdb next to a data.keys means the
+ * data file was lost, not that a first run was interrupted, and creating a
+ * new one would silently start an empty store with a new audit trail. A
+ * directory without data.mdb that contains files flowveil does not write may
  * be a mistyped --db, or a chroot set up with the policy, indicator lists
  * and time-zone files beside the store: the new store is created, with a
  * warning that names one such file.
@@ -436,11 +446,8 @@ static int store_dir_check_existing(const char *dir, char *err, size_t err_len)
 static int store_dir_check_writable(const char *dir, char *err, size_t err_len)
 {
     char path[PATH_MAX + 16];
-    int n = snprintf(path, sizeof path, "%s/data.mdb", dir);
-    if (n < 0 || (size_t)n >= sizeof path) {
-        err_set(err, err_len, "store directory path is too long: %s", dir);
+    if (!store_data_path(dir, path, sizeof path, err, err_len))
         return FV_ERR_INVALID;
-    }
     struct stat st;
     bool missing = stat(path, &st) != 0;
     if (!missing && st.st_size > 0)
@@ -485,11 +492,9 @@ static int store_dir_check_writable(const char *dir, char *err, size_t err_len)
  */
 static int store_file_check(const char *dir, char *err, size_t err_len)
 {
-    char path[4096];
-    if (snprintf(path, sizeof path, "%s/data.mdb", dir) >= (int)sizeof path) {
-        err_set(err, err_len, "store path %s is too long", dir);
+    char path[PATH_MAX + 16];
+    if (!store_data_path(dir, path, sizeof path, err, err_len))
         return FV_ERR_INVALID;
-    }
     int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0)
         return FV_OK;   /* a new store, or mdb_env_open reports the problem */
@@ -709,7 +714,7 @@ out:
  * create a new key file, and every record already stored would stay
  * encrypted under keys that no longer exist. That is right for a new
  * store (or one whose first open was cut short before data.keys got its
- * header) and wrong as soon as any record class holds a record.
+ * header) and wrong as soon as any record class contains a record.
  */
 static int store_keys_check_present(store_env *env, char *err, size_t err_len)
 {
