@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "escrow.h"
 #include "indicators_hook.h"
+#include "outfile.h"
 #include "policy.h"
 #include "store.h"
 
@@ -158,40 +159,14 @@ int cli_cmd_export(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
 
-    /* Write to a temporary file beside OUTPUT and rename it at the end,
-     * so a failed export never leaves a partial file behind. The rename
-     * would replace whatever OUTPUT is, so only a regular file or a new
-     * name is accepted: never a symbolic link, device or FIFO. */
-    char tmp_path[4096];
-    export_ctx e = {
-        .store = store, .out = stdout, .written = 0, .rc = FV_OK, .write_errno = 0};
-    struct stat out_st;
-    if (output != NULL && lstat(output, &out_st) == 0 && !S_ISREG(out_st.st_mode)) {
-        fprintf(stderr,
-                "flowveil: error: --output '%s' exists and is not a regular file; name a new "
-                "file, or omit --output to write to standard output\n",
-                output);
+    /* OUTPUT is written through a temporary file and renamed at the end,
+     * so a failed export never leaves a partial file behind. */
+    cli_outfile out_file;
+    if (!cli_outfile_open(&out_file, output, false)) {
         store_close(&store);
         return CLI_EXIT_FAILURE;
     }
-    if (output != NULL) {
-        if (snprintf(tmp_path, sizeof tmp_path, "%s.tmp-XXXXXX", output) >=
-            (int)sizeof tmp_path) {
-            fprintf(stderr, "flowveil: error: output path is too long\n");
-            store_close(&store);
-            return CLI_EXIT_FAILURE;
-        }
-        int fd = mkstemp(tmp_path);
-        if (fd < 0 || (e.out = fdopen(fd, "w")) == NULL) {
-            fprintf(stderr, "flowveil: error: cannot create %s: %s\n", output, strerror(errno));
-            if (fd >= 0) {
-                close(fd);
-                unlink(tmp_path);
-            }
-            store_close(&store);
-            return CLI_EXIT_FAILURE;
-        }
-    }
+    export_ctx e = {.store = store, .out = out_file.f, .written = 0, .rc = FV_OK, .write_errno = 0};
 
     /* Aggregates honour the policy's reporting.k_threshold, which every
      * capturing process records in the store (5 when none has). */
@@ -200,10 +175,7 @@ int cli_cmd_export(int argc, char **argv)
         if (k_rc != FV_OK) {
             fprintf(stderr, "flowveil: error: cannot read the k-threshold of %s: %s\n", db,
                     fv_strerror(k_rc));
-            if (output != NULL) {
-                fclose(e.out);
-                unlink(tmp_path);
-            }
+            cli_outfile_abort(&out_file);
             store_close(&store);
             return CLI_EXIT_FAILURE;
         }
@@ -253,30 +225,18 @@ int cli_cmd_export(int argc, char **argv)
         rc = cli_audit_append(store, actor, "export", class_name, params, e.written, now_us);
     }
 
-    if (output != NULL) {
-        if (fflush(e.out) != 0 || fsync(fileno(e.out)) != 0) {
-            if (e.write_errno == 0)
-                e.write_errno = errno;
-            rc = rc != FV_OK ? rc : FV_ERR_IO;
-        }
-        fclose(e.out);
-        if (rc == FV_OK && rename(tmp_path, output) != 0) {
-            e.write_errno = errno;
-            rc = FV_ERR_IO;
-        }
-        if (rc != FV_OK)
-            unlink(tmp_path);
-    } else if (fflush(stdout) != 0) {
-        if (e.write_errno == 0)
-            e.write_errno = errno;
-        rc = rc != FV_OK ? rc : FV_ERR_IO;
-    }
-    store_close(&store);
-
-    if (rc == FV_ERR_IO && e.write_errno != 0) {
-        fprintf(stderr, "flowveil: error: writing the %s export to %s failed: %s\n", class_name,
-                output != NULL ? output : "standard output", strerror(e.write_errno));
-        return CLI_EXIT_FAILURE;
+    /* A failed write is reported by the commit, which also removes the
+     * temporary file; any other failure only discards it. */
+    if (rc == FV_OK || (rc == FV_ERR_IO && e.write_errno != 0)) {
+        char what[64];
+        snprintf(what, sizeof what, "the %s export", class_name);
+        bool written = cli_outfile_commit(&out_file, what, e.write_errno);
+        store_close(&store);
+        if (!written)
+            return CLI_EXIT_FAILURE;
+    } else {
+        cli_outfile_abort(&out_file);
+        store_close(&store);
     }
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: export of %s from %s failed: %s\n", class_name, db,
