@@ -369,16 +369,16 @@ typedef struct api_upload {
     bool too_large;
 } api_upload;
 
-/* Marker in *req_ctx of requests already answered; later calls only
- * drain body bytes we rejected. */
+/* Marker in *req_ctx of a request whose reply is queued. Later calls only
+ * drain the body bytes that were rejected. */
 static int api_answered_marker;
 
 /*
  * Marker in *req_ctx of a GET or HEAD request whose head has been checked
- * and which is answered on the next call. libmicrohttpd 0.9.75 closes the
- * connection after a response queued on the first call, since it cannot
- * know the request has no body left to read; answering on the second call
- * keeps the connection alive for the next request.
+ * and whose reply is queued on the next call. libmicrohttpd 0.9.75 closes
+ * the connection after a response queued on the first call, because it
+ * cannot tell that no body is left to read. Replying on the second call
+ * keeps the connection open for the next request.
  */
 static int api_read_pending_marker;
 

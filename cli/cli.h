@@ -59,8 +59,8 @@ int cli_usage_error(const char *command, const char *fmt, ...)
  * Returns CLI_EXIT_OK or prints a usage error and returns 2. */
 int cli_parse_seconds(const char *command, const char *option, const char *text, uint64_t *out);
 
-/* How far --now may lie after the clock before a command that sweeps
- * asks for --allow-future-now: one day, for clocks a little behind. */
+/* Seconds that --now may be ahead of the clock before a command that
+ * sweeps requires --allow-future-now: one day, for clocks a little behind. */
 #define CLI_NOW_FUTURE_SLACK_S 86400u
 
 /* Return CLI_EXIT_OK, or print a usage error and return CLI_EXIT_USAGE

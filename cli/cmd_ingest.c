@@ -546,9 +546,9 @@ int cli_cmd_ingest(int argc, char **argv)
             break;
     }
     if (*cli_stop_flag()) {
-        /* The resume reads the files again from the start and skips the
-         * records this run stored; a flow cut here would not match its
-         * whole self then, and would be stored twice. */
+        /* The resume reads the files again from the start and skips only
+         * records identical to the ones this run stored. So a flow cut
+         * here would be stored twice: cut now, and whole by the resume. */
         fv_notice("stopped by signal; open flows are not stored, the resume stores them");
         p.discard_open = true;
         /* The files were not read to their end: a script that checks the

@@ -465,7 +465,7 @@ static int table_create(store_env *env, uint8_t cls, uint32_t day, size_t *index
 }
 
 /*
- * Which process is running, for the nonce pool: getpid() is a system
+ * Process mark for the nonce pool: getpid() is a system
  * call in glibc (no cached pid since 2.25), and calling it per record
  * cost about 2% of ingest CPU. A pthread_atfork child handler counts
  * the forks instead, and the mark is 1 + that count, so it differs in

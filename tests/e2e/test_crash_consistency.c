@@ -221,9 +221,9 @@ static long long file_size_in(const char *dir, const char *name)
 
 /*
  * A kill between LMDB's creation of data.mdb and its first page writes
- * leaves an empty file. Read-only commands must then say that the store
- * holds no data yet (not LMDB's bare "Bad file descriptor"), and nothing
- * was committed, so the program must not have claimed a commit.
+ * leaves an empty file. Read-only commands must then report that the store
+ * contains no data yet (not LMDB's bare "Bad file descriptor"). Nothing
+ * was committed, so the program must not have reported a commit.
  */
 static void check_empty_store_reported(const char *dir, const char *db, bool claimed_commit)
 {
