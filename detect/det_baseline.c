@@ -75,11 +75,6 @@ static const char *const det_long_evidence_names[DET_EV_LONG_COUNT] = {
     "duration_s", "floor_s", "host_usual_s", "bytes_out", "bytes_in",
 };
 
-static void free_plain(det_node *n)
-{
-    free(n);
-}
-
 static bool long_enabled(const pol_detect *c)
 {
     return c->long_conn_enabled;
@@ -103,8 +98,9 @@ static void *long_create(const pol_detect *config)
         return NULL;
     l->config = *config;
     l->pending = calloc(DET_LONG_MAX_PENDING, sizeof *l->pending);
-    if (l->pending == NULL || det_table_init(&l->chains, DET_LONG_MAX_CHAINS, free_plain) != FV_OK ||
-        det_table_init(&l->hosts, DET_LONG_MAX_HOSTS, free_plain) != FV_OK) {
+    if (l->pending == NULL ||
+        det_table_init(&l->chains, DET_LONG_MAX_CHAINS, sizeof(det_chain), NULL) != FV_OK ||
+        det_table_init(&l->hosts, DET_LONG_MAX_HOSTS, sizeof(det_long_host), NULL) != FV_OK) {
         long_destroy(l);
         return NULL;
     }
@@ -119,7 +115,7 @@ static double long_host_update(det_long *l, const fv_endpoint *host, uint64_t id
     det_key_make(&key, 0, host, NULL, 0, 0);
     det_long_host *h = (det_long_host *)det_table_get(&l->hosts, &key);
     if (h == NULL) {
-        h = calloc(1, sizeof *h);
+        h = (det_long_host *)det_table_alloc(&l->hosts);
         if (h == NULL)
             return 0.0;
         det_table_insert(&l->hosts, &h->node, &key);
@@ -145,8 +141,7 @@ static double long_host_update(det_long *l, const fv_endpoint *host, uint64_t id
     }
     if (n < DET_LONG_MIN_HISTORY)
         return 0.0;
-    det_median(others, n); /* sorts */
-    return others[(size_t)floor(0.95 * (double)(n - 1))];
+    return det_select(others, n, (size_t)floor(0.95 * (double)(n - 1)));
 }
 
 static void long_queue(det_long *l, const det_chain *c, const fv_endpoint *host, double duration,
@@ -204,7 +199,7 @@ static void long_observe_flow(void *state, const fv_flow_record *flow)
             return;
         }
         if (c == NULL) {
-            c = calloc(1, sizeof *c);
+            c = (det_chain *)det_table_alloc(&l->chains);
             if (c == NULL)
                 return;
             det_table_insert(&l->chains, &c->node, &key);
@@ -315,7 +310,19 @@ typedef struct det_slot_model {
     uint16_t weeks; /* hours folded in */
 } det_slot_model;
 
-/* One host or zone. */
+/* History of a baseline profile. day_slots, by hour of day, replaces a
+ * slot of the week that has no earlier week yet. */
+typedef struct det_week_model {
+    det_slot_model slots[HOURS_PER_WEEK];
+    det_slot_model day_slots[24];
+} det_week_model;
+
+/*
+ * One host or zone. The history sits in a separate allocation made when
+ * the first hour closes, of the kind the detector uses. So a table entry
+ * is about 250 bytes, and an off_hours profile never pays for the
+ * baseline's 8.4 KB of hourly models.
+ */
 typedef struct det_profile {
     det_node node;
     fv_endpoint host;  /* zone profiles: kind DET_ZONE_KIND, zone set */
@@ -325,13 +332,33 @@ typedef struct det_profile {
     double value[DET_METRIC_COUNT];
     uint8_t dest_bits[DET_DEST_BITS / 8];
     uint32_t hour_flows_total;
-    /* History. day_slots, by hour of day, replaces a slot of the
-     * week that has no earlier week yet. */
+    det_week_model *model;   /* baseline only; NULL before the first closed hour */
+    uint32_t *flows_by_hour; /* off_hours only: HOURS_PER_WEEK counts, or NULL */
+    uint64_t flows_total;
+} det_profile;
+
+/*
+ * Profile record of state version 1, raw bytes after the key: the profile
+ * struct as it was when both histories were inline, read so that states
+ * written by earlier builds still load. Every field has at most 8-byte
+ * alignment, like the old struct after its 8-byte-aligned node, so the
+ * field offsets are the old ones.
+ */
+typedef struct det_profile_saved {
+    fv_endpoint host;
+    uint64_t first_us;
+    uint64_t hour;
+    double value[DET_METRIC_COUNT];
+    uint8_t dest_bits[DET_DEST_BITS / 8];
+    uint32_t hour_flows_total;
     det_slot_model slots[HOURS_PER_WEEK];
     det_slot_model day_slots[24];
     uint32_t flows_by_hour[HOURS_PER_WEEK];
     uint64_t flows_total;
-} det_profile;
+} det_profile_saved;
+
+/* On x86-64 the old struct was 9,384 bytes, the first 104 its node. */
+_Static_assert(sizeof(det_profile_saved) == 9280, "the saved profile layout must not change");
 
 typedef struct det_profiles {
     pol_detect config;
@@ -339,6 +366,7 @@ typedef struct det_profiles {
     det_table table;
     fv_alert_record *pending;
     size_t pending_count;
+    uint64_t dropped; /* closed hours lost to a memory shortage */
 } det_profiles;
 
 static const char *const det_baseline_evidence_names[DET_EV_BASELINE_COUNT] = {
@@ -348,6 +376,13 @@ static const char *const det_baseline_evidence_names[DET_EV_BASELINE_COUNT] = {
 static const char *const det_off_hours_evidence_names[DET_EV_OFF_COUNT] = {
     "hour_of_week", "hour_share", "flows", "bytes", "history_flows",
 };
+
+static void free_profile(det_node *n)
+{
+    det_profile *p = (det_profile *)n;
+    free(p->model);
+    free(p->flows_by_hour);
+}
 
 static void profiles_destroy(void *state)
 {
@@ -367,7 +402,8 @@ static det_profiles *profiles_create(const pol_detect *config, int detector)
     p->config = *config;
     p->detector = detector;
     p->pending = calloc(DET_PROFILE_MAX_PENDING, sizeof *p->pending);
-    if (p->pending == NULL || det_table_init(&p->table, DET_PROFILE_MAX, free_plain) != FV_OK) {
+    if (p->pending == NULL ||
+        det_table_init(&p->table, DET_PROFILE_MAX, sizeof(det_profile), free_profile) != FV_OK) {
         profiles_destroy(p);
         return NULL;
     }
@@ -484,9 +520,16 @@ static void baseline_update(const det_profiles *ps, det_slot_model *m, int k, do
  * its hour of day while that hour of week has no earlier week (baseline). */
 static void baseline_close_hour(det_profiles *ps, det_profile *p, bool learned)
 {
+    if (p->model == NULL) {
+        p->model = calloc(1, sizeof *p->model);
+        if (p->model == NULL) {
+            ps->dropped++;
+            return;
+        }
+    }
     unsigned how = (unsigned)((p->hour + 72u) % HOURS_PER_WEEK);
-    det_slot_model *week_model = &p->slots[how];
-    det_slot_model *day_model = &p->day_slots[p->hour % 24u];
+    det_slot_model *week_model = &p->model->slots[how];
+    det_slot_model *day_model = &p->model->day_slots[p->hour % 24u];
     const det_slot_model *m = week_model->weeks > 0 ? week_model : day_model;
     bool zone = p->node.key.host_kind == DET_ZONE_KIND;
     double best_excess = 0.0;
@@ -588,7 +631,7 @@ static double off_hours_threshold(const det_profiles *ps, const double *shares, 
     }
     double threshold = ps->config.off_hours_max_share;
     if (count > 0) {
-        double half_median = 0.5 * det_median(active, count);
+        double half_median = 0.5 * det_median_select(active, count);
         if (half_median < threshold)
             threshold = half_median;
     }
@@ -642,6 +685,15 @@ static void off_hours_close_hour(det_profiles *ps, det_profile *p, bool learned)
             profile_queue(ps, &a);
         }
     }
+    if (flows == 0)
+        return;
+    if (p->flows_by_hour == NULL) {
+        p->flows_by_hour = calloc(HOURS_PER_WEEK, sizeof *p->flows_by_hour);
+        if (p->flows_by_hour == NULL) {
+            ps->dropped++;
+            return;
+        }
+    }
     p->flows_by_hour[how] += flows;
     p->flows_total += flows;
 }
@@ -673,7 +725,7 @@ static det_profile *profile_at(det_profiles *ps, const det_key *key, const fv_en
 {
     det_profile *p = (det_profile *)det_table_get(&ps->table, key);
     if (p == NULL) {
-        p = calloc(1, sizeof *p);
+        p = (det_profile *)det_table_alloc(&ps->table);
         if (p == NULL)
             return NULL;
         p->host = *host;
@@ -748,7 +800,8 @@ static void profiles_evaluate(void *state, uint64_t now_us, det_emit_fn emit, vo
     /* Close every hour that ended before NOW_US, so a host that went
      * quiet is still judged. */
     uint64_t now_hour = now_us / US_PER_HOUR;
-    for (det_node *n = ps->table.lru_newest; n != NULL; n = n->lru_older) {
+    for (det_node *n = det_table_newest(&ps->table); n != NULL;
+         n = det_table_older(&ps->table, n)) {
         det_profile *p = (det_profile *)n;
         if (p->hour < now_hour && (p->hour_flows_total > 0 || p->value[DET_METRIC_DNS_QUERIES] > 0)) {
             profile_close_hour(ps, p);
@@ -760,6 +813,13 @@ static void profiles_evaluate(void *state, uint64_t now_us, det_emit_fn emit, vo
         emit(engine_ctx, &ps->pending[i]);
     }
     ps->pending_count = 0;
+    if (ps->dropped > 0) {
+        fv_warning("detect: %s lost %llu closed hours to a memory shortage; alerts may be "
+                   "missing",
+                   ps->detector == FV_DET_BASELINE ? "baseline" : "off_hours",
+                   (unsigned long long)ps->dropped);
+        ps->dropped = 0;
+    }
 }
 
 static void profiles_rekey_begin(void *state)
@@ -784,51 +844,203 @@ static size_t profiles_rekey_end(void *state)
 {
     det_profiles *ps = state;
     /* Zone profiles have no pseudonym: keep them across the rotation. */
-    for (det_node *n = ps->table.lru_newest; n != NULL; n = n->lru_older) {
+    for (det_node *n = det_table_newest(&ps->table); n != NULL;
+         n = det_table_older(&ps->table, n)) {
         if (n->key.host_kind == DET_ZONE_KIND)
             n->generation = ps->table.generation;
     }
     return det_table_drop_stale(&ps->table);
 }
 
-/* Saved form per profile: the key, then the struct fields after the node,
- * written as raw bytes. Both sides are this build's layout (the version in
- * detect.c changes when it does). */
+static bool bytes_all_zero(const void *bytes, size_t n)
+{
+    const uint8_t *b = bytes;
+    for (size_t i = 0; i < n; i++) {
+        if (b[i] != 0)
+            return false;
+    }
+    return true;
+}
+
+/* Fill P from the version 1 record S, allocating only the histories that
+ * hold data. Returns FV_OK or FV_ERR_NOMEM. */
+static int profile_from_saved_v1(det_profile *p, const det_profile_saved *s)
+{
+    p->host = s->host;
+    p->first_us = s->first_us;
+    p->hour = s->hour;
+    memcpy(p->value, s->value, sizeof p->value);
+    memcpy(p->dest_bits, s->dest_bits, sizeof p->dest_bits);
+    p->hour_flows_total = s->hour_flows_total;
+    p->flows_total = s->flows_total;
+    if (!bytes_all_zero(s->slots, sizeof s->slots) ||
+        !bytes_all_zero(s->day_slots, sizeof s->day_slots)) {
+        p->model = malloc(sizeof *p->model);
+        if (p->model == NULL)
+            return FV_ERR_NOMEM;
+        memcpy(p->model->slots, s->slots, sizeof s->slots);
+        memcpy(p->model->day_slots, s->day_slots, sizeof s->day_slots);
+    }
+    if (!bytes_all_zero(s->flows_by_hour, sizeof s->flows_by_hour)) {
+        p->flows_by_hour = malloc(sizeof s->flows_by_hour);
+        if (p->flows_by_hour == NULL)
+            return FV_ERR_NOMEM;
+        memcpy(p->flows_by_hour, s->flows_by_hour, sizeof s->flows_by_hour);
+    }
+    return FV_OK;
+}
+
+/* Slot models of a det_week_model in saved order: slots, then day_slots. */
+#define DET_MODEL_SLOTS (HOURS_PER_WEEK + 24u)
+
+static det_slot_model *model_slot(det_week_model *m, unsigned i)
+{
+    return i < HOURS_PER_WEEK ? &m->slots[i] : &m->day_slots[i - HOURS_PER_WEEK];
+}
+
+/*
+ * Version 2 record after the key: host (raw fv_endpoint), first_us,
+ * hour, value[], dest_bits (raw), hour_flows_total and flows_total. Then
+ * the count of non-empty slot models follows, each model as its index in
+ * DET_MODEL_SLOTS order and its raw bytes. A flag byte ends the record,
+ * followed by flows_by_hour as HOURS_PER_WEEK u32 when it is 1. A profile
+ * without history takes about 200 bytes where version 1 took 9,320.
+ */
+static void profile_save_v2(det_buf *b, const det_profile *p)
+{
+    det_buf_put(b, &p->node.key, sizeof p->node.key);
+    det_buf_put(b, &p->host, sizeof p->host);
+    det_buf_u64(b, p->first_us);
+    det_buf_u64(b, p->hour);
+    for (int k = 0; k < DET_METRIC_COUNT; k++)
+        det_buf_f64(b, p->value[k]);
+    det_buf_put(b, p->dest_bits, sizeof p->dest_bits);
+    det_buf_u32(b, p->hour_flows_total);
+    det_buf_u64(b, p->flows_total);
+
+    uint32_t used = 0;
+    if (p->model != NULL) {
+        for (unsigned i = 0; i < DET_MODEL_SLOTS; i++)
+            used += !bytes_all_zero(model_slot(p->model, i), sizeof(det_slot_model));
+    }
+    det_buf_u32(b, used);
+    for (unsigned i = 0; used > 0 && i < DET_MODEL_SLOTS; i++) {
+        const det_slot_model *m = model_slot(p->model, i);
+        if (bytes_all_zero(m, sizeof *m))
+            continue;
+        det_buf_u32(b, i);
+        det_buf_put(b, m, sizeof *m);
+    }
+    det_buf_u8(b, p->flows_by_hour != NULL ? 1 : 0);
+    if (p->flows_by_hour != NULL) {
+        for (unsigned h = 0; h < HOURS_PER_WEEK; h++)
+            det_buf_u32(b, p->flows_by_hour[h]);
+    }
+}
+
+/* Read a version 2 record (after its key) into P. Returns FV_OK,
+ * FV_ERR_PARSE or FV_ERR_NOMEM. */
+static int profile_load_v2(det_reader *r, det_profile *p)
+{
+    det_read(r, &p->host, sizeof p->host);
+    p->first_us = det_read_u64(r);
+    p->hour = det_read_u64(r);
+    for (int k = 0; k < DET_METRIC_COUNT; k++)
+        p->value[k] = det_read_f64(r);
+    det_read(r, p->dest_bits, sizeof p->dest_bits);
+    p->hour_flows_total = det_read_u32(r);
+    p->flows_total = det_read_u64(r);
+
+    uint32_t used = det_read_u32(r);
+    if (!r->ok || used > DET_MODEL_SLOTS)
+        return FV_ERR_PARSE;
+    if (used > 0) {
+        p->model = calloc(1, sizeof *p->model);
+        if (p->model == NULL)
+            return FV_ERR_NOMEM;
+    }
+    for (uint32_t n = 0; n < used; n++) {
+        uint32_t i = det_read_u32(r);
+        if (!r->ok || i >= DET_MODEL_SLOTS)
+            return FV_ERR_PARSE;
+        det_read(r, model_slot(p->model, i), sizeof(det_slot_model));
+    }
+    uint8_t has_hours = det_read_u8(r);
+    if (!r->ok || has_hours > 1)
+        return FV_ERR_PARSE;
+    if (has_hours == 1) {
+        p->flows_by_hour = malloc(HOURS_PER_WEEK * sizeof *p->flows_by_hour);
+        if (p->flows_by_hour == NULL)
+            return FV_ERR_NOMEM;
+        for (unsigned h = 0; h < HOURS_PER_WEEK; h++)
+            p->flows_by_hour[h] = det_read_u32(r);
+    }
+    return r->ok ? FV_OK : FV_ERR_PARSE;
+}
+
+/* Saved form: the profile count, then each profile oldest first, as
+ * profile_save_v2 writes it. */
 static int profiles_save(void *state, void *out)
 {
     det_profiles *ps = state;
     det_buf *b = out;
     det_buf_u32(b, (uint32_t)ps->table.count);
-    for (det_node *n = ps->table.lru_oldest; n != NULL; n = n->lru_newer) {
-        det_profile *p = (det_profile *)n;
-        det_buf_put(b, &n->key, sizeof n->key);
-        det_buf_put(b, (const uint8_t *)p + sizeof p->node, sizeof *p - sizeof p->node);
-    }
+    for (det_node *n = det_table_oldest(&ps->table); n != NULL;
+         n = det_table_newer(&ps->table, n))
+        profile_save_v2(b, (const det_profile *)n);
     return b->failed ? FV_ERR_NOMEM : FV_OK;
 }
 
-static int profiles_load(void *state, const uint8_t *data, size_t len)
+/*
+ * Read one profile (key, then the record of VERSION) into a table entry
+ * and insert it, replacing an entry under the same key. SAVED is scratch
+ * space for a version 1 record. Returns FV_OK, FV_ERR_PARSE on a short
+ * or invalid record, or FV_ERR_NOMEM.
+ */
+static int profile_load_one(det_profiles *ps, det_reader *r, uint32_t version,
+                            det_profile_saved *saved)
+{
+    det_key key;
+    det_read(r, &key, sizeof key);
+    if (version == 1)
+        det_read(r, saved, sizeof *saved);
+    if (!r->ok)
+        return FV_ERR_PARSE;
+
+    det_profile *p = (det_profile *)det_table_alloc(&ps->table);
+    if (p == NULL)
+        return FV_ERR_NOMEM;
+    int rc = version == 1 ? profile_from_saved_v1(p, saved) : profile_load_v2(r, p);
+    if (rc != FV_OK) {
+        free_profile(&p->node);
+        det_table_release(&ps->table, &p->node);
+        return rc;
+    }
+    det_node *old = det_table_get(&ps->table, &key);
+    if (old != NULL)
+        det_table_remove(&ps->table, old);
+    det_table_insert(&ps->table, &p->node, &key);
+    return FV_OK;
+}
+
+static int profiles_load(void *state, const uint8_t *data, size_t len, uint32_t version)
 {
     det_profiles *ps = state;
     det_reader r = {data, len, 0, true};
-    uint32_t count = det_read_u32(&r);
-    for (uint32_t i = 0; i < count && r.ok; i++) {
-        det_key key;
-        det_read(&r, &key, sizeof key);
-        det_profile *p = calloc(1, sizeof *p);
-        if (p == NULL)
+    det_profile_saved *saved = NULL;
+    if (version == 1) {
+        saved = malloc(sizeof *saved);
+        if (saved == NULL)
             return FV_ERR_NOMEM;
-        det_read(&r, (uint8_t *)p + sizeof p->node, sizeof *p - sizeof p->node);
-        if (!r.ok) {
-            free(p);
-            break;
-        }
-        det_node *old = det_table_get(&ps->table, &key);
-        if (old != NULL)
-            det_table_remove(&ps->table, old);
-        det_table_insert(&ps->table, &p->node, &key);
     }
-    return r.ok && r.pos == r.len ? FV_OK : FV_ERR_PARSE;
+    int rc = FV_OK;
+    uint32_t count = det_read_u32(&r);
+    for (uint32_t i = 0; i < count && r.ok && rc == FV_OK; i++)
+        rc = profile_load_one(ps, &r, version, saved);
+    if (rc == FV_OK && (!r.ok || r.pos != r.len))
+        rc = FV_ERR_PARSE;
+    free(saved);
+    return rc;
 }
 
 const det_module det_module_baseline = {

@@ -96,12 +96,6 @@ static void free_pair(det_node *n)
 {
     det_pair *p = (det_pair *)n;
     free(p->beats);
-    free(p);
-}
-
-static void free_plain(det_node *n)
-{
-    free(n);
 }
 
 static bool beacon_enabled(const pol_detect *c)
@@ -125,8 +119,8 @@ static void *beacon_create(const pol_detect *config)
     if (b == NULL)
         return NULL;
     b->config = *config;
-    if (det_table_init(&b->pairs, DET_MAX_PAIRS, free_pair) != FV_OK ||
-        det_table_init(&b->resolved, DET_MAX_RESOLVED, free_plain) != FV_OK) {
+    if (det_table_init(&b->pairs, DET_MAX_PAIRS, sizeof(det_pair), free_pair) != FV_OK ||
+        det_table_init(&b->resolved, DET_MAX_RESOLVED, sizeof(det_resolved), NULL) != FV_OK) {
         beacon_destroy(b);
         return NULL;
     }
@@ -140,7 +134,7 @@ static void *beacon_create(const pol_detect *config)
 void det_beacon_mark_all_dirty(void *beacon_state)
 {
     det_beacon *b = beacon_state;
-    for (det_node *n = b->pairs.lru_newest; n != NULL; n = n->lru_older)
+    for (det_node *n = det_table_newest(&b->pairs); n != NULL; n = det_table_older(&b->pairs, n))
         ((det_pair *)n)->dirty = true;
 }
 
@@ -200,7 +194,7 @@ static void resolved_note(det_beacon *b, const fv_endpoint *client, const fv_dns
     det_key_make(&key, 0, client, &peer, 0, 0);
     det_resolved *r = (det_resolved *)det_table_get(&b->resolved, &key);
     if (r == NULL) {
-        r = calloc(1, sizeof *r);
+        r = (det_resolved *)det_table_alloc(&b->resolved);
         if (r == NULL) {
             b->dropped++;
             return;
@@ -294,7 +288,7 @@ static det_pair *pair_get(det_beacon *b, const det_outbound *ob)
     det_pair *p = (det_pair *)det_table_get(&b->pairs, &key);
     if (p != NULL)
         return p;
-    p = calloc(1, sizeof *p);
+    p = (det_pair *)det_table_alloc(&b->pairs);
     if (p == NULL)
         return NULL;
     p->host = *ob->host;
@@ -374,7 +368,7 @@ static double regularity_score(const double *sorted, size_t n, double mad, doubl
 static bool beacon_gate(const pol_detect *c, const uint64_t *starts, size_t n,
                         det_beacon_stats *st, double *intervals, size_t *k_out)
 {
-    double sorted[DET_BEACON_WINDOW];
+    double reordered[DET_BEACON_WINDOW];
     double scratch[DET_BEACON_WINDOW];
     *k_out = 0;
     if (n == 0)
@@ -395,8 +389,8 @@ static bool beacon_gate(const pol_detect *c, const uint64_t *starts, size_t n,
     if (st->beats < c->beacon_min_connections || k == 0)
         return false;
 
-    memcpy(sorted, intervals, k * sizeof sorted[0]);
-    double m = det_median(sorted, k);
+    memcpy(reordered, intervals, k * sizeof reordered[0]);
+    double m = det_median_select(reordered, k);
     if (m < (double)c->beacon_min_interval_s || m <= 0.0)
         return false;
     double multiples[DET_BEACON_WINDOW];
@@ -416,8 +410,8 @@ static bool beacon_gate(const pol_detect *c, const uint64_t *starts, size_t n,
             intervals[i] /= multiples[i];
     }
 
-    memcpy(sorted, intervals, k * sizeof sorted[0]);
-    st->median_s = det_median(sorted, k);
+    memcpy(reordered, intervals, k * sizeof reordered[0]);
+    st->median_s = det_median_select(reordered, k);
     st->mad_s = det_mad(intervals, k, st->median_s, scratch);
     st->dispersion = st->median_s > 0.0 ? st->mad_s / st->median_s : HUGE_VAL;
     if (st->dispersion > c->beacon_max_jitter)
@@ -564,7 +558,7 @@ static void beacon_evaluate(void *state, uint64_t now_us, det_emit_fn emit, void
 {
     det_beacon *b = state;
     /* Only pairs with new flows can change their verdict. */
-    for (det_node *n = b->pairs.lru_newest; n != NULL; n = n->lru_older) {
+    for (det_node *n = det_table_newest(&b->pairs); n != NULL; n = det_table_older(&b->pairs, n)) {
         det_pair *p = (det_pair *)n;
         if (!p->dirty)
             continue;
@@ -704,7 +698,6 @@ static void free_exfil_host(det_node *n)
 {
     det_exfil_host *h = (det_exfil_host *)n;
     free(h->bytes_out);
-    free(h);
 }
 
 static bool exfil_enabled(const pol_detect *c)
@@ -732,7 +725,8 @@ static void *exfil_create(const pol_detect *config)
     x->pending = calloc(DET_MAX_PENDING, sizeof *x->pending);
     x->pending_generation = calloc(DET_MAX_PENDING, sizeof *x->pending_generation);
     if (x->pending == NULL || x->pending_generation == NULL ||
-        det_table_init(&x->hosts, DET_MAX_HOSTS, free_exfil_host) != FV_OK) {
+        det_table_init(&x->hosts, DET_MAX_HOSTS, sizeof(det_exfil_host), free_exfil_host) !=
+            FV_OK) {
         exfil_destroy(x);
         return NULL;
     }
@@ -832,7 +826,7 @@ static void exfil_observe_flow(void *state, const fv_flow_record *flow)
     det_key_make(&key, 0, ob.host, NULL, 0, 0);
     det_exfil_host *h = (det_exfil_host *)det_table_get(&x->hosts, &key);
     if (h == NULL) {
-        h = calloc(1, sizeof *h);
+        h = (det_exfil_host *)det_table_alloc(&x->hosts);
         if (h == NULL) {
             x->dropped++;
             return;
@@ -841,10 +835,10 @@ static void exfil_observe_flow(void *state, const fv_flow_record *flow)
     }
 
     if (h->count >= c->exfil_min_history && ob.bytes_out >= c->exfil_min_bytes) {
-        double sorted[DET_EXFIL_WINDOW];
+        double history[DET_EXFIL_WINDOW];
         for (size_t i = 0; i < h->count; i++)
-            sorted[i] = (double)h->bytes_out[i];
-        double baseline = det_median(sorted, h->count);
+            history[i] = (double)h->bytes_out[i];
+        double baseline = det_median_select(history, h->count);
         if ((double)ob.bytes_out >= c->exfil_ratio * baseline)
             queue_exfil(x, &ob, baseline, h->count);
     }

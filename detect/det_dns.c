@@ -188,6 +188,21 @@ typedef struct dga_entry {
     bool dirty;
 } dga_entry;
 
+/*
+ * Registrable domain of a recent query name, as the offset of the domain
+ * in the lower-cased name, so a repeated name costs no libpsl call. The
+ * cache is direct-mapped on the keyed name hash that the detector's name
+ * sets use as the name's identity. It is a 64-bit SipHash under a random
+ * key, so an outsider can pick neither collisions nor cache slots.
+ */
+#define DET_DNS_DOMAIN_CACHE 4096 /* slots, a power of two */
+
+typedef struct domain_cache_slot {
+    uint64_t name_hash; /* text_hash of the name, 0 for an empty slot */
+    uint16_t name_len;
+    int16_t offset; /* of the registrable domain in the name, -1 for none */
+} domain_cache_slot;
+
 typedef struct dns_state {
     bool is_dga;
     uint64_t window_us;
@@ -201,6 +216,7 @@ typedef struct dns_state {
     uint8_t hash_key[crypto_shorthash_KEYBYTES];
     det_lru *entries;
     det_rekey_map rekey;
+    domain_cache_slot domains[DET_DNS_DOMAIN_CACHE]; /* tunnel only */
 } dns_state;
 
 /* ---------------------------------------------------------------------- */
@@ -528,6 +544,22 @@ static void tunnel_judge(const dns_state *s, tunnel_entry *e)
     e->dirty = true;
 }
 
+/* Return the registrable domain inside NAME (LEN bytes, lower case, hash
+ * NAME_HASH) like registrable_domain, through the cache of S. */
+static const char *cached_registrable_domain(dns_state *s, const char *name, size_t len,
+                                             uint64_t name_hash)
+{
+    domain_cache_slot *slot = &s->domains[name_hash & (DET_DNS_DOMAIN_CACHE - 1)];
+    if (slot->name_hash == name_hash && slot->name_len == len)
+        return slot->offset < 0 ? NULL : name + slot->offset;
+
+    const char *domain = registrable_domain(name);
+    slot->name_hash = name_hash;
+    slot->name_len = (uint16_t)len;
+    slot->offset = domain == NULL ? -1 : (int16_t)(domain - name);
+    return domain;
+}
+
 static void tunnel_observe_dns(void *state, const fv_dns_record *dns)
 {
     dns_state *s = state;
@@ -538,7 +570,8 @@ static void tunnel_observe_dns(void *state, const fv_dns_record *dns)
     size_t len = lower_name(dns->qname, name);
     if (dns_name_allowed(s, name, len))
         return;
-    const char *domain = registrable_domain(name);
+    uint64_t name_hash = text_hash(s, name, len);
+    const char *domain = cached_registrable_domain(s, name, len, name_hash);
     if (domain == NULL)
         return;
 
@@ -572,7 +605,7 @@ static void tunnel_observe_dns(void *state, const fv_dns_record *dns)
     if (dns->qtype == DNS_TYPE_TXT || dns->qtype == DNS_TYPE_NULL || dns->qtype == DNS_TYPE_CNAME)
         e->typed_queries++;
 
-    if (name_set_add(&e->names, text_hash(s, name, len)) == 1) {
+    if (name_set_add(&e->names, name_hash) == 1) {
         size_t sub_len = (size_t)(domain - name);
         if (sub_len > 0)
             tunnel_add_labels(e, name, sub_len - 1); /* without the dot before the domain */

@@ -58,13 +58,15 @@ typedef struct det_module {
      * evidence slot names (index = slot of fv_alert_record.evidence, never
      * renumbered), and persistence of learned state across restarts.
      * save appends the state to OUT (a det_buf, see det_util.h) and
-     * returns FV_OK; load restores it from DATA[0..len) into a freshly
-     * created state and returns FV_OK or FV_ERR_PARSE. Either may be NULL.
+     * returns FV_OK; load restores it from DATA[0..len), written under
+     * state format VERSION (DET_STATE_VERSION or an earlier one it still
+     * reads), into a freshly created state and returns FV_OK or
+     * FV_ERR_PARSE. Either may be NULL.
      */
     const char *const *evidence_names;
     unsigned evidence_count;
     int (*save)(void *state, void *out);
-    int (*load)(void *state, const uint8_t *data, size_t len);
+    int (*load)(void *state, const uint8_t *data, size_t len, uint32_t version);
 } det_module;
 
 /* Detector modules, each defined in its own det_*.c file. */

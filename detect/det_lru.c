@@ -1,9 +1,14 @@
 /*
  * det_lru.c: bounded LRU hash table and key-rotation map (det_lru.h).
  *
- * Chained buckets, bucket count the power of two at or above twice the
- * maximum entry count. Each entry is one allocation: node header, key,
- * value (value aligned to 16 bytes).
+ * Entries live in one slab of MAX_COUNT fixed-size slots (key, padding,
+ * value aligned to 16 bytes), allocated at create time, so an insert
+ * never calls malloc. A slot's LRU links and hash sit in a separate
+ * array of 12-byte records, so moving an entry to the front touches its
+ * neighbours' links without reading their keys or values. Lookups go
+ * through an open-addressing index with linear probing whose words hold
+ * the 32-bit hash and slot + 1, so a probe reads an entry's key only when
+ * the hashes match.
  */
 #include "det_lru.h"
 
@@ -12,21 +17,28 @@
 
 #include <sodium.h>
 
-typedef struct det_lru_node {
-    struct det_lru_node *hash_next;
-    struct det_lru_node *newer, *older;
-    uint64_t hash;
-    /* key bytes, padding, value bytes follow */
-} det_lru_node;
+#define LRU_NIL UINT32_MAX
+/* Maximum key length the hash takes: 16 32-bit words. Detector keys are under 40 bytes. */
+#define LRU_MAX_KEY_BYTES 64u
+
+typedef struct lru_link {
+    uint32_t newer, older; /* slot numbers, LRU_NIL at the ends; older links free slots */
+    uint32_t hash;         /* of the slot's key */
+} lru_link;
 
 struct det_lru {
-    size_t key_bytes, value_bytes, value_offset;
+    size_t key_bytes, value_bytes, value_offset, slot_bytes;
     size_t count, max_count;
-    size_t bucket_mask;
-    det_lru_node **buckets;
-    det_lru_node *newest, *oldest;
+    uint32_t slots_used; /* slots handed out at least once */
+    uint32_t free_head;  /* released slots */
+    uint8_t *slab;       /* max_count slots of slot_bytes */
+    lru_link *links;     /* max_count records */
+    uint64_t *index;     /* (hash << 32) | (slot + 1); 0 is empty */
+    size_t index_mask;
+    uint32_t newest, oldest;
     det_lru_free_fn free_value;
-    uint8_t hash_key[crypto_shorthash_KEYBYTES];
+    /* Multilinear hash key: one word more than the 32-bit words of a key. */
+    uint64_t hash_key[1 + LRU_MAX_KEY_BYTES / 4];
 };
 
 struct det_rekey_pair {
@@ -35,99 +47,158 @@ struct det_rekey_pair {
     uint8_t new_pseudonym[FV_PSEUDONYM_BYTES];
 };
 
-static uint8_t *node_key(det_lru_node *n)
+static uint8_t *slot_key(const det_lru *t, uint32_t slot)
 {
-    return (uint8_t *)(n + 1);
+    return t->slab + (size_t)slot * t->slot_bytes;
 }
 
-static void *node_value(const det_lru *t, det_lru_node *n)
+static void *slot_value(const det_lru *t, uint32_t slot)
 {
-    return (uint8_t *)n + t->value_offset;
+    return slot_key(t, slot) + t->value_offset;
 }
 
 det_lru *det_lru_create(size_t key_bytes, size_t value_bytes, size_t max_count,
                         det_lru_free_fn free_value)
 {
-    if (key_bytes == 0 || max_count == 0 || sodium_init() < 0)
+    if (key_bytes == 0 || key_bytes > LRU_MAX_KEY_BYTES || max_count == 0 ||
+        max_count >= LRU_NIL / 2 || sodium_init() < 0)
         return NULL;
     det_lru *t = calloc(1, sizeof *t);
     if (t == NULL)
         return NULL;
-    size_t buckets = 1;
-    while (buckets < max_count * 2)
-        buckets <<= 1;
-    t->buckets = calloc(buckets, sizeof *t->buckets);  // NOLINT(bugprone-sizeof-expression): array of node pointers
-    if (t->buckets == NULL) {
+    /* An index at most half full keeps linear probes short. */
+    size_t index_size = 16;
+    while (index_size < max_count * 2)
+        index_size <<= 1;
+    t->key_bytes = key_bytes;
+    t->value_bytes = value_bytes;
+    t->value_offset = (key_bytes + 15u) & ~(size_t)15u;
+    t->slot_bytes = (t->value_offset + value_bytes + 15u) & ~(size_t)15u;
+    /* calloc of a large block maps zero pages, so untouched slots cost
+     * address space only; malloc aligns blocks to 16 bytes. */
+    t->slab = calloc(max_count, t->slot_bytes);
+    t->links = calloc(max_count, sizeof *t->links);
+    t->index = calloc(index_size, sizeof *t->index);
+    if (t->slab == NULL || t->links == NULL || t->index == NULL) {
+        free(t->slab);
+        free(t->links);
+        free(t->index);
         free(t);
         return NULL;
     }
-    t->bucket_mask = buckets - 1;
-    t->key_bytes = key_bytes;
-    t->value_bytes = value_bytes;
-    t->value_offset = (sizeof(det_lru_node) + key_bytes + 15u) & ~(size_t)15u;
+    t->index_mask = index_size - 1;
     t->max_count = max_count;
     t->free_value = free_value;
+    t->newest = t->oldest = t->free_head = LRU_NIL;
     randombytes_buf(t->hash_key, sizeof t->hash_key);
     return t;
 }
 
-static uint64_t key_hash(const det_lru *t, const void *key)
+/*
+ * Multilinear hash of the key's 32-bit words (the last one zero-padded):
+ * high 32 bits of k[0] + sum of k[i + 1] * word[i] modulo 2^64, strongly
+ * universal over random 64-bit k, like det_util.c's table hash. Keys an
+ * outsider picks without knowing k collide with probability 2^-32.
+ */
+static uint32_t key_hash(const det_lru *t, const void *key)
 {
-    uint8_t digest[crypto_shorthash_BYTES];
-    crypto_shorthash(digest, key, t->key_bytes, t->hash_key);
-    uint64_t h = 0;
-    for (size_t i = 0; i < sizeof digest; i++)
-        h = (h << 8) | digest[i];
-    return h;
+    const uint8_t *bytes = key;
+    size_t words = t->key_bytes / 4;
+    uint64_t h = t->hash_key[0];
+    for (size_t i = 0; i < words; i++) {
+        uint32_t w;
+        memcpy(&w, bytes + 4 * i, sizeof w);
+        h += t->hash_key[i + 1] * (uint64_t)w;
+    }
+    size_t rest = t->key_bytes % 4;
+    if (rest != 0) {
+        uint32_t w = 0;
+        memcpy(&w, bytes + 4 * words, rest);
+        h += t->hash_key[words + 1] * (uint64_t)w;
+    }
+    return (uint32_t)(h >> 32);
 }
 
-static void lru_unlink(det_lru *t, det_lru_node *n)
+static void lru_unlink(det_lru *t, uint32_t slot)
 {
-    if (n->newer != NULL)
-        n->newer->older = n->older;
+    lru_link *l = &t->links[slot];
+    if (l->newer != LRU_NIL)
+        t->links[l->newer].older = l->older;
     else
-        t->newest = n->older;
-    if (n->older != NULL)
-        n->older->newer = n->newer;
+        t->newest = l->older;
+    if (l->older != LRU_NIL)
+        t->links[l->older].newer = l->newer;
     else
-        t->oldest = n->newer;
-    n->newer = n->older = NULL;
+        t->oldest = l->newer;
+    l->newer = l->older = LRU_NIL;
 }
 
-static void lru_push(det_lru *t, det_lru_node *n)
+static void lru_push(det_lru *t, uint32_t slot)
 {
-    n->newer = NULL;
-    n->older = t->newest;
-    if (t->newest != NULL)
-        t->newest->newer = n;
-    t->newest = n;
-    if (t->oldest == NULL)
-        t->oldest = n;
+    lru_link *l = &t->links[slot];
+    l->newer = LRU_NIL;
+    l->older = t->newest;
+    if (t->newest != LRU_NIL)
+        t->links[t->newest].newer = slot;
+    t->newest = slot;
+    if (t->oldest == LRU_NIL)
+        t->oldest = slot;
 }
 
-static void bucket_unlink(det_lru *t, det_lru_node *n)
+static uint64_t index_word(uint32_t hash, uint32_t slot)
 {
-    det_lru_node **link = &t->buckets[n->hash & t->bucket_mask];
-    while (*link != NULL && *link != n)
-        link = &(*link)->hash_next;
-    if (*link == n)
-        *link = n->hash_next;
-    n->hash_next = NULL;
+    return ((uint64_t)hash << 32) | ((uint64_t)slot + 1u);
 }
 
-static void node_free(det_lru *t, det_lru_node *n)
+static void index_add(det_lru *t, uint32_t slot)
+{
+    uint32_t hash = t->links[slot].hash;
+    size_t i = hash & t->index_mask;
+    while (t->index[i] != 0)
+        i = (i + 1) & t->index_mask;
+    t->index[i] = index_word(hash, slot);
+}
+
+/* Remove SLOT's word by backward shift (no tombstones): each later word
+ * of the probe run moves into the hole unless its home position lies
+ * between the hole and the word. */
+static void index_delete(det_lru *t, uint32_t slot)
+{
+    uint64_t word = index_word(t->links[slot].hash, slot);
+    size_t mask = t->index_mask;
+    size_t hole = t->links[slot].hash & mask;
+    while (t->index[hole] != word)
+        hole = (hole + 1) & mask;
+
+    size_t j = hole;
+    for (;;) {
+        j = (j + 1) & mask;
+        uint64_t w = t->index[j];
+        if (w == 0)
+            break;
+        size_t home = (size_t)(w >> 32) & mask;
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            t->index[hole] = w;
+            hole = j;
+        }
+    }
+    t->index[hole] = 0;
+}
+
+static void slot_release(det_lru *t, uint32_t slot)
 {
     if (t->free_value != NULL)
-        t->free_value(node_value(t, n));
-    free(n);
+        t->free_value(slot_value(t, slot));
+    t->links[slot].older = t->free_head;
+    t->free_head = slot;
 }
 
-static void remove_node(det_lru *t, det_lru_node *n)
+static void remove_slot(det_lru *t, uint32_t slot)
 {
-    bucket_unlink(t, n);
-    lru_unlink(t, n);
+    index_delete(t, slot);
+    lru_unlink(t, slot);
     t->count--;
-    node_free(t, n);
+    slot_release(t, slot);
 }
 
 void det_lru_destroy(det_lru **table)
@@ -135,66 +206,92 @@ void det_lru_destroy(det_lru **table)
     if (table == NULL || *table == NULL)
         return;
     det_lru *t = *table;
-    det_lru_node *n = t->newest;
-    while (n != NULL) {
-        det_lru_node *next = n->older;
-        node_free(t, n);
-        n = next;
+    if (t->free_value != NULL) {
+        for (uint32_t s = t->newest; s != LRU_NIL; s = t->links[s].older)
+            t->free_value(slot_value(t, s));
     }
-    free(t->buckets);
+    free(t->slab);
+    free(t->links);
+    free(t->index);
+    sodium_memzero(t->hash_key, sizeof t->hash_key);
     free(t);
     *table = NULL;
 }
 
-static det_lru_node *find_node(det_lru *t, const void *key, uint64_t hash)
+static uint32_t find_slot(const det_lru *t, const void *key, uint32_t hash)
 {
-    for (det_lru_node *n = t->buckets[hash & t->bucket_mask]; n != NULL; n = n->hash_next) {
-        if (n->hash == hash && memcmp(node_key(n), key, t->key_bytes) == 0)
-            return n;
+    size_t i = hash & t->index_mask;
+    for (;;) {
+        uint64_t w = t->index[i];
+        if (w == 0)
+            return LRU_NIL;
+        if ((uint32_t)(w >> 32) == hash) {
+            uint32_t slot = (uint32_t)w - 1u;
+            if (memcmp(slot_key(t, slot), key, t->key_bytes) == 0)
+                return slot;
+        }
+        i = (i + 1) & t->index_mask;
     }
-    return NULL;
+}
+
+static void touch(det_lru *t, uint32_t slot)
+{
+    if (t->newest != slot) {
+        lru_unlink(t, slot);
+        lru_push(t, slot);
+    }
 }
 
 void *det_lru_find(det_lru *table, const void *key)
 {
-    det_lru_node *n = find_node(table, key, key_hash(table, key));
-    if (n == NULL)
+    uint32_t slot = find_slot(table, key, key_hash(table, key));
+    if (slot == LRU_NIL)
         return NULL;
-    lru_unlink(table, n);
-    lru_push(table, n);
-    return node_value(table, n);
+    touch(table, slot);
+    return slot_value(table, slot);
 }
 
-/* Link N (key set) as the newest entry, evicting the oldest when full. */
-static void link_node(det_lru *t, det_lru_node *n)
+/* Link SLOT (key and hash set) as the newest entry. */
+static void link_slot(det_lru *t, uint32_t slot)
 {
-    if (t->count >= t->max_count && t->oldest != NULL)
-        remove_node(t, t->oldest);
-    det_lru_node **head = &t->buckets[n->hash & t->bucket_mask];
-    n->hash_next = *head;
-    *head = n;
-    lru_push(t, n);
+    index_add(t, slot);
+    lru_push(t, slot);
     t->count++;
+}
+
+/* Take a free slot, evicting the least recently used entry when full. */
+static uint32_t slot_take(det_lru *t)
+{
+    if (t->count >= t->max_count && t->oldest != LRU_NIL)
+        remove_slot(t, t->oldest);
+    uint32_t slot;
+    if (t->free_head != LRU_NIL) {
+        slot = t->free_head;
+        t->free_head = t->links[slot].older;
+        memset(slot_key(t, slot), 0, t->slot_bytes);
+    } else {
+        /* Never used: still zero from calloc. count < max_count here. */
+        slot = t->slots_used++;
+    }
+    t->links[slot].newer = t->links[slot].older = LRU_NIL;
+    return slot;
 }
 
 void *det_lru_insert(det_lru *table, const void *key, bool *created)
 {
-    uint64_t hash = key_hash(table, key);
-    det_lru_node *n = find_node(table, key, hash);
+    uint32_t hash = key_hash(table, key);
+    uint32_t slot = find_slot(table, key, hash);
     *created = false;
-    if (n != NULL) {
-        lru_unlink(table, n);
-        lru_push(table, n);
-        return node_value(table, n);
+    if (slot != LRU_NIL) {
+        touch(table, slot);
+        return slot_value(table, slot);
     }
-    n = calloc(1, table->value_offset + table->value_bytes);
-    if (n == NULL)
-        return NULL;
-    memcpy(node_key(n), key, table->key_bytes);
-    n->hash = hash;
-    link_node(table, n);
+    slot = slot_take(table);
+    memcpy(slot_key(table, slot), key, table->key_bytes);
+    table->links[slot].hash = hash;
+    link_slot(table, slot);
     *created = true;
-    return node_value(table, n);
+    return slot_value(table, slot);
 }
 
 size_t det_lru_count(const det_lru *table)
@@ -204,36 +301,39 @@ size_t det_lru_count(const det_lru *table)
 
 void det_lru_foreach(det_lru *table, void (*fn)(void *ctx, const void *key, void *value), void *ctx)
 {
-    for (det_lru_node *n = table->newest; n != NULL; n = n->older)
-        fn(ctx, node_key(n), node_value(table, n));
+    for (uint32_t s = table->newest; s != LRU_NIL; s = table->links[s].older)
+        fn(ctx, slot_key(table, s), slot_value(table, s));
 }
 
 size_t det_lru_rekey(det_lru *t, bool (*fn)(void *ctx, void *key, void *value), void *ctx)
 {
-    /* Detach every node, oldest first, then re-insert the kept ones. */
-    det_lru_node *n = t->oldest;
-    memset(t->buckets, 0, (t->bucket_mask + 1) * sizeof *t->buckets);  // NOLINT(bugprone-sizeof-expression): array of node pointers
-    t->newest = t->oldest = NULL;
+    /* Detach every entry, then walk the old list oldest first and
+     * re-insert the kept ones. Re-linking only changes links of entries
+     * already walked, so each step reads NEXT before it does. */
+    uint32_t s = t->oldest;
+    memset(t->index, 0, (t->index_mask + 1) * sizeof *t->index);
+    t->newest = t->oldest = LRU_NIL;
     t->count = 0;
 
     size_t dropped = 0;
-    while (n != NULL) {
-        det_lru_node *next = n->newer;
-        n->newer = n->older = n->hash_next = NULL;
-        if (!fn(ctx, node_key(n), node_value(t, n))) {
-            node_free(t, n);
+    while (s != LRU_NIL) {
+        uint32_t next = t->links[s].newer;
+        t->links[s].newer = t->links[s].older = LRU_NIL;
+        if (!fn(ctx, slot_key(t, s), slot_value(t, s))) {
+            slot_release(t, s);
             dropped++;
-            n = next;
+            s = next;
             continue;
         }
-        n->hash = key_hash(t, node_key(n));
-        det_lru_node *same = find_node(t, node_key(n), n->hash);
-        if (same != NULL) {
-            remove_node(t, same);
+        uint32_t hash = key_hash(t, slot_key(t, s));
+        uint32_t same = find_slot(t, slot_key(t, s), hash);
+        if (same != LRU_NIL) {
+            remove_slot(t, same);
             dropped++;
         }
-        link_node(t, n);
-        n = next;
+        t->links[s].hash = hash;
+        link_slot(t, s);
+        s = next;
     }
     return dropped;
 }

@@ -5,9 +5,11 @@
  *
  * Keys are fixed-size byte strings (KEY_BYTES per table); callers build
  * them in a struct whose every byte is set, so keys compare with memcmp.
- * Each entry carries VALUE_BYTES of caller data, zeroed on insert. Bucket
- * indexes come from SipHash (crypto_shorthash) under a random key, so
- * keys chosen by an outsider cannot force long chains.
+ * Each entry carries VALUE_BYTES of caller data, zeroed on insert. Index
+ * positions come from a strongly universal multilinear hash under a
+ * random per-table key, so keys chosen by an outsider cannot force long
+ * probe sequences. Memory for MAX_COUNT entries is reserved at create
+ * time; a page costs memory once an entry on it is used.
  *
  * Caveats
  * - One thread only.
@@ -31,7 +33,7 @@ typedef void (*det_lru_free_fn)(void *value);
 
 /*
  * Create a table of at most MAX_COUNT entries. Returns NULL on
- * allocation failure or a zero size.
+ * allocation failure, a zero size or a key longer than 64 bytes.
  */
 det_lru *det_lru_create(size_t key_bytes, size_t value_bytes, size_t max_count,
                         det_lru_free_fn free_value);

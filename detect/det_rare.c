@@ -42,11 +42,6 @@ static const char *const det_rare_evidence_names[DET_EV_RARE_COUNT] = {
     "host_destinations", "org_hosts", "bytes_out", "learned_s",
 };
 
-static void free_plain(det_node *n)
-{
-    free(n);
-}
-
 static bool rare_enabled(const pol_detect *c)
 {
     return c->rare_dest_enabled;
@@ -69,7 +64,8 @@ static void *rare_create(const pol_detect *config)
         return NULL;
     r->config = *config;
     r->pending = calloc(DET_RARE_MAX_PENDING, sizeof *r->pending);
-    if (r->pending == NULL || det_table_init(&r->dests, DET_RARE_MAX_DESTS, free_plain) != FV_OK) {
+    if (r->pending == NULL ||
+        det_table_init(&r->dests, DET_RARE_MAX_DESTS, sizeof(det_dest), NULL) != FV_OK) {
         rare_destroy(r);
         return NULL;
     }
@@ -127,7 +123,7 @@ static void rare_observe_flow(void *state, const fv_flow_record *flow)
         return;
     }
 
-    d = calloc(1, sizeof *d);
+    d = (det_dest *)det_table_alloc(&r->dests);
     if (d == NULL)
         return;
     d->hosts = 1;
@@ -171,7 +167,7 @@ static int rare_save(void *state, void *out)
     det_buf *b = out;
     det_buf_u64(b, r->first_us);
     det_buf_u32(b, (uint32_t)r->dests.count);
-    for (det_node *n = r->dests.lru_oldest; n != NULL; n = n->lru_newer) {
+    for (det_node *n = det_table_oldest(&r->dests); n != NULL; n = det_table_newer(&r->dests, n)) {
         det_dest *d = (det_dest *)n;
         det_buf_put(b, &n->key, sizeof n->key);
         det_buf_u32(b, d->hosts);
@@ -182,8 +178,10 @@ static int rare_save(void *state, void *out)
     return b->failed ? FV_ERR_NOMEM : FV_OK;
 }
 
-static int rare_load(void *state, const uint8_t *data, size_t len)
+/* The format is the same in every state version. */
+static int rare_load(void *state, const uint8_t *data, size_t len, uint32_t version)
 {
+    (void)version;
     det_rare *r = state;
     det_reader rd = {data, len, 0, true};
     uint64_t first_us = det_read_u64(&rd);
@@ -202,7 +200,7 @@ static int rare_load(void *state, const uint8_t *data, size_t len)
         det_read(&rd, first_host, sizeof first_host);
         if (!rd.ok || det_table_get(&r->dests, &key) != NULL)
             continue;
-        det_dest *d = calloc(1, sizeof *d);
+        det_dest *d = (det_dest *)det_table_alloc(&r->dests);
         if (d == NULL)
             return FV_ERR_NOMEM;
         d->hosts = hosts;

@@ -13,24 +13,43 @@
 /* Bounded LRU hash table                                                  */
 /* ---------------------------------------------------------------------- */
 
-int det_table_init(det_table *t, size_t max_count, void (*free_node)(det_node *))
+int det_table_init(det_table *t, size_t max_count, size_t entry_size, void (*free_node)(det_node *))
 {
     memset(t, 0, sizeof *t);
-    /* Twice as many buckets as entries keeps chains short. */
-    size_t buckets = 16;
-    while (buckets < 2 * max_count)
-        buckets *= 2;
-    /* Both arrays hold chain heads (node pointers). */
-    t->buckets = calloc(buckets, sizeof *t->buckets);        // NOLINT(bugprone-sizeof-expression)
-    t->host_index = calloc(buckets, sizeof *t->host_index);  // NOLINT(bugprone-sizeof-expression)
-    if (t->buckets == NULL || t->host_index == NULL) {
-        free(t->buckets);
-        free(t->host_index);
-        t->buckets = NULL;
-        t->host_index = NULL;
+    t->lru_newest = t->lru_oldest = t->free_head = DET_NIL;
+    /* Slot numbers and slot + 1 must fit the 32-bit index links. */
+    if (max_count == 0 || max_count >= DET_NIL / 2 || entry_size < sizeof(det_node))
+        return FV_ERR_INVALID;
+    /* An index at most half full keeps linear probes short. */
+    size_t index_size = 16;
+    while (index_size < 2 * max_count)
+        index_size *= 2;
+    size_t host_size = 16;
+    while (host_size < max_count)
+        host_size *= 2;
+    /* Every entry struct has at most 8-byte alignment. */
+    t->entry_size = (entry_size + 7u) & ~(size_t)7u;
+    /* calloc of a large block maps zero pages, so untouched slots cost
+     * address space only. The spare slot lets det_table_alloc succeed
+     * when the table is full, before det_table_insert evicts. */
+    t->slab = calloc(max_count + 1, t->entry_size);
+    t->links = calloc(max_count + 1, sizeof *t->links);
+    t->index = calloc(index_size, sizeof *t->index);
+    t->host_heads = malloc(host_size * sizeof *t->host_heads);
+    if (t->slab == NULL || t->links == NULL || t->index == NULL || t->host_heads == NULL) {
+        free(t->slab);
+        free(t->links);
+        free(t->index);
+        free(t->host_heads);
+        t->slab = NULL;
+        t->links = NULL;
+        t->index = NULL;
+        t->host_heads = NULL;
         return FV_ERR_NOMEM;
     }
-    t->bucket_count = buckets;
+    memset(t->host_heads, 0xff, host_size * sizeof *t->host_heads); /* all DET_NIL */
+    t->index_mask = index_size - 1;
+    t->host_mask = host_size - 1;
     t->max_count = max_count;
     t->free_node = free_node;
     randombytes_buf(t->hash_key, sizeof t->hash_key);
@@ -43,28 +62,28 @@ int det_table_init(det_table *t, size_t max_count, void (*free_node)(det_node *)
  * 2^64 (the multiply-shift construction). With random 64-bit keys the
  * family is strongly universal, so two table keys chosen without
  * knowledge of the key, such as external peer addresses, collide with
- * probability 2^-32, and the chains stay short. It costs ten
+ * probability 2^-32, and the probe sequences stay short. It costs ten
  * multiplications where SipHash-2-4 took about 20 ns per lookup.
  * NOTE: unlike SipHash it is not a pseudorandom function, so an
  * attacker who could watch many hash values or lookup times could
  * learn about the key. The detectors expose neither.
  */
-static uint64_t multilinear_hash(const det_table *t, const uint32_t *words, size_t count)
+static uint32_t multilinear_hash(const det_table *t, const uint32_t *words, size_t count)
 {
     uint64_t h = t->hash_key[0];
     for (size_t i = 0; i < count; i++)
         h += t->hash_key[i + 1] * (uint64_t)words[i];
-    return h >> 32;
+    return (uint32_t)(h >> 32);
 }
 
-static uint64_t key_hash(const det_table *t, const det_key *key)
+static uint32_t key_hash(const det_table *t, const det_key *key)
 {
     uint32_t words[sizeof *key / sizeof(uint32_t)];
     memcpy(words, key, sizeof words);
     return multilinear_hash(t, words, sizeof words / sizeof words[0]);
 }
 
-static uint64_t host_hash(const det_table *t, uint8_t kind, const uint8_t host[16])
+static uint32_t host_hash(const det_table *t, uint8_t kind, const uint8_t host[16])
 {
     uint32_t words[5];
     words[0] = kind;
@@ -89,67 +108,99 @@ void det_key_make(det_key *key, int detector, const fv_endpoint *host, const fv_
     key->proto = proto;
 }
 
+static det_node *node_at(const det_table *t, uint32_t slot)
+{
+    return (det_node *)(void *)(t->slab + (size_t)slot * t->entry_size);
+}
+
 static void lru_unlink(det_table *t, det_node *n)
 {
-    if (n->lru_newer != NULL)
-        n->lru_newer->lru_older = n->lru_older;
+    det_links *l = &t->links[n->slot];
+    if (l->lru_newer != DET_NIL)
+        t->links[l->lru_newer].lru_older = l->lru_older;
     else
-        t->lru_newest = n->lru_older;
-    if (n->lru_older != NULL)
-        n->lru_older->lru_newer = n->lru_newer;
+        t->lru_newest = l->lru_older;
+    if (l->lru_older != DET_NIL)
+        t->links[l->lru_older].lru_newer = l->lru_newer;
     else
-        t->lru_oldest = n->lru_newer;
-    n->lru_newer = NULL;
-    n->lru_older = NULL;
+        t->lru_oldest = l->lru_newer;
+    l->lru_newer = DET_NIL;
+    l->lru_older = DET_NIL;
 }
 
 static void lru_push_newest(det_table *t, det_node *n)
 {
-    n->lru_newer = NULL;
-    n->lru_older = t->lru_newest;
-    if (t->lru_newest != NULL)
-        t->lru_newest->lru_newer = n;
-    t->lru_newest = n;
-    if (t->lru_oldest == NULL)
-        t->lru_oldest = n;
+    det_links *l = &t->links[n->slot];
+    l->lru_newer = DET_NIL;
+    l->lru_older = t->lru_newest;
+    if (t->lru_newest != DET_NIL)
+        t->links[t->lru_newest].lru_newer = n->slot;
+    t->lru_newest = n->slot;
+    if (t->lru_oldest == DET_NIL)
+        t->lru_oldest = n->slot;
 }
 
 static void host_index_link(det_table *t, det_node *n)
 {
-    det_node **head = &t->host_index[n->host_hash & (t->bucket_count - 1)];
-    n->host_next = *head;
-    if (*head != NULL)
-        (*head)->host_pprev = &n->host_next;
-    *head = n;
-    n->host_pprev = head;
+    det_links *l = &t->links[n->slot];
+    uint32_t *head = &t->host_heads[n->host_hash & t->host_mask];
+    l->host_prev = DET_NIL;
+    l->host_next = *head;
+    if (*head != DET_NIL)
+        t->links[*head].host_prev = n->slot;
+    *head = n->slot;
 }
 
-static void host_index_unlink(det_node *n)
+static void host_index_unlink(det_table *t, det_node *n)
 {
-    if (n->host_pprev == NULL)
-        return;
-    *n->host_pprev = n->host_next;
-    if (n->host_next != NULL)
-        n->host_next->host_pprev = n->host_pprev;
-    n->host_next = NULL;
-    n->host_pprev = NULL;
+    det_links *l = &t->links[n->slot];
+    if (l->host_prev != DET_NIL)
+        t->links[l->host_prev].host_next = l->host_next;
+    else
+        t->host_heads[n->host_hash & t->host_mask] = l->host_next;
+    if (l->host_next != DET_NIL)
+        t->links[l->host_next].host_prev = l->host_prev;
+    l->host_next = DET_NIL;
+    l->host_prev = DET_NIL;
 }
 
-static void bucket_unlink(det_table *t, det_node *n)
+static uint64_t index_word(const det_node *n)
 {
-    det_node **link = &t->buckets[n->hash & (t->bucket_count - 1)];
-    while (*link != NULL && *link != n)
-        link = &(*link)->hash_next;
-    if (*link == n)
-        *link = n->hash_next;
-    n->hash_next = NULL;
+    return ((uint64_t)n->hash << 32) | ((uint64_t)n->slot + 1u);
 }
 
-static void bucket_link(det_table *t, det_node *n)
+static void index_add(det_table *t, const det_node *n)
 {
-    size_t b = n->hash & (t->bucket_count - 1);
-    n->hash_next = t->buckets[b];
-    t->buckets[b] = n;
+    size_t i = n->hash & t->index_mask;
+    while (t->index[i] != 0)
+        i = (i + 1) & t->index_mask;
+    t->index[i] = index_word(n);
+}
+
+/* Remove N's word by backward shift, so the index needs no tombstones:
+ * each later word of the probe run moves into the hole unless its home
+ * position lies between the hole and the word. */
+static void index_delete(det_table *t, const det_node *n)
+{
+    uint64_t word = index_word(n);
+    size_t mask = t->index_mask;
+    size_t hole = n->hash & mask;
+    while (t->index[hole] != word)
+        hole = (hole + 1) & mask;
+
+    size_t j = hole;
+    for (;;) {
+        j = (j + 1) & mask;
+        uint64_t w = t->index[j];
+        if (w == 0)
+            break;
+        size_t home = (size_t)(w >> 32) & mask;
+        if (((j - home) & mask) >= ((j - hole) & mask)) {
+            t->index[hole] = w;
+            hole = j;
+        }
+    }
+    t->index[hole] = 0;
 }
 
 static void node_set_key(det_table *t, det_node *n, const det_key *key)
@@ -160,40 +211,76 @@ static void node_set_key(det_table *t, det_node *n, const det_key *key)
     n->generation = t->generation;
 }
 
-static det_node *table_find(const det_table *t, const det_key *key, uint64_t hash)
+static det_node *table_find(const det_table *t, const det_key *key, uint32_t hash)
 {
-    for (det_node *n = t->buckets[hash & (t->bucket_count - 1)]; n != NULL; n = n->hash_next) {
-        if (n->hash == hash && memcmp(&n->key, key, sizeof *key) == 0)
-            return n;
+    size_t i = hash & t->index_mask;
+    for (;;) {
+        uint64_t w = t->index[i];
+        if (w == 0)
+            return NULL;
+        if ((uint32_t)(w >> 32) == hash) {
+            det_node *n = node_at(t, (uint32_t)w - 1u);
+            if (memcmp(&n->key, key, sizeof *key) == 0)
+                return n;
+        }
+        i = (i + 1) & t->index_mask;
     }
-    return NULL;
 }
 
 det_node *det_table_get(det_table *t, const det_key *key)
 {
     det_node *n = table_find(t, key, key_hash(t, key));
-    if (n != NULL && t->lru_newest != n) {
+    if (n != NULL && t->lru_newest != n->slot) {
         lru_unlink(t, n);
         lru_push_newest(t, n);
     }
     return n;
 }
 
+det_node *det_table_alloc(det_table *t)
+{
+    uint32_t slot;
+    if (t->free_head != DET_NIL) {
+        slot = t->free_head;
+        t->free_head = t->links[slot].lru_older;
+        memset(node_at(t, slot), 0, t->entry_size);
+    } else if (t->slots_used <= t->max_count) {
+        /* Never used: still zero from calloc. */
+        slot = t->slots_used++;
+    } else {
+        return NULL;
+    }
+    det_node *n = node_at(t, slot);
+    n->slot = slot;
+    det_links *l = &t->links[slot];
+    l->lru_newer = l->lru_older = DET_NIL;
+    l->host_next = l->host_prev = DET_NIL;
+    return n;
+}
+
+void det_table_release(det_table *t, det_node *n)
+{
+    t->links[n->slot].lru_older = t->free_head;
+    t->free_head = n->slot;
+}
+
 void det_table_remove(det_table *t, det_node *n)
 {
-    bucket_unlink(t, n);
-    host_index_unlink(n);
+    index_delete(t, n);
+    host_index_unlink(t, n);
     lru_unlink(t, n);
     t->count--;
-    t->free_node(n);
+    if (t->free_node != NULL)
+        t->free_node(n);
+    det_table_release(t, n);
 }
 
 void det_table_insert(det_table *t, det_node *n, const det_key *key)
 {
-    if (t->count >= t->max_count && t->lru_oldest != NULL)
-        det_table_remove(t, t->lru_oldest);
+    if (t->count >= t->max_count && t->lru_oldest != DET_NIL)
+        det_table_remove(t, node_at(t, t->lru_oldest));
     node_set_key(t, n, key);
-    bucket_link(t, n);
+    index_add(t, n);
     host_index_link(t, n);
     lru_push_newest(t, n);
     t->count++;
@@ -201,19 +288,30 @@ void det_table_insert(det_table *t, det_node *n, const det_key *key)
 
 void det_table_clear(det_table *t)
 {
-    while (t->lru_oldest != NULL)
-        det_table_remove(t, t->lru_oldest);
+    while (t->lru_oldest != DET_NIL)
+        det_table_remove(t, node_at(t, t->lru_oldest));
 }
 
 void det_table_free(det_table *t)
 {
-    if (t->buckets == NULL)
+    if (t->slab == NULL)
         return;
-    det_table_clear(t);
-    free(t->buckets);
-    free(t->host_index);
-    t->buckets = NULL;
-    t->host_index = NULL;
+    /* Only what the entries own needs releasing: the index and the links
+     * go away with their arrays. */
+    if (t->free_node != NULL) {
+        for (uint32_t slot = t->lru_newest; slot != DET_NIL; slot = t->links[slot].lru_older)
+            t->free_node(node_at(t, slot));
+    }
+    t->count = 0;
+    t->lru_newest = t->lru_oldest = DET_NIL;
+    free(t->slab);
+    free(t->links);
+    free(t->index);
+    free(t->host_heads);
+    t->slab = NULL;
+    t->links = NULL;
+    t->index = NULL;
+    t->host_heads = NULL;
     sodium_memzero(t->hash_key, sizeof t->hash_key);
 }
 
@@ -225,11 +323,12 @@ void det_table_rekey_begin(det_table *t)
 void det_table_rekey(det_table *t, uint8_t kind, const uint8_t old_host[16],
                      const uint8_t new_host[16], det_merge_fn merge)
 {
-    uint64_t old_hash = host_hash(t, kind, old_host);
-    det_node *n = t->host_index[old_hash & (t->bucket_count - 1)];
+    uint32_t old_hash = host_hash(t, kind, old_host);
+    uint32_t slot = t->host_heads[old_hash & t->host_mask];
 
-    while (n != NULL) {
-        det_node *next = n->host_next;
+    while (slot != DET_NIL) {
+        det_node *n = node_at(t, slot);
+        uint32_t next = t->links[slot].host_next;
         bool match = n->host_hash == old_hash && n->key.host_kind == kind &&
                      memcmp(n->key.host, old_host, sizeof n->key.host) == 0;
         if (match) {
@@ -245,28 +344,29 @@ void det_table_rekey(det_table *t, uint8_t kind, const uint8_t old_host[16],
                 /* The next node may be the target; it stays valid. */
                 det_table_remove(t, n);
             } else {
-                bucket_unlink(t, n);
-                host_index_unlink(n);
+                index_delete(t, n);
+                host_index_unlink(t, n);
                 node_set_key(t, n, &key);
-                bucket_link(t, n);
+                index_add(t, n);
                 host_index_link(t, n);
             }
         }
-        n = next;
+        slot = next;
     }
 }
 
 size_t det_table_drop_stale(det_table *t)
 {
     size_t dropped = 0;
-    det_node *n = t->lru_oldest;
-    while (n != NULL) {
-        det_node *newer = n->lru_newer;
+    uint32_t slot = t->lru_oldest;
+    while (slot != DET_NIL) {
+        det_node *n = node_at(t, slot);
+        uint32_t newer = t->links[slot].lru_newer;
         if (n->generation != t->generation) {
             det_table_remove(t, n);
             dropped++;
         }
-        n = newer;
+        slot = newer;
     }
     return dropped;
 }
@@ -308,11 +408,94 @@ double det_median(double *v, size_t n)
     return (v[n / 2 - 1] + v[n / 2]) / 2.0;
 }
 
+static void swap_double(double *a, double *b)
+{
+    double t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Sort V[lo..hi] by insertion: short ranges, where it beats partitioning. */
+static void insertion_sort(double *v, size_t lo, size_t hi)
+{
+    for (size_t i = lo + 1; i <= hi; i++) {
+        double x = v[i];
+        size_t j = i;
+        while (j > lo && v[j - 1] > x) {
+            v[j] = v[j - 1];
+            j--;
+        }
+        v[j] = x;
+    }
+}
+
+/*
+ * Partition V so that V[k] contains the k-th smallest value, with no
+ * larger value before it and no smaller one after it (C++ nth_element).
+ * It uses Hoare partitioning around the median of three and sorts ranges
+ * under 16 values. The worst case is quadratic, but callers pass at most
+ * a few hundred values.
+ */
+static void select_kth(double *v, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    while (hi - lo >= 16) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (v[mid] < v[lo])
+            swap_double(&v[mid], &v[lo]);
+        if (v[hi] < v[lo])
+            swap_double(&v[hi], &v[lo]);
+        if (v[hi] < v[mid])
+            swap_double(&v[hi], &v[mid]);
+        /* Now v[lo] <= v[mid] <= v[hi]: both ends stop the scans below. */
+        double pivot = v[mid];
+        size_t i = lo, j = hi;
+        for (;;) {
+            while (v[i] < pivot)
+                i++;
+            while (v[j] > pivot)
+                j--;
+            if (i >= j)
+                break;
+            swap_double(&v[i], &v[j]);
+            i++;
+            j--;
+        }
+        /* V[lo..j] <= pivot <= V[j + 1..hi]. */
+        if (k <= j)
+            hi = j;
+        else
+            lo = j + 1;
+    }
+    insertion_sort(v, lo, hi);
+}
+
+double det_select(double *v, size_t n, size_t k)
+{
+    select_kth(v, n, k);
+    return v[k];
+}
+
+double det_median_select(double *v, size_t n)
+{
+    size_t half = n / 2;
+    select_kth(v, n, half);
+    if (n % 2 == 1)
+        return v[half];
+    /* The lower middle value is the largest of the values before V[half]. */
+    double lower = v[0];
+    for (size_t i = 1; i < half; i++) {
+        if (v[i] > lower)
+            lower = v[i];
+    }
+    return (lower + v[half]) / 2.0;
+}
+
 double det_mad(const double *v, size_t n, double median, double *scratch)
 {
     for (size_t i = 0; i < n; i++)
         scratch[i] = fabs(v[i] - median);
-    return det_median(scratch, n);
+    return det_median_select(scratch, n);
 }
 
 double det_bowley_skew(const double *sorted, size_t n)

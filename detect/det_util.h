@@ -8,7 +8,7 @@
  * - One thread only, like the engine.
  * - Every table has its own random key for a strongly universal hash
  *   (det_util.c, multilinear_hash), so keys chosen by an outsider
- *   (external peer addresses) cannot force long chains.
+ *   (external peer addresses) cannot force long probe sequences.
  */
 #ifndef FV_DET_UTIL_H
 #define FV_DET_UTIL_H
@@ -39,28 +39,53 @@ typedef struct det_key {
 
 _Static_assert(sizeof(det_key) == 40, "det_key must be ten 32-bit words for the table hash");
 
-/* Intrusive node: make it the first member of an entry struct. */
+/* Slot number meaning "no entry" in det_links and at the list ends. */
+#define DET_NIL UINT32_MAX
+
+/* Header of every table entry: make it the first member of the entry
+ * struct. An entry needs no allocation of its own. */
 typedef struct det_node {
-    struct det_node *hash_next;
-    struct det_node *lru_newer, *lru_older;
-    /* Host index chain; host_pprev points at the link that points here. */
-    struct det_node *host_next, **host_pprev;
-    uint64_t hash;       /* of the whole key */
-    uint64_t host_hash;  /* of (host_kind, host) */
+    uint32_t hash;       /* of the whole key */
+    uint32_t host_hash;  /* of (host_kind, host) */
     uint32_t generation; /* table generation when created or last rekeyed */
+    uint32_t slot;       /* this entry's slot number in the slab */
     det_key key;
 } det_node;
 
+/* Links of one slot, as slot numbers (DET_NIL at the ends). They sit in
+ * an array apart from the entries, so relinking an entry reads its
+ * neighbours' 16 bytes of links and not their entries. */
+typedef struct det_links {
+    uint32_t lru_newer, lru_older; /* lru_older also links free slots */
+    uint32_t host_next, host_prev; /* host index chain, for det_table_rekey */
+} det_links;
+
 /*
- * Invariant: count <= max_count; lru_newest..lru_oldest links every node
- * once. free_node releases a node and whatever it owns.
+ * Bounded table with exact least-recently-used eviction. Entries live in
+ * one slab of max_count + 1 fixed-size slots allocated at init (pages
+ * are touched only when a slot is first used), so insert and remove never
+ * call malloc. The LRU list and the host index link slot numbers in a
+ * separate det_links array. Lookups go through an open-addressing index
+ * with linear probing: each index word contains the key's 32-bit hash and
+ * slot + 1, so a probe compares the hash first and reads the entry only
+ * on a match.
+ *
+ * Invariant: count <= max_count; lru_newest..lru_oldest links every entry
+ * once; index holds one word per entry, at most half full. free_node
+ * releases what an entry owns (never the entry itself) and may be NULL.
  */
 typedef struct det_table {
-    det_node **buckets;    /* bucket_count chains */
-    det_node **host_index; /* bucket_count chains by host */
-    size_t bucket_count;   /* power of two */
+    uint8_t *slab;        /* (max_count + 1) slots of entry_size bytes */
+    det_links *links;     /* max_count + 1 records */
+    size_t entry_size;    /* multiple of 8 */
+    uint32_t slots_used;  /* slots handed out at least once */
+    uint32_t free_head;   /* released slots, linked through lru_older */
+    uint64_t *index;      /* (hash << 32) | (slot + 1); 0 is empty */
+    size_t index_mask;    /* index size - 1, size a power of two */
+    uint32_t *host_heads; /* host index chain heads, host_mask + 1 of them */
+    size_t host_mask;
     size_t count, max_count;
-    det_node *lru_newest, *lru_oldest;
+    uint32_t lru_newest, lru_oldest;
     void (*free_node)(det_node *node);
     uint32_t generation;
     /* Multilinear hash key: one word more than the 32-bit words of a det_key. */
@@ -71,17 +96,57 @@ typedef struct det_table {
  * merge OLD's data into TARGET (OLD is removed afterwards). */
 typedef void (*det_merge_fn)(det_node *target, det_node *old);
 
-FV_NODISCARD int det_table_init(det_table *t, size_t max_count, void (*free_node)(det_node *));
+/* Prepare T for at most MAX_COUNT entries of ENTRY_SIZE bytes (the entry
+ * struct's size, det_node first). FREE_NODE may be NULL. */
+FV_NODISCARD int det_table_init(det_table *t, size_t max_count, size_t entry_size,
+                                void (*free_node)(det_node *));
 void det_table_free(det_table *t);
 void det_table_clear(det_table *t);
 void det_key_make(det_key *key, int detector, const fv_endpoint *host, const fv_endpoint *peer,
                   uint16_t peer_port, uint8_t proto);
 /* Find KEY; a found node becomes the most recently used. */
 det_node *det_table_get(det_table *t, const det_key *key);
-/* Insert N under KEY (N not in the table, KEY not present), evicting the
+/*
+ * Return a zeroed entry from the slab, not yet in the table. Pass it to
+ * det_table_insert, or to det_table_release, before the next call that
+ * allocates: the slab has one spare slot for it, so this returns NULL only
+ * when an earlier allocated entry was neither inserted nor released.
+ */
+det_node *det_table_alloc(det_table *t);
+/* Give back an entry from det_table_alloc that was not inserted. */
+void det_table_release(det_table *t, det_node *n);
+/* Insert N (from det_table_alloc) under KEY (not present), evicting the
  * least recently used node first when the table is full. */
 void det_table_insert(det_table *t, det_node *n, const det_key *key);
+/* Remove N, call free_node on it and return its slot to the slab. */
 void det_table_remove(det_table *t, det_node *n);
+
+/* Entries in LRU order; NULL past the end. */
+static inline det_node *det_table_slot_node(const det_table *t, uint32_t slot)
+{
+    return slot == DET_NIL ? NULL : (det_node *)(void *)(t->slab + (size_t)slot * t->entry_size);
+}
+
+static inline det_node *det_table_newest(const det_table *t)
+{
+    return det_table_slot_node(t, t->lru_newest);
+}
+
+static inline det_node *det_table_oldest(const det_table *t)
+{
+    return det_table_slot_node(t, t->lru_oldest);
+}
+
+static inline det_node *det_table_older(const det_table *t, const det_node *n)
+{
+    return det_table_slot_node(t, t->links[n->slot].lru_older);
+}
+
+static inline det_node *det_table_newer(const det_table *t, const det_node *n)
+{
+    return det_table_slot_node(t, t->links[n->slot].lru_newer);
+}
+
 /* Start a rotation generation. */
 void det_table_rekey_begin(det_table *t);
 /* Move every node of host (KIND, OLD) to NEW, merging with MERGE (or
@@ -91,8 +156,14 @@ void det_table_rekey(det_table *t, uint8_t kind, const uint8_t old_host[16],
 /* Remove nodes not moved in this generation; return how many. */
 size_t det_table_drop_stale(det_table *t);
 
-/* Statistics over V[0..n), n >= 1. The median functions sort V. */
+/* Statistics over V[0..n), n >= 1, none of them NaN. det_median sorts V. */
 double det_median(double *v, size_t n);
+/* Median of V like det_median, to the bit, but only partitions V around
+ * its middle (quickselect), which costs O(n) instead of a sort. */
+double det_median_select(double *v, size_t n);
+/* K-th smallest of V (k < n, 0 is the minimum): the value V[k] would hold
+ * after sorting. Reorders V. */
+double det_select(double *v, size_t n, size_t k);
 /* Median absolute deviation around MEDIAN, using N values of SCRATCH. */
 double det_mad(const double *v, size_t n, double median, double *scratch);
 /* Bowley (quartile) skewness of sorted V, in [-1, 1]; 0 if n < 3. */

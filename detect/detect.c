@@ -22,7 +22,10 @@
 
 #define DET_MAX_ALERTED 65536
 #define DET_STATE_MAGIC 0x46564453u /* "FVDS" */
-#define DET_STATE_VERSION 1u
+/* Version 2 writes baseline and off_hours profiles without their empty
+ * histories; version 1 states still load. */
+#define DET_STATE_VERSION 2u
+#define DET_STATE_VERSION_MIN 1u
 
 /*
  * Every module the engine can run, in evaluation order. The modules of
@@ -103,11 +106,6 @@ const char *det_evidence_name(int detector, unsigned index)
 /* Engine                                                                  */
 /* ---------------------------------------------------------------------- */
 
-static void free_mark(det_node *n)
-{
-    free(n);
-}
-
 static int check_config(const pol_detect *c)
 {
     if (c->beacon_enabled) {
@@ -175,7 +173,7 @@ int det_engine_create(const pol_detect *config, det_engine **out)
         goto out;
     }
     e->config = *config;
-    rc = det_table_init(&e->marks, DET_MAX_ALERTED, free_mark);
+    rc = det_table_init(&e->marks, DET_MAX_ALERTED, sizeof(det_mark), NULL);
     if (rc != FV_OK)
         goto out;
 
@@ -280,7 +278,7 @@ static bool suppressed(det_engine *e, const fv_alert_record *rec)
         mark->raised_us = rec->last_us;
         return false;
     }
-    mark = calloc(1, sizeof *mark);
+    mark = (det_mark *)det_table_alloc(&e->marks);
     if (mark == NULL)
         return false;
     mark->raised_us = rec->last_us;
@@ -416,7 +414,8 @@ int det_engine_load(det_engine *engine, const uint8_t *data, size_t len)
     det_reader r = {data, len, 0, true};
     uint32_t magic = det_read_u32(&r);
     uint32_t version = det_read_u32(&r);
-    if (!r.ok || magic != DET_STATE_MAGIC || version != DET_STATE_VERSION)
+    if (!r.ok || magic != DET_STATE_MAGIC || version < DET_STATE_VERSION_MIN ||
+        version > DET_STATE_VERSION)
         return FV_ERR_PARSE;
 
     while (r.ok && r.pos < r.len) {
@@ -431,7 +430,7 @@ int det_engine_load(det_engine *engine, const uint8_t *data, size_t len)
             const det_module *m = engine->instances[i].module;
             if (m->detector != detector || m->load == NULL)
                 continue;
-            int rc = m->load(engine->instances[i].state, part, part_len);
+            int rc = m->load(engine->instances[i].state, part, part_len, version);
             if (rc != FV_OK)
                 return rc;
         }

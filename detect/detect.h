@@ -99,8 +99,10 @@ size_t det_rekey_end(det_engine *engine);
  * frees) and its length in *OUT_LEN; the bytes contain pseudonyms and
  * must be stored encrypted like records. det_engine_load restores state
  * saved by an engine of any policy into ENGINE, skipping detectors it does
- * not run; call it right after det_engine_create. Returns FV_OK,
- * FV_ERR_NOMEM, or FV_ERR_PARSE for bytes that are not saved state.
+ * not run; call it right after det_engine_create. It reads the current
+ * state format and version 1, written by earlier builds. Returns FV_OK,
+ * FV_ERR_NOMEM, or FV_ERR_PARSE for bytes that are not saved state or
+ * have a newer format version.
  * Pseudonyms in the saved state are those of the epoch at saving time:
  * after a restart in a new epoch, run the det_rekey sequence.
  */

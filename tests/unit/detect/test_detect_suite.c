@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "det_util.h"
 #include "detect.h"
 
 #define US_PER_S 1000000ull
@@ -624,6 +625,161 @@ static void test_state_survives_save_and_load(void **state)
     free(saved);
 }
 
+/* Saving, loading and saving again gives the same bytes, with baseline
+ * and off_hours histories and rare destinations in the state. */
+static void test_state_reload_saves_same_bytes(void **state)
+{
+    (void)state;
+    pol_detect cfg = quiet_config();
+    cfg.baseline_enabled = true;
+    cfg.off_hours_enabled = true;
+    cfg.rare_dest_enabled = true;
+    det_engine *e = make_engine(&cfg);
+    fv_endpoint first = internal_host(0x73);
+    fv_endpoint second = internal_host(0x74);
+    test_rng rng = {43};
+    collected got = {0};
+    feed_office_weeks(e, &first, 2, &rng, &got);
+    feed_hours(e, &second, T0_US, 3 * 24, 2e6, 0.3, 20, &rng, &got);
+
+    uint8_t *saved = NULL;
+    size_t saved_len = 0;
+    assert_int_equal(det_engine_save(e, &saved, &saved_len), FV_OK);
+    det_engine *restarted = make_engine(&cfg);
+    assert_int_equal(det_engine_load(restarted, saved, saved_len), FV_OK);
+    uint8_t *again = NULL;
+    size_t again_len = 0;
+    assert_int_equal(det_engine_save(restarted, &again, &again_len), FV_OK);
+    assert_int_equal(again_len, saved_len);
+    assert_memory_equal(again, saved, saved_len);
+
+    det_engine_destroy(&restarted);
+    det_engine_destroy(&e);
+    free(again);
+    free(saved);
+}
+
+/* A profile record of state version 1: the profile struct of the builds
+ * that wrote it, raw, after its 40-byte key (x86-64 layout). */
+typedef struct v1_slot_model {
+    float mean[DET_METRIC_COUNT];
+    float dev[DET_METRIC_COUNT];
+    uint16_t weeks;
+} v1_slot_model;
+
+typedef struct v1_profile {
+    fv_endpoint host;
+    uint64_t first_us;
+    uint64_t hour;
+    double value[DET_METRIC_COUNT];
+    uint8_t dest_bits[32];
+    uint32_t hour_flows_total;
+    v1_slot_model slots[168];
+    v1_slot_model day_slots[24];
+    uint32_t flows_by_hour[168];
+    uint64_t flows_total;
+} v1_profile;
+
+_Static_assert(sizeof(v1_profile) == 9280, "version 1 profile records are 9,280 bytes");
+
+static void put_u32_be(uint8_t *out, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        out[i] = (uint8_t)(v >> (8 * (3 - i)));
+}
+
+/* A state written by a build before version 2 loads: its baseline model
+ * (every hour learned at about 1 MB, four weeks deep) judges a 400 MB hour
+ * at once, and saving and loading the converted state again keeps it. */
+static void test_load_reads_version_1_state(void **state)
+{
+    (void)state;
+    fv_endpoint host = internal_host(0x76);
+    uint64_t burst_us = T0_US + 14 * DAY_US;
+
+    v1_profile *profile = calloc(1, sizeof *profile);
+    assert_non_null(profile);
+    profile->host = host;
+    profile->first_us = T0_US;
+    profile->hour = burst_us / HOUR_US - 1;
+    for (size_t i = 0; i < 168 + 24; i++) {
+        v1_slot_model *m = i < 168 ? &profile->slots[i] : &profile->day_slots[i - 168];
+        for (int k = 0; k < DET_METRIC_COUNT; k++) {
+            m->mean[k] = 1e6f;
+            m->dev[k] = 1e5f;
+        }
+        m->weeks = 4;
+    }
+    det_key key;
+    det_key_make(&key, 0, &host, NULL, 0, 0);
+
+    /* Magic "FVDS", version 1, then the baseline section: detector,
+     * length, profile count 1, key, record. */
+    size_t section_len = 4 + sizeof key + sizeof *profile;
+    size_t len = 8 + 5 + section_len;
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    put_u32_be(data, 0x46564453u);
+    put_u32_be(data + 4, 1);
+    data[8] = FV_DET_BASELINE;
+    put_u32_be(data + 9, (uint32_t)section_len);
+    put_u32_be(data + 13, 1);
+    memcpy(data + 17, &key, sizeof key);
+    memcpy(data + 17 + sizeof key, profile, sizeof *profile);
+
+    pol_detect cfg = quiet_config();
+    cfg.baseline_enabled = true;
+    det_engine *loaded = make_engine(&cfg);
+    assert_int_equal(det_engine_load(loaded, data, len), FV_OK);
+    uint8_t *saved = NULL;
+    size_t saved_len = 0;
+    assert_int_equal(det_engine_save(loaded, &saved, &saved_len), FV_OK);
+    det_engine *reloaded = make_engine(&cfg);
+    assert_int_equal(det_engine_load(reloaded, saved, saved_len), FV_OK);
+
+    test_rng rng = {45};
+    collected got = {0};
+    feed_hours(reloaded, &host, burst_us, 1, 400e6, 0.0, 20, &rng, &got);
+    assert_int_equal(got.by_detector[FV_DET_BASELINE], 1);
+    assert_memory_equal(got.last[FV_DET_BASELINE].host.addr, host.addr, 16);
+
+    /* Without the state the same hour has nothing to compare with. */
+    det_engine *fresh = make_engine(&cfg);
+    collected none = {0};
+    feed_hours(fresh, &host, burst_us, 1, 400e6, 0.0, 20, &rng, &none);
+    assert_int_equal(none.by_detector[FV_DET_BASELINE], 0);
+
+    det_engine_destroy(&fresh);
+    det_engine_destroy(&reloaded);
+    det_engine_destroy(&loaded);
+    free(saved);
+    free(data);
+    free(profile);
+}
+
+/* Profiles are saved without their empty history: a host seen for two
+ * hours costs a few hundred bytes, not the 9,320 of version 1. */
+static void test_saved_profile_skips_empty_history(void **state)
+{
+    (void)state;
+    pol_detect cfg = quiet_config();
+    cfg.baseline_enabled = true;
+    cfg.off_hours_enabled = true;
+    det_engine *e = make_engine(&cfg);
+    fv_endpoint host = internal_host(0x75);
+    test_rng rng = {44};
+    collected got = {0};
+    feed_hours(e, &host, T0_US, 2, 2e6, 0.3, 20, &rng, &got);
+
+    uint8_t *saved = NULL;
+    size_t saved_len = 0;
+    assert_int_equal(det_engine_save(e, &saved, &saved_len), FV_OK);
+    /* Three profiles: baseline host and zone, off_hours host. */
+    assert_true(saved_len < 3 * 1024);
+    det_engine_destroy(&e);
+    free(saved);
+}
+
 static void test_load_rejects_damaged_state(void **state)
 {
     (void)state;
@@ -724,6 +880,9 @@ int main(void)
         cmocka_unit_test(test_rekey_moves_baseline),
         cmocka_unit_test(test_rekey_end_drops_unmoved_baseline),
         cmocka_unit_test(test_state_survives_save_and_load),
+        cmocka_unit_test(test_state_reload_saves_same_bytes),
+        cmocka_unit_test(test_load_reads_version_1_state),
+        cmocka_unit_test(test_saved_profile_skips_empty_history),
         cmocka_unit_test(test_load_rejects_damaged_state),
         cmocka_unit_test(test_alert_window_repeats_after_expiry),
         cmocka_unit_test(test_new_evidence_names),
