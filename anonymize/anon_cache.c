@@ -16,11 +16,14 @@ _Static_assert((ANON_CACHE_SLOTS & (ANON_CACHE_SLOTS - 1)) == 0,
  * memory, which only turns the cache off. */
 static void anon_cache_alloc(anon_cache *cache)
 {
-    cache->slots = calloc(ANON_CACHE_SLOTS, sizeof(anon_cache_entry));
+    /* Aligned to the 64-byte line: calloc's 16-byte alignment would split
+     * every entry over two lines, and a lookup would then miss twice. */
+    cache->slots = aligned_alloc(sizeof(anon_cache_entry), ANON_CACHE_TABLE_BYTES);
     if (cache->slots == NULL) {
         cache->disabled = true;
         return;
     }
+    memset(cache->slots, 0, ANON_CACHE_TABLE_BYTES);
     /* sodium_mlock also excludes the pages from core dumps; a failing
      * lock (low RLIMIT_MEMLOCK) only means the table may reach swap. */
     (void)sodium_mlock(cache->slots, ANON_CACHE_TABLE_BYTES);

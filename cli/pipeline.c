@@ -441,6 +441,12 @@ static void sink_on_flow(void *ctx, const cap_flow *f)
     r.last_us = f->last_us;
     make_endpoint(p, &f->src, &r.src);
     make_endpoint(p, &f->dst, &r.dst);
+    /* Start loading the seen-hosts slots now, so that the notes at the
+     * end of this function wait less on memory. */
+    if (fv_endpoint_is_internal(&r.src))
+        fv_seenhosts_prefetch(p->seen_hosts, &f->src);
+    if (fv_endpoint_is_internal(&r.dst))
+        fv_seenhosts_prefetch(p->seen_hosts, &f->dst);
     r.sport = f->sport;
     r.dport = f->dport;
     r.proto = f->proto;

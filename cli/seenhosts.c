@@ -91,17 +91,32 @@ static size_t slot_of(const fv_seenhosts *m, const cap_ip *addr)
     return (size_t)(h & (SEENHOSTS_SLOTS - 1));
 }
 
+/* The table key of ADDR: only the used bytes count, because capture
+ * leaves the tail of an IPv4 address zero but the key must not depend
+ * on that. */
+static void make_key(const cap_ip *addr, cap_ip *key)
+{
+    memset(key, 0, sizeof *key);
+    key->family = addr->family;
+    memcpy(key->addr, addr->addr, addr->family == 4 ? 4 : 16);
+}
+
+void fv_seenhosts_prefetch(const fv_seenhosts *map, const cap_ip *addr)
+{
+    if (map == NULL || addr == NULL)
+        return;
+    cap_ip key;
+    make_key(addr, &key);
+    __builtin_prefetch(&map->slots[slot_of(map, &key)]);
+}
+
 void fv_seenhosts_note(fv_seenhosts *map, const cap_ip *addr, const fv_endpoint *ep)
 {
     if (map == NULL || addr == NULL || ep == NULL)
         return;
 
-    /* Compare the used bytes only: capture leaves the tail of an IPv4
-     * address zero, but the key must not depend on that. */
     cap_ip key;
-    memset(&key, 0, sizeof key);
-    key.family = addr->family;
-    memcpy(key.addr, addr->addr, addr->family == 4 ? 4 : 16);
+    make_key(addr, &key);
 
     size_t i = slot_of(map, &key);
     while (map->slots[i].used) {

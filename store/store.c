@@ -1046,7 +1046,6 @@ static int counters_apply(store_env *env, MDB_txn *txn)
 static int commit_write_locked(store_env *env, MDB_txn *txn)
 {
     uint64_t floor_id[FV_CLASS_COUNT] = {0};
-    uint8_t sealed[STORE_RECORD_MAX_BYTES + STORE_VALUE_OVERHEAD];
 
     /* Another process may have created or destroyed day keys since the
      * last commit; the write transaction keeps it from doing so now. */
@@ -1075,24 +1074,26 @@ static int commit_write_locked(store_env *env, MDB_txn *txn)
         if (p->id > env->last_id[p->cls])
             env->last_id[p->cls] = p->id;
 
-        /* Encrypt only now: the id, and with it the day and the
-         * associated data, is final here. */
+        /* Reserve the value in the page and encrypt straight into it,
+         * only now: the id, and with it the day and the associated data,
+         * is final here. */
+        uint8_t keybuf[8];
+        store_key_encode(p->id, keybuf);
+        MDB_val k = {.mv_size = sizeof keybuf, .mv_data = keybuf};
+        MDB_val v = {.mv_size = p->len + STORE_VALUE_OVERHEAD, .mv_data = NULL};
+        int mrc = mdb_put(txn, env->dbi[p->cls], &k, &v, MDB_APPEND | MDB_RESERVE);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
         size_t sealed_len = 0;
         int rc = store_value_seal(env, (fv_class)p->cls, p->id, env->buf + p->off, p->len,
-                                  sealed, sizeof sealed, &sealed_len);
+                                  v.mv_data, v.mv_size, &sealed_len);
+        if (rc == FV_OK && sealed_len != v.mv_size)
+            rc = FV_ERR_CRYPTO;
         if (rc != FV_OK) {
             fv_error("store %s: cannot encrypt a %s record: %s", env->dir,
                      fv_class_name((fv_class)p->cls), fv_strerror(rc));
             return EIO;
         }
-
-        uint8_t keybuf[8];
-        store_key_encode(p->id, keybuf);
-        MDB_val k = {.mv_size = sizeof keybuf, .mv_data = keybuf};
-        MDB_val v = {.mv_size = sealed_len, .mv_data = sealed};
-        int mrc = mdb_put(txn, env->dbi[p->cls], &k, &v, MDB_APPEND);
-        if (mrc != MDB_SUCCESS)
-            return mrc;
     }
 
     if (env->run != NULL) {

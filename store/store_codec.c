@@ -85,9 +85,8 @@
 /* Output cursor. Once a write does not fit, ok stays false and nothing
  * more is written, so callers check it once at the end. */
 typedef struct codec_writer {
-    uint8_t *p;
-    size_t remaining;
-    size_t used;
+    uint8_t *p;         /* next byte to write */
+    uint8_t *end;       /* one past the output buffer */
     bool ok;
     bool invalid;       /* the record itself cannot be encoded */
 } codec_writer;
@@ -96,23 +95,28 @@ static void wr_bytes(codec_writer *w, const void *data, size_t n)
 {
     if (!w->ok)
         return;
-    if (!(n <= w->remaining)) {
+    if (!(n <= (size_t)(w->end - w->p))) {
         w->ok = false;
         return;
     }
     if (n > 0)
         memcpy(w->p, data, n);
     w->p += n;
-    w->remaining -= n;
-    w->used += n;
 }
 
+/* Write V little-endian in WIDTH bytes straight into the output: the
+ * encoder calls this for nearly every field, so it avoids a copy. */
 static void wr_uint(codec_writer *w, uint64_t v, size_t width)
 {
-    uint8_t b[8];
+    if (!w->ok)
+        return;
+    if (!(width <= (size_t)(w->end - w->p))) {
+        w->ok = false;
+        return;
+    }
     for (size_t i = 0; i < width; i++)
-        b[i] = (uint8_t)(v >> (8 * i));
-    wr_bytes(w, b, width);
+        w->p[i] = (uint8_t)(v >> (8 * i));
+    w->p += width;
 }
 
 static void wr_u8(codec_writer *w, uint8_t v) { wr_uint(w, v, 1); }
@@ -428,7 +432,7 @@ int store_record_encode(fv_class cls, const void *rec, uint8_t *out, size_t out_
     if (rec == NULL || out == NULL || written == NULL)
         return FV_ERR_INVALID;
 
-    codec_writer w = {.p = out, .remaining = out_len, .used = 0, .ok = true, .invalid = false};
+    codec_writer w = {.p = out, .end = out + out_len, .ok = true, .invalid = false};
     wr_u8(&w, STORE_CODEC_VERSION);
     wr_u8(&w, (uint8_t)cls);
 
@@ -465,7 +469,7 @@ int store_record_encode(fv_class cls, const void *rec, uint8_t *out, size_t out_
         return FV_ERR_INVALID;
     if (!w.ok)
         return FV_ERR_FULL;
-    *written = w.used;
+    *written = (size_t)(w.p - out);
     return FV_OK;
 }
 

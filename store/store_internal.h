@@ -71,13 +71,12 @@ typedef struct store_keys {
     size_t count, cap;
     size_t hint;                    /* index of the last key found */
     bool read_only;                 /* fd opened O_RDONLY: this user may only read the keys */
-    /* Random bytes for value nonces, drawn in bulk (store_keys.c,
-     * next_nonce): nonce_used bytes are handed out. nonce_filled_in is
-     * the process that filled the pool, as 1 + the count of forks on the
-     * way to it (0: empty). */
-    uint8_t nonce_pool[4096];
-    size_t nonce_used;
-    uint64_t nonce_filled_in;
+    /* XChaCha20 subkeys of the current lock session (store_keys.c,
+     * seal_subkey_get): sodium_malloc'd, STORE_SEAL_SUBKEYS entries,
+     * wiped by store_keys_unlock and whenever the table is re-read. */
+    struct store_seal_subkey *seal;
+    unsigned seal_next;             /* entry the next new subkey replaces */
+    bool seal_dirty;                /* some entry holds a subkey */
 } store_keys;
 
 struct store_env {
@@ -239,7 +238,8 @@ int store_keys_open(store_env *env, char *err, size_t err_len);
  * as long as the env was zeroed. */
 void store_keys_close(store_env *env);
 
-/* Take and release the key table lock of this process. */
+/* Take and release the key table lock of this process. Releasing it
+ * wipes the sealing subkeys of the session. */
 void store_keys_lock(store_env *env);
 void store_keys_unlock(store_env *env);
 /* Re-read the key file if another process changed it. Caller holds the lock. */
@@ -249,8 +249,10 @@ int store_keys_refresh(store_env *env);
  * Encrypt the format 1 encoding PLAIN of record ID of class CLS into
  * OUT (format 2, PLAIN_LEN + STORE_VALUE_OVERHEAD bytes). Creates and
  * syncs the key of the record's day if it does not exist yet. Caller
- * holds the key lock and an LMDB write transaction. Returns FV_OK,
- * FV_ERR_FULL, FV_ERR_IO or FV_ERR_STATE (no key file).
+ * holds the key lock and an LMDB write transaction. Values sealed in one
+ * lock session share a nonce prefix per data key (see store_keys.c).
+ * Returns FV_OK, FV_ERR_FULL, FV_ERR_IO, FV_ERR_NOMEM or FV_ERR_STATE
+ * (no key file).
  */
 int store_value_seal(store_env *env, fv_class cls, uint64_t id, const uint8_t *plain,
                      size_t plain_len, uint8_t *out, size_t out_cap, size_t *out_len);

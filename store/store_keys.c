@@ -21,7 +21,9 @@
  * Record value, format version 2:
  *
  *   u8  version, always 2
- *   24 bytes nonce (random)
+ *   24 bytes nonce: a random 16-byte prefix, drawn once per data key
+ *   and lock session, then a u64 little-endian counter (see
+ *   seal_subkey_get). Readers treat the nonce as opaque.
  *   crypto_aead_xchacha20poly1305_ietf ciphertext of the format 1
  *   encoding (store_codec.c), with its 16-byte tag
  *
@@ -65,12 +67,39 @@
 #define VALUE_VERSION 2u
 #define VALUE_NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
 #define VALUE_AD_BYTES 13u
+/* The nonce is HChaCha20 input (prefix) followed by the 8 bytes that
+ * become the last 8 of the inner ChaCha20-Poly1305 IETF nonce. */
+#define VALUE_PREFIX_BYTES crypto_core_hchacha20_INPUTBYTES
+#define VALUE_COUNTER_BYTES (VALUE_NONCE_BYTES - VALUE_PREFIX_BYTES)
+
+/* Subkeys cached per lock session: a commit batch touches one key per
+ * class and day, so a few classes across midnight fit. A session that
+ * uses more keys replaces entries and derives again under a new prefix. */
+#define STORE_SEAL_SUBKEYS 16u
+
+/* One XChaCha20 subkey: HChaCha20(data key of (cls, day), prefix). */
+struct store_seal_subkey {
+    uint8_t subkey[crypto_core_hchacha20_OUTPUTBYTES];
+    uint8_t prefix[VALUE_PREFIX_BYTES];
+    uint64_t counter;               /* next counter value under this prefix */
+    uint64_t process;               /* current_process_mark() at derivation */
+    uint32_t day;
+    uint8_t cls;
+    bool in_use;
+};
 
 _Static_assert(STORE_DATA_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
                "data keys are XChaCha20-Poly1305 keys");
 _Static_assert(STORE_VALUE_OVERHEAD == 1u + crypto_aead_xchacha20poly1305_ietf_NPUBBYTES +
                                            crypto_aead_xchacha20poly1305_ietf_ABYTES,
                "value overhead is version, nonce and tag");
+_Static_assert(VALUE_COUNTER_BYTES == 8u &&
+                   crypto_aead_chacha20poly1305_ietf_NPUBBYTES == 4u + VALUE_COUNTER_BYTES,
+               "XChaCha20 nonce is a 16-byte HChaCha20 input and the 8-byte tail of the "
+               "inner IETF nonce");
+_Static_assert(crypto_aead_chacha20poly1305_ietf_ABYTES ==
+                   crypto_aead_xchacha20poly1305_ietf_ABYTES,
+               "same tag size");
 
 static void put_le(uint8_t *p, uint64_t v, size_t width)
 {
@@ -134,6 +163,16 @@ static ssize_t pread_full(int fd, uint8_t *buf, size_t len, off_t off)
 /* ---------------------------------------------------------------------- */
 /* In-memory table                                                         */
 /* ---------------------------------------------------------------------- */
+
+/* Wipe every cached subkey. Caller holds k->lock. */
+static void seal_subkeys_wipe(store_keys *k)
+{
+    if (!k->seal_dirty || k->seal == NULL)
+        return;
+    sodium_memzero(k->seal, STORE_SEAL_SUBKEYS * sizeof *k->seal);
+    k->seal_next = 0;
+    k->seal_dirty = false;
+}
 
 /* Grow the table to at least N slots. Keys live only in sodium_malloc'd
  * memory (guard pages, locked where the system allows), so the old table
@@ -250,6 +289,8 @@ static int table_reload(store_env *env, uint64_t generation)
     k->generation = generation;
     k->loaded = true;
     k->hint = 0;
+    /* A re-read table may hold other keys for the same (class, day). */
+    seal_subkeys_wipe(k);
     return FV_OK;
 }
 
@@ -465,7 +506,8 @@ static int table_create(store_env *env, uint8_t cls, uint32_t day, size_t *index
 }
 
 /*
- * Process mark for the nonce pool: getpid() is a system
+ * Process mark for the cached sealing subkeys (seal_subkey_get), so a
+ * forked child never seals under its parent's prefix: getpid() is a system
  * call in glibc (no cached pid since 2.25), and calling it per record
  * cost about 2% of ingest CPU. A pthread_atfork child handler counts
  * the forks instead, and the mark is 1 + that count, so it differs in
@@ -536,9 +578,11 @@ void store_keys_close(store_env *env)
         sodium_free(k->slots);  /* wipes the keys before releasing the pages */
     k->slots = NULL;
     k->count = k->cap = 0;
-    sodium_memzero(k->nonce_pool, sizeof k->nonce_pool);
-    k->nonce_used = 0;
-    k->nonce_filled_in = 0;
+    if (k->seal != NULL)
+        sodium_free(k->seal);  /* wipes the subkeys */
+    k->seal = NULL;
+    k->seal_next = 0;
+    k->seal_dirty = false;
     if (k->fd >= 0)
         close(k->fd);
     k->fd = -1;
@@ -554,6 +598,9 @@ void store_keys_lock(store_env *env)
 
 void store_keys_unlock(store_env *env)
 {
+    /* Subkeys and their counters last one lock session, so each session
+     * seals under fresh prefixes and no subkey outlives it in memory. */
+    seal_subkeys_wipe(&env->keys);
     pthread_mutex_unlock(&env->keys.lock);
 }
 
@@ -567,28 +614,55 @@ int store_keys_refresh(store_env *env)
 /* ---------------------------------------------------------------------- */
 
 /*
- * Copy a fresh random nonce to OUT. One getrandom system call per record
- * cost 3% of ingest CPU, so the nonces come from a 4 KiB pool of
- * randombytes_buf output, refilled when used up (170 nonces per refill).
- * No nonce is handed out twice: nonce_used only grows until the refill
- * replaces the whole pool. A child created by fork copies the pool and
- * its offset, and the parent and the child would then seal with the same
- * nonces under the same day key, which breaks XChaCha20-Poly1305. So the
- * pool records the process that filled it (current_process_mark), and
- * any other process refills before its first draw. Caller holds k->lock,
- * as store_value_seal's do.
+ * Return the subkey entry for the data key at slot INDEX, deriving it on
+ * first use in this lock session, or NULL if no cache can be allocated.
+ *
+ * libsodium's crypto_aead_xchacha20poly1305_ietf_encrypt_detached
+ * (aead_xchacha20poly1305.c) computes subkey = HChaCha20(key,
+ * nonce[0..16)) and then seals with ChaCha20-Poly1305 IETF under subkey
+ * and nonce 0x00000000 || nonce[16..24). Sealing many records under one
+ * prefix therefore needs the HChaCha20 step once; the store unit test
+ * test_crypto_session_seal_equals_xchacha checks the equality against
+ * the installed libsodium. Nonces stay unique per data key because
+ * every derivation draws a fresh random prefix from the operating
+ * system and the counter never repeats under a prefix. An entry is
+ * derived again before its counter could wrap, and before its first use
+ * in a process other than the one that derived it (a forked child).
  */
-static void next_nonce(store_keys *k, uint8_t out[VALUE_NONCE_BYTES])
+static struct store_seal_subkey *seal_subkey_get(store_keys *k, size_t index)
 {
-    uint64_t process = current_process_mark();
-    if (k->nonce_filled_in != process ||
-        !(VALUE_NONCE_BYTES <= sizeof k->nonce_pool - k->nonce_used)) {
-        randombytes_buf(k->nonce_pool, sizeof k->nonce_pool);
-        k->nonce_used = 0;
-        k->nonce_filled_in = process;
+    const store_key_slot *slot = &k->slots[index];
+    if (k->seal == NULL) {
+        k->seal = sodium_malloc(STORE_SEAL_SUBKEYS * sizeof *k->seal);
+        if (k->seal == NULL)
+            return NULL;
+        sodium_memzero(k->seal, STORE_SEAL_SUBKEYS * sizeof *k->seal);
+        k->seal_next = 0;
     }
-    memcpy(out, k->nonce_pool + k->nonce_used, VALUE_NONCE_BYTES);
-    k->nonce_used += VALUE_NONCE_BYTES;
+    uint64_t process = current_process_mark();
+    struct store_seal_subkey *e = NULL;
+    for (unsigned i = 0; i < STORE_SEAL_SUBKEYS; i++) {
+        struct store_seal_subkey *c = &k->seal[i];
+        if (c->in_use && c->cls == slot->cls && c->day == slot->day) {
+            e = c;
+            break;
+        }
+    }
+    if (e != NULL && e->process == process && e->counter != UINT64_MAX)
+        return e;
+    if (e == NULL) {
+        e = &k->seal[k->seal_next];
+        k->seal_next = (k->seal_next + 1) % STORE_SEAL_SUBKEYS;
+    }
+    randombytes_buf(e->prefix, sizeof e->prefix);
+    crypto_core_hchacha20(e->subkey, e->prefix, slot->key, NULL);
+    e->counter = 0;
+    e->process = process;
+    e->day = slot->day;
+    e->cls = slot->cls;
+    e->in_use = true;
+    k->seal_dirty = true;
+    return e;
 }
 
 static void value_ad(uint8_t ad[VALUE_AD_BYTES], uint8_t cls, uint64_t id, uint32_t day)
@@ -615,14 +689,24 @@ int store_value_seal(store_env *env, fv_class cls, uint64_t id, const uint8_t *p
             return rc;
     }
 
+    struct store_seal_subkey *e = seal_subkey_get(k, index);
+    if (e == NULL)
+        return FV_ERR_NOMEM;
+
     uint8_t ad[VALUE_AD_BYTES];
     value_ad(ad, (uint8_t)cls, id, day);
     out[0] = VALUE_VERSION;
-    next_nonce(k, out + 1);
+    uint8_t *nonce = out + 1;
+    memcpy(nonce, e->prefix, VALUE_PREFIX_BYTES);
+    put_le(nonce + VALUE_PREFIX_BYTES, e->counter, VALUE_COUNTER_BYTES);
+    e->counter++;
+
+    /* The inner IETF nonce: four zero bytes, then the nonce's last 8. */
+    uint8_t inner[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
+    memcpy(inner + 4, nonce + VALUE_PREFIX_BYTES, VALUE_COUNTER_BYTES);
     unsigned long long clen = 0;
-    crypto_aead_xchacha20poly1305_ietf_encrypt(out + 1 + VALUE_NONCE_BYTES, &clen, plain,
-                                               plain_len, ad, sizeof ad, NULL, out + 1,
-                                               k->slots[index].key);
+    crypto_aead_chacha20poly1305_ietf_encrypt(out + 1 + VALUE_NONCE_BYTES, &clen, plain,
+                                              plain_len, ad, sizeof ad, NULL, inner, e->subkey);
     *out_len = 1 + VALUE_NONCE_BYTES + (size_t)clen;
     return FV_OK;
 }
@@ -734,6 +818,9 @@ int store_keys_destroy_before(store_env *env, fv_class cls, uint32_t before_day,
         destroyed++;
     }
     if (destroyed > 0) {
+        /* No session holds subkeys here (store_keys_unlock wipes them),
+         * but a destroyed key must never leave a derived subkey behind. */
+        seal_subkeys_wipe(k);
         int crc = keys_commit_locked(env);
         if (rc == FV_OK)
             rc = crc;

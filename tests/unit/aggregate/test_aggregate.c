@@ -255,6 +255,76 @@ static void test_full_table_emits_early(void **state)
     fv_aggregator_destroy(&agg);
 }
 
+/* Distinct hosts are counted exactly around the move from the ids kept
+ * in the entry (the first four) to a separate host set: each count from
+ * 1 to 9 hosts, with every host repeated after each new one. */
+static void test_distinct_hosts_across_inline_limit(void **state)
+{
+    (void)state;
+    uint8_t id[16];
+    fv_endpoint peer;
+    for (uint32_t hosts = 1; hosts <= 9; hosts++) {
+        sink s = {0};
+        fv_aggregator *agg = NULL;
+        assert_int_equal(fv_aggregator_create(DELAY, 0, collect, &s, &agg), FV_OK);
+        uint64_t flows = 0;
+        for (uint32_t h = 0; h < hosts; h++) {
+            for (uint32_t again = 0; again <= h; again++) {
+                fv_aggregate_flow f = web_flow(T0, again, id, &peer);
+                assert_int_equal(fv_aggregator_add(agg, &f), FV_OK);
+                flows++;
+            }
+        }
+        fv_aggregator_flush(agg);
+        assert_int_equal(s.count, 2);
+        const fv_aggregate_record *hour = find(&s, FV_AGGREGATE_HOUR_S, T0);
+        assert_int_equal(hour->hosts, hosts);
+        assert_int_equal(hour->hosts_capped, 0);
+        assert_int_equal(hour->flows, flows);
+        fv_aggregator_destroy(&agg);
+    }
+}
+
+/* Emit callback of test_reused_entries_start_empty: counts records and
+ * checks that each one counted six hosts, six flows and 60 packets. */
+static void check_six_hosts(void *ctx, const fv_aggregate_record *rec)
+{
+    size_t *emitted = ctx;
+    (*emitted)++;
+    assert_int_equal(rec->hosts, 6);
+    assert_int_equal(rec->flows, 6);
+    assert_int_equal(rec->packets, 60);
+}
+
+/* Entries freed by an emit are reused with no trace of their former
+ * key's hosts or counts: fill 512 keys (more than one block of entries)
+ * with six hosts each (past the ids kept in the entry), flush, and count
+ * the same keys again with six other hosts. */
+static void test_reused_entries_start_empty(void **state)
+{
+    (void)state;
+    size_t emitted = 0;
+    fv_aggregator *agg = NULL;
+    assert_int_equal(fv_aggregator_create(DELAY, 0, check_six_hosts, &emitted, &agg), FV_OK);
+    uint8_t id[16];
+    fv_endpoint peer;
+    for (uint32_t round = 0; round < 2; round++) {
+        for (uint16_t port = 1; port <= 256; port++) {
+            for (uint32_t h = 0; h < 6; h++) {
+                fv_aggregate_flow f = web_flow(T0, h + round * 100, id, &peer);
+                f.dport = port;
+                assert_int_equal(fv_aggregator_add(agg, &f), FV_OK);
+            }
+        }
+        fv_aggregator_stats st;
+        fv_aggregator_get_stats(agg, &st);
+        assert_int_equal(st.open_entries, 512);
+        fv_aggregator_flush(agg);
+        assert_int_equal(emitted, 512 * (round + 1));
+    }
+    fv_aggregator_destroy(&agg);
+}
+
 static void test_add_rejects_missing_host(void **state)
 {
     (void)state;
@@ -281,6 +351,8 @@ int main(void)
         cmocka_unit_test(test_internal_peer_and_ports_split_keys),
         cmocka_unit_test(test_distinct_hosts_capped_at_bound),
         cmocka_unit_test(test_full_table_emits_early),
+        cmocka_unit_test(test_distinct_hosts_across_inline_limit),
+        cmocka_unit_test(test_reused_entries_start_empty),
         cmocka_unit_test(test_add_rejects_missing_host),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

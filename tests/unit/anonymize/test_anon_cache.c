@@ -13,6 +13,7 @@
 
 #include <cmocka.h>
 
+#include "anon_cache.h"
 #include "anonymize.h"
 #include "testutil.h"
 
@@ -178,6 +179,28 @@ static void test_rotation_clears_cache(void **state)
     }
 }
 
+/* The table starts on a 64-byte boundary, so each 64-byte entry is one
+ * cache line, and it still stores and returns pseudonyms exactly. */
+static void test_cache_table_line_aligned(void **state)
+{
+    (void)state;
+    anon_cache cache;
+    memset(&cache, 0, sizeof cache);
+    static const uint8_t mac[6] = {0x00, 0x1b, 0x21, 0x3a, 0x4c, 0x5d};  /* any MAC */
+    uint8_t pseudonym[FV_PSEUDONYM_BYTES], found[FV_PSEUDONYM_BYTES];
+    for (size_t i = 0; i < sizeof pseudonym; i++)
+        pseudonym[i] = (uint8_t)(0xa0 + i);
+
+    assert_false(anon_cache_get(&cache, ANON_TYPE_MAC, mac, sizeof mac, found));
+    assert_non_null(cache.slots);
+    assert_int_equal((uintptr_t)cache.slots % 64, 0);
+    anon_cache_put(&cache, ANON_TYPE_MAC, mac, sizeof mac, pseudonym);
+    assert_true(anon_cache_get(&cache, ANON_TYPE_MAC, mac, sizeof mac, found));
+    assert_memory_equal(found, pseudonym, sizeof pseudonym);
+    anon_cache_free(&cache);
+    assert_null(cache.slots);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -186,6 +209,7 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(test_cache_long_identifier_computed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_clears_cache, setup, teardown),
+        cmocka_unit_test(test_cache_table_line_aligned),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

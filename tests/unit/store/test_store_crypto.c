@@ -679,12 +679,13 @@ static int compare_nonces(const void *a, const void *b)
     return memcmp(a, b, 24);
 }
 
-/* Nonces come from a pooled buffer of random bytes: over several refills
- * none repeats, and a forked child draws other nonces than its parent. */
-static void test_crypto_nonces_unique_across_refill_and_fork(void **state)
+/* Each lock session draws a fresh random nonce prefix: over many
+ * sessions no nonce repeats, and a forked child draws other nonces than
+ * its parent. */
+static void test_crypto_nonces_unique_across_sessions_and_fork(void **state)
 {
     fixture *fx = *state;
-    enum { SEALS = 1000 };  /* about six refills of the 4 KiB pool */
+    enum { SEALS = 1000 };  /* one seal per lock session */
     uint8_t(*nonces)[24] = test_malloc(SEALS * 24);
     for (int i = 0; i < SEALS; i++)
         seal_nonce(fx->env, T0_US + (uint64_t)i, nonces[i]);
@@ -713,6 +714,183 @@ static void test_crypto_nonces_unique_across_refill_and_fork(void **state)
     assert_int_not_equal(memcmp(parent_nonce, child_nonce, sizeof parent_nonce), 0);
 }
 
+/* Associated data of record ID of class CLS: u8 class, 8-byte
+ * big-endian id, u32 little-endian day. */
+static void make_ad(uint8_t ad[13], uint8_t cls, uint64_t id)
+{
+    ad[0] = cls;
+    store_key_encode(id, ad + 1);
+    uint32_t day = (uint32_t)(id / DAY_US);
+    for (int i = 0; i < 4; i++)
+        ad[9 + i] = (uint8_t)(day >> (8 * i));
+}
+
+static uint64_t load_le64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 7; i >= 0; i--)
+        v = (v << 8) | p[i];
+    return v;
+}
+
+/* Values sealed in one lock session share a random 16-byte nonce prefix
+ * and count up in the last 8 bytes, and each one is exactly what
+ * libsodium's own XChaCha20-Poly1305 produces for that nonce: it opens
+ * with crypto_aead_xchacha20poly1305_ietf_decrypt, and sealing the
+ * plaintext with crypto_aead_xchacha20poly1305_ietf_encrypt under the
+ * same nonce gives the same bytes. */
+static void test_crypto_session_seal_equals_xchacha(void **state)
+{
+    fixture *fx = *state;
+    enum { SEALS = 300, PLAIN_MAX = 200 };
+    uint8_t(*sealed)[PLAIN_MAX + STORE_VALUE_OVERHEAD] =
+        test_malloc(SEALS * sizeof *sealed);
+    size_t sealed_len[SEALS];
+    uint8_t plain[PLAIN_MAX];
+    for (size_t i = 0; i < sizeof plain; i++)
+        plain[i] = (uint8_t)(i * 7 + 3);  /* any payload */
+
+    store_keys_lock(fx->env);
+    for (int i = 0; i < SEALS; i++) {
+        size_t plain_len = (size_t)i % PLAIN_MAX;  /* 0 to 199 bytes: partial and whole blocks */
+        int rc = store_value_seal(fx->env, FV_CLASS_FLOW, T0_US + (uint64_t)i, plain,
+                                  plain_len, sealed[i], sizeof sealed[i], &sealed_len[i]);
+        assert_int_equal(rc, FV_OK);
+        assert_int_equal(sealed_len[i], plain_len + STORE_VALUE_OVERHEAD);
+    }
+    store_keys_unlock(fx->env);
+
+    char path[600];
+    store_path(path, fx, "data.keys");
+    key_slot slots[4];
+    assert_int_equal(read_key_slots(path, slots, 4, NULL), 1);
+
+    for (int i = 0; i < SEALS; i++) {
+        size_t plain_len = (size_t)i % PLAIN_MAX;
+        uint64_t id = T0_US + (uint64_t)i;
+        const uint8_t *nonce = sealed[i] + 1;
+        assert_int_equal(sealed[i][0], 2);
+        assert_memory_equal(nonce, sealed[0] + 1, 16);
+        assert_int_equal(load_le64(nonce + 16), (uint64_t)i);
+
+        uint8_t ad[13];
+        make_ad(ad, FV_CLASS_FLOW, id);
+        uint8_t opened[PLAIN_MAX];
+        unsigned long long opened_len = 0;
+        assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
+                             opened, &opened_len, NULL, sealed[i] + 25, sealed_len[i] - 25, ad,
+                             sizeof ad, nonce, slots[0].key),
+                         0);
+        assert_int_equal(opened_len, plain_len);
+        assert_memory_equal(opened, plain, plain_len);
+
+        uint8_t reference[PLAIN_MAX + 16];
+        unsigned long long reference_len = 0;
+        crypto_aead_xchacha20poly1305_ietf_encrypt(reference, &reference_len, plain, plain_len,
+                                                   ad, sizeof ad, NULL, nonce, slots[0].key);
+        assert_int_equal(reference_len, sealed_len[i] - 25);
+        assert_memory_equal(reference, sealed[i] + 25, sealed_len[i] - 25);
+    }
+
+    /* A new lock session draws a new prefix and starts its counter again. */
+    uint8_t next_nonce[24];
+    seal_nonce(fx->env, T0_US + SEALS, next_nonce);
+    assert_memory_not_equal(next_nonce, sealed[0] + 1, 16);
+    assert_int_equal(load_le64(next_nonce + 16), 0);
+    test_free(sealed);
+}
+
+/* Within one session each data key gets its own prefix: two classes and
+ * two days make four keys with four different prefixes and counters, and
+ * every value decrypts through the store's reader. */
+static void test_crypto_session_prefix_per_key(void **state)
+{
+    fixture *fx = *state;
+    static const uint8_t plain[5] = {9, 8, 7, 6, 5};  /* any payload */
+    const fv_class classes[2] = {FV_CLASS_FLOW, FV_CLASS_DNS};
+    const uint64_t ids[2] = {T0_US, T0_US + DAY_US};
+    uint8_t sealed[8][64];
+    size_t sealed_len[8];
+
+    store_keys_lock(fx->env);
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 4; i++) {
+            int n = round * 4 + i;
+            int rc = store_value_seal(fx->env, classes[i % 2], ids[i / 2] + (uint64_t)round,
+                                      plain, sizeof plain, sealed[n], sizeof sealed[n],
+                                      &sealed_len[n]);
+            assert_int_equal(rc, FV_OK);
+        }
+    }
+    store_keys_unlock(fx->env);
+
+    for (int i = 0; i < 4; i++) {
+        /* The second value of each key continues its counter under its prefix. */
+        assert_memory_equal(sealed[i] + 1, sealed[i + 4] + 1, 16);
+        assert_int_equal(load_le64(sealed[i] + 17), 0);
+        assert_int_equal(load_le64(sealed[i + 4] + 17), 1);
+        for (int j = i + 1; j < 4; j++)
+            assert_memory_not_equal(sealed[i] + 1, sealed[j] + 1, 16);
+    }
+
+    for (int n = 0; n < 8; n++) {
+        uint8_t opened[16];
+        size_t opened_len = 0;
+        bool refreshed = false;
+        store_value_status st = store_value_open(
+            fx->env, classes[n % 4 % 2], ids[n % 4 / 2] + (uint64_t)(n / 4), sealed[n],
+            sealed_len[n], opened, sizeof opened, &opened_len, &refreshed);
+        assert_int_equal(st, STORE_VALUE_OK);
+        assert_int_equal(opened_len, sizeof plain);
+        assert_memory_equal(opened, plain, sizeof plain);
+    }
+}
+
+/* A child forked in the middle of a lock session (the forking thread
+ * holds the key lock, so the child may go on sealing) derives a new
+ * prefix instead of continuing its parent's counter under the parent's
+ * prefix, which would repeat the parent's next nonce. */
+static void test_crypto_session_fork_new_prefix(void **state)
+{
+    fixture *fx = *state;
+    static const uint8_t plain[4] = {1, 2, 3, 4};  /* any payload */
+    uint8_t first[64], parent_next[64];
+    size_t len = 0;
+    store_keys_lock(fx->env);
+    assert_int_equal(store_value_seal(fx->env, FV_CLASS_FLOW, T0_US, plain, sizeof plain, first,
+                                      sizeof first, &len),
+                     FV_OK);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t child = fork();
+    assert_true(child >= 0);
+    if (child == 0) {
+        uint8_t mine[64];
+        size_t mine_len = 0;
+        int rc = store_value_seal(fx->env, FV_CLASS_FLOW, T0_US + 1, plain, sizeof plain, mine,
+                                  sizeof mine, &mine_len);
+        _exit(rc == FV_OK && write(fds[1], mine + 1, 24) == 24 ? 0 : 1);
+    }
+    assert_int_equal(store_value_seal(fx->env, FV_CLASS_FLOW, T0_US + 1, plain, sizeof plain,
+                                      parent_next, sizeof parent_next, &len),
+                     FV_OK);
+    store_keys_unlock(fx->env);
+
+    uint8_t child_nonce[24];
+    assert_int_equal(read(fds[0], child_nonce, sizeof child_nonce), (ssize_t)sizeof child_nonce);
+    int status = 0;
+    assert_int_equal(waitpid(child, &status, 0), child);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    close(fds[0]);
+    close(fds[1]);
+
+    assert_memory_equal(parent_next + 1, first + 1, 16);
+    assert_int_equal(load_le64(parent_next + 17), 1);
+    assert_memory_not_equal(child_nonce, first + 1, 16);
+    assert_int_equal(load_le64(child_nonce + 16), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -738,8 +916,14 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_world_readable_file_tightened,
                                         fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_nonces_unique_across_refill_and_fork,
+        cmocka_unit_test_setup_teardown(test_crypto_nonces_unique_across_sessions_and_fork,
                                         fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_seal_equals_xchacha,
+                                        fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_prefix_per_key, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_fork_new_prefix, fixture_setup,
+                                        fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
