@@ -18,6 +18,17 @@
 #include "cap_proto.h"
 #include "cap_quic.h"
 
+#if defined(__SANITIZE_ADDRESS__)
+#define CAP_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define CAP_ASAN 1
+#endif
+#endif
+#ifdef CAP_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
 #define US_PER_S 1000000ULL
 
 #define CAP_DEFAULT_TCP_IDLE_S 300
@@ -151,24 +162,16 @@ typedef struct flow_streams {
  * src->dst direction. src_is_lo records which side of the canonical key
  * that is. The entry is on three lists at once: its hash chain, the LRU list of
  * its class (ordered by last packet time, oldest first), and the active
- * list (ordered by active_start_us, oldest first). Fields are ordered by
- * size so that no padding falls between them, because the entries are
+ * list (ordered by active_start_us, oldest first). The fields every
+ * packet reads (key, chain, LRU links, class and direction flags, the
+ * start of rec) come first, so a lookup touches few cache lines. The
+ * others follow without padding between them, because the entries are
  * the engine's largest allocation under a flood (384 bytes on x86-64).
  */
 typedef struct flow_entry {
     cap_flow_key key;
     struct flow_entry *hash_next;
     struct flow_entry *lru_prev, *lru_next;
-    struct flow_entry *act_prev, *act_next;
-    uint64_t active_start_us;
-    uint64_t syn_us, synack_us; /* TCP handshake times, 0 until seen */
-    cap_flow rec;
-    cap_seq_track seq[2];  /* TCP: index 0 for src->dst, 1 for dst->src */
-    flow_streams *streams; /* NULL until a parser needs the payload */
-    cap_ssh_state *ssh;   /* APP_SSH only, until its record is emitted */
-    struct tls_state *tls; /* TLS/DTLS: parsed ClientHello awaiting its ServerHello */
-    cap_quic_flow *quic;  /* APP_QUIC only, until both hellos are parsed */
-    cap_http_conn *http;  /* APP_HTTP: requests awaiting their responses */
     /* Next sequence number after each direction's SYN (index as in
      * flow_streams), kept here until the streams are allocated. */
     uint32_t syn_next_seq[2];
@@ -183,6 +186,21 @@ typedef struct flow_entry {
     bool client_is_src : 1; /* TCP: the initiator, by SYN or else by port */
     bool icmp_set : 1;
     bool quic_server_done : 1;  /* QUIC: the ServerHello was parsed into tls */
+    bool synack_seen : 1;       /* TCP: a SYN-ACK was seen after the SYN of syn_us */
+    cap_flow rec;
+    struct flow_entry *act_prev, *act_next;
+    uint64_t active_start_us;
+    uint64_t syn_us;       /* time of the client's SYN, 0 until seen */
+    /* The link that points to this entry: its bucket, or hash_next of the
+     * entry before it. flow_remove so unlinks the entry without reading
+     * the bucket, a cache miss for the old flows that expire. */
+    struct flow_entry **hash_pprev;
+    cap_seq_track seq[2];  /* TCP: index 0 for src->dst, 1 for dst->src */
+    flow_streams *streams; /* NULL until a parser needs the payload */
+    cap_ssh_state *ssh;   /* APP_SSH only, until its record is emitted */
+    struct tls_state *tls; /* TLS/DTLS: parsed ClientHello awaiting its ServerHello */
+    cap_quic_flow *quic;  /* APP_QUIC only, until both hellos are parsed */
+    cap_http_conn *http;  /* APP_HTTP: requests awaiting their responses */
 } flow_entry;
 
 /*
@@ -227,6 +245,9 @@ struct cap_engine {
     uint64_t entry_bytes;
     uint64_t extra_bytes;
     uint64_t stream_states; /* entries whose streams are allocated */
+    /* Freed entries kept for reuse, linked by hash_next (see entry_alloc). */
+    struct flow_entry *spare;
+    size_t spare_count;
 };
 
 /* Bytes one allocation of SIZE counts against the memory bound. */
@@ -310,10 +331,13 @@ static void stream_clear(cap_stream *s)
     stream_drop_ooo(s);
 }
 
+/* Wipe and free S's buffers. Only the first len bytes of buf are wiped.
+ * The bytes past len never held payload, because consumed bytes are
+ * wiped where they are dropped and a grown buffer copies only len. */
 static void stream_free(cap_stream *s)
 {
     if (s->buf != NULL) {
-        sodium_memzero(s->buf, s->alloc);
+        sodium_memzero(s->buf, s->len);
         free(s->buf);
     }
     s->buf = NULL;
@@ -341,7 +365,7 @@ static bool stream_reserve(cap_stream *s, size_t need)
         return false;
     if (s->buf != NULL) {
         memcpy(grown, s->buf, s->len);
-        sodium_memzero(s->buf, s->alloc);
+        sodium_memzero(s->buf, s->len); /* the rest held no payload, see stream_free */
         free(s->buf);
     }
     s->buf = grown;
@@ -513,6 +537,60 @@ static void streams_release(cap_engine *eng, flow_entry *e)
 /* Flow table                                                             */
 /* ---------------------------------------------------------------------- */
 
+/* Freed flow entries kept for the next new flows. Flows come and go in
+ * batches (each expiry pass ends many), so the entries one pass frees
+ * serve the flows created until the next without malloc and free. The
+ * spares are outside the memory bound, at most 1024 * 384 bytes. */
+#define CAP_SPARE_ENTRIES 1024u
+
+/* Return a zeroed entry, reused or new; NULL when out of memory. */
+static flow_entry *entry_alloc(cap_engine *eng)
+{
+    flow_entry *e = eng->spare;
+
+    if (e == NULL)
+        return calloc(1, sizeof *e);
+#ifdef CAP_ASAN
+    ASAN_UNPOISON_MEMORY_REGION(e, sizeof *e);
+#endif
+    eng->spare = e->hash_next;
+    eng->spare_count--;
+    memset(e, 0, sizeof *e);
+    return e;
+}
+
+/* Keep E as a spare, or free it when there are enough. E contains no
+ * payload, because payload is kept only in the stream state, which is
+ * wiped when it is freed. */
+static void entry_release(cap_engine *eng, flow_entry *e)
+{
+    if (eng->spare_count >= CAP_SPARE_ENTRIES) {
+        free(e);
+        return;
+    }
+    e->hash_next = eng->spare;
+    eng->spare = e;
+    eng->spare_count++;
+#ifdef CAP_ASAN
+    /* A spare is not a live entry, so any access but entry_alloc's is a bug. */
+    ASAN_POISON_MEMORY_REGION(e, sizeof *e);
+#endif
+}
+
+static void entries_free_spares(cap_engine *eng)
+{
+    while (eng->spare != NULL) {
+        flow_entry *e = eng->spare;
+
+#ifdef CAP_ASAN
+        ASAN_UNPOISON_MEMORY_REGION(e, sizeof *e);
+#endif
+        eng->spare = e->hash_next;
+        free(e);
+    }
+    eng->spare_count = 0;
+}
+
 /* Multiply two 64-bit words to 128 bits and fold the halves together. */
 static inline uint64_t mul_fold(uint64_t a, uint64_t b)
 {
@@ -573,6 +651,16 @@ static bool key_make(const cap_packet *pkt, cap_flow_key *key)
     return src_lo;
 }
 
+/* Put E at the head of the chain whose first link is HEAD. */
+static void chain_insert(flow_entry **head, flow_entry *e)
+{
+    e->hash_next = *head;
+    if (e->hash_next != NULL)
+        e->hash_next->hash_pprev = &e->hash_next;
+    *head = e;
+    e->hash_pprev = head;
+}
+
 static flow_entry **bucket_of(cap_engine *eng, const cap_flow_key *key)
 {
     return &eng->buckets[key_hash(eng, key) & eng->bucket_mask];
@@ -616,12 +704,9 @@ static void tls_finish(cap_engine *eng, flow_entry *e);
 
 static void flow_remove(cap_engine *eng, flow_entry *e)
 {
-    flow_entry **pp = bucket_of(eng, &e->key);
-
-    while (*pp != NULL && *pp != e)
-        pp = &(*pp)->hash_next;
-    if (*pp == e)
-        *pp = e->hash_next;
+    *e->hash_pprev = e->hash_next;
+    if (e->hash_next != NULL)
+        e->hash_next->hash_pprev = e->hash_pprev;
     lru_unlink(&eng->lru[e->cls], e);
     act_unlink(&eng->active, e);
     tls_finish(eng, e);
@@ -637,7 +722,7 @@ static void flow_remove(cap_engine *eng, flow_entry *e)
     cap_seq_track_free(&e->seq[1]);
     eng->extra_bytes -= e->extra_bytes;
     eng->entry_bytes -= ALLOC_COST(sizeof *e);
-    free(e);
+    entry_release(eng, e);
     eng->flow_count--;
 }
 
@@ -823,7 +908,7 @@ static flow_entry *flow_create(cap_engine *eng, const cap_flow_key *key, bool fr
         (void)flow_evict_oldest(eng, false);
     memory_make_room(eng, ALLOC_COST(sizeof *e));
 
-    e = calloc(1, sizeof *e);
+    e = entry_alloc(eng);
     if (e == NULL)
         return NULL;
     eng->entry_bytes += ALLOC_COST(sizeof *e);
@@ -851,8 +936,7 @@ static flow_entry *flow_create(cap_engine *eng, const cap_flow_key *key, bool fr
         flow_swap(e);
 
     bucket = bucket_of(eng, key);
-    e->hash_next = *bucket;
-    *bucket = e;
+    chain_insert(bucket, e);
     lru_append(&eng->lru[e->cls], e);
     act_append(&eng->active, e);
     eng->flow_count++;
@@ -963,6 +1047,12 @@ static void dns_count_error(cap_engine *eng, uint8_t error)
     }
 }
 
+/* Entries of an array of MAX that a count of COUNT uses. */
+static size_t dns_used(uint8_t count, size_t max)
+{
+    return count < max ? count : max;
+}
+
 /* Emit one parsed DNS message. The query's sender is the client, so for a
  * response the sender is the server. */
 static void dns_emit(cap_engine *eng, const cap_dns_msg *m, const cap_ip *sender,
@@ -996,13 +1086,17 @@ static void dns_emit(cap_engine *eng, const cap_dns_msg *m, const cap_ip *sender
     ev.protocol = dns_protocol_of(sender_port, receiver_port);
     ev.qdcount = m->qdcount;
     ev.question_count = m->question_count;
-    memcpy(ev.questions, m->questions, sizeof ev.questions);
     ev.a_count = m->a_count;
     ev.aaaa_count = m->aaaa_count;
     ev.cname_count = m->cname_count;
-    memcpy(ev.a, m->a, sizeof ev.a);
-    memcpy(ev.aaaa, m->aaaa, sizeof ev.aaaa);
-    memcpy(ev.cnames, m->cnames, sizeof ev.cnames);
+    /* Only the entries in use are copied. The rest are zero in both (the
+     * memset above, and cap_dns_parse zeroes M), and copying all 3 KiB
+     * of them was a measurable part of each DNS message's cost. */
+    memcpy(ev.questions, m->questions, dns_used(m->question_count, FV_DNS_QUESTIONS_MAX) *
+                                           sizeof ev.questions[0]);
+    memcpy(ev.a, m->a, dns_used(m->a_count, FV_DNS_ADDRS_MAX) * sizeof ev.a[0]);
+    memcpy(ev.aaaa, m->aaaa, dns_used(m->aaaa_count, FV_DNS_ADDRS_MAX) * sizeof ev.aaaa[0]);
+    memcpy(ev.cnames, m->cnames, dns_used(m->cname_count, FV_DNS_CNAMES_MAX) * sizeof ev.cnames[0]);
     if (eng->sink.on_dns != NULL)
         eng->sink.on_dns(eng->sink.ctx, &ev);
 }
@@ -1010,9 +1104,8 @@ static void dns_emit(cap_engine *eng, const cap_dns_msg *m, const cap_ip *sender
 static void dns_parse_one(cap_engine *eng, const uint8_t *data, size_t len, const cap_packet *pkt,
                           uint8_t transport, uint64_t ts_us)
 {
-    cap_dns_msg m;
+    cap_dns_msg m; /* cap_dns_parse zeroes all of it first */
 
-    memset(&m, 0, sizeof m);
     if (cap_dns_parse(data, len, &m) != FV_OK) {
         eng->stats.dns_malformed++;
         dns_count_error(eng, m.error);
@@ -1642,9 +1735,9 @@ static void tcp_track(flow_entry *e, const cap_packet *pkt, bool *fwd, uint64_t 
 
     if (syn && !ack && *fwd && e->syn_us == 0)
         e->syn_us = ts_us;
-    else if (syn && ack && !*fwd && e->syn_us != 0 && e->synack_us == 0)
-        e->synack_us = ts_us;
-    else if (!syn && ack && *fwd && e->synack_us != 0 && e->rec.rtt_us == 0) {
+    else if (syn && ack && !*fwd && e->syn_us != 0 && !e->synack_seen)
+        e->synack_seen = ts_us != 0; /* time 0 counts as unseen, as in syn_us */
+    else if (!syn && ack && *fwd && e->synack_seen && e->rec.rtt_us == 0) {
         uint64_t rtt = ts_us >= e->syn_us ? ts_us - e->syn_us : 0;
 
         e->rec.rtt_us = rtt > UINT32_MAX ? UINT32_MAX : (uint32_t)rtt;
@@ -1803,8 +1896,13 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
     fwd = flow_account(e, &pkt, from_lo, ts_us);
     flow_account_bulk(e, fwd, frag.released_pkts, frag.released_bytes, frag.released_first_us,
                       ts_us);
-    lru_unlink(&engine->lru[e->cls], e);
-    lru_append(&engine->lru[e->cls], e);
+    /* Move E to the tail of its LRU list. In a burst of one flow it is
+     * there already, so the unlink, which touches two other entries, is
+     * skipped. */
+    if (engine->lru[e->cls].tail != e) {
+        lru_unlink(&engine->lru[e->cls], e);
+        lru_append(&engine->lru[e->cls], e);
+    }
     if (pkt.proto == 6 && pkt.has_ports && !pkt.is_fragment)
         tcp_track(e, &pkt, &fwd, ts_us);
     if (pkt.icmp_error)
@@ -1864,19 +1962,19 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
 /* Expiry and lifecycle                                                   */
 /* ---------------------------------------------------------------------- */
 
-/*
- * Emit flows past their timeouts at NOW_US. Each class list is ordered by
- * last packet time, so the walk stops at the first flow that is not idle.
- * The active list is ordered by the start of the current record, so its
- * walk stops the same way. Cost is proportional to the number of flows expired, not to
- * the table size. An active-timeout record restarts the counters and keeps
- * the entry (and its parser state).
- */
 uint64_t cap_engine_packet_time_us(const cap_engine *engine)
 {
     return engine != NULL ? engine->packet_ts_us : 0;
 }
 
+/*
+ * Emit flows past their timeouts at NOW_US. Each class list is ordered by
+ * last packet time, so the walk stops at the first flow that is not idle.
+ * The active list is ordered by the start of the current record, so its
+ * walk stops the same way. Cost is proportional to the number of flows
+ * expired, not to the table size. An active-timeout record restarts the
+ * counters and keeps the entry (and its parser state).
+ */
 void cap_engine_expire(cap_engine *engine, uint64_t now_us)
 {
     int c;
@@ -2074,6 +2172,7 @@ void cap_engine_destroy(cap_engine **engine)
         return;
     eng = *engine;
     cap_engine_flush(eng);
+    entries_free_spares(eng);
     cap_frag_destroy(&eng->reasm);
     free(eng->buckets);
     sodium_memzero(eng->hash_seed, sizeof eng->hash_seed);
@@ -2114,10 +2213,8 @@ int cap_engine_set_memory_limit(cap_engine *engine, uint64_t max_bytes)
 
         while (e != NULL) {
             flow_entry *next = e->hash_next;
-            flow_entry **head = &buckets[key_hash(engine, &e->key) & (nbuckets - 1)];
 
-            e->hash_next = *head;
-            *head = e;
+            chain_insert(&buckets[key_hash(engine, &e->key) & (nbuckets - 1)], e);
             e = next;
         }
     }

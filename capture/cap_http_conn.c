@@ -19,7 +19,7 @@
  *   the caller resynchronise at the next segment that starts a request;
  *   pairing continues.
  * - NOTE: body skipping counts the bytes the engine buffers. A single
- *   segment larger than the engine's 16 KiB stream buffer loses its tail,
+ *   segment larger than the engine's 64 KiB stream buffer loses its tail,
  *   so a body spanning such a segment shifts the next message boundary
  *   and that message is lost.
  */
@@ -43,7 +43,19 @@ struct cap_http_conn {
 
 cap_http_conn *cap_http_conn_create(void)
 {
-    return calloc(1, sizeof(cap_http_conn));
+    /* Only the counters need zeroing: a pending[] slot is written by
+     * http_push before http_pop reads it. */
+    cap_http_conn *c = malloc(sizeof *c);
+
+    if (c == NULL)
+        return NULL;
+    c->head = 0;
+    c->count = 0;
+    c->body_left[0] = 0;
+    c->body_left[1] = 0;
+    c->pairing_stopped = false;
+    c->client_lost = false;
+    return c;
 }
 
 static void http_emit(cap_http *ev, const cap_sink *sink, cap_stats *stats)
@@ -225,8 +237,9 @@ void cap_http_conn_finish(cap_http_conn **conn, const cap_sink *sink, cap_stats 
 {
     if (conn == NULL || *conn == NULL)
         return;
+    /* http_pop wipes each slot it empties, so once every request is
+     * flushed no slot contains request data and only the counters remain. */
     http_flush_pending(*conn, sink, stats);
-    sodium_memzero(*conn, sizeof **conn);
     free(*conn);
     *conn = NULL;
 }

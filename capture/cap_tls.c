@@ -216,37 +216,63 @@ static int tls_parse_server_name(cap_reader *ext, cap_tls_hello *out)
 
 static const char tls_hex_digits[] = "0123456789abcdef";
 
-/* Feed the decimal form of VALUE to an MD5 context, preceded by SEP unless
- * *FIRST is set (JA3 lists: "771,4865-4866,..."). */
-static void ja3_put(struct md5_ctx *md5, bool *first, char sep, unsigned value)
+/*
+ * JA3 text on its way into MD5. The text is collected in buf and hashed
+ * in chunks instead of one md5_update call per number of at most six
+ * bytes. The digest is that of the whole text either way.
+ */
+typedef struct ja3_text {
+    struct md5_ctx ctx;
+    size_t len;
+    char buf[256];
+} ja3_text;
+
+static void ja3_init(ja3_text *t)
 {
-    char text[8];
-    size_t n = 0;
+    md5_init(&t->ctx);
+    t->len = 0;
+}
+
+static void ja3_flush(ja3_text *t)
+{
+    md5_update(&t->ctx, t->len, (const uint8_t *)t->buf);
+    t->len = 0;
+}
+
+/* Append the decimal form of VALUE, preceded by SEP unless *FIRST is set
+ * (JA3 lists: "771,4865-4866,..."). */
+static void ja3_put(ja3_text *t, bool *first, char sep, unsigned value)
+{
     char digits[6];
     size_t d = 0;
 
+    /* A separator and at most 5 digits follow. */
+    if (t->len + 6 > sizeof t->buf)
+        ja3_flush(t);
     if (!*first)
-        text[n++] = sep;
+        t->buf[t->len++] = sep;
     *first = false;
     do {
         digits[d++] = (char)('0' + value % 10);
         value /= 10;
     } while (value != 0 && d < sizeof digits);
     while (d > 0)
-        text[n++] = digits[--d];
-    md5_update(md5, n, (const uint8_t *)text);
+        t->buf[t->len++] = digits[--d];
 }
 
-static void ja3_sep(struct md5_ctx *md5)
+static void ja3_sep(ja3_text *t)
 {
-    md5_update(md5, 1, (const uint8_t *)",");
+    if (t->len + 1 > sizeof t->buf)
+        ja3_flush(t);
+    t->buf[t->len++] = ',';
 }
 
-static void md5_hex(struct md5_ctx *md5, char out[CAP_TLS_JA3_LEN])
+static void md5_hex(ja3_text *t, char out[CAP_TLS_JA3_LEN])
 {
     uint8_t digest[MD5_DIGEST_SIZE];
 
-    md5_digest(md5, sizeof digest, digest);
+    ja3_flush(t);
+    md5_digest(&t->ctx, sizeof digest, digest);
     for (size_t i = 0; i < MD5_DIGEST_SIZE; i++) {
         out[2 * i] = tls_hex_digits[digest[i] >> 4];
         out[2 * i + 1] = tls_hex_digits[digest[i] & 0x0f];
@@ -254,13 +280,18 @@ static void md5_hex(struct md5_ctx *md5, char out[CAP_TLS_JA3_LEN])
     out[2 * MD5_DIGEST_SIZE] = '\0';
 }
 
-/* Feed a list of 16-bit values as JA4 text ("002f,0035") to SHA-256. */
+/* Feed a list of 16-bit values as JA4 text ("002f,0035") to SHA-256, in
+ * chunks of up to 64 values (see ja3_text for why). */
 static void ja4_put_list(struct sha256_ctx *sha, const uint16_t *vals, size_t n, bool *first)
 {
-    for (size_t i = 0; i < n; i++) {
-        char text[5];
-        size_t k = 0;
+    char text[64 * 5];
+    size_t k = 0;
 
+    for (size_t i = 0; i < n; i++) {
+        if (k + 5 > sizeof text) {
+            sha256_update(sha, k, (const uint8_t *)text);
+            k = 0;
+        }
         if (!*first)
             text[k++] = ',';
         *first = false;
@@ -268,8 +299,9 @@ static void ja4_put_list(struct sha256_ctx *sha, const uint16_t *vals, size_t n,
         text[k++] = tls_hex_digits[(vals[i] >> 8) & 0xf];
         text[k++] = tls_hex_digits[(vals[i] >> 4) & 0xf];
         text[k++] = tls_hex_digits[vals[i] & 0xf];
-        sha256_update(sha, k, (const uint8_t *)text);
     }
+    if (k > 0)
+        sha256_update(sha, k, (const uint8_t *)text);
 }
 
 /* First 12 hex digits of the SHA-256 of what SHA was fed. */
@@ -290,6 +322,26 @@ static int cmp_u16(const void *a, const void *b)
     uint16_t x = *(const uint16_t *)a, y = *(const uint16_t *)b;
 
     return (x > y) - (x < y);
+}
+
+/* Sort VALS ascending: insertion sort for the short lists of real hellos,
+ * qsort beyond 32 values so that a crafted hello cannot make it quadratic. */
+static void sort_u16(uint16_t *vals, size_t n)
+{
+    if (n > 32) {
+        qsort(vals, n, sizeof *vals, cmp_u16);
+        return;
+    }
+    for (size_t i = 1; i < n; i++) {
+        uint16_t v = vals[i];
+        size_t j = i;
+
+        while (j > 0 && vals[j - 1] > v) {
+            vals[j] = vals[j - 1];
+            j--;
+        }
+        vals[j] = v;
+    }
 }
 
 /* JA4's two-character version code. */
@@ -411,12 +463,12 @@ static int tls_parse_alpn(cap_reader *ext, cap_tls_hello *out, tls_client_view *
  * point formats, decimal, '-' inside a list, GREASE values left out. */
 static void tls_client_ja3(const tls_client_view *v, cap_tls_hello *out)
 {
-    struct md5_ctx md5;
+    ja3_text md5;
     bool first = true;
     cap_reader rd;
     uint16_t val;
 
-    md5_init(&md5);
+    ja3_init(&md5);
     ja3_put(&md5, &first, ',', out->version);
     ja3_sep(&md5);
     first = true;
@@ -482,9 +534,10 @@ static int tls_client_ja4(const tls_client_view *v, char transport, cap_tls_hell
     }
 
     /* One array big enough for either list: 2^16 bytes of a body hold at
-     * most 2^15 values. */
+     * most 2^15 values. Real hellos fit the local one. */
+    uint16_t local[256];
     size_t cap_vals = v->cipher_bytes / 2 + v->ext_block_len / 4 + 1;
-    list = malloc(cap_vals * sizeof *list);
+    list = cap_vals <= sizeof local / sizeof local[0] ? local : malloc(cap_vals * sizeof *list);
     if (list == NULL)
         return FV_ERR_NOMEM;
 
@@ -493,7 +546,7 @@ static int tls_client_ja4(const tls_client_view *v, char transport, cap_tls_hell
         if (!cap_tls_is_grease(val))
             list[nc++] = val;
     }
-    qsort(list, nc, sizeof *list, cmp_u16);
+    sort_u16(list, nc);
     if (nc == 0) {
         memcpy(hash_c, "000000000000", 13);
     } else {
@@ -517,7 +570,7 @@ static int tls_client_ja4(const tls_client_view *v, char transport, cap_tls_hell
         if (type != CAP_TLS_EXT_SERVER_NAME && type != CAP_TLS_EXT_ALPN)
             list[ne_hashed++] = type;
     }
-    qsort(list, ne_hashed, sizeof *list, cmp_u16);
+    sort_u16(list, ne_hashed);
     if (ne_hashed == 0) {
         memcpy(hash_e, "000000000000", 13);
     } else {
@@ -568,7 +621,8 @@ static int tls_client_ja4(const tls_client_view *v, char transport, cap_tls_hell
     memcpy(p + 24, hash_e, 12);
     p[36] = '\0';
 
-    free(list);
+    if (list != local)
+        free(list);
     return rc;
 }
 
@@ -729,7 +783,7 @@ static int tls_parse_server_body(const uint8_t *body, size_t body_len, char tran
     cap_reader rd, extensions;
     uint8_t session_id_len, compression;
     uint16_t version, cipher, extensions_len;
-    struct md5_ctx md5;
+    ja3_text md5;
     bool first;
 
     cap_rd_init(&rd, body, body_len);
@@ -747,7 +801,7 @@ static int tls_parse_server_body(const uint8_t *body, size_t body_len, char tran
     out->server_version = version;
     out->server_cipher = cipher;
 
-    md5_init(&md5);
+    ja3_init(&md5);
     first = true;
     ja3_put(&md5, &first, ',', version);
     ja3_sep(&md5);

@@ -9,9 +9,12 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include <cmocka.h>
+#include <nettle/md5.h>
+#include <nettle/sha2.h>
 
 #include "cap_proto.h"
 
@@ -448,6 +451,105 @@ static void test_tls_ja4_of_known_hello(void **state)
     assert_string_equal(h.ja4, "q13d0206h2_c1929292aa6b_fb71836bce29");
 }
 
+/* Lowercase hex of the first N bytes of DIGEST into OUT (2 * N + 1). */
+static void hex_of(const uint8_t *digest, size_t n, char *out)
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out + 2 * i, 3, "%02x", digest[i]);
+}
+
+/*
+ * A ClientHello with NCIPHERS cipher suites and no extensions: JA3 and
+ * the cipher hash of JA4 must equal MD5 and SHA-256 of the text built
+ * here. 120 suites make both texts longer than the chunks in which the
+ * parser hashes them, and more than the 32 values it sorts by insertion.
+ * 300 suites are more than its 256-value array on the stack holds.
+ */
+static void check_fingerprints_with_ciphers(size_t nciphers)
+{
+    uint8_t msg[4 + 35 + 2 + 2 * 300 + 2];
+    uint16_t vals[300], sorted[300];
+    char ja3_text[8 * 300 + 16], ja4_text[5 * 300 + 1];
+    char want_ja3[2 * MD5_DIGEST_SIZE + 1], want_c[13];
+    uint8_t digest[SHA256_DIGEST_SIZE];
+    size_t n = 0, t = 0, k = 0;
+    cap_tls_hello h;
+
+    assert_true(nciphers <= 300);
+    /* Descending values of four and five decimal digits, no GREASE. */
+    for (size_t i = 0; i < nciphers; i++) {
+        vals[i] = (uint16_t)(65000u - i * 211u);
+        assert_false(cap_tls_is_grease(vals[i]));
+    }
+
+    size_t body_len = 35 + 2 + 2 * nciphers + 2; /* version, random, session id, ciphers, compression */
+    msg[n++] = 0x01;                                /* ClientHello */
+    msg[n++] = 0x00;                                /* body length, 24 bits */
+    msg[n++] = (uint8_t)(body_len >> 8);
+    msg[n++] = (uint8_t)body_len;
+    msg[n++] = 0x03;                                /* legacy_version TLS 1.2 */
+    msg[n++] = 0x03;
+    memset(msg + n, 0, 32);                         /* random */
+    n += 32;
+    msg[n++] = 0x00;                                /* legacy_session_id: empty */
+    msg[n++] = (uint8_t)((2 * nciphers) >> 8);      /* cipher_suites length */
+    msg[n++] = (uint8_t)(2 * nciphers);
+    for (size_t i = 0; i < nciphers; i++) {
+        msg[n++] = (uint8_t)(vals[i] >> 8);
+        msg[n++] = (uint8_t)vals[i];
+    }
+    msg[n++] = 0x01;                                /* compression: null only */
+    msg[n++] = 0x00;
+    /* No extensions block. */
+
+    memset(&h, 0, sizeof h);
+    assert_int_equal(cap_tls_parse_handshake_hello(msg, n, 't', &h), FV_OK);
+
+    /* JA3: "771,<ciphers in wire order>,,," (no extensions, groups or
+     * point formats). */
+    t += (size_t)snprintf(ja3_text + t, sizeof ja3_text - t, "771,");
+    for (size_t i = 0; i < nciphers; i++)
+        t += (size_t)snprintf(ja3_text + t, sizeof ja3_text - t, "%s%u", i ? "-" : "",
+                              (unsigned)vals[i]);
+    t += (size_t)snprintf(ja3_text + t, sizeof ja3_text - t, ",,,");
+    struct md5_ctx md5;
+    md5_init(&md5);
+    md5_update(&md5, t, (const uint8_t *)ja3_text);
+    md5_digest(&md5, MD5_DIGEST_SIZE, digest);
+    hex_of(digest, MD5_DIGEST_SIZE, want_ja3);
+    assert_string_equal(h.ja3, want_ja3);
+
+    /* JA4 ciphers: the sorted values as 4-digit hex, comma-separated. */
+    memcpy(sorted, vals, nciphers * sizeof vals[0]);
+    for (size_t i = 0; i < nciphers / 2; i++) {
+        uint16_t v = sorted[i];
+        sorted[i] = sorted[nciphers - 1 - i];
+        sorted[nciphers - 1 - i] = v;
+    }
+    for (size_t i = 0; i < nciphers; i++)
+        k += (size_t)snprintf(ja4_text + k, sizeof ja4_text - k, "%s%04x", i ? "," : "",
+                              (unsigned)sorted[i]);
+    struct sha256_ctx sha;
+    sha256_init(&sha);
+    sha256_update(&sha, k, (const uint8_t *)ja4_text);
+    sha256_digest(&sha, sizeof digest, digest);
+    hex_of(digest, 6, want_c);
+    const char *c_hash = strchr(h.ja4, '_');
+    assert_non_null(c_hash);
+    assert_int_equal(strncmp(c_hash + 1, want_c, 12), 0);
+    assert_int_equal(c_hash[13], '_');
+}
+
+static void test_tls_fingerprints_of_long_lists(void **state)
+{
+    (void)state;
+    check_fingerprints_with_ciphers(1);
+    check_fingerprints_with_ciphers(20);
+    check_fingerprints_with_ciphers(33);
+    check_fingerprints_with_ciphers(120);
+    check_fingerprints_with_ciphers(300);
+}
+
 static void test_tls_grease_detection(void **state)
 {
     (void)state;
@@ -620,6 +722,7 @@ int main(void)
         cmocka_unit_test(test_tls_hello_reports_lists_and_counts),
         cmocka_unit_test(test_tls_ja3_leaves_out_grease),
         cmocka_unit_test(test_tls_ja4_of_known_hello),
+        cmocka_unit_test(test_tls_fingerprints_of_long_lists),
         cmocka_unit_test(test_tls_grease_detection),
         cmocka_unit_test(test_tls_server_hello_and_ja3s),
         cmocka_unit_test(test_tls_server_hello_from_record_stream),
