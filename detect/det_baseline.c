@@ -107,9 +107,12 @@ static void *long_create(const pol_detect *config)
     return l;
 }
 
-/* Record chain ID's DURATION in the host's ring and return the host's
- * usual duration: 95th percentile of its other connections, or 0. */
-static double long_host_update(det_long *l, const fv_endpoint *host, uint64_t id, double duration)
+/* Record chain ID's DURATION in the host's ring. With WANT_USUAL, return
+ * the host's usual duration: 95th percentile of its other connections, or
+ * 0. Without it return 0, which saves the selection for the short flows
+ * that only feed the ring. */
+static double long_host_update(det_long *l, const fv_endpoint *host, uint64_t id, double duration,
+                               bool want_usual)
 {
     det_key key;
     det_key_make(&key, 0, host, NULL, 0, 0);
@@ -139,7 +142,7 @@ static double long_host_update(det_long *l, const fv_endpoint *host, uint64_t id
         if (h->count < DET_LONG_HISTORY)
             h->count++;
     }
-    if (n < DET_LONG_MIN_HISTORY)
+    if (!want_usual || n < DET_LONG_MIN_HISTORY)
         return 0.0;
     return det_select(others, n, (size_t)floor(0.95 * (double)(n - 1)));
 }
@@ -179,6 +182,19 @@ static void long_queue(det_long *l, const det_chain *c, const fv_endpoint *host,
         a->summary[0] = '\0';
 }
 
+static void long_prefetch_flow(const void *state, const fv_flow_record *flow)
+{
+    const det_long *l = state;
+    det_outbound ob;
+    if (!det_orient(flow, &ob) || det_tcp_remnant(flow))
+        return;
+    det_key key;
+    det_key_make(&key, 0, ob.host, ob.peer, ob.peer_port, ob.proto);
+    det_table_prefetch(&l->chains, &key);
+    det_key_make(&key, 0, ob.host, NULL, 0, 0);
+    det_table_prefetch(&l->hosts, &key);
+}
+
 static void long_observe_flow(void *state, const fv_flow_record *flow)
 {
     det_long *l = state;
@@ -195,7 +211,7 @@ static void long_observe_flow(void *state, const fv_flow_record *flow)
     if (!extends) {
         /* Short first records only feed the host's usual durations. */
         if (span < DET_LONG_TRACK_MIN_US && flow->end_reason != FV_END_ACTIVE) {
-            long_host_update(l, ob.host, l->next_id++, (double)span / 1e6);
+            long_host_update(l, ob.host, l->next_id++, (double)span / 1e6, false);
             return;
         }
         if (c == NULL) {
@@ -219,8 +235,9 @@ static void long_observe_flow(void *state, const fv_flow_record *flow)
     double duration = (double)(c->last_us - c->first_us) / 1e6;
     fv_endpoint host = c->host;
     memcpy(host.addr, c->node.key.host, sizeof host.addr);
-    double usual = long_host_update(l, &host, c->id, duration);
-    if (c->reported || duration < (double)l->config.long_conn_min_duration_s)
+    bool candidate = !c->reported && duration >= (double)l->config.long_conn_min_duration_s;
+    double usual = long_host_update(l, &host, c->id, duration, candidate);
+    if (!candidate)
         return;
     if (usual > 0.0 && duration <= DET_LONG_USUAL_FACTOR * usual)
         return;
@@ -279,6 +296,7 @@ const det_module det_module_long_conn = {
     .rekey_end = long_rekey_end,
     .evidence_names = det_long_evidence_names,
     .evidence_count = DET_EV_LONG_COUNT,
+    .prefetch_flow = long_prefetch_flow,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -757,6 +775,28 @@ static void profile_add_flow(det_profile *p, const det_outbound *ob)
     p->dest_bits[bit / 8] |= (uint8_t)(1u << (bit % 8));
 }
 
+/* Only the host profile: the zone profiles are few and stay cached. */
+static void profiles_prefetch_flow(const void *state, const fv_flow_record *flow)
+{
+    const det_profiles *ps = state;
+    det_outbound ob;
+    if (!det_orient(flow, &ob) || det_tcp_remnant(flow))
+        return;
+    det_key key;
+    det_key_make(&key, 0, ob.host, NULL, 0, 0);
+    det_table_prefetch(&ps->table, &key);
+}
+
+static void profiles_prefetch_dns(const void *state, const fv_dns_record *d)
+{
+    const det_profiles *ps = state;
+    if (ps->detector != FV_DET_BASELINE || d->is_response || !fv_endpoint_is_internal(&d->client))
+        return;
+    det_key key;
+    det_key_make(&key, 0, &d->client, NULL, 0, 0);
+    det_table_prefetch(&ps->table, &key);
+}
+
 static void profiles_observe_flow(void *state, const fv_flow_record *flow)
 {
     det_profiles *ps = state;
@@ -1059,6 +1099,8 @@ const det_module det_module_baseline = {
     .evidence_count = DET_EV_BASELINE_COUNT,
     .save = profiles_save,
     .load = profiles_load,
+    .prefetch_flow = profiles_prefetch_flow,
+    .prefetch_dns = profiles_prefetch_dns,
 };
 
 const det_module det_module_off_hours = {
@@ -1076,4 +1118,5 @@ const det_module det_module_off_hours = {
     .evidence_count = DET_EV_OFF_COUNT,
     .save = profiles_save,
     .load = profiles_load,
+    .prefetch_flow = profiles_prefetch_flow,
 };

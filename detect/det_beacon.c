@@ -48,6 +48,11 @@ typedef struct det_beat {
     uint64_t bytes_out;
 } det_beat;
 
+/* Beats kept inside the pair entry before the array moves to the heap.
+ * Most pairs see one or two flows, so a flood of new pairs calls no
+ * allocator. */
+#define DET_BEACON_INLINE_BEATS 2
+
 /* The host's pseudonym is node.key.host, which a rekey rewrites; the
  * other fields of host (kind, zone) stay. */
 typedef struct det_pair {
@@ -57,7 +62,8 @@ typedef struct det_pair {
     uint8_t proto;
     bool dirty;             /* flows arrived since the last evaluation */
     size_t count, capacity; /* beats[0..count), oldest first by arrival */
-    det_beat *beats;
+    det_beat *beats;        /* NULL, inline_beats, or a heap array */
+    det_beat inline_beats[DET_BEACON_INLINE_BEATS];
     /* Over the pair's whole life, beyond the window: a fast beacon fills
      * the window in minutes, but its duration counts from its first beat. */
     uint64_t first_start_us;
@@ -92,10 +98,17 @@ static const char *const det_beacon_evidence_names[DET_EV_BEACON_COUNT] = {
     "duration_s",  "mean_bytes_out",    "timing_score",   "size_score",
 };
 
+/* Free a heap beat array; the inline one goes with the entry. Entries
+ * never move in the table's slab, so beats may point into the entry. */
+static void pair_free_beats(det_pair *p)
+{
+    if (p->beats != p->inline_beats)
+        free(p->beats);
+}
+
 static void free_pair(det_node *n)
 {
-    det_pair *p = (det_pair *)n;
-    free(p->beats);
+    pair_free_beats((det_pair *)n);
 }
 
 static bool beacon_enabled(const pol_detect *c)
@@ -306,11 +319,23 @@ static bool pair_append(det_pair *p, const det_beat *beat)
     if (p->count == DET_BEACON_WINDOW) {
         memmove(&p->beats[0], &p->beats[1], (p->count - 1) * sizeof p->beats[0]);
         p->count--;
+    } else if (p->capacity == 0) {
+        /* A merge of two empty windows may have left a heap array. */
+        pair_free_beats(p);
+        p->beats = p->inline_beats;
+        p->capacity = DET_BEACON_INLINE_BEATS;
     } else if (p->count == p->capacity) {
-        size_t cap = p->capacity == 0 ? 4 : p->capacity * 2;
+        size_t cap = p->capacity * 2;
         if (cap > DET_BEACON_WINDOW)
             cap = DET_BEACON_WINDOW;
-        det_beat *grown = realloc(p->beats, cap * sizeof *grown);
+        det_beat *grown;
+        if (p->beats == p->inline_beats) {
+            grown = malloc(cap * sizeof *grown);
+            if (grown != NULL)
+                memcpy(grown, p->inline_beats, p->count * sizeof *grown);
+        } else {
+            grown = realloc(p->beats, cap * sizeof *grown);
+        }
         if (grown == NULL)
             return false;
         p->beats = grown;
@@ -322,6 +347,17 @@ static bool pair_append(det_pair *p, const det_beat *beat)
         p->first_start_us = beat->start_us;
     p->total_beats++;
     return true;
+}
+
+static void beacon_prefetch_flow(const void *state, const fv_flow_record *flow)
+{
+    const det_beacon *b = state;
+    det_outbound ob;
+    if (!det_orient(flow, &ob) || det_tcp_without_start(flow) || flow->continued)
+        return;
+    det_key key;
+    det_key_make(&key, 0, ob.host, ob.peer, ob.peer_port, ob.proto);
+    det_table_prefetch(&b->pairs, &key);
 }
 
 static void beacon_observe_flow(void *state, const fv_flow_record *flow)
@@ -619,7 +655,7 @@ static void merge_pair(det_node *target_node, det_node *old_node)
                                     sizeof *merged, DET_BEACON_WINDOW, &n);
     if (merged == NULL)
         return;
-    free(target->beats);
+    pair_free_beats(target);
     target->beats = merged;
     target->count = n;
     target->capacity = n;
@@ -669,6 +705,7 @@ const det_module det_module_beacon = {
     .rekey_end = beacon_rekey_end,
     .evidence_names = det_beacon_evidence_names,
     .evidence_count = DET_EV_BEACON_COUNT,
+    .prefetch_flow = beacon_prefetch_flow,
 };
 
 /* ---------------------------------------------------------------------- */
@@ -814,6 +851,17 @@ static void queue_exfil(det_exfil *x, const det_outbound *ob, double baseline, s
  * computed only for flows above the floor, which keeps the common case
  * cheap.
  */
+static void exfil_prefetch_flow(const void *state, const fv_flow_record *flow)
+{
+    const det_exfil *x = state;
+    det_outbound ob;
+    if (!det_orient(flow, &ob) || det_tcp_remnant(flow))
+        return;
+    det_key key;
+    det_key_make(&key, 0, ob.host, NULL, 0, 0);
+    det_table_prefetch(&x->hosts, &key);
+}
+
 static void exfil_observe_flow(void *state, const fv_flow_record *flow)
 {
     det_exfil *x = state;
@@ -929,4 +977,5 @@ const det_module det_module_exfil = {
     .rekey_end = exfil_rekey_end,
     .evidence_names = det_exfil_evidence_names,
     .evidence_count = DET_EV_EXFIL_COUNT,
+    .prefetch_flow = exfil_prefetch_flow,
 };

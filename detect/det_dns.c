@@ -195,7 +195,10 @@ typedef struct dga_entry {
  * sets use as the name's identity. It is a 64-bit SipHash under a random
  * key, so an outsider can pick neither collisions nor cache slots.
  */
-#define DET_DNS_DOMAIN_CACHE 4096 /* slots, a power of two */
+/* Slots, a power of two (16 bytes each). On the mixed benchmark capture
+ * (20,000 server names, 121,842 queries) 4,096 slots missed 31% of the
+ * queries and 16,384 slots miss 19%. */
+#define DET_DNS_DOMAIN_CACHE 16384
 
 typedef struct domain_cache_slot {
     uint64_t name_hash; /* text_hash of the name, 0 for an empty slot */
@@ -755,6 +758,16 @@ static void dga_judge(const dns_state *s, dga_entry *e)
     e->dirty = true;
 }
 
+static void dga_prefetch_dns(const void *state, const fv_dns_record *dns)
+{
+    const dns_state *s = state;
+    if (!dns_usable(dns) || !dns->is_response)
+        return;
+    det_host_key key;
+    det_host_key_set(&key, &dns->client);
+    det_lru_prefetch(s->entries, &key);
+}
+
 static void dga_observe_dns(void *state, const fv_dns_record *dns)
 {
     dns_state *s = state;
@@ -925,4 +938,5 @@ const det_module det_module_dga = {
     .rekey_begin = dns_rekey_begin,
     .rekey = dns_rekey,
     .rekey_end = dns_rekey_end,
+    .prefetch_dns = dga_prefetch_dns,
 };

@@ -67,6 +67,15 @@ typedef struct det_module {
     unsigned evidence_count;
     int (*save)(void *state, void *out);
     int (*load)(void *state, const uint8_t *data, size_t len, uint32_t version);
+    /*
+     * Optional: start loading the table memory that observe_flow or
+     * observe_dns reads first for the same record (det_table_prefetch,
+     * det_lru_prefetch). The engine calls every detector's prefetch
+     * before the first observe, so the detectors' cache misses overlap
+     * instead of following one another. Must not change the state.
+     */
+    void (*prefetch_flow)(const void *state, const fv_flow_record *flow);
+    void (*prefetch_dns)(const void *state, const fv_dns_record *dns);
 } det_module;
 
 /* Detector modules, each defined in its own det_*.c file. */

@@ -2,13 +2,14 @@
  * det_lru.c: bounded LRU hash table and key-rotation map (det_lru.h).
  *
  * Entries live in one slab of MAX_COUNT fixed-size slots (key, padding,
- * value aligned to 16 bytes), allocated at create time, so an insert
- * never calls malloc. A slot's LRU links and hash sit in a separate
- * array of 12-byte records, so moving an entry to the front touches its
- * neighbours' links without reading their keys or values. Lookups go
- * through an open-addressing index with linear probing whose words hold
- * the 32-bit hash and slot + 1, so a probe reads an entry's key only when
- * the hashes match.
+ * value aligned to 16 bytes), allocated at create time. A slot's LRU
+ * links and hash sit in a separate array of 12-byte records, so moving an
+ * entry to the front touches its neighbours' links without reading their
+ * keys or values. Lookups go through an open-addressing index with linear
+ * probing whose words hold the 32-bit hash and slot + 1, so a probe reads
+ * an entry's key only when the hashes match. The index is the only thing
+ * an insert allocates: it doubles from 64 words while entries arrive, at
+ * most log2(MAX_COUNT) times over the table's life.
  */
 #include "det_lru.h"
 
@@ -20,6 +21,13 @@
 #define LRU_NIL UINT32_MAX
 /* Maximum key length the hash takes: 16 32-bit words. Detector keys are under 40 bytes. */
 #define LRU_MAX_KEY_BYTES 64u
+/* Index words a table starts with (512 bytes): a power of two. The index
+ * doubles as entries arrive, so a table far below its bound keeps its
+ * index in cache. */
+#define LRU_INDEX_MIN 64u
+/* Largest index size in words (64 KB) for which det_lru_prefetch also
+ * reads the index word to prefetch the entry. */
+#define LRU_INDEX_CACHED 8192u
 
 typedef struct lru_link {
     uint32_t newer, older; /* slot numbers, LRU_NIL at the ends; older links free slots */
@@ -35,6 +43,7 @@ struct det_lru {
     lru_link *links;     /* max_count records */
     uint64_t *index;     /* (hash << 32) | (slot + 1); 0 is empty */
     size_t index_mask;
+    size_t index_limit;  /* index size for max_count entries */
     uint32_t newest, oldest;
     det_lru_free_fn free_value;
     /* Multilinear hash key: one word more than the 32-bit words of a key. */
@@ -67,9 +76,10 @@ det_lru *det_lru_create(size_t key_bytes, size_t value_bytes, size_t max_count,
     if (t == NULL)
         return NULL;
     /* An index at most half full keeps linear probes short. */
-    size_t index_size = 16;
-    while (index_size < max_count * 2)
-        index_size <<= 1;
+    size_t index_limit = LRU_INDEX_MIN;
+    while (index_limit < max_count * 2)
+        index_limit <<= 1;
+    size_t index_size = LRU_INDEX_MIN;
     t->key_bytes = key_bytes;
     t->value_bytes = value_bytes;
     t->value_offset = (key_bytes + 15u) & ~(size_t)15u;
@@ -87,6 +97,7 @@ det_lru *det_lru_create(size_t key_bytes, size_t value_bytes, size_t max_count,
         return NULL;
     }
     t->index_mask = index_size - 1;
+    t->index_limit = index_limit;
     t->max_count = max_count;
     t->free_value = free_value;
     t->newest = t->oldest = t->free_head = LRU_NIL;
@@ -185,6 +196,34 @@ static void index_delete(det_lru *t, uint32_t slot)
     t->index[hole] = 0;
 }
 
+/* Double the index while one more entry would fill more than half of it,
+ * up to index_limit. The words contain their hashes, so no key is read.
+ * Returns false when the allocation failed, and then keeps the old index. */
+static bool index_reserve(det_lru *t)
+{
+    size_t size = t->index_mask + 1;
+    if ((t->count + 1) * 2 <= size || size >= t->index_limit)
+        return true;
+    size_t grown_size = size * 2;
+    uint64_t *grown = calloc(grown_size, sizeof *grown);
+    if (grown == NULL)
+        return false;
+    size_t mask = grown_size - 1;
+    for (size_t i = 0; i < size; i++) {
+        uint64_t w = t->index[i];
+        if (w == 0)
+            continue;
+        size_t j = (size_t)(w >> 32) & mask;
+        while (grown[j] != 0)
+            j = (j + 1) & mask;
+        grown[j] = w;
+    }
+    free(t->index);
+    t->index = grown;
+    t->index_mask = mask;
+    return true;
+}
+
 static void slot_release(det_lru *t, uint32_t slot)
 {
     if (t->free_value != NULL)
@@ -218,6 +257,30 @@ void det_lru_destroy(det_lru **table)
     *table = NULL;
 }
 
+/* Compare two keys of KEY_BYTES with whole-word loads that the compiler
+ * inlines, in place of a memcmp call for these short keys. */
+static bool key_equal(const uint8_t *a, const uint8_t *b, size_t key_bytes)
+{
+    uint64_t diff = 0;
+    size_t i = 0;
+    for (; i + 8 <= key_bytes; i += 8) {
+        uint64_t wa, wb;
+        memcpy(&wa, a + i, sizeof wa);
+        memcpy(&wb, b + i, sizeof wb);
+        diff |= wa ^ wb;
+    }
+    if (i + 4 <= key_bytes) {
+        uint32_t wa, wb;
+        memcpy(&wa, a + i, sizeof wa);
+        memcpy(&wb, b + i, sizeof wb);
+        diff |= wa ^ wb;
+        i += 4;
+    }
+    for (; i < key_bytes; i++)
+        diff |= (uint64_t)(a[i] ^ b[i]);
+    return diff == 0;
+}
+
 static uint32_t find_slot(const det_lru *t, const void *key, uint32_t hash)
 {
     size_t i = hash & t->index_mask;
@@ -227,10 +290,35 @@ static uint32_t find_slot(const det_lru *t, const void *key, uint32_t hash)
             return LRU_NIL;
         if ((uint32_t)(w >> 32) == hash) {
             uint32_t slot = (uint32_t)w - 1u;
-            if (memcmp(slot_key(t, slot), key, t->key_bytes) == 0)
+            /* A found entry moves to the LRU front next, which reads its
+             * links, so load them while the key is compared. */
+            __builtin_prefetch(&t->links[slot]);
+            if (key_equal(slot_key(t, slot), key, t->key_bytes))
                 return slot;
         }
         i = (i + 1) & t->index_mask;
+    }
+}
+
+void det_lru_prefetch(const det_lru *table, const void *key)
+{
+    uint32_t hash = key_hash(table, key);
+    const uint64_t *home = &table->index[hash & table->index_mask];
+    __builtin_prefetch(home);
+    /* A small index is likely cached already, so reading its word costs
+     * little and gives the key to prefetch as well. */
+    if (table->index_mask < LRU_INDEX_CACHED && (uint32_t)(*home >> 32) == hash && *home != 0) {
+        uint32_t slot = (uint32_t)*home - 1u;
+        __builtin_prefetch(slot_key(table, slot));
+        __builtin_prefetch(&table->links[slot]);
+    }
+    /* When the table is full, an insert of a new key first evicts the
+     * oldest entry, which reads its links and its index word. The links
+     * were prefetched by the previous eviction, so the hash is likely
+     * cached. */
+    if (table->count >= table->max_count && table->oldest != LRU_NIL) {
+        uint32_t oldest_hash = table->links[table->oldest].hash;
+        __builtin_prefetch(&table->index[oldest_hash & table->index_mask]);
     }
 }
 
@@ -262,7 +350,14 @@ static void link_slot(det_lru *t, uint32_t slot)
 /* Take a free slot, evicting the least recently used entry when full. */
 static uint32_t slot_take(det_lru *t)
 {
-    if (t->count >= t->max_count && t->oldest != LRU_NIL)
+    if (t->count >= t->max_count && t->oldest != LRU_NIL) {
+        remove_slot(t, t->oldest);
+        /* The next eviction's links, for det_lru_prefetch to read. */
+        if (t->oldest != LRU_NIL)
+            __builtin_prefetch(&t->links[t->oldest]);
+    }
+    /* Without a larger index, keep one word empty so probes end. */
+    if (!index_reserve(t) && t->count + 2 > t->index_mask + 1 && t->oldest != LRU_NIL)
         remove_slot(t, t->oldest);
     uint32_t slot;
     if (t->free_head != LRU_NIL) {

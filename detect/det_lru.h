@@ -44,6 +44,11 @@ void det_lru_destroy(det_lru **table);
 /* Return the value under KEY, or NULL. Marks the entry most recently used. */
 void *det_lru_find(det_lru *table, const void *key);
 
+/* Start loading the memory a later det_lru_find or det_lru_insert of KEY
+ * reads first, so several tables' cache misses overlap. Changes nothing
+ * in TABLE. */
+void det_lru_prefetch(const det_lru *table, const void *key);
+
 /*
  * Return the value under KEY, inserting a zeroed one when absent (then
  * *CREATED is true). A full table evicts its least recently used entry

@@ -229,6 +229,33 @@ static void source_note_port(scan_source *src, uint16_t port, uint8_t proto)
         src->ports[src->port_count++] = port;
 }
 
+static void contact_key_make(const fv_flow_record *flow, scan_contact_key *ck)
+{
+    memset(ck, 0, sizeof *ck);
+    det_host_key_set(&ck->src, &flow->src);
+    det_host_key_set(&ck->dst, &flow->dst);
+    ck->port = flow->dport;
+    ck->proto = flow->proto;
+}
+
+/* The pair and source lookups happen only for a first contact, but a
+ * prefetch that goes unused costs less than the misses it saves. */
+static void scan_prefetch_flow(const void *state, const fv_flow_record *flow)
+{
+    const scan_state *s = state;
+    if (contact_outcome(flow) < 0)
+        return;
+    scan_contact_key ck;
+    contact_key_make(flow, &ck);
+    det_lru_prefetch(s->contacts, &ck);
+    scan_pair_key pk;
+    memset(&pk, 0, sizeof pk);
+    pk.src = ck.src;
+    pk.dst = ck.dst;
+    det_lru_prefetch(s->pairs, &pk);
+    det_lru_prefetch(s->sources, &ck.src);
+}
+
 static void scan_observe_flow(void *state, const fv_flow_record *flow)
 {
     scan_state *s = state;
@@ -238,11 +265,7 @@ static void scan_observe_flow(void *state, const fv_flow_record *flow)
     bool success = outcome == 1;
 
     scan_contact_key ck;
-    memset(&ck, 0, sizeof ck);
-    det_host_key_set(&ck.src, &flow->src);
-    det_host_key_set(&ck.dst, &flow->dst);
-    ck.port = flow->dport;
-    ck.proto = flow->proto;
+    contact_key_make(flow, &ck);
     bool new_contact;
     if (det_lru_insert(s->contacts, &ck, &new_contact) == NULL || !new_contact)
         return;
@@ -457,4 +480,5 @@ const det_module det_module_scan = {
     .rekey_begin = scan_rekey_begin,
     .rekey = scan_rekey,
     .rekey_end = scan_rekey_end,
+    .prefetch_flow = scan_prefetch_flow,
 };

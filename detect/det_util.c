@@ -13,6 +13,12 @@
 /* Bounded LRU hash table                                                  */
 /* ---------------------------------------------------------------------- */
 
+/* Index words a table starts with (512 bytes): a power of two. */
+#define DET_INDEX_MIN 64u
+/* Largest index size in words (64 KB) for which det_table_prefetch also
+ * reads the index word to prefetch the entry. */
+#define DET_INDEX_CACHED 8192u
+
 int det_table_init(det_table *t, size_t max_count, size_t entry_size, void (*free_node)(det_node *))
 {
     memset(t, 0, sizeof *t);
@@ -20,10 +26,12 @@ int det_table_init(det_table *t, size_t max_count, size_t entry_size, void (*fre
     /* Slot numbers and slot + 1 must fit the 32-bit index links. */
     if (max_count == 0 || max_count >= DET_NIL / 2 || entry_size < sizeof(det_node))
         return FV_ERR_INVALID;
-    /* An index at most half full keeps linear probes short. */
-    size_t index_size = 16;
-    while (index_size < 2 * max_count)
-        index_size *= 2;
+    /* An index at most half full keeps linear probes short. It starts at
+     * DET_INDEX_MIN words and grows to index_limit. */
+    size_t index_limit = DET_INDEX_MIN;
+    while (index_limit < 2 * max_count)
+        index_limit *= 2;
+    size_t index_size = DET_INDEX_MIN;
     size_t host_size = 16;
     while (host_size < max_count)
         host_size *= 2;
@@ -49,6 +57,7 @@ int det_table_init(det_table *t, size_t max_count, size_t entry_size, void (*fre
     }
     memset(t->host_heads, 0xff, host_size * sizeof *t->host_heads); /* all DET_NIL */
     t->index_mask = index_size - 1;
+    t->index_limit = index_limit;
     t->host_mask = host_size - 1;
     t->max_count = max_count;
     t->free_node = free_node;
@@ -76,11 +85,20 @@ static uint32_t multilinear_hash(const det_table *t, const uint32_t *words, size
     return (uint32_t)(h >> 32);
 }
 
+/* multilinear_hash over the key's ten 32-bit words, read as five 64-bit
+ * loads. Each load then lies within one store of det_key_make, so the
+ * CPU forwards the stored bytes instead of waiting for the stores to
+ * reach the cache, which a load spanning several stores must. */
 static uint32_t key_hash(const det_table *t, const det_key *key)
 {
-    uint32_t words[sizeof *key / sizeof(uint32_t)];
-    memcpy(words, key, sizeof words);
-    return multilinear_hash(t, words, sizeof words / sizeof words[0]);
+    const uint8_t *bytes = (const uint8_t *)key;
+    uint64_t h = t->hash_key[0];
+    for (size_t i = 0; i < sizeof *key / sizeof(uint64_t); i++) {
+        uint64_t w;
+        memcpy(&w, bytes + i * sizeof w, sizeof w);
+        h += t->hash_key[2 * i + 1] * (w & UINT32_MAX) + t->hash_key[2 * i + 2] * (w >> 32);
+    }
+    return (uint32_t)(h >> 32);
 }
 
 static uint32_t host_hash(const det_table *t, uint8_t kind, const uint8_t host[16])
@@ -91,21 +109,38 @@ static uint32_t host_hash(const det_table *t, uint8_t kind, const uint8_t host[1
     return multilinear_hash(t, words, sizeof words / sizeof words[0]);
 }
 
+_Static_assert(offsetof(det_key, detector) == 0 && offsetof(det_key, host_kind) == 1 &&
+                   offsetof(det_key, peer_kind) == 2 && offsetof(det_key, proto) == 3 &&
+                   offsetof(det_key, peer_port) == 4 && offsetof(det_key, host) == 8 &&
+                   offsetof(det_key, peer) == 24,
+               "det_key_make writes the header bytes in this order");
+
+/* Writes the eight header bytes with one 64-bit store, so each of
+ * key_hash's 64-bit loads reads from a single store. */
 void det_key_make(det_key *key, int detector, const fv_endpoint *host, const fv_endpoint *peer,
                   uint16_t peer_port, uint8_t proto)
 {
-    memset(key, 0, sizeof *key);
+    uint8_t host_kind = host != NULL ? host->kind : 0;
+    uint8_t peer_kind = peer != NULL ? peer->kind : 0;
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    /* The header composed in a register: bytes 0 to 3, then peer_port in
+     * host order, then slot and reserved zero. */
+    uint64_t head = (uint64_t)(uint8_t)detector | (uint64_t)host_kind << 8 |
+                    (uint64_t)peer_kind << 16 | (uint64_t)proto << 24 |
+                    (uint64_t)peer_port << 32;
+    memcpy(key, &head, sizeof head);
+#else
+    memset(key, 0, offsetof(det_key, host));
     key->detector = (uint8_t)detector;
-    if (host != NULL) {
-        key->host_kind = host->kind;
-        memcpy(key->host, host->addr, sizeof key->host);
-    }
-    if (peer != NULL) {
-        key->peer_kind = peer->kind;
-        memcpy(key->peer, peer->addr, sizeof key->peer);
-    }
-    key->peer_port = peer_port;
+    key->host_kind = host_kind;
+    key->peer_kind = peer_kind;
     key->proto = proto;
+    key->peer_port = peer_port;
+#endif
+
+    static const uint8_t no_address[16];
+    memcpy(key->host, host != NULL ? host->addr : no_address, sizeof key->host);
+    memcpy(key->peer, peer != NULL ? peer->addr : no_address, sizeof key->peer);
 }
 
 static det_node *node_at(const det_table *t, uint32_t slot)
@@ -203,12 +238,55 @@ static void index_delete(det_table *t, const det_node *n)
     t->index[hole] = 0;
 }
 
+/*
+ * Make room in the index for one more entry by doubling it while one more
+ * entry would fill more than half of it, up to index_limit. The words
+ * contain their hashes, so moving them reads no entry. Returns false when
+ * the allocation failed, and then keeps the old index.
+ */
+static bool index_reserve(det_table *t)
+{
+    size_t size = t->index_mask + 1;
+    if ((t->count + 1) * 2 <= size || size >= t->index_limit)
+        return true;
+    size_t grown_size = size * 2;
+    uint64_t *grown = calloc(grown_size, sizeof *grown);
+    if (grown == NULL)
+        return false;
+    size_t mask = grown_size - 1;
+    for (size_t i = 0; i < size; i++) {
+        uint64_t w = t->index[i];
+        if (w == 0)
+            continue;
+        size_t j = (size_t)(w >> 32) & mask;
+        while (grown[j] != 0)
+            j = (j + 1) & mask;
+        grown[j] = w;
+    }
+    free(t->index);
+    t->index = grown;
+    t->index_mask = mask;
+    return true;
+}
+
 static void node_set_key(det_table *t, det_node *n, const det_key *key)
 {
     n->key = *key;
     n->hash = key_hash(t, key);
     n->host_hash = host_hash(t, key->host_kind, key->host);
     n->generation = t->generation;
+}
+
+/* Fixed-size key compare: five 64-bit words instead of a memcmp call. */
+static bool key_equal(const det_key *a, const det_key *b)
+{
+    uint64_t wa[sizeof *a / sizeof(uint64_t)], wb[sizeof *b / sizeof(uint64_t)];
+    memcpy(wa, a, sizeof wa);
+    memcpy(wb, b, sizeof wb);
+    uint64_t diff = 0;
+    for (size_t i = 0; i < sizeof wa / sizeof wa[0]; i++)
+        diff |= wa[i] ^ wb[i];
+    return diff == 0;
 }
 
 static det_node *table_find(const det_table *t, const det_key *key, uint32_t hash)
@@ -219,11 +297,38 @@ static det_node *table_find(const det_table *t, const det_key *key, uint32_t has
         if (w == 0)
             return NULL;
         if ((uint32_t)(w >> 32) == hash) {
-            det_node *n = node_at(t, (uint32_t)w - 1u);
-            if (memcmp(&n->key, key, sizeof *key) == 0)
+            uint32_t slot = (uint32_t)w - 1u;
+            /* A found entry moves to the LRU front next, which reads its
+             * links, so load them while the key is compared. */
+            __builtin_prefetch(&t->links[slot]);
+            det_node *n = node_at(t, slot);
+            if (key_equal(&n->key, key))
                 return n;
         }
         i = (i + 1) & t->index_mask;
+    }
+}
+
+void det_table_prefetch(const det_table *t, const det_key *key)
+{
+    uint32_t hash = key_hash(t, key);
+    const uint64_t *home = &t->index[hash & t->index_mask];
+    __builtin_prefetch(home);
+    /* A small index is likely cached already, so reading its word costs
+     * little and gives the entry to prefetch as well. */
+    if (t->index_mask < DET_INDEX_CACHED && (uint32_t)(*home >> 32) == hash && *home != 0) {
+        uint32_t slot = (uint32_t)*home - 1u;
+        __builtin_prefetch(node_at(t, slot));
+        __builtin_prefetch(&t->links[slot]);
+    }
+    /* When the table is full, an insert of a new key first evicts the
+     * oldest entry, which reads its links and its index word. The entry
+     * itself was prefetched by the previous eviction, so its hash is
+     * likely cached. */
+    if (t->count >= t->max_count && t->lru_oldest != DET_NIL) {
+        const det_node *oldest = node_at(t, t->lru_oldest);
+        __builtin_prefetch(&t->links[t->lru_oldest]);
+        __builtin_prefetch(&t->index[oldest->hash & t->index_mask]);
     }
 }
 
@@ -277,7 +382,14 @@ void det_table_remove(det_table *t, det_node *n)
 
 void det_table_insert(det_table *t, det_node *n, const det_key *key)
 {
-    if (t->count >= t->max_count && t->lru_oldest != DET_NIL)
+    if (t->count >= t->max_count && t->lru_oldest != DET_NIL) {
+        det_table_remove(t, node_at(t, t->lru_oldest));
+        /* The next eviction's entry, for det_table_prefetch to read. */
+        if (t->lru_oldest != DET_NIL)
+            __builtin_prefetch(node_at(t, t->lru_oldest));
+    }
+    /* Without a larger index, keep one word empty so probes end. */
+    if (!index_reserve(t) && t->count + 2 > t->index_mask + 1 && t->lru_oldest != DET_NIL)
         det_table_remove(t, node_at(t, t->lru_oldest));
     node_set_key(t, n, key);
     index_add(t, n);
@@ -540,10 +652,25 @@ bool det_tcp_remnant(const fv_flow_record *f)
            f->pkts_fwd + f->pkts_rev <= 2;
 }
 
+_Static_assert(sizeof FV_ZONE_EXTERNAL <= FV_ZONE_NAME_MAX, "zone label fits the zone field");
+
+/* fv_endpoint_is_internal with a fixed-size compare in place of strcmp.
+ * The zone field is a whole array, so reading the label's bytes and its
+ * terminator never leaves it. Every detector orients every flow, twice
+ * with its prefetch. */
+static bool endpoint_internal(const fv_endpoint *ep)
+{
+    if (ep->kind == FV_EP_NONE)
+        return false;
+    if (ep->zone[0] != '\0')
+        return memcmp(ep->zone, FV_ZONE_EXTERNAL, sizeof FV_ZONE_EXTERNAL) != 0;
+    return fv_endpoint_is_internal(ep);
+}
+
 bool det_orient(const fv_flow_record *flow, det_outbound *ob)
 {
-    bool src_internal = fv_endpoint_is_internal(&flow->src);
-    bool dst_internal = fv_endpoint_is_internal(&flow->dst);
+    bool src_internal = endpoint_internal(&flow->src);
+    bool dst_internal = endpoint_internal(&flow->dst);
     if (src_internal == dst_internal)
         return false;
 

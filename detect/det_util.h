@@ -63,12 +63,15 @@ typedef struct det_links {
 /*
  * Bounded table with exact least-recently-used eviction. Entries live in
  * one slab of max_count + 1 fixed-size slots allocated at init (pages
- * are touched only when a slot is first used), so insert and remove never
- * call malloc. The LRU list and the host index link slot numbers in a
+ * are touched only when a slot is first used), so entries need no malloc
+ * of their own. The LRU list and the host index link slot numbers in a
  * separate det_links array. Lookups go through an open-addressing index
  * with linear probing: each index word contains the key's 32-bit hash and
  * slot + 1, so a probe compares the hash first and reads the entry only
- * on a match.
+ * on a match. The index starts at 64 words and doubles as entries
+ * arrive, up to twice max_count words, so a table far below its bound
+ * keeps its index in cache. Growing it is the only allocation of an
+ * insert, at most log2(max_count) times over the table's life.
  *
  * Invariant: count <= max_count; lru_newest..lru_oldest links every entry
  * once; index holds one word per entry, at most half full. free_node
@@ -82,6 +85,7 @@ typedef struct det_table {
     uint32_t free_head;   /* released slots, linked through lru_older */
     uint64_t *index;      /* (hash << 32) | (slot + 1); 0 is empty */
     size_t index_mask;    /* index size - 1, size a power of two */
+    size_t index_limit;   /* index size for max_count entries */
     uint32_t *host_heads; /* host index chain heads, host_mask + 1 of them */
     size_t host_mask;
     size_t count, max_count;
@@ -107,6 +111,14 @@ void det_key_make(det_key *key, int detector, const fv_endpoint *host, const fv_
 /* Find KEY; a found node becomes the most recently used. */
 det_node *det_table_get(det_table *t, const det_key *key);
 /*
+ * Start loading the memory a later det_table_get or insert of KEY reads
+ * first (its index word, and the oldest entry when the table is full),
+ * so the cache misses of several tables' lookups overlap. Changes
+ * nothing in T: a prefetch of a key that is never looked up only costs
+ * memory bandwidth.
+ */
+void det_table_prefetch(const det_table *t, const det_key *key);
+/*
  * Return a zeroed entry from the slab, not yet in the table. Pass it to
  * det_table_insert, or to det_table_release, before the next call that
  * allocates: the slab has one spare slot for it, so this returns NULL only
@@ -116,7 +128,9 @@ det_node *det_table_alloc(det_table *t);
 /* Give back an entry from det_table_alloc that was not inserted. */
 void det_table_release(det_table *t, det_node *n);
 /* Insert N (from det_table_alloc) under KEY (not present), evicting the
- * least recently used node first when the table is full. */
+ * least recently used node first when the table is full. Growing the
+ * index may allocate; if that fails, the insert still succeeds, and it
+ * evicts the oldest entry when the index would otherwise fill up. */
 void det_table_insert(det_table *t, det_node *n, const det_key *key);
 /* Remove N, call free_node on it and return its slot to the slab. */
 void det_table_remove(det_table *t, det_node *n);

@@ -236,6 +236,13 @@ void det_observe_flow(det_engine *engine, const fv_flow_record *flow)
 {
     if (engine == NULL || flow == NULL)
         return;
+    /* About ten lookups in different tables follow, most of them cache
+     * misses, so start all of their first loads before the first lookup. */
+    for (size_t i = 0; i < engine->instance_count; i++) {
+        const det_module *m = engine->instances[i].module;
+        if (m->prefetch_flow != NULL)
+            m->prefetch_flow(engine->instances[i].state, flow);
+    }
     for (size_t i = 0; i < engine->instance_count; i++) {
         const det_module *m = engine->instances[i].module;
         if (m->observe_flow != NULL)
@@ -247,6 +254,11 @@ void det_observe_dns(det_engine *engine, const fv_dns_record *dns)
 {
     if (engine == NULL || dns == NULL)
         return;
+    for (size_t i = 0; i < engine->instance_count; i++) {
+        const det_module *m = engine->instances[i].module;
+        if (m->prefetch_dns != NULL)
+            m->prefetch_dns(engine->instances[i].state, dns);
+    }
     for (size_t i = 0; i < engine->instance_count; i++) {
         const det_module *m = engine->instances[i].module;
         if (m->observe_dns != NULL)

@@ -152,6 +152,87 @@ static void test_table_full_evicts_least_recent(void **state)
     det_table_free(&t);
 }
 
+/* The index starts small and doubles as entries arrive, never more than
+ * half full and never past twice the bound. Every entry stays reachable
+ * across each doubling, and the table still evicts in LRU order at its
+ * bound. */
+static void test_table_index_grows_to_bound(void **state)
+{
+    (void)state;
+    det_table t;
+    assert_int_equal(det_table_init(&t, 3000, sizeof(test_entry), free_test_entry), FV_OK);
+    size_t first_size = t.index_mask + 1;
+    assert_true(first_size < 2 * 3000);
+    for (uint32_t id = 1; id <= 3000; id++) {
+        table_put(&t, id);
+        assert_true(2 * t.count <= t.index_mask + 1);
+    }
+    assert_true(t.index_mask + 1 > first_size);
+    assert_true(t.index_mask + 1 <= t.index_limit);
+    for (uint32_t id = 1; id <= 3000; id++) {
+        test_entry *e = table_lookup(&t, id);
+        assert_non_null(e);
+        assert_int_equal(e->tag, id);
+    }
+
+    /* Lookups made 3000 the newest and 1 the oldest again. */
+    entries_freed = 0;
+    table_put(&t, 3001);
+    assert_int_equal(entries_freed, 1);
+    assert_int_equal(t.count, 3000);
+    assert_null(table_lookup(&t, 1));
+    assert_non_null(table_lookup(&t, 2));
+    det_table_free(&t);
+}
+
+/* With an all-zero hash key and a growing index, every word lands in one
+ * probe run that each doubling moves: keys must still be found, and a
+ * removal inside the run must keep the later words reachable. */
+static void test_table_grows_with_full_collisions(void **state)
+{
+    (void)state;
+    det_table t;
+    assert_int_equal(det_table_init(&t, 300, sizeof(test_entry), free_test_entry), FV_OK);
+    memset(t.hash_key, 0, sizeof t.hash_key);
+    for (uint32_t id = 1; id <= 200; id++)
+        table_put(&t, id);
+    assert_true(t.index_mask + 1 >= 400);
+    for (uint32_t id = 5; id <= 200; id += 5)
+        det_table_remove(&t, &table_lookup(&t, id)->node);
+    for (uint32_t id = 1; id <= 200; id++) {
+        test_entry *e = table_lookup(&t, id);
+        if (id % 5 == 0) {
+            assert_null(e);
+        } else {
+            assert_non_null(e);
+            assert_int_equal(e->tag, id);
+        }
+    }
+    det_table_free(&t);
+}
+
+/* A prefetch is not a use: the prefetched oldest entry is still the one
+ * a full table evicts, and a prefetch of an absent key inserts nothing. */
+static void test_table_prefetch_keeps_order(void **state)
+{
+    (void)state;
+    det_table t;
+    assert_int_equal(det_table_init(&t, 3, sizeof(test_entry), free_test_entry), FV_OK);
+    table_put(&t, 1);
+    table_put(&t, 2);
+    table_put(&t, 3);
+    det_key oldest = key_of(1);
+    det_key absent = key_of(9);
+    det_table_prefetch(&t, &oldest);
+    det_table_prefetch(&t, &absent);
+    assert_int_equal(t.count, 3);
+    table_put(&t, 4);
+    assert_null(table_lookup(&t, 1));
+    assert_null(table_lookup(&t, 9));
+    assert_non_null(table_lookup(&t, 2));
+    det_table_free(&t);
+}
+
 /* A removed entry's slot is handed out again, zeroed, and the table stays
  * within its bound however many entries pass through it. */
 static void test_table_reuses_removed_slots(void **state)
@@ -356,6 +437,54 @@ static void test_lru_rekey_keeps_newer_on_clash(void **state)
     det_lru_destroy(&t);
 }
 
+/* The index doubles while entries arrive: every key stays reachable, the
+ * odd-length keys compare on all their bytes, and the bound still
+ * evicts the least recently used entry. */
+static void test_lru_index_grows_to_bound(void **state)
+{
+    (void)state;
+    det_lru *t = det_lru_create(sizeof(lru_key), sizeof(lru_value), 2000, free_lru_value);
+    assert_non_null(t);
+    for (uint32_t id = 1; id <= 2000; id++)
+        lru_put(t, id, true);
+    assert_int_equal(det_lru_count(t), 2000);
+    for (uint32_t id = 1; id <= 2000; id++)
+        assert_int_equal(lru_lookup(t, id)->tag, id);
+
+    /* Keys differing only in the last byte, past the whole words. */
+    lru_key near = lru_key_of(7);
+    near.bytes[16] = 0x5b;
+    assert_null(det_lru_find(t, &near));
+
+    values_freed = 0;
+    lru_put(t, 2001, true);
+    assert_int_equal(values_freed, 1);
+    assert_null(lru_lookup(t, 1));
+    assert_int_equal(lru_lookup(t, 2)->tag, 2);
+    det_lru_destroy(&t);
+}
+
+/* A prefetch is not a use and inserts nothing. */
+static void test_lru_prefetch_keeps_order(void **state)
+{
+    (void)state;
+    det_lru *t = det_lru_create(sizeof(lru_key), sizeof(lru_value), 3, free_lru_value);
+    assert_non_null(t);
+    lru_put(t, 1, true);
+    lru_put(t, 2, true);
+    lru_put(t, 3, true);
+    lru_key oldest = lru_key_of(1);
+    lru_key absent = lru_key_of(9);
+    det_lru_prefetch(t, &oldest);
+    det_lru_prefetch(t, &absent);
+    assert_int_equal(det_lru_count(t), 3);
+    lru_put(t, 4, true);
+    assert_null(lru_lookup(t, 1));
+    assert_null(lru_lookup(t, 9));
+    assert_int_equal(lru_lookup(t, 2)->tag, 2);
+    det_lru_destroy(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +495,11 @@ int main(void)
         cmocka_unit_test(test_table_rekey_moves_and_drops),
         cmocka_unit_test(test_lru_insert_find_and_evict),
         cmocka_unit_test(test_lru_rekey_keeps_newer_on_clash),
+        cmocka_unit_test(test_table_index_grows_to_bound),
+        cmocka_unit_test(test_table_grows_with_full_collisions),
+        cmocka_unit_test(test_table_prefetch_keeps_order),
+        cmocka_unit_test(test_lru_index_grows_to_bound),
+        cmocka_unit_test(test_lru_prefetch_keeps_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -253,6 +253,27 @@ static void test_rekey_merges_existing_state(void **state)
     det_engine_destroy(&e);
 }
 
+/* Pairs of one beat keep it inside the table entry: merging two of them
+ * and growing the result past the entry must keep every beat. */
+static void test_rekey_merges_single_beats(void **state)
+{
+    (void)state;
+    det_engine *e = make_engine();
+    fv_endpoint old_host = internal_host(0x11);
+    fv_endpoint new_host = internal_host(0x22);
+
+    feed_beats(e, &old_host, 0, 1);
+    feed_beats(e, &new_host, 1, 1);
+    det_rekey(e, old_host.addr, new_host.addr, old_host.kind);
+    feed_beats(e, &new_host, 2, 8);
+
+    collected got = {0};
+    assert_int_equal(det_evaluate(e, T0_US, collect_alert, &got), 1);
+    assert_memory_equal(got.alerts[0].host.addr, new_host.addr, sizeof new_host.addr);
+    assert_int_equal(got.alerts[0].flow_count, 10);
+    det_engine_destroy(&e);
+}
+
 /* The kind is part of the host: re-keying the IPv6 pseudonym with the
  * same bytes leaves the IPv4 host alone. */
 static void test_rekey_matches_kind(void **state)
@@ -296,6 +317,7 @@ int main(void)
         cmocka_unit_test(test_rekey_end_drops_unmoved_hosts),
         cmocka_unit_test(test_rekey_rewrites_queued_exfil),
         cmocka_unit_test(test_rekey_merges_existing_state),
+        cmocka_unit_test(test_rekey_merges_single_beats),
         cmocka_unit_test(test_rekey_matches_kind),
         cmocka_unit_test(test_rekey_same_pseudonym_keeps_state),
     };
