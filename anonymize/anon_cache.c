@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "fv_common.h"
+
 _Static_assert(sizeof(anon_cache_entry) == 64, "a cache entry fills one 64-byte line");
 _Static_assert((ANON_CACHE_SLOTS & (ANON_CACHE_SLOTS - 1)) == 0,
                "the slot count is a power of two");
@@ -16,14 +18,14 @@ _Static_assert((ANON_CACHE_SLOTS & (ANON_CACHE_SLOTS - 1)) == 0,
  * memory, which only turns the cache off. */
 static void anon_cache_alloc(anon_cache *cache)
 {
-    /* Aligned to the 64-byte line: calloc's 16-byte alignment would split
-     * every entry over two lines, and a lookup would then miss twice. */
-    cache->slots = aligned_alloc(sizeof(anon_cache_entry), ANON_CACHE_TABLE_BYTES);
+    /* fv_table_calloc aligns the table to 2 MiB, so every 64-byte entry
+     * is one cache line, and asks for huge pages, so random lookups miss
+     * the TLB less. */
+    cache->slots = fv_table_calloc(ANON_CACHE_TABLE_BYTES);
     if (cache->slots == NULL) {
         cache->disabled = true;
         return;
     }
-    memset(cache->slots, 0, ANON_CACHE_TABLE_BYTES);
     /* sodium_mlock also excludes the pages from core dumps; a failing
      * lock (low RLIMIT_MEMLOCK) only means the table may reach swap. */
     (void)sodium_mlock(cache->slots, ANON_CACHE_TABLE_BYTES);
@@ -43,6 +45,21 @@ static size_t anon_cache_home(const anon_cache *cache, anon_type type, const uin
     for (size_t i = 0; i < sizeof hash; i++)
         h = (h << 8) | hash[i];
     return (size_t)(h & (ANON_CACHE_SLOTS - 1));
+}
+
+/* The home slot of (TYPE, ID, LEN): from the prefetch memo when
+ * anon_cache_prefetch hashed it under the current key, else hashed. */
+static size_t anon_cache_home_of(const anon_cache *cache, anon_type type, const uint8_t *id,
+                                 size_t len)
+{
+    if (len <= ANON_CACHE_MEMO_ID_MAX) {
+        for (unsigned i = 0; i < ANON_CACHE_MEMO_SIZE; i++) {
+            const anon_cache_memo *m = &cache->memo[i];
+            if (m->type == (uint8_t)type && m->len == len && memcmp(m->id, id, len) == 0)
+                return m->home;
+        }
+    }
+    return anon_cache_home(cache, type, id, len);
 }
 
 static bool anon_cache_usable(anon_cache *cache, size_t len)
@@ -66,7 +83,7 @@ bool anon_cache_get(anon_cache *cache, anon_type type, const uint8_t *id, size_t
     if (!anon_cache_usable(cache, len))
         return false;
 
-    size_t home = anon_cache_home(cache, type, id, len);
+    size_t home = anon_cache_home_of(cache, type, id, len);
     for (size_t i = 0; i < ANON_CACHE_PROBES; i++) {
         const anon_cache_entry *e = &cache->slots[(home + i) & (ANON_CACHE_SLOTS - 1)];
         if (e->type == 0)
@@ -81,13 +98,32 @@ bool anon_cache_get(anon_cache *cache, anon_type type, const uint8_t *id, size_t
     return false;
 }
 
+void anon_cache_prefetch(anon_cache *cache, anon_type type, const uint8_t *id, size_t len)
+{
+    if (len > ANON_CACHE_MEMO_ID_MAX || !anon_cache_usable(cache, len))
+        return;
+
+    size_t home = anon_cache_home(cache, type, id, len);
+    anon_cache_memo *m = &cache->memo[cache->memo_next];
+    cache->memo_next = (cache->memo_next + 1) % ANON_CACHE_MEMO_SIZE;
+    m->type = (uint8_t)type;
+    m->len = (uint8_t)len;
+    memcpy(m->id, id, len);
+    m->home = (uint32_t)home;
+
+    /* A hit is usually in the home slot. The probe run may continue into
+     * the next entry, but loading that too would add a second memory
+     * load to every lookup to save one on a collision. */
+    __builtin_prefetch(&cache->slots[home], 0, 3);
+}
+
 void anon_cache_put(anon_cache *cache, anon_type type, const uint8_t *id, size_t len,
                     const uint8_t pseudonym[FV_PSEUDONYM_BYTES])
 {
     if (!anon_cache_usable(cache, len))
         return;
 
-    size_t home = anon_cache_home(cache, type, id, len);
+    size_t home = anon_cache_home_of(cache, type, id, len);
     anon_cache_entry *target = &cache->slots[home];
     for (size_t i = 0; i < ANON_CACHE_PROBES; i++) {
         anon_cache_entry *e = &cache->slots[(home + i) & (ANON_CACHE_SLOTS - 1)];
@@ -109,6 +145,8 @@ void anon_cache_reset(anon_cache *cache)
 {
     if (cache->slots != NULL)
         sodium_memzero(cache->slots, ANON_CACHE_TABLE_BYTES);
+    /* The memo's homes belong to the old key. */
+    sodium_memzero(cache->memo, sizeof cache->memo);
     randombytes_buf(cache->key, sizeof cache->key);
     cache->hits = 0;
     cache->misses = 0;
@@ -123,5 +161,6 @@ void anon_cache_free(anon_cache *cache)
         free(cache->slots);
         cache->slots = NULL;
     }
+    sodium_memzero(cache->memo, sizeof cache->memo);
     sodium_memzero(cache->key, sizeof cache->key);
 }

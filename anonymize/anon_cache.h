@@ -40,9 +40,26 @@ typedef struct anon_cache_entry {
     uint8_t pseudonym[FV_PSEUDONYM_BYTES];
 } anon_cache_entry;
 
+/* Identifiers of up to this many bytes (addresses, MACs) keep their
+ * home slot in the prefetch memo. */
+#define ANON_CACHE_MEMO_ID_MAX 16u
+#define ANON_CACHE_MEMO_SIZE 4u
+
+/* The home slot of an identifier that anon_cache_prefetch hashed, so the
+ * lookup that follows does not hash it again. */
+typedef struct anon_cache_memo {
+    uint8_t type;       /* anon_type; 0 marks an unused entry */
+    uint8_t len;
+    uint8_t id[ANON_CACHE_MEMO_ID_MAX];
+    uint32_t home;
+} anon_cache_memo;
+
 typedef struct anon_cache {
     anon_cache_entry *slots;    /* NULL until the first use, or if allocation failed */
     unsigned char key[crypto_shorthash_KEYBYTES];
+    /* Raw identifiers like the table: wiped with it on every key change. */
+    anon_cache_memo memo[ANON_CACHE_MEMO_SIZE];
+    unsigned memo_next;
     bool disabled;
     uint64_t hits, misses;
 } anon_cache;
@@ -51,6 +68,12 @@ typedef struct anon_cache {
  * or return false. Allocates the table on first use. */
 bool anon_cache_get(anon_cache *cache, anon_type type, const uint8_t *id, size_t len,
                     uint8_t out[FV_PSEUDONYM_BYTES]);
+
+/* Start loading the home slot of (TYPE, ID, LEN) into the CPU cache and
+ * remember its position for the lookup that follows. A later get or put
+ * of the same identifier finds the same entries with or without this
+ * call. */
+void anon_cache_prefetch(anon_cache *cache, anon_type type, const uint8_t *id, size_t len);
 
 /* Remember PSEUDONYM for (TYPE, ID, LEN); ignored for long identifiers
  * or without a table. */

@@ -791,6 +791,12 @@ void anon_set_cache(anon_ctx *ctx, bool enabled)
     ctx->cache.misses = 0;
 }
 
+void anon_prefetch(anon_ctx *ctx, anon_type type, const uint8_t *id, size_t len)
+{
+    if (ctx != NULL)
+        anon_cache_prefetch(&ctx->cache, type, id, len);
+}
+
 void anon_cache_stats(const anon_ctx *ctx, anon_cache_info *out)
 {
     out->hits = ctx != NULL ? ctx->cache.hits : 0;

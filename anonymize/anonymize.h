@@ -120,6 +120,16 @@ typedef struct anon_cache_info {
 void anon_cache_stats(const anon_ctx *ctx, anon_cache_info *out);
 
 /*
+ * Start loading the pseudonym cache slot of identifier ID (LEN bytes) of
+ * TYPE into the CPU cache, for an anon_pseudonym of the same identifier
+ * soon after. Prefetching the identifiers of one record before computing
+ * any of their pseudonyms overlaps the memory misses. Changes no result.
+ * The last few prefetched identifiers of up to 16 bytes keep their slot
+ * position, so the lookup does not hash them twice.
+ */
+void anon_prefetch(anon_ctx *ctx, anon_type type, const uint8_t *id, size_t len);
+
+/*
  * Callback run by anon_pseudonym after computing PSEUDONYM of the raw
  * identifier ID (LEN bytes) of TYPE. It receives a raw identifier, so
  * only the capturing process may install one (key escrow does).

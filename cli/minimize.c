@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 #include "fv_common.h"
 
@@ -20,13 +19,14 @@
 static void replace_with_token(char *name, size_t name_len, const char *token, const char *rest)
 {
     char tail[FV_NAME_MAX];
-    snprintf(tail, sizeof tail, "%s", rest);
+    fv_str_copy(tail, sizeof tail, rest);
     snprintf(name, name_len, "%s%s", token, tail);
 }
 
-const char *fv_identity_zone(const pol_policy *policy, int family, const uint8_t addr[16])
+/* fv_identity_zone of FAMILY/ADDR, given ZONE, its pol_zone_of. */
+static const char *identity_zone_given(const pol_policy *policy, const char *zone, int family,
+                                       const uint8_t addr[16])
 {
-    const char *zone = pol_zone_of(policy, family, addr);
     if (zone != NULL || pol_zone_count(policy) == 0)
         return zone;
 
@@ -39,6 +39,18 @@ const char *fv_identity_zone(const pol_policy *policy, int family, const uint8_t
         return FV_ZONE_LINK_LOCAL;
     }
     return NULL;
+}
+
+const char *fv_identity_zone(const pol_policy *policy, int family, const uint8_t addr[16])
+{
+    return identity_zone_given(policy, pol_zone_of(policy, family, addr), family, addr);
+}
+
+const char *fv_identity_zone_excluded(const pol_policy *policy, int family,
+                                      const uint8_t addr[16], bool *excluded)
+{
+    const char *zone = pol_zone_and_exclusion(policy, family, addr, excluded);
+    return identity_zone_given(policy, zone, family, addr);
 }
 
 const char *fv_apply_address_mode(const pol_policy *policy, anon_ctx *anon, int family,
@@ -80,6 +92,20 @@ const char *fv_apply_address_mode(const pol_policy *policy, anon_ctx *anon, int 
     memset(out, 0, sizeof *out);
     out->kind = v4 ? FV_EP_PSEUDO_IPV4 : FV_EP_PSEUDO_IPV6;
     anon_pseudonym(anon, v4 ? ANON_TYPE_IPV4 : ANON_TYPE_IPV6, addr, v4 ? 4 : 16, out->addr);
+    return zone;
+}
+
+const char *fv_prefetch_address(const pol_policy *policy, anon_ctx *anon, int family,
+                                const uint8_t addr[16])
+{
+    const char *zone = fv_identity_zone(policy, family, addr);
+    pol_addr_mode mode = POL_ADDR_PSEUDONYMIZE;
+    unsigned prefix_len = 0;
+    bool v4 = family == 4;
+
+    (void)pol_zone_address_mode(policy, zone, v4 ? 4 : 6, &mode, &prefix_len);
+    if (mode == POL_ADDR_PSEUDONYMIZE)
+        anon_prefetch(anon, v4 ? ANON_TYPE_IPV4 : ANON_TYPE_IPV6, addr, v4 ? 4 : 16);
     return zone;
 }
 
@@ -179,15 +205,30 @@ static bool parse_ip_literal(const char *name, int *family, uint8_t addr[16], co
     return inet_pton(AF_INET, literal, addr) == 1;
 }
 
-/* Return true if NAME ends with SUFFIX, ignoring case; *PREFIX_LEN gets
- * the length before the suffix. */
+/* Return true if NAME, of NAME_LEN bytes, ends with the lower-case
+ * SUFFIX of SUFFIX_LEN bytes, ignoring ASCII case like strcasecmp in the
+ * C locale. *PREFIX_LEN gets the length before the suffix. */
+static bool has_suffix_of_length(const char *name, size_t name_len, const char *suffix,
+                                 size_t suffix_len, size_t *prefix_len)
+{
+    if (name_len < suffix_len)
+        return false;
+    const char *tail = name + name_len - suffix_len;
+    for (size_t i = 0; i < suffix_len; i++) {
+        char c = tail[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (c != suffix[i])
+            return false;
+    }
+    *prefix_len = name_len - suffix_len;
+    return true;
+}
+
+/* has_suffix_of_length for a NUL-terminated NAME and SUFFIX. */
 static bool has_suffix(const char *name, const char *suffix, size_t *prefix_len)
 {
-    size_t n = strlen(name), s = strlen(suffix);
-    if (n < s || strcasecmp(name + n - s, suffix) != 0)
-        return false;
-    *prefix_len = n - s;
-    return true;
+    return has_suffix_of_length(name, strlen(name), suffix, strlen(suffix), prefix_len);
 }
 
 /*
@@ -317,7 +358,7 @@ static bool minimize_host_name(anon_ctx *anon, char *name, size_t name_len)
     char token[FV_TOKEN_TEXT_MAX];
     anon_pseudonym(anon, ANON_TYPE_HOSTNAME, (const uint8_t *)lowered, n, pseudo);
     fv_token_format("name", pseudo, token);
-    snprintf(name, name_len, "%s", token);
+    fv_str_copy(name, name_len, token);
     return true;
 }
 
@@ -331,15 +372,23 @@ static bool minimize_host_name(anon_ctx *anon, char *name, size_t name_len)
  */
 static bool minimize_private_suffix(anon_ctx *anon, char *name, size_t name_len)
 {
-    static const char *const suffixes[] = {
-        ".local", ".home.arpa", ".lan", ".home", ".internal", ".intranet", ".localdomain",
-        ".private",
+    /* Lower case, as has_suffix_of_length expects. */
+    static const struct {
+        const char *text;
+        size_t len;
+    } suffixes[] = {
+#define PRIVATE_SUFFIX(text) {text, sizeof text - 1}
+        PRIVATE_SUFFIX(".local"),    PRIVATE_SUFFIX(".home.arpa"),   PRIVATE_SUFFIX(".lan"),
+        PRIVATE_SUFFIX(".home"),     PRIVATE_SUFFIX(".internal"),    PRIVATE_SUFFIX(".intranet"),
+        PRIVATE_SUFFIX(".localdomain"), PRIVATE_SUFFIX(".private"),
+#undef PRIVATE_SUFFIX
     };
+    size_t length = strlen(name);
     size_t prefix = 0;
     bool found = false;
 
     for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0] && !found; i++)
-        found = has_suffix(name, suffixes[i], &prefix);
+        found = has_suffix_of_length(name, length, suffixes[i].text, suffixes[i].len, &prefix);
     if (!found || prefix == 0)
         return false;
 
@@ -394,6 +443,10 @@ static bool find_embedded_ipv4(const char *name, char sep, size_t from, uint8_t 
             if (sep == '.' && before != '.')
                 continue;
         }
+        /* An address starts with a digit: skip other characters before
+         * trying to parse one. */
+        if (name[i] < '0' || name[i] > '9')
+            continue;
         size_t pos = i;
         bool ok = true;
         memset(addr, 0, 16);
@@ -438,6 +491,13 @@ static bool minimize_embedded_addresses(const pol_policy *policy, anon_ctx *anon
 {
     static const char seps[] = {'-', '.'};
     bool changed = false;
+
+    /* Four octets need four digits; most names have none. */
+    size_t digits = 0;
+    for (const char *c = name; *c != '\0' && digits < 4; c++)
+        digits += *c >= '0' && *c <= '9';
+    if (digits < 4)
+        return false;
 
     for (size_t s = 0; s < sizeof seps; s++) {
         size_t from = 0, start, len;
@@ -601,7 +661,7 @@ bool fv_minimize_domain(const pol_policy *policy, anon_ctx *anon, fv_name_source
         snprintf(out, sizeof out, "%s%s", registrable, port);
         if (strcmp(out, name) == 0)
             return false;
-        snprintf(name, name_len, "%s", out);
+        fv_str_copy(name, name_len, out);
         return true;
     }
 

@@ -49,6 +49,11 @@
  */
 const char *fv_identity_zone(const pol_policy *policy, int family, const uint8_t addr[16]);
 
+/* Return fv_identity_zone of FAMILY/ADDR and set *EXCLUDED to
+ * pol_is_excluded, in one pass over the address (pol_zone_and_exclusion). */
+const char *fv_identity_zone_excluded(const pol_policy *policy, int family,
+                                      const uint8_t addr[16], bool *excluded);
+
 /* An address as a record stores it: kind is an fv_ep_kind other than
  * FV_EP_NONE, addr and prefix_len as in fv_endpoint. */
 typedef struct fv_stored_addr {
@@ -68,6 +73,15 @@ typedef struct fv_stored_addr {
  */
 const char *fv_apply_address_mode(const pol_policy *policy, anon_ctx *anon, int family,
                                   const uint8_t addr[16], fv_stored_addr *out);
+
+/*
+ * Start loading the pseudonym cache slot that fv_apply_address_mode of
+ * FAMILY/ADDR will read, when its zone's address mode is pseudonymize
+ * (see anon_prefetch). Returns the zone label like fv_apply_address_mode.
+ * Changes no result.
+ */
+const char *fv_prefetch_address(const pol_policy *policy, anon_ctx *anon, int family,
+                                const uint8_t addr[16]);
 
 /* Where a name came from; decides which rewrites apply. */
 typedef enum fv_name_source {

@@ -42,7 +42,8 @@ int fv_seenhosts_create(fv_seenhosts **out)
         rc = FV_ERR_NOMEM;
         goto out;
     }
-    m->slots = calloc(SEENHOSTS_SLOTS, sizeof *m->slots);
+    /* Huge pages: the slots are read at random, once per flow end. */
+    m->slots = fv_table_calloc(SEENHOSTS_SLOTS * sizeof *m->slots);
     if (m->slots == NULL) {
         rc = FV_ERR_NOMEM;
         goto out;

@@ -422,3 +422,37 @@ FILE *fv_fopen_regular_file(const char *path, char *err, size_t err_len)
     }
     return f;
 }
+
+bool fv_str_copy(char *dst, size_t size, const char *src)
+{
+    if (size == 0)
+        return src[0] == '\0';
+    size_t len = strnlen(src, size);
+    bool fits = len < size;
+    if (!fits)
+        len = size - 1;
+    memcpy(dst, src, len);
+    dst[len] = '\0';
+    return fits;
+}
+
+#include <sys/mman.h>
+
+#define FV_HUGE_PAGE_BYTES ((size_t)2 << 20)
+
+void *fv_table_calloc(size_t size)
+{
+    if (size == 0 || size > SIZE_MAX - FV_HUGE_PAGE_BYTES)
+        return NULL;
+    /* aligned_alloc wants a multiple of the alignment. */
+    size_t rounded = (size + FV_HUGE_PAGE_BYTES - 1) / FV_HUGE_PAGE_BYTES * FV_HUGE_PAGE_BYTES;
+    void *table = aligned_alloc(FV_HUGE_PAGE_BYTES, rounded);
+    if (table == NULL)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    /* Advice that fails (no transparent huge pages) only costs speed. */
+    (void)madvise(table, rounded, MADV_HUGEPAGE);
+#endif
+    memset(table, 0, size);
+    return table;
+}

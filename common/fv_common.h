@@ -597,4 +597,22 @@ int fv_open_regular_file(const char *path, char *err, size_t err_len);
 /* fv_open_regular_file as a stdio stream for reading; NULL on failure. */
 FILE *fv_fopen_regular_file(const char *path, char *err, size_t err_len);
 
+/*
+ * Copy the string SRC into DST of SIZE bytes like snprintf(DST, SIZE,
+ * "%s", SRC), without the format parser: at most SIZE - 1 bytes and a
+ * terminating NUL, nothing when SIZE is 0. DST and SRC must not overlap.
+ * Returns true if all of SRC fit, false if it was truncated.
+ */
+bool fv_str_copy(char *dst, size_t size, const char *src);
+
+/*
+ * Allocate SIZE zeroed bytes for a large table read at random places
+ * (a hash table), aligned to 2 MiB and, on Linux, advised to be backed
+ * by transparent huge pages (MADV_HUGEPAGE), so its lookups miss the TLB
+ * less. Without huge pages it is an ordinary zeroed allocation, but
+ * every byte is written, so all of it counts in the resident size at
+ * once. Free it with free(). Returns NULL if out of memory.
+ */
+void *fv_table_calloc(size_t size);
+
 #endif /* FV_COMMON_H */

@@ -223,6 +223,23 @@ bool pol_is_excluded(const pol_policy *policy, int family, const uint8_t addr[16
     return pol_nets_find(policy->exclude6, policy->exclude6_count, hi, lo) >= 0;
 }
 
+const char *pol_zone_and_exclusion(const pol_policy *policy, int family, const uint8_t addr[16],
+                                   bool *excluded)
+{
+    uint64_t hi, lo;
+    *excluded = false;
+    if (policy == NULL || addr == NULL || !pol_addr_words(family, addr, &hi, &lo))
+        return NULL;
+
+    bool v4 = family == 4;
+    *excluded = v4 ? pol_nets_find(policy->exclude4, policy->exclude4_count, hi, lo) >= 0
+                   : pol_nets_find(policy->exclude6, policy->exclude6_count, hi, lo) >= 0;
+    const pol_net *nets = v4 ? policy->zone4 : policy->zone6;
+    size_t count = v4 ? policy->zone4_count : policy->zone6_count;
+    long i = pol_nets_find(nets, count, hi, lo);
+    return i < 0 ? NULL : policy->zone_names[nets[i].zone];
+}
+
 /* ---------------------------------------------------------------------- */
 /* Accessors                                                               */
 /* ---------------------------------------------------------------------- */

@@ -147,6 +147,14 @@ const char *pol_zone_of(const pol_policy *policy, int family, const uint8_t addr
 /* Return true if the address lies in an excluded subnet. */
 bool pol_is_excluded(const pol_policy *policy, int family, const uint8_t addr[16]);
 
+/*
+ * Look up the zone and the exclusion of FAMILY/ADDR together, splitting
+ * the address into words once, for the per-packet path. Returns
+ * pol_zone_of and sets *EXCLUDED to pol_is_excluded of the address.
+ */
+const char *pol_zone_and_exclusion(const pol_policy *policy, int family, const uint8_t addr[16],
+                                   bool *excluded);
+
 /* Retention limit of CLS in seconds. */
 uint64_t pol_retention_s(const pol_policy *policy, fv_class cls);
 

@@ -201,6 +201,119 @@ static void test_cache_table_line_aligned(void **state)
     assert_null(cache.slots);
 }
 
+/* Identifier number I of a mix of types, so prefetch batches hold
+ * addresses, MACs and names that are too long for the prefetch memo. */
+static size_t mixed_id_of(uint32_t i, anon_type *type, uint8_t out[32])
+{
+    memset(out, 0, 32);
+    switch (i % 4) {
+    case 0:
+        *type = ANON_TYPE_IPV4;
+        ipv4_of(i, out);
+        return 4;
+    case 1:
+        /* fd00::/8 with I in the last four bytes */
+        *type = ANON_TYPE_IPV6;
+        out[0] = 0xfd;
+        memcpy(out + 12, &i, sizeof i);
+        return 16;
+    case 2:
+        /* locally administered MAC 02:00:00:xx:xx:xx */
+        *type = ANON_TYPE_MAC;
+        out[0] = 0x02;
+        out[3] = (uint8_t)(i >> 16);
+        out[4] = (uint8_t)(i >> 8);
+        out[5] = (uint8_t)i;
+        return 6;
+    default:
+        /* 20 bytes, longer than the memo's 16 */
+        *type = ANON_TYPE_HOSTNAME;
+        return (size_t)snprintf((char *)out, 32, "host-%015u", (unsigned)i);
+    }
+}
+
+/* Prefetching batches of up to five identifiers before looking them up
+ * (one more than the memo holds) gives the same pseudonyms as the
+ * uncached computation, and the entries put after a prefetch are found
+ * by plain lookups later. */
+static void test_prefetch_then_get_equals_get(void **state)
+{
+    fixture *f = *state;
+    enum { IDS = 2000, BATCH = 5 };
+    static uint8_t prefetched[IDS][FV_PSEUDONYM_BYTES];
+    anon_cache_info info;
+
+    for (uint32_t start = 0; start < IDS; start += BATCH) {
+        for (uint32_t i = start; i < start + BATCH && i < IDS; i++) {
+            anon_type type;
+            uint8_t id[32];
+            size_t len = mixed_id_of(i, &type, id);
+            anon_prefetch(f->anon, type, id, len);
+        }
+        for (uint32_t i = start; i < start + BATCH && i < IDS; i++) {
+            anon_type type;
+            uint8_t id[32];
+            size_t len = mixed_id_of(i, &type, id);
+            anon_pseudonym(f->anon, type, id, len, prefetched[i]);
+        }
+    }
+    anon_cache_stats(f->anon, &info);
+    assert_int_equal(info.hits, 0);
+    assert_int_equal(info.misses, IDS);
+
+    /* Plain lookups, newest first so the memo no longer has them. */
+    for (uint32_t n = 0; n < IDS; n++) {
+        uint32_t i = IDS - 1 - n;
+        anon_type type;
+        uint8_t id[32], again[FV_PSEUDONYM_BYTES];
+        size_t len = mixed_id_of(i, &type, id);
+        anon_pseudonym(f->anon, type, id, len, again);
+        assert_memory_equal(prefetched[i], again, FV_PSEUDONYM_BYTES);
+    }
+    anon_cache_stats(f->anon, &info);
+    assert_int_equal(info.hits, IDS);
+
+    anon_set_cache(f->anon, false);
+    for (uint32_t i = 0; i < IDS; i++) {
+        anon_type type;
+        uint8_t id[32], uncached[FV_PSEUDONYM_BYTES];
+        size_t len = mixed_id_of(i, &type, id);
+        anon_pseudonym(f->anon, type, id, len, uncached);
+        assert_memory_equal(prefetched[i], uncached, FV_PSEUDONYM_BYTES);
+    }
+}
+
+/* A rotation drops the slot positions remembered by a prefetch, because
+ * they belong to the old placement key. Entries put after the rotation
+ * must sit where plain lookups under the new key look. */
+static void test_prefetch_memo_cleared_on_rotation(void **state)
+{
+    fixture *f = *state;
+    uint8_t addr[4][4], out[FV_PSEUDONYM_BYTES];
+    anon_cache_info info;
+
+    for (uint32_t i = 0; i < 4; i++) {
+        ipv4_of(i + 1, addr[i]);
+        anon_prefetch(f->anon, ANON_TYPE_IPV4, addr[i], sizeof addr[i]);
+    }
+    assert_int_equal(anon_maybe_rotate(f->anon, NOW_S + DAY_S), 1);
+    for (uint32_t i = 0; i < 4; i++)
+        anon_pseudonym(f->anon, ANON_TYPE_IPV4, addr[i], sizeof addr[i], out);
+
+    /* Fill the memo with other identifiers, then look the four up again
+     * by their homes under the new key. */
+    for (uint32_t i = 0; i < 4; i++) {
+        uint8_t other[4];
+        ipv4_of(1000 + i, other);
+        anon_prefetch(f->anon, ANON_TYPE_IPV4, other, sizeof other);
+    }
+    for (uint32_t i = 0; i < 4; i++)
+        anon_pseudonym(f->anon, ANON_TYPE_IPV4, addr[i], sizeof addr[i], out);
+    anon_cache_stats(f->anon, &info);
+    assert_int_equal(info.misses, 4);
+    assert_int_equal(info.hits, 4);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -210,6 +323,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_long_identifier_computed, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation_clears_cache, setup, teardown),
         cmocka_unit_test(test_cache_table_line_aligned),
+        cmocka_unit_test_setup_teardown(test_prefetch_then_get_equals_get, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_prefetch_memo_cleared_on_rotation, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

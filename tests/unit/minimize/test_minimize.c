@@ -240,6 +240,92 @@ static void test_embedded_external_or_partial_kept(void **state)
     }
 }
 
+/* Suffix matching ignores ASCII case, and the suffix stays as sent. */
+static void test_private_suffix_ignores_case(void **state)
+{
+    fixture *f = *state;
+    static const struct {
+        const char *sent;
+        const char *suffix;
+    } cases[] = {
+        {"Laptop-Jane.LAN", ".LAN"},
+        {"nas.Home.Arpa", ".Home.Arpa"},
+        {"printer.LocalDomain", ".LocalDomain"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char name[FV_NAME_MAX];
+        snprintf(name, sizeof name, "%s", cases[i].sent);
+        assert_true(fv_minimize_name(f->policy, f->anon, FV_NAME_INTERNAL_DNS, name, sizeof name));
+        assert_int_equal(strncmp(name, "name-", 5), 0);
+        size_t n = strlen(name), s = strlen(cases[i].suffix);
+        assert_true(n > s);
+        assert_string_equal(name + n - s, cases[i].suffix);
+    }
+    expect_rewrite(f, FV_NAME_DNS, "55.0.1.10.IN-ADDR.ARPA", "10.1.0.55", ".IN-ADDR.ARPA");
+    /* ".lan" must be a whole suffix label. */
+    expect_unchanged(f, FV_NAME_INTERNAL_DNS, "www.example.plan");
+}
+
+/* An embedded address needs at least four digits: one with exactly four
+ * is found, three single digits are not an address. */
+static void test_embedded_address_four_digits(void **state)
+{
+    fixture *f = *state;
+    static const char one_net[] = "version: 1\n"
+                                  "zones:\n"
+                                  "  - name: office\n"
+                                  "    networks: [1.0.0.0/8]\n";
+    char err[1024], name[FV_NAME_MAX], expected[FV_NAME_MAX], token[FV_TOKEN_TEXT_MAX];
+    pol_policy *policy = NULL;
+
+    assert_int_equal(pol_load_buffer("one.yaml", one_net, sizeof one_net - 1, &policy, err,
+                                     sizeof err),
+                     FV_OK);
+    address_token(f, "1.2.3.4", token);
+    snprintf(name, sizeof name, "%s", "1-2-3-4.nip.io");
+    assert_true(fv_minimize_name(policy, f->anon, FV_NAME_DNS, name, sizeof name));
+    snprintf(expected, sizeof expected, "%s.nip.io", token);
+    assert_string_equal(name, expected);
+
+    snprintf(name, sizeof name, "%s", "1-2-3.nip.io");
+    assert_false(fv_minimize_name(policy, f->anon, FV_NAME_DNS, name, sizeof name));
+    assert_string_equal(name, "1-2-3.nip.io");
+    pol_destroy(&policy);
+}
+
+/* fv_identity_zone_excluded returns fv_identity_zone, link-local label
+ * included, and pol_is_excluded of the same address. */
+static void test_identity_zone_excluded_agrees(void **state)
+{
+    (void)state;
+    static const char text[] = "version: 1\n"
+                               "zones:\n"
+                               "  - name: office\n"
+                               "    networks: [10.0.0.0/8]\n"
+                               "exclude: [10.9.0.0/16]\n";
+    char err[1024];
+    pol_policy *policy = NULL;
+    assert_int_equal(pol_load_buffer("x.yaml", text, sizeof text - 1, &policy, err, sizeof err),
+                     FV_OK);
+    static const struct {
+        int family;
+        const char *text;
+    } cases[] = {
+        {4, "10.1.0.5"}, {4, "10.9.0.5"}, {4, "169.254.1.1"}, {4, "192.0.2.1"},
+        {6, "fe80::1"},  {6, "2001:db8::1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t addr[16] = {0};
+        assert_int_equal(inet_pton(cases[i].family == 4 ? AF_INET : AF_INET6, cases[i].text, addr),
+                         1);
+        bool excluded = !pol_is_excluded(policy, cases[i].family, addr);
+        const char *zone = fv_identity_zone_excluded(policy, cases[i].family, addr, &excluded);
+        assert_ptr_equal(zone, fv_identity_zone(policy, cases[i].family, addr));
+        assert_int_equal(excluded, pol_is_excluded(policy, cases[i].family, addr));
+    }
+    pol_destroy(&policy);
+}
+
 static void test_link_local_is_identity_zone(void **state)
 {
     fixture *f = *state;
@@ -392,6 +478,9 @@ int main(void)
         cmocka_unit_test(test_private_suffix_in_internal_dns),
         cmocka_unit_test(test_link_local_is_identity_zone),
         cmocka_unit_test(test_link_local_kept_without_zones),
+        cmocka_unit_test(test_private_suffix_ignores_case),
+        cmocka_unit_test(test_embedded_address_four_digits),
+        cmocka_unit_test(test_identity_zone_excluded_agrees),
         cmocka_unit_test(test_user_agent_keeps_product_tokens),
         cmocka_unit_test(test_user_agent_accepts_literal_spaces),
         cmocka_unit_test(test_user_agent_unchanged_product_only),

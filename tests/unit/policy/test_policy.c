@@ -87,6 +87,47 @@ static bool excluded4(const pol_policy *pol, const char *text)
     return pol_is_excluded(pol, 4, a);
 }
 
+/* The combined lookup agrees with pol_zone_of and pol_is_excluded on
+ * addresses in a zone, in an exclusion inside a zone, in an exclusion
+ * outside every zone, outside everything, in IPv6, and for an invalid
+ * family. */
+static void test_zone_and_exclusion_agree(void **state)
+{
+    (void)state;
+    pol_policy *pol = load_ok("version: 1\n"
+                              "zones:\n"
+                              "  - name: office\n"
+                              "    networks: [10.0.0.0/8, fd00::/8]\n"
+                              "  - name: lab\n"
+                              "    networks: [172.16.0.0/12]\n"
+                              "exclude: [10.9.0.0/16, 192.0.2.0/24, fd00:9::/32]\n");
+    static const struct {
+        int family;
+        const char *text;
+    } cases[] = {
+        {4, "10.1.2.3"},  {4, "10.9.0.1"},  {4, "172.16.5.5"}, {4, "192.0.2.7"},
+        {4, "198.51.100.1"}, {6, "fd00:1::1"}, {6, "fd00:9::1"}, {6, "2001:db8::1"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t a[16];
+        if (cases[i].family == 4)
+            addr4(cases[i].text, a);
+        else
+            addr6(cases[i].text, a);
+        bool excluded = !pol_is_excluded(pol, cases[i].family, a);
+        const char *zone = pol_zone_and_exclusion(pol, cases[i].family, a, &excluded);
+        assert_ptr_equal(zone, pol_zone_of(pol, cases[i].family, a));
+        assert_int_equal(excluded, pol_is_excluded(pol, cases[i].family, a));
+    }
+    uint8_t a[16];
+    addr4("10.9.0.1", a);
+    bool excluded = true;
+    assert_true(pol_is_excluded(pol, 4, a));
+    assert_null(pol_zone_and_exclusion(pol, 5, a, &excluded));
+    assert_false(excluded);
+    pol_destroy(&pol);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Accepted policies                                                        */
 /* ---------------------------------------------------------------------- */
@@ -740,6 +781,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_policy_round_trip),
+        cmocka_unit_test(test_zone_and_exclusion_agree),
         cmocka_unit_test(test_custom_values_read_back),
         cmocka_unit_test(test_defaults_apply_when_keys_absent),
         cmocka_unit_test(test_longest_prefix_wins),
