@@ -377,7 +377,7 @@ static bool minimize_private_suffix(anon_ctx *anon, char *name, size_t name_len)
         const char *text;
         size_t len;
     } suffixes[] = {
-#define PRIVATE_SUFFIX(text) {text, sizeof text - 1}
+#define PRIVATE_SUFFIX(text) {(text), sizeof(text) - 1}
         PRIVATE_SUFFIX(".local"),    PRIVATE_SUFFIX(".home.arpa"),   PRIVATE_SUFFIX(".lan"),
         PRIVATE_SUFFIX(".home"),     PRIVATE_SUFFIX(".internal"),    PRIVATE_SUFFIX(".intranet"),
         PRIVATE_SUFFIX(".localdomain"), PRIVATE_SUFFIX(".private"),

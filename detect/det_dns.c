@@ -559,7 +559,10 @@ static const char *cached_registrable_domain(dns_state *s, const char *name, siz
     const char *domain = registrable_domain(name);
     slot->name_hash = name_hash;
     slot->name_len = (uint16_t)len;
-    slot->offset = domain == NULL ? -1 : (int16_t)(domain - name);
+    if (domain == NULL)
+        slot->offset = -1;
+    else
+        slot->offset = (int16_t)(domain - name); /* a DNS name is at most 255 bytes */
     return domain;
 }
 
