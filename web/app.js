@@ -37,6 +37,10 @@ for (const cls of ['flows', 'dns', 'tls', 'http', 'dhcp', 'ssh', 'aggregates']) 
 // The hash to open after signing in: the page that needed the sign-in.
 let afterLogin = '#/overview';
 
+// Notice of the sign-in form, kept until the next sign-in. It is set when
+// a session ends, so a page opened after the form appeared still shows it.
+let pendingNotice = null;
+
 // True when the signed-in role may open PAGE. With a server without
 // authentication (GET /me returns 404) the role is null, so every page
 // is shown and the server decides.
@@ -69,7 +73,9 @@ function showLogin(notice) {
   updateChrome();
   document.title = 'Sign in · flowveil';
   markCurrent('');
-  renderLogin(currentToken(), notice, () => {
+  if (notice !== null) pendingNotice = notice;
+  renderLogin(currentToken(), pendingNotice, () => {
+    pendingNotice = null;
     updateChrome();
     const target = afterLogin;
     afterLogin = '#/overview';

@@ -911,14 +911,21 @@ async function checkKeyboardNavigation(page, url, label) {
 }
 
 // A session that ends on the server side (here: the cookie is gone) sends
-// the next page to the sign-in form with a notice, and signing in again
-// returns to that page.
+// the next page to the sign-in form with a notice that stays until the
+// next sign-in, and signing in again returns to the last page opened.
 async function checkSessionExpiry(page, url, label) {
   await page.context().clearCookies();
   await page.goto(`${url}#/flows`);
   await page.waitForSelector('#login-user');
   const notice = await page.locator('#view .state-notice').allTextContents();
   check(notice.some((t) => /session has ended/i.test(t)), `${label} expiry: no "session has ended" notice (${notice.join(' / ') || 'none'})`);
+  // Opening other pages before signing in keeps the notice on the form.
+  for (const hash of ['#/dns', '#/flows']) {
+    await page.goto(`${url}${hash}`);
+    await page.waitForSelector('#login-user');
+    const kept = await page.locator('#view .state-notice').allTextContents();
+    check(kept.some((t) => /session has ended/i.test(t)), `${label} expiry: the notice was gone after opening ${hash} (${kept.join(' / ') || 'none'})`);
+  }
   await page.fill('#login-user', 'admin');
   await page.fill('#login-password', ADMIN_PASSWORD);
   await page.getByRole('button', {name: 'Sign in'}).click();
