@@ -18,9 +18,8 @@ _Static_assert((ANON_CACHE_SLOTS & (ANON_CACHE_SLOTS - 1)) == 0,
  * memory, which only turns the cache off. */
 static void anon_cache_alloc(anon_cache *cache)
 {
-    /* fv_table_calloc aligns the table to 2 MiB, so every 64-byte entry
-     * is one cache line, and asks for huge pages, so random lookups miss
-     * the TLB less. */
+    /* The 2 MiB alignment puts every 64-byte entry in one cache line, and
+     * huge pages make random lookups miss the TLB less. */
     cache->slots = fv_table_calloc(ANON_CACHE_TABLE_BYTES);
     if (cache->slots == NULL) {
         cache->disabled = true;

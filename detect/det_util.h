@@ -74,7 +74,7 @@ typedef struct det_links {
  * insert, at most log2(max_count) times over the table's life.
  *
  * Invariant: count <= max_count; lru_newest..lru_oldest links every entry
- * once; index holds one word per entry, at most half full. free_node
+ * once; index has one word per entry, at most half full. free_node
  * releases what an entry owns (never the entry itself) and may be NULL.
  */
 typedef struct det_table {

@@ -76,7 +76,7 @@ typedef struct store_keys {
      * wiped by store_keys_unlock and whenever the table is re-read. */
     struct store_seal_subkey *seal;
     unsigned seal_next;             /* entry the next new subkey replaces */
-    bool seal_dirty;                /* some entry holds a subkey */
+    bool seal_dirty;                /* true once any entry has a subkey */
 } store_keys;
 
 struct store_env {

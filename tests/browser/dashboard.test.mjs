@@ -923,8 +923,8 @@ async function checkSessionExpiry(page, url, label) {
   for (const hash of ['#/dns', '#/flows']) {
     await page.goto(`${url}${hash}`);
     await page.waitForSelector('#login-user');
-    const kept = await page.locator('#view .state-notice').allTextContents();
-    check(kept.some((t) => /session has ended/i.test(t)), `${label} expiry: the notice was gone after opening ${hash} (${kept.join(' / ') || 'none'})`);
+    const notices = await page.locator('#view .state-notice').allTextContents();
+    check(notices.some((t) => /session has ended/i.test(t)), `${label} expiry: the notice was gone after opening ${hash} (${notices.join(' / ') || 'none'})`);
   }
   await page.fill('#login-user', 'admin');
   await page.fill('#login-password', ADMIN_PASSWORD);

@@ -297,9 +297,9 @@ static void check_six_hosts(void *ctx, const fv_aggregate_record *rec)
 }
 
 /* Entries freed by an emit are reused with no trace of their former
- * key's hosts or counts: fill 512 keys (more than one block of entries)
- * with six hosts each (past the ids kept in the entry), flush, and count
- * the same keys again with six other hosts. */
+ * key's hosts or counts. The test fills 512 keys (more than one block)
+ * with six hosts each (more than the entry keeps inline), flushes, and
+ * counts the same keys again with six other hosts. */
 static void test_reused_entries_start_empty(void **state)
 {
     (void)state;

@@ -734,11 +734,10 @@ static uint64_t load_le64(const uint8_t *p)
 }
 
 /* Values sealed in one lock session share a random 16-byte nonce prefix
- * and count up in the last 8 bytes, and each one is exactly what
- * libsodium's own XChaCha20-Poly1305 produces for that nonce: it opens
- * with crypto_aead_xchacha20poly1305_ietf_decrypt, and sealing the
- * plaintext with crypto_aead_xchacha20poly1305_ietf_encrypt under the
- * same nonce gives the same bytes. */
+ * and count up in the last 8 bytes. Each value opens with
+ * crypto_aead_xchacha20poly1305_ietf_decrypt, and sealing its plaintext
+ * with crypto_aead_xchacha20poly1305_ietf_encrypt under the same nonce
+ * gives the same bytes. */
 static void test_crypto_session_seal_equals_xchacha(void **state)
 {
     fixture *fx = *state;
@@ -846,10 +845,9 @@ static void test_crypto_session_prefix_per_key(void **state)
     }
 }
 
-/* A child forked in the middle of a lock session (the forking thread
- * holds the key lock, so the child may go on sealing) derives a new
- * prefix instead of continuing its parent's counter under the parent's
- * prefix, which would repeat the parent's next nonce. */
+/* A child forked in the middle of a lock session may go on sealing,
+ * because the forking thread has the key lock. The child must derive a
+ * new prefix: continuing the parent's counter would repeat its nonces. */
 static void test_crypto_session_fork_new_prefix(void **state)
 {
     fixture *fx = *state;
