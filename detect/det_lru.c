@@ -12,6 +12,7 @@
  * most log2(MAX_COUNT) times over the table's life.
  */
 #include "det_lru.h"
+#include "det_index.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -156,72 +157,19 @@ static void lru_push(det_lru *t, uint32_t slot)
         t->oldest = slot;
 }
 
-static uint64_t index_word(uint32_t hash, uint32_t slot)
-{
-    return ((uint64_t)hash << 32) | ((uint64_t)slot + 1u);
-}
-
 static void index_add(det_lru *t, uint32_t slot)
 {
-    uint32_t hash = t->links[slot].hash;
-    size_t i = hash & t->index_mask;
-    while (t->index[i] != 0)
-        i = (i + 1) & t->index_mask;
-    t->index[i] = index_word(hash, slot);
+    det_index_add(t->index, t->index_mask, det_index_word(t->links[slot].hash, slot));
 }
 
-/* Remove SLOT's word by backward shift (no tombstones): each later word
- * of the probe run moves into the hole unless its home position lies
- * between the hole and the word. */
 static void index_delete(det_lru *t, uint32_t slot)
 {
-    uint64_t word = index_word(t->links[slot].hash, slot);
-    size_t mask = t->index_mask;
-    size_t hole = t->links[slot].hash & mask;
-    while (t->index[hole] != word)
-        hole = (hole + 1) & mask;
-
-    size_t j = hole;
-    for (;;) {
-        j = (j + 1) & mask;
-        uint64_t w = t->index[j];
-        if (w == 0)
-            break;
-        size_t home = (size_t)(w >> 32) & mask;
-        if (((j - home) & mask) >= ((j - hole) & mask)) {
-            t->index[hole] = w;
-            hole = j;
-        }
-    }
-    t->index[hole] = 0;
+    det_index_delete(t->index, t->index_mask, det_index_word(t->links[slot].hash, slot));
 }
 
-/* Double the index while one more entry would fill more than half of it,
- * up to index_limit. The words contain their hashes, so no key is read.
- * Returns false when the allocation failed, and then keeps the old index. */
 static bool index_reserve(det_lru *t)
 {
-    size_t size = t->index_mask + 1;
-    if ((t->count + 1) * 2 <= size || size >= t->index_limit)
-        return true;
-    size_t grown_size = size * 2;
-    uint64_t *grown = calloc(grown_size, sizeof *grown);
-    if (grown == NULL)
-        return false;
-    size_t mask = grown_size - 1;
-    for (size_t i = 0; i < size; i++) {
-        uint64_t w = t->index[i];
-        if (w == 0)
-            continue;
-        size_t j = (size_t)(w >> 32) & mask;
-        while (grown[j] != 0)
-            j = (j + 1) & mask;
-        grown[j] = w;
-    }
-    free(t->index);
-    t->index = grown;
-    t->index_mask = mask;
-    return true;
+    return det_index_reserve(&t->index, &t->index_mask, t->count, t->index_limit);
 }
 
 static void slot_release(det_lru *t, uint32_t slot)

@@ -3,6 +3,7 @@
  * formatting and serialization helpers for the detectors.
  */
 #include "det_util.h"
+#include "det_index.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -199,74 +200,19 @@ static void host_index_unlink(det_table *t, det_node *n)
     l->host_prev = DET_NIL;
 }
 
-static uint64_t index_word(const det_node *n)
-{
-    return ((uint64_t)n->hash << 32) | ((uint64_t)n->slot + 1u);
-}
-
 static void index_add(det_table *t, const det_node *n)
 {
-    size_t i = n->hash & t->index_mask;
-    while (t->index[i] != 0)
-        i = (i + 1) & t->index_mask;
-    t->index[i] = index_word(n);
+    det_index_add(t->index, t->index_mask, det_index_word(n->hash, n->slot));
 }
 
-/* Remove N's word by backward shift, so the index needs no tombstones:
- * each later word of the probe run moves into the hole unless its home
- * position lies between the hole and the word. */
 static void index_delete(det_table *t, const det_node *n)
 {
-    uint64_t word = index_word(n);
-    size_t mask = t->index_mask;
-    size_t hole = n->hash & mask;
-    while (t->index[hole] != word)
-        hole = (hole + 1) & mask;
-
-    size_t j = hole;
-    for (;;) {
-        j = (j + 1) & mask;
-        uint64_t w = t->index[j];
-        if (w == 0)
-            break;
-        size_t home = (size_t)(w >> 32) & mask;
-        if (((j - home) & mask) >= ((j - hole) & mask)) {
-            t->index[hole] = w;
-            hole = j;
-        }
-    }
-    t->index[hole] = 0;
+    det_index_delete(t->index, t->index_mask, det_index_word(n->hash, n->slot));
 }
 
-/*
- * Make room in the index for one more entry by doubling it while one more
- * entry would fill more than half of it, up to index_limit. The words
- * contain their hashes, so moving them reads no entry. Returns false when
- * the allocation failed, and then keeps the old index.
- */
 static bool index_reserve(det_table *t)
 {
-    size_t size = t->index_mask + 1;
-    if ((t->count + 1) * 2 <= size || size >= t->index_limit)
-        return true;
-    size_t grown_size = size * 2;
-    uint64_t *grown = calloc(grown_size, sizeof *grown);
-    if (grown == NULL)
-        return false;
-    size_t mask = grown_size - 1;
-    for (size_t i = 0; i < size; i++) {
-        uint64_t w = t->index[i];
-        if (w == 0)
-            continue;
-        size_t j = (size_t)(w >> 32) & mask;
-        while (grown[j] != 0)
-            j = (j + 1) & mask;
-        grown[j] = w;
-    }
-    free(t->index);
-    t->index = grown;
-    t->index_mask = mask;
-    return true;
+    return det_index_reserve(&t->index, &t->index_mask, t->count, t->index_limit);
 }
 
 static void node_set_key(det_table *t, det_node *n, const det_key *key)
