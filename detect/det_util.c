@@ -20,6 +20,19 @@
  * reads the index word to prefetch the entry. */
 #define DET_INDEX_CACHED 8192u
 
+/* Free the table's arrays and clear their pointers. */
+static void table_free_arrays(det_table *t)
+{
+    free(t->slab);
+    free(t->links);
+    free(t->index);
+    free(t->host_heads);
+    t->slab = NULL;
+    t->links = NULL;
+    t->index = NULL;
+    t->host_heads = NULL;
+}
+
 int det_table_init(det_table *t, size_t max_count, size_t entry_size, void (*free_node)(det_node *))
 {
     memset(t, 0, sizeof *t);
@@ -46,14 +59,7 @@ int det_table_init(det_table *t, size_t max_count, size_t entry_size, void (*fre
     t->index = calloc(index_size, sizeof *t->index);
     t->host_heads = malloc(host_size * sizeof *t->host_heads);
     if (t->slab == NULL || t->links == NULL || t->index == NULL || t->host_heads == NULL) {
-        free(t->slab);
-        free(t->links);
-        free(t->index);
-        free(t->host_heads);
-        t->slab = NULL;
-        t->links = NULL;
-        t->index = NULL;
-        t->host_heads = NULL;
+        table_free_arrays(t);
         return FV_ERR_NOMEM;
     }
     memset(t->host_heads, 0xff, host_size * sizeof *t->host_heads); /* all DET_NIL */
@@ -362,14 +368,7 @@ void det_table_free(det_table *t)
     }
     t->count = 0;
     t->lru_newest = t->lru_oldest = DET_NIL;
-    free(t->slab);
-    free(t->links);
-    free(t->index);
-    free(t->host_heads);
-    t->slab = NULL;
-    t->links = NULL;
-    t->index = NULL;
-    t->host_heads = NULL;
+    table_free_arrays(t);
     sodium_memzero(t->hash_key, sizeof t->hash_key);
 }
 
