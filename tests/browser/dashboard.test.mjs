@@ -588,6 +588,17 @@ async function overduePhase(browser, url) {
 // ---- phase 2: the demo capture -----------------------------------------
 
 // The planted alerts' rows by detector: {beacon: {row, host, peer, state}}.
+// Wait until the hash has PARAM and the page shows COUNT rows. The
+// hashchange handler runs as a task of its own, so under load the old
+// table, or no table yet, can still be on the page right after the
+// click. The checks that follow report a filter that never settles.
+async function waitFilteredRows(page, param, count) {
+  await page.waitForFunction(([expectedParam, expectedRows]) => location.hash.includes(expectedParam) &&
+    !document.querySelector('#view .state-loading') &&
+    document.querySelectorAll('#view tbody tr.clickable').length === expectedRows,
+  [param, count], {timeout: 10000}).catch(() => {});
+}
+
 async function alertRows(page) {
   const rows = page.locator('#view tbody tr.clickable');
   const seen = {};
@@ -696,7 +707,7 @@ async function changeAlertStates(page, url, label) {
   // The detector filter narrows the list to the beacon.
   await page.locator('#alert-detector').selectOption('beacon');
   await page.getByRole('button', {name: 'Apply'}).click();
-  await waitLoaded(page);
+  await waitFilteredRows(page, 'detector=beacon', 1);
   const beacons = await alertRows(page);
   check(beacons.count === 1 && beacons.seen.beacon, `${label} alerts: the detector filter "beacon" shows ${beacons.count} rows`);
   await page.locator('#alert-detector').selectOption('');
@@ -704,7 +715,7 @@ async function changeAlertStates(page, url, label) {
   // The state filter narrows the list to the closed alert.
   await page.locator('#alert-state').selectOption('closed');
   await page.getByRole('button', {name: 'Apply'}).click();
-  await waitLoaded(page);
+  await waitFilteredRows(page, 'state=closed', 1);
   const filtered = await alertRows(page);
   check(filtered.count === 1 && filtered.seen.exfil, `${label} alerts: the state filter "closed" shows ${filtered.count} rows`);
 }
@@ -756,6 +767,7 @@ async function checkDemoFlows(page, url, label) {
 
   await page.fill('#filter-port', '53');
   await page.getByRole('button', {name: 'Apply'}).click();
+  await page.waitForFunction(() => location.hash.includes('port=53'));
   await waitLoaded(page);
   check(page.url().includes('port=53'), `${label} flows: the port filter is not in the URL (${page.url()})`);
   const dsts = await page.locator('#view tbody tr td:nth-child(4)').allTextContents();
