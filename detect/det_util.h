@@ -43,9 +43,11 @@ _Static_assert(sizeof(det_key) == 40, "det_key must be ten 32-bit words for the 
 #define DET_NIL UINT32_MAX
 
 /* Header of every table entry: make it the first member of the entry
- * struct. An entry needs no allocation of its own. */
+ * struct. An entry needs no allocation of its own. Slab slots are
+ * 8-byte aligned, and the 8-byte alignment here lets callers cast a node
+ * to an entry with 64-bit members (clang's -Wcast-align checks this). */
 typedef struct det_node {
-    uint32_t hash;       /* of the whole key */
+    _Alignas(8) uint32_t hash; /* of the whole key */
     uint32_t host_hash;  /* of (host_kind, host) */
     uint32_t generation; /* table generation when created or last rekeyed */
     uint32_t slot;       /* this entry's slot number in the slab */
