@@ -6,7 +6,7 @@
  * links and hash sit in a separate array of 12-byte records, so moving an
  * entry to the front touches its neighbours' links without reading their
  * keys or values. Lookups go through an open-addressing index with linear
- * probing whose words hold the 32-bit hash and slot + 1, so a probe reads
+ * probing whose words contain the 32-bit hash and slot + 1, so a probe reads
  * an entry's key only when the hashes match. The index is the only thing
  * an insert allocates: it doubles from 64 words while entries arrive, at
  * most log2(MAX_COUNT) times over the table's life.

@@ -7,8 +7,9 @@
  * Caveats
  * - One thread only, like the engine.
  * - Every table has its own random key for a strongly universal hash
- *   (det_util.c, multilinear_hash), so keys chosen by an outsider
- *   (external peer addresses) cannot force long probe sequences.
+ *   (det_util.c, multilinear_hash). Two keys chosen by an outsider
+ *   (external peer addresses) collide with probability about 2^-32, so
+ *   they are unlikely to force long probe sequences.
  */
 #ifndef FV_DET_UTIL_H
 #define FV_DET_UTIL_H
