@@ -587,17 +587,27 @@ async function overduePhase(browser, url) {
 
 // ---- phase 2: the demo capture -----------------------------------------
 
-// The planted alerts' rows by detector: {beacon: {row, host, peer, state}}.
-// Wait until the hash has PARAM and the page shows COUNT rows. The
-// hashchange handler runs as a task of its own, so under load the old
-// table, or no table yet, can still be on the page right after the
-// click. The checks that follow report a filter that never settles.
-async function waitFilteredRows(page, param, count) {
-  await page.waitForFunction(([expectedParam, expectedRows]) => location.hash.includes(expectedParam) &&
-    !document.querySelector('#view .state-loading') &&
-    document.querySelectorAll('#view tbody tr.clickable').length === expectedRows,
-  [param, count], {timeout: 10000}).catch(() => {});
+// Click the BUTTON (Apply) of a filter form and wait until the page shows
+// the result for PARAM: the hash holds it (or, for '!name=', no longer
+// holds name=), the page was rendered again and nothing is loading. The
+// hashchange handler runs as a task of its own, so right after the click
+// the previous result can still be on the page, and it may look like the
+// expected one (two filters that both show one row). Every element of
+// the view is marked first; a new render replaces them all. The checks
+// that follow report a filter that never settles.
+async function applyFilter(page, param, button = 'Apply') {
+  await page.evaluate(() => {
+    for (const node of document.querySelectorAll('#view > *')) node.dataset.beforeFilter = '1';
+  });
+  await page.getByRole('button', {name: button}).click();
+  await page.waitForFunction((expected) => (expected.startsWith('!')
+    ? !location.hash.includes(expected.slice(1)) : location.hash.includes(expected)) &&
+    !document.querySelector('#view [data-before-filter]') &&
+    !document.querySelector('#view .state-loading'),
+  param, {timeout: 15000}).catch(() => {});
 }
+
+// The planted alerts' rows by detector: {beacon: {row, host, peer, state}}.
 
 async function alertRows(page) {
   const rows = page.locator('#view tbody tr.clickable');
@@ -706,16 +716,14 @@ async function changeAlertStates(page, url, label) {
 
   // The detector filter narrows the list to the beacon.
   await page.locator('#alert-detector').selectOption('beacon');
-  await page.getByRole('button', {name: 'Apply'}).click();
-  await waitFilteredRows(page, 'detector=beacon', 1);
+  await applyFilter(page, 'detector=beacon');
   const beacons = await alertRows(page);
   check(beacons.count === 1 && beacons.seen.beacon, `${label} alerts: the detector filter "beacon" shows ${beacons.count} rows`);
   await page.locator('#alert-detector').selectOption('');
 
   // The state filter narrows the list to the closed alert.
   await page.locator('#alert-state').selectOption('closed');
-  await page.getByRole('button', {name: 'Apply'}).click();
-  await waitFilteredRows(page, 'state=closed', 1);
+  await applyFilter(page, 'state=closed');
   const filtered = await alertRows(page);
   check(filtered.count === 1 && filtered.seen.exfil, `${label} alerts: the state filter "closed" shows ${filtered.count} rows`);
 }
@@ -741,15 +749,13 @@ async function checkDemoOverview(page, label) {
   await page.locator('#range-preset').selectOption('custom');
   await page.fill('#range-from', '2020-01-01T00:00');
   await page.fill('#range-to', '2020-01-02T00:00');
-  await page.getByRole('button', {name: 'Show'}).click();
-  await page.waitForFunction(() => location.hash.includes('range=custom'));
+  await applyFilter(page, 'range=custom', 'Show');
   await waitLoaded(page);
   const empty = await chartTotals(page, `${label} custom range`);
   check(empty.bytes === 0 && empty.flows === 0 && empty.alerts === 0, `${label} overview: a 2020 range still charts ${JSON.stringify(empty)}`);
   check(await page.locator('#view figure.chart-figure .state-empty').count() === 3, `${label} overview: a 2020 range does not show 3 empty charts`);
   await page.locator('#range-preset').selectOption('span');
-  await page.getByRole('button', {name: 'Show'}).click();
-  await page.waitForFunction(() => !location.hash.includes('range='));
+  await applyFilter(page, '!range=', 'Show');
   await waitLoaded(page);
   await chartTotals(page, label);
 }
@@ -766,8 +772,7 @@ async function checkDemoFlows(page, url, label) {
   await waitLoaded(page);
 
   await page.fill('#filter-port', '53');
-  await page.getByRole('button', {name: 'Apply'}).click();
-  await page.waitForFunction(() => location.hash.includes('port=53'));
+  await applyFilter(page, 'port=53');
   await waitLoaded(page);
   check(page.url().includes('port=53'), `${label} flows: the port filter is not in the URL (${page.url()})`);
   const dsts = await page.locator('#view tbody tr td:nth-child(4)').allTextContents();
@@ -798,8 +803,7 @@ function parseBytes(text) {
 // DNS: the domain filter keeps names under the given domain only.
 async function checkDemoDns(page, url, label) {
   await page.fill('#filter-domain', 'example.com');
-  await page.getByRole('button', {name: 'Apply'}).click();
-  await page.waitForFunction(() => location.hash.includes('domain=example.com'));
+  await applyFilter(page, 'domain=example.com');
   await waitLoaded(page);
   const names = (await page.locator('#view tbody tr td:nth-child(5)').allTextContents()).map((t) => t.trim());
   check(names.length > 0, `${label} dns: the domain filter example.com lists no record`);
