@@ -4,6 +4,7 @@
  */
 #include "hostmap.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -32,7 +33,9 @@ struct fv_hostmap {
     ip_slot ips[SLOTS];
     name_slot names[SLOTS];
     size_t ip_count, name_count;
-    uint64_t generation; /* see fv_hostmap_generation */
+    /* See fv_hostmap_generation. Changed under the caller's lock, read
+     * without it by worker threads (pipeline.c, worker_host_mode). */
+    atomic_uint_fast64_t generation;
 };
 
 static size_t slot_of(const fv_hostmap *map, const void *data, size_t len)
@@ -75,7 +78,7 @@ void fv_hostmap_clear(fv_hostmap *map)
     sodium_memzero(map->ips, sizeof map->ips);
     sodium_memzero(map->names, sizeof map->names);
     map->ip_count = map->name_count = 0;
-    map->generation++;
+    atomic_fetch_add_explicit(&map->generation, 1, memory_order_release);
 }
 
 static uint8_t ip_key_len(const cap_ip *addr)
@@ -113,7 +116,7 @@ bool fv_hostmap_learn_mac(fv_hostmap *map, const cap_ip *addr, const uint8_t mac
     if (map->ip_count >= FV_HOSTMAP_MAX) {
         sodium_memzero(map->ips, sizeof map->ips);
         map->ip_count = 0;
-        map->generation++;
+        atomic_fetch_add_explicit(&map->generation, 1, memory_order_release);
     }
     size_t len = ip_key_len(addr);
     size_t i = slot_of(map, addr->addr, len);
@@ -149,7 +152,7 @@ void fv_hostmap_learn_name(fv_hostmap *map, const uint8_t mac[6], const char *na
         if (map->name_count >= FV_HOSTMAP_MAX) {
             sodium_memzero(map->names, sizeof map->names);
             map->name_count = 0;
-            map->generation++;
+            atomic_fetch_add_explicit(&map->generation, 1, memory_order_release);
         }
         size_t i = slot_of(map, mac, 6);
         while (map->names[i].used)
@@ -164,7 +167,7 @@ void fv_hostmap_learn_name(fv_hostmap *map, const uint8_t mac[6], const char *na
         return;
     memcpy(s->name, name, n);
     s->name[n] = '\0';
-    map->generation++;
+    atomic_fetch_add_explicit(&map->generation, 1, memory_order_release);
 }
 
 const uint8_t *fv_hostmap_mac_of(const fv_hostmap *map, const cap_ip *addr)
@@ -185,5 +188,5 @@ const char *fv_hostmap_name_of(const fv_hostmap *map, const uint8_t mac[6])
 
 uint64_t fv_hostmap_generation(const fv_hostmap *map)
 {
-    return map != NULL ? map->generation : 0;
+    return map != NULL ? atomic_load_explicit(&map->generation, memory_order_acquire) : 0;
 }

@@ -4,6 +4,7 @@
  */
 #include "pipeline.h"
 #include "checkpoint.h"
+#include "detect_thread.h"
 #include "pipeline_export.h"
 #include "cli.h"
 #include "aggregate.h"
@@ -15,6 +16,7 @@
 
 #include <arpa/inet.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -56,6 +58,49 @@ static void note_rc(fv_pipeline *p, int rc)
  * itself outside every zone, because the policy declares those not to be
  * people.
  */
+/*
+ * The detectors: inline without worker threads; with them, on the
+ * detector thread, started at the first record (after a live capture
+ * dropped its privileges, so the thread inherits the dropped set).
+ * Every other use of p->detect calls detect_sync first.
+ */
+static bool detect_threaded(fv_pipeline *p)
+{
+    if (p->detect_thread != NULL)
+        return true;
+    if (p->sync == NULL || p->detect_thread_failed)
+        return false;
+    if (fv_detect_thread_start(p->detect, &p->detect_thread) != FV_OK) {
+        p->detect_thread_failed = true;
+        fv_warning("cannot start the detector thread; the detectors run on the writer thread");
+        return false;
+    }
+    return true;
+}
+
+static void detect_flow(fv_pipeline *p, const fv_flow_record *r)
+{
+    if (detect_threaded(p))
+        fv_detect_thread_flow(p->detect_thread, r);
+    else
+        det_observe_flow(p->detect, r);
+}
+
+static void detect_dns(fv_pipeline *p, const fv_dns_record *r)
+{
+    if (detect_threaded(p))
+        fv_detect_thread_dns(p->detect_thread, r);
+    else
+        det_observe_dns(p->detect, r);
+}
+
+/* Wait until the detector thread observed every record queued so far;
+ * then p->detect is the writer's until the next record. */
+static void detect_sync(fv_pipeline *p)
+{
+    fv_detect_thread_sync(p->detect_thread);
+}
+
 static void make_endpoint(fv_pipeline *p, const cap_ip *ip, fv_endpoint *ep)
 {
     fv_stored_addr stored;
@@ -68,13 +113,25 @@ static void make_endpoint(fv_pipeline *p, const cap_ip *ip, fv_endpoint *ep)
     ep->prefix_len = stored.prefix_len;
 }
 
+/* Sets and ways of a decision cache (see struct fv_decision_cache). */
+#define DECISION_SETS 2048u
+#define DECISION_WAYS 4u
+
 /* The threading state of a pipeline run with worker threads (workers.h). */
 struct fv_pipeline_sync {
     /* Held for reading by workers while they decide exclusions, for
      * writing by a policy reload while it swaps the policy. */
     pthread_rwlock_t policy_lock;
-    /* Guards p->hosts. */
+    /* Guards p->hosts, the writer's decision cache, and changes of the
+     * counters below. */
     pthread_mutex_t hosts_lock;
+    /* Each worker keeps a decision cache of its own and reads it without
+     * the lock. These counters tell it which slots went stale: every
+     * clear of the writer's cache bumps CLEAR_EPOCH, and a change of one
+     * address's host map entry bumps the counter of that address's set
+     * (as decision_cache_forget drops its slots in the writer's cache). */
+    atomic_uint_fast64_t clear_epoch;
+    atomic_uint addr_epochs[DECISION_SETS];
 };
 
 static void pipeline_hosts_lock(fv_pipeline *p)
@@ -106,8 +163,6 @@ static void pipeline_hosts_unlock(fv_pipeline *p)
  * only costs a recomputation, so chosen addresses cannot make a lookup
  * slower than the uncached decision.
  */
-#define DECISION_SETS 2048u
-#define DECISION_WAYS 4u
 
 /* The times over which one decision holds, in seconds, inclusive. */
 typedef struct decision_span {
@@ -119,6 +174,7 @@ typedef struct decision_slot {
     decision_span span;
     uint64_t hosts_generation;
     uint32_t last_used; /* cache clock at the last use, to replace the oldest slot */
+    uint32_t addr_epoch; /* a worker's cache: addr_epochs[set] when filled */
     uint8_t addr[16];
     uint8_t frame_mac[6];
     uint8_t family; /* 0: empty slot */
@@ -131,12 +187,16 @@ typedef struct decision_slot {
 struct fv_decision_cache {
     decision_slot sets[DECISION_SETS][DECISION_WAYS];
     uint32_t clock;
+    uint64_t clear_epoch; /* a worker's cache: clear_epoch when last wiped */
 };
 
 static void decision_cache_clear(fv_pipeline *p)
 {
     if (p->decisions != NULL)
         sodium_memzero(p->decisions, sizeof *p->decisions);
+    /* The workers wipe theirs at their next lookup. */
+    if (p->sync != NULL)
+        atomic_fetch_add_explicit(&p->sync->clear_epoch, 1, memory_order_release);
 }
 
 static void decision_cache_destroy(fv_pipeline *p)
@@ -151,15 +211,21 @@ static size_t ip_addr_len(const cap_ip *ip)
     return ip->family == 4 ? 4 : 16;
 }
 
-/* The set that contains every slot of IP (FNV-1a of the address). */
-static decision_slot *decision_set(fv_pipeline *p, const cap_ip *ip)
+/* The number of the set that contains every slot of IP (FNV-1a of the
+ * address). */
+static size_t decision_index(const cap_ip *ip)
 {
     uint64_t h = 0xcbf29ce484222325u ^ ip->family;
     size_t len = ip_addr_len(ip);
     for (size_t i = 0; i < len; i++)
         h = (h ^ ip->addr[i]) * 0x100000001b3u;
     h ^= h >> 32;
-    return p->decisions->sets[h & (DECISION_SETS - 1)];
+    return (size_t)(h & (DECISION_SETS - 1));
+}
+
+static decision_slot *decision_set(fv_pipeline *p, const cap_ip *ip)
+{
+    return p->decisions->sets[decision_index(ip)];
 }
 
 static bool decision_slot_is_of(const decision_slot *s, const cap_ip *ip)
@@ -184,7 +250,12 @@ static bool decision_span_covers(const decision_span *span, uint64_t traffic_s, 
 /* Drop the cached decisions of IP, after its entry in the host map changed. */
 static void decision_cache_forget(fv_pipeline *p, const cap_ip *ip)
 {
-    if (p->decisions == NULL || (ip->family != 4 && ip->family != 6))
+    if (ip->family != 4 && ip->family != 6)
+        return;
+    if (p->sync != NULL)
+        atomic_fetch_add_explicit(&p->sync->addr_epochs[decision_index(ip)], 1,
+                                  memory_order_release);
+    if (p->decisions == NULL)
         return;
     decision_slot *set = decision_set(p, ip);
     for (unsigned w = 0; w < DECISION_WAYS; w++) {
@@ -195,6 +266,27 @@ static void decision_cache_forget(fv_pipeline *p, const cap_ip *ip)
 
 static pol_mode host_mode_decide(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
                                  uint64_t traffic_s, uint64_t now_s, decision_span *span);
+
+/* Take the slot of SET to refill for IP and FRAME_MAC: an empty one,
+ * else the one unused for longest. Returns it cleared, with the key and
+ * the clock set. */
+static decision_slot *decision_victim(struct fv_decision_cache *cache, decision_slot *set,
+                                      const cap_ip *ip, const uint8_t *frame_mac)
+{
+    decision_slot *victim = &set[0];
+    for (unsigned w = 0; w < DECISION_WAYS && victim->family != 0; w++) {
+        if (set[w].family == 0 || set[w].last_used < victim->last_used)
+            victim = &set[w];
+    }
+    memset(victim, 0, sizeof *victim);
+    victim->last_used = ++cache->clock;
+    memcpy(victim->addr, ip->addr, ip_addr_len(ip));
+    if (frame_mac != NULL)
+        memcpy(victim->frame_mac, frame_mac, 6);
+    victim->has_frame_mac = frame_mac != NULL;
+    victim->family = ip->family;
+    return victim;
+}
 
 /*
  * host_mode for an address in a zone; the caller holds the host map
@@ -224,23 +316,10 @@ static pol_mode host_mode_locked(fv_pipeline *p, const cap_ip *ip, const uint8_t
     }
 
     pol_mode mode = host_mode_decide(p, ip, frame_mac, traffic_s, now_s, &span);
-
-    /* Replace an empty slot, else the one unused for longest. */
-    decision_slot *victim = &set[0];
-    for (unsigned w = 0; w < DECISION_WAYS && victim->family != 0; w++) {
-        if (set[w].family == 0 || set[w].last_used < victim->last_used)
-            victim = &set[w];
-    }
-    memset(victim, 0, sizeof *victim);
-    victim->span = span;
-    victim->hosts_generation = fv_hostmap_generation(p->hosts);
-    victim->last_used = ++p->decisions->clock;
-    memcpy(victim->addr, ip->addr, ip_addr_len(ip));
-    if (frame_mac != NULL)
-        memcpy(victim->frame_mac, frame_mac, 6);
-    victim->has_frame_mac = frame_mac != NULL;
-    victim->family = ip->family;
-    victim->mode = mode;
+    decision_slot *slot = decision_victim(p->decisions, set, ip, frame_mac);
+    slot->span = span;
+    slot->hosts_generation = fv_hostmap_generation(p->hosts);
+    slot->mode = mode;
     return mode;
 }
 
@@ -518,7 +597,7 @@ static void sink_on_flow(void *ctx, const cap_flow *f)
     if (!may_store(p, FV_CLASS_FLOW, mode))
         return;
     store_record(p, FV_CLASS_FLOW, &r);
-    det_observe_flow(p->detect, &r);
+    detect_flow(p, &r);
     fv_indicator_hook_flow(p->indicators, f, &r);
     if (src_internal)
         fv_seenhosts_note(p->seen_hosts, &f->src, &r.src);
@@ -642,7 +721,7 @@ static void sink_on_dns(void *ctx, const cap_dns *d)
     fv_minimize_domain(p->policy, p->anon, source, r.qname, sizeof r.qname);
     dns_copy_details(p, d, source, &r);
     store_record(p, FV_CLASS_DNS, &r);
-    det_observe_dns(p->detect, &r);
+    detect_dns(p, &r);
     fv_indicator_hook_dns(p->indicators, d, &r);
 }
 
@@ -992,6 +1071,7 @@ static void pipeline_detstate_save(fv_pipeline *p, uint64_t now_us)
 {
     uint8_t *data = NULL;
     size_t len = 0;
+    detect_sync(p);
     int rc = det_engine_save(p->detect, &data, &len);
     if (rc == FV_OK) {
         rc = store_detstate_put(p->store, data, len, now_us);
@@ -1402,6 +1482,8 @@ static void rekey_one_host(void *ctx, const cap_ip *addr, uint8_t kind,
  */
 static void rekey_detector(fv_pipeline *p)
 {
+    /* The queued records carry the old pseudonyms: observed first. */
+    detect_sync(p);
     det_rekey_begin(p->detect);
     fv_seenhosts_foreach(p->seen_hosts, rekey_one_host, p);
     size_t dropped = det_rekey_end(p->detect);
@@ -1492,6 +1574,7 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
     }
 
     if (force || now_us - p->last_evaluate_us >= EVALUATE_INTERVAL_US) {
+        detect_sync(p);
         det_evaluate(p->detect, now_us, on_alert, p);
         p->last_evaluate_us = now_us;
         if (p->failed_rc == FV_OK)
@@ -1553,6 +1636,7 @@ int fv_pipeline_close(fv_pipeline *p)
     if (p->store != NULL)
         note_rc(p, store_commit(p->store));
     fv_indicator_hook_close(&p->indicators);
+    fv_detect_thread_stop(&p->detect_thread);
     det_engine_destroy(&p->detect);
     if (p->escrow != NULL)
         note_rc(p, fv_escrow_flush(p->escrow));
@@ -1651,10 +1735,78 @@ void fv_pipeline_policy_read_unlock(fv_pipeline *p)
         pthread_rwlock_unlock(&p->sync->policy_lock);
 }
 
-bool fv_pipeline_host_excluded(fv_pipeline *p, const cap_ip *addr, const uint8_t *mac,
-                               uint64_t traffic_us)
+int fv_pipeline_decisions_create(struct fv_decision_cache **out)
 {
-    return host_mode(p, addr, mac, traffic_us) == POL_EXCLUDE;
+    *out = fv_table_calloc(sizeof **out);
+    return *out != NULL ? FV_OK : FV_ERR_NOMEM;
+}
+
+void fv_pipeline_decisions_destroy(struct fv_decision_cache **cache)
+{
+    if (*cache == NULL)
+        return;
+    /* Raw internal addresses and MACs, like the host map. */
+    sodium_memzero(*cache, sizeof **cache);
+    free(*cache);
+    *cache = NULL;
+}
+
+/*
+ * host_mode for an address in a zone, from a worker's own CACHE. A hit
+ * takes no lock: the slot must match the host map generation and its
+ * set's epoch, which every change of the map bumps under the lock. A
+ * miss decides under the lock like the writer and reads both counters
+ * there, so a change after it makes the new slot stale at once.
+ */
+static pol_mode worker_host_mode(fv_pipeline *p, struct fv_decision_cache *cache,
+                                 const cap_ip *ip, const uint8_t *frame_mac, uint64_t traffic_us)
+{
+    struct fv_pipeline_sync *sync = p->sync;
+    uint64_t traffic_s = traffic_us / 1000000u;
+    uint64_t now_s = fv_pipeline_now_us(p) / 1000000u;
+    uint64_t clear_epoch = atomic_load_explicit(&sync->clear_epoch, memory_order_acquire);
+    if (cache->clear_epoch != clear_epoch) {
+        sodium_memzero(cache->sets, sizeof cache->sets);
+        cache->clear_epoch = clear_epoch;
+    }
+
+    size_t index = decision_index(ip);
+    decision_slot *set = cache->sets[index];
+    unsigned addr_epoch = atomic_load_explicit(&sync->addr_epochs[index], memory_order_acquire);
+    uint64_t generation = fv_hostmap_generation(p->hosts);
+    for (unsigned w = 0; w < DECISION_WAYS; w++) {
+        decision_slot *s = &set[w];
+        if (decision_slot_matches(s, ip, frame_mac) && s->hosts_generation == generation &&
+            s->addr_epoch == addr_epoch && decision_span_covers(&s->span, traffic_s, now_s)) {
+            s->last_used = ++cache->clock;
+            return s->mode;
+        }
+    }
+
+    decision_span span;
+    pipeline_hosts_lock(p);
+    pol_mode mode = host_mode_decide(p, ip, frame_mac, traffic_s, now_s, &span);
+    decision_slot *slot = decision_victim(cache, set, ip, frame_mac);
+    slot->span = span;
+    slot->hosts_generation = fv_hostmap_generation(p->hosts);
+    slot->addr_epoch = atomic_load_explicit(&sync->addr_epochs[index], memory_order_relaxed);
+    slot->mode = mode;
+    pipeline_hosts_unlock(p);
+    return mode;
+}
+
+bool fv_pipeline_host_excluded(fv_pipeline *p, struct fv_decision_cache *cache,
+                               const cap_ip *addr, const uint8_t *mac, uint64_t traffic_us)
+{
+    if (cache == NULL || p->sync == NULL || (addr->family != 4 && addr->family != 6))
+        return host_mode(p, addr, mac, traffic_us) == POL_EXCLUDE;
+    bool excluded;
+    const char *zone = fv_identity_zone_excluded(p->policy, addr->family, addr->addr, &excluded);
+    if (excluded)
+        return true;
+    if (zone == NULL)
+        return false;
+    return worker_host_mode(p, cache, addr, mac, traffic_us) == POL_EXCLUDE;
 }
 
 void fv_pipeline_sink(fv_pipeline *p, cap_sink *out)

@@ -72,6 +72,10 @@ typedef struct fv_pipeline {
     struct fv_indicator_hook *indicators;
     /* Locks for a run with worker threads; NULL when single-threaded. */
     struct fv_pipeline_sync *sync;
+    /* With worker threads: the thread that runs the detectors behind the
+     * writer (detect_thread.h), started at the first record, or NULL. */
+    struct fv_detect_thread *detect_thread;
+    bool detect_thread_failed;  /* it could not start: detect inline */
     /* Capture counters summed over the worker threads' engines
      * (workers.c), which fv_pipeline_stats returns instead of the
      * pipeline engine's once worker_stats_valid is set. Written on the
@@ -172,12 +176,18 @@ int fv_pipeline_threads_enable(fv_pipeline *p);
 void fv_pipeline_policy_read_lock(fv_pipeline *p);
 void fv_pipeline_policy_read_unlock(fv_pipeline *p);
 
+/* A decision cache of one worker thread: created by the worker set,
+ * used only by its worker, wiped when destroyed. */
+FV_NODISCARD int fv_pipeline_decisions_create(struct fv_decision_cache **out);
+void fv_pipeline_decisions_destroy(struct fv_decision_cache **cache);
+
 /* Decide packet exclusion as the pipeline's own engine does, for the
- * engine of a worker thread. Returns true when the host at ADDR is
- * excluded for traffic at TRAFFIC_US. MAC is the frame's MAC of ADDR,
- * or NULL. */
-bool fv_pipeline_host_excluded(fv_pipeline *p, const cap_ip *addr, const uint8_t *mac,
-                               uint64_t traffic_us);
+ * engine of a worker thread, with the worker's CACHE (or NULL to decide
+ * through the writer's cache under its lock). Returns true when the host
+ * at ADDR is excluded for traffic at TRAFFIC_US. MAC is the frame's MAC
+ * of ADDR, or NULL. */
+bool fv_pipeline_host_excluded(fv_pipeline *p, struct fv_decision_cache *cache,
+                               const cap_ip *addr, const uint8_t *mac, uint64_t traffic_us);
 
 /* The sink that the pipeline's engine feeds (policy gate,
  * pseudonymization, storage, detectors), for events that worker threads
