@@ -313,8 +313,10 @@ static uint32_t slot_take(det_lru *t)
         t->free_head = t->links[slot].older;
         memset(slot_key(t, slot), 0, t->slot_bytes);
     } else {
-        /* Never used: still zero from calloc. count < max_count here. */
+        /* Never used (count < max_count here): zero from calloc, but
+         * written first for the reason in det_table_alloc. */
         slot = t->slots_used++;
+        memset(slot_key(t, slot), 0, t->slot_bytes);
     }
     t->links[slot].newer = t->links[slot].older = LRU_NIL;
     return slot;

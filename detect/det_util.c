@@ -302,8 +302,12 @@ det_node *det_table_alloc(det_table *t)
         t->free_head = t->links[slot].lru_older;
         memset(node_at(t, slot), 0, t->entry_size);
     } else if (t->slots_used <= t->max_count) {
-        /* Never used: still zero from calloc. */
+        /* Never used: zero from calloc, but written anyway. A first read
+         * of an untouched page maps the shared zero page, and the write
+         * after it faults again and, with the detector thread, flushes
+         * every other CPU's TLB. Writing first takes one plain fault. */
         slot = t->slots_used++;
+        memset(node_at(t, slot), 0, t->entry_size);
     } else {
         return NULL;
     }
