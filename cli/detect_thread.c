@@ -41,10 +41,9 @@ typedef enum msg_kind {
 #define FLOW_MSG_MAX (sizeof(msg_header) + sizeof(fv_flow_record) + 8u)
 
 struct fv_detect_thread {
+    msg_ring queue;         /* first: its cache-line-aligned members pad least there */
     det_engine *engine;
     pthread_t thread;
-    msg_ring queue;
-    atomic_bool stopping;
 
     /* Writer only: bytes queued since the last wake-up. */
     uint64_t unannounced;
@@ -53,6 +52,7 @@ struct fv_detect_thread {
      * and how many entries of each array the previous one used. */
     fv_dns_record dns;
     uint8_t used_questions, used_a, used_aaaa, used_cnames;
+    atomic_bool stopping;
 };
 
 /* ---- writer side --------------------------------------------------------- */
