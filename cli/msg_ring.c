@@ -18,6 +18,7 @@ int msg_ring_init(msg_ring *r, size_t bytes)
     wait_point_init(&r->data);
     wait_point_init(&r->space);
     r->skip = 0;
+    r->head_seen = 0;
     return r->buf != NULL ? FV_OK : FV_ERR_NOMEM;
 }
 
@@ -40,7 +41,10 @@ static uint64_t skip_for(const msg_ring *r, uint64_t tail, size_t max)
 static bool has_room(msg_ring *r, uint64_t tail, size_t max)
 {
     uint64_t need = tail + skip_for(r, tail, max) + max;
-    return need - atomic_load_explicit(&r->head, memory_order_acquire) <= r->bytes;
+    if (need - r->head_seen <= r->bytes)
+        return true;
+    r->head_seen = atomic_load_explicit(&r->head, memory_order_acquire);
+    return need - r->head_seen <= r->bytes;
 }
 
 uint8_t *msg_ring_try_reserve(msg_ring *r, size_t max)

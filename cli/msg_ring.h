@@ -45,7 +45,12 @@ typedef struct msg_ring {  // NOLINT(clang-analyzer-optin.performance.Padding)
     alignas(64) atomic_uint_fast64_t tail;  /* bytes produced */
     alignas(64) wait_point data;            /* the consumer waits for messages */
     alignas(64) wait_point space;           /* the producer waits for room */
-    uint64_t skip;      /* producer only: of the reservation in progress */
+    /* Producer only: of the reservation in progress, and the consumer's
+     * head as last read. The producer rereads head only when this copy
+     * shows too little room, so it does not pull the consumer's cache
+     * line over for every message. */
+    uint64_t skip;
+    uint64_t head_seen;
 } msg_ring;
 
 /* Allocate BYTES of buffer. Returns FV_OK or FV_ERR_NOMEM. */

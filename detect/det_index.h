@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
+#include <sodium.h>
+
 static inline uint64_t det_index_word(uint32_t hash, uint32_t slot)
 {
     return ((uint64_t)hash << 32) | ((uint64_t)slot + 1u);
@@ -69,6 +71,12 @@ static inline bool det_index_reserve(uint64_t **index, size_t *mask, size_t coun
     uint64_t *grown = calloc(grown_size, sizeof *grown);
     if (grown == NULL)
         return false;
+    /* Written once before the probes below read it: a read of an
+     * untouched page maps the shared zero page, and the write after it
+     * faults again and, with the detector thread, flushes every other
+     * CPU's TLB (see det_table_alloc). sodium_memzero, because a
+     * compiler drops a memset after calloc. */
+    sodium_memzero(grown, grown_size * sizeof *grown);
     size_t grown_mask = grown_size - 1;
     for (size_t i = 0; i < size; i++) {
         if ((*index)[i] != 0)
