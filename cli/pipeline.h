@@ -14,7 +14,8 @@
  * - One pipeline per capturing process. Its sinks, ticks and reloads
  *   run on one thread (the writer). With worker threads (workers.h)
  *   only fv_pipeline_host_excluded is called from the workers, under
- *   fv_pipeline_policy_read_lock.
+ *   fv_pipeline_policy_read_lock, and the detectors run behind the
+ *   writer on a thread of their own (detect_thread.h).
  * - Time: when fixed_now_us is non-zero every stored-at time and every
  *   rotation, sweep and evaluation uses it (tests and replays);
  *   otherwise the wall clock.

@@ -8,12 +8,19 @@
  * still raw, through a bounded single-producer single-consumer queue to
  * the calling thread, the writer. The writer replays them into the
  * pipeline's sink (policy gate, pseudonymization, minimization, LMDB,
- * aggregates, detectors) and runs the periodic work (commit, rotation,
- * sweep, evaluation) between records.
+ * aggregates) and runs the periodic work (commit, rotation, sweep,
+ * evaluation) between records. The pipeline hands the stored flow and
+ * DNS records on to the detector thread (detect_thread.h).
  *
  *   files: reader thread --frames by cap_flow_hash--> worker engines
  *   live:  one PACKET_FANOUT socket per worker      --> worker engines
  *          worker engines --raw records--> writer (pipeline sink, store)
+ *          writer --pseudonymized records--> detector thread
+ *
+ * The queues are msg_ring.h rings; a thread with nothing to do sleeps on
+ * a wait_point.h futex. While reading files the reader and the workers
+ * run at a lower priority than the writer (workers.c,
+ * lower_thread_priority).
  *
  * Pseudonymization stays on the writer: every pseudonym is computed on
  * one thread under one epoch key, so a key rotation needs no barrier and
