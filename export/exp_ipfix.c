@@ -140,6 +140,14 @@ static const ipfix_field ipfix_internal_fields[] = {
     {"flowveilDnsIsResponse", 1},
 };
 
+/* FB_IE_INIT_FULL stores the name through a cast of the string to the
+ * element pointer of a union, which libfixbuf reads back as the string.
+ * clang's -Wcast-align reports that cast in libfixbuf's macro; the
+ * pointer is never used at the element type here. */
+#if defined(__clang__)
+#pragma clang diagnostic push
+#pragma clang diagnostic ignored "-Wcast-align"
+#endif
 /* flowveil's enterprise elements for the information model. The
  * descriptions are the ones docs/SCALING.md lists. */
 static fbInfoElement_t ipfix_enterprise_elements[] = {
@@ -177,6 +185,9 @@ static fbInfoElement_t ipfix_enterprise_elements[] = {
                     FB_STRING, "JA3S of the ServerHello"),
     FB_IE_NULL,
 };
+#if defined(__clang__)
+#pragma clang diagnostic pop
+#endif
 
 /* Template id of the internal template; external ids start above it. */
 #define IPFIX_INTERNAL_TID 0x100u

@@ -185,15 +185,33 @@ int exp_kafka_put(exp_exporter *e, const fv_record *rec, const fv_alert_life *li
     snprintf(topic, sizeof topic, "%s%s", e->cfg.topic_prefix, fv_class_name(rec->cls));
     kafka_key(rec, key);
 
+    /* The argument array of rd_kafka_produceva rather than the
+     * RD_KAFKA_V_ macros of rd_kafka_producev, whose type checks use GNU
+     * statement expressions that a pedantic clang build rejects. */
+    rd_kafka_vu_t args[4];
+    memset(args, 0, sizeof args);
+    args[0].vtype = RD_KAFKA_VTYPE_TOPIC;
+    args[0].u.cstr = topic;
+    args[1].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
+    args[1].u.i = RD_KAFKA_MSG_F_COPY;
+    args[2].vtype = RD_KAFKA_VTYPE_KEY;
+    args[2].u.mem.ptr = key;
+    args[2].u.mem.size = strlen(key);
+    args[3].vtype = RD_KAFKA_VTYPE_VALUE;
+    args[3].u.mem.ptr = text;
+    args[3].u.mem.size = strlen(text);
+
     /* Each wait serves delivery reports for up to 10 ms, which frees
      * queue space as the broker acknowledges. */
     uint32_t waited_ms = 0;
     rd_kafka_resp_err_t err;
     for (;;) {
-        err = rd_kafka_producev(k->rk, RD_KAFKA_V_TOPIC(topic),
-                                RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-                                RD_KAFKA_V_KEY(key, strlen(key)),
-                                RD_KAFKA_V_VALUE(text, strlen(text)), RD_KAFKA_V_END);
+        rd_kafka_error_t *error = rd_kafka_produceva(k->rk, args, 4);
+        err = RD_KAFKA_RESP_ERR_NO_ERROR;
+        if (error != NULL) {
+            err = rd_kafka_error_code(error);
+            rd_kafka_error_destroy(error);
+        }
         if (err != RD_KAFKA_RESP_ERR__QUEUE_FULL || waited_ms >= e->cfg.full_wait_ms)
             break;
         rd_kafka_poll(k->rk, 10);
