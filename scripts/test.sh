@@ -5,10 +5,12 @@
 #      playwright-core with `npm ci` in tests/browser;
 #   2. build with -Werror in build/ and run ctest, browser test included
 #      (label "browser");
-#   3. build with AddressSanitizer and UndefinedBehaviorSanitizer in
+#   3. run cppcheck and clang-tidy (scripts/static-analysis.sh), and
+#      build everything with clang and -Werror in build-clang/;
+#   4. build with AddressSanitizer and UndefinedBehaviorSanitizer in
 #      build-asan/ and run ctest again without the browser test, which
 #      already ran once in step 2;
-#   4. build the libFuzzer harnesses with clang in build-fuzz/, replay
+#   5. build the libFuzzer harnesses with clang in build-fuzz/, replay
 #      their seeds and the corpus captures once (scripts/fuzz.sh
 #      --replay), then fuzz each harness for FLOWVEIL_FUZZ_SECONDS
 #      (default 60) seconds, two at a time (about 10 minutes for 18
@@ -98,6 +100,24 @@ elif [ "${CI:-}" = true ]; then
     failed+=("static analysis (tools missing)")
 else
     echo "test: skipping static analysis: cppcheck or clang-tidy is not installed"
+fi
+
+# clang warns about things gcc does not (-Wcast-align on x86, GNU
+# extensions under -Wpedantic); build the product with it once, no tests.
+echo "== build with clang and -Werror (build-clang/)"
+if command -v clang >/dev/null 2>&1; then
+    # A subshell, because quiet exits on failure and the later stages
+    # should still run.
+    if ! (CC=clang quiet configure-clang cmake -S . -B build-clang -DFLOWVEIL_WERROR=ON \
+              -DFLOWVEIL_SANITIZE=OFF "${cmake_args[@]}" &&
+          quiet build-clang cmake --build build-clang -j "$jobs"); then
+        failed+=("clang build")
+    fi
+elif [ "${CI:-}" = true ]; then
+    echo "test: clang is missing; scripts/install-deps.sh installs it" >&2
+    failed+=("clang build (no clang)")
+else
+    echo "test: skipping the clang build: clang is not installed"
 fi
 
 echo "== build with ASan and UBSan (build-asan/)"
