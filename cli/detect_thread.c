@@ -14,8 +14,8 @@
 #include <sodium.h>
 
 /* Bytes of queued records. A flow takes 344 bytes and a DNS message
- * usually 600 to 900, so this holds several thousand records: enough
- * that neither side waits for the other on every record. */
+ * usually 600 to 900, so this has room for several thousand records:
+ * enough that neither side waits for the other on every record. */
 #define QUEUE_BYTES (4u * 1024u * 1024u)
 
 /* The writer wakes a sleeping detector thread once this many bytes were

@@ -59,10 +59,10 @@ static void note_rc(fv_pipeline *p, int rc)
  * people.
  */
 /*
- * The detectors: inline without worker threads; with them, on the
- * detector thread, started at the first record (after a live capture
- * dropped its privileges, so the thread inherits the dropped set).
- * Every other use of p->detect calls detect_sync first.
+ * Without worker threads the detectors run inline. With them they run on
+ * the detector thread, which starts at the first record: a live capture
+ * has dropped its privileges by then, so the thread inherits the dropped
+ * set. Every other use of p->detect calls detect_sync first.
  */
 static bool detect_threaded(fv_pipeline *p)
 {
@@ -126,10 +126,10 @@ struct fv_pipeline_sync {
      * counters below. */
     pthread_mutex_t hosts_lock;
     /* Each worker keeps a decision cache of its own and reads it without
-     * the lock. These counters tell it which slots went stale: every
-     * clear of the writer's cache bumps CLEAR_EPOCH, and a change of one
-     * address's host map entry bumps the counter of that address's set
-     * (as decision_cache_forget drops its slots in the writer's cache). */
+     * the lock. These counters tell it which slots went stale. Every
+     * clear of the writer's cache bumps CLEAR_EPOCH. A change of one
+     * address's host map entry bumps the counter of that address's set,
+     * where decision_cache_forget drops its slots in the writer's cache. */
     atomic_uint_fast64_t clear_epoch;
     atomic_uint addr_epochs[DECISION_SETS];
 };

@@ -9,10 +9,10 @@
  * writer and the detector thread share them.
  *
  * The sleeper counts itself in SLEEPERS, then reads SEQ, then checks its
- * condition once more; the other side changes the queue, then reads
- * SLEEPERS and, only when someone sleeps, bumps SEQ and wakes. The two
- * full fences make sure at least one side sees the other's change, so a
- * wake-up is never lost. The timeout bounds the wait anyway, because
+ * condition once more. The other side changes the queue, then reads
+ * SLEEPERS, and only when a thread sleeps does it bump SEQ and wake it.
+ * The two full fences make sure at least one side sees the other's
+ * change, so a wake-up is never lost. The timeout bounds the wait anyway, because
  * producers wake a sleeping consumer only once a batch has collected.
  *
  *   consumer:  seq = wait_prepare(wp);
@@ -69,7 +69,7 @@ static inline void wait_cancel(wait_point *wp)
 }
 
 /* Wake every sleeper of WP, after the caller changed a queue. Costs a
- * fence and a load when nobody sleeps. */
+ * fence and a load when no thread sleeps. */
 static inline void wait_wake(wait_point *wp)
 {
     atomic_thread_fence(memory_order_seq_cst);

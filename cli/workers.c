@@ -21,7 +21,7 @@
 
 /* Bytes of records queued from one worker to the writer. A flow takes
  * 192 bytes and a DNS message usually well under 1 KB (event_put_dns),
- * so this holds several thousand records. */
+ * so this has room for several thousand records. */
 #define EVENT_RING_BYTES (2u * 1024u * 1024u)
 
 /* Bytes of frames queued from the file reader to one worker: room for
