@@ -398,6 +398,9 @@ int cap_read_file_frames(const char *path, const char *bpf, volatile sig_atomic_
     if (from_stdin) {
         errbuf[0] = '\0';
         p = pcap_fopen_offline_with_tstamp_precision(stdin, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
+        /* A stop while the header was awaited is a stop, not bad input. */
+        if (p == NULL && stop != NULL && *stop)
+            return FV_OK;
         if (p == NULL) {
             set_err(err, err_len, "standard input: not a pcap or pcapng stream (%s)", errbuf);
             return FV_ERR_CAPTURE;
@@ -486,6 +489,10 @@ opened:
         if (r == PCAP_ERROR_BREAK)
             break;
 
+        /* A stop signal interrupts a read that waits on a pipe: that is
+         * the stop, not a damaged file. */
+        if (stop != NULL && *stop)
+            break;
         /* A read error ends the file after every complete frame was processed. */
         {
             const char *msg = pcap_geterr(p);

@@ -11,7 +11,8 @@
  * ingest they include what the interrupted attempts committed. P counts
  * the packets this process has read. With --workers, P is the sum the
  * workers last published: they publish after about every 4096 packets read
- * from files, about once a second in live capture, and when they end.
+ * from files, about once a second in live capture, and when they end. The
+ * writer collects the sums after every 4096 records and once a second.
  * Alerts are left out, because a resumed ingest may raise one again and
  * the alert life cycle merges it.
  */

@@ -445,6 +445,11 @@ static void ingest_with_workers(fv_pipeline *p, unsigned workers, char *const *p
         }
     }
     free(results);
+    /* A SIGUSR1 in the last second, after the writer's last periodic
+     * call, is answered here, as the single-threaded loop answers it
+     * after each file. */
+    if (cli_counters_take())
+        log_counters(p, false);
 }
 
 int cli_cmd_ingest(int argc, char **argv)

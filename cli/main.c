@@ -37,6 +37,8 @@ void cli_install_stop_handlers(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_stop_signal;
     sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: a read blocked on a pipe ends with EINTR, so a stop
+     * does not wait for the next packet. */
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
@@ -61,6 +63,10 @@ void cli_install_reload_handler(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_reload_signal;
     sigemptyset(&sa.sa_mask);
+    /* A blocking read (ingest from a pipe) resumes after the handler.
+     * poll, nanosleep and sigsuspend, which the loops wait in, still
+     * return early, so the flag is seen at once. */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGHUP, &sa, NULL);
 }
 
@@ -86,6 +92,8 @@ void cli_install_counters_handler(void)
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_counters_signal;
     sigemptyset(&sa.sa_mask);
+    /* As for SIGHUP: a counters request must not cut a read short. */
+    sa.sa_flags = SA_RESTART;
     sigaction(SIGUSR1, &sa, NULL);
 }
 

@@ -141,6 +141,12 @@ struct worker_set {
     /* The writer waits here for records; workers wake it. */
     wait_point writer_wait;
 
+    /* Files: the reader thread, which the writer signals to cut short a
+     * read that waits on a pipe once a stop was requested. */
+    pthread_t reader;
+    atomic_bool reader_running;
+    uint64_t stop_forwarded_us;     /* writer only: 0 until the first forward */
+
     /* Live start-up: workers report an open socket and wait for go. */
     pthread_mutex_t start_lock;
     pthread_cond_t start_cond;
@@ -344,6 +350,7 @@ static int workers_create(worker_set *set, fv_pipeline *p, unsigned count, bool 
     set->pipeline = p;
     set->stop = stop;
     wait_point_init(&set->writer_wait);
+    atomic_init(&set->reader_running, false);
     pthread_mutex_init(&set->start_lock, NULL);
     pthread_cond_init(&set->start_cond, NULL);
     set->workers = calloc(count, sizeof *set->workers);
@@ -517,6 +524,21 @@ static bool events_empty(worker *w)
     return msg_ring_empty(&w->events);
 }
 
+/* Files: once a stop was requested, signal the reader thread every 50 ms
+ * until it ends, so that a read waiting on a pipe returns. A signal that
+ * arrives just before the read starts would be missed, hence the
+ * repeats. */
+static void forward_stop(worker_set *set)
+{
+    if (!*set->stop || !atomic_load_explicit(&set->reader_running, memory_order_acquire))
+        return;
+    uint64_t now_us = fv_now_us();
+    if (set->stop_forwarded_us != 0 && now_us - set->stop_forwarded_us < 50000u)
+        return;
+    set->stop_forwarded_us = now_us;
+    (void)pthread_kill(set->reader, SIGINT);
+}
+
 /* Live: hand the per-interface libpcap counters, summed over the
  * workers' sockets, to the caller's hook. */
 static void report_iface_stats(worker_set *set)
@@ -574,6 +596,7 @@ static void run_writer(worker_set *set, fv_workers_periodic_fn periodic, void *p
     workers_stats(set, &p->worker_stats);
     p->worker_stats_valid = true;
     uint64_t next_periodic_us = fv_now_us() + PERIODIC_INTERVAL_US;
+    unsigned replayed_since_stats = 0;
 
     for (;;) {
         unsigned replayed = 0;
@@ -596,8 +619,16 @@ static void run_writer(worker_set *set, fv_workers_periodic_fn periodic, void *p
         }
         if (finished == set->count)
             break;
+        /* The commit lines report the packets read (checkpoint.h). */
+        replayed_since_stats += replayed;
+        if (replayed_since_stats >= 4096u) {
+            workers_stats(set, &p->worker_stats);
+            replayed_since_stats = 0;
+        }
         if (set->live_mode)
             propagate_stop(set);
+        else
+            forward_stop(set);
 
         uint64_t wall_us = fv_now_us();
         if (periodic != NULL && wall_us >= next_periodic_us) {
@@ -715,6 +746,16 @@ static void *reader_main(void *arg)
     reader_state *rs = arg;
     worker_set *set = rs->set;
 
+    /* Let SIGINT and SIGTERM in, and only them: a stop interrupts a read
+     * that waits on a pipe (the handlers run without SA_RESTART), while
+     * SIGHUP and SIGUSR1 stay with the writer. forward_stop sends the
+     * signal here when the kernel gave it to the writer. */
+    sigset_t stops;
+    sigemptyset(&stops);
+    sigaddset(&stops, SIGINT);
+    sigaddset(&stops, SIGTERM);
+    pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
+
     for (int i = 0; i < rs->npaths && !*set->stop; i++) {
         fv_workers_file_result *res = &rs->results[i];
         rs->frames = 0;
@@ -722,6 +763,10 @@ static void *reader_main(void *arg)
                                        res->err, sizeof res->err);
         res->frames = rs->frames;
     }
+    sigset_t blocked;
+    sigfillset(&blocked);
+    pthread_sigmask(SIG_BLOCK, &blocked, NULL);
+    atomic_store_explicit(&set->reader_running, false, memory_order_release);
     for (unsigned i = 0; i < set->count; i++)
         frame_push(&set->workers[i], FRAME_END, 0, 0, NULL, 0, 0);
     return NULL;
@@ -922,10 +967,13 @@ int fv_workers_run_files(fv_pipeline *p, unsigned workers, char *const *paths, i
 
     rc = start_threads(&set, file_worker_main);
     if (rc == FV_OK) {
+        atomic_store(&set.reader_running, true);
         int prc = create_thread(&reader, reader_main, &rs);
         if (prc == 0) {
             reader_started = true;
+            set.reader = reader;
         } else {
+            atomic_store(&set.reader_running, false);
             fv_error("cannot start the file reader thread: %s", strerror(prc));
             rc = FV_ERR_NOMEM;
         }

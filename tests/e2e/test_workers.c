@@ -29,8 +29,11 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <signal.h>
+#include <spawn.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -416,6 +419,153 @@ static void test_workers_detector_thread_alerts(void **state)
     tu_remove_tree(work);
 }
 
+/* Start `flowveil ingest --workers WORKERS -` into WORK/DB with its
+ * standard input on a pipe, output in WORK/TAG.out and WORK/TAG.err.
+ * Returns the pid; *WRITE_FD is the pipe's write end. */
+static pid_t ingest_from_pipe(const char *work, const char *db, const char *workers,
+                              const char *tag, int *write_fd)
+{
+    char db_path[4096], policy[4096], out_path[4096], err_path[4096], name[256];
+    e2e_path(db_path, work, db);
+    write_test_policy(work, policy);
+    snprintf(name, sizeof name, "%s.out", tag);
+    e2e_path(out_path, work, name);
+    snprintf(name, sizeof name, "%s.err", tag);
+    e2e_path(err_path, work, name);
+
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, fds[0], 0);
+    posix_spawn_file_actions_addclose(&actions, fds[0]);
+    posix_spawn_file_actions_addclose(&actions, fds[1]);
+    posix_spawn_file_actions_addopen(&actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_addopen(&actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    const char *argv[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db_path,
+                          "--now", WORKERS_NOW_TEXT, "--workers", workers, "-", NULL};
+    pid_t pid = -1;
+    extern char **environ;
+    int rc = posix_spawn(&pid, argv[0], &actions, NULL, (char *const *)(uintptr_t)argv, environ);
+    posix_spawn_file_actions_destroy(&actions);
+    close(fds[0]);
+    assert_int_equal(rc, 0);
+    *write_fd = fds[1];
+    return pid;
+}
+
+static void write_all(int fd, const char *data, size_t len)
+{
+    while (len > 0) {
+        ssize_t n = write(fd, data, len);
+        assert_true(n > 0);
+        data += n;
+        len -= (size_t)n;
+    }
+}
+
+static void pause_ms(unsigned ms)
+{
+    struct timespec ts = {.tv_sec = ms / 1000, .tv_nsec = (long)(ms % 1000) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+/* The packet count of the exit summary line "N packets (..." in ERR, or
+ * -1 when there is none. */
+static long long summary_packet_count(const char *err)
+{
+    long long packets = -1;
+    for (const char *at = strstr(err, " packets ("); at != NULL; at = strstr(at + 1, " packets (")) {
+        const char *start = at;
+        while (start > err && start[-1] >= '0' && start[-1] <= '9')
+            start--;
+        if (start < at)
+            packets = strtoll(start, NULL, 10);
+    }
+    return packets;
+}
+
+/*
+ * Ingest from a pipe that stays open with no data, with one and with two
+ * workers. SIGINT must end the run at once, although no packet arrives:
+ * the reader thread of --workers 2 used to block every signal, so its
+ * read waited for data forever. SIGUSR1 (log the counters) during such a
+ * wait must not cut the read short: the rest of the capture arrives
+ * afterwards and is read to its end.
+ */
+static void test_workers_stdin_signals(void **state)
+{
+    (void)state;
+    /* A child that ended early makes a write fail with EPIPE, which the
+     * check in write_all reports, instead of killing the test. */
+    signal(SIGPIPE, SIG_IGN);
+    char work[4096], capture[4096];
+    tu_make_temp_dir(work, sizeof work);
+    generate(work, "office", NULL, "office.pcap", capture);
+    size_t len = 0;
+    char *bytes = tu_read_file(capture, &len);
+    assert_non_null(bytes);
+    size_t first = len / 3;
+
+    /* The packets of the whole file, as a file ingest counts them. */
+    const char *path = capture;
+    ingest(work, "whole", "1", NULL, &path, 1);
+    char err_path[4096];
+    e2e_path(err_path, work, "ingest-whole.err");
+    size_t err_len = 0;
+    char *whole_err = tu_read_file(err_path, &err_len);
+    assert_non_null(whole_err);
+    long long whole_packets = summary_packet_count(whole_err);
+    free(whole_err);
+    assert_true(whole_packets > 0);
+
+    static const char *const worker_counts[] = {"1", "2"};
+    for (size_t i = 0; i < 2; i++) {
+        const char *workers = worker_counts[i];
+        char db[64], tag[64];
+        e2e_result res;
+        int fd;
+
+        /* SIGINT while the pipe is open and idle. */
+        snprintf(db, sizeof db, "stop-%s", workers);
+        snprintf(tag, sizeof tag, "stdin-stop-%s", workers);
+        pid_t pid = ingest_from_pipe(work, db, workers, tag, &fd);
+        write_all(fd, bytes, first);
+        pause_ms(1500);
+        assert_int_equal(kill(pid, SIGINT), 0);
+        e2e_wait(pid, work, tag, 30, &res);
+        close(fd);
+        if (!res.exited || e2e_has_sanitizer_report(res.err) ||
+            strstr(res.err, "damaged") != NULL) {
+            e2e_print_result("ingest stopped while its input pipe was idle", &res);
+            fail_msg("--workers %s: SIGINT did not end the ingest cleanly", workers);
+        }
+        e2e_result_free(&res);
+
+        /* SIGUSR1 while the pipe is idle, then the rest of the file. */
+        snprintf(db, sizeof db, "counters-%s", workers);
+        snprintf(tag, sizeof tag, "stdin-counters-%s", workers);
+        pid = ingest_from_pipe(work, db, workers, tag, &fd);
+        write_all(fd, bytes, first);
+        pause_ms(1500);
+        assert_int_equal(kill(pid, SIGUSR1), 0);
+        pause_ms(200);
+        assert_int_equal(kill(pid, SIGUSR1), 0);
+        write_all(fd, bytes + first, len - first);
+        close(fd);
+        e2e_wait(pid, work, tag, 120, &res);
+        if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
+            e2e_print_result("ingest that received SIGUSR1 while its input pipe was idle", &res);
+            fail_msg("--workers %s: the ingest did not finish after SIGUSR1", workers);
+        }
+        assert_non_null(strstr(res.err, "counters: "));
+        assert_int_equal(summary_packet_count(res.err), whole_packets);
+        e2e_result_free(&res);
+    }
+    free(bytes);
+    tu_remove_tree(work);
+}
+
 /* The packet number P of the last "committed N records up to packet P"
  * line in LOG, or -1 when LOG has none. Fails on a line with P = 0. */
 static long long last_commit_packet(const char *log)
@@ -748,6 +898,7 @@ int main(void)
         cmocka_unit_test(test_workers_corpus_all_files),
         cmocka_unit_test(test_workers_corpus_each_file),
         cmocka_unit_test(test_workers_detector_thread_alerts),
+        cmocka_unit_test(test_workers_stdin_signals),
         cmocka_unit_test(test_workers_live_fanout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
