@@ -183,7 +183,11 @@ typedef struct decision_slot {
 } decision_slot;
 
 /* Contains raw internal addresses and MACs, like the host map: never
- * logged, wiped on key rotation and before it is freed. */
+ * logged, wiped before it is freed and on key rotation. The writer's is
+ * wiped at once, a worker's at its next lookup.
+ * NOTE: so a worker that sees no packet keeps its entries past a
+ * rotation until then, as its flow table keeps the raw addresses of its
+ * open flows. */
 struct fv_decision_cache {
     decision_slot sets[DECISION_SETS][DECISION_WAYS];
     uint32_t clock;
