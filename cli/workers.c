@@ -19,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <sodium.h>
+
 /* Bytes of records queued from one worker to the writer. A flow takes
  * 192 bytes and a DNS message usually well under 1 KB (event_put_dns),
  * so this has room for several thousand records. */
@@ -332,6 +334,8 @@ static void workers_destroy(worker_set *set)
         fv_pipeline_decisions_destroy(&w->decisions);
         msg_ring_free(&w->events);
         msg_ring_free(&w->frames);
+        /* The last DNS message replayed, with raw addresses and names. */
+        sodium_memzero(&w->dns, sizeof w->dns);
         pthread_mutex_destroy(&w->stats_lock);
     }
     free(set->workers);
