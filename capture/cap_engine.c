@@ -2080,14 +2080,12 @@ static size_t bucket_count_for(uint64_t max_flows)
     return n;
 }
 
-/* Buckets for the entries that can exist under CFG: max_flows, or fewer
- * when the memory bound is reached first. */
 /*
  * Write the zeroed bucket array once, so each page is the process's own
- * from the start. Otherwise a lookup maps the kernel's shared zero page
+ * from the start. Otherwise a lookup maps the kernel's shared zero page,
  * and the first insert into that page takes a second, copy-on-write
- * fault, which in a process with worker threads flushes the TLB of
- * every other CPU (about 3% of an ingest with --workers 2).
+ * fault. In a process with worker threads that fault flushes the TLB of
+ * every other CPU by interrupt.
  */
 static void buckets_prefault(flow_entry **buckets, size_t nbuckets)
 {
@@ -2095,6 +2093,8 @@ static void buckets_prefault(flow_entry **buckets, size_t nbuckets)
     sodium_memzero((void *)buckets, nbuckets * sizeof *buckets);  // NOLINT(bugprone-sizeof-expression)
 }
 
+/* Buckets for the entries that can exist under CFG: max_flows, or fewer
+ * when the memory bound is reached first. */
 static size_t bucket_count_for_config(const cap_config *cfg)
 {
     uint64_t fit = cfg->max_memory_bytes / ALLOC_COST(sizeof(flow_entry));

@@ -104,14 +104,8 @@ static inline bool msg_ring_empty(msg_ring *r)
     return msg_ring_head(r) == msg_ring_tail(r);
 }
 
-/* Bytes queued and not yet consumed. */
-static inline uint64_t msg_ring_used(msg_ring *r)
-{
-    return msg_ring_tail(r) - msg_ring_head(r);
-}
-
 /* Sleep until the producer publishes or the timeout, unless the ring
- * holds a message beyond HEAD already. */
+ * contains a message beyond HEAD already. */
 void msg_ring_wait_data(msg_ring *r, uint64_t head);
 
 /* ---- packing records into messages --------------------------------------- */

@@ -670,7 +670,7 @@ static void frame_push(worker *w, frame_kind kind, int linktype, uint64_t ts_us,
     size_t size = sizeof(msg_header) + sizeof(frame_info) + caplen;
     uint8_t *msg;
     while ((msg = msg_ring_try_reserve(r, size + 8u)) == NULL) {
-        /* Full: the worker has plenty to do; make sure it knows. */
+        /* Full: the worker has plenty to do, so wake it if it sleeps. */
         wait_wake(&r->data);
         w->frames_unannounced = 0;
         msg_ring_wait_space(r, size + 8u);
