@@ -9,7 +9,9 @@
  *
  * N and the per-class counts are the records on disk; for a resumed
  * ingest they include what the interrupted attempts committed. P counts
- * the packets this process has read. With --workers, P is the sum the
+ * the packets this process has processed (cap_stats.packets, so without
+ * those of excluded hosts), like the per-file lines and the exit summary
+ * of ingest. With --workers, P is the sum the
  * workers last published: they publish after about every 4096 packets read
  * from files, about once a second in live capture, and when they end. The
  * writer collects the sums after every 4096 records and once a second.

@@ -390,6 +390,60 @@ static void audit_run(fv_pipeline *p, const char *actor, const char *action, con
                            fv_pipeline_now_us(p));
 }
 
+/* How the read of one ingest input ended. */
+typedef struct ingest_file_outcome {
+    const char *path;       /* as given; "-" is standard input */
+    int rc;                 /* cap_read_file's return */
+    const char *err;        /* its message when rc is not FV_OK */
+    uint64_t packets;       /* as cap_stats.packets counts them: excluded hosts left out */
+    bool stopped;           /* a stop signal ended the read, maybe before the end */
+} ingest_file_outcome;
+
+/* Counts and status of an ingest run, updated after each input. */
+typedef struct ingest_tally {
+    bool resumable;         /* no input is standard input, so a checkpoint is kept */
+    uint64_t files_read;    /* inputs read to their end, or to a cut-short last record */
+    bool files_complete;    /* every input read to its end */
+    int exit_status;
+} ingest_tally;
+
+/*
+ * Log the line of one input and count it in T, the same way with and
+ * without --workers. The packet figure is the engine's packet counter,
+ * which leaves out the packets of hosts the policy excludes: a file of
+ * excluded traffic reads "0 packets processed", as in live capture,
+ * where the kernel filter drops those packets before anything counts.
+ */
+static void report_file(const ingest_file_outcome *f, ingest_tally *t)
+{
+    const char *name = strcmp(f->path, "-") == 0 ? "standard input" : f->path;
+    unsigned long long pkts = (unsigned long long)f->packets;
+    const char *plural = pkts == 1 ? "" : "s";
+
+    if (f->rc == FV_OK && f->stopped) {
+        fv_notice("%s: stopped by signal after %llu packet%s processed (packets of excluded "
+                  "hosts are not counted); %s",
+                  name, pkts, plural,
+                  t->resumable ? "run the same command again to resume"
+                               : "this ingest reads standard input, so it cannot be resumed");
+        t->files_complete = false;
+    } else if (f->rc == FV_OK) {
+        fv_notice("%s: %llu packet%s processed (packets of excluded hosts are not counted)",
+                  name, pkts, plural);
+        t->files_read++;
+    } else if (f->rc == FV_ERR_TRUNCATED) {
+        fprintf(stderr, "flowveil: warning: %s (the %llu complete packets before the cut "
+                        "were ingested)\n",
+                f->err, pkts);
+        t->files_read++;
+        t->exit_status = CLI_EXIT_FAILURE;
+    } else {
+        fprintf(stderr, "flowveil: error: %s\n", f->err);
+        t->exit_status = CLI_EXIT_FAILURE;
+        t->files_complete = false;
+    }
+}
+
 /* Writer-thread callback of an ingest with workers (about once a
  * second): the counters line on SIGUSR1 and the periodic commit. */
 static void ingest_periodic(void *ctx, uint64_t now_us)
@@ -402,19 +456,17 @@ static void ingest_periodic(void *ctx, uint64_t now_us)
 
 /*
  * Read the COUNT files of PATHS with WORKERS worker threads (workers.h)
- * and report each file as the single-threaded loop does. Adds the files
- * read to *FILES_READ, clears *FILES_COMPLETE when a file could not be
- * read to its end, and sets *EXIT_STATUS on any failure.
+ * and report each file as the single-threaded loop does, in T. Files
+ * that a stop signal kept the reader from opening get no line.
  */
 static void ingest_with_workers(fv_pipeline *p, unsigned workers, char *const *paths, int count,
-                                const char *filter, uint64_t *files_read, bool *files_complete,
-                                int *exit_status)
+                                const char *filter, ingest_tally *t)
 {
     fv_workers_file_result *results = calloc((size_t)count, sizeof *results);
     if (results == NULL) {
         fprintf(stderr, "flowveil: error: out of memory for %d file results\n", count);
-        *exit_status = CLI_EXIT_FAILURE;
-        *files_complete = false;
+        t->exit_status = CLI_EXIT_FAILURE;
+        t->files_complete = false;
         return;
     }
     fv_info("ingesting with %u worker threads", workers);
@@ -424,25 +476,18 @@ static void ingest_with_workers(fv_pipeline *p, unsigned workers, char *const *p
         fprintf(stderr, "flowveil: error: cannot start %u worker threads: %s; retry with "
                         "--workers 1\n",
                 workers, fv_strerror(rc));
-        *exit_status = CLI_EXIT_FAILURE;
-        *files_complete = false;
+        t->exit_status = CLI_EXIT_FAILURE;
+        t->files_complete = false;
     }
     for (int i = 0; i < count && rc == FV_OK; i++) {
-        unsigned long long frames = (unsigned long long)results[i].frames;
-        if (results[i].rc == FV_OK && !(frames == 0 && *cli_stop_flag())) {
-            fv_notice("%s: %llu packet%s read", paths[i], frames, frames == 1 ? "" : "s");
-            (*files_read)++;
-        } else if (results[i].rc == FV_ERR_TRUNCATED) {
-            fprintf(stderr, "flowveil: warning: %s (the %llu complete packets before the cut "
-                            "were ingested)\n",
-                    results[i].err, frames);
-            (*files_read)++;
-            *exit_status = CLI_EXIT_FAILURE;
-        } else if (results[i].rc != FV_OK) {
-            fprintf(stderr, "flowveil: error: %s\n", results[i].err);
-            *exit_status = CLI_EXIT_FAILURE;
-            *files_complete = false;
-        }
+        if (!results[i].opened)
+            continue;
+        ingest_file_outcome f = {.path = paths[i],
+                                 .rc = results[i].rc,
+                                 .err = results[i].err,
+                                 .packets = results[i].packets,
+                                 .stopped = results[i].stopped};
+        report_file(&f, t);
     }
     free(results);
     /* A SIGUSR1 in the last second, after the writer's last periodic
@@ -510,12 +555,14 @@ int cli_cmd_ingest(int argc, char **argv)
     fv_ingest_input_id(argv + optind, argc - optind, o.filter, input_id);
     fv_ingest_repeat_warn(&p, input_id);
 
-    int exit_status = CLI_EXIT_OK;
-    uint64_t files_read = 0;
-    bool files_complete = true;     /* every file read to its end */
+    ingest_tally tally = {.resumable = true, .files_complete = true,
+                          .exit_status = CLI_EXIT_OK};
+    for (int i = optind; i < argc; i++) {
+        if (strcmp(argv[i], "-") == 0)
+            tally.resumable = false;    /* no checkpoint (fv_checkpoint_begin) */
+    }
     if (o.workers > 1)
-        ingest_with_workers(&p, o.workers, argv + optind, argc - optind, o.filter, &files_read,
-                            &files_complete, &exit_status);
+        ingest_with_workers(&p, o.workers, argv + optind, argc - optind, o.filter, &tally);
     for (int i = optind; i < argc && !*cli_stop_flag() && o.workers <= 1; i++) {
         const char *path = argv[i];
         cap_stats before;
@@ -528,21 +575,14 @@ int cli_cmd_ingest(int argc, char **argv)
 
         cap_stats after;
         cap_engine_stats(p.capture, &after);
-        unsigned long long pkts = (unsigned long long)(after.packets - before.packets);
-        if (rc == FV_OK) {
-            fv_notice("%s: %llu packet%s read", path, pkts, pkts == 1 ? "" : "s");
-            files_read++;
-        } else if (rc == FV_ERR_TRUNCATED) {
-            fprintf(stderr, "flowveil: warning: %s (the %llu complete packets before the cut "
-                            "were ingested)\n",
-                    err, pkts);
-            files_read++;
-            exit_status = CLI_EXIT_FAILURE;
-        } else {
-            fprintf(stderr, "flowveil: error: %s\n", err);
-            exit_status = CLI_EXIT_FAILURE;
-            files_complete = false;
-        }
+        /* NOTE: a stop that arrives after the last frame but before the
+         * end of the file was seen also marks the file stopped. */
+        ingest_file_outcome f = {.path = path,
+                                 .rc = rc,
+                                 .err = err,
+                                 .packets = after.packets - before.packets,
+                                 .stopped = *cli_stop_flag() != 0};
+        report_file(&f, &tally);
         /* NOTE: ingest checks for SIGUSR1 between files only, so during
          * a long file the counters line waits until that file ends. */
         if (cli_counters_take())
@@ -553,12 +593,19 @@ int cli_cmd_ingest(int argc, char **argv)
     if (*cli_stop_flag()) {
         /* The resume reads the files again from the start and skips only
          * records identical to the ones this run stored. So a flow cut
-         * here would be stored twice: cut now, and whole by the resume. */
-        fv_notice("stopped by signal; open flows are not stored, the resume stores them");
+         * here would be stored twice: cut now, and whole by the resume.
+         * NOTE: a run that reads standard input has no resume, and still
+         * drops its open flows and aggregate buckets. */
+        if (tally.resumable)
+            fv_notice("stopped by signal; open flows are not stored, the resume stores them");
+        else
+            fv_notice("stopped by signal; the records of the flows that ended are stored, but "
+                      "the flows and aggregate buckets still open and the unread rest of the "
+                      "input are lost, because standard input cannot be read again to resume");
         p.discard_open = true;
         /* The files were not read to their end: a script that checks the
          * exit status must not take this run for a finished one. */
-        exit_status = CLI_EXIT_FAILURE;
+        tally.exit_status = CLI_EXIT_FAILURE;
     } else {
         /* Flush flows and aggregates before counting, so the audit entry
          * and the totals include every record of the run. */
@@ -566,24 +613,25 @@ int cli_cmd_ingest(int argc, char **argv)
         fv_aggregator_flush(p.aggregates);
     }
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
-    record_counters(&p, files_read);
+    record_counters(&p, tally.files_read);
     print_totals(&p);
     char actor[64];
     cli_audit_local_actor(actor, sizeof actor);
-    bool complete = files_complete && files_read == (uint64_t)(argc - optind) &&
+    bool complete = tally.files_complete && tally.files_read == (uint64_t)(argc - optind) &&
                     !*cli_stop_flag() && p.failed_rc == FV_OK;
-    audit_run(&p, actor, "ingest", "", true, files_read, complete ? input_id : NULL);
+    audit_run(&p, actor, "ingest", "", true, tally.files_read, complete ? input_id : NULL);
     /* Running the command again finishes a run that a signal or a store
      * failure cut short; a file that could not be read fails again. */
-    fv_checkpoint_end(&p, complete, *cli_stop_flag() || p.failed_rc != FV_OK || files_complete);
+    fv_checkpoint_end(&p, complete,
+                      *cli_stop_flag() || p.failed_rc != FV_OK || tally.files_complete);
 
     int rc = fv_pipeline_close(&p);
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: %s: storing records failed: %s\n", o.db,
                 fv_strerror(rc));
-        exit_status = CLI_EXIT_FAILURE;
+        tally.exit_status = CLI_EXIT_FAILURE;
     }
-    return exit_status;
+    return tally.exit_status;
 }
 
 /* Capture with the options LIVE: on the pipeline's engine, or with

@@ -80,6 +80,7 @@ typedef enum frame_kind {
     FRAME_EXPIRE,       /* run cap_engine_expire at ts_us */
     FRAME_END,          /* input ended: flush and stop */
     FRAME_BARRIER,      /* packet time went backwards: start a new section */
+    FRAME_FILE_END,     /* the reader finished a file: count its packets */
 } frame_kind;
 
 /* The payload of a frame message: this, then CAPLEN bytes of frame. */
@@ -108,6 +109,10 @@ typedef struct worker {  // NOLINT(clang-analyzer-optin.performance.Padding)
     msg_ring events;        /* records to the writer */
     uint64_t frames_unannounced;    /* reader only: bytes queued since the last wake-up */
     uint64_t events_published;      /* worker only: records queued, for the wake-ups */
+    /* Worker only: the FRAME_FILE_ENDs consumed, which is the index of
+     * the file being read, and the engine's packet count at the last one. */
+    int files_ended;
+    uint64_t packets_at_file_start;
 
     /* Live: drop records when the queue is full (never wait). Cleared for
      * the final flush, when capture has stopped. */
@@ -146,6 +151,9 @@ struct worker_set {
     /* Files: the reader thread, which the writer signals to cut short a
      * read that waits on a pipe once a stop was requested. */
     pthread_t reader;
+    /* Files: the caller's results, one per file. Workers add the packets
+     * of each file with atomic adds; the caller reads them after the join. */
+    fv_workers_file_result *file_results;
     atomic_bool reader_running;
     uint64_t stop_forwarded_us;     /* writer only: 0 until the first forward */
 
@@ -623,7 +631,7 @@ static void run_writer(worker_set *set, fv_workers_periodic_fn periodic, void *p
         }
         if (finished == set->count)
             break;
-        /* The commit lines report the packets read (checkpoint.h). */
+        /* The commit lines report the packets processed (checkpoint.h). */
         replayed_since_stats += replayed;
         if (replayed_since_stats >= 4096u) {
             workers_stats(set, &p->worker_stats);
@@ -658,7 +666,6 @@ typedef struct reader_state {
     fv_workers_file_result *results;
     uint64_t next_expire_us;
     uint64_t last_ts_us;
-    uint64_t frames;
 } reader_state;
 
 /* Append a message of KIND with DATA (CAPLEN bytes) to W's frame queue,
@@ -720,7 +727,6 @@ static int reader_frame(void *ctx, int linktype, uint64_t ts_us, const uint8_t *
     // NOLINTNEXTLINE(clang-analyzer-core.DivideZero)
     frame_push(&set->workers[hash % set->count], FRAME_PACKET, linktype, ts_us, data, caplen,
                wirelen);
-    rs->frames++;
     return FV_OK;
 }
 
@@ -762,10 +768,16 @@ static void *reader_main(void *arg)
 
     for (int i = 0; i < rs->npaths && !*set->stop; i++) {
         fv_workers_file_result *res = &rs->results[i];
-        rs->frames = 0;
+        res->opened = true;
         res->rc = cap_read_file_frames(rs->paths[i], rs->bpf, set->stop, reader_frame, rs,
                                        res->err, sizeof res->err);
-        res->frames = rs->frames;
+        /* NOTE: a stop that arrives after the last frame but before the
+         * end of the file was seen also marks the file stopped. */
+        res->stopped = *set->stop != 0;
+        /* Every worker counts its share of the file's packets when it
+         * reaches this message (worker_count_file_packets). */
+        for (unsigned w = 0; w < set->count; w++)
+            frame_push(&set->workers[w], FRAME_FILE_END, 0, 0, NULL, 0, 0);
     }
     sigset_t blocked;
     sigfillset(&blocked);
@@ -805,6 +817,21 @@ static void worker_expire(worker *w, uint64_t ts_us)
     push_mark(w);
     cap_engine_expire(w->engine, ts_us);
     push_mark(w);
+}
+
+/* Add the packets W's engine counted since the previous FRAME_FILE_END
+ * to the result of the file that just ended. The reader sends one to
+ * every worker after each file, in file order, so the sum over the
+ * workers is the file's count, with excluded hosts left out as in one
+ * engine. */
+static void worker_count_file_packets(worker *w)
+{
+    cap_stats st;
+    cap_engine_stats(w->engine, &st);
+    fv_workers_file_result *res = &w->set->file_results[w->files_ended];
+    __atomic_fetch_add(&res->packets, st.packets - w->packets_at_file_start, __ATOMIC_RELAXED);
+    w->packets_at_file_start = st.packets;
+    w->files_ended++;
 }
 
 /* Process the frames of one batch under the policy read lock. Returns
@@ -847,6 +874,8 @@ static bool worker_process_batch(worker *w, unsigned *processed)
         } else if (h.kind == FRAME_BARRIER) {
             push_mark(w);
             push_mark(w);
+        } else if (h.kind == FRAME_FILE_END) {
+            worker_count_file_packets(w);
         } else if (h.kind == FRAME_END) {
             more = false;
         }
@@ -956,7 +985,9 @@ int fv_workers_run_files(fv_pipeline *p, unsigned workers, char *const *paths, i
 
     for (int i = 0; i < npaths; i++) {
         results[i].rc = FV_OK;
-        results[i].frames = 0;
+        results[i].opened = false;
+        results[i].stopped = false;
+        results[i].packets = 0;
         results[i].err[0] = '\0';
     }
     int rc = fv_pipeline_threads_enable(p);
@@ -968,6 +999,7 @@ int fv_workers_run_files(fv_pipeline *p, unsigned workers, char *const *paths, i
         return rc;
     }
     rs.set = &set;
+    set.file_results = results;
 
     rc = start_threads(&set, file_worker_main);
     if (rc == FV_OK) {

@@ -55,7 +55,13 @@ typedef void (*fv_workers_periodic_fn)(void *ctx, uint64_t now_us);
 /* Result of one file of fv_workers_run_files. */
 typedef struct fv_workers_file_result {
     int rc;                 /* cap_read_file_frames' return */
-    uint64_t frames;        /* frames read from the file and handed to workers */
+    bool opened;            /* the reader began the file (false after an earlier stop) */
+    bool stopped;           /* the stop flag was set when the read returned, so the
+                             * file may not have been read to its end */
+    /* Packets the workers' engines counted for this file, as
+     * cap_stats.packets counts them: frames of excluded hosts are left
+     * out, so this equals what a single engine counts for the file. */
+    uint64_t packets;
     char err[1024];         /* message when rc is not FV_OK */
 } fv_workers_file_result;
 

@@ -1,7 +1,9 @@
 /*
  * test_workers: `flowveil ingest --workers 2` stores the same records
  * and raises the same alerts as the single-threaded ingest of the same
- * captures, and --workers rejects invalid values.
+ * captures, and --workers rejects invalid values. Both modes log the
+ * same line after each input, also when a stop signal cuts an input
+ * short, and log what a stop loses when the input is standard input.
  *
  * Records are compared as multisets of their exported JSON, without the
  * per-record id and the stored-at time. Both stores share one
@@ -419,11 +421,12 @@ static void test_workers_detector_thread_alerts(void **state)
     tu_remove_tree(work);
 }
 
-/* Start `flowveil ingest --workers WORKERS -` into WORK/DB with its
- * standard input on a pipe, output in WORK/TAG.out and WORK/TAG.err.
+/* Start `flowveil ingest --workers WORKERS - [AFTER]` into WORK/DB with
+ * its standard input on a pipe, output in WORK/TAG.out and WORK/TAG.err.
+ * AFTER (may be NULL) is a capture file read after standard input.
  * Returns the pid; *WRITE_FD is the pipe's write end. */
 static pid_t ingest_from_pipe(const char *work, const char *db, const char *workers,
-                              const char *tag, int *write_fd)
+                              const char *tag, const char *after, int *write_fd)
 {
     char db_path[4096], policy[4096], out_path[4096], err_path[4096], name[256];
     e2e_path(db_path, work, db);
@@ -443,7 +446,7 @@ static pid_t ingest_from_pipe(const char *work, const char *db, const char *work
     posix_spawn_file_actions_addopen(&actions, 1, out_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     posix_spawn_file_actions_addopen(&actions, 2, err_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
     const char *argv[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db_path,
-                          "--now", WORKERS_NOW_TEXT, "--workers", workers, "-", NULL};
+                          "--now", WORKERS_NOW_TEXT, "--workers", workers, "-", after, NULL};
     pid_t pid = -1;
     extern char **environ;
     int rc = posix_spawn(&pid, argv[0], &actions, NULL, (char *const *)(uintptr_t)argv, environ);
@@ -485,6 +488,73 @@ static long long summary_packet_count(const char *err)
     return packets;
 }
 
+/* The packet count of the line "notice: NAME: PREFIXN packet..." that
+ * ingest logs after input NAME, or -1 when ERR has no such line. */
+static long long file_line_packets(const char *err, const char *name, const char *prefix)
+{
+    char head[4200];
+    snprintf(head, sizeof head, "notice: %.4000s: %s", name, prefix);
+    const char *at = strstr(err, head);
+    if (at == NULL)
+        return -1;
+    char *end = NULL;
+    long long packets = strtoll(at + strlen(head), &end, 10);
+    if (end == at + strlen(head) || strncmp(end, " packet", strlen(" packet")) != 0)
+        return -1;
+    return packets;
+}
+
+/* The stderr of the ingest helper's run into DB, as a new string. */
+static char *ingest_log(const char *work, const char *db)
+{
+    char name[128], path[4096];
+    snprintf(name, sizeof name, "ingest-%s.err", db);
+    e2e_path(path, work, name);
+    size_t len = 0;
+    char *text = tu_read_file(path, &len);
+    assert_non_null(text);
+    return text;
+}
+
+/*
+ * The line after each file counts the packets that the engines
+ * processed, without the packets of hosts the policy excludes. With one
+ * and with two workers the counts per file are equal, and they add up to
+ * the packets of the exit summary. Every host of the arkime
+ * capture lies in a group that the example policy excludes. The reader
+ * thread of --workers 2 used to count its frames all the same.
+ */
+static void test_workers_file_lines_after_exclusion(void **state)
+{
+    (void)state;
+    char work[4096], excluded[4096], kept[4096];
+    tu_make_temp_dir(work, sizeof work);
+    snprintf(excluded, sizeof excluded, "%s/pcaps/arkime-tls-split-client-hello.pcap",
+             e2e_corpus());
+    snprintf(kept, sizeof kept, "%s/pcaps/zeek-dhcp.pcap", e2e_corpus());
+    const char *paths[] = {excluded, kept};
+
+    ingest(work, "one", "1", NULL, paths, 2);
+    ingest(work, "two", "2", "one", paths, 2);
+    char *one = ingest_log(work, "one");
+    char *two = ingest_log(work, "two");
+
+    long long one_excluded = file_line_packets(one, excluded, "");
+    long long one_kept = file_line_packets(one, kept, "");
+    long long two_excluded = file_line_packets(two, excluded, "");
+    long long two_kept = file_line_packets(two, kept, "");
+    if (one_excluded < 0 || one_kept < 0 || two_excluded < 0 || two_kept < 0)
+        fail_msg("a file line is missing:\none worker:\n%s\ntwo workers:\n%s", one, two);
+    assert_true(one_kept > 0);
+    assert_int_equal(two_excluded, one_excluded);
+    assert_int_equal(two_kept, one_kept);
+    assert_int_equal(one_excluded + one_kept, summary_packet_count(one));
+    assert_int_equal(two_excluded + two_kept, summary_packet_count(two));
+    free(one);
+    free(two);
+    tu_remove_tree(work);
+}
+
 /*
  * Ingest from a pipe that stays open with no data, with one and with two
  * workers. SIGINT must end the run at once, although no packet arrives:
@@ -492,6 +562,9 @@ static long long summary_packet_count(const char *err)
  * read waited for data forever. SIGUSR1 (log the counters) during such a
  * wait must not cut the read short: the rest of the capture arrives
  * afterwards and is read to its end.
+ * A capture file named after "-" is never opened after the SIGINT, so it
+ * must get no line, and standard input gets a "stopped" line without the
+ * resume hint of files: a pipe cannot be read again.
  */
 static void test_workers_stdin_signals(void **state)
 {
@@ -529,7 +602,7 @@ static void test_workers_stdin_signals(void **state)
         /* SIGINT while the pipe is open and idle. */
         snprintf(db, sizeof db, "stop-%s", workers);
         snprintf(tag, sizeof tag, "stdin-stop-%s", workers);
-        pid_t pid = ingest_from_pipe(work, db, workers, tag, &fd);
+        pid_t pid = ingest_from_pipe(work, db, workers, tag, capture, &fd);
         write_all(fd, bytes, first);
         pause_ms(1500);
         assert_int_equal(kill(pid, SIGINT), 0);
@@ -540,12 +613,25 @@ static void test_workers_stdin_signals(void **state)
             e2e_print_result("ingest stopped while its input pipe was idle", &res);
             fail_msg("--workers %s: SIGINT did not end the ingest cleanly", workers);
         }
+        long long stopped_at =
+            file_line_packets(res.err, "standard input", "stopped by signal after ");
+        if (stopped_at <= 0)
+            fail_msg("--workers %s: no 'stopped by signal after N packets' line for standard "
+                     "input:\n%s",
+                     workers, res.err);
+        assert_int_equal(stopped_at, summary_packet_count(res.err));
+        assert_int_equal(file_line_packets(res.err, "-", ""), -1);
+        assert_int_equal(res.status, 1);
+        assert_null(strstr(res.err, capture));
+        assert_null(strstr(res.err, "run the same command again"));
+        assert_null(strstr(res.err, "the resume stores them"));
+        assert_non_null(strstr(res.err, "standard input cannot be read again"));
         e2e_result_free(&res);
 
         /* SIGUSR1 while the pipe is idle, then the rest of the file. */
         snprintf(db, sizeof db, "counters-%s", workers);
         snprintf(tag, sizeof tag, "stdin-counters-%s", workers);
-        pid = ingest_from_pipe(work, db, workers, tag, &fd);
+        pid = ingest_from_pipe(work, db, workers, tag, NULL, &fd);
         write_all(fd, bytes, first);
         pause_ms(1500);
         assert_int_equal(kill(pid, SIGUSR1), 0);
@@ -563,6 +649,90 @@ static void test_workers_stdin_signals(void **state)
         e2e_result_free(&res);
     }
     free(bytes);
+    tu_remove_tree(work);
+}
+
+/* Hard links to one capture, so each input has its own name. */
+#define STOP_INPUTS 16
+
+/*
+ * SIGINT in the middle of a run over STOP_INPUTS regular files, with one
+ * and with two workers. The input being read at the stop gets a
+ * "stopped by signal after N packets" line with the resume hint, the
+ * inputs before it their "processed" lines, and the inputs after it,
+ * never opened, no line at all. The signal goes out once the first
+ * commit line shows that records flow, and each input takes about half
+ * a second, so it lands inside an input.
+ * NOTE: a stop in the microseconds between two inputs would leave no
+ * stopped line and fail this test.
+ */
+static void test_workers_stop_in_file_reported(void **state)
+{
+    (void)state;
+    char work[4096], capture[4096], policy[4096];
+    tu_make_temp_dir(work, sizeof work);
+    generate(work, "dnsnames", "100000", "names.pcap", capture);
+    write_test_policy(work, policy);
+    static char inputs[STOP_INPUTS][4096];
+    for (size_t i = 0; i < STOP_INPUTS; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "names-%02zu.pcap", i);
+        e2e_path(inputs[i], work, name);
+        assert_int_equal(link(capture, inputs[i]), 0);
+    }
+
+    static const char *const worker_counts[] = {"1", "2"};
+    for (size_t w = 0; w < 2; w++) {
+        const char *workers = worker_counts[w];
+        char db[4096], name[64], err_path[4096];
+        snprintf(name, sizeof name, "stop-db-%s", workers);
+        e2e_path(db, work, name);
+        const char *argv[12 + STOP_INPUTS] = {e2e_bin(), "ingest", "--policy", policy, "--db",
+                                              db, "--now", WORKERS_NOW_TEXT, "--workers",
+                                              workers};
+        for (size_t i = 0; i < STOP_INPUTS; i++)
+            argv[10 + i] = inputs[i];
+        snprintf(name, sizeof name, "stop-%s.err", workers);
+        e2e_path(err_path, work, name);
+        snprintf(name, sizeof name, "stop-%s", workers);
+
+        pid_t pid = e2e_spawn(argv, work, name);
+        if (!e2e_wait_for_text(err_path, "committed ", 60000))
+            fail_msg("--workers %s: no commit line within 60 s", workers);
+        assert_int_equal(kill(pid, SIGINT), 0);
+        e2e_result res;
+        e2e_wait(pid, work, name, 120, &res);
+        if (!res.exited || res.status != 1 || e2e_has_sanitizer_report(res.err) ||
+            strstr(res.err, "the resume stores them") == NULL) {
+            e2e_print_result("ingest stopped by SIGINT", &res);
+            fail_msg("--workers %s: the ingest did not stop on SIGINT", workers);
+        }
+
+        /* Inputs read to the end, then the one the stop cut short. */
+        size_t i = 0;
+        long long packets = 0;
+        for (; i < STOP_INPUTS && file_line_packets(res.err, inputs[i], "") >= 0; i++)
+            packets += file_line_packets(res.err, inputs[i], "");
+        if (i == STOP_INPUTS)
+            fail_msg("--workers %s: every input was read before the stop:\n%s", workers,
+                     res.err);
+        long long stopped_at =
+            file_line_packets(res.err, inputs[i], "stopped by signal after ");
+        if (stopped_at < 0)
+            fail_msg("--workers %s: no 'stopped by signal' line for %s:\n%s", workers,
+                     inputs[i], res.err);
+        const char *line = strstr(res.err, "stopped by signal after ");
+        const char *line_end = strchr(line, '\n');
+        const char *hint = strstr(line, "; run the same command again to resume");
+        assert_true(hint != NULL && (line_end == NULL || hint < line_end));
+        assert_int_equal(packets + stopped_at, summary_packet_count(res.err));
+        for (size_t later = i + 1; later < STOP_INPUTS; later++) {
+            if (strstr(res.err, inputs[later]) != NULL)
+                fail_msg("--workers %s: %s was never opened but has a line:\n%s", workers,
+                         inputs[later], res.err);
+        }
+        e2e_result_free(&res);
+    }
     tu_remove_tree(work);
 }
 
@@ -890,15 +1060,21 @@ static void test_workers_live_fanout(void **state)
     tu_remove_tree(dir);
 }
 
-int main(void)
+/* An argument runs only the tests whose names match it (a cmocka
+ * pattern such as "*stdin*"). */
+int main(int argc, char **argv)
 {
+    if (argc > 1)
+        cmocka_set_test_filter(argv[1]);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_workers_invalid_values_rejected),
         cmocka_unit_test(test_workers_commit_lines_count_packets),
+        cmocka_unit_test(test_workers_file_lines_after_exclusion),
         cmocka_unit_test(test_workers_corpus_all_files),
         cmocka_unit_test(test_workers_corpus_each_file),
         cmocka_unit_test(test_workers_detector_thread_alerts),
         cmocka_unit_test(test_workers_stdin_signals),
+        cmocka_unit_test(test_workers_stop_in_file_reported),
         cmocka_unit_test(test_workers_live_fanout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
