@@ -806,6 +806,7 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
     srv->metrics_public = config->metrics_public;
     srv->role_may_read_fn = config->role_may_read_fn;
     srv->address_zone_fn = config->address_zone_fn;
+    srv->zone_known_fn = config->zone_known_fn;
     srv->policy_ctx = config->policy_ctx;
 
     rc = api_auth_create(srv, config);
@@ -919,6 +920,19 @@ int api_server_start(const api_config *config, api_server **out, char *err, size
 
 out:
     api_server_stop(&srv);
+    return rc;
+}
+
+int api_server_store_call(api_server *server, int (*fn)(store_env *store, void *ctx), void *ctx)
+{
+    if (server == NULL || fn == NULL)
+        return FV_ERR_INVALID;
+    int rc = api_audit_flush(server->audit_log);
+    if (rc != FV_OK)
+        return rc;
+    pthread_mutex_lock(&server->store_lock);
+    rc = fn(server->store, ctx);
+    pthread_mutex_unlock(&server->store_lock);
     return rc;
 }
 

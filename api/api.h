@@ -73,7 +73,7 @@ typedef struct api_config {
     /* Serve /metrics without authentication (serve --metrics-public). */
     bool metrics_public;
     /*
-     * The policy of serve --policy; both NULL = no policy. Called from
+     * The policy of serve --policy; all NULL = no policy. Called from
      * server threads without the store lock, with POLICY_CTX.
      * role_may_read_fn: true if ROLE ("analyst", "compliance", "admin")
      * may read ITEM ("flows", "aggregates", "audit", "reports", ...,
@@ -82,10 +82,15 @@ typedef struct api_config {
      * address_zone_fn: for the address FAMILY (4 or 6) / ADDR (network
      * order, 16 bytes), write the name of the zone that stores it as a
      * pseudonym into ZONE and return true; false if no such zone.
+     * zone_known_fn: true if ZONE is a zone label that records stored
+     * under the policy carry (a zone name, "external", or "link-local"
+     * when the policy has zones); otherwise write those labels, comma
+     * separated, into LABELS (LABELS_LEN bytes) and return false.
      */
     bool (*role_may_read_fn)(void *ctx, const char *role, const char *item);
     bool (*address_zone_fn)(void *ctx, int family, const uint8_t addr[16], char *zone,
                             size_t zone_len);
+    bool (*zone_known_fn)(void *ctx, const char *zone, char *labels, size_t labels_len);
     void *policy_ctx;
     /*
      * Audit entries of read requests (GET, HEAD) are queued and committed
@@ -113,6 +118,15 @@ uint16_t api_server_port(const api_server *server);
  * before reading the trail from outside the server). Returns FV_OK or a
  * store error. */
 int api_server_audit_flush(api_server *server);
+
+/*
+ * Call FN(STORE, CTX) on the server's store while no request uses it,
+ * after committing the audit entries queued before the call, so that an
+ * entry FN appends follows them. For changes the serving process itself makes
+ * to the store, such as serve's first user. Returns FN's result, or
+ * FV_ERR_INVALID for a NULL SERVER or FN.
+ */
+int api_server_store_call(api_server *server, int (*fn)(store_env *store, void *ctx), void *ctx);
 
 /* Stop, commit the queued audit entries, join threads and free. Accepts
  * NULL; clears *server. */

@@ -9,7 +9,8 @@
  *   api_top.c     /api/v1/top/...: aggregate totals with the k-threshold
  *   api_audit.c   the audit entry of each API request, the queue that commits
  *                 the entries of reads in batches, and /api/v1/audit
- *   api_policy.c  serve --policy: roles narrowing, address literals in host filters
+ *   api_policy.c  serve --policy: roles narrowing, address literals in host filters,
+ *                 zone filters
  */
 #ifndef FV_API_INTERNAL_H
 #define FV_API_INTERNAL_H
@@ -53,10 +54,11 @@ struct api_server {
     struct api_auth *auth;
     bool tls;                   /* serving HTTPS: session cookies get Secure */
     bool metrics_public;        /* /metrics is served without authentication */
-    /* From api_config; both NULL = no policy (api_policy.c). */
+    /* From api_config; all NULL = no policy (api_policy.c). */
     bool (*role_may_read_fn)(void *ctx, const char *role, const char *item);
     bool (*address_zone_fn)(void *ctx, int family, const uint8_t addr[16], char *zone,
                             size_t zone_len);
+    bool (*zone_known_fn)(void *ctx, const char *zone, char *labels, size_t labels_len);
     void *policy_ctx;
     /* Request-head deadlines against slow clients (api_deadline.c). */
     struct api_deadline *deadline;
@@ -422,10 +424,37 @@ bool api_args_window(const api_args *a, uint64_t *from_us, uint64_t *to_us, bool
  * ends early with a cursor to continue (see docs/API.md, "Filters"). */
 #define API_FILTER_SCAN_MAX 50000u
 
+/* Kinds of api_host_filter. */
+typedef enum api_host_kind {
+    API_HOST_UNSET = 0,
+    API_HOST_TOKEN4 = 1,        /* "ip4-" token: matches FV_EP_PSEUDO_IPV4 */
+    API_HOST_TOKEN6 = 2,        /* "ip6-" token: matches FV_EP_PSEUDO_IPV6 */
+    API_HOST_NET4 = 3,          /* IPv4 network; an address is its /32 */
+    API_HOST_NET6 = 4,          /* IPv6 network; an address is its /128 */
+} api_host_kind;
+
+/*
+ * A host filter, parsed once per request so that matching a record only
+ * compares bytes. A network matches an endpoint stored as an address
+ * (kept, or a prefix-preserving pseudonym, which records show as an
+ * address) that lies inside it, and a truncated endpoint whose stored
+ * prefix lies inside it (its prefix length at least the network's). A
+ * truncated endpoint with a shorter prefix than the network may or may
+ * not hold a host of the network, and does not match.
+ */
+typedef struct api_host_filter {
+    uint8_t kind;                       /* api_host_kind */
+    uint8_t prefix_len;                 /* networks: 0..32 or 0..128 */
+    uint8_t bytes[16];                  /* tokens: the first 10 pseudonym bytes; networks:
+                                           the address in network order, bits after
+                                           prefix_len zero */
+    char text[FV_ENDPOINT_TEXT_MAX];    /* normal form, as api_host_parse writes it */
+} api_host_filter;
+
 /* Filter values of a record route, parsed. Zero/empty fields are unset. */
 typedef struct api_filter {
     char zone[FV_ZONE_NAME_MAX];
-    char host[FV_ENDPOINT_TEXT_MAX];    /* normalized token or address text */
+    api_host_filter host;
     int proto;                  /* -1: unset */
     int port;                   /* -1: unset */
     char domain[FV_NAME_MAX];   /* lowercase, no leading dot */
@@ -437,10 +466,15 @@ typedef struct api_filter {
     uint64_t min_hosts;
 } api_filter;
 
-/* Check a host as exports write it (a pseudonym token "ip4-" or "ip6-"
- * with 16 base32 characters, an IPv4 or IPv6 address, or a truncated
- * network "10.1.0.0/24") and write its normal form (lowercase, IPv6
- * compressed) into OUT. Returns FV_OK or FV_ERR_INVALID. */
+/* Parse a host filter: a pseudonym token "ip4-" or "ip6-" with 16
+ * base32 characters (any case), an IPv4 or IPv6 address, or a network
+ * such as "10.1.0.0/24" whose bits after the prefix length are zero.
+ * Returns FV_OK or FV_ERR_INVALID (OUT is then zeroed). */
+int api_host_filter_parse(const char *text, api_host_filter *out);
+/* True if the endpoint EP matches the host filter H (see api_host_filter). */
+bool api_host_filter_match(const api_host_filter *h, const fv_endpoint *ep);
+/* Check a host like api_host_filter_parse and write its normal form
+ * (lowercase, IPv6 compressed) into OUT. Returns FV_OK or FV_ERR_INVALID. */
 int api_host_parse(const char *text, char out[FV_ENDPOINT_TEXT_MAX]);
 /* Parse "tcp", "udp", "icmp", "icmp6" or a number 0..255. */
 int api_proto_parse(const char *text, int *out);
@@ -522,15 +556,28 @@ void api_forbidden(const api_server *srv, unsigned role, int table_roles, const 
 
 /*
  * Check the host of a record query ("host" parameter) or of a timeline
- * path. When it is an address in a zone that stores addresses as
- * pseudonyms (needs a policy), fill OUT with 400 "address_pseudonymized"
- * and return false. Without a policy an address literal gets a NOTE
- * (NOTE_LEN bytes, "" when none) for api_host_note_add.
+ * path. When it is an address, or a network whose first and last
+ * addresses lie in one zone, that the zone stores as pseudonyms (needs
+ * a policy), fill OUT with 400 "address_pseudonymized" and return false.
+ * Without a policy an address literal gets a NOTE (NOTE_LEN bytes, ""
+ * when none) for api_host_note_add.
  */
 bool api_host_literal_check(const api_server *srv, struct MHD_Connection *conn, const char *url,
                             char *note, size_t note_len, api_reply *out);
 
-/* Add NOTE as the "note" member of a 200 reply; "" adds nothing. */
+/*
+ * Check ZONE, the parsed "zone" filter of a record route ("" when
+ * unset), against the zone labels of the policy. For a label that no
+ * record stored under the policy can carry, fill OUT with 400
+ * "unknown_zone" naming the value and the valid labels, and return
+ * false. Without a policy a zone filter gets a NOTE (NOTE_LEN bytes, ""
+ * when none) for api_host_note_add.
+ */
+bool api_zone_check(const api_server *srv, const char *zone, char *note, size_t note_len,
+                    api_reply *out);
+
+/* Add NOTE as the "note" member of a 200 reply, after a note the reply
+ * has already; "" adds nothing. */
 void api_host_note_add(api_reply *out, const char *note);
 
 /* ---- api_deadline.c: request-head deadlines ---------------------------- */

@@ -100,35 +100,67 @@ void api_text_sanitize(const char *text, char *out, size_t out_len)
 
 /* ---- filters ----------------------------------------------------------- */
 
-static bool is_base32(char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= '2' && c <= '7');
-}
-
 static char lower(char c)
 {
     return (char)((c >= 'A' && c <= 'Z') ? c - 'A' + 'a' : c);
 }
 
-int api_host_parse(const char *text, char out[FV_ENDPOINT_TEXT_MAX])
+/* Decode the 16 base32 characters of a token (already lowercase) into
+ * the 10 pseudonym bytes they encode: 80 bits, so no padding is left. */
+static bool base32_80_decode(const char in[16], uint8_t out[10])
+{
+    for (unsigned block = 0; block < 2; block++) {
+        uint64_t v = 0;
+        for (unsigned i = 0; i < 8; i++) {
+            char c = in[block * 8 + i];
+            unsigned digit;
+            if (c >= 'a' && c <= 'z')
+                digit = (unsigned)(c - 'a');
+            else if (c >= '2' && c <= '7')
+                digit = (unsigned)(c - '2') + 26u;
+            else
+                return false;
+            v = (v << 5) | digit;
+        }
+        for (unsigned i = 0; i < 5; i++)
+            out[block * 5 + i] = (uint8_t)(v >> (32u - 8u * i));
+    }
+    return true;
+}
+
+/* True if the first PREFIX_LEN bits of A and B are equal. */
+static bool prefix_equal(const uint8_t *a, const uint8_t *b, unsigned prefix_len)
+{
+    unsigned whole = prefix_len / 8u, rest = prefix_len % 8u;
+    if (memcmp(a, b, whole) != 0)
+        return false;
+    if (rest == 0)
+        return true;
+    uint8_t mask = (uint8_t)(0xffu << (8u - rest));
+    return ((a[whole] ^ b[whole]) & mask) == 0;
+}
+
+int api_host_filter_parse(const char *text, api_host_filter *out)
 {
     size_t len = text != NULL ? strlen(text) : 0;
+    memset(out, 0, sizeof *out);
     if (len == 0 || !(len < FV_ENDPOINT_TEXT_MAX))
         return FV_ERR_INVALID;
 
     /* Pseudonym tokens: "ip4-" or "ip6-" and 16 base32 characters. */
     if (len == 20 && (strncasecmp(text, "ip4-", 4) == 0 || strncasecmp(text, "ip6-", 4) == 0)) {
         for (size_t i = 0; i < len; i++)
-            out[i] = lower(text[i]);
-        out[len] = '\0';
-        for (size_t i = 4; i < len; i++) {
-            if (!is_base32(out[i]))
-                return FV_ERR_INVALID;
+            out->text[i] = lower(text[i]);
+        out->text[len] = '\0';
+        if (!base32_80_decode(out->text + 4, out->bytes)) {
+            memset(out, 0, sizeof *out);
+            return FV_ERR_INVALID;
         }
+        out->kind = out->text[2] == '4' ? API_HOST_TOKEN4 : API_HOST_TOKEN6;
         return FV_OK;
     }
 
-    /* Addresses, optionally with a prefix length (truncated networks). */
+    /* Addresses, optionally with a prefix length. */
     char addr[FV_ENDPOINT_TEXT_MAX];
     memcpy(addr, text, len + 1);
     char *slash = strchr(addr, '/');
@@ -146,7 +178,7 @@ int api_host_parse(const char *text, char out[FV_ENDPOINT_TEXT_MAX])
             prefix = prefix * 10u + (unsigned)(p[i] - '0');
         }
     }
-    uint8_t bin[16];
+    uint8_t bin[16] = {0};
     char norm[INET6_ADDRSTRLEN];
     int af;
     if (inet_pton(AF_INET, addr, bin) == 1)
@@ -155,15 +187,64 @@ int api_host_parse(const char *text, char out[FV_ENDPOINT_TEXT_MAX])
         af = AF_INET6;
     else
         return FV_ERR_INVALID;
-    if (has_prefix && prefix > (af == AF_INET ? 32u : 128u))
+    unsigned bits = af == AF_INET ? 32u : 128u;
+    if (!has_prefix)
+        prefix = bits;
+    if (prefix > bits)
         return FV_ERR_INVALID;
+
+    /* A network is compared on its first PREFIX bits, so bits set after
+     * them would be ignored without a word: reject them instead. */
+    for (unsigned bit = prefix; bit < bits; bit++) {
+        if (bin[bit / 8u] & (0x80u >> (bit % 8u)))
+            return FV_ERR_INVALID;
+    }
     if (inet_ntop(af, bin, norm, sizeof norm) == NULL)
         return FV_ERR_INVALID;
     if (has_prefix)
-        snprintf(out, FV_ENDPOINT_TEXT_MAX, "%s/%u", norm, prefix);
+        snprintf(out->text, sizeof out->text, "%s/%u", norm, prefix);
     else
-        snprintf(out, FV_ENDPOINT_TEXT_MAX, "%s", norm);
+        snprintf(out->text, sizeof out->text, "%s", norm);
+    out->kind = af == AF_INET ? API_HOST_NET4 : API_HOST_NET6;
+    out->prefix_len = (uint8_t)prefix;
+    memcpy(out->bytes, bin, sizeof out->bytes);
     return FV_OK;
+}
+
+int api_host_parse(const char *text, char out[FV_ENDPOINT_TEXT_MAX])
+{
+    api_host_filter h;
+    int rc = api_host_filter_parse(text, &h);
+    if (rc == FV_OK)
+        memcpy(out, h.text, FV_ENDPOINT_TEXT_MAX);
+    return rc;
+}
+
+bool api_host_filter_match(const api_host_filter *h, const fv_endpoint *ep)
+{
+    switch (h->kind) {
+    case API_HOST_TOKEN4:
+        return ep->kind == FV_EP_PSEUDO_IPV4 && memcmp(ep->addr, h->bytes, 10) == 0;
+    case API_HOST_TOKEN6:
+        return ep->kind == FV_EP_PSEUDO_IPV6 && memcmp(ep->addr, h->bytes, 10) == 0;
+    case API_HOST_NET4:
+        if (ep->kind == FV_EP_IPV4 || ep->kind == FV_EP_PREFIX_IPV4)
+            return prefix_equal(ep->addr, h->bytes, h->prefix_len);
+        /* A stored prefix matches only when it lies inside the network. */
+        if (ep->kind == FV_EP_TRUNC_IPV4)
+            return ep->prefix_len >= h->prefix_len &&
+                   prefix_equal(ep->addr, h->bytes, h->prefix_len);
+        return false;
+    case API_HOST_NET6:
+        if (ep->kind == FV_EP_IPV6 || ep->kind == FV_EP_PREFIX_IPV6)
+            return prefix_equal(ep->addr, h->bytes, h->prefix_len);
+        if (ep->kind == FV_EP_TRUNC_IPV6)
+            return ep->prefix_len >= h->prefix_len &&
+                   prefix_equal(ep->addr, h->bytes, h->prefix_len);
+        return false;
+    default:
+        return false;
+    }
 }
 
 int api_proto_parse(const char *text, int *out)
@@ -247,16 +328,6 @@ bool api_domain_match(const char *name, const char *suffix)
     if (strncasecmp(name + (n - s), suffix, s) != 0)
         return false;
     return n == s || name[n - s - 1] == '.';
-}
-
-/* True if endpoint EP formats to the host text H. */
-static bool host_is(const fv_endpoint *ep, const char *h)
-{
-    char text[FV_ENDPOINT_TEXT_MAX];
-    if (ep->kind == FV_EP_NONE)
-        return false;
-    fv_endpoint_format(ep, text);
-    return strcmp(text, h) == 0;
 }
 
 static bool zone_is(const fv_endpoint *ep, const char *zone)
@@ -352,8 +423,9 @@ bool api_filter_match(const api_filter *f, const fv_record *rec)
         if (!z)
             return false;
     }
-    if (f->host[0] != '\0' &&
-        !((v.a != NULL && host_is(v.a, f->host)) || (v.b != NULL && host_is(v.b, f->host))))
+    if (f->host.kind != API_HOST_UNSET &&
+        !(v.a != NULL && api_host_filter_match(&f->host, v.a)) &&
+        !(v.b != NULL && api_host_filter_match(&f->host, v.b)))
         return false;
     if (f->proto >= 0 && v.proto != f->proto)
         return false;

@@ -9,9 +9,12 @@
  *   address in a zone can never match, because the store contains such
  *   addresses only as pseudonyms. With a policy the request gets a 400
  *   that names the zone; without one the reply gets a "note" member.
+ * - Zone filters: with a policy, a zone label that no stored record can
+ *   carry gets a 400 listing the valid labels; without one, a "note".
  */
 #include <arpa/inet.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "api_internal.h"
@@ -127,37 +130,56 @@ void api_forbidden(const api_server *srv, unsigned role, int table_roles, const 
 /* ---- address literals in host filters --------------------------------- */
 
 /*
- * Parse TEXT as an address with an optional "/prefix" into FAMILY and
- * ADDR (16 bytes). Returns false for anything else, pseudonym tokens
- * included.
+ * Parse TEXT as an address with an optional "/prefix" into FAMILY, the
+ * network's first address FIRST and its last address LAST (16 bytes
+ * each). A plain address is both. Returns false for anything else,
+ * pseudonym tokens included. Values that pass here but fail
+ * api_host_filter_parse get their 400 from the route handler.
  */
-static bool parse_address(const char *text, int *family, uint8_t addr[16])
+static bool parse_address(const char *text, int *family, uint8_t first[16], uint8_t last[16])
 {
     char buf[INET6_ADDRSTRLEN];
     size_t len = strcspn(text, "/");
+    unsigned prefix = 128;
 
     if (len == 0 || !(len < sizeof buf))
         return false;
     memcpy(buf, text, len);
     buf[len] = '\0';
-    memset(addr, 0, 16);
-    if (inet_pton(AF_INET, buf, addr) == 1) {
-        *family = 4;
-        return true;
+    if (text[len] == '/') {
+        const char *p = text + len + 1;
+        size_t digits = strspn(p, "0123456789");
+        if (digits == 0 || digits > 3 || p[digits] != '\0')
+            return false;
+        prefix = (unsigned)strtoul(p, NULL, 10);
     }
-    if (inet_pton(AF_INET6, buf, addr) == 1) {
-        /* An IPv4-mapped address is looked up as the IPv4 address. */
+    memset(first, 0, 16);
+    if (inet_pton(AF_INET, buf, first) == 1) {
+        *family = 4;
+        if (prefix > 32)
+            prefix = 32;
+    } else if (inet_pton(AF_INET6, buf, first) == 1) {
+        /* An IPv4-mapped address (or network inside ::ffff:0:0/96) is
+         * looked up as the IPv4 address. */
         static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(addr, mapped, sizeof mapped) == 0) {
-            memmove(addr, addr + 12, 4);
-            memset(addr + 4, 0, 12);
+        if (memcmp(first, mapped, sizeof mapped) == 0 && prefix >= 96) {
+            memmove(first, first + 12, 4);
+            memset(first + 4, 0, 12);
             *family = 4;
+            prefix -= 96;
         } else {
             *family = 6;
         }
-        return true;
+    } else {
+        return false;
     }
-    return false;
+
+    /* The last address: every bit after the prefix set. */
+    unsigned bits = *family == 4 ? 32u : 128u;
+    memcpy(last, first, 16);
+    for (unsigned bit = prefix; bit < bits; bit++)
+        last[bit / 8u] |= (uint8_t)(0x80u >> (bit % 8u));
+    return true;
 }
 
 /* The host of a request: the "host" query value, or the {token} of
@@ -187,23 +209,30 @@ bool api_host_literal_check(const api_server *srv, struct MHD_Connection *conn, 
 {
     char segment[256];
     int family = 0;
-    uint8_t addr[16];
+    uint8_t first[16], last[16];
 
     note[0] = '\0';
     const char *host = request_host(conn, url, segment, sizeof segment);
-    if (host == NULL || !parse_address(host, &family, addr))
+    if (host == NULL || !parse_address(host, &family, first, last))
         return true;
 
     if (srv->address_zone_fn == NULL) {
         snprintf(note, note_len,
-                 "an address matches only addresses stored as text: external addresses and "
-                 "zones in keep or truncate mode. Addresses of a zone in pseudonym mode are "
-                 "stored as tokens; search by the token the records show");
+                 "an address or network matches only addresses stored as text: external "
+                 "addresses and zones in keep or truncate mode. Addresses of a zone in "
+                 "pseudonym mode are stored as tokens; search by the token the records show");
         return true;
     }
 
-    char zone[64] = "";
-    if (!srv->address_zone_fn(srv->policy_ctx, family, addr, zone, sizeof zone))
+    /* A network is rejected only when both its ends lie in one zone that
+     * stores pseudonyms, because a wider network can still match the
+     * addresses around that zone. NOTE: a keep or truncate zone nested
+     * inside the network is not looked for, so such a network is
+     * rejected although some of its addresses could match. */
+    char zone[64] = "", last_zone[64] = "";
+    if (!srv->address_zone_fn(srv->policy_ctx, family, first, zone, sizeof zone) ||
+        !srv->address_zone_fn(srv->policy_ctx, family, last, last_zone, sizeof last_zone) ||
+        strcmp(zone, last_zone) != 0)
         return true;
     char safe_zone[64];
     char message[API_MESSAGE_MAX];
@@ -216,9 +245,54 @@ bool api_host_literal_check(const api_server *srv, struct MHD_Connection *conn, 
     return false;
 }
 
+/* ---- zone filters ------------------------------------------------------- */
+
+/* Maximum length of the list of zone labels: 64 zones of up to 31
+ * characters, the two labels outside the policy's zones, and the
+ * separators. */
+#define API_ZONE_LABELS_MAX 2400
+
+bool api_zone_check(const api_server *srv, const char *zone, char *note, size_t note_len,
+                    api_reply *out)
+{
+    note[0] = '\0';
+    if (zone == NULL || zone[0] == '\0')
+        return true;
+    if (srv->zone_known_fn == NULL) {
+        snprintf(note, note_len,
+                 "serve runs without --policy, so the zone name is not checked and a name "
+                 "that no record carries returns no records; check its spelling against the "
+                 "zone labels the records show");
+        return true;
+    }
+
+    char labels[API_ZONE_LABELS_MAX] = "";
+    if (srv->zone_known_fn(srv->policy_ctx, zone, labels, sizeof labels))
+        return true;
+    char safe_zone[FV_ZONE_NAME_MAX];
+    char message[API_ZONE_LABELS_MAX + 128];
+    api_text_sanitize(zone, safe_zone, sizeof safe_zone);
+    snprintf(message, sizeof message,
+             "invalid value for 'zone': '%s' is not a zone label of the policy; allowed: %s",
+             safe_zone, labels);
+    api_reply_error(out, 400, "unknown_zone", message);
+    return false;
+}
+
 void api_host_note_add(api_reply *out, const char *note)
 {
     if (note[0] == '\0' || out->status != 200 || !json_is_object(out->body))
         return;
-    json_object_set_new(out->body, "note", json_string(note));
+    const char *before = json_string_value(json_object_get(out->body, "note"));
+    if (before == NULL) {
+        json_object_set_new(out->body, "note", json_string(note));
+        return;
+    }
+    size_t len = strlen(before) + 2 + strlen(note) + 1;
+    char *both = malloc(len);
+    if (both == NULL)
+        return;
+    snprintf(both, len, "%s. %s", before, note);
+    json_object_set_new(out->body, "note", json_string(both));
+    free(both);
 }

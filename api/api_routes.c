@@ -156,6 +156,10 @@ typedef struct api_record_query {
     "beacon, exfil, long_connection, baseline, scan, dns_tunnel, dga, rare_destination, "     \
     "off_hours, segmentation, indicator"
 
+#define API_HOST_ALLOWED                                                                       \
+    "a pseudonym token such as ip4-abcdefghijklmnop as the records show it, an IPv4 or IPv6 "  \
+    "address, or a network such as 10.1.0.0/24 with the bits after the prefix length zero"
+
 /* Parse the filter arguments of A into F. Returns false with a 400 reply. */
 static bool api_filter_parse(const api_args *a, api_filter *f, api_reply *out)
 {
@@ -177,10 +181,8 @@ static bool api_filter_parse(const api_args *a, api_filter *f, api_reply *out)
         }
         memcpy(f->zone, v, len + 1);
     }
-    if ((v = api_arg(a, "host")) != NULL && api_host_parse(v, f->host) != FV_OK) {
-        api_reply_bad_value(out, "host",
-                            "a pseudonym token such as ip4-abcdefghijklmnop as the records "
-                            "show it, an IPv4 or IPv6 address, or a network such as 10.1.0.0/24");
+    if ((v = api_arg(a, "host")) != NULL && api_host_filter_parse(v, &f->host) != FV_OK) {
+        api_reply_bad_value(out, "host", API_HOST_ALLOWED);
         return false;
     }
     if ((v = api_arg(a, "proto")) != NULL && api_proto_parse(v, &f->proto) != FV_OK) {
@@ -551,7 +553,9 @@ static void api_route_records(api_server *srv, struct MHD_Connection *conn, int 
     int rc = FV_OK;
 
     (void)match;
-    if (!api_args_read(conn, &a, out) || !api_records_query(&a, cls, &rq, out))
+    char zone_note[API_MESSAGE_MAX];
+    if (!api_args_read(conn, &a, out) || !api_records_query(&a, cls, &rq, out) ||
+        !api_zone_check(srv, rq.filter.zone, zone_note, sizeof zone_note, out))
         return;
 
     pthread_mutex_lock(&srv->store_lock);
@@ -607,6 +611,7 @@ static void api_route_records(api_server *srv, struct MHD_Connection *conn, int 
         json_decref(out->body);
         out->body = NULL;
     }
+    api_host_note_add(out, zone_note);
 }
 
 /* ---- /api/v1/hosts/{token}/timeline ----------------------------------- */
@@ -802,11 +807,9 @@ static void api_route_timeline(api_server *srv, struct MHD_Connection *conn, int
     (void)kind;
     if (!api_args_read(conn, &a, out))
         return;
-    if (api_host_parse(match->arg, t.filter.host) != FV_OK) {
+    if (api_host_filter_parse(match->arg, &t.filter.host) != FV_OK) {
         api_reply_error(out, 400, "invalid_parameter",
-                        "invalid host in the path; allowed: a pseudonym token such as "
-                        "ip4-abcdefghijklmnop, an IPv4 or IPv6 address, or a network such as "
-                        "10.1.0.0/24");
+                        "invalid host in the path; allowed: " API_HOST_ALLOWED);
         return;
     }
     t.filter.proto = t.filter.port = t.filter.state = -1;
@@ -892,9 +895,9 @@ static void api_route_timeline(api_server *srv, struct MHD_Connection *conn, int
         return;
     }
     out->status = 200;
-    out->body = json_pack("{s:s, s:o, s:o, s:I, s:b}", "host", t.filter.host, "events", events,
-                          "next_cursor", cursor_json, "count", (json_int_t)shown, "complete",
-                          complete);
+    out->body = json_pack("{s:s, s:o, s:o, s:I, s:b}", "host", t.filter.host.text, "events",
+                          events, "next_cursor", cursor_json, "count", (json_int_t)shown,
+                          "complete", complete);
 }
 
 /* ---- /api/v1/summary -------------------------------------------------- */

@@ -6,7 +6,8 @@
  * compromise of the web side cannot recompute pseudonyms. It opens the
  * store read-write for the audit entry of each API request and for the
  * first user: a store without users gets the user "admin" with a random
- * password (or the one of --admin-password-file), printed once.
+ * password (or the one of --admin-password-file), printed once. That user
+ * is created only once the server listens, so a failed start adds none.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -106,6 +107,44 @@ static bool serve_address_zone(void *ctx, int family, const uint8_t addr[16], ch
     }
     pthread_mutex_unlock(&sp->lock);
     return found;
+}
+
+/* Append LABEL to the comma-separated LIST of LIST_LEN bytes; a label
+ * that does not fit is left out and the list ends with ", ...". */
+static void label_append(char *list, size_t list_len, const char *label)
+{
+    size_t used = strlen(list);
+    int n = snprintf(list + used, list_len - used, "%s%s", used > 0 ? ", " : "", label);
+    if (n < 0 || !((size_t)n < list_len - used)) {
+        list[used] = '\0';
+        if (used + 5 < list_len)
+            memcpy(list + used, ", ...", 6);
+    }
+}
+
+/* api_config.zone_known_fn: the zone names of the policy, "external"
+ * for addresses outside every zone and, when the policy has zones, the
+ * label of link-local addresses (fv_identity_zone). */
+static bool serve_zone_known(void *ctx, const char *zone, char *labels, size_t labels_len)
+{
+    serve_policy *sp = ctx;
+    bool known = strcmp(zone, FV_ZONE_EXTERNAL) == 0;
+
+    labels[0] = '\0';
+    pthread_mutex_lock(&sp->lock);
+    size_t zones = sp->policy != NULL ? pol_zone_count(sp->policy) : 0;
+    for (size_t i = 0; i < zones; i++) {
+        const char *name = pol_zone_name(sp->policy, i);
+        known = known || strcmp(zone, name) == 0;
+        label_append(labels, labels_len, name);
+    }
+    pthread_mutex_unlock(&sp->lock);
+    label_append(labels, labels_len, FV_ZONE_EXTERNAL);
+    if (zones > 0) {
+        known = known || strcmp(zone, FV_ZONE_LINK_LOCAL) == 0;
+        label_append(labels, labels_len, FV_ZONE_LINK_LOCAL);
+    }
+    return known;
 }
 
 static int serve_compliance(void *ctx, store_env *store, const char *document, uint64_t from_us,
@@ -320,18 +359,22 @@ static void random_password(char out[SERVE_ADMIN_PASSWORD_LEN + 1])
     out[SERVE_ADMIN_PASSWORD_LEN] = '\0';
 }
 
-/* Outcome of ensure_first_user. */
+/* The first user of a store without users: prepared before the server
+ * starts, created once it serves. */
 typedef struct first_user {
+    bool needed;                /* the store had no user when serve started */
     bool created;
-    char password[1026];        /* the generated password; "" when read from a file */
+    bool from_file;             /* the password came from --admin-password-file */
+    char password[1026];        /* wiped once the user is created or serve gives up */
 } first_user;
 
 /*
- * Create the user "admin" when STORE has no user: with the password of
- * PASSWORD_FILE, else a random one (returned in OUT for printing). The
- * creation is audited. Returns CLI_EXIT_OK or CLI_EXIT_FAILURE.
+ * Find out whether STORE has no user, and if so read the password of
+ * PASSWORD_FILE or make a random one into OUT. Nothing is written, so a
+ * serve that then fails to start leaves the store as it was. Returns
+ * CLI_EXIT_OK or CLI_EXIT_FAILURE (message printed).
  */
-static int ensure_first_user(store_env *store, const char *password_file, first_user *out)
+static int first_user_prepare(store_env *store, const char *password_file, first_user *out)
 {
     size_t users = 0;
     char err[512];
@@ -349,16 +392,33 @@ static int ensure_first_user(store_env *store, const char *password_file, first_
         return CLI_EXIT_OK;
     }
 
-    char password[1026];
     if (password_file != NULL) {
-        if (cli_password_read_file(password_file, password, sizeof password, err, sizeof err) !=
-            FV_OK) {
+        if (cli_password_read_file(password_file, out->password, sizeof out->password, err,
+                                   sizeof err) != FV_OK) {
+            sodium_memzero(out->password, sizeof out->password);
             fprintf(stderr, "flowveil: error: --admin-password-file: %s\n", err);
             return CLI_EXIT_FAILURE;
         }
+        out->from_file = true;
     } else {
-        random_password(password);
+        random_password(out->password);
     }
+    out->needed = true;
+    return CLI_EXIT_OK;
+}
+
+/*
+ * api_server_store_call callback: create the user "admin" with the
+ * prepared password and audit it, unless a user was added since
+ * first_user_prepare (by `flowveil user add` in another process).
+ */
+static int first_user_create(store_env *store, void *ctx)
+{
+    first_user *first = ctx;
+    size_t users = 0;
+    int rc = store_user_each(store, NULL, NULL, &users);
+    if (rc != FV_OK || users > 0)
+        return rc;
 
     store_user u;
     memset(&u, 0, sizeof u);
@@ -366,26 +426,30 @@ static int ensure_first_user(store_env *store, const char *password_file, first_
     u.role = STORE_ROLE_ADMIN;
     u.created_us = fv_now_us();
     u.changed_us = u.created_us;
-    rc = store_password_hash(password, u.pwhash);
+    rc = store_password_hash(first->password, u.pwhash);
     if (rc == FV_OK)
         rc = store_user_put(store, &u, true);
     sodium_memzero(u.pwhash, sizeof u.pwhash);
-    if (rc == FV_OK)
-        rc = cli_audit_append(store, "system", "user.add", "admin",
-                              password_file != NULL ? "role=admin&source=password-file"
-                                                    : "role=admin&source=first-start",
-                              0, fv_now_us());
-    if (rc != FV_OK) {
-        sodium_memzero(password, sizeof password);
-        fprintf(stderr, "flowveil: error: cannot create the first user 'admin': %s\n",
-                fv_strerror(rc));
-        return CLI_EXIT_FAILURE;
-    }
-    out->created = true;
-    if (password_file == NULL)
-        memcpy(out->password, password, sizeof password);
-    sodium_memzero(password, sizeof password);
-    return CLI_EXIT_OK;
+    if (rc != FV_OK)
+        return rc;
+    first->created = true;
+    return cli_audit_append(store, "system", "user.add", "admin",
+                            first->from_file ? "role=admin&source=password-file"
+                                             : "role=admin&source=first-start",
+                            0, fv_now_us());
+}
+
+/* Free what serve holds once its server is stopped or never started:
+ * the PEM texts (the key wiped first), the store and the policy. */
+static void serve_release(char *tls_cert, char *tls_key, store_env **store, serve_policy *sp)
+{
+    free(tls_cert);
+    if (tls_key != NULL)
+        sodium_memzero(tls_key, strlen(tls_key));
+    free(tls_key);
+    store_close(store);
+    pol_destroy(&sp->policy);
+    pthread_mutex_destroy(&sp->lock);
 }
 
 int cli_cmd_serve(int argc, char **argv)
@@ -484,7 +548,7 @@ int cli_cmd_serve(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
 
-    first_user first;
+    first_user first = {0};
     char *tls_cert = NULL, *tls_key = NULL;
     if (tls_cert_path != NULL) {
         tls_cert = read_pem("--tls-cert", tls_cert_path);
@@ -496,15 +560,11 @@ int cli_cmd_serve(int argc, char **argv)
                             "others (mode %03o); run `chmod 600 %s`\n",
                     tls_key_path, (unsigned)(key_st.st_mode & 0777), tls_key_path);
     }
+    /* The first user is only prepared here and created once the server
+     * listens, so a serve that fails to start adds no user. */
     if ((tls_cert_path != NULL && tls_key == NULL) ||
-        ensure_first_user(store, admin_password_file, &first) != CLI_EXIT_OK) {
-        free(tls_cert);
-        if (tls_key != NULL)
-            sodium_memzero(tls_key, strlen(tls_key));
-        free(tls_key);
-        store_close(&store);
-        pol_destroy(&sp.policy);
-        pthread_mutex_destroy(&sp.lock);
+        first_user_prepare(store, admin_password_file, &first) != CLI_EXIT_OK) {
+        serve_release(tls_cert, tls_key, &store, &sp);
         return CLI_EXIT_FAILURE;
     }
 
@@ -520,6 +580,7 @@ int cli_cmd_serve(int argc, char **argv)
         .compliance_ctx = &sp,
         .role_may_read_fn = policy_path != NULL ? serve_role_may_read : NULL,
         .address_zone_fn = policy_path != NULL ? serve_address_zone : NULL,
+        .zone_known_fn = policy_path != NULL ? serve_zone_known : NULL,
         .policy_ctx = &sp,
     };
     api_server *server = NULL;
@@ -528,13 +589,22 @@ int cli_cmd_serve(int argc, char **argv)
     if (start_rc != FV_OK) {
         fprintf(stderr, "flowveil: error: %s\n", err);
         sodium_memzero(first.password, sizeof first.password);
-        free(tls_cert);
-        if (tls_key != NULL)
-            sodium_memzero(tls_key, strlen(tls_key));
-        free(tls_key);
-        store_close(&store);
-        pol_destroy(&sp.policy);
-        pthread_mutex_destroy(&sp.lock);
+        serve_release(tls_cert, tls_key, &store, &sp);
+        return CLI_EXIT_FAILURE;
+    }
+
+    int user_rc = first.needed ? api_server_store_call(server, first_user_create, &first)
+                               : FV_OK;
+    if (user_rc != FV_OK) {
+        fprintf(stderr, "flowveil: error: cannot create the first user 'admin': %s\n",
+                fv_strerror(user_rc));
+        if (first.created)
+            fprintf(stderr, "flowveil: error: the user 'admin' was created but its audit "
+                            "entry was not written; remove it with 'flowveil user remove admin' "
+                            "and start serve again\n");
+        sodium_memzero(first.password, sizeof first.password);
+        api_server_stop(&server);
+        serve_release(tls_cert, tls_key, &store, &sp);
         return CLI_EXIT_FAILURE;
     }
 
@@ -542,7 +612,7 @@ int cli_cmd_serve(int argc, char **argv)
     char url[128];
     snprintf(url, sizeof url, "%s://%s%s%s:%u/", tls_cert != NULL ? "https" : "http",
              v6 ? "[" : "", addr, v6 ? "]" : "", (unsigned)api_server_port(server));
-    if (first.created && first.password[0] != '\0')
+    if (first.created && !first.from_file)
         fprintf(stderr,
                 "flowveil: created user 'admin' with password %s; log in at %s and change it "
                 "with 'flowveil user passwd admin'\n",
@@ -569,12 +639,6 @@ int cli_cmd_serve(int argc, char **argv)
 
     fv_notice("stopping the server");
     api_server_stop(&server);
-    free(tls_cert);
-    if (tls_key != NULL)
-        sodium_memzero(tls_key, strlen(tls_key));
-    free(tls_key);
-    store_close(&store);
-    pol_destroy(&sp.policy);
-    pthread_mutex_destroy(&sp.lock);
+    serve_release(tls_cert, tls_key, &store, &sp);
     return CLI_EXIT_OK;
 }

@@ -511,9 +511,10 @@ void e2e_sleep_ms(unsigned ms)
     nanosleep(&ts, NULL);
 }
 
-int e2e_udp_receiver(uint16_t *port)
+/* Bind a socket of TYPE to 127.0.0.1 on a free port; return it and the port. */
+static int loopback_socket(int type, uint16_t *port)
 {
-    int fd = socket(AF_INET, SOCK_DGRAM, 0);
+    int fd = socket(AF_INET, type, 0);
     assert_true(fd >= 0);
     struct sockaddr_in sa;
     memset(&sa, 0, sizeof sa);
@@ -523,6 +524,18 @@ int e2e_udp_receiver(uint16_t *port)
     socklen_t len = sizeof sa;
     assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
     *port = ntohs(sa.sin_port);
+    return fd;
+}
+
+int e2e_udp_receiver(uint16_t *port)
+{
+    return loopback_socket(SOCK_DGRAM, port);
+}
+
+int e2e_tcp_listener(uint16_t *port)
+{
+    int fd = loopback_socket(SOCK_STREAM, port);
+    assert_int_equal(listen(fd, 1), 0);
     return fd;
 }
 

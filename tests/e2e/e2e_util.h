@@ -146,6 +146,10 @@ void e2e_sleep_ms(unsigned ms);
  * failure. */
 int e2e_udp_receiver(uint16_t *port);
 
+/* A TCP socket listening on 127.0.0.1 on a free port, written to *PORT,
+ * for tests that need a port in use. The caller closes it. */
+int e2e_tcp_listener(uint16_t *port);
+
 /* Send COUNT UDP datagrams to 127.0.0.1:PORT and receive each on
  * RECEIVER (from e2e_udp_receiver), so all of them crossed the loopback
  * interface before the function returns; then close RECEIVER. */

@@ -9,13 +9,17 @@
  *   widens it; a 403 names the roles that may use the route.
  * - A host filter or timeline path given as an address of a zone in
  *   pseudonym mode gets a 400 naming the zone. Without a policy the
- *   reply carries a "note".
+ *   reply carries a "note". A network matches the kept addresses in it.
+ * - A zone filter that names no zone label of the policy gets a 400
+ *   listing the labels; without a policy, a "note".
  * - /api/v1/aggregates and `flowveil export --class aggregates` leave out
  *   rows with fewer distinct hosts than the store's k-threshold.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -427,6 +431,129 @@ static void test_summary_span_and_transparency_period(void **state)
     stop_server(fx, server, "serve-summary");
 }
 
+/* True if the address text ADDR is an IPv4 address in NET/24. */
+static bool in_net24(const char *addr, const uint8_t net[4])
+{
+    uint8_t a[4];
+    return addr != NULL && inet_pton(AF_INET, addr, a) == 1 && memcmp(a, net, 3) == 0;
+}
+
+/* A zone filter is checked against the policy's zone labels: an unknown
+ * label gets 400 unknown_zone naming it and the valid labels, on every
+ * record route. Without a policy it gets a note instead. */
+static void test_zone_filter_checked_against_policy(void **state)
+{
+    fixture *fx = *state;
+    uint16_t port = 0;
+    pid_t server = e2e_serve_start_policy(fx->dir, fx->db, fx->policy, "serve-zone", &port);
+    const char *admin = e2e_auth_header(port);
+    int status = 0;
+
+    static const char *const routes[] = {"flows", "dns", "alerts", "aggregates"};
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/v1/%s?zone=ofice&limit=1", routes[i]);
+        json_t *doc = get_json(port, admin, path, &status);
+        assert_int_equal(status, 400);
+        assert_string_equal(json_string_value(json_object_get(doc, "error")), "unknown_zone");
+        const char *message = json_string_value(json_object_get(doc, "message"));
+        assert_non_null(message);
+        assert_non_null(strstr(message, "'ofice'"));
+        assert_non_null(strstr(message, "office, lab, guest, office-v6, external, link-local"));
+        json_decref(doc);
+    }
+    static const char *const known[] = {"office", "external", "link-local", "office-v6"};
+    for (size_t i = 0; i < sizeof known / sizeof known[0]; i++) {
+        char path[128];
+        snprintf(path, sizeof path, "/api/v1/flows?zone=%s&limit=5", known[i]);
+        json_t *doc = get_json(port, admin, path, &status);
+        assert_int_equal(status, 200);
+        assert_null(json_object_get(doc, "note"));
+        json_decref(doc);
+    }
+    /* The demo traffic has office hosts, so the filter finds them. */
+    json_t *doc = get_json(port, admin, "/api/v1/flows?zone=office&limit=5", &status);
+    assert_int_equal(status, 200);
+    assert_true(json_integer_value(json_object_get(doc, "count")) > 0);
+    json_decref(doc);
+    stop_server(fx, server, "serve-zone");
+
+    server = e2e_serve_start(fx->dir, fx->db, "serve-zone-plain", &port);
+    doc = get_json(port, e2e_auth_header(port), "/api/v1/flows?zone=ofice&limit=1", &status);
+    assert_int_equal(status, 200);
+    assert_int_equal(json_integer_value(json_object_get(doc, "count")), 0);
+    const char *note = json_string_value(json_object_get(doc, "note"));
+    assert_non_null(note);
+    assert_non_null(strstr(note, "without --policy"));
+    json_decref(doc);
+    stop_server(fx, server, "serve-zone-plain");
+}
+
+/* A network in host= matches the records with a kept address inside it
+ * on either side, and only those. */
+static void test_host_network_matches_addresses(void **state)
+{
+    fixture *fx = *state;
+
+    /* Pick the /24 of the first external IPv4 destination and count the
+     * flows with an address in it, from the export. */
+    json_t *flows = e2e_export(fx->dir, fx->db, "flows", 0);
+    assert_non_null(flows);
+    uint8_t net[4] = {0};
+    bool found = false;
+    size_t i, expected = 0;
+    json_t *r;
+    json_array_foreach(flows, i, r) {
+        const char *dst = json_string_value(json_object_get(r, "dst"));
+        const char *zone = json_string_value(json_object_get(r, "dst_zone"));
+        if (!found && zone != NULL && strcmp(zone, "external") == 0 && dst != NULL &&
+            inet_pton(AF_INET, dst, net) == 1)
+            found = true;
+    }
+    assert_true(found);
+    json_array_foreach(flows, i, r) {
+        if (in_net24(json_string_value(json_object_get(r, "src")), net) ||
+            in_net24(json_string_value(json_object_get(r, "dst")), net))
+            expected++;
+    }
+    json_decref(flows);
+    assert_true(expected > 0);
+
+    uint16_t port = 0;
+    pid_t server = e2e_serve_start_policy(fx->dir, fx->db, fx->policy, "serve-net", &port);
+    const char *admin = e2e_auth_header(port);
+    int status = 0;
+    char path[128];
+    snprintf(path, sizeof path, "/api/v1/flows?host=%u.%u.%u.0/24&limit=1000", net[0], net[1],
+             net[2]);
+    json_t *doc = get_json(port, admin, path, &status);
+    assert_int_equal(status, 200);
+    json_t *records = json_object_get(doc, "records");
+    assert_int_equal(json_array_size(records), expected < 1000 ? expected : 1000);
+    json_array_foreach(records, i, r) {
+        assert_true(in_net24(json_string_value(json_object_get(r, "src")), net) ||
+                    in_net24(json_string_value(json_object_get(r, "dst")), net));
+    }
+    json_decref(doc);
+
+    /* A network inside the pseudonymized office zone can never match; one
+     * that reaches past the zone (10.0.0.0/7 also covers 11.0.0.0/8) can. */
+    doc = get_json(port, admin, "/api/v1/flows?host=10.1.0.0/24&limit=1", &status);
+    assert_int_equal(status, 400);
+    assert_string_equal(json_string_value(json_object_get(doc, "error")),
+                        "address_pseudonymized");
+    json_decref(doc);
+    doc = get_json(port, admin, "/api/v1/flows?host=10.0.0.0/7&limit=1", &status);
+    assert_int_equal(status, 200);
+    json_decref(doc);
+    /* Bits after the prefix length are a mistake, not a wider network. */
+    doc = get_json(port, admin, "/api/v1/flows?host=198.51.100.7/24&limit=1", &status);
+    assert_int_equal(status, 400);
+    assert_string_equal(json_string_value(json_object_get(doc, "error")), "invalid_parameter");
+    json_decref(doc);
+    stop_server(fx, server, "serve-net");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -435,6 +562,8 @@ int main(void)
         cmocka_unit_test(test_forbidden_names_roles_without_policy),
         cmocka_unit_test(test_aggregates_honour_k_threshold),
         cmocka_unit_test(test_summary_span_and_transparency_period),
+        cmocka_unit_test(test_zone_filter_checked_against_policy),
+        cmocka_unit_test(test_host_network_matches_addresses),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);
 }

@@ -3,7 +3,8 @@
  * `flowveil serve`, through the real binary. It checks the first admin
  * and its printed password, logins with the accounts the CLI creates,
  * tokens that stop working when revoked, exit statuses and the audit
- * entries of every change.
+ * entries of every change, and that a serve that fails to start adds no
+ * user.
  */
 #include <setjmp.h>
 #include <signal.h>
@@ -23,6 +24,8 @@
 #include <jansson.h>
 
 #include "e2e_util.h"
+#include "fv_common.h"
+#include "store.h"
 #include "testutil.h"
 
 typedef struct fixture {
@@ -165,6 +168,64 @@ static void test_password_file_sets_first_admin(void **state)
     assert_int_equal(get_status(port, "/api/v1/flows", ""), 401);
     assert_int_equal(get_status(port, "/api/v1/health", ""), 200);
     stop_server(fx, pid, "serve");
+}
+
+static bool count_user(void *ctx, const store_user *u)
+{
+    (void)u;
+    (*(size_t *)ctx)++;
+    return true;
+}
+
+/* A serve that cannot listen exits with status 1 and leaves the store
+ * without users and without a user.add audit entry, with a password
+ * file and with a generated password alike. */
+static void test_failed_start_creates_no_user(void **state)
+{
+    fixture *fx = *state;
+    ingest(fx);
+    uint16_t port = 0;
+    int busy = e2e_tcp_listener(&port);
+    char listen_text[64], password_file[4096];
+    snprintf(listen_text, sizeof listen_text, "127.0.0.1:%u", (unsigned)port);
+    e2e_path(password_file, fx->dir, "admin-password");
+    tu_write_file(password_file, "e2e-admin-pass\n", strlen("e2e-admin-pass\n"));
+
+    const char *with_file[] = {e2e_bin(), "serve", "--db", fx->db, "--listen", listen_text,
+                               "--admin-password-file", password_file, NULL};
+    const char *generated[] = {e2e_bin(), "serve", "--db", fx->db, "--listen", listen_text,
+                               NULL};
+    const char *const *runs[] = {with_file, generated};
+    for (size_t r = 0; r < sizeof runs / sizeof runs[0]; r++) {
+        e2e_result res;
+        run_expect(fx, runs[r], "serve-busy", 1, &res);
+        assert_non_null(strstr(res.err, "cannot listen on 127.0.0.1 port"));
+        assert_null(strstr(res.err, "created user"));
+        e2e_result_free(&res);
+
+        store_env *store = NULL;
+        char err[512];
+        size_t users = 0;
+        assert_int_equal(store_open(fx->db, STORE_RDONLY, &store, err, sizeof err), FV_OK);
+        assert_int_equal(store_user_each(store, count_user, &users, NULL), FV_OK);
+        store_close(&store);
+        assert_int_equal(users, 0);
+    }
+    close(busy);
+
+    const char *show[] = {e2e_bin(), "audit", "show", "--db", fx->db, "--json", NULL};
+    e2e_result res;
+    run_expect(fx, show, "audit-show", 0, &res);
+    assert_null(strstr(res.out, "user.add"));
+    e2e_result_free(&res);
+
+    /* Once the port is free the same command creates the admin. */
+    pid_t pid = e2e_serve_start_password(fx->dir, fx->db, "e2e-admin-pass\n", "serve", &port);
+    assert_int_equal(login_status(port, "admin", "e2e-admin-pass"), 200);
+    stop_server(fx, pid, "serve");
+    run_expect(fx, show, "audit-show-2", 0, &res);
+    assert_non_null(strstr(res.out, "user.add"));
+    e2e_result_free(&res);
 }
 
 static void test_user_commands_manage_logins(void **state)
@@ -430,6 +491,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_first_start_prints_admin_password, setup, teardown),
         cmocka_unit_test_setup_teardown(test_password_file_sets_first_admin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_failed_start_creates_no_user, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_commands_manage_logins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_role_changes_access, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_commands, setup, teardown),

@@ -261,7 +261,8 @@ static void check_filter(char *const fields[FIELD_COUNT], const uint8_t *data, s
     filter.state = -1;
     if (api_host_parse(fields[5], host_text) == FV_OK) {
         /* The normal form is accepted again unchanged. */
-        if (api_host_parse(host_text, filter.host) != FV_OK || strcmp(host_text, filter.host) != 0)
+        if (api_host_filter_parse(host_text, &filter.host) != FV_OK ||
+            strcmp(host_text, filter.host.text) != 0)
             abort();
     }
     if (api_proto_parse(fields[6], &value) == FV_OK) {

@@ -1,12 +1,16 @@
 /*
  * test_api_params.c: the query-parameter parsers of api/ (time, limit,
- * cursor), called directly without a server.
+ * cursor, host filters) and the host filter's matching, called directly
+ * without a server.
  */
+#include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include <cmocka.h>
 
@@ -163,6 +167,163 @@ static void test_text_sanitize_masks_bytes(void **state)
     assert_string_equal(out, "abcdefg");
 }
 
+/* ---- host filters ------------------------------------------------------ */
+
+static void test_host_filter_parse_forms(void **state)
+{
+    static const struct {
+        const char *text;
+        const char *normal;
+        uint8_t kind;
+        uint8_t prefix_len;
+    } good[] = {
+        {"IP4-ABCDEFGHIJKLMNOP", "ip4-abcdefghijklmnop", API_HOST_TOKEN4, 0},
+        {"ip6-234567abcdefghij", "ip6-234567abcdefghij", API_HOST_TOKEN6, 0},
+        {"203.0.113.9", "203.0.113.9", API_HOST_NET4, 32},
+        {"203.0.113.0/24", "203.0.113.0/24", API_HOST_NET4, 24},
+        {"0.0.0.0/0", "0.0.0.0/0", API_HOST_NET4, 0},
+        {"2001:DB8:0::1", "2001:db8::1", API_HOST_NET6, 128},
+        {"2001:db8:1::/48", "2001:db8:1::/48", API_HOST_NET6, 48},
+    };
+    static const char *const bad[] = {
+        "", "ip4-0123", "ip4-abcdefghijklmno1", "ip5-abcdefghijklmnop",
+        "203.0.113.9/24",    /* bits set after the prefix length */
+        "203.0.113.0/33", "203.0.113.0/", "203.0.113.0/2x", "2001:db8::1/64",
+        "2001:db8::/129", "999.1.1.1", "example.org",
+    };
+    api_host_filter h;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof good / sizeof good[0]; i++) {
+        if (api_host_filter_parse(good[i].text, &h) != FV_OK)
+            fail_msg("rejected host '%s'", good[i].text);
+        assert_string_equal(h.text, good[i].normal);
+        assert_int_equal(h.kind, good[i].kind);
+        assert_int_equal(h.prefix_len, good[i].prefix_len);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        if (api_host_filter_parse(bad[i], &h) != FV_ERR_INVALID)
+            fail_msg("accepted host '%s'", bad[i]);
+        assert_int_equal(h.kind, API_HOST_UNSET);
+    }
+}
+
+/* A token names the first 10 pseudonym bytes, as fv_token_format writes them. */
+static void test_host_filter_token_matches_pseudonym(void **state)
+{
+    fv_endpoint ep;
+    char token[FV_TOKEN_TEXT_MAX];
+    api_host_filter h;
+
+    (void)state;
+    memset(&ep, 0, sizeof ep);
+    ep.kind = FV_EP_PSEUDO_IPV4;
+    for (unsigned i = 0; i < 16; i++)
+        ep.addr[i] = (uint8_t)(0x9d * i + 7);
+    fv_token_format("ip4", ep.addr, token);
+    assert_int_equal(api_host_filter_parse(token, &h), FV_OK);
+    assert_true(api_host_filter_match(&h, &ep));
+
+    /* Bytes past the 10th are not in the token. */
+    ep.addr[15] ^= 0xff;
+    assert_true(api_host_filter_match(&h, &ep));
+    ep.addr[9] ^= 0x01;
+    assert_false(api_host_filter_match(&h, &ep));
+    ep.addr[9] ^= 0x01;
+
+    /* The same bytes as an IPv6 pseudonym are another host. */
+    ep.kind = FV_EP_PSEUDO_IPV6;
+    assert_false(api_host_filter_match(&h, &ep));
+}
+
+/* Build an endpoint of KIND from the address text ADDR and PREFIX_LEN. */
+static fv_endpoint endpoint_of(uint8_t kind, const char *addr, uint8_t prefix_len)
+{
+    fv_endpoint ep;
+    memset(&ep, 0, sizeof ep);
+    ep.kind = kind;
+    ep.prefix_len = prefix_len;
+    bool v4 = kind == FV_EP_IPV4 || kind == FV_EP_PREFIX_IPV4 || kind == FV_EP_TRUNC_IPV4 ||
+              kind == FV_EP_PSEUDO_IPV4;
+    if (inet_pton(v4 ? AF_INET : AF_INET6, addr, ep.addr) != 1)
+        fail_msg("bad test address '%s'", addr);
+    return ep;
+}
+
+static void test_host_filter_network_matches(void **state)
+{
+    static const struct {
+        const char *filter;
+        uint8_t kind;
+        const char *addr;
+        uint8_t prefix_len;
+        bool match;
+    } cases[] = {
+        /* Kept and prefix-preserving addresses: inside the network. */
+        {"203.0.113.0/24", FV_EP_IPV4, "203.0.113.9", 0, true},
+        {"203.0.113.0/24", FV_EP_IPV4, "203.0.114.9", 0, false},
+        {"203.0.113.0/24", FV_EP_PREFIX_IPV4, "203.0.113.200", 0, true},
+        {"10.1.0.0/20", FV_EP_IPV4, "10.1.15.255", 0, true},
+        {"10.1.0.0/20", FV_EP_IPV4, "10.1.16.0", 0, false},
+        {"0.0.0.0/0", FV_EP_IPV4, "198.51.100.7", 0, true},
+        /* Truncated: the stored prefix must lie inside the network. */
+        {"203.0.113.0/24", FV_EP_TRUNC_IPV4, "203.0.113.0", 24, true},
+        {"203.0.113.0/24", FV_EP_TRUNC_IPV4, "203.0.113.128", 25, true},
+        {"203.0.113.0/24", FV_EP_TRUNC_IPV4, "203.0.112.0", 23, false},
+        {"203.0.113.128/25", FV_EP_TRUNC_IPV4, "203.0.113.0", 24, false},
+        /* Other families and pseudonyms never match a network. */
+        {"203.0.113.0/24", FV_EP_IPV6, "::ffff:203.0.113.9", 0, false},
+        {"203.0.113.0/24", FV_EP_PSEUDO_IPV4, "203.0.113.9", 0, false},
+        /* A plain address matches what it matched as text. */
+        {"203.0.113.9", FV_EP_IPV4, "203.0.113.9", 0, true},
+        {"203.0.113.9", FV_EP_IPV4, "203.0.113.10", 0, false},
+        {"203.0.113.9", FV_EP_PREFIX_IPV4, "203.0.113.9", 0, true},
+        {"203.0.113.9", FV_EP_TRUNC_IPV4, "203.0.113.0", 24, false},
+        /* IPv6. */
+        {"2001:db8:1::/48", FV_EP_IPV6, "2001:db8:1::5", 0, true},
+        {"2001:db8:1::/48", FV_EP_IPV6, "2001:db8:2::5", 0, false},
+        {"2001:db8:1::/48", FV_EP_PREFIX_IPV6, "2001:db8:1:ffff::1", 0, true},
+        {"2001:db8:1::/48", FV_EP_TRUNC_IPV6, "2001:db8:1:2::", 64, true},
+        {"2001:db8:1::/48", FV_EP_TRUNC_IPV6, "2001:db8::", 32, false},
+        {"2001:db8::5", FV_EP_IPV6, "2001:db8::5", 0, true},
+        {"2001:db8::5", FV_EP_IPV4, "0.0.0.0", 0, false},
+    };
+    api_host_filter h;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        assert_int_equal(api_host_filter_parse(cases[i].filter, &h), FV_OK);
+        fv_endpoint ep = endpoint_of(cases[i].kind, cases[i].addr, cases[i].prefix_len);
+        if (api_host_filter_match(&h, &ep) != cases[i].match)
+            fail_msg("host=%s against %s/%u (kind %u): expected %s", cases[i].filter,
+                     cases[i].addr, (unsigned)cases[i].prefix_len, (unsigned)cases[i].kind,
+                     cases[i].match ? "a match" : "no match");
+    }
+}
+
+/* The host filter of a record matches on either side. */
+static void test_filter_match_host_either_side(void **state)
+{
+    fv_record rec;
+    api_filter f;
+
+    (void)state;
+    memset(&rec, 0, sizeof rec);
+    rec.cls = FV_CLASS_FLOW;
+    rec.u.flow.src = endpoint_of(FV_EP_PSEUDO_IPV4, "10.1.0.42", 0);
+    rec.u.flow.dst = endpoint_of(FV_EP_IPV4, "203.0.113.9", 0);
+    memset(&f, 0, sizeof f);
+    f.proto = f.port = f.state = -1;
+
+    assert_int_equal(api_host_filter_parse("203.0.113.0/24", &f.host), FV_OK);
+    assert_true(api_filter_match(&f, &rec));
+    assert_int_equal(api_host_filter_parse("198.51.100.0/24", &f.host), FV_OK);
+    assert_false(api_filter_match(&f, &rec));
+
+    rec.u.flow.src = endpoint_of(FV_EP_TRUNC_IPV4, "198.51.100.0", 24);
+    assert_true(api_filter_match(&f, &rec));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -173,6 +334,10 @@ int main(void)
         cmocka_unit_test(test_cursor_round_trips),
         cmocka_unit_test(test_cursor_rejects_malformed),
         cmocka_unit_test(test_text_sanitize_masks_bytes),
+        cmocka_unit_test(test_host_filter_parse_forms),
+        cmocka_unit_test(test_host_filter_token_matches_pseudonym),
+        cmocka_unit_test(test_host_filter_network_matches),
+        cmocka_unit_test(test_filter_match_host_either_side),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
