@@ -45,7 +45,10 @@ static void print_ingest_usage(FILE *f)
             "                      thread stores the records\n"
             "      --flow-memory MIB  memory for flow state in MiB (1 to 1048576, default\n"
             "                      256); beyond it the oldest flows are evicted\n"
-            "  -v, --verbose       print more progress information\n");
+            "  -v, --verbose       print more progress information\n"
+            "\n"
+            "Signals: SIGINT, SIGTERM or SIGHUP stop after the current packet (run the same\n"
+            "command again to resume), SIGUSR1 logs the running counters.\n");
 }
 
 static void print_capture_usage(FILE *f)
@@ -532,6 +535,7 @@ int cli_cmd_ingest(int argc, char **argv)
     }
 
     cli_install_stop_handlers();
+    cli_install_hangup_stop_handler();
     cli_install_counters_handler();
 
     fv_pipeline p;

@@ -44,6 +44,15 @@ void cli_install_stop_handlers(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+void cli_install_hangup_stop_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 volatile sig_atomic_t *cli_stop_flag(void)
 {
     return &stop_requested;

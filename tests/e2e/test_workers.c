@@ -559,7 +559,8 @@ static void test_workers_file_lines_after_exclusion(void **state)
  * Ingest from a pipe that stays open with no data, with one and with two
  * workers. SIGINT must end the run at once, although no packet arrives:
  * the reader thread of --workers 2 used to block every signal, so its
- * read waited for data forever. SIGUSR1 (log the counters) during such a
+ * read waited for data forever. SIGHUP must stop it the same way, not
+ * kill it. SIGUSR1 (log the counters) during such a
  * wait must not cut the read short: the rest of the capture arrives
  * afterwards and is read to its end.
  * A capture file named after "-" is never opened after the SIGINT, so it
@@ -599,39 +600,44 @@ static void test_workers_stdin_signals(void **state)
         e2e_result res;
         int fd;
 
-        /* SIGINT while the pipe is open and idle. */
-        snprintf(db, sizeof db, "stop-%s", workers);
-        snprintf(tag, sizeof tag, "stdin-stop-%s", workers);
-        pid_t pid = ingest_from_pipe(work, db, workers, tag, capture, &fd);
-        write_all(fd, bytes, first);
-        pause_ms(1500);
-        assert_int_equal(kill(pid, SIGINT), 0);
-        e2e_wait(pid, work, tag, 30, &res);
-        close(fd);
-        if (!res.exited || e2e_has_sanitizer_report(res.err) ||
-            strstr(res.err, "damaged") != NULL) {
-            e2e_print_result("ingest stopped while its input pipe was idle", &res);
-            fail_msg("--workers %s: SIGINT did not end the ingest cleanly", workers);
+        /* SIGINT, then SIGHUP (a closed terminal), while the pipe is
+         * open and idle: both stop the ingest cleanly. */
+        static const int stop_signals[] = {SIGINT, SIGHUP};
+        for (size_t k = 0; k < 2; k++) {
+            const char *sig_name = stop_signals[k] == SIGINT ? "SIGINT" : "SIGHUP";
+            snprintf(db, sizeof db, "stop-%s-%s", sig_name, workers);
+            snprintf(tag, sizeof tag, "stdin-stop-%s-%s", sig_name, workers);
+            pid_t pid = ingest_from_pipe(work, db, workers, tag, capture, &fd);
+            write_all(fd, bytes, first);
+            pause_ms(1500);
+            assert_int_equal(kill(pid, stop_signals[k]), 0);
+            e2e_wait(pid, work, tag, 30, &res);
+            close(fd);
+            if (!res.exited || e2e_has_sanitizer_report(res.err) ||
+                strstr(res.err, "damaged") != NULL) {
+                e2e_print_result("ingest stopped while its input pipe was idle", &res);
+                fail_msg("--workers %s: %s did not end the ingest cleanly", workers, sig_name);
+            }
+            long long stopped_at =
+                file_line_packets(res.err, "standard input", "stopped by signal after ");
+            if (stopped_at <= 0)
+                fail_msg("--workers %s, %s: no 'stopped by signal after N packets' line for "
+                         "standard input:\n%s",
+                         workers, sig_name, res.err);
+            assert_int_equal(stopped_at, summary_packet_count(res.err));
+            assert_int_equal(file_line_packets(res.err, "-", ""), -1);
+            assert_int_equal(res.status, 1);
+            assert_null(strstr(res.err, capture));
+            assert_null(strstr(res.err, "run the same command again"));
+            assert_null(strstr(res.err, "the resume stores them"));
+            assert_non_null(strstr(res.err, "standard input cannot be read again"));
+            e2e_result_free(&res);
         }
-        long long stopped_at =
-            file_line_packets(res.err, "standard input", "stopped by signal after ");
-        if (stopped_at <= 0)
-            fail_msg("--workers %s: no 'stopped by signal after N packets' line for standard "
-                     "input:\n%s",
-                     workers, res.err);
-        assert_int_equal(stopped_at, summary_packet_count(res.err));
-        assert_int_equal(file_line_packets(res.err, "-", ""), -1);
-        assert_int_equal(res.status, 1);
-        assert_null(strstr(res.err, capture));
-        assert_null(strstr(res.err, "run the same command again"));
-        assert_null(strstr(res.err, "the resume stores them"));
-        assert_non_null(strstr(res.err, "standard input cannot be read again"));
-        e2e_result_free(&res);
 
         /* SIGUSR1 while the pipe is idle, then the rest of the file. */
         snprintf(db, sizeof db, "counters-%s", workers);
         snprintf(tag, sizeof tag, "stdin-counters-%s", workers);
-        pid = ingest_from_pipe(work, db, workers, tag, NULL, &fd);
+        pid_t pid = ingest_from_pipe(work, db, workers, tag, NULL, &fd);
         write_all(fd, bytes, first);
         pause_ms(1500);
         assert_int_equal(kill(pid, SIGUSR1), 0);
