@@ -25,6 +25,17 @@
 
 static volatile sig_atomic_t stop_requested;
 
+/* Install FN as the handler of SIG with FLAGS, blocking no other signal. */
+static void install_handler(int sig, void (*fn)(int), int flags)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = fn;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = flags;
+    sigaction(sig, &sa, NULL);
+}
+
 static void on_stop_signal(int sig)
 {
     (void)sig;
@@ -33,24 +44,16 @@ static void on_stop_signal(int sig)
 
 void cli_install_stop_handlers(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
     /* No SA_RESTART: a read blocked on a pipe ends with EINTR, so a stop
      * does not wait for the next packet. */
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
+    install_handler(SIGINT, on_stop_signal, 0);
+    install_handler(SIGTERM, on_stop_signal, 0);
     signal(SIGPIPE, SIG_IGN);
 }
 
 void cli_install_hangup_stop_handler(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGHUP, &sa, NULL);
+    install_handler(SIGHUP, on_stop_signal, 0);
 }
 
 volatile sig_atomic_t *cli_stop_flag(void)
@@ -68,15 +71,10 @@ static void on_reload_signal(int sig)
 
 void cli_install_reload_handler(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_reload_signal;
-    sigemptyset(&sa.sa_mask);
     /* A blocking read (ingest from a pipe) resumes after the handler.
      * poll, nanosleep and sigsuspend, which the loops wait in, still
      * return early, so the flag is seen at once. */
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGHUP, &sa, NULL);
+    install_handler(SIGHUP, on_reload_signal, SA_RESTART);
 }
 
 bool cli_reload_take(void)
@@ -97,13 +95,8 @@ static void on_counters_signal(int sig)
 
 void cli_install_counters_handler(void)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_counters_signal;
-    sigemptyset(&sa.sa_mask);
     /* As for SIGHUP: a counters request must not cut a read short. */
-    sa.sa_flags = SA_RESTART;
-    sigaction(SIGUSR1, &sa, NULL);
+    install_handler(SIGUSR1, on_counters_signal, SA_RESTART);
 }
 
 bool cli_counters_take(void)
