@@ -122,7 +122,7 @@ if [ "${#missing[@]}" -gt 0 ]; then
     if [ "$smoke" = 1 ]; then
         echo "peers.sh: not installed, skipped: ${missing[*]} (apt-get install $packages)" >&2
     else
-        echo "peers.sh: peers missing: ${missing[*]}; install them with: apt-get install $packages" >&2
+        echo "peers.sh: peers missing: ${missing[*]}; install them with: apt-get install $packages (or run bench/run.sh --install-peers)" >&2
         exit 1
     fi
 fi

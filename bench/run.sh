@@ -9,7 +9,7 @@
 # same --build-dir, --smoke and --no-docs; see their --help.
 #
 # usage: bench/run.sh [--build-dir DIR] [--runs N] [--hours H] [--seed N]
-#                     [--smoke] [--no-docs] [--only-dissection]
+#                     [--smoke] [--no-docs] [--only-dissection] [--install-peers]
 #   --build-dir DIR  CMake build directory with bench/, cli/ and
 #                    tools/demogen/ built (default: build)
 #   --runs N         runs per program, alternating, median taken (default 5)
@@ -25,6 +25,9 @@
 #                    memory.sh in their smoke modes; docs are not touched
 #   --only-dissection  skip peers.sh and store_api.sh
 #   --no-docs        print the table but do not update docs/BENCHMARKS.md
+#   --install-peers  first install the peers, wrk and GNU time from Debian
+#                    with scripts/install-deps.sh (apt-get as root or
+#                    through sudo), so that a fresh machine runs every row
 #
 # CPU time is user + system time from /usr/bin/time (GNU time) and peak
 # RSS is its maximum resident set size. The full run writes the table and
@@ -41,6 +44,7 @@ repeat=20
 smoke=0
 write_docs=1
 others=1
+install_peers=0
 
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -52,7 +56,8 @@ while [ $# -gt 0 ]; do
     --smoke) smoke=1; shift ;;
     --no-docs) write_docs=0; shift ;;
     --only-dissection) others=0; shift ;;
-    -h | --help) sed -n '2,27p' "$0"; exit 0 ;;
+    --install-peers) install_peers=1; shift ;;
+    -h | --help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option '$1'; see --help" >&2; exit 2 ;;
     esac
 done
@@ -68,6 +73,12 @@ for value in "$runs" "$repeat"; do
     '' | *[!0-9]* | 0) echo "run.sh: --runs and --repeat take a positive integer, got '$value'" >&2; exit 2 ;;
     esac
 done
+if [ "$install_peers" = 1 ]; then
+    # The Debian packages of the programs that peers.sh and store_api.sh
+    # compare with or drive.
+    "$root/scripts/install-deps.sh" time argus-server nfdump softflowd libndpi-bin tshark \
+        python3 wrk curl
+fi
 
 bare="$build/bench/bench_bare_loop"
 dissect="$build/bench/bench_dissect_only"
