@@ -72,7 +72,7 @@ int cli_check_now_not_future(const char *command, uint64_t now_s, bool allowed);
 void cli_install_stop_handlers(void);
 /* SIGHUP sets the stop flag too, for commands that have nothing to
  * reload (ingest): a closed terminal then stops them cleanly instead of
- * killing them between commits. */
+ * killing them between commits. An inherited SIG_IGN (nohup) is kept. */
 void cli_install_hangup_stop_handler(void);
 volatile sig_atomic_t *cli_stop_flag(void);
 

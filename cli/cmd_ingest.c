@@ -594,7 +594,13 @@ int cli_cmd_ingest(int argc, char **argv)
         if (fv_pipeline_tick(&p, fv_pipeline_now_us(&p), false) != FV_OK)
             break;
     }
-    if (*cli_stop_flag()) {
+    /* A stop that arrives once every input was read to its end has
+     * nothing left to cut short, so the flush below completes the run.
+     * The flag is read once here: a signal during the flush changes
+     * nothing either. */
+    bool all_read = tally.files_complete && tally.files_read == (uint64_t)(argc - optind);
+    bool stopped = *cli_stop_flag() != 0 && !all_read;
+    if (stopped) {
         /* The resume reads the files again from the start and skips only
          * records identical to the ones this run stored. So a flow cut
          * here would be stored twice: cut now, and whole by the resume.
@@ -617,17 +623,18 @@ int cli_cmd_ingest(int argc, char **argv)
         fv_aggregator_flush(p.aggregates);
     }
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
+    if (!stopped && *cli_stop_flag())
+        fv_notice("stop signal received after the last input was read; the run was finished "
+                  "and every flow stored");
     record_counters(&p, tally.files_read);
     print_totals(&p);
     char actor[64];
     cli_audit_local_actor(actor, sizeof actor);
-    bool complete = tally.files_complete && tally.files_read == (uint64_t)(argc - optind) &&
-                    !*cli_stop_flag() && p.failed_rc == FV_OK;
+    bool complete = all_read && !stopped && p.failed_rc == FV_OK;
     audit_run(&p, actor, "ingest", "", true, tally.files_read, complete ? input_id : NULL);
     /* Running the command again finishes a run that a signal or a store
      * failure cut short; a file that could not be read fails again. */
-    fv_checkpoint_end(&p, complete,
-                      *cli_stop_flag() || p.failed_rc != FV_OK || tally.files_complete);
+    fv_checkpoint_end(&p, complete, stopped || p.failed_rc != FV_OK || tally.files_complete);
 
     int rc = fv_pipeline_close(&p);
     if (rc != FV_OK) {

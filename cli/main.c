@@ -53,6 +53,10 @@ void cli_install_stop_handlers(void)
 
 void cli_install_hangup_stop_handler(void)
 {
+    /* A SIGHUP that the parent ignores (nohup) stays ignored. */
+    struct sigaction old;
+    if (sigaction(SIGHUP, NULL, &old) == 0 && old.sa_handler == SIG_IGN)
+        return;
     install_handler(SIGHUP, on_stop_signal, 0);
 }
 

@@ -155,6 +155,11 @@ struct worker_set {
      * of each file with atomic adds; the caller reads them after the join. */
     fv_workers_file_result *file_results;
     atomic_bool reader_running;
+    /* Files: set by the reader before its FRAME_END when it read every
+     * file to its end (or to a cut-short last record) without a stop.
+     * A stop after that has nothing to cut short, so the workers flush
+     * their open flows, as the caller then completes the run. */
+    atomic_bool input_complete;
     uint64_t stop_forwarded_us;     /* writer only: 0 until the first forward */
 
     /* Live start-up: workers report an open socket and wait for go. */
@@ -363,6 +368,7 @@ static int workers_create(worker_set *set, fv_pipeline *p, unsigned count, bool 
     set->stop = stop;
     wait_point_init(&set->writer_wait);
     atomic_init(&set->reader_running, false);
+    atomic_init(&set->input_complete, false);
     pthread_mutex_init(&set->start_lock, NULL);
     pthread_cond_init(&set->start_cond, NULL);
     set->workers = calloc(count, sizeof *set->workers);
@@ -766,8 +772,13 @@ static void *reader_main(void *arg)
     sigaddset(&stops, SIGTERM);
     pthread_sigmask(SIG_UNBLOCK, &stops, NULL);
 
-    for (int i = 0; i < rs->npaths && !*set->stop; i++) {
+    bool complete = true;
+    for (int i = 0; i < rs->npaths; i++) {
         fv_workers_file_result *res = &rs->results[i];
+        if (*set->stop) {
+            complete = false;
+            break;
+        }
         res->opened = true;
         res->rc = cap_read_file_frames(rs->paths[i], rs->bpf, set->stop, reader_frame, rs,
                                        res->err, sizeof res->err);
@@ -778,7 +789,11 @@ static void *reader_main(void *arg)
          * reaches this message (worker_count_file_packets). */
         for (unsigned w = 0; w < set->count; w++)
             frame_push(&set->workers[w], FRAME_FILE_END, 0, 0, NULL, 0, 0);
+        if (res->stopped || (res->rc != FV_OK && res->rc != FV_ERR_TRUNCATED))
+            complete = false;
     }
+    /* Published before FRAME_END, which the workers read after it. */
+    atomic_store_explicit(&set->input_complete, complete, memory_order_release);
     sigset_t blocked;
     sigfillset(&blocked);
     pthread_sigmask(SIG_BLOCK, &blocked, NULL);
@@ -921,9 +936,10 @@ static void *file_worker_main(void *arg)
             worker_wait_for_frames(w);
     }
     /* Flushing emits records but decides no exclusion: no lock needed.
-     * A run stopped by a signal flushes nothing: the ingest resumes by
-     * reading the files again, and stores these flows whole then. */
-    if (!*w->set->stop)
+     * A run stopped by a signal before its input ended flushes nothing:
+     * the ingest resumes by reading the files again, and stores these
+     * flows whole then. */
+    if (!*w->set->stop || atomic_load_explicit(&w->set->input_complete, memory_order_acquire))
         cap_engine_flush(w->engine);
     else
         cap_engine_discard(w->engine);

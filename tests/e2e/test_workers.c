@@ -560,7 +560,8 @@ static void test_workers_file_lines_after_exclusion(void **state)
  * workers. SIGINT must end the run at once, although no packet arrives:
  * the reader thread of --workers 2 used to block every signal, so its
  * read waited for data forever. SIGHUP must stop it the same way, not
- * kill it. SIGUSR1 (log the counters) during such a
+ * kill it, unless the ingest was started with SIGHUP ignored (nohup).
+ * SIGUSR1 (log the counters) during such a
  * wait must not cut the read short: the rest of the capture arrives
  * afterwards and is read to its end.
  * A capture file named after "-" is never opened after the SIGINT, so it
@@ -653,6 +654,28 @@ static void test_workers_stdin_signals(void **state)
         assert_non_null(strstr(res.err, "counters: "));
         assert_int_equal(summary_packet_count(res.err), whole_packets);
         e2e_result_free(&res);
+
+        /* Started with SIGHUP ignored, as nohup does: a SIGHUP while the
+         * pipe is idle changes nothing, and the rest of the file is read. */
+        snprintf(db, sizeof db, "nohup-%s", workers);
+        snprintf(tag, sizeof tag, "stdin-nohup-%s", workers);
+        signal(SIGHUP, SIG_IGN);
+        pid = ingest_from_pipe(work, db, workers, tag, NULL, &fd);
+        signal(SIGHUP, SIG_DFL);
+        write_all(fd, bytes, first);
+        pause_ms(1500);
+        assert_int_equal(kill(pid, SIGHUP), 0);
+        pause_ms(200);
+        write_all(fd, bytes + first, len - first);
+        close(fd);
+        e2e_wait(pid, work, tag, 120, &res);
+        if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
+            e2e_print_result("ingest started with SIGHUP ignored", &res);
+            fail_msg("--workers %s: an ignored SIGHUP stopped the ingest", workers);
+        }
+        assert_null(strstr(res.err, "stopped by signal"));
+        assert_int_equal(summary_packet_count(res.err), whole_packets);
+        e2e_result_free(&res);
     }
     free(bytes);
     tu_remove_tree(work);
@@ -737,6 +760,82 @@ static void test_workers_stop_in_file_reported(void **state)
                 fail_msg("--workers %s: %s was never opened but has a line:\n%s", workers,
                          inputs[later], res.err);
         }
+        e2e_result_free(&res);
+    }
+    tu_remove_tree(work);
+}
+
+/* The flow record count of the exit summary line ("..., N flows, ...")
+ * in ERR, or -1 when there is none. */
+static long long summary_flow_count(const char *err)
+{
+    const char *line = NULL;
+    for (const char *at = strstr(err, " packets ("); at != NULL; at = strstr(at + 1, " packets ("))
+        line = at;
+    const char *flows = line != NULL ? strstr(line, "), ") : NULL;
+    if (flows == NULL)
+        return -1;
+    char *end = NULL;
+    long long count = strtoll(flows + 3, &end, 10);
+    if (end == flows + 3 || strncmp(end, " flows,", strlen(" flows,")) != 0)
+        return -1;
+    return count;
+}
+
+/*
+ * SIGTERM after the last input was read, while the flows still open are
+ * flushed (about 300,000 unanswered SYNs take seconds to store), with
+ * one and with two workers. Nothing is left to cut short, so the run
+ * completes: exit status 0, every flow stored, no "did not finish". The
+ * flag used to be read again after the flush, so such a run exited 0
+ * but kept its checkpoint and logged that it did not finish.
+ */
+static void test_workers_stop_after_input_read(void **state)
+{
+    (void)state;
+    char work[4096], capture[4096], policy[4096];
+    tu_make_temp_dir(work, sizeof work);
+    generate(work, "synflood", "300000", "syn.pcap", capture);
+    write_test_policy(work, policy);
+    const char *path = capture;
+    ingest(work, "whole", "1", NULL, &path, 1);
+    char *whole = ingest_log(work, "whole");
+    long long whole_flows = summary_flow_count(whole);
+    free(whole);
+    assert_true(whole_flows > 250000);
+
+    static const char *const worker_counts[] = {"1", "2"};
+    for (size_t w = 0; w < 2; w++) {
+        const char *workers = worker_counts[w];
+        char db[4096], name[64], err_path[4096], line[4200];
+        snprintf(name, sizeof name, "late-db-%s", workers);
+        e2e_path(db, work, name);
+        const char *argv[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db, "--now",
+                              WORKERS_NOW_TEXT, "--workers", workers, capture, NULL};
+        snprintf(name, sizeof name, "late-%s.err", workers);
+        e2e_path(err_path, work, name);
+        snprintf(name, sizeof name, "late-%s", workers);
+
+        pid_t pid = e2e_spawn(argv, work, name);
+        snprintf(line, sizeof line, "%.4000s: ", capture);
+        if (!e2e_wait_for_text(err_path, " packets processed", 60000))
+            fail_msg("--workers %s: no line for the input within 60 s", workers);
+        assert_int_equal(kill(pid, SIGTERM), 0);
+        e2e_result res;
+        e2e_wait(pid, work, name, 120, &res);
+        if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
+            e2e_print_result("ingest stopped after its input was read", &res);
+            fail_msg("--workers %s: a stop after the last input did not complete the run",
+                     workers);
+        }
+        if (strstr(res.err, "the run was finished") == NULL)
+            fail_msg("--workers %s: the stop did not land in the flush (the run ended "
+                     "first?):\n%s",
+                     workers, res.err);
+        assert_non_null(strstr(res.err, line));
+        assert_null(strstr(res.err, "stopped by signal"));
+        assert_null(strstr(res.err, "did not finish"));
+        assert_int_equal(summary_flow_count(res.err), whole_flows);
         e2e_result_free(&res);
     }
     tu_remove_tree(work);
@@ -1081,6 +1180,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_workers_detector_thread_alerts),
         cmocka_unit_test(test_workers_stdin_signals),
         cmocka_unit_test(test_workers_stop_in_file_reported),
+        cmocka_unit_test(test_workers_stop_after_input_read),
         cmocka_unit_test(test_workers_live_fanout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
