@@ -37,6 +37,16 @@
 #include "fv_common.h"
 #include "store.h"
 
+/* How the addresses of a host filter's network are stored, from
+ * api_config.address_zone_fn. */
+typedef enum api_addr_storage {
+    API_ADDR_AS_TEXT = 0,       /* some of them as text: the filter can match */
+    API_ADDR_PSEUDONYMIZED = 1, /* all as tokens: the filter can never match */
+    /* All as tokens, but the policy has a prefix-preserving zone, whose
+     * output looks like real addresses and can equal them. */
+    API_ADDR_PREFIX_OUTPUT = 2,
+} api_addr_storage;
+
 typedef struct api_config {
     store_env *store;           /* opened read-write by the caller (audit entries), outlives
                                    the server */
@@ -79,17 +89,19 @@ typedef struct api_config {
      * may read ITEM ("flows", "aggregates", "audit", "reports", ...,
      * the items of the policy's roles map). It narrows the fixed route
      * table and never widens it.
-     * address_zone_fn: for the address FAMILY (4 or 6) / ADDR (network
-     * order, 16 bytes), write the name of the zone that stores it as a
-     * pseudonym into ZONE and return true; false if no such zone.
+     * address_zone_fn: for the network ADDR/PREFIX_LEN of FAMILY (4 or
+     * 6, ADDR in network order, 16 bytes; an address is its /32 or
+     * /128), return how the policy stores the addresses in it
+     * (api_addr_storage) and, unless API_ADDR_AS_TEXT, write the name of
+     * the zone that contains the whole network into ZONE.
      * zone_known_fn: true if ZONE is a zone label that records stored
      * under the policy carry (a zone name, "external", or "link-local"
      * when the policy has zones); otherwise write those labels, comma
      * separated, into LABELS (LABELS_LEN bytes) and return false.
      */
     bool (*role_may_read_fn)(void *ctx, const char *role, const char *item);
-    bool (*address_zone_fn)(void *ctx, int family, const uint8_t addr[16], char *zone,
-                            size_t zone_len);
+    int (*address_zone_fn)(void *ctx, int family, const uint8_t addr[16], unsigned prefix_len,
+                           char *zone, size_t zone_len);
     bool (*zone_known_fn)(void *ctx, const char *zone, char *labels, size_t labels_len);
     void *policy_ctx;
     /*

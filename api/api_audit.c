@@ -615,14 +615,12 @@ void api_route_audit(api_server *srv, struct MHD_Connection *conn, api_reply *ou
         if (strcmp(q.order, "asc") == 0) {
             newest_first = false;
         } else if (strcmp(q.order, "desc") != 0) {
-            api_reply_error(out, 400, "invalid_parameter",
-                            "invalid value for 'order'; allowed: asc, desc");
+            api_reply_bad_value(out, "order", q.order, "asc, desc");
             return;
         }
     }
     if (q.limit != NULL && api_limit_parse(q.limit, &limit) != FV_OK) {
-        api_reply_error(out, 400, "invalid_parameter",
-                        "invalid value for 'limit'; allowed: an integer from 1 to 1000");
+        api_reply_bad_value(out, "limit", q.limit, "an integer from 1 to 1000");
         return;
     }
     if (q.cursor != NULL && (api_cursor_parse(q.cursor, newest_first, &cursor) != FV_OK ||

@@ -31,6 +31,8 @@
 
 /* Size of the text buffers used for 400 messages. */
 #define API_MESSAGE_MAX 256
+/* Longest "note" member of a reply (api_host_note_add). */
+#define API_NOTE_MAX 512
 
 /*
  * The running server. Every field is set by api_server_start and then
@@ -56,8 +58,8 @@ struct api_server {
     bool metrics_public;        /* /metrics is served without authentication */
     /* From api_config; all NULL = no policy (api_policy.c). */
     bool (*role_may_read_fn)(void *ctx, const char *role, const char *item);
-    bool (*address_zone_fn)(void *ctx, int family, const uint8_t addr[16], char *zone,
-                            size_t zone_len);
+    int (*address_zone_fn)(void *ctx, int family, const uint8_t addr[16], unsigned prefix_len,
+                           char *zone, size_t zone_len);
     bool (*zone_known_fn)(void *ctx, const char *zone, char *labels, size_t labels_len);
     void *policy_ctx;
     /* Request-head deadlines against slow clients (api_deadline.c). */
@@ -411,8 +413,14 @@ typedef struct api_args {
 bool api_args_read(struct MHD_Connection *conn, api_args *a, api_reply *out);
 /* The value of NAME, or NULL when absent. */
 const char *api_arg(const api_args *a, const char *name);
-/* Fill OUT with the 400 reply "invalid value for 'NAME'; allowed: ALLOWED". */
-void api_reply_bad_value(api_reply *out, const char *name, const char *allowed);
+/* The values a time parameter (from, to) accepts, for api_reply_bad_value. */
+#define API_TIME_ALLOWED                                                                       \
+    "RFC 3339 UTC time such as 2026-11-30T08:00:00Z, or integer seconds since the epoch"
+
+/* Fill OUT with the 400 reply "invalid value 'VALUE' for 'NAME'; allowed:
+ * ALLOWED", with VALUE made printable and cut to 64 characters. */
+void api_reply_bad_value(api_reply *out, const char *name, const char *value,
+                         const char *allowed);
 
 /* The time window of from/to: *FROM_US and *TO_US (0 = unbounded),
  * *EMPTY when to=0 (the epoch itself) was given. Returns false with a

@@ -170,7 +170,8 @@ int api_host_filter_parse(const char *text, api_host_filter *out)
         *slash = '\0';
         const char *p = slash + 1;
         size_t plen = strlen(p);
-        if (plen == 0 || plen > 3)
+        /* One to three digits without a leading zero ("/0" alone is fine). */
+        if (plen == 0 || plen > 3 || (plen > 1 && p[0] == '0'))
             return FV_ERR_INVALID;
         for (size_t i = 0; i < plen; i++) {
             if (!is_digit(p[i]))
@@ -192,6 +193,17 @@ int api_host_filter_parse(const char *text, api_host_filter *out)
         prefix = bits;
     if (prefix > bits)
         return FV_ERR_INVALID;
+
+    /* Records hold IPv4 addresses as IPv4, so an IPv4-mapped address or
+     * network (inside ::ffff:0:0/96) is searched as the IPv4 one. */
+    static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+    if (af == AF_INET6 && prefix >= 96u && memcmp(bin, mapped, sizeof mapped) == 0) {
+        memmove(bin, bin + 12, 4);
+        memset(bin + 4, 0, 12);
+        af = AF_INET;
+        bits = 32u;
+        prefix -= 96u;
+    }
 
     /* A network is compared on its first PREFIX bits, so bits set after
      * them would be ignored without a word: reject them instead. */
@@ -531,15 +543,18 @@ const char *api_arg(const api_args *a, const char *name)
     return NULL;
 }
 
-void api_reply_bad_value(api_reply *out, const char *name, const char *allowed)
+void api_reply_bad_value(api_reply *out, const char *name, const char *value,
+                         const char *allowed)
 {
     char message[API_MESSAGE_MAX];
-    snprintf(message, sizeof message, "invalid value for '%s'; allowed: %s", name, allowed);
+    char shown[65];
+    char safe[sizeof shown];
+    snprintf(shown, sizeof shown, "%s", value != NULL ? value : "");
+    api_text_sanitize(shown, safe, sizeof safe);
+    snprintf(message, sizeof message, "invalid value '%s' for '%s'; allowed: %s", safe, name,
+             allowed);
     api_reply_error(out, 400, "invalid_parameter", message);
 }
-
-#define API_TIME_ALLOWED                                                                       \
-    "RFC 3339 UTC time such as 2026-11-30T08:00:00Z, or integer seconds since the epoch"
 
 bool api_args_window(const api_args *a, uint64_t *from_us, uint64_t *to_us, bool *empty,
                      api_reply *out)
@@ -549,11 +564,11 @@ bool api_args_window(const api_args *a, uint64_t *from_us, uint64_t *to_us, bool
     *to_us = 0;
     *empty = false;
     if (from != NULL && api_time_parse(from, from_us) != FV_OK) {
-        api_reply_bad_value(out, "from", API_TIME_ALLOWED);
+        api_reply_bad_value(out, "from", from, API_TIME_ALLOWED);
         return false;
     }
     if (to != NULL && api_time_parse(to, to_us) != FV_OK) {
-        api_reply_bad_value(out, "to", API_TIME_ALLOWED);
+        api_reply_bad_value(out, "to", to, API_TIME_ALLOWED);
         return false;
     }
     if (from != NULL && to != NULL && *from_us > *to_us) {

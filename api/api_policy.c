@@ -130,55 +130,20 @@ void api_forbidden(const api_server *srv, unsigned role, int table_roles, const 
 /* ---- address literals in host filters --------------------------------- */
 
 /*
- * Parse TEXT as an address with an optional "/prefix" into FAMILY, the
- * network's first address FIRST and its last address LAST (16 bytes
- * each). A plain address is both. Returns false for anything else,
- * pseudonym tokens included. Values that pass here but fail
- * api_host_filter_parse get their 400 from the route handler.
+ * Parse TEXT as an address or network into FAMILY, its first address
+ * ADDR (16 bytes) and PREFIX (32 or 128 for an address), as the host
+ * filter reads it. Returns false for anything else, pseudonym tokens
+ * included; invalid values get their 400 from the route handler.
  */
-static bool parse_address(const char *text, int *family, uint8_t first[16], uint8_t last[16])
+static bool parse_address(const char *text, int *family, uint8_t addr[16], unsigned *prefix)
 {
-    char buf[INET6_ADDRSTRLEN];
-    size_t len = strcspn(text, "/");
-    unsigned prefix = 128;
-
-    if (len == 0 || !(len < sizeof buf))
+    api_host_filter h;
+    if (api_host_filter_parse(text, &h) != FV_OK ||
+        (h.kind != API_HOST_NET4 && h.kind != API_HOST_NET6))
         return false;
-    memcpy(buf, text, len);
-    buf[len] = '\0';
-    if (text[len] == '/') {
-        const char *p = text + len + 1;
-        size_t digits = strspn(p, "0123456789");
-        if (digits == 0 || digits > 3 || p[digits] != '\0')
-            return false;
-        prefix = (unsigned)strtoul(p, NULL, 10);
-    }
-    memset(first, 0, 16);
-    if (inet_pton(AF_INET, buf, first) == 1) {
-        *family = 4;
-        if (prefix > 32)
-            prefix = 32;
-    } else if (inet_pton(AF_INET6, buf, first) == 1) {
-        /* An IPv4-mapped address (or network inside ::ffff:0:0/96) is
-         * looked up as the IPv4 address. */
-        static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
-        if (memcmp(first, mapped, sizeof mapped) == 0 && prefix >= 96) {
-            memmove(first, first + 12, 4);
-            memset(first + 4, 0, 12);
-            *family = 4;
-            prefix -= 96;
-        } else {
-            *family = 6;
-        }
-    } else {
-        return false;
-    }
-
-    /* The last address: every bit after the prefix set. */
-    unsigned bits = *family == 4 ? 32u : 128u;
-    memcpy(last, first, 16);
-    for (unsigned bit = prefix; bit < bits; bit++)
-        last[bit / 8u] |= (uint8_t)(0x80u >> (bit % 8u));
+    *family = h.kind == API_HOST_NET4 ? 4 : 6;
+    memcpy(addr, h.bytes, 16);
+    *prefix = h.prefix_len;
     return true;
 }
 
@@ -209,38 +174,44 @@ bool api_host_literal_check(const api_server *srv, struct MHD_Connection *conn, 
 {
     char segment[256];
     int family = 0;
-    uint8_t first[16], last[16];
+    uint8_t addr[16];
+    unsigned prefix = 0;
 
     note[0] = '\0';
     const char *host = request_host(conn, url, segment, sizeof segment);
-    if (host == NULL || !parse_address(host, &family, first, last))
+    if (host == NULL || !parse_address(host, &family, addr, &prefix))
         return true;
+    const char *what = prefix < (family == 4 ? 32u : 128u) ? "network" : "address";
 
     if (srv->address_zone_fn == NULL) {
         snprintf(note, note_len,
-                 "an address or network matches only addresses stored as text: external "
-                 "addresses and zones in keep or truncate mode. Addresses of a zone in "
-                 "pseudonym mode are stored as tokens; search by the token the records show");
+                 "An %s matches addresses as the records show them: external addresses, "
+                 "those of zones in keep or truncate mode, and the addresses that "
+                 "prefix-preserving pseudonymization wrote. Addresses of a zone in pseudonymize "
+                 "mode are stored as tokens; search by the token the records show",
+                 what);
         return true;
     }
 
-    /* A network is rejected only when both its ends lie in one zone that
-     * stores pseudonyms, because a wider network can still match the
-     * addresses around that zone. NOTE: a keep or truncate zone nested
-     * inside the network is not looked for, so such a network is
-     * rejected although some of its addresses could match. */
-    char zone[64] = "", last_zone[64] = "";
-    if (!srv->address_zone_fn(srv->policy_ctx, family, first, zone, sizeof zone) ||
-        !srv->address_zone_fn(srv->policy_ctx, family, last, last_zone, sizeof last_zone) ||
-        strcmp(zone, last_zone) != 0)
+    char zone[64] = "";
+    int storage = srv->address_zone_fn(srv->policy_ctx, family, addr, prefix, zone, sizeof zone);
+    if (storage == API_ADDR_AS_TEXT)
         return true;
     char safe_zone[64];
-    char message[API_MESSAGE_MAX];
     api_text_sanitize(zone, safe_zone, sizeof safe_zone);
+    if (storage == API_ADDR_PREFIX_OUTPUT) {
+        snprintf(note, note_len,
+                 "The %s lies in zone %s, whose addresses are stored as pseudonyms, so it "
+                 "matches only the addresses that prefix-preserving pseudonymization wrote, "
+                 "never the real ones",
+                 what, safe_zone);
+        return true;
+    }
+    char message[API_MESSAGE_MAX];
     snprintf(message, sizeof message,
-             "the address lies in zone %s, whose addresses are stored as pseudonyms, so it "
+             "the %s lies in zone %s, whose addresses are stored as pseudonyms, so it "
              "can never match; search by the host's ip4- or ip6- token as the records show it",
-             safe_zone);
+             what, safe_zone);
     api_reply_error(out, 400, "address_pseudonymized", message);
     return false;
 }
@@ -260,7 +231,7 @@ bool api_zone_check(const api_server *srv, const char *zone, char *note, size_t 
         return true;
     if (srv->zone_known_fn == NULL) {
         snprintf(note, note_len,
-                 "serve runs without --policy, so the zone name is not checked and a name "
+                 "The zone name is not checked because serve runs without --policy, so a name "
                  "that no record carries returns no records; check its spelling against the "
                  "zone labels the records show");
         return true;

@@ -175,26 +175,26 @@ static bool api_filter_parse(const api_args *a, api_filter *f, api_reply *out)
         for (size_t i = 0; ok && i < len; i++)
             ok = (unsigned char)v[i] >= 0x20 && (unsigned char)v[i] < 0x7f;
         if (!ok) {
-            api_reply_bad_value(out, "zone", "a zone name of the policy, such as office, or "
+            api_reply_bad_value(out, "zone", v, "a zone name of the policy, such as office, or "
                                              "external (1 to 31 printable ASCII characters)");
             return false;
         }
         memcpy(f->zone, v, len + 1);
     }
     if ((v = api_arg(a, "host")) != NULL && api_host_filter_parse(v, &f->host) != FV_OK) {
-        api_reply_bad_value(out, "host", API_HOST_ALLOWED);
+        api_reply_bad_value(out, "host", v, API_HOST_ALLOWED);
         return false;
     }
     if ((v = api_arg(a, "proto")) != NULL && api_proto_parse(v, &f->proto) != FV_OK) {
-        api_reply_bad_value(out, "proto", "tcp, udp, icmp, icmp6 or a protocol number 0 to 255");
+        api_reply_bad_value(out, "proto", v, "tcp, udp, icmp, icmp6 or a protocol number 0 to 255");
         return false;
     }
     if ((v = api_arg(a, "port")) != NULL && api_port_parse(v, &f->port) != FV_OK) {
-        api_reply_bad_value(out, "port", "a port number 0 to 65535");
+        api_reply_bad_value(out, "port", v, "a port number 0 to 65535");
         return false;
     }
     if ((v = api_arg(a, "domain")) != NULL && api_domain_parse(v, f->domain) != FV_OK) {
-        api_reply_bad_value(out, "domain",
+        api_reply_bad_value(out, "domain", v,
                             "a domain name or suffix such as example.org (letters, digits, "
                             "'-', '_' and dots)");
         return false;
@@ -206,7 +206,7 @@ static bool api_filter_parse(const api_args *a, api_filter *f, api_reply *out)
                 f->detector = d;
         }
         if (f->detector == 0) {
-            api_reply_bad_value(out, "detector", API_DETECTORS_ALLOWED);
+            api_reply_bad_value(out, "detector", v, API_DETECTORS_ALLOWED);
             return false;
         }
     }
@@ -216,14 +216,14 @@ static bool api_filter_parse(const api_args *a, api_filter *f, api_reply *out)
                 f->severity = s;
         }
         if (f->severity == 0) {
-            api_reply_bad_value(out, "severity", "low, medium, high, critical");
+            api_reply_bad_value(out, "severity", v, "low, medium, high, critical");
             return false;
         }
     }
     if ((v = api_arg(a, "state")) != NULL) {
         store_alert_state st;
         if (store_alert_state_parse(v, &st) != FV_OK) {
-            api_reply_bad_value(out, "state", "new, acknowledged, closed");
+            api_reply_bad_value(out, "state", v, "new, acknowledged, closed");
             return false;
         }
         f->state = (int)st;
@@ -257,7 +257,7 @@ static bool api_sort_parse(const api_args *a, fv_class cls, api_sort *sort, api_
             return true;
         }
     }
-    api_reply_bad_value(out, "sort",
+    api_reply_bad_value(out, "sort", v,
                         cls == FV_CLASS_FLOW ? "time, bytes"
                                              : "time, severity, score, count, last_seen");
     return false;
@@ -282,12 +282,12 @@ static bool api_records_query(const api_args *a, fv_class cls, api_record_query 
         if (strcmp(order, "asc") == 0) {
             q->newest_first = false;
         } else if (strcmp(order, "desc") != 0) {
-            api_reply_bad_value(out, "order", "asc, desc");
+            api_reply_bad_value(out, "order", order, "asc, desc");
             return false;
         }
     }
     if (limit != NULL && api_limit_parse(limit, &q->limit) != FV_OK) {
-        api_reply_bad_value(out, "limit", "an integer from 1 to 1000");
+        api_reply_bad_value(out, "limit", limit, "an integer from 1 to 1000");
         return false;
     }
     if (!api_args_window(a, &q->from_us, &q->to_us, &rq->empty, out))
@@ -553,7 +553,7 @@ static void api_route_records(api_server *srv, struct MHD_Connection *conn, int 
     int rc = FV_OK;
 
     (void)match;
-    char zone_note[API_MESSAGE_MAX];
+    char zone_note[API_NOTE_MAX];
     if (!api_args_read(conn, &a, out) || !api_records_query(&a, cls, &rq, out) ||
         !api_zone_check(srv, rq.filter.zone, zone_note, sizeof zone_note, out))
         return;
@@ -814,7 +814,7 @@ static void api_route_timeline(api_server *srv, struct MHD_Connection *conn, int
     }
     t.filter.proto = t.filter.port = t.filter.state = -1;
     if ((v = api_arg(&a, "limit")) != NULL && api_limit_parse(v, &limit) != FV_OK) {
-        api_reply_bad_value(out, "limit", "an integer from 1 to 1000");
+        api_reply_bad_value(out, "limit", v, "an integer from 1 to 1000");
         return;
     }
     if (!api_args_window(&a, &from_us, &to_us, &empty, out))
@@ -1556,7 +1556,7 @@ void api_route_request(api_server *srv, struct MHD_Connection *conn, const char 
         api_reply_error(out, 404, "not_found", "no such API route; see docs/API.md");
         return;
     }
-    char note[API_MESSAGE_MAX];
+    char note[API_NOTE_MAX];
     if (!api_host_literal_check(srv, conn, url, note, sizeof note, out))
         return;
     r->handler(srv, conn, r->kind, &match, out);

@@ -191,7 +191,7 @@ void api_route_series(api_server *srv, struct MHD_Connection *conn, int kind,
     else if (strcmp(v, "alerts") == 0)
         s.metric = API_METRIC_ALERTS;
     else {
-        api_reply_bad_value(out, "metric", "bytes, packets, flows, alerts");
+        api_reply_bad_value(out, "metric", v, "bytes, packets, flows, alerts");
         return;
     }
     const char *metric_name = v != NULL ? v : "bytes";
@@ -205,7 +205,7 @@ void api_route_series(api_server *srv, struct MHD_Connection *conn, int kind,
     } else if (strcmp(v, "5m") == 0) {
         step_s = 300u;
     } else {
-        api_reply_bad_value(out, "step", "5m, 1h, 1d");
+        api_reply_bad_value(out, "step", v, "5m, 1h, 1d");
         return;
     }
     s.step_us = step_s * 1000000u;

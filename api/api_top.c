@@ -258,20 +258,15 @@ static bool api_top_parse(struct MHD_Connection *conn, api_top_scan *s, uint32_t
     }
     *limit = API_TOP_LIMIT_DEFAULT;
     if (p.limit != NULL && api_limit_parse(p.limit, limit) != FV_OK) {
-        api_reply_error(out, 400, "invalid_parameter",
-                        "invalid value for 'limit'; allowed: an integer from 1 to 1000");
+        api_reply_bad_value(out, "limit", p.limit, "an integer from 1 to 1000");
         return false;
     }
     if (p.from != NULL && api_time_parse(p.from, &s->from_us) != FV_OK) {
-        api_reply_error(out, 400, "invalid_parameter",
-                        "invalid value for 'from'; allowed: RFC 3339 UTC time such as "
-                        "2026-11-30T08:00:00Z, or integer seconds since the epoch");
+        api_reply_bad_value(out, "from", p.from, API_TIME_ALLOWED);
         return false;
     }
     if (p.to != NULL && api_time_parse(p.to, &s->to_us) != FV_OK) {
-        api_reply_error(out, 400, "invalid_parameter",
-                        "invalid value for 'to'; allowed: RFC 3339 UTC time such as "
-                        "2026-11-30T08:00:00Z, or integer seconds since the epoch");
+        api_reply_bad_value(out, "to", p.to, API_TIME_ALLOWED);
         return false;
     }
     if (p.from != NULL && p.to != NULL && s->from_us > s->to_us) {
@@ -603,7 +598,7 @@ void api_route_top_records(api_server *srv, struct MHD_Connection *conn, int kin
     if (!api_args_read(conn, &a, out))
         return;
     if ((v = api_arg(&a, "limit")) != NULL && api_limit_parse(v, &limit) != FV_OK) {
-        api_reply_bad_value(out, "limit", "an integer from 1 to 1000");
+        api_reply_bad_value(out, "limit", v, "an integer from 1 to 1000");
         return;
     }
     if (!api_args_window(&a, &from_us, &to_us, &empty, out))

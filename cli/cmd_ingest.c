@@ -515,11 +515,18 @@ int cli_cmd_ingest(int argc, char **argv)
     char err[1024];
     if (o.filter != NULL && cap_filter_check(o.filter, err, sizeof err) != FV_OK)
         return cli_usage_error("ingest", "%s", err);
+    bool stdin_named = false;
     for (int i = optind; i < argc; i++) {
         struct stat st;
         const char *why = NULL;
-        if (strcmp(argv[i], "-") == 0)
-            continue;   /* standard input, as libpcap reads it */
+        if (strcmp(argv[i], "-") == 0) {
+            /* Standard input, as libpcap reads it, and only once. */
+            if (stdin_named)
+                return cli_usage_error("ingest", "'-' (standard input) is given twice; it can "
+                                                 "be read only once, so name it once");
+            stdin_named = true;
+            continue;
+        }
         if (stat(argv[i], &st) != 0)
             why = strerror(errno);  // NOLINT(bugprone-branch-clone): errno of stat, then of access
         else if (!S_ISREG(st.st_mode))

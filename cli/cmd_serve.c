@@ -88,25 +88,93 @@ static bool serve_role_may_read(void *ctx, const char *role, const char *item)
     return may;
 }
 
-/* api_config.address_zone_fn: the zone of an address whose mode stores
- * it as a pseudonym (pseudonymize, prefix-preserving). */
-static bool serve_address_zone(void *ctx, int family, const uint8_t addr[16], char *zone,
-                               size_t zone_len)
+/* The zone networks that overlap a host filter's network (note_zone_net). */
+typedef struct net_zones {
+    const pol_policy *policy;
+    int family;
+    const char *container;      /* the most specific zone containing the whole network */
+    bool text;                  /* a zone inside it stores addresses as text */
+} net_zones;
+
+/* True if ZONE stores the addresses of FAMILY as text (keep, truncate). */
+static bool zone_stores_text(const pol_policy *policy, const char *zone, int family)
+{
+    pol_addr_mode mode = POL_ADDR_PSEUDONYMIZE;
+    unsigned prefix = 0;
+    return pol_zone_address_mode(policy, zone, family, &mode, &prefix) == FV_OK &&
+           (mode == POL_ADDR_KEEP || mode == POL_ADDR_TRUNCATE);
+}
+
+/* pol_zone_net_fn of serve_address_zone. Networks come longest prefix
+ * first, so the first one that contains the whole filter is the
+ * most specific. */
+static bool note_zone_net(void *ctx, const char *zone, unsigned zone_prefix, bool contains)
+{
+    net_zones *z = ctx;
+    (void)zone_prefix;
+    if (contains) {
+        if (z->container == NULL)
+            z->container = zone;
+        return true;
+    }
+    z->text = z->text || zone_stores_text(z->policy, zone, z->family);
+    return !z->text;
+}
+
+/* True if some zone of POLICY stores the addresses of FAMILY in
+ * prefix-preserving mode, whose output can lie anywhere, even inside a
+ * pseudonymizing zone. */
+static bool policy_has_prefix_output(const pol_policy *policy, int family)
+{
+    for (size_t i = 0; i < pol_zone_count(policy); i++) {
+        pol_addr_mode mode = POL_ADDR_PSEUDONYMIZE;
+        unsigned prefix = 0;
+        if (pol_zone_address_mode(policy, pol_zone_name(policy, i), family, &mode, &prefix) ==
+                FV_OK &&
+            mode == POL_ADDR_PREFIX_PRESERVING)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * api_config.address_zone_fn. The filter network ADDR/PREFIX_LEN can
+ * never match when one zone contains all of it, that zone stores its
+ * addresses as pseudonyms (pseudonymize, prefix-preserving), and no
+ * zone nested inside it stores them as text. Link-local networks
+ * outside every zone are pseudonymized under their own label.
+ */
+static int serve_address_zone(void *ctx, int family, const uint8_t addr[16], unsigned prefix_len,
+                              char *zone, size_t zone_len)
 {
     serve_policy *sp = ctx;
-    bool found = false;
+    int storage = API_ADDR_AS_TEXT;
 
     pthread_mutex_lock(&sp->lock);
-    const char *name = sp->policy != NULL ? fv_identity_zone(sp->policy, family, addr) : NULL;
-    pol_addr_mode mode = POL_ADDR_KEEP;
-    unsigned prefix = 0;
-    if (name != NULL && pol_zone_address_mode(sp->policy, name, family, &mode, &prefix) == FV_OK &&
-        (mode == POL_ADDR_PSEUDONYMIZE || mode == POL_ADDR_PREFIX_PRESERVING)) {
-        snprintf(zone, zone_len, "%s", name);
-        found = true;
+    net_zones z = {.policy = sp->policy, .family = family};
+    if (sp->policy != NULL)
+        pol_network_zones_each(sp->policy, family, addr, prefix_len, note_zone_net, &z);
+    if (sp->policy != NULL && z.container == NULL && !z.text) {
+        uint8_t last[16];
+        unsigned bits = family == 4 ? 32u : 128u;
+        memcpy(last, addr, 16);
+        for (unsigned bit = prefix_len; bit < bits; bit++)
+            last[bit / 8u] |= (uint8_t)(0x80u >> (bit % 8u));
+        const char *first_label = fv_identity_zone(sp->policy, family, addr);
+        const char *last_label = fv_identity_zone(sp->policy, family, last);
+        if (first_label != NULL && last_label != NULL &&
+            strcmp(first_label, FV_ZONE_LINK_LOCAL) == 0 &&
+            strcmp(last_label, FV_ZONE_LINK_LOCAL) == 0)
+            z.container = FV_ZONE_LINK_LOCAL;
+    }
+    if (z.container != NULL && !z.text &&
+        !zone_stores_text(sp->policy, z.container, family)) {
+        snprintf(zone, zone_len, "%s", z.container);
+        storage = policy_has_prefix_output(sp->policy, family) ? API_ADDR_PREFIX_OUTPUT
+                                                                : API_ADDR_PSEUDONYMIZED;
     }
     pthread_mutex_unlock(&sp->lock);
-    return found;
+    return storage;
 }
 
 /* Append LABEL to the comma-separated LIST of LIST_LEN bytes; a label
@@ -409,8 +477,10 @@ static int first_user_prepare(store_env *store, const char *password_file, first
 
 /*
  * api_server_store_call callback: create the user "admin" with the
- * prepared password and audit it, unless a user was added since
- * first_user_prepare (by `flowveil user add` in another process).
+ * prepared password and audit it, unless another process (`flowveil user
+ * add`, or a second serve) added a user since first_user_prepare. The
+ * check and the write share one write transaction (store_user_put_first),
+ * so only one first user can be created.
  */
 static int first_user_create(store_env *store, void *ctx)
 {
@@ -428,8 +498,10 @@ static int first_user_create(store_env *store, void *ctx)
     u.changed_us = u.created_us;
     rc = store_password_hash(first->password, u.pwhash);
     if (rc == FV_OK)
-        rc = store_user_put(store, &u, true);
+        rc = store_user_put_first(store, &u);
     sodium_memzero(u.pwhash, sizeof u.pwhash);
+    if (rc == FV_ERR_STATE)
+        return FV_OK;   /* a user appeared meanwhile: first->created stays false */
     if (rc != FV_OK)
         return rc;
     first->created = true;
@@ -511,9 +583,11 @@ int cli_cmd_serve(int argc, char **argv)
 
     const char *web_root = find_web_root(web);
     if (!is_dir(web_root)) {
-        fprintf(stderr, "flowveil: error: dashboard directory '%s' not found; pass --web DIR "
+        struct stat web_st;
+        bool exists = stat(web_root, &web_st) == 0;
+        fprintf(stderr, "flowveil: error: dashboard directory '%s' %s; pass --web DIR "
                         "pointing at the web/ folder\n",
-                web_root);
+                web_root, exists ? "is not a directory" : "not found");
         return CLI_EXIT_FAILURE;
     }
 
@@ -612,6 +686,10 @@ int cli_cmd_serve(int argc, char **argv)
     char url[128];
     snprintf(url, sizeof url, "%s://%s%s%s:%u/", tls_cert != NULL ? "https" : "http",
              v6 ? "[" : "", addr, v6 ? "]" : "", (unsigned)api_server_port(server));
+    if (first.needed && !first.created)
+        fv_notice("another process added a user while serve started, so the first user "
+                  "'admin' was not created%s; list the users with 'flowveil user list'",
+                  first.from_file ? " and --admin-password-file was ignored" : "");
     if (first.created && !first.from_file)
         fprintf(stderr,
                 "flowveil: created user 'admin' with password %s; log in at %s and change it "

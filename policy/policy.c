@@ -183,13 +183,14 @@ const char *pol_zone_of(const pol_policy *policy, int family, const uint8_t addr
     return i < 0 ? NULL : policy->zone_names[nets[i].zone];
 }
 
-bool pol_network_overlaps_zone(const pol_policy *policy, int family, const uint8_t addr[16],
-                               unsigned prefix)
+void pol_network_zones_each(const pol_policy *policy, int family, const uint8_t addr[16],
+                            unsigned prefix, pol_zone_net_fn fn, void *ctx)
 {
     uint64_t hi, lo;
     unsigned bits = family == 4 ? 32u : 128u;
-    if (policy == NULL || addr == NULL || prefix > bits || !pol_addr_words(family, addr, &hi, &lo))
-        return false;
+    if (policy == NULL || addr == NULL || fn == NULL || prefix > bits ||
+        !pol_addr_words(family, addr, &hi, &lo))
+        return;
 
     const pol_net *nets = family == 4 ? policy->zone4 : policy->zone6;
     size_t count = family == 4 ? policy->zone4_count : policy->zone6_count;
@@ -205,11 +206,31 @@ bool pol_network_overlaps_zone(const pol_policy *policy, int family, const uint8
             mask_lo = 0;
         else if (common < 128)
             mask_lo = UINT64_MAX << (128 - common);
-        if ((hi & mask_hi) == (nets[i].net_hi & mask_hi) &&
-            (lo & mask_lo) == (nets[i].net_lo & mask_lo))
-            return true;
+        if ((hi & mask_hi) != (nets[i].net_hi & mask_hi) ||
+            (lo & mask_lo) != (nets[i].net_lo & mask_lo))
+            continue;
+        if (!fn(ctx, policy->zone_names[nets[i].zone], nets[i].prefix_len,
+                nets[i].prefix_len <= prefix))
+            return;
     }
+}
+
+/* pol_zone_net_fn of pol_network_overlaps_zone: note the first overlap. */
+static bool note_overlap(void *ctx, const char *zone, unsigned zone_prefix, bool contains)
+{
+    (void)zone;
+    (void)zone_prefix;
+    (void)contains;
+    *(bool *)ctx = true;
     return false;
+}
+
+bool pol_network_overlaps_zone(const pol_policy *policy, int family, const uint8_t addr[16],
+                               unsigned prefix)
+{
+    bool overlaps = false;
+    pol_network_zones_each(policy, family, addr, prefix, note_overlap, &overlaps);
+    return overlaps;
 }
 
 bool pol_is_excluded(const pol_policy *policy, int family, const uint8_t addr[16])

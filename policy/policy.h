@@ -466,4 +466,16 @@ uint64_t pol_max_store_bytes(const pol_policy *policy);
 bool pol_network_overlaps_zone(const pol_policy *policy, int family, const uint8_t addr[16],
                                unsigned prefix);
 
+/*
+ * Call FN(CTX, ZONE, ZONE_PREFIX, CONTAINS) for every zone network of
+ * FAMILY that overlaps the network ADDR/PREFIX: ZONE is its zone's name,
+ * ZONE_PREFIX its prefix length, and CONTAINS is true when it contains
+ * the whole of ADDR/PREFIX, false when it lies inside it. Networks come
+ * longest prefix first; FN returns false to stop.
+ */
+typedef bool (*pol_zone_net_fn)(void *ctx, const char *zone, unsigned zone_prefix,
+                                bool contains);
+void pol_network_zones_each(const pol_policy *policy, int family, const uint8_t addr[16],
+                            unsigned prefix, pol_zone_net_fn fn, void *ctx);
+
 #endif /* FV_POLICY_H */

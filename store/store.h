@@ -544,6 +544,11 @@ bool store_password_verify(const char *hash, const char *password);
  * FV_ERR_INVALID (name, role or hash) or a store error.
  */
 int store_user_put(store_env *env, const store_user *u, bool create);
+/* Add user U only if the store has no user at all, checked in the same
+ * write transaction, so that two processes cannot both add a first user.
+ * Returns FV_OK, FV_ERR_STATE if a user exists, FV_ERR_INVALID or a
+ * store error. */
+int store_user_put_first(store_env *env, const store_user *u);
 /* Read user NAME. Returns FV_OK, FV_ERR_NOT_FOUND or a store error. */
 int store_user_get(store_env *env, const char *name, store_user *out);
 /* Delete user NAME. Returns FV_OK, FV_ERR_NOT_FOUND or a store error. */

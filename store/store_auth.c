@@ -219,7 +219,8 @@ typedef struct auth_write_ctx {
     size_t key_len;
     const uint8_t *value;
     size_t value_len;
-    int require;            /* 1: key must not exist, -1: key must exist, 0: either */
+    int require;            /* 1: key must not exist, -1: key must exist, 0: either,
+                               2: no key with the same 2-byte prefix may exist */
     int result;             /* FV_OK, FV_ERR_STATE (exists) or FV_ERR_NOT_FOUND */
 } auth_write_ctx;
 
@@ -233,6 +234,26 @@ static int auth_write(store_env *env, MDB_txn *txn, void *arg)
     ctx->result = FV_OK;
     if (mrc != MDB_SUCCESS && mrc != MDB_NOTFOUND)
         return mrc;
+    if (ctx->require == 2) {
+        /* Look for the first key at or after the prefix in this write
+         * transaction, so no other writer can add one in between. */
+        MDB_cursor *cur = NULL;
+        int crc = mdb_cursor_open(txn, env->auth, &cur);
+        if (crc != MDB_SUCCESS)
+            return crc;
+        MDB_val first = {.mv_size = 2, .mv_data = (void *)ctx->key};
+        MDB_val data;
+        crc = mdb_cursor_get(cur, &first, &data, MDB_SET_RANGE);
+        bool taken = crc == MDB_SUCCESS && first.mv_size >= 2 &&
+                     memcmp(first.mv_data, ctx->key, 2) == 0;
+        mdb_cursor_close(cur);
+        if (crc != MDB_SUCCESS && crc != MDB_NOTFOUND)
+            return crc;
+        if (taken) {
+            ctx->result = FV_ERR_STATE;
+            return MDB_SUCCESS;
+        }
+    }
     if (ctx->require > 0 && mrc == MDB_SUCCESS) {
         ctx->result = FV_ERR_STATE;
         return MDB_SUCCESS;
@@ -313,7 +334,8 @@ static int auth_each(store_env *env, const char prefix[2], auth_item_fn item_fn,
 
 /* ---- users ------------------------------------------------------------ */
 
-int store_user_put(store_env *env, const store_user *u, bool create)
+/* Write user U with the REQUIRE rule of auth_write_ctx, as ACTION. */
+static int user_write(store_env *env, const store_user *u, int require, const char *action)
 {
     if (env == NULL || u == NULL || !store_auth_name_valid(u->name) || !role_valid(u->role) ||
         strnlen(u->pwhash, STORE_PWHASH_MAX) == 0 ||
@@ -322,8 +344,18 @@ int store_user_put(store_env *env, const store_user *u, bool create)
 
     uint8_t key[AUTH_KEY_MAX], value[AUTH_VALUE_MAX];
     auth_write_ctx ctx = {.key = key, .key_len = user_key(u->name, key), .value = value,
-                          .value_len = user_encode(u, value), .require = create ? 1 : -1};
-    return auth_write_run(env, create ? "add a user" : "update a user", &ctx);
+                          .value_len = user_encode(u, value), .require = require};
+    return auth_write_run(env, action, &ctx);
+}
+
+int store_user_put(store_env *env, const store_user *u, bool create)
+{
+    return user_write(env, u, create ? 1 : -1, create ? "add a user" : "update a user");
+}
+
+int store_user_put_first(store_env *env, const store_user *u)
+{
+    return user_write(env, u, 2, "add the first user");
 }
 
 int store_user_get(store_env *env, const char *name, store_user *out)

@@ -277,6 +277,22 @@ static void test_non_capture_file_exits_1(void **state)
     const char *ingest_missing[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db, missing,
                                     NULL};
     expect_runtime_error(fx, ingest_missing, "ingest-missing-capture", missing);
+
+    /* Standard input can be read once: a second "-" is a usage error
+     * before anything is stored. */
+    char fresh_db[4096];
+    e2e_path(fresh_db, fx->dir, "db-stdin-twice");
+    const char *twice[] = {e2e_bin(), "ingest", "--policy", policy, "--db", fresh_db, "-", "-",
+                           NULL};
+    const char *const named_twice[] = {"'-' (standard input) is given twice", NULL};
+    expect_failure_naming(fx, twice, "ingest-stdin-twice", 2, named_twice);
+    struct stat st;
+    assert_int_not_equal(stat(fresh_db, &st), 0);
+
+    /* A file where the dashboard directory belongs is named as such. */
+    const char *serve_web_file[] = {e2e_bin(), "serve", "--db", db, "--web", not_capture, NULL};
+    const char *const named_web[] = {not_capture, "is not a directory", NULL};
+    expect_failure_naming(fx, serve_web_file, "serve-web-file", 1, named_web);
 }
 
 static void test_missing_db_exits_1(void **state)

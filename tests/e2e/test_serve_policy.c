@@ -554,6 +554,66 @@ static void test_host_network_matches_addresses(void **state)
     stop_server(fx, server, "serve-net");
 }
 
+/* The status and "error" or "note" member of GET PATH. */
+static int host_check(uint16_t port, const char *header, const char *path, char *what,
+                      size_t what_len)
+{
+    int status = 0;
+    json_t *doc = get_json(port, header, path, &status);
+    const char *text = json_string_value(json_object_get(doc, status == 200 ? "note" : "error"));
+    snprintf(what, what_len, "%s", text != NULL ? text : "");
+    json_decref(doc);
+    return status;
+}
+
+/*
+ * A network is rejected as pseudonymized only when one pseudonymizing
+ * zone contains all of it and no zone inside it stores addresses as text:
+ * with a keep zone 10.5.0.0/16 inside office (10.0.0.0/8), 10.0.0.0/8
+ * can match and 10.1.0.0/16 cannot. When a zone is in prefix-preserving
+ * mode, its output looks like real addresses and can fall anywhere, so
+ * an address of a pseudonymizing zone gets a note instead of a 400.
+ */
+static void test_pseudonymized_networks_with_nested_zones(void **state)
+{
+    fixture *fx = *state;
+    char nested[4096], prefix_output[4096], admin[256], what[600];
+    e2e_path(nested, fx->dir, "nested.yaml");
+    write_policy_variant(fx, nested, "  - name: office-v6",
+                         "  - name: servers\n    networks: [10.5.0.0/16]\n    addresses: keep\n"
+                         "  - name: office-v6");
+    e2e_path(prefix_output, fx->dir, "prefix-output.yaml");
+    write_policy_variant(fx, prefix_output, "    addresses: pseudonymize",
+                         "    addresses: prefix-preserving");
+    make_token(fx, "nest-admin", "admin", admin);
+
+    uint16_t port = 0;
+    pid_t server = e2e_serve_start_policy(fx->dir, fx->db, nested, "serve-nested", &port);
+    assert_int_equal(host_check(port, admin, "/api/v1/flows?host=10.0.0.0/8&limit=1", what,
+                                sizeof what),
+                     200);
+    assert_int_equal(host_check(port, admin, "/api/v1/flows?host=10.5.7.9&limit=1", what,
+                                sizeof what),
+                     200);
+    assert_int_equal(host_check(port, admin, "/api/v1/flows?host=10.1.0.0/16&limit=1", what,
+                                sizeof what),
+                     400);
+    assert_string_equal(what, "address_pseudonymized");
+    assert_int_equal(host_check(port, admin, "/api/v1/flows?host=::ffff:10.1.0.7&limit=1",
+                                what, sizeof what),
+                     400);
+    assert_string_equal(what, "address_pseudonymized");
+    stop_server(fx, server, "serve-nested");
+
+    server = e2e_serve_start_policy(fx->dir, fx->db, prefix_output, "serve-prefix", &port);
+    assert_int_equal(host_check(port, admin, "/api/v1/flows?host=10.1.0.7&limit=1", what,
+                                sizeof what),
+                     200);
+    assert_non_null(strstr(what, "lies in zone office"));
+    assert_non_null(strstr(what, "prefix-preserving"));
+    stop_server(fx, server, "serve-prefix");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -563,6 +623,7 @@ int main(void)
         cmocka_unit_test(test_aggregates_honour_k_threshold),
         cmocka_unit_test(test_summary_span_and_transparency_period),
         cmocka_unit_test(test_zone_filter_checked_against_policy),
+        cmocka_unit_test(test_pseudonymized_networks_with_nested_zones),
         cmocka_unit_test(test_host_network_matches_addresses),
     };
     return cmocka_run_group_tests(tests, fixture_setup, fixture_teardown);

@@ -184,12 +184,18 @@ static void test_host_filter_parse_forms(void **state)
         {"0.0.0.0/0", "0.0.0.0/0", API_HOST_NET4, 0},
         {"2001:DB8:0::1", "2001:db8::1", API_HOST_NET6, 128},
         {"2001:db8:1::/48", "2001:db8:1::/48", API_HOST_NET6, 48},
+        /* IPv4-mapped: searched as the IPv4 address or network. */
+        {"::ffff:203.0.113.50", "203.0.113.50", API_HOST_NET4, 32},
+        {"::FFFF:10.1.0.0/112", "10.1.0.0/16", API_HOST_NET4, 16},
+        {"::ffff:0:0/96", "0.0.0.0/0", API_HOST_NET4, 0},
+        {"::/96", "::/96", API_HOST_NET6, 96},
     };
     static const char *const bad[] = {
         "", "ip4-0123", "ip4-abcdefghijklmno1", "ip5-abcdefghijklmnop",
         "203.0.113.9/24",    /* bits set after the prefix length */
         "203.0.113.0/33", "203.0.113.0/", "203.0.113.0/2x", "2001:db8::1/64",
         "2001:db8::/129", "999.1.1.1", "example.org",
+        "203.0.113.0/024", "203.0.113.0/0024", "0.0.0.0/00", /* leading zeros */
     };
     api_host_filter h;
 

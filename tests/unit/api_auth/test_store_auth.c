@@ -126,6 +126,30 @@ static void test_user_round_trip(void **state)
     assert_int_equal(store_user_get(fx->store, "ana", &got), FV_ERR_NOT_FOUND);
 }
 
+/* A first user is added only to a store without users, whatever its
+ * name; once the store is empty again, a first user can be added. */
+static void test_first_user_only_once(void **state)
+{
+    fixture *fx = *state;
+    store_user zed, ana;
+    make_user(&zed, "zed", STORE_ROLE_ADMIN, "first-password");
+    make_user(&ana, "ana", STORE_ROLE_ADMIN, "second-password");
+    assert_int_equal(store_user_put_first(fx->store, &zed), FV_OK);
+    assert_int_equal(store_user_put_first(fx->store, &ana), FV_ERR_STATE);
+    assert_int_equal(store_user_put_first(fx->store, &zed), FV_ERR_STATE);
+
+    size_t users = 0;
+    assert_int_equal(store_user_each(fx->store, NULL, NULL, &users), FV_OK);
+    assert_int_equal(users, 1);
+    store_user got;
+    assert_int_equal(store_user_get(fx->store, "ana", &got), FV_ERR_NOT_FOUND);
+
+    assert_int_equal(store_user_delete(fx->store, "zed"), FV_OK);
+    assert_int_equal(store_user_put_first(fx->store, &ana), FV_OK);
+    assert_int_equal(store_user_get(fx->store, "ana", &got), FV_OK);
+    assert_int_equal(store_user_put_first(NULL, &ana), FV_ERR_INVALID);
+}
+
 static void test_user_put_rejects_invalid(void **state)
 {
     fixture *fx = *state;
@@ -240,6 +264,7 @@ int main(void)
         cmocka_unit_test(test_roles_parse_both_ways),
         cmocka_unit_test(test_password_hash_verifies),
         cmocka_unit_test_setup_teardown(test_user_round_trip, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_first_user_only_once, setup, teardown),
         cmocka_unit_test_setup_teardown(test_user_put_rejects_invalid, setup, teardown),
         cmocka_unit_test_setup_teardown(test_users_listed_in_name_order, setup, teardown),
         cmocka_unit_test_setup_teardown(test_token_found_only_with_secret, setup, teardown),
