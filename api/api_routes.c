@@ -158,7 +158,7 @@ typedef struct api_record_query {
 
 #define API_HOST_ALLOWED                                                                       \
     "a pseudonym token such as ip4-abcdefghijklmnop as the records show it, an IPv4 or IPv6 "  \
-    "address, or a network such as 10.1.0.0/24 with the bits after the prefix length zero"
+    "address, or a network such as 203.0.113.0/24 with the bits after the prefix length zero"
 
 /* Parse the filter arguments of A into F. Returns false with a 400 reply. */
 static bool api_filter_parse(const api_args *a, api_filter *f, api_reply *out)

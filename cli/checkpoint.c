@@ -20,6 +20,9 @@ static char last_logged[320];
 static void log_commit(void *ctx, const uint64_t committed[FV_CLASS_COUNT])
 {
     const fv_pipeline *p = ctx;
+    if (p->after_commit != NULL)
+        p->after_commit(p);
+
     char classes[256];
     size_t used = 0;
     uint64_t total = 0;
@@ -148,7 +151,8 @@ int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, i
     fv_checkpoint_log_commits(p);
     for (int i = 0; i < count; i++) {
         if (strcmp(files[i], "-") == 0) {
-            fv_notice("reading standard input: this ingest cannot be resumed if interrupted");
+            fv_notice("reading standard input: this ingest cannot be resumed if interrupted; "
+                      "save the capture to a file and ingest the file to make it resumable");
             return FV_OK;
         }
     }

@@ -28,9 +28,10 @@ static void print_ingest_usage(FILE *f)
             "usage: flowveil ingest --policy FILE --db DIR [--filter BPF] [--now SECONDS] "
             "[--workers N] CAPTURE...\n"
             "\n"
-            "Read pcap or pcapng files, reduce them to pseudonymized metadata, store it in\n"
-            "DIR and run the detectors. An interrupted ingest resumes when the same command\n"
-            "runs again, without storing twice what it committed.\n"
+            "Read pcap or pcapng files (CAPTURE '-' is standard input, once), reduce them to\n"
+            "pseudonymized metadata, store it in DIR and run the detectors. An interrupted\n"
+            "ingest of files resumes when the same command runs again, without storing twice\n"
+            "what it committed.\n"
             "\n"
             "  -p, --policy FILE   compliance policy (YAML)\n"
             "  -d, --db DIR        store directory (created if missing)\n"
@@ -344,6 +345,15 @@ static void log_counters(const fv_pipeline *p, bool live)
               (unsigned long long)rejected);
 }
 
+/* fv_pipeline.after_commit of ingest: log the counters for a SIGUSR1 that
+ * arrived while a file is read, at the commit after it (every 4,096
+ * records). */
+static void ingest_after_commit(const fv_pipeline *p)
+{
+    if (cli_counters_take())
+        log_counters(p, false);
+}
+
 /* Add this run's packet and flow counts to the store's ingest counters. */
 static void record_counters(fv_pipeline *p, uint64_t files)
 {
@@ -554,6 +564,7 @@ int cli_cmd_ingest(int argc, char **argv)
         fv_pipeline_close(&p);
         return CLI_EXIT_FAILURE;
     }
+    p.after_commit = ingest_after_commit;
     char resume_actor[64];
     cli_audit_local_actor(resume_actor, sizeof resume_actor);
     if (fv_checkpoint_begin(&p, resume_actor, argv + optind, argc - optind, o.filter, err,
@@ -594,8 +605,8 @@ int cli_cmd_ingest(int argc, char **argv)
                                  .packets = after.packets - before.packets,
                                  .stopped = *cli_stop_flag() != 0};
         report_file(&f, &tally);
-        /* NOTE: ingest checks for SIGUSR1 between files only, so during
-         * a long file the counters line waits until that file ends. */
+        /* A SIGUSR1 during the file was handled at the next commit
+         * (ingest_after_commit); one after the last commit is handled here. */
         if (cli_counters_take())
             log_counters(&p, false);
         if (fv_pipeline_tick(&p, fv_pipeline_now_us(&p), false) != FV_OK)
@@ -618,7 +629,9 @@ int cli_cmd_ingest(int argc, char **argv)
         else
             fv_notice("stopped by signal; the records of the flows that ended are stored, but "
                       "the flows and aggregate buckets still open and the unread rest of the "
-                      "input are lost, because standard input cannot be read again to resume");
+                      "input are lost, because standard input cannot be read again to resume. "
+                      "Feeding the same input again stores those records a second time: "
+                      "ingest only the part not yet read, or a saved copy as a file");
         p.discard_open = true;
         /* The files were not read to their end: a script that checks the
          * exit status must not take this run for a finished one. */

@@ -688,18 +688,18 @@ int cli_cmd_serve(int argc, char **argv)
              v6 ? "[" : "", addr, v6 ? "]" : "", (unsigned)api_server_port(server));
     if (first.needed && !first.created)
         fv_notice("another process added a user while serve started, so the first user "
-                  "'admin' was not created%s; list the users with 'flowveil user list'",
-                  first.from_file ? " and --admin-password-file was ignored" : "");
+                  "'admin' was not created%s; list the users with 'flowveil user list --db %s'",
+                  first.from_file ? " and --admin-password-file was ignored" : "", db);
     if (first.created && !first.from_file)
         fprintf(stderr,
                 "flowveil: created user 'admin' with password %s; log in at %s and change it "
-                "with 'flowveil user passwd admin'\n",
-                first.password, url);
+                "with 'flowveil user passwd admin --db %s'\n",
+                first.password, url, db);
     else if (first.created)
         fprintf(stderr,
                 "flowveil: created user 'admin' with the password from %s; log in at %s and "
-                "change it with 'flowveil user passwd admin'\n",
-                admin_password_file, url);
+                "change it with 'flowveil user passwd admin --db %s'\n",
+                admin_password_file, url, db);
     sodium_memzero(first.password, sizeof first.password);
     fflush(stderr);
     printf("flowveil: serving %s\n", url);

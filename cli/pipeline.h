@@ -101,6 +101,10 @@ typedef struct fv_pipeline {
      * that the resume, which skips only identical records, stores again
      * in full. */
     bool discard_open;
+    /* Called on the writer thread after each commit of the store, by
+     * the commit line hook (checkpoint.c); NULL for none. ingest logs
+     * the counters there for a SIGUSR1 while it reads a long file. */
+    void (*after_commit)(const struct fv_pipeline *p);
 } fv_pipeline;
 
 /*

@@ -333,9 +333,16 @@ static void log_worker_totals(worker_set *set)
         pthread_mutex_lock(&w->stats_lock);
         cap_stats st = w->stats;
         pthread_mutex_unlock(&w->stats_lock);
-        fv_notice("worker %u: %llu packets, %llu flows, %llu records dropped for a full queue",
-                  i, (unsigned long long)st.packets, (unsigned long long)st.flows_emitted,
-                  (unsigned long long)st.queue_dropped_records);
+        /* Only live capture drops records for a full queue: file workers
+         * wait for room instead. */
+        if (set->file_results != NULL)
+            fv_notice("worker %u: %llu packets, %llu flows", i,
+                      (unsigned long long)st.packets, (unsigned long long)st.flows_emitted);
+        else
+            fv_notice("worker %u: %llu packets, %llu flows, %llu records dropped for a full "
+                      "queue",
+                      i, (unsigned long long)st.packets, (unsigned long long)st.flows_emitted,
+                      (unsigned long long)st.queue_dropped_records);
     }
 }
 

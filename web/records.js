@@ -109,7 +109,7 @@ const FILTERS = {
   aggregates: ['from', 'to'],
 };
 
-const FILTER_LABELS = {from: 'From', to: 'To', zone: 'Zone', host: 'Host pseudonym', proto: 'Protocol',
+const FILTER_LABELS = {from: 'From', to: 'To', zone: 'Zone', host: 'Host (token, address or network)', proto: 'Protocol',
   port: 'Port', domain: 'Domain (suffix)', sort: 'Sort'};
 
 // Paging state per class and filter set: the cursors of the pages before
@@ -137,7 +137,7 @@ function filterInput(cls, name, value) {
   } else if (name === 'port') {
     input = el('input', {id, name, type: 'number', min: 0, max: 65535, inputmode: 'numeric', value: value || ''});
   } else {
-    const placeholder = {zone: 'office', host: 'ip4-…', domain: 'example.com'}[name];
+    const placeholder = {zone: 'office', host: 'ip4-… or 203.0.113.0/24', domain: 'example.com'}[name];
     input = el('input', {id, name, type: 'text', value: value || '', placeholder, autocomplete: 'off',
       spellcheck: 'false', class: name === 'host' ? 'mono' : null});
   }

@@ -142,7 +142,7 @@ static void test_first_start_prints_admin_password(void **state)
                      1);
     assert_int_equal(strlen(password), 20);
     assert_non_null(strstr(line, "; log in at http://127.0.0.1:"));
-    assert_non_null(strstr(line, "and change it with 'flowveil user passwd admin'"));
+    assert_non_null(strstr(line, "and change it with 'flowveil user passwd admin --db "));
     free(err);
 
     /* The second start creates no user and prints no password. */

@@ -841,6 +841,41 @@ static void test_workers_stop_after_input_read(void **state)
     tu_remove_tree(work);
 }
 
+/*
+ * SIGUSR1 while one thread reads a long file: the counters line comes at
+ * the next commit, before the file's own line, not when the file ends.
+ */
+static void test_counters_during_long_file(void **state)
+{
+    (void)state;
+    char work[4096], capture[4096], policy[4096], db[4096], err_path[4096];
+    tu_make_temp_dir(work, sizeof work);
+    generate(work, "dnsnames", "300000", "names.pcap", capture);
+    write_test_policy(work, policy);
+    e2e_path(db, work, "db");
+    e2e_path(err_path, work, "usr1.err");
+    const char *argv[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db, "--now",
+                          WORKERS_NOW_TEXT, capture, NULL};
+
+    pid_t pid = e2e_spawn(argv, work, "usr1");
+    if (!e2e_wait_for_text(err_path, "committed ", 60000))
+        fail_msg("no commit line within 60 s");
+    assert_int_equal(kill(pid, SIGUSR1), 0);
+    e2e_result res;
+    e2e_wait(pid, work, "usr1", 120, &res);
+    if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
+        e2e_print_result("ingest that received SIGUSR1 during a file", &res);
+        fail_msg("the ingest did not finish after SIGUSR1");
+    }
+    const char *counters = strstr(res.err, "counters: ");
+    const char *file_line = strstr(res.err, " packets processed");
+    if (counters == NULL || file_line == NULL || counters > file_line)
+        fail_msg("the counters line did not come before the end of the file:\n%.3000s",
+                 res.err);
+    e2e_result_free(&res);
+    tu_remove_tree(work);
+}
+
 /* The packet number P of the last "committed N records up to packet P"
  * line in LOG, or -1 when LOG has none. Fails on a line with P = 0. */
 static long long last_commit_packet(const char *log)
@@ -1181,6 +1216,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_workers_stdin_signals),
         cmocka_unit_test(test_workers_stop_in_file_reported),
         cmocka_unit_test(test_workers_stop_after_input_read),
+        cmocka_unit_test(test_counters_during_long_file),
         cmocka_unit_test(test_workers_live_fanout),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
