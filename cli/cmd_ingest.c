@@ -619,24 +619,26 @@ int cli_cmd_ingest(int argc, char **argv)
     bool all_read = tally.files_complete && tally.files_read == (uint64_t)(argc - optind);
     bool stopped = *cli_stop_flag() != 0 && !all_read;
     if (stopped) {
-        /* The resume reads the files again from the start and skips only
-         * records identical to the ones this run stored. So a flow cut
-         * here would be stored twice: cut now, and whole by the resume.
-         * NOTE: a run that reads standard input has no resume, and still
-         * drops its open flows and aggregate buckets. */
-        if (tally.resumable)
-            fv_notice("stopped by signal; open flows are not stored, the resume stores them");
-        else
-            fv_notice("stopped by signal; the records of the flows that ended are stored, but "
-                      "the flows and aggregate buckets still open and the unread rest of the "
-                      "input are lost, because standard input cannot be read again to resume. "
-                      "Feeding the same input again stores those records a second time: "
-                      "ingest only the part not yet read, or a saved copy as a file");
-        p.discard_open = true;
-        /* The files were not read to their end: a script that checks the
+        /* The input was not read to its end: a script that checks the
          * exit status must not take this run for a finished one. */
         tally.exit_status = CLI_EXIT_FAILURE;
+    }
+    if (stopped && tally.resumable) {
+        /* The resume reads the files again from the start and skips only
+         * records identical to the ones this run stored. So a flow cut
+         * here would be stored twice: cut now, and whole by the resume. */
+        fv_notice("stopped by signal; open flows are not stored, the resume stores them");
+        p.discard_open = true;
     } else {
+        /* Standard input cannot be read again, so after a stop no later
+         * run would store the open flows: they are stored as the stop cut
+         * them, as live capture does. */
+        if (stopped)
+            fv_notice("stopped by signal; the flows still open are stored as the stop cut "
+                      "them, and the unread rest of the input is lost, because standard input "
+                      "cannot be read again to resume. Feeding the same input again stores "
+                      "these records a second time: ingest only the part not yet read, or a "
+                      "saved copy as a file");
         /* Flush flows and aggregates before counting, so the audit entry
          * and the totals include every record of the run. */
         cap_engine_flush(p.capture);

@@ -160,6 +160,9 @@ struct worker_set {
      * A stop after that has nothing to cut short, so the workers flush
      * their open flows, as the caller then completes the run. */
     atomic_bool input_complete;
+    /* Files: standard input is among the inputs. No resume can read it
+     * again, so after a stop the workers store their open flows too. */
+    bool flush_on_stop;
     uint64_t stop_forwarded_us;     /* writer only: 0 until the first forward */
 
     /* Live start-up: workers report an open socket and wait for go. */
@@ -943,10 +946,11 @@ static void *file_worker_main(void *arg)
             worker_wait_for_frames(w);
     }
     /* Flushing emits records but decides no exclusion: no lock needed.
-     * A run stopped by a signal before its input ended flushes nothing:
-     * the ingest resumes by reading the files again, and stores these
-     * flows whole then. */
-    if (!*w->set->stop || atomic_load_explicit(&w->set->input_complete, memory_order_acquire))
+     * A run of files stopped by a signal before its input ended flushes
+     * nothing: the ingest resumes by reading the files again, and stores
+     * these flows whole then. Standard input has no resume (flush_on_stop). */
+    if (!*w->set->stop || w->set->flush_on_stop ||
+        atomic_load_explicit(&w->set->input_complete, memory_order_acquire))
         cap_engine_flush(w->engine);
     else
         cap_engine_discard(w->engine);
@@ -1023,6 +1027,8 @@ int fv_workers_run_files(fv_pipeline *p, unsigned workers, char *const *paths, i
     }
     rs.set = &set;
     set.file_results = results;
+    for (int i = 0; i < npaths; i++)
+        set.flush_on_stop = set.flush_on_stop || strcmp(paths[i], "-") == 0;
 
     rc = start_threads(&set, file_worker_main);
     if (rc == FV_OK) {

@@ -488,6 +488,23 @@ static long long summary_packet_count(const char *err)
     return packets;
 }
 
+/* The flow record count of the exit summary line ("..., N flows, ...")
+ * in ERR, or -1 when there is none. */
+static long long summary_flow_count(const char *err)
+{
+    const char *line = NULL;
+    for (const char *at = strstr(err, " packets ("); at != NULL; at = strstr(at + 1, " packets ("))
+        line = at;
+    const char *flows = line != NULL ? strstr(line, "), ") : NULL;
+    if (flows == NULL)
+        return -1;
+    char *end = NULL;
+    long long count = strtoll(flows + 3, &end, 10);
+    if (end == flows + 3 || strncmp(end, " flows,", strlen(" flows,")) != 0)
+        return -1;
+    return count;
+}
+
 /* The packet count of the line "notice: NAME: PREFIXN packet..." that
  * ingest logs after input NAME, or -1 when ERR has no such line. */
 static long long file_line_packets(const char *err, const char *name, const char *prefix)
@@ -514,6 +531,17 @@ static char *ingest_log(const char *work, const char *db)
     char *text = tu_read_file(path, &len);
     assert_non_null(text);
     return text;
+}
+
+/* Ingest the file PATH into WORK/DB with one thread and return the flow
+ * record count of its exit summary. */
+static long long ingest_flow_count(const char *work, const char *db, const char *path)
+{
+    ingest(work, db, "1", NULL, &path, 1);
+    char *log = ingest_log(work, db);
+    long long flows = summary_flow_count(log);
+    free(log);
+    return flows;
 }
 
 /*
@@ -566,7 +594,8 @@ static void test_workers_file_lines_after_exclusion(void **state)
  * afterwards and is read to its end.
  * A capture file named after "-" is never opened after the SIGINT, so it
  * must get no line, and standard input gets a "stopped" line without the
- * resume hint of files: a pipe cannot be read again.
+ * resume hint of files: a pipe cannot be read again. For the same reason
+ * the stop stores the open flows instead of leaving them to a resume.
  */
 static void test_workers_stdin_signals(void **state)
 {
@@ -593,6 +622,15 @@ static void test_workers_stdin_signals(void **state)
     long long whole_packets = summary_packet_count(whole_err);
     free(whole_err);
     assert_true(whole_packets > 0);
+
+    /* The flows of the first third alone, each stored at the end of the
+     * file. A stop while the pipe waits after that part stores the same
+     * flows, because no resume could store the open ones later. */
+    char third[4096];
+    e2e_path(third, work, "first-third.pcap");
+    tu_write_file(third, bytes, first);
+    long long third_flows = ingest_flow_count(work, "third", third);
+    assert_true(third_flows > 0);
 
     static const char *const worker_counts[] = {"1", "2"};
     for (size_t i = 0; i < 2; i++) {
@@ -632,6 +670,7 @@ static void test_workers_stdin_signals(void **state)
             assert_null(strstr(res.err, "run the same command again"));
             assert_null(strstr(res.err, "the resume stores them"));
             assert_non_null(strstr(res.err, "standard input cannot be read again"));
+            assert_int_equal(summary_flow_count(res.err), third_flows);
             e2e_result_free(&res);
         }
 
@@ -765,23 +804,6 @@ static void test_workers_stop_in_file_reported(void **state)
     tu_remove_tree(work);
 }
 
-/* The flow record count of the exit summary line ("..., N flows, ...")
- * in ERR, or -1 when there is none. */
-static long long summary_flow_count(const char *err)
-{
-    const char *line = NULL;
-    for (const char *at = strstr(err, " packets ("); at != NULL; at = strstr(at + 1, " packets ("))
-        line = at;
-    const char *flows = line != NULL ? strstr(line, "), ") : NULL;
-    if (flows == NULL)
-        return -1;
-    char *end = NULL;
-    long long count = strtoll(flows + 3, &end, 10);
-    if (end == flows + 3 || strncmp(end, " flows,", strlen(" flows,")) != 0)
-        return -1;
-    return count;
-}
-
 /*
  * SIGTERM after the last input was read, while the flows still open are
  * flushed (about 300,000 unanswered SYNs take seconds to store), with
@@ -797,11 +819,7 @@ static void test_workers_stop_after_input_read(void **state)
     tu_make_temp_dir(work, sizeof work);
     generate(work, "synflood", "300000", "syn.pcap", capture);
     write_test_policy(work, policy);
-    const char *path = capture;
-    ingest(work, "whole", "1", NULL, &path, 1);
-    char *whole = ingest_log(work, "whole");
-    long long whole_flows = summary_flow_count(whole);
-    free(whole);
+    long long whole_flows = ingest_flow_count(work, "whole", capture);
     assert_true(whole_flows > 250000);
 
     static const char *const worker_counts[] = {"1", "2"};
