@@ -89,11 +89,11 @@ typedef struct api_config {
      * may read ITEM ("flows", "aggregates", "audit", "reports", ...,
      * the items of the policy's roles map). It narrows the fixed route
      * table and never widens it.
-     * address_zone_fn: for the network ADDR/PREFIX_LEN of FAMILY (4 or
-     * 6, ADDR in network order, 16 bytes; an address is its /32 or
-     * /128), return how the policy stores the addresses in it
-     * (api_addr_storage) and, unless API_ADDR_AS_TEXT, write the name of
-     * the zone that contains the whole network into ZONE.
+     * address_zone_fn: return how the policy stores the addresses of the
+     * network ADDR/PREFIX_LEN of FAMILY (api_addr_storage). FAMILY is 4
+     * or 6, ADDR 16 bytes in network order, and an address is its /32
+     * or /128. Unless the result is API_ADDR_AS_TEXT, the name of the
+     * zone that contains the whole network is written into ZONE.
      * zone_known_fn: true if ZONE is a zone label that records stored
      * under the policy carry (a zone name, "external", or "link-local"
      * when the policy has zones); otherwise write those labels, comma

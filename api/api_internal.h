@@ -443,12 +443,12 @@ typedef enum api_host_kind {
 
 /*
  * A host filter, parsed once per request so that matching a record only
- * compares bytes. A network matches an endpoint stored as an address
- * (kept, or a prefix-preserving pseudonym, which records show as an
- * address) that lies inside it, and a truncated endpoint whose stored
- * prefix lies inside it (its prefix length at least the network's). A
- * truncated endpoint with a shorter prefix than the network may or may
- * not hold a host of the network, and does not match.
+ * compares bytes. A network matches the endpoints stored as an address
+ * inside it: kept addresses, and prefix-preserving pseudonyms, which
+ * records show as addresses. It also matches a truncated endpoint whose
+ * stored prefix lies inside it, so at least as long as the network's. A
+ * truncated endpoint with a shorter prefix may or may not contain a host
+ * of the network, so it does not match.
  */
 typedef struct api_host_filter {
     uint8_t kind;                       /* api_host_kind */

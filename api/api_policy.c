@@ -10,7 +10,7 @@
  *   addresses only as pseudonyms. With a policy the request gets a 400
  *   that names the zone; without one the reply gets a "note" member.
  * - Zone filters: with a policy, a zone label that no stored record can
- *   carry gets a 400 listing the valid labels; without one, a "note".
+ *   carry gets a 400 listing the valid labels. Without one it gets a note.
  */
 #include <arpa/inet.h>
 #include <stdio.h>

@@ -511,8 +511,8 @@ static int first_user_create(store_env *store, void *ctx)
                             0, fv_now_us());
 }
 
-/* Free what serve holds once its server is stopped or never started:
- * the PEM texts (the key wiped first), the store and the policy. */
+/* Free the PEM texts (the key wiped first), the store and the policy of
+ * serve, once its server is stopped or never started. */
 static void serve_release(char *tls_cert, char *tls_key, store_env **store, serve_policy *sp)
 {
     free(tls_cert);

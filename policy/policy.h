@@ -468,10 +468,10 @@ bool pol_network_overlaps_zone(const pol_policy *policy, int family, const uint8
 
 /*
  * Call FN(CTX, ZONE, ZONE_PREFIX, CONTAINS) for every zone network of
- * FAMILY that overlaps the network ADDR/PREFIX: ZONE is its zone's name,
- * ZONE_PREFIX its prefix length, and CONTAINS is true when it contains
- * the whole of ADDR/PREFIX, false when it lies inside it. Networks come
- * longest prefix first; FN returns false to stop.
+ * FAMILY that overlaps the network ADDR/PREFIX. ZONE is the name of its
+ * zone and ZONE_PREFIX its prefix length. CONTAINS is true when it
+ * contains the whole of ADDR/PREFIX and false when it lies inside it.
+ * Networks come longest prefix first, and FN returns false to stop.
  */
 typedef bool (*pol_zone_net_fn)(void *ctx, const char *zone, unsigned zone_prefix,
                                 bool contains);

@@ -244,12 +244,12 @@ static int auth_write(store_env *env, MDB_txn *txn, void *arg)
         MDB_val first = {.mv_size = 2, .mv_data = (void *)ctx->key};
         MDB_val data;
         crc = mdb_cursor_get(cur, &first, &data, MDB_SET_RANGE);
-        bool taken = crc == MDB_SUCCESS && first.mv_size >= 2 &&
-                     memcmp(first.mv_data, ctx->key, 2) == 0;
+        bool prefix_in_use = crc == MDB_SUCCESS && first.mv_size >= 2 &&
+                             memcmp(first.mv_data, ctx->key, 2) == 0;
         mdb_cursor_close(cur);
         if (crc != MDB_SUCCESS && crc != MDB_NOTFOUND)
             return crc;
-        if (taken) {
+        if (prefix_in_use) {
             ctx->result = FV_ERR_STATE;
             return MDB_SUCCESS;
         }

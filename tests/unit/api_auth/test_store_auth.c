@@ -127,7 +127,7 @@ static void test_user_round_trip(void **state)
 }
 
 /* A first user is added only to a store without users, whatever its
- * name; once the store is empty again, a first user can be added. */
+ * name. Once the store is empty again, a first user can be added. */
 static void test_first_user_only_once(void **state)
 {
     fixture *fx = *state;
