@@ -16,6 +16,12 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#if defined(__has_include)
+#if __has_include(<stdio_ext.h>)
+#include <stdio_ext.h>
+#define CAP_HAVE_FSETLOCKING 1
+#endif
+#endif
 
 #include <pcap/pcap.h>
 
@@ -365,6 +371,13 @@ static pcap_t *open_offline_buffered(const char *path, char **buf, char *errbuf)
         free(*buf);
         *buf = NULL;
     }
+#ifdef CAP_HAVE_FSETLOCKING
+    /* One thread reads the FILE from open to close, so stdio need not
+     * lock it. In a process with threads (ingest --workers) glibc would
+     * otherwise take the stream lock twice per record, for the header
+     * and for the data. */
+    (void)__fsetlocking(f, FSETLOCKING_BYCALLER);
+#endif
     p = pcap_fopen_offline_with_tstamp_precision(f, PCAP_TSTAMP_PRECISION_MICRO, errbuf);
     if (p == NULL) {
         fclose(f);

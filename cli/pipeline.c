@@ -40,6 +40,14 @@ uint64_t fv_pipeline_now_us(const fv_pipeline *p)
     return p->fixed_now_us != 0 ? p->fixed_now_us : fv_now_us();
 }
 
+/* The current time for policy decisions, in seconds. A decision is read
+ * for both addresses of every packet, and the seconds of the coarse
+ * clock cost a quarter of a full clock read. */
+static uint64_t decision_now_s(const fv_pipeline *p)
+{
+    return p->fixed_now_us != 0 ? p->fixed_now_us / 1000000u : fv_now_coarse_s();
+}
+
 /* Remember the first store error; later records are dropped by the
  * store itself once it is marked failed. */
 static void note_rc(fv_pipeline *p, int rc)
@@ -232,9 +240,22 @@ static decision_slot *decision_set(fv_pipeline *p, const cap_ip *ip)
     return p->decisions->sets[decision_index(ip)];
 }
 
+/* Compared in words: a memcmp of a length known only at run time is a
+ * library call, and this runs for both addresses of every packet. */
 static bool decision_slot_is_of(const decision_slot *s, const cap_ip *ip)
 {
-    return s->family == ip->family && memcmp(s->addr, ip->addr, ip_addr_len(ip)) == 0;
+    if (s->family != ip->family)
+        return false;
+    if (ip->family == 4) {
+        uint32_t a, b;
+        memcpy(&a, s->addr, 4);
+        memcpy(&b, ip->addr, 4);
+        return a == b;
+    }
+    uint64_t a[2], b[2];
+    memcpy(a, s->addr, 16);
+    memcpy(b, ip->addr, 16);
+    return ((a[0] ^ b[0]) | (a[1] ^ b[1])) == 0;
 }
 
 static bool decision_slot_matches(const decision_slot *s, const cap_ip *ip,
@@ -303,7 +324,7 @@ static pol_mode host_mode_locked(fv_pipeline *p, const cap_ip *ip, const uint8_t
                                  uint64_t traffic_us)
 {
     uint64_t traffic_s = traffic_us / 1000000u;
-    uint64_t now_s = fv_pipeline_now_us(p) / 1000000u;
+    uint64_t now_s = decision_now_s(p);
     decision_span span;
     if (p->decisions == NULL || (ip->family != 4 && ip->family != 6))
         return host_mode_decide(p, ip, frame_mac, traffic_s, now_s, &span);
@@ -980,7 +1001,7 @@ static pol_mode dhcp_mode(fv_pipeline *p, const cap_dhcp *d)
     };
     uint64_t traffic_s = d->ts_us / 1000000u;
     pol_decision decision = pol_decide(p->policy, &host, traffic_s);
-    uint64_t now_s = fv_pipeline_now_us(p) / 1000000u;
+    uint64_t now_s = decision_now_s(p);
     if (decision.mode != POL_EXCLUDE && now_s != traffic_s &&
         pol_decide(p->policy, &host, now_s).expired)
         decision.mode = POL_EXCLUDE;
@@ -1767,7 +1788,7 @@ static pol_mode worker_host_mode(fv_pipeline *p, struct fv_decision_cache *cache
 {
     struct fv_pipeline_sync *sync = p->sync;
     uint64_t traffic_s = traffic_us / 1000000u;
-    uint64_t now_s = fv_pipeline_now_us(p) / 1000000u;
+    uint64_t now_s = decision_now_s(p);
     uint64_t clear_epoch = atomic_load_explicit(&sync->clear_epoch, memory_order_acquire);
     if (cache->clear_epoch != clear_epoch) {
         sodium_memzero(cache->sets, sizeof cache->sets);

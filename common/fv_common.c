@@ -317,6 +317,17 @@ uint64_t fv_now_us(void)
     return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
 }
 
+uint64_t fv_now_coarse_s(void)
+{
+    struct timespec ts;
+#ifdef CLOCK_REALTIME_COARSE
+    if (clock_gettime(CLOCK_REALTIME_COARSE, &ts) == 0)
+        return (uint64_t)ts.tv_sec;
+#endif
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (uint64_t)ts.tv_sec;
+}
+
 int fv_duration_parse(const char *text, uint64_t *out_s)
 {
     if (text == NULL || !isdigit((unsigned char)text[0]))
