@@ -1,8 +1,8 @@
 /*
  * store_codec.c: the binary encoding of stored records, format version 1.
  *
- * A class database stores this encoding encrypted, as a format 2 value
- * (store_keys.c); values written before encryption existed are this
+ * A class database stores this encoding encrypted, as a format 2 or 3
+ * value (store_keys.c); values written before encryption existed are this
  * encoding in plaintext. Integers are
  * little-endian with the width given, doubles are the 8 bytes of their
  * IEEE 754 binary64 representation read as a little-endian u64, and there

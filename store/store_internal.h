@@ -71,12 +71,15 @@ typedef struct store_keys {
     size_t count, cap;
     size_t hint;                    /* index of the last key found */
     bool read_only;                 /* fd opened O_RDONLY: this user may only read the keys */
-    /* XChaCha20 subkeys of the current lock session (store_keys.c,
+    /* Sealing subkeys of the current lock session (store_keys.c,
      * seal_subkey_get): sodium_malloc'd, STORE_SEAL_SUBKEYS entries,
      * wiped by store_keys_unlock and whenever the table is re-read. */
     struct store_seal_subkey *seal;
     unsigned seal_next;             /* entry the next new subkey replaces */
     bool seal_dirty;                /* true once any entry has a subkey */
+    uint8_t seal_version;           /* value format sealed: 3 with AES-NI, else 2 */
+    /* The format 3 subkey store_value_open derived last (sodium_malloc'd). */
+    struct store_open_subkey *open_cache;
 } store_keys;
 
 struct store_env {
@@ -245,9 +248,16 @@ void store_keys_unlock(store_env *env);
 /* Re-read the key file if another process changed it. Caller holds the lock. */
 int store_keys_refresh(store_env *env);
 
+/* The value format that store_value_seal writes: 3 (AES-256-GCM) where
+ * the CPU has AES-NI and PCLMULQDQ, else 2 (XChaCha20-Poly1305).
+ * Setting it is for tests, which check that both formats are written
+ * and read on one machine. Returns FV_ERR_INVALID for other versions. */
+unsigned store_keys_seal_version(store_env *env);
+int store_keys_set_seal_version(store_env *env, unsigned version);
+
 /*
  * Encrypt the format 1 encoding PLAIN of record ID of class CLS into
- * OUT (format 2, PLAIN_LEN + STORE_VALUE_OVERHEAD bytes). Creates and
+ * OUT (format 2 or 3, PLAIN_LEN + STORE_VALUE_OVERHEAD bytes). Creates and
  * syncs the key of the record's day if it does not exist yet. Caller
  * holds the key lock and an LMDB write transaction. Values sealed in one
  * lock session share a nonce prefix per data key (see store_keys.c).

@@ -18,14 +18,23 @@
  *           u32 day (days since 1970-01-01 UTC of the stored-at time),
  *           32 bytes key, 8 bytes zero
  *
- * Record value, format version 2:
+ * Record value, format version 2 or 3:
  *
- *   u8  version, always 2
+ *   u8  version, 2 or 3
  *   24 bytes nonce: a random 16-byte prefix, drawn once per data key
  *   and lock session, then a u64 little-endian counter (see
- *   seal_subkey_get). Readers treat the nonce as opaque.
- *   crypto_aead_xchacha20poly1305_ietf ciphertext of the format 1
- *   encoding (store_codec.c), with its 16-byte tag
+ *   seal_subkey_get)
+ *   the ciphertext of the format 1 encoding (store_codec.c), with its
+ *   16-byte tag
+ *
+ * Format 2 is crypto_aead_xchacha20poly1305_ietf under the data key and
+ * the 24-byte nonce. Format 3 is AES-256-GCM (nettle) under a subkey
+ * BLAKE2b-256(key = data key, message = VALUE_V3_LABEL || prefix), with
+ * the 12-byte nonce 00000000 || counter. Both have 41 bytes of overhead.
+ * A writer seals format 3 where the CPU has AES and carry-less multiply
+ * instructions, and format 2 elsewhere, because nettle's AES without
+ * them is slower than ChaCha20 and uses lookup tables whose timing
+ * depends on the key. Readers open both formats on any CPU.
  *
  * The associated data is u8 class | the 8-byte big-endian LMDB key (the
  * record id) | u32 day, so a value copied to another class, id or day
@@ -46,6 +55,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <nettle/gcm.h>
 #include <sodium.h>
 
 #include "store.h"
@@ -64,8 +74,13 @@
  * is damaged and rejected. */
 #define KEYS_SLOTS_MAX ((size_t)FV_CLASS_COUNT * (STORE_RETENTION_MAX_S / 86400u + 2u) + 256u)
 
-#define VALUE_VERSION 2u
+#define VALUE_VERSION_XCHACHA 2u
+#define VALUE_VERSION_AES_GCM 3u
 #define VALUE_NONCE_BYTES crypto_aead_xchacha20poly1305_ietf_NPUBBYTES
+#define VALUE_TAG_BYTES crypto_aead_xchacha20poly1305_ietf_ABYTES
+/* Domain separation of the format 3 subkey from every other use of a
+ * data key. */
+#define VALUE_V3_LABEL "flowveil value v3 aes-256-gcm"
 #define VALUE_AD_BYTES 13u
 /* The nonce is HChaCha20 input (prefix) followed by the 8 bytes that
  * become the last 8 of the inner ChaCha20-Poly1305 IETF nonce. */
@@ -77,15 +92,30 @@
  * uses more keys replaces entries and derives again under a new prefix. */
 #define STORE_SEAL_SUBKEYS 16u
 
-/* One XChaCha20 subkey: HChaCha20(data key of (cls, day), prefix). */
+/* The sealing state of one data key in a lock session: for format 2 the
+ * XChaCha20 subkey HChaCha20(data key of (cls, day), prefix), for
+ * format 3 the AES-256-GCM context of the subkey of the prefix. */
 struct store_seal_subkey {
     uint8_t subkey[crypto_core_hchacha20_OUTPUTBYTES];
+    struct gcm_aes256_ctx gcm;
     uint8_t prefix[VALUE_PREFIX_BYTES];
     uint64_t counter;               /* next counter value under this prefix */
     uint64_t process;               /* current_process_mark() at derivation */
     uint32_t day;
     uint8_t cls;
+    uint8_t version;                /* value format the entry seals */
     bool in_use;
+};
+
+/* The format 3 subkey of one data key and nonce prefix, kept by
+ * store_value_open for the next value under the same prefix. */
+struct store_open_subkey {
+    struct gcm_aes256_ctx gcm;
+    uint8_t prefix[VALUE_PREFIX_BYTES];
+    size_t index;                   /* slot of the data key */
+    uint32_t day;
+    uint8_t cls;
+    bool valid;
 };
 
 _Static_assert(STORE_DATA_KEY_BYTES == crypto_aead_xchacha20poly1305_ietf_KEYBYTES,
@@ -100,6 +130,40 @@ _Static_assert(VALUE_COUNTER_BYTES == 8u &&
 _Static_assert(crypto_aead_chacha20poly1305_ietf_ABYTES ==
                    crypto_aead_xchacha20poly1305_ietf_ABYTES,
                "same tag size");
+_Static_assert(GCM_DIGEST_SIZE == VALUE_TAG_BYTES && GCM_IV_SIZE == 4u + VALUE_COUNTER_BYTES &&
+                   STORE_DATA_KEY_BYTES == AES256_KEY_SIZE,
+               "format 3 has the tag size, nonce tail and key size of format 2");
+
+/* The AES-256-GCM context of the format 3 subkey of data key KEY and
+ * nonce prefix PREFIX. */
+static void aes_gcm_subkey(struct gcm_aes256_ctx *gcm, const uint8_t key[STORE_DATA_KEY_BYTES],
+                           const uint8_t prefix[VALUE_PREFIX_BYTES])
+{
+    uint8_t message[sizeof VALUE_V3_LABEL - 1 + VALUE_PREFIX_BYTES];
+    uint8_t subkey[AES256_KEY_SIZE];
+    memcpy(message, VALUE_V3_LABEL, sizeof VALUE_V3_LABEL - 1);
+    memcpy(message + sizeof VALUE_V3_LABEL - 1, prefix, VALUE_PREFIX_BYTES);
+    crypto_generichash(subkey, sizeof subkey, message, sizeof message, key,
+                       STORE_DATA_KEY_BYTES);
+    gcm_aes256_set_key(gcm, subkey);
+    sodium_memzero(subkey, sizeof subkey);
+}
+
+/* The 12-byte AES-GCM and ChaCha20-Poly1305 IETF nonce of a value: four
+ * zero bytes, then the last 8 bytes of its 24-byte nonce. */
+static void inner_nonce(uint8_t inner[GCM_IV_SIZE], const uint8_t nonce[VALUE_NONCE_BYTES])
+{
+    memset(inner, 0, 4);
+    memcpy(inner + 4, nonce + VALUE_PREFIX_BYTES, VALUE_COUNTER_BYTES);
+}
+
+/* True where sealing format 3 is both fast and free of key-dependent
+ * table lookups: x86 with AES-NI and PCLMULQDQ, which nettle's fat
+ * build then uses (libsodium's CPU detection). */
+static bool cpu_seals_aes_gcm(void)
+{
+    return sodium_runtime_has_aesni() && sodium_runtime_has_pclmul();
+}
 
 static void put_le(uint8_t *p, uint64_t v, size_t width)
 {
@@ -172,6 +236,14 @@ static void seal_subkeys_wipe(store_keys *k)
     sodium_memzero(k->seal, STORE_SEAL_SUBKEYS * sizeof *k->seal);
     k->seal_next = 0;
     k->seal_dirty = false;
+}
+
+/* Forget the subkey that store_value_open keeps. Caller holds k->lock;
+ * called whenever a key may have changed or been destroyed. */
+static void open_cache_wipe(store_keys *k)
+{
+    if (k->open_cache != NULL && k->open_cache->valid)
+        sodium_memzero(k->open_cache, sizeof *k->open_cache);
 }
 
 /* Grow the table to at least N slots. Keys live only in sodium_malloc'd
@@ -291,6 +363,7 @@ static int table_reload(store_env *env, uint64_t generation)
     k->hint = 0;
     /* A re-read table may hold other keys for the same (class, day). */
     seal_subkeys_wipe(k);
+    open_cache_wipe(k);
     return FV_OK;
 }
 
@@ -555,6 +628,7 @@ int store_keys_open(store_env *env, char *err, size_t err_len)
         return FV_ERR_NOMEM;
     }
     k->lock_ready = true;
+    k->seal_version = cpu_seals_aes_gcm() ? VALUE_VERSION_AES_GCM : VALUE_VERSION_XCHACHA;
     (void)pthread_once(&fork_watch_once, fork_watch_register);
 
     int rc = keys_file_open(env, !env->rdonly);
@@ -581,6 +655,9 @@ void store_keys_close(store_env *env)
     if (k->seal != NULL)
         sodium_free(k->seal);  /* wipes the subkeys */
     k->seal = NULL;
+    if (k->open_cache != NULL)
+        sodium_free(k->open_cache);
+    k->open_cache = NULL;
     k->seal_next = 0;
     k->seal_dirty = false;
     if (k->fd >= 0)
@@ -602,6 +679,24 @@ void store_keys_unlock(store_env *env)
      * seals under fresh prefixes and no subkey outlives it in memory. */
     seal_subkeys_wipe(&env->keys);
     pthread_mutex_unlock(&env->keys.lock);
+}
+
+int store_keys_set_seal_version(store_env *env, unsigned version)
+{
+    if (version != VALUE_VERSION_XCHACHA && version != VALUE_VERSION_AES_GCM)
+        return FV_ERR_INVALID;
+    pthread_mutex_lock(&env->keys.lock);
+    env->keys.seal_version = (uint8_t)version;
+    pthread_mutex_unlock(&env->keys.lock);
+    return FV_OK;
+}
+
+unsigned store_keys_seal_version(store_env *env)
+{
+    pthread_mutex_lock(&env->keys.lock);
+    unsigned version = env->keys.seal_version;
+    pthread_mutex_unlock(&env->keys.lock);
+    return version;
 }
 
 int store_keys_refresh(store_env *env)
@@ -648,14 +743,19 @@ static struct store_seal_subkey *seal_subkey_get(store_keys *k, size_t index)
             break;
         }
     }
-    if (e != NULL && e->process == process && e->counter != UINT64_MAX)
+    if (e != NULL && e->process == process && e->counter != UINT64_MAX &&
+        e->version == k->seal_version)
         return e;
     if (e == NULL) {
         e = &k->seal[k->seal_next];
         k->seal_next = (k->seal_next + 1) % STORE_SEAL_SUBKEYS;
     }
     randombytes_buf(e->prefix, sizeof e->prefix);
-    crypto_core_hchacha20(e->subkey, e->prefix, slot->key, NULL);
+    if (k->seal_version == VALUE_VERSION_AES_GCM)
+        aes_gcm_subkey(&e->gcm, slot->key, e->prefix);
+    else
+        crypto_core_hchacha20(e->subkey, e->prefix, slot->key, NULL);
+    e->version = k->seal_version;
     e->counter = 0;
     e->process = process;
     e->day = slot->day;
@@ -695,20 +795,72 @@ int store_value_seal(store_env *env, fv_class cls, uint64_t id, const uint8_t *p
 
     uint8_t ad[VALUE_AD_BYTES];
     value_ad(ad, (uint8_t)cls, id, day);
-    out[0] = VALUE_VERSION;
+    out[0] = e->version;
     uint8_t *nonce = out + 1;
     memcpy(nonce, e->prefix, VALUE_PREFIX_BYTES);
     put_le(nonce + VALUE_PREFIX_BYTES, e->counter, VALUE_COUNTER_BYTES);
     e->counter++;
 
-    /* The inner IETF nonce: four zero bytes, then the nonce's last 8. */
-    uint8_t inner[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
-    memcpy(inner + 4, nonce + VALUE_PREFIX_BYTES, VALUE_COUNTER_BYTES);
+    uint8_t inner[GCM_IV_SIZE];
+    inner_nonce(inner, nonce);
+    uint8_t *cipher = out + 1 + VALUE_NONCE_BYTES;
+    if (e->version == VALUE_VERSION_AES_GCM) {
+        gcm_aes256_set_iv(&e->gcm, sizeof inner, inner);
+        gcm_aes256_update(&e->gcm, sizeof ad, ad);
+        gcm_aes256_encrypt(&e->gcm, plain_len, cipher, plain);
+        gcm_aes256_digest(&e->gcm, VALUE_TAG_BYTES, cipher + plain_len);
+        *out_len = 1 + VALUE_NONCE_BYTES + plain_len + VALUE_TAG_BYTES;
+        return FV_OK;
+    }
     unsigned long long clen = 0;
-    crypto_aead_chacha20poly1305_ietf_encrypt(out + 1 + VALUE_NONCE_BYTES, &clen, plain,
-                                              plain_len, ad, sizeof ad, NULL, inner, e->subkey);
+    crypto_aead_chacha20poly1305_ietf_encrypt(cipher, &clen, plain, plain_len, ad, sizeof ad,
+                                              NULL, inner, e->subkey);
     *out_len = 1 + VALUE_NONCE_BYTES + (size_t)clen;
     return FV_OK;
+}
+
+/*
+ * Decrypt the format 3 VALUE (VALUE_LEN bytes) with AD under the data key
+ * at slot INDEX into PLAIN. The subkey of the last prefix opened is kept,
+ * because the values of one commit share a prefix and are mostly read
+ * together. Caller holds k->lock and has checked the lengths.
+ */
+static bool open_aes_gcm(store_keys *k, size_t index, const uint8_t *value, size_t value_len,
+                         const uint8_t ad[VALUE_AD_BYTES], uint8_t *plain)
+{
+    const store_key_slot *slot = &k->slots[index];
+    const uint8_t *nonce = value + 1;
+    if (k->open_cache == NULL) {
+        k->open_cache = sodium_malloc(sizeof *k->open_cache);
+        if (k->open_cache == NULL)
+            return false;
+        sodium_memzero(k->open_cache, sizeof *k->open_cache);
+    }
+    struct store_open_subkey *c = k->open_cache;
+    if (!c->valid || c->index != index || c->cls != slot->cls || c->day != slot->day ||
+        sodium_memcmp(c->prefix, nonce, VALUE_PREFIX_BYTES) != 0) {
+        aes_gcm_subkey(&c->gcm, slot->key, nonce);
+        memcpy(c->prefix, nonce, VALUE_PREFIX_BYTES);
+        c->index = index;
+        c->cls = slot->cls;
+        c->day = slot->day;
+        c->valid = true;
+    }
+
+    uint8_t inner[GCM_IV_SIZE];
+    inner_nonce(inner, nonce);
+    const uint8_t *cipher = value + 1 + VALUE_NONCE_BYTES;
+    size_t plain_len = value_len - 1 - VALUE_NONCE_BYTES - VALUE_TAG_BYTES;
+    uint8_t tag[VALUE_TAG_BYTES];
+    gcm_aes256_set_iv(&c->gcm, sizeof inner, inner);
+    gcm_aes256_update(&c->gcm, VALUE_AD_BYTES, ad);
+    gcm_aes256_decrypt(&c->gcm, plain_len, plain, cipher);
+    gcm_aes256_digest(&c->gcm, sizeof tag, tag);
+    if (sodium_memcmp(tag, cipher + plain_len, sizeof tag) != 0) {
+        sodium_memzero(plain, plain_len); /* a forged value's output is never returned */
+        return false;
+    }
+    return true;
 }
 
 store_value_status store_value_open(store_env *env, fv_class cls, uint64_t id,
@@ -724,10 +876,11 @@ store_value_status store_value_open(store_env *env, fv_class cls, uint64_t id,
         *plain_len = value_len;
         return STORE_VALUE_LEGACY;
     }
-    if (value_len < STORE_VALUE_OVERHEAD + 1 || value[0] != VALUE_VERSION)
+    if (value_len < STORE_VALUE_OVERHEAD + 1 ||
+        (value[0] != VALUE_VERSION_XCHACHA && value[0] != VALUE_VERSION_AES_GCM))
         return STORE_VALUE_UNDECRYPTABLE;
     size_t clen = value_len - 1 - VALUE_NONCE_BYTES;
-    if (!(clen - crypto_aead_xchacha20poly1305_ietf_ABYTES <= plain_cap))
+    if (!(clen - VALUE_TAG_BYTES <= plain_cap))
         return STORE_VALUE_UNDECRYPTABLE;
 
     uint32_t day = store_day_of(id);
@@ -743,7 +896,12 @@ store_value_status store_value_open(store_env *env, fv_class cls, uint64_t id,
         if (keys_refresh_locked(env) == FV_OK)
             index = table_find(k, (uint8_t)cls, day);
     }
-    if (index != SIZE_MAX) {
+    if (index != SIZE_MAX && value[0] == VALUE_VERSION_AES_GCM) {
+        if (open_aes_gcm(k, index, value, value_len, ad, plain)) {
+            *plain_len = clen - VALUE_TAG_BYTES;
+            status = STORE_VALUE_OK;
+        }
+    } else if (index != SIZE_MAX) {
         unsigned long long mlen = 0;
         if (crypto_aead_xchacha20poly1305_ietf_decrypt(
                 plain, &mlen, NULL, value + 1 + VALUE_NONCE_BYTES, clen, ad, sizeof ad,
@@ -821,6 +979,7 @@ int store_keys_destroy_before(store_env *env, fv_class cls, uint32_t before_day,
         /* No session holds subkeys here (store_keys_unlock wipes them),
          * but a destroyed key must never leave a derived subkey behind. */
         seal_subkeys_wipe(k);
+        open_cache_wipe(k);
         int crc = keys_commit_locked(env);
         if (rc == FV_OK)
             rc = crc;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include <cmocka.h>
+#include <nettle/gcm.h>
 #include <sodium.h>
 
 #include "store.h"
@@ -42,7 +43,9 @@ typedef struct fixture {
     store_env *env;
 } fixture;
 
-static int fixture_setup(void **state)
+/* Open a store in a new directory that seals value format VERSION, or
+ * the format store_open chose for this CPU when VERSION is 0. */
+static int fixture_open(void **state, unsigned version)
 {
     if (sodium_init() < 0)
         return -1;
@@ -53,8 +56,27 @@ static int fixture_setup(void **state)
         fprintf(stderr, "store_open failed: %s\n", err);
         return -1;
     }
+    if (version != 0 && store_keys_set_seal_version(fx->env, version) != FV_OK)
+        return -1;
     *state = fx;
     return 0;
+}
+
+static int fixture_setup(void **state)
+{
+    return fixture_open(state, 0);
+}
+
+/* The format-specific tests run once per format: 2 (XChaCha20-Poly1305)
+ * and 3 (AES-256-GCM). Both are sealed and opened on any CPU. */
+static int fixture_setup_v2(void **state)
+{
+    return fixture_open(state, 2);
+}
+
+static int fixture_setup_v3(void **state)
+{
+    return fixture_open(state, 3);
 }
 
 static int fixture_teardown(void **state)
@@ -194,25 +216,86 @@ static size_t read_key_slots(const char *path, key_slot *slots, size_t cap, size
     return n;
 }
 
-/* Return true if KEY decrypts the format 2 VALUE of record ID, class
- * CLS. The value is version 2, a 24-byte nonce and the ciphertext with
- * its tag. The associated data is u8 class, 8-byte big-endian id and
- * u32 little-endian day. */
-static bool try_decrypt(const uint8_t *value, size_t len, uint8_t cls, uint64_t id,
-                        const uint8_t key[32])
+/* Associated data of record ID of class CLS: u8 class, 8-byte
+ * big-endian id, u32 little-endian day. */
+static void make_ad(uint8_t ad[13], uint8_t cls, uint64_t id)
 {
-    if (len < 41 || value[0] != 2)
-        return false;
-    uint8_t ad[13];
     ad[0] = cls;
     store_key_encode(id, ad + 1);
     uint32_t day = (uint32_t)(id / DAY_US);
     for (int i = 0; i < 4; i++)
         ad[9 + i] = (uint8_t)(day >> (8 * i));
+}
+
+/* The format 3 AES-256-GCM context for data key KEY and the 16-byte
+ * nonce prefix PREFIX, derived here from the format's description in
+ * docs/PRIVACY.md, not by the store's code. */
+static void v3_context(struct gcm_aes256_ctx *gcm, const uint8_t key[32], const uint8_t *prefix)
+{
+    static const char label[] = "flowveil value v3 aes-256-gcm";
+    uint8_t message[sizeof label - 1 + 16], subkey[32];
+    memcpy(message, label, sizeof label - 1);
+    memcpy(message + sizeof label - 1, prefix, 16);
+    crypto_generichash(subkey, sizeof subkey, message, sizeof message, key, 32);
+    gcm_aes256_set_key(gcm, subkey);
+}
+
+/* Seal PLAIN as format 3 VALUE bytes after the version and nonce: the
+ * ciphertext and tag under KEY with the 24-byte NONCE and AD. */
+static void v3_seal(uint8_t *out, const uint8_t *plain, size_t plain_len, const uint8_t ad[13],
+                    const uint8_t nonce[24], const uint8_t key[32])
+{
+    struct gcm_aes256_ctx gcm;
+    v3_context(&gcm, key, nonce);
+    uint8_t iv[12] = {0};
+    memcpy(iv + 4, nonce + 16, 8);
+    gcm_aes256_set_iv(&gcm, sizeof iv, iv);
+    gcm_aes256_update(&gcm, 13, ad);
+    gcm_aes256_encrypt(&gcm, plain_len, out, plain);
+    gcm_aes256_digest(&gcm, 16, out + plain_len);
+}
+
+/* Return true if KEY decrypts VALUE of record ID, class CLS, into PLAIN
+ * (PLAIN_LEN set). The value is the version (2 or 3), a 24-byte nonce
+ * and the ciphertext with its 16-byte tag. */
+static bool open_with(const uint8_t *value, size_t len, uint8_t cls, uint64_t id,
+                      const uint8_t key[32], uint8_t plain[STORE_RECORD_MAX_BYTES],
+                      size_t *plain_len)
+{
+    if (len < 41 || len - 41 > STORE_RECORD_MAX_BYTES)
+        return false;
+    uint8_t ad[13];
+    make_ad(ad, cls, id);
+    if (value[0] == 2) {
+        unsigned long long mlen = 0;
+        if (crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, value + 25,
+                                                       len - 25, ad, sizeof ad, value + 1,
+                                                       key) != 0)
+            return false;
+        *plain_len = (size_t)mlen;
+        return true;
+    }
+    if (value[0] != 3)
+        return false;
+    struct gcm_aes256_ctx gcm;
+    v3_context(&gcm, key, value + 1);
+    uint8_t iv[12] = {0}, tag[16];
+    memcpy(iv + 4, value + 17, 8);
+    gcm_aes256_set_iv(&gcm, sizeof iv, iv);
+    gcm_aes256_update(&gcm, sizeof ad, ad);
+    gcm_aes256_decrypt(&gcm, len - 41, plain, value + 25);
+    gcm_aes256_digest(&gcm, sizeof tag, tag);
+    *plain_len = len - 41;
+    return sodium_memcmp(tag, value + len - 16, sizeof tag) == 0;
+}
+
+/* Return true if KEY decrypts VALUE of record ID, class CLS. */
+static bool try_decrypt(const uint8_t *value, size_t len, uint8_t cls, uint64_t id,
+                        const uint8_t key[32])
+{
     uint8_t plain[STORE_RECORD_MAX_BYTES];
-    unsigned long long mlen = 0;
-    return crypto_aead_xchacha20poly1305_ietf_decrypt(plain, &mlen, NULL, value + 25, len - 25,
-                                                      ad, sizeof ad, value + 1, key) == 0;
+    size_t plain_len = 0;
+    return open_with(value, len, cls, id, key, plain, &plain_len);
 }
 
 /* The first "retention.key_destroyed" audit entry. */
@@ -271,11 +354,13 @@ static void test_crypto_round_trip_two_days(void **state)
             assert_memory_equal(got, want, n);
         }
 
-        /* The raw value is format 2 and 41 bytes longer than the encoding. */
+        /* The raw value has the fixture's format on the first pass and
+         * is 41 bytes longer than the encoding. */
         size_t raw_len = 0;
         uint8_t *raw = raw_get(fx->env, FV_CLASS_FLOW, c.recs[0].id, &raw_len);
         assert_non_null(raw);
-        assert_int_equal(raw[0], 2);
+        if (pass == 0)
+            assert_int_equal(raw[0], store_keys_seal_version(fx->env));
         assert_int_equal(raw_len, encode(FV_CLASS_FLOW, &flows[0], want) + STORE_VALUE_OVERHEAD);
         free(raw);
 
@@ -370,8 +455,18 @@ static void test_crypto_truncated_and_garbage_values_skipped(void **state)
         assert_int_equal(c.n, 0);
         assert_int_equal(stats.undecryptable, 1);
     }
-    /* An unknown format version byte. */
-    value[0] = 3;
+    /* An unknown format version byte, and each known format's byte on
+     * the other format's value. */
+    value[0] = value[0] == 2 ? 3 : 2;
+    raw_put(fx->env, FV_CLASS_FLOW, id, value, len);
+    {
+        collected c;
+        store_query_stats stats;
+        query_all(fx->env, FV_CLASS_FLOW, T0_US, &c, &stats);
+        assert_int_equal(c.n, 0);
+        assert_int_equal(stats.undecryptable, 1);
+    }
+    value[0] = 4;
     raw_put(fx->env, FV_CLASS_FLOW, id, value, len);
     collected c;
     store_query_stats stats;
@@ -714,17 +809,6 @@ static void test_crypto_nonces_unique_across_sessions_and_fork(void **state)
     assert_int_not_equal(memcmp(parent_nonce, child_nonce, sizeof parent_nonce), 0);
 }
 
-/* Associated data of record ID of class CLS: u8 class, 8-byte
- * big-endian id, u32 little-endian day. */
-static void make_ad(uint8_t ad[13], uint8_t cls, uint64_t id)
-{
-    ad[0] = cls;
-    store_key_encode(id, ad + 1);
-    uint32_t day = (uint32_t)(id / DAY_US);
-    for (int i = 0; i < 4; i++)
-        ad[9 + i] = (uint8_t)(day >> (8 * i));
-}
-
 static uint64_t load_le64(const uint8_t *p)
 {
     uint64_t v = 0;
@@ -797,6 +881,128 @@ static void test_crypto_session_seal_equals_xchacha(void **state)
     assert_memory_not_equal(next_nonce, sealed[0] + 1, 16);
     assert_int_equal(load_le64(next_nonce + 16), 0);
     test_free(sealed);
+}
+
+/* Format 3: values sealed in one lock session share a random prefix
+ * and count up like format 2. Each value opens and seals again to the
+ * same bytes under the subkey and nonce that docs/PRIVACY.md describes,
+ * computed here with libsodium's BLAKE2b and nettle's AES-256-GCM. */
+static void test_crypto_session_seal_equals_aes_gcm(void **state)
+{
+    fixture *fx = *state;
+    enum { SEALS = 300, PLAIN_MAX = 200 };
+    uint8_t(*sealed)[PLAIN_MAX + STORE_VALUE_OVERHEAD] =
+        test_malloc(SEALS * sizeof *sealed);
+    size_t sealed_len[SEALS];
+    uint8_t plain[PLAIN_MAX];
+    for (size_t i = 0; i < sizeof plain; i++)
+        plain[i] = (uint8_t)(i * 5 + 1);  /* any payload */
+
+    store_keys_lock(fx->env);
+    for (int i = 0; i < SEALS; i++) {
+        size_t plain_len = (size_t)i % PLAIN_MAX;
+        int rc = store_value_seal(fx->env, FV_CLASS_FLOW, T0_US + (uint64_t)i, plain,
+                                  plain_len, sealed[i], sizeof sealed[i], &sealed_len[i]);
+        assert_int_equal(rc, FV_OK);
+        assert_int_equal(sealed_len[i], plain_len + STORE_VALUE_OVERHEAD);
+    }
+    store_keys_unlock(fx->env);
+
+    char path[600];
+    store_path(path, fx, "data.keys");
+    key_slot slots[4];
+    assert_int_equal(read_key_slots(path, slots, 4, NULL), 1);
+
+    for (int i = 0; i < SEALS; i++) {
+        size_t plain_len = (size_t)i % PLAIN_MAX;
+        uint64_t id = T0_US + (uint64_t)i;
+        const uint8_t *nonce = sealed[i] + 1;
+        assert_int_equal(sealed[i][0], 3);
+        assert_memory_equal(nonce, sealed[0] + 1, 16);
+        assert_int_equal(load_le64(nonce + 16), (uint64_t)i);
+
+        uint8_t opened[STORE_RECORD_MAX_BYTES];
+        size_t opened_len = 0;
+        assert_true(open_with(sealed[i], sealed_len[i], FV_CLASS_FLOW, id, slots[0].key, opened,
+                              &opened_len));
+        assert_int_equal(opened_len, plain_len);
+        assert_memory_equal(opened, plain, plain_len);
+
+        uint8_t ad[13], reference[PLAIN_MAX + 16];
+        make_ad(ad, FV_CLASS_FLOW, id);
+        v3_seal(reference, plain, plain_len, ad, nonce, slots[0].key);
+        assert_memory_equal(reference, sealed[i] + 25, plain_len + 16);
+
+        /* The same ciphertext under the data key itself, without the
+         * subkey step, does not open: the subkey is not the data key. */
+        struct gcm_aes256_ctx direct;
+        uint8_t iv[12] = {0}, tag[16], scratch[PLAIN_MAX];
+        memcpy(iv + 4, nonce + 16, 8);
+        gcm_aes256_set_key(&direct, slots[0].key);
+        gcm_aes256_set_iv(&direct, sizeof iv, iv);
+        gcm_aes256_update(&direct, sizeof ad, ad);
+        gcm_aes256_decrypt(&direct, plain_len, scratch, sealed[i] + 25);
+        gcm_aes256_digest(&direct, sizeof tag, tag);
+        assert_memory_not_equal(tag, sealed[i] + 25 + plain_len, sizeof tag);
+    }
+
+    uint8_t next_nonce[24];
+    seal_nonce(fx->env, T0_US + SEALS, next_nonce);
+    assert_memory_not_equal(next_nonce, sealed[0] + 1, 16);
+    assert_int_equal(load_le64(next_nonce + 16), 0);
+    test_free(sealed);
+}
+
+/* store_open picks format 3 exactly where the CPU has AES-NI and
+ * PCLMULQDQ, and no other version can be set. */
+static void test_crypto_default_format_follows_cpu(void **state)
+{
+    fixture *fx = *state;
+    unsigned expected = sodium_runtime_has_aesni() && sodium_runtime_has_pclmul() ? 3u : 2u;
+    assert_int_equal(store_keys_seal_version(fx->env), expected);
+    assert_int_equal(store_keys_set_seal_version(fx->env, 1), FV_ERR_INVALID);
+    assert_int_equal(store_keys_set_seal_version(fx->env, 4), FV_ERR_INVALID);
+    assert_int_equal(store_keys_seal_version(fx->env), expected);
+}
+
+/* A store written in format 2 (on another CPU, or by an older flowveil)
+ * and then in format 3 reads back whole, before and after a reopen, and
+ * the records of each commit keep their format. */
+static void test_crypto_mixed_formats_read(void **state)
+{
+    fixture *fx = *state;
+    enum { PER_FORMAT = 3 };
+    fv_flow_record flows[2 * PER_FORMAT];
+    for (unsigned version = 2; version <= 3; version++) {
+        assert_int_equal(store_keys_set_seal_version(fx->env, version), FV_OK);
+        for (unsigned i = 0; i < PER_FORMAT; i++) {
+            unsigned n = (version - 2) * PER_FORMAT + i;
+            rec_fill_flow(&flows[n], 40 + n);
+            assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &flows[n], T0_US + n), FV_OK);
+        }
+        assert_int_equal(store_commit(fx->env), FV_OK);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        collected c;
+        store_query_stats stats;
+        query_all(fx->env, FV_CLASS_FLOW, T0_US + DAY_US, &c, &stats);
+        assert_int_equal(c.n, 2 * PER_FORMAT);
+        assert_int_equal(stats.undecryptable, 0);
+        for (size_t n = 0; n < 2 * PER_FORMAT; n++) {
+            uint8_t want[STORE_RECORD_MAX_BYTES], got[STORE_RECORD_MAX_BYTES];
+            size_t len = encode(FV_CLASS_FLOW, &flows[n], want);
+            assert_int_equal(encode(FV_CLASS_FLOW, &c.recs[n].u.flow, got), len);
+            assert_memory_equal(got, want, len);
+            size_t raw_len = 0;
+            uint8_t *raw = raw_get(fx->env, FV_CLASS_FLOW, c.recs[n].id, &raw_len);
+            assert_non_null(raw);
+            assert_int_equal(raw[0], n < PER_FORMAT ? 2 : 3);
+            free(raw);
+        }
+        store_close(&fx->env);
+        char err[256];
+        assert_int_equal(store_open(fx->dir, 0, &fx->env, err, sizeof err), FV_OK);
+    }
 }
 
 /* Within one session each data key gets its own prefix: two classes and
@@ -892,18 +1098,28 @@ static void test_crypto_session_fork_new_prefix(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(test_crypto_round_trip_two_days, fixture_setup,
+        cmocka_unit_test_setup_teardown(test_crypto_round_trip_two_days, fixture_setup_v2,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_round_trip_two_days, fixture_setup_v3,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_key_reused_within_day, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_flipped_byte_skipped_and_counted,
-                                        fixture_setup, fixture_teardown),
+                                        fixture_setup_v2, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_flipped_byte_skipped_and_counted,
+                                        fixture_setup_v3, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_truncated_and_garbage_values_skipped,
-                                        fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_moved_value_fails, fixture_setup,
+                                        fixture_setup_v2, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_truncated_and_garbage_values_skipped,
+                                        fixture_setup_v3, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_moved_value_fails, fixture_setup_v2,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_moved_value_fails, fixture_setup_v3,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_shredding_leaves_nothing_readable,
-                                        fixture_setup, fixture_teardown),
+                                        fixture_setup_v2, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_shredding_leaves_nothing_readable,
+                                        fixture_setup_v3, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_freed_slot_reused, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_partial_day_key_kept, fixture_setup,
@@ -912,15 +1128,27 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_key_file_symlink_rejected, fixture_setup,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_world_readable_file_tightened,
-                                        fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_nonces_unique_across_sessions_and_fork,
-                                        fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_session_seal_equals_xchacha,
-                                        fixture_setup, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_session_prefix_per_key, fixture_setup,
+        cmocka_unit_test_setup_teardown(test_crypto_world_readable_file_tightened, fixture_setup,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_session_fork_new_prefix, fixture_setup,
+        cmocka_unit_test_setup_teardown(test_crypto_nonces_unique_across_sessions_and_fork,
+                                        fixture_setup_v2, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_nonces_unique_across_sessions_and_fork,
+                                        fixture_setup_v3, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_seal_equals_xchacha, fixture_setup_v2,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_seal_equals_aes_gcm,
+                                        fixture_setup_v3, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_prefix_per_key, fixture_setup_v2,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_prefix_per_key, fixture_setup_v3,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_fork_new_prefix, fixture_setup_v2,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_fork_new_prefix, fixture_setup_v3,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_default_format_follows_cpu, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_mixed_formats_read, fixture_setup,
                                         fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
