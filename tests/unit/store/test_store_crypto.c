@@ -817,25 +817,20 @@ static uint64_t load_le64(const uint8_t *p)
     return v;
 }
 
-/* Values sealed in one lock session share a random 16-byte nonce prefix
- * and count up in the last 8 bytes. Each value opens with
- * crypto_aead_xchacha20poly1305_ietf_decrypt, and sealing its plaintext
- * with crypto_aead_xchacha20poly1305_ietf_encrypt under the same nonce
- * gives the same bytes. */
-static void test_crypto_session_seal_equals_xchacha(void **state)
-{
-    fixture *fx = *state;
-    enum { SEALS = 300, PLAIN_MAX = 200 };
-    uint8_t(*sealed)[PLAIN_MAX + STORE_VALUE_OVERHEAD] =
-        test_malloc(SEALS * sizeof *sealed);
-    size_t sealed_len[SEALS];
-    uint8_t plain[PLAIN_MAX];
-    for (size_t i = 0; i < sizeof plain; i++)
-        plain[i] = (uint8_t)(i * 7 + 3);  /* any payload */
+enum { SESSION_SEALS = 300, SESSION_PLAIN_MAX = 200 };
+typedef uint8_t session_value[SESSION_PLAIN_MAX + STORE_VALUE_OVERHEAD];
 
+/* Seal SESSION_SEALS values of PLAIN, of 0 to 199 bytes (partial and
+ * whole blocks), for consecutive flow ids in one lock session, and copy
+ * the one data key they use to KEY. Checks that every value has format
+ * VERSION, that all share the first value's 16-byte nonce prefix and
+ * that the counter after it counts up from 0. */
+static void seal_session(fixture *fx, unsigned version, const uint8_t *plain,
+                         session_value *sealed, size_t *sealed_len, uint8_t key[32])
+{
     store_keys_lock(fx->env);
-    for (int i = 0; i < SEALS; i++) {
-        size_t plain_len = (size_t)i % PLAIN_MAX;  /* 0 to 199 bytes: partial and whole blocks */
+    for (int i = 0; i < SESSION_SEALS; i++) {
+        size_t plain_len = (size_t)i % SESSION_PLAIN_MAX;
         int rc = store_value_seal(fx->env, FV_CLASS_FLOW, T0_US + (uint64_t)i, plain,
                                   plain_len, sealed[i], sizeof sealed[i], &sealed_len[i]);
         assert_int_equal(rc, FV_OK);
@@ -847,39 +842,62 @@ static void test_crypto_session_seal_equals_xchacha(void **state)
     store_path(path, fx, "data.keys");
     key_slot slots[4];
     assert_int_equal(read_key_slots(path, slots, 4, NULL), 1);
+    memcpy(key, slots[0].key, 32);
+    for (int i = 0; i < SESSION_SEALS; i++) {
+        assert_int_equal(sealed[i][0], version);
+        assert_memory_equal(sealed[i] + 1, sealed[0] + 1, 16);
+        assert_int_equal(load_le64(sealed[i] + 17), (uint64_t)i);
+    }
+}
 
-    for (int i = 0; i < SEALS; i++) {
-        size_t plain_len = (size_t)i % PLAIN_MAX;
+/* A new lock session after seal_session draws a new prefix and starts
+ * its counter again. */
+static void check_next_session(fixture *fx, const session_value first)
+{
+    uint8_t next_nonce[24];
+    seal_nonce(fx->env, T0_US + SESSION_SEALS, next_nonce);
+    assert_memory_not_equal(next_nonce, first + 1, 16);
+    assert_int_equal(load_le64(next_nonce + 16), 0);
+}
+
+/* Values sealed in one lock session share a random 16-byte nonce prefix
+ * and count up in the last 8 bytes. Each value opens with
+ * crypto_aead_xchacha20poly1305_ietf_decrypt, and sealing its plaintext
+ * with crypto_aead_xchacha20poly1305_ietf_encrypt under the same nonce
+ * gives the same bytes. */
+static void test_crypto_session_seal_equals_xchacha(void **state)
+{
+    fixture *fx = *state;
+    session_value *sealed = test_malloc(SESSION_SEALS * sizeof *sealed);
+    size_t sealed_len[SESSION_SEALS];
+    uint8_t plain[SESSION_PLAIN_MAX], key[32];
+    for (size_t i = 0; i < sizeof plain; i++)
+        plain[i] = (uint8_t)(i * 7 + 3);  /* any payload */
+    seal_session(fx, 2, plain, sealed, sealed_len, key);
+
+    for (int i = 0; i < SESSION_SEALS; i++) {
+        size_t plain_len = (size_t)i % SESSION_PLAIN_MAX;
         uint64_t id = T0_US + (uint64_t)i;
         const uint8_t *nonce = sealed[i] + 1;
-        assert_int_equal(sealed[i][0], 2);
-        assert_memory_equal(nonce, sealed[0] + 1, 16);
-        assert_int_equal(load_le64(nonce + 16), (uint64_t)i);
-
         uint8_t ad[13];
         make_ad(ad, FV_CLASS_FLOW, id);
-        uint8_t opened[PLAIN_MAX];
+        uint8_t opened[SESSION_PLAIN_MAX];
         unsigned long long opened_len = 0;
         assert_int_equal(crypto_aead_xchacha20poly1305_ietf_decrypt(
                              opened, &opened_len, NULL, sealed[i] + 25, sealed_len[i] - 25, ad,
-                             sizeof ad, nonce, slots[0].key),
+                             sizeof ad, nonce, key),
                          0);
         assert_int_equal(opened_len, plain_len);
         assert_memory_equal(opened, plain, plain_len);
 
-        uint8_t reference[PLAIN_MAX + 16];
+        uint8_t reference[SESSION_PLAIN_MAX + 16];
         unsigned long long reference_len = 0;
         crypto_aead_xchacha20poly1305_ietf_encrypt(reference, &reference_len, plain, plain_len,
-                                                   ad, sizeof ad, NULL, nonce, slots[0].key);
+                                                   ad, sizeof ad, NULL, nonce, key);
         assert_int_equal(reference_len, sealed_len[i] - 25);
         assert_memory_equal(reference, sealed[i] + 25, sealed_len[i] - 25);
     }
-
-    /* A new lock session draws a new prefix and starts its counter again. */
-    uint8_t next_nonce[24];
-    seal_nonce(fx->env, T0_US + SEALS, next_nonce);
-    assert_memory_not_equal(next_nonce, sealed[0] + 1, 16);
-    assert_int_equal(load_le64(next_nonce + 16), 0);
+    check_next_session(fx, sealed[0]);
     test_free(sealed);
 }
 
@@ -890,66 +908,42 @@ static void test_crypto_session_seal_equals_xchacha(void **state)
 static void test_crypto_session_seal_equals_aes_gcm(void **state)
 {
     fixture *fx = *state;
-    enum { SEALS = 300, PLAIN_MAX = 200 };
-    uint8_t(*sealed)[PLAIN_MAX + STORE_VALUE_OVERHEAD] =
-        test_malloc(SEALS * sizeof *sealed);
-    size_t sealed_len[SEALS];
-    uint8_t plain[PLAIN_MAX];
+    session_value *sealed = test_malloc(SESSION_SEALS * sizeof *sealed);
+    size_t sealed_len[SESSION_SEALS];
+    uint8_t plain[SESSION_PLAIN_MAX], key[32];
     for (size_t i = 0; i < sizeof plain; i++)
         plain[i] = (uint8_t)(i * 5 + 1);  /* any payload */
+    seal_session(fx, 3, plain, sealed, sealed_len, key);
 
-    store_keys_lock(fx->env);
-    for (int i = 0; i < SEALS; i++) {
-        size_t plain_len = (size_t)i % PLAIN_MAX;
-        int rc = store_value_seal(fx->env, FV_CLASS_FLOW, T0_US + (uint64_t)i, plain,
-                                  plain_len, sealed[i], sizeof sealed[i], &sealed_len[i]);
-        assert_int_equal(rc, FV_OK);
-        assert_int_equal(sealed_len[i], plain_len + STORE_VALUE_OVERHEAD);
-    }
-    store_keys_unlock(fx->env);
-
-    char path[600];
-    store_path(path, fx, "data.keys");
-    key_slot slots[4];
-    assert_int_equal(read_key_slots(path, slots, 4, NULL), 1);
-
-    for (int i = 0; i < SEALS; i++) {
-        size_t plain_len = (size_t)i % PLAIN_MAX;
+    for (int i = 0; i < SESSION_SEALS; i++) {
+        size_t plain_len = (size_t)i % SESSION_PLAIN_MAX;
         uint64_t id = T0_US + (uint64_t)i;
         const uint8_t *nonce = sealed[i] + 1;
-        assert_int_equal(sealed[i][0], 3);
-        assert_memory_equal(nonce, sealed[0] + 1, 16);
-        assert_int_equal(load_le64(nonce + 16), (uint64_t)i);
-
         uint8_t opened[STORE_RECORD_MAX_BYTES];
         size_t opened_len = 0;
-        assert_true(open_with(sealed[i], sealed_len[i], FV_CLASS_FLOW, id, slots[0].key, opened,
+        assert_true(open_with(sealed[i], sealed_len[i], FV_CLASS_FLOW, id, key, opened,
                               &opened_len));
         assert_int_equal(opened_len, plain_len);
         assert_memory_equal(opened, plain, plain_len);
 
-        uint8_t ad[13], reference[PLAIN_MAX + 16];
+        uint8_t ad[13], reference[SESSION_PLAIN_MAX + 16];
         make_ad(ad, FV_CLASS_FLOW, id);
-        v3_seal(reference, plain, plain_len, ad, nonce, slots[0].key);
+        v3_seal(reference, plain, plain_len, ad, nonce, key);
         assert_memory_equal(reference, sealed[i] + 25, plain_len + 16);
 
         /* The same ciphertext under the data key itself, without the
          * subkey step, does not open: the subkey is not the data key. */
         struct gcm_aes256_ctx direct;
-        uint8_t iv[12] = {0}, tag[16], scratch[PLAIN_MAX];
+        uint8_t iv[12] = {0}, tag[16], scratch[SESSION_PLAIN_MAX];
         memcpy(iv + 4, nonce + 16, 8);
-        gcm_aes256_set_key(&direct, slots[0].key);
+        gcm_aes256_set_key(&direct, key);
         gcm_aes256_set_iv(&direct, sizeof iv, iv);
         gcm_aes256_update(&direct, sizeof ad, ad);
         gcm_aes256_decrypt(&direct, plain_len, scratch, sealed[i] + 25);
         gcm_aes256_digest(&direct, sizeof tag, tag);
         assert_memory_not_equal(tag, sealed[i] + 25 + plain_len, sizeof tag);
     }
-
-    uint8_t next_nonce[24];
-    seal_nonce(fx->env, T0_US + SEALS, next_nonce);
-    assert_memory_not_equal(next_nonce, sealed[0] + 1, 16);
-    assert_int_equal(load_le64(next_nonce + 16), 0);
+    check_next_session(fx, sealed[0]);
     test_free(sealed);
 }
 
