@@ -17,8 +17,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1119,6 +1121,65 @@ static int commit_write(store_env *env, MDB_txn *txn, void *ctx)
     return mrc;
 }
 
+/*
+ * Find LMDB's map of data.mdb: the mapping of the file's device and
+ * inode at offset 0 in /proc/self/maps. LMDB reports the map's address
+ * (mdb_env_info's me_mapaddr) only for MDB_FIXEDMAP maps, and the map
+ * moves when it grows, so it is looked up at each use.
+ */
+static bool store_map_range(store_env *env, void **base, size_t *len)
+{
+    mdb_filehandle_t fd;
+    struct stat st;
+    if (mdb_env_get_fd(env->mdb, &fd) != MDB_SUCCESS || fstat(fd, &st) != 0)
+        return false;
+    FILE *maps = fopen("/proc/self/maps", "re");
+    if (maps == NULL)
+        return false;
+    char line[256];
+    bool found = false, line_start = true;
+    while (!found && fgets(line, sizeof line, maps) != NULL) {
+        bool at_start = line_start;
+        line_start = strchr(line, '\n') != NULL;
+        unsigned long start, end, offset, inode;
+        unsigned dev_major, dev_minor;
+        char perms[8];
+        if (!at_start || sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &start, &end, perms, &offset,
+                                &dev_major, &dev_minor, &inode) != 7)
+            continue;
+        if (inode == (unsigned long)st.st_ino && dev_major == major(st.st_dev) &&
+            dev_minor == minor(st.st_dev) && offset == 0 && end > start) {
+            *base = (void *)(uintptr_t)start;
+            *len = end - start;
+            found = true;
+        }
+    }
+    fclose(maps);
+    return found;
+}
+
+/*
+ * Drop this process's mappings of the pages of data.mdb. LMDB reads
+ * pages through its read-only map, and the kernel maps the cached pages
+ * around each fault too, so over a long ingest most of the file would
+ * count in the writer's RSS, which the OOM killer ranks processes by.
+ * The pages stay in the page cache and the next access maps them again,
+ * so readers see no difference. MADV_DONTNEED is safe here because the
+ * map is a shared file map that the process never writes (no
+ * MDB_WRITEMAP). Failures are ignored: this only lowers the RSS.
+ * Caller holds map_lock, so the map cannot move meanwhile.
+ */
+static void store_unmap_cached_pages(store_env *env)
+{
+    unsigned flags = 0;
+    void *base = NULL;
+    size_t len = 0;
+    if (mdb_env_get_flags(env->mdb, &flags) != MDB_SUCCESS || (flags & MDB_WRITEMAP) != 0 ||
+        !store_map_range(env, &base, &len))
+        return;
+    (void)madvise(base, len, MADV_DONTNEED);
+}
+
 int store_commit(store_env *env)
 {
     if (env == NULL)
@@ -1139,6 +1200,9 @@ int store_commit(store_env *env)
     int rc = store_write_txn(env, "commit queued records", commit_write, NULL);
     if (rc != FV_OK)
         return rc;
+    pthread_rwlock_rdlock(&env->map_lock);
+    store_unmap_cached_pages(env);
+    pthread_rwlock_unlock(&env->map_lock);
 
     for (size_t i = 0; i < env->queue_len; i++)
         env->committed[env->queue[i].cls]++;
