@@ -565,6 +565,10 @@ int cli_cmd_ingest(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
     p.after_commit = ingest_after_commit;
+    /* The detectors judge the whole input once, at its end, so a run
+     * that takes minutes or reads several files raises the alerts of one
+     * file read at once. */
+    p.detect_at_end_only = true;
     char resume_actor[64];
     cli_audit_local_actor(resume_actor, sizeof resume_actor);
     if (fv_checkpoint_begin(&p, resume_actor, argv + optind, argc - optind, o.filter, err,
@@ -626,8 +630,13 @@ int cli_cmd_ingest(int argc, char **argv)
     if (stopped && tally.resumable) {
         /* The resume reads the files again from the start and skips only
          * records identical to the ones this run stored. So a flow cut
-         * here would be stored twice: cut now, and whole by the resume. */
-        fv_notice("stopped by signal; open flows are not stored, the resume stores them");
+         * here would be stored twice: cut now, and whole by the resume.
+         * The resume also feeds every record to the detectors again, so
+         * this run neither evaluates them nor saves their state
+         * (detect_at_end_only). */
+        fv_notice("stopped by signal; open flows are not stored, the resume stores them. "
+                  "The detectors were not evaluated and their saved state is unchanged, "
+                  "because the resume runs them over all the input");
         p.discard_open = true;
     } else {
         /* Standard input cannot be read again, so after a stop no later

@@ -1598,9 +1598,12 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
         rekey_detector(p);
     }
 
+    bool detect_now = p->detect_at_end_only ? force && !p->discard_open : true;
     if (force || now_us - p->last_evaluate_us >= EVALUATE_INTERVAL_US) {
-        detect_sync(p);
-        det_evaluate(p->detect, now_us, on_alert, p);
+        if (detect_now) {
+            detect_sync(p);
+            det_evaluate(p->detect, now_us, on_alert, p);
+        }
         p->last_evaluate_us = now_us;
         if (p->failed_rc == FV_OK)
             save_capture_counters(p);
@@ -1615,7 +1618,7 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
         if (!p->sweep_pending)
             p->last_sweep_us = now_us;
         pipeline_sweep_step(p, now_us, force);
-        if (!p->sweep_pending)
+        if (!p->sweep_pending && detect_now)
             pipeline_detstate_save(p, now_us);
     }
     if (force) {

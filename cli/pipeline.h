@@ -101,6 +101,16 @@ typedef struct fv_pipeline {
      * that the resume, which skips only identical records, stores again
      * in full. */
     bool discard_open;
+    /* Set by ingest. Only a forced tick then evaluates the detectors and
+     * saves their state, so they judge the whole input once, as for one
+     * file. The other ticks run at clock times unrelated to the packet
+     * times of the files, and an evaluation there would judge beacons on
+     * part of the input and close every open baseline hour. A forced
+     * tick with discard_open set does neither, because the resume
+     * observes every record again.
+     * NOTE: alerts queue in the detectors until then, with bounds per
+     * detector (docs/DETECTION.md, "Limits"); the ones past them are lost. */
+    bool detect_at_end_only;
     /* Called on the writer thread after each commit of the store, by
      * the commit line hook (checkpoint.c); NULL for none. ingest logs
      * the counters there for a SIGUSR1 while it reads a long file. */
@@ -122,7 +132,9 @@ uint64_t fv_pipeline_now_us(const fv_pipeline *p);
 /*
  * Periodic work at NOW_US: rotate the key when due, evaluate detectors
  * (at most once a minute unless FORCE), sweep when the policy's interval
- * has passed (or FORCE), and commit. Returns the first error.
+ * has passed (or FORCE), save the detectors' state after a sweep, and
+ * commit. With detect_at_end_only, only FORCE evaluates and saves, and
+ * not when discard_open is set. Returns the first error.
  */
 int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force);
 
