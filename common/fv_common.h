@@ -572,10 +572,13 @@ void fv_time_format(uint64_t us, char out[FV_TIME_TEXT_MAX]);
  * and servers call this to obtain it. */
 uint64_t fv_now_us(void);
 
-/* Current wall-clock time in whole seconds from the kernel's coarse clock
- * (CLOCK_REALTIME_COARSE), which trails CLOCK_REALTIME by at most one
- * timer tick (4 ms here) and costs a quarter as much to read. For checks
- * made per packet against times kept in seconds. */
+/* Current wall-clock time in whole seconds, the second that CLOCK_REALTIME
+ * shows. It reads the kernel's coarse clock (CLOCK_REALTIME_COARSE),
+ * which costs a quarter as much, and CLOCK_REALTIME only in the last
+ * 50 ms of a coarse second, where a new second may already have begun.
+ * For checks made per packet against times kept in seconds. NOTE: where
+ * the coarse clock trails by more than 50 ms, this can still return the
+ * second before. */
 uint64_t fv_now_coarse_s(void);
 
 /* Parse a point in time: RFC 3339 ("2026-11-30T08:00:00Z", fractions and
