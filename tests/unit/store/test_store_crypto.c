@@ -660,6 +660,78 @@ static void test_crypto_freed_slot_reused(void **state)
     assert_int_equal(slots[0].day, T0_DAY + 3);
 }
 
+/* Open the raw VALUE of record ID of class CLS through the store. */
+static store_value_status open_raw(store_env *env, fv_class cls, uint64_t id,
+                                   const uint8_t *value, size_t len)
+{
+    uint8_t plain[STORE_RECORD_MAX_BYTES];
+    size_t plain_len = 0;
+    bool refreshed = false;
+    store_value_status st =
+        store_value_open(env, cls, id, value, len, plain, sizeof plain, &plain_len, &refreshed);
+    sodium_memzero(plain, sizeof plain);
+    return st;
+}
+
+/* A value that this process opened just before its day key was
+ * destroyed no longer opens here. No subkey that the reader keeps
+ * survives the destruction, also when a new key of the same class and
+ * day takes the freed slot. */
+static void test_crypto_shredded_value_unreadable_in_process(void **state)
+{
+    fixture *fx = *state;
+    assert_int_equal(store_set_retention(fx->env, FV_CLASS_FLOW, DAY_S), FV_OK);
+    for (uint32_t i = 0; i < 2; i++) {
+        fv_flow_record f;
+        rec_fill_flow(&f, i + 1);
+        assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US + HOUR_US + i), FV_OK);
+    }
+    assert_int_equal(store_commit(fx->env), FV_OK);
+    uint64_t id = first_id(fx->env, FV_CLASS_FLOW, T0_US + HOUR_US);
+    size_t len = 0;
+    uint8_t *value = raw_get(fx->env, FV_CLASS_FLOW, id, &len);
+    assert_non_null(value);
+    assert_int_equal(value[0], store_keys_seal_version(fx->env));
+    assert_int_equal(open_raw(fx->env, FV_CLASS_FLOW, id, value, len), STORE_VALUE_OK);
+
+    store_sweep_result res;
+    assert_int_equal(store_sweep(fx->env, T0_US + 3 * DAY_US, 0, 0, &res), FV_OK);
+    assert_int_equal(res.keys_destroyed, 1);
+    assert_int_equal(open_raw(fx->env, FV_CLASS_FLOW, id, value, len),
+                     STORE_VALUE_UNDECRYPTABLE);
+
+    /* A record stored later on the same day gets a new key in the freed
+     * slot. The old value still does not open, and the new one does. */
+    fv_flow_record f;
+    rec_fill_flow(&f, 3);
+    assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &f, T0_US + 2 * HOUR_US), FV_OK);
+    assert_int_equal(store_commit(fx->env), FV_OK);
+    char path[600];
+    store_path(path, fx, "data.keys");
+    key_slot slots[4];
+    assert_int_equal(read_key_slots(path, slots, 4, NULL), 1);
+    assert_int_equal(slots[0].day, T0_DAY);
+    assert_int_equal(open_raw(fx->env, FV_CLASS_FLOW, id, value, len),
+                     STORE_VALUE_UNDECRYPTABLE);
+    uint64_t new_id = first_id(fx->env, FV_CLASS_FLOW, T0_US + 2 * HOUR_US);
+    size_t new_len = 0;
+    uint8_t *new_value = raw_get(fx->env, FV_CLASS_FLOW, new_id, &new_len);
+    assert_non_null(new_value);
+    assert_int_equal(open_raw(fx->env, FV_CLASS_FLOW, new_id, new_value, new_len),
+                     STORE_VALUE_OK);
+
+    /* The old value put back under its id is skipped by a query. */
+    raw_put(fx->env, FV_CLASS_FLOW, id, value, len);
+    collected c;
+    store_query_stats stats;
+    query_all(fx->env, FV_CLASS_FLOW, T0_US + 2 * HOUR_US, &c, &stats);
+    assert_int_equal(stats.undecryptable, 1);
+    for (size_t i = 0; i < c.n; i++)
+        assert_int_not_equal(c.recs[i].id, id);
+    free(new_value);
+    free(value);
+}
+
 static void test_crypto_partial_day_key_kept(void **state)
 {
     fixture *fx = *state;
@@ -1116,6 +1188,10 @@ int main(void)
                                         fixture_setup_v3, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_freed_slot_reused, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_shredded_value_unreadable_in_process,
+                                        fixture_setup_v2, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_shredded_value_unreadable_in_process,
+                                        fixture_setup_v3, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_partial_day_key_kept, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_missing_key_file_read_only, fixture_setup,

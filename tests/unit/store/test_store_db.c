@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 
 #include <cmocka.h>
 
@@ -702,6 +703,67 @@ static void test_commit_unmaps_cached_pages(void **state)
     assert_int_equal(count_records(fx->env, FV_CLASS_DNS, T0_US), 20000);
 }
 
+/* Resident KiB of this process's mappings of the file at PATH, found
+ * in /proc/self/smaps by its device and inode, so any path works. */
+static unsigned long file_map_rss_kib(const char *path)
+{
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    FILE *smaps = fopen("/proc/self/smaps", "re");
+    assert_non_null(smaps);
+    char line[1024];
+    bool in_map = false;
+    unsigned long total = 0;
+    while (fgets(line, sizeof line, smaps) != NULL) {
+        unsigned long start = 0, end = 0, offset = 0, inode = 0, kib = 0;
+        unsigned dev_major = 0, dev_minor = 0;
+        char perms[8];
+        if (sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &start, &end, perms, &offset, &dev_major,
+                   &dev_minor, &inode) == 7)
+            in_map = inode == (unsigned long)st.st_ino && dev_major == major(st.st_dev) &&
+                     dev_minor == minor(st.st_dev);
+        else if (in_map && sscanf(line, "Rss: %lu kB", &kib) == 1)
+            total += kib;
+    }
+    fclose(smaps);
+    return total;
+}
+
+/* With two stores open, a commit drops the pages of its own store's
+ * map only, also when the store's path has a space and a newline. */
+static void test_commit_unmaps_only_own_store(void **state)
+{
+    fixture *fx = *state;
+    char other_dir[600], other_mdb[700], own_mdb[600];
+    snprintf(other_dir, sizeof other_dir, "%s/other store\nline", fx->dir);
+    assert_non_null(strchr(other_dir, '\n'));
+    char err[512];
+    store_env *other = NULL;
+    assert_int_equal(store_open(other_dir, 0, &other, err, sizeof err), FV_OK);
+    snprintf(other_mdb, sizeof other_mdb, "%s/data.mdb", other_dir);
+    snprintf(own_mdb, sizeof own_mdb, "%s/data.mdb", fx->dir);
+
+    for (uint32_t first = 1; first <= 20000; first += 5000) {
+        put_dns(fx->env, first, 5000, T0_US);
+        put_dns(other, first, 5000, T0_US);
+    }
+    assert_int_equal(count_records(fx->env, FV_CLASS_DNS, T0_US), 20000);
+    assert_int_equal(count_records(other, FV_CLASS_DNS, T0_US), 20000);
+    unsigned long own_read = file_map_rss_kib(own_mdb);
+    unsigned long other_read = file_map_rss_kib(other_mdb);
+    assert_true(own_read >= 2048);
+    assert_true(other_read >= 2048);
+
+    put_flows(other, 1, 1, T0_US);
+    assert_true(file_map_rss_kib(other_mdb) <= other_read / 16);
+    assert_true(file_map_rss_kib(own_mdb) >= own_read);
+
+    put_flows(fx->env, 1, 1, T0_US);
+    assert_true(file_map_rss_kib(own_mdb) <= own_read / 16);
+    assert_int_equal(count_records(other, FV_CLASS_DNS, T0_US), 20000);
+    store_close(&other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -728,6 +790,7 @@ int main(void)
         T(test_map_grows_on_map_full),
         T(test_map_full_at_maximum_marks_failed),
         T(test_commit_unmaps_cached_pages),
+        T(test_commit_unmaps_only_own_store),
 #undef T
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
