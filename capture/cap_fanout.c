@@ -61,8 +61,6 @@ static uint32_t mix_address(uint32_t h, const cap_ip *ip)
     return h;
 }
 
-/* Order-independent hash of the address pair (A, B): the smaller
- * address goes in first, so swapping the directions gives the same value. */
 /* The order of memcmp over the address bytes, compared as big-endian
  * words: the reader thread runs this for every packet, and memcmp of a
  * length chosen at run time is a library call. */
@@ -79,6 +77,8 @@ static int address_order(const cap_ip *a, const cap_ip *b)
     return 0;
 }
 
+/* Order-independent hash of the address pair (A, B): the smaller
+ * address goes in first, so swapping the directions gives the same value. */
 static uint32_t pair_hash(const cap_ip *a, const cap_ip *b)
 {
     int cmp = address_order(a, b);
