@@ -157,9 +157,12 @@ static void inner_nonce(uint8_t inner[GCM_IV_SIZE], const uint8_t nonce[VALUE_NO
     memcpy(inner + 4, nonce + VALUE_PREFIX_BYTES, VALUE_COUNTER_BYTES);
 }
 
-/* True where sealing format 3 is both fast and free of key-dependent
- * table lookups: x86 with AES-NI and PCLMULQDQ, which nettle's fat
- * build then uses (libsodium's CPU detection). */
+/* True where nettle's fat build (Debian's) encrypts and hashes format 3
+ * with AES-NI and PCLMULQDQ, found by libsodium's CPU detection. There
+ * the rounds are faster than ChaCha20 and free of key-dependent table
+ * lookups. NOTE: nettle 3.8 expands the AES key in C with its S-box
+ * table even then (no AESKEYGENASSIST in libnettle.so.8), once per
+ * subkey, that is per data key and commit. */
 static bool cpu_seals_aes_gcm(void)
 {
     return sodium_runtime_has_aesni() && sodium_runtime_has_pclmul();
