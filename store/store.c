@@ -1141,14 +1141,30 @@ static bool store_map_range(store_env *env, void **base, size_t *len)
     while (!found && fgets(line, sizeof line, maps) != NULL) {
         bool at_start = line_start;
         line_start = strchr(line, '\n') != NULL;
-        unsigned long start, end, offset, inode;
-        unsigned dev_major, dev_minor;
-        char perms[8];
-        if (!at_start || sscanf(line, "%lx-%lx %7s %lx %x:%x %lu", &start, &end, perms, &offset,
-                                &dev_major, &dev_minor, &inode) != 7)
+        if (!at_start)
             continue;
-        if (inode == (unsigned long)st.st_ino && dev_major == major(st.st_dev) &&
+        /* "start-end perms offset major:minor inode path", numbers in hex
+         * but the inode in decimal. */
+        char *rest = NULL;
+        unsigned long start = strtoul(line, &rest, 16);
+        if (*rest != '-')
+            continue;
+        unsigned long end = strtoul(rest + 1, &rest, 16);
+        if (*rest != ' ' || (rest = strchr(rest + 1, ' ')) == NULL)
+            continue;
+        unsigned long offset = strtoul(rest + 1, &rest, 16);
+        if (*rest != ' ')
+            continue;
+        unsigned long dev_major = strtoul(rest + 1, &rest, 16);
+        if (*rest != ':')
+            continue;
+        unsigned long dev_minor = strtoul(rest + 1, &rest, 16);
+        if (*rest != ' ')
+            continue;
+        unsigned long long inode = strtoull(rest + 1, &rest, 10);
+        if (inode == (unsigned long long)st.st_ino && dev_major == major(st.st_dev) &&
             dev_minor == minor(st.st_dev) && offset == 0 && end > start) {
+            // NOLINTNEXTLINE(performance-no-int-to-ptr): madvise needs the map's address, which /proc/self/maps gives as text
             *base = (void *)(uintptr_t)start;
             *len = end - start;
             found = true;
