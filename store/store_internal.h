@@ -78,6 +78,7 @@ typedef struct store_keys {
     unsigned seal_next;             /* entry the next new subkey replaces */
     bool seal_dirty;                /* true once any entry has a subkey */
     uint8_t seal_version;           /* value format sealed: 3 with AES-NI, else 2 */
+    bool open_with_nettle;          /* tests: open format 3 with nettle even where libsodium can */
     /* The format 3 subkey store_value_open derived last (sodium_malloc'd). */
     struct store_open_subkey *open_cache;
 } store_keys;
@@ -254,6 +255,9 @@ int store_keys_refresh(store_env *env);
  * and read on one machine. Returns FV_ERR_INVALID for other versions. */
 unsigned store_keys_seal_version(store_env *env);
 int store_keys_set_seal_version(store_env *env, unsigned version);
+/* Open format 3 values with nettle, as on CPUs without AES-NI, even
+ * where libsodium offers AES-256-GCM. For tests. */
+void store_keys_set_open_with_nettle(store_env *env, bool nettle);
 
 /*
  * Encrypt the format 1 encoding PLAIN of record ID of class CLS into

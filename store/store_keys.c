@@ -28,13 +28,15 @@
  *   16-byte tag
  *
  * Format 2 is crypto_aead_xchacha20poly1305_ietf under the data key and
- * the 24-byte nonce. Format 3 is AES-256-GCM (nettle) under a subkey
+ * the 24-byte nonce. Format 3 is AES-256-GCM under a subkey
  * BLAKE2b-256(key = data key, message = VALUE_V3_LABEL || prefix), with
  * the 12-byte nonce 00000000 || counter. Both have 41 bytes of overhead.
- * A writer seals format 3 where the CPU has AES and carry-less multiply
- * instructions, and format 2 elsewhere, because nettle's AES without
- * them is slower than ChaCha20 and uses lookup tables whose timing
- * depends on the key. Readers open both formats on any CPU.
+ * A writer seals format 3 where the CPU has AES-NI and PCLMULQDQ, with
+ * libsodium's crypto_aead_aes256gcm, whose key expansion and rounds use
+ * those instructions. Other CPUs seal format 2, because AES without them
+ * is slower than ChaCha20 and looks up tables whose timing depends on
+ * the key. Readers open both formats on any CPU: format 3 with libsodium
+ * where it offers AES-256-GCM, else with nettle's portable gcm_aes256.
  *
  * The associated data is u8 class | the 8-byte big-endian LMDB key (the
  * record id) | u32 day, so a value copied to another class, id or day
@@ -94,10 +96,11 @@
 
 /* The sealing state of one data key in a lock session: for format 2 the
  * XChaCha20 subkey HChaCha20(data key of (cls, day), prefix), for
- * format 3 the AES-256-GCM context of the subkey of the prefix. */
+ * format 3 libsodium's expanded AES-256-GCM key of the subkey of the
+ * prefix. */
 struct store_seal_subkey {
+    crypto_aead_aes256gcm_state aes; /* first: libsodium wants 16-byte alignment */
     uint8_t subkey[crypto_core_hchacha20_OUTPUTBYTES];
-    struct gcm_aes256_ctx gcm;
     uint8_t prefix[VALUE_PREFIX_BYTES];
     uint64_t counter;               /* next counter value under this prefix */
     uint64_t process;               /* current_process_mark() at derivation */
@@ -110,7 +113,9 @@ struct store_seal_subkey {
 /* The format 3 subkey of one data key and nonce prefix, kept by
  * store_value_open for the next value under the same prefix. */
 struct store_open_subkey {
-    struct gcm_aes256_ctx gcm;
+    crypto_aead_aes256gcm_state aes; /* with libsodium (use_sodium) */
+    struct gcm_aes256_ctx gcm;       /* with nettle otherwise */
+    bool use_sodium;
     uint8_t prefix[VALUE_PREFIX_BYTES];
     size_t index;                   /* slot of the data key */
     uint32_t day;
@@ -134,19 +139,16 @@ _Static_assert(GCM_DIGEST_SIZE == VALUE_TAG_BYTES && GCM_IV_SIZE == 4u + VALUE_C
                    STORE_DATA_KEY_BYTES == AES256_KEY_SIZE,
                "format 3 has the tag size, nonce tail and key size of format 2");
 
-/* The AES-256-GCM context of the format 3 subkey of data key KEY and
- * nonce prefix PREFIX. */
-static void aes_gcm_subkey(struct gcm_aes256_ctx *gcm, const uint8_t key[STORE_DATA_KEY_BYTES],
+/* The format 3 subkey of data key KEY and nonce prefix PREFIX. */
+static void aes_gcm_subkey(uint8_t subkey[STORE_DATA_KEY_BYTES],
+                           const uint8_t key[STORE_DATA_KEY_BYTES],
                            const uint8_t prefix[VALUE_PREFIX_BYTES])
 {
     uint8_t message[sizeof VALUE_V3_LABEL - 1 + VALUE_PREFIX_BYTES];
-    uint8_t subkey[AES256_KEY_SIZE];
     memcpy(message, VALUE_V3_LABEL, sizeof VALUE_V3_LABEL - 1);
     memcpy(message + sizeof VALUE_V3_LABEL - 1, prefix, VALUE_PREFIX_BYTES);
-    crypto_generichash(subkey, sizeof subkey, message, sizeof message, key,
+    crypto_generichash(subkey, STORE_DATA_KEY_BYTES, message, sizeof message, key,
                        STORE_DATA_KEY_BYTES);
-    gcm_aes256_set_key(gcm, subkey);
-    sodium_memzero(subkey, sizeof subkey);
 }
 
 /* The 12-byte AES-GCM and ChaCha20-Poly1305 IETF nonce of a value: four
@@ -157,15 +159,12 @@ static void inner_nonce(uint8_t inner[GCM_IV_SIZE], const uint8_t nonce[VALUE_NO
     memcpy(inner + 4, nonce + VALUE_PREFIX_BYTES, VALUE_COUNTER_BYTES);
 }
 
-/* True where nettle's fat build (Debian's) encrypts and hashes format 3
- * with AES-NI and PCLMULQDQ, found by libsodium's CPU detection. There
- * the rounds are faster than ChaCha20 and free of key-dependent table
- * lookups. NOTE: nettle 3.8 expands the AES key in C with its S-box
- * table even then (no AESKEYGENASSIST in libnettle.so.8), once per
- * subkey, that is per data key and commit. */
+/* True where libsodium offers AES-256-GCM: x86 with AES-NI and
+ * PCLMULQDQ. Sealing format 3 is then faster than format 2 and free of
+ * key-dependent table lookups. */
 static bool cpu_seals_aes_gcm(void)
 {
-    return sodium_runtime_has_aesni() && sodium_runtime_has_pclmul();
+    return crypto_aead_aes256gcm_is_available() != 0;
 }
 
 static void put_le(uint8_t *p, uint64_t v, size_t width)
@@ -694,6 +693,13 @@ int store_keys_set_seal_version(store_env *env, unsigned version)
     return FV_OK;
 }
 
+void store_keys_set_open_with_nettle(store_env *env, bool nettle)
+{
+    pthread_mutex_lock(&env->keys.lock);
+    env->keys.open_with_nettle = nettle;
+    pthread_mutex_unlock(&env->keys.lock);
+}
+
 unsigned store_keys_seal_version(store_env *env)
 {
     pthread_mutex_lock(&env->keys.lock);
@@ -754,9 +760,12 @@ static struct store_seal_subkey *seal_subkey_get(store_keys *k, size_t index)
         k->seal_next = (k->seal_next + 1) % STORE_SEAL_SUBKEYS;
     }
     randombytes_buf(e->prefix, sizeof e->prefix);
-    if (k->seal_version == VALUE_VERSION_AES_GCM)
-        aes_gcm_subkey(&e->gcm, slot->key, e->prefix);
-    else
+    if (k->seal_version == VALUE_VERSION_AES_GCM) {
+        uint8_t subkey[STORE_DATA_KEY_BYTES];
+        aes_gcm_subkey(subkey, slot->key, e->prefix);
+        crypto_aead_aes256gcm_beforenm(&e->aes, subkey);
+        sodium_memzero(subkey, sizeof subkey);
+    } else
         crypto_core_hchacha20(e->subkey, e->prefix, slot->key, NULL);
     e->version = k->seal_version;
     e->counter = 0;
@@ -808,10 +817,9 @@ int store_value_seal(store_env *env, fv_class cls, uint64_t id, const uint8_t *p
     inner_nonce(inner, nonce);
     uint8_t *cipher = out + 1 + VALUE_NONCE_BYTES;
     if (e->version == VALUE_VERSION_AES_GCM) {
-        gcm_aes256_set_iv(&e->gcm, sizeof inner, inner);
-        gcm_aes256_update(&e->gcm, sizeof ad, ad);
-        gcm_aes256_encrypt(&e->gcm, plain_len, cipher, plain);
-        gcm_aes256_digest(&e->gcm, VALUE_TAG_BYTES, cipher + plain_len);
+        crypto_aead_aes256gcm_encrypt_detached_afternm(cipher, cipher + plain_len, NULL, plain,
+                                                       plain_len, ad, sizeof ad, NULL, inner,
+                                                       &e->aes);
         *out_len = 1 + VALUE_NONCE_BYTES + plain_len + VALUE_TAG_BYTES;
         return FV_OK;
     }
@@ -840,9 +848,17 @@ static bool open_aes_gcm(store_keys *k, size_t index, const uint8_t *value, size
         sodium_memzero(k->open_cache, sizeof *k->open_cache);
     }
     struct store_open_subkey *c = k->open_cache;
+    bool use_sodium = crypto_aead_aes256gcm_is_available() != 0 && !k->open_with_nettle;
     if (!c->valid || c->index != index || c->cls != slot->cls || c->day != slot->day ||
-        sodium_memcmp(c->prefix, nonce, VALUE_PREFIX_BYTES) != 0) {
-        aes_gcm_subkey(&c->gcm, slot->key, nonce);
+        c->use_sodium != use_sodium || sodium_memcmp(c->prefix, nonce, VALUE_PREFIX_BYTES) != 0) {
+        uint8_t subkey[STORE_DATA_KEY_BYTES];
+        aes_gcm_subkey(subkey, slot->key, nonce);
+        if (use_sodium)
+            crypto_aead_aes256gcm_beforenm(&c->aes, subkey);
+        else
+            gcm_aes256_set_key(&c->gcm, subkey);
+        sodium_memzero(subkey, sizeof subkey);
+        c->use_sodium = use_sodium;
         memcpy(c->prefix, nonce, VALUE_PREFIX_BYTES);
         c->index = index;
         c->cls = slot->cls;
@@ -854,6 +870,14 @@ static bool open_aes_gcm(store_keys *k, size_t index, const uint8_t *value, size
     inner_nonce(inner, nonce);
     const uint8_t *cipher = value + 1 + VALUE_NONCE_BYTES;
     size_t plain_len = value_len - 1 - VALUE_NONCE_BYTES - VALUE_TAG_BYTES;
+    if (c->use_sodium) {
+        if (crypto_aead_aes256gcm_decrypt_detached_afternm(plain, NULL, cipher, plain_len,
+                                                           cipher + plain_len, ad,
+                                                           VALUE_AD_BYTES, inner, &c->aes) == 0)
+            return true;
+        sodium_memzero(plain, plain_len);
+        return false;
+    }
     uint8_t tag[VALUE_TAG_BYTES];
     gcm_aes256_set_iv(&c->gcm, sizeof inner, inner);
     gcm_aes256_update(&c->gcm, VALUE_AD_BYTES, ad);

@@ -1071,6 +1071,48 @@ static void test_crypto_mixed_formats_read(void **state)
     }
 }
 
+/* Format 3 opens the same through nettle, the reader of CPUs without
+ * AES-NI, as through libsodium, and a flipped byte fails in both. */
+static void test_crypto_v3_opens_with_nettle(void **state)
+{
+    fixture *fx = *state;
+    enum { N = 5 };
+    fv_flow_record flows[N];
+    for (uint32_t i = 0; i < N; i++) {
+        rec_fill_flow(&flows[i], 60 + i);
+        assert_int_equal(store_put(fx->env, FV_CLASS_FLOW, &flows[i], T0_US + i), FV_OK);
+    }
+    assert_int_equal(store_commit(fx->env), FV_OK);
+    uint64_t flipped_id = first_id(fx->env, FV_CLASS_FLOW, T0_US) + 2;
+
+    for (int pass = 0; pass < 3; pass++) {
+        /* Pass 0 reads with the default, pass 1 with nettle, and pass 2
+         * with nettle after a byte of the third value was flipped. */
+        store_keys_set_open_with_nettle(fx->env, pass > 0);
+        if (pass == 2) {
+            size_t len = 0;
+            uint8_t *raw = raw_get(fx->env, FV_CLASS_FLOW, flipped_id, &len);
+            assert_non_null(raw);
+            assert_int_equal(raw[0], 3);
+            raw[len - 20] ^= 0x01;
+            raw_put(fx->env, FV_CLASS_FLOW, flipped_id, raw, len);
+            free(raw);
+        }
+        collected c;
+        store_query_stats stats;
+        query_all(fx->env, FV_CLASS_FLOW, T0_US + DAY_US, &c, &stats);
+        assert_int_equal(c.n, pass < 2 ? N : N - 1);
+        assert_int_equal(stats.undecryptable, pass < 2 ? 0 : 1);
+        for (size_t n = 0; n < c.n; n++) {
+            size_t want_index = pass == 2 && n >= 2 ? n + 1 : n;
+            uint8_t want[STORE_RECORD_MAX_BYTES], got[STORE_RECORD_MAX_BYTES];
+            size_t len = encode(FV_CLASS_FLOW, &flows[want_index], want);
+            assert_int_equal(encode(FV_CLASS_FLOW, &c.recs[n].u.flow, got), len);
+            assert_memory_equal(got, want, len);
+        }
+    }
+}
+
 /* Within one session each data key gets its own prefix: two classes and
  * two days make four keys with four different prefixes and counters, and
  * every value decrypts through the store's reader. */
@@ -1219,6 +1261,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_crypto_default_format_follows_cpu, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_mixed_formats_read, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_v3_opens_with_nettle, fixture_setup_v3,
                                         fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
