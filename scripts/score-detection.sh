@@ -63,7 +63,8 @@ rm -rf "$work/scenario" "$work/db"
 # Ingest at the fixed time scengen suggests (an hour after the last day),
 # so every record falls into one key epoch and the scorer can recompute
 # the planted hosts' pseudonyms. The scenario's dates are fixed, so that
-# time may lie after today's clock, which ingest accepts only when told.
+# time may lie after today's clock, which ingest accepts only with
+# --allow-future-now.
 now="$(jq -r '.ingest_now_s' "$work/scenario/scenario.json")"
 
 "$flowveil" ingest --policy "$work/scenario/policy.yaml" --db "$work/db" --now "$now" \
