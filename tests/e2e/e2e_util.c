@@ -74,6 +74,36 @@ void e2e_result_free(e2e_result *res)
     res->err = NULL;
 }
 
+/* Every process e2e_spawn started, so that those still running when the
+ * test program exits are killed: a failed assertion skips the kill and
+ * wait that would have ended a server, and it would idle on after the
+ * test. */
+static pid_t spawned[1024];
+static size_t spawned_count;
+
+static void kill_spawned_at_exit(void)
+{
+    for (size_t i = 0; i < spawned_count; i++) {
+        int wstatus = 0;
+        /* 0: still our child and running. An exited or already reaped
+         * process returns its pid or -1 and is left alone, so a pid that
+         * the system gave to another process is never signalled. */
+        if (waitpid(spawned[i], &wstatus, WNOHANG) == 0) {
+            kill(spawned[i], SIGKILL);
+            waitpid(spawned[i], &wstatus, 0);
+        }
+    }
+}
+
+static void remember_spawned(pid_t pid)
+{
+    if (spawned_count == 0 && atexit(kill_spawned_at_exit) != 0)
+        fprintf(stderr, "e2e: cannot register the exit cleanup; a failed test may leave "
+                        "processes running\n");
+    if (spawned_count < sizeof spawned / sizeof spawned[0])
+        spawned[spawned_count++] = pid;
+}
+
 pid_t e2e_spawn(const char *const argv[], const char *work_dir, const char *tag)
 {
     char out_path[4096], err_path[4096], name[256];
@@ -96,6 +126,7 @@ pid_t e2e_spawn(const char *const argv[], const char *work_dir, const char *tag)
         fprintf(stderr, "e2e: cannot start %s: %s\n", argv[0], strerror(rc));
         fail();
     }
+    remember_spawned(pid);
     return pid;
 }
 
