@@ -252,7 +252,8 @@ int store_keys_refresh(store_env *env);
 /* The value format that store_value_seal writes: 3 (AES-256-GCM) where
  * the CPU has AES-NI and PCLMULQDQ, else 2 (XChaCha20-Poly1305).
  * Setting it is for tests, which check that both formats are written
- * and read on one machine. Returns FV_ERR_INVALID for other versions. */
+ * and read on one machine. Returns FV_ERR_INVALID for other versions,
+ * and FV_ERR_UNSUPPORTED for 3 where the CPU lacks those instructions. */
 unsigned store_keys_seal_version(store_env *env);
 int store_keys_set_seal_version(store_env *env, unsigned version);
 /* Open format 3 values with nettle, as on CPUs without AES-NI, even

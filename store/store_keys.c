@@ -687,6 +687,9 @@ int store_keys_set_seal_version(store_env *env, unsigned version)
 {
     if (version != VALUE_VERSION_XCHACHA && version != VALUE_VERSION_AES_GCM)
         return FV_ERR_INVALID;
+    /* libsodium's AES-256-GCM executes AES-NI instructions unchecked. */
+    if (version == VALUE_VERSION_AES_GCM && !cpu_seals_aes_gcm())
+        return FV_ERR_UNSUPPORTED;
     pthread_mutex_lock(&env->keys.lock);
     env->keys.seal_version = (uint8_t)version;
     pthread_mutex_unlock(&env->keys.lock);

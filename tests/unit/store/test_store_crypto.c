@@ -1028,6 +1028,8 @@ static void test_crypto_default_format_follows_cpu(void **state)
     assert_int_equal(store_keys_seal_version(fx->env), expected);
     assert_int_equal(store_keys_set_seal_version(fx->env, 1), FV_ERR_INVALID);
     assert_int_equal(store_keys_set_seal_version(fx->env, 4), FV_ERR_INVALID);
+    if (expected == 2)
+        assert_int_equal(store_keys_set_seal_version(fx->env, 3), FV_ERR_UNSUPPORTED);
     assert_int_equal(store_keys_seal_version(fx->env), expected);
 }
 
@@ -1208,32 +1210,20 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_crypto_round_trip_two_days, fixture_setup_v2,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_round_trip_two_days, fixture_setup_v3,
-                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_key_reused_within_day, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_flipped_byte_skipped_and_counted,
                                         fixture_setup_v2, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_flipped_byte_skipped_and_counted,
-                                        fixture_setup_v3, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_truncated_and_garbage_values_skipped,
                                         fixture_setup_v2, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_truncated_and_garbage_values_skipped,
-                                        fixture_setup_v3, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_moved_value_fails, fixture_setup_v2,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_moved_value_fails, fixture_setup_v3,
-                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_shredding_leaves_nothing_readable,
                                         fixture_setup_v2, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_shredding_leaves_nothing_readable,
-                                        fixture_setup_v3, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_freed_slot_reused, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_shredded_value_unreadable_in_process,
                                         fixture_setup_v2, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_shredded_value_unreadable_in_process,
-                                        fixture_setup_v3, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_partial_day_key_kept, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_missing_key_file_read_only, fixture_setup,
@@ -1244,26 +1234,48 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_nonces_unique_across_sessions_and_fork,
                                         fixture_setup_v2, fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_nonces_unique_across_sessions_and_fork,
-                                        fixture_setup_v3, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_session_seal_equals_xchacha, fixture_setup_v2,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_session_seal_equals_aes_gcm,
-                                        fixture_setup_v3, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_session_prefix_per_key, fixture_setup_v2,
-                                        fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_session_prefix_per_key, fixture_setup_v3,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_session_fork_new_prefix, fixture_setup_v2,
                                         fixture_teardown),
-        cmocka_unit_test_setup_teardown(test_crypto_session_fork_new_prefix, fixture_setup_v3,
-                                        fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_default_format_follows_cpu, fixture_setup,
+                                        fixture_teardown),
+    };
+    /* Format 3 is sealed with libsodium's AES-256-GCM, which needs AES-NI
+     * and PCLMULQDQ. */
+    const struct CMUnitTest format3_tests[] = {
+        cmocka_unit_test_setup_teardown(test_crypto_round_trip_two_days, fixture_setup_v3,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_flipped_byte_skipped_and_counted,
+                                        fixture_setup_v3, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_truncated_and_garbage_values_skipped,
+                                        fixture_setup_v3, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_moved_value_fails, fixture_setup_v3,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_shredding_leaves_nothing_readable,
+                                        fixture_setup_v3, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_shredded_value_unreadable_in_process,
+                                        fixture_setup_v3, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_nonces_unique_across_sessions_and_fork,
+                                        fixture_setup_v3, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_seal_equals_aes_gcm,
+                                        fixture_setup_v3, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_prefix_per_key, fixture_setup_v3,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_crypto_session_fork_new_prefix, fixture_setup_v3,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_mixed_formats_read, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_crypto_v3_opens_with_nettle, fixture_setup_v3,
                                         fixture_teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    int failed = cmocka_run_group_tests_name("store crypto", tests, NULL, NULL);
+    if (!crypto_aead_aes256gcm_is_available()) {
+        printf("format 3 tests skipped: this CPU lacks AES-NI or PCLMULQDQ\n");
+        return failed;
+    }
+    return failed + cmocka_run_group_tests_name("store crypto, format 3", format3_tests, NULL,
+                                                NULL);
 }
