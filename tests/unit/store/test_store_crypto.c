@@ -125,6 +125,15 @@ static size_t encode(fv_class cls, const void *rec, uint8_t out[STORE_RECORD_MAX
     return written;
 }
 
+/* Check that GOT has every stored field of WANT, two records of CLS. */
+static void assert_same_record(fv_class cls, const void *want, const void *got)
+{
+    uint8_t want_bytes[STORE_RECORD_MAX_BYTES], got_bytes[STORE_RECORD_MAX_BYTES];
+    size_t len = encode(cls, want, want_bytes);
+    assert_int_equal(encode(cls, got, got_bytes), len);
+    assert_memory_equal(got_bytes, want_bytes, len);
+}
+
 /* A DNS record for NAME whose client pseudonym is PSEUDONYM. */
 static void make_dns(fv_dns_record *d, uint32_t seed, const char *name,
                      const uint8_t pseudonym[16])
@@ -1057,10 +1066,7 @@ static void test_crypto_mixed_formats_read(void **state)
         assert_int_equal(c.n, 2 * PER_FORMAT);
         assert_int_equal(stats.undecryptable, 0);
         for (size_t n = 0; n < 2 * PER_FORMAT; n++) {
-            uint8_t want[STORE_RECORD_MAX_BYTES], got[STORE_RECORD_MAX_BYTES];
-            size_t len = encode(FV_CLASS_FLOW, &flows[n], want);
-            assert_int_equal(encode(FV_CLASS_FLOW, &c.recs[n].u.flow, got), len);
-            assert_memory_equal(got, want, len);
+            assert_same_record(FV_CLASS_FLOW, &flows[n], &c.recs[n].u.flow);
             size_t raw_len = 0;
             uint8_t *raw = raw_get(fx->env, FV_CLASS_FLOW, c.recs[n].id, &raw_len);
             assert_non_null(raw);
@@ -1107,10 +1113,7 @@ static void test_crypto_v3_opens_with_nettle(void **state)
         assert_int_equal(stats.undecryptable, pass < 2 ? 0 : 1);
         for (size_t n = 0; n < c.n; n++) {
             size_t want_index = pass == 2 && n >= 2 ? n + 1 : n;
-            uint8_t want[STORE_RECORD_MAX_BYTES], got[STORE_RECORD_MAX_BYTES];
-            size_t len = encode(FV_CLASS_FLOW, &flows[want_index], want);
-            assert_int_equal(encode(FV_CLASS_FLOW, &c.recs[n].u.flow, got), len);
-            assert_memory_equal(got, want, len);
+            assert_same_record(FV_CLASS_FLOW, &flows[want_index], &c.recs[n].u.flow);
         }
     }
 }

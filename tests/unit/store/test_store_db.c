@@ -658,51 +658,6 @@ static void test_map_full_at_maximum_marks_failed(void **state)
     store_close(&env);
 }
 
-/* Resident KiB of this process's mappings of DIR/data.mdb, from
- * /proc/self/smaps. */
-static unsigned long data_map_rss_kib(const char *dir)
-{
-    char suffix[600];
-    snprintf(suffix, sizeof suffix, "%s/data.mdb", dir);
-    FILE *smaps = fopen("/proc/self/smaps", "re");
-    assert_non_null(smaps);
-    char line[1024];
-    bool in_map = false;
-    unsigned long total = 0;
-    while (fgets(line, sizeof line, smaps) != NULL) {
-        unsigned long start = 0, end = 0, kib = 0;
-        if (sscanf(line, "%lx-%lx ", &start, &end) == 2) {
-            /* A mapping's first line: its address range, ending in its path. */
-            line[strcspn(line, "\n")] = '\0';
-            size_t len = strlen(line), want = strlen(suffix);
-            in_map = len >= want && strcmp(line + len - want, suffix) == 0;
-        } else if (in_map && sscanf(line, "Rss: %lu kB", &kib) == 1) {
-            total += kib;
-        }
-    }
-    fclose(smaps);
-    return total;
-}
-
-/* A commit drops the writer's mappings of data.mdb, which reading every
- * record had made resident: they would otherwise add the store's size
- * to the RSS of a long ingest. The records stay readable. */
-static void test_commit_unmaps_cached_pages(void **state)
-{
-    fixture *fx = *state;
-    for (uint32_t first = 1; first <= 20000; first += 5000)
-        put_dns(fx->env, first, 5000, T0_US);
-    assert_int_equal(count_records(fx->env, FV_CLASS_DNS, T0_US), 20000);
-    unsigned long after_read = data_map_rss_kib(fx->dir);
-    /* Control: the query mapped at least the 2 MB of leaf pages it read. */
-    assert_true(after_read >= 2048);
-
-    put_flows(fx->env, 1, 1, T0_US);
-    unsigned long after_commit = data_map_rss_kib(fx->dir);
-    assert_true(after_commit <= after_read / 16);
-    assert_int_equal(count_records(fx->env, FV_CLASS_DNS, T0_US), 20000);
-}
-
 /* Resident KiB of this process's mappings of the file at PATH, found
  * in /proc/self/smaps by its device and inode, so any path works. */
 static unsigned long file_map_rss_kib(const char *path)
@@ -728,6 +683,28 @@ static unsigned long file_map_rss_kib(const char *path)
     fclose(smaps);
     return total;
 }
+
+/* A commit drops the writer's mappings of data.mdb, which reading every
+ * record had made resident: they would otherwise add the store's size
+ * to the RSS of a long ingest. The records stay readable. */
+static void test_commit_unmaps_cached_pages(void **state)
+{
+    fixture *fx = *state;
+    for (uint32_t first = 1; first <= 20000; first += 5000)
+        put_dns(fx->env, first, 5000, T0_US);
+    assert_int_equal(count_records(fx->env, FV_CLASS_DNS, T0_US), 20000);
+    char data_path[600];
+    snprintf(data_path, sizeof data_path, "%s/data.mdb", fx->dir);
+    unsigned long after_read = file_map_rss_kib(data_path);
+    /* Control: the query mapped at least the 2 MB of leaf pages it read. */
+    assert_true(after_read >= 2048);
+
+    put_flows(fx->env, 1, 1, T0_US);
+    unsigned long after_commit = file_map_rss_kib(data_path);
+    assert_true(after_commit <= after_read / 16);
+    assert_int_equal(count_records(fx->env, FV_CLASS_DNS, T0_US), 20000);
+}
+
 
 /* With two stores open, a commit drops the pages of its own store's
  * map only, also when the store's path has a space and a newline. */
