@@ -99,7 +99,7 @@
  * format 3 libsodium's expanded AES-256-GCM key of the subkey of the
  * prefix. */
 struct store_seal_subkey {
-    crypto_aead_aes256gcm_state aes; /* first: libsodium wants 16-byte alignment */
+    crypto_aead_aes256gcm_state aes; /* 16-byte aligned, see the assertion below */
     uint8_t subkey[crypto_core_hchacha20_OUTPUTBYTES];
     uint8_t prefix[VALUE_PREFIX_BYTES];
     uint64_t counter;               /* next counter value under this prefix */
@@ -135,6 +135,12 @@ _Static_assert(VALUE_COUNTER_BYTES == 8u &&
 _Static_assert(crypto_aead_chacha20poly1305_ietf_ABYTES ==
                    crypto_aead_xchacha20poly1305_ietf_ABYTES,
                "same tag size");
+/* libsodium's AES-GCM state must be 16-byte aligned. sodium_malloc ends
+ * its block at a guard page (sodium/utils.h), so a block whose size is a
+ * multiple of 16 starts 16-byte aligned. */
+_Static_assert(sizeof(struct store_seal_subkey) % 16u == 0 &&
+                   sizeof(struct store_open_subkey) % 16u == 0,
+               "sodium_malloc'd subkey entries keep libsodium's AES-GCM state aligned");
 _Static_assert(GCM_DIGEST_SIZE == VALUE_TAG_BYTES && GCM_IV_SIZE == 4u + VALUE_COUNTER_BYTES &&
                    STORE_DATA_KEY_BYTES == AES256_KEY_SIZE,
                "format 3 has the tag size, nonce tail and key size of format 2");
