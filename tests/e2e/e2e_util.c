@@ -86,8 +86,9 @@ static void kill_spawned_at_exit(void)
     for (size_t i = 0; i < spawned_count; i++) {
         int wstatus = 0;
         /* 0: still our child and running. An exited or already reaped
-         * process returns its pid or -1 and is left alone, so a pid that
-         * the system gave to another process is never signalled. */
+         * process returns its pid or -1 and is left alone, so only
+         * running children of this process are signalled, never a
+         * process that was given a reaped child's pid elsewhere. */
         if (waitpid(spawned[i], &wstatus, WNOHANG) == 0) {
             kill(spawned[i], SIGKILL);
             waitpid(spawned[i], &wstatus, 0);
@@ -98,8 +99,8 @@ static void kill_spawned_at_exit(void)
 static void remember_spawned(pid_t pid)
 {
     if (spawned_count == 0 && atexit(kill_spawned_at_exit) != 0)
-        fprintf(stderr, "e2e: cannot register the exit cleanup; a failed test may leave "
-                        "processes running\n");
+        fprintf(stderr, "e2e: atexit failed, so a failed test may leave the processes it "
+                        "started running\n");
     if (spawned_count < sizeof spawned / sizeof spawned[0])
         spawned[spawned_count++] = pid;
 }
