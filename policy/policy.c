@@ -322,10 +322,18 @@ int pol_zone_address_mode(const pol_policy *policy, const char *zone_name, int f
 
     pol_address_rule fallback = {.mode = POL_ADDR_PSEUDONYMIZE};
     const pol_address_rule *rule = &fallback;
-    if (zone_name == NULL || strcmp(zone_name, FV_ZONE_EXTERNAL) == 0) {
+    /* The capture path passes the label that pol_zone_of returned, which
+     * points into the policy, so a pointer compare finds it without a
+     * string compare per zone and record. Other callers pass copies. */
+    size_t z = 0;
+    while (z < policy->zone_count && policy->zone_names[z] != zone_name)
+        z++;
+    if (z < policy->zone_count) {
+        rule = &policy->address_rules[z];
+    } else if (zone_name == NULL || strcmp(zone_name, FV_ZONE_EXTERNAL) == 0) {
         rule = &policy->address_rules[POL_EXTERNAL_RULE];
     } else {
-        for (size_t z = 0; z < policy->zone_count; z++) {
+        for (z = 0; z < policy->zone_count; z++) {
             if (strcmp(policy->zone_names[z], zone_name) == 0) {
                 rule = &policy->address_rules[z];
                 break;
