@@ -645,7 +645,8 @@ static void make_dns_addr(fv_pipeline *p, uint8_t family, const uint8_t *addr, f
     out->prefix_len = stored.prefix_len;
 }
 
-/* Copy the questions and answers of D into R. Every name goes through
+/* Copy the questions and answers of D into R, whose qname must already
+ * contain D's qname minimized with SOURCE. Every name goes through
  * fv_minimize_name like qname, because reverse names and mDNS names in
  * any question or CNAME target can hold an internal address or a host
  * name. */
@@ -661,8 +662,16 @@ static void dns_copy_details(fv_pipeline *p, const cap_dns *d, fv_name_source so
         fv_dns_question *q = &r->questions[i];
         q->qtype = d->questions[i].qtype;
         q->qclass = d->questions[i].qclass;
-        fv_str_copy(q->name, sizeof q->name, d->questions[i].name);
-        fv_minimize_domain(p->policy, p->anon, source, q->name, sizeof q->name);
+        /* The first question is usually the name already minimized into
+         * r->qname. The result depends only on the name and SOURCE, so
+         * it is copied instead of computed twice. */
+        _Static_assert(sizeof q->name == sizeof r->qname, "question and qname sizes differ");
+        if (strcmp(d->questions[i].name, d->qname) == 0) {
+            memcpy(q->name, r->qname, sizeof q->name);
+        } else {
+            fv_str_copy(q->name, sizeof q->name, d->questions[i].name);
+            fv_minimize_domain(p->policy, p->anon, source, q->name, sizeof q->name);
+        }
     }
 
     r->answers_a_count = d->a_count <= FV_DNS_ADDRS_MAX ? d->a_count : FV_DNS_ADDRS_MAX;
