@@ -187,8 +187,21 @@ int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, i
         fv_notice("resuming an interrupted ingest of the same files: %llu records it "
                   "committed are stored and will not be stored again",
                   (unsigned long long)stored);
+        if (info.detect_saved && p->detstate_loaded) {
+            /* The attempt stopped after it saved the detector state,
+             * which already contains every record of these files. */
+            p->detect_input_saved = true;
+            fv_notice("the interrupted ingest saved the detector state after reading all "
+                      "of its input: this run does not feed records to the detectors or "
+                      "evaluate them, and keeps that state");
+        } else if (info.detect_saved) {
+            fv_notice("the interrupted ingest saved the detector state after reading all "
+                      "of its input, but that state could not be restored, so this run "
+                      "feeds its input to the detectors again");
+        }
         char params[64];
-        snprintf(params, sizeof params, "stored=%llu", (unsigned long long)stored);
+        snprintf(params, sizeof params, "stored=%llu&detect_saved=%d", (unsigned long long)stored,
+                 info.detect_saved ? 1 : 0);
         (void)cli_audit_append(p->store, actor, "ingest.resume", "", params, stored,
                                fv_pipeline_now_us(p));
     }

@@ -18,6 +18,7 @@
 #include "ingest_repeat.h"
 #include "pipeline.h"
 #include "privdrop.h"
+#include "test_hooks.h"
 #include "workers.h"
 #include "capture_live.h"
 #include "config.h"
@@ -654,6 +655,7 @@ int cli_cmd_ingest(int argc, char **argv)
         fv_aggregator_flush(p.aggregates);
     }
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
+    fv_test_kill_point("ingest-after-final-tick");
     if (!stopped && *cli_stop_flag())
         fv_notice("stop signal received after the last input was read; the run was finished "
                   "and every flow stored");
@@ -663,6 +665,7 @@ int cli_cmd_ingest(int argc, char **argv)
     cli_audit_local_actor(actor, sizeof actor);
     bool complete = all_read && !stopped && p.failed_rc == FV_OK;
     audit_run(&p, actor, "ingest", "", true, tally.files_read, complete ? input_id : NULL);
+    fv_test_kill_point("ingest-before-checkpoint-end");
     /* Running the command again finishes a run that a signal or a store
      * failure cut short; a file that could not be read fails again. */
     fv_checkpoint_end(&p, complete, stopped || p.failed_rc != FV_OK || tally.files_complete);

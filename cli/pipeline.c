@@ -88,6 +88,8 @@ static bool detect_threaded(fv_pipeline *p)
 
 static void detect_flow(fv_pipeline *p, const fv_flow_record *r)
 {
+    if (p->detect_input_saved)
+        return;
     if (detect_threaded(p))
         fv_detect_thread_flow(p->detect_thread, r);
     else
@@ -96,6 +98,8 @@ static void detect_flow(fv_pipeline *p, const fv_flow_record *r)
 
 static void detect_dns(fv_pipeline *p, const fv_dns_record *r)
 {
+    if (p->detect_input_saved)
+        return;
     if (detect_threaded(p))
         fv_detect_thread_dns(p->detect_thread, r);
     else
@@ -1096,6 +1100,7 @@ static void pipeline_detstate_load(fv_pipeline *p)
     int rc = store_detstate_get(p->store, &data, &len);
     if (rc == FV_OK)
         rc = det_engine_load(p->detect, data, len);
+    p->detstate_loaded = rc == FV_OK;
     if (rc != FV_OK && rc != FV_ERR_NOT_FOUND)
         fv_warning("detector state not restored (%s); baselines learn again", fv_strerror(rc));
     free(data);
@@ -1526,6 +1531,7 @@ static void rekey_detector(fv_pipeline *p)
             fv_seenhosts_count(p->seen_hosts), dropped,
             (unsigned long long)fv_seenhosts_not_noted(p->seen_hosts));
     fv_seenhosts_clear(p->seen_hosts);
+    p->detect_rekeyed = true;
 }
 
 /* Records per sweep transaction and the sweep time per tick. One
@@ -1608,6 +1614,13 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
     }
 
     bool detect_now = p->detect_at_end_only ? force && !p->discard_open : true;
+    /* A resumed ingest whose state already contains its input saves the
+     * state only to keep a re-keying, without evaluating. */
+    bool save_now = detect_now;
+    if (p->detect_input_saved) {
+        detect_now = false;
+        save_now = save_now && p->detect_rekeyed;
+    }
     if (force || now_us - p->last_evaluate_us >= EVALUATE_INTERVAL_US) {
         if (detect_now) {
             detect_sync(p);
@@ -1627,7 +1640,7 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
         if (!p->sweep_pending)
             p->last_sweep_us = now_us;
         pipeline_sweep_step(p, now_us, force);
-        if (!p->sweep_pending && detect_now)
+        if (!p->sweep_pending && save_now)
             pipeline_detstate_save(p, now_us);
     }
     if (force) {

@@ -111,6 +111,14 @@ typedef struct fv_pipeline {
      * NOTE: alerts queue in the detectors until then, with bounds per
      * detector (docs/DETECTION.md, "Limits"); the ones past them are lost. */
     bool detect_at_end_only;
+    /* Set by ingest when it resumes a run whose interrupted attempt
+     * saved the detector state (store_run_info.detect_saved): the state
+     * loaded at open already contains this input. No record then reaches
+     * the detectors, no tick evaluates them, and their state is saved
+     * again only if a key rotation re-keyed it (detect_rekeyed). */
+    bool detect_input_saved;
+    bool detect_rekeyed;        /* a key rotation moved the detector state */
+    bool detstate_loaded;       /* fv_pipeline_open restored a saved state */
     /* Called on the writer thread after each commit of the store, by
      * the commit line hook (checkpoint.c); NULL for none. ingest logs
      * the counters there for a SIGUSR1 while it reads a long file. */
@@ -134,7 +142,9 @@ uint64_t fv_pipeline_now_us(const fv_pipeline *p);
  * (at most once a minute unless FORCE), sweep when the policy's interval
  * has passed (or FORCE), save the detectors' state after a sweep, and
  * commit. With detect_at_end_only, only FORCE evaluates and saves, and
- * not when discard_open is set. Returns the first error.
+ * not when discard_open is set. With detect_input_saved nothing is
+ * evaluated, and FORCE saves the state only after a re-keying. Returns
+ * the first error.
  */
 int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force);
 

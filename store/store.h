@@ -691,8 +691,11 @@ int store_alert_state_counts(store_env *env, uint64_t now_us, uint64_t counts[3]
 /*
  * Replace the saved detector state with DATA[0..len) (det_engine_save
  * bytes), encrypted under the flows key of NOW_US's day, so it expires
- * with the flows of that day. Returns FV_OK, FV_ERR_INVALID or a store
- * error.
+ * with the flows of that day. While a run is active (store_run_begin),
+ * the same transaction marks its checkpoint as "detector state saved",
+ * which a later store_run_begin of that run reports in
+ * store_run_info.detect_saved. Returns FV_OK, FV_ERR_INVALID or a store
+ * error. After an error neither the state nor the mark has changed.
  */
 int store_detstate_put(store_env *env, const uint8_t *data, size_t len, uint64_t now_us);
 
@@ -727,15 +730,20 @@ void store_commit_hook_set(store_env *env, store_commit_fn fn, void *ctx);
 typedef struct store_run_info {
     bool resumed;                       /* an interrupted attempt left a checkpoint */
     uint64_t stored[FV_CLASS_COUNT];    /* records it committed that are still stored */
+    /* The interrupted attempt saved the detector state
+     * (store_detstate_put) after feeding its input to the detectors, so
+     * that state already contains the input of the run. */
+    bool detect_saved;
 } store_run_info;
 
 /*
  * Start the resumable run ID (for example an ingest of the same files).
  * The store keeps a checkpoint in the meta database ("run/<hex id>"):
  * the last record id of each class before the run and the records the
- * run committed, written in the same transaction as the records. If an
- * interrupted attempt of ID left a checkpoint, the records it committed
- * are read back (all classes but alerts). store_put then skips each
+ * run committed, written in the same transaction as the records, and
+ * whether store_detstate_put saved the detector state during the run.
+ * If an interrupted attempt of ID left a checkpoint, the records it
+ * committed are read back (all classes but alerts). store_put then skips each
  * record whose class and encoding equal one of them, once per stored
  * copy, so a rerun does not store them twice. Skipped records still
  * return FV_OK. Writer only; one run at a time. Returns FV_OK,

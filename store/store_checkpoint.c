@@ -3,14 +3,20 @@
  * quota.
  *
  * Run checkpoint, meta key "run/<64 hex digits of the run id>", value:
- *   byte 0      format version (1)
+ *   byte 0      format version (2; version 1 is read too)
  *   byte 1      N, the number of classes that follow (at most FV_CLASS_COUNT)
  *   then N times, in fv_class order, two u64 little-endian values:
  *     start_id   the last record id of the class before the run began
  *     committed  records of the class the run committed, over all attempts
+ *   then, in version 2 only, one flags byte:
+ *     bit 0      RUN_FLAG_DETECT_SAVED: the saved detector state already
+ *                contains the run's input
  * The value is rewritten in the transaction of every commit of queued
  * records, so it never counts a record that is not on disk, and never
- * misses one that is.
+ * misses one that is. store_detstate_put rewrites it with
+ * RUN_FLAG_DETECT_SAVED set in the transaction that replaces the state,
+ * so the flag is on disk exactly when that state is. Version 1 values,
+ * written before the flag existed, read as flags 0.
  *
  * Resume: the records of class C with ids above start_id are the ones
  * the run committed, because a store has one writer. Records that
@@ -34,7 +40,9 @@
 #include "store_internal.h"
 
 #define RUN_META_PREFIX "run/"
-#define RUN_FORMAT_VERSION 1u
+#define RUN_FORMAT_VERSION 2u
+#define RUN_FORMAT_VERSION_NO_FLAGS 1u
+#define RUN_FLAG_DETECT_SAVED 0x01u
 #define RUN_HASH_BYTES 16u
 
 /* One entry of the counted hash set; count 0 marks an empty slot. */
@@ -53,6 +61,7 @@ struct store_run {
     size_t cap;
     uint64_t left;                          /* stored records not matched yet */
     uint64_t skipped;
+    bool detect_saved;                      /* RUN_FLAG_DETECT_SAVED is on disk */
 };
 
 /* ---------------------------------------------------------------------- */
@@ -89,7 +98,7 @@ void store_commit_report(store_env *env)
 /* Checkpoint value                                                        */
 /* ---------------------------------------------------------------------- */
 
-#define RUN_VALUE_MAX (2u + FV_CLASS_COUNT * 16u)
+#define RUN_VALUE_MAX (2u + FV_CLASS_COUNT * 16u + 1u)
 
 static void put_u64le(uint8_t *p, uint64_t v)
 {
@@ -106,7 +115,7 @@ static uint64_t get_u64le(const uint8_t *p)
 }
 
 static int run_put_value(store_env *env, MDB_txn *txn, struct store_run *r,
-                         const uint64_t committed[FV_CLASS_COUNT])
+                         const uint64_t committed[FV_CLASS_COUNT], bool detect_saved)
 {
     uint8_t value[RUN_VALUE_MAX];
     value[0] = RUN_FORMAT_VERSION;
@@ -115,23 +124,33 @@ static int run_put_value(store_env *env, MDB_txn *txn, struct store_run *r,
         put_u64le(value + 2 + 16 * c, r->start_id[c]);
         put_u64le(value + 2 + 16 * c + 8, committed[c]);
     }
+    value[2 + 16 * FV_CLASS_COUNT] = detect_saved ? RUN_FLAG_DETECT_SAVED : 0;
     MDB_val k = {.mv_size = strlen(r->meta_key), .mv_data = r->meta_key};
     MDB_val v = {.mv_size = sizeof value, .mv_data = value};
     return mdb_put(txn, env->meta, &k, &v, 0);
 }
 
-/* Parse a checkpoint value into R's start ids and base counts. Returns
- * false for an unknown version or a wrong length. */
+/* Parse a checkpoint value of version 1 or 2 into R's start ids, base
+ * counts and detect_saved. Returns false for an unknown version, unknown
+ * flags or a wrong length. */
 static bool run_parse_value(const MDB_val *v, struct store_run *r)
 {
     const uint8_t *b = v->mv_data;
-    if (v->mv_size < 2 || b[0] != RUN_FORMAT_VERSION || b[1] > FV_CLASS_COUNT ||
-        v->mv_size != 2u + 16u * b[1])
+    if (v->mv_size < 2 || b[1] > FV_CLASS_COUNT)
+        return false;
+    size_t counts_end = 2u + 16u * b[1];
+    uint8_t flags = 0;
+    if (b[0] == RUN_FORMAT_VERSION && v->mv_size == counts_end + 1u)
+        flags = b[counts_end];
+    else if (b[0] != RUN_FORMAT_VERSION_NO_FLAGS || v->mv_size != counts_end)
+        return false;
+    if ((flags & ~RUN_FLAG_DETECT_SAVED) != 0)
         return false;
     for (int c = 0; c < b[1]; c++) {
         r->start_id[c] = get_u64le(b + 2 + 16 * c);
         r->base[c] = get_u64le(b + 2 + 16 * c + 8);
     }
+    r->detect_saved = (flags & RUN_FLAG_DETECT_SAVED) != 0;
     return true;
 }
 
@@ -142,7 +161,25 @@ int store_run_write_progress(store_env *env, MDB_txn *txn, const uint64_t queued
     run_committed(env, committed);
     for (int c = 0; c < FV_CLASS_COUNT; c++)
         committed[c] += queued[c];
-    return run_put_value(env, txn, r, committed);
+    return run_put_value(env, txn, r, committed, r->detect_saved);
+}
+
+int store_run_write_detect_saved(store_env *env, MDB_txn *txn)
+{
+    struct store_run *r = env->run;
+    if (r == NULL)
+        return MDB_SUCCESS;
+    /* Queued records are not part of this transaction, so the counts
+     * stay those of the last commit. */
+    uint64_t committed[FV_CLASS_COUNT];
+    run_committed(env, committed);
+    return run_put_value(env, txn, r, committed, true);
+}
+
+void store_run_detect_saved_committed(store_env *env)
+{
+    if (env->run != NULL)
+        env->run->detect_saved = true;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -349,8 +386,9 @@ static int run_begin_write(store_env *env, MDB_txn *txn, void *arg)
         if (env->last_id[c] > r->start_id[c])
             r->start_id[c] = env->last_id[c];
     }
+    r->detect_saved = false;
     uint64_t zero[FV_CLASS_COUNT] = {0};
-    return run_put_value(env, txn, r, zero);
+    return run_put_value(env, txn, r, zero, false);
 }
 
 int store_run_begin(store_env *env, const uint8_t id[STORE_RUN_ID_BYTES], store_run_info *out)
@@ -385,6 +423,7 @@ int store_run_begin(store_env *env, const uint8_t id[STORE_RUN_ID_BYTES], store_
         return rc;
     }
     out->resumed = ctx.resumed;
+    out->detect_saved = r->detect_saved;
     env->run = r;
     return FV_OK;
 }

@@ -95,7 +95,12 @@ static int detstate_put_txn(store_env *env, MDB_txn *txn, void *arg)
     }
     store_keys_unlock(env);
     sodium_memzero(sealed, sizeof sealed);
-    return mrc;
+    if (mrc != MDB_SUCCESS)
+        return mrc;
+    /* The checkpoint of an active ingest run records that this state
+     * contains the run's input, in the same transaction: a resume after
+     * a kill at any point must find both or neither. */
+    return store_run_write_detect_saved(env, txn);
 }
 
 int store_detstate_put(store_env *env, const uint8_t *data, size_t len, uint64_t now_us)
@@ -103,7 +108,10 @@ int store_detstate_put(store_env *env, const uint8_t *data, size_t len, uint64_t
     if (env == NULL || (data == NULL && len > 0) || len > STORE_DETSTATE_MAX_BYTES)
         return FV_ERR_INVALID;
     detstate_put_ctx c = {data, len, now_us};
-    return store_write_txn(env, "save the detector state", detstate_put_txn, &c);
+    int rc = store_write_txn(env, "save the detector state", detstate_put_txn, &c);
+    if (rc == FV_OK)
+        store_run_detect_saved_committed(env);
+    return rc;
 }
 
 int store_detstate_get(store_env *env, uint8_t **out, size_t *out_len)

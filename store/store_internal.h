@@ -316,6 +316,16 @@ bool store_run_take_stored(store_env *env, fv_class cls, const uint8_t *plain, s
  * committed counts are the earlier ones plus QUEUED[c]. */
 int store_run_write_progress(store_env *env, MDB_txn *txn, const uint64_t queued[FV_CLASS_COUNT]);
 
+/* Rewrite the checkpoint of the active run (if any) inside TXN with
+ * RUN_FLAG_DETECT_SAVED set: the detector state written in TXN contains
+ * the run's input. Returns an LMDB code. */
+int store_run_write_detect_saved(store_env *env, MDB_txn *txn);
+
+/* Record in the active run (if any) that the transaction of
+ * store_run_write_detect_saved committed, so that later progress writes
+ * keep the flag. */
+void store_run_detect_saved_committed(store_env *env);
+
 /* Call the commit hook with the committed counts (run-wide while a run
  * is active). */
 void store_commit_report(store_env *env);

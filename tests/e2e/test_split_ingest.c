@@ -19,6 +19,15 @@
  *   of merged raises is not compared, because an indicator alert that the
  *   stopped run stored is raised again by the resume.
  *
+ * - Kill after the detector state was saved: a test kill point of
+ *   cli/test_hooks.h sends SIGKILL after the final evaluation and state
+ *   save, before the checkpoint is deleted. Then the same command runs
+ *   again, followed by the ingest of a later file. The resume must not
+ *   feed the input to the detectors a second time or evaluate them
+ *   again. So every alert, with its count of raises, must equal those of
+ *   runs that were not killed. Skipped in builds without
+ *   FLOWVEIL_TEST_HOOKS.
+ *
  * Each test prints the alerts found in only one of the two runs.
  */
 #include <setjmp.h>
@@ -32,6 +41,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -178,16 +188,26 @@ static int compare_texts(const void *a, const void *b)
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
+/* Which alerts' field "count" (raises merged into the alert) to compare. */
+typedef enum count_rule {
+    COUNT_ALL,
+    COUNT_NONE,
+    COUNT_BUT_INDICATOR,    /* indicator alerts are raised again by a resume */
+} count_rule;
+
 /* Return the sorted compact JSON texts of the compared fields of each
- * alert of ALERTS (a JSON array), with their number in *COUNT. WITH_COUNT
- * false leaves out the field "count". */
-static char **alert_texts(json_t *alerts, bool with_count, size_t *count)
+ * alert of ALERTS (a JSON array), with their number in *COUNT. RULE
+ * decides which alerts keep the field "count". */
+static char **alert_texts(json_t *alerts, count_rule rule, size_t *count)
 {
     size_t n = json_array_size(alerts);
     char **texts = calloc(n > 0 ? n : 1, sizeof *texts);
     assert_non_null(texts);
     for (size_t i = 0; i < n; i++) {
         json_t *alert = json_array_get(alerts, i);
+        const char *detector = json_string_value(json_object_get(alert, "detector"));
+        bool is_indicator = detector != NULL && strcmp(detector, "indicator") == 0;
+        bool with_count = rule == COUNT_ALL || (rule == COUNT_BUT_INDICATOR && !is_indicator);
         json_t *compared = json_object();
         for (size_t f = 0; f < sizeof compared_fields / sizeof compared_fields[0]; f++) {
             if (!with_count && strcmp(compared_fields[f], "count") == 0)
@@ -206,19 +226,21 @@ static char **alert_texts(json_t *alerts, bool with_count, size_t *count)
 }
 
 /*
- * Compare the alerts of the stores EXPECTED_DB (the whole file) and
- * ACTUAL_DB (the split files), exported at NOW_S (0 for the clock), with
- * or without their count of merged raises (WITH_COUNT). Prints every
- * alert found in only one of them and fails the test if there is any.
+ * Compare the alerts of the stores EXPECTED_DB (REFERENCE names its
+ * input, such as "the whole file") and ACTUAL_DB, exported at NOW_S (0
+ * for the clock), with the count of merged raises that RULE selects.
+ * Prints every alert found in only one of them and fails the test if
+ * there is any.
  */
 static void assert_same_alerts(const char *dir, const char *expected_db, const char *actual_db,
-                               uint64_t now_s, bool with_count, const char *what)
+                               const char *reference, uint64_t now_s, count_rule rule,
+                               const char *what)
 {
     json_t *expected = e2e_export(dir, expected_db, "alerts", now_s);
     json_t *actual = e2e_export(dir, actual_db, "alerts", now_s);
     size_t n_expected = 0, n_actual = 0;
-    char **want = alert_texts(expected, with_count, &n_expected);
-    char **got = alert_texts(actual, with_count, &n_actual);
+    char **want = alert_texts(expected, rule, &n_expected);
+    char **got = alert_texts(actual, rule, &n_actual);
 
     size_t i = 0, j = 0, missing = 0, extra = 0;
     while (i < n_expected || j < n_actual) {
@@ -230,17 +252,17 @@ static void assert_same_alerts(const char *dir, const char *expected_db, const c
         else
             cmp = strcmp(want[i], got[j]);
         if (cmp < 0) {
-            printf("%s: alert of the whole file missing: %s\n", what, want[i++]);
+            printf("%s: alert of %s missing: %s\n", what, reference, want[i++]);
             missing++;
         } else if (cmp > 0) {
-            printf("%s: alert not raised for the whole file: %s\n", what, got[j++]);
+            printf("%s: alert not raised for %s: %s\n", what, reference, got[j++]);
             extra++;
         } else {
             i++;
             j++;
         }
     }
-    printf("%s: %zu alerts, the whole file %zu; %zu missing, %zu extra\n", what, n_actual,
+    printf("%s: %zu alerts, %s %zu; %zu missing, %zu extra\n", what, n_actual, reference,
            n_expected, missing, extra);
 
     for (size_t k = 0; k < n_expected; k++)
@@ -284,7 +306,8 @@ static void test_paused_split_matches_whole_file(void **state)
     const char *split[] = {"/bin/sh", "-c", pipeline, NULL};
     run_ok(split, s.dir, "split", "flowveil ingest of the split files with a pause", 600);
 
-    assert_same_alerts(s.dir, whole_db, split_db, 0, true, "paused split ingest");
+    assert_same_alerts(s.dir, whole_db, split_db, "the whole file", 0, COUNT_ALL,
+                       "paused split ingest");
     tu_remove_tree(s.dir);
 }
 
@@ -339,8 +362,122 @@ static void test_resumed_split_matches_whole_file(void **state)
     /* Indicator alerts are raised as the records arrive, not by the
      * evaluation. One that the stopped run stored is raised again by the
      * resume and merged into it, so its count is 2. */
-    assert_same_alerts(s.dir, whole_db, split_db, s.now_s, false, "resumed split ingest");
+    assert_same_alerts(s.dir, whole_db, split_db, "the whole file", s.now_s, COUNT_NONE,
+                       "resumed split ingest");
     tu_remove_tree(s.dir);
+}
+
+/* Run ARGV with FLOWVEIL_TEST_KILL_AT=POINT and fail the test unless
+ * the kill point ended it with SIGKILL. */
+static void run_killed_at(const char *const argv[], const char *dir, const char *point)
+{
+    assert_int_equal(setenv("FLOWVEIL_TEST_KILL_AT", point, 1), 0);
+    e2e_result res;
+    e2e_run(argv, dir, point, 600, &res);
+    assert_int_equal(unsetenv("FLOWVEIL_TEST_KILL_AT"), 0);
+    if (res.exited || res.status != SIGKILL) {
+        e2e_print_result("ingest with a kill point", &res);
+        fail_msg("ingest was not killed at %s", point);
+    }
+    e2e_result_free(&res);
+}
+
+/* Fail the test unless the audit log of DB contains an "ingest.resume"
+ * entry whose parameters contain PARAM. */
+static void assert_resume_audited(const char *dir, const char *db, const char *param)
+{
+    const char *show[] = {e2e_bin(), "audit", "show", "--db", db, "--json", NULL};
+    e2e_result res;
+    e2e_run(show, dir, "audit", 60, &res);
+    assert_true(res.exited && res.status == 0);
+    json_t *entries = e2e_parse_json_lines(res.out, res.out_len);
+    assert_non_null(entries);
+    bool found = false;
+    for (size_t i = 0; i < json_array_size(entries); i++) {
+        json_t *entry = json_array_get(entries, i);
+        const char *action = json_string_value(json_object_get(entry, "action"));
+        const char *params = json_string_value(json_object_get(entry, "params"));
+        if (action != NULL && strcmp(action, "ingest.resume") == 0 && params != NULL &&
+            strstr(params, param) != NULL)
+            found = true;
+    }
+    if (!found)
+        printf("no ingest.resume audit entry with %s in:\n%s\n", param, res.out);
+    json_decref(entries);
+    e2e_result_free(&res);
+    assert_true(found);
+}
+
+static void test_killed_after_state_save_matches(void **state)
+{
+    (void)state;
+#ifndef FLOWVEIL_TEST_HOOKS
+    printf("skipped: the build has no test kill points (FLOWVEIL_TEST_HOOKS is off)\n");
+    skip();
+#else
+    /* Both kill points, and the first one once more with worker
+     * threads and the detector thread when the machine has two CPUs. */
+    static const struct {
+        const char *point;
+        const char *workers;
+    } cases[] = {
+        {"ingest-after-final-tick", "1"},
+        {"ingest-before-checkpoint-end", "1"},
+        {"ingest-after-final-tick", "2"},
+    };
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    scenario s;
+    scenario_create(&s);
+    char clean_db[4096], key[4096], now_text[32];
+    e2e_path(clean_db, s.dir, "clean");
+    e2e_path(key, clean_db, "pseudonym.key");
+    snprintf(now_text, sizeof now_text, "%llu", (unsigned long long)s.now_s);
+
+    /* The first two files in one run, the third in a second one, whose
+     * evaluation reads the detector state the first run saved. */
+    const char *first[] = {e2e_bin(), "ingest", "--policy", s.policy, "--db", clean_db,
+                           "--now", now_text, "--workers", "1", s.parts[0], s.parts[1], NULL};
+    const char *second[] = {e2e_bin(), "ingest", "--policy", s.policy, "--db", clean_db,
+                            "--now", now_text, s.parts[2], NULL};
+    run_ok(first, s.dir, "clean1", "flowveil ingest of the first two files", 600);
+    run_ok(second, s.dir, "clean2", "flowveil ingest of the third file", 600);
+
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (strcmp(cases[i].workers, "1") != 0 && cpus < 2) {
+            printf("%s with --workers %s skipped: one CPU online\n", cases[i].point,
+                   cases[i].workers);
+            continue;
+        }
+        char name[96], db[4096];
+        snprintf(name, sizeof name, "%s-workers%s", cases[i].point, cases[i].workers);
+        e2e_path(db, s.dir, name);
+        store_with_key(db, key);
+        first[5] = db;
+        first[9] = cases[i].workers;
+        second[5] = db;
+        run_killed_at(first, s.dir, cases[i].point);
+
+        e2e_result res;
+        e2e_run(first, s.dir, "resume", 600, &res);
+        bool ok = res.exited && res.status == 0 && !e2e_has_sanitizer_report(res.err);
+        bool noticed = strstr(res.err, "does not feed records to the detectors") != NULL;
+        if (!ok || !noticed)
+            e2e_print_result("the resumed ingest of the first two files", &res);
+        e2e_result_free(&res);
+        assert_true(ok);
+        assert_true(noticed);
+        assert_resume_audited(s.dir, db, "detect_saved=1");
+
+        run_ok(second, s.dir, "after", "flowveil ingest of the third file", 600);
+        /* A resume that evaluated the detectors again would raise each
+         * of their alerts a second time, which only the count shows.
+         * Indicator alerts are raised as records arrive, so the resume
+         * raises them again anyway: their count is not compared. */
+        assert_same_alerts(s.dir, clean_db, db, "the uninterrupted runs", s.now_s,
+                           COUNT_BUT_INDICATOR, name);
+    }
+    tu_remove_tree(s.dir);
+#endif
 }
 
 int main(void)
@@ -348,6 +485,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_paused_split_matches_whole_file),
         cmocka_unit_test(test_resumed_split_matches_whole_file),
+        cmocka_unit_test(test_killed_after_state_save_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

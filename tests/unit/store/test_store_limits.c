@@ -3,7 +3,7 @@
  * growth over many doublings, a full map, the size quota and a full
  * disk. The disk test mounts a small tmpfs and is skipped when mounting
  * is not permitted. Also the reader slot of a killed process and the
- * resumable run checkpoint.
+ * resumable run checkpoint, with its mark of a saved detector state.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -315,6 +315,235 @@ static void test_run_resume_skips_committed_records(void **state)
     tu_remove_tree(dir);
 }
 
+/* Fill LEN bytes of a detector state with a pattern from SEED. */
+static uint8_t *make_state(size_t len, uint8_t seed)
+{
+    uint8_t *data = malloc(len);
+    assert_non_null(data);
+    for (size_t i = 0; i < len; i++)
+        data[i] = (uint8_t)(seed + i * 7u);
+    return data;
+}
+
+/* Assert that the saved detector state of ENV is LEN bytes of SEED. */
+static void assert_state_is(store_env *env, size_t len, uint8_t seed)
+{
+    uint8_t *want = make_state(len, seed);
+    uint8_t *got = NULL;
+    size_t got_len = 0;
+    assert_int_equal(store_detstate_get(env, &got, &got_len), FV_OK);
+    assert_int_equal(got_len, len);
+    assert_memory_equal(got, want, len);
+    free(got);
+    free(want);
+}
+
+/* Open the store in DIR again, as a rerun after a kill does, and begin
+ * run ID, which must resume. Fills *INFO. */
+static store_env *reopen_and_resume(const char *dir, const uint8_t id[STORE_RUN_ID_BYTES],
+                                    store_run_info *info)
+{
+    char err[1024];
+    store_env *env = NULL;
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    assert_int_equal(store_run_begin(env, id, info), FV_OK);
+    assert_true(info->resumed);
+    return env;
+}
+
+static void test_run_state_put_sets_detect_saved(void **state)
+{
+    (void)state;
+    char dir[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    char err[1024];
+    store_env *env = NULL;
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    uint8_t id[STORE_RUN_ID_BYTES] = {4, 5, 6};
+    store_run_info info;
+
+    /* A state saved before the run does not mark it. */
+    uint8_t *before = make_state(100, 1);
+    assert_int_equal(store_detstate_put(env, before, 100, T0_US), FV_OK);
+    free(before);
+
+    /* First attempt: records, then the state put and a kill right after
+     * its transaction (close without ending the run). */
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_false(info.resumed);
+    assert_false(info.detect_saved);
+    assert_int_equal(put_dns(env, 1, 300, T0_US), FV_OK);
+    uint8_t *during = make_state(9000, 2);
+    assert_int_equal(store_detstate_put(env, during, 9000, T0_US), FV_OK);
+    free(during);
+    store_close(&env);
+
+    /* Second attempt: the checkpoint reports the saved state. Its
+     * commits, after a queued record that the state put did not commit,
+     * keep the mark. */
+    env = reopen_and_resume(dir, id, &info);
+    assert_true(info.detect_saved);
+    assert_int_equal(info.stored[FV_CLASS_DNS], 300);
+    assert_state_is(env, 9000, 2);
+    fv_dns_record d;
+    rec_fill_dns(&d, 301);
+    assert_int_equal(store_put(env, FV_CLASS_DNS, &d, T0_US), FV_OK);
+    during = make_state(9000, 3);
+    assert_int_equal(store_detstate_put(env, during, 9000, T0_US), FV_OK);
+    free(during);
+    assert_int_equal(put_dns(env, 302, 99, T0_US), FV_OK);
+    store_close(&env);
+
+    /* Third attempt, still marked. Ending it complete deletes the mark
+     * with the checkpoint. */
+    env = reopen_and_resume(dir, id, &info);
+    assert_true(info.detect_saved);
+    assert_int_equal(info.stored[FV_CLASS_DNS], 400);
+    assert_state_is(env, 9000, 3);
+    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_false(info.resumed);
+    assert_false(info.detect_saved);
+    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+
+    /* Commits later in the attempt that saved the state keep the mark. */
+    uint8_t later_id[STORE_RUN_ID_BYTES] = {4, 5, 7};
+    assert_int_equal(store_run_begin(env, later_id, &info), FV_OK);
+    during = make_state(100, 4);
+    assert_int_equal(store_detstate_put(env, during, 100, T0_US), FV_OK);
+    free(during);
+    assert_int_equal(put_dns(env, 1000, 10, T0_US), FV_OK);
+    store_close(&env);
+    env = reopen_and_resume(dir, later_id, &info);
+    assert_true(info.detect_saved);
+    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
+static void test_run_without_state_put_unmarked(void **state)
+{
+    (void)state;
+    char dir[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    char err[1024];
+    store_env *env = NULL;
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    uint8_t id[STORE_RUN_ID_BYTES] = {7, 8, 9};
+    uint8_t other_id[STORE_RUN_ID_BYTES] = {7, 8, 10};
+    store_run_info info;
+
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_int_equal(put_dns(env, 1, 200, T0_US), FV_OK);
+    store_close(&env);
+
+    /* A state saved by another run marks that run only. */
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    assert_int_equal(store_run_begin(env, other_id, &info), FV_OK);
+    assert_false(info.resumed);
+    uint8_t *data = make_state(100, 3);
+    assert_int_equal(store_detstate_put(env, data, 100, T0_US), FV_OK);
+    free(data);
+    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_true(info.resumed);
+    assert_false(info.detect_saved);
+    assert_int_equal(info.stored[FV_CLASS_DNS], 200);
+    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
+static void test_run_failed_state_put_unmarked(void **state)
+{
+    (void)state;
+    char dir[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    char err[1024];
+    store_env *env = NULL;
+    store_open_opts opts = {.map_initial_bytes = 256 * 1024, .map_max_bytes = 1024 * 1024};
+    assert_int_equal(store_open_with_options(dir, 0, &opts, &env, err, sizeof err), FV_OK);
+    uint8_t id[STORE_RUN_ID_BYTES] = {10, 11, 12};
+    store_run_info info;
+
+    uint8_t *before = make_state(100, 4);
+    assert_int_equal(store_detstate_put(env, before, 100, T0_US), FV_OK);
+    free(before);
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_int_equal(put_dns(env, 1, 100, T0_US), FV_OK);
+
+    /* 4 MiB do not fit in the 1 MiB map: the transaction is aborted. */
+    size_t big = 4u * 1024u * 1024u;
+    uint8_t *data = make_state(big, 5);
+    assert_int_not_equal(store_detstate_put(env, data, big, T0_US), FV_OK);
+    free(data);
+    store_close(&env);
+
+    env = reopen_and_resume(dir, id, &info);
+    assert_false(info.detect_saved);
+    assert_int_equal(info.stored[FV_CLASS_DNS], 100);
+    assert_state_is(env, 100, 4);
+    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
+/* Rewrite the checkpoint of run ID in format version 1, as releases
+ * before the detector-state flag wrote it: the version 2 value without
+ * its trailing flags byte. */
+static void rewrite_as_version1(store_env *env, const uint8_t id[STORE_RUN_ID_BYTES])
+{
+    char key[4 + 2 * STORE_RUN_ID_BYTES + 1];
+    memcpy(key, "run/", 4);
+    for (unsigned i = 0; i < STORE_RUN_ID_BYTES; i++)
+        snprintf(key + 4 + 2 * i, 3, "%02x", id[i]);
+    uint8_t value[2 + 16 * FV_CLASS_COUNT];
+    MDB_txn *txn = NULL;
+    assert_int_equal(mdb_txn_begin(env->mdb, NULL, 0, &txn), MDB_SUCCESS);
+    MDB_val k = {.mv_size = strlen(key), .mv_data = key};
+    MDB_val v;
+    assert_int_equal(mdb_get(txn, env->meta, &k, &v), MDB_SUCCESS);
+    assert_int_equal(v.mv_size, sizeof value + 1);
+    assert_int_equal(((const uint8_t *)v.mv_data)[0], 2);
+    memcpy(value, v.mv_data, sizeof value);
+    value[0] = 1;
+    v.mv_size = sizeof value;
+    v.mv_data = value;
+    assert_int_equal(mdb_put(txn, env->meta, &k, &v, 0), MDB_SUCCESS);
+    assert_int_equal(mdb_txn_commit(txn), MDB_SUCCESS);
+}
+
+static void test_run_version1_checkpoint_resumes(void **state)
+{
+    (void)state;
+    char dir[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    char err[1024];
+    store_env *env = NULL;
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    assert_int_equal(put_dns(env, 1, 100, T0_US), FV_OK);
+    uint8_t id[STORE_RUN_ID_BYTES] = {13, 14, 15};
+    store_run_info info;
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_int_equal(put_dns(env, 101, 50, T0_US), FV_OK);
+    store_close(&env);
+
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    rewrite_as_version1(env, id);
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_true(info.resumed);
+    assert_false(info.detect_saved);
+    assert_int_equal(info.stored[FV_CLASS_DNS], 50);
+    assert_int_equal(put_dns(env, 101, 80, T0_US), FV_OK);
+    uint64_t skipped = 0;
+    assert_int_equal(store_run_end(env, true, &skipped), FV_OK);
+    assert_int_equal(skipped, 50);
+    assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US), 180);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
 /*
  * A writer killed between LMDB's creation of data.mdb and its first page
  * writes leaves an empty file. A read-only open reports that the store
@@ -351,6 +580,10 @@ int main(void)
         cmocka_unit_test(test_full_disk_keeps_store_usable),
         cmocka_unit_test(test_killed_reader_slot_is_cleared),
         cmocka_unit_test(test_run_resume_skips_committed_records),
+        cmocka_unit_test(test_run_state_put_sets_detect_saved),
+        cmocka_unit_test(test_run_without_state_put_unmarked),
+        cmocka_unit_test(test_run_failed_state_put_unmarked),
+        cmocka_unit_test(test_run_version1_checkpoint_resumes),
         cmocka_unit_test(test_empty_data_file_reported_then_initialized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
