@@ -182,13 +182,13 @@ mem_gb="$(awk '/^MemTotal/ { printf "%.0f", $2 / 1048576 }' /proc/meminfo)"
 table="$(
     cat <<EOF
 Measured on $(date -u +%Y-%m-%d) with \`bench/memory.sh\`: $cpu, $(nproc) cores,
-$mem_gb GB RAM, $(uname -sr). Load average (1, 5, 15 min) $load_before
+$mem_gb GiB RAM, $(uname -sr). Load average (1, 5, 15 min) $load_before
 before and $load_after after. One run per capture. RssAnon (the
 process's own memory) and RssFile (mapped file pages, nearly all of the
 LMDB map) are the highest of samples taken every 100 ms, each at its own
 moment, so they need not add up to the peak RSS.
 
-| capture | packets | flowveil ingest peak RSS MB | peak RssAnon MB | peak RssFile MB | ingest CPU s | engine bound MiB | engine peak MiB | engine peak flows | flows evicted for memory | fragment datagrams evicted |
+| capture | packets | flowveil ingest peak RSS MiB | peak RssAnon MiB | peak RssFile MiB | ingest CPU s | engine bound MiB | engine peak MiB | engine peak flows | flows evicted for memory | fragment datagrams evicted |
 |---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|
 ${rows%$'\n'}
 EOF

@@ -246,7 +246,7 @@ max_rss_mb() { awk '$3 > m { m = $3 } END { printf "%.1f", m / 1024 }' "$work/$1
 ingest_cpu="$(median ingest 1)"
 table="$work/table.md"
 {
-    echo "| program | median CPU s | median wall s | peak RSS MB | packets per CPU s | flowveil ingest / program (packets per CPU s) |"
+    echo "| program | median CPU s | median wall s | peak RSS MiB | packets per CPU s | flowveil ingest / program (packets per CPU s) |"
     echo "|---|---:|---:|---:|---:|---:|"
     for row in "bare_loop (libpcap read, floor):bare" "dissect_only (flowveil capture engine):dissect" \
         "flowveil ingest (all metadata, pseudonyms, encrypted store):ingest" \
@@ -280,7 +280,7 @@ table="$work/table.md"
         previous="$cpu"
     done
     echo
-    echo "| SYN flood ($syn_packets SYNs, one flow each) | CPU s | wall s | peak RSS MB | flows evicted |"
+    echo "| SYN flood ($syn_packets SYNs, one flow each) | CPU s | wall s | peak RSS MiB | flows evicted |"
     echo "|---|---:|---:|---:|---:|"
     awk -v e="${syn_evicted:-n/a} (same engine)" '{ printf "| flowveil ingest | %.2f | %.2f | %.1f | %s |\n", $1, $2, $3 / 1024, e }' \
         "$work/syn_ingest.times"

@@ -163,7 +163,7 @@ bare_cpu="$(median_cpu bare)"
 packets_once=$((packets_bare / repeat))
 table="$work/table.md"
 {
-    echo "| program | packets | median CPU s | packets per CPU s | peak RSS MB | ratio to bare loop |"
+    echo "| program | packets | median CPU s | packets per CPU s | peak RSS MiB | ratio to bare loop |"
     echo "|---|---:|---:|---:|---:|---:|"
     for row in "bare_loop:bare:$packets_bare" "dissect_only:dissect:$packets_bare" \
         "flowveil ingest:ingest:$packets_bare"; do
