@@ -3,7 +3,7 @@
  * quota.
  *
  * Run checkpoint, meta key "run/<64 hex digits of the run id>", value:
- *   byte 0      format version (2; version 1 is read too)
+ *   byte 0      format version: 2 with the flags byte below, else 1
  *   byte 1      N, the number of classes that follow (at most FV_CLASS_COUNT)
  *   then N times, in fv_class order, two u64 little-endian values:
  *     start_id   the last record id of the class before the run began
@@ -15,8 +15,9 @@
  * records, so it never counts a record that is not on disk, and never
  * misses one that is. store_detstate_put rewrites it with
  * RUN_FLAG_DETECT_SAVED set in the transaction that replaces the state,
- * so the flag is on disk exactly when that state is. Version 1 values,
- * written before the flag existed, read as flags 0.
+ * so the flag is on disk exactly when that state is. A value without
+ * the flag is written as version 1, the format from before the flag, so
+ * an older flowveil can still resume the run.
  *
  * Resume: the records of class C with ids above start_id are the ones
  * the run committed, because a store has one writer. Records that
@@ -118,15 +119,17 @@ static int run_put_value(store_env *env, MDB_txn *txn, struct store_run *r,
                          const uint64_t committed[FV_CLASS_COUNT], bool detect_saved)
 {
     uint8_t value[RUN_VALUE_MAX];
-    value[0] = RUN_FORMAT_VERSION;
+    /* Without the flag the value is written as version 1, which a
+     * flowveil from before the flag can still resume. */
+    value[0] = detect_saved ? RUN_FORMAT_VERSION : RUN_FORMAT_VERSION_NO_FLAGS;
     value[1] = FV_CLASS_COUNT;
     for (int c = 0; c < FV_CLASS_COUNT; c++) {
         put_u64le(value + 2 + 16 * c, r->start_id[c]);
         put_u64le(value + 2 + 16 * c + 8, committed[c]);
     }
-    value[2 + 16 * FV_CLASS_COUNT] = detect_saved ? RUN_FLAG_DETECT_SAVED : 0;
+    value[2 + 16 * FV_CLASS_COUNT] = RUN_FLAG_DETECT_SAVED;
     MDB_val k = {.mv_size = strlen(r->meta_key), .mv_data = r->meta_key};
-    MDB_val v = {.mv_size = sizeof value, .mv_data = value};
+    MDB_val v = {.mv_size = detect_saved ? sizeof value : sizeof value - 1, .mv_data = value};
     return mdb_put(txn, env->meta, &k, &v, 0);
 }
 

@@ -351,6 +351,27 @@ static store_env *reopen_and_resume(const char *dir, const uint8_t id[STORE_RUN_
     return env;
 }
 
+/* Read the checkpoint value of run ID: its format version byte, its
+ * length and, in version 2, its flags byte (0 otherwise). */
+static void read_checkpoint(store_env *env, const uint8_t id[STORE_RUN_ID_BYTES],
+                            uint8_t *version, size_t *len, uint8_t *flags)
+{
+    char key[4 + 2 * STORE_RUN_ID_BYTES + 1];
+    memcpy(key, "run/", 4);
+    for (unsigned i = 0; i < STORE_RUN_ID_BYTES; i++)
+        snprintf(key + 4 + 2 * i, 3, "%02x", id[i]);
+    MDB_txn *txn = NULL;
+    assert_int_equal(mdb_txn_begin(env->mdb, NULL, MDB_RDONLY, &txn), MDB_SUCCESS);
+    MDB_val k = {.mv_size = strlen(key), .mv_data = key};
+    MDB_val v;
+    assert_int_equal(mdb_get(txn, env->meta, &k, &v), MDB_SUCCESS);
+    const uint8_t *bytes = v.mv_data;
+    *version = bytes[0];
+    *len = v.mv_size;
+    *flags = v.mv_size == 2 + 16 * FV_CLASS_COUNT + 1 ? bytes[v.mv_size - 1] : 0;
+    mdb_txn_abort(txn);
+}
+
 static void test_run_state_put_sets_detect_saved(void **state)
 {
     (void)state;
@@ -376,6 +397,12 @@ static void test_run_state_put_sets_detect_saved(void **state)
     uint8_t *during = make_state(9000, 2);
     assert_int_equal(store_detstate_put(env, during, 9000, T0_US), FV_OK);
     free(during);
+    uint8_t version = 0, flags = 0;
+    size_t len = 0;
+    read_checkpoint(env, id, &version, &len, &flags);
+    assert_int_equal(version, 2);
+    assert_int_equal(len, 2 + 16 * FV_CLASS_COUNT + 1);
+    assert_int_equal(flags, 1);
     store_close(&env);
 
     /* Second attempt: the checkpoint reports the saved state. Its
@@ -489,32 +516,7 @@ static void test_run_failed_state_put_unmarked(void **state)
     tu_remove_tree(dir);
 }
 
-/* Rewrite the checkpoint of run ID in format version 1, as releases
- * before the detector-state flag wrote it: the version 2 value without
- * its trailing flags byte. */
-static void rewrite_as_version1(store_env *env, const uint8_t id[STORE_RUN_ID_BYTES])
-{
-    char key[4 + 2 * STORE_RUN_ID_BYTES + 1];
-    memcpy(key, "run/", 4);
-    for (unsigned i = 0; i < STORE_RUN_ID_BYTES; i++)
-        snprintf(key + 4 + 2 * i, 3, "%02x", id[i]);
-    uint8_t value[2 + 16 * FV_CLASS_COUNT];
-    MDB_txn *txn = NULL;
-    assert_int_equal(mdb_txn_begin(env->mdb, NULL, 0, &txn), MDB_SUCCESS);
-    MDB_val k = {.mv_size = strlen(key), .mv_data = key};
-    MDB_val v;
-    assert_int_equal(mdb_get(txn, env->meta, &k, &v), MDB_SUCCESS);
-    assert_int_equal(v.mv_size, sizeof value + 1);
-    assert_int_equal(((const uint8_t *)v.mv_data)[0], 2);
-    memcpy(value, v.mv_data, sizeof value);
-    value[0] = 1;
-    v.mv_size = sizeof value;
-    v.mv_data = value;
-    assert_int_equal(mdb_put(txn, env->meta, &k, &v, 0), MDB_SUCCESS);
-    assert_int_equal(mdb_txn_commit(txn), MDB_SUCCESS);
-}
-
-static void test_run_version1_checkpoint_resumes(void **state)
+static void test_run_unflagged_checkpoint_is_version1(void **state)
 {
     (void)state;
     char dir[4096];
@@ -529,8 +531,14 @@ static void test_run_version1_checkpoint_resumes(void **state)
     assert_int_equal(put_dns(env, 101, 50, T0_US), FV_OK);
     store_close(&env);
 
+    /* Without the flag the checkpoint has the version 1 layout, which
+     * releases from before the flag write and resume. */
     assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
-    rewrite_as_version1(env, id);
+    uint8_t version = 0, flags = 0;
+    size_t len = 0;
+    read_checkpoint(env, id, &version, &len, &flags);
+    assert_int_equal(version, 1);
+    assert_int_equal(len, 2 + 16 * FV_CLASS_COUNT);
     assert_int_equal(store_run_begin(env, id, &info), FV_OK);
     assert_true(info.resumed);
     assert_false(info.detect_saved);
@@ -583,7 +591,7 @@ int main(void)
         cmocka_unit_test(test_run_state_put_sets_detect_saved),
         cmocka_unit_test(test_run_without_state_put_unmarked),
         cmocka_unit_test(test_run_failed_state_put_unmarked),
-        cmocka_unit_test(test_run_version1_checkpoint_resumes),
+        cmocka_unit_test(test_run_unflagged_checkpoint_is_version1),
         cmocka_unit_test(test_empty_data_file_reported_then_initialized),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
