@@ -410,7 +410,10 @@ async function checkHostTimeline(page, label, linkSelector) {
   if (await link.count() !== 1) return;
   const token = (await link.textContent()).trim().replace(/:\d+$/, '');
   await link.click();
-  await page.waitForSelector('#view h2');
+  // The view that was shown has a heading and no loading state too, so
+  // wait for the timeline's own heading before waiting for its data.
+  await page.waitForFunction((t) => (document.querySelector('#view h2')?.textContent || '').includes(t),
+    token, {timeout: 15000});
   await waitLoaded(page);
   check(page.url().includes(`#/host/${token}`), `${label}: clicking ${token} did not open its timeline (at ${page.url()})`);
   check(await page.locator('#view .state-error').count() === 0, `${label} host: error state shown`);
