@@ -654,6 +654,16 @@ int cli_cmd_ingest(int argc, char **argv)
         cap_engine_flush(p.capture);
         fv_aggregator_flush(p.aggregates);
     }
+    /* A file error or failed worker start keeps the checkpoint, and the
+     * run that finishes the input feeds all of it to the detectors. So
+     * this run, like a stopped one, leaves them unevaluated and their
+     * saved state as it was. */
+    if (!all_read && !stopped && tally.resumable) {
+        p.input_incomplete = true;
+        fv_notice("the input was not read to its end, so the detectors were not evaluated "
+                  "and their saved state is unchanged; the run that finishes this ingest "
+                  "evaluates them over all of the input");
+    }
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
     fv_test_kill_point("ingest-after-final-tick");
     if (!stopped && *cli_stop_flag())

@@ -1613,7 +1613,8 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
         rekey_detector(p);
     }
 
-    bool detect_now = p->detect_at_end_only ? force && !p->discard_open : true;
+    bool detect_now =
+        p->detect_at_end_only ? force && !p->discard_open && !p->input_incomplete : true;
     /* A resumed ingest whose state already contains its input saves the
      * state only to keep a re-keying, without evaluating. */
     bool save_now = detect_now;

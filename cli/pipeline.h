@@ -111,6 +111,12 @@ typedef struct fv_pipeline {
      * NOTE: alerts queue in the detectors until then, with bounds per
      * detector (docs/DETECTION.md, "Limits"); the ones past them are lost. */
     bool detect_at_end_only;
+    /* Set by ingest when a file could not be read to its end or the
+     * worker threads did not start, and a checkpoint keeps the run for a
+     * resume. The final tick then neither evaluates the detectors nor
+     * saves their state, as after a stop, because the resume feeds them
+     * every record of the input. */
+    bool input_incomplete;
     /* Set by ingest when it resumes a run whose interrupted attempt
      * saved the detector state (store_run_info.detect_saved): the state
      * loaded at open already contains this input. No record then reaches
@@ -142,9 +148,9 @@ uint64_t fv_pipeline_now_us(const fv_pipeline *p);
  * (at most once a minute unless FORCE), sweep when the policy's interval
  * has passed (or FORCE), save the detectors' state after a sweep, and
  * commit. With detect_at_end_only, only FORCE evaluates and saves, and
- * not when discard_open is set. With detect_input_saved nothing is
- * evaluated, and FORCE saves the state only after a re-keying. Returns
- * the first error.
+ * not when discard_open or input_incomplete is set. With
+ * detect_input_saved nothing is evaluated, and FORCE saves the state
+ * only after a re-keying. Returns the first error.
  */
 int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force);
 

@@ -1,13 +1,13 @@
 /*
  * test_hooks.h: kill points for the end-to-end tests (test_hooks.c).
  *
- * Builds with the CMake option FLOWVEIL_TEST_HOOKS read the environment
- * variable FLOWVEIL_TEST_KILL_AT. The option is on by default when the
- * test suite is built, and off in the package build of
- * scripts/check-deb-package.sh. When the variable equals the name given
- * to fv_test_kill_point, the process sends itself SIGKILL there. That
- * stands for a crash or power loss at an exact point, which an outside
- * kill hits only by chance. Other builds compile the calls to nothing.
+ * Only flowveil-test-hooks, a copy of flowveil that the test suite
+ * builds with FLOWVEIL_TEST_HOOKS defined (cli/CMakeLists.txt) and never
+ * installs, reads the environment variable FLOWVEIL_TEST_KILL_AT. When
+ * the variable equals the name given to fv_test_kill_point, the process
+ * sends itself SIGKILL there. That stands for a crash or power loss at
+ * an exact point, which an outside kill hits only by chance. In flowveil
+ * itself the calls compile to nothing.
  *
  * Points:
  *   ingest-after-final-tick        ingest, after the forced tick that
