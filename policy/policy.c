@@ -322,9 +322,10 @@ int pol_zone_address_mode(const pol_policy *policy, const char *zone_name, int f
 
     pol_address_rule fallback = {.mode = POL_ADDR_PSEUDONYMIZE};
     const pol_address_rule *rule = &fallback;
-    /* The capture path passes the label that pol_zone_of returned, which
+    /* The record path passes the label that pol_zone_of returned, which
      * points into the policy, so a pointer compare finds it without a
-     * string compare per zone and record. Other callers pass copies. */
+     * string compare per zone and record. NULL, the link-local label
+     * and copies of a name fall through to the string compares. */
     size_t z = 0;
     while (z < policy->zone_count && policy->zone_names[z] != zone_name)
         z++;
