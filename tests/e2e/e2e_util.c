@@ -26,7 +26,7 @@
 
 extern char **environ;
 
-static const char *required_env(const char *name)
+const char *e2e_env(const char *name)
 {
     const char *v = tu_env(name, NULL);
     if (v == NULL) {
@@ -39,22 +39,22 @@ static const char *required_env(const char *name)
 
 const char *e2e_bin(void)
 {
-    return required_env("FLOWVEIL_BIN");
+    return e2e_env("FLOWVEIL_BIN");
 }
 
 const char *e2e_demogen(void)
 {
-    return required_env("FLOWVEIL_DEMOGEN");
+    return e2e_env("FLOWVEIL_DEMOGEN");
 }
 
 const char *e2e_corpus(void)
 {
-    return required_env("FLOWVEIL_CORPUS");
+    return e2e_env("FLOWVEIL_CORPUS");
 }
 
 const char *e2e_source_dir(void)
 {
-    return required_env("FLOWVEIL_SOURCE_DIR");
+    return e2e_env("FLOWVEIL_SOURCE_DIR");
 }
 
 void e2e_path(char out[4096], const char *dir, const char *name)
@@ -200,6 +200,19 @@ void e2e_print_result(const char *what, const e2e_result *res)
 {
     fprintf(stderr, "%s: %s %d\n--- stderr ---\n%s--- end ---\n", what,
             res->exited ? "exit status" : "killed by signal", res->status, res->err);
+}
+
+void e2e_run_ok(const char *const argv[], const char *work_dir, const char *tag,
+                const char *what, unsigned timeout_s)
+{
+    e2e_result res;
+    e2e_run(argv, work_dir, tag, timeout_s, &res);
+    if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
+        e2e_print_result(what, &res);
+        e2e_result_free(&res);
+        fail_msg("%s failed", what);
+    }
+    e2e_result_free(&res);
 }
 
 void e2e_write_policy(const char *path, const char *zones_yaml, const char *retention)

@@ -63,6 +63,15 @@ bool e2e_has_sanitizer_report(const char *text);
 /* Print a one-paragraph description of RES (status and stderr) for a failure. */
 void e2e_print_result(const char *what, const e2e_result *res);
 
+/* Return the value of the environment variable NAME, which ctest sets
+ * (a program path, say); fail the test if it is missing or empty. */
+const char *e2e_env(const char *name);
+
+/* Run ARGV like e2e_run; fail the test with WHAT when it does not exit
+ * with status 0 or prints a sanitizer report. */
+void e2e_run_ok(const char *const argv[], const char *work_dir, const char *tag,
+                const char *what, unsigned timeout_s);
+
 /*
  * Write a policy file at PATH. ZONES_YAML is the text of the "zones:"
  * value (for example "[]"); RETENTION is the retention of every class

@@ -26,29 +26,6 @@
 /* One hour after the last packet: every record of the run is in one key epoch. */
 #define SCENARIO_NOW_S (SCENARIO_START_S + SCENARIO_DAYS * 86400ull + 3600ull)
 
-static const char *env_path(const char *name)
-{
-    const char *value = getenv(name);
-    if (value == NULL || value[0] == '\0')
-        fail_msg("%s is not set; run the test through ctest", name);
-    return value;
-}
-
-/* Run ARGV; fail the test with WHAT when it does not exit with status
- * 0 or prints a sanitizer report. */
-static void run_ok(const char *const argv[], const char *dir, const char *tag, const char *what,
-                   unsigned timeout_s)
-{
-    e2e_result res;
-    e2e_run(argv, dir, tag, timeout_s, &res);
-    if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
-        e2e_print_result(what, &res);
-        e2e_result_free(&res);
-        fail_msg("%s failed", what);
-    }
-    e2e_result_free(&res);
-}
-
 static void test_small_scenario_meets_targets(void **state)
 {
     (void)state;
@@ -65,19 +42,19 @@ static void test_small_scenario_meets_targets(void **state)
     e2e_path(report, dir, "score.json");
     snprintf(now_text, sizeof now_text, "%llu", SCENARIO_NOW_S);
 
-    const char *gen[] = {env_path("FLOWVEIL_SCENGEN"), "--small", "--seed", SCENARIO_SEED,
+    const char *gen[] = {e2e_env("FLOWVEIL_SCENGEN"), "--small", "--seed", SCENARIO_SEED,
                          "--output-dir", scenario, NULL};
-    run_ok(gen, dir, "scengen", "flowveil-scengen --small", 120);
+    e2e_run_ok(gen, dir, "scengen", "flowveil-scengen --small", 120);
 
     const char *ingest[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db,
                             "--now", now_text, pcap, NULL};
-    run_ok(ingest, dir, "ingest", "flowveil ingest of the scenario", 600);
+    e2e_run_ok(ingest, dir, "ingest", "flowveil ingest of the scenario", 600);
 
     const char *export[] = {e2e_bin(), "export", "--db", db, "--class", "alerts", "--output",
                             alerts, "--now", now_text, NULL};
-    run_ok(export, dir, "export", "flowveil export --class alerts", 120);
+    e2e_run_ok(export, dir, "export", "flowveil export --class alerts", 120);
 
-    const char *score[] = {env_path("FLOWVEIL_SCORE"), "--truth", truth, "--alerts", alerts,
+    const char *score[] = {e2e_env("FLOWVEIL_SCORE"), "--truth", truth, "--alerts", alerts,
                            "--key", key, "--json", report, NULL};
     e2e_result res;
     e2e_run(score, dir, "score", 120, &res);

@@ -75,29 +75,6 @@ typedef struct scenario {
     uint64_t now_s; /* one hour after the last day */
 } scenario;
 
-static const char *env_path(const char *name)
-{
-    const char *value = getenv(name);
-    if (value == NULL || value[0] == '\0')
-        fail_msg("%s is not set; run the test through ctest", name);
-    return value;
-}
-
-/* Run ARGV; fail the test with WHAT when it does not exit with status
- * 0 or prints a sanitizer report. */
-static void run_ok(const char *const argv[], const char *dir, const char *tag, const char *what,
-                   unsigned timeout_s)
-{
-    e2e_result res;
-    e2e_run(argv, dir, tag, timeout_s, &res);
-    if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
-        e2e_print_result(what, &res);
-        e2e_result_free(&res);
-        fail_msg("%s failed", what);
-    }
-    e2e_result_free(&res);
-}
-
 /* Return midnight UTC of the Monday at least 14 days before the clock,
  * because the scenario's rhythm assumes a Monday and its traffic must
  * lie before the clock for a run without --now. 1970-01-05 was a Monday. */
@@ -157,9 +134,9 @@ static void scenario_create(scenario *s)
     s->now_s = s->start_s + SCENARIO_DAYS * SECONDS_PER_DAY + 3600u;
     snprintf(start_text, sizeof start_text, "%llu", (unsigned long long)s->start_s);
 
-    const char *gen[] = {env_path("FLOWVEIL_SCENGEN"), "--small", "--seed", "1", "--start",
+    const char *gen[] = {e2e_env("FLOWVEIL_SCENGEN"), "--small", "--seed", "1", "--start",
                          start_text, "--output-dir", out_dir, NULL};
-    run_ok(gen, s->dir, "scengen", "flowveil-scengen --small", 120);
+    e2e_run_ok(gen, s->dir, "scengen", "flowveil-scengen --small", 120);
 
     for (int i = 0; i < 3; i++) {
         char name[32];
@@ -292,7 +269,7 @@ static void test_paused_split_matches_whole_file(void **state)
      * the pause counts as a minute of run time. */
     const char *whole[] = {e2e_bin(), "ingest", "--policy", s.policy, "--db", whole_db,
                            s.pcap, NULL};
-    run_ok(whole, s.dir, "whole", "flowveil ingest of the whole file", 600);
+    e2e_run_ok(whole, s.dir, "whole", "flowveil ingest of the whole file", 600);
 
     store_with_key(split_db, key);
     /* The second file arrives through a pipe after the pause, so ingest
@@ -304,7 +281,7 @@ static void test_paused_split_matches_whole_file(void **state)
                        s.parts[1], e2e_bin(), s.policy, split_db, s.parts[0], s.parts[2]);
     assert_true(len > 0 && (size_t)len < sizeof pipeline);
     const char *split[] = {"/bin/sh", "-c", pipeline, NULL};
-    run_ok(split, s.dir, "split", "flowveil ingest of the split files with a pause", 600);
+    e2e_run_ok(split, s.dir, "split", "flowveil ingest of the split files with a pause", 600);
 
     assert_same_alerts(s.dir, whole_db, split_db, "the whole file", 0, COUNT_ALL,
                        "paused split ingest");
@@ -323,7 +300,7 @@ static void test_resumed_split_matches_whole_file(void **state)
 
     const char *whole[] = {e2e_bin(), "ingest", "--policy", s.policy, "--db", whole_db,
                            "--now", now_text, s.pcap, NULL};
-    run_ok(whole, s.dir, "whole", "flowveil ingest of the whole file", 600);
+    e2e_run_ok(whole, s.dir, "whole", "flowveil ingest of the whole file", 600);
 
     /* SIGTERM once the first file is read. The rest takes a few tenths
      * of a second, so the stop may come after the end, and then the test
@@ -357,7 +334,7 @@ static void test_resumed_split_matches_whole_file(void **state)
 
     const char *resume[] = {e2e_bin(), "ingest", "--policy", s.policy, "--db", split_db,
                             "--now", now_text, s.parts[0], s.parts[1], s.parts[2], NULL};
-    run_ok(resume, s.dir, "resume", "the resumed ingest of the split files", 600);
+    e2e_run_ok(resume, s.dir, "resume", "the resumed ingest of the split files", 600);
 
     /* Indicator alerts are raised as the records arrive, not by the
      * evaluation. One that the stopped run stored is raised again by the
@@ -379,7 +356,7 @@ static void run_killed_at(const char *const argv[], const char *dir, const char 
         hooked[n] = argv[n];
         n++;
     }
-    hooked[0] = env_path("FLOWVEIL_TEST_HOOKS_BIN");
+    hooked[0] = e2e_env("FLOWVEIL_TEST_HOOKS_BIN");
     hooked[n] = NULL;
     assert_int_equal(setenv("FLOWVEIL_TEST_KILL_AT", point, 1), 0);
     e2e_result res;
@@ -447,9 +424,9 @@ static void test_killed_after_state_save_matches(void **state)
                             "--now", now_text, s.parts[2], NULL};
     /* flowveil itself has no kill points: the variable changes nothing. */
     assert_int_equal(setenv("FLOWVEIL_TEST_KILL_AT", "ingest-after-final-tick", 1), 0);
-    run_ok(first, s.dir, "clean1", "flowveil ingest of the first two files", 600);
+    e2e_run_ok(first, s.dir, "clean1", "flowveil ingest of the first two files", 600);
     assert_int_equal(unsetenv("FLOWVEIL_TEST_KILL_AT"), 0);
-    run_ok(second, s.dir, "clean2", "flowveil ingest of the third file", 600);
+    e2e_run_ok(second, s.dir, "clean2", "flowveil ingest of the third file", 600);
 
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         if (strcmp(cases[i].workers, "1") != 0 && cpus < 2) {
@@ -477,7 +454,7 @@ static void test_killed_after_state_save_matches(void **state)
         assert_true(noticed);
         assert_resume_audited(s.dir, db, "detect_saved=1");
 
-        run_ok(second, s.dir, "after", "flowveil ingest of the third file", 600);
+        e2e_run_ok(second, s.dir, "after", "flowveil ingest of the third file", 600);
         /* A resume that evaluated the detectors again would raise each
          * of their alerts a second time, which only the count shows.
          * Indicator alerts are raised as records arrive, so the resume
@@ -529,7 +506,7 @@ static void test_unreadable_file_defers_detectors(void **state)
     /* The first two files alone raise alerts when evaluated. */
     const char *clean[] = {e2e_bin(), "ingest", "--policy", s.policy, "--db", clean_db,
                            "--now", now_text, s.parts[0], s.parts[1], NULL};
-    run_ok(clean, s.dir, "clean", "flowveil ingest of the first two files", 600);
+    e2e_run_ok(clean, s.dir, "clean", "flowveil ingest of the first two files", 600);
     assert_true(evaluated_alerts(s.dir, clean_db, s.now_s) > 0);
 
     store_with_key(bad_db, key);
@@ -551,7 +528,7 @@ static void test_unreadable_file_defers_detectors(void **state)
     /* Ingesting the readable files afterwards evaluates them once, as if
      * the failed run had left no detector state. */
     clean[5] = bad_db;
-    run_ok(clean, s.dir, "after", "flowveil ingest of the first two files again", 600);
+    e2e_run_ok(clean, s.dir, "after", "flowveil ingest of the first two files again", 600);
     assert_same_alerts(s.dir, clean_db, bad_db, "one ingest of the first two files", s.now_s,
                        COUNT_BUT_INDICATOR, "ingest after a failed file");
     tu_remove_tree(s.dir);
