@@ -208,24 +208,30 @@ int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, i
     return FV_OK;
 }
 
-void fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable)
+bool fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable,
+                       const store_audit_entry *final)
 {
     uint64_t skipped = 0;
-    int rc = store_run_end(p->store, complete, &skipped);
+    int rc = store_run_end(p->store, complete, final, fv_now_us(), &skipped);
     if (rc == FV_ERR_STATE)
-        return;     /* no run: standard input */
+        return false;   /* no run: standard input */
     if (skipped > 0)
         fv_notice("skipped %llu records that the interrupted ingest had stored",
                   (unsigned long long)skipped);
     if (rc != FV_OK)
         fv_error("cannot delete the ingest checkpoint (%s); the next ingest of the same files "
-                 "skips records equal to the ones stored now", fv_strerror(rc));
+                 "skips records equal to the ones stored now and adds the packet counters",
+                 fv_strerror(rc));
     else if (!complete && resumable)
-        fv_notice("the ingest did not finish; run the same command again to resume it");
+        fv_notice("the ingest did not finish; run the same command again to resume it. The "
+                  "store's packet and parser counters include this input once the resume "
+                  "finishes");
     else if (!complete)
-        fv_notice("the ingest did not finish because of the file error above; fix or remove "
-                  "that file, then run the command again (it resumes after the records "
-                  "stored now)");
+        fv_notice("the ingest did not finish because of the file error above; fix that file "
+                  "and run the same command again: it resumes after the records stored now. "
+                  "A command without that file starts a new ingest, which stores the records "
+                  "of the other files a second time");
+    return complete && rc == FV_OK && final != NULL;
 }
 
 int fv_store_quota_apply(fv_pipeline *p, char *err, size_t err_len)

@@ -43,9 +43,16 @@ void fv_checkpoint_log_commits(fv_pipeline *p);
 int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, int count,
                         const char *filter, char *err, size_t err_len);
 
-/* End the run: COMPLETE (every file read to its end and every record
- * stored) deletes the checkpoint; otherwise it stays for a resume. */
-void fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable);
+/*
+ * End the run. COMPLETE (every file read to its end and every record
+ * stored) deletes the checkpoint in the transaction that writes the
+ * last records, the counters the run held and the audit entry FINAL.
+ * Otherwise the checkpoint stays for a resume, which counts the input
+ * then. Returns true if FINAL was written; the caller appends it
+ * otherwise (no checkpoint, run not complete, or a failed commit).
+ */
+bool fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable,
+                       const store_audit_entry *final);
 
 /* Apply the policy's retention.max_store_size to P's store (no quota
  * when unset). Returns FV_OK or an error with a message in ERR.

@@ -90,11 +90,20 @@ bool cli_counters_take(void);
 /* Audit helpers (cmd_audit.c). The store must be open read-write. */
 typedef struct store_env store_env;
 typedef struct store_sweep_result store_sweep_result;
+typedef struct store_audit_entry store_audit_entry;
 
 /* Append one audit entry with an empty role; log and return the error
  * on failure. OBJECT and PARAMS may be NULL. */
 int cli_audit_append(store_env *store, const char *actor, const char *action, const char *object,
                      const char *params, uint64_t result_count, uint64_t now_us);
+
+/* Fill E as cli_audit_append would write it, truncating long strings. */
+void cli_audit_entry_fill(store_audit_entry *e, const char *actor, const char *action,
+                          const char *object, const char *params, uint64_t result_count);
+
+/* Append E at the current wall-clock time; log and return the error on
+ * failure. */
+int cli_audit_append_entry(store_env *store, const store_audit_entry *e);
 
 /* Append a "retention.sweep" entry by ACTOR for RESULT: the deleted
  * count per class and of audit entries, and the sweep time. */

@@ -17,24 +17,34 @@
 #include "cli.h"
 #include "store.h"
 
+void cli_audit_entry_fill(store_audit_entry *e, const char *actor, const char *action,
+                          const char *object, const char *params, uint64_t result_count)
+{
+    memset(e, 0, sizeof *e);
+    snprintf(e->actor, sizeof e->actor, "%s", actor);
+    snprintf(e->action, sizeof e->action, "%s", action);
+    snprintf(e->object, sizeof e->object, "%s", object != NULL ? object : "");
+    snprintf(e->params, sizeof e->params, "%s", params != NULL ? params : "");
+    e->result_count = result_count;
+}
+
+int cli_audit_append_entry(store_env *store, const store_audit_entry *e)
+{
+    /* Audit time is always the wall clock: a --now given for tests and
+     * replays decides retention, but must never date the evidence. */
+    int rc = store_audit_append(store, e, fv_now_us(), NULL);
+    if (rc != FV_OK)
+        fv_error("cannot write the audit entry for %s: %s", e->action, fv_strerror(rc));
+    return rc;
+}
+
 int cli_audit_append(store_env *store, const char *actor, const char *action, const char *object,
                      const char *params, uint64_t result_count, uint64_t now_us)
 {
     store_audit_entry e;
-    memset(&e, 0, sizeof e);
-    snprintf(e.actor, sizeof e.actor, "%s", actor);
-    snprintf(e.action, sizeof e.action, "%s", action);
-    snprintf(e.object, sizeof e.object, "%s", object != NULL ? object : "");
-    snprintf(e.params, sizeof e.params, "%s", params != NULL ? params : "");
-    e.result_count = result_count;
-
-    /* Audit time is always the wall clock: a --now given for tests and
-     * replays decides retention, but must never date the evidence. */
-    (void)now_us;
-    int rc = store_audit_append(store, &e, fv_now_us(), NULL);
-    if (rc != FV_OK)
-        fv_error("cannot write the audit entry for %s: %s", action, fv_strerror(rc));
-    return rc;
+    cli_audit_entry_fill(&e, actor, action, object, params, result_count);
+    (void)now_us;   /* see cli_audit_append_entry */
+    return cli_audit_append_entry(store, &e);
 }
 
 void cli_audit_local_actor(char *out, size_t out_len)

@@ -371,12 +371,13 @@ static void record_counters(fv_pipeline *p, uint64_t files)
         fv_warning("could not update the ingest counters in the store");
 }
 
-/* Append an audit entry for an ingest or capture run by ACTOR: the files
- * read (ingest only), the input identity INPUT_ID of a completed ingest
- * (NULL or "" for none, see ingest_repeat.h) and the records stored per
- * class by this process. */
-static void audit_run(fv_pipeline *p, const char *actor, const char *action, const char *object,
-                      bool with_files, uint64_t files, const char *input_id)
+/* Fill E with the audit entry of an ingest or capture run by ACTOR. Its
+ * parameters are the files read (ingest only), the input identity
+ * INPUT_ID of a completed ingest (NULL or "" for none, see
+ * ingest_repeat.h) and the records stored per class by this process. */
+static void run_audit_entry(fv_pipeline *p, const char *actor, const char *action,
+                            const char *object, bool with_files, uint64_t files,
+                            const char *input_id, store_audit_entry *e)
 {
     char params[512];
     size_t used = 0;
@@ -400,8 +401,16 @@ static void audit_run(fv_pipeline *p, const char *actor, const char *action, con
             break;
         used += (size_t)n;
     }
-    (void)cli_audit_append(p->store, actor, action, object, params, total,
-                           fv_pipeline_now_us(p));
+    cli_audit_entry_fill(e, actor, action, object, params, total);
+}
+
+/* Append the entry of run_audit_entry. */
+static void audit_run(fv_pipeline *p, const char *actor, const char *action, const char *object,
+                      bool with_files, uint64_t files, const char *input_id)
+{
+    store_audit_entry e;
+    run_audit_entry(p, actor, action, object, with_files, files, input_id, &e);
+    (void)cli_audit_append_entry(p->store, &e);
 }
 
 /* How the read of one ingest input ended. */
@@ -674,11 +683,20 @@ int cli_cmd_ingest(int argc, char **argv)
     char actor[64];
     cli_audit_local_actor(actor, sizeof actor);
     bool complete = all_read && !stopped && p.failed_rc == FV_OK;
-    audit_run(&p, actor, "ingest", "", true, tally.files_read, complete ? input_id : NULL);
+    store_audit_entry entry;
+    run_audit_entry(&p, actor, "ingest", "", true, tally.files_read, complete ? input_id : NULL,
+                    &entry);
     fv_test_kill_point("ingest-before-checkpoint-end");
     /* Running the command again finishes a run that a signal or a store
-     * failure cut short; a file that could not be read fails again. */
-    fv_checkpoint_end(&p, complete, stopped || p.failed_rc != FV_OK || tally.files_complete);
+     * failure cut short; a file that could not be read fails again. A
+     * completed run's audit entry is written with its checkpoint's
+     * deletion, so a crash cannot leave one without the other. */
+    if (!fv_checkpoint_end(&p, complete, stopped || p.failed_rc != FV_OK || tally.files_complete,
+                           &entry)) {
+        if (complete && tally.resumable)    /* the completion failed: the checkpoint stays */
+            run_audit_entry(&p, actor, "ingest", "", true, tally.files_read, NULL, &entry);
+        (void)cli_audit_append_entry(p.store, &entry);
+    }
 
     int rc = fv_pipeline_close(&p);
     if (rc != FV_OK) {

@@ -1431,7 +1431,7 @@ static void save_never_recorded_counters(fv_pipeline *p)
     for (size_t i = 0; i < sizeof classes / sizeof classes[0]; i++)
         values[i] = p->names_never_recorded[classes[i]];
 
-    int rc = store_capture_counters_add(p->store, names, values, sizeof values / sizeof values[0]);
+    int rc = store_run_counters_add(p->store, names, values, sizeof values / sizeof values[0]);
     if (rc != FV_OK) {
         fv_warning("could not store the never-record counters: %s", fv_strerror(rc));
         return;
@@ -1473,7 +1473,7 @@ static void save_capture_counters(fv_pipeline *p)
         delta[i] = (!gauge && current[i] > saved[i]) ? current[i] - saved[i] : 0;
     }
 
-    int rc = store_capture_counters_add(p->store, names, delta, count);
+    int rc = store_run_counters_add(p->store, names, delta, count);
     if (rc == FV_OK)
         p->counters_saved = now;
     else

@@ -879,6 +879,7 @@ void store_close(store_env **envp)
     store_keys_close(env);
     store_run_free(env);
     pthread_rwlock_destroy(&env->map_lock);
+    free(env->held);
     free(env->queue);
     /* The queue buffer held plaintext record encodings. */
     if (env->buf != NULL)
@@ -1098,7 +1099,11 @@ static int commit_write_locked(store_env *env, MDB_txn *txn)
         }
     }
 
-    if (env->run != NULL) {
+    if (store_run_finishing(env)) {
+        int mrc = store_run_finish_write(env, txn);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+    } else if (env->run != NULL) {
         uint64_t queued[FV_CLASS_COUNT] = {0};
         for (size_t i = 0; i < env->queue_len; i++)
             queued[env->queue[i].cls]++;
@@ -1107,7 +1112,7 @@ static int commit_write_locked(store_env *env, MDB_txn *txn)
             return mrc;
     }
 
-    if (env->counters_pending)
+    if (env->counters_pending && !store_run_holds_counters(env))
         return counters_apply(env, txn);
     return MDB_SUCCESS;
 }
@@ -1202,7 +1207,10 @@ int store_commit(store_env *env)
         return FV_ERR_INVALID;
     if (env->rdonly || env->failed)
         return FV_ERR_STATE;
-    if (env->queue_len == 0 && !env->counters_pending)
+    /* A run keeps its counters in memory until it completes (store_run_end). */
+    bool counters_due = env->counters_pending && !store_run_holds_counters(env);
+    bool finishing = store_run_finishing(env);
+    if (env->queue_len == 0 && !counters_due && !finishing)
         return FV_OK;
 
     /* Over the quota the queued records are dropped, but the store stays
@@ -1225,8 +1233,12 @@ int store_commit(store_env *env)
     bool report = env->queue_len > 0 && env->commit_hook != NULL;
     env->queue_len = 0;
     env->buf_len = 0;
-    memset(&env->counters_delta, 0, sizeof env->counters_delta);
-    env->counters_pending = false;
+    if (counters_due) {
+        memset(&env->counters_delta, 0, sizeof env->counters_delta);
+        env->counters_pending = false;
+    }
+    if (finishing)
+        env->held_len = 0;
     if (report)
         store_commit_report(env);
     return FV_OK;
@@ -1293,6 +1305,12 @@ typedef struct capture_add {
     size_t count;
 } capture_add;
 
+/* A capture counter held during a run (store_run_counters_add). */
+struct store_held_counter {
+    char name[CAPTURE_COUNTER_NAME_MAX + 1];
+    uint64_t value;
+};
+
 static bool counter_name_valid(const char *name)
 {
     size_t n = strlen(name);
@@ -1340,6 +1358,70 @@ int store_capture_counters_add(store_env *env, const char *const *names, const u
     }
     capture_add a = {.names = names, .values = values, .count = count};
     return store_write_txn(env, "update capture counters", capture_add_write, &a);
+}
+
+/* Add VALUE to the held counter NAME, a valid name. */
+static int held_add(store_env *env, const char *name, uint64_t value)
+{
+    for (size_t i = 0; i < env->held_len; i++) {
+        struct store_held_counter *h = &env->held[i];
+        if (strcmp(h->name, name) == 0) {
+            h->value = UINT64_MAX - h->value < value ? UINT64_MAX : h->value + value;
+            return FV_OK;
+        }
+    }
+    if (env->held_len == env->held_cap) {
+        size_t cap = env->held_cap == 0 ? 32 : env->held_cap * 2;
+        struct store_held_counter *grown = realloc(env->held, cap * sizeof *grown);
+        if (grown == NULL)
+            return FV_ERR_NOMEM;
+        env->held = grown;
+        env->held_cap = cap;
+    }
+    struct store_held_counter *h = &env->held[env->held_len++];
+    snprintf(h->name, sizeof h->name, "%s", name);
+    h->value = value;
+    return FV_OK;
+}
+
+int store_run_counters_add(store_env *env, const char *const *names, const uint64_t *values,
+                           size_t count)
+{
+    if (env == NULL || names == NULL || values == NULL)
+        return FV_ERR_INVALID;
+    if (!store_run_holds_counters(env))
+        return store_capture_counters_add(env, names, values, count);
+    if (env->rdonly || env->failed)
+        return FV_ERR_STATE;
+    for (size_t i = 0; i < count; i++) {
+        if (names[i] == NULL || !counter_name_valid(names[i]))
+            return FV_ERR_INVALID;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (values[i] == 0)
+            continue;
+        int rc = held_add(env, names[i], values[i]);
+        if (rc != FV_OK)
+            return rc;
+    }
+    return FV_OK;
+}
+
+int store_held_counters_write(store_env *env, MDB_txn *txn)
+{
+    for (size_t i = 0; i < env->held_len; i++) {
+        const char *name = env->held[i].name;
+        capture_add a = {.names = &name, .values = &env->held[i].value, .count = 1};
+        int mrc = capture_add_write(env, txn, &a);
+        if (mrc != MDB_SUCCESS)
+            return mrc;
+    }
+    return MDB_SUCCESS;
+}
+
+void store_held_counters_drop(store_env *env)
+{
+    env->held_len = 0;
 }
 
 int store_capture_counters_each(store_env *env, store_counter_fn fn, void *ctx)

@@ -251,7 +251,9 @@ typedef struct store_counters {
     uint64_t files, last_ingest_us;
 } store_counters;
 
-/* Add DELTA to the stored counters (in the next commit). */
+/* Add DELTA to the stored counters (in the next commit). While a run is
+ * active (store_run_begin), the delta is held until store_run_end
+ * completes the run, and dropped if it does not. */
 int store_counters_add(store_env *env, const store_counters *delta);
 int store_counters_get(store_env *env, store_counters *out);
 
@@ -262,6 +264,20 @@ int store_counters_get(store_env *env, store_counters *out);
  * Returns FV_OK, FV_ERR_INVALID (bad name) or a store error.
  */
 int store_capture_counters_add(store_env *env, const char *const *names, const uint64_t *values,
+                               size_t count);
+
+/*
+ * Like store_capture_counters_add, for counts of what a run reads (its
+ * packets and the parsers' verdicts on them). While a run is active the
+ * values are held in memory, summed per name, and written by the
+ * transaction of store_run_end that completes the run, together with
+ * the store_counters_add delta. A run that does not complete drops
+ * them: its resume reads the same input again and counts all of it, so
+ * an interrupted and resumed run counts its input once. Without an
+ * active run this is store_capture_counters_add. Returns FV_OK,
+ * FV_ERR_INVALID (bad name), FV_ERR_NOMEM or a store error.
+ */
+int store_run_counters_add(store_env *env, const char *const *names, const uint64_t *values,
                                size_t count);
 
 /* Callback per stored capture counter, in name order. Return false to stop. */
@@ -753,13 +769,20 @@ typedef struct store_run_info {
 int store_run_begin(store_env *env, const uint8_t id[STORE_RUN_ID_BYTES], store_run_info *out);
 
 /*
- * End the active run. COMPLETE commits the queue and deletes the
- * checkpoint (a later run of the same id starts afresh); otherwise the
- * checkpoint stays for a resume. *SKIPPED (if not NULL) receives the
- * records store_put skipped as already stored. Returns FV_OK,
- * FV_ERR_STATE (no run) or a store error.
+ * End the active run. COMPLETE writes, in one transaction, the queue,
+ * the counters held during the run (store_counters_add,
+ * store_run_counters_add), the audit entry FINAL (if not NULL) at time
+ * FINAL_US, and deletes the checkpoint, so a later run of the same id
+ * starts afresh. A crash leaves either all of it or none of it, and the
+ * resume of none counts and audits the run once. Otherwise, or if that
+ * transaction fails, the held counters are dropped and the checkpoint
+ * stays for a resume. *SKIPPED (if not NULL) receives the records
+ * store_put skipped as already stored. Returns FV_OK, FV_ERR_STATE (no
+ * run), FV_ERR_INVALID (FINAL has a string without NUL), FV_ERR_FULL
+ * (quota reached: the queued records were dropped) or a store error.
  */
-int store_run_end(store_env *env, bool complete, uint64_t *skipped);
+int store_run_end(store_env *env, bool complete, const store_audit_entry *final, uint64_t final_us,
+                  uint64_t *skipped);
 
 /*
  * Limit the store to BYTES of used LMDB pages (0 removes the limit).

@@ -355,6 +355,23 @@ static int append_prepare(const store_audit_entry *e, uint64_t now_us, append_ct
     return FV_OK;
 }
 
+bool store_audit_entry_valid(const store_audit_entry *e)
+{
+    append_ctx ctx;
+    return append_prepare(e, 0, &ctx) == FV_OK;
+}
+
+int store_audit_append_txn(store_env *env, MDB_txn *txn, const store_audit_entry *e,
+                           uint64_t now_us)
+{
+    if (!env->has_audit)
+        return MDB_INVALID;
+    append_ctx ctx;
+    if (append_prepare(e, now_us, &ctx) != FV_OK)
+        return MDB_INVALID;
+    return append_write(env, txn, &ctx);
+}
+
 int store_audit_append(store_env *env, const store_audit_entry *e, uint64_t now_us,
                        uint64_t *seq_out)
 {

@@ -63,6 +63,9 @@ struct store_run {
     uint64_t left;                          /* stored records not matched yet */
     uint64_t skipped;
     bool detect_saved;                      /* RUN_FLAG_DETECT_SAVED is on disk */
+    bool finishing;                         /* store_run_end is completing the run */
+    const store_audit_entry *final;         /* its audit entry, or NULL */
+    uint64_t final_us;
 };
 
 /* ---------------------------------------------------------------------- */
@@ -431,28 +434,59 @@ int store_run_begin(store_env *env, const uint8_t id[STORE_RUN_ID_BYTES], store_
     return FV_OK;
 }
 
-static int run_delete_write(store_env *env, MDB_txn *txn, void *arg)
+bool store_run_holds_counters(const store_env *env)
 {
-    struct store_run *r = arg;
+    return env->run != NULL && !env->run->finishing;
+}
+
+bool store_run_finishing(const store_env *env)
+{
+    return env->run != NULL && env->run->finishing;
+}
+
+int store_run_finish_write(store_env *env, MDB_txn *txn)
+{
+    struct store_run *r = env->run;
+    int mrc = store_held_counters_write(env, txn);
+    if (mrc == MDB_SUCCESS && r->final != NULL)
+        mrc = store_audit_append_txn(env, txn, r->final, r->final_us);
+    if (mrc != MDB_SUCCESS)
+        return mrc;
     MDB_val k = {.mv_size = strlen(r->meta_key), .mv_data = r->meta_key};
-    int mrc = mdb_del(txn, env->meta, &k, NULL);
+    mrc = mdb_del(txn, env->meta, &k, NULL);
     return mrc == MDB_NOTFOUND ? MDB_SUCCESS : mrc;
 }
 
-int store_run_end(store_env *env, bool complete, uint64_t *skipped)
+int store_run_end(store_env *env, bool complete, const store_audit_entry *final, uint64_t final_us,
+                  uint64_t *skipped)
 {
     if (skipped != NULL)
         *skipped = 0;
     if (env == NULL || env->run == NULL)
         return FV_ERR_STATE;
+    struct store_run *r = env->run;
     if (skipped != NULL)
-        *skipped = env->run->skipped;
+        *skipped = r->skipped;
 
     int rc = FV_OK;
-    if (complete) {
+    if (complete && final != NULL && !store_audit_entry_valid(final))
+        rc = FV_ERR_INVALID;
+    else if (complete) {
+        /* The queue, the held counters, the audit entry and the deletion
+         * of the checkpoint share the transaction of this commit
+         * (commit_write_locked in store.c). */
+        r->finishing = true;
+        r->final = final;
+        r->final_us = final_us;
         rc = store_commit(env);
-        if (rc == FV_OK)
-            rc = store_write_txn(env, "delete the ingest checkpoint", run_delete_write, env->run);
+        r->finishing = false;
+        r->final = NULL;
+    }
+    if (!complete || rc != FV_OK) {
+        /* The resume reads the whole input again and counts it then. */
+        memset(&env->counters_delta, 0, sizeof env->counters_delta);
+        env->counters_pending = false;
+        store_held_counters_drop(env);
     }
     store_run_free(env);
     return rc;

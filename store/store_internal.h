@@ -107,6 +107,9 @@ struct store_env {
     size_t buf_len, buf_cap;
     store_counters counters_delta;
     bool counters_pending;
+    /* Capture counters of store_run_counters_add held during a run. */
+    struct store_held_counter *held;
+    size_t held_len, held_cap;
 
     /* Retention limits in seconds, STORE_RETENTION_UNKNOWN until read. */
     _Atomic uint64_t retention_cache[FV_CLASS_COUNT];
@@ -325,6 +328,33 @@ int store_run_write_detect_saved(store_env *env, MDB_txn *txn);
  * store_run_write_detect_saved committed, so that later progress writes
  * keep the flag. */
 void store_run_detect_saved_committed(store_env *env);
+
+/* True while a run is active and store_run_end is not completing it:
+ * then the counters of store_counters_add and store_run_counters_add
+ * are held, not written. */
+bool store_run_holds_counters(const store_env *env);
+
+/* True while store_run_end commits the completion of the active run. */
+bool store_run_finishing(const store_env *env);
+
+/* Inside TXN, as store_run_end completes the active run: write the held
+ * capture counters, append its final audit entry and delete its
+ * checkpoint. Returns an LMDB code. */
+int store_run_finish_write(store_env *env, MDB_txn *txn);
+
+/* Add the capture counters held during a run inside TXN, or drop them.
+ * (store.c) */
+int store_held_counters_write(store_env *env, MDB_txn *txn);
+void store_held_counters_drop(store_env *env);
+
+/* True if store_audit_append would accept the strings of E
+ * (store_audit.c). */
+bool store_audit_entry_valid(const store_audit_entry *e);
+
+/* Append E at NOW_US inside TXN (store_audit.c). Returns an LMDB code,
+ * MDB_INVALID for an entry that store_audit_append would reject. */
+int store_audit_append_txn(store_env *env, MDB_txn *txn, const store_audit_entry *e,
+                           uint64_t now_us);
 
 /* Call the commit hook with the committed counts (run-wide while a run
  * is active). */

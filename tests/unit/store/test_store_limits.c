@@ -303,14 +303,119 @@ static void test_run_resume_skips_committed_records(void **state)
     rec_fill_dns(&d, 7);
     assert_int_equal(store_put(env, FV_CLASS_DNS, &d, T0_US), FV_OK);
     uint64_t skipped = 0;
-    assert_int_equal(store_run_end(env, true, &skipped), FV_OK);
+    assert_int_equal(store_run_end(env, true, NULL, 0, &skipped), FV_OK);
     assert_int_equal(skipped, 301);
     assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US), 501);
 
     /* Ended complete: the same run id starts afresh. */
     assert_int_equal(store_run_begin(env, id, &info), FV_OK);
     assert_false(info.resumed);
-    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    assert_int_equal(store_run_end(env, true, NULL, 0, NULL), FV_OK);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
+/* Store VALUE in CTX if NAME is "parsed" (store_capture_counters_each). */
+static bool find_parsed(void *ctx, const char *name, uint64_t value)
+{
+    if (strcmp(name, "parsed") == 0)
+        *(uint64_t *)ctx = value;
+    return true;
+}
+
+/* Return the stored capture counter "parsed", or 0. */
+static uint64_t parsed_counter(store_env *env)
+{
+    uint64_t value = 0;
+    assert_int_equal(store_capture_counters_each(env, find_parsed, &value), FV_OK);
+    return value;
+}
+
+/* Count the audit entries whose action is "ingest". */
+static bool count_ingest(void *ctx, const store_audit_entry *e)
+{
+    if (strcmp(e->action, "ingest") == 0)
+        (*(unsigned *)ctx)++;
+    return true;
+}
+
+static unsigned ingest_entries(store_env *env)
+{
+    unsigned n = 0;
+    assert_int_equal(store_audit_each(env, 0, STORE_AUDIT_LIMIT_MAX, true, count_ingest, &n, NULL),
+                     FV_OK);
+    return n;
+}
+
+/* Counters of a run are held until it completes, then written with its
+ * audit entry and the deletion of its checkpoint. A run that does not
+ * complete drops them, so its resume counts the input once. */
+static void test_run_counts_input_once(void **state)
+{
+    (void)state;
+    char dir[4096], err[1024];
+    tu_make_temp_dir(dir, sizeof dir);
+    store_env *env = NULL;
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    uint8_t id[STORE_RUN_ID_BYTES] = {9, 8, 7};
+    store_run_info info;
+    static const char *const names[] = {"parsed"};
+    const uint64_t ten[] = {10};
+    const store_counters packets = {.packets = 100, .files = 1};
+    store_audit_entry entry;
+    memset(&entry, 0, sizeof entry);
+    snprintf(entry.actor, sizeof entry.actor, "tester");
+    snprintf(entry.action, sizeof entry.action, "ingest");
+
+    /* Without a run the counters are written as before. */
+    assert_int_equal(store_run_counters_add(env, names, ten, 1), FV_OK);
+    assert_int_equal(parsed_counter(env), 10);
+
+    /* A stopped attempt: records are committed, counters are not. */
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_int_equal(put_dns(env, 1, 50, T0_US), FV_OK);
+    assert_int_equal(store_counters_add(env, &packets), FV_OK);
+    assert_int_equal(store_run_counters_add(env, names, ten, 1), FV_OK);
+    assert_int_equal(store_commit(env), FV_OK);
+    assert_int_equal(store_run_end(env, false, &entry, T0_US, NULL), FV_OK);
+    store_counters c;
+    assert_int_equal(store_counters_get(env, &c), FV_OK);
+    assert_int_equal(c.packets, 0);
+    assert_int_equal(parsed_counter(env), 10);
+    assert_int_equal(ingest_entries(env), 0);
+
+    /* Its resume completes: the counters of this attempt, the entry and
+     * the deletion of the checkpoint are written, once. */
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_true(info.resumed);
+    assert_int_equal(store_counters_add(env, &packets), FV_OK);
+    assert_int_equal(store_run_counters_add(env, names, ten, 1), FV_OK);
+    assert_int_equal(store_run_counters_add(env, names, ten, 1), FV_OK);
+    assert_int_equal(put_dns(env, 1, 60, T0_US), FV_OK);
+    assert_int_equal(store_commit(env), FV_OK);
+    assert_int_equal(store_counters_get(env, &c), FV_OK);
+    assert_int_equal(c.packets, 0);
+    assert_int_equal(store_run_end(env, true, &entry, T0_US, NULL), FV_OK);
+    assert_int_equal(store_counters_get(env, &c), FV_OK);
+    assert_int_equal(c.packets, 100);
+    assert_int_equal(c.files, 1);
+    assert_int_equal(parsed_counter(env), 30);
+    assert_int_equal(ingest_entries(env), 1);
+    assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US), 60);
+
+    /* The checkpoint is gone, and a bad entry leaves the run resumable
+     * with its counters dropped. */
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_false(info.resumed);
+    assert_int_equal(store_counters_add(env, &packets), FV_OK);
+    memset(entry.actor, 'x', sizeof entry.actor);
+    assert_int_equal(store_run_end(env, true, &entry, T0_US, NULL), FV_ERR_INVALID);
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_true(info.resumed);
+    assert_int_equal(store_run_end(env, true, NULL, 0, NULL), FV_OK);
+    assert_int_equal(store_counters_get(env, &c), FV_OK);
+    assert_int_equal(c.packets, 100);
+    assert_int_equal(ingest_entries(env), 1);
     store_close(&env);
     tu_remove_tree(dir);
 }
@@ -427,11 +532,11 @@ static void test_run_state_put_sets_detect_saved(void **state)
     assert_true(info.detect_saved);
     assert_int_equal(info.stored[FV_CLASS_DNS], 400);
     assert_state_is(env, 9000, 3);
-    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    assert_int_equal(store_run_end(env, true, NULL, 0, NULL), FV_OK);
     assert_int_equal(store_run_begin(env, id, &info), FV_OK);
     assert_false(info.resumed);
     assert_false(info.detect_saved);
-    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    assert_int_equal(store_run_end(env, true, NULL, 0, NULL), FV_OK);
 
     /* Commits later in the attempt that saved the state keep the mark. */
     uint8_t later_id[STORE_RUN_ID_BYTES] = {4, 5, 7};
@@ -443,7 +548,7 @@ static void test_run_state_put_sets_detect_saved(void **state)
     store_close(&env);
     env = reopen_and_resume(dir, later_id, &info);
     assert_true(info.detect_saved);
-    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    assert_int_equal(store_run_end(env, true, NULL, 0, NULL), FV_OK);
     store_close(&env);
     tu_remove_tree(dir);
 }
@@ -471,13 +576,13 @@ static void test_run_without_state_put_unmarked(void **state)
     uint8_t *data = make_state(100, 3);
     assert_int_equal(store_detstate_put(env, data, 100, T0_US), FV_OK);
     free(data);
-    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    assert_int_equal(store_run_end(env, true, NULL, 0, NULL), FV_OK);
 
     assert_int_equal(store_run_begin(env, id, &info), FV_OK);
     assert_true(info.resumed);
     assert_false(info.detect_saved);
     assert_int_equal(info.stored[FV_CLASS_DNS], 200);
-    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    assert_int_equal(store_run_end(env, true, NULL, 0, NULL), FV_OK);
     store_close(&env);
     tu_remove_tree(dir);
 }
@@ -511,7 +616,7 @@ static void test_run_failed_state_put_unmarked(void **state)
     assert_false(info.detect_saved);
     assert_int_equal(info.stored[FV_CLASS_DNS], 100);
     assert_state_is(env, 100, 4);
-    assert_int_equal(store_run_end(env, true, NULL), FV_OK);
+    assert_int_equal(store_run_end(env, true, NULL, 0, NULL), FV_OK);
     store_close(&env);
     tu_remove_tree(dir);
 }
@@ -545,7 +650,7 @@ static void test_run_unflagged_checkpoint_is_version1(void **state)
     assert_int_equal(info.stored[FV_CLASS_DNS], 50);
     assert_int_equal(put_dns(env, 101, 80, T0_US), FV_OK);
     uint64_t skipped = 0;
-    assert_int_equal(store_run_end(env, true, &skipped), FV_OK);
+    assert_int_equal(store_run_end(env, true, NULL, 0, &skipped), FV_OK);
     assert_int_equal(skipped, 50);
     assert_int_equal(count_records(env, FV_CLASS_DNS, T0_US), 180);
     store_close(&env);
@@ -588,6 +693,7 @@ int main(void)
         cmocka_unit_test(test_full_disk_keeps_store_usable),
         cmocka_unit_test(test_killed_reader_slot_is_cleared),
         cmocka_unit_test(test_run_resume_skips_committed_records),
+        cmocka_unit_test(test_run_counts_input_once),
         cmocka_unit_test(test_run_state_put_sets_detect_saved),
         cmocka_unit_test(test_run_without_state_put_unmarked),
         cmocka_unit_test(test_run_failed_state_put_unmarked),
