@@ -218,19 +218,23 @@ bool fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable,
     if (skipped > 0)
         fv_notice("skipped %llu records that the interrupted ingest had stored",
                   (unsigned long long)skipped);
-    if (rc != FV_OK)
+    if (rc != FV_OK) {
         fv_error("cannot delete the ingest checkpoint (%s); the next ingest of the same files "
                  "skips records equal to the ones stored now and adds the packet counters",
                  fv_strerror(rc));
-    else if (!complete && resumable)
+        /* The run did not complete, so the command must not exit 0. */
+        if (p->failed_rc == FV_OK)
+            p->failed_rc = rc;
+    } else if (!complete && resumable)
         fv_notice("the ingest did not finish; run the same command again to resume it. The "
                   "store's packet and parser counters include this input once the resume "
                   "finishes");
     else if (!complete)
-        fv_notice("the ingest did not finish because of the file error above; fix that file "
-                  "and run the same command again: it resumes after the records stored now. "
-                  "A command without that file starts a new ingest, which stores the records "
-                  "of the other files a second time");
+        fv_notice("the ingest did not finish because of the file error above, so its "
+                  "checkpoint stays: if the error passes and the files stay unchanged, the same "
+                  "command resumes it. A repaired, replaced or left-out file makes the next "
+                  "command a new ingest, which stores the records of the other files a second "
+                  "time; ingest a repaired file alone to add only its records");
     return complete && rc == FV_OK && final != NULL;
 }
 

@@ -672,6 +672,13 @@ int cli_cmd_ingest(int argc, char **argv)
         fv_notice("the input was not read to its end, so the detectors were not evaluated "
                   "and their saved state is unchanged; the run that finishes this ingest "
                   "evaluates them over all of the input");
+    } else if (p.failed_rc != FV_OK && !stopped && tally.resumable) {
+        /* The store stopped taking records (a full quota, say) while
+         * the last file was read. Its resume feeds every record again. */
+        p.input_incomplete = true;
+        fv_notice("records were not stored after the store error above, so the detectors "
+                  "were not evaluated and their saved state is unchanged; the run that "
+                  "finishes this ingest evaluates them over all of the input");
     }
     fv_pipeline_tick(&p, fv_pipeline_now_us(&p), true);
     fv_test_kill_point("ingest-after-final-tick");

@@ -1254,6 +1254,8 @@ int store_counters_add(store_env *env, const store_counters *delta)
         return FV_ERR_INVALID;
     if (env->rdonly || env->failed)
         return FV_ERR_STATE;
+    if (env->run_counts_dropped)
+        return FV_OK;
 
     store_counters *d = &env->counters_delta;
     d->packets += delta->packets;
@@ -1389,6 +1391,13 @@ int store_run_counters_add(store_env *env, const char *const *names, const uint6
 {
     if (env == NULL || names == NULL || values == NULL)
         return FV_ERR_INVALID;
+    if (env->run_counts_dropped) {
+        for (size_t i = 0; i < count; i++) {
+            if (names[i] == NULL || !counter_name_valid(names[i]))
+                return FV_ERR_INVALID;
+        }
+        return env->rdonly || env->failed ? FV_ERR_STATE : FV_OK;
+    }
     if (!store_run_holds_counters(env))
         return store_capture_counters_add(env, names, values, count);
     if (env->rdonly || env->failed)

@@ -253,7 +253,8 @@ typedef struct store_counters {
 
 /* Add DELTA to the stored counters (in the next commit). While a run is
  * active (store_run_begin), the delta is held until store_run_end
- * completes the run, and dropped if it does not. */
+ * completes the run, and dropped if it does not. After a run that did
+ * not complete, deltas are dropped until the next store_run_begin. */
 int store_counters_add(store_env *env, const store_counters *delta);
 int store_counters_get(store_env *env, store_counters *out);
 
@@ -272,9 +273,11 @@ int store_capture_counters_add(store_env *env, const char *const *names, const u
  * values are held in memory, summed per name, and written by the
  * transaction of store_run_end that completes the run, together with
  * the store_counters_add delta. A run that does not complete drops
- * them: its resume reads the same input again and counts all of it, so
- * an interrupted and resumed run counts its input once. Without an
- * active run this is store_capture_counters_add. Returns FV_OK,
+ * them, and the handle drops later values too until the next
+ * store_run_begin. Its resume reads the same input again and counts all
+ * of it, so an interrupted and resumed run counts its input once.
+ * Without a run, and after a completed one, this is
+ * store_capture_counters_add. Returns FV_OK,
  * FV_ERR_INVALID (bad name), FV_ERR_NOMEM or a store error.
  */
 int store_run_counters_add(store_env *env, const char *const *names, const uint64_t *values,

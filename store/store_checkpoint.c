@@ -409,6 +409,7 @@ int store_run_begin(store_env *env, const uint8_t id[STORE_RUN_ID_BYTES], store_
     int rc = store_commit(env);
     if (rc != FV_OK)
         return rc;
+    env->run_counts_dropped = false;
 
     struct store_run *r = calloc(1, sizeof *r);
     if (r == NULL)
@@ -483,10 +484,13 @@ int store_run_end(store_env *env, bool complete, const store_audit_entry *final,
         r->final = NULL;
     }
     if (!complete || rc != FV_OK) {
-        /* The resume reads the whole input again and counts it then. */
+        /* The resume reads the whole input again and counts it then,
+         * also what the process still counts while it closes (flows
+         * ended by the discard of the open ones). */
         memset(&env->counters_delta, 0, sizeof env->counters_delta);
         env->counters_pending = false;
         store_held_counters_drop(env);
+        env->run_counts_dropped = true;
     }
     store_run_free(env);
     return rc;

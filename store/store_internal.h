@@ -110,6 +110,9 @@ struct store_env {
     /* Capture counters of store_run_counters_add held during a run. */
     struct store_held_counter *held;
     size_t held_len, held_cap;
+    /* The last run ended without completing: input counters are dropped
+     * until the next store_run_begin, because its resume counts them. */
+    bool run_counts_dropped;
 
     /* Retention limits in seconds, STORE_RETENTION_UNKNOWN until read. */
     _Atomic uint64_t retention_cache[FV_CLASS_COUNT];
