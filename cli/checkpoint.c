@@ -233,8 +233,8 @@ bool fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable,
         fv_notice("the ingest did not finish because of the file error above, so its "
                   "checkpoint stays: if the error passes and the files stay unchanged, the same "
                   "command resumes it. A repaired, replaced or left-out file makes the next "
-                  "command a new ingest, which stores the records of the other files a second "
-                  "time; ingest a repaired file alone to add only its records");
+                  "command a new ingest, which stores the records this run stored a second "
+                  "time and evaluates the detectors over all the files it reads");
     return complete && rc == FV_OK && final != NULL;
 }
 

@@ -597,6 +597,7 @@ int cli_cmd_ingest(int argc, char **argv)
         if (strcmp(argv[i], "-") == 0)
             tally.resumable = false;    /* no checkpoint (fv_checkpoint_begin) */
     }
+    p.input_resumable = tally.resumable;
     if (o.workers > 1)
         ingest_with_workers(&p, o.workers, argv + optind, argc - optind, o.filter, &tally);
     for (int i = optind; i < argc && !*cli_stop_flag() && o.workers <= 1; i++) {

@@ -1641,11 +1641,12 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
         if (!p->sweep_pending)
             p->last_sweep_us = now_us;
         pipeline_sweep_step(p, now_us, force);
-        /* An ingest whose store failed during this tick (an alert
+        /* An ingest of files whose store failed in this tick (an alert
          * rejected at the quota) is resumed, and the resume must
          * evaluate again. So its state is not saved, and the checkpoint
-         * gets no "state saved" flag that would skip the detectors. */
-        bool store_failed = p->detect_at_end_only && p->failed_rc != FV_OK;
+         * gets no "state saved" flag that would skip the detectors.
+         * Standard input has no resume and keeps its state. */
+        bool store_failed = p->input_resumable && p->failed_rc != FV_OK;
         if (!p->sweep_pending && save_now && !store_failed)
             pipeline_detstate_save(p, now_us);
     }

@@ -111,12 +111,16 @@ typedef struct fv_pipeline {
      * NOTE: alerts queue in the detectors until then, with bounds per
      * detector (docs/DETECTION.md, "Limits"); the ones past them are lost. */
     bool detect_at_end_only;
-    /* Set by ingest when a file could not be read to its end or the
-     * worker threads did not start, and a checkpoint keeps the run for a
-     * resume. The final tick then neither evaluates the detectors nor
-     * saves their state, as after a stop, because the resume feeds them
-     * every record of the input. */
+    /* Set by ingest when a file could not be read to its end, the
+     * worker threads did not start or the store stopped taking records,
+     * and a checkpoint keeps the run for a resume. The final tick then
+     * neither evaluates the detectors nor saves their state, as after a
+     * stop, because the resume feeds them every record of the input. */
     bool input_incomplete;
+    /* Set by ingest of files, which a checkpoint makes resumable. A
+     * store error during the final tick then skips the detector state
+     * save, so that the resume evaluates again (fv_pipeline_tick). */
+    bool input_resumable;
     /* Set by ingest when it resumes a run whose interrupted attempt
      * saved the detector state (store_run_info.detect_saved): the state
      * loaded at open already contains this input. No record then reaches
