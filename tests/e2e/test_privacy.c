@@ -21,6 +21,7 @@
 #include <signal.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -371,6 +372,8 @@ static void scan_buffer(const pattern_list *list, const uint8_t *buf, size_t len
             while (left >= p->len && (hit = memmem(at, left, p->needle, p->len)) != NULL) {
                 if (p->kind == FORM_BINARY_IPV4) {
                     res->ipv4_hits++;
+                    printf("4-byte binary form of %s at offset %zu of %s\n", p->label,
+                           (size_t)(hit - buf), where);
                 } else {
                     if (at == buf || res->other_hits == 0)
                         describe_hit(p, where);
@@ -446,14 +449,14 @@ static void scan_tree(const pattern_list *list, const char *dir, const char *ski
  * that the test allows the chance count plus six standard deviations
  * (Poisson), plus 3.
  */
-static void assert_ipv4_binary_plausible(const scan_result *res, size_t ipv4_count)
+static bool ipv4_binary_plausible(const scan_result *res, size_t ipv4_count)
 {
     double expected = (double)res->bytes_scanned * (double)ipv4_count / 4294967296.0;
     double allowed = expected < 0.01 ? 0.0 : floor(expected + 6.0 * sqrt(expected) + 3.0);
     printf("IPv4 binary forms: %zu matches in %llu bytes for %zu addresses; chance expects "
            "%.4f, allowed %.0f\n",
            res->ipv4_hits, (unsigned long long)res->bytes_scanned, ipv4_count, expected, allowed);
-    assert_true((double)res->ipv4_hits <= allowed);
+    return (double)res->ipv4_hits <= allowed;
 }
 
 /* ---------------------------------------------------------------------- */
@@ -601,6 +604,23 @@ static void privacy_run_free(privacy_run *run)
     tu_remove_tree(run->dir);
 }
 
+/*
+ * Scan the store files of RUN, except the key file (which holds only the
+ * key). Fail on any text or 6- and 16-byte binary match, and return
+ * whether the 4-byte IPv4 matches are few enough for chance.
+ */
+static bool store_scan_clean(const privacy_run *run)
+{
+    scan_result scan = {0};
+    size_t files = 0;
+    scan_tree(&run->patterns, run->db, "pseudonym.key", &scan, &files);
+    printf("store: %zu files scanned\n", files);
+    assert_true(files > 0);
+    assert_int_equal(scan.text_hits, 0);
+    assert_int_equal(scan.other_hits, 0);
+    return ipv4_binary_plausible(&scan, run->ipv4_count);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Tests                                                                   */
 /* ---------------------------------------------------------------------- */
@@ -665,14 +685,19 @@ static void test_no_identifier_reaches_outputs(void **state)
     prepare_and_ingest(run);
 
     /* 1. Store files, except the key file (which holds only the key). */
-    scan_result store_scan = {0};
-    size_t files = 0;
-    scan_tree(&run->patterns, run->db, "pseudonym.key", &store_scan, &files);
-    printf("store: %zu files scanned\n", files);
-    assert_true(files > 0);
-    assert_int_equal(store_scan.text_hits, 0);
-    assert_int_equal(store_scan.other_hits, 0);
-    assert_ipv4_binary_plausible(&store_scan, run->ipv4_count);
+    if (!store_scan_clean(run)) {
+        /* Chance expects about 0.006 matches here, so one chance match
+         * still happens in about 1 of 170 runs. A second store gets new
+         * data keys and nonces, so a chance match moves or disappears,
+         * while a stored raw address comes back. */
+        printf("ingesting into a second store to tell a stored address from chance\n");
+        privacy_run *again = calloc(1, sizeof *again);
+        assert_non_null(again);
+        prepare_and_ingest(again);
+        assert_true(store_scan_clean(again));
+        privacy_run_free(again);
+        free(again);
+    }
 
     /* 2. Every export. The exports must not be empty, or this proves nothing. */
     static const char *const classes[] = {"flows", "dns", "tls", "http", "alerts", "dhcp", "ssh"};
