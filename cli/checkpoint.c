@@ -3,9 +3,11 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -13,9 +15,27 @@
 #include "checkpoint.h"
 #include "cli.h"
 
-/* The last logged line: a commit that adds no record of a listed class
- * (counters, gauges or an alert alone) logs nothing new. */
+/* Seconds between two commit lines at notice level. The lines between
+ * them are logged at info level (shown with -v), and the last of those
+ * is kept to be printed by fv_checkpoint_log_pending. */
+#define COMMIT_LINE_INTERVAL_S 10
+
+/* The commit-line state. With --workers, commits run on the writer
+ * thread while the main thread may print the pending line. */
+static pthread_mutex_t commit_log_lock = PTHREAD_MUTEX_INITIALIZER;
+/* The classes part of the last line: a commit that adds no record of a
+ * listed class (counters, gauges or an alert alone) logs nothing new. */
 static char last_logged[320];
+static bool notice_logged;           /* a line was logged at notice level */
+static struct timespec last_notice;  /* CLOCK_MONOTONIC of that line */
+static char pending[400];            /* the last line logged at info level only, or "" */
+
+static double seconds_since(const struct timespec *then)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - then->tv_sec) + (double)(now.tv_nsec - then->tv_nsec) / 1e9;
+}
 
 static void log_commit(void *ctx, const uint64_t committed[FV_CLASS_COUNT])
 {
@@ -37,8 +57,12 @@ static void log_commit(void *ctx, const uint64_t committed[FV_CLASS_COUNT])
             break;
         used += (size_t)n;
     }
-    if (strcmp(classes, last_logged) == 0)
+
+    pthread_mutex_lock(&commit_log_lock);
+    if (strcmp(classes, last_logged) == 0) {
+        pthread_mutex_unlock(&commit_log_lock);
         return;
+    }
     snprintf(last_logged, sizeof last_logged, "%s", classes);
 
     /* fv_pipeline_stats, not p->capture: with --workers the pipeline's
@@ -47,8 +71,33 @@ static void log_commit(void *ctx, const uint64_t committed[FV_CLASS_COUNT])
     cap_stats st = {0};
     if (p->capture != NULL)
         fv_pipeline_stats(p, &st);
-    fv_notice("committed %llu records up to packet %llu:%s", (unsigned long long)total,
-              (unsigned long long)st.packets, classes);
+    char line[sizeof pending];
+    snprintf(line, sizeof line, "committed %llu records up to packet %llu:%s",
+             (unsigned long long)total, (unsigned long long)st.packets, classes);
+    if (!notice_logged || seconds_since(&last_notice) >= COMMIT_LINE_INTERVAL_S) {
+        fv_notice("%s", line);
+        notice_logged = true;
+        clock_gettime(CLOCK_MONOTONIC, &last_notice);
+        pending[0] = '\0';
+    } else {
+        fv_info("%s", line);
+        snprintf(pending, sizeof pending, "%s", line);
+    }
+    pthread_mutex_unlock(&commit_log_lock);
+}
+
+void fv_checkpoint_log_pending(void)
+{
+    pthread_mutex_lock(&commit_log_lock);
+    if (pending[0] != '\0') {
+        /* With -v the line was printed already, at info level. */
+        if (fv_log_get_level() < FV_LOG_INFO)
+            fv_notice("%s", pending);
+        pending[0] = '\0';
+        notice_logged = true;
+        clock_gettime(CLOCK_MONOTONIC, &last_notice);
+    }
+    pthread_mutex_unlock(&commit_log_lock);
 }
 
 void fv_checkpoint_log_commits(fv_pipeline *p)

@@ -3,7 +3,9 @@
  * and `flowveil capture` (checkpoint.c; the store side is
  * store/store_checkpoint.c).
  *
- * Both commands log one line on stderr after each commit of records:
+ * Both commands log a line on stderr after a commit of records: the
+ * first commit, then at most one every 10 seconds, and the last one
+ * before the exit summary. With -v every commit gets a line:
  *
  *   flowveil: notice: committed N records up to packet P: flows=.. dns=.. ...
  *
@@ -26,8 +28,14 @@
 
 #include "pipeline.h"
 
-/* Log a line after each commit of P's store (see above). */
+/* Log a line after each commit of P's store (see above): the first one
+ * and then one every 10 seconds at notice level, the others at info
+ * level. */
 void fv_checkpoint_log_commits(fv_pipeline *p);
+
+/* Print the last commit line that was logged at info level only, if any,
+ * at notice level, so that the log ends with the state of the store. */
+void fv_checkpoint_log_pending(void);
 
 /*
  * Start the resumable ingest of the COUNT capture files FILES read with

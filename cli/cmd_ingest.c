@@ -290,6 +290,7 @@ static int parse_run_options(const char *command, int argc, char **argv, run_opt
 
 static void print_totals(const fv_pipeline *p)
 {
+    fv_checkpoint_log_pending();
     cap_stats st;
     fv_pipeline_stats(p, &st);
     fv_notice("%llu packets (%llu not IP, %llu truncated, %llu malformed headers, %llu on "
@@ -707,6 +708,7 @@ int cli_cmd_ingest(int argc, char **argv)
     }
 
     int rc = fv_pipeline_close(&p);
+    fv_checkpoint_log_pending();
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: %s: storing records failed: %s\n", o.db,
                 fv_strerror(rc));
@@ -995,6 +997,7 @@ int cli_cmd_capture(int argc, char **argv)
                    (unsigned long long)st.queue_dropped_records);
 
     rc = fv_pipeline_close(&p);
+    fv_checkpoint_log_pending();
     if (rc != FV_OK) {
         fprintf(stderr, "flowveil: error: %s: storing records failed: %s\n", o.db,
                 fv_strerror(rc));

@@ -61,6 +61,11 @@ void fv_log_set_level(fv_log_level level)
     log_max_level = level;
 }
 
+fv_log_level fv_log_get_level(void)
+{
+    return log_max_level;
+}
+
 void fv_log(fv_log_level level, const char *fmt, ...)
 {
     static const char *const names[] = {"error", "warning", "notice", "info", "debug"};

@@ -85,6 +85,8 @@ typedef enum fv_log_level {
 
 /* Set the most verbose level that is printed (default FV_LOG_NOTICE). */
 void fv_log_set_level(fv_log_level level);
+/* The most verbose level that is printed. */
+fv_log_level fv_log_get_level(void);
 
 /* Where log lines go. */
 typedef enum fv_log_target {

@@ -73,11 +73,20 @@ export function emptyState(text) {
 }
 
 // An error box. A 403 gets its own wording and class, because retrying
-// cannot help: the signed-in role lacks the permission.
+// cannot help when the signed-in role lacks the permission. Nor can it
+// help after the other 4xx replies except 408 and 429, because the
+// request itself was wrong (most often a filter value). So for those the
+// box shows the server's message without a Retry button.
 export function errorState(error, retry) {
   if (error instanceof ApiError && error.status === 403) {
     return el('div', {class: 'state state-forbidden', role: 'alert'},
       el('p', {text: forbiddenText(error)}));
+  }
+  if (error instanceof ApiError && error.status >= 400 && error.status < 500 &&
+      error.status !== 408 && error.status !== 429) {
+    return el('div', {class: 'state state-error state-rejected', role: 'alert'},
+      el('p', {text: `The server rejected this request: ${error.message}`}),
+      el('p', {text: 'Correct the value named above and apply the filter again; retrying the same request gives the same answer.'}));
   }
   return el('div', {class: 'state state-error', role: 'alert'},
     el('p', {text: `Could not load this page: ${error.message}`}),

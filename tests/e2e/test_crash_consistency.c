@@ -62,6 +62,9 @@ static const char *const corpus_files[] = {
     "arkime-gtp-iphone.pcap",
 };
 #define CORPUS_COUNT (sizeof corpus_files / sizeof corpus_files[0])
+/* Room for ingest_argv: the program, "ingest", seven options and values,
+ * the files and the NULL. */
+#define INGEST_ARGV_MAX (9 + CORPUS_COUNT + 1)
 
 /* xorshift64*: reproducible kill points from the printed seed. */
 static uint64_t rng_state;
@@ -296,6 +299,8 @@ static void ingest_argv(const ingest_setup *s, const char *db, const char **argv
     argv[i++] = db;
     argv[i++] = "--now";
     argv[i++] = NOW_S;
+    /* -v logs a line after every commit, not one every 10 seconds. */
+    argv[i++] = "-v";
     if (s->demo)
         argv[i++] = s->demo_path;
     for (size_t f = 0; f < CORPUS_COUNT && !s->demo; f++)
@@ -334,7 +339,7 @@ static void ingest_setup_create(ingest_setup *s, bool demo)
         s->argv_files[i] = s->corpus_paths[i];
     }
 
-    const char *argv[8 + CORPUS_COUNT + 1];
+    const char *argv[INGEST_ARGV_MAX];
     ingest_argv(s, s->ref_db, argv);
     e2e_result res;
     uint64_t start = mono_us();
@@ -471,7 +476,7 @@ static void test_ingest_survives_sigkill(void **state)
 
         bool finished = false;
         for (unsigned k = 0; k < KILLS_PER_CHAIN && done < ingest_kills; k++) {
-            const char *argv[8 + CORPUS_COUNT + 1];
+            const char *argv[INGEST_ARGV_MAX];
             ingest_argv(&s, db, argv);
             uint64_t delay_us = rng_next() % (s.ref_duration_us + 1);
             pid_t pid = e2e_spawn(argv, s.dir, "kill");
@@ -521,7 +526,7 @@ static void test_ingest_survives_sigkill(void **state)
         }
 
         /* Resume to the end: exactly the reference's records. */
-        const char *argv[8 + CORPUS_COUNT + 1];
+        const char *argv[INGEST_ARGV_MAX];
         ingest_argv(&s, db, argv);
         e2e_result res;
         e2e_run(argv, s.dir, "resume", 300, &res);
@@ -571,7 +576,7 @@ static void test_ingest_resumes_after_sigterm_without_duplicates(void **state)
         tu_write_file(key, key_bytes, key_len);
         free(key_bytes);
 
-        const char *argv[8 + CORPUS_COUNT + 1];
+        const char *argv[INGEST_ARGV_MAX];
         ingest_argv(&s, db, argv);
         /* Aim anywhere in the run. A stop after the last file was read
          * cuts nothing short, so such a run finishes; the window then
@@ -679,7 +684,7 @@ static void test_capture_survives_sigkill(void **state)
     uint64_t start = mono_us();
     for (unsigned k = 0; k < kills; k++) {
         const char *argv[] = {e2e_bin(), "capture", "--policy", policy, "--db", db, "-i", "lo",
-                              "--filter", "udp dst port 53 and dst host 127.0.0.1", NULL};
+                              "--filter", "udp dst port 53 and dst host 127.0.0.1", "-v", NULL};
         pid_t pid = e2e_spawn(argv, dir, "capture");
         if (!e2e_wait_for_text(err_file, "capturing on", 20000)) {
             kill(pid, SIGKILL);

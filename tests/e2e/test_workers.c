@@ -945,6 +945,82 @@ static void test_workers_commit_lines_count_packets(void **state)
     tu_remove_tree(work);
 }
 
+/* The number of commit lines in LOG (at notice or info level), and in
+ * *LAST_TOTAL the record count N of the last "committed N records" line
+ * (0 without one). */
+static size_t commit_lines(const char *log, unsigned long long *last_total)
+{
+    static const char key[] = ": committed ";
+    size_t lines = 0;
+    *last_total = 0;
+    for (const char *at = strstr(log, key); at != NULL; at = strstr(at + 1, key)) {
+        lines++;
+        *last_total = strtoull(at + strlen(key), NULL, 10);
+    }
+    return lines;
+}
+
+static double now_seconds(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Without -v, an ingest of many commits logs the first commit, one line
+ * every 10 seconds and the last commit; with -v, every commit. Both end
+ * with the same count of stored records. */
+static void test_commit_lines_rate_limited(void **state)
+{
+    (void)state;
+    char work[4096], policy[4096], capture[4096], db[4096], db_verbose[4096];
+    tu_make_temp_dir(work, sizeof work);
+    generate(work, "dnsnames", "100000", "names.pcap", capture);
+    write_test_policy(work, policy);
+    e2e_path(db, work, "db");
+    e2e_path(db_verbose, work, "db-verbose");
+    const char *argv[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db, "--now",
+                          WORKERS_NOW_TEXT, capture, NULL, NULL};
+
+    e2e_result res;
+    double start = now_seconds();
+    e2e_run(argv, work, "quiet", 300, &res);
+    double elapsed = now_seconds() - start;
+    if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
+        e2e_print_result("flowveil ingest", &res);
+        fail();
+    }
+    unsigned long long total = 0;
+    size_t lines = commit_lines(res.err, &total);
+    /* The first line, the last one and one per 10 seconds of the run. */
+    size_t allowed = 2 + (size_t)(elapsed / 10.0);
+    if (lines < 2 || lines > allowed || total < 4 * 4096ull) {
+        e2e_print_result("flowveil ingest without -v", &res);
+        fail_msg("%zu commit lines in %.1f s (expected 2 to %zu) for %llu records", lines,
+                 elapsed, allowed, total);
+    }
+    e2e_result_free(&res);
+
+    argv[5] = db_verbose;
+    argv[9] = "-v";
+    e2e_run(argv, work, "verbose", 300, &res);
+    if (!res.exited || res.status != 0 || e2e_has_sanitizer_report(res.err)) {
+        e2e_print_result("flowveil ingest -v", &res);
+        fail();
+    }
+    unsigned long long total_verbose = 0;
+    size_t lines_verbose = commit_lines(res.err, &total_verbose);
+    /* A commit contains at most 4096 records. */
+    if (total_verbose != total || lines_verbose < total / 4096) {
+        e2e_print_result("flowveil ingest -v", &res);
+        fail_msg("-v logged %zu commit lines ending at %llu records; without -v the last "
+                 "line reported %llu records, and that many records need at least %llu commits",
+                 lines_verbose, total_verbose, total, total / 4096);
+    }
+    e2e_result_free(&res);
+    tu_remove_tree(work);
+}
+
 /* Run `flowveil ingest --workers VALUE` and expect the usage exit status
  * with a message naming the option. */
 static void expect_workers_rejected(const char *value)
@@ -1227,6 +1303,7 @@ int main(int argc, char **argv)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_workers_invalid_values_rejected),
         cmocka_unit_test(test_workers_commit_lines_count_packets),
+        cmocka_unit_test(test_commit_lines_rate_limited),
         cmocka_unit_test(test_workers_file_lines_after_exclusion),
         cmocka_unit_test(test_workers_corpus_all_files),
         cmocka_unit_test(test_workers_corpus_each_file),
