@@ -181,15 +181,16 @@ bool api_host_literal_check(const api_server *srv, struct MHD_Connection *conn, 
     const char *host = request_host(conn, url, segment, sizeof segment);
     if (host == NULL || !parse_address(host, &family, addr, &prefix))
         return true;
-    const char *what = prefix < (family == 4 ? 32u : 128u) ? "network" : "address";
+    bool network = prefix < (family == 4 ? 32u : 128u);
+    const char *what = network ? "network" : "address";
 
     if (srv->address_zone_fn == NULL) {
         snprintf(note, note_len,
-                 "An %s matches addresses as the records show them: external addresses, "
+                 "%s matches addresses as the records show them: external addresses, "
                  "those of zones in keep or truncate mode, and the addresses that "
                  "prefix-preserving pseudonymization wrote. Addresses of a zone in pseudonymize "
                  "mode are stored as tokens; search by the token the records show",
-                 what);
+                 network ? "A network" : "An address");
         return true;
     }
 

@@ -260,6 +260,12 @@ int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, i
 bool fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable,
                        const store_audit_entry *final)
 {
+    /* A run cut short by a file error before it stored anything keeps no
+     * checkpoint: its resume would skip nothing, and the checkpoint would
+     * only stay behind once the file is fixed, which changes the run id. */
+    bool forgotten = false;
+    if (!complete && !resumable && store_run_empty(p->store))
+        forgotten = store_run_forget(p->store) == FV_OK;
     uint64_t skipped = 0;
     int rc = store_run_end(p->store, complete, final, fv_now_us(), &skipped);
     if (rc == FV_ERR_STATE)
@@ -278,6 +284,10 @@ bool fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable,
         fv_notice("the ingest did not finish; run the same command again to resume it. The "
                   "store's packet and parser counters include this input once the resume "
                   "finishes");
+    else if (!complete && forgotten)
+        fv_notice("the ingest stored nothing before the file error above, so it keeps no "
+                  "checkpoint; once the file is fixed, the same command ingests the files "
+                  "afresh");
     else if (!complete)
         fv_notice("the ingest did not finish because of the file error above, so its "
                   "checkpoint stays: if the error passes and the files stay unchanged, the same "

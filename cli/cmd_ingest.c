@@ -671,9 +671,12 @@ int cli_cmd_ingest(int argc, char **argv)
      * saved state as it was. */
     if (!all_read && !stopped && tally.resumable) {
         p.input_incomplete = true;
-        fv_notice("the input was not read to its end, so the detectors were not evaluated "
-                  "and their saved state is unchanged; the run that finishes this ingest "
-                  "evaluates them over all of the input");
+        /* A run that stored nothing keeps no checkpoint, and the next
+         * run evaluates the detectors anyway. */
+        if (!store_run_empty(p.store))
+            fv_notice("the input was not read to its end, so the detectors were not "
+                      "evaluated and their saved state is unchanged; the run that finishes "
+                      "this ingest evaluates them over all of the input");
     } else if (p.failed_rc != FV_OK && !stopped && tally.resumable) {
         /* The store stopped taking records (a full quota, say) while
          * the last file was read. Its resume feeds every record again. */

@@ -575,6 +575,21 @@ static void pol_summary_window(const pol_window *w, const pol_tz *tz, pol_text *
                  w->end_min <= w->start_min ? ", overnight into the next day" : "");
 }
 
+/* Append the names of the items in ITEMS (POL_BIT of a class slot or
+ * POL_ITEM_*) to T, each after a space. */
+static void summary_role_items(uint32_t items, pol_text *t)
+{
+    static const char *const extra[] = {"audit", "retention", "policy", "reports", "counters"};
+    for (size_t c = 0; c < POL_CLASS_SLOTS; c++) {
+        if (items & POL_BIT(c))
+            pol_text_add(t, " %s", pol_class_names[c]);
+    }
+    for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
+        if (items & POL_BIT(POL_ITEM_AUDIT + (int)i))
+            pol_text_add(t, " %s", extra[i]);
+    }
+}
+
 void pol_summary_groups(const pol_policy *policy, pol_text *t)
 {
     pol_text_add(t, "Internal hosts in no group: %s.\n", pol_mode_name(policy->default_mode));
@@ -628,17 +643,23 @@ void pol_summary_groups(const pol_policy *policy, pol_text *t)
     pol_text_add(t, "Reports and aggregates show only groups of at least %u distinct hosts.\n",
                  (unsigned)policy->k_threshold);
 
+    /* The API serves a role only what its fixed route table allows, and
+     * the defaults are that table, so an item the map lists beyond them
+     * is never served. The summary goes into compliance documents, so it
+     * lists those items apart instead of as readable. */
     pol_text_add(t, "Roles may read:\n");
     for (int r = 0; r < POL_ROLE_COUNT; r++) {
+        uint32_t ceiling = pol_role_default_items((pol_role)r);
+        uint32_t readable = policy->role_items[r] & ceiling;
+        uint32_t closed = policy->role_items[r] & ~ceiling;
         pol_text_add(t, "  %s:", pol_role_names[r]);
-        static const char *const extra[] = {"audit", "retention", "policy", "reports", "counters"};
-        for (size_t c = 0; c < POL_CLASS_SLOTS; c++) {
-            if (policy->role_items[r] & POL_BIT(c))
-                pol_text_add(t, " %s", pol_class_names[c]);
-        }
-        for (size_t i = 0; i < sizeof extra / sizeof extra[0]; i++) {
-            if (policy->role_items[r] & POL_BIT(POL_ITEM_AUDIT + (int)i))
-                pol_text_add(t, " %s", extra[i]);
+        if (readable == 0)
+            pol_text_add(t, " nothing");
+        summary_role_items(readable, t);
+        if (closed != 0) {
+            pol_text_add(t, " (also listed, but never served to this role by the API:");
+            summary_role_items(closed, t);
+            pol_text_add(t, ")");
         }
         pol_text_add(t, "\n");
     }

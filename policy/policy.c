@@ -485,8 +485,10 @@ static void pol_summary_detectors_more(const pol_detect *d, pol_text *t)
         pol_duration_format(d->dns_tunnel_window_s, span);
         pol_text_add(t,
                      "  dns_tunnel: on. Alerts on %u or more unique names under one domain"
-                     " within %s with long (mean %u characters) or random (%.1f bits per"
-                     " character) labels; %zu allowed domain suffixes.\n",
+                     " within %s that show two of three signs: long labels (mean %u"
+                     " characters or more), random labels (%.1f bits per character or more)"
+                     " and TXT, NULL or CNAME queries (half of them or more); %zu allowed"
+                     " domain suffixes.\n",
                      (unsigned)d->dns_tunnel_min_subdomains, span,
                      (unsigned)d->dns_tunnel_min_label_len, d->dns_tunnel_min_entropy,
                      d->dns_tunnel_allow_count);

@@ -788,6 +788,22 @@ int store_run_end(store_env *env, bool complete, const store_audit_entry *final,
                   uint64_t *skipped);
 
 /*
+ * True while a run is active that has neither committed nor queued a
+ * record, in this attempt or in the attempts it resumes, and has not
+ * saved the detector state. A checkpoint of such a run carries nothing
+ * that a resume could skip.
+ */
+bool store_run_empty(const store_env *env);
+
+/*
+ * Delete the checkpoint of the active run, which stays active until
+ * store_run_end. For an empty run (store_run_empty) that cannot finish,
+ * so that the next command starts afresh instead of resuming nothing.
+ * Writer only. Returns FV_OK, FV_ERR_STATE (no run) or a store error.
+ */
+int store_run_forget(store_env *env);
+
+/*
  * Limit the store to BYTES of used LMDB pages (0 removes the limit).
  * Before each commit of queued records the used size (file pages minus
  * free pages) is compared with the limit. At or above it the commit is

@@ -458,6 +458,34 @@ int store_run_finish_write(store_env *env, MDB_txn *txn)
     return mrc == MDB_NOTFOUND ? MDB_SUCCESS : mrc;
 }
 
+bool store_run_empty(const store_env *env)
+{
+    if (env == NULL || env->run == NULL || env->run->detect_saved || env->queue_len != 0)
+        return false;
+    uint64_t committed[FV_CLASS_COUNT];
+    run_committed(env, committed);
+    for (int c = 0; c < FV_CLASS_COUNT; c++) {
+        if (committed[c] != 0)
+            return false;
+    }
+    return true;
+}
+
+static int run_forget_write(store_env *env, MDB_txn *txn, void *ctx)
+{
+    const struct store_run *r = ctx;
+    MDB_val k = {.mv_size = strlen(r->meta_key), .mv_data = (void *)r->meta_key};
+    int mrc = mdb_del(txn, env->meta, &k, NULL);
+    return mrc == MDB_NOTFOUND ? MDB_SUCCESS : mrc;
+}
+
+int store_run_forget(store_env *env)
+{
+    if (env == NULL || env->run == NULL)
+        return FV_ERR_STATE;
+    return store_write_txn(env, "delete the ingest checkpoint", run_forget_write, env->run);
+}
+
 int store_run_end(store_env *env, bool complete, const store_audit_entry *final, uint64_t final_us,
                   uint64_t *skipped)
 {

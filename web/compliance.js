@@ -4,7 +4,7 @@
 
 import {
   ApiError, CLASS_LABELS, PAGE_SIZE, api, currentToken, el, emptyState, errorState, formatBytes,
-  formatCount, formatDuration, isCurrent, loadingState, show, table, timeCell,
+  formatCount, formatDuration, isCurrent, loadingState, session, show, table, timeCell,
 } from './lib.js';
 
 // ---- retention -----------------------------------------------------------
@@ -46,17 +46,27 @@ export async function renderRetention(token) {
     : null;
   show(token, title, banner, classes.length ? table('Retention per class', columns, classes) : emptyState('No retention data.'), note, history);
 
+  // The history comes from the audit trail, which only the compliance
+  // and admin roles may read. The route table always denies analysts, so
+  // their page does not send a request that every denial adds to the
+  // audit trail. A policy can still deny a compliance user: then the 403
+  // gets the same note.
+  const auditDenied = () => history.replaceChildren(el('h3', {text: 'Deletion history'}),
+    el('p', {class: 'state state-forbidden', text: 'The deletion history comes from the audit trail, which needs the compliance role.'}));
+  if (session.role === 'analyst') {
+    auditDenied();
+    return;
+  }
   let found;
   try {
     found = await loadDeletions();
   } catch (err) {
     if (!isCurrent(token)) return;
-    // The history comes from the audit trail, which only the compliance
-    // and admin roles may read.
-    const forbidden = err instanceof ApiError && err.status === 403;
-    history.replaceChildren(el('h3', {text: 'Deletion history'}), forbidden
-      ? el('p', {class: 'state state-forbidden', text: 'The deletion history comes from the audit trail, which needs the compliance role.'})
-      : errorState(err, () => renderRetention(currentToken())));
+    if (err instanceof ApiError && err.status === 403) {
+      auditDenied();
+    } else {
+      history.replaceChildren(el('h3', {text: 'Deletion history'}), errorState(err, () => renderRetention(currentToken())));
+    }
     return;
   }
   if (!isCurrent(token)) return;

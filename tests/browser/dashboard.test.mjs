@@ -1007,6 +1007,19 @@ async function checkAnalyst(page, url, label) {
   check(await apiStatus(page, 'audit') === 403, `${label} analyst: GET /api/v1/audit does not answer 403`);
   await page.screenshot({path: path.join(shots, 'demo', 'audit-analyst-denied.png'), fullPage: true});
 
+  // The Retention page explains the missing deletion history without
+  // asking the audit route, whose 403 would only add an audit entry.
+  const auditRequests = [];
+  const onRequest = (req) => {
+    if (new URL(req.url()).pathname.startsWith('/api/v1/audit')) auditRequests.push(req.url());
+  };
+  page.on('request', onRequest);
+  await gotoHash(page, url, '/retention');
+  page.off('request', onRequest);
+  const historyNote = page.locator('#view .retention-history .state-forbidden');
+  check(await historyNote.count() === 1 && /compliance role/.test(await historyNote.textContent()), `${label} analyst: the Retention page does not explain the missing deletion history`);
+  check(auditRequests.length === 0, `${label} analyst: the Retention page requested ${auditRequests.join(', ')}`);
+
   await visit(page, url, label, 'alerts');
   check(await page.locator('#view tbody tr.clickable').count() === 2, `${label} analyst: the analyst does not see the 2 alerts`);
   await signOut(page);

@@ -660,6 +660,28 @@ static void test_unreadable_file_defers_detectors(void **state)
     e2e_run_ok(clean, s.dir, "after", "flowveil ingest of the first two files again", 600);
     assert_same_alerts(s.dir, clean_db, bad_db, "one ingest of the first two files", s.now_s,
                        COUNT_BUT_INDICATOR, "ingest after a failed file");
+
+    /* The file alone stores nothing, so the run keeps no checkpoint and
+     * prints no resume advice, and running it again is no resume. */
+    char alone_db[4096];
+    e2e_path(alone_db, s.dir, "alone");
+    const char *alone[] = {e2e_bin(), "ingest", "--policy", s.policy, "--db", alone_db,
+                           "--now", now_text, bad_file, NULL};
+    for (int attempt = 0; attempt < 2; attempt++) {
+        e2e_run(alone, s.dir, "alone", 120, &res);
+        bool alone_failed = res.exited && res.status == 1 && !e2e_has_sanitizer_report(res.err);
+        bool no_checkpoint = strstr(res.err, "keeps no checkpoint") != NULL;
+        bool advised = strstr(res.err, "checkpoint stays") != NULL ||
+                       strstr(res.err, "not read to its end") != NULL;
+        bool resumed = strstr(res.err, "resuming an interrupted ingest") != NULL;
+        if (!alone_failed || !no_checkpoint || advised || resumed)
+            e2e_print_result("ingest of a file that is not a capture, alone", &res);
+        e2e_result_free(&res);
+        assert_true(alone_failed);
+        assert_true(no_checkpoint);
+        assert_false(advised);
+        assert_false(resumed);
+    }
     tu_remove_tree(s.dir);
 }
 

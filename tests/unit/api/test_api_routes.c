@@ -29,6 +29,7 @@
 
 #include "api_internal.h"
 #include "apitest.h"
+#include "policy.h"
 
 #define US APITEST_US_PER_S
 #define HOUR_US (3600ull * US)
@@ -279,9 +280,18 @@ static void test_flow_filters_select_matching_records(void **state)
     assert_int_equal(records_count(doc), expected_flows(flow_host3_udp));
     json_decref(doc);
 
-    /* A kept external address matches too. */
+    /* A kept external address matches too. Without a policy the reply
+     * notes how addresses and networks match. */
     doc = apitest_get(&g_t, "/api/v1/flows?limit=1000&host=203.0.113.9", 200);
     assert_int_equal(records_count(doc), expected_flows(flow_udp));
+    const char *note = json_string_value(json_object_get(doc, "note"));
+    assert_non_null(note);
+    assert_true(strncmp(note, "An address matches ", strlen("An address matches ")) == 0);
+    json_decref(doc);
+    doc = apitest_get(&g_t, "/api/v1/flows?limit=1000&host=203.0.113.0/24", 200);
+    note = json_string_value(json_object_get(doc, "note"));
+    assert_non_null(note);
+    assert_true(strncmp(note, "A network matches ", strlen("A network matches ")) == 0);
     json_decref(doc);
 }
 
@@ -984,6 +994,51 @@ static int big_teardown(void **state)
     return 0;
 }
 
+/* The default roles map of the policy is the route table: a role reads
+ * an item by default exactly when the table lets it use the routes that
+ * read the item. `policy check` relies on this to name the items that a
+ * roles map lists but the API never serves. */
+static void test_default_roles_match_route_table(void **state)
+{
+    (void)state;
+    static const char text[] = "version: 1\nzones: []\n";
+    pol_policy *policy = NULL;
+    char err[512];
+    assert_int_equal(pol_load_buffer("defaults.yaml", text, sizeof text - 1, &policy, err,
+                                     sizeof err),
+                     FV_OK);
+    static const struct {
+        unsigned bit;
+        pol_role role;
+    } roles[] = {
+        {API_ROLE_ANALYST, POL_ROLE_ANALYST},
+        {API_ROLE_COMPLIANCE, POL_ROLE_COMPLIANCE},
+        {API_ROLE_ADMIN, POL_ROLE_ADMIN},
+    };
+    size_t count = 0;
+    const api_route *routes = api_route_table(&count);
+    size_t checked = 0;
+    for (size_t i = 0; i < count; i++) {
+        const char *item = api_route_policy_item(routes[i].pattern);
+        if (item == NULL)
+            continue;
+        for (size_t r = 0; r < sizeof roles / sizeof roles[0]; r++) {
+            bool table = (routes[i].roles & roles[r].bit) != 0;
+            bool policy_default = pol_role_may_read(policy, roles[r].role, item);
+            if (table != policy_default)
+                fail_msg("%s %s (item %s): the route table %s role %s, the default roles "
+                         "map %s",
+                         routes[i].method, routes[i].pattern, item, table ? "allows" : "denies",
+                         pol_role_name(roles[r].role), policy_default ? "lists it" : "does not");
+            checked++;
+        }
+    }
+    /* Every route but health, summary, login, logout, me, users and
+     * metrics reads an item. */
+    assert_true(checked >= 3 * 20);
+    pol_destroy(&policy);
+}
+
 static void test_filtered_page_stops_at_scan_budget(void **state)
 {
     (void)state;
@@ -1038,6 +1093,7 @@ int main(void)
     };
     const struct CMUnitTest big[] = {
         cmocka_unit_test(test_filtered_page_stops_at_scan_budget),
+        cmocka_unit_test(test_default_roles_match_route_table),
     };
     int failed = cmocka_run_group_tests(tests, group_setup, group_teardown);
     return failed + cmocka_run_group_tests(big, big_setup, big_teardown);

@@ -407,6 +407,9 @@ static void test_summary_lists_zones_and_limits(void **state)
     assert_non_null(strstr(text, "kept 60d"));
     assert_non_null(strstr(text, "beacon: off"));
     assert_non_null(strstr(text, "exfil: on"));
+    /* The tunnel rule as det_dns.c applies it: two of the three signs. */
+    assert_non_null(strstr(text, "two of three signs"));
+    assert_non_null(strstr(text, "TXT, NULL or CNAME queries"));
 
     char tiny[64];
     assert_int_equal(pol_summary(pol, tiny, sizeof tiny), FV_ERR_FULL);
@@ -421,6 +424,32 @@ static void test_summary_without_zones(void **state)
     assert_int_equal(pol_summary(pol, text, sizeof text), FV_OK);
     assert_non_null(strstr(text, "no address is pseudonymized"));
     assert_non_null(strstr(text, "nothing is excluded"));
+    pol_destroy(&pol);
+}
+
+/* The summary lists as readable only what the API serves a role. Items
+ * that the roles map lists beyond the route table are named apart. */
+static void test_summary_roles_capped_by_route_table(void **state)
+{
+    (void)state;
+    pol_policy *pol = load_ok("version: 1\nzones: []\nroles:\n  analyst: [dns]\n"
+                              "  compliance: [all]\n  admin: [all]\n");
+    char text[8192];
+    assert_int_equal(pol_summary(pol, text, sizeof text), FV_OK);
+    assert_non_null(strstr(text, "  analyst: dns\n"));
+    const char *compliance = strstr(text, "  compliance: audit retention policy reports counters"
+                                          " (also listed, but never served to this role by "
+                                          "the API: flows dns ");
+    if (compliance == NULL)
+        fail_msg("no capped compliance line in:\n%s", text);
+    assert_non_null(strstr(compliance, " aggregates)\n"));
+    assert_non_null(strstr(text, "  admin: flows dns "));
+    pol_destroy(&pol);
+
+    pol = load_ok("version: 1\nzones: []\nroles:\n  analyst: [audit]\n");
+    assert_int_equal(pol_summary(pol, text, sizeof text), FV_OK);
+    assert_non_null(strstr(text, "  analyst: nothing (also listed, but never served to this "
+                                 "role by the API: audit)\n"));
     pol_destroy(&pol);
 }
 
@@ -791,6 +820,7 @@ int main(void)
         cmocka_unit_test(test_bpf_reports_small_buffer),
         cmocka_unit_test(test_summary_lists_zones_and_limits),
         cmocka_unit_test(test_summary_without_zones),
+        cmocka_unit_test(test_summary_roles_capped_by_route_table),
         cmocka_unit_test(test_load_missing_file_is_io_error),
         cmocka_unit_test(test_officer_key_of_low_order_rejected),
         cmocka_unit_test(test_reject_deep_nesting_early),

@@ -315,6 +315,53 @@ static void test_run_resume_skips_committed_records(void **state)
     tu_remove_tree(dir);
 }
 
+/* A run is empty until it queues a record. store_run_forget before
+ * store_run_end deletes the checkpoint, so the same id starts afresh.
+ * Without it the checkpoint of an incomplete run stays. */
+static void test_run_forget_empty_checkpoint(void **state)
+{
+    (void)state;
+    char dir[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    char err[1024];
+    store_env *env = NULL;
+    assert_int_equal(store_open(dir, 0, &env, err, sizeof err), FV_OK);
+    uint8_t id[STORE_RUN_ID_BYTES] = {4, 5, 6};
+    store_run_info info;
+    assert_false(store_run_empty(env));    /* no run */
+    assert_int_equal(store_run_forget(env), FV_ERR_STATE);
+
+    /* Ended incomplete without store_run_forget: the checkpoint stays. */
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_true(store_run_empty(env));
+    assert_int_equal(store_run_end(env, false, NULL, 0, NULL), FV_OK);
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_true(info.resumed);
+
+    /* Forgotten: the next run of the id is not a resume. */
+    assert_int_equal(store_run_forget(env), FV_OK);
+    assert_int_equal(store_run_end(env, false, NULL, 0, NULL), FV_OK);
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_false(info.resumed);
+
+    /* A queued record, and then a committed one, make the run non-empty. */
+    fv_dns_record d;
+    rec_fill_dns(&d, 1);
+    assert_int_equal(store_put(env, FV_CLASS_DNS, &d, T0_US), FV_OK);
+    assert_false(store_run_empty(env));
+    assert_int_equal(store_commit(env), FV_OK);
+    assert_false(store_run_empty(env));
+    assert_int_equal(store_run_end(env, false, NULL, 0, NULL), FV_OK);
+
+    /* The resume of that run counts the earlier attempt's record. */
+    assert_int_equal(store_run_begin(env, id, &info), FV_OK);
+    assert_true(info.resumed);
+    assert_false(store_run_empty(env));
+    assert_int_equal(store_run_end(env, true, NULL, 0, NULL), FV_OK);
+    store_close(&env);
+    tu_remove_tree(dir);
+}
+
 /* Store VALUE in CTX if NAME is "parsed" (store_capture_counters_each). */
 static bool find_parsed(void *ctx, const char *name, uint64_t value)
 {
@@ -699,6 +746,7 @@ int main(void)
         cmocka_unit_test(test_full_disk_keeps_store_usable),
         cmocka_unit_test(test_killed_reader_slot_is_cleared),
         cmocka_unit_test(test_run_resume_skips_committed_records),
+        cmocka_unit_test(test_run_forget_empty_checkpoint),
         cmocka_unit_test(test_run_counts_input_once),
         cmocka_unit_test(test_run_state_put_sets_detect_saved),
         cmocka_unit_test(test_run_without_state_put_unmarked),
