@@ -1638,23 +1638,32 @@ static void udp_extra_apps(cap_engine *eng, flow_entry *e, const cap_packet *pkt
 /* ---------------------------------------------------------------------- */
 
 /*
- * Ask the sink whether either endpoint is excluded. is_excluded_host wins
- * over is_excluded when both are set. The frame's MACs go with the
- * addresses only when the key header is the outermost IP header: inside a
- * tunnel the Ethernet header belongs to the tunnel endpoints.
+ * Ask the sink whether either endpoint is excluded, or either address of
+ * the outermost IP header of a tunnel, which the flow record keeps as
+ * its tunnel endpoints. is_excluded_host wins over is_excluded when both
+ * are set. The frame's MACs go with the addresses only when the key
+ * header is the outermost IP header.
  */
 static bool excluded(const cap_engine *eng, const cap_packet *pkt)
 {
+    bool tunnel = pkt->tunnel_type != FV_TUNNEL_NONE;
     if (eng->sink.is_excluded_host != NULL) {
         bool macs = pkt->has_mac && pkt->tunnel_depth == 0;
-        return eng->sink.is_excluded_host(eng->sink.ctx, &pkt->src,
-                                          macs ? pkt->src_mac : NULL) ||
-               eng->sink.is_excluded_host(eng->sink.ctx, &pkt->dst, macs ? pkt->dst_mac : NULL);
+        if (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->src, macs ? pkt->src_mac : NULL) ||
+            eng->sink.is_excluded_host(eng->sink.ctx, &pkt->dst, macs ? pkt->dst_mac : NULL))
+            return true;
+        /* The outer addresses go without MACs: after an Ethernet frame
+         * inside the tunnel (VXLAN, say), the packet's MACs are that
+         * frame's. */
+        return tunnel && (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_src, NULL) ||
+                          eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_dst, NULL));
     }
     if (eng->sink.is_excluded == NULL)
         return false;
     return eng->sink.is_excluded(eng->sink.ctx, &pkt->src) ||
-           eng->sink.is_excluded(eng->sink.ctx, &pkt->dst);
+           eng->sink.is_excluded(eng->sink.ctx, &pkt->dst) ||
+           (tunnel && (eng->sink.is_excluded(eng->sink.ctx, &pkt->outer_src) ||
+                       eng->sink.is_excluded(eng->sink.ctx, &pkt->outer_dst)));
 }
 
 static void count_decode_failure(cap_engine *eng, cap_decode_status st)

@@ -275,14 +275,20 @@ bool pol_glob_match(const char *pattern, const char *name)
     return *p == '\0';
 }
 
+/* True if group G matches HOST: its address HI:LO (if HAS_ADDR), the
+ * IPv4 address V4_HI it carries (if HAS_V4, see pol_embedded_ipv4), its
+ * MAC or its lower-case HOSTNAME. */
 static bool pol_group_matches(const pol_policy *policy, const pol_group *g, const pol_host *host,
-                              uint64_t hi, uint64_t lo, bool has_addr, const char *hostname)
+                              uint64_t hi, uint64_t lo, bool has_addr, bool has_v4,
+                              uint64_t v4_hi, const char *hostname)
 {
     if (has_addr) {
         for (size_t i = g->net_first; i < g->net_first + g->net_count; i++) {
             const pol_net *n = &policy->group_nets[i];
             if (n->family == host->family && (hi & n->mask_hi) == n->net_hi &&
                 (lo & n->mask_lo) == n->net_lo)
+                return true;
+            if (has_v4 && n->family == 4 && (v4_hi & n->mask_hi) == n->net_hi)
                 return true;
         }
     }
@@ -453,6 +459,8 @@ pol_decision pol_decide_span(const pol_policy *policy, const pol_host *host, uin
         if (pol_is_excluded(policy, host->family, host->addr))
             return d;
     }
+    uint64_t v4_hi = 0;
+    bool has_v4 = has_addr && host->family == 6 && pol_embedded_ipv4(hi, lo, &v4_hi);
 
     /* Host names are compared in lower case; longer names than DHCP
      * allows (255 bytes) match no pattern. */
@@ -469,7 +477,7 @@ pol_decision pol_decide_span(const pol_policy *policy, const pol_host *host, uin
 
     for (size_t i = 0; i < policy->group_count; i++) {
         const pol_group *g = &policy->groups[i];
-        if (!pol_group_matches(policy, g, host, hi, lo, has_addr, hostname))
+        if (!pol_group_matches(policy, g, host, hi, lo, has_addr, has_v4, v4_hi, hostname))
             continue;
         d.group = g->name;
         pol_group_validity_span(g, now_s, from_s, until_s);

@@ -262,6 +262,11 @@ int pol_item_from_name(const char *what);
 /* Default readable items of each role. */
 uint32_t pol_role_default_items(pol_role role);
 
+/* Find the IPv4 address that the IPv6 address HI:LO carries (mapped,
+ * compatible, NAT64 or 6to4; policy.c) as the high word of an IPv4
+ * address in *V4_HI. Returns false for other addresses. */
+bool pol_embedded_ipv4(uint64_t hi, uint64_t lo, uint64_t *v4_hi);
+
 /* Append the groups, windows, classes, k threshold and roles to a
  * summary (pol_groups.c). T is a pol_text. */
 struct pol_text;

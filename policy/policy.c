@@ -171,16 +171,73 @@ static long pol_nets_find(const pol_net *nets, size_t count, uint64_t hi, uint64
     return -1;
 }
 
+/*
+ * Find the IPv4 address that the IPv6 address HI:LO carries, as the high
+ * word of an IPv4 address in pol_addr_words form, in *V4_HI. The forms
+ * are IPv4-mapped (::ffff:0:0/96, RFC 4291), IPv4-compatible (::/96 but
+ * :: and ::1), the NAT64 well-known prefix (64:ff9b::/96, RFC 6052), a
+ * /96 of the local-use NAT64 prefix (64:ff9b:1::/96, RFC 8215) and 6to4
+ * (2002::/16, RFC 3056, the address in bits 16 to 47). Zones and
+ * exclusions of IPv4 networks apply to these forms too, so that a host
+ * reached through one of them is pseudonymized or excluded like the
+ * host itself. Returns false for other addresses.
+ */
+bool pol_embedded_ipv4(uint64_t hi, uint64_t lo, uint64_t *v4_hi)
+{
+    uint64_t v4 = lo & UINT64_C(0xffffffff);
+    if ((hi == 0 && (lo >> 32) == UINT64_C(0xffff)) ||
+        (hi == 0 && (lo >> 32) == 0 && v4 > 1) ||
+        (hi == UINT64_C(0x0064ff9b00000000) && (lo >> 32) == 0) ||
+        (hi == UINT64_C(0x0064ff9b00010000) && (lo >> 32) == 0)) {
+        *v4_hi = v4 << 32;
+        return true;
+    }
+    if ((hi >> 48) == UINT64_C(0x2002)) {
+        *v4_hi = ((hi >> 16) & UINT64_C(0xffffffff)) << 32;
+        return true;
+    }
+    return false;
+}
+
+/* Return the zone index of the address HI:LO of FAMILY, or -1 for none.
+ * An IPv6 address in no IPv6 zone that carries an IPv4 address gets the
+ * zone of that IPv4 address. */
+static long pol_zone_index(const pol_policy *policy, int family, uint64_t hi, uint64_t lo)
+{
+    if (family == 4) {
+        long i = pol_nets_find(policy->zone4, policy->zone4_count, hi, lo);
+        return i < 0 ? -1 : (long)policy->zone4[i].zone;
+    }
+    long i = pol_nets_find(policy->zone6, policy->zone6_count, hi, lo);
+    if (i >= 0)
+        return (long)policy->zone6[i].zone;
+    uint64_t v4_hi;
+    if (policy->zone4_count == 0 || !pol_embedded_ipv4(hi, lo, &v4_hi))
+        return -1;
+    i = pol_nets_find(policy->zone4, policy->zone4_count, v4_hi, 0);
+    return i < 0 ? -1 : (long)policy->zone4[i].zone;
+}
+
+/* True if the address HI:LO of FAMILY is excluded. An IPv6 address that
+ * carries an excluded IPv4 address is excluded too. */
+static bool pol_excluded_words(const pol_policy *policy, int family, uint64_t hi, uint64_t lo)
+{
+    if (family == 4)
+        return pol_nets_find(policy->exclude4, policy->exclude4_count, hi, lo) >= 0;
+    if (pol_nets_find(policy->exclude6, policy->exclude6_count, hi, lo) >= 0)
+        return true;
+    uint64_t v4_hi;
+    return policy->exclude4_count > 0 && pol_embedded_ipv4(hi, lo, &v4_hi) &&
+           pol_nets_find(policy->exclude4, policy->exclude4_count, v4_hi, 0) >= 0;
+}
+
 const char *pol_zone_of(const pol_policy *policy, int family, const uint8_t addr[16])
 {
     uint64_t hi, lo;
     if (policy == NULL || addr == NULL || !pol_addr_words(family, addr, &hi, &lo))
         return NULL;
-
-    const pol_net *nets = family == 4 ? policy->zone4 : policy->zone6;
-    size_t count = family == 4 ? policy->zone4_count : policy->zone6_count;
-    long i = pol_nets_find(nets, count, hi, lo);
-    return i < 0 ? NULL : policy->zone_names[nets[i].zone];
+    long z = pol_zone_index(policy, family, hi, lo);
+    return z < 0 ? NULL : policy->zone_names[z];
 }
 
 void pol_network_zones_each(const pol_policy *policy, int family, const uint8_t addr[16],
@@ -238,10 +295,7 @@ bool pol_is_excluded(const pol_policy *policy, int family, const uint8_t addr[16
     uint64_t hi, lo;
     if (policy == NULL || addr == NULL || !pol_addr_words(family, addr, &hi, &lo))
         return false;
-
-    if (family == 4)
-        return pol_nets_find(policy->exclude4, policy->exclude4_count, hi, lo) >= 0;
-    return pol_nets_find(policy->exclude6, policy->exclude6_count, hi, lo) >= 0;
+    return pol_excluded_words(policy, family, hi, lo);
 }
 
 const char *pol_zone_and_exclusion(const pol_policy *policy, int family, const uint8_t addr[16],
@@ -251,14 +305,9 @@ const char *pol_zone_and_exclusion(const pol_policy *policy, int family, const u
     *excluded = false;
     if (policy == NULL || addr == NULL || !pol_addr_words(family, addr, &hi, &lo))
         return NULL;
-
-    bool v4 = family == 4;
-    *excluded = v4 ? pol_nets_find(policy->exclude4, policy->exclude4_count, hi, lo) >= 0
-                   : pol_nets_find(policy->exclude6, policy->exclude6_count, hi, lo) >= 0;
-    const pol_net *nets = v4 ? policy->zone4 : policy->zone6;
-    size_t count = v4 ? policy->zone4_count : policy->zone6_count;
-    long i = pol_nets_find(nets, count, hi, lo);
-    return i < 0 ? NULL : policy->zone_names[nets[i].zone];
+    *excluded = pol_excluded_words(policy, family, hi, lo);
+    long z = pol_zone_index(policy, family, hi, lo);
+    return z < 0 ? NULL : policy->zone_names[z];
 }
 
 /* ---------------------------------------------------------------------- */

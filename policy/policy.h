@@ -139,12 +139,15 @@ void pol_destroy(pol_policy **policy);
 /*
  * Return the zone label of an address (FAMILY 4 or 6, ADDR in network
  * order; IPv4 in addr[0..3]), or NULL if it lies in no zone (external).
- * The most specific matching network wins. The returned string lives as
- * long as the policy.
+ * The most specific matching network wins. An IPv6 address in no IPv6
+ * zone that carries an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64
+ * 64:ff9b::/96 or 6to4 2002::/16) gets the zone of that IPv4 address.
+ * The returned string lives as long as the policy.
  */
 const char *pol_zone_of(const pol_policy *policy, int family, const uint8_t addr[16]);
 
-/* Return true if the address lies in an excluded subnet. */
+/* Return true if the address lies in an excluded subnet, or carries an
+ * IPv4 address that does (see pol_zone_of). */
 bool pol_is_excluded(const pol_policy *policy, int family, const uint8_t addr[16]);
 
 /*

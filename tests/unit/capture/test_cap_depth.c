@@ -364,6 +364,41 @@ static void test_gre_tunnel_keeps_outer_endpoints(void **state)
     assert_int_equal(f->outer_dst.addr[3], 2);
 }
 
+/* An excluded tunnel endpoint drops the packets it carries, because the
+ * flow record would keep its address as the tunnel's outer endpoint. */
+static void test_gre_excluded_outer_endpoint_dropped(void **state)
+{
+    uint8_t pkt[256];
+    uint8_t inner[64];
+    size_t inner_len, n;
+
+    (void)state;
+    inner_len = make_udp(inner, 5, 40000, 6, 9000, "x", 1);
+    n = put_ipv4(pkt, 47, 1, 2, 20 + 4 + inner_len, 0, 0);
+    pkt[n++] = 0x00;
+    pkt[n++] = 0x00;
+    pkt[n++] = 0x08;
+    pkt[n++] = 0x00;
+    memcpy(pkt + n, inner, inner_len);
+
+    /* Either outer address excluded: no flow. */
+    for (int side = 0; side < 2; side++) {
+        cap_engine *eng = new_engine(NULL);
+        sink_state.excluded[0] = ts_ip(side == 0 ? "10.0.0.1" : "10.0.0.2");
+        feed(eng, 1 * SEC, pkt, n + inner_len);
+        cap_engine_destroy(&eng);
+        assert_int_equal(sink_state.nflows, 0);
+        assert_true(sink_state.exclusion_calls > 0);
+    }
+
+    /* Another excluded address: the tunneled flow is kept. */
+    cap_engine *eng = new_engine(NULL);
+    sink_state.excluded[0] = ts_ip("10.0.0.9");
+    feed(eng, 1 * SEC, pkt, n + inner_len);
+    cap_engine_destroy(&eng);
+    assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_GRE);
+}
+
 static void test_icmp_error_marks_quoted_flow(void **state)
 {
     cap_engine *eng = new_engine(NULL);
@@ -526,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_out_of_order_queue_is_bounded),
         cmocka_unit_test(test_active_timeout_marks_continued_records),
         cmocka_unit_test(test_gre_tunnel_keeps_outer_endpoints),
+        cmocka_unit_test(test_gre_excluded_outer_endpoint_dropped),
         cmocka_unit_test(test_icmp_error_marks_quoted_flow),
         cmocka_unit_test(test_fragmented_dns_is_reassembled),
         cmocka_unit_test(test_orphan_fragment_counts_in_portless_flow),

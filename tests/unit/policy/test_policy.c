@@ -128,6 +128,70 @@ static void test_zone_and_exclusion_agree(void **state)
     pol_destroy(&pol);
 }
 
+static bool excluded6(const pol_policy *pol, const char *text)
+{
+    uint8_t a[16];
+    addr6(text, a);
+    return pol_is_excluded(pol, 6, a);
+}
+
+/* An IPv6 address that carries an IPv4 address gets the zone, exclusion
+ * and group of that address: IPv4-mapped, IPv4-compatible, NAT64's
+ * well-known prefix and 6to4. An IPv6 zone still wins, and other IPv6
+ * addresses ending in the same bits are not matched. */
+static void test_embedded_ipv4_takes_ipv4_zone(void **state)
+{
+    (void)state;
+    pol_policy *pol = load_ok("version: 1\n"
+                              "zones:\n"
+                              "  - name: office\n"
+                              "    networks: [10.0.0.0/8]\n"
+                              "  - name: v6lab\n"
+                              "    networks: [\"2002:a01::/32\"]\n"
+                              "exclude: [10.9.0.0/16]\n"
+                              "groups:\n"
+                              "  - name: guests\n"
+                              "    subnets: [10.7.0.0/16]\n"
+                              "    mode: exclude\n"
+                              "    legal_basis: works agreement\n");
+    static const char *const office[] = {"::ffff:10.1.0.5", "::10.1.0.5", "64:ff9b::10.1.0.5",
+                                         "64:ff9b:1::10.1.0.5", "2002:a02:5::1"};
+    for (size_t i = 0; i < sizeof office / sizeof office[0]; i++) {
+        const char *zone = zone6(pol, office[i]);
+        if (zone == NULL || strcmp(zone, "office") != 0)
+            fail_msg("%s: zone %s, expected office", office[i], zone ? zone : "(none)");
+        assert_false(excluded6(pol, office[i]));
+    }
+    static const char *const excluded[] = {"::ffff:10.9.0.5", "::10.9.0.5", "64:ff9b::10.9.0.5",
+                                           "2002:a09:5::1"};
+    for (size_t i = 0; i < sizeof excluded / sizeof excluded[0]; i++) {
+        if (!excluded6(pol, excluded[i]))
+            fail_msg("%s is not excluded", excluded[i]);
+        uint8_t a[16];
+        addr6(excluded[i], a);
+        bool ex = false;
+        (void)pol_zone_and_exclusion(pol, 6, a, &ex);
+        assert_true(ex);
+    }
+    /* The IPv6 zone wins over the IPv4 address it carries (10.1.x.x). */
+    assert_string_equal(zone6(pol, "2002:a01:5::1"), "v6lab");
+    /* Not an embedding form: the same low 32 bits, another prefix. */
+    assert_null(zone6(pol, "2001:db8::10.1.0.5"));
+    assert_null(zone6(pol, "::1"));
+    assert_null(zone6(pol, "::"));
+    assert_false(excluded6(pol, "2001:db8::10.9.0.5"));
+
+    /* Group membership: the mapped address of a guest is excluded. */
+    uint8_t a[16];
+    addr6("::ffff:10.7.0.9", a);
+    pol_host host = {.family = 6, .addr = a};
+    pol_decision d = pol_decide(pol, &host, 1700000000);
+    assert_int_equal(d.mode, POL_EXCLUDE);
+    assert_non_null(d.group);
+    assert_string_equal(d.group, "guests");
+    pol_destroy(&pol);
+}
+
 /* ---------------------------------------------------------------------- */
 /* Accepted policies                                                        */
 /* ---------------------------------------------------------------------- */
@@ -811,6 +875,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_example_policy_round_trip),
         cmocka_unit_test(test_zone_and_exclusion_agree),
+        cmocka_unit_test(test_embedded_ipv4_takes_ipv4_zone),
         cmocka_unit_test(test_custom_values_read_back),
         cmocka_unit_test(test_defaults_apply_when_keys_absent),
         cmocka_unit_test(test_longest_prefix_wins),
