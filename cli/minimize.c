@@ -529,6 +529,24 @@ static bool minimize_embedded_addresses(const pol_policy *policy, anon_ctx *anon
     return changed;
 }
 
+static bool split_host_port(const char *name, char host[FV_NAME_MAX], const char **port);
+
+/* Rewrite the host part of the HTTP Host or TLS server name NAME, which
+ * may end in ":PORT", as minimize_private_suffix does with a DNS
+ * question, so that a local machine's name gets the token it gets in
+ * DNS. */
+static bool minimize_private_host_header(anon_ctx *anon, char *name, size_t name_len)
+{
+    char host[FV_NAME_MAX];
+    const char *port;
+    if (!split_host_port(name, host, &port) || !minimize_private_suffix(anon, host, sizeof host))
+        return false;
+    char out[FV_NAME_MAX];
+    snprintf(out, sizeof out, "%s%s", host, port);
+    fv_str_copy(name, name_len, out);
+    return true;
+}
+
 bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source source,
                       char *name, size_t name_len)
 {
@@ -544,7 +562,8 @@ bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source s
 
     bool literal = parse_ip_literal(name, &family, addr, &rest);
     if (literal ||
-        (source != FV_NAME_HOST_HEADER && parse_reverse_name(name, &family, addr, &rest))) {
+        (source != FV_NAME_HOST_HEADER && source != FV_NAME_INTERNAL_HOST_HEADER &&
+         parse_reverse_name(name, &family, addr, &rest))) {
         if (!address_replacement(policy, anon, family, addr, !literal, text))
             return false;
         /* A bracketed IPv6 literal keeps its brackets around the new
@@ -564,6 +583,8 @@ bool fv_minimize_name(const pol_policy *policy, anon_ctx *anon, fv_name_source s
         return minimize_local_name(anon, name, name_len) || embedded;
     if (source == FV_NAME_INTERNAL_DNS)
         return minimize_private_suffix(anon, name, name_len) || embedded;
+    if (source == FV_NAME_INTERNAL_HOST_HEADER)
+        return minimize_private_host_header(anon, name, name_len) || embedded;
     return embedded;
 }
 

@@ -786,7 +786,12 @@ static void sink_on_tls(void *ctx, const cap_tls *t)
     r.server_port = t->server_port;
     r.version = t->version;
     fv_str_copy(r.sni, sizeof r.sni, t->sni);
-    fv_minimize_domain(p->policy, p->anon, FV_NAME_HOST_HEADER, r.sni, sizeof r.sni);
+    /* A server name sent by a host in a zone may name a local machine
+     * ("nas.home.arpa"), as its DNS questions may. */
+    fv_minimize_domain(p->policy, p->anon,
+                       fv_endpoint_is_internal(&r.client) ? FV_NAME_INTERNAL_HOST_HEADER
+                                                          : FV_NAME_HOST_HEADER,
+                       r.sni, sizeof r.sni);
     /* Software fingerprints and protocol parameters, not identities: kept. */
     r.transport = t->transport;
     r.quic_version = t->quic_version;
@@ -907,7 +912,10 @@ static void sink_on_http(void *ctx, const cap_http *h)
     r.server_port = h->server_port;
     fv_str_copy(r.method, sizeof r.method, h->method);
     fv_str_copy(r.host, sizeof r.host, h->host);
-    fv_minimize_domain(p->policy, p->anon, FV_NAME_HOST_HEADER, r.host, sizeof r.host);
+    fv_minimize_domain(p->policy, p->anon,
+                       fv_endpoint_is_internal(&r.client) ? FV_NAME_INTERNAL_HOST_HEADER
+                                                          : FV_NAME_HOST_HEADER,
+                       r.host, sizeof r.host);
     r.uri_length = h->uri_length;
     r.status = h->status;
     /* The product tokens of a User-Agent name software, but its comments

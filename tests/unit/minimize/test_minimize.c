@@ -196,6 +196,31 @@ static void test_private_suffix_in_internal_dns(void **state)
     expect_unchanged(f, FV_NAME_DNS, "GRIMM.corp.local");
 }
 
+/* An HTTP Host or TLS server name from a host in a zone gets the token
+ * that the same name gets in that host's DNS question, with its port
+ * kept; from outside every zone it is kept. */
+static void test_private_suffix_in_internal_host_header(void **state)
+{
+    fixture *f = *state;
+    char dns[FV_NAME_MAX] = "janes-laptop.lan";
+    char host[FV_NAME_MAX] = "Janes-Laptop.lan:8080";
+    char sni[FV_NAME_MAX] = "nas.home.arpa";
+
+    assert_true(fv_minimize_name(f->policy, f->anon, FV_NAME_INTERNAL_DNS, dns, sizeof dns));
+    assert_true(fv_minimize_name(f->policy, f->anon, FV_NAME_INTERNAL_HOST_HEADER, host,
+                                 sizeof host));
+    char expected[FV_NAME_MAX];
+    snprintf(expected, sizeof expected, "%s:8080", dns);
+    assert_string_equal(host, expected);
+    assert_true(fv_minimize_name(f->policy, f->anon, FV_NAME_INTERNAL_HOST_HEADER, sni,
+                                 sizeof sni));
+    assert_int_equal(strncmp(sni, "name-", 5), 0);
+    assert_string_equal(sni + strlen(sni) - 10, ".home.arpa");
+
+    expect_unchanged(f, FV_NAME_INTERNAL_HOST_HEADER, "www.example.com:8443");
+    expect_unchanged(f, FV_NAME_HOST_HEADER, "janes-laptop.lan");
+}
+
 /* Wildcard-DNS and cloud host names carry an internal IPv4 address as
  * dashed digits inside a label or as four whole labels. */
 static void test_embedded_internal_ipv4_rewritten(void **state)
@@ -476,6 +501,7 @@ int main(void)
         cmocka_unit_test(test_local_service_type_kept),
         cmocka_unit_test(test_local_names_untouched_in_unicast_dns),
         cmocka_unit_test(test_private_suffix_in_internal_dns),
+        cmocka_unit_test(test_private_suffix_in_internal_host_header),
         cmocka_unit_test(test_link_local_is_identity_zone),
         cmocka_unit_test(test_link_local_kept_without_zones),
         cmocka_unit_test(test_private_suffix_ignores_case),
