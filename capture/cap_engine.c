@@ -1523,14 +1523,30 @@ static void tcp_app_syn(flow_entry *e, unsigned cdir, uint32_t seq)
     e->syn_seq_known |= (uint8_t)(1u << cdir);
 }
 
+/* True if the client's stream start is known from its SYN and SEQ lies
+ * after it, so bytes before this segment are still missing. */
+static bool client_start_missing(const flow_entry *e, uint32_t seq)
+{
+    uint32_t expected;
+    if (e->streams != NULL && e->streams->dir[0].seq_known)
+        expected = e->streams->dir[0].next_seq;
+    else if ((e->syn_seq_known & 1u) != 0)
+        expected = e->syn_next_seq[0];
+    else
+        return false;
+    return (int32_t)(seq - expected) > 0;
+}
+
 /*
  * Feed one TCP segment to the application stage. The first payload
  * decides the protocol. SSH: either side's first payload starts with
  * "SSH-". DNS: either port is 53. TLS: the client's first payload starts
  * with a handshake record (any port). HTTP: it looks like a request line.
- * The stream state is allocated when the first segment is to be
- * buffered. Returns FV_ERR_NOMEM only when the stream state could not be
- * allocated or a stream buffer could not grow.
+ * A client segment that arrives before the start of the client's stream
+ * (reordered, with the SYN seen) is held until the start arrives, which
+ * then decides. The stream state is allocated when the first segment is
+ * to be buffered. Returns FV_ERR_NOMEM only when the stream state could
+ * not be allocated or a stream buffer could not grow.
  */
 static int tcp_app_segment(cap_engine *eng, flow_entry *e, const cap_packet *pkt, bool fwd,
                            uint64_t ts_us)
@@ -1546,6 +1562,13 @@ static int tcp_app_segment(cap_engine *eng, flow_entry *e, const cap_packet *pkt
     if (pkt->payload_len == 0 || e->app == APP_NONE)
         return FV_OK;
 
+    if (e->app == APP_UNDECIDED && cdir == 0 && client_start_missing(e, pkt->tcp_seq)) {
+        if (e->streams == NULL && !streams_alloc(eng, e))
+            return FV_ERR_NOMEM;
+        ar = stream_append(eng, &e->streams->dir[0], pkt->tcp_seq, pkt->payload,
+                           pkt->payload_len);
+        return ar == APPEND_NOMEM ? FV_ERR_NOMEM : FV_OK;
+    }
     if (e->app == APP_UNDECIDED) {
         if (looks_like_ssh(pkt)) {
             if (!ssh_start(e))

@@ -295,6 +295,36 @@ static void test_reordered_http_request_parses(void **state)
     assert_int_equal(only_flow()->app, FV_APP_HTTP);
 }
 
+/* The first segment of a request arrives last (orders 2, 1 and 3, 2, 1):
+ * the protocol is decided when the stream's start arrives, not from
+ * the first segment to arrive. */
+static void test_first_segment_late_http_parses(void **state)
+{
+    static const char req[] = "GET /x HTTP/1.1\r\nHost: late.example\r\n\r\n";
+    size_t n = strlen(req);
+    static const size_t orders[2][3] = {{1, 0, 2}, {2, 1, 0}};
+
+    (void)state;
+    for (size_t o = 0; o < 2; o++) {
+        cap_engine *eng = new_engine(NULL);
+        cap_stats st;
+        feed_tcp(eng, 1 * SEC, 1, 50000, 2, 80, TCP_SYN, 0, NULL, 0);
+        for (size_t i = 0; i < 3; i++) {
+            size_t part = orders[o][i];
+            size_t from = part * 10, len = part == 2 ? n - 20 : 10;
+            feed_tcp(eng, 1 * SEC + 1 + i, 1, 50000, 2, 80, TCP_ACK | TCP_PSH,
+                     1 + (uint32_t)from, req + from, len);
+        }
+        cap_engine_stats(eng, &st);
+        assert_int_equal(st.http_requests, 1);
+        assert_int_equal(st.http_malformed, 0);
+        cap_engine_destroy(&eng);
+        assert_int_equal(sink_state.nhttp, 1);
+        assert_string_equal(sink_state.http[0].host, "late.example");
+        assert_int_equal(only_flow()->app, FV_APP_HTTP);
+    }
+}
+
 static void test_out_of_order_queue_is_bounded(void **state)
 {
     cap_engine *eng = new_engine(NULL);
@@ -558,6 +588,7 @@ int main(void)
         cmocka_unit_test(test_retransmission_and_reordering_counted),
         cmocka_unit_test(test_sequence_wraparound_is_in_order),
         cmocka_unit_test(test_reordered_http_request_parses),
+        cmocka_unit_test(test_first_segment_late_http_parses),
         cmocka_unit_test(test_out_of_order_queue_is_bounded),
         cmocka_unit_test(test_active_timeout_marks_continued_records),
         cmocka_unit_test(test_gre_tunnel_keeps_outer_endpoints),
