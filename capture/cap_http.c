@@ -26,7 +26,7 @@
  *   arrive, so a stream that is not HTTP is rejected early.
  * - FV_ERR_PARSE: an invalid start line, a header line without a colon or
  *   with a name that is not a token, an invalid Content-Length, or no end
- *   of head within the first 8 KiB (the 8192 bytes include the final
+ *   of head within the first 32 KiB (the 32768 bytes include the final
  *   empty line).
  * - host and user_agent are the values of the first Host and User-Agent
  *   headers, whose names are matched without regard to case. Leading and
@@ -46,7 +46,11 @@
 #include "cap_proto.h"
 #include "cap_reader.h"
 
-#define CAP_HTTP_HEAD_MAX_BYTES 8192
+/* The longest head read. Servers accept 8 KiB (Apache, Tomcat) to 32 KiB
+ * (nginx's default of four 8 KiB buffers), and a request that a server
+ * rejects as too large is still worth a record, so the parser reads up
+ * to the larger figure. */
+#define CAP_HTTP_HEAD_MAX_BYTES 32768
 #define CAP_HTTP_METHOD_MAX 15
 #define CAP_HTTP_VERSION_PREFIX "HTTP/1."
 #define CAP_HTTP_VERSION_PREFIX_BYTES 7  /* "HTTP/1." */
@@ -289,7 +293,7 @@ static int http_parse_header_line(const uint8_t *line, size_t line_len, http_hea
 }
 
 /*
- * Walk the head line by line: find each LF within the first 8 KiB, strip
+ * Walk the head line by line: find each LF within the first 32 KiB, strip
  * one CR before it, hand the start line to CHECK_START (with CTX), then
  * check each header line, and stop at the first empty line, whose end is
  * stored in *HEAD_LEN.
