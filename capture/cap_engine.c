@@ -1871,6 +1871,9 @@ int cap_engine_packet(cap_engine *engine, int linktype, uint64_t ts_us, const ui
 
     if (engine == NULL || (data == NULL && caplen > 0))
         return FV_ERR_INVALID;
+    /* A damaged file can carry a time that no RFC 3339 text can show. */
+    if (ts_us > CAP_TS_MAX_US)
+        ts_us = CAP_TS_MAX_US;
 
     /* Decode and apply exclusion before anything is counted or kept. */
     engine->packet_ts_us = ts_us;

@@ -60,11 +60,20 @@ static bool has_address_literal(const char *text)
     return false;
 }
 
+/* The time of a frame in microseconds. A pcap record stores its seconds
+ * and its fraction in 32 bits each, which libpcap reads as signed, so
+ * times from 2038 to 2106 arrive negative. They are read as unsigned, as
+ * tshark does. A negative fraction, which only a damaged record has,
+ * counts as 0. */
 static uint64_t timeval_us(const struct timeval *tv)
 {
-    if (tv->tv_sec < 0 || tv->tv_usec < 0)
+    int64_t sec = (int64_t)tv->tv_sec;
+    if (sec < 0 && sec >= INT32_MIN)
+        sec += INT64_C(1) << 32;
+    if (sec < 0)
         return 0;
-    return (uint64_t)tv->tv_sec * 1000000ULL + (uint64_t)tv->tv_usec;
+    uint64_t usec = tv->tv_usec < 0 ? 0 : (uint64_t)tv->tv_usec;
+    return (uint64_t)sec * 1000000ULL + usec;
 }
 
 /* Compile and install the BPF filter EXPR on P. WHAT names the file or

@@ -285,6 +285,10 @@ FV_NODISCARD int cap_engine_create(const cap_config *config, const cap_sink *sin
  * NULL and sets *engine to NULL. */
 void cap_engine_destroy(cap_engine **engine);
 
+/* The latest packet time the engine takes, 9999-12-31T23:59:59.999999Z
+ * in microseconds: later times, from damaged files, are set to it. */
+#define CAP_TS_MAX_US UINT64_C(253402300799999999)
+
 /*
  * Process one frame of libpcap link type LINKTYPE (a DLT_* value).
  * CAPLEN bytes are present at DATA; WIRELEN is the original length.

@@ -168,6 +168,83 @@ static void test_non_capture_file_is_rejected(void **state)
     tu_remove_tree(dir);
 }
 
+static void put_le32(uint8_t *p, uint32_t v)
+{
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+
+/* Append to F a pcap record (LINKTYPE_RAW) of an IPv4/UDP datagram
+ * 10.0.0.1 -> 10.0.0.2 from source port SPORT, with the raw time fields
+ * SEC and USEC. */
+static void write_raw_udp_record(FILE *f, uint32_t sec, uint32_t usec, uint16_t sport)
+{
+    uint8_t rec[16 + 29] = {0};
+    uint8_t *ip = rec + 16;
+    put_le32(rec, sec);
+    put_le32(rec + 4, usec);
+    put_le32(rec + 8, 29);
+    put_le32(rec + 12, 29);
+    ip[0] = 0x45;
+    ip[3] = 29;
+    ip[8] = 64;
+    ip[9] = 17;
+    ip[12] = 10;
+    ip[15] = 1;
+    ip[16] = 10;
+    ip[19] = 2;
+    ip[20] = (uint8_t)(sport >> 8);
+    ip[21] = (uint8_t)sport;
+    ip[22] = 0x23;
+    ip[23] = 0x28;
+    ip[25] = 9;
+    assert_int_equal(fwrite(rec, sizeof rec, 1, f), 1);
+}
+
+/* pcap stores 32-bit unsigned seconds: a record of 2106 is read as 2106,
+ * not before 1970. A fraction past 2^31, which only a damaged record
+ * has, counts as 0. A packet time past year 9999 is set to the latest
+ * time the engine takes. */
+static void test_pcap_times_read_unsigned(void **state)
+{
+    char dir[512], path[600], err[512];
+    (void)state;
+    tu_make_temp_dir(dir, sizeof dir);
+    (void)snprintf(path, sizeof path, "%s/times.pcap", dir);
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    uint8_t header[24] = {0xd4, 0xc3, 0xb2, 0xa1, 2, 0, 4, 0};
+    put_le32(header + 16, 65535);
+    put_le32(header + 20, 101);
+    assert_int_equal(fwrite(header, sizeof header, 1, f), 1);
+    write_raw_udp_record(f, UINT32_C(0xffffffff), 500000, 1001);
+    write_raw_udp_record(f, 1700000001, UINT32_C(0xee6b27ff), 1002);
+    assert_int_equal(fclose(f), 0);
+
+    cap_sink sink = ts_sink(&sink_state);
+    cap_engine *eng = NULL;
+    assert_int_equal(cap_engine_create(NULL, &sink, &eng), FV_OK);
+    assert_int_equal(cap_read_file(eng, path, NULL, NULL, err, sizeof err), FV_OK);
+    static const uint8_t datagram[29] = {0x45, 0, 0, 29, 0, 0, 0, 0, 64, 17, 0, 0,
+                                         10, 0, 0, 1, 10, 0, 0, 2, 0x03, 0xeb,
+                                         0x23, 0x28, 0, 9};
+    assert_int_equal(cap_engine_packet(eng, 101, UINT64_MAX, datagram, 29, 29), FV_OK);
+    cap_engine_flush(eng);
+    cap_engine_destroy(&eng);
+
+    assert_int_equal(sink_state.nflows, 3);
+    for (size_t i = 0; i < sink_state.nflows; i++) {
+        const cap_flow *flow = &sink_state.flows[i];
+        if (flow->sport == 1001)
+            assert_int_equal(flow->first_us, UINT64_C(4294967295500000));
+        else if (flow->sport == 1002)
+            assert_int_equal(flow->first_us, UINT64_C(1700000001000000));
+        else
+            assert_int_equal(flow->first_us, CAP_TS_MAX_US);
+    }
+    tu_remove_tree(dir);
+}
+
 static void test_stop_flag_ends_reading(void **state)
 {
     char path[1024], err[512];
@@ -367,6 +444,7 @@ int main(void)
         cmocka_unit_test(test_invalid_bpf_names_expression),
         cmocka_unit_test(test_non_capture_file_is_rejected),
         cmocka_unit_test(test_stop_flag_ends_reading),
+        cmocka_unit_test(test_pcap_times_read_unsigned),
         cmocka_unit_test(test_corpus_flow_totals_match_reference),
     };
 
