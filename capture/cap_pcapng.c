@@ -616,6 +616,7 @@ int cap_pcapng_scan(FILE *f, cap_pcapng_summary *out, char *err, size_t err_len)
     cap_pcapng_reader *r = NULL;
     pcapng_iface first;
     bool have_first = false;
+    bool first_swapped = false;
     int rc;
 
     if (out == NULL)
@@ -651,6 +652,12 @@ int cap_pcapng_scan(FILE *f, cap_pcapng_summary *out, char *err, size_t err_len)
             break;
         if (type == BT_SHB && parse_shb(r, r->buf, body_len) != FV_OK)
             break;
+        /* libpcap 1.10 reads every section in the first one's byte order,
+         * so it takes a later section in the other order for damage. */
+        if (type == BT_SHB && r->sections_seen == 1)
+            first_swapped = r->swapped;
+        else if (type == BT_SHB && r->swapped != first_swapped)
+            out->mixed = true;
         if (type == BT_IDB) {
             const pcapng_iface *ifc;
 

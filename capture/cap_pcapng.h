@@ -60,7 +60,8 @@ typedef struct cap_pcapng_packet {
 typedef struct cap_pcapng_summary {
     uint32_t sections;
     uint32_t interfaces;        /* over all sections */
-    bool mixed;                 /* interfaces differ in link type or snap length */
+    bool mixed;                 /* interfaces differ in link type or snap length, or
+                                   sections in byte order */
     size_t nlinktypes;
     int linktypes[CAP_PCAPNG_MAX_LINKTYPES];  /* distinct, in order of appearance */
     bool linktypes_overflow;    /* more distinct link types than the array holds */

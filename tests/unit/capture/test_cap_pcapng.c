@@ -433,6 +433,36 @@ static void test_pcapng_scan_reports_mixed_interfaces(void **state)
     fclose(f);
     assert_int_equal(sum.interfaces, 2);
     assert_false(sum.mixed);
+
+    /* A second section in the other byte order, with the same interface:
+     * mixed, because libpcap reads every section in the first order. */
+    static const uint8_t be_section[] = {
+        0x0a, 0x0d, 0x0d, 0x0a, 0x00, 0x00, 0x00, 0x1c, /* SHB, total length 28 */
+        0x1a, 0x2b, 0x3c, 0x4d, 0x00, 0x01, 0x00, 0x00, /* big-endian magic, version 1.0 */
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, /* section length -1 */
+        0x00, 0x00, 0x00, 0x1c,                         /* total length 28 */
+        0x00, 0x00, 0x00, 0x01, 0x00, 0x00, 0x00, 0x14, /* IDB, total length 20 */
+        0x00, 0x01, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, /* Ethernet, snap length 65535 */
+        0x00, 0x00, 0x00, 0x14,                         /* total length 20 */
+    };
+    len = join(file, sizeof file, 0, SHB_LE, sizeof SHB_LE, IDB_ETHERNET, sizeof IDB_ETHERNET,
+               be_section, sizeof be_section);
+    f = open_bytes(file, len);
+    assert_int_equal(cap_pcapng_scan(f, &sum, err, sizeof err), FV_OK);
+    fclose(f);
+    assert_int_equal(sum.sections, 2);
+    assert_int_equal(sum.nlinktypes, 1);
+    assert_true(sum.mixed);
+
+    /* Two little-endian sections with the same interface are not. */
+    len = join(file, sizeof file, 0, SHB_LE, sizeof SHB_LE, IDB_ETHERNET, sizeof IDB_ETHERNET,
+               SHB_LE, sizeof SHB_LE);
+    len = join(file, sizeof file, len, IDB_ETHERNET, sizeof IDB_ETHERNET, NULL, 0, NULL, 0);
+    f = open_bytes(file, len);
+    assert_int_equal(cap_pcapng_scan(f, &sum, err, sizeof err), FV_OK);
+    fclose(f);
+    assert_int_equal(sum.sections, 2);
+    assert_false(sum.mixed);
 }
 
 /* An Ethernet IPv4 UDP frame 192.0.2.1:12345 -> 192.0.2.2:53 (42 bytes)
