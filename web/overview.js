@@ -148,9 +148,13 @@ function drawChart(figure, spec, reply, win) {
   const total = ys.reduce((a, b) => a + (typeof b === 'number' ? b : 0), 0);
   figure.dataset.points = String(points.length);
   figure.dataset.total = String(total);
+  figure.dataset.source = reply.source || '';
+  // Hourly and daily traffic comes from the aggregates, which count only
+  // flows with an internal side, so the total can be below the tiles'.
+  const scope = reply.source === 'aggregates' ? ', flows with an internal side only' : '';
   const caption = el('figcaption', {},
     el('span', {class: 'chart-title', text: spec.title}),
-    el('span', {class: 'muted', text: ` ${spec.format(total)} in total, per ${reply.step >= 86400 ? 'day' : reply.step >= 3600 ? 'hour' : `${Math.round((reply.step || 300) / 60)} minutes`}, your time zone`}));
+    el('span', {class: 'muted', text: ` ${spec.format(total)} in total, per ${reply.step >= 86400 ? 'day' : reply.step >= 3600 ? 'hour' : `${Math.round((reply.step || 300) / 60)} minutes`}${scope}, your time zone`}));
   if (points.length === 0 || total === 0) {
     figure.replaceChildren(caption, emptyState(`No ${spec.metric} in this time range.`));
     return null;

@@ -396,6 +396,11 @@ async function chartTotals(page, label) {
     const metric = await figure.getAttribute('data-metric');
     check(await figure.locator('.state-error').count() === 0, `${label} overview: the ${metric} chart shows an error`);
     totals[metric] = Number(await figure.getAttribute('data-total') || 'NaN');
+    // A total from the aggregates counts only flows with an internal
+    // side, and the caption must say so, since the tiles count all.
+    const source = await figure.getAttribute('data-source');
+    const caption = (await figure.locator('figcaption').textContent()) || '';
+    check((source === 'aggregates') === caption.includes('internal side only'), `${label} overview: the ${metric} chart (source ${source}) has the caption "${caption}"`);
     if (await figure.locator('.uplot canvas').count() > 0) {
       const box = await figure.locator('.uplot').boundingBox();
       check(box && box.width > 150 && box.height > 100, `${label} overview: the ${metric} chart is ${box ? `${box.width}x${box.height}` : 'not'} drawn`);
