@@ -415,7 +415,8 @@ bool api_args_read(struct MHD_Connection *conn, api_args *a, api_reply *out);
 const char *api_arg(const api_args *a, const char *name);
 /* The values a time parameter (from, to) accepts, for api_reply_bad_value. */
 #define API_TIME_ALLOWED                                                                       \
-    "RFC 3339 UTC time such as 2026-11-30T08:00:00Z, or integer seconds since the epoch"
+    "RFC 3339 time such as 2026-11-30T08:00:00Z or 2026-11-30T09:00:00+01:00, or integer "  \
+    "seconds since the epoch"
 
 /* Fill OUT with the 400 reply "invalid value 'VALUE' for 'NAME'; allowed:
  * ALLOWED", with VALUE made printable and cut to 64 characters. */

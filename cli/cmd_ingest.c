@@ -26,8 +26,9 @@
 static void print_ingest_usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowveil ingest --policy FILE --db DIR [--filter BPF] [--now SECONDS] "
-            "[--workers N] CAPTURE...\n"
+            "usage: flowveil ingest --policy FILE --db DIR [--filter BPF] [--now SECONDS]\n"
+            "                       [--allow-future-now] [--workers N] [--flow-memory MIB] [-v]\n"
+            "                       CAPTURE...\n"
             "\n"
             "Read pcap or pcapng files (CAPTURE '-' is standard input, once), reduce them to\n"
             "pseudonymized metadata, store it in DIR and run the detectors. An interrupted\n"
@@ -47,7 +48,8 @@ static void print_ingest_usage(FILE *f)
             "                      thread stores the records\n"
             "      --flow-memory MIB  memory for flow state in MiB (1 to 1048576, default\n"
             "                      256); beyond it the oldest flows are evicted\n"
-            "  -v, --verbose       print more progress information\n"
+            "  -v, --verbose       print more progress information, among it a line after\n"
+            "                      every commit instead of one every 10 seconds\n"
             "\n"
             "Signals: SIGINT, SIGTERM or SIGHUP stop after the current packet (run the same\n"
             "command again to resume), SIGUSR1 logs the running counters.\n");
@@ -56,8 +58,10 @@ static void print_ingest_usage(FILE *f)
 static void print_capture_usage(FILE *f)
 {
     fprintf(f,
-            "usage: flowveil capture --policy FILE --db DIR -i IFACE [-i IFACE]... "
-            "[--filter BPF] [-Z USER] [--chroot] [--config FILE]\n"
+            "usage: flowveil capture --policy FILE --db DIR -i IFACE [-i IFACE]...\n"
+            "                        [--filter BPF] [-Z USER] [--chroot] [--snaplen BYTES]\n"
+            "                        [--buffer-size MIB] [--config FILE] [--log TARGET]\n"
+            "                        [--log-level LEVEL] [--workers N] [--flow-memory MIB] [-v]\n"
             "\n"
             "Capture live until SIGINT or SIGTERM, then flush open flows and exit.\n"
             "\n"
@@ -85,7 +89,8 @@ static void print_capture_usage(FILE *f)
             "                      so both directions of a flow reach one thread\n"
             "      --flow-memory MIB  memory for flow state in MiB (1 to 1048576, default\n"
             "                      256); beyond it the oldest flows are evicted\n"
-            "  -v, --verbose       print more progress information\n"
+            "  -v, --verbose       print more progress information, among it a line after\n"
+            "                      every commit instead of one every 10 seconds\n"
             "\n"
             "Signals: SIGINT or SIGTERM stop after flushing open flows, SIGHUP rereads the\n"
             "policy, SIGUSR1 logs the running counters.\n");

@@ -299,7 +299,8 @@ static void print_serve_usage(FILE *f)
     fprintf(f,
             "usage: flowveil serve --db DIR [--listen ADDR:PORT] [--web DIR] [--policy FILE]\n"
             "                      [--tls-cert FILE --tls-key FILE] [--admin-password-file FILE]\n"
-            "                      [--metrics-public]\n"
+            "                      [--metrics-public] [--config FILE] [--log TARGET]\n"
+            "                      [--log-level LEVEL]\n"
             "\n"
             "Serve the dashboard and the JSON API until SIGINT or SIGTERM.\n"
             "\n"
@@ -316,6 +317,11 @@ static void print_serve_usage(FILE *f)
             "                        on first start (no user in the store), give the user\n"
             "                        'admin' the password in FILE instead of a random one\n"
             "      --metrics-public  serve /metrics without authentication\n"
+            "      --config FILE     read daemon settings from FILE (YAML); options given\n"
+            "                        on the command line override them\n"
+            "      --log TARGET      auto, stderr or syslog (default auto: stderr when it is\n"
+            "                        a terminal, pipe or file, otherwise syslog)\n"
+            "      --log-level L     error, warning, notice (default), info or debug\n"
             "\n"
             "Every /api/v1 route needs a login or an API token; see 'flowveil user' and\n"
             "'flowveil token'.\n");

@@ -704,8 +704,9 @@ static void print_report_usage(FILE *f)
 {
     fprintf(f,
             "usage: flowveil report processing --policy FILE [--format md|html] [--output FILE]\n"
+            "                       [--now SECONDS]\n"
             "       flowveil report transparency --policy FILE --db DIR --period FROM..TO\n"
-            "                       [--format md|html] [--output FILE]\n"
+            "                       [--format md|html] [--output FILE] [--now SECONDS]\n"
             "\n"
             "processing    the record of processing activities (GDPR Art. 30) derived from\n"
             "              the policy\n"

@@ -157,7 +157,7 @@ static void test_detect_full_section(void **state)
     assert_non_null(strstr(summary, "segmentation: on. 2 rules; flows no rule matches are denied."));
     assert_non_null(strstr(summary, "indicators: on. 2 files (1 plain list, 1 CSV)."));
     assert_non_null(strstr(summary, "at most once per 30m"));
-    assert_non_null(strstr(summary, "labels; 2 allowed domain suffixes."));
+    assert_non_null(strstr(summary, "(half of them or more); 2 allowed domain suffixes."));
     assert_non_null(strstr(summary, "scoring 0.60 or more; 1 allowed domain suffixes."));
     pol_destroy(&pol);
 }
