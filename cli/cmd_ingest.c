@@ -461,9 +461,9 @@ static void report_file(const ingest_file_outcome *f, ingest_tally *t)
                   name, pkts, plural);
         t->files_read++;
     } else if (f->rc == FV_ERR_TRUNCATED) {
-        fprintf(stderr, "flowveil: warning: %s (the %llu complete packets before the cut "
-                        "were ingested)\n",
-                f->err, pkts);
+        fprintf(stderr, "flowveil: warning: %s (the %llu complete packet%s before the cut "
+                        "%s ingested)\n",
+                f->err, pkts, plural, pkts == 1 ? "was" : "were");
         t->files_read++;
         t->exit_status = CLI_EXIT_FAILURE;
     } else {

@@ -1188,7 +1188,11 @@ void fv_pipeline_record_policy(fv_pipeline *p, const pol_policy *old_policy, uin
     } else if (pol_diff_summary(old_policy, p->policy, summary, sizeof summary) != FV_OK) {
         snprintf(summary, sizeof summary, "policy changed (summary too long to record)");
     }
-    fv_notice("policy changed: old=%s new=%s: %s", old_text, new_text, summary);
+    /* A new store has no policy to compare with. */
+    if (stored == 0 && old_policy == NULL)
+        fv_notice("policy recorded: %s is the first policy of this store", new_text);
+    else
+        fv_notice("policy changed: old=%s new=%s: %s", old_text, new_text, summary);
 
     char params[64];
     snprintf(params, sizeof params, "old=%s new=%s", old_text, new_text);

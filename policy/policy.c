@@ -686,9 +686,10 @@ int pol_summary(const pol_policy *policy, char *out, size_t out_len)
         pol_text_add(&t, "No internal networks are declared: no address is pseudonymized,"
                          " and every address is stored as seen, labelled \"external\".\n");
     } else {
-        pol_text_add(&t, "Pseudonymized: addresses in these %zu zone(s) are replaced by"
+        pol_text_add(&t, "Pseudonymized: addresses in %s %zu zone%s are replaced by"
                          " keyed pseudonyms before anything is stored:\n",
-                     policy->zone_count);
+                     policy->zone_count == 1 ? "this" : "these", policy->zone_count,
+                     policy->zone_count == 1 ? "" : "s");
         for (size_t z = 0; z < policy->zone_count; z++) {
             pol_text_add(&t, "  %s: ", policy->zone_names[z]);
             pol_summary_zone(policy, z, &t);
