@@ -55,6 +55,8 @@
 
 typedef struct pol_parser {
     const char *name;           /* file name for messages */
+    const char *text;           /* the policy text, for hints in messages */
+    size_t text_len;
     yaml_document_t *doc;
     pol_policy *pol;
     char *err;
@@ -1098,12 +1100,19 @@ static int pol_fail_yaml(pol_parser *p, const yaml_parser_t *parser)
         return FV_ERR_NOMEM;
     }
     const char *problem = parser->problem != NULL ? parser->problem : "malformed input";
+    /* A plain value cannot start with ':' inside [ ], so "[10.0.0.0/8,
+     * ::/0]" fails here; the fix is to quote the IPv6 network. */
+    size_t at = parser->problem_mark.index;
+    const char *hint = at < p->text_len && p->text[at] == ':'
+                           ? "; a value that starts with ':', such as the IPv6 network ::/0, "
+                             "must be quoted: \"::/0\""
+                           : "";
     if (parser->context != NULL)
         return pol_fail(p, parser->problem_mark,
-                        "invalid YAML: %s %s (from line %zu); fix the syntax at this position",
-                        problem, parser->context, parser->context_mark.line + 1);
-    return pol_fail(p, parser->problem_mark, "invalid YAML: %s; fix the syntax at this position",
-                    problem);
+                        "invalid YAML: %s %s (from line %zu); fix the syntax at this position%s",
+                        problem, parser->context, parser->context_mark.line + 1, hint);
+    return pol_fail(p, parser->problem_mark,
+                    "invalid YAML: %s; fix the syntax at this position%s", problem, hint);
 }
 
 int pol_load_buffer(const char *name, const char *text, size_t len, pol_policy **out, char *err,
@@ -1115,7 +1124,8 @@ int pol_load_buffer(const char *name, const char *text, size_t len, pol_policy *
     if (err != NULL && err_len > 0)
         err[0] = '\0';
 
-    pol_parser p = {.name = name != NULL ? name : "policy", .err = err, .err_len = err_len};
+    pol_parser p = {.name = name != NULL ? name : "policy", .text = text, .text_len = len,
+                    .err = err, .err_len = err_len};
     yaml_parser_t parser;
     yaml_document_t doc;
     bool parser_ready = false, doc_ready = false;

@@ -648,6 +648,17 @@ static void test_reject_yaml_syntax_error(void **state)
     expect_reject("version: 1\nzones: []\nexclude: [10.9.0.0/16\n", 4, "invalid YAML");
     /* A tab indentation error on line 3. */
     expect_reject("version: 1\nzones:\n\t- name: a\n", 3, "invalid YAML");
+    /* An unquoted IPv6 network that starts with ':' inside [ ]: the
+     * message says to quote it. The same error elsewhere gets no hint. */
+    expect_reject("version: 1\nzones:\n  - name: all\n    networks: [0.0.0.0/0, ::/0]\n", 4,
+                  "must be quoted: \"::/0\"");
+    char err[ERR_MAX] = "";
+    pol_policy *pol = NULL;
+    static const char unclosed[] = "version: 1\nzones: []\nexclude: [10.9.0.0/16\n";
+    assert_int_equal(pol_load_buffer("policy.yaml", unclosed, sizeof unclosed - 1, &pol, err,
+                                     sizeof err),
+                     FV_ERR_PARSE);
+    assert_null(strstr(err, "must be quoted"));
 }
 
 static void test_reject_unknown_top_level_key(void **state)
