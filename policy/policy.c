@@ -236,6 +236,10 @@ const char *pol_zone_of(const pol_policy *policy, int family, const uint8_t addr
     uint64_t hi, lo;
     if (policy == NULL || addr == NULL || !pol_addr_words(family, addr, &hi, &lo))
         return NULL;
+    if (family == 4) {
+        long i = pol_nets_find(policy->zone4, policy->zone4_count, hi, lo);
+        return i < 0 ? NULL : policy->zone_names[policy->zone4[i].zone];
+    }
     long z = pol_zone_index(policy, family, hi, lo);
     return z < 0 ? NULL : policy->zone_names[z];
 }
@@ -305,6 +309,12 @@ const char *pol_zone_and_exclusion(const pol_policy *policy, int family, const u
     *excluded = false;
     if (policy == NULL || addr == NULL || !pol_addr_words(family, addr, &hi, &lo))
         return NULL;
+    /* The per-packet path: IPv4 looks up its two tables directly. */
+    if (family == 4) {
+        *excluded = pol_nets_find(policy->exclude4, policy->exclude4_count, hi, lo) >= 0;
+        long i = pol_nets_find(policy->zone4, policy->zone4_count, hi, lo);
+        return i < 0 ? NULL : policy->zone_names[policy->zone4[i].zone];
+    }
     *excluded = pol_excluded_words(policy, family, hi, lo);
     long z = pol_zone_index(policy, family, hi, lo);
     return z < 0 ? NULL : policy->zone_names[z];
