@@ -3,6 +3,7 @@
  * detectors. See pipeline.h for the contract.
  */
 #include "pipeline.h"
+#include "test_hooks.h"
 #include "checkpoint.h"
 #include "detect_thread.h"
 #include "pipeline_export.h"
@@ -1588,6 +1589,8 @@ static void pipeline_sweep_step(fv_pipeline *p, uint64_t now_us, bool force)
         store_sweep_result result;
         rc = store_sweep(p->store, now_us, SWEEP_TICK_BATCH, 1, &result);
         add_sweep_result(&p->sweep_sum, &result);
+        if (force)
+            fv_test_kill_point("ingest-in-final-sweep");
         if (rc != FV_OK || result.complete)
             break;
         if (!force && monotonic_us() - start_us >= SWEEP_TICK_BUDGET_US) {
@@ -1650,16 +1653,25 @@ int fv_pipeline_tick(fv_pipeline *p, uint64_t now_us, bool force)
 
     uint64_t sweep_us = pol_sweep_interval_s(p->policy) * 1000000u;
     if (force || p->sweep_pending || now_us - p->last_sweep_us >= sweep_us) {
-        if (!p->sweep_pending)
-            p->last_sweep_us = now_us;
-        pipeline_sweep_step(p, now_us, force);
         /* An ingest of files whose store failed in this tick (an alert
          * rejected at the quota) is resumed, and the resume must
          * evaluate again. So its state is not saved, and the checkpoint
          * gets no "state saved" flag that would skip the detectors.
          * Standard input has no resume and keeps its state. */
         bool store_failed = p->input_resumable && p->failed_rc != FV_OK;
-        if (!p->sweep_pending && save_now && !store_failed)
+        /* The last tick saves the state right after the evaluation, so a
+         * crash during its sweep leaves the "state saved" flag, and the
+         * resume does not raise the stored alerts a second time. */
+        bool saved = false;
+        if (force && save_now && !store_failed) {
+            pipeline_detstate_save(p, now_us);
+            saved = true;
+        }
+        if (!p->sweep_pending)
+            p->last_sweep_us = now_us;
+        pipeline_sweep_step(p, now_us, force);
+        store_failed = p->input_resumable && p->failed_rc != FV_OK;
+        if (!saved && !p->sweep_pending && save_now && !store_failed)
             pipeline_detstate_save(p, now_us);
     }
     if (force) {

@@ -10,6 +10,10 @@
  * itself the calls compile to nothing.
  *
  * Points:
+ *   ingest-in-final-sweep          ingest (and capture), in the forced
+ *                                  tick, after the detector state was
+ *                                  saved and the first transaction of
+ *                                  the retention sweep
  *   ingest-after-final-tick        ingest, after the forced tick that
  *                                  evaluated the detectors and saved
  *                                  their state, before the counters and

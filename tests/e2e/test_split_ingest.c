@@ -521,6 +521,7 @@ static void test_killed_after_state_save_matches(void **state)
         const char *point;
         const char *workers;
     } cases[] = {
+        {"ingest-in-final-sweep", "1"},
         {"ingest-after-final-tick", "1"},
         {"ingest-before-checkpoint-end", "1"},
         {"ingest-after-final-tick", "2"},
