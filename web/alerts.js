@@ -226,6 +226,11 @@ function actionForm(rec, onSaved) {
     const next = form.elements.next.value;
     const text = note.value.trim();
     message.classList.remove('error');
+    // The confirmation of an earlier change would contradict what this
+    // attempt reports.
+    if (form.parentElement) {
+      for (const done of form.parentElement.querySelectorAll(':scope > .form-message.ok')) done.remove();
+    }
     if (next === 'closed' && text === '') {
       message.classList.add('error');
       message.textContent = 'Write a note before closing the alert: why it is closed.';

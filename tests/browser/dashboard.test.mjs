@@ -715,6 +715,12 @@ async function changeAlertStates(page, url, label) {
   await dialog.getByRole('button', {name: 'Save'}).click();
   await dialog.locator('.form-message.ok').waitFor({timeout: 10000}).catch(() => {});
   check(await dialog.locator('.form-message.ok').count() === 1, `${label} alerts: acknowledging failed: ${await dialog.locator('.form-message').allTextContents()}`);
+  // A rejected attempt after it replaces the confirmation, which would
+  // otherwise contradict the error beside it.
+  await dialog.getByLabel('Close', {exact: true}).check();
+  await dialog.getByRole('button', {name: 'Save'}).click();
+  await dialog.locator('.form-message.error').waitFor({timeout: 10000}).catch(() => {});
+  check(await dialog.locator('.form-message.error').count() === 1 && await dialog.locator('.form-message.ok').count() === 0, `${label} alerts: after a rejected close the dialog shows ${JSON.stringify(await dialog.locator('.form-message').allTextContents())}`);
   await dialog.getByRole('button', {name: 'Close dialog'}).click();
 
   // Closing without a note is rejected in the form; with one it is saved.
