@@ -360,7 +360,7 @@ int cli_cmd_sweep(int argc, char **argv)
         return CLI_EXIT_FAILURE;
     }
     for (unsigned i = 0; i < FV_CLASS_COUNT; i++)
-        printf("%-7s deleted %llu\n", fv_class_name((fv_class)i),
+        printf("%-10s deleted %llu\n", fv_class_name((fv_class)i),
                (unsigned long long)result.deleted[i]);
     return CLI_EXIT_OK;
 }
@@ -418,7 +418,7 @@ int cli_cmd_retention(int argc, char **argv)
     }
     uint64_t now_us = now_s != 0 ? now_s * 1000000u : fv_now_us();
 
-    printf("%-7s %-9s %10s %9s %-10s %-27s %-27s %9s %s\n", "class", "retention", "records",
+    printf("%-10s %-9s %10s %9s %-10s %-27s %-27s %9s %s\n", "class", "retention", "records",
            "expired", "oldest", "last sweep", "next sweep", "deleted", "state");
     int exit_status = CLI_EXIT_OK;
     for (unsigned i = 0; i < FV_CLASS_COUNT; i++) {
@@ -450,8 +450,11 @@ int cli_cmd_retention(int argc, char **argv)
             fv_time_format(st.next_sweep_us, next);
         char state[256] = "ok";
         if (store_class_status_warning(&st)) {
-            snprintf(state, sizeof state, "WARNING:%s%s%s",
-                     st.expired_pending > 0 ? " records past the limit await the sweeper" : "",
+            bool pending = st.expired_pending > 0;
+            bool lag = st.sweep_lag == STORE_SWEEP_LATE || st.sweep_lag == STORE_SWEEP_NEVER;
+            snprintf(state, sizeof state, "WARNING:%s%s%s%s",
+                     pending ? " records past the limit await the sweeper" : "",
+                     pending && lag ? ";" : "",
                      st.sweep_lag == STORE_SWEEP_LATE
                          ? " sweep overdue (last sweep older than 2 x the interval)"
                          : "",
@@ -459,7 +462,7 @@ int cli_cmd_retention(int argc, char **argv)
                          ? " sweep overdue (never swept, records older than the interval)"
                          : "");
         }
-        printf("%-7s %-9s %10llu %9llu %-10s %-27s %-27s %9llu %s\n", fv_class_name((fv_class)i),
+        printf("%-10s %-9s %10llu %9llu %-10s %-27s %-27s %9llu %s\n", fv_class_name((fv_class)i),
                limit, (unsigned long long)st.records, (unsigned long long)st.expired_pending,
                oldest, sweep, next, (unsigned long long)st.total_deleted, state);
     }

@@ -168,7 +168,7 @@ static bool show_one(void *arg, const store_audit_entry *e)
     }
     char time_text[FV_TIME_TEXT_MAX];
     fv_time_format(e->time_us, time_text);
-    printf("%6" PRIu64 "  %-24s  %-10s  %-16s  %-24s  %8" PRIu64 "  %s\n", e->seq, time_text,
+    printf("%6" PRIu64 "  %-27s  %-10s  %-16s  %-24s  %8" PRIu64 "  %s\n", e->seq, time_text,
            e->actor, e->action, e->object, e->result_count, e->params);
     return true;
 }
@@ -177,7 +177,7 @@ static int audit_show(store_env *store, const char *db, uint32_t limit, bool jso
 {
     show_ctx ctx = {.json = json, .rc = FV_OK};
     if (!json)
-        printf("%6s  %-24s  %-10s  %-16s  %-24s  %8s  %s\n", "seq", "time", "actor", "action",
+        printf("%6s  %-27s  %-10s  %-16s  %-24s  %8s  %s\n", "seq", "time", "actor", "action",
                "object", "results", "params");
     int rc = store_audit_each(store, 0, limit, true, show_one, &ctx, NULL);
     if (rc == FV_OK)
