@@ -202,7 +202,23 @@ static bool parse_ip_literal(const char *name, int *family, uint8_t addr[16], co
     literal[len] = '\0';
     *rest = name + len;
     *family = 4;
-    return inet_pton(AF_INET, literal, addr) == 1;
+    if (inet_pton(AF_INET, literal, addr) == 1)
+        return true;
+    /* Browsers and inet_aton also read the legacy forms 167837701,
+     * 0x0a.1.0.5, 012.1.0.5 and 10.1.5 as 10.1.0.5, so a Host written
+     * that way names the same internal host. */
+    if (!(literal[0] >= '0' && literal[0] <= '9'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (!isxdigit((unsigned char)literal[i]) && literal[i] != '.' && literal[i] != 'x' &&
+            literal[i] != 'X')
+            return false;
+    }
+    struct in_addr legacy;
+    if (inet_aton(literal, &legacy) == 0)
+        return false;
+    memcpy(addr, &legacy.s_addr, 4);
+    return true;
 }
 
 /* Return true if NAME, of NAME_LEN bytes, ends with the lower-case

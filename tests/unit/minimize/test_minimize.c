@@ -97,6 +97,20 @@ static void test_host_ipv4_literal_with_port(void **state)
     expect_rewrite(*state, FV_NAME_HOST_HEADER, "10.1.0.5", "10.1.0.5", "");
 }
 
+/* The legacy IPv4 forms that browsers and inet_aton read: one decimal
+ * number (167837701), hexadecimal or octal parts, and three parts. */
+static void test_host_ipv4_legacy_forms(void **state)
+{
+    expect_rewrite(*state, FV_NAME_HOST_HEADER, "167837701", "10.1.0.5", "");
+    expect_rewrite(*state, FV_NAME_HOST_HEADER, "0x0a.1.0.5:8080", "10.1.0.5", ":8080");
+    expect_rewrite(*state, FV_NAME_HOST_HEADER, "012.1.0.5", "10.1.0.5", "");
+    expect_rewrite(*state, FV_NAME_HOST_HEADER, "10.1.5", "10.1.0.5", "");
+    /* External in legacy form, and names that only look numeric. */
+    expect_unchanged(*state, FV_NAME_HOST_HEADER, "3221225991");
+    expect_unchanged(*state, FV_NAME_HOST_HEADER, "123.abc");
+    expect_unchanged(*state, FV_NAME_HOST_HEADER, "1e100.net");
+}
+
 static void test_host_ipv6_literal_bracketed(void **state)
 {
     expect_rewrite(*state, FV_NAME_HOST_HEADER, "[fd00::5]:443", "fd00::5", ":443");
@@ -488,6 +502,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_host_ipv4_literal_with_port),
+        cmocka_unit_test(test_host_ipv4_legacy_forms),
         cmocka_unit_test(test_embedded_internal_ipv4_rewritten),
         cmocka_unit_test(test_embedded_external_or_partial_kept),
         cmocka_unit_test(test_host_ipv6_literal_bracketed),
