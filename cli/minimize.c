@@ -182,6 +182,11 @@ static bool parse_ip_literal(const char *name, int *family, uint8_t addr[16], co
             return false;
         memcpy(literal, name + 1, len);
         literal[len] = '\0';
+        /* A zone id ("fe80::1%eth0", "%25eth0" in a URL host) names the
+         * interface, not the host: the address is what precedes it. */
+        char *zone_id = strchr(literal, '%');
+        if (zone_id != NULL)
+            *zone_id = '\0';
         *rest = close + 1;
         *family = 6;
         return inet_pton(AF_INET6, literal, addr) == 1;

@@ -115,6 +115,8 @@ static void test_host_ipv6_literal_bracketed(void **state)
 {
     expect_rewrite(*state, FV_NAME_HOST_HEADER, "[fd00::5]:443", "fd00::5", ":443");
     expect_rewrite(*state, FV_NAME_HOST_HEADER, "fd00::5", "fd00::5", "");
+    /* A zone id after the address is dropped with it. */
+    expect_rewrite(*state, FV_NAME_HOST_HEADER, "[fd00::5%25eth0]:443", "fd00::5", ":443");
 }
 
 static void test_external_literals_kept(void **state)
