@@ -133,6 +133,7 @@ typedef struct cap_stream {
     uint32_t next_seq;
     bool seq_known;
     bool http_waiting; /* HTTP: a request was parsed; wait for a segment starting a new one */
+    size_t http_head_scanned; /* HTTP: bytes at buf searched for a head's end (cap_http_conn_feed) */
     /* Segments that arrived beyond next_seq, copied and waiting for the
      * gap to fill. Their bytes count against CAP_STREAM_MAX_BYTES together
      * with len, so one direction never buffers more than that. */
@@ -328,6 +329,7 @@ static void stream_clear(cap_stream *s)
     if (s->buf != NULL)
         sodium_memzero(s->buf, s->len);
     s->len = 0;
+    s->http_head_scanned = 0;
     stream_drop_ooo(s);
 }
 
@@ -342,6 +344,7 @@ static void stream_free(cap_stream *s)
     }
     s->buf = NULL;
     s->len = 0;
+    s->http_head_scanned = 0;
     s->alloc = 0;
     stream_drop_ooo(s);
 }
@@ -1420,8 +1423,8 @@ static int http_run(cap_engine *eng, flow_entry *e, unsigned cdir, uint64_t ts_u
     client_server(e, &tmpl.client, &tmpl.client_port, &tmpl.server, &tmpl.server_port);
 
     size_t used = cap_http_conn_feed(e->http, cdir, s->buf, s->len,
-                                     s->len >= CAP_STREAM_MAX_BYTES, &tmpl, &eng->sink,
-                                     &eng->stats, &resync);
+                                     s->len >= CAP_STREAM_MAX_BYTES, &s->http_head_scanned,
+                                     &tmpl, &eng->sink, &eng->stats, &resync);
     if (used >= s->len) {
         stream_clear(s);
     } else if (used > 0) {
@@ -1556,7 +1559,9 @@ static int tcp_app_segment(cap_engine *eng, flow_entry *e, const cap_packet *pkt
     int ar;
 
     if ((pkt->tcp_flags & CAP_TCP_SYN) != 0) {
-        tcp_app_syn(e, cdir, pkt->tcp_seq);
+        /* Data in a SYN (TCP Fast Open) is not parsed: the stream the
+         * parsers see starts after it. */
+        tcp_app_syn(e, cdir, pkt->tcp_seq + (uint32_t)pkt->payload_len);
         return FV_OK;
     }
     if (pkt->payload_len == 0 || e->app == APP_NONE)
@@ -1565,8 +1570,16 @@ static int tcp_app_segment(cap_engine *eng, flow_entry *e, const cap_packet *pkt
     if (e->app == APP_UNDECIDED && cdir == 0 && client_start_missing(e, pkt->tcp_seq)) {
         if (e->streams == NULL && !streams_alloc(eng, e))
             return FV_ERR_NOMEM;
-        ar = stream_append(eng, &e->streams->dir[0], pkt->tcp_seq, pkt->payload,
-                           pkt->payload_len);
+        s = &e->streams->dir[0];
+        /* A start that was lost, not just late, never arrives. Once the
+         * queue is full or the segment lies beyond what a stream keeps,
+         * the flow gets no parser and its held segments are freed. */
+        if (s->ooo_count == CAP_STREAM_OOO_SEGMENTS ||
+            (uint32_t)(pkt->tcp_seq - s->next_seq) > CAP_STREAM_MAX_BYTES) {
+            e->app = APP_NONE;
+            return FV_OK;
+        }
+        ar = stream_append(eng, s, pkt->tcp_seq, pkt->payload, pkt->payload_len);
         return ar == APPEND_NOMEM ? FV_ERR_NOMEM : FV_OK;
     }
     if (e->app == APP_UNDECIDED) {
@@ -1675,11 +1688,14 @@ static bool excluded(const cap_engine *eng, const cap_packet *pkt)
         if (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->src, macs ? pkt->src_mac : NULL) ||
             eng->sink.is_excluded_host(eng->sink.ctx, &pkt->dst, macs ? pkt->dst_mac : NULL))
             return true;
-        /* The outer addresses go without MACs: after an Ethernet frame
-         * inside the tunnel (VXLAN, say), the packet's MACs are that
-         * frame's. */
-        return tunnel && (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_src, NULL) ||
-                          eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_dst, NULL));
+        /* The frame's MACs are those of the outermost Ethernet header
+         * (an Ethernet frame inside a tunnel leaves them), so they go
+         * with the outer addresses. */
+        bool outer_macs = pkt->has_mac;
+        return tunnel && (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_src,
+                                                     outer_macs ? pkt->src_mac : NULL) ||
+                          eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_dst,
+                                                     outer_macs ? pkt->dst_mac : NULL));
     }
     if (eng->sink.is_excluded == NULL)
         return false;

@@ -46,11 +46,6 @@
 #include "cap_proto.h"
 #include "cap_reader.h"
 
-/* The longest head read. Servers accept 8 KiB (Apache, Tomcat) to 32 KiB
- * (nginx's default of four 8 KiB buffers), and a request that a server
- * rejects as too large is still worth a record, so the parser reads up
- * to the larger figure. */
-#define CAP_HTTP_HEAD_MAX_BYTES 32768
 #define CAP_HTTP_METHOD_MAX 15
 #define CAP_HTTP_VERSION_PREFIX "HTTP/1."
 #define CAP_HTTP_VERSION_PREFIX_BYTES 7  /* "HTTP/1." */

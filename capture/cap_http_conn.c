@@ -58,6 +58,36 @@ cap_http_conn *cap_http_conn_create(void)
     return c;
 }
 
+/* Bytes at the start of a message that the head parser always reads,
+ * so that a stream that is not HTTP is rejected by its first bytes. */
+#define HTTP_HEAD_EARLY_BYTES 64
+
+/*
+ * True if the head at BUF (LEN bytes) may be complete: its empty line
+ * ("\n\n" or "\n\r\n") is there, or the parser must read it anyway (its
+ * first bytes, the size limit, a full stream). *SCANNED is the number of
+ * bytes at BUF searched before without finding the empty line. The search
+ * resumes there, so a head that arrives in many small segments is
+ * searched once in all instead of parsed again for every segment.
+ */
+static bool http_head_may_end(const uint8_t *buf, size_t len, bool full, size_t *scanned)
+{
+    if (full || len <= HTTP_HEAD_EARLY_BYTES || len >= CAP_HTTP_HEAD_MAX_BYTES)
+        return true;
+    size_t from = *scanned > 2 && *scanned <= len ? *scanned - 2 : 0;
+    for (const uint8_t *lf = memchr(buf + from, '\n', len - from); lf != NULL;
+         lf = memchr(lf + 1, '\n', len - (size_t)(lf + 1 - buf))) {
+        size_t at = (size_t)(lf - buf);
+        if ((at + 1 < len && buf[at + 1] == '\n') ||
+            (at + 2 < len && buf[at + 1] == '\r' && buf[at + 2] == '\n'))
+            return true;
+        if (at + 1 >= len)
+            break;
+    }
+    *scanned = len;
+    return false;
+}
+
 static void http_emit(cap_http *ev, const cap_sink *sink, cap_stats *stats)
 {
     if (ev->status == 0)
@@ -195,8 +225,8 @@ static size_t http_server_step(cap_http_conn *c, const uint8_t *buf, size_t len,
 }
 
 size_t cap_http_conn_feed(cap_http_conn *conn, unsigned dir, const uint8_t *buf, size_t len,
-                          bool full, const cap_http *tmpl, const cap_sink *sink,
-                          cap_stats *stats, bool *resync)
+                          bool full, size_t *head_scanned, const cap_http *tmpl,
+                          const cap_sink *sink, cap_stats *stats, bool *resync)
 {
     size_t used = 0;
 
@@ -211,8 +241,11 @@ size_t cap_http_conn_feed(cap_http_conn *conn, unsigned dir, const uint8_t *buf,
 
         if (conn->body_left[dir] > 0) {
             used += http_skip_body(conn, dir, len - used);
+            *head_scanned = 0;
             continue;
         }
+        if (!http_head_may_end(buf + used, len - used, full, head_scanned))
+            break;
         if (dir == 0)
             step = http_client_step(conn, buf + used, len - used, full, tmpl, sink, stats,
                                     resync);
@@ -221,6 +254,7 @@ size_t cap_http_conn_feed(cap_http_conn *conn, unsigned dir, const uint8_t *buf,
         if (step == 0)
             break;
         used += step;
+        *head_scanned = 0;
         if (*resync || (dir == 1 && conn->pairing_stopped))
             return len;
     }

@@ -288,15 +288,17 @@ cap_http_conn *cap_http_conn_create(void);
  * from the client side and queued; each parsed response status line is
  * paired with the oldest queued request, which is then emitted through
  * SINK. TEMPLATE gives the time and endpoints of new requests. FULL says
- * the buffer cannot grow. Returns the number of bytes used, which the
+ * the buffer cannot grow. *HEAD_SCANNED (kept with the buffer, 0 when it
+ * is emptied) counts the bytes at its start already searched for the end
+ * of a head; it is updated here. Returns the number of bytes used, which the
  * caller drops from the front of its buffer. Sets *RESYNC when the
  * client side lost track of where the next request starts (a malformed
  * head or a chunked request body): the caller then looks for the next
  * request at the start of a later segment.
  */
 size_t cap_http_conn_feed(cap_http_conn *conn, unsigned dir, const uint8_t *buf, size_t len,
-                          bool full, const cap_http *tmpl, const cap_sink *sink,
-                          cap_stats *stats, bool *resync);
+                          bool full, size_t *head_scanned, const cap_http *tmpl,
+                          const cap_sink *sink, cap_stats *stats, bool *resync);
 
 /* Tell the state that the client side resumes at a new request after a
  * resync. */

@@ -181,11 +181,17 @@ typedef struct cap_http_req {
     bool chunked;               /* Transfer-Encoding names chunked */
 } cap_http_req;
 
+/* The longest HTTP head read. Servers accept 8 KiB (Apache, Tomcat) to
+ * 32 KiB (nginx's default of four 8 KiB buffers), and a request that a
+ * server rejects as too large is still worth a record, so the parser
+ * reads up to the larger figure. */
+#define CAP_HTTP_HEAD_MAX_BYTES 32768
+
 /*
  * Parse an HTTP/1.x request line and headers from the start of DATA
  * (a client stream positioned at a request). Returns FV_ERR_TRUNCATED
- * until the blank line ending the head is seen (heads above 8 KiB are
- * FV_ERR_PARSE).
+ * until the blank line ending the head is seen (heads above
+ * CAP_HTTP_HEAD_MAX_BYTES are FV_ERR_PARSE).
  */
 int cap_http_parse_request(const uint8_t *data, size_t len, cap_http_req *out);
 

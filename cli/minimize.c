@@ -71,6 +71,18 @@ const char *fv_apply_address_mode(const pol_policy *policy, anon_ctx *anon, int 
         memcpy(out->addr, addr, v4 ? 4 : 16);
         return zone;
     case POL_ADDR_TRUNCATE:
+        /* An IPv6 address that carries an address of an IPv4 zone keeps
+         * no more of that IPv4 address than the zone's IPv4 prefix, so a
+         * long IPv6 prefix cannot store it whole (6to4 2002:a01:5::/56
+         * contains 10.1.0.5). */
+        if (!v4) {
+            int offset = pol_embedded_ipv4_offset(policy, addr);
+            pol_addr_mode mode4;
+            unsigned prefix4 = 0;
+            if (offset >= 0 && pol_zone_address_mode(policy, zone, 4, &mode4, &prefix4) == FV_OK &&
+                (unsigned)offset + prefix4 < prefix_len)
+                prefix_len = (unsigned)offset + prefix4;
+        }
         if (anon_truncate(v4 ? 4 : 6, addr, prefix_len, out->addr) == FV_OK) {
             out->kind = v4 ? FV_EP_TRUNC_IPV4 : FV_EP_TRUNC_IPV6;
             out->prefix_len = (uint8_t)prefix_len;

@@ -90,7 +90,7 @@ typedef enum fv_name_source {
     FV_NAME_LOCAL_DNS = 2,      /* mDNS (port 5353) or LLMNR (port 5355) question */
     FV_NAME_HOST_NAME = 3,      /* a whole host name of an internal host: NetBIOS, DHCP */
     FV_NAME_INTERNAL_DNS = 4,   /* unicast DNS question sent by a host in a zone */
-    FV_NAME_INTERNAL_HOST_HEADER = 5,   /* HTTP Host or TLS SNI sent by a host in a zone */
+    FV_NAME_INTERNAL_HOST_HEADER = 5,   /* HTTP Host or TLS SNI sent by or to a host in a zone */
 } fv_name_source;
 
 /*

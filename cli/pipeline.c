@@ -787,11 +787,12 @@ static void sink_on_tls(void *ctx, const cap_tls *t)
     r.server_port = t->server_port;
     r.version = t->version;
     fv_str_copy(r.sni, sizeof r.sni, t->sni);
-    /* A server name sent by a host in a zone may name a local machine
-     * ("nas.home.arpa"), as its DNS questions may. */
+    /* A server name sent by or to a host in a zone may name a local
+     * machine ("nas.home.arpa"), as DNS questions of such hosts may. */
     fv_minimize_domain(p->policy, p->anon,
-                       fv_endpoint_is_internal(&r.client) ? FV_NAME_INTERNAL_HOST_HEADER
-                                                          : FV_NAME_HOST_HEADER,
+                       fv_endpoint_is_internal(&r.client) || fv_endpoint_is_internal(&r.server)
+                           ? FV_NAME_INTERNAL_HOST_HEADER
+                           : FV_NAME_HOST_HEADER,
                        r.sni, sizeof r.sni);
     /* Software fingerprints and protocol parameters, not identities: kept. */
     r.transport = t->transport;
@@ -914,8 +915,9 @@ static void sink_on_http(void *ctx, const cap_http *h)
     fv_str_copy(r.method, sizeof r.method, h->method);
     fv_str_copy(r.host, sizeof r.host, h->host);
     fv_minimize_domain(p->policy, p->anon,
-                       fv_endpoint_is_internal(&r.client) ? FV_NAME_INTERNAL_HOST_HEADER
-                                                          : FV_NAME_HOST_HEADER,
+                       fv_endpoint_is_internal(&r.client) || fv_endpoint_is_internal(&r.server)
+                           ? FV_NAME_INTERNAL_HOST_HEADER
+                           : FV_NAME_HOST_HEADER,
                        r.host, sizeof r.host);
     r.uri_length = h->uri_length;
     r.status = h->status;

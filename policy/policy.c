@@ -175,8 +175,8 @@ static long pol_nets_find(const pol_net *nets, size_t count, uint64_t hi, uint64
  * Find the IPv4 address that the IPv6 address HI:LO carries, as the high
  * word of an IPv4 address in pol_addr_words form, in *V4_HI. The forms
  * are IPv4-mapped (::ffff:0:0/96, RFC 4291), IPv4-compatible (::/96 but
- * :: and ::1), the NAT64 well-known prefix (64:ff9b::/96, RFC 6052), a
- * /96 of the local-use NAT64 prefix (64:ff9b:1::/96, RFC 8215) and 6to4
+ * :: and ::1), the NAT64 well-known prefix (64:ff9b::/96, RFC 6052), the
+ * first /96 of the local-use NAT64 prefix (64:ff9b:1::/96, RFC 8215) and 6to4
  * (2002::/16, RFC 3056, the address in bits 16 to 47). Zones and
  * exclusions of IPv4 networks apply to these forms too, so that a host
  * reached through one of them is pseudonymized or excluded like the
@@ -197,6 +197,17 @@ bool pol_embedded_ipv4(uint64_t hi, uint64_t lo, uint64_t *v4_hi)
         return true;
     }
     return false;
+}
+
+int pol_embedded_ipv4_offset(const pol_policy *policy, const uint8_t addr[16])
+{
+    uint64_t hi, lo, v4_hi;
+    if (policy == NULL || addr == NULL || !pol_addr_words(6, addr, &hi, &lo) ||
+        pol_nets_find(policy->zone6, policy->zone6_count, hi, lo) >= 0 ||
+        !pol_embedded_ipv4(hi, lo, &v4_hi) ||
+        pol_nets_find(policy->zone4, policy->zone4_count, v4_hi, 0) < 0)
+        return -1;
+    return (hi >> 48) == UINT64_C(0x2002) ? 16 : 96;
 }
 
 /* Return the zone index of the address HI:LO of FAMILY, or -1 for none.

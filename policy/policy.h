@@ -141,10 +141,19 @@ void pol_destroy(pol_policy **policy);
  * order; IPv4 in addr[0..3]), or NULL if it lies in no zone (external).
  * The most specific matching network wins. An IPv6 address in no IPv6
  * zone that carries an IPv4 address (IPv4-mapped, IPv4-compatible, NAT64
- * 64:ff9b::/96 or 6to4 2002::/16) gets the zone of that IPv4 address.
+ * 64:ff9b::/96 and 64:ff9b:1::/96, or 6to4 2002::/16) gets the zone of
+ * that IPv4 address.
  * The returned string lives as long as the policy.
  */
 const char *pol_zone_of(const pol_policy *policy, int family, const uint8_t addr[16]);
+
+/*
+ * For an IPv6 address ADDR that gets its zone from the IPv4 address it
+ * carries (see pol_zone_of), return the bit offset of that IPv4 address
+ * in ADDR: 96, or 16 for 6to4. Return -1 for any other address. A
+ * truncating zone keeps no more of such an address than its IPv4 prefix.
+ */
+int pol_embedded_ipv4_offset(const pol_policy *policy, const uint8_t addr[16]);
 
 /* Return true if the address lies in an excluded subnet, or carries an
  * IPv4 address that does (see pol_zone_of). */

@@ -50,6 +50,17 @@ static bool is_excluded(void *ctx, const cap_ip *addr)
     return false;
 }
 
+static bool is_excluded_host(void *ctx, const cap_ip *addr, const uint8_t *mac)
+{
+    test_sink *ts = ctx;
+
+    if (mac != NULL && ts->has_excluded_mac && memcmp(mac, ts->excluded_mac, 6) == 0) {
+        ts->exclusion_calls++;
+        return true;
+    }
+    return is_excluded(ctx, addr);
+}
+
 cap_sink ts_sink(test_sink *ts)
 {
     cap_sink s;
@@ -58,6 +69,7 @@ cap_sink ts_sink(test_sink *ts)
     memset(&s, 0, sizeof s);
     s.ctx = ts;
     s.is_excluded = is_excluded;
+    s.is_excluded_host = is_excluded_host;
     s.on_flow = on_flow;
     s.on_dns = on_dns;
     s.on_tls = on_tls;

@@ -5,6 +5,7 @@
 #ifndef FV_CAP_TEST_SINK_H
 #define FV_CAP_TEST_SINK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -20,8 +21,11 @@ typedef struct test_sink {
     cap_dns dns[TS_MAX_EVENTS];
     cap_tls tls[TS_MAX_EVENTS];
     cap_http http[TS_MAX_EVENTS];
-    /* Addresses for which is_excluded returns true (family 0 = unused). */
+    /* Addresses for which the exclusion hook returns true (family 0 =
+     * unused), and with has_excluded_mac, the MAC it returns true for. */
     cap_ip excluded[4];
+    bool has_excluded_mac;
+    uint8_t excluded_mac[6];
     size_t exclusion_calls;
 } test_sink;
 

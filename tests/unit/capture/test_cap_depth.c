@@ -325,6 +325,75 @@ static void test_first_segment_late_http_parses(void **state)
     }
 }
 
+/* A long request head sent one byte per segment after the request line
+ * is parsed once its empty line is complete, which arrives split across
+ * segments, and a second request after it is parsed too. */
+static void test_head_in_small_segments_parses(void **state)
+{
+    static char req[4096];
+    size_t n = 0;
+
+    (void)state;
+    n += (size_t)snprintf(req + n, sizeof req - n, "GET /a HTTP/1.1\r\nHost: small.example\r\n");
+    while (n < 3000)
+        n += (size_t)snprintf(req + n, sizeof req - n, "X-Filler: %04zu\r\n", n);
+    n += (size_t)snprintf(req + n, sizeof req - n, "\r\nGET /b HTTP/1.1\r\nHost: next.example\r\n\r\n");
+
+    cap_engine *eng = new_engine(NULL);
+    cap_stats st;
+    feed_tcp(eng, 1 * SEC, 1, 50000, 2, 80, TCP_SYN, 0, NULL, 0);
+    /* The first segment contains the request line, which decides the parser. */
+    feed_tcp(eng, 1 * SEC + 1, 1, 50000, 2, 80, TCP_ACK | TCP_PSH, 1, req, 17);
+    for (size_t i = 17; i < n; i++)
+        feed_tcp(eng, 1 * SEC + 1 + i, 1, 50000, 2, 80, TCP_ACK | TCP_PSH, 1 + (uint32_t)i,
+                 req + i, 1);
+    cap_engine_stats(eng, &st);
+    assert_int_equal(st.http_requests, 2);
+    assert_int_equal(st.http_malformed, 0);
+    cap_engine_destroy(&eng);
+    assert_int_equal(sink_state.nhttp, 2);
+    assert_string_equal(sink_state.http[0].host, "small.example");
+    assert_string_equal(sink_state.http[1].host, "next.example");
+}
+
+/* A lost first segment: the segments after it are held until the queue
+ * is full, then the flow gets no parser and its stream state is freed,
+ * so later segments are neither held nor counted as dropped. Data in a
+ * SYN (TCP Fast Open) moves the stream start past it. */
+static void test_lost_first_segment_gives_up(void **state)
+{
+    char data[100];
+    memset(data, 'a', sizeof data);
+
+    (void)state;
+    cap_engine *eng = new_engine(NULL);
+    feed_tcp(eng, 1 * SEC, 1, 50000, 2, 80, TCP_SYN, 0, NULL, 0);
+    /* Bytes 1..100 are lost; 40 segments follow. */
+    for (uint32_t i = 0; i < 40; i++)
+        feed_tcp(eng, 1 * SEC + 1 + i, 1, 50000, 2, 80, TCP_ACK, 101 + 100 * i, data, 100);
+    cap_stats st;
+    cap_memory mem;
+    cap_engine_stats(eng, &st);
+    cap_engine_memory(eng, &mem);
+    /* The queue takes 8 segments (CAP_STREAM_OOO_SEGMENTS in cap_engine.c). */
+    assert_int_equal(st.tcp_ooo_buffered, 8);
+    assert_int_equal(st.tcp_ooo_dropped, 0);
+    assert_int_equal(mem.stream_states, 0);
+    cap_engine_destroy(&eng);
+
+    /* Fast Open: the SYN carries 10 bytes, and the request that follows
+     * them is parsed. */
+    static const char req[] = "GET /tfo HTTP/1.1\r\nHost: tfo.example\r\n\r\n";
+    eng = new_engine(NULL);
+    feed_tcp(eng, 1 * SEC, 1, 50000, 2, 80, TCP_SYN, 0, "0123456789", 10);
+    feed_tcp(eng, 1 * SEC + 1, 1, 50000, 2, 80, TCP_ACK | TCP_PSH, 11, req, strlen(req));
+    cap_engine_stats(eng, &st);
+    assert_int_equal(st.http_requests, 1);
+    cap_engine_destroy(&eng);
+    assert_int_equal(sink_state.nhttp, 1);
+    assert_string_equal(sink_state.http[0].host, "tfo.example");
+}
+
 static void test_out_of_order_queue_is_bounded(void **state)
 {
     cap_engine *eng = new_engine(NULL);
@@ -427,6 +496,22 @@ static void test_gre_excluded_outer_endpoint_dropped(void **state)
     feed(eng, 1 * SEC, pkt, n + inner_len);
     cap_engine_destroy(&eng);
     assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_GRE);
+
+    /* In an Ethernet frame from a MAC excluded by the policy, the frame's
+     * MACs go with the tunnel's outer addresses: no flow. */
+    uint8_t frame[14 + sizeof pkt];
+    static const uint8_t mac[6] = {0x02, 0, 0, 0, 0, 0x09};
+    memset(frame, 0, 14);
+    frame[0] = 0x02;
+    memcpy(frame + 6, mac, 6);
+    frame[12] = 0x08;
+    memcpy(frame + 14, pkt, n + inner_len);
+    eng = new_engine(NULL);
+    sink_state.has_excluded_mac = true;
+    memcpy(sink_state.excluded_mac, mac, 6);
+    assert_int_equal(ts_feed(eng, 1, 1 * SEC, frame, 14 + n + inner_len), FV_OK);
+    cap_engine_destroy(&eng);
+    assert_int_equal(sink_state.nflows, 0);
 }
 
 static void test_icmp_error_marks_quoted_flow(void **state)
@@ -589,6 +674,8 @@ int main(void)
         cmocka_unit_test(test_sequence_wraparound_is_in_order),
         cmocka_unit_test(test_reordered_http_request_parses),
         cmocka_unit_test(test_first_segment_late_http_parses),
+        cmocka_unit_test(test_head_in_small_segments_parses),
+        cmocka_unit_test(test_lost_first_segment_gives_up),
         cmocka_unit_test(test_out_of_order_queue_is_bounded),
         cmocka_unit_test(test_active_timeout_marks_continued_records),
         cmocka_unit_test(test_gre_tunnel_keeps_outer_endpoints),

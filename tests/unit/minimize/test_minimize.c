@@ -212,9 +212,9 @@ static void test_private_suffix_in_internal_dns(void **state)
     expect_unchanged(f, FV_NAME_DNS, "GRIMM.corp.local");
 }
 
-/* An HTTP Host or TLS server name from a host in a zone gets the token
- * that the same name gets in that host's DNS question, with its port
- * kept; from outside every zone it is kept. */
+/* An HTTP Host or TLS server name to or from a host in a zone gets the
+ * token that the same name gets in a DNS question, with its port kept.
+ * Between hosts outside every zone it is kept. */
 static void test_private_suffix_in_internal_host_header(void **state)
 {
     fixture *f = *state;
@@ -331,6 +331,50 @@ static void test_embedded_address_four_digits(void **state)
     snprintf(name, sizeof name, "%s", "1-2-3.nip.io");
     assert_false(fv_minimize_name(policy, f->anon, FV_NAME_DNS, name, sizeof name));
     assert_string_equal(name, "1-2-3.nip.io");
+    pol_destroy(&policy);
+}
+
+/* In a truncating zone, an IPv6 address that gets its zone from the IPv4
+ * address it carries keeps no more of that address than the zone's IPv4
+ * prefix: 6to4 is cut to 16 + 24 bits, NAT64 to 96 + 24, and a shorter
+ * IPv6 prefix stays as it is. */
+static void test_truncate_caps_embedded_ipv4(void **state)
+{
+    fixture *f = *state;
+    static const char text[] = "version: 1\n"
+                               "zones:\n"
+                               "  - name: office\n"
+                               "    networks: [10.0.0.0/8, \"fd00::/8\"]\n"
+                               "    addresses: truncate\n"
+                               "    truncate_prefix: {ipv4: 24, ipv6: 124}\n";
+    char err[1024];
+    pol_policy *policy = NULL;
+    assert_int_equal(pol_load_buffer("trunc.yaml", text, sizeof text - 1, &policy, err,
+                                     sizeof err),
+                     FV_OK);
+    static const struct {
+        const char *address;
+        unsigned prefix;
+        const char *kept;
+    } cases[] = {
+        {"2002:a01:5::1", 40, "2002:a01::"},
+        {"64:ff9b::a01:5", 120, "64:ff9b::a01:0"},
+        {"::ffff:10.1.0.5", 120, "::ffff:10.1.0.0"},
+        {"fd00::1234:5678", 124, "fd00::1234:5670"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        uint8_t addr[16], kept[16];
+        assert_int_equal(inet_pton(AF_INET6, cases[i].address, addr), 1);
+        assert_int_equal(inet_pton(AF_INET6, cases[i].kept, kept), 1);
+        fv_stored_addr out;
+        const char *zone = fv_apply_address_mode(policy, f->anon, 6, addr, &out);
+        assert_non_null(zone);
+        assert_string_equal(zone, "office");
+        assert_int_equal(out.kind, FV_EP_TRUNC_IPV6);
+        if (out.prefix_len != cases[i].prefix || memcmp(out.addr, kept, 16) != 0)
+            fail_msg("%s: stored with prefix %u, expected %s/%u", cases[i].address,
+                     (unsigned)out.prefix_len, cases[i].kept, cases[i].prefix);
+    }
     pol_destroy(&policy);
 }
 
@@ -523,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_link_local_kept_without_zones),
         cmocka_unit_test(test_private_suffix_ignores_case),
         cmocka_unit_test(test_embedded_address_four_digits),
+        cmocka_unit_test(test_truncate_caps_embedded_ipv4),
         cmocka_unit_test(test_identity_zone_excluded_agrees),
         cmocka_unit_test(test_user_agent_keeps_product_tokens),
         cmocka_unit_test(test_user_agent_accepts_literal_spaces),
