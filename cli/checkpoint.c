@@ -260,9 +260,10 @@ int fv_checkpoint_begin(fv_pipeline *p, const char *actor, char *const *files, i
 bool fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable,
                        const store_audit_entry *final)
 {
-    /* A run cut short by a file error before it stored anything keeps no
-     * checkpoint: its resume would skip nothing, and the checkpoint would
-     * only stay behind once the file is fixed, which changes the run id. */
+    /* A run cut short by an error (an unreadable file, a failed worker
+     * start) before it stored anything keeps no checkpoint: its resume
+     * would skip nothing, and a fixed file changes the run id, which would
+     * leave the checkpoint behind. */
     bool forgotten = false;
     if (!complete && !resumable && store_run_empty(p->store))
         forgotten = store_run_forget(p->store) == FV_OK;
@@ -285,8 +286,8 @@ bool fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable,
                   "store's packet and parser counters include this input once the resume "
                   "finishes");
     else if (!complete && forgotten)
-        fv_notice("the ingest stored nothing before the file error above, so it keeps no "
-                  "checkpoint; once the file is fixed, the same command ingests the files "
+        fv_notice("the ingest stored nothing before the error above, so it keeps no "
+                  "checkpoint; once the cause is fixed, the same command ingests the files "
                   "afresh");
     else if (!complete)
         fv_notice("the ingest did not finish because of the file error above, so its "

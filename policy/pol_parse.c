@@ -1092,6 +1092,27 @@ static int pol_prescan(pol_parser *p, const char *text, size_t len)
     return rc;
 }
 
+/* Return the byte offset in TEXT of MARK, whose line and column libyaml
+ * counts in characters, or LEN when it lies past the end. */
+static size_t pol_mark_byte_offset(const char *text, size_t len, const yaml_mark_t *mark)
+{
+    size_t i = 0;
+    for (size_t line = 0; line < mark->line && i < len; i++) {
+        if (text[i] == '\n')
+            line++;
+    }
+    /* Count characters by their first byte: UTF-8 continuation bytes are
+     * 10xxxxxx. */
+    for (size_t column = 0; i < len; i++) {
+        if (((unsigned char)text[i] & 0xc0u) == 0x80u)
+            continue;
+        if (column == mark->column)
+            return i;
+        column++;
+    }
+    return len;
+}
+
 static int pol_fail_yaml(pol_parser *p, const yaml_parser_t *parser)
 {
     if (parser->error == YAML_MEMORY_ERROR) {
@@ -1102,7 +1123,7 @@ static int pol_fail_yaml(pol_parser *p, const yaml_parser_t *parser)
     const char *problem = parser->problem != NULL ? parser->problem : "malformed input";
     /* A plain value cannot start with ':' inside [ ], so "[10.0.0.0/8,
      * ::/0]" fails here; the fix is to quote the IPv6 network. */
-    size_t at = parser->problem_mark.index;
+    size_t at = pol_mark_byte_offset(p->text, p->text_len, &parser->problem_mark);
     const char *hint = at < p->text_len && p->text[at] == ':'
                            ? "; a value that starts with ':', such as the IPv6 network ::/0, "
                              "must be quoted: \"::/0\""

@@ -707,10 +707,12 @@ int pol_summary(const pol_policy *policy, char *out, size_t out_len)
         pol_text_add(&t, "No internal networks are declared: no address is pseudonymized,"
                          " and every address is stored as seen, labelled \"external\".\n");
     } else {
-        pol_text_add(&t, "Pseudonymized: addresses in %s %zu zone%s are replaced by"
-                         " keyed pseudonyms before anything is stored:\n",
-                     policy->zone_count == 1 ? "this" : "these", policy->zone_count,
-                     policy->zone_count == 1 ? "" : "s");
+        /* The address mode of each zone follows its networks, so a zone
+         * that keeps or truncates is not called pseudonymized here. */
+        pol_text_add(&t, "Internal networks (%zu zone%s): their addresses are replaced by keyed"
+                         " pseudonyms before anything is stored, unless the zone's address"
+                         " mode says otherwise:\n",
+                     policy->zone_count, policy->zone_count == 1 ? "" : "s");
         for (size_t z = 0; z < policy->zone_count; z++) {
             pol_text_add(&t, "  %s: ", policy->zone_names[z]);
             pol_summary_zone(policy, z, &t);
@@ -727,10 +729,10 @@ int pol_summary(const pol_policy *policy, char *out, size_t out_len)
         }
         const pol_address_rule *ext = &policy->address_rules[POL_EXTERNAL_RULE];
         if (ext->mode == POL_ADDR_KEEP) {
-            pol_text_add(&t, "Addresses outside these zones are labelled \"external\" and"
+            pol_text_add(&t, "Addresses outside every zone are labelled \"external\" and"
                              " stored as seen.\n");
         } else {
-            pol_text_add(&t, "Addresses outside these zones are labelled \"external\" and"
+            pol_text_add(&t, "Addresses outside every zone are labelled \"external\" and"
                              " stored");
             pol_summary_address_rule(ext, true, true, &t);
             pol_text_add(&t, ".\n");

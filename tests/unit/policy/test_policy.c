@@ -652,6 +652,11 @@ static void test_reject_yaml_syntax_error(void **state)
      * message says to quote it. The same error elsewhere gets no hint. */
     expect_reject("version: 1\nzones:\n  - name: all\n    networks: [0.0.0.0/0, ::/0]\n", 4,
                   "must be quoted: \"::/0\"");
+    /* libyaml counts characters, so a comment in UTF-8 before the error
+     * must not hide the hint. */
+    expect_reject("version: 1\n# B\xc3\xbcro-Netz f\xc3\xbcr \xc3\x96sterreich\nzones:\n"
+                  "  - name: all\n    networks: [0.0.0.0/0, ::/0]\n",
+                  5, "must be quoted: \"::/0\"");
     char err[ERR_MAX] = "";
     pol_policy *pol = NULL;
     static const char unclosed[] = "version: 1\nzones: []\nexclude: [10.9.0.0/16\n";
