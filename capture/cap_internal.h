@@ -288,9 +288,10 @@ cap_http_conn *cap_http_conn_create(void);
  * from the client side and queued; each parsed response status line is
  * paired with the oldest queued request, which is then emitted through
  * SINK. TEMPLATE gives the time and endpoints of new requests. FULL says
- * the buffer cannot grow. *HEAD_SCANNED (kept with the buffer, 0 when it
- * is emptied) counts the bytes at its start already searched for the end
- * of a head; it is updated here. Returns the number of bytes used, which the
+ * the buffer cannot grow. *HEAD_SCANNED counts the bytes at the start of
+ * the buffer already searched for the end of a head. The caller keeps it
+ * with the buffer and sets it to 0 when the buffer is emptied, and this
+ * function updates it. Returns the number of bytes used, which the
  * caller drops from the front of its buffer. Sets *RESYNC when the
  * client side lost track of where the next request starts (a malformed
  * head or a chunked request body): the caller then looks for the next

@@ -85,7 +85,7 @@ typedef enum fv_log_level {
 
 /* Set the most verbose level that is printed (default FV_LOG_NOTICE). */
 void fv_log_set_level(fv_log_level level);
-/* The most verbose level that is printed. */
+/* Return the maximum level that is printed (the most verbose one). */
 fv_log_level fv_log_get_level(void);
 
 /* Where log lines go. */

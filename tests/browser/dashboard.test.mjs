@@ -397,7 +397,7 @@ async function chartTotals(page, label) {
     check(await figure.locator('.state-error').count() === 0, `${label} overview: the ${metric} chart shows an error`);
     totals[metric] = Number(await figure.getAttribute('data-total') || 'NaN');
     // A total from the aggregates counts only flows with an internal
-    // side, and the caption must say so, since the tiles count all.
+    // side, and the caption must state it, since the tiles count all.
     const source = await figure.getAttribute('data-source');
     const caption = (await figure.locator('figcaption').textContent()) || '';
     check((source === 'aggregates') === caption.includes('internal side only'), `${label} overview: the ${metric} chart (source ${source}) has the caption "${caption}"`);

@@ -648,8 +648,8 @@ static void test_reject_yaml_syntax_error(void **state)
     expect_reject("version: 1\nzones: []\nexclude: [10.9.0.0/16\n", 4, "invalid YAML");
     /* A tab indentation error on line 3. */
     expect_reject("version: 1\nzones:\n\t- name: a\n", 3, "invalid YAML");
-    /* An unquoted IPv6 network that starts with ':' inside [ ]: the
-     * message says to quote it. The same error elsewhere gets no hint. */
+    /* An unquoted IPv6 network that starts with ':' inside [ ] gets the
+     * hint to quote it. The same error elsewhere gets no hint. */
     expect_reject("version: 1\nzones:\n  - name: all\n    networks: [0.0.0.0/0, ::/0]\n", 4,
                   "must be quoted: \"::/0\"");
     /* libyaml counts characters, so a comment in UTF-8 before the error
