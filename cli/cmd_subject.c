@@ -57,14 +57,34 @@ static void print_subject_usage(FILE *f)
             "  -n, --now SECONDS   time for retention, seconds since 1970 (default: now)\n");
 }
 
-/* The subject: its raw form and its pseudonym in the current epoch. */
+/* IPv6 forms of an IPv4 subject that records can contain (subject_prepare). */
+#define SUBJECT_IPV6_FORMS 4
+
+/* The subject: its raw form and its pseudonym in the current epoch. An
+ * IPv4 subject also has the IPv6 forms that carry its address, which the
+ * policy puts in its zone, so records may contain their tokens. */
 typedef struct subject {
     anon_type type;
     uint8_t raw[16];
     size_t raw_len;
     uint8_t pseudonym[FV_PSEUDONYM_BYTES];
     char b32[FV_TOKEN_TEXT_MAX];    /* token text without its type prefix */
+    size_t form_count;
+    uint8_t form_raw[SUBJECT_IPV6_FORMS][16];
+    uint8_t form_pseudonym[SUBJECT_IPV6_FORMS][FV_PSEUDONYM_BYTES];
+    char form_b32[SUBJECT_IPV6_FORMS][FV_TOKEN_TEXT_MAX];
 } subject;
+
+/* True if ADDR, 16 bytes, is one of the IPv6 forms of S (with TOKEN set,
+ * compared as pseudonyms, else as raw addresses). */
+static bool form_matches(const subject *s, const uint8_t *addr, bool token)
+{
+    for (size_t i = 0; i < s->form_count; i++) {
+        if (memcmp(addr, token ? s->form_pseudonym[i] : s->form_raw[i], 16) == 0)
+            return true;
+    }
+    return false;
+}
 
 /* Parse six two-digit hex octets separated by one kind of separator,
  * ':' or '-' (aa:bb:cc:dd:ee:ff). */
@@ -94,12 +114,14 @@ static bool endpoint_matches(const subject *s, const fv_endpoint *ep)
         return s->type == ANON_TYPE_IPV4 &&
                memcmp(ep->addr, s->pseudonym, FV_PSEUDONYM_BYTES) == 0;
     case FV_EP_PSEUDO_IPV6:
-        return s->type == ANON_TYPE_IPV6 &&
-               memcmp(ep->addr, s->pseudonym, FV_PSEUDONYM_BYTES) == 0;
+        return (s->type == ANON_TYPE_IPV6 &&
+                memcmp(ep->addr, s->pseudonym, FV_PSEUDONYM_BYTES) == 0) ||
+               form_matches(s, ep->addr, true);
     case FV_EP_IPV4:
         return s->type == ANON_TYPE_IPV4 && memcmp(ep->addr, s->raw, 4) == 0;
     case FV_EP_IPV6:
-        return s->type == ANON_TYPE_IPV6 && memcmp(ep->addr, s->raw, 16) == 0;
+        return (s->type == ANON_TYPE_IPV6 && memcmp(ep->addr, s->raw, 16) == 0) ||
+               form_matches(s, ep->addr, false);
     default:
         return false;
     }
@@ -118,7 +140,15 @@ static bool dns_addr_matches(const subject *s, const fv_dns_addr *a)
  * which minimization writes for addresses in reverse names and literals. */
 static bool text_matches(const subject *s, const char *text)
 {
-    return s->type != ANON_TYPE_MAC && strstr(text, s->b32) != NULL;
+    if (s->type == ANON_TYPE_MAC)
+        return false;
+    if (strstr(text, s->b32) != NULL)
+        return true;
+    for (size_t i = 0; i < s->form_count; i++) {
+        if (strstr(text, s->form_b32[i]) != NULL)
+            return true;
+    }
+    return false;
 }
 
 static bool mac_matches(const subject *s, const uint8_t mac[FV_PSEUDONYM_BYTES])
@@ -287,11 +317,34 @@ static int subject_prepare(const char *ip, const char *mac, const char *db, subj
         return CLI_EXIT_FAILURE;
     }
     anon_pseudonym(anon, s->type, s->raw, s->raw_len, s->pseudonym);
-    anon_close(&anon);
-
     char token[FV_TOKEN_TEXT_MAX];
     fv_token_format("x", s->pseudonym, token);
     snprintf(s->b32, sizeof s->b32, "%s", token + 2);
+
+    /* IPv4-mapped, IPv4-compatible and the two NAT64 /96 forms. 6to4
+     * addresses carry host bits of their own, so they cannot be listed. */
+    if (s->type == ANON_TYPE_IPV4) {
+        static const uint8_t prefixes[SUBJECT_IPV6_FORMS][12] = {
+            {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff},
+            {0},
+            {0, 0x64, 0xff, 0x9b},
+            {0, 0x64, 0xff, 0x9b, 0, 0x01},
+        };
+        uint32_t v4 = ((uint32_t)s->raw[0] << 24) | ((uint32_t)s->raw[1] << 16) |
+                      ((uint32_t)s->raw[2] << 8) | s->raw[3];
+        for (size_t i = 0; i < SUBJECT_IPV6_FORMS; i++) {
+            if (i == 1 && v4 <= 1)
+                continue;   /* :: and ::1 are not IPv4-compatible addresses */
+            uint8_t *form = s->form_raw[s->form_count];
+            memcpy(form, prefixes[i], 12);
+            memcpy(form + 12, s->raw, 4);
+            anon_pseudonym(anon, ANON_TYPE_IPV6, form, 16, s->form_pseudonym[s->form_count]);
+            fv_token_format("x", s->form_pseudonym[s->form_count], token);
+            snprintf(s->form_b32[s->form_count], sizeof s->form_b32[0], "%s", token + 2);
+            s->form_count++;
+        }
+    }
+    anon_close(&anon);
     return CLI_EXIT_OK;
 }
 

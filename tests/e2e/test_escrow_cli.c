@@ -15,6 +15,9 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
+#include <pcap/pcap.h>
+
 #include <jansson.h>
 
 #include "e2e_util.h"
@@ -466,6 +469,90 @@ static void test_subject_export_then_erase_everywhere(void **state)
     tu_remove_tree(env.dir);
 }
 
+/* Write to PATH one raw IPv6 UDP datagram per address in SOURCES (COUNT
+ * of them) to 2001:db8::1, each from its own port. */
+static void write_ipv6_sources(const char *path, const char *const *sources, size_t count)
+{
+    pcap_t *dead = pcap_open_dead(DLT_RAW, 65535);
+    assert_non_null(dead);
+    pcap_dumper_t *d = pcap_dump_open(dead, path);
+    assert_non_null(d);
+    for (size_t i = 0; i < count; i++) {
+        uint8_t frame[40 + 8 + 1] = {0};
+        frame[0] = 0x60;
+        frame[5] = 9;      /* payload length: UDP header and one byte */
+        frame[6] = 17;     /* next header: UDP */
+        frame[7] = 64;
+        assert_int_equal(inet_pton(AF_INET6, sources[i], frame + 8), 1);
+        assert_int_equal(inet_pton(AF_INET6, "2001:db8::1", frame + 24), 1);
+        uint16_t sport = (uint16_t)(40000 + i);
+        frame[40] = (uint8_t)(sport >> 8);
+        frame[41] = (uint8_t)sport;
+        frame[42] = 0x1f;  /* port 8000 */
+        frame[43] = 0x40;
+        frame[45] = 9;
+        struct pcap_pkthdr h;
+        memset(&h, 0, sizeof h);
+        h.ts.tv_sec = (time_t)(T0_S - 3600 + i);
+        h.caplen = h.len = sizeof frame;
+        pcap_dump((u_char *)d, &h, frame);
+    }
+    pcap_dump_close(d);
+    pcap_close(dead);
+}
+
+/* Records of IPv6 addresses that carry the subject's IPv4 address are
+ * found and erased with it: the mapped, compatible and NAT64 forms. The
+ * same forms of another host are left alone. */
+static void test_subject_finds_ipv6_forms(void **state)
+{
+    (void)state;
+    escrow_env env;
+    prepare(&env, 1, "30d");
+    e2e_result res;
+    char out[4096], capture[4096], now[32];
+    e2e_path(out, env.dir, "subject.jsonl");
+    subject(&env, "export", DEMO_HOST, out, &res);
+    e2e_result_free(&res);
+    size_t flows_before = 0, dns = 0;
+    (void)read_export(out, &flows_before, &dns);
+    assert_true(flows_before > 0);
+
+    static const char *const sources[] = {"::ffff:" DEMO_HOST, "::" DEMO_HOST,
+                                          "64:ff9b::" DEMO_HOST, "64:ff9b:1::" DEMO_HOST,
+                                          "::ffff:10.1.0.99"};
+    e2e_path(capture, env.dir, "ipv6-forms.pcap");
+    write_ipv6_sources(capture, sources, sizeof sources / sizeof sources[0]);
+    snprintf(now, sizeof now, "%llu", T0_S);
+    const char *ingest[] = {e2e_bin(), "ingest", "--policy", env.policy, "--db", env.db,
+                            "--now", now, capture, NULL};
+    run_ok(ingest, env.dir, "ingest-ipv6", &res);
+    e2e_result_free(&res);
+
+    assert_int_equal(unlink(out), 0);
+    subject(&env, "export", DEMO_HOST, out, &res);
+    e2e_result_free(&res);
+    size_t flows_after = 0;
+    (void)read_export(out, &flows_after, &dns);
+    /* The four forms of the subject, not the other host's. */
+    assert_int_equal(flows_after, flows_before + 4);
+
+    subject(&env, "erase", DEMO_HOST, NULL, &res);
+    e2e_result_free(&res);
+    json_t *all_flows = e2e_export(env.dir, env.db, "flows", T0_S);
+    size_t i;
+    json_t *flow;
+    size_t ipv6_left = 0;
+    json_array_foreach(all_flows, i, flow) {
+        const char *src = json_string_value(json_object_get(flow, "src"));
+        if (src != NULL && strncmp(src, "ip6-", 4) == 0)
+            ipv6_left++;
+    }
+    json_decref(all_flows);
+    assert_int_equal(ipv6_left, 1);
+    tu_remove_tree(env.dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +561,7 @@ int main(void)
         cmocka_unit_test(test_dual_control_needs_both_keys),
         cmocka_unit_test(test_escrow_entries_expire_with_retention),
         cmocka_unit_test(test_subject_export_then_erase_everywhere),
+        cmocka_unit_test(test_subject_finds_ipv6_forms),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
