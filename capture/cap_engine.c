@@ -1691,11 +1691,10 @@ static bool excluded(const cap_engine *eng, const cap_packet *pkt)
         /* The frame's MACs are those of the outermost Ethernet header
          * (an Ethernet frame inside a tunnel leaves them), so they go
          * with the outer addresses. */
-        bool outer_macs = pkt->has_mac;
         return tunnel && (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_src,
-                                                     outer_macs ? pkt->src_mac : NULL) ||
+                                                     pkt->has_mac ? pkt->src_mac : NULL) ||
                           eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_dst,
-                                                     outer_macs ? pkt->dst_mac : NULL));
+                                                     pkt->has_mac ? pkt->dst_mac : NULL));
     }
     if (eng->sink.is_excluded == NULL)
         return false;

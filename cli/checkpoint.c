@@ -261,9 +261,9 @@ bool fv_checkpoint_end(fv_pipeline *p, bool complete, bool resumable,
                        const store_audit_entry *final)
 {
     /* A run cut short by an error (an unreadable file, a failed worker
-     * start) before it stored anything keeps no checkpoint: its resume
-     * would skip nothing, and a fixed file changes the run id, which would
-     * leave the checkpoint behind. */
+     * start) before it stored anything keeps no checkpoint. Its resume
+     * would skip nothing, and a fixed file changes the run id, so the
+     * checkpoint would stay behind. */
     bool forgotten = false;
     if (!complete && !resumable && store_run_empty(p->store))
         forgotten = store_run_forget(p->store) == FV_OK;
