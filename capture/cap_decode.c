@@ -704,6 +704,13 @@ static cap_decode_status decode_ethernet(cap_packet *pkt, cap_cursor cur, unsign
         pkt->has_mac = true;
         memcpy(pkt->dst_mac, cur.p, 6);
         memcpy(pkt->src_mac, cur.p + 6, 6);
+    } else {
+        /* A tunnel decoded inside this frame starts from a copy that
+         * reset_network clears of these, so they stay only while the IP
+         * header after them is the innermost. */
+        pkt->has_inner_mac = true;
+        memcpy(pkt->inner_dst_mac, cur.p, 6);
+        memcpy(pkt->inner_src_mac, cur.p + 6, 6);
     }
     type = cap_be16(cur.p + 12);
     cap_cur_skip(&cur, 14);

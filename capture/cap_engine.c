@@ -1677,20 +1677,25 @@ static void udp_extra_apps(cap_engine *eng, flow_entry *e, const cap_packet *pkt
  * Ask the sink whether either endpoint is excluded, or either address of
  * the outermost IP header of a tunnel, which the flow record keeps as
  * its tunnel endpoints. is_excluded_host wins over is_excluded when both
- * are set. The frame's MACs go with the addresses only when the key
- * header is the outermost IP header.
+ * are set. Each IP header is checked with the MACs of the Ethernet
+ * header that directly carries it, if any: the frame's for the outermost
+ * header, the tunneled frame's (VXLAN, for one) for the innermost.
  */
 static bool excluded(const cap_engine *eng, const cap_packet *pkt)
 {
     bool tunnel = pkt->tunnel_type != FV_TUNNEL_NONE;
     if (eng->sink.is_excluded_host != NULL) {
-        bool macs = pkt->has_mac && pkt->tunnel_depth == 0;
-        if (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->src, macs ? pkt->src_mac : NULL) ||
-            eng->sink.is_excluded_host(eng->sink.ctx, &pkt->dst, macs ? pkt->dst_mac : NULL))
+        const uint8_t *src_mac = NULL, *dst_mac = NULL;
+        if (pkt->tunnel_depth == 0 && pkt->has_mac) {
+            src_mac = pkt->src_mac;
+            dst_mac = pkt->dst_mac;
+        } else if (pkt->has_inner_mac) {
+            src_mac = pkt->inner_src_mac;
+            dst_mac = pkt->inner_dst_mac;
+        }
+        if (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->src, src_mac) ||
+            eng->sink.is_excluded_host(eng->sink.ctx, &pkt->dst, dst_mac))
             return true;
-        /* The frame's MACs are those of the outermost Ethernet header
-         * (an Ethernet frame inside a tunnel leaves them), so they go
-         * with the outer addresses. */
         return tunnel && (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_src,
                                                      pkt->has_mac ? pkt->src_mac : NULL) ||
                           eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_dst,

@@ -64,6 +64,13 @@ typedef struct cap_packet {
     uint8_t src_mac[6], dst_mac[6];
     uint16_t vlan;
 
+    /* The MACs of the Ethernet header that directly carries the
+     * innermost IP header when that header is inside a tunnel (VXLAN,
+     * GRE with transparent Ethernet bridging, ERSPAN). The flow record
+     * keeps the outer MACs, but exclusion by MAC must see these. */
+    bool has_inner_mac;
+    uint8_t inner_src_mac[6], inner_dst_mac[6];
+
     /* Innermost IP header. have_addrs is set as soon as both addresses
      * were readable, even when a later check failed, so the engine can
      * apply exclusion before counting the failure. */

@@ -514,6 +514,66 @@ static void test_gre_excluded_outer_endpoint_dropped(void **state)
     assert_int_equal(sink_state.nflows, 0);
 }
 
+/* Feed one Ethernet FRAME to a new engine whose sink excludes MAC, and
+ * return the number of flows it emitted. */
+static size_t flows_with_excluded_mac(const uint8_t *frame, size_t len, const uint8_t *mac)
+{
+    cap_engine *eng = new_engine(NULL);
+    sink_state.has_excluded_mac = true;
+    memcpy(sink_state.excluded_mac, mac, 6);
+    assert_int_equal(ts_feed(eng, 1, 1 * SEC, frame, len), FV_OK);
+    cap_engine_destroy(&eng);
+    return sink_state.nflows;
+}
+
+/* Inside VXLAN the inner frame's MACs go with the inner addresses, so a
+ * host excluded by MAC is dropped when it sends across the overlay, and
+ * the outer frame's MACs still go with the tunnel endpoints. */
+static void test_vxlan_excluded_inner_mac_dropped(void **state)
+{
+    static const uint8_t outer_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+    static const uint8_t inner_mac[6] = {0x02, 0, 0, 0, 0, 0x05};
+    static const uint8_t other_mac[6] = {0x02, 0, 0, 0, 0, 0x07};
+    uint8_t inner[64], payload[128], pkt[256], frame[14 + sizeof pkt];
+    size_t inner_len, payload_len, n;
+
+    (void)state;
+    /* VXLAN header (flags I, VNI 1), inner Ethernet from INNER_MAC, then
+     * UDP 10.0.0.5:40000 -> 10.0.0.6:9000. */
+    inner_len = make_udp(inner, 5, 40000, 6, 9000, "x", 1);
+    memset(payload, 0, 8 + 14);
+    payload[0] = 0x08;
+    payload[6] = 0x01;
+    payload[8] = 0x02;
+    memcpy(payload + 8 + 6, inner_mac, 6);
+    payload[8 + 12] = 0x08;
+    memcpy(payload + 8 + 14, inner, inner_len);
+    payload_len = 8 + 14 + inner_len;
+    /* Outer UDP 10.0.0.1:50000 -> 10.0.0.2:4789 in a frame from OUTER_MAC. */
+    n = make_udp(pkt, 1, 50000, 2, 4789, payload, payload_len);
+    memset(frame, 0, 14);
+    frame[0] = 0x02;
+    memcpy(frame + 6, outer_mac, 6);
+    frame[12] = 0x08;
+    memcpy(frame + 14, pkt, n);
+
+    /* Nothing excluded: one VXLAN flow of the inner addresses. */
+    cap_engine *eng = new_engine(NULL);
+    assert_int_equal(ts_feed(eng, 1, 1 * SEC, frame, 14 + n), FV_OK);
+    cap_engine_destroy(&eng);
+    assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_VXLAN);
+    assert_int_equal(only_flow()->src.addr[3], 5);
+
+    /* The inner source's MAC excluded: no flow. */
+    assert_int_equal(flows_with_excluded_mac(frame, 14 + n, inner_mac), 0);
+    assert_true(sink_state.exclusion_calls > 0);
+    /* The outer frame's MAC excluded: no flow either. */
+    assert_int_equal(flows_with_excluded_mac(frame, 14 + n, outer_mac), 0);
+    /* Another MAC excluded: the flow is kept. */
+    assert_int_equal(flows_with_excluded_mac(frame, 14 + n, other_mac), 1);
+    assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_VXLAN);
+}
+
 static void test_icmp_error_marks_quoted_flow(void **state)
 {
     cap_engine *eng = new_engine(NULL);
@@ -680,6 +740,7 @@ int main(void)
         cmocka_unit_test(test_active_timeout_marks_continued_records),
         cmocka_unit_test(test_gre_tunnel_keeps_outer_endpoints),
         cmocka_unit_test(test_gre_excluded_outer_endpoint_dropped),
+        cmocka_unit_test(test_vxlan_excluded_inner_mac_dropped),
         cmocka_unit_test(test_icmp_error_marks_quoted_flow),
         cmocka_unit_test(test_fragmented_dns_is_reassembled),
         cmocka_unit_test(test_orphan_fragment_counts_in_portless_flow),
