@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -716,7 +717,8 @@ static void print_report_usage(FILE *f)
             "\n"
             "  -p, --policy FILE     compliance policy (YAML)\n"
             "  -d, --db DIR          store directory (transparency)\n"
-            "      --period FROM..TO period, both ends inclusive: RFC 3339 times\n"
+            "      --period FROM..TO period, both ends inclusive: UTC dates, each a whole\n"
+            "                        day (2026-11-01..2026-11-30), RFC 3339 times\n"
             "                        (2026-11-01T00:00:00Z..2026-11-30T23:59:59Z) or\n"
             "                        seconds since 1970 (1793491200..1796083199)\n"
             "  -f, --format md|html  output format (default md); the HTML links report.css\n"
@@ -724,16 +726,42 @@ static void print_report_usage(FILE *f)
             "      --now SECONDS     generation time instead of the clock\n");
 }
 
-/* Parse one end of --period (RFC 3339 or seconds since 1970) into whole
- * seconds; a fraction of a second is dropped. */
-static int parse_period_end(const char *period, const char *which, const char *text,
-                            uint64_t *out_s)
+/* True for a plain calendar date, YYYY-MM-DD. Whether the date exists is
+ * left to fv_time_parse. */
+static bool is_plain_date(const char *text)
 {
+    static const char PATTERN[] = "dddd-dd-dd";
+
+    if (strlen(text) != sizeof PATTERN - 1)
+        return false;
+    for (size_t i = 0; PATTERN[i] != '\0'; i++) {
+        bool digit = text[i] >= '0' && text[i] <= '9';
+        if (PATTERN[i] == 'd' ? !digit : text[i] != '-')
+            return false;
+    }
+    return true;
+}
+
+/* Parse one end of --period (RFC 3339, a plain date or seconds since
+ * 1970) into whole seconds; a fraction of a second is dropped. A plain
+ * date is a whole UTC day, so FROM starts at its first second and TO
+ * ends at its last: 2026-11-01..2026-11-30 covers all of November. */
+static int parse_period_end(const char *period, const char *which, const char *text,
+                            bool is_end, uint64_t *out_s)
+{
+    char day_time[32];
+    const char *value = text;
+
+    if (is_plain_date(text)) {
+        snprintf(day_time, sizeof day_time, "%sT%s", text, is_end ? "23:59:59Z" : "00:00:00Z");
+        value = day_time;
+    }
     uint64_t us = 0;
-    if (fv_time_parse(text, &us) != FV_OK)
+    if (fv_time_parse(value, &us) != FV_OK)
         return cli_usage_error("report",
                                "invalid --period '%s': %s '%s' is not a time; use RFC 3339 "
-                               "such as 2026-11-01T00:00:00Z or seconds since 1970",
+                               "such as 2026-11-01T00:00:00Z, a date such as 2026-11-01 or "
+                               "seconds since 1970",
                                period, which, text);
     *out_s = us / 1000000u;
     return CLI_EXIT_OK;
@@ -744,6 +772,7 @@ static int parse_period(const char *text, uint64_t *from_s, uint64_t *to_s)
     const char *dots = strstr(text, "..");
     if (dots == NULL)
         return cli_usage_error("report", "invalid --period '%s': expected FROM..TO, e.g. "
+                                         "2026-11-01..2026-11-30, "
                                          "2026-11-01T00:00:00Z..2026-11-30T23:59:59Z or "
                                          "1793491200..1796083199",
                                text);
@@ -754,10 +783,10 @@ static int parse_period(const char *text, uint64_t *from_s, uint64_t *to_s)
                                text);
     memcpy(from, text, n);
     from[n] = '\0';
-    int rc = parse_period_end(text, "FROM", from, from_s);
+    int rc = parse_period_end(text, "FROM", from, false, from_s);
     if (rc != CLI_EXIT_OK)
         return rc;
-    rc = parse_period_end(text, "TO", dots + 2, to_s);
+    rc = parse_period_end(text, "TO", dots + 2, true, to_s);
     if (rc != CLI_EXIT_OK)
         return rc;
     if (*from_s > *to_s)

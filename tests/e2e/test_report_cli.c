@@ -190,12 +190,55 @@ static void test_transparency_counts_demo_alerts(void **state)
     run_ok(rfc, dir, "report-transparency-rfc3339", &res);
     assert_non_null(strstr(res.out, expected));
     e2e_result_free(&res);
+
+    /* Plain dates are whole UTC days. The notice counts the alerts whose
+     * traffic span (first_seen to last_seen) overlaps the period. So the
+     * days from the earliest first_seen to the latest last_seen count
+     * every alert, and that last day alone counts the alerts that end on
+     * it, up to its last second. */
+    char first_day[11] = "", last_day[11] = "";
+    json_array_foreach(alerts, i, a) {
+        const char *first = json_string_value(json_object_get(a, "first_seen"));
+        const char *last = json_string_value(json_object_get(a, "last_seen"));
+        assert_non_null(first);
+        assert_non_null(last);
+        assert_true(strlen(first) >= 10 && strlen(last) >= 10);
+        if (first_day[0] == '\0' || strncmp(first, first_day, 10) < 0)
+            memcpy(first_day, first, 10);
+        if (strncmp(last, last_day, 10) > 0)
+            memcpy(last_day, last, 10);
+    }
+    size_t last_day_count = 0;
+    json_array_foreach(alerts, i, a) {
+        if (strncmp(json_string_value(json_object_get(a, "last_seen")), last_day, 10) == 0)
+            last_day_count++;
+    }
+    snprintf(period, sizeof period, "%s..%s", first_day, last_day);
+    const char *dates[] = {e2e_bin(), "report", "transparency", "--policy", policy, "--db", db,
+                           "--period", period, "--now", now_text, NULL};
+    run_ok(dates, dir, "report-transparency-dates", &res);
+    assert_non_null(strstr(res.out, expected));
+    e2e_result_free(&res);
+
+    char last_expected[96];
+    snprintf(period, sizeof period, "%s..%s", last_day, last_day);
+    snprintf(last_expected, sizeof last_expected, "| alerts raised | %zu |", last_day_count);
+    const char *one_day[] = {e2e_bin(), "report", "transparency", "--policy", policy, "--db", db,
+                             "--period", period, "--now", now_text, NULL};
+    run_ok(one_day, dir, "report-transparency-one-day", &res);
+    if (strstr(res.out, last_expected) == NULL) {
+        printf("report:\n%s\n", res.out);
+        fail_msg("the notice for %s does not count its %zu alerts", last_day, last_day_count);
+    }
+    e2e_result_free(&res);
+
+    /* A date that does not exist is named in the error. */
     const char *bad[] = {e2e_bin(), "report", "transparency", "--policy", policy, "--db", db,
-                         "--period", "2026-11-01..2026-12-01", "--now", now_text, NULL};
+                         "--period", "2026-02-30..2026-03-01", "--now", now_text, NULL};
     e2e_run(bad, dir, "report-transparency-bad", 60, &res);
     assert_true(res.exited);
     assert_int_not_equal(res.status, 0);
-    assert_non_null(strstr(res.err, "FROM '2026-11-01' is not a time"));
+    assert_non_null(strstr(res.err, "FROM '2026-02-30' is not a time"));
     e2e_result_free(&res);
     json_decref(alerts);
     tu_remove_tree(dir);
