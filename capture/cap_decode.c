@@ -17,12 +17,14 @@
  * inner header decodes completely, so a tunnel that carries something
  * other than IP keeps its outer flow key.
  */
+#include <stddef.h>
 #include <string.h>
 
 #include "cap_internal.h"
 
-/* Tunnels nested deeper than this keep the key of the last decoded header. */
-#define CAP_MAX_TUNNEL_DEPTH 4
+/* Tunnels nested deeper than CAP_MAX_TUNNEL_DEPTH (cap_internal.h) keep
+ * the key of the last decoded header. */
+
 /* Stacked 802.1Q/802.1ad tags and MPLS labels accepted before giving up. */
 #define CAP_MAX_TAGS 8
 /* IPv6 extension headers walked before the chain is called invalid. */
@@ -87,8 +89,39 @@ static void reset_network(cap_packet *pkt)
     link.has_mac = pkt->has_mac;
     memcpy(link.src_mac, pkt->src_mac, sizeof link.src_mac);
     memcpy(link.dst_mac, pkt->dst_mac, sizeof link.dst_mac);
+    link.has_sender_mac = pkt->has_sender_mac;
+    memcpy(link.sender_mac, pkt->sender_mac, sizeof link.sender_mac);
     link.vlan = pkt->vlan;
     *pkt = link;
+}
+
+/*
+ * Add OUTER's IP header, at tunnel depth DEPTH, to the headers that
+ * enclose INNER, with the MACs of the Ethernet header that carries it.
+ * At depth 0 those are the frame's (only the sender's in a Linux cooked
+ * capture). Deeper, they are those of the Ethernet frame inside the
+ * tunnel, if any.
+ */
+static void note_enclosing(cap_packet *inner, const cap_packet *outer, unsigned depth)
+{
+    if (!outer->have_addrs || inner->enclosing_count >= CAP_MAX_TUNNEL_DEPTH)
+        return;
+    cap_enclosing *e = &inner->enclosing[inner->enclosing_count++];
+    memset(e, 0, sizeof *e);
+    e->src = outer->src;
+    e->dst = outer->dst;
+    if (depth == 0 && outer->has_mac) {
+        e->has_src_mac = e->has_dst_mac = true;
+        memcpy(e->src_mac, outer->src_mac, 6);
+        memcpy(e->dst_mac, outer->dst_mac, 6);
+    } else if (depth == 0 && outer->has_sender_mac) {
+        e->has_src_mac = true;
+        memcpy(e->src_mac, outer->sender_mac, 6);
+    } else if (depth > 0 && outer->has_inner_mac) {
+        e->has_src_mac = e->has_dst_mac = true;
+        memcpy(e->src_mac, outer->inner_src_mac, 6);
+        memcpy(e->dst_mac, outer->inner_dst_mac, 6);
+    }
 }
 
 /*
@@ -125,6 +158,7 @@ static bool try_tunnel(cap_packet *pkt, cap_cursor cur, unsigned depth, enum tun
     inner.tunnel_type = (uint8_t)type;
     inner.outer_src = pkt->src;
     inner.outer_dst = pkt->dst;
+    note_enclosing(&inner, pkt, depth);
     *pkt = inner;
     return true;
 }
@@ -206,25 +240,32 @@ static void decode_teredo(cap_packet *pkt, cap_cursor cur, size_t declared_len, 
     (void)try_tunnel(pkt, cur, depth, TUNNEL_IP, FV_TUNNEL_TEREDO);
 }
 
-/* Map a PPP protocol number to an IP decode; other protocols are not IP. */
-static bool ppp_tunnel(cap_packet *pkt, cap_cursor cur, unsigned depth)
+/* Skip the PPP address, control and protocol fields at *CUR. Returns
+ * true if the protocol is IPv4 or IPv6, with *CUR at the IP header. */
+static bool ppp_carries_ip(cap_cursor *cur)
 {
     uint16_t proto;
 
-    if (cap_cur_has(&cur, 2) && cur.p[0] == 0xff && cur.p[1] == 0x03)
-        cap_cur_skip(&cur, 2);
-    if (!cap_cur_has(&cur, 1))
+    if (cap_cur_has(cur, 2) && cur->p[0] == 0xff && cur->p[1] == 0x03)
+        cap_cur_skip(cur, 2);
+    if (!cap_cur_has(cur, 1))
         return false;
-    if (cur.p[0] & 0x01) { /* protocol field compressed to one byte */
-        proto = cur.p[0];
-        cap_cur_skip(&cur, 1);
+    if (cur->p[0] & 0x01) { /* protocol field compressed to one byte */
+        proto = cur->p[0];
+        cap_cur_skip(cur, 1);
     } else {
-        if (!cap_cur_has(&cur, 2))
+        if (!cap_cur_has(cur, 2))
             return false;
-        proto = cap_be16(cur.p);
-        cap_cur_skip(&cur, 2);
+        proto = cap_be16(cur->p);
+        cap_cur_skip(cur, 2);
     }
-    if (proto != PPP_IPV4 && proto != PPP_IPV6)
+    return proto == PPP_IPV4 || proto == PPP_IPV6;
+}
+
+/* PPP inside enhanced GRE (PPTP): decode its IP as a tunnel. */
+static bool ppp_tunnel(cap_packet *pkt, cap_cursor cur, unsigned depth)
+{
+    if (!ppp_carries_ip(&cur))
         return false;
     return try_tunnel(pkt, cur, depth, TUNNEL_IP, FV_TUNNEL_GRE);
 }
@@ -778,16 +819,23 @@ static cap_decode_status decode_ppp_link(cap_packet *pkt, cap_cursor cur)
 {
     if (!cap_cur_has(&cur, 2))
         return CAP_DECODE_TRUNCATED;
-    if (!ppp_tunnel(pkt, cur, 0)) {
-        /* ppp_tunnel decodes at depth 1; a failure here is non-IP or broken. */
+    /* PPP is this frame's link layer, not a tunnel, so its IP header is
+     * the outermost one, and a tunnel inside it gets its outer
+     * addresses. */
+    if (!ppp_carries_ip(&cur))
         return CAP_DECODE_NON_IP;
-    }
-    /* PPP is this frame's link layer, not a tunnel. */
-    pkt->tunnel_depth = 0;
-    pkt->tunnel_type = FV_TUNNEL_NONE;
-    memset(&pkt->outer_src, 0, sizeof pkt->outer_src);
-    memset(&pkt->outer_dst, 0, sizeof pkt->outer_dst);
-    return CAP_DECODE_OK;
+    return decode_ip(pkt, cur, 0);
+}
+
+/* Keep the sender's MAC of a Linux cooked capture header when the
+ * interface is Ethernet (ARPHRD_ETHER, 1) and the address is 6 bytes. */
+static void note_sender_mac(cap_packet *pkt, uint16_t arphrd, uint16_t addr_len,
+                            const uint8_t *addr)
+{
+    if (arphrd != 1 || addr_len != 6)
+        return;
+    pkt->has_sender_mac = true;
+    memcpy(pkt->sender_mac, addr, 6);
 }
 
 cap_decode_status cap_decode_frame(int linktype, const uint8_t *data, size_t caplen,
@@ -795,7 +843,9 @@ cap_decode_status cap_decode_frame(int linktype, const uint8_t *data, size_t cap
 {
     cap_cursor cur = {data, caplen};
 
-    memset(out, 0, sizeof *out);
+    /* The enclosing headers are written only by tunnels, so clearing
+     * their count is enough. */
+    memset(out, 0, offsetof(cap_packet, enclosing));
 
     switch (linktype) {
     case LINK_EN10MB:
@@ -808,6 +858,7 @@ cap_decode_status cap_decode_frame(int linktype, const uint8_t *data, size_t cap
         {
             uint16_t proto = cap_be16(cur.p + 14);
 
+            note_sender_mac(out, cap_be16(cur.p + 2), cap_be16(cur.p + 4), cur.p + 6);
             cap_cur_skip(&cur, 16);
             return decode_ethertype(out, proto, cur, 0);
         }
@@ -820,6 +871,7 @@ cap_decode_status cap_decode_frame(int linktype, const uint8_t *data, size_t cap
         {
             uint16_t proto = cap_be16(cur.p);
 
+            note_sender_mac(out, cap_be16(cur.p + 8), cur.p[11], cur.p + 12);
             cap_cur_skip(&cur, 20);
             return decode_ethertype(out, proto, cur, 0);
         }

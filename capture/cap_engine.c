@@ -1673,40 +1673,49 @@ static void udp_extra_apps(cap_engine *eng, flow_entry *e, const cap_packet *pkt
 /* Per-packet path                                                        */
 /* ---------------------------------------------------------------------- */
 
+/* Ask the sink whether the host at IP, seen with MAC (or NULL), is
+ * excluded. is_excluded_host wins over is_excluded when both are set. */
+static bool host_excluded(const cap_engine *eng, const cap_ip *ip, const uint8_t *mac)
+{
+    if (eng->sink.is_excluded_host != NULL)
+        return eng->sink.is_excluded_host(eng->sink.ctx, ip, mac);
+    return eng->sink.is_excluded(eng->sink.ctx, ip);
+}
+
 /*
- * Ask the sink whether either endpoint is excluded, or either address of
- * the outermost IP header of a tunnel, which the flow record keeps as
- * its tunnel endpoints. is_excluded_host wins over is_excluded when both
- * are set. Each IP header is checked with the MACs of the Ethernet
- * header that directly carries it, if any: the frame's for the outermost
- * header, the tunneled frame's (VXLAN, for one) for the innermost.
+ * Ask the sink whether either address of the innermost IP header, or of
+ * any IP header that encloses it in a tunnel, is excluded. The
+ * outermost of those is what a flow record keeps as its tunnel
+ * endpoints. Each header goes with the MACs of the Ethernet header that
+ * directly carries it, if any: the frame's (or, in a Linux cooked
+ * capture, the sender's) for the outermost, a tunneled frame's (VXLAN,
+ * for one) for the others.
  */
 static bool excluded(const cap_engine *eng, const cap_packet *pkt)
 {
-    bool tunnel = pkt->tunnel_type != FV_TUNNEL_NONE;
-    if (eng->sink.is_excluded_host != NULL) {
-        const uint8_t *src_mac = NULL, *dst_mac = NULL;
-        if (pkt->tunnel_depth == 0 && pkt->has_mac) {
-            src_mac = pkt->src_mac;
-            dst_mac = pkt->dst_mac;
-        } else if (pkt->has_inner_mac) {
-            src_mac = pkt->inner_src_mac;
-            dst_mac = pkt->inner_dst_mac;
-        }
-        if (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->src, src_mac) ||
-            eng->sink.is_excluded_host(eng->sink.ctx, &pkt->dst, dst_mac))
-            return true;
-        return tunnel && (eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_src,
-                                                     pkt->has_mac ? pkt->src_mac : NULL) ||
-                          eng->sink.is_excluded_host(eng->sink.ctx, &pkt->outer_dst,
-                                                     pkt->has_mac ? pkt->dst_mac : NULL));
-    }
-    if (eng->sink.is_excluded == NULL)
+    if (eng->sink.is_excluded_host == NULL && eng->sink.is_excluded == NULL)
         return false;
-    return eng->sink.is_excluded(eng->sink.ctx, &pkt->src) ||
-           eng->sink.is_excluded(eng->sink.ctx, &pkt->dst) ||
-           (tunnel && (eng->sink.is_excluded(eng->sink.ctx, &pkt->outer_src) ||
-                       eng->sink.is_excluded(eng->sink.ctx, &pkt->outer_dst)));
+
+    const uint8_t *src_mac = NULL, *dst_mac = NULL;
+    if (pkt->tunnel_depth == 0 && pkt->has_mac) {
+        src_mac = pkt->src_mac;
+        dst_mac = pkt->dst_mac;
+    } else if (pkt->tunnel_depth == 0 && pkt->has_sender_mac) {
+        src_mac = pkt->sender_mac;
+    } else if (pkt->tunnel_depth > 0 && pkt->has_inner_mac) {
+        src_mac = pkt->inner_src_mac;
+        dst_mac = pkt->inner_dst_mac;
+    }
+    if (host_excluded(eng, &pkt->src, src_mac) || host_excluded(eng, &pkt->dst, dst_mac))
+        return true;
+
+    for (unsigned i = 0; i < pkt->enclosing_count; i++) {
+        const cap_enclosing *e = &pkt->enclosing[i];
+        if (host_excluded(eng, &e->src, e->has_src_mac ? e->src_mac : NULL) ||
+            host_excluded(eng, &e->dst, e->has_dst_mac ? e->dst_mac : NULL))
+            return true;
+    }
+    return false;
 }
 
 static void count_decode_failure(cap_engine *eng, cap_decode_status st)

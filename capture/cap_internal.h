@@ -52,6 +52,17 @@ typedef enum cap_decode_status {
     CAP_DECODE_UNSUPPORTED_LINK, /* link type the decoder lacks */
 } cap_decode_status;
 
+/* Tunnels nested deeper than this are left undecoded. */
+#define CAP_MAX_TUNNEL_DEPTH 4
+
+/* One IP header that encloses a tunnel, with the MACs of the Ethernet
+ * header that directly carries it (none when has_*_mac is false). */
+typedef struct cap_enclosing {
+    cap_ip src, dst;
+    bool has_src_mac, has_dst_mac;
+    uint8_t src_mac[6], dst_mac[6];
+} cap_enclosing;
+
 /*
  * The decoded headers of one frame, keyed on the innermost IP header.
  * Addresses are network order; ports, ids and sequence numbers are host
@@ -70,6 +81,11 @@ typedef struct cap_packet {
      * keeps the outer MACs, but exclusion by MAC must see these. */
     bool has_inner_mac;
     uint8_t inner_src_mac[6], inner_dst_mac[6];
+
+    /* Linux cooked captures (SLL, SLL2) carry only the sender's MAC. It
+     * is used for exclusion, not stored. */
+    bool has_sender_mac;
+    uint8_t sender_mac[6];
 
     /* Innermost IP header. have_addrs is set as soon as both addresses
      * were readable, even when a later check failed, so the engine can
@@ -128,6 +144,14 @@ typedef struct cap_packet {
     uint8_t quote_proto;
     bool quote_has_ports;
     uint16_t quote_sport, quote_dport;
+
+    /* Every IP header that encloses the innermost one in a decoded
+     * tunnel, outermost included, with the MACs of the Ethernet header
+     * that directly carries it, if any. The exclusion check covers them
+     * all. cap_decode_frame clears every field before the array, the
+     * count included, so a packet without tunnels pays nothing for it. */
+    uint8_t enclosing_count;
+    cap_enclosing enclosing[CAP_MAX_TUNNEL_DEPTH];
 } cap_packet;
 
 #define CAP_TCP_FIN 0x001

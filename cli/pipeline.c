@@ -399,18 +399,13 @@ static pol_mode host_mode(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame
 }
 
 /*
- * The uncached decision of host_mode_locked, at TRAFFIC_S and NOW_S.
- * Sets SPAN to the traffic and current times over which the same
- * decision holds.
+ * The decision for the host at IP seen with MAC (or NULL), at TRAFFIC_S
+ * and NOW_S. Sets SPAN to the traffic and current times over which the
+ * same decision holds.
  */
-static pol_mode host_mode_decide(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
-                                 uint64_t traffic_s, uint64_t now_s, decision_span *span)
+static pol_mode decide_with_mac(fv_pipeline *p, const cap_ip *ip, const uint8_t *mac,
+                                uint64_t traffic_s, uint64_t now_s, decision_span *span)
 {
-    if (frame_mac != NULL && fv_hostmap_learn_mac(p->hosts, ip, frame_mac, false))
-        decision_cache_forget(p, ip);
-    const uint8_t *mac = fv_hostmap_mac_of(p->hosts, ip);
-    if (mac == NULL)
-        mac = frame_mac;
     pol_host host = {
         .family = ip->family,
         .addr = ip->addr,
@@ -448,6 +443,50 @@ static pol_mode stricter(pol_mode a, pol_mode b)
     if (a == POL_AGGREGATE || b == POL_AGGREGATE)
         return POL_AGGREGATE;
     return POL_MONITOR;
+}
+
+/* Narrow SPAN to the times that OTHER covers too. */
+static void decision_span_intersect(decision_span *span, const decision_span *other)
+{
+    if (other->traffic_from_s > span->traffic_from_s)
+        span->traffic_from_s = other->traffic_from_s;
+    if (other->traffic_until_s < span->traffic_until_s)
+        span->traffic_until_s = other->traffic_until_s;
+    if (other->now_from_s > span->now_from_s)
+        span->now_from_s = other->now_from_s;
+    if (other->now_until_s < span->now_until_s)
+        span->now_until_s = other->now_until_s;
+}
+
+/*
+ * The uncached decision of host_mode_locked, at TRAFFIC_S and NOW_S.
+ * Sets SPAN to the traffic and current times over which the same
+ * decision holds. The MAC learned for IP from DHCP identifies a host
+ * behind a router, whose frames carry the router's MAC. When the frame's
+ * own MAC differs, both decide and the stricter mode wins, because any
+ * device's DHCP request can name the address (option 50), and the
+ * frame's MAC in an exclude group must still drop the frame.
+ */
+static pol_mode host_mode_decide(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
+                                 uint64_t traffic_s, uint64_t now_s, decision_span *span)
+{
+    if (frame_mac != NULL && fv_hostmap_learn_mac(p->hosts, ip, frame_mac, false))
+        decision_cache_forget(p, ip);
+    const uint8_t *mac = fv_hostmap_mac_of(p->hosts, ip);
+    if (mac == NULL)
+        mac = frame_mac;
+    pol_mode mode = decide_with_mac(p, ip, mac, traffic_s, now_s, span);
+    if (mode == POL_EXCLUDE || frame_mac == NULL || memcmp(mac, frame_mac, 6) == 0)
+        return mode;
+
+    decision_span frame_span;
+    pol_mode frame_mode = decide_with_mac(p, ip, frame_mac, traffic_s, now_s, &frame_span);
+    if (frame_mode == POL_EXCLUDE) {
+        *span = frame_span;
+        return POL_EXCLUDE;
+    }
+    decision_span_intersect(span, &frame_span);
+    return stricter(mode, frame_mode);
 }
 
 /* Mode of a transaction between A and B at TS_US; MACs come from what

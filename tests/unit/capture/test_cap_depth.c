@@ -17,6 +17,9 @@
 #include "capture.h"
 
 #define LINK_IPV4 228
+#define LINK_PPP 9
+#define LINK_LINUX_SLL 113
+#define LINK_LINUX_SLL2 276
 #define SEC 1000000ULL
 #define MS 1000ULL
 
@@ -526,6 +529,30 @@ static size_t flows_with_excluded_mac(const uint8_t *frame, size_t len, const ui
     return sink_state.nflows;
 }
 
+/* Write to FRAME an Ethernet frame with UDP 10.0.0.1:50000 ->
+ * 10.0.0.2:4789 carrying VXLAN (flags I, VNI 1) and an inner Ethernet
+ * frame from INNER_MAC with INNER (IPv4). Returns the frame's length. */
+static size_t put_vxlan_frame(uint8_t *frame, const uint8_t *outer_mac, const uint8_t *inner_mac,
+                              const uint8_t *inner, size_t inner_len)
+{
+    uint8_t payload[256];
+    size_t payload_len = 8 + 14 + inner_len;
+
+    assert_true(payload_len <= sizeof payload);
+    memset(payload, 0, 8 + 14);
+    payload[0] = 0x08;
+    payload[6] = 0x01;
+    payload[8] = 0x02;
+    memcpy(payload + 8 + 6, inner_mac, 6);
+    payload[8 + 12] = 0x08;
+    memcpy(payload + 8 + 14, inner, inner_len);
+    memset(frame, 0, 14);
+    frame[0] = 0x02;
+    memcpy(frame + 6, outer_mac, 6);
+    frame[12] = 0x08;
+    return 14 + make_udp(frame + 14, 1, 50000, 2, 4789, payload, payload_len);
+}
+
 /* Inside VXLAN the inner frame's MACs go with the inner addresses, so a
  * host excluded by MAC is dropped when it sends across the overlay, and
  * the outer frame's MACs still go with the tunnel endpoints. */
@@ -534,44 +561,171 @@ static void test_vxlan_excluded_inner_mac_dropped(void **state)
     static const uint8_t outer_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
     static const uint8_t inner_mac[6] = {0x02, 0, 0, 0, 0, 0x05};
     static const uint8_t other_mac[6] = {0x02, 0, 0, 0, 0, 0x07};
-    uint8_t inner[64], payload[128], pkt[256], frame[14 + sizeof pkt];
-    size_t inner_len, payload_len, n;
+    uint8_t inner[64], frame[320];
+    size_t inner_len, n;
 
     (void)state;
-    /* VXLAN header (flags I, VNI 1), inner Ethernet from INNER_MAC, then
-     * UDP 10.0.0.5:40000 -> 10.0.0.6:9000. */
+    /* Inner: UDP 10.0.0.5:40000 -> 10.0.0.6:9000 from INNER_MAC, inside
+     * VXLAN in a frame from OUTER_MAC. */
     inner_len = make_udp(inner, 5, 40000, 6, 9000, "x", 1);
-    memset(payload, 0, 8 + 14);
-    payload[0] = 0x08;
-    payload[6] = 0x01;
-    payload[8] = 0x02;
-    memcpy(payload + 8 + 6, inner_mac, 6);
-    payload[8 + 12] = 0x08;
-    memcpy(payload + 8 + 14, inner, inner_len);
-    payload_len = 8 + 14 + inner_len;
-    /* Outer UDP 10.0.0.1:50000 -> 10.0.0.2:4789 in a frame from OUTER_MAC. */
-    n = make_udp(pkt, 1, 50000, 2, 4789, payload, payload_len);
-    memset(frame, 0, 14);
-    frame[0] = 0x02;
-    memcpy(frame + 6, outer_mac, 6);
-    frame[12] = 0x08;
-    memcpy(frame + 14, pkt, n);
+    n = put_vxlan_frame(frame, outer_mac, inner_mac, inner, inner_len);
 
     /* Nothing excluded: one VXLAN flow of the inner addresses. */
     cap_engine *eng = new_engine(NULL);
-    assert_int_equal(ts_feed(eng, 1, 1 * SEC, frame, 14 + n), FV_OK);
+    assert_int_equal(ts_feed(eng, 1, 1 * SEC, frame, n), FV_OK);
     cap_engine_destroy(&eng);
     assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_VXLAN);
     assert_int_equal(only_flow()->src.addr[3], 5);
 
     /* The inner source's MAC excluded: no flow. */
-    assert_int_equal(flows_with_excluded_mac(frame, 14 + n, inner_mac), 0);
+    assert_int_equal(flows_with_excluded_mac(frame, n, inner_mac), 0);
     assert_true(sink_state.exclusion_calls > 0);
     /* The outer frame's MAC excluded: no flow either. */
-    assert_int_equal(flows_with_excluded_mac(frame, 14 + n, outer_mac), 0);
+    assert_int_equal(flows_with_excluded_mac(frame, n, outer_mac), 0);
     /* Another MAC excluded: the flow is kept. */
-    assert_int_equal(flows_with_excluded_mac(frame, 14 + n, other_mac), 1);
+    assert_int_equal(flows_with_excluded_mac(frame, n, other_mac), 1);
     assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_VXLAN);
+}
+
+/* Count the flows of one frame of LINKTYPE fed to a new engine whose
+ * sink excludes the address 10.0.0.EXCLUDED_OCTET (0 for none). */
+static size_t flows_with_excluded_address(int linktype, const uint8_t *frame, size_t len,
+                                          uint8_t excluded_octet)
+{
+    cap_engine *eng = new_engine(NULL);
+    if (excluded_octet != 0) {
+        char text[16];
+        snprintf(text, sizeof text, "10.0.0.%u", excluded_octet);
+        sink_state.excluded[0] = ts_ip(text);
+    }
+    assert_int_equal(ts_feed(eng, linktype, 1 * SEC, frame, len), FV_OK);
+    cap_engine_destroy(&eng);
+    return sink_state.nflows;
+}
+
+/* Write to OUT an IPv4 header 10.0.0.SRC -> 10.0.0.DST of protocol 4
+ * (IP in IP) followed by INNER. Returns the length written. */
+static size_t put_ipip(uint8_t *out, uint8_t src, uint8_t dst, const uint8_t *inner,
+                       size_t inner_len)
+{
+    size_t n = put_ipv4(out, 4, src, dst, 20 + inner_len, 0, 0);
+    memcpy(out + n, inner, inner_len);
+    return n + inner_len;
+}
+
+/* IP in IP in IP: the middle header's addresses are checked too, though
+ * the flow record keeps only the innermost and the outermost. */
+static void test_nested_tunnel_middle_header_excluded(void **state)
+{
+    uint8_t inner[64], mid[128], pkt[256];
+    size_t inner_len, mid_len, n;
+
+    (void)state;
+    /* 10.0.0.1 -> 10.0.0.2 (IPIP) carrying 10.0.0.3 -> 10.0.0.4 (IPIP)
+     * carrying UDP 10.0.0.5:40000 -> 10.0.0.6:9000. */
+    inner_len = make_udp(inner, 5, 40000, 6, 9000, "x", 1);
+    mid_len = put_ipip(mid, 3, 4, inner, inner_len);
+    n = put_ipip(pkt, 1, 2, mid, mid_len);
+
+    assert_int_equal(flows_with_excluded_address(LINK_IPV4, pkt, n, 9), 1);
+    assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_IPIP);
+    assert_int_equal(only_flow()->src.addr[3], 5);
+    assert_int_equal(only_flow()->outer_src.addr[3], 1);
+    for (uint8_t octet = 1; octet <= 6; octet++)
+        assert_int_equal(flows_with_excluded_address(LINK_IPV4, pkt, n, octet), 0);
+}
+
+/* On a PPP link the IP header after PPP is the outermost one: a tunnel
+ * inside it keeps that header as its outer endpoints, and an excluded
+ * outer address drops the packet. */
+static void test_ppp_link_tunnel_outer_excluded(void **state)
+{
+    uint8_t inner[64], frame[256];
+    size_t inner_len, n;
+
+    (void)state;
+    inner_len = make_udp(inner, 5, 40000, 6, 9000, "x", 1);
+    frame[0] = 0xff;
+    frame[1] = 0x03;
+    frame[2] = 0x00;
+    frame[3] = 0x21;    /* PPP protocol: IPv4 */
+    n = 4 + put_ipip(frame + 4, 1, 2, inner, inner_len);
+
+    assert_int_equal(flows_with_excluded_address(LINK_PPP, frame, n, 0), 1);
+    assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_IPIP);
+    assert_int_equal(only_flow()->outer_src.addr[3], 1);
+    assert_int_equal(only_flow()->outer_dst.addr[3], 2);
+    assert_int_equal(flows_with_excluded_address(LINK_PPP, frame, n, 1), 0);
+    assert_int_equal(flows_with_excluded_address(LINK_PPP, frame, n, 2), 0);
+}
+
+/* A frame from an excluded MAC inside VXLAN that carries IP in IP: its
+ * MACs go with the IP header right after it, which is the middle one. */
+static void test_vxlan_frame_mac_of_middle_header(void **state)
+{
+    static const uint8_t outer_mac[6] = {0x02, 0, 0, 0, 0, 0x01};
+    static const uint8_t inner_mac[6] = {0x02, 0, 0, 0, 0, 0x05};
+    static const uint8_t other_mac[6] = {0x02, 0, 0, 0, 0, 0x07};
+    uint8_t inner[64], mid[128], frame[320];
+    size_t inner_len, mid_len, n;
+
+    (void)state;
+    /* Inside the VXLAN frame: 10.0.0.3 -> 10.0.0.4 (IPIP) carrying UDP
+     * 10.0.0.5:40000 -> 10.0.0.6:9000. */
+    inner_len = make_udp(inner, 5, 40000, 6, 9000, "x", 1);
+    mid_len = put_ipip(mid, 3, 4, inner, inner_len);
+    n = put_vxlan_frame(frame, outer_mac, inner_mac, mid, mid_len);
+
+    assert_int_equal(flows_with_excluded_mac(frame, n, other_mac), 1);
+    assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_VXLAN);
+    assert_int_equal(flows_with_excluded_mac(frame, n, inner_mac), 0);
+}
+
+/* A Linux cooked capture (SLL, SLL2) carries the sender's MAC only,
+ * which the exclusion check gets with the source address. */
+static void test_cooked_capture_sender_mac_excluded(void **state)
+{
+    static const uint8_t mac[6] = {0x02, 0xee, 0xee, 0xee, 0xee, 0x01};
+    uint8_t udp[64], sll[16 + sizeof udp], sll2[20 + sizeof udp];
+    size_t udp_len;
+
+    (void)state;
+    udp_len = make_udp(udp, 5, 40000, 6, 9000, "x", 1);
+    memset(sll, 0, 16);
+    sll[3] = 1;     /* ARPHRD_ETHER */
+    sll[5] = 6;     /* address length */
+    memcpy(sll + 6, mac, 6);
+    sll[14] = 0x08; /* protocol: IPv4 */
+    memcpy(sll + 16, udp, udp_len);
+    memset(sll2, 0, 20);
+    sll2[0] = 0x08; /* protocol: IPv4 */
+    sll2[9] = 1;    /* ARPHRD_ETHER */
+    sll2[11] = 6;   /* address length */
+    memcpy(sll2 + 12, mac, 6);
+    memcpy(sll2 + 20, udp, udp_len);
+
+    const struct {
+        int linktype;
+        const uint8_t *frame;
+        size_t header;
+    } cases[] = {{LINK_LINUX_SLL, sll, 16}, {LINK_LINUX_SLL2, sll2, 20}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cap_engine *eng = new_engine(NULL);
+        assert_int_equal(ts_feed(eng, cases[i].linktype, 1 * SEC, cases[i].frame,
+                                 cases[i].header + udp_len),
+                         FV_OK);
+        cap_engine_destroy(&eng);
+        assert_int_equal(sink_state.nflows, 1);
+
+        eng = new_engine(NULL);
+        sink_state.has_excluded_mac = true;
+        memcpy(sink_state.excluded_mac, mac, 6);
+        assert_int_equal(ts_feed(eng, cases[i].linktype, 1 * SEC, cases[i].frame,
+                                 cases[i].header + udp_len),
+                         FV_OK);
+        cap_engine_destroy(&eng);
+        assert_int_equal(sink_state.nflows, 0);
+    }
 }
 
 static void test_icmp_error_marks_quoted_flow(void **state)
@@ -741,6 +895,10 @@ int main(void)
         cmocka_unit_test(test_gre_tunnel_keeps_outer_endpoints),
         cmocka_unit_test(test_gre_excluded_outer_endpoint_dropped),
         cmocka_unit_test(test_vxlan_excluded_inner_mac_dropped),
+        cmocka_unit_test(test_nested_tunnel_middle_header_excluded),
+        cmocka_unit_test(test_ppp_link_tunnel_outer_excluded),
+        cmocka_unit_test(test_vxlan_frame_mac_of_middle_header),
+        cmocka_unit_test(test_cooked_capture_sender_mac_excluded),
         cmocka_unit_test(test_icmp_error_marks_quoted_flow),
         cmocka_unit_test(test_fragmented_dns_is_reassembled),
         cmocka_unit_test(test_orphan_fragment_counts_in_portless_flow),
