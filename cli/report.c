@@ -752,6 +752,12 @@ static int parse_period_end(const char *period, const char *which, const char *t
     char day_time[32];
     const char *value = text;
 
+    /* Eight digits such as 20261101 would read as seconds in 1970. */
+    if (strlen(text) == 8 && strspn(text, "0123456789") == 8)
+        return cli_usage_error("report",
+                               "invalid --period '%s': %s '%s' is ambiguous; write a date "
+                               "with dashes (%.4s-%.2s-%.2s) or RFC 3339",
+                               period, which, text, text, text + 4, text + 6);
     if (is_plain_date(text)) {
         snprintf(day_time, sizeof day_time, "%sT%s", text, is_end ? "23:59:59Z" : "00:00:00Z");
         value = day_time;
@@ -769,6 +775,13 @@ static int parse_period_end(const char *period, const char *which, const char *t
 
 static int parse_period(const char *text, uint64_t *from_s, uint64_t *to_s)
 {
+    /* Two RFC 3339 times with fractions fit in well under this. */
+    size_t length = strlen(text);
+    if (length > 128)
+        return cli_usage_error("report",
+                               "invalid --period: %zu bytes is too long; expected FROM..TO, "
+                               "e.g. 2026-11-01..2026-11-30",
+                               length);
     const char *dots = strstr(text, "..");
     if (dots == NULL)
         return cli_usage_error("report", "invalid --period '%s': expected FROM..TO, e.g. "
