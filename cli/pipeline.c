@@ -689,6 +689,19 @@ static void make_dns_addr(fv_pipeline *p, uint8_t family, const uint8_t *addr, f
     out->prefix_len = stored.prefix_len;
 }
 
+/* True if the host at answer address ADDR (FAMILY 4 or 6) is excluded
+ * at TS_US. Its address is left out of the record: an excluded host is
+ * not recorded, not even as the answer to another host's question. */
+static bool dns_addr_excluded(fv_pipeline *p, uint8_t family, const uint8_t *addr,
+                              uint64_t ts_us)
+{
+    cap_ip ip;
+    memset(&ip, 0, sizeof ip);
+    ip.family = family;
+    memcpy(ip.addr, addr, family == 4 ? 4 : 16);
+    return host_mode(p, &ip, NULL, ts_us) == POL_EXCLUDE;
+}
+
 /* Copy the questions and answers of D into R, whose qname must already
  * contain D's qname minimized with SOURCE. Every name goes through
  * fv_minimize_name like qname, because reverse names and mDNS names in
@@ -718,12 +731,18 @@ static void dns_copy_details(fv_pipeline *p, const cap_dns *d, fv_name_source so
         }
     }
 
-    r->answers_a_count = d->a_count <= FV_DNS_ADDRS_MAX ? d->a_count : FV_DNS_ADDRS_MAX;
-    for (unsigned i = 0; i < r->answers_a_count; i++)
-        make_dns_addr(p, 4, d->a[i], &r->answers_a[i]);
-    r->answers_aaaa_count = d->aaaa_count <= FV_DNS_ADDRS_MAX ? d->aaaa_count : FV_DNS_ADDRS_MAX;
-    for (unsigned i = 0; i < r->answers_aaaa_count; i++)
-        make_dns_addr(p, 6, d->aaaa[i], &r->answers_aaaa[i]);
+    unsigned a_count = d->a_count <= FV_DNS_ADDRS_MAX ? d->a_count : FV_DNS_ADDRS_MAX;
+    r->answers_a_count = 0;
+    for (unsigned i = 0; i < a_count; i++) {
+        if (!dns_addr_excluded(p, 4, d->a[i], d->ts_us))
+            make_dns_addr(p, 4, d->a[i], &r->answers_a[r->answers_a_count++]);
+    }
+    unsigned aaaa_count = d->aaaa_count <= FV_DNS_ADDRS_MAX ? d->aaaa_count : FV_DNS_ADDRS_MAX;
+    r->answers_aaaa_count = 0;
+    for (unsigned i = 0; i < aaaa_count; i++) {
+        if (!dns_addr_excluded(p, 6, d->aaaa[i], d->ts_us))
+            make_dns_addr(p, 6, d->aaaa[i], &r->answers_aaaa[r->answers_aaaa_count++]);
+    }
 
     r->cname_count = d->cname_count <= FV_DNS_CNAMES_MAX ? d->cname_count : FV_DNS_CNAMES_MAX;
     for (unsigned i = 0; i < r->cname_count; i++) {

@@ -478,6 +478,57 @@ static void test_frame_mac_exclusion_beats_dhcp(void **state)
     tu_remove_tree(run.dir);
 }
 
+/* Write PATH: a DNS response from 10.1.0.53 to 10.1.0.20 for
+ * files.corp with two A answers, 10.9.0.5 and 198.51.100.9. */
+static void write_dns_answer_capture(const char *path, uint64_t ts_s)
+{
+    static const uint8_t server[4] = {10, 1, 0, 53}, client[4] = {10, 1, 0, 20};
+    static const uint8_t dns[] = {
+        0x12, 0x34, 0x81, 0x80, 0, 1, 0, 2, 0, 0, 0, 0,                   /* header */
+        5, 'f', 'i', 'l', 'e', 's', 4, 'c', 'o', 'r', 'p', 0, 0, 1, 0, 1, /* question */
+        0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 9, 0, 5,           /* A 10.9.0.5 */
+        0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 9,       /* A 198.51.100.9 */
+    };
+    uint8_t udp[8 + sizeof dns] = {0};
+    udp[1] = 53;
+    udp[2] = 0x9c;
+    udp[3] = 0x40;    /* port 40000 */
+    udp[4] = (uint8_t)(sizeof udp >> 8);
+    udp[5] = (uint8_t)sizeof udp;
+    memcpy(udp + 8, dns, sizeof dns);
+
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+    assert_non_null(dead);
+    pcap_dumper_t *d = pcap_dump_open(dead, path);
+    assert_non_null(d);
+    dump_ipv4(d, ts_s, router_mac, control_mac, server, client, 17, udp, sizeof udp);
+    pcap_dump_close(d);
+    pcap_close(dead);
+}
+
+/* An excluded host is not recorded as the answer to another host's
+ * question either: its address is left out of the DNS record. */
+static void test_dns_answer_of_excluded_host_dropped(void **state)
+{
+    (void)state;
+    groups_run run;
+    memset(&run, 0, sizeof run);
+    tu_make_temp_dir(run.dir, sizeof run.dir);
+    e2e_path(run.demo, run.dir, "dns-answer.pcap");
+    write_dns_answer_capture(run.demo, GROUPS_NOW_S - 3600);
+
+    char db[4096];
+    ingest(&run, "answers", "exclude: [10.9.0.0/16]\n", db);
+
+    json_t *records = e2e_export(run.dir, db, "dns", GROUPS_NOW_S);
+    assert_int_equal(json_array_size(records), 1);
+    json_t *answers = json_object_get(json_array_get(records, 0), "answers_a");
+    assert_int_equal(json_array_size(answers), 1);
+    assert_string_equal(json_string_value(json_array_get(answers, 0)), "198.51.100.9");
+    json_decref(records);
+    tu_remove_tree(run.dir);
+}
+
 int main(void)
 {
     if (sodium_init() < 0)
@@ -485,6 +536,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_policy_groups_enforced_end_to_end),
         cmocka_unit_test(test_frame_mac_exclusion_beats_dhcp),
+        cmocka_unit_test(test_dns_answer_of_excluded_host_dropped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
