@@ -176,8 +176,10 @@ static long pol_nets_find(const pol_net *nets, size_t count, uint64_t hi, uint64
  * word of an IPv4 address in pol_addr_words form, in *V4_HI. The forms
  * are IPv4-mapped (::ffff:0:0/96, RFC 4291), IPv4-compatible (::/96 but
  * :: and ::1), the NAT64 well-known prefix (64:ff9b::/96, RFC 6052), the
- * first /96 of the local-use NAT64 prefix (64:ff9b:1::/96, RFC 8215) and 6to4
- * (2002::/16, RFC 3056, the address in bits 16 to 47). Zones and
+ * first /96 of the local-use NAT64 prefix (64:ff9b:1::/96, RFC 8215), 6to4
+ * (2002::/16, RFC 3056, the address in bits 16 to 47) and ISATAP
+ * interface ids (::0:5efe:0:0/96 or ::200:5efe:0:0/96 under any /64,
+ * RFC 5214). Zones and
  * exclusions of IPv4 networks apply to these forms too, so that a host
  * reached through one of them is pseudonymized or excluded like the
  * host itself. Returns false for other addresses.
@@ -188,7 +190,8 @@ bool pol_embedded_ipv4(uint64_t hi, uint64_t lo, uint64_t *v4_hi)
     if ((hi == 0 && (lo >> 32) == UINT64_C(0xffff)) ||
         (hi == 0 && (lo >> 32) == 0 && v4 > 1) ||
         (hi == UINT64_C(0x0064ff9b00000000) && (lo >> 32) == 0) ||
-        (hi == UINT64_C(0x0064ff9b00010000) && (lo >> 32) == 0)) {
+        (hi == UINT64_C(0x0064ff9b00010000) && (lo >> 32) == 0) ||
+        ((lo >> 32) & ~UINT64_C(0x02000000)) == UINT64_C(0x00005efe)) {
         *v4_hi = v4 << 32;
         return true;
     }

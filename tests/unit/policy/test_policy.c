@@ -154,8 +154,10 @@ static void test_embedded_ipv4_takes_ipv4_zone(void **state)
                               "    subnets: [10.7.0.0/16]\n"
                               "    mode: exclude\n"
                               "    legal_basis: works agreement\n");
-    static const char *const office[] = {"::ffff:10.1.0.5", "::10.1.0.5", "64:ff9b::10.1.0.5",
-                                         "64:ff9b:1::10.1.0.5", "2002:a02:5::1"};
+    static const char *const office[] = {"::ffff:10.1.0.5",        "::10.1.0.5",
+                                         "64:ff9b::10.1.0.5",      "64:ff9b:1::10.1.0.5",
+                                         "2002:a02:5::1",          "2001:db8:2::5efe:10.1.0.5",
+                                         "fe80::200:5efe:10.1.0.5"};
     for (size_t i = 0; i < sizeof office / sizeof office[0]; i++) {
         const char *zone = zone6(pol, office[i]);
         if (zone == NULL || strcmp(zone, "office") != 0)
@@ -163,7 +165,7 @@ static void test_embedded_ipv4_takes_ipv4_zone(void **state)
         assert_false(excluded6(pol, office[i]));
     }
     static const char *const excluded[] = {"::ffff:10.9.0.5", "::10.9.0.5", "64:ff9b::10.9.0.5",
-                                           "2002:a09:5::1"};
+                                           "2002:a09:5::1", "2001:db8:2::5efe:10.9.0.5"};
     for (size_t i = 0; i < sizeof excluded / sizeof excluded[0]; i++) {
         if (!excluded6(pol, excluded[i]))
             fail_msg("%s is not excluded", excluded[i]);
@@ -177,6 +179,7 @@ static void test_embedded_ipv4_takes_ipv4_zone(void **state)
     assert_string_equal(zone6(pol, "2002:a01:5::1"), "v6lab");
     /* Not an embedding form: the same low 32 bits, another prefix. */
     assert_null(zone6(pol, "2001:db8::10.1.0.5"));
+    assert_null(zone6(pol, "2001:db8::100:5efe:10.1.0.5"));
     assert_null(zone6(pol, "::1"));
     assert_null(zone6(pol, "::"));
     assert_false(excluded6(pol, "2001:db8::10.9.0.5"));
