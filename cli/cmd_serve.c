@@ -137,6 +137,19 @@ static bool policy_has_prefix_output(const pol_policy *policy, int family)
     return false;
 }
 
+/* The zone of the IPv6 network FIRST to LAST when every address in it
+ * carries one and the same IPv4 address of a zone, else NULL. The forms
+ * are those of pol_zone_of: IPv4-compatible, NAT64, 6to4 and ISATAP. */
+static const char *embedded_network_zone(const pol_policy *policy, const uint8_t first[16],
+                                         const uint8_t last[16])
+{
+    int offset = pol_embedded_ipv4_offset(policy, first);
+    if (offset < 0 || pol_embedded_ipv4_offset(policy, last) != offset ||
+        memcmp(first + offset / 8, last + offset / 8, 4) != 0)
+        return NULL;
+    return pol_zone_of(policy, 6, first);
+}
+
 /*
  * api_config.address_zone_fn. The filter network ADDR/PREFIX_LEN can
  * never match when one zone contains all of it, that zone stores its
@@ -160,6 +173,8 @@ static int serve_address_zone(void *ctx, int family, const uint8_t addr[16], uns
         memcpy(last, addr, 16);
         for (unsigned bit = prefix_len; bit < bits; bit++)
             last[bit / 8u] |= (uint8_t)(0x80u >> (bit % 8u));
+        if (family == 6)
+            z.container = embedded_network_zone(sp->policy, addr, last);
         const char *first_label = fv_identity_zone(sp->policy, family, addr);
         const char *last_label = fv_identity_zone(sp->policy, family, last);
         if (first_label != NULL && last_label != NULL &&
