@@ -500,6 +500,18 @@ static void test_reject_group_errors(void **state)
                   "00:11:22:33:44");
     expect_reject(HEAD "groups:\n  - {name: a, mode: monitor, macs: [\"00-11-22-33-44-55\"]}\n", 5,
                   "00-11-22-33-44-55");
+    /* Broadcast and multicast MACs never send; a MAC in two groups would
+     * be decided by the first one only. */
+    expect_reject(HEAD "groups:\n  - {name: a, mode: exclude, macs: [\"ff:ff:ff:ff:ff:ff\"]}\n", 5,
+                  "multicast or broadcast");
+    expect_reject(HEAD "groups:\n  - {name: a, mode: exclude, macs: [\"01:00:5e:00:00:01\"]}\n", 5,
+                  "01:00:5e:00:00:01");
+    expect_reject(HEAD "groups:\n  - {name: a, mode: exclude, macs: [\"02:ee:ee:ee:ee:01\", "
+                       "\"02:EE:EE:EE:EE:01\"]}\n",
+                  5, "listed twice in the same group");
+    expect_reject(HEAD "groups:\n  - {name: staff, mode: monitor, macs: [\"02:ee:ee:ee:ee:01\"]}\n"
+                       "  - {name: wc, mode: exclude, macs: [\"02:ee:ee:ee:ee:01\"]}\n",
+                  6, "already listed by group staff (monitor)");
     expect_reject(HEAD "groups:\n  - {name: a, mode: monitor, hostnames: [\"wc/*\"]}\n", 5, "wc/*");
     expect_reject(HEAD "groups:\n  - {name: a, mode: monitor, hostnames: [\"wc-[0-9\"]}\n", 5,
                   "wc-[0-9");
