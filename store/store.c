@@ -485,6 +485,23 @@ static int store_dir_check_writable(const char *dir, char *err, size_t err_len)
 }
 
 /*
+ * LMDB calls this for a failed internal check, which a damaged page can
+ * cause, before it prints MSG and aborts the process (liblmdb 0.9,
+ * mdb_env_set_assert). Nothing can be recovered at that point, so name
+ * the store and the remedy.
+ */
+static void store_lmdb_assert(MDB_env *mdb, const char *msg)
+{
+    const char *path = NULL;
+    if (mdb_env_get_path(mdb, &path) != MDB_SUCCESS || path == NULL)
+        path = "(unknown)";
+    fprintf(stderr,
+            "flowveil: error: the store %s is damaged (LMDB: %s), and the process stops;"
+            " restore data.mdb and data.keys together from a backup\n",
+            path, msg != NULL ? msg : "");
+}
+
+/*
  * Check that data.mdb is as long as its newest meta page says. LMDB maps
  * the file, so reading a page past the end of a truncated file kills the
  * process with SIGBUS instead of returning an error. The meta page layout
@@ -804,6 +821,8 @@ int store_open_with_options(const char *dir, unsigned flags, const store_open_op
         goto out;
 
     int mrc = mdb_env_create(&env->mdb);
+    if (mrc == MDB_SUCCESS)
+        mrc = mdb_env_set_assert(env->mdb, store_lmdb_assert);
     if (mrc == MDB_SUCCESS)
         mrc = mdb_env_set_maxdbs(env->mdb, STORE_MAXDBS);
     /* A reader adopts the size the writer recorded (0 means "use the

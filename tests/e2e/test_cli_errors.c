@@ -521,6 +521,76 @@ static void test_ingest_reads_standard_input(void **state)
     json_decref(flows);
 }
 
+/*
+ * A page of data.mdb overwritten with zeros can fail one of LMDB's
+ * internal checks, which aborts the process. Before that, flowveil names
+ * the store and the remedy. Each page of a demo store is zeroed in turn
+ * until a read aborts.
+ */
+static void test_damaged_store_page_named(void **state)
+{
+    (void)state;
+    char dir[4096], demo[4096], db[4096], damaged[4096], path[4096], policy[4096];
+    tu_make_temp_dir(dir, sizeof dir);
+    e2e_path(demo, dir, "demo.pcap");
+    e2e_path(db, dir, "db");
+    e2e_path(damaged, dir, "damaged");
+    snprintf(policy, sizeof policy, "%s/policy/example-policy.yaml", e2e_source_dir());
+    e2e_result res;
+    const char *gen[] = {e2e_demogen(), "--output", demo, NULL};
+    e2e_run(gen, dir, "demogen", 120, &res);
+    assert_true(res.exited && res.status == 0);
+    e2e_result_free(&res);
+    const char *ingest[] = {e2e_bin(), "ingest", "--policy", policy, "--db", db, "--now",
+                            "1767225600", demo, NULL};
+    e2e_run(ingest, dir, "ingest", 300, &res);
+    assert_true(res.exited && res.status == 0);
+    e2e_result_free(&res);
+
+    size_t mdb_len = 0, keys_len = 0;
+    e2e_path(path, db, "data.mdb");
+    uint8_t *mdb = (uint8_t *)tu_read_file(path, &mdb_len);
+    e2e_path(path, db, "data.keys");
+    char *keys = tu_read_file(path, &keys_len);
+    assert_non_null(mdb);
+    assert_non_null(keys);
+    assert_int_equal(mkdir(damaged, 0700), 0);
+    e2e_path(path, damaged, "data.keys");
+    tu_write_file(path, keys, keys_len);
+
+    bool aborted = false;
+    for (size_t page = 2; page < mdb_len / 4096 && !aborted; page++) {
+        uint8_t saved[4096];
+        memcpy(saved, mdb + page * 4096, sizeof saved);
+        memset(mdb + page * 4096, 0, sizeof saved);
+        e2e_path(path, damaged, "data.mdb");
+        tu_write_file(path, mdb, mdb_len);
+        memcpy(mdb + page * 4096, saved, sizeof saved);
+        e2e_path(path, damaged, "lock.mdb");
+        (void)remove(path);
+
+        for (int c = 0; c < 2 && !aborted; c++) {
+            const char *argv[] = {e2e_bin(), "export", "--db", damaged, "--class",
+                                  c == 0 ? "flows" : "dns", "--now", "1767225600", NULL};
+            e2e_run(argv, dir, "export-damaged", 60, &res);
+            if (!res.exited) {
+                aborted = true;
+                if (strstr(res.err, "is damaged (LMDB: ") == NULL ||
+                    strstr(res.err, "restore data.mdb and data.keys together") == NULL)
+                    fail_msg("page %zu: no store message before the abort:\n%s", page,
+                             res.err);
+            }
+            e2e_result_free(&res);
+        }
+    }
+    /* NOTE: the demo store of this version aborts on its fifth page. A
+     * change of the store layout can move that page or remove it. */
+    assert_true(aborted);
+    free(mdb);
+    free(keys);
+    tu_remove_tree(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -537,6 +607,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_bad_key_files_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_capture_files_named, setup, teardown),
         cmocka_unit_test_setup_teardown(test_bad_listen_and_durations_named, setup, teardown),
+        cmocka_unit_test(test_damaged_store_page_named),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
