@@ -792,7 +792,9 @@ static int parse_period(const char *text, uint64_t *from_s, uint64_t *to_s)
     char from[64];
     size_t n = (size_t)(dots - text);
     if (n == 0 || n >= sizeof from)
-        return cli_usage_error("report", "invalid --period '%s': FROM is missing or too long",
+        return cli_usage_error("report",
+                               "invalid --period '%s': FROM is missing or too long; write "
+                               "FROM..TO such as 2026-11-01..2026-11-30",
                                text);
     memcpy(from, text, n);
     from[n] = '\0';
@@ -803,7 +805,8 @@ static int parse_period(const char *text, uint64_t *from_s, uint64_t *to_s)
     if (rc != CLI_EXIT_OK)
         return rc;
     if (*from_s > *to_s)
-        return cli_usage_error("report", "invalid --period '%s': FROM is after TO", text);
+        return cli_usage_error("report", "invalid --period '%s': FROM is after TO; swap them",
+                               text);
     return CLI_EXIT_OK;
 }
 

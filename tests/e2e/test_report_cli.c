@@ -261,6 +261,14 @@ static void test_transparency_counts_demo_alerts(void **state)
     assert_null(strstr(res.err, "99999999"));
     e2e_result_free(&res);
 
+    /* Reversed and empty ends say how to write the period. */
+    reject_period(dir, policy, db, now_text, "2026-11-30..2026-11-01", &res);
+    assert_non_null(strstr(res.err, "FROM is after TO; swap them"));
+    e2e_result_free(&res);
+    reject_period(dir, policy, db, now_text, "..2026-11-01", &res);
+    assert_non_null(strstr(res.err, "FROM is missing or too long; write FROM..TO"));
+    e2e_result_free(&res);
+
     /* A date that does not exist is named in the error. */
     reject_period(dir, policy, db, now_text, "2026-02-30..2026-03-01", &res);
     assert_non_null(strstr(res.err, "FROM '2026-02-30' is not a time"));
