@@ -190,13 +190,19 @@ bool pol_embedded_ipv4(uint64_t hi, uint64_t lo, uint64_t *v4_hi)
     if ((hi == 0 && (lo >> 32) == UINT64_C(0xffff)) ||
         (hi == 0 && (lo >> 32) == 0 && v4 > 1) ||
         (hi == UINT64_C(0x0064ff9b00000000) && (lo >> 32) == 0) ||
-        (hi == UINT64_C(0x0064ff9b00010000) && (lo >> 32) == 0) ||
-        ((lo >> 32) & ~UINT64_C(0x02000000)) == UINT64_C(0x00005efe)) {
+        (hi == UINT64_C(0x0064ff9b00010000) && (lo >> 32) == 0)) {
         *v4_hi = v4 << 32;
         return true;
     }
+    /* 6to4 before ISATAP: a 6to4 site's prefix names the site's IPv4
+     * address, which pol_embedded_ipv4_offset reports for every 2002::
+     * address, even when the interface id is an ISATAP one. */
     if ((hi >> 48) == UINT64_C(0x2002)) {
         *v4_hi = ((hi >> 16) & UINT64_C(0xffffffff)) << 32;
+        return true;
+    }
+    if (((lo >> 32) & ~UINT64_C(0x02000000)) == UINT64_C(0x00005efe)) {
+        *v4_hi = v4 << 32;
         return true;
     }
     return false;

@@ -164,8 +164,10 @@ static void test_embedded_ipv4_takes_ipv4_zone(void **state)
             fail_msg("%s: zone %s, expected office", office[i], zone ? zone : "(none)");
         assert_false(excluded6(pol, office[i]));
     }
-    static const char *const excluded[] = {"::ffff:10.9.0.5", "::10.9.0.5", "64:ff9b::10.9.0.5",
-                                           "2002:a09:5::1", "2001:db8:2::5efe:10.9.0.5"};
+    static const char *const excluded[] = {"::ffff:10.9.0.5",          "::10.9.0.5",
+                                           "64:ff9b::10.9.0.5",        "2002:a09:5::1",
+                                           "2001:db8:2::5efe:10.9.0.5",
+                                           "2002:a09:5::5efe:192.168.1.5"};
     for (size_t i = 0; i < sizeof excluded / sizeof excluded[0]; i++) {
         if (!excluded6(pol, excluded[i]))
             fail_msg("%s is not excluded", excluded[i]);
