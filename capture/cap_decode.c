@@ -828,11 +828,14 @@ static cap_decode_status decode_ppp_link(cap_packet *pkt, cap_cursor cur)
 }
 
 /* Keep the sender's MAC of a Linux cooked capture header when the
- * interface is Ethernet (ARPHRD_ETHER, 1) and the address is 6 bytes. */
-static void note_sender_mac(cap_packet *pkt, uint16_t arphrd, uint16_t addr_len,
-                            const uint8_t *addr)
+ * interface is Ethernet (ARPHRD_ETHER, 1), the address is 6 bytes and
+ * the packet was not sent by the capturing host (PACKET_OUTGOING, 4).
+ * An outgoing packet carries the capturing host's own MAC, which on a
+ * router does not belong to the packet's source address. */
+static void note_sender_mac(cap_packet *pkt, uint16_t packet_type, uint16_t arphrd,
+                            uint16_t addr_len, const uint8_t *addr)
 {
-    if (arphrd != 1 || addr_len != 6)
+    if (packet_type == 4 || arphrd != 1 || addr_len != 6)
         return;
     pkt->has_sender_mac = true;
     memcpy(pkt->sender_mac, addr, 6);
@@ -858,7 +861,8 @@ cap_decode_status cap_decode_frame(int linktype, const uint8_t *data, size_t cap
         {
             uint16_t proto = cap_be16(cur.p + 14);
 
-            note_sender_mac(out, cap_be16(cur.p + 2), cap_be16(cur.p + 4), cur.p + 6);
+            note_sender_mac(out, cap_be16(cur.p), cap_be16(cur.p + 2), cap_be16(cur.p + 4),
+                            cur.p + 6);
             cap_cur_skip(&cur, 16);
             return decode_ethertype(out, proto, cur, 0);
         }
@@ -871,7 +875,7 @@ cap_decode_status cap_decode_frame(int linktype, const uint8_t *data, size_t cap
         {
             uint16_t proto = cap_be16(cur.p);
 
-            note_sender_mac(out, cap_be16(cur.p + 8), cur.p[11], cur.p + 12);
+            note_sender_mac(out, cur.p[10], cap_be16(cur.p + 8), cur.p[11], cur.p + 12);
             cap_cur_skip(&cur, 20);
             return decode_ethertype(out, proto, cur, 0);
         }

@@ -54,7 +54,10 @@ static bool is_excluded_host(void *ctx, const cap_ip *addr, const uint8_t *mac)
 {
     test_sink *ts = ctx;
 
-    if (mac != NULL && ts->has_excluded_mac && memcmp(mac, ts->excluded_mac, 6) == 0) {
+    if (mac != NULL && ts->has_excluded_mac && memcmp(mac, ts->excluded_mac, 6) == 0 &&
+        (ts->excluded_mac_addr.family == 0 ||
+         (ts->excluded_mac_addr.family == addr->family &&
+          memcmp(ts->excluded_mac_addr.addr, addr->addr, 16) == 0))) {
         ts->exclusion_calls++;
         return true;
     }

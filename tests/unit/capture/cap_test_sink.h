@@ -26,6 +26,9 @@ typedef struct test_sink {
     cap_ip excluded[4];
     bool has_excluded_mac;
     uint8_t excluded_mac[6];
+    /* With a family set, excluded_mac counts only when it comes with
+     * this address, so a test can check which address a MAC goes with. */
+    cap_ip excluded_mac_addr;
     size_t exclusion_calls;
 } test_sink;
 

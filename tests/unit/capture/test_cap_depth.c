@@ -517,16 +517,29 @@ static void test_gre_excluded_outer_endpoint_dropped(void **state)
     assert_int_equal(sink_state.nflows, 0);
 }
 
-/* Feed one Ethernet FRAME to a new engine whose sink excludes MAC, and
- * return the number of flows it emitted. */
-static size_t flows_with_excluded_mac(const uint8_t *frame, size_t len, const uint8_t *mac)
+/* Feed one frame of LINKTYPE to a new engine whose sink excludes MAC
+ * when it comes with the address 10.0.0.WITH_OCTET (with any address for
+ * 0), and return the number of flows it emitted. */
+static size_t flows_with_mac_at(int linktype, const uint8_t *frame, size_t len,
+                                const uint8_t *mac, uint8_t with_octet)
 {
     cap_engine *eng = new_engine(NULL);
     sink_state.has_excluded_mac = true;
     memcpy(sink_state.excluded_mac, mac, 6);
-    assert_int_equal(ts_feed(eng, 1, 1 * SEC, frame, len), FV_OK);
+    if (with_octet != 0) {
+        char text[16];
+        snprintf(text, sizeof text, "10.0.0.%u", with_octet);
+        sink_state.excluded_mac_addr = ts_ip(text);
+    }
+    assert_int_equal(ts_feed(eng, linktype, 1 * SEC, frame, len), FV_OK);
     cap_engine_destroy(&eng);
     return sink_state.nflows;
+}
+
+/* As flows_with_mac_at, for an Ethernet frame and MAC with any address. */
+static size_t flows_with_excluded_mac(const uint8_t *frame, size_t len, const uint8_t *mac)
+{
+    return flows_with_mac_at(1, frame, len, mac, 0);
 }
 
 /* Write to FRAME an Ethernet frame with UDP 10.0.0.1:50000 ->
@@ -585,6 +598,13 @@ static void test_vxlan_excluded_inner_mac_dropped(void **state)
     /* Another MAC excluded: the flow is kept. */
     assert_int_equal(flows_with_excluded_mac(frame, n, other_mac), 1);
     assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_VXLAN);
+
+    /* Each MAC goes with the addresses of the IP header right after its
+     * Ethernet header, and with no other. */
+    assert_int_equal(flows_with_mac_at(1, frame, n, inner_mac, 5), 0);
+    assert_int_equal(flows_with_mac_at(1, frame, n, inner_mac, 1), 1);
+    assert_int_equal(flows_with_mac_at(1, frame, n, outer_mac, 1), 0);
+    assert_int_equal(flows_with_mac_at(1, frame, n, outer_mac, 5), 1);
 }
 
 /* Count the flows of one frame of LINKTYPE fed to a new engine whose
@@ -679,6 +699,8 @@ static void test_vxlan_frame_mac_of_middle_header(void **state)
     assert_int_equal(flows_with_excluded_mac(frame, n, other_mac), 1);
     assert_int_equal(only_flow()->tunnel_type, FV_TUNNEL_VXLAN);
     assert_int_equal(flows_with_excluded_mac(frame, n, inner_mac), 0);
+    assert_int_equal(flows_with_mac_at(1, frame, n, inner_mac, 3), 0);
+    assert_int_equal(flows_with_mac_at(1, frame, n, inner_mac, 5), 1);
 }
 
 /* A Linux cooked capture (SLL, SLL2) carries the sender's MAC only,
@@ -717,15 +739,18 @@ static void test_cooked_capture_sender_mac_excluded(void **state)
         cap_engine_destroy(&eng);
         assert_int_equal(sink_state.nflows, 1);
 
-        eng = new_engine(NULL);
-        sink_state.has_excluded_mac = true;
-        memcpy(sink_state.excluded_mac, mac, 6);
-        assert_int_equal(ts_feed(eng, cases[i].linktype, 1 * SEC, cases[i].frame,
-                                 cases[i].header + udp_len),
-                         FV_OK);
-        cap_engine_destroy(&eng);
-        assert_int_equal(sink_state.nflows, 0);
+        size_t len = cases[i].header + udp_len;
+        assert_int_equal(flows_with_mac_at(cases[i].linktype, cases[i].frame, len, mac, 5), 0);
+        /* The sender's MAC does not go with the destination. */
+        assert_int_equal(flows_with_mac_at(cases[i].linktype, cases[i].frame, len, mac, 6), 1);
     }
+
+    /* A packet the capturing host sent (PACKET_OUTGOING) carries that
+     * host's MAC, not the source address's, so it is not used. */
+    sll[1] = 4;
+    sll2[10] = 4;
+    assert_int_equal(flows_with_mac_at(LINK_LINUX_SLL, sll, 16 + udp_len, mac, 5), 1);
+    assert_int_equal(flows_with_mac_at(LINK_LINUX_SLL2, sll2, 20 + udp_len, mac, 5), 1);
 }
 
 static void test_icmp_error_marks_quoted_flow(void **state)
