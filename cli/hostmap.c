@@ -18,8 +18,10 @@
 typedef struct ip_slot {
     bool used;
     bool from_dhcp;
+    bool has_group_mac;
     cap_ip addr;
     uint8_t mac[6];
+    uint8_t group_mac[6]; /* see fv_hostmap_note_group_mac */
 } ip_slot;
 
 typedef struct name_slot {
@@ -125,6 +127,7 @@ bool fv_hostmap_learn_mac(fv_hostmap *map, const cap_ip *addr, const uint8_t mac
     s = &map->ips[i];
     s->used = true;
     s->from_dhcp = from_dhcp;
+    s->has_group_mac = false;
     s->addr.family = addr->family;
     memcpy(s->addr.addr, addr->addr, len);
     memcpy(s->mac, mac, 6);
@@ -168,6 +171,26 @@ void fv_hostmap_learn_name(fv_hostmap *map, const uint8_t mac[6], const char *na
     memcpy(s->name, name, n);
     s->name[n] = '\0';
     atomic_fetch_add_explicit(&map->generation, 1, memory_order_release);
+}
+
+bool fv_hostmap_note_group_mac(fv_hostmap *map, const cap_ip *addr, const uint8_t mac[6])
+{
+    if (map == NULL || addr == NULL || mac == NULL)
+        return false;
+    ip_slot *s = find_ip(map, addr);
+    if (s == NULL || (s->has_group_mac && memcmp(s->group_mac, mac, 6) == 0))
+        return false;
+    memcpy(s->group_mac, mac, 6);
+    s->has_group_mac = true;
+    return true;
+}
+
+const uint8_t *fv_hostmap_group_mac_of(const fv_hostmap *map, const cap_ip *addr)
+{
+    if (map == NULL || addr == NULL)
+        return NULL;
+    const ip_slot *s = find_ip(map, addr);
+    return s != NULL && s->has_group_mac ? s->group_mac : NULL;
 }
 
 const uint8_t *fv_hostmap_mac_of(const fv_hostmap *map, const cap_ip *addr)

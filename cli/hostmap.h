@@ -42,6 +42,16 @@ void fv_hostmap_learn_name(fv_hostmap *map, const uint8_t mac[6], const char *na
 
 /* The MAC known for ADDR, or NULL. Valid until the next call that learns or clears. */
 const uint8_t *fv_hostmap_mac_of(const fv_hostmap *map, const cap_ip *addr);
+
+/* Remember MAC, which a frame from or to ADDR carried and which a group
+ * of the policy lists with a stricter mode than ADDR's own, so that later
+ * decisions for ADDR without that frame are as strict. ADDR must be known
+ * already (fv_hostmap_learn_mac). Returns true if what
+ * fv_hostmap_group_mac_of(ADDR) returns changed. */
+bool fv_hostmap_note_group_mac(fv_hostmap *map, const cap_ip *addr, const uint8_t mac[6]);
+/* The MAC remembered by fv_hostmap_note_group_mac for ADDR, or NULL.
+ * Same lifetime as fv_hostmap_mac_of's result. */
+const uint8_t *fv_hostmap_group_mac_of(const fv_hostmap *map, const cap_ip *addr);
 /* The host name known for MAC, or NULL. Same lifetime. */
 const char *fv_hostmap_name_of(const fv_hostmap *map, const uint8_t mac[6]);
 

@@ -342,7 +342,9 @@ static bool match_cap_ip(const fv_indicator_hook *hook, const cap_ip *ip, det_in
 static bool match_outside_zone(const fv_indicator_hook *hook, int family, const uint8_t addr[16],
                                det_indicator_hit *hit)
 {
-    if (pol_zone_of(hook->policy, family, addr) != NULL)
+    /* An excluded address is not recorded, not even in an alert. */
+    if (pol_zone_of(hook->policy, family, addr) != NULL ||
+        pol_is_excluded(hook->policy, family, addr))
         return false;
     return det_indicators_match_addr(hook->set, family, addr, hit);
 }

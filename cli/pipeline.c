@@ -375,8 +375,9 @@ static bool prefetch_endpoint(fv_pipeline *p, const cap_ip *ip)
  * FRAME_MAC is the MAC the frame carried for IP, or NULL. Addresses
  * outside every zone are not hosts the policy governs: they are
  * monitored unless they lie in an excluded subnet. For an internal
- * address the MAC learned from DHCP wins over the frame's, because a
- * routed frame carries the router's MAC.
+ * address the MAC learned from DHCP decides with the address, because a
+ * routed frame carries the router's MAC; other MACs can only make the
+ * mode stricter (host_mode_decide).
  */
 static pol_mode host_mode(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
                           uint64_t traffic_us)
@@ -401,19 +402,22 @@ static pol_mode host_mode(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame
 /*
  * The decision for the host at IP seen with MAC (or NULL), at TRAFFIC_S
  * and NOW_S. Sets SPAN to the traffic and current times over which the
- * same decision holds.
+ * same decision holds. With BY_MAC_ONLY, only groups that list MAC or
+ * its host name decide, and *MATCHED says whether one did.
  */
 static pol_mode decide_with_mac(fv_pipeline *p, const cap_ip *ip, const uint8_t *mac,
-                                uint64_t traffic_s, uint64_t now_s, decision_span *span)
+                                bool by_mac_only, uint64_t traffic_s, uint64_t now_s,
+                                decision_span *span, bool *matched)
 {
     pol_host host = {
         .family = ip->family,
-        .addr = ip->addr,
+        .addr = by_mac_only ? NULL : ip->addr,
         .mac = mac,
         .hostname = mac != NULL ? fv_hostmap_name_of(p->hosts, mac) : NULL,
     };
     pol_decision d = pol_decide_span(p->policy, &host, traffic_s, &span->traffic_from_s,
                                      &span->traffic_until_s);
+    *matched = d.group != NULL;
     if (d.mode == POL_EXCLUDE) {
         /* This outcome does not depend on the current time. */
         span->now_from_s = 0;
@@ -462,10 +466,13 @@ static void decision_span_intersect(decision_span *span, const decision_span *ot
  * The uncached decision of host_mode_locked, at TRAFFIC_S and NOW_S.
  * Sets SPAN to the traffic and current times over which the same
  * decision holds. The MAC learned for IP from DHCP identifies a host
- * behind a router, whose frames carry the router's MAC. When the frame's
- * own MAC differs, both decide and the stricter mode wins, because any
- * device's DHCP request can name the address (option 50), and the
- * frame's MAC in an exclude group must still drop the frame.
+ * behind a router, whose frames carry the router's MAC, so it decides
+ * with the address. Two other MACs can only make the mode stricter, and
+ * only through a group that lists them. One is the frame's own MAC,
+ * because any device's DHCP request can name the address (option 50).
+ * The other is such a MAC that an earlier frame of the address carried,
+ * for frames without a MAC (raw IP, the destination in a Linux cooked
+ * capture) or with a router's.
  */
 static pol_mode host_mode_decide(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame_mac,
                                  uint64_t traffic_s, uint64_t now_s, decision_span *span)
@@ -475,18 +482,33 @@ static pol_mode host_mode_decide(fv_pipeline *p, const cap_ip *ip, const uint8_t
     const uint8_t *mac = fv_hostmap_mac_of(p->hosts, ip);
     if (mac == NULL)
         mac = frame_mac;
-    pol_mode mode = decide_with_mac(p, ip, mac, traffic_s, now_s, span);
-    if (mode == POL_EXCLUDE || frame_mac == NULL || memcmp(mac, frame_mac, 6) == 0)
-        return mode;
+    bool matched;
+    pol_mode mode = decide_with_mac(p, ip, mac, false, traffic_s, now_s, span, &matched);
 
-    decision_span frame_span;
-    pol_mode frame_mode = decide_with_mac(p, ip, frame_mac, traffic_s, now_s, &frame_span);
-    if (frame_mode == POL_EXCLUDE) {
-        *span = frame_span;
-        return POL_EXCLUDE;
+    /* The frame's MAC is looked up even when the mode is already
+     * exclude, so that it is remembered. */
+    for (int pass = 0; pass < 2 && (pass == 0 || mode != POL_EXCLUDE); pass++) {
+        const uint8_t *other_mac = pass == 0 ? frame_mac : fv_hostmap_group_mac_of(p->hosts, ip);
+        if (other_mac == NULL || (pass == 1 && frame_mac != NULL &&
+                                  memcmp(other_mac, frame_mac, 6) == 0))
+            continue;
+        decision_span other_span;
+        pol_mode other = decide_with_mac(p, ip, other_mac, true, traffic_s, now_s, &other_span,
+                                         &matched);
+        if (!matched || other == POL_MONITOR)
+            continue;
+        /* Remember the frame's MAC for the frames of IP that do not
+         * carry it. */
+        if (pass == 0 && fv_hostmap_note_group_mac(p->hosts, ip, other_mac))
+            decision_cache_forget(p, ip);
+        if (stricter(mode, other) == mode)
+            continue;
+        decision_span_intersect(span, &other_span);
+        mode = stricter(mode, other);
+        if (mode == POL_EXCLUDE)
+            *span = other_span;
     }
-    decision_span_intersect(span, &frame_span);
-    return stricter(mode, frame_mode);
+    return mode;
 }
 
 /* Mode of a transaction between A and B at TS_US; MACs come from what

@@ -355,6 +355,14 @@ static const uint8_t council_mac[6] = {0x02, 0xee, 0xee, 0xee, 0xee, 0x01};
 static const uint8_t control_mac[6] = {0x02, 0xaa, 0xaa, 0xaa, 0xaa, 0x06};
 static const uint8_t router_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0xfe};
 
+/* The works council's laptop, excluded by its MAC (council_mac). */
+static const char council_yaml[] = "groups:\n"
+                                   "  - name: works-council\n"
+                                   "    mode: exclude\n"
+                                   "    macs: [\"02:ee:ee:ee:ee:01\"]\n"
+                                   "    legal_basis: works agreement\n"
+                                   "    approver: \"test\"\n";
+
 /* Write one Ethernet frame from SRC_MAC to DST_MAC with an IPv4 header
  * (protocol PROTO, SRC -> DST) and BODY, at TS_S. */
 static void dump_ipv4(pcap_dumper_t *d, uint64_t ts_s, const uint8_t *src_mac,
@@ -386,29 +394,40 @@ static void dump_ipv4(pcap_dumper_t *d, uint64_t ts_s, const uint8_t *src_mac,
 }
 
 /* A TCP SYN from SRC:SPORT to 198.51.100.7:443 in a frame from MAC. */
-static void dump_syn(pcap_dumper_t *d, uint64_t ts_s, const uint8_t *mac, const uint8_t src[4],
-                     uint16_t sport)
+static const uint8_t server_ip[4] = {198, 51, 100, 7};
+
+/* A TCP segment with FLAGS from SRC:SPORT to DST:DPORT in a frame from
+ * SRC_MAC to DST_MAC. */
+static void dump_tcp(pcap_dumper_t *d, uint64_t ts_s, const uint8_t *src_mac,
+                     const uint8_t *dst_mac, const uint8_t src[4], uint16_t sport,
+                     const uint8_t dst[4], uint16_t dport, uint8_t flags)
 {
-    static const uint8_t server[4] = {198, 51, 100, 7};
     uint8_t tcp[20] = {0};
     tcp[0] = (uint8_t)(sport >> 8);
     tcp[1] = (uint8_t)sport;
-    tcp[2] = 0x01;
-    tcp[3] = 0xbb;
+    tcp[2] = (uint8_t)(dport >> 8);
+    tcp[3] = (uint8_t)dport;
     tcp[12] = 0x50;
-    tcp[13] = 0x02;
+    tcp[13] = flags;
     tcp[14] = 0xff;
     tcp[15] = 0xff;
-    dump_ipv4(d, ts_s, mac, router_mac, src, server, 6, tcp, sizeof tcp);
+    dump_ipv4(d, ts_s, src_mac, dst_mac, src, dst, 6, tcp, sizeof tcp);
 }
 
-/* Write PATH: a DHCPREQUEST from the laptop that names 10.1.0.77 in
- * option 50, then a SYN from 10.1.0.77 in a frame from the works
- * council's MAC, then a SYN from 10.1.0.78 from another MAC. */
-static void write_dhcp_claim_capture(const char *path, uint64_t ts_s)
+/* A TCP SYN from SRC:SPORT to 198.51.100.7:443 in a frame from MAC to
+ * the router. */
+static void dump_syn(pcap_dumper_t *d, uint64_t ts_s, const uint8_t *mac, const uint8_t src[4],
+                     uint16_t sport)
+{
+    dump_tcp(d, ts_s, mac, router_mac, src, sport, server_ip, 443, 0x02);
+}
+
+/* A broadcast DHCPREQUEST from CLIENT_MAC that names REQUESTED in
+ * option 50. */
+static void dump_dhcp_request(pcap_dumper_t *d, uint64_t ts_s, const uint8_t *client_mac,
+                              const uint8_t requested[4])
 {
     static const uint8_t any[4] = {0, 0, 0, 0}, broadcast[4] = {255, 255, 255, 255};
-    static const uint8_t claimed[4] = {10, 1, 0, 77}, control[4] = {10, 1, 0, 78};
     static const uint8_t broadcast_mac[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 
     /* UDP 68 -> 67, then BOOTP: op 1, htype 1, hlen 6, xid, chaddr at
@@ -423,15 +442,24 @@ static void write_dhcp_claim_capture(const char *path, uint64_t ts_s)
     bootp[1] = 1;
     bootp[2] = 6;
     bootp[4] = 0x5a;
-    memcpy(bootp + 28, laptop_mac, 6);
-    static const uint8_t options[] = {0x63, 0x82, 0x53, 0x63, 53, 1, 3, 50, 4, 10, 1, 0, 77, 255};
+    memcpy(bootp + 28, client_mac, 6);
+    uint8_t options[] = {0x63, 0x82, 0x53, 0x63, 53, 1, 3, 50, 4, 0, 0, 0, 0, 255};
+    memcpy(options + 9, requested, 4);
     memcpy(bootp + 236, options, sizeof options);
+    dump_ipv4(d, ts_s, client_mac, broadcast_mac, any, broadcast, 17, udp, sizeof udp);
+}
 
+/* Write PATH: a DHCPREQUEST from the laptop that names 10.1.0.77 in
+ * option 50, then a SYN from 10.1.0.77 in a frame from the works
+ * council's MAC, then a SYN from 10.1.0.78 from another MAC. */
+static void write_dhcp_claim_capture(const char *path, uint64_t ts_s)
+{
+    static const uint8_t claimed[4] = {10, 1, 0, 77}, control[4] = {10, 1, 0, 78};
     pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
     assert_non_null(dead);
     pcap_dumper_t *d = pcap_dump_open(dead, path);
     assert_non_null(d);
-    dump_ipv4(d, ts_s, laptop_mac, broadcast_mac, any, broadcast, 17, udp, sizeof udp);
+    dump_dhcp_request(d, ts_s, laptop_mac, claimed);
     dump_syn(d, ts_s + 1, council_mac, claimed, 44001);
     dump_syn(d, ts_s + 2, control_mac, control, 44002);
     pcap_dump_close(d);
@@ -450,12 +478,6 @@ static void test_frame_mac_exclusion_beats_dhcp(void **state)
     e2e_path(run.demo, run.dir, "dhcp-claim.pcap");
     write_dhcp_claim_capture(run.demo, GROUPS_NOW_S - 3600);
 
-    static const char council_yaml[] = "groups:\n"
-                                       "  - name: works-council\n"
-                                       "    mode: exclude\n"
-                                       "    macs: [\"02:ee:ee:ee:ee:01\"]\n"
-                                       "    legal_basis: works agreement\n"
-                                       "    approver: \"test\"\n";
     char db[4096];
     ingest(&run, "claim", council_yaml, db);
 
@@ -478,7 +500,93 @@ static void test_frame_mac_exclusion_beats_dhcp(void **state)
     tu_remove_tree(run.dir);
 }
 
+/* Ingest the capture at PATH under a policy of zones plus EXTRA_YAML and
+ * return the number of stored flows whose sport or dport is PORT. */
+static size_t flows_on_port(groups_run *run, const char *name, const char *extra_yaml,
+                            uint64_t port)
+{
+    char db[4096];
+    ingest(run, name, extra_yaml, db);
+    json_t *flows = e2e_export(run->dir, db, "flows", GROUPS_NOW_S);
+    size_t count = 0, i;
+    json_t *rec;
+    json_array_foreach(flows, i, rec) {
+        if (int_field(rec, "sport") == port || int_field(rec, "dport") == port)
+            count++;
+    }
+    json_decref(flows);
+    return count;
+}
+
+/* Copies of frames from and to a host excluded by MAC that carry another
+ * MAC: a router's egress copy of its SYN, and a reply that still carries
+ * the upstream router's MACs. Both are dropped, because the host map
+ * remembers the excluded MAC for the address. */
+static void test_excluded_mac_remembered_for_address(void **state)
+{
+    (void)state;
+    static const uint8_t council_ip[4] = {10, 1, 0, 77}, control_ip[4] = {10, 1, 0, 78};
+    static const uint8_t upstream_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0xfd};
+    groups_run run;
+    memset(&run, 0, sizeof run);
+    tu_make_temp_dir(run.dir, sizeof run.dir);
+    e2e_path(run.demo, run.dir, "router-copies.pcap");
+
+    uint64_t t = GROUPS_NOW_S - 3600;
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+    assert_non_null(dead);
+    pcap_dumper_t *d = pcap_dump_open(dead, run.demo);
+    assert_non_null(d);
+    dump_tcp(d, t, council_mac, router_mac, council_ip, 44001, server_ip, 443, 0x02);
+    dump_tcp(d, t, router_mac, upstream_mac, council_ip, 44001, server_ip, 443, 0x02);
+    dump_tcp(d, t + 1, upstream_mac, router_mac, server_ip, 443, council_ip, 44001, 0x12);
+    dump_tcp(d, t + 2, router_mac, upstream_mac, control_ip, 44002, server_ip, 443, 0x02);
+    pcap_dump_close(d);
+    pcap_close(dead);
+
+    assert_int_equal(flows_on_port(&run, "copies", council_yaml, 44001), 0);
+    assert_int_equal(flows_on_port(&run, "copies-control", council_yaml, 44002), 1);
+    tu_remove_tree(run.dir);
+}
+
+/* A host behind a router that a group singles out by its DHCP MAC keeps
+ * that group's mode: the router's MAC, which its frames carry, decides
+ * nothing when no group lists it. */
+static void test_routed_host_keeps_mac_group(void **state)
+{
+    (void)state;
+    static const uint8_t admin_mac[6] = {0x02, 0xaa, 0xaa, 0xaa, 0xaa, 0x40};
+    static const uint8_t admin_ip[4] = {10, 1, 0, 40};
+    groups_run run;
+    memset(&run, 0, sizeof run);
+    tu_make_temp_dir(run.dir, sizeof run.dir);
+    e2e_path(run.demo, run.dir, "routed-admin.pcap");
+    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
+    assert_non_null(dead);
+    pcap_dumper_t *d = pcap_dump_open(dead, run.demo);
+    assert_non_null(d);
+    dump_dhcp_request(d, GROUPS_NOW_S - 3600, admin_mac, admin_ip);
+    dump_syn(d, GROUPS_NOW_S - 3599, router_mac, admin_ip, 44003);
+    pcap_dump_close(d);
+    pcap_close(dead);
+
+    static const char admins_yaml[] = "groups:\n"
+                                      "  - name: it-admins\n"
+                                      "    mode: monitor\n"
+                                      "    macs: [\"02:aa:aa:aa:aa:40\"]\n"
+                                      "    legal_basis: consent\n"
+                                      "    approver: \"test\"\n"
+                                      "  - name: office\n"
+                                      "    mode: aggregate\n"
+                                      "    subnets: [10.1.0.0/16]\n"
+                                      "    legal_basis: works agreement\n"
+                                      "    approver: \"test\"\n";
+    assert_int_equal(flows_on_port(&run, "routed", admins_yaml, 44003), 1);
+    tu_remove_tree(run.dir);
+}
+
 /* Write PATH: a DNS response from 10.1.0.53 to 10.1.0.20 for
+ * partner.example with the A answer 203.0.113.9, then one for
  * files.corp with two A answers, 10.9.0.5 and 198.51.100.9. */
 static void write_dns_answer_capture(const char *path, uint64_t ts_s)
 {
@@ -489,25 +597,37 @@ static void write_dns_answer_capture(const char *path, uint64_t ts_s)
         0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 9, 0, 5,           /* A 10.9.0.5 */
         0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 198, 51, 100, 9,       /* A 198.51.100.9 */
     };
-    uint8_t udp[8 + sizeof dns] = {0};
-    udp[1] = 53;
-    udp[2] = 0x9c;
-    udp[3] = 0x40;    /* port 40000 */
-    udp[4] = (uint8_t)(sizeof udp >> 8);
-    udp[5] = (uint8_t)sizeof udp;
-    memcpy(udp + 8, dns, sizeof dns);
-
+    static const uint8_t partner[] = {
+        0x12, 0x35, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0,                    /* header */
+        7, 'p', 'a', 'r', 't', 'n', 'e', 'r', 7, 'e', 'x', 'a', 'm', 'p', 'l', 'e', 0,
+        0, 1, 0, 1,                                                        /* question */
+        0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 203, 0, 113, 9,         /* A 203.0.113.9 */
+    };
     pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
     assert_non_null(dead);
     pcap_dumper_t *d = pcap_dump_open(dead, path);
     assert_non_null(d);
-    dump_ipv4(d, ts_s, router_mac, control_mac, server, client, 17, udp, sizeof udp);
+    for (int m = 0; m < 2; m++) {
+        const uint8_t *msg = m == 0 ? partner : dns;
+        size_t msg_len = m == 0 ? sizeof partner : sizeof dns;
+        uint8_t udp[8 + 64] = {0};
+        assert_true(8 + msg_len <= sizeof udp);
+        udp[1] = 53;
+        udp[2] = 0x9c;
+        udp[3] = (uint8_t)(0x40 + m);    /* port 40000 or 40001 */
+        udp[4] = (uint8_t)((8 + msg_len) >> 8);
+        udp[5] = (uint8_t)(8 + msg_len);
+        memcpy(udp + 8, msg, msg_len);
+        dump_ipv4(d, ts_s + (uint64_t)m, router_mac, control_mac, server, client, 17, udp,
+                  8 + msg_len);
+    }
     pcap_dump_close(d);
     pcap_close(dead);
 }
 
 /* An excluded host is not recorded as the answer to another host's
- * question either: its address is left out of the DNS record. */
+ * question either: its address is left out of the DNS record, and an
+ * indicator list that names it raises no alert. */
 static void test_dns_answer_of_excluded_host_dropped(void **state)
 {
     (void)state;
@@ -517,15 +637,37 @@ static void test_dns_answer_of_excluded_host_dropped(void **state)
     e2e_path(run.demo, run.dir, "dns-answer.pcap");
     write_dns_answer_capture(run.demo, GROUPS_NOW_S - 3600);
 
-    char db[4096];
-    ingest(&run, "answers", "exclude: [10.9.0.0/16]\n", db);
+    char db[4096], list[4096], extra[4096 + 256];
+    e2e_path(list, run.dir, "bad-hosts.txt");
+    tu_write_file(list, "203.0.113.9\n198.51.100.9\n", 25);
+    snprintf(extra, sizeof extra,
+             "exclude: [10.9.0.0/16, 203.0.113.0/24]\n"
+             "detect:\n"
+             "  indicators:\n"
+             "    files:\n"
+             "      - {path: %s, format: list, severity: high}\n",
+             list);
+    ingest(&run, "answers", extra, db);
 
     json_t *records = e2e_export(run.dir, db, "dns", GROUPS_NOW_S);
-    assert_int_equal(json_array_size(records), 1);
-    json_t *answers = json_object_get(json_array_get(records, 0), "answers_a");
+    assert_int_equal(json_array_size(records), 2);
+    assert_int_equal(json_array_size(json_object_get(json_array_get(records, 0), "answers_a")),
+                     0);
+    json_t *answers = json_object_get(json_array_get(records, 1), "answers_a");
     assert_int_equal(json_array_size(answers), 1);
     assert_string_equal(json_string_value(json_array_get(answers, 0)), "198.51.100.9");
     json_decref(records);
+
+    /* 198.51.100.9 (line 2 of the list) raises the indicator alert. The
+     * excluded 203.0.113.9 (line 1), seen a second earlier, raises none,
+     * or the stored alert would merge two raises. */
+    json_t *alerts = e2e_export(run.dir, db, "alerts", GROUPS_NOW_S);
+    assert_int_equal(json_array_size(alerts), 1);
+    json_t *alert = json_array_get(alerts, 0);
+    assert_int_equal(json_integer_value(json_object_get(alert, "count")), 1);
+    json_t *evidence = json_object_get(alert, "evidence");
+    assert_int_equal((int)json_number_value(json_object_get(evidence, "line")), 2);
+    json_decref(alerts);
     tu_remove_tree(run.dir);
 }
 
@@ -537,6 +679,8 @@ int main(void)
         cmocka_unit_test(test_policy_groups_enforced_end_to_end),
         cmocka_unit_test(test_frame_mac_exclusion_beats_dhcp),
         cmocka_unit_test(test_dns_answer_of_excluded_host_dropped),
+        cmocka_unit_test(test_excluded_mac_remembered_for_address),
+        cmocka_unit_test(test_routed_host_keeps_mac_group),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
