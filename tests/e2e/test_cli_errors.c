@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include <jansson.h>
@@ -558,14 +559,19 @@ static void test_damaged_store_page_named(void **state)
     e2e_path(path, damaged, "data.keys");
     tu_write_file(path, keys, keys_len);
 
+    /* LMDB's page size is the system's. */
+    long page_size = sysconf(_SC_PAGESIZE);
+    assert_true(page_size > 0);
+    size_t psize = (size_t)page_size;
+    uint8_t *saved = malloc(psize);
+    assert_non_null(saved);
     bool aborted = false;
-    for (size_t page = 2; page < mdb_len / 4096 && !aborted; page++) {
-        uint8_t saved[4096];
-        memcpy(saved, mdb + page * 4096, sizeof saved);
-        memset(mdb + page * 4096, 0, sizeof saved);
+    for (size_t page = 2; page < mdb_len / psize && !aborted; page++) {
+        memcpy(saved, mdb + page * psize, psize);
+        memset(mdb + page * psize, 0, psize);
         e2e_path(path, damaged, "data.mdb");
         tu_write_file(path, mdb, mdb_len);
-        memcpy(mdb + page * 4096, saved, sizeof saved);
+        memcpy(mdb + page * psize, saved, psize);
         e2e_path(path, damaged, "lock.mdb");
         (void)remove(path);
 
@@ -586,6 +592,7 @@ static void test_damaged_store_page_named(void **state)
     /* NOTE: the demo store of this version aborts on its fifth page. A
      * change of the store layout can move that page or remove it. */
     assert_true(aborted);
+    free(saved);
     free(mdb);
     free(keys);
     tu_remove_tree(dir);
