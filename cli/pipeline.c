@@ -403,7 +403,7 @@ static pol_mode host_mode(fv_pipeline *p, const cap_ip *ip, const uint8_t *frame
  * The decision for the host at IP seen with MAC (or NULL), at TRAFFIC_S
  * and NOW_S. Sets SPAN to the traffic and current times over which the
  * same decision holds. With BY_MAC_ONLY, only groups that list MAC or
- * its host name decide, and *MATCHED says whether one did.
+ * its host name decide. *MATCHED is set to whether a group decided.
  */
 static pol_mode decide_with_mac(fv_pipeline *p, const cap_ip *ip, const uint8_t *mac,
                                 bool by_mac_only, uint64_t traffic_s, uint64_t now_s,

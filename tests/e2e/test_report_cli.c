@@ -261,7 +261,7 @@ static void test_transparency_counts_demo_alerts(void **state)
     assert_null(strstr(res.err, "99999999"));
     e2e_result_free(&res);
 
-    /* Reversed and empty ends say how to write the period. */
+    /* The errors for reversed and empty ends name the fix. */
     reject_period(dir, policy, db, now_text, "2026-11-30..2026-11-01", &res);
     assert_non_null(strstr(res.err, "FROM is after TO; swap them"));
     e2e_result_free(&res);
