@@ -363,6 +363,32 @@ static const char council_yaml[] = "groups:\n"
                                    "    legal_basis: works agreement\n"
                                    "    approver: \"test\"\n";
 
+/* Start RUN in a new temporary folder, with its capture at CAPTURE
+ * inside it (the file is written by the caller). */
+static void groups_run_start(groups_run *run, const char *capture)
+{
+    memset(run, 0, sizeof *run);
+    tu_make_temp_dir(run->dir, sizeof run->dir);
+    e2e_path(run->demo, run->dir, capture);
+}
+
+/* Open a pcap file at PATH for Ethernet frames. Close it, and *DEAD,
+ * with close_capture. */
+static pcap_dumper_t *open_capture(const char *path, pcap_t **dead)
+{
+    *dead = pcap_open_dead(DLT_EN10MB, 65535);
+    assert_non_null(*dead);
+    pcap_dumper_t *d = pcap_dump_open(*dead, path);
+    assert_non_null(d);
+    return d;
+}
+
+static void close_capture(pcap_dumper_t *d, pcap_t *dead)
+{
+    pcap_dump_close(d);
+    pcap_close(dead);
+}
+
 /* Write one Ethernet frame from SRC_MAC to DST_MAC with an IPv4 header
  * (protocol PROTO, SRC -> DST) and BODY, at TS_S. */
 static void dump_ipv4(pcap_dumper_t *d, uint64_t ts_s, const uint8_t *src_mac,
@@ -455,15 +481,12 @@ static void dump_dhcp_request(pcap_dumper_t *d, uint64_t ts_s, const uint8_t *cl
 static void write_dhcp_claim_capture(const char *path, uint64_t ts_s)
 {
     static const uint8_t claimed[4] = {10, 1, 0, 77}, control[4] = {10, 1, 0, 78};
-    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
-    assert_non_null(dead);
-    pcap_dumper_t *d = pcap_dump_open(dead, path);
-    assert_non_null(d);
+    pcap_t *dead = NULL;
+    pcap_dumper_t *d = open_capture(path, &dead);
     dump_dhcp_request(d, ts_s, laptop_mac, claimed);
     dump_syn(d, ts_s + 1, council_mac, claimed, 44001);
     dump_syn(d, ts_s + 2, control_mac, control, 44002);
-    pcap_dump_close(d);
-    pcap_close(dead);
+    close_capture(d, dead);
 }
 
 /* Another device's DHCP request can name any address, and the pipeline
@@ -473,9 +496,7 @@ static void test_frame_mac_exclusion_beats_dhcp(void **state)
 {
     (void)state;
     groups_run run;
-    memset(&run, 0, sizeof run);
-    tu_make_temp_dir(run.dir, sizeof run.dir);
-    e2e_path(run.demo, run.dir, "dhcp-claim.pcap");
+    groups_run_start(&run, "dhcp-claim.pcap");
     write_dhcp_claim_capture(run.demo, GROUPS_NOW_S - 3600);
 
     char db[4096];
@@ -528,21 +549,16 @@ static void test_excluded_mac_remembered_for_address(void **state)
     static const uint8_t council_ip[4] = {10, 1, 0, 77}, control_ip[4] = {10, 1, 0, 78};
     static const uint8_t upstream_mac[6] = {0x02, 0x00, 0x00, 0x00, 0x00, 0xfd};
     groups_run run;
-    memset(&run, 0, sizeof run);
-    tu_make_temp_dir(run.dir, sizeof run.dir);
-    e2e_path(run.demo, run.dir, "router-copies.pcap");
+    groups_run_start(&run, "router-copies.pcap");
 
     uint64_t t = GROUPS_NOW_S - 3600;
-    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
-    assert_non_null(dead);
-    pcap_dumper_t *d = pcap_dump_open(dead, run.demo);
-    assert_non_null(d);
+    pcap_t *dead = NULL;
+    pcap_dumper_t *d = open_capture(run.demo, &dead);
     dump_tcp(d, t, council_mac, router_mac, council_ip, 44001, server_ip, 443, 0x02);
     dump_tcp(d, t, router_mac, upstream_mac, council_ip, 44001, server_ip, 443, 0x02);
     dump_tcp(d, t + 1, upstream_mac, router_mac, server_ip, 443, council_ip, 44001, 0x12);
     dump_tcp(d, t + 2, router_mac, upstream_mac, control_ip, 44002, server_ip, 443, 0x02);
-    pcap_dump_close(d);
-    pcap_close(dead);
+    close_capture(d, dead);
 
     assert_int_equal(flows_on_port(&run, "copies", council_yaml, 44001), 0);
     assert_int_equal(flows_on_port(&run, "copies-control", council_yaml, 44002), 1);
@@ -558,17 +574,12 @@ static void test_routed_host_keeps_mac_group(void **state)
     static const uint8_t admin_mac[6] = {0x02, 0xaa, 0xaa, 0xaa, 0xaa, 0x40};
     static const uint8_t admin_ip[4] = {10, 1, 0, 40};
     groups_run run;
-    memset(&run, 0, sizeof run);
-    tu_make_temp_dir(run.dir, sizeof run.dir);
-    e2e_path(run.demo, run.dir, "routed-admin.pcap");
-    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
-    assert_non_null(dead);
-    pcap_dumper_t *d = pcap_dump_open(dead, run.demo);
-    assert_non_null(d);
+    groups_run_start(&run, "routed-admin.pcap");
+    pcap_t *dead = NULL;
+    pcap_dumper_t *d = open_capture(run.demo, &dead);
     dump_dhcp_request(d, GROUPS_NOW_S - 3600, admin_mac, admin_ip);
     dump_syn(d, GROUPS_NOW_S - 3599, router_mac, admin_ip, 44003);
-    pcap_dump_close(d);
-    pcap_close(dead);
+    close_capture(d, dead);
 
     static const char admins_yaml[] = "groups:\n"
                                       "  - name: it-admins\n"
@@ -603,10 +614,8 @@ static void write_dns_answer_capture(const char *path, uint64_t ts_s)
         0, 1, 0, 1,                                                        /* question */
         0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 203, 0, 113, 9,         /* A 203.0.113.9 */
     };
-    pcap_t *dead = pcap_open_dead(DLT_EN10MB, 65535);
-    assert_non_null(dead);
-    pcap_dumper_t *d = pcap_dump_open(dead, path);
-    assert_non_null(d);
+    pcap_t *dead = NULL;
+    pcap_dumper_t *d = open_capture(path, &dead);
     for (int m = 0; m < 2; m++) {
         const uint8_t *msg = m == 0 ? partner : dns;
         size_t msg_len = m == 0 ? sizeof partner : sizeof dns;
@@ -621,8 +630,7 @@ static void write_dns_answer_capture(const char *path, uint64_t ts_s)
         dump_ipv4(d, ts_s + (uint64_t)m, router_mac, control_mac, server, client, 17, udp,
                   8 + msg_len);
     }
-    pcap_dump_close(d);
-    pcap_close(dead);
+    close_capture(d, dead);
 }
 
 /* An excluded host is not recorded as the answer to another host's
@@ -632,9 +640,7 @@ static void test_dns_answer_of_excluded_host_dropped(void **state)
 {
     (void)state;
     groups_run run;
-    memset(&run, 0, sizeof run);
-    tu_make_temp_dir(run.dir, sizeof run.dir);
-    e2e_path(run.demo, run.dir, "dns-answer.pcap");
+    groups_run_start(&run, "dns-answer.pcap");
     write_dns_answer_capture(run.demo, GROUPS_NOW_S - 3600);
 
     char db[4096], list[4096], extra[4096 + 256];
